@@ -6,4 +6,7 @@
 //! plan shared by the builder and stage 1, [`disk`] the assembly of a whole disk, and
 //! [`spec`] the validated `image.toml`.
 
+pub mod cpio;
+pub mod fat;
 pub mod tree;
+pub mod verity;
