@@ -1,0 +1,346 @@
+//! `image.toml`: what image to build. Parsed strictly (unknown keys are errors) and validated
+//! once into [`ImageSpec`], the type the pipeline uses; every error names the file, the line
+//! and column, and what was expected.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+
+/// A size in bytes, written in `image.toml` as `"64MiB"`, `"1GiB"` or a plain integer of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Size(pub u64);
+
+pub const MIB: u64 = 1 << 20;
+
+impl Size {
+    pub fn bytes(self) -> u64 {
+        self.0
+    }
+
+    /// Parses `"64MiB"`, `"1GiB"`, `"512KiB"`, `"4096"` (bytes).
+    pub fn parse(text: &str) -> Result<Size, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let number: u64 = digits
+            .parse()
+            .map_err(|_| format!("expected a size like \"64MiB\" or \"1GiB\", found {text:?}"))?;
+        let factor = match unit.trim() {
+            "" | "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            "TiB" => 1 << 40,
+            other => {
+                return Err(format!(
+                    "unknown size unit {other:?} in {text:?}: expected B, KiB, MiB, GiB or TiB"
+                ))
+            }
+        };
+        number
+            .checked_mul(factor)
+            .map(Size)
+            .ok_or_else(|| format!("size {text:?} is too large"))
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        if b >= 1 << 30 && b % (1 << 30) == 0 {
+            write!(f, "{}GiB", b >> 30)
+        } else if b % MIB == 0 {
+            write!(f, "{}MiB", b >> 20)
+        } else {
+            write!(f, "{b}B")
+        }
+    }
+}
+
+/// A size that must be a whole number of MiB, at least `MIN` MiB: partitions are 1 MiB
+/// aligned, so any other value would silently be rounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionSize<const MIN_MIB: u64>(pub Size);
+
+impl<'de, const MIN_MIB: u64> Deserialize<'de> for PartitionSize<MIN_MIB> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Text(String),
+        }
+        let size = match Raw::deserialize(d)? {
+            Raw::Int(n) => Size(n),
+            Raw::Text(t) => Size::parse(&t).map_err(serde::de::Error::custom)?,
+        };
+        if size.0 % MIB != 0 {
+            return Err(serde::de::Error::custom(format!(
+                "expected a whole number of MiB (partitions are 1 MiB aligned), found {} bytes",
+                size.0
+            )));
+        }
+        if size.0 < MIN_MIB * MIB {
+            return Err(serde::de::Error::custom(format!(
+                "expected at least {MIN_MIB}MiB, found {size}"
+            )));
+        }
+        Ok(PartitionSize(size))
+    }
+}
+
+/// The whole file, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSpec {
+    pub image: ImageSection,
+    pub partitions: PartitionsSection,
+    pub packages: PackagesSection,
+    #[serde(default)]
+    pub rootfs: RootfsSection,
+    #[serde(default)]
+    pub output: OutputSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSection {
+    /// Image name: lower-case letters, digits and `-`; used in file and partition names.
+    #[serde(deserialize_with = "image_name")]
+    pub name: String,
+    pub version: String,
+}
+
+/// Partition sizes. FAT32 needs 65525 clusters, hence the ESP's 33 MiB minimum.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionsSection {
+    pub esp: PartitionSize<33>,
+    /// Each root slot (A and B).
+    pub root: PartitionSize<8>,
+    /// Each verity slot (A and B).
+    pub verity: PartitionSize<1>,
+    pub state: PartitionSize<16>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackagesSection {
+    #[serde(default = "default_mirror")]
+    pub mirror: String,
+    #[serde(default = "default_security_mirror")]
+    pub security_mirror: String,
+    #[serde(default = "default_suite")]
+    pub suite: String,
+    /// Debian packages in every variant.
+    pub include: Vec<String>,
+    /// Extra packages of the `debug` variant.
+    #[serde(default)]
+    pub debug: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootfsSection {
+    /// Folders copied over the root in order, relative to the workspace.
+    #[serde(default)]
+    pub overlays: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    #[serde(default = "default_formats")]
+    pub formats: Vec<OutputFormat>,
+}
+
+impl Default for OutputSection {
+    fn default() -> Self {
+        OutputSection {
+            formats: default_formats(),
+        }
+    }
+}
+
+/// Artifact formats. Only `raw` exists so far; the cloud formats come with `xtask release`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Raw,
+}
+
+fn default_formats() -> Vec<OutputFormat> {
+    vec![OutputFormat::Raw]
+}
+fn default_mirror() -> String {
+    "http://deb.debian.org/debian".into()
+}
+fn default_security_mirror() -> String {
+    "http://deb.debian.org/debian-security".into()
+}
+fn default_suite() -> String {
+    "bookworm".into()
+}
+
+fn image_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(name)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "expected 1 to 32 characters of a-z, 0-9 and '-', found {name:?}"
+        )))
+    }
+}
+
+/// Errors loading `image.toml`.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The toml error's text carries line, column, the offending snippet and the expectation.
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: [packages] include: {message}")]
+    Packages { path: PathBuf, message: String },
+}
+
+impl ImageSpec {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<ImageSpec, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses `text`, naming `path` in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<ImageSpec, SpecError> {
+        let spec: ImageSpec = toml::from_str(text).map_err(|e| SpecError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let mut seen = std::collections::BTreeSet::new();
+        for name in spec.packages.include.iter().chain(&spec.packages.debug) {
+            if !seen.insert(name) {
+                return Err(SpecError::Packages {
+                    path: path.to_path_buf(),
+                    message: format!("package {name:?} is listed twice"),
+                });
+            }
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+                return Err(SpecError::Packages {
+                    path: path.to_path_buf(),
+                    message: format!("{name:?} is not a Debian package name"),
+                });
+            }
+        }
+        Ok(spec)
+    }
+
+    /// Every package of the lock file: the base set and the debug extras.
+    pub fn all_packages(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .packages
+            .include
+            .iter()
+            .chain(&self.packages.debug)
+            .cloned()
+            .collect();
+        all.sort();
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[image]
+name = "berth"
+version = "0.1.0"
+
+[partitions]
+esp = "64MiB"
+root = "1GiB"
+verity = "16MiB"
+state = 268435456
+
+[packages]
+include = ["libc6", "crun"]
+debug = ["busybox-static"]
+
+[rootfs]
+overlays = ["rootfs/overlay"]
+"#;
+
+    fn parse(text: &str) -> Result<ImageSpec, SpecError> {
+        ImageSpec::parse(text, Path::new("image.toml"))
+    }
+
+    #[test]
+    fn good_file_parses() {
+        let spec = parse(GOOD).unwrap();
+        assert_eq!(spec.partitions.esp.0, Size(64 * MIB));
+        assert_eq!(spec.partitions.root.0, Size(1 << 30));
+        assert_eq!(spec.partitions.state.0, Size(256 * MIB));
+        assert_eq!(spec.packages.suite, "bookworm");
+        assert_eq!(spec.output.formats, vec![OutputFormat::Raw]);
+        assert_eq!(spec.all_packages(), ["busybox-static", "crun", "libc6"]);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_column() {
+        let text = GOOD.replace("version = \"0.1.0\"", "version = \"0.1.0\"\nflavour = 1");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.starts_with("image.toml: "), "{err}");
+        assert!(err.contains("line 5, column 1"), "{err}");
+        assert!(err.contains("unknown field `flavour`"), "{err}");
+        assert!(err.contains("expected `name` or `version`"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_explained_with_position() {
+        let cases = [
+            ("esp = \"64MiB\"", "esp = \"64 parsecs\"", "line 7", "unknown size unit"),
+            ("root = \"1GiB\"", "root = \"1000KiB\"", "line 8", "whole number of MiB"),
+            ("esp = \"64MiB\"", "esp = \"16MiB\"", "line 7", "at least 33MiB"),
+            ("name = \"berth\"", "name = \"Berth OS\"", "line 3", "a-z, 0-9"),
+        ];
+        for (from, to, line, why) in cases {
+            let err = parse(&GOOD.replace(from, to)).unwrap_err().to_string();
+            assert!(err.contains(line) && err.contains(why), "{to}: {err}");
+        }
+        let err = parse(&GOOD.replace("[\"libc6\"", "[\"libc6\", \"libc6\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listed twice"), "{err}");
+        let err = parse(&GOOD.replace("state = 268435456", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `state`"), "{err}");
+    }
+
+    #[test]
+    fn size_parse_and_display() {
+        assert_eq!(Size::parse("4096").unwrap(), Size(4096));
+        assert_eq!(Size::parse("2GiB").unwrap().to_string(), "2GiB");
+        assert_eq!(Size(3 * MIB).to_string(), "3MiB");
+        assert!(Size::parse("99999999999TiB").is_err());
+        assert!(Size::parse("").is_err());
+    }
+}
