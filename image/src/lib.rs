@@ -7,6 +7,13 @@
 //! [`spec`] the validated `image.toml`.
 
 pub mod cpio;
+pub mod disk;
+pub mod ext4;
 pub mod fat;
+pub mod gpt;
+pub mod inspect;
+pub mod manifest;
+pub mod plan;
+pub mod spec;
 pub mod tree;
 pub mod verity;
