@@ -103,6 +103,41 @@ impl Tree {
         &self.entries
     }
 
+    /// A digest of everything an image writer takes from the tree: paths, kinds, modes,
+    /// owners, link targets and file contents. Equal digests mean equal filesystems.
+    pub fn digest(&self) -> Result<[u8; 32], TreeError> {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        };
+        for entry in &self.entries {
+            field(entry.path.as_os_str().as_encoded_bytes());
+            field(&entry.st_mode().to_le_bytes());
+            field(&entry.owner.uid.to_le_bytes());
+            field(&entry.owner.gid.to_le_bytes());
+            match &entry.kind {
+                EntryKind::File { source, .. } => {
+                    let bytes = fs::read(source).map_err(|e| TreeError::Read {
+                        path: source.clone(),
+                        source: e,
+                    })?;
+                    field(&Sha256::digest(&bytes));
+                }
+                EntryKind::Symlink { target } | EntryKind::Hardlink { target } => {
+                    field(target.as_os_str().as_encoded_bytes())
+                }
+                EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
+                    field(&major.to_le_bytes());
+                    field(&minor.to_le_bytes());
+                }
+                EntryKind::Dir | EntryKind::Fifo => {}
+            }
+        }
+        Ok(hasher.finalize().into())
+    }
+
     /// Sum of the sizes of regular files (hard links counted once).
     pub fn content_bytes(&self) -> u64 {
         self.entries
@@ -234,11 +269,12 @@ mod tests {
 
     #[test]
     fn dev_numbers_decode() {
-        // makedev(259, 70000) in glibc's encoding.
-        let dev: u64 = ((259u64 & 0xfff) << 8)
-            | ((259u64 & !0xfff) << 32)
-            | (70000u64 & 0xff)
-            | ((70000u64 & !0xff) << 12);
-        assert_eq!((dev_major(dev), dev_minor(dev)), (259, 70000));
+        // makedev(0x12345, 70000) in glibc's encoding: both numbers need the high bits.
+        let (major, minor) = (0x12345u64, 70000u64);
+        let dev = ((major & 0xfff) << 8)
+            | ((major & !0xfff) << 32)
+            | (minor & 0xff)
+            | ((minor & !0xff) << 12);
+        assert_eq!((dev_major(dev), dev_minor(dev)), (0x12345, 70000));
     }
 }
