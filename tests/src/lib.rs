@@ -1,1 +1,111 @@
-//! Shared helpers for the integration tests in `tests/tests/`.
+//! Shared helpers for the integration tests in `tests/tests/`: running `cargo xtask` as a
+//! user would, reading partitions out of a built disk, and running the reference tools.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{bail, Context, Result};
+use berth_image::gpt::{self, GptTable};
+
+/// A fixed SOURCE_DATE_EPOCH for every test build (2023-11-14T22:13:20Z).
+pub const EPOCH: &str = "1700000000";
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// `cargo xtask ARGS` from the workspace root, with SOURCE_DATE_EPOCH fixed.
+pub fn xtask(args: &[&str]) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.arg("xtask")
+        .args(args)
+        .current_dir(workspace())
+        .env("SOURCE_DATE_EPOCH", EPOCH);
+    cmd
+}
+
+/// Runs a command, failing with its output unless it succeeds.
+pub fn run_ok(cmd: &mut Command) -> Result<Output> {
+    let out = cmd.output().with_context(|| format!("cannot run {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(out)
+}
+
+/// Runs a reference tool; a missing tool fails naming its Debian package.
+pub fn tool(name: &str, args: &[&str], package: &str) -> Result<Output> {
+    Command::new(name)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {name} (install the Debian package {package})"))
+}
+
+/// Builds the default image into `work`/`out` (both under `dir`); returns the disk path.
+pub fn build_into(dir: &Path, extra: &[&str]) -> Result<(PathBuf, Output)> {
+    let work = dir.join("work");
+    let out = dir.join("out");
+    let mut args = vec!["build", "--work-dir", path_str(&work)?, "--out-dir", path_str(&out)?];
+    args.extend_from_slice(extra);
+    let output = run_ok(&mut xtask(&args))?;
+    Ok((out.join("berth.raw"), output))
+}
+
+pub fn path_str(path: &Path) -> Result<&str> {
+    path.to_str().context("test paths must be UTF-8")
+}
+
+pub fn table(disk: &Path) -> Result<GptTable> {
+    Ok(gpt::read(&mut File::open(disk)?, disk)?)
+}
+
+/// Copies `len` bytes of `disk` from `offset` into a new file `dest`.
+pub fn extract(disk: &Path, offset: u64, len: u64, dest: &Path) -> Result<()> {
+    let mut input = File::open(disk)?;
+    input.seek(SeekFrom::Start(offset))?;
+    let mut output = File::create(dest)?;
+    std::io::copy(&mut input.take(len), &mut output)?;
+    output.flush()?;
+    Ok(())
+}
+
+/// True when two files have the same bytes (streamed).
+pub fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
+    let (mut fa, mut fb) = (File::open(a)?, File::open(b)?);
+    if fa.metadata()?.len() != fb.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = read_full(&mut fa, &mut ba)?;
+        let m = read_full(&mut fb, &mut bb)?;
+        if n != m || ba[..n] != bb[..m] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}

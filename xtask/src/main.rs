@@ -1,1 +1,110 @@
-fn main() {}
+//! `cargo xtask`: Berth's pipeline. A thin dispatcher, one file per task; the formats live
+//! in `berth-image` and the root assembly in `berth-rootfs`, never here.
+
+mod build;
+mod compile;
+mod fetch;
+mod inspect;
+mod lock;
+mod stage;
+mod test;
+mod ui;
+mod workspace;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, inspect and test Berth node images")]
+struct Cli {
+    /// Only errors and the final result; no progress bars.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    task: Task,
+}
+
+/// Image variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Variant {
+    /// The production image: no shell.
+    Default,
+    /// Adds the `[packages] debug` set (busybox) for a root shell on the console.
+    Debug,
+}
+
+impl Variant {
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Default => "default",
+            Variant::Debug => "debug",
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build the disk image: fetch, compile, rootfs, ext4, verity, ESP, disk.
+    Build {
+        #[arg(long, value_enum, default_value_t = Variant::Default)]
+        variant: Variant,
+        /// The image description.
+        #[arg(long, default_value = "image.toml")]
+        config: PathBuf,
+        /// Where stages keep their cached outputs.
+        #[arg(long, default_value = "target/berth")]
+        work_dir: PathBuf,
+        /// Where the disk and manifest are written.
+        #[arg(long, default_value = "out")]
+        out_dir: PathBuf,
+    },
+    /// Show a disk's partition table, verify its roots' dm-verity trees, list their files.
+    Inspect {
+        image: PathBuf,
+        /// Do not list the root's files.
+        #[arg(long)]
+        no_files: bool,
+    },
+    /// Refresh rootfs/packages.lock to what the Debian archive serves now.
+    Lock {
+        #[arg(long, default_value = "image.toml")]
+        config: PathBuf,
+    },
+    /// Run every test: formatting, clippy, unit tests and the image-building tests.
+    Test,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ui = ui::Ui::new(cli.quiet);
+    let result = workspace::enter().and_then(|ws| match cli.task {
+        Task::Build {
+            variant,
+            config,
+            work_dir,
+            out_dir,
+        } => build::run(
+            &ws,
+            &ui,
+            &build::Options {
+                variant,
+                config,
+                work_dir,
+                out_dir,
+            },
+        ),
+        Task::Inspect { image, no_files } => inspect::run(&ui, &image, !no_files),
+        Task::Lock { config } => lock::run(&ws, &ui, &config),
+        Task::Test => test::run(&ws, &ui),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            ui.clear();
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The compile stage: the workspace's own binaries for the image (release, statically
+//! linked so that they need nothing from the root's libc and also run from the initramfs),
+//! built in a target folder of their own with paths remapped, so their bytes do not depend
+//! on where the workspace or the cargo home is.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+use crate::workspace::Workspace;
+
+/// The binaries that go into the root: (package, binary, path in the root, mode).
+pub const IMAGE_BINARIES: &[(&str, &str, &str, u32)] = &[
+    ("berth-init", "berth-init", "usr/sbin/init", 0o755),
+    ("berth-runtime", "berth-runtime", "usr/bin/berth-runtime", 0o755),
+];
+
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// One built binary.
+pub struct Built {
+    pub path: PathBuf,
+    pub dest: PathBuf,
+    pub mode: u32,
+}
+
+/// Runs cargo (it has its own incremental cache) and returns the binaries.
+pub fn compile(ws: &Workspace, target_dir: &Path, quiet: bool) -> Result<Vec<Built>> {
+    let cargo_home = std::env::var("CARGO_HOME").map(PathBuf::from).or_else(|_| {
+        std::env::var("HOME").map(|home| Path::new(&home).join(".cargo"))
+    });
+    let mut rustflags = format!(
+        "-C target-feature=+crt-static --remap-path-prefix={}=/berth",
+        ws.root.display()
+    );
+    if let Ok(home) = cargo_home {
+        rustflags.push_str(&format!(" --remap-path-prefix={}=/cargo", home.display()));
+    }
+    let mut cmd = Command::new(Workspace::cargo());
+    cmd.args(["build", "--release", "--locked", "--target", TARGET])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .env("RUSTFLAGS", rustflags)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .stdout(Stdio::null());
+    for (package, _, _, _) in IMAGE_BINARIES {
+        cmd.args(["--package", package]);
+    }
+    if quiet {
+        cmd.arg("--quiet");
+    }
+    let status = cmd.status().context("cannot run cargo")?;
+    if !status.success() {
+        bail!("cargo build of the image binaries failed ({status})");
+    }
+    let dir = target_dir.join(TARGET).join("release");
+    IMAGE_BINARIES
+        .iter()
+        .map(|(_, bin, dest, mode)| {
+            let path = dir.join(bin);
+            if !path.is_file() {
+                bail!("cargo did not produce {}", path.display());
+            }
+            Ok(Built {
+                path,
+                dest: PathBuf::from(dest),
+                mode: *mode,
+            })
+        })
+        .collect()
+}
