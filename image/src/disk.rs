@@ -46,7 +46,13 @@ pub struct Content {
 }
 
 /// Checks that `size` bytes fit `role`'s partition.
-pub fn check_fits(plan: &Plan, role: Role, what: &str, path: &Path, size: u64) -> Result<(), DiskError> {
+pub fn check_fits(
+    plan: &Plan,
+    role: Role,
+    what: &str,
+    path: &Path,
+    size: u64,
+) -> Result<(), DiskError> {
     let capacity = plan.get(role).size;
     if size > capacity {
         return Err(DiskError::DoesNotFit {
@@ -93,7 +99,9 @@ pub fn assemble(
         let mut copied = 0;
         for content in contents {
             let offset = plan.get(content.role).offset;
-            copied += copy_sparse(&content.source, &disk, offset, &partial, &|n| progress(copied + n))?;
+            copied += copy_sparse(&content.source, &disk, offset, &partial, &|n| {
+                progress(copied + n)
+            })?;
         }
         gpt::write(&mut disk, &partial, plan)?;
         disk.sync_all().map_err(io("cannot sync", &partial))?;
@@ -160,7 +168,12 @@ mod tests {
     use crate::spec::MIB;
 
     fn plan() -> Plan {
-        let sizes = Sizes { esp: 34 * MIB, root: 8 * MIB, verity: MIB, state: 16 * MIB };
+        let sizes = Sizes {
+            esp: 34 * MIB,
+            root: 8 * MIB,
+            verity: MIB,
+            state: 16 * MIB,
+        };
         Plan::new(&sizes, "berth", &[3; 32])
     }
 
@@ -174,7 +187,10 @@ mod tests {
         fs::write(&root, &data).unwrap();
         let out = dir.path().join("disk.raw");
         let plan = plan();
-        let contents = [Content { role: Role::RootA, source: root }];
+        let contents = [Content {
+            role: Role::RootA,
+            source: root,
+        }];
         assemble(&out, &plan, &contents, &|_| {}).unwrap();
         let disk = fs::read(&out).unwrap();
         assert_eq!(disk.len() as u64, plan.disk_size);
@@ -191,9 +207,17 @@ mod tests {
         let root = dir.path().join("root.img");
         fs::write(&root, vec![1u8; (8 * MIB + 10) as usize]).unwrap();
         let out = dir.path().join("disk.raw");
-        let contents = [Content { role: Role::RootA, source: root }];
-        let err = assemble(&out, &plan(), &contents, &|_| {}).unwrap_err().to_string();
-        assert!(err.contains("ROOT-A") && err.contains("does not fit by 10 bytes"), "{err}");
+        let contents = [Content {
+            role: Role::RootA,
+            source: root,
+        }];
+        let err = assemble(&out, &plan(), &contents, &|_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ROOT-A") && err.contains("does not fit by 10 bytes"),
+            "{err}"
+        );
         assert!(!out.exists() && !out.with_extension("partial").exists());
     }
 }

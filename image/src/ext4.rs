@@ -94,7 +94,11 @@ pub fn write(tree: &Tree, image: &Path, size: u64, params: &Ext4Params) -> Resul
 
     let conf = image.with_extension("mke2fs.conf");
     fs::write(&conf, MKE2FS_CONF).map_err(io(&conf))?;
-    let mut features = String::from(if params.journal { "has_journal" } else { "^has_journal" });
+    let mut features = String::from(if params.journal {
+        "has_journal"
+    } else {
+        "^has_journal"
+    });
     if !params.journal {
         // A read-only root is never resized in place; updates write the other slot.
         features.push_str(",^resize_inode");
@@ -103,8 +107,17 @@ pub fn write(tree: &Tree, image: &Path, size: u64, params: &Ext4Params) -> Resul
     mke2fs
         .env("MKE2FS_CONFIG", &conf)
         .env("E2FSPROGS_FAKE_TIME", params.epoch.to_string())
-        .args(["-q", "-F", "-t", "ext4", "-T", "berth", "-b", "4096", "-I", "256", "-m", "0"])
-        .args(["-O", &features, "-L", &params.label, "-U", &params.uuid.to_string()])
+        .args([
+            "-q", "-F", "-t", "ext4", "-T", "berth", "-b", "4096", "-I", "256", "-m", "0",
+        ])
+        .args([
+            "-O",
+            &features,
+            "-L",
+            &params.label,
+            "-U",
+            &params.uuid.to_string(),
+        ])
         .arg("-N")
         .arg(inode_count(tree).to_string())
         .arg("-E")

@@ -123,7 +123,10 @@ pub fn write(file: &mut File, path: &Path, plan: &Plan) -> Result<(), GptError> 
 /// Reads the partition table of any GPT disk (512-byte sectors first, then 4096).
 pub fn read(file: &mut File, path: &Path) -> Result<GptTable, GptError> {
     let mut first_reason = None;
-    for (lb, sector) in [(LogicalBlockSize::Lb512, 512), (LogicalBlockSize::Lb4096, 4096)] {
+    for (lb, sector) in [
+        (LogicalBlockSize::Lb512, 512),
+        (LogicalBlockSize::Lb4096, 4096),
+    ] {
         let opened = GptConfig::new()
             .writable(false)
             .logical_block_size(lb)
@@ -137,7 +140,9 @@ pub fn read(file: &mut File, path: &Path) -> Result<GptTable, GptError> {
         };
         let mut warnings = Vec::new();
         if let Err(e) = disk.primary_header() {
-            warnings.push(format!("primary GPT header is invalid ({e}); using the backup"));
+            warnings.push(format!(
+                "primary GPT header is invalid ({e}); using the backup"
+            ));
         }
         if let Err(e) = disk.backup_header() {
             warnings.push(format!("backup GPT header is invalid ({e})"));
@@ -237,15 +242,24 @@ mod tests {
         assert_eq!(table["label"], "gpt");
         assert_eq!(table["unit"], "sectors");
         assert_eq!(table["firstlba"], 34);
-        assert_eq!(table["id"].as_str().unwrap().to_lowercase(), plan.disk_guid.to_string());
+        assert_eq!(
+            table["id"].as_str().unwrap().to_lowercase(),
+            plan.disk_guid.to_string()
+        );
         let parts = table["partitions"].as_array().unwrap();
         assert_eq!(parts.len(), 6);
         for (got, want) in parts.iter().zip(&plan.partitions) {
             assert_eq!(got["start"], want.first_lba());
             assert_eq!(got["size"], want.size / SECTOR);
             assert_eq!(got["name"], want.label);
-            assert_eq!(got["type"].as_str().unwrap().to_lowercase(), want.type_guid.to_string());
-            assert_eq!(got["uuid"].as_str().unwrap().to_lowercase(), want.uuid.to_string());
+            assert_eq!(
+                got["type"].as_str().unwrap().to_lowercase(),
+                want.type_guid.to_string()
+            );
+            assert_eq!(
+                got["uuid"].as_str().unwrap().to_lowercase(),
+                want.uuid.to_string()
+            );
         }
         assert_eq!(parts[1]["attrs"], "GUID:60");
     }
@@ -263,7 +277,9 @@ mod tests {
 
         let junk = dir.path().join("junk");
         std::fs::write(&junk, vec![0x5a; 1 << 20]).unwrap();
-        let err = read(&mut File::open(&junk).unwrap(), &junk).unwrap_err().to_string();
+        let err = read(&mut File::open(&junk).unwrap(), &junk)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a GPT disk"), "{err}");
         assert!(!err.contains('\n'), "{err}");
     }

@@ -60,7 +60,10 @@ pub struct FileLine {
 }
 
 /// Reads the partition table and checks every root slot.
-pub fn inspect(path: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<(GptTable, Vec<RootReport>), InspectError> {
+pub fn inspect(
+    path: &Path,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(GptTable, Vec<RootReport>), InspectError> {
     let mut file = File::open(path).map_err(|source| InspectError::Open {
         path: path.to_path_buf(),
         source,
@@ -76,8 +79,16 @@ pub fn inspect(path: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<(GptTable
         let verity = table
             .partitions
             .iter()
-            .find(|p| p.type_guid == ROOT_VERITY_X86_64_TYPE && p.label == format!("{}-VERITY", part.label))
-            .or_else(|| table.partitions.get(i + 1).filter(|p| p.type_guid == ROOT_VERITY_X86_64_TYPE))
+            .find(|p| {
+                p.type_guid == ROOT_VERITY_X86_64_TYPE
+                    && p.label == format!("{}-VERITY", part.label)
+            })
+            .or_else(|| {
+                table
+                    .partitions
+                    .get(i + 1)
+                    .filter(|p| p.type_guid == ROOT_VERITY_X86_64_TYPE)
+            })
             .cloned();
         let state = match &verity {
             None => RootState::Unverified("no verity partition".into()),
@@ -156,9 +167,15 @@ impl Ext4Read for PartitionReader {
         start_byte: u64,
         dst: &mut [u8],
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
-        let end = start_byte.checked_add(dst.len() as u64).ok_or("read past the end")?;
+        let end = start_byte
+            .checked_add(dst.len() as u64)
+            .ok_or("read past the end")?;
         if end > self.len {
-            return Err(format!("read of {} bytes at {start_byte} runs past the partition", dst.len()).into());
+            return Err(format!(
+                "read of {} bytes at {start_byte} runs past the partition",
+                dst.len()
+            )
+            .into());
         }
         self.file.read_exact_at(dst, self.offset + start_byte)?;
         Ok(())
@@ -173,7 +190,8 @@ pub fn list_files(path: &Path, part: &GptPartition, sector: u64) -> Result<Vec<F
         offset: part.offset(sector),
         len: part.size(sector),
     };
-    let fs = Ext4::load(Box::new(reader)).map_err(|e| format!("{}: not a readable ext4 filesystem: {e}", part.label))?;
+    let fs = Ext4::load(Box::new(reader))
+        .map_err(|e| format!("{}: not a readable ext4 filesystem: {e}", part.label))?;
     let mut out = Vec::new();
     walk(&fs, "/", &mut out).map_err(|e| format!("{}: {e}", part.label))?;
     Ok(out)
@@ -190,7 +208,11 @@ fn walk(fs: &Ext4, dir: &str, out: &mut Vec<FileLine>) -> Result<(), ext4_view::
     }
     children.sort();
     for name in children {
-        let path = if dir == "/" { format!("/{name}") } else { format!("{dir}/{name}") };
+        let path = if dir == "/" {
+            format!("/{name}")
+        } else {
+            format!("{dir}/{name}")
+        };
         let meta = fs.symlink_metadata(path.as_str())?;
         let link = if meta.is_symlink() {
             Some(fs.read_link(path.as_str())?.display().to_string())

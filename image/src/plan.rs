@@ -72,7 +72,10 @@ impl Role {
     }
 
     pub fn number(self) -> u32 {
-        Role::ALL.iter().position(|r| *r == self).map_or(0, |i| i as u32 + 1)
+        Role::ALL
+            .iter()
+            .position(|r| *r == self)
+            .map_or(0, |i| i as u32 + 1)
     }
 }
 
@@ -217,14 +220,24 @@ mod tests {
         let labels: Vec<_> = plan.partitions.iter().map(|p| p.label).collect();
         assert_eq!(
             labels,
-            ["EFI-SYSTEM", "ROOT-A", "ROOT-A-VERITY", "ROOT-B", "ROOT-B-VERITY", "STATE"]
+            [
+                "EFI-SYSTEM",
+                "ROOT-A",
+                "ROOT-A-VERITY",
+                "ROOT-B",
+                "ROOT-B-VERITY",
+                "STATE"
+            ]
         );
         assert_eq!(plan.partitions[0].first_lba(), 2048);
         for pair in plan.partitions.windows(2) {
             assert_eq!(pair[0].offset + pair[0].size, pair[1].offset);
             assert_eq!(pair[1].offset % ALIGN, 0);
         }
-        assert_eq!(plan.disk_size, (1 + 64 + 1024 + 16 + 1024 + 16 + 256 + 1) * MIB);
+        assert_eq!(
+            plan.disk_size,
+            (1 + 64 + 1024 + 16 + 1024 + 16 + 256 + 1) * MIB
+        );
         assert_eq!(plan.get(Role::State).number, 6);
     }
 
@@ -238,7 +251,12 @@ mod tests {
         assert_eq!(root.to_string(), "00010203-0405-0607-0809-0a0b0c0d0e0f");
         assert_eq!(verity.to_string(), "10111213-1415-1617-1819-1a1b1c1d1e1f");
         let plan = Plan::new(
-            &Sizes { esp: 64 * MIB, root: 64 * MIB, verity: MIB, state: 32 * MIB },
+            &Sizes {
+                esp: 64 * MIB,
+                root: 64 * MIB,
+                verity: MIB,
+                state: 32 * MIB,
+            },
             "berth",
             &hash,
         );
@@ -253,6 +271,9 @@ mod tests {
         assert_eq!(a, derived_uuid("berth", &[1; 32], "disk"));
         assert_ne!(a, derived_uuid("berth", &[2; 32], "disk"));
         assert_eq!(a.get_version_num(), 4);
-        assert_eq!(ROOT_X86_64_TYPE.to_string(), "4f68bce3-e8cd-4db1-96e7-fbcaf984b709");
+        assert_eq!(
+            ROOT_X86_64_TYPE.to_string(),
+            "4f68bce3-e8cd-4db1-96e7-fbcaf984b709"
+        );
     }
 }

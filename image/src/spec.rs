@@ -241,7 +241,11 @@ impl ImageSpec {
                     message: format!("package {name:?} is listed twice"),
                 });
             }
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            {
                 return Err(SpecError::Packages {
                     path: path.to_path_buf(),
                     message: format!("{name:?} is not a Debian package name"),
@@ -316,10 +320,30 @@ overlays = ["rootfs/overlay"]
     #[test]
     fn bad_values_are_explained_with_position() {
         let cases = [
-            ("esp = \"64MiB\"", "esp = \"64 parsecs\"", "line 7", "unknown size unit"),
-            ("root = \"1GiB\"", "root = \"1000KiB\"", "line 8", "whole number of MiB"),
-            ("esp = \"64MiB\"", "esp = \"16MiB\"", "line 7", "at least 33MiB"),
-            ("name = \"berth\"", "name = \"Berth OS\"", "line 3", "a-z, 0-9"),
+            (
+                "esp = \"64MiB\"",
+                "esp = \"64 parsecs\"",
+                "line 7",
+                "unknown size unit",
+            ),
+            (
+                "root = \"1GiB\"",
+                "root = \"1000KiB\"",
+                "line 8",
+                "whole number of MiB",
+            ),
+            (
+                "esp = \"64MiB\"",
+                "esp = \"16MiB\"",
+                "line 7",
+                "at least 33MiB",
+            ),
+            (
+                "name = \"berth\"",
+                "name = \"Berth OS\"",
+                "line 3",
+                "a-z, 0-9",
+            ),
         ];
         for (from, to, line, why) in cases {
             let err = parse(&GOOD.replace(from, to)).unwrap_err().to_string();

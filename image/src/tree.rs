@@ -26,12 +26,25 @@ pub struct Owner {
 pub enum EntryKind {
     Dir,
     /// A regular file whose bytes are read from `source` on the host.
-    File { source: PathBuf, size: u64 },
-    Symlink { target: PathBuf },
+    File {
+        source: PathBuf,
+        size: u64,
+    },
+    Symlink {
+        target: PathBuf,
+    },
     /// A second name for an earlier regular file entry (its path in the tree).
-    Hardlink { target: PathBuf },
-    CharDevice { major: u32, minor: u32 },
-    BlockDevice { major: u32, minor: u32 },
+    Hardlink {
+        target: PathBuf,
+    },
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
 }
 
@@ -128,7 +141,8 @@ impl Tree {
                 EntryKind::Symlink { target } | EntryKind::Hardlink { target } => {
                     field(target.as_os_str().as_encoded_bytes())
                 }
-                EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
+                EntryKind::CharDevice { major, minor }
+                | EntryKind::BlockDevice { major, minor } => {
                     field(&major.to_le_bytes());
                     field(&minor.to_le_bytes());
                 }
@@ -251,17 +265,27 @@ mod tests {
         owners.insert("usr/bin/b".into(), Owner { uid: 7, gid: 8 });
         let tree = Tree::scan(root, &owners).unwrap();
         let paths: Vec<_> = tree.entries().iter().map(|e| e.path.clone()).collect();
-        let expect: Vec<PathBuf> = ["bin", "etc", "usr", "usr/bin", "usr/bin/a", "usr/bin/b", "usr/bin/c"]
-            .iter()
-            .map(PathBuf::from)
-            .collect();
+        let expect: Vec<PathBuf> = [
+            "bin",
+            "etc",
+            "usr",
+            "usr/bin",
+            "usr/bin/a",
+            "usr/bin/b",
+            "usr/bin/c",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
         assert_eq!(paths, expect);
         let e = &tree.entries()[4];
         assert_eq!(e.st_mode(), 0o104755);
         assert_eq!(tree.entries()[5].owner, Owner { uid: 7, gid: 8 });
         assert_eq!(
             tree.entries()[6].kind,
-            EntryKind::Hardlink { target: "usr/bin/b".into() }
+            EntryKind::Hardlink {
+                target: "usr/bin/b".into()
+            }
         );
         assert_eq!(tree.entries()[0].st_mode() & 0o170000, 0o120000);
         assert_eq!(tree.content_bytes(), 3);

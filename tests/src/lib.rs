@@ -32,7 +32,9 @@ pub fn xtask(args: &[&str]) -> Command {
 
 /// Runs a command, failing with its output unless it succeeds.
 pub fn run_ok(cmd: &mut Command) -> Result<Output> {
-    let out = cmd.output().with_context(|| format!("cannot run {cmd:?}"))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !out.status.success() {
         bail!(
             "{cmd:?} failed ({}):\n{}\n{}",
@@ -56,7 +58,13 @@ pub fn tool(name: &str, args: &[&str], package: &str) -> Result<Output> {
 pub fn build_into(dir: &Path, extra: &[&str]) -> Result<(PathBuf, Output)> {
     let work = dir.join("work");
     let out = dir.join("out");
-    let mut args = vec!["build", "--work-dir", path_str(&work)?, "--out-dir", path_str(&out)?];
+    let mut args = vec![
+        "build",
+        "--work-dir",
+        path_str(&work)?,
+        "--out-dir",
+        path_str(&out)?,
+    ];
     args.extend_from_slice(extra);
     let output = run_ok(&mut xtask(&args))?;
     Ok((out.join("berth.raw"), output))

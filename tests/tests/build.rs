@@ -40,10 +40,28 @@ fn disk_passes_the_reference_tools() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let parts = json["partitiontable"]["partitions"].as_array().unwrap();
     let names: Vec<&str> = parts.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["EFI-SYSTEM", "ROOT-A", "ROOT-A-VERITY", "ROOT-B", "ROOT-B-VERITY", "STATE"]);
+    assert_eq!(
+        names,
+        [
+            "EFI-SYSTEM",
+            "ROOT-A",
+            "ROOT-A-VERITY",
+            "ROOT-B",
+            "ROOT-B-VERITY",
+            "STATE"
+        ]
+    );
     let root_hash = &manifest.root_hash;
-    let root_uuid = parts[1]["uuid"].as_str().unwrap().to_lowercase().replace('-', "");
-    let verity_uuid = parts[2]["uuid"].as_str().unwrap().to_lowercase().replace('-', "");
+    let root_uuid = parts[1]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_lowercase()
+        .replace('-', "");
+    let verity_uuid = parts[2]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_lowercase()
+        .replace('-', "");
     assert_eq!(format!("{root_uuid}{verity_uuid}"), *root_hash);
 
     let dir = tempfile::tempdir().unwrap();
@@ -55,30 +73,76 @@ fn disk_passes_the_reference_tools() {
     let state = dir.path().join("state.ext4");
     let data_len = manifest.verity.data_blocks * 4096;
     extract(disk, part("ROOT-A").offset(512), data_len, &root).unwrap();
-    extract(disk, part("ROOT-A-VERITY").offset(512), manifest.verity.hash_size, &hash).unwrap();
-    extract(disk, part("EFI-SYSTEM").offset(512), part("EFI-SYSTEM").size(512), &esp).unwrap();
-    extract(disk, part("STATE").offset(512), part("STATE").size(512), &state).unwrap();
+    extract(
+        disk,
+        part("ROOT-A-VERITY").offset(512),
+        manifest.verity.hash_size,
+        &hash,
+    )
+    .unwrap();
+    extract(
+        disk,
+        part("EFI-SYSTEM").offset(512),
+        part("EFI-SYSTEM").size(512),
+        &esp,
+    )
+    .unwrap();
+    extract(
+        disk,
+        part("STATE").offset(512),
+        part("STATE").size(512),
+        &state,
+    )
+    .unwrap();
 
     let p = |path: &Path| path.to_str().unwrap().to_string();
-    let out = tool("veritysetup", &["verify", &p(&root), &p(&hash), root_hash], "cryptsetup-bin").unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tool(
+        "veritysetup",
+        &["verify", &p(&root), &p(&hash), root_hash],
+        "cryptsetup-bin",
+    )
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = tool("veritysetup", &["dump", &p(&hash)], "cryptsetup-bin").unwrap();
     let dump = String::from_utf8_lossy(&out.stdout);
     assert!(dump.contains(&manifest.verity.salt), "{dump}");
-    assert!(dump.contains(&format!("{}", manifest.verity.data_blocks)), "{dump}");
+    assert!(
+        dump.contains(&format!("{}", manifest.verity.data_blocks)),
+        "{dump}"
+    );
 
     for fs in [&root, &state] {
         let out = tool("e2fsck", &["-fn", &p(fs)], "e2fsprogs").unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
     let out = tool("fsck.vfat", &["-n", &p(&esp)], "dosfstools").unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     // The root holds the packages' programs, our binaries and the overlay.
-    let out = tool("debugfs", &["-R", "ls -l /usr/sbin", &p(&root)], "e2fsprogs").unwrap();
+    let out = tool(
+        "debugfs",
+        &["-R", "ls -l /usr/sbin", &p(&root)],
+        "e2fsprogs",
+    )
+    .unwrap();
     let listing = String::from_utf8_lossy(&out.stdout);
     for name in ["init", "xtables-nft-multi", "iptables"] {
-        assert!(listing.contains(name), "{name} missing from /usr/sbin:\n{listing}");
+        assert!(
+            listing.contains(name),
+            "{name} missing from /usr/sbin:\n{listing}"
+        );
     }
     assert!(manifest.packages.iter().any(|p| p.name == "crun"));
     assert_eq!(manifest.artifacts[0].name, "berth.raw");
@@ -91,24 +155,48 @@ fn inspect_verifies_and_catches_a_flipped_byte() {
     let manifest = Manifest::read(manifest_path).unwrap();
     let out = run_ok(&mut xtask(&["inspect", path_str(disk).unwrap()])).unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains(&format!("ROOT-A: verity OK, root hash {}", manifest.root_hash)), "{text}");
+    assert!(
+        text.contains(&format!(
+            "ROOT-A: verity OK, root hash {}",
+            manifest.root_hash
+        )),
+        "{text}"
+    );
     assert!(text.contains("ROOT-B: not verified: empty slot"), "{text}");
     assert!(text.contains(" /usr/sbin/init"), "{text}");
-    assert!(text.contains("/usr/sbin/iptables -> xtables-nft-multi"), "{text}");
+    assert!(
+        text.contains("/usr/sbin/iptables -> xtables-nft-multi"),
+        "{text}"
+    );
 
     // Flip one byte inside the root's data (in the last data block, which ext4 leaves
     // to file data or free space) of a copy of the disk.
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("tampered.raw");
-    run_ok(std::process::Command::new("cp").args(["--sparse=always", path_str(disk).unwrap(), path_str(&copy).unwrap()])).unwrap();
-    let root = table(&copy).unwrap().by_label("ROOT-A").unwrap().offset(512);
+    run_ok(std::process::Command::new("cp").args([
+        "--sparse=always",
+        path_str(disk).unwrap(),
+        path_str(&copy).unwrap(),
+    ]))
+    .unwrap();
+    let root = table(&copy)
+        .unwrap()
+        .by_label("ROOT-A")
+        .unwrap()
+        .offset(512);
     let at = root + manifest.verity.data_blocks * 4096 / 2 + 123;
-    let file = fs::OpenOptions::new().read(true).write(true).open(&copy).unwrap();
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&copy)
+        .unwrap();
     let mut byte = [0u8; 1];
     file.read_exact_at(&mut byte, at).unwrap();
     file.write_all_at(&[byte[0] ^ 0x01], at).unwrap();
     drop(file);
-    let out = xtask(&["inspect", "--no-files", path_str(&copy).unwrap()]).output().unwrap();
+    let out = xtask(&["inspect", "--no-files", path_str(&copy).unwrap()])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("ROOT-A: VERITY FAILURE"), "{text}");
@@ -121,7 +209,9 @@ fn inspect_gives_one_line_for_a_file_that_is_not_gpt() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.img");
     fs::write(&junk, vec![0x42; 4 << 20]).unwrap();
-    let out = xtask(&["inspect", path_str(&junk).unwrap()]).output().unwrap();
+    let out = xtask(&["inspect", path_str(&junk).unwrap()])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -149,8 +239,15 @@ fn stages_are_cached_and_an_overlay_change_rebuilds_from_rootfs() {
     fs::write(overlay.join("etc/motd"), "one\n").unwrap();
     let config = dir.path().join("image.toml");
     let base = fs::read_to_string(workspace().join("image.toml")).unwrap();
-    let extra = format!("overlays = [\"rootfs/overlay\", {:?}]", overlay.display().to_string());
-    fs::write(&config, base.replace("overlays = [\"rootfs/overlay\"]", &extra)).unwrap();
+    let extra = format!(
+        "overlays = [\"rootfs/overlay\", {:?}]",
+        overlay.display().to_string()
+    );
+    fs::write(
+        &config,
+        base.replace("overlays = [\"rootfs/overlay\"]", &extra),
+    )
+    .unwrap();
     let args = ["--config", path_str(&config).unwrap()];
 
     let (disk, _) = build_into(dir.path(), &args).unwrap();
@@ -158,7 +255,10 @@ fn stages_are_cached_and_an_overlay_change_rebuilds_from_rootfs() {
     let (_, again) = build_into(dir.path(), &args).unwrap();
     let log = String::from_utf8_lossy(&again.stderr);
     for stage in ["rootfs", "ext4", "verity", "esp", "state"] {
-        assert!(log.contains(&format!("{stage:>10} cached")), "{stage} not cached:\n{log}");
+        assert!(
+            log.contains(&format!("{stage:>10} cached")),
+            "{stage} not cached:\n{log}"
+        );
     }
     assert!(log.contains("is up to date"), "{log}");
 
@@ -167,9 +267,15 @@ fn stages_are_cached_and_an_overlay_change_rebuilds_from_rootfs() {
     let log = String::from_utf8_lossy(&changed.stderr);
     assert!(log.contains("compile 2 binaries"), "{log}");
     for stage in ["rootfs", "ext4", "verity", "esp"] {
-        assert!(!log.contains(&format!("{stage:>10} cached")), "{stage} was not rebuilt:\n{log}");
+        assert!(
+            !log.contains(&format!("{stage:>10} cached")),
+            "{stage} was not rebuilt:\n{log}"
+        );
     }
-    assert!(log.contains("     state cached"), "STATE does not depend on the root:\n{log}");
+    assert!(
+        log.contains("     state cached"),
+        "STATE does not depend on the root:\n{log}"
+    );
     let second = fs::read(disk.with_file_name("manifest.json")).unwrap();
     assert_ne!(first, second);
 }
@@ -182,12 +288,24 @@ fn a_root_that_does_not_fit_says_by_how_much() {
     let base = fs::read_to_string(workspace().join("image.toml")).unwrap();
     fs::write(&config, base.replace("root = \"1GiB\"", "root = \"8MiB\"")).unwrap();
     let work = dir.path().join("work");
-    let out = xtask(&["build", "--quiet", "--config", path_str(&config).unwrap(), "--work-dir", path_str(&work).unwrap(), "--out-dir", path_str(&dir.path().join("out")).unwrap()])
-        .output()
-        .unwrap();
+    let out = xtask(&[
+        "build",
+        "--quiet",
+        "--config",
+        path_str(&config).unwrap(),
+        "--work-dir",
+        path_str(&work).unwrap(),
+        "--out-dir",
+        path_str(&dir.path().join("out")).unwrap(),
+    ])
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
-    assert!(err.contains("partition ROOT-A holds 8388608: it does not fit by"), "{err}");
+    assert!(
+        err.contains("partition ROOT-A holds 8388608: it does not fit by"),
+        "{err}"
+    );
     assert!(!dir.path().join("out/berth.raw").exists());
 }
 
@@ -197,20 +315,38 @@ fn bad_config_and_missing_tools_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("image.toml");
     let base = fs::read_to_string(workspace().join("image.toml")).unwrap();
-    fs::write(&config, base.replace("[image]\n", "[image]\ncolour = \"blue\"\n")).unwrap();
-    let out = xtask(&["build", "--config", path_str(&config).unwrap()]).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(err.contains("image.toml") && err.contains("line 5, column 1") && err.contains("unknown field `colour`"), "{err}");
-
-    // Only cargo's own folder on PATH: no e2fsprogs.
-    let cargo = PathBuf::from(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    let cargo_dir = cargo.parent().map(Path::to_path_buf).unwrap_or_default();
-    let out = xtask(&["build", "--work-dir", path_str(&dir.path().join("w")).unwrap()])
-        .env("PATH", cargo_dir)
+    fs::write(
+        &config,
+        base.replace("[image]\n", "[image]\ncolour = \"blue\"\n"),
+    )
+    .unwrap();
+    let out = xtask(&["build", "--config", path_str(&config).unwrap()])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("install the Debian package e2fsprogs"), "{err}");
+    assert!(
+        err.contains("image.toml")
+            && err.contains("line 5, column 1")
+            && err.contains("unknown field `colour`"),
+        "{err}"
+    );
+
+    // Only cargo's own folder on PATH: no e2fsprogs.
+    let cargo = PathBuf::from(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let cargo_dir = cargo.parent().map(Path::to_path_buf).unwrap_or_default();
+    let out = xtask(&[
+        "build",
+        "--work-dir",
+        path_str(&dir.path().join("w")).unwrap(),
+    ])
+    .env("PATH", cargo_dir)
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("install the Debian package e2fsprogs"),
+        "{err}"
+    );
 }

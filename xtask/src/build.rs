@@ -14,7 +14,9 @@ use anyhow::{bail, Context, Result};
 use berth_image::disk::{self, Content};
 use berth_image::ext4::{self, Ext4Params};
 use berth_image::fat::{self, EspFile, EspParams, EspSource};
-use berth_image::manifest::{self, Artifact, DiskSummary, Manifest, PackageSummary, PartitionSummary, VeritySummary};
+use berth_image::manifest::{
+    self, Artifact, DiskSummary, Manifest, PackageSummary, PartitionSummary, VeritySummary,
+};
 use berth_image::plan::{stable_uuid, Plan, Role, Sizes};
 use berth_image::spec::ImageSpec;
 use berth_image::tree::{Owners, Tree};
@@ -109,7 +111,8 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
                 overlays: overlays.clone(),
             };
             let tree_dir = pending.tmp.join("tree");
-            let assembled = berth_rootfs::assemble(&input, &tree_dir, &|what: &str| step.message(what))?;
+            let assembled =
+                berth_rootfs::assemble(&input, &tree_dir, &|what: &str| step.message(what))?;
             let tree = Tree::scan(&tree_dir, &assembled.owners)?;
             let meta = RootfsMeta {
                 tree_digest: hex::encode(tree.digest()?),
@@ -156,7 +159,13 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
             let tree = Tree::scan(&rootfs_dir.join("tree"), &rootfs.owners)?;
             let size = ext4::estimate_size(&tree);
             let image = pending.tmp.join("root.ext4");
-            disk::check_fits(&dummy_plan(&sizes), Role::RootA, "the root filesystem", &image, size)?;
+            disk::check_fits(
+                &dummy_plan(&sizes),
+                Role::RootA,
+                "the root filesystem",
+                &image,
+                size,
+            )?;
             let seed = rootfs.tree_digest.as_bytes();
             let params = Ext4Params {
                 label: "ROOT".into(),
@@ -173,7 +182,9 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
     let root_image = ext4_dir.join("root.ext4");
 
     // 5. verity
-    let verity_key = Key::new("verity").add("ext4", ext4_key.hex()).add("builder", &builder);
+    let verity_key = Key::new("verity")
+        .add("ext4", ext4_key.hex())
+        .add("builder", &builder);
     let verity_dir = match stage::lookup(&work, "verity", &verity_key)? {
         Cached::Hit(dir) => cached(ui, "verity", dir),
         Cached::Miss(pending) => {
@@ -194,7 +205,9 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
                 .write(true)
                 .create_new(true)
                 .open(&hash_path)?;
-            let info = verity::format(&data, 0, data_len, &hash, 0, &params, &|n| step.set_position(n))?;
+            let info = verity::format(&data, 0, data_len, &hash, 0, &params, &|n| {
+                step.set_position(n)
+            })?;
             hash.sync_all()?;
             let meta = VerityMeta {
                 root_hash: hex::encode(info.root_hash),
@@ -261,7 +274,12 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
                 epoch,
                 journal: true,
             };
-            ext4::write(&Tree::default(), &pending.tmp.join("state.ext4"), sizes.state, &params)?;
+            ext4::write(
+                &Tree::default(),
+                &pending.tmp.join("state.ext4"),
+                sizes.state,
+                &params,
+            )?;
             step.finish("ext4 with journal");
             pending.commit()?
         }
@@ -285,14 +303,30 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
         .add("spec", format!("{spec:?}"));
     let stamp = work.join("disk.stamp");
     if disk_up_to_date(&stamp, &disk_key, &disk_path, &manifest_path) {
-        ui.say(&format!("{:>10} {} is up to date", "disk", disk_path.display()));
+        ui.say(&format!(
+            "{:>10} {} is up to date",
+            "disk",
+            disk_path.display()
+        ));
     } else {
         let _ = fs::remove_file(&stamp);
         let contents = [
-            Content { role: Role::Esp, source: esp_dir.join("esp.fat") },
-            Content { role: Role::RootA, source: root_image.clone() },
-            Content { role: Role::VerityA, source: verity_dir.join("root.verity") },
-            Content { role: Role::State, source: state_dir.join("state.ext4") },
+            Content {
+                role: Role::Esp,
+                source: esp_dir.join("esp.fat"),
+            },
+            Content {
+                role: Role::RootA,
+                source: root_image.clone(),
+            },
+            Content {
+                role: Role::VerityA,
+                source: verity_dir.join("root.verity"),
+            },
+            Content {
+                role: Role::State,
+                source: state_dir.join("state.ext4"),
+            },
         ];
         let total: u64 = contents
             .iter()
@@ -300,7 +334,11 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
             .sum();
         let step = ui.step_bytes("disk", total);
         disk::assemble(&disk_path, &plan, &contents, &|n| step.set_position(n))?;
-        step.finish(&format!("{} ({} MiB)", disk_path.display(), plan.disk_size >> 20));
+        step.finish(&format!(
+            "{} ({} MiB)",
+            disk_path.display(),
+            plan.disk_size >> 20
+        ));
 
         let step = ui.step("manifest");
         let manifest = Manifest {
@@ -365,7 +403,9 @@ fn source_date_epoch(ws: &Workspace) -> Result<u64> {
             .trim()
             .parse()
             .context("git log printed no commit time"),
-        _ => bail!("SOURCE_DATE_EPOCH is not set and the workspace has no git commit to take it from"),
+        _ => bail!(
+            "SOURCE_DATE_EPOCH is not set and the workspace has no git commit to take it from"
+        ),
     }
 }
 
@@ -439,8 +479,17 @@ fn stamp_text(key: &Key, disk: &Path, manifest: &Path) -> Option<String> {
     let mut text = key.hex();
     for path in [disk, manifest] {
         let meta = fs::metadata(path).ok()?;
-        let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
-        text.push_str(&format!("\n{} {} {}", path.display(), meta.len(), mtime.as_nanos()));
+        let mtime = meta
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        text.push_str(&format!(
+            "\n{} {} {}",
+            path.display(),
+            meta.len(),
+            mtime.as_nanos()
+        ));
     }
     Some(text)
 }
@@ -463,6 +512,7 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is damaged; remove it", path.display()))
 }

@@ -13,7 +13,12 @@ use crate::workspace::Workspace;
 /// The binaries that go into the root: (package, binary, path in the root, mode).
 pub const IMAGE_BINARIES: &[(&str, &str, &str, u32)] = &[
     ("berth-init", "berth-init", "usr/sbin/init", 0o755),
-    ("berth-runtime", "berth-runtime", "usr/bin/berth-runtime", 0o755),
+    (
+        "berth-runtime",
+        "berth-runtime",
+        "usr/bin/berth-runtime",
+        0o755,
+    ),
 ];
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";
@@ -27,9 +32,9 @@ pub struct Built {
 
 /// Runs cargo (it has its own incremental cache) and returns the binaries.
 pub fn compile(ws: &Workspace, target_dir: &Path, quiet: bool) -> Result<Vec<Built>> {
-    let cargo_home = std::env::var("CARGO_HOME").map(PathBuf::from).or_else(|_| {
-        std::env::var("HOME").map(|home| Path::new(&home).join(".cargo"))
-    });
+    let cargo_home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|_| std::env::var("HOME").map(|home| Path::new(&home).join(".cargo")));
     let mut rustflags = format!(
         "-C target-feature=+crt-static --remap-path-prefix={}=/berth",
         ws.root.display()

@@ -17,7 +17,11 @@ pub fn run(ui: &Ui, image: &Path, with_files: bool) -> Result<()> {
     let (table, roots) = inspect::inspect(image, &|n| step.set_position(n))?;
     drop(step);
     let sector = table.sector_size;
-    println!("{}: GPT, disk GUID {}, {sector}-byte sectors", image.display(), table.disk_guid);
+    println!(
+        "{}: GPT, disk GUID {}, {sector}-byte sectors",
+        image.display(),
+        table.disk_guid
+    );
     for warning in &table.warnings {
         println!("warning: {warning}");
     }
@@ -45,7 +49,10 @@ pub fn run(ui: &Ui, image: &Path, with_files: bool) -> Result<()> {
                 failures += 1;
                 println!("{}: VERITY FAILURE: {why}", root.root.label);
             }
-            RootState::Verified { info, uuid_problems } => {
+            RootState::Verified {
+                info,
+                uuid_problems,
+            } => {
                 println!(
                     "{}: verity OK, root hash {}, salt {}, {} data blocks",
                     root.root.label,

@@ -24,9 +24,16 @@ pub fn run(ws: &Workspace, ui: &Ui, config: &Path) -> Result<()> {
     let old = Lockfile::load(&path).ok();
     let lock = Lockfile::new(resolved, &path)?;
     lock.save(&path)?;
-    step.finish(&format!("{} packages pinned in {}", lock.packages().len(), path.display()));
+    step.finish(&format!(
+        "{} packages pinned in {}",
+        lock.packages().len(),
+        path.display()
+    ));
     for pkg in lock.packages() {
-        let before = old.as_ref().and_then(|o| o.get(&pkg.name)).map(|p| p.version.clone());
+        let before = old
+            .as_ref()
+            .and_then(|o| o.get(&pkg.name))
+            .map(|p| p.version.clone());
         match before {
             Some(v) if v == pkg.version => {}
             Some(v) => ui.say(&format!("  {} {v} -> {}", pkg.name, pkg.version)),

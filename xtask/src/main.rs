@@ -17,7 +17,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Build, inspect and test Berth node images")]
+#[command(
+    name = "cargo xtask",
+    about = "Build, inspect and test Berth node images"
+)]
 struct Cli {
     /// Only errors and the final result; no progress bars.
     #[arg(long, short, global = true)]

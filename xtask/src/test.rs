@@ -13,8 +13,22 @@ pub fn run(_ws: &Workspace, ui: &Ui) -> Result<()> {
     let cargo = Workspace::cargo();
     let steps: [(&str, Vec<&str>); 3] = [
         ("fmt", vec!["fmt", "--all", "--", "--check"]),
-        ("clippy", vec!["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
-        ("tests", vec!["test", "--workspace", "--locked", "--", "--include-ignored"]),
+        (
+            "clippy",
+            vec![
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        (
+            "tests",
+            vec!["test", "--workspace", "--locked", "--", "--include-ignored"],
+        ),
     ];
     for (name, args) in steps {
         ui.say(&format!("==> cargo {}", args.join(" ")));

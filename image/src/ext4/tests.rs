@@ -28,7 +28,11 @@ fn stage(root: &Path, reverse: bool) {
         fs::write(root.join(format!("etc/big/file-{i}")), format!("{i}\n")).unwrap();
     }
     fs::write(root.join("usr/bin/tool"), vec![7u8; 3 * 4096 + 5]).unwrap();
-    fs::set_permissions(root.join("usr/bin/tool"), fs::Permissions::from_mode(0o4755)).unwrap();
+    fs::set_permissions(
+        root.join("usr/bin/tool"),
+        fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
     fs::write(root.join("etc/empty"), b"").unwrap();
     fs::write(root.join("etc/with space"), b"x").unwrap();
     fs::hard_link(root.join("usr/bin/tool"), root.join("usr/bin/tool2")).unwrap();
@@ -57,19 +61,33 @@ fn tree_reads_back_with_modes_owners_links_and_times() {
         let path = format!("/{}", entry.path.display());
         let meta = fs.symlink_metadata(path.as_str()).unwrap();
         assert_eq!(u32::from(meta.mode()), entry.mode, "{path}");
-        assert_eq!((meta.uid(), meta.gid()), (entry.owner.uid, entry.owner.gid), "{path}");
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (entry.owner.uid, entry.owner.gid),
+            "{path}"
+        );
         assert_eq!(meta.modified().seconds(), EPOCH as i64, "{path}");
         assert_eq!(meta.accessed().seconds(), EPOCH as i64, "{path}");
         match &entry.kind {
             EntryKind::File { source, .. } => {
-                assert_eq!(fs.read(path.as_str()).unwrap(), fs::read(source).unwrap(), "{path}")
+                assert_eq!(
+                    fs.read(path.as_str()).unwrap(),
+                    fs::read(source).unwrap(),
+                    "{path}"
+                )
             }
             EntryKind::Hardlink { target } => {
                 let first = format!("/{}", target.display());
-                assert_eq!(fs.read(path.as_str()).unwrap(), fs.read(first.as_str()).unwrap());
+                assert_eq!(
+                    fs.read(path.as_str()).unwrap(),
+                    fs.read(first.as_str()).unwrap()
+                );
             }
             EntryKind::Symlink { target } => {
-                assert_eq!(fs.read_link(path.as_str()).unwrap().to_str().unwrap(), target.to_str().unwrap())
+                assert_eq!(
+                    fs.read_link(path.as_str()).unwrap().to_str().unwrap(),
+                    target.to_str().unwrap()
+                )
             }
             EntryKind::Dir => assert!(meta.is_dir()),
             _ => {}
@@ -82,10 +100,17 @@ fn tree_reads_back_with_modes_owners_links_and_times() {
         .unwrap();
     let text = String::from_utf8_lossy(&stat.stdout);
     assert!(text.contains("Links: 2"), "{text}");
-    let dump = Command::new("dumpe2fs").arg("-h").arg(&image).output().unwrap();
+    let dump = Command::new("dumpe2fs")
+        .arg("-h")
+        .arg(&image)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&dump.stdout);
     assert!(!text.contains("has_journal"), "{text}");
-    assert!(text.contains("Directory Hash Seed:      9999aaaa-bbbb-cccc-dddd-eeeeffff0000"), "{text}");
+    assert!(
+        text.contains("Directory Hash Seed:      9999aaaa-bbbb-cccc-dddd-eeeeffff0000"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -109,7 +134,11 @@ fn empty_state_filesystem_has_a_journal() {
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("state.ext4");
     write(&Tree::default(), &image, 32 << 20, &params(true)).unwrap();
-    let dump = Command::new("dumpe2fs").arg("-h").arg(&image).output().unwrap();
+    let dump = Command::new("dumpe2fs")
+        .arg("-h")
+        .arg(&image)
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&dump.stdout).contains("has_journal"));
 }
 
@@ -121,7 +150,16 @@ fn a_tree_that_does_not_fit_is_an_error() {
     fs::write(root.join("big"), vec![1u8; 6 << 20]).unwrap();
     let tree = Tree::scan(&root, &Owners::new()).unwrap();
     let err = write(&tree, &dir.path().join("x.ext4"), 4 << 20, &params(false)).unwrap_err();
-    assert!(matches!(err, Ext4Error::ToolFailed { tool: "debugfs", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Ext4Error::ToolFailed {
+                tool: "debugfs",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -23,8 +23,8 @@ fn run(tool: &str, package: &str, args: &[&str]) -> (bool, Vec<u8>, String) {
     let out = cmd.output().unwrap_or_else(|e| {
         panic!("cannot run {tool} (install the Debian package `{package}`): {e}")
     });
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), out.stdout, text)
 }
 
