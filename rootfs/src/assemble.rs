@@ -10,6 +10,7 @@ use crate::certs::{self, CertsError};
 use crate::deb::{self, DebError};
 use crate::elf::{self, ElfError, ElfReport};
 use crate::hash::file_digest;
+use crate::layout;
 use crate::lock::LockedPackage;
 use crate::place::{self, clean_relative, merged_usr, PlaceError, MERGED_USR};
 use crate::prune::Prune;
@@ -119,7 +120,7 @@ pub enum RootfsError {
     },
     #[error("overlay {overlay}: {path} is not a file, folder or symlink")]
     OverlayUnsupported { overlay: PathBuf, path: PathBuf },
-    #[error("merged /usr symlinks: {0}")]
+    #[error("root skeleton (merged /usr links, mount points): {0}")]
     MergedUsr(#[source] PlaceError),
     #[error(transparent)]
     Certs(#[from] CertsError),
@@ -139,6 +140,7 @@ pub fn assemble(
         place::make_symlink(dest, Path::new(link), Path::new(target))
             .map_err(RootfsError::MergedUsr)?;
     }
+    layout::create(dest).map_err(RootfsError::MergedUsr)?;
     let mut out = Assembled::default();
     let prune = Prune::default();
     for (pkg, deb_path) in &input.packages {
@@ -269,8 +271,8 @@ fn install_binary(bin: &Binary, root: &Path) -> Result<PathBuf, RootfsError> {
     Ok(rel)
 }
 
-/// Copies `overlay/<rel>` over the tree: new folders and files keep their mode, existing
-/// folders keep the mode the packages gave them; everything is owned by root.
+/// Copies `overlay/<rel>` over the tree with normalized modes; existing folders keep the
+/// mode the packages gave them; everything is owned by root.
 fn copy_overlay(
     overlay: &Path,
     rel: &Path,
@@ -296,8 +298,14 @@ fn copy_overlay(
         let host = overlay.join(&src_rel);
         let dst = merged_usr(&src_rel);
         let meta = fs::symlink_metadata(&host).map_err(read_err(&host))?;
-        let mode = meta.permissions().mode() & 0o7777;
         let ft = meta.file_type();
+        // Git keeps only the executable bit, so a checkout's umask must not reach the
+        // image: overlay folders are 0755, files 0755 if executable and 0644 otherwise.
+        let mode = if ft.is_dir() || meta.permissions().mode() & 0o111 != 0 {
+            0o755
+        } else {
+            0o644
+        };
         if ft.is_dir() {
             let exists = fs::symlink_metadata(root.join(&dst)).is_ok();
             place::make_dir(root, &dst, (!exists).then_some(mode)).map_err(place_err)?;

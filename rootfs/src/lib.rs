@@ -7,7 +7,7 @@
 //! extracts them in Rust, [`assemble`](mod@assemble) builds the whole tree and [`elf`]
 //! checks that every program finds its shared libraries inside it. [`place`] holds the path rules shared by
 //! every writer (no escapes, no writes through symlinks, merged `/usr`), [`prune`] what is
-//! left out, [`certs`] the CA bundle, [`hash`] the sha256 helper.
+//! left out, [`certs`] the CA bundle, [`layout`] the folders every root has, [`hash`] the sha256 helper.
 
 pub mod apt;
 pub mod assemble;
@@ -16,6 +16,7 @@ pub mod certs;
 pub mod deb;
 pub mod elf;
 pub mod hash;
+pub mod layout;
 pub mod lock;
 pub mod place;
 pub mod prune;
