@@ -1,6 +1,12 @@
-//! The kernel that Berth boots: its pin, the config fragment of options Berth needs, and
-//! the checker that holds a kernel's config against that fragment.
+//! The kernel that Berth boots: the options it must have ([`check`], against
+//! `required.config`) and the module dependency index the build generates for it
+//! ([`modules`]), since Debian's kernel package ships `.ko` files but no `modules.dep`.
 //!
-//! Nothing here yet: the kernel arrives with the boot work (issue "Boot: kernel,
-//! initramfs ..."). This crate exists so that the workspace has the shape of
-//! `design.md`; it offers no API until it has something real to offer.
+//! The kernel itself is pinned like every package: `kernel-config/kernel.lock`, written by
+//! `cargo xtask lock` from `image.toml`'s `[kernel]` section.
+
+pub mod check;
+pub mod modules;
+
+/// The options Berth requires, as a kernel config fragment.
+pub const REQUIRED: &str = include_str!("../required.config");

@@ -188,6 +188,27 @@ impl Apt {
         Ok(result)
     }
 
+    /// The packages the candidate version of `name` depends on (first alternative of each
+    /// `Depends:` clause, without version constraints): how a metapackage such as
+    /// `linux-image-cloud-amd64` is resolved to the versioned package it stands for.
+    pub fn depends(&self, name: &str) -> Result<Vec<String>, AptError> {
+        if !valid_name(name) {
+            return Err(AptError::BadName { name: name.into() });
+        }
+        let out = self.run("apt-cache", &["show", "--no-all-versions", name], None)?;
+        self.check("apt-cache show --no-all-versions", &out)?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let Some(line) = stdout.lines().find_map(|l| l.strip_prefix("Depends:")) else {
+            return Ok(Vec::new());
+        };
+        Ok(line
+            .split(',')
+            .filter_map(|clause| clause.split('|').next())
+            .filter_map(|alt| alt.split_whitespace().next())
+            .map(|n| n.split(':').next().unwrap_or(n).to_string())
+            .collect())
+    }
+
     /// Downloads the pinned `.deb` (`apt-get download name=version`) into `dest_dir` and
     /// returns its path. A pin the archive no longer serves is [`AptError::PinNotServed`].
     pub fn download(&self, pkg: &LockedPackage, dest_dir: &Path) -> Result<PathBuf, AptError> {
