@@ -19,6 +19,9 @@ pub struct Manifest {
     pub root_hash: String,
     pub verity: VeritySummary,
     pub disk: DiskSummary,
+    /// The kernel, its command line and the initramfs.
+    #[serde(default)]
+    pub kernel: Option<KernelSummary>,
     pub packages: Vec<PackageSummary>,
     /// Host tools whose version shapes the output (e2fsprogs).
     pub tools: Vec<String>,
@@ -56,6 +59,17 @@ pub struct PartitionSummary {
     pub offset: u64,
     pub size: u64,
     pub attributes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelSummary {
+    pub version: String,
+    pub package: String,
+    pub package_version: String,
+    pub cmdline: String,
+    pub initramfs_modules: Vec<String>,
+    pub initramfs_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

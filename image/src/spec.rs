@@ -99,6 +99,9 @@ pub struct ImageSpec {
     pub image: ImageSection,
     pub partitions: PartitionsSection,
     pub packages: PackagesSection,
+    pub kernel: KernelSection,
+    #[serde(default)]
+    pub boot: BootSection,
     #[serde(default)]
     pub rootfs: RootfsSection,
     #[serde(default)]
@@ -140,6 +143,83 @@ pub struct PackagesSection {
     /// Extra packages of the `debug` variant.
     #[serde(default)]
     pub debug: Vec<String>,
+}
+
+/// The kernel: a Debian package pinned in `kernel-config/kernel.lock`, or one of your own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelSection {
+    /// A Debian kernel package; a metapackage such as `linux-image-cloud-amd64` is resolved
+    /// to the versioned package it depends on by `cargo xtask lock`.
+    #[serde(default)]
+    pub package: Option<String>,
+    /// A kernel of your own instead of a package.
+    #[serde(default)]
+    pub custom: Option<CustomKernel>,
+    /// Extra kernel command-line arguments (after Berth's own).
+    #[serde(default)]
+    pub cmdline: Vec<String>,
+}
+
+/// A kernel built elsewhere: its image, its modules folder and its config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomKernel {
+    /// The bzImage (EFI stub) to boot.
+    pub vmlinuz: PathBuf,
+    /// `lib/modules/<version>` of that kernel; the folder name is the version.
+    pub modules: PathBuf,
+    /// Its `.config`, checked against `kernel-config/required.config`.
+    pub config: PathBuf,
+}
+
+/// The boot loader and A/B policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootSection {
+    /// The Debian package that ships `systemd-bootx64.efi`, pinned with the kernel.
+    #[serde(default = "default_loader")]
+    pub loader_package: String,
+    /// Boot counting: tries a slot gets before systemd-boot falls back to the other.
+    #[serde(default = "default_tries")]
+    pub tries: u32,
+    /// What the kernel does when a verified block does not match: `panic` or `restart`.
+    #[serde(default)]
+    pub verity_failure: VerityFailure,
+}
+
+impl Default for BootSection {
+    fn default() -> Self {
+        BootSection {
+            loader_package: default_loader(),
+            tries: default_tries(),
+            verity_failure: VerityFailure::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerityFailure {
+    #[default]
+    Panic,
+    Restart,
+}
+
+impl VerityFailure {
+    pub fn name(self) -> &'static str {
+        match self {
+            VerityFailure::Panic => "panic",
+            VerityFailure::Restart => "restart",
+        }
+    }
+}
+
+fn default_loader() -> String {
+    "systemd-boot-efi".into()
+}
+fn default_tries() -> u32 {
+    3
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -215,6 +295,8 @@ pub enum SpecError {
     Parse { path: PathBuf, message: String },
     #[error("{path}: [packages] include: {message}")]
     Packages { path: PathBuf, message: String },
+    #[error("{path}: [kernel]: {message}")]
+    Kernel { path: PathBuf, message: String },
 }
 
 impl ImageSpec {
@@ -252,7 +334,30 @@ impl ImageSpec {
                 });
             }
         }
+        let kernel_error = |message: &str| SpecError::Kernel {
+            path: path.to_path_buf(),
+            message: message.into(),
+        };
+        match (&spec.kernel.package, &spec.kernel.custom) {
+            (Some(_), Some(_)) => return Err(kernel_error("set `package` or `custom`, not both")),
+            (None, None) => return Err(kernel_error("set `package` (a Debian kernel) or `custom`")),
+            _ => {}
+        }
+        if spec.boot.tries == 0 || spec.boot.tries > 9 {
+            return Err(SpecError::Kernel {
+                path: path.to_path_buf(),
+                message: format!("[boot] tries = {}: expected 1 to 9", spec.boot.tries),
+            });
+        }
         Ok(spec)
+    }
+
+    /// The packages of `kernel-config/kernel.lock` as `image.toml` names them: the kernel
+    /// (unless custom) and the boot loader.
+    pub fn boot_packages(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.kernel.package.iter().cloned().collect();
+        names.push(self.boot.loader_package.clone());
+        names
     }
 
     /// Every package of the lock file: the base set and the debug extras.
@@ -287,6 +392,9 @@ state = 268435456
 [packages]
 include = ["libc6", "crun"]
 debug = ["busybox-static"]
+
+[kernel]
+package = "linux-image-cloud-amd64"
 
 [rootfs]
 overlays = ["rootfs/overlay"]

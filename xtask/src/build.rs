@@ -27,7 +27,8 @@ use sha2::{Digest, Sha256};
 use crate::stage::{self, Cached, Key};
 use crate::ui::Ui;
 use crate::workspace::Workspace;
-use crate::{compile, fetch, Variant};
+use crate::kernel::{self, KernelMeta};
+use crate::{compile, esp, fetch, initramfs, Variant};
 
 pub struct Options {
     pub variant: Variant,
@@ -42,6 +43,14 @@ struct RootfsMeta {
     owners: Owners,
     packages: Vec<PackageSummary>,
     tree_digest: String,
+}
+
+/// What the initramfs stage hands on.
+#[derive(Serialize, Deserialize)]
+struct InitramfsMeta {
+    modules: Vec<String>,
+    cpio_bytes: u64,
+    compressed_bytes: u64,
 }
 
 /// What the verity stage hands on.
@@ -65,7 +74,12 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
     let tools = vec![ext4::tool_version()?];
 
     // 1. fetch
-    let packages = fetch::fetch(ws, ui, &spec, variant)?;
+    let mut names = spec.packages.include.clone();
+    if variant == Variant::Debug {
+        names.extend(spec.packages.debug.iter().cloned());
+    }
+    let packages = fetch::fetch(ui, &spec, &ws.lock_file(), &names)?;
+    let boot_debs = fetch::fetch(ui, &spec, &ws.kernel_lock_file(), &spec.boot_packages())?;
 
     // 2. compile
     let step = ui.step("compile");
@@ -75,13 +89,73 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
         bin_key = bin_key.add(&bin.dest.to_string_lossy(), file_sha256(&bin.path)?);
     }
     step.finish(&format!("{} binaries", binaries.len()));
+    let init_binary = binaries
+        .iter()
+        .find(|b| b.dest.ends_with("sbin/init"))
+        .map(|b| b.path.clone())
+        .context("the init binary was not built")?;
 
-    // 3. rootfs
-    let mut overlays = Vec::new();
+    // kernel and boot loader
+    let mut key = Key::new("kernel").add("builder", &builder);
+    for (pkg, _) in &boot_debs {
+        key = key.add(&pkg.name, &pkg.sha256);
+    }
+    if let Some(custom) = &spec.kernel.custom {
+        key = key
+            .add("vmlinuz", file_sha256(&ws.path(&custom.vmlinuz))?)
+            .add("config", file_sha256(&ws.path(&custom.config))?)
+            .add("modules", Tree::scan(&ws.path(&custom.modules), &Owners::new())?.digest()?);
+    }
+    let kernel_key = key;
+    let kernel_dir = match stage::lookup(&work, "kernel", &kernel_key)? {
+        Cached::Hit(dir) => cached(ui, "kernel", dir),
+        Cached::Miss(pending) => {
+            let step = ui.step("kernel");
+            let meta = kernel::build(ws, &spec, &boot_debs, &pending.tmp)?;
+            write_json(&pending.tmp.join("kernel.json"), &meta)?;
+            step.finish(&format!("{} ({} modules), config checked", meta.version, meta.modules));
+            pending.commit()?
+        }
+    };
+    let kernel_meta: KernelMeta = read_json(&kernel_dir.join("kernel.json"))?;
+
+    // initramfs
+    let initramfs_key = Key::new("initramfs")
+        .add("builder", &builder)
+        .add("kernel", kernel_key.hex())
+        .add("init", file_sha256(&init_binary)?)
+        .add("epoch", epoch.to_string());
+    let initramfs_dir = match stage::lookup(&work, "initramfs", &initramfs_key)? {
+        Cached::Hit(dir) => cached(ui, "initramfs", dir),
+        Cached::Miss(pending) => {
+            let step = ui.step("initramfs");
+            let out = pending.tmp.join("initrd.img");
+            let built = initramfs::build(&kernel_meta, &kernel_dir, &init_binary, epoch, &pending.tmp, &out)?;
+            let meta = InitramfsMeta {
+                modules: built.modules,
+                cpio_bytes: built.cpio_bytes,
+                compressed_bytes: built.compressed_bytes,
+            };
+            write_json(&pending.tmp.join("initramfs.json"), &meta)?;
+            step.finish(&format!(
+                "{} modules ({}), {} KiB zstd of {} KiB cpio",
+                meta.modules.len(),
+                meta.modules.join(" "),
+                meta.compressed_bytes >> 10,
+                meta.cpio_bytes >> 10
+            ));
+            pending.commit()?
+        }
+    };
+    let initramfs_meta: InitramfsMeta = read_json(&initramfs_dir.join("initramfs.json"))?;
+
+    // 3. rootfs: packages, binaries, the kernel's modules, then the overlays
+    let mut overlays = vec![kernel_dir.join("root")];
     let mut key = Key::new("rootfs")
         .add("builder", &builder)
         .add("variant", variant.name())
-        .add("binaries", bin_key.hex());
+        .add("binaries", bin_key.hex())
+        .add("kernel", kernel_key.hex());
     for pkg in &packages {
         key = key.add(&pkg.0.name, &pkg.0.sha256);
     }
@@ -224,12 +298,16 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
     let verity_meta: VerityMeta = read_json(&verity_dir.join("verity.json"))?;
     let root_hash = parse_hash(&verity_meta.root_hash)?;
     let plan = Plan::new(&sizes, &spec.image.name, &root_hash);
+    let cmdline = esp::cmdline(&spec, variant, &verity_meta.root_hash);
 
     // 6. ESP
     let esp_key = Key::new("esp")
         .add("builder", &builder)
         .add("epoch", epoch.to_string())
         .add("root_hash", &verity_meta.root_hash)
+        .add("kernel", kernel_key.hex())
+        .add("initramfs", initramfs_key.hex())
+        .add("cmdline", &cmdline)
         .add("size", sizes.esp.to_string());
     let esp_dir = match stage::lookup(&work, "esp", &esp_key)? {
         Cached::Hit(dir) => cached(ui, "esp", dir),
@@ -248,9 +326,16 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
                 label: "EFI-SYSTEM".into(),
                 epoch: i64::try_from(epoch)?,
             };
-            fat::write_esp(&file, 0, &params, &esp_files(&spec, &verity_meta))?;
+            let files = esp::files(
+                &spec,
+                &kernel_dir.join("systemd-bootx64.efi"),
+                &kernel_dir.join("vmlinuz"),
+                &initramfs_dir.join("initrd.img"),
+                &cmdline,
+            );
+            fat::write_esp(&file, 0, &params, &files)?;
             file.sync_all()?;
-            step.finish("FAT32");
+            step.finish("FAT32: systemd-boot, slot A kernel, initramfs and loader entry");
             pending.commit()?
         }
     };
@@ -357,6 +442,14 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
                 uuid: verity_meta.uuid.clone(),
             },
             disk: disk_summary(&plan),
+            kernel: Some(KernelSummary {
+                version: kernel_meta.version.clone(),
+                package: kernel_meta.package.clone(),
+                package_version: kernel_meta.package_version.clone(),
+                cmdline: cmdline.clone(),
+                initramfs_modules: initramfs_meta.modules.clone(),
+                initramfs_bytes: initramfs_meta.compressed_bytes,
+            }),
             packages: rootfs.packages.clone(),
             tools: tools.clone(),
             artifacts: vec![Artifact {
@@ -424,20 +517,6 @@ fn dummy_plan(sizes: &Sizes) -> Plan {
     Plan::new(sizes, "", &[0; 32])
 }
 
-fn esp_files(spec: &ImageSpec, verity: &VerityMeta) -> Vec<EspFile> {
-    // systemd-boot and the kernels arrive with the boot work; until then the ESP carries
-    // the loader configuration it will read and the root hash for tooling.
-    vec![
-        EspFile {
-            path: "loader/loader.conf".into(),
-            source: EspSource::Bytes(b"timeout 3\neditor no\nconsole-mode keep\n".to_vec()),
-        },
-        EspFile {
-            path: format!("{}/roothash", spec.image.name),
-            source: EspSource::Bytes(format!("{}\n", verity.root_hash).into_bytes()),
-        },
-    ]
-}
 
 fn disk_summary(plan: &Plan) -> DiskSummary {
     DiskSummary {

@@ -1,15 +1,13 @@
-//! The fetch stage: every pinned `.deb` of the variant, from the sha256-keyed cache outside
+//! The fetch stage: every pinned `.deb` a build needs, from the sha256-keyed cache outside
 //! the work tree, fetched with apt (private configuration) only when missing.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use berth_image::spec::ImageSpec;
 use berth_rootfs::{Apt, AptSources, DebCache, LockedPackage, Lockfile};
 
 use crate::ui::Ui;
-use crate::workspace::Workspace;
-use crate::Variant;
 
 /// The private apt state (lists, partial downloads) lives beside the .deb cache.
 pub fn apt_sources(spec: &ImageSpec) -> AptSources {
@@ -20,36 +18,39 @@ pub fn apt_sources(spec: &ImageSpec) -> AptSources {
     }
 }
 
-/// The packages of `variant`, in lock order, each with the path of its verified `.deb`.
+/// The pinned packages of `lock_path` named in `names` (by `image.toml`'s names; a
+/// metapackage matches the pinned package it was resolved to by a `prefix`), in lock
+/// order, each with the path of its verified `.deb`.
 pub fn fetch(
-    ws: &Workspace,
     ui: &Ui,
     spec: &ImageSpec,
-    variant: Variant,
+    lock_path: &Path,
+    names: &[String],
 ) -> Result<Vec<(LockedPackage, PathBuf)>> {
-    let lock_path = ws.lock_file();
-    let lock = Lockfile::load(&lock_path)?;
-    let mut wanted: Vec<&String> = spec.packages.include.iter().collect();
-    if variant == Variant::Debug {
-        wanted.extend(&spec.packages.debug);
-    }
+    let lock = Lockfile::load(lock_path)?;
     let mut missing = Vec::new();
     let mut packages = Vec::new();
-    for name in wanted {
-        match lock.get(name) {
+    for name in names {
+        let pinned = lock.get(name).or_else(|| {
+            // `linux-image-cloud-amd64` is pinned as `linux-image-6.1.0-N-cloud-amd64`.
+            let flavour = name.strip_prefix("linux-image-")?;
+            lock.packages().iter().find(|p| {
+                p.name.starts_with("linux-image-") && p.name.ends_with(&format!("-{flavour}"))
+            })
+        });
+        match pinned {
             Some(pkg) => packages.push(pkg.clone()),
             None => missing.push(name.as_str()),
         }
     }
     if !missing.is_empty() {
         bail!(
-            "{} lists packages that {} does not pin: {}; run `cargo xtask lock`",
-            spec_path_hint(),
+            "image.toml names packages that {} does not pin: {}; run `cargo xtask lock`",
             lock_path.display(),
             missing.join(", ")
         );
     }
-    let subset = Lockfile::new(packages, &lock_path)?;
+    let subset = Lockfile::new(packages, lock_path)?;
 
     let cache = DebCache::new(DebCache::default_dir().context("no cache folder")?);
     let step = ui.step("fetch");
@@ -62,10 +63,7 @@ pub fn fetch(
     };
     let total = subset.packages().len();
     let fetched = cache.ensure_all(&subset, make_apt, &|what: &str| step.message(what))?;
-    step.finish(&format!("{total} packages verified"));
+    let file = lock_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    step.finish(&format!("{total} packages of {file} verified"));
     Ok(fetched)
-}
-
-fn spec_path_hint() -> &'static str {
-    "image.toml"
 }

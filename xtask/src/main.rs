@@ -3,8 +3,11 @@
 
 mod build;
 mod compile;
+mod esp;
 mod fetch;
+mod initramfs;
 mod inspect;
+mod kernel;
 mod lock;
 mod stage;
 mod test;

@@ -19,6 +19,10 @@ impl Workspace {
         self.root.join("rootfs/packages.lock")
     }
 
+    pub fn kernel_lock_file(&self) -> PathBuf {
+        self.root.join("kernel-config/kernel.lock")
+    }
+
     /// The cargo binary that runs us (so `cargo +toolchain xtask` stays consistent).
     pub fn cargo() -> String {
         std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())

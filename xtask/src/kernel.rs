@@ -1,0 +1,145 @@
+//! The kernel stage: the pinned Debian kernel (or `image.toml`'s own) and systemd-boot,
+//! unpacked; the kernel's config held against `kernel-config/required.config`; and the
+//! module dependency index generated, since the Debian package ships none.
+//!
+//! Outputs in the stage folder: `vmlinuz`, `systemd-bootx64.efi`, `kernel.json`, and
+//! `root/usr/lib/modules/<version>/` (every module plus `modules.dep`), an overlay for the
+//! rootfs stage.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use berth_image::spec::ImageSpec;
+use berth_kernel_config::modules::ModuleIndex;
+use berth_rootfs::{deb, LockedPackage, Prune};
+use serde::{Deserialize, Serialize};
+
+use crate::workspace::Workspace;
+
+/// What later stages need to know about the kernel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KernelMeta {
+    pub version: String,
+    /// The package it came from (`custom` for a kernel of one's own).
+    pub package: String,
+    pub package_version: String,
+    pub modules: usize,
+}
+
+impl KernelMeta {
+    /// `root/usr/lib/modules/<version>` inside the stage folder.
+    pub fn modules_dir(&self, stage: &Path) -> PathBuf {
+        stage.join("root/usr/lib/modules").join(&self.version)
+    }
+}
+
+const LOADER_EFI: &str = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+
+/// Fills `dest` (an empty stage folder) from the pinned packages or the custom kernel.
+pub fn build(ws: &Workspace, spec: &ImageSpec, debs: &[(LockedPackage, PathBuf)], dest: &Path) -> Result<KernelMeta> {
+    let loader = debs
+        .iter()
+        .find(|(p, _)| p.name == spec.boot.loader_package)
+        .context("the boot loader package is not in kernel-config/kernel.lock")?;
+    let unpacked = dest.join("unpacked");
+    extract(&loader.1, &unpacked.join("loader"))?;
+    fs::copy(unpacked.join("loader").join(LOADER_EFI), dest.join("systemd-bootx64.efi"))
+        .with_context(|| format!("{} has no {LOADER_EFI}", loader.0.pin()))?;
+
+    let (meta, config) = match &spec.kernel.custom {
+        Some(custom) => {
+            let modules = ws.path(&custom.modules);
+            let version = modules
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .context("[kernel] custom.modules must end in the kernel version")?;
+            fs::copy(ws.path(&custom.vmlinuz), dest.join("vmlinuz"))
+                .with_context(|| format!("cannot copy {}", custom.vmlinuz.display()))?;
+            copy_tree(&modules, &dest.join("root/usr/lib/modules").join(&version))?;
+            let config = fs::read_to_string(ws.path(&custom.config))
+                .with_context(|| format!("cannot read {}", custom.config.display()))?;
+            let meta = KernelMeta {
+                version,
+                package: "custom".into(),
+                package_version: String::new(),
+                modules: 0,
+            };
+            (meta, config)
+        }
+        None => {
+            let (pkg, path) = debs
+                .iter()
+                .find(|(p, _)| p.name.starts_with("linux-image-"))
+                .context("no kernel package in kernel-config/kernel.lock")?;
+            let tree = unpacked.join("kernel");
+            extract(path, &tree)?;
+            let version = single_entry(&tree.join("usr/lib/modules"))?;
+            let config = fs::read_to_string(tree.join(format!("boot/config-{version}")))
+                .with_context(|| format!("{} ships no boot/config-{version}", pkg.pin()))?;
+            fs::rename(tree.join(format!("boot/vmlinuz-{version}")), dest.join("vmlinuz"))
+                .with_context(|| format!("{} ships no boot/vmlinuz-{version}", pkg.pin()))?;
+            fs::create_dir_all(dest.join("root/usr/lib/modules"))?;
+            fs::rename(tree.join("usr/lib/modules").join(&version), dest.join("root/usr/lib/modules").join(&version))?;
+            let meta = KernelMeta {
+                version,
+                package: pkg.name.clone(),
+                package_version: pkg.version.clone(),
+                modules: 0,
+            };
+            (meta, config)
+        }
+    };
+    berth_kernel_config::check::check(&config, berth_kernel_config::REQUIRED)
+        .with_context(|| format!("kernel {} does not have what Berth needs", meta.version))?;
+    let modules_dir = meta.modules_dir(dest);
+    let index = ModuleIndex::scan(&modules_dir, &meta.version)?;
+    fs::write(modules_dir.join("modules.dep"), index.modules_dep(None))?;
+    stage_cleanup(&unpacked);
+    Ok(KernelMeta {
+        modules: index.paths.len(),
+        ..meta
+    })
+}
+
+fn extract(deb_path: &Path, into: &Path) -> Result<()> {
+    fs::create_dir_all(into)?;
+    deb::extract(deb_path, into, &Prune::default())?;
+    Ok(())
+}
+
+fn stage_cleanup(dir: &Path) {
+    crate::stage::make_writable(dir);
+    let _ = fs::remove_dir_all(dir);
+}
+
+/// The one folder in `dir` (the kernel version under `lib/modules`).
+fn single_entry(dir: &Path) -> Result<String> {
+    let names: Vec<String> = fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    match names.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => bail!("expected one kernel version in {}, found {names:?}", dir.display()),
+    }
+}
+
+/// Copies a folder of regular files, folders and symlinks.
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    for entry in fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&src)?, &dst)?;
+        } else {
+            fs::copy(&src, &dst).with_context(|| format!("cannot copy {}", src.display()))?;
+        }
+    }
+    Ok(())
+}
