@@ -54,6 +54,19 @@ pub fn tool(name: &str, args: &[&str], package: &str) -> Result<Output> {
         .with_context(|| format!("cannot run {name} (install the Debian package {package})"))
 }
 
+/// The default image, built once per test process into `target/berth-tests/shared`
+/// (test binaries run one after another, so they share its stage cache): (disk, manifest).
+pub fn shared_image() -> &'static (PathBuf, PathBuf) {
+    static IMAGE: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let dir = workspace().join("target/berth-tests/shared");
+        match build_into(&dir, &["--quiet"]) {
+            Ok((disk, _)) => (disk, dir.join("out/manifest.json")),
+            Err(err) => panic!("cannot build the shared test image: {err:#}"),
+        }
+    })
+}
+
 /// Builds the default image into `work`/`out` (both under `dir`); returns the disk path.
 pub fn build_into(dir: &Path, extra: &[&str]) -> Result<(PathBuf, Output)> {
     let work = dir.join("work");

@@ -6,23 +6,11 @@
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use berth_image::manifest::Manifest;
 use berth_tests::*;
 
 const SLOW: &str = "builds whole images; run by `cargo xtask test`";
-
-/// One image shared by the read-only checks: built once per test process.
-fn shared_image() -> &'static (PathBuf, PathBuf) {
-    static IMAGE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    IMAGE.get_or_init(|| {
-        let dir = workspace().join("target/berth-tests/shared");
-        let (disk, _) = build_into(&dir, &["--quiet"]).expect("build the shared image");
-        let manifest = dir.join("out/manifest.json");
-        (disk, manifest)
-    })
-}
 
 #[test]
 #[ignore = "builds whole images; run by `cargo xtask test`"]

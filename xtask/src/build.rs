@@ -13,9 +13,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use berth_image::disk::{self, Content};
 use berth_image::ext4::{self, Ext4Params};
-use berth_image::fat::{self, EspFile, EspParams, EspSource};
+use berth_image::fat::{self, EspParams};
 use berth_image::manifest::{
-    self, Artifact, DiskSummary, Manifest, PackageSummary, PartitionSummary, VeritySummary,
+    self, Artifact, DiskSummary, KernelSummary, Manifest, PackageSummary, PartitionSummary, VeritySummary,
 };
 use berth_image::plan::{stable_uuid, Plan, Role, Sizes};
 use berth_image::spec::ImageSpec;
@@ -63,7 +63,8 @@ struct VerityMeta {
     hash_size: u64,
 }
 
-pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
+/// Builds (or finds up to date) the image; returns the disk's path.
+pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<PathBuf> {
     let started = Instant::now();
     let spec = ImageSpec::load(&ws.path(&opts.config))?;
     let epoch = source_date_epoch(ws)?;
@@ -471,7 +472,7 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
     if ui.quiet() {
         println!("{}", disk_path.display());
     }
-    Ok(())
+    Ok(disk_path)
 }
 
 fn cached(ui: &Ui, stage: &str, dir: PathBuf) -> PathBuf {

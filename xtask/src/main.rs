@@ -7,11 +7,15 @@ mod esp;
 mod fetch;
 mod initramfs;
 mod inspect;
+mod keygen;
 mod kernel;
 mod lock;
+mod release;
+mod run;
 mod stage;
 mod test;
 mod ui;
+mod verify;
 mod workspace;
 
 use std::path::PathBuf;
@@ -73,6 +77,23 @@ enum Task {
         #[arg(long)]
         no_files: bool,
     },
+    /// Build the image if needed and boot it under QEMU on this terminal's serial console.
+    Run {
+        #[arg(long, value_enum, default_value_t = Variant::Default)]
+        variant: Variant,
+        #[arg(long, default_value = "image.toml")]
+        config: PathBuf,
+        /// Boot this disk instead of building one.
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// Write to the disk (default: a snapshot, the disk is not changed).
+        #[arg(long)]
+        persistent: bool,
+        #[arg(long, default_value_t = 1024)]
+        memory_mib: u32,
+        #[arg(long, default_value_t = 2)]
+        cpus: u32,
+    },
     /// Refresh rootfs/packages.lock to what the Debian archive serves now.
     Lock {
         #[arg(long, default_value = "image.toml")]
@@ -80,6 +101,13 @@ enum Task {
     },
     /// Run every test: formatting, clippy, unit tests and the image-building tests.
     Test,
+    /// Turn the built disk into release artifacts (GCE, Azure, VMDK, qcow2, zstd), SHA256SUMS,
+    /// SBOM and manifest.json, signed with --sign.
+    Release(release::Args),
+    /// Make an Ed25519 key pair for signing releases.
+    Keygen(keygen::Args),
+    /// Check a release folder: signature, checksums, root hash against the disk.
+    Verify(verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -100,10 +128,37 @@ fn main() -> ExitCode {
                 work_dir,
                 out_dir,
             },
+        )
+        .map(|_| ()),
+        Task::Run {
+            variant,
+            config,
+            image,
+            persistent,
+            memory_mib,
+            cpus,
+        } => run::run(
+            &ws,
+            &ui,
+            &run::Options {
+                build: build::Options {
+                    variant,
+                    config,
+                    work_dir: "target/berth".into(),
+                    out_dir: "out".into(),
+                },
+                image,
+                persistent,
+                memory_mib,
+                cpus,
+            },
         ),
         Task::Inspect { image, no_files } => inspect::run(&ui, &image, !no_files),
         Task::Lock { config } => lock::run(&ws, &ui, &config),
         Task::Test => test::run(&ws, &ui),
+        Task::Release(args) => release::run(&ws, &ui, &args),
+        Task::Keygen(args) => keygen::run(&ws, &ui, &args),
+        Task::Verify(args) => verify::run(&ws, &ui, &args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
