@@ -1,6 +1,7 @@
 //! `cargo xtask`: Berth's pipeline. A thin dispatcher, one file per task; the formats live
 //! in `berth-image` and the root assembly in `berth-rootfs`, never here.
 
+mod bench;
 mod build;
 mod compile;
 mod esp;
@@ -55,6 +56,19 @@ impl Variant {
 }
 
 #[derive(Subcommand)]
+enum BenchWhat {
+    /// Boot the image N times and report the median time of each phase.
+    Boot {
+        #[arg(long, default_value = "out/berth.raw")]
+        image: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// dm-verity hashing of a 1 GiB file: ours and `veritysetup format`, side by side.
+    Verity,
+}
+
+#[derive(Subcommand)]
 enum Task {
     /// Build the disk image: fetch, compile, rootfs, ext4, verity, ESP, disk.
     Build {
@@ -98,6 +112,11 @@ enum Task {
     Lock {
         #[arg(long, default_value = "image.toml")]
         config: PathBuf,
+    },
+    /// Measure: `boot` (N boots under QEMU, split by phase) or `verity` (vs veritysetup).
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
     },
     /// Run every test: formatting, clippy, unit tests and the image-building tests.
     Test,
@@ -156,6 +175,10 @@ fn main() -> ExitCode {
         Task::Inspect { image, no_files } => inspect::run(&ui, &image, !no_files),
         Task::Lock { config } => lock::run(&ws, &ui, &config),
         Task::Test => test::run(&ws, &ui),
+        Task::Bench { what } => match what {
+            BenchWhat::Boot { image, runs } => bench::boot(&ui, &ws.path(&image), runs),
+            BenchWhat::Verity => bench::verity(),
+        },
         Task::Release(args) => release::run(&ws, &ui, &args),
         Task::Keygen(args) => keygen::run(&ws, &ui, &args),
         Task::Verify(args) => verify::run(&ws, &ui, &args),
