@@ -1,16 +1,63 @@
-//! Berth's PID 1: stage 1 in the initramfs, stage 2 (the service manager) as `/sbin/init`.
+//! `berth-init`: Berth's PID 1. Stage 1 when run as `/init` from the initramfs, stage 2
+//! otherwise (as `/sbin/init` in the verified root); see [`berth_init::role`].
 //!
-//! Not implemented yet: the boot and early-boot work brings it. Until then this binary is
-//! built and installed into the root at `/sbin/init` so that the image pipeline carries it,
-//! and it says plainly what it is instead of pretending to boot anything.
+//! Thin on purpose: it picks the role and calls the library. As PID 1 it never returns
+//! from `main` (returning would panic the kernel): a failure or a panic is printed on the
+//! console, the machine is stopped, and if even that fails it idles forever.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use berth_init::cmdline::FailureAction;
+use berth_init::sys::{Linux, Syscalls};
+use berth_init::{role, stage1, stage2, Role};
 
 fn main() -> ExitCode {
-    if std::env::args().any(|arg| arg == "--version") {
+    let argv0 = std::env::args().next().unwrap_or_default();
+    if std::env::args().skip(1).any(|arg| arg == "--version") {
         println!("berth-init {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    eprintln!("berth: FAILED init: berth-init is not implemented yet");
-    ExitCode::FAILURE
+    let role = role(&argv0);
+    let pid = std::process::id();
+    if pid != 1 {
+        eprintln!(
+            "berth-init: this is Berth's PID 1 ({}: stage 1 when run as /init from the \
+             initramfs, stage 2 as /sbin/init); it runs as PID {pid}, so it does nothing",
+            match role {
+                Role::Stage1 => "would be stage 1",
+                Role::Stage2 => "would be stage 2",
+            }
+        );
+        return ExitCode::from(2);
+    }
+
+    panic::set_hook(Box::new(|info| {
+        let sys = Linux::new();
+        let message = format!("berth: FAILED internal: {info}").replace('\n', " ");
+        sys.log(&message);
+        let failure = sys
+            .read_to_string("/proc/cmdline".as_ref())
+            .map(|text| FailureAction::from_cmdline(&text))
+            .unwrap_or_default();
+        stage1::stop(&sys, failure);
+    }));
+    let sys = Linux::new();
+    // A panic was already reported and acted on by the hook; only idling is left.
+    let _ = panic::catch_unwind(AssertUnwindSafe(|| match role {
+        Role::Stage1 => stage1::run(&sys),
+        Role::Stage2 => stage2::run(&sys),
+    }));
+    idle_forever()
+}
+
+/// PID 1 must not exit: reap whatever gets reparented to it and sleep.
+fn idle_forever() -> ! {
+    loop {
+        match nix::sys::wait::wait() {
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(Duration::from_secs(60)),
+        }
+    }
 }

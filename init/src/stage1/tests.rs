@@ -1,0 +1,319 @@
+//! Stage 1 against the recording fake: the plan, its order, the exact dm table line and
+//! console lines, and the failure path of each kind of failure.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use berth_image::plan::Role;
+
+use super::fixture::{Machine, MODULES};
+use super::*;
+use crate::sys::fake::Call;
+use crate::sys::{Mount, MountFlags};
+
+fn api_mount(fstype: &str, target: &str, flags: MountFlags, data: &str) -> Call {
+    Call::Mount(Mount {
+        source: fstype.into(),
+        target: target.into(),
+        fstype: fstype.into(),
+        flags,
+        data: data.into(),
+    })
+}
+
+fn load(path: &str) -> Call {
+    Call::LoadModule(PathBuf::from(format!("{MODULES}/kernel/drivers/{path}")))
+}
+
+fn table(m: &Machine, option: &str) -> String {
+    format!(
+        "0 1600 verity 1 252:2 252:3 4096 4096 200 1 sha256 {} deadbeef 1 {option}",
+        m.root_hash
+    )
+}
+
+/// Runs stage 1 and returns the `berth: FAILED` line.
+fn failed_line(m: &Machine) -> String {
+    run(&m.fake);
+    let logs = m.fake.logs();
+    logs.into_iter()
+        .find(|l| l.starts_with("berth: FAILED"))
+        .unwrap_or_else(|| panic!("no failure in {:?}", m.fake.logs()))
+}
+
+fn assert_stopped(m: &Machine, action: PowerAction) {
+    let effects = m.fake.effects();
+    let tail = &effects[effects.len() - 2..];
+    assert_eq!(tail, [Call::Sync, Call::Reboot(action)], "{effects:#?}");
+    assert!(!effects.iter().any(|c| matches!(c, Call::Exec(_))));
+}
+
+#[test]
+fn boots_in_order() {
+    let m = Machine::new();
+    run(&m.fake);
+    let api = MountFlags {
+        nosuid: true,
+        nodev: true,
+        noexec: true,
+        read_only: false,
+    };
+    let dev = MountFlags {
+        nosuid: true,
+        ..MountFlags::default()
+    };
+    let expected = vec![
+        api_mount("devtmpfs", "/dev", dev, "mode=0755"),
+        api_mount("proc", "/proc", api, ""),
+        api_mount("sysfs", "/sys", api, ""),
+        load("block/virtio_blk.ko"),
+        load("scsi/scsi_common.ko"),
+        load("scsi/scsi_mod.ko"),
+        load("scsi/virtio_scsi.ko"),
+        load("scsi/sd_mod.ko"),
+        load("md/dm-mod.ko"),
+        Call::LoadModule(PathBuf::from(format!(
+            "{MODULES}/kernel/lib/reed_solomon/reed_solomon.ko"
+        ))),
+        load("md/dm-bufio.ko"),
+        load("md/dm-verity.ko"),
+        Call::DmCreate {
+            name: "root".into(),
+            uuid: "CRYPT-VERITY-11111111111111111111111111111111-root".into(),
+            table: table(&m, "panic_on_corruption"),
+        },
+        Call::Mknod("/dev/mapper/root".into(), m.fake.dm_dev),
+        Call::Mount(Mount {
+            source: "/dev/mapper/root".into(),
+            target: "/sysroot".into(),
+            fstype: "ext4".into(),
+            flags: MountFlags {
+                read_only: true,
+                ..MountFlags::default()
+            },
+            data: String::new(),
+        }),
+        Call::MoveMount("/dev".into(), "/sysroot/dev".into()),
+        Call::MoveMount("/proc".into(), "/sysroot/proc".into()),
+        Call::MoveMount("/sys".into(), "/sysroot/sys".into()),
+        Call::SwitchRoot("/sysroot".into()),
+        Call::Exec("/sbin/init".into()),
+    ];
+    assert_eq!(m.fake.effects(), expected);
+    assert_eq!(
+        m.fake.logs(),
+        [
+            "berth: stage1 started",
+            "berth: stage1 modules loaded (9)",
+            "berth: stage1 found root /dev/vda2 verity /dev/vda3",
+            "berth: stage1 verity device ready /dev/mapper/root",
+            "berth: stage1 root mounted read-only at /sysroot",
+            "berth: switch-root",
+        ]
+    );
+}
+
+#[test]
+fn options_reach_the_table_and_debug_says_more() {
+    let m = Machine::new();
+    m.cmdline(&format!(
+        "roothash={} berth.verity=restart berth.debug",
+        m.root_hash
+    ));
+    m.fake
+        .already_loaded
+        .borrow_mut()
+        .insert(format!("{MODULES}/kernel/drivers/md/dm-mod.ko").into());
+    run(&m.fake);
+    let dm = m.fake.effects().into_iter().find_map(|c| match c {
+        Call::DmCreate { table, .. } => Some(table),
+        _ => None,
+    });
+    assert_eq!(dm, Some(table(&m, "restart_on_corruption")));
+    let logs = m.fake.logs();
+    for line in [
+        &format!(
+            "berth: stage1 cmdline roothash={} berth.verity=restart berth.failure=halt",
+            m.root_hash
+        ),
+        "berth: stage1 modules loaded (8)",
+        "berth: stage1 module dm_mod already loaded",
+        "berth: stage1 module ext4 built in",
+        "berth: stage1 disk sr0: empty",
+        &format!(
+            "berth: stage1 verity table {}",
+            table(&m, "restart_on_corruption")
+        ),
+    ] {
+        assert!(logs.iter().any(|l| l == line), "{line:?} not in {logs:#?}");
+    }
+}
+
+#[test]
+fn waits_for_a_slow_disk() {
+    let m = Machine::without_disk();
+    m.attach_disk_at(Duration::from_secs(7));
+    run(&m.fake);
+    assert!(matches!(m.fake.effects().last(), Some(Call::Exec(_))));
+    assert!(m.fake.now() >= Duration::from_secs(7));
+    assert!(m.fake.now() < Duration::from_secs(8));
+}
+
+#[test]
+fn missing_disk_names_the_uuids_after_30_s() {
+    let m = Machine::without_disk();
+    let (root, verity) = berth_image::plan::uuids_from_root_hash(&m.root_hash.0);
+    assert_eq!(
+        failed_line(&m),
+        format!(
+            "berth: FAILED root: no disk has partitions {root} (root) and {verity} \
+             (root verity) after 30 s; disks: sr0 (empty)"
+        )
+    );
+    assert_stopped(&m, PowerAction::PowerOff);
+    assert!(m
+        .fake
+        .logs()
+        .contains(&"berth: stopping: power off".to_owned()));
+}
+
+#[test]
+fn wrong_roothash_is_a_verity_failure() {
+    let m = Machine::new();
+    let wrong = "ab".repeat(32);
+    m.cmdline(&format!(
+        "console=ttyS0 roothash={wrong} berth.failure=reboot"
+    ));
+    let line = failed_line(&m);
+    let verity_uuid = m.plan.get(Role::VerityA).uuid;
+    assert_eq!(
+        line,
+        format!(
+            "berth: FAILED verity: root hash mismatch: no partitions with the UUIDs of \
+             roothash={wrong}; the root verity partitions found: \
+             vda partition 3 (ROOT-A-VERITY, {verity_uuid}): root hash {}; \
+             vda partition 5 (ROOT-B-VERITY, {}): no verity superblock \
+             (no verity superblock at offset {}: bad signature)",
+            m.root_hash,
+            m.plan.get(Role::VerityB).uuid,
+            m.plan.get(Role::VerityB).offset,
+        )
+    );
+    // Not the whole 30 s: a disk with other root hashes is there.
+    assert!(m.fake.now() < Duration::from_secs(8), "{:?}", m.fake.now());
+    assert_stopped(&m, PowerAction::Reboot);
+}
+
+#[test]
+fn replaced_hash_tree_is_a_verity_failure() {
+    let m = Machine::new();
+    m.corrupt(Role::VerityA, 4096 + 10, &[0x55]);
+    let line = failed_line(&m);
+    assert!(
+        line.starts_with(&format!(
+            "berth: FAILED verity: root hash mismatch: roothash={}, but the top hash block \
+             of /dev/vda3 (ROOT-A-VERITY) hashes to ",
+            m.root_hash
+        )),
+        "{line}"
+    );
+    assert!(!m
+        .fake
+        .effects()
+        .iter()
+        .any(|c| matches!(c, Call::DmCreate { .. })));
+    assert_stopped(&m, PowerAction::PowerOff);
+}
+
+#[test]
+fn broken_superblock_is_a_verity_failure() {
+    let m = Machine::new();
+    m.corrupt(Role::VerityA, 0, b"garbage!");
+    assert_eq!(
+        failed_line(&m),
+        format!(
+            "berth: FAILED verity: /dev/vda3 (ROOT-A-VERITY) has no usable verity superblock: \
+             no verity superblock at offset {}: bad signature",
+            m.plan.get(Role::VerityA).offset
+        )
+    );
+}
+
+#[test]
+fn bad_cmdline_fails_as_asked() {
+    let m = Machine::new();
+    m.cmdline("console=ttyS0 berth.failure=reboot");
+    assert_eq!(
+        failed_line(&m),
+        "berth: FAILED cmdline: no roothash= on the kernel command line"
+    );
+    assert_stopped(&m, PowerAction::Reboot);
+}
+
+#[test]
+fn missing_module_file_and_unknown_module() {
+    let m = Machine::new();
+    std::fs::remove_file(
+        m.fake
+            .host(format!("{MODULES}/kernel/drivers/md/dm-bufio.ko")),
+    )
+    .unwrap();
+    let line = failed_line(&m);
+    assert!(
+        line.starts_with(&format!(
+            "berth: FAILED modules: cannot load module {MODULES}/kernel/drivers/md/dm-bufio.ko: "
+        )),
+        "{line}"
+    );
+
+    let m = Machine::new();
+    m.fake.write(format!("{MODULES}/modules.builtin"), "");
+    assert_eq!(
+        failed_line(&m),
+        "berth: FAILED modules: kernel 6.1.0-28-cloud-amd64: module virtio_pci is neither \
+         in modules.dep nor built in (modules.builtin)"
+    );
+
+    let m = Machine::new();
+    std::fs::remove_file(m.fake.host(format!("{MODULES}/modules.dep"))).unwrap();
+    assert!(failed_line(&m).starts_with(&format!(
+        "berth: FAILED modules: cannot read {MODULES}/modules.dep (has the initramfs modules \
+         for this kernel?): "
+    )));
+}
+
+#[test]
+fn root_without_init_is_refused_before_switching() {
+    let m = Machine::new();
+    std::fs::remove_file(m.fake.host("/sysroot/sbin/init")).unwrap();
+    assert_eq!(
+        failed_line(&m),
+        "berth: FAILED switch-root: /sysroot/sbin/init is missing in the verified root"
+    );
+    assert!(!m
+        .fake
+        .effects()
+        .iter()
+        .any(|c| matches!(c, Call::MoveMount(..))));
+}
+
+#[test]
+fn halts_when_power_off_fails() {
+    let m = Machine::without_disk();
+    m.fake.reboot_failures.set(1);
+    failed_line(&m);
+    let effects = m.fake.effects();
+    assert_eq!(
+        effects[effects.len() - 3..],
+        [
+            Call::Sync,
+            Call::Reboot(PowerAction::PowerOff),
+            Call::Reboot(PowerAction::Halt)
+        ]
+    );
+    assert!(m
+        .fake
+        .logs()
+        .iter()
+        .any(|l| l.starts_with("berth: FAILED power off: ")));
+}

@@ -1,0 +1,226 @@
+//! A recording [`Syscalls`] for unit tests: files come from a temporary directory standing
+//! in for `/` (a fake `/proc/cmdline`, sysfs tree, `/dev/vda` disk image, modules), time
+//! is virtual (sleeping advances it), and every call with an effect is recorded in order.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{DevNum, DmError, DmTarget, Mount, PowerAction, Syscalls};
+
+/// One recorded effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    Log(String),
+    Mkdir(PathBuf),
+    Mknod(PathBuf, DevNum),
+    Mount(Mount),
+    MoveMount(PathBuf, PathBuf),
+    LoadModule(PathBuf),
+    DmCreate {
+        name: String,
+        uuid: String,
+        table: String,
+    },
+    SwitchRoot(PathBuf),
+    Exec(PathBuf),
+    Sync,
+    Reboot(PowerAction),
+}
+
+/// Something that happens to the fake machine at a point in virtual time.
+type Event = (Duration, Box<dyn FnOnce(&Path)>);
+
+pub struct Fake {
+    root: tempfile::TempDir,
+    now: Cell<Duration>,
+    calls: RefCell<Vec<Call>>,
+    events: RefCell<Vec<Event>>,
+    /// Module paths that report `EEXIST`.
+    pub already_loaded: RefCell<BTreeSet<PathBuf>>,
+    /// What `dm_create` returns.
+    pub dm_dev: DevNum,
+    /// Calls to reboot that fail before one "succeeds".
+    pub reboot_failures: Cell<usize>,
+}
+
+impl Fake {
+    pub fn new() -> Fake {
+        Fake {
+            root: tempfile::tempdir().expect("tempdir"),
+            now: Cell::new(Duration::from_millis(1500)),
+            calls: RefCell::default(),
+            events: RefCell::default(),
+            already_loaded: RefCell::default(),
+            dm_dev: DevNum {
+                major: 254,
+                minor: 0,
+            },
+            reboot_failures: Cell::new(0),
+        }
+    }
+
+    /// Where `path` of the fake machine lives on the host.
+    pub fn host(&self, path: impl AsRef<Path>) -> PathBuf {
+        let path = path.as_ref();
+        self.root
+            .path()
+            .join(path.strip_prefix("/").unwrap_or(path))
+    }
+
+    /// Writes a file of the fake machine, creating its directories.
+    pub fn write(&self, path: impl AsRef<Path>, contents: impl AsRef<[u8]>) {
+        let host = self.host(path);
+        std::fs::create_dir_all(host.parent().expect("parent")).expect("mkdir");
+        std::fs::write(host, contents).expect("write");
+    }
+
+    /// Runs `event` with the fake root once virtual time reaches `at`.
+    pub fn at(&self, at: Duration, event: impl FnOnce(&Path) + 'static) {
+        self.events.borrow_mut().push((at, Box::new(event)));
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.borrow().clone()
+    }
+
+    /// Every logged line, in order.
+    pub fn logs(&self) -> Vec<String> {
+        self.calls
+            .borrow()
+            .iter()
+            .filter_map(|c| match c {
+                Call::Log(line) => Some(line.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The calls other than logging and directory creation: the boot's effects.
+    pub fn effects(&self) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| !matches!(c, Call::Log(_) | Call::Mkdir(_)))
+            .collect()
+    }
+
+    fn record(&self, call: Call) {
+        self.calls.borrow_mut().push(call);
+    }
+}
+
+impl Syscalls for Fake {
+    fn now(&self) -> Duration {
+        self.now.get()
+    }
+
+    fn sleep(&self, duration: Duration) {
+        let now = self.now.get() + duration;
+        self.now.set(now);
+        let due: Vec<Event> = {
+            let mut events = self.events.borrow_mut();
+            let (due, later) = events.drain(..).partition(|(at, _)| *at <= now);
+            *events = later;
+            due
+        };
+        for (_, event) in due {
+            event(self.root.path());
+        }
+    }
+
+    fn log(&self, message: &str) {
+        self.record(Call::Log(message.to_owned()));
+    }
+
+    fn read_to_string(&self, path: &Path) -> io::Result<String> {
+        std::fs::read_to_string(self.host(path))
+    }
+
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        let mut names: Vec<String> = std::fs::read_dir(self.host(path))?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<io::Result<_>>()?;
+        names.sort();
+        Ok(names)
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        self.host(path).exists()
+    }
+
+    fn open(&self, path: &Path) -> io::Result<File> {
+        File::open(self.host(path))
+    }
+
+    fn mkdir(&self, path: &Path) -> io::Result<()> {
+        self.record(Call::Mkdir(path.to_path_buf()));
+        std::fs::create_dir_all(self.host(path))
+    }
+
+    fn mknod_block(&self, path: &Path, dev: DevNum) -> io::Result<()> {
+        self.record(Call::Mknod(path.to_path_buf(), dev));
+        Ok(())
+    }
+
+    fn mount(&self, mount: &Mount) -> io::Result<()> {
+        self.record(Call::Mount(mount.clone()));
+        Ok(())
+    }
+
+    fn move_mount(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.record(Call::MoveMount(from.to_path_buf(), to.to_path_buf()));
+        if self.host(to).is_dir() {
+            Ok(())
+        } else {
+            Err(io::Error::from_raw_os_error(nix::libc::ENOENT))
+        }
+    }
+
+    fn load_module(&self, path: &Path) -> io::Result<()> {
+        self.record(Call::LoadModule(path.to_path_buf()));
+        if !self.host(path).is_file() {
+            return Err(io::Error::from_raw_os_error(nix::libc::ENOENT));
+        }
+        if self.already_loaded.borrow().contains(path) {
+            return Err(io::Error::from_raw_os_error(nix::libc::EEXIST));
+        }
+        Ok(())
+    }
+
+    fn dm_create(&self, name: &str, uuid: &str, target: &DmTarget) -> Result<DevNum, DmError> {
+        self.record(Call::DmCreate {
+            name: name.to_owned(),
+            uuid: uuid.to_owned(),
+            table: target.to_string(),
+        });
+        Ok(self.dm_dev)
+    }
+
+    fn switch_root(&self, new_root: &Path) -> io::Result<()> {
+        self.record(Call::SwitchRoot(new_root.to_path_buf()));
+        Ok(())
+    }
+
+    fn exec(&self, path: &Path) -> io::Result<()> {
+        self.record(Call::Exec(path.to_path_buf()));
+        Ok(())
+    }
+
+    fn sync(&self) {
+        self.record(Call::Sync);
+    }
+
+    fn reboot(&self, action: PowerAction) -> io::Result<()> {
+        self.record(Call::Reboot(action));
+        match self.reboot_failures.get() {
+            0 => Ok(()),
+            n => {
+                self.reboot_failures.set(n - 1);
+                Err(io::Error::from_raw_os_error(nix::libc::EPERM))
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The one boundary between init and the kernel.
+//!
+//! Stage 1 and stage 2 call the kernel only through [`Syscalls`]: [`Linux`] is the real
+//! thing, and the unit tests use a recording fake (`fake.rs`) that serves files from a
+//! temporary directory and records every mount, module load, device-mapper table and
+//! power action, so that the boot plan and its order are checked without root. This
+//! module tree is the only place with `unsafe` (the device-mapper ioctls in [`dm`]).
+
+pub mod dm;
+#[cfg(test)]
+pub(crate) mod fake;
+mod linux;
+mod switch_root;
+
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use dm::{DmError, DmTarget};
+pub use linux::Linux;
+pub use switch_root::remove_tree_on_device;
+
+/// A device number, as sysfs writes it (`254:0`) and dm tables take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DevNum {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl fmt::Display for DevNum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.major, self.minor)
+    }
+}
+
+impl FromStr for DevNum {
+    type Err = String;
+
+    /// Parses `major:minor` with optional surrounding whitespace (sysfs `dev` files).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{:?} is not a device number (major:minor)", s.trim());
+        let (major, minor) = s.trim().split_once(':').ok_or_else(bad)?;
+        Ok(DevNum {
+            major: major.parse().map_err(|_| bad())?,
+            minor: minor.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// One `mount(2)` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub source: String,
+    pub target: String,
+    pub fstype: String,
+    pub flags: MountFlags,
+    pub data: String,
+}
+
+/// The mount flags init uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MountFlags {
+    pub read_only: bool,
+    pub nosuid: bool,
+    pub nodev: bool,
+    pub noexec: bool,
+}
+
+/// What to do with the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerAction {
+    /// `RB_POWER_OFF`.
+    PowerOff,
+    /// `RB_HALT_SYSTEM`: stop the CPUs, leave the power on.
+    Halt,
+    /// `RB_AUTOBOOT`.
+    Reboot,
+}
+
+impl fmt::Display for PowerAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PowerAction::PowerOff => "power off",
+            PowerAction::Halt => "halt",
+            PowerAction::Reboot => "reboot",
+        })
+    }
+}
+
+/// Every kernel interaction of init. Paths are absolute paths of the running system.
+pub trait Syscalls {
+    /// `CLOCK_BOOTTIME`: time since boot, including suspend.
+    fn now(&self) -> Duration;
+    fn sleep(&self, duration: Duration);
+    /// Prints one console-contract line (`berth: …`, no newline) on the console (with a
+    /// timestamp) and to the kernel log. Never fails: there is nobody to tell.
+    fn log(&self, message: &str);
+
+    fn read_to_string(&self, path: &Path) -> io::Result<String>;
+    /// Entry names of a directory, sorted.
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// Whether `path` exists (following symbolic links).
+    fn exists(&self, path: &Path) -> bool;
+    /// Opens a file or block device read-only.
+    fn open(&self, path: &Path) -> io::Result<File>;
+    /// Creates a directory (mode 0755); an existing one is fine.
+    fn mkdir(&self, path: &Path) -> io::Result<()>;
+    /// Creates a block device node (mode 0600); an existing one is replaced.
+    fn mknod_block(&self, path: &Path, dev: DevNum) -> io::Result<()>;
+
+    fn mount(&self, mount: &Mount) -> io::Result<()>;
+    /// `mount(from, to, MS_MOVE)`.
+    fn move_mount(&self, from: &Path, to: &Path) -> io::Result<()>;
+
+    /// Loads a module file with `finit_module`; an already loaded module is
+    /// `ErrorKind::AlreadyExists` (`EEXIST`).
+    fn load_module(&self, path: &Path) -> io::Result<()>;
+
+    /// Creates, loads (read-only) and resumes a one-target device-mapper device.
+    fn dm_create(&self, name: &str, uuid: &str, target: &DmTarget) -> Result<DevNum, DmError>;
+
+    /// Makes `new_root` (a mount point) the root: deletes the initramfs (only when `/` is
+    /// a ramfs or tmpfs), moves `new_root` onto `/`, chroots into it.
+    fn switch_root(&self, new_root: &Path) -> io::Result<()>;
+    /// Replaces this process with `path` (`argv[0]` = `path`, the environment kept).
+    /// Returns only with the reason it could not (or `Ok` from a fake).
+    fn exec(&self, path: &Path) -> io::Result<()>;
+
+    fn sync(&self);
+    /// Returns only with the reason it could not (or `Ok` from a fake).
+    fn reboot(&self, action: PowerAction) -> io::Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_numbers_read_sysfs() {
+        let dev: DevNum = "254:17\n".parse().unwrap();
+        assert_eq!(
+            dev,
+            DevNum {
+                major: 254,
+                minor: 17
+            }
+        );
+        assert_eq!(dev.to_string(), "254:17");
+        assert!("254".parse::<DevNum>().is_err());
+        assert!("a:b".parse::<DevNum>().is_err());
+    }
+}
