@@ -38,7 +38,12 @@ pub fn kmsg_line(message: &str) -> String {
 
 /// `berth: FAILED <what>: <why>` with the whole error chain after `why`.
 pub fn failure_line(what: &str, error: &dyn std::error::Error) -> String {
-    let mut line = format!("{PREFIX}FAILED {what}: {error}");
+    format!("{PREFIX}FAILED {what}: {}", chain(error))
+}
+
+/// An error and its sources, joined with `: `.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
     let mut source = error.source();
     while let Some(e) = source {
         line.push_str(": ");

@@ -33,10 +33,14 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
-    panic::set_hook(Box::new(|info| {
+    panic::set_hook(Box::new(move |info| {
         let sys = Linux::new();
         let message = format!("berth: FAILED internal: {info}").replace('\n', " ");
         sys.log(&message);
+        // Stage 2 catches a panicking job and goes on; stage 1 cannot go on.
+        if role == Role::Stage2 {
+            return;
+        }
         let failure = sys
             .read_to_string("/proc/cmdline".as_ref())
             .map(|text| FailureAction::from_cmdline(&text))

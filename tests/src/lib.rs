@@ -30,6 +30,33 @@ pub fn xtask(args: &[&str]) -> Command {
     cmd
 }
 
+/// Waits for `pattern` on the console and returns its whole line (the harness may match
+/// before the rest of the line has arrived). `None`-free: a timeout is an error.
+pub fn whole_line(
+    vm: &mut berth_qemu::Vm,
+    pattern: &str,
+    timeout: std::time::Duration,
+) -> Result<String> {
+    vm.wait_for(pattern, timeout)?;
+    complete_line(vm, pattern, timeout)
+}
+
+/// The whole line of the `pattern` the last wait matched, once it has arrived.
+pub fn complete_line(
+    vm: &mut berth_qemu::Vm,
+    pattern: &str,
+    timeout: std::time::Duration,
+) -> Result<String> {
+    vm.wait_for("\n", timeout)?;
+    let console = vm.console();
+    let line = console
+        .lines()
+        .filter(|l| l.contains(pattern))
+        .last()
+        .context("matched line vanished")?;
+    Ok(line.trim_end_matches('\r').to_string())
+}
+
 /// Runs a command, failing with its output unless it succeeds.
 pub fn run_ok(cmd: &mut Command) -> Result<Output> {
     let out = cmd
@@ -63,6 +90,22 @@ pub fn shared_image() -> &'static (PathBuf, PathBuf) {
         match build_into(&dir, &["--quiet"]) {
             Ok((disk, _)) => (disk, dir.join("out/manifest.json")),
             Err(err) => panic!("cannot build the shared test image: {err:#}"),
+        }
+    })
+}
+
+/// The debug variant (`berth.debug`, a busybox root shell on the serial console), built
+/// once per test process into `target/berth-tests/shared-debug`: (disk, manifest).
+pub fn shared_debug_image() -> &'static (PathBuf, PathBuf) {
+    static IMAGE: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let dir = workspace().join("target/berth-tests/shared-debug");
+        match build_into(&dir, &["--quiet", "--variant", "debug"]) {
+            Ok(_) => (
+                dir.join("out/berth-debug.raw"),
+                dir.join("out/manifest-debug.json"),
+            ),
+            Err(err) => panic!("cannot build the shared debug test image: {err:#}"),
         }
     })
 }

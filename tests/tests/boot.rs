@@ -30,7 +30,13 @@ fn skip() -> bool {
 /// A sparse copy of the shared image that a test may damage.
 fn copy_of(disk: &Path, dir: &Path) -> PathBuf {
     let copy = dir.join("disk.raw");
-    run_ok(Command::new("cp").arg("--sparse=always").arg(disk).arg(&copy)).unwrap();
+    run_ok(
+        Command::new("cp")
+            .arg("--sparse=always")
+            .arg(disk)
+            .arg(&copy),
+    )
+    .unwrap();
     copy
 }
 
@@ -42,17 +48,25 @@ fn boots_to_stage2_on_a_read_only_verity_root() {
     }
     let (disk, manifest) = shared_image();
     let manifest = Manifest::read(manifest).unwrap();
-    let mut vm = Qemu::builder().name("boots_to_stage2").disk(disk).snapshot(true).spawn().unwrap();
+    let mut vm = Qemu::builder()
+        .name("boots_to_stage2")
+        .disk(disk)
+        .snapshot(true)
+        .spawn()
+        .unwrap();
     eprintln!("accelerator: {}", vm.accel().as_str());
     vm.wait_for("berth: stage1 started", BOOT).unwrap();
-    let found = vm.wait_for("berth: stage1 found root", BOOT).unwrap();
+    let found = whole_line(&mut vm, "berth: stage1 found root", BOOT).unwrap();
     assert!(found.contains("vda2") && found.contains("vda3"), "{found}");
     vm.wait_for("berth: switch-root", BOOT).unwrap();
-    let line = vm.wait_for("berth: stage2 started", BOOT).unwrap();
+    let line = whole_line(&mut vm, "berth: stage2 started", BOOT).unwrap();
     // Stage 2 reports what / is, from its own /proc/self/mountinfo.
     assert!(line.contains("(/ is /dev/mapper/root ext4 ro)"), "{line}");
     let console = vm.console();
-    assert!(console.contains(&manifest.root_hash), "the command line carries the root hash");
+    assert!(
+        console.contains(&manifest.root_hash),
+        "the command line carries the root hash"
+    );
     assert!(!console.contains("berth: FAILED"), "{console}");
     // Every milestone line carries a timestamp.
     for l in console.lines().filter(|l| l.contains("berth: ")) {
@@ -72,23 +86,43 @@ fn a_flipped_byte_in_init_never_reaches_stage2() {
     let root = table(&copy).unwrap().by_label("ROOT-A").unwrap().clone();
     // Find the first data block of /usr/sbin/init (read by the kernel to exec it).
     let spec = format!("{}?offset={}", copy.display(), root.offset(512));
-    let out = tool("debugfs", &["-R", "bmap /usr/sbin/init 0", &spec], "e2fsprogs").unwrap();
+    let out = tool(
+        "debugfs",
+        &["-R", "bmap /usr/sbin/init 0", &spec],
+        "e2fsprogs",
+    )
+    .unwrap();
     let block: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     let at = root.offset(512) + block * 4096 + 64;
-    let file = fs::OpenOptions::new().read(true).write(true).open(&copy).unwrap();
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&copy)
+        .unwrap();
     let mut byte = [0u8; 1];
     file.read_exact_at(&mut byte, at).unwrap();
     file.write_all_at(&[byte[0] ^ 0x80], at).unwrap();
     drop(file);
 
-    let mut vm = Qemu::builder().name("flipped_byte").disk(&copy).snapshot(true).spawn().unwrap();
+    let mut vm = Qemu::builder()
+        .name("flipped_byte")
+        .disk(&copy)
+        .snapshot(true)
+        .spawn()
+        .unwrap();
     vm.wait_for("berth: switch-root", BOOT).unwrap();
     let (which, line) = vm
-        .wait_for_any(&["Kernel panic", "berth: FAILED", "berth: stage2 started"], BOOT)
+        .wait_for_any(
+            &["Kernel panic", "berth: FAILED", "berth: stage2 started"],
+            BOOT,
+        )
         .unwrap();
     let console = vm.console();
     assert_ne!(which, 2, "a corrupted root reached stage 2: {line}");
-    assert!(console.contains("verity"), "the console does not say it was verity:\n{console}");
+    assert!(
+        console.contains("verity"),
+        "the console does not say it was verity:\n{console}"
+    );
     assert!(!console.contains("berth: stage2 started"), "{console}");
 }
 
@@ -102,7 +136,11 @@ fn a_wrong_roothash_never_reaches_stage2() {
     let manifest = Manifest::read(manifest).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let copy = copy_of(disk, dir.path());
-    let esp = table(&copy).unwrap().by_label("EFI-SYSTEM").unwrap().offset(512);
+    let esp = table(&copy)
+        .unwrap()
+        .by_label("EFI-SYSTEM")
+        .unwrap()
+        .offset(512);
     let image = format!("{}@@{esp}", copy.display());
     let entry = "::loader/entries/berth-a+3.conf";
     let out = tool("mcopy", &["-n", "-i", &image, entry, "-"], "mtools").unwrap();
@@ -111,15 +149,33 @@ fn a_wrong_roothash_never_reaches_stage2() {
     assert!(text.contains(&manifest.root_hash), "{text}");
     let local = dir.path().join("entry.conf");
     fs::write(&local, text.replace(&manifest.root_hash, &wrong)).unwrap();
-    let out = tool("mcopy", &["-o", "-n", "-i", &image, local.to_str().unwrap(), entry], "mtools").unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tool(
+        "mcopy",
+        &["-o", "-n", "-i", &image, local.to_str().unwrap(), entry],
+        "mtools",
+    )
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let mut vm = Qemu::builder().name("wrong_roothash").disk(&copy).snapshot(true).spawn().unwrap();
+    let mut vm = Qemu::builder()
+        .name("wrong_roothash")
+        .disk(&copy)
+        .snapshot(true)
+        .spawn()
+        .unwrap();
     vm.wait_for("berth: stage1 started", BOOT).unwrap();
     let (which, line) = vm
-        .wait_for_any(&["berth: FAILED", "Kernel panic", "berth: stage2 started"], BOOT)
+        .wait_for_any(
+            &["berth: FAILED", "Kernel panic", "berth: stage2 started"],
+            BOOT,
+        )
         .unwrap();
     assert_eq!(which, 0, "expected stage 1 to refuse the root: {line}");
+    let line = complete_line(&mut vm, "berth: FAILED", BOOT).unwrap();
     assert!(line.contains("verity"), "{line}");
     assert!(!vm.console().contains("berth: stage2 started"));
 }

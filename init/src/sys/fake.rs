@@ -9,7 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{DevNum, DmError, DmTarget, Mount, PowerAction, Syscalls};
+use super::{DevNum, DmError, DmTarget, Mount, MountFlags, PowerAction, Reaped, Syscalls};
 
 /// One recorded effect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,18 @@ pub enum Call {
         table: String,
     },
     SwitchRoot(PathBuf),
+    Write(PathBuf, String),
+    Symlink(PathBuf, PathBuf),
+    Chmod(PathBuf, u32),
+    Chown(PathBuf, u32, u32),
+    RemoveContents(PathBuf),
+    Bind(PathBuf, PathBuf, MountFlags),
+    RemountReadOnly(PathBuf),
+    Unmount(PathBuf),
+    ResizePartition(PathBuf, u32, u64, u64),
+    ResizeExt4(PathBuf, u64),
+    Spawn(PathBuf, Vec<String>, PathBuf),
+    Kill(i32, i32),
     Exec(PathBuf),
     Sync,
     Reboot(PowerAction),
@@ -43,6 +55,10 @@ pub struct Fake {
     pub already_loaded: RefCell<BTreeSet<PathBuf>>,
     /// What `dm_create` returns.
     pub dm_dev: DevNum,
+    /// Mount targets whose `mount` fails with `EINVAL`.
+    pub failing_mounts: RefCell<BTreeSet<String>>,
+    /// Targets whose `unmount` fails with `EBUSY`.
+    pub busy: RefCell<BTreeSet<PathBuf>>,
     /// Calls to reboot that fail before one "succeeds".
     pub reboot_failures: Cell<usize>,
 }
@@ -60,6 +76,8 @@ impl Fake {
                 minor: 0,
             },
             reboot_failures: Cell::new(0),
+            failing_mounts: RefCell::default(),
+            busy: RefCell::default(),
         }
     }
 
@@ -167,6 +185,9 @@ impl Syscalls for Fake {
 
     fn mount(&self, mount: &Mount) -> io::Result<()> {
         self.record(Call::Mount(mount.clone()));
+        if self.failing_mounts.borrow().contains(&mount.target) {
+            return Err(io::Error::from_raw_os_error(nix::libc::EINVAL));
+        }
         Ok(())
     }
 
@@ -207,6 +228,109 @@ impl Syscalls for Fake {
     fn exec(&self, path: &Path) -> io::Result<()> {
         self.record(Call::Exec(path.to_path_buf()));
         Ok(())
+    }
+
+    fn write_file(&self, path: &Path, contents: &[u8]) -> io::Result<()> {
+        self.record(Call::Write(
+            path.to_path_buf(),
+            String::from_utf8_lossy(contents).into_owned(),
+        ));
+        std::fs::write(self.host(path), contents)
+    }
+
+    fn mkdir_mode(&self, path: &Path, _mode: u32) -> io::Result<()> {
+        self.mkdir(path)
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> io::Result<()> {
+        self.record(Call::Symlink(target.to_path_buf(), link.to_path_buf()));
+        std::os::unix::fs::symlink(target, self.host(link))
+    }
+
+    fn chmod(&self, path: &Path, mode: u32) -> io::Result<()> {
+        self.record(Call::Chmod(path.to_path_buf(), mode));
+        self.host(path).symlink_metadata().map(drop)
+    }
+
+    fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        self.record(Call::Chown(path.to_path_buf(), uid, gid));
+        self.host(path).symlink_metadata().map(drop)
+    }
+
+    fn remove_dir_contents(&self, path: &Path) -> io::Result<()> {
+        self.record(Call::RemoveContents(path.to_path_buf()));
+        Ok(())
+    }
+
+    fn open_rw(&self, path: &Path) -> io::Result<File> {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.host(path))
+    }
+
+    fn bind(&self, source: &Path, target: &Path, flags: MountFlags) -> io::Result<()> {
+        self.record(Call::Bind(
+            source.to_path_buf(),
+            target.to_path_buf(),
+            flags,
+        ));
+        Ok(())
+    }
+
+    fn remount_read_only(&self, target: &Path) -> io::Result<()> {
+        self.record(Call::RemountReadOnly(target.to_path_buf()));
+        Ok(())
+    }
+
+    fn unmount(&self, target: &Path) -> io::Result<()> {
+        self.record(Call::Unmount(target.to_path_buf()));
+        if self.busy.borrow().contains(target) {
+            return Err(io::Error::from_raw_os_error(nix::libc::EBUSY));
+        }
+        Ok(())
+    }
+
+    fn resize_partition(
+        &self,
+        disk: &Path,
+        number: u32,
+        start: u64,
+        length: u64,
+    ) -> io::Result<()> {
+        self.record(Call::ResizePartition(
+            disk.to_path_buf(),
+            number,
+            start,
+            length,
+        ));
+        Ok(())
+    }
+
+    fn resize_ext4(&self, mount_point: &Path, blocks: u64) -> io::Result<()> {
+        self.record(Call::ResizeExt4(mount_point.to_path_buf(), blocks));
+        Ok(())
+    }
+
+    fn spawn_on_tty(
+        &self,
+        program: &Path,
+        args: &[&str],
+        tty: &Path,
+        _env: &[(&str, &str)],
+    ) -> io::Result<u32> {
+        let args = args.iter().map(|a| (*a).to_owned()).collect();
+        self.record(Call::Spawn(program.to_path_buf(), args, tty.to_path_buf()));
+        Ok(100)
+    }
+
+    fn kill(&self, pid: i32, signal: i32) -> io::Result<()> {
+        self.record(Call::Kill(pid, signal));
+        Ok(())
+    }
+
+    fn reap(&self) -> Reaped {
+        Reaped::default()
     }
 
     fn sync(&self) {

@@ -16,7 +16,8 @@ use nix::sys::stat::{makedev, Mode, SFlag};
 use nix::time::{clock_gettime, ClockId};
 
 use super::Syscalls;
-use super::{dm, switch_root, DevNum, DmError, DmTarget, Mount, MountFlags, PowerAction};
+use super::{blk, dm, spawn, switch_root};
+use super::{DevNum, DmError, DmTarget, Mount, MountFlags, PowerAction, Reaped};
 use crate::console;
 
 /// `MODULE_INIT_COMPRESSED_FILE` (Linux 5.17): the kernel decompresses the module.
@@ -172,6 +173,118 @@ impl Syscalls for Linux {
         match nix::unistd::execv(&program, &argv) {
             Err(errno) => Err(errno.into()),
             Ok(never) => match never {},
+        }
+    }
+
+    fn write_file(&self, path: &Path, contents: &[u8]) -> io::Result<()> {
+        std::fs::write(path, contents)
+    }
+
+    fn mkdir_mode(&self, path: &Path, mode: u32) -> io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        match std::fs::DirBuilder::new().mode(mode).create(path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+            other => other,
+        }
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> io::Result<()> {
+        std::os::unix::fs::symlink(target, link)
+    }
+
+    fn chmod(&self, path: &Path, mode: u32) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+
+    fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+    }
+
+    fn remove_dir_contents(&self, path: &Path) -> io::Result<()> {
+        for entry in std::fs::read_dir(path)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                std::fs::remove_dir_all(entry.path())?;
+            } else {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn open_rw(&self, path: &Path) -> io::Result<File> {
+        OpenOptions::new().read(true).write(true).open(path)
+    }
+
+    fn bind(&self, source: &Path, target: &Path, flags: MountFlags) -> io::Result<()> {
+        let none = None::<&str>;
+        nix::mount::mount(Some(source), target, none, MsFlags::MS_BIND, none)?;
+        let remount = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | ms_flags(flags);
+        Ok(nix::mount::mount(none, target, none, remount, none)?)
+    }
+
+    fn remount_read_only(&self, target: &Path) -> io::Result<()> {
+        let none = None::<&str>;
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        Ok(nix::mount::mount(none, target, none, flags, none)?)
+    }
+
+    fn unmount(&self, target: &Path) -> io::Result<()> {
+        Ok(nix::mount::umount2(target, nix::mount::MntFlags::empty())?)
+    }
+
+    fn resize_partition(
+        &self,
+        disk: &Path,
+        number: u32,
+        start: u64,
+        length: u64,
+    ) -> io::Result<()> {
+        blk::resize_partition(disk, number, start, length)
+    }
+
+    fn resize_ext4(&self, mount_point: &Path, blocks: u64) -> io::Result<()> {
+        blk::resize_ext4(mount_point, blocks)
+    }
+
+    fn spawn_on_tty(
+        &self,
+        program: &Path,
+        args: &[&str],
+        tty: &Path,
+        env: &[(&str, &str)],
+    ) -> io::Result<u32> {
+        spawn::spawn_on_tty(program, args, tty, env)
+    }
+
+    fn kill(&self, pid: i32, signal: i32) -> io::Result<()> {
+        // SAFETY: kill(2) takes plain integers and touches no memory of ours; a raw call
+        // because nix's `Signal` cannot name the real-time signals.
+        let rc = unsafe { nix::libc::kill(pid, signal) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn reap(&self) -> Reaped {
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        let mut reaped = Reaped::default();
+        loop {
+            let status = waitpid(nix::unistd::Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG));
+            let (pid, how) = match status {
+                Ok(WaitStatus::StillAlive) => {
+                    reaped.children_left = true;
+                    return reaped;
+                }
+                Ok(WaitStatus::Exited(pid, code)) => (pid, format!("exit {code}")),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, format!("signal {sig}")),
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return reaped,
+            };
+            reaped.exited.push((pid.as_raw().unsigned_abs(), how));
         }
     }
 

@@ -4,12 +4,15 @@
 //! thing, and the unit tests use a recording fake (`fake.rs`) that serves files from a
 //! temporary directory and records every mount, module load, device-mapper table and
 //! power action, so that the boot plan and its order are checked without root. This
-//! module tree is the only place with `unsafe` (the device-mapper ioctls in [`dm`]).
+//! module tree is the only place with `unsafe` (the device-mapper ioctls in [`dm`], the
+//! partition and ext4 resize ioctls in `blk.rs`, the child set-up of `spawn.rs`).
 
+mod blk;
 pub mod dm;
 #[cfg(test)]
 pub(crate) mod fake;
 mod linux;
+mod spawn;
 mod switch_root;
 
 use std::fmt;
@@ -90,6 +93,15 @@ impl fmt::Display for PowerAction {
     }
 }
 
+/// What [`Syscalls::reap`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reaped {
+    /// PID and how it ended (`exit 0`, `signal 9`), in the order reaped.
+    pub exited: Vec<(u32, String)>,
+    /// Whether children remain.
+    pub children_left: bool,
+}
+
 /// Every kernel interaction of init. Paths are absolute paths of the running system.
 pub trait Syscalls {
     /// `CLOCK_BOOTTIME`: time since boot, including suspend.
@@ -128,6 +140,48 @@ pub trait Syscalls {
     /// Replaces this process with `path` (`argv[0]` = `path`, the environment kept).
     /// Returns only with the reason it could not (or `Ok` from a fake).
     fn exec(&self, path: &Path) -> io::Result<()>;
+
+    /// Writes `contents` to `path`, creating it (mode 0644) or truncating it.
+    fn write_file(&self, path: &Path, contents: &[u8]) -> io::Result<()>;
+    /// Creates a directory with `mode`; an existing directory is left as it is.
+    fn mkdir_mode(&self, path: &Path, mode: u32) -> io::Result<()>;
+    /// Creates the symbolic link `link` pointing at `target`.
+    fn symlink(&self, target: &Path, link: &Path) -> io::Result<()>;
+    fn chmod(&self, path: &Path, mode: u32) -> io::Result<()>;
+    /// `lchown`: the link itself, not what it points to.
+    fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()>;
+    /// Removes everything inside the directory `path` (not crossing into other mounts).
+    fn remove_dir_contents(&self, path: &Path) -> io::Result<()>;
+    /// Opens a file or block device for reading and writing.
+    fn open_rw(&self, path: &Path) -> io::Result<File>;
+
+    /// Bind-mounts `source` on `target`, then remounts the bind with `flags` (a bind
+    /// first inherits the source mount's flags).
+    fn bind(&self, source: &Path, target: &Path, flags: MountFlags) -> io::Result<()>;
+    /// Remounts the filesystem at `target` read-only (its superblock, so every bind of it).
+    fn remount_read_only(&self, target: &Path) -> io::Result<()>;
+    /// `umount2(target, 0)`.
+    fn unmount(&self, target: &Path) -> io::Result<()>;
+
+    /// Tells the kernel that partition `number` of `disk` spans `length` bytes from `start`.
+    fn resize_partition(&self, disk: &Path, number: u32, start: u64, length: u64)
+        -> io::Result<()>;
+    /// Grows the mounted ext4 at `mount_point` to `blocks` blocks.
+    fn resize_ext4(&self, mount_point: &Path, blocks: u64) -> io::Result<()>;
+
+    /// Starts `program args` on the terminal `tty` in a new session (controlling terminal,
+    /// empty signal mask, default dispositions); returns its PID.
+    fn spawn_on_tty(
+        &self,
+        program: &Path,
+        args: &[&str],
+        tty: &Path,
+        env: &[(&str, &str)],
+    ) -> io::Result<u32>;
+    /// `kill(pid, signal)`; `pid` -1 is every process but PID 1.
+    fn kill(&self, pid: i32, signal: i32) -> io::Result<()>;
+    /// Reaps every exited child without waiting.
+    fn reap(&self) -> Reaped;
 
     fn sync(&self);
     /// Returns only with the reason it could not (or `Ok` from a fake).

@@ -1,0 +1,93 @@
+//! The job engine: an ordered list of named jobs over one [`Machine`]. Early boot is the
+//! first list and shutdown the second, so that the service manager (units with ordering
+//! and dependencies) can grow out of this without a second way of doing things.
+//!
+//! A job that fails is reported as `berth: FAILED <job>: <why>` and the next job runs:
+//! at boot, as in systemd, one broken piece must not leave the node unreachable. A job
+//! that panics (a bug) is reported the same way; PID 1 goes on.
+
+use std::error::Error;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
+
+use super::options::Options;
+use crate::console;
+use crate::sys::{PowerAction, Syscalls};
+
+/// What a job returns when it failed as a whole; partial failures are logged by the job.
+pub type JobResult = Result<(), Box<dyn Error>>;
+
+/// One step of boot or shutdown.
+pub struct Job {
+    /// `<what>` in the failure line.
+    pub name: &'static str,
+    pub run: fn(&mut Machine) -> JobResult,
+}
+
+/// Where STATE ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateBacking {
+    /// Not mounted (yet).
+    None,
+    /// The STATE partition (`/dev/vda6`), mounted.
+    Partition(PathBuf),
+    /// A tmpfs in its place: nothing persists.
+    Tmpfs,
+}
+
+/// What the jobs share.
+pub struct Machine<'a> {
+    pub sys: &'a dyn Syscalls,
+    pub options: Options,
+    pub state: StateBacking,
+    pub machine_id: Option<String>,
+    /// The debug shell's PID, so that shutdown can hang it up.
+    pub shell: Option<u32>,
+    /// Set before the shutdown jobs run.
+    pub action: PowerAction,
+}
+
+impl<'a> Machine<'a> {
+    pub fn new(sys: &'a dyn Syscalls, options: Options) -> Machine<'a> {
+        Machine {
+            sys,
+            options,
+            state: StateBacking::None,
+            machine_id: None,
+            shell: None,
+            action: PowerAction::PowerOff,
+        }
+    }
+
+    pub fn log(&self, message: &str) {
+        self.sys.log(message);
+    }
+
+    /// `berth: FAILED <what>: <why>` with the whole chain.
+    pub fn fail(&self, what: &str, error: &dyn Error) {
+        self.sys.log(&console::failure_line(what, error));
+    }
+}
+
+/// Runs `jobs` in order; returns how many failed.
+pub fn run(machine: &mut Machine, jobs: &[Job]) -> usize {
+    let mut failed = 0;
+    for job in jobs {
+        let result = panic::catch_unwind(AssertUnwindSafe(|| (job.run)(machine)));
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failed += 1;
+                machine.fail(job.name, &*e);
+            }
+            Err(_) => {
+                failed += 1;
+                machine.log(&format!(
+                    "berth: FAILED {}: internal error (panic)",
+                    job.name
+                ));
+            }
+        }
+    }
+    failed
+}

@@ -1,0 +1,102 @@
+//! Machine identity: `/etc/machine-id` and the host name.
+//!
+//! The machine-id is made on first boot from the kernel's random UUID and kept on STATE
+//! (`berth/machine-id`), so it survives reboots and A/B updates while `/etc` itself is a
+//! tmpfs overlay rebuilt every boot; it is written into that overlay for the programs
+//! that read `/etc/machine-id`. The host name comes from `berth.hostname=` or is
+//! `berth-<first 8 of the machine-id>`, stable for the life of the disk.
+
+use std::path::Path;
+
+use super::engine::{JobResult, Machine, StateBacking};
+use super::mounts::STATE_MOUNT;
+
+/// A machine-id as systemd writes it: 32 lowercase hex digits, not all zero.
+pub fn valid_machine_id(text: &str) -> bool {
+    text.len() == 32
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && text.bytes().any(|b| b != b'0')
+}
+
+/// A machine-id from `/proc/sys/kernel/random/uuid` (`xxxxxxxx-xxxx-...`).
+pub fn machine_id_from_uuid(uuid: &str) -> Option<String> {
+    let id: String = uuid.trim().chars().filter(|c| *c != '-').collect();
+    let id = id.to_ascii_lowercase();
+    valid_machine_id(&id).then_some(id)
+}
+
+/// The `machine-id` job.
+pub fn machine_id(m: &mut Machine) -> JobResult {
+    let kept = Path::new(STATE_MOUNT).join("berth/machine-id");
+    let existing = m
+        .sys
+        .read_to_string(&kept)
+        .ok()
+        .map(|t| t.trim().to_owned());
+    let (id, how) = match existing {
+        Some(id) if valid_machine_id(&id) => (id, "kept on STATE"),
+        other => {
+            if let Some(bad) = other {
+                m.log(&format!("berth: FAILED machine-id: {} holds {bad:?}, not a machine-id; making a new one", kept.display()));
+            }
+            let uuid = m
+                .sys
+                .read_to_string(Path::new("/proc/sys/kernel/random/uuid"))?;
+            let id = machine_id_from_uuid(&uuid).ok_or("the kernel gave no random UUID")?;
+            m.sys
+                .write_file(&kept, format!("{id}\n").as_bytes())
+                .map_err(|e| format!("cannot keep it in {}: {e}", kept.display()))?;
+            let how = match m.state {
+                StateBacking::Partition(_) => "new, kept on STATE",
+                _ => "new, lost at shutdown (STATE is a tmpfs)",
+            };
+            (id, how)
+        }
+    };
+    m.sys
+        .write_file(Path::new("/etc/machine-id"), format!("{id}\n").as_bytes())
+        .map_err(|e| format!("cannot write /etc/machine-id: {e}"))?;
+    m.log(&format!("berth: machine-id {id} ({how})"));
+    m.machine_id = Some(id);
+    Ok(())
+}
+
+/// The `hostname` job.
+pub fn hostname(m: &mut Machine) -> JobResult {
+    let name = match (&m.options.hostname, &m.machine_id) {
+        (Some(name), _) => name.clone(),
+        (None, Some(id)) => format!("berth-{}", &id[..8]),
+        (None, None) => "berth".to_owned(),
+    };
+    m.sys
+        .write_file(Path::new("/proc/sys/kernel/hostname"), name.as_bytes())
+        .map_err(|e| format!("cannot set the host name {name:?}: {e}"))?;
+    if let Err(e) = m
+        .sys
+        .write_file(Path::new("/etc/hostname"), format!("{name}\n").as_bytes())
+    {
+        m.log(&format!(
+            "berth: FAILED hostname: cannot write /etc/hostname: {e}"
+        ));
+    }
+    m.log(&format!("berth: hostname {name}"));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_ids() {
+        let id = machine_id_from_uuid("3F2504E0-4F89-11D3-9A0C-0305E82C3301\n").unwrap();
+        assert_eq!(id, "3f2504e04f8911d39a0c0305e82c3301");
+        assert!(valid_machine_id(&id));
+        assert!(!valid_machine_id("00000000000000000000000000000000"));
+        assert!(!valid_machine_id("3f2504e04f8911d39a0c0305e82c330"));
+        assert!(!valid_machine_id("3F2504E04F8911D39A0C0305E82C3301"));
+        assert_eq!(machine_id_from_uuid("garbage"), None);
+    }
+}

@@ -1,0 +1,292 @@
+//! Stage 2: PID 1 in the verified root, one event loop driving a job engine.
+//!
+//! It says `berth: stage2 started`, blocks every signal and reads them from a signalfd
+//! (so nothing runs in a signal handler), turns Ctrl-Alt-Del into SIGINT
+//! (`RB_DISABLE_CAD`), and runs the early-boot jobs ([`EARLY_BOOT`]): the design's mount
+//! table, STATE, machine identity, modules, sysctl, tmpfiles. Then `berth: early-boot
+//! done` and, until the service manager exists, `berth: ready`. The loop then waits on the
+//! signalfd with a timeout for the next timer: SIGCHLD reaps every exited child (orphans
+//! are reparented to PID 1), the shutdown signals of sysvinit/busybox and systemd run the
+//! shutdown jobs ([`shutdown::SHUTDOWN`]), and in the debug variant the root shell on the
+//! serial console is started again when it exits. The control socket and the sd_notify
+//! socket will be further descriptors of the same poll.
+
+pub mod confd;
+pub mod engine;
+pub mod identity;
+pub mod modules;
+pub mod mounts;
+pub mod options;
+pub mod shutdown;
+pub mod state;
+pub mod tmpfiles;
+
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use crate::sys::{PowerAction, Syscalls};
+use engine::{Job, Machine};
+use options::Options;
+
+/// Early boot, in order. Mounts first (later jobs write to `/etc`, `/var`, `/proc/sys`);
+/// modules before sysctl (`net.bridge.*` exists once `br_netfilter` is loaded).
+pub const EARLY_BOOT: [Job; 10] = [
+    Job {
+        name: "mount",
+        run: mounts::api,
+    },
+    Job {
+        name: "etc",
+        run: mounts::etc,
+    },
+    Job {
+        name: "state",
+        run: state::state,
+    },
+    Job {
+        name: "mount state",
+        run: mounts::state_binds,
+    },
+    Job {
+        name: "mount tmpfs",
+        run: mounts::stateless,
+    },
+    Job {
+        name: "machine-id",
+        run: identity::machine_id,
+    },
+    Job {
+        name: "hostname",
+        run: identity::hostname,
+    },
+    Job {
+        name: "modules-load",
+        run: confd::modules_load,
+    },
+    Job {
+        name: "sysctl",
+        run: confd::sysctl,
+    },
+    Job {
+        name: "tmpfiles",
+        run: tmpfiles::tmpfiles,
+    },
+];
+
+/// The debug variant's shell and the terminal it runs on.
+pub const SHELL: &str = "/usr/bin/busybox";
+pub const SHELL_TTY: &str = "/dev/ttyS0";
+const SHELL_ENV: [(&str, &str); 5] = [
+    ("HOME", "/root"),
+    (
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    ),
+    ("TERM", "linux"),
+    ("SHELL", "/bin/sh"),
+    ("USER", "root"),
+];
+/// A shell that lived shorter than this is started again only after a pause.
+const SHELL_MIN_LIFE: Duration = Duration::from_secs(2);
+const SHELL_MAX_PAUSE: Duration = Duration::from_secs(60);
+
+/// What a signal to PID 1 asks for: busybox init's SIGTERM (reboot), SIGUSR1 (halt),
+/// SIGUSR2 (power off); SIGINT is Ctrl-Alt-Del (reboot, as systemd's ctrl-alt-del.target);
+/// systemd's SIGRTMIN+3/4/5 (halt, power off, reboot) for `systemctl`-style tools.
+pub fn shutdown_action(signo: i32) -> Option<PowerAction> {
+    let rtmin = nix::libc::SIGRTMIN();
+    match signo {
+        nix::libc::SIGTERM | nix::libc::SIGINT => Some(PowerAction::Reboot),
+        nix::libc::SIGUSR2 => Some(PowerAction::PowerOff),
+        nix::libc::SIGUSR1 => Some(PowerAction::Halt),
+        s if s == rtmin + 3 => Some(PowerAction::Halt),
+        s if s == rtmin + 4 => Some(PowerAction::PowerOff),
+        s if s == rtmin + 5 => Some(PowerAction::Reboot),
+        _ => None,
+    }
+}
+
+/// Runs early boot and then the loop until shutdown; returns only if stopping the machine
+/// failed (the caller idles then).
+pub fn run(sys: &dyn Syscalls) {
+    let started = sys.now();
+    let root = sys
+        .read_to_string(Path::new("/proc/self/mountinfo"))
+        .ok()
+        .and_then(|text| describe_root(&text))
+        .unwrap_or_else(|| "unknown".into());
+    sys.log(&format!("berth: stage2 started (/ is {root})"));
+    // Block first: a signal that arrives during early boot waits in the signalfd.
+    let signals = signal_fd();
+    if let Err(e) = &signals {
+        sys.log(&format!(
+            "berth: FAILED signals: cannot set up a signalfd: {e}"
+        ));
+    }
+    if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
+        sys.log(&format!("berth: FAILED ctrl-alt-del: cannot disable: {e}"));
+    }
+    let cmdline = sys
+        .read_to_string(Path::new("/proc/cmdline"))
+        .unwrap_or_default();
+    let mut machine = Machine::new(sys, Options::parse(&cmdline));
+    for word in &machine.options.problems {
+        sys.log(&format!("berth: FAILED cmdline: ignored {word}"));
+    }
+    let failed = early_boot(&mut machine);
+    let took = sys.now().saturating_sub(started);
+    sys.log(&format!(
+        "berth: early-boot done in {}.{:03}s ({failed} failed)",
+        took.as_secs(),
+        took.subsec_millis()
+    ));
+    sys.log("berth: ready");
+    match signals {
+        Ok(signals) => event_loop(&mut machine, &signals),
+        Err(_) => {
+            machine.action = PowerAction::PowerOff;
+            shutdown(&mut machine, "no signalfd");
+        }
+    }
+}
+
+/// Runs [`EARLY_BOOT`]; returns how many jobs failed.
+pub fn early_boot(machine: &mut Machine) -> usize {
+    engine::run(machine, &EARLY_BOOT)
+}
+
+fn shutdown(machine: &mut Machine, reason: &str) {
+    machine.log(&format!(
+        "berth: shutdown started: {} ({reason})",
+        machine.action
+    ));
+    engine::run(machine, &shutdown::SHUTDOWN);
+}
+
+/// The debug shell's life.
+struct Shell {
+    pid: Option<u32>,
+    started: Duration,
+    next_start: Option<Duration>,
+    pause: Duration,
+}
+
+impl Shell {
+    fn start(&mut self, m: &mut Machine) {
+        self.next_start = None;
+        self.started = m.sys.now();
+        match m
+            .sys
+            .spawn_on_tty(Path::new(SHELL), &["sh"], Path::new(SHELL_TTY), &SHELL_ENV)
+        {
+            Ok(pid) => self.pid = Some(pid),
+            Err(e) => {
+                m.log(&format!(
+                    "berth: FAILED debug shell: cannot start {SHELL} sh on {SHELL_TTY}: {e}"
+                ));
+                self.schedule(m);
+            }
+        }
+        m.shell = self.pid;
+    }
+
+    /// Plans the next start: at once after a shell that lived, later after one that died
+    /// young (doubling up to [`SHELL_MAX_PAUSE`]).
+    fn schedule(&mut self, m: &Machine) {
+        self.pid = None;
+        let now = m.sys.now();
+        if now.saturating_sub(self.started) >= SHELL_MIN_LIFE {
+            self.pause = Duration::ZERO;
+        } else {
+            self.pause = (self.pause * 2).clamp(Duration::from_secs(1), SHELL_MAX_PAUSE);
+        }
+        self.next_start = Some(now + self.pause);
+    }
+}
+
+fn event_loop(m: &mut Machine, signals: &SignalFd) {
+    let mut shell = Shell {
+        pid: None,
+        started: Duration::ZERO,
+        next_start: m.options.debug.then(|| m.sys.now()),
+        pause: Duration::ZERO,
+    };
+    loop {
+        if let Some(at) = shell.next_start {
+            if m.sys.now() >= at {
+                shell.start(m);
+                continue;
+            }
+        }
+        let timeout = match shell.next_start {
+            Some(at) => {
+                let ms = at.saturating_sub(m.sys.now()).as_millis().min(60_000);
+                PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::MAX)
+            }
+            None => PollTimeout::NONE,
+        };
+        let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        if let Err(e) = poll(&mut fds, timeout) {
+            if e != nix::errno::Errno::EINTR {
+                m.log(&format!("berth: FAILED poll: {e}"));
+                m.sys.sleep(Duration::from_secs(1));
+            }
+            continue;
+        }
+        // Drain every pending signal.
+        while let Ok(Some(info)) = signals.read_signal() {
+            let signo = info.ssi_signo as i32;
+            if signo == nix::libc::SIGCHLD {
+                for (pid, how) in m.sys.reap().exited {
+                    if shell.pid == Some(pid) {
+                        m.log(&format!(
+                            "berth: debug shell exited ({how}), starting it again"
+                        ));
+                        shell.schedule(m);
+                    }
+                }
+            } else if let Some(action) = shutdown_action(signo) {
+                m.action = action;
+                m.shell = shell.pid;
+                shutdown(m, &signal_name(signo));
+                return;
+            }
+        }
+    }
+}
+
+/// What `/` is, from mountinfo: `/dev/dm-0 ext4 ro`. The last `/` mount wins (the one
+/// stage 1 moved into place over the initramfs).
+pub fn describe_root(mountinfo: &str) -> Option<String> {
+    let entry = mounts::parse_mountinfo(mountinfo)
+        .into_iter()
+        .rfind(|e| e.target == "/")?;
+    let mode = match entry.options.split(',').any(|o| o == "ro") {
+        true => "ro",
+        false => "rw",
+    };
+    Some(format!("{} {} {mode}", entry.source, entry.fstype))
+}
+
+fn signal_fd() -> nix::Result<SignalFd> {
+    let all = SigSet::all();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None)?;
+    SignalFd::with_flags(&all, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+}
+
+fn signal_name(signo: i32) -> String {
+    let rtmin = nix::libc::SIGRTMIN();
+    match Signal::try_from(signo) {
+        Ok(signal) => signal.as_str().to_owned(),
+        Err(_) if signo >= rtmin => format!("SIGRTMIN+{}", signo - rtmin),
+        Err(_) => format!("signal {signo}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,403 @@
+//! VM tests of stage 2's early boot, driven through the debug variant's root shell on the
+//! serial console: the mount table row by row against the design brief, what survives a
+//! reboot and what does not, noexec, STATE growing onto a larger disk, and a `poweroff`
+//! that leaves STATE clean. Run by `cargo xtask test` (ignored by a plain `cargo test`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use berth_qemu::{Qemu, Vm};
+use berth_tests::*;
+
+/// TCG on a busy two-core machine: generous, never asserted on.
+const BOOT: Duration = Duration::from_secs(600);
+const COMMAND: Duration = Duration::from_secs(120);
+
+fn skip() -> bool {
+    match berth_qemu::skip_reason() {
+        Some(reason) => {
+            eprintln!("SKIPPED: {reason}");
+            true
+        }
+        None => false,
+    }
+}
+
+/// A sparse copy of the shared debug image that a test may write to.
+fn copy_of(disk: &Path, dir: &Path) -> PathBuf {
+    let copy = dir.join("disk.raw");
+    run_ok(
+        Command::new("cp")
+            .arg("--sparse=always")
+            .arg(disk)
+            .arg(&copy),
+    )
+    .unwrap();
+    copy
+}
+
+/// The root shell on the console: commands framed by markers that only the shell's output
+/// can contain (the typed line holds `$((…))`, the output its value).
+struct Shell {
+    vm: Vm,
+    next: u64,
+}
+
+impl Shell {
+    fn boot(name: &str, disk: &Path, snapshot: bool) -> Shell {
+        let vm = Qemu::builder()
+            .name(name)
+            .disk(disk)
+            .snapshot(snapshot)
+            .no_reboot(true)
+            .spawn()
+            .unwrap();
+        let mut shell = Shell { vm, next: 1000 };
+        shell.vm.wait_for("berth: ready", BOOT).unwrap();
+        // The shell may set up its terminal after our first keys: knock until it answers.
+        for _ in 0..60 {
+            shell.vm.send("echo @@R$((6*7))\n").unwrap();
+            if shell.vm.wait_for("@@R42", Duration::from_secs(5)).is_ok() {
+                return shell;
+            }
+        }
+        panic!("no shell on the console:\n{}", shell.vm.console());
+    }
+
+    /// Runs `command` and returns what it printed (carriage returns removed).
+    fn run(&mut self, command: &str) -> String {
+        self.next += 1;
+        let n = self.next;
+        self.vm
+            .send(&format!(
+                "echo @@B$(({n}+0)); {command}; echo @@E$(({n}+0))\n"
+            ))
+            .unwrap();
+        let end = format!("@@E{n}");
+        self.vm.wait_for(&end, COMMAND).unwrap();
+        let console = self.vm.console().replace('\r', "");
+        let begin = format!("@@B{n}\n");
+        let from = console.rfind(&begin).map(|i| i + begin.len()).unwrap();
+        let to = console.rfind(&end).unwrap();
+        console[from..to].to_owned()
+    }
+
+    /// `poweroff`, then QEMU must end by itself.
+    fn power_off(mut self) -> String {
+        self.vm.send("busybox poweroff\n").unwrap();
+        self.vm.wait_for("berth: shutdown power off", BOOT).unwrap();
+        self.vm.wait_exit(BOOT).unwrap();
+        self.vm.console()
+    }
+}
+
+/// mountinfo as target -> (per-mount options, fstype, source, root within the source).
+fn mount_table(text: &str) -> BTreeMap<String, (Vec<String>, String, String, String)> {
+    let mut table = BTreeMap::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(dash) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        if fields.len() < dash + 3 || dash < 6 {
+            continue;
+        }
+        let options = fields[5].split(',').map(str::to_owned).collect();
+        let row = (
+            options,
+            fields[dash + 1].to_owned(),
+            fields[dash + 2].to_owned(),
+            fields[3].to_owned(),
+        );
+        table.insert(fields[4].to_owned(), row); // the last mount on a path wins
+    }
+    table
+}
+
+#[test]
+#[ignore = "boots VMs; run by `cargo xtask test`"]
+fn mount_table_matches_the_design_row_by_row() {
+    if skip() {
+        return;
+    }
+    let (disk, _) = shared_debug_image();
+    let mut sh = Shell::boot("early_boot_mounts", disk, true);
+    let console = sh.vm.console();
+    assert!(!console.contains("berth: FAILED"), "{console}");
+    let table = mount_table(&sh.run("busybox cat /proc/self/mountinfo"));
+    let row = |path: &str| {
+        table
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} is not mounted: {table:#?}"))
+    };
+    let has = |path: &str, flag: &str| row(path).0.iter().any(|o| o == flag);
+    // (path, fstype, writable, exec, STATE subfolder if a bind of STATE)
+    let design: [(&str, &str, bool, bool, Option<&str>); 12] = [
+        ("/", "ext4", false, true, None),
+        ("/mnt/stateful_partition", "ext4", true, false, Some("/")),
+        ("/home", "ext4", true, false, Some("/home")),
+        ("/var", "ext4", true, false, Some("/var")),
+        ("/var/lib/berth", "ext4", true, true, Some("/var/lib/berth")),
+        (
+            "/var/lib/kubelet",
+            "ext4",
+            true,
+            true,
+            Some("/var/lib/kubelet"),
+        ),
+        (
+            "/var/lib/toolbox",
+            "ext4",
+            true,
+            true,
+            Some("/var/lib/toolbox"),
+        ),
+        ("/etc", "overlay", true, true, None),
+        ("/var/lib/cloud", "tmpfs", true, true, None),
+        ("/mnt/disks", "tmpfs", true, true, None),
+        ("/tmp", "tmpfs", true, false, None),
+        ("/run", "tmpfs", true, true, None),
+    ];
+    let state_source = row("/mnt/stateful_partition").2.clone();
+    for (path, fstype, writable, exec, state) in design {
+        let (options, fs, source, root) = row(path);
+        assert_eq!(fs, fstype, "{path}: {options:?}");
+        assert_eq!(has(path, "rw"), writable, "{path}: {options:?}");
+        assert_eq!(has(path, "ro"), !writable, "{path}: {options:?}");
+        assert_eq!(has(path, "noexec"), !exec, "{path}: {options:?}");
+        if path != "/" {
+            assert!(has(path, "nosuid"), "{path}: {options:?}");
+        }
+        if let Some(folder) = state {
+            assert_eq!(source, &state_source, "{path} is not on STATE");
+            assert_eq!(root, folder, "{path} binds the wrong STATE folder");
+            assert!(has(path, "nodev"), "{path}: {options:?}");
+        }
+    }
+    assert_eq!(row("/").2, "/dev/mapper/root");
+    assert!(state_source.starts_with("/dev/vda"), "{state_source}");
+    let etc = sh.run("busybox grep ' /etc ' /proc/self/mountinfo");
+    assert!(
+        etc.contains("lowerdir=/etc") && etc.contains("upperdir=/run/"),
+        "{etc}"
+    );
+    for (path, fstype) in [
+        ("/proc", "proc"),
+        ("/sys", "sysfs"),
+        ("/dev", "devtmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+        ("/sys/fs/cgroup", "cgroup2"),
+    ] {
+        assert_eq!(row(path).1, fstype, "{path}");
+    }
+    let controllers = sh.run("busybox cat /sys/fs/cgroup/cgroup.subtree_control");
+    for c in ["cpu", "memory", "pids", "io"] {
+        assert!(
+            controllers.split_whitespace().any(|w| w == c),
+            "{c} not delegated: {controllers}"
+        );
+    }
+    // Identity, sysctl, modules.
+    let id = sh.run("busybox cat /etc/machine-id").trim().to_owned();
+    assert_eq!(id.len(), 32, "{id}");
+    assert_eq!(
+        sh.run("busybox hostname").trim(),
+        format!("berth-{}", &id[..8])
+    );
+    assert_eq!(
+        sh.run("busybox cat /proc/sys/net/ipv4/ip_forward").trim(),
+        "1"
+    );
+    assert_eq!(
+        sh.run("busybox cat /proc/sys/net/bridge/bridge-nf-call-iptables")
+            .trim(),
+        "1"
+    );
+    let modules = sh.run("busybox cat /proc/modules");
+    assert!(
+        modules.contains("overlay") && modules.contains("br_netfilter"),
+        "{modules}"
+    );
+    // noexec where the table says so.
+    let exec = sh.run(
+        "busybox cp /usr/bin/busybox /tmp/bb; busybox cp /usr/bin/busybox /var/bb; \
+         busybox cp /usr/bin/busybox /var/lib/berth/bb; \
+         /tmp/bb true; echo tmp=$?; /var/bb true; echo var=$?; /var/lib/berth/bb true; echo berth=$?",
+    );
+    assert!(
+        exec.contains("tmp=126") && exec.contains("var=126"),
+        "{exec}"
+    );
+    assert!(exec.contains("berth=0"), "{exec}");
+    assert!(exec.to_lowercase().contains("permission denied"), "{exec}");
+    eprintln!(
+        "PID 1 {}",
+        sh.run("busybox grep VmRSS /proc/1/status").trim()
+    );
+    // PID 1 reaps orphans: a grandchild whose parent exited is gone after it ends.
+    let zombies = sh.run(
+        "(busybox sleep 1 &) ; busybox sleep 3; busybox ps -o stat,comm | busybox grep -c '^Z'",
+    );
+    assert_eq!(zombies.trim().lines().last(), Some("0"), "{zombies}");
+    // The shell comes back after it exits.
+    sh.vm.send("exit\n").unwrap();
+    sh.vm
+        .wait_for("berth: debug shell exited", COMMAND)
+        .unwrap();
+    for _ in 0..30 {
+        sh.vm.send("echo @@S$((5+5))\n").unwrap();
+        if sh.vm.wait_for("@@S10", Duration::from_secs(5)).is_ok() {
+            return;
+        }
+    }
+    panic!("no shell after exit:\n{}", sh.vm.console());
+}
+
+#[test]
+#[ignore = "boots VMs; run by `cargo xtask test`"]
+fn state_survives_a_reboot_and_the_rest_does_not() {
+    if skip() {
+        return;
+    }
+    let (disk, _) = shared_debug_image();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = copy_of(disk, dir.path());
+    let files = [
+        "/var/p",
+        "/home/p",
+        "/var/lib/berth/p",
+        "/etc/p",
+        "/tmp/p",
+        "/var/lib/cloud/p",
+        "/mnt/disks/p",
+    ];
+    let mut sh = Shell::boot("early_boot_persist_1", &copy, false);
+    let id = sh.run("busybox cat /etc/machine-id").trim().to_owned();
+    let out = sh.run(&format!(
+        "for f in {}; do echo kept > $f || echo FAIL $f; done",
+        files.join(" ")
+    ));
+    assert!(!out.contains("FAIL"), "{out}");
+    let console = sh.power_off();
+    for phase in ["stop", "kill", "sync", "unmount", "power off"] {
+        assert!(
+            console.contains(&format!("berth: shutdown {phase}")),
+            "no {phase}:\n{console}"
+        );
+    }
+    assert!(!console.contains("berth: FAILED"), "{console}");
+
+    let mut sh = Shell::boot("early_boot_persist_2", &copy, false);
+    let out = sh.run(&format!(
+        "for f in {}; do [ -e $f ] && echo Y:$f || echo N:$f; done",
+        files.join(" ")
+    ));
+    for f in &files[..3] {
+        assert!(out.contains(&format!("Y:{f}")), "{f} was lost: {out}");
+    }
+    for f in &files[3..] {
+        assert!(out.contains(&format!("N:{f}")), "{f} survived: {out}");
+    }
+    assert_eq!(
+        sh.run("busybox cat /etc/machine-id").trim(),
+        id,
+        "machine-id changed"
+    );
+    assert!(sh.vm.console().contains("(kept on STATE)"));
+    let kernel = sh.run("busybox dmesg | busybox grep -i -E 'recovery|orphan' ; true");
+    assert!(
+        !kernel.contains("recovery complete") && !kernel.to_lowercase().contains("orphan"),
+        "{kernel}"
+    );
+    sh.power_off();
+}
+
+#[test]
+#[ignore = "boots VMs; run by `cargo xtask test`"]
+fn state_grows_onto_a_larger_disk() {
+    if skip() {
+        return;
+    }
+    let (disk, _) = shared_debug_image();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = copy_of(disk, dir.path());
+    let before = table(&copy).unwrap().by_label("STATE").unwrap().size(512);
+    run_ok(
+        Command::new("qemu-img")
+            .args(["resize", "-f", "raw"])
+            .arg(&copy)
+            .arg("+512M"),
+    )
+    .unwrap();
+    let mut sh = Shell::boot("early_boot_grow", &copy, false);
+    let console = sh.vm.console();
+    assert!(console.contains("berth: state partition"), "{console}");
+    assert!(
+        console.contains("berth: state filesystem grown"),
+        "{console}"
+    );
+    let sectors: u64 = sh
+        .run("busybox cat /sys/class/block/vda6/size")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(sectors * 512, before + 512 * 1024 * 1024);
+    let df = sh.run("busybox df -k /mnt/stateful_partition | busybox tail -1");
+    let total_kib: u64 = df.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(total_kib > 700 * 1024, "{df}");
+    sh.power_off();
+    // The host's tools agree: a valid GPT, and a clean ext4 of the new size.
+    let out = tool("sgdisk", &["-v", path_str(&copy).unwrap()], "gdisk").unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("No problems found"), "{text}");
+    let state = table(&copy).unwrap().by_label("STATE").unwrap().clone();
+    assert_eq!(state.size(512), before + 512 * 1024 * 1024);
+    let part = dir.path().join("state.ext4");
+    extract(&copy, state.offset(512), state.size(512), &part).unwrap();
+    let out = tool("e2fsck", &["-fn", path_str(&part).unwrap()], "e2fsprogs").unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The console timestamp of the first line holding `pattern`.
+fn stamp(console: &str, pattern: &str) -> Option<f64> {
+    let line = console.lines().find(|l| l.contains(pattern))?;
+    let inside = line.trim_start().strip_prefix('[')?.split(']').next()?;
+    inside.trim().parse().ok()
+}
+
+#[test]
+#[ignore = "boots VMs; a benchmark, run by hand"]
+fn switch_root_to_early_boot_done_median_of_5() {
+    if skip() {
+        return;
+    }
+    let (disk, _) = shared_debug_image();
+    let mut times = Vec::new();
+    for i in 0..5 {
+        let mut vm = Qemu::builder()
+            .name(&format!("early_boot_timing_{i}"))
+            .disk(disk)
+            .snapshot(true)
+            .spawn()
+            .unwrap();
+        vm.wait_for("berth: early-boot done", BOOT).unwrap();
+        let console = vm.console();
+        let took = stamp(&console, "berth: early-boot done").unwrap()
+            - stamp(&console, "berth: switch-root").unwrap();
+        eprintln!("boot {i}: {took:.3}s");
+        times.push(took);
+        vm.quit().unwrap();
+    }
+    times.sort_by(f64::total_cmp);
+    eprintln!(
+        "switch-root to early-boot done, median of 5: {:.3}s",
+        times[2]
+    );
+}
