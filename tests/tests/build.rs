@@ -338,3 +338,96 @@ fn bad_config_and_missing_tools_are_named() {
         "{err}"
     );
 }
+
+#[test]
+#[ignore = "builds whole images; run by `cargo xtask test`"]
+fn a_kernel_without_required_options_is_refused_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let modules = dir.path().join("modules/6.1.0-custom");
+    fs::create_dir_all(&modules).unwrap();
+    fs::write(dir.path().join("vmlinuz"), b"not really a kernel").unwrap();
+    let config = "CONFIG_EFI=y\nCONFIG_EFI_STUB=y\nCONFIG_EXT4_FS=y\nCONFIG_DM_VERITY=m\n";
+    fs::write(dir.path().join("config"), config).unwrap();
+    let custom = format!(
+        "custom = {{ vmlinuz = {:?}, modules = {:?}, config = {:?} }}",
+        dir.path().join("vmlinuz").display().to_string(),
+        modules.display().to_string(),
+        dir.path().join("config").display().to_string()
+    );
+    let base = fs::read_to_string(workspace().join("image.toml")).unwrap();
+    let text = base.replace("package = \"linux-image-cloud-amd64\"", &custom);
+    let image_toml = dir.path().join("image.toml");
+    fs::write(&image_toml, text).unwrap();
+    let work = dir.path().join("work");
+    let out = xtask(&[
+        "build",
+        "--quiet",
+        "--config",
+        path_str(&image_toml).unwrap(),
+        "--work-dir",
+        path_str(&work).unwrap(),
+        "--out-dir",
+        path_str(&dir.path().join("out")).unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("kernel 6.1.0-custom does not have what Berth needs"),
+        "{err}"
+    );
+    assert!(
+        err.contains("CONFIG_BLK_DEV_DM must be built in or a module"),
+        "{err}"
+    );
+    assert!(
+        err.contains("CONFIG_DM_VERITY") == false,
+        "a module satisfies =m: {err}"
+    );
+    assert!(!dir.path().join("out/berth.raw").exists());
+}
+
+#[test]
+#[ignore = "builds whole images; run by `cargo xtask test`"]
+fn run_refuses_a_disk_that_is_not_berths_before_starting_qemu() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.img");
+    fs::write(&junk, vec![0u8; 2 << 20]).unwrap();
+    let out = xtask(&["run", "--image", path_str(&junk).unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("not a GPT disk"), "{err}");
+    assert!(!err.contains("booting"), "{err}");
+
+    // A GPT disk, but not Berth's: a table with one Linux partition.
+    let other = dir.path().join("other.img");
+    fs::write(&other, vec![0u8; 8 << 20]).unwrap();
+    let sfdisk = std::process::Command::new("sfdisk")
+        .arg(path_str(&other).unwrap())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"label: gpt\n,,L\n")?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(sfdisk.success());
+    let out = xtask(&["run", "--image", path_str(&other).unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("is not a Berth disk: it has no EFI-SYSTEM partition"),
+        "{err}"
+    );
+}

@@ -92,6 +92,8 @@ fn every_artifact_passes_its_reference_tool_and_verify_accepts_the_release() {
         ]
     );
     let p = |name: &str| out.join(name).to_string_lossy().into_owned();
+    // Compare with the release's own copy: other tests may rebuild the shared disk meanwhile.
+    let disk = &out.join("berth.raw");
     let sums = tool(
         "sh",
         &[
