@@ -53,7 +53,8 @@ pub fn parse_config(text: &str) -> BTreeMap<String, Setting> {
                 "m" => Setting::Module,
                 _ => return None,
             };
-            name.starts_with("CONFIG_").then(|| (name.to_string(), setting))
+            name.starts_with("CONFIG_")
+                .then(|| (name.to_string(), setting))
         })
         .collect()
 }
@@ -109,16 +110,27 @@ mod tests {
         let err = check(config, "CONFIG_A=y\nCONFIG_B=y\nCONFIG_C=m\nCONFIG_D=y").unwrap_err();
         let text = err.to_string();
         assert!(text.contains("3 required option(s)"), "{text}");
-        assert!(text.contains("CONFIG_B must be built in (=y) but is a module (=m)"), "{text}");
-        assert!(text.contains("CONFIG_C must be built in or a module (=y or =m) but is not set"), "{text}");
+        assert!(
+            text.contains("CONFIG_B must be built in (=y) but is a module (=m)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("CONFIG_C must be built in or a module (=y or =m) but is not set"),
+            "{text}"
+        );
         assert!(text.contains("CONFIG_D must be built in"), "{text}");
         assert!(!text.contains("CONFIG_A"), "{text}");
     }
 
     #[test]
     fn bad_fragment_lines_are_named() {
-        let err = check("", "CONFIG_A=y\nCONFIG_B=q\n").unwrap_err().to_string();
-        assert!(err.contains("line 2") && err.contains("CONFIG_B=q"), "{err}");
+        let err = check("", "CONFIG_A=y\nCONFIG_B=q\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("CONFIG_B=q"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -58,11 +58,19 @@ impl ModuleIndex {
                 path: path.clone(),
                 reason,
             })?;
-            let stem = rel.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem = rel
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let name = normalize(info.get("name").map_or(stem.as_str(), String::as_str));
             let deps = info
                 .get("depends")
-                .map(|d| d.split(',').filter(|s| !s.is_empty()).map(normalize).collect())
+                .map(|d| {
+                    d.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(normalize)
+                        .collect()
+                })
                 .unwrap_or_default();
             index.depends.insert(name.clone(), deps);
             index.paths.insert(name, rel);
@@ -70,7 +78,9 @@ impl ModuleIndex {
         let builtin = dir.join("modules.builtin");
         if let Ok(text) = fs::read_to_string(&builtin) {
             for line in text.lines() {
-                let stem = Path::new(line.trim()).file_stem().map(|s| s.to_string_lossy().into_owned());
+                let stem = Path::new(line.trim())
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned());
                 if let Some(stem) = stem.filter(|s| !s.is_empty()) {
                     index.builtin.insert(normalize(&stem));
                 }
@@ -162,14 +172,18 @@ fn collect_ko(base: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), Mod
         path: dir.clone(),
         source,
     })?;
-    let mut names: Vec<_> = entries.filter_map(Result::ok).map(|e| e.file_name()).collect();
+    let mut names: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
     names.sort();
     for name in names {
         let child = rel.join(&name);
-        let meta = fs::symlink_metadata(base.join(&child)).map_err(|source| ModulesError::Read {
-            path: base.join(&child),
-            source,
-        })?;
+        let meta =
+            fs::symlink_metadata(base.join(&child)).map_err(|source| ModulesError::Read {
+                path: base.join(&child),
+                source,
+            })?;
         if meta.is_dir() {
             collect_ko(base, &child, out)?;
         } else if meta.is_file() && child.extension().is_some_and(|e| e == "ko") {
@@ -196,7 +210,8 @@ pub fn modinfo(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
     for item in data.split(|b| *b == 0).filter(|s| !s.is_empty()) {
         let text = String::from_utf8_lossy(item);
         if let Some((key, value)) = text.split_once('=') {
-            info.entry(key.to_string()).or_insert_with(|| value.to_string());
+            info.entry(key.to_string())
+                .or_insert_with(|| value.to_string());
         }
     }
     Ok(info)
@@ -212,12 +227,18 @@ mod tests {
             ..ModuleIndex::default()
         };
         for (name, path, deps) in [
-            ("dm_verity", "kernel/drivers/md/dm-verity.ko", vec!["dm_bufio", "dm_mod", "sha256_x"]),
+            (
+                "dm_verity",
+                "kernel/drivers/md/dm-verity.ko",
+                vec!["dm_bufio", "dm_mod", "sha256_x"],
+            ),
             ("dm_bufio", "kernel/drivers/md/dm-bufio.ko", vec!["dm_mod"]),
             ("dm_mod", "kernel/drivers/md/dm-mod.ko", vec![]),
         ] {
             index.paths.insert(name.into(), path.into());
-            index.depends.insert(name.into(), deps.into_iter().map(String::from).collect());
+            index
+                .depends
+                .insert(name.into(), deps.into_iter().map(String::from).collect());
         }
         index.builtin.insert("sha256_x".into());
         index.builtin.insert("virtio_blk".into());
@@ -226,7 +247,9 @@ mod tests {
 
     #[test]
     fn load_order_puts_dependencies_first_and_skips_builtins() {
-        let order = index().load_order(&["virtio_blk", "dm-verity", "dm-mod"]).unwrap();
+        let order = index()
+            .load_order(&["virtio_blk", "dm-verity", "dm-mod"])
+            .unwrap();
         assert_eq!(order, ["dm_mod", "dm_bufio", "dm_verity"]);
         let err = index().load_order(&["nope"]).unwrap_err().to_string();
         assert!(err.contains("nope") && err.contains("6.1.0-test"), "{err}");
@@ -242,7 +265,10 @@ mod tests {
              kernel/drivers/md/dm-verity.ko: kernel/drivers/md/dm-bufio.ko kernel/drivers/md/dm-mod.ko\n"
         );
         let only: BTreeSet<String> = ["dm_mod".to_string()].into();
-        assert_eq!(index().modules_dep(Some(&only)), "kernel/drivers/md/dm-mod.ko:\n");
+        assert_eq!(
+            index().modules_dep(Some(&only)),
+            "kernel/drivers/md/dm-mod.ko:\n"
+        );
     }
 
     #[test]

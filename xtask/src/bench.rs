@@ -25,7 +25,9 @@ fn stamp(line: &str) -> Result<f64> {
         .and_then(|rest| rest.split_once(']'))
         .map(|(t, _)| t.trim())
         .with_context(|| format!("no timestamp in {line:?}"))?;
-    inner.parse().with_context(|| format!("bad timestamp in {line:?}"))
+    inner
+        .parse()
+        .with_context(|| format!("bad timestamp in {line:?}"))
 }
 
 struct Boot {
@@ -62,7 +64,12 @@ pub fn boot(ui: &Ui, disk: &Path, runs: usize) -> Result<()> {
     if let Some(reason) = berth_qemu::skip_reason() {
         bail!("cannot boot: {reason}");
     }
-    ui.say(&format!("{} boots of {} under {}", runs, disk.display(), berth_qemu::accel().as_str()));
+    ui.say(&format!(
+        "{} boots of {} under {}",
+        runs,
+        disk.display(),
+        berth_qemu::accel().as_str()
+    ));
     let mut boots = Vec::new();
     for run in 1..=runs {
         let b = one_boot(disk)?;
@@ -101,7 +108,10 @@ mod tests {
 
     #[test]
     fn console_timestamps_parse() {
-        assert_eq!(stamp("[    4.463861] berth: stage1 started").unwrap(), 4.463861);
+        assert_eq!(
+            stamp("[    4.463861] berth: stage1 started").unwrap(),
+            4.463861
+        );
         assert!(stamp("berth: no stamp").is_err());
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
     }

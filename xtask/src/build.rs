@@ -15,7 +15,8 @@ use berth_image::disk::{self, Content};
 use berth_image::ext4::{self, Ext4Params};
 use berth_image::fat::{self, EspParams};
 use berth_image::manifest::{
-    self, Artifact, DiskSummary, KernelSummary, Manifest, PackageSummary, PartitionSummary, VeritySummary,
+    self, Artifact, DiskSummary, KernelSummary, Manifest, PackageSummary, PartitionSummary,
+    VeritySummary,
 };
 use berth_image::plan::{stable_uuid, Plan, Role, Sizes};
 use berth_image::spec::ImageSpec;
@@ -24,10 +25,10 @@ use berth_image::verity::{self, VerityParams};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::kernel::{self, KernelMeta};
 use crate::stage::{self, Cached, Key};
 use crate::ui::Ui;
 use crate::workspace::Workspace;
-use crate::kernel::{self, KernelMeta};
 use crate::{compile, esp, fetch, initramfs, Variant};
 
 pub struct Options {
@@ -105,7 +106,10 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<PathBuf> {
         key = key
             .add("vmlinuz", file_sha256(&ws.path(&custom.vmlinuz))?)
             .add("config", file_sha256(&ws.path(&custom.config))?)
-            .add("modules", Tree::scan(&ws.path(&custom.modules), &Owners::new())?.digest()?);
+            .add(
+                "modules",
+                Tree::scan(&ws.path(&custom.modules), &Owners::new())?.digest()?,
+            );
     }
     let kernel_key = key;
     let kernel_dir = match stage::lookup(&work, "kernel", &kernel_key)? {
@@ -114,7 +118,10 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<PathBuf> {
             let step = ui.step("kernel");
             let meta = kernel::build(ws, &spec, &boot_debs, &pending.tmp)?;
             write_json(&pending.tmp.join("kernel.json"), &meta)?;
-            step.finish(&format!("{} ({} modules), config checked", meta.version, meta.modules));
+            step.finish(&format!(
+                "{} ({} modules), config checked",
+                meta.version, meta.modules
+            ));
             pending.commit()?
         }
     };
@@ -131,7 +138,14 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<PathBuf> {
         Cached::Miss(pending) => {
             let step = ui.step("initramfs");
             let out = pending.tmp.join("initrd.img");
-            let built = initramfs::build(&kernel_meta, &kernel_dir, &init_binary, epoch, &pending.tmp, &out)?;
+            let built = initramfs::build(
+                &kernel_meta,
+                &kernel_dir,
+                &init_binary,
+                epoch,
+                &pending.tmp,
+                &out,
+            )?;
             let meta = InitramfsMeta {
                 modules: built.modules,
                 cpio_bytes: built.cpio_bytes,
@@ -517,7 +531,6 @@ fn file_sha256(path: &Path) -> Result<String> {
 fn dummy_plan(sizes: &Sizes) -> Plan {
     Plan::new(sizes, "", &[0; 32])
 }
-
 
 fn disk_summary(plan: &Plan) -> DiskSummary {
     DiskSummary {

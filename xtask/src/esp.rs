@@ -50,14 +50,35 @@ fn title(name: &str) -> String {
 }
 
 /// Every file of the ESP; slot B gets files and an entry when an update fills it.
-pub fn files(spec: &ImageSpec, loader: &Path, vmlinuz: &Path, initrd: &Path, cmdline: &str) -> Vec<EspFile> {
+pub fn files(
+    spec: &ImageSpec,
+    loader: &Path,
+    vmlinuz: &Path,
+    initrd: &Path,
+    cmdline: &str,
+) -> Vec<EspFile> {
     let (entry_name, entry_text) = entry(spec, 'A', cmdline);
     vec![
-        EspFile { path: "EFI/BOOT/BOOTX64.EFI".into(), source: EspSource::Host(loader.to_path_buf()) },
-        EspFile { path: "loader/loader.conf".into(), source: EspSource::Bytes(loader_conf().into_bytes()) },
-        EspFile { path: entry_name, source: EspSource::Bytes(entry_text.into_bytes()) },
-        EspFile { path: "berth/a/vmlinuz".into(), source: EspSource::Host(vmlinuz.to_path_buf()) },
-        EspFile { path: "berth/a/initrd.img".into(), source: EspSource::Host(initrd.to_path_buf()) },
+        EspFile {
+            path: "EFI/BOOT/BOOTX64.EFI".into(),
+            source: EspSource::Host(loader.to_path_buf()),
+        },
+        EspFile {
+            path: "loader/loader.conf".into(),
+            source: EspSource::Bytes(loader_conf().into_bytes()),
+        },
+        EspFile {
+            path: entry_name,
+            source: EspSource::Bytes(entry_text.into_bytes()),
+        },
+        EspFile {
+            path: "berth/a/vmlinuz".into(),
+            source: EspSource::Host(vmlinuz.to_path_buf()),
+        },
+        EspFile {
+            path: "berth/a/initrd.img".into(),
+            source: EspSource::Host(initrd.to_path_buf()),
+        },
     ]
 }
 
@@ -67,7 +88,8 @@ mod tests {
     use berth_image::spec::ImageSpec;
 
     fn spec() -> ImageSpec {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../image.toml")).unwrap();
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../image.toml")).unwrap();
         ImageSpec::parse(&text, Path::new("image.toml")).unwrap()
     }
 
@@ -76,7 +98,10 @@ mod tests {
         let spec = spec();
         let hash = "ab".repeat(32);
         let line = cmdline(&spec, Variant::Default, &hash);
-        assert_eq!(line, format!("console=ttyS0 roothash={hash} berth.verity=panic"));
+        assert_eq!(
+            line,
+            format!("console=ttyS0 roothash={hash} berth.verity=panic")
+        );
         assert!(cmdline(&spec, Variant::Debug, &hash).ends_with(" berth.debug"));
         let (name, text) = entry(&spec, 'A', &line);
         assert_eq!(name, "loader/entries/berth-a+3.conf");

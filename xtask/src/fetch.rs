@@ -63,7 +63,10 @@ pub fn fetch(
     };
     let total = subset.packages().len();
     let fetched = cache.ensure_all(&subset, make_apt, &|what: &str| step.message(what))?;
-    let file = lock_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file = lock_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     step.finish(&format!("{total} packages of {file} verified"));
     Ok(fetched)
 }

@@ -20,20 +20,48 @@ pub struct Initramfs {
 }
 
 /// Writes `out` (compressed cpio). `scratch` holds the generated `modules.dep`.
-pub fn build(kernel: &KernelMeta, kernel_stage: &Path, init: &Path, epoch: u64, scratch: &Path, out: &Path) -> Result<Initramfs> {
+pub fn build(
+    kernel: &KernelMeta,
+    kernel_stage: &Path,
+    init: &Path,
+    epoch: u64,
+    scratch: &Path,
+    out: &Path,
+) -> Result<Initramfs> {
     let modules_dir = kernel.modules_dir(kernel_stage);
     let index = ModuleIndex::scan(&modules_dir, &kernel.version)?;
     let order = index.load_order(berth_init::STAGE1_MODULES)?;
     let base = PathBuf::from("lib/modules").join(&kernel.version);
 
     let mut entries = Vec::new();
-    let dir = |path: PathBuf| Entry { path, kind: EntryKind::Dir, mode: 0o755, owner: Owner::default() };
-    for d in ["dev", "proc", "sys", "run", "sysroot", "etc", "lib", "lib/modules"] {
+    let dir = |path: PathBuf| Entry {
+        path,
+        kind: EntryKind::Dir,
+        mode: 0o755,
+        owner: Owner::default(),
+    };
+    for d in [
+        "dev",
+        "proc",
+        "sys",
+        "run",
+        "sysroot",
+        "etc",
+        "lib",
+        "lib/modules",
+    ] {
         entries.push(dir(d.into()));
     }
     let file = |path: PathBuf, source: PathBuf, mode: u32| -> Result<Entry> {
-        let size = fs::metadata(&source).with_context(|| format!("cannot read {}", source.display()))?.len();
-        Ok(Entry { path, kind: EntryKind::File { source, size }, mode, owner: Owner::default() })
+        let size = fs::metadata(&source)
+            .with_context(|| format!("cannot read {}", source.display()))?
+            .len();
+        Ok(Entry {
+            path,
+            kind: EntryKind::File { source, size },
+            mode,
+            owner: Owner::default(),
+        })
     };
     entries.push(file("init".into(), init.to_path_buf(), 0o755)?);
     let release = scratch.join("initrd-release");

@@ -37,15 +37,23 @@ impl KernelMeta {
 const LOADER_EFI: &str = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 
 /// Fills `dest` (an empty stage folder) from the pinned packages or the custom kernel.
-pub fn build(ws: &Workspace, spec: &ImageSpec, debs: &[(LockedPackage, PathBuf)], dest: &Path) -> Result<KernelMeta> {
+pub fn build(
+    ws: &Workspace,
+    spec: &ImageSpec,
+    debs: &[(LockedPackage, PathBuf)],
+    dest: &Path,
+) -> Result<KernelMeta> {
     let loader = debs
         .iter()
         .find(|(p, _)| p.name == spec.boot.loader_package)
         .context("the boot loader package is not in kernel-config/kernel.lock")?;
     let unpacked = dest.join("unpacked");
     extract(&loader.1, &unpacked.join("loader"))?;
-    fs::copy(unpacked.join("loader").join(LOADER_EFI), dest.join("systemd-bootx64.efi"))
-        .with_context(|| format!("{} has no {LOADER_EFI}", loader.0.pin()))?;
+    fs::copy(
+        unpacked.join("loader").join(LOADER_EFI),
+        dest.join("systemd-bootx64.efi"),
+    )
+    .with_context(|| format!("{} has no {LOADER_EFI}", loader.0.pin()))?;
 
     let (meta, config) = match &spec.kernel.custom {
         Some(custom) => {
@@ -77,10 +85,16 @@ pub fn build(ws: &Workspace, spec: &ImageSpec, debs: &[(LockedPackage, PathBuf)]
             let version = single_entry(&tree.join("usr/lib/modules"))?;
             let config = fs::read_to_string(tree.join(format!("boot/config-{version}")))
                 .with_context(|| format!("{} ships no boot/config-{version}", pkg.pin()))?;
-            fs::rename(tree.join(format!("boot/vmlinuz-{version}")), dest.join("vmlinuz"))
-                .with_context(|| format!("{} ships no boot/vmlinuz-{version}", pkg.pin()))?;
+            fs::rename(
+                tree.join(format!("boot/vmlinuz-{version}")),
+                dest.join("vmlinuz"),
+            )
+            .with_context(|| format!("{} ships no boot/vmlinuz-{version}", pkg.pin()))?;
             fs::create_dir_all(dest.join("root/usr/lib/modules"))?;
-            fs::rename(tree.join("usr/lib/modules").join(&version), dest.join("root/usr/lib/modules").join(&version))?;
+            fs::rename(
+                tree.join("usr/lib/modules").join(&version),
+                dest.join("root/usr/lib/modules").join(&version),
+            )?;
             let meta = KernelMeta {
                 version,
                 package: pkg.name.clone(),
@@ -122,7 +136,10 @@ fn single_entry(dir: &Path) -> Result<String> {
         .collect();
     match names.as_slice() {
         [one] => Ok(one.clone()),
-        _ => bail!("expected one kernel version in {}, found {names:?}", dir.display()),
+        _ => bail!(
+            "expected one kernel version in {}, found {names:?}",
+            dir.display()
+        ),
     }
 }
 

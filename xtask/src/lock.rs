@@ -43,7 +43,11 @@ pub fn run(ws: &Workspace, ui: &Ui, config: &Path) -> Result<()> {
     }
     step.finish(&format!("{} lock files written", written.len()));
     for (path, old, lock) in &written {
-        ui.say(&format!("{}: {} packages", path.display(), lock.packages().len()));
+        ui.say(&format!(
+            "{}: {} packages",
+            path.display(),
+            lock.packages().len()
+        ));
         report(ui, old.as_ref(), lock);
     }
     Ok(())
@@ -60,7 +64,10 @@ fn is_versioned_kernel(meta: &str, dep: &str) -> bool {
 /// One line per package whose pin changed.
 fn report(ui: &Ui, old: Option<&Lockfile>, lock: &Lockfile) {
     for pkg in lock.packages() {
-        match old.and_then(|o| o.get(&pkg.name)).map(|p| p.version.as_str()) {
+        match old
+            .and_then(|o| o.get(&pkg.name))
+            .map(|p| p.version.as_str())
+        {
             Some(v) if v == pkg.version => {}
             Some(v) => ui.say(&format!("  {} {v} -> {}", pkg.name, pkg.version)),
             None => ui.say(&format!("  {} {} (new)", pkg.name, pkg.version)),
@@ -75,8 +82,14 @@ mod tests {
     #[test]
     fn kernel_metapackages_resolve_to_versioned_kernels() {
         let meta = "linux-image-cloud-amd64";
-        assert!(is_versioned_kernel(meta, "linux-image-6.1.0-56-cloud-amd64"));
+        assert!(is_versioned_kernel(
+            meta,
+            "linux-image-6.1.0-56-cloud-amd64"
+        ));
         assert!(!is_versioned_kernel(meta, "linux-base"));
-        assert!(!is_versioned_kernel("systemd-boot-efi", "linux-image-6.1.0-56-cloud-amd64"));
+        assert!(!is_versioned_kernel(
+            "systemd-boot-efi",
+            "linux-image-6.1.0-56-cloud-amd64"
+        ));
     }
 }

@@ -32,7 +32,11 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
         "booting {} under QEMU ({}; {}); quit with Ctrl-A X",
         disk.display(),
         berth_qemu::accel().as_str(),
-        if opts.persistent { "persistent" } else { "snapshot: the disk is not changed" }
+        if opts.persistent {
+            "persistent"
+        } else {
+            "snapshot: the disk is not changed"
+        }
     ));
     let status = Qemu::builder()
         .disk(&disk)
@@ -48,7 +52,8 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<()> {
 
 /// A Berth disk has Berth's ESP and root slot A with verity, by label and type.
 fn check_berth_disk(disk: &Path) -> Result<()> {
-    let mut file = std::fs::File::open(disk).with_context(|| format!("cannot open {}", disk.display()))?;
+    let mut file =
+        std::fs::File::open(disk).with_context(|| format!("cannot open {}", disk.display()))?;
     let table = gpt::read(&mut file, disk)?;
     let wanted = [
         (Role::Esp, ESP_TYPE),
@@ -56,7 +61,9 @@ fn check_berth_disk(disk: &Path) -> Result<()> {
         (Role::VerityA, ROOT_VERITY_X86_64_TYPE),
     ];
     for (role, type_guid) in wanted {
-        let found = table.by_label(role.label()).is_some_and(|p| p.type_guid == type_guid);
+        let found = table
+            .by_label(role.label())
+            .is_some_and(|p| p.type_guid == type_guid);
         if !found {
             bail!(
                 "{} is not a Berth disk: it has no {} partition of type {type_guid}",
