@@ -174,6 +174,69 @@ pub fn read(file: &mut File, path: &Path) -> Result<GptTable, GptError> {
     })
 }
 
+/// Grows the last partition (by position on the disk), which must be labelled `label`, to
+/// the end of a disk that has become larger, and moves the backup GPT header and entry
+/// array to the disk's new end; the protective MBR is rewritten to cover the whole disk.
+/// The new end keeps the partition's size a whole number of MiB.
+///
+/// Returns the partition as it is now when it grew, `None` when there is less than 1 MiB
+/// to gain (nothing is written then). Used by PID 1 on first boot and after the disk of a
+/// VM or cloud instance is resized.
+pub fn grow_last_partition(
+    file: &mut File,
+    path: &Path,
+    label: &str,
+) -> Result<Option<GptPartition>, GptError> {
+    let err = |reason: String| GptError::Write {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let table = read(file, path)?;
+    if table.sector_size != SECTOR {
+        return Err(err(format!("sector size {} is not 512", table.sector_size)));
+    }
+    let last = table
+        .partitions
+        .iter()
+        .max_by_key(|p| p.last_lba)
+        .filter(|p| p.label == label)
+        .ok_or_else(|| err(format!("the last partition is not {label}")))?
+        .clone();
+    let disk_size =
+        std::io::Seek::seek(file, std::io::SeekFrom::End(0)).map_err(|e| err(e.to_string()))?;
+    let sectors = disk_size / SECTOR;
+    // The backup entry array (32 sectors of 128 entries) and header end the disk.
+    let last_usable = sectors.saturating_sub(34);
+    let per_mib = crate::plan::ALIGN / SECTOR;
+    let whole_mibs = (last_usable + 1).saturating_sub(last.first_lba) / per_mib;
+    let new_last = last.first_lba + whole_mibs * per_mib - 1;
+    if whole_mibs == 0 || new_last < last.last_lba + per_mib {
+        return Ok(None);
+    }
+    let mbr_size = u32::try_from(sectors - 1).unwrap_or(u32::MAX);
+    ProtectiveMBR::with_lb_size(mbr_size)
+        .overwrite_lba0(&mut *file)
+        .map_err(|e| err(format!("protective MBR: {e}")))?;
+    let mut disk = GptConfig::new()
+        .writable(true)
+        .logical_block_size(LogicalBlockSize::Lb512)
+        .open_from_device(&mut *file)
+        .map_err(|e| err(e.to_string()))?;
+    let mut entries = disk.partitions().clone();
+    let entry = entries
+        .get_mut(&last.number)
+        .ok_or_else(|| err(format!("partition {} vanished", last.number)))?;
+    entry.last_lba = new_last;
+    disk.update_partitions(entries)
+        .map_err(|e| err(e.to_string()))?;
+    disk.write().map_err(|e| err(e.to_string()))?;
+    file.sync_all().map_err(|e| err(e.to_string()))?;
+    Ok(Some(GptPartition {
+        last_lba: new_last,
+        ..last
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,5 +367,38 @@ mod tests {
         file.set_len(MIB).unwrap();
         let err = write(&mut file, &path, &small_plan()).unwrap_err();
         assert!(matches!(err, GptError::WrongSize { .. }));
+    }
+
+    #[test]
+    fn last_partition_grows_to_a_larger_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, plan) = write_plan(dir.path());
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        assert_eq!(
+            grow_last_partition(&mut file, &path, "STATE").unwrap(),
+            None
+        );
+        file.set_len(plan.disk_size + 8 * MIB + 4096).unwrap();
+        let grown = grow_last_partition(&mut file, &path, "STATE")
+            .unwrap()
+            .unwrap();
+        let state = plan.get(Role::State);
+        assert_eq!(grown.size(512), state.size + 8 * MIB);
+        assert!(grown.last_lba < (plan.disk_size + 8 * MIB + 4096) / 512 - 33);
+        drop(file);
+        let out = tool("sgdisk", &["-v", path.to_str().unwrap()], "gdisk");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("No problems found"), "{text}");
+        let table = read(&mut File::open(&path).unwrap(), &path).unwrap();
+        assert!(table.warnings.is_empty(), "{:?}", table.warnings);
+        assert_eq!(table.by_label("STATE").unwrap(), &grown);
+        let mut file = File::open(&path).unwrap();
+        let err = grow_last_partition(&mut file, &path, "ROOT-A").unwrap_err();
+        assert!(err.to_string().contains("not ROOT-A"), "{err}");
     }
 }

@@ -14,6 +14,7 @@ pub mod gpt;
 pub mod inspect;
 pub mod manifest;
 pub mod plan;
+pub mod release;
 pub mod spec;
 pub mod tree;
 pub mod verity;

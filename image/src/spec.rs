@@ -340,7 +340,9 @@ impl ImageSpec {
         };
         match (&spec.kernel.package, &spec.kernel.custom) {
             (Some(_), Some(_)) => return Err(kernel_error("set `package` or `custom`, not both")),
-            (None, None) => return Err(kernel_error("set `package` (a Debian kernel) or `custom`")),
+            (None, None) => {
+                return Err(kernel_error("set `package` (a Debian kernel) or `custom`"))
+            }
             _ => {}
         }
         if spec.boot.tries == 0 || spec.boot.tries > 9 {

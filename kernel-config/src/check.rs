@@ -79,11 +79,10 @@ pub fn check(config: &str, fragment: &str) -> Result<(), CheckError> {
             }
         };
         let found = have.get(wanted.0).copied();
-        let ok = match (wanted.1, found) {
-            (_, Some(Setting::BuiltIn)) => true,
-            (Setting::Module, Some(Setting::Module)) => true,
-            _ => false,
-        };
+        let ok = matches!(
+            (wanted.1, found),
+            (_, Some(Setting::BuiltIn)) | (Setting::Module, Some(Setting::Module))
+        );
         if !ok {
             unmet.push(Unmet {
                 option: wanted.0.to_string(),

@@ -51,8 +51,7 @@ pub fn complete_line(
     let console = vm.console();
     let line = console
         .lines()
-        .filter(|l| l.contains(pattern))
-        .last()
+        .rfind(|l| l.contains(pattern))
         .context("matched line vanished")?;
     Ok(line.trim_end_matches('\r').to_string())
 }

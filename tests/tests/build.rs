@@ -382,7 +382,7 @@ fn a_kernel_without_required_options_is_refused_naming_them() {
         "{err}"
     );
     assert!(
-        err.contains("CONFIG_DM_VERITY") == false,
+        !err.contains("CONFIG_DM_VERITY"),
         "a module satisfies =m: {err}"
     );
     assert!(!dir.path().join("out/berth.raw").exists());

@@ -8,9 +8,10 @@ mod esp;
 mod fetch;
 mod initramfs;
 mod inspect;
-mod keygen;
 mod kernel;
+mod keygen;
 mod lock;
+mod publish;
 mod release;
 mod run;
 mod stage;
@@ -66,6 +67,11 @@ enum BenchWhat {
     },
     /// dm-verity hashing of a 1 GiB file: ours and `veritysetup format`, side by side.
     Verity,
+    /// `release` of the built image into every format: time per step, sizes next to raw.
+    Release {
+        #[arg(long, default_value = "out/berth.raw")]
+        image: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -127,6 +133,8 @@ enum Task {
     Keygen(keygen::Args),
     /// Check a release folder: signature, checksums, root hash against the disk.
     Verify(verify::Args),
+    /// Put a release into a cloud's image project.
+    Publish(publish::Args),
 }
 
 fn main() -> ExitCode {
@@ -178,10 +186,12 @@ fn main() -> ExitCode {
         Task::Bench { what } => match what {
             BenchWhat::Boot { image, runs } => bench::boot(&ui, &ws.path(&image), runs),
             BenchWhat::Verity => bench::verity(),
+            BenchWhat::Release { image } => release::bench(&ws, &ui, image),
         },
         Task::Release(args) => release::run(&ws, &ui, &args),
         Task::Keygen(args) => keygen::run(&ws, &ui, &args),
         Task::Verify(args) => verify::run(&ws, &ui, &args),
+        Task::Publish(args) => publish::run(&ws, &ui, &args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -59,8 +59,9 @@ pub struct Args {
     /// The disk's build manifest [default: the manifest*.json next to it that lists it].
     #[arg(long)]
     pub manifest: Option<PathBuf>,
-    /// Where the artifacts go.
-    #[arg(long, default_value = "out")]
+    /// Where the artifacts go (their own folder: the release's manifest.json is not the
+    /// build's).
+    #[arg(long, default_value = "out/release")]
     pub out_dir: PathBuf,
     /// Only this format (repeat for more) [default: all]. SHA256SUMS, manifest.json and
     /// the SBOM are always written.
@@ -98,17 +99,21 @@ pub fn run(ws: &Workspace, ui: &Ui, args: &Args) -> Result<()> {
         .transpose()?;
     let mut tools = Vec::new();
     if formats.contains(&Format::Vmdk) || formats.contains(&Format::Qcow2) {
-        tools.push(qemu_img::version().context(
-            "the vmdk and qcow2 formats need qemu-img (leave them out with --format)",
-        )?);
+        tools.push(
+            qemu_img::version().context(
+                "the vmdk and qcow2 formats need qemu-img (leave them out with --format)",
+            )?,
+        );
     }
-    let lock = std::fs::read_to_string(ws.root.join("Cargo.lock")).context("cannot read Cargo.lock")?;
+    let lock =
+        std::fs::read_to_string(ws.root.join("Cargo.lock")).context("cannot read Cargo.lock")?;
     let roots: Vec<&str> = crate::compile::IMAGE_BINARIES.iter().map(|b| b.0).collect();
     let crates = crates::from_lock(&lock, &roots).map_err(anyhow::Error::msg)?;
     let progress = UiProgress::new(ui);
     make::check_disk(&image, &manifest, &progress)?;
 
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let tool = format!("berth-xtask-{}", env!("CARGO_PKG_VERSION"));
     let artifacts = make::make(
@@ -155,6 +160,28 @@ pub fn run(ws: &Workspace, ui: &Ui, args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask bench release`: a release of `image` into every format, unsigned, into a
+/// fresh `target/bench-release`; `run` prints the time of each step and the sizes.
+pub fn bench(ws: &Workspace, ui: &Ui, image: PathBuf) -> Result<()> {
+    let out_dir = ws.root.join("target/bench-release");
+    if out_dir.exists() {
+        std::fs::remove_dir_all(&out_dir)
+            .with_context(|| format!("cannot empty {}", out_dir.display()))?;
+    }
+    let args = Args {
+        sign: None,
+        image,
+        manifest: None,
+        out_dir,
+        formats: Vec::new(),
+    };
+    run(ws, &Ui::new(false), &args).map(|()| {
+        if ui.quiet() {
+            println!("{}", args.out_dir.display());
+        }
+    })
+}
+
 /// The `manifest*.json` next to `image` that lists it (`manifest.json` first).
 fn find_manifest(image: &Path) -> Result<PathBuf> {
     let dir = image.parent().unwrap_or(Path::new("."));
@@ -166,7 +193,10 @@ fn find_manifest(image: &Path) -> Result<PathBuf> {
         .with_context(|| format!("cannot list {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             n.starts_with("manifest") && n.ends_with(".json")
         })
         .collect();
