@@ -5,7 +5,7 @@
 //! COS does for the places that hold binaries and container layers) or on a tmpfs
 //! (stateless: `/etc` as an overlay whose upper layer is on `/run`, `/tmp`,
 //! `/var/lib/cloud`, `/mnt/disks`). Every mount gets the fewest rights it needs: nosuid
-//! and nodev everywhere but `/`, `/dev` and `/etc`, noexec where the table says so.
+//! and nodev everywhere but `/` and `/dev`, noexec where the table says so.
 //! A mount that fails is reported and the rest go on.
 
 use std::error::Error;
@@ -223,8 +223,7 @@ pub fn etc(m: &mut Machine) -> JobResult {
             .map_err(|e| format!("cannot create {dir}: {e}"))?;
     }
     let data = format!("lowerdir=/etc,upperdir={ETC_UPPER},workdir={ETC_WORK}");
-    let flags = MountFlags::default();
-    mount(m, "overlay", "/etc", flags, &data)
+    mount(m, "overlay", "/etc", NOSUID_NODEV, &data)
 }
 
 /// `/home`, `/var` and the exec folders under `/var/lib`, bound from STATE.

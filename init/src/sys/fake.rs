@@ -55,7 +55,7 @@ pub struct Fake {
     pub already_loaded: RefCell<BTreeSet<PathBuf>>,
     /// What `dm_create` returns.
     pub dm_dev: DevNum,
-    /// Mount targets whose `mount` fails with `EINVAL`.
+    /// `"<fstype> <target>"` of mounts that fail with `EINVAL`.
     pub failing_mounts: RefCell<BTreeSet<String>>,
     /// Targets whose `unmount` fails with `EBUSY`.
     pub busy: RefCell<BTreeSet<PathBuf>>,
@@ -185,7 +185,8 @@ impl Syscalls for Fake {
 
     fn mount(&self, mount: &Mount) -> io::Result<()> {
         self.record(Call::Mount(mount.clone()));
-        if self.failing_mounts.borrow().contains(&mount.target) {
+        let key = format!("{} {}", mount.fstype, mount.target);
+        if self.failing_mounts.borrow().contains(&key) {
             return Err(io::Error::from_raw_os_error(nix::libc::EINVAL));
         }
         Ok(())

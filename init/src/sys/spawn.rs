@@ -5,6 +5,7 @@
 
 use std::fs::OpenOptions;
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,7 +20,12 @@ pub fn spawn_on_tty(
     tty: &Path,
     env: &[(&str, &str)],
 ) -> io::Result<u32> {
-    let terminal = OpenOptions::new().read(true).write(true).open(tty)?;
+    // O_NOCTTY: the terminal must become the child's, never PID 1's.
+    let terminal = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NOCTTY)
+        .open(tty)?;
     let mut command = Command::new(program);
     command
         .args(args)
