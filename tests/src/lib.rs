@@ -56,6 +56,32 @@ pub fn complete_line(
     Ok(line.trim_end_matches('\r').to_string())
 }
 
+/// True (after saying why) when this host cannot run VM tests: QEMU or OVMF missing.
+/// Skips are always stated, never silent.
+pub fn vm_tests_skipped() -> bool {
+    match berth_qemu::skip_reason() {
+        Some(reason) => {
+            eprintln!("SKIPPED: {reason}");
+            true
+        }
+        None => false,
+    }
+}
+
+/// A sparse copy of `disk` in `dir` that a test may damage or write to.
+pub fn sparse_copy(disk: &Path, dir: &Path) -> PathBuf {
+    let copy = dir.join("disk.raw");
+    if let Err(err) = run_ok(
+        Command::new("cp")
+            .arg("--sparse=always")
+            .arg(disk)
+            .arg(&copy),
+    ) {
+        panic!("cannot copy {}: {err:#}", disk.display());
+    }
+    copy
+}
+
 /// Runs a command, failing with its output unless it succeeds.
 pub fn run_ok(cmd: &mut Command) -> Result<Output> {
     let out = cmd
@@ -123,6 +149,37 @@ pub fn build_into(dir: &Path, extra: &[&str]) -> Result<(PathBuf, Output)> {
     args.extend_from_slice(extra);
     let output = run_ok(&mut xtask(&args))?;
     Ok((out.join("berth.raw"), output))
+}
+
+/// Builds with `config_text` as `dir/image.toml` (work and out folders in `dir` too),
+/// expecting the build to fail; returns its stderr.
+pub fn failed_build(dir: &Path, config_text: &str) -> Result<String> {
+    let config = dir.join("image.toml");
+    std::fs::write(&config, config_text)?;
+    let (work, out) = (dir.join("work"), dir.join("out"));
+    let output = xtask(&[
+        "build",
+        "--quiet",
+        "--config",
+        path_str(&config)?,
+        "--work-dir",
+        path_str(&work)?,
+        "--out-dir",
+        path_str(&out)?,
+    ])
+    .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    if output.status.success() {
+        bail!("the build succeeded; expected it to fail:\n{stderr}");
+    }
+    Ok(stderr)
+}
+
+/// `image.toml` of the workspace with `from` replaced by `to`.
+pub fn image_toml_with(from: &str, to: &str) -> String {
+    let base = std::fs::read_to_string(workspace().join("image.toml")).unwrap_or_default();
+    assert!(base.contains(from), "image.toml has no {from:?}");
+    base.replace(from, to)
 }
 
 pub fn path_str(path: &Path) -> Result<&str> {

@@ -6,8 +6,6 @@
 
 use std::fs;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use berth_image::manifest::Manifest;
@@ -17,33 +15,10 @@ use berth_tests::*;
 /// TCG on a busy two-core machine: generous, never asserted on.
 const BOOT: Duration = Duration::from_secs(600);
 
-fn skip() -> bool {
-    match berth_qemu::skip_reason() {
-        Some(reason) => {
-            eprintln!("SKIPPED: {reason}");
-            true
-        }
-        None => false,
-    }
-}
-
-/// A sparse copy of the shared image that a test may damage.
-fn copy_of(disk: &Path, dir: &Path) -> PathBuf {
-    let copy = dir.join("disk.raw");
-    run_ok(
-        Command::new("cp")
-            .arg("--sparse=always")
-            .arg(disk)
-            .arg(&copy),
-    )
-    .unwrap();
-    copy
-}
-
 #[test]
 #[ignore = "boots VMs; run by `cargo xtask test`"]
 fn boots_to_stage2_on_a_read_only_verity_root() {
-    if skip() {
+    if vm_tests_skipped() {
         return;
     }
     let (disk, manifest) = shared_image();
@@ -77,12 +52,12 @@ fn boots_to_stage2_on_a_read_only_verity_root() {
 #[test]
 #[ignore = "boots VMs; run by `cargo xtask test`"]
 fn a_flipped_byte_in_init_never_reaches_stage2() {
-    if skip() {
+    if vm_tests_skipped() {
         return;
     }
     let (disk, _) = shared_image();
     let dir = tempfile::tempdir().unwrap();
-    let copy = copy_of(disk, dir.path());
+    let copy = sparse_copy(disk, dir.path());
     let root = table(&copy).unwrap().by_label("ROOT-A").unwrap().clone();
     // Find the first data block of /usr/sbin/init (read by the kernel to exec it).
     let spec = format!("{}?offset={}", copy.display(), root.offset(512));
@@ -129,13 +104,13 @@ fn a_flipped_byte_in_init_never_reaches_stage2() {
 #[test]
 #[ignore = "boots VMs; run by `cargo xtask test`"]
 fn a_wrong_roothash_never_reaches_stage2() {
-    if skip() {
+    if vm_tests_skipped() {
         return;
     }
     let (disk, manifest) = shared_image();
     let manifest = Manifest::read(manifest).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let copy = copy_of(disk, dir.path());
+    let copy = sparse_copy(disk, dir.path());
     let esp = table(&copy)
         .unwrap()
         .by_label("EFI-SYSTEM")

@@ -272,24 +272,8 @@ fn stages_are_cached_and_an_overlay_change_rebuilds_from_rootfs() {
 #[ignore = "builds whole images; run by `cargo xtask test`"]
 fn a_root_that_does_not_fit_says_by_how_much() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("image.toml");
-    let base = fs::read_to_string(workspace().join("image.toml")).unwrap();
-    fs::write(&config, base.replace("root = \"1GiB\"", "root = \"8MiB\"")).unwrap();
-    let work = dir.path().join("work");
-    let out = xtask(&[
-        "build",
-        "--quiet",
-        "--config",
-        path_str(&config).unwrap(),
-        "--work-dir",
-        path_str(&work).unwrap(),
-        "--out-dir",
-        path_str(&dir.path().join("out")).unwrap(),
-    ])
-    .output()
-    .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let config = image_toml_with("root = \"1GiB\"", "root = \"8MiB\"");
+    let err = failed_build(dir.path(), &config).unwrap();
     assert!(
         err.contains("partition ROOT-A holds 8388608: it does not fit by"),
         "{err}"
@@ -354,25 +338,8 @@ fn a_kernel_without_required_options_is_refused_naming_them() {
         modules.display().to_string(),
         dir.path().join("config").display().to_string()
     );
-    let base = fs::read_to_string(workspace().join("image.toml")).unwrap();
-    let text = base.replace("package = \"linux-image-cloud-amd64\"", &custom);
-    let image_toml = dir.path().join("image.toml");
-    fs::write(&image_toml, text).unwrap();
-    let work = dir.path().join("work");
-    let out = xtask(&[
-        "build",
-        "--quiet",
-        "--config",
-        path_str(&image_toml).unwrap(),
-        "--work-dir",
-        path_str(&work).unwrap(),
-        "--out-dir",
-        path_str(&dir.path().join("out")).unwrap(),
-    ])
-    .output()
-    .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let config = image_toml_with("package = \"linux-image-cloud-amd64\"", &custom);
+    let err = failed_build(dir.path(), &config).unwrap();
     assert!(
         err.contains("kernel 6.1.0-custom does not have what Berth needs"),
         "{err}"

@@ -4,7 +4,7 @@
 //! that leaves STATE clean. Run by `cargo xtask test` (ignored by a plain `cargo test`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -14,29 +14,6 @@ use berth_tests::*;
 /// TCG on a busy two-core machine: generous, never asserted on.
 const BOOT: Duration = Duration::from_secs(600);
 const COMMAND: Duration = Duration::from_secs(120);
-
-fn skip() -> bool {
-    match berth_qemu::skip_reason() {
-        Some(reason) => {
-            eprintln!("SKIPPED: {reason}");
-            true
-        }
-        None => false,
-    }
-}
-
-/// A sparse copy of the shared debug image that a test may write to.
-fn copy_of(disk: &Path, dir: &Path) -> PathBuf {
-    let copy = dir.join("disk.raw");
-    run_ok(
-        Command::new("cp")
-            .arg("--sparse=always")
-            .arg(disk)
-            .arg(&copy),
-    )
-    .unwrap();
-    copy
-}
 
 /// The root shell on the console: commands framed by markers that only the shell's output
 /// can contain (the typed line holds `$((…))`, the output its value).
@@ -119,7 +96,7 @@ fn mount_table(text: &str) -> BTreeMap<String, (Vec<String>, String, String, Str
 #[test]
 #[ignore = "boots VMs; run by `cargo xtask test`"]
 fn mount_table_matches_the_design_row_by_row() {
-    if skip() {
+    if vm_tests_skipped() {
         return;
     }
     let (disk, _) = shared_debug_image();
@@ -259,12 +236,12 @@ fn mount_table_matches_the_design_row_by_row() {
 #[test]
 #[ignore = "boots VMs; run by `cargo xtask test`"]
 fn state_survives_a_reboot_and_the_rest_does_not() {
-    if skip() {
+    if vm_tests_skipped() {
         return;
     }
     let (disk, _) = shared_debug_image();
     let dir = tempfile::tempdir().unwrap();
-    let copy = copy_of(disk, dir.path());
+    let copy = sparse_copy(disk, dir.path());
     let files = [
         "/var/p",
         "/home/p",
@@ -318,12 +295,12 @@ fn state_survives_a_reboot_and_the_rest_does_not() {
 #[test]
 #[ignore = "boots VMs; run by `cargo xtask test`"]
 fn state_grows_onto_a_larger_disk() {
-    if skip() {
+    if vm_tests_skipped() {
         return;
     }
     let (disk, _) = shared_debug_image();
     let dir = tempfile::tempdir().unwrap();
-    let copy = copy_of(disk, dir.path());
+    let copy = sparse_copy(disk, dir.path());
     let before = table(&copy).unwrap().by_label("STATE").unwrap().size(512);
     run_ok(
         Command::new("qemu-img")
@@ -375,7 +352,7 @@ fn stamp(console: &str, pattern: &str) -> Option<f64> {
 #[test]
 #[ignore = "boots VMs; a benchmark, run by hand"]
 fn switch_root_to_early_boot_done_median_of_5() {
-    if skip() {
+    if vm_tests_skipped() {
         return;
     }
     let (disk, _) = shared_debug_image();
