@@ -82,6 +82,12 @@ pub fn artifacts_root() -> PathBuf {
         exe.ancestors()
             .find(|dir| dir.join("CACHEDIR.TAG").is_file())
             .map(Path::to_path_buf)
+            // cargo writes no CACHEDIR.TAG into a target folder that existed before it:
+            // then `<target>/<profile>/deps/<test binary>` gives the folder.
+            .or_else(|| {
+                let deps = exe.parent().filter(|d| d.ends_with("deps"))?;
+                deps.parent()?.parent().map(Path::to_path_buf)
+            })
     });
     let from_env = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -126,7 +132,9 @@ mod tests {
     fn artifacts_live_under_the_target_dir() {
         let root = artifacts_root();
         assert!(root.ends_with("test-artifacts"), "{}", root.display());
-        assert!(root.parent().unwrap().join("CACHEDIR.TAG").is_file());
+        // Under cargo test the binary is <target>/debug/deps/..., so the root is <target>.
+        let target = root.parent().unwrap();
+        assert!(target.join("debug").is_dir(), "{}", root.display());
     }
 
     #[test]

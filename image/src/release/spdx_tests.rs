@@ -57,14 +57,20 @@ fn document_has_the_packages_and_crates() {
 }
 
 /// The SPDX project's validator, `pyspdxtools` from PyPI's spdx-tools: $BERTH_PYSPDXTOOLS,
-/// else the virtualenv `target/tools/spdx` (where .ci/install-deps puts it), else PATH.
+/// else the virtualenv `tools/spdx` in Berth's cache folder (where .ci/install-deps puts
+/// it: $BERTH_CACHE_DIR, else $XDG_CACHE_HOME/berth, else ~/.cache/berth), else PATH.
 fn pyspdxtools() -> String {
     if let Ok(tool) = std::env::var("BERTH_PYSPDXTOOLS") {
         return tool;
     }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/spdx/bin/pyspdxtools");
-    if venv.exists() {
-        return venv.to_string_lossy().into_owned();
+    let cache = std::env::var_os("BERTH_CACHE_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| Path::new(&d).join("berth")))
+        .or_else(|| std::env::var_os("HOME").map(|d| Path::new(&d).join(".cache/berth")));
+    if let Some(venv) = cache.map(|c| c.join("tools/spdx/bin/pyspdxtools")) {
+        if venv.exists() {
+            return venv.to_string_lossy().into_owned();
+        }
     }
     "pyspdxtools".into()
 }
@@ -79,7 +85,9 @@ fn spdx_tools_validator_accepts_it() {
         .arg("-i")
         .arg(&path)
         .output()
-        .unwrap_or_else(|e| panic!("{tool}: {e} (python3 -m venv target/tools/spdx && target/tools/spdx/bin/pip install spdx-tools==0.8.5)"));
+        .unwrap_or_else(|e| {
+            panic!("{tool}: {e} (run .ci/install-deps, or pip install spdx-tools==0.8.5)")
+        });
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
