@@ -27,7 +27,14 @@ pub fn run(_ws: &Workspace, ui: &Ui) -> Result<()> {
         ),
         (
             "tests",
-            vec!["test", "--workspace", "--locked", "--", "--include-ignored"],
+            vec![
+                "test",
+                "--workspace",
+                "--locked",
+                "--no-fail-fast",
+                "--",
+                "--include-ignored",
+            ],
         ),
     ];
     for (name, args) in steps {
