@@ -82,6 +82,23 @@ pub fn sparse_copy(disk: &Path, dir: &Path) -> PathBuf {
     copy
 }
 
+/// The SPDX validator `pyspdxtools` (PyPI spdx-tools): $BERTH_PYSPDXTOOLS, else the venv
+/// `.ci/install-deps` makes in Berth's cache folder ($BERTH_CACHE_DIR, else
+/// $XDG_CACHE_HOME/berth, else ~/.cache/berth), else PATH.
+pub fn pyspdxtools() -> String {
+    if let Ok(tool) = std::env::var("BERTH_PYSPDXTOOLS") {
+        return tool;
+    }
+    let cache = std::env::var_os("BERTH_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| Path::new(&d).join("berth")))
+        .or_else(|| std::env::var_os("HOME").map(|d| Path::new(&d).join(".cache/berth")));
+    match cache.map(|c| c.join("tools/spdx/bin/pyspdxtools")) {
+        Some(venv) if venv.exists() => venv.to_string_lossy().into_owned(),
+        _ => "pyspdxtools".into(),
+    }
+}
+
 /// Runs a command, failing with its output unless it succeeds.
 pub fn run_ok(cmd: &mut Command) -> Result<Output> {
     let out = cmd

@@ -209,12 +209,7 @@ fn every_artifact_passes_its_reference_tool_and_verify_accepts_the_release() {
     );
     assert!(crates.iter().all(|c| c["version"].is_string()));
     assert_eq!(manifest["artifacts"].as_array().unwrap().len(), 7);
-    let spdx = workspace().join("target/tools/spdx/bin/pyspdxtools");
-    let spdx = if spdx.exists() {
-        spdx.to_string_lossy().into_owned()
-    } else {
-        "pyspdxtools".into()
-    };
+    let spdx = pyspdxtools();
     ok(&tool(
         &spdx,
         &["-i", &p("berth.spdx.json")],
