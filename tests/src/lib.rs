@@ -99,6 +99,19 @@ pub fn pyspdxtools() -> String {
     }
 }
 
+/// XORs the byte at `offset` of `path` with `mask`: tampering for the verity tests.
+pub fn flip_byte(path: &Path, offset: u64, mask: u8) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let mut byte = [0u8; 1];
+    file.read_exact_at(&mut byte, offset)?;
+    file.write_all_at(&[byte[0] ^ mask], offset)?;
+    Ok(())
+}
+
 /// Runs a command, failing with its output unless it succeeds.
 pub fn run_ok(cmd: &mut Command) -> Result<Output> {
     let out = cmd

@@ -5,7 +5,6 @@
 //! the test ends. Run by `cargo xtask test` (ignored by a plain `cargo test`).
 
 use std::fs;
-use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use berth_image::manifest::Manifest;
@@ -69,15 +68,7 @@ fn a_flipped_byte_in_init_never_reaches_stage2() {
     .unwrap();
     let block: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     let at = root.offset(512) + block * 4096 + 64;
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&copy)
-        .unwrap();
-    let mut byte = [0u8; 1];
-    file.read_exact_at(&mut byte, at).unwrap();
-    file.write_all_at(&[byte[0] ^ 0x80], at).unwrap();
-    drop(file);
+    flip_byte(&copy, at, 0x80).unwrap();
 
     let mut vm = Qemu::builder()
         .name("flipped_byte")

@@ -4,7 +4,6 @@
 //! they are `#[ignore]`d for a plain `cargo test` and run by `cargo xtask test`.
 
 use std::fs;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use berth_image::manifest::Manifest;
@@ -157,31 +156,17 @@ fn inspect_verifies_and_catches_a_flipped_byte() {
         "{text}"
     );
 
-    // Flip one byte inside the root's data (in the last data block, which ext4 leaves
-    // to file data or free space) of a copy of the disk.
+    // Flip one byte in the middle of the root's data (file data or free space: verity
+    // covers both) of a copy of the disk.
     let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("tampered.raw");
-    run_ok(std::process::Command::new("cp").args([
-        "--sparse=always",
-        path_str(disk).unwrap(),
-        path_str(&copy).unwrap(),
-    ]))
-    .unwrap();
+    let copy = sparse_copy(disk, dir.path());
     let root = table(&copy)
         .unwrap()
         .by_label("ROOT-A")
         .unwrap()
         .offset(512);
     let at = root + manifest.verity.data_blocks * 4096 / 2 + 123;
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&copy)
-        .unwrap();
-    let mut byte = [0u8; 1];
-    file.read_exact_at(&mut byte, at).unwrap();
-    file.write_all_at(&[byte[0] ^ 0x01], at).unwrap();
-    drop(file);
+    flip_byte(&copy, at, 0x01).unwrap();
     let out = xtask(&["inspect", "--no-files", path_str(&copy).unwrap()])
         .output()
         .unwrap();
