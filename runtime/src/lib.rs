@@ -1,0 +1,11 @@
+//! Berth's CRI runtime: the kubelet and crictl talk to it like to containerd's CRI plugin.
+//!
+//! The daemon (`berth-runtime`) serves `runtime.v1.RuntimeService` and
+//! `runtime.v1.ImageService` on a unix socket. Work is split by what it touches:
+//! [`image`] pulls from registries into a content-addressed store and unpacks layers,
+//! [`pod`] holds a pod's namespaces and wires its network through CNI, [`container`]
+//! writes OCI runtime specs and drives crun through a per-container monitor, [`store`]
+//! keeps the metadata crash-safe, and [`server`] maps CRI requests onto all of them.
+
+pub mod proto;
+pub mod error;
