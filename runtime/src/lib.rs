@@ -7,5 +7,13 @@
 //! writes OCI runtime specs and drives crun through a per-container monitor, [`store`]
 //! keeps the metadata crash-safe, and [`server`] maps CRI requests onto all of them.
 
-pub mod proto;
+pub mod client;
+pub mod config;
+pub mod container;
 pub mod error;
+pub mod image;
+pub mod monitor;
+pub mod pod;
+pub mod proto;
+pub mod server;
+pub mod store;

@@ -1,16 +1,68 @@
-//! Berth's CRI runtime daemon (Kubernetes CRI v1 over gRPC on a unix socket).
-//!
-//! Not implemented yet: the runtime work brings it. Until then this binary is built and
-//! installed into the root at `/usr/bin/berth-runtime` so that the image pipeline carries
-//! it, and it says plainly what it is instead of pretending to serve CRI.
+//! `berth-runtime`: the CRI daemon. Flags override the configuration file, which may be
+//! absent; every path defaults to where the Berth image keeps it.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{Context, Result};
+use berth_runtime::config::{self, Config};
+use berth_runtime::server::{self, Daemon};
+use clap::Parser;
+
+/// Kubernetes CRI v1 runtime (RuntimeService and ImageService) on a unix socket.
+#[derive(Parser)]
+#[command(name = "berth-runtime", version)]
+struct Args {
+    /// The gRPC unix socket [default: /run/berth/cri.sock, or `socket` in the config].
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Persistent state: images, layers, metadata [default: /var/lib/berth/runtime].
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// Runtime state: bundles, namespaces, CNI cache [default: /run/berth/runtime].
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// The configuration file; without the flag /etc/berth/runtime.toml is read if it exists.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
-    if std::env::args().any(|arg| arg == "--version") {
-        println!("berth-runtime {}", env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berth-runtime: {e:#}");
+            ExitCode::FAILURE
+        }
     }
-    eprintln!("berth-runtime: not implemented yet");
-    ExitCode::FAILURE
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    let mut config = match &args.config {
+        Some(path) => Config::load(path, true)?,
+        None => Config::load(std::path::Path::new(config::DEFAULT_CONFIG), false)?,
+    };
+    if let Some(socket) = args.socket {
+        config.socket = socket;
+    }
+    if let Some(root) = args.root {
+        config.root = root;
+    }
+    if let Some(state) = args.state {
+        config.state = state;
+    }
+    let socket = config.socket.clone();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    tokio.block_on(async move {
+        let daemon = tokio::task::spawn_blocking(move || Daemon::open(config))
+            .await
+            .context("start-up failed")??;
+        server::serve(daemon, &socket).await
+    })
 }

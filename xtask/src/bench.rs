@@ -102,6 +102,18 @@ pub fn verity() -> Result<()> {
     Ok(())
 }
 
+/// The CRI runtime next to containerd: pod start latency and memory (root only).
+pub fn cri() -> Result<()> {
+    let status = Command::new(Workspace::cargo())
+        .args(["bench", "-p", "berth-runtime", "--bench", "cri"])
+        .status()
+        .context("cannot run cargo bench")?;
+    if !status.success() {
+        bail!("the CRI benchmark failed ({status})");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,6 +67,8 @@ enum BenchWhat {
     },
     /// dm-verity hashing of a 1 GiB file: ours and `veritysetup format`, side by side.
     Verity,
+    /// The CRI runtime next to containerd 1.6: pod start latency (20 pods) and daemon RSS.
+    Cri,
     /// `release` of the built image into every format: time per step, sizes next to raw.
     Release {
         #[arg(long, default_value = "out/berth.raw")]
@@ -186,6 +188,7 @@ fn main() -> ExitCode {
         Task::Bench { what } => match what {
             BenchWhat::Boot { image, runs } => bench::boot(&ui, &ws.path(&image), runs),
             BenchWhat::Verity => bench::verity(),
+            BenchWhat::Cri => bench::cri(),
             BenchWhat::Release { image } => release::bench(&ws, &ui, image),
         },
         Task::Release(args) => release::run(&ws, &ui, &args),

@@ -1,1 +1,53 @@
-fn main() {}
+//! `berth-monitor`: the per-container monitor started by the Berth CRI runtime. It parses
+//! its arguments and hands over to [`berth_runtime::monitor`]; see there for what it does.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use berth_runtime::monitor::{self, MonitorArgs};
+use clap::Parser;
+
+/// Keeps a container's stdio, CRI log and exit status, outliving the runtime daemon.
+#[derive(Debug, Parser)]
+#[command(name = "berth-monitor", version)]
+struct Cli {
+    /// Container id.
+    #[arg(long)]
+    id: String,
+    /// OCI bundle directory (state/containers/<id>).
+    #[arg(long)]
+    bundle: PathBuf,
+    /// OCI runtime binary.
+    #[arg(long)]
+    runtime: PathBuf,
+    /// The OCI runtime's state directory (its --root).
+    #[arg(long)]
+    runtime_root: PathBuf,
+    /// CRI log file; without it the output is discarded.
+    #[arg(long)]
+    log_path: Option<PathBuf>,
+    /// Run as the detached monitor (set by the launch step, not by callers).
+    #[arg(long, hide = true)]
+    detached: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let args = MonitorArgs {
+        id: cli.id,
+        bundle: cli.bundle,
+        runtime: cli.runtime,
+        runtime_root: cli.runtime_root,
+        log_path: cli.log_path,
+    };
+    if cli.detached {
+        return monitor::run_detached(&args);
+    }
+    match std::env::current_exe() {
+        Ok(exe) => monitor::launch(&args, &exe),
+        Err(e) => {
+            println!("{} finding our own executable: {e}", monitor::FAILED);
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! Pod start latency and memory, Berth next to Debian's containerd 1.6 + runc, in one run:
+//! same machine, same CNI config, same image from the same local registry, driven by the
+//! same CRI client. For each runtime: 20 pods, each timed from RunPodSandbox through
+//! CreateContainer to StartContainer (image already pulled); the daemon's RSS when idle
+//! (image pulled, no pods) and with 10 pods running, alone and with its per-container
+//! helpers (Berth's monitors, containerd's shims). Needs root; prints why it cannot run
+//! otherwise. Run with `cargo xtask bench cri` (= `cargo bench -p berth-runtime --bench cri`).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_runtime::client::{connect, CriClient};
+use berth_runtime::proto::v1::*;
+use support::{busybox_layout, wait_until, write_cni_config, Registry};
+
+const PODS: usize = 20;
+const RSS_PODS: usize = 10;
+
+/// Resident memory of `pid` in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Pids whose executable name is `name`.
+fn pids_named(name: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|c| c.trim() == name)
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+struct Figures {
+    latencies: Vec<Duration>,
+    idle_rss: u64,
+    busy_rss: u64,
+    helpers_rss: u64,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn pod_config(i: usize, cgroup_root: &str) -> PodSandboxConfig {
+    PodSandboxConfig {
+        metadata: Some(PodSandboxMetadata {
+            name: format!("bench-{i}"),
+            uid: format!("bench-uid-{i}"),
+            namespace: "bench".to_owned(),
+            attempt: 0,
+        }),
+        hostname: format!("bench-{i}"),
+        log_directory: format!("/tmp/berth-bench-logs/{i}"),
+        linux: Some(LinuxPodSandboxConfig {
+            cgroup_parent: format!("{cgroup_root}/pod{i}"),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn container_config(image: &str) -> ContainerConfig {
+    ContainerConfig {
+        metadata: Some(ContainerMetadata {
+            name: "sleeper".to_owned(),
+            attempt: 0,
+        }),
+        image: Some(ImageSpec {
+            image: image.to_owned(),
+            ..Default::default()
+        }),
+        command: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "trap 'exit 0' TERM; while true; do sleep 1; done".into(),
+        ],
+        log_path: "sleeper.log".to_owned(),
+        linux: Some(LinuxContainerConfig::default()),
+        ..Default::default()
+    }
+}
+
+async fn measure(client: &mut CriClient, image: &str, daemon_pid: u32, helper: &str) -> Figures {
+    client
+        .images
+        .pull_image(PullImageRequest {
+            image: Some(ImageSpec {
+                image: image.to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("pull");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle_rss = rss_kib(daemon_pid);
+    let mut latencies = Vec::new();
+    let mut pods = Vec::new();
+    let mut busy_rss = 0;
+    let mut helpers_rss = 0;
+    for i in 0..PODS {
+        let config = pod_config(i, "/berth-bench");
+        let start = Instant::now();
+        let pod = client
+            .runtime
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(config.clone()),
+                runtime_handler: String::new(),
+            })
+            .await
+            .expect("RunPodSandbox")
+            .into_inner()
+            .pod_sandbox_id;
+        let container = client
+            .runtime
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: pod.clone(),
+                config: Some(container_config(image)),
+                sandbox_config: Some(config),
+            })
+            .await
+            .expect("CreateContainer")
+            .into_inner()
+            .container_id;
+        client
+            .runtime
+            .start_container(StartContainerRequest {
+                container_id: container,
+            })
+            .await
+            .expect("StartContainer");
+        latencies.push(start.elapsed());
+        pods.push(pod);
+        if pods.len() == RSS_PODS {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            busy_rss = rss_kib(daemon_pid);
+            helpers_rss = pids_named(helper).into_iter().map(rss_kib).sum();
+        }
+    }
+    for pod in pods {
+        let _ = client
+            .runtime
+            .stop_pod_sandbox(StopPodSandboxRequest {
+                pod_sandbox_id: pod.clone(),
+            })
+            .await;
+        let _ = client
+            .runtime
+            .remove_pod_sandbox(RemovePodSandboxRequest {
+                pod_sandbox_id: pod,
+            })
+            .await;
+    }
+    Figures {
+        latencies,
+        idle_rss,
+        busy_rss,
+        helpers_rss,
+    }
+}
+
+struct Containerd {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_containerd(dir: &Path, certs: &Path, cni_conf: &Path, pause: &str) -> Containerd {
+    let socket = dir.join("containerd.sock");
+    let config = dir.join("containerd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"version = 2
+root = "{root}"
+state = "{state}"
+[grpc]
+  address = "{socket}"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{pause}"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "{cni}"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{certs}"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+"#,
+            root = dir.join("root").display(),
+            state = dir.join("state").display(),
+            socket = socket.display(),
+            cni = cni_conf.display(),
+            certs = certs.display(),
+        ),
+    )
+    .expect("containerd config");
+    let log = std::fs::File::create(dir.join("containerd.log")).expect("containerd log");
+    let child = Command::new("containerd")
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start containerd");
+    wait_until("containerd's socket", Duration::from_secs(60), || {
+        socket.exists()
+    });
+    Containerd { child, socket }
+}
+
+fn report(name: &str, figures: &Figures) -> (f64, f64) {
+    let mut sorted = figures.latencies.clone();
+    sorted.sort();
+    let median = percentile(&sorted, 0.5).as_secs_f64() * 1000.0;
+    let p95 = percentile(&sorted, 0.95).as_secs_f64() * 1000.0;
+    println!(
+        "{name:<12} pod start median {median:8.1} ms  p95 {p95:8.1} ms  daemon RSS idle {:6} KiB  with {RSS_PODS} pods {:6} KiB  (+ per-pod helpers {:6} KiB)",
+        figures.idle_rss, figures.busy_rss, figures.helpers_rss
+    );
+    (median, p95)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    if support::skip(
+        "bench cri",
+        &[
+            "docker-registry",
+            "skopeo",
+            "crun",
+            "containerd",
+            "/usr/lib/cni/bridge",
+        ],
+    ) {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let registry = Registry::start();
+    let layout = work.path().join("layout");
+    busybox_layout(&layout, "1", &[], &["sh"]);
+    busybox_layout(
+        &layout,
+        "pause",
+        &[
+            "/bin/sh",
+            "-c",
+            "trap 'exit 0' TERM INT; while true; do sleep 3600 & wait; done",
+        ],
+        &[],
+    );
+    let image = registry.push(&layout, "1", "bench/busybox");
+    let pause = registry.push(&layout, "pause", "bench/pause");
+    let certs = work.path().join("certs.d");
+    std::fs::create_dir_all(certs.join(&registry.host)).expect("certs.d");
+    std::fs::write(
+        certs.join(&registry.host).join("hosts.toml"),
+        format!(
+            "server = \"http://{0}\"\n[host.\"http://{0}\"]\ncapabilities = [\"pull\", \"resolve\"]\n",
+            registry.host
+        ),
+    )
+    .expect("hosts.toml");
+
+    println!(
+        "{PODS} pods each (RunPodSandbox + CreateContainer + StartContainer), image pulled before"
+    );
+
+    // Berth.
+    let berth_dir = work.path().join("berth");
+    std::fs::create_dir_all(&berth_dir).expect("berth dir");
+    let cni_conf = berth_dir.join("net.d");
+    write_cni_config(
+        &cni_conf,
+        &berth_dir.join("ipam"),
+        "berthbench0",
+        "10.88.240.0/24",
+    );
+    let mut daemon = support::Daemon::new(
+        &berth_dir,
+        &format!(
+            "registry_config_dir = \"{}\"\nsandbox_image = \"{pause}\"\n[cni]\nconf_dir = \"{}\"\n",
+            certs.display(),
+            cni_conf.display()
+        ),
+    );
+    daemon.start();
+    let mut client = connect(&daemon.socket).await.expect("connect berth");
+    let berth = measure(
+        &mut client,
+        &image,
+        daemon.pid().unwrap_or(0),
+        "berth-monitor",
+    )
+    .await;
+    daemon.stop();
+
+    // containerd.
+    let containerd_dir = work.path().join("containerd");
+    std::fs::create_dir_all(&containerd_dir).expect("containerd dir");
+    let cni_conf = containerd_dir.join("net.d");
+    write_cni_config(
+        &cni_conf,
+        &containerd_dir.join("ipam"),
+        "berthbench0",
+        "10.88.240.0/24",
+    );
+    let containerd = start_containerd(&containerd_dir, &certs, &cni_conf, &pause);
+    let mut client = connect(&containerd.socket)
+        .await
+        .expect("connect containerd");
+    let theirs = measure(
+        &mut client,
+        &image,
+        containerd.child.id(),
+        "containerd-shim",
+    )
+    .await;
+    drop(containerd);
+
+    let (berth_median, berth_p95) = report("berth", &berth);
+    let (their_median, their_p95) = report("containerd", &theirs);
+    println!(
+        "ratio berth/containerd: median {:.2}  p95 {:.2}  RSS idle {:.2}  RSS with {RSS_PODS} pods {:.2}  (with helpers {:.2})",
+        berth_median / their_median,
+        berth_p95 / their_p95,
+        berth.idle_rss as f64 / theirs.idle_rss.max(1) as f64,
+        berth.busy_rss as f64 / theirs.busy_rss.max(1) as f64,
+        (berth.busy_rss + berth.helpers_rss) as f64
+            / (theirs.busy_rss + theirs.helpers_rss).max(1) as f64,
+    );
+}

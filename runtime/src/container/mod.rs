@@ -1,0 +1,42 @@
+//! Containers: an OCI runtime spec written from the CRI config, an overlayfs rootfs, and
+//! crun (or runc) driven through a small per-container monitor process.
+//!
+//! The split follows what each part touches: [`spec`] is pure (CRI config in, OCI spec
+//! out, unit-tested without root), [`rootfs`] mounts, [`oci_runtime`] runs the runtime
+//! CLI, [`cgroup`] reads usage, and [`lifecycle`] puts them together for the CRI calls.
+//! The monitor (`berth-monitor`, logic in [`crate::monitor`]) owns the container's stdio
+//! and exit status, so containers outlive a restart of the daemon: everything the daemon
+//! needs to find them again is in files under the container's state directory
+//! ([`ContainerPaths`]).
+
+pub mod caps;
+pub mod cgroup;
+pub mod devices;
+mod error;
+pub mod exit;
+pub mod fsutil;
+pub mod lifecycle;
+pub mod mounts;
+pub mod oci_runtime;
+pub mod ops;
+pub mod paths;
+pub mod procfs;
+pub mod resources;
+pub mod rootfs;
+pub mod seccomp;
+mod seccomp_default;
+pub mod spec;
+#[cfg(test)]
+mod spec_tests;
+pub mod user;
+
+pub use error::ContainerError;
+pub use exit::ExitStatus;
+pub use lifecycle::{
+    create, monitor_alive, remove, start, status, stop, ContainerRuntimeState, ContainerState,
+    CreatedContainer,
+};
+pub use oci_runtime::{ExecOutput, OciRuntime};
+pub use ops::{exec_sync, reopen_log, stats, update_resources, ContainerStatsSample};
+pub use paths::ContainerPaths;
+pub use spec::{build_spec, ImageDefaults, SandboxFiles, SandboxNamespacePaths, SpecInput};

@@ -1,0 +1,285 @@
+//! The OCI runtime command line (crun by default, runc selectable per handler). Every
+//! call passes `--root` so each handler keeps its state under `state/oci/<handler>`, and
+//! errors carry the runtime's own message.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::ContainerError;
+
+/// One OCI runtime binary with its state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OciRuntime {
+    /// The binary (e.g. `/usr/bin/crun`).
+    pub binary: PathBuf,
+    /// Its `--root` state directory.
+    pub root: PathBuf,
+}
+
+/// What `<runtime> state` says about a container.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RuntimeState {
+    /// `creating`, `created`, `running`, `paused` or `stopped`.
+    pub status: String,
+    /// The init's pid (0 once stopped).
+    #[serde(default)]
+    pub pid: i32,
+}
+
+/// The result of a command run in a container.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExecOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit_code: i32,
+}
+
+/// Output beyond this is dropped (ExecSync answers in one gRPC message).
+const MAX_EXEC_OUTPUT: usize = 16 << 20;
+
+impl OciRuntime {
+    /// The runtime for `handler`, state under `state/oci/<handler>` (`default` for the
+    /// empty handler).
+    pub fn for_handler(state: &Path, handler: &str, binary: &Path) -> Self {
+        let name = if handler.is_empty() {
+            "default"
+        } else {
+            handler
+        };
+        OciRuntime {
+            binary: binary.to_path_buf(),
+            root: state.join("oci").join(name),
+        }
+    }
+
+    /// A command with the global options.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--root").arg(&self.root);
+        cmd
+    }
+
+    /// Whether the runtime knows the container (both crun and runc keep a directory per
+    /// container under their root).
+    pub fn exists(&self, id: &str) -> bool {
+        self.root.join(id).exists()
+    }
+
+    /// The `create` command the monitor runs; the container's stdio is the command's.
+    pub fn create_command(&self, id: &str, bundle: &Path, pid_file: &Path, log: &Path) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--root")
+            .arg(&self.root)
+            .arg("--log")
+            .arg(log)
+            .arg("--log-format")
+            .arg("json");
+        cmd.arg("create")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(pid_file)
+            .arg(id);
+        cmd
+    }
+
+    fn run(&self, id: &str, what: &str, mut cmd: Command) -> Result<Vec<u8>, ContainerError> {
+        let out =
+            cmd.stdin(Stdio::null())
+                .output()
+                .map_err(|source| ContainerError::RuntimeSpawn {
+                    runtime: self.binary.clone(),
+                    command: what.to_string(),
+                    source,
+                })?;
+        if out.status.success() {
+            return Ok(out.stdout);
+        }
+        if !self.exists(id) {
+            return Err(ContainerError::NotFound { id: id.to_string() });
+        }
+        Err(ContainerError::Runtime {
+            runtime: self.binary.clone(),
+            command: what.to_string(),
+            id: id.to_string(),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+
+    /// Starts the created container's process.
+    pub fn start(&self, id: &str) -> Result<(), ContainerError> {
+        let mut cmd = self.command();
+        cmd.arg("start").arg(id);
+        self.run(id, "start", cmd).map(drop)
+    }
+
+    /// The runtime's view of the container; `None` if it does not know it.
+    pub fn state(&self, id: &str) -> Result<Option<RuntimeState>, ContainerError> {
+        let mut cmd = self.command();
+        cmd.arg("state").arg(id);
+        match self.run(id, "state", cmd) {
+            Ok(json) => {
+                serde_json::from_slice(&json)
+                    .map(Some)
+                    .map_err(|source| ContainerError::Json {
+                        path: self.root.join(id),
+                        source,
+                    })
+            }
+            Err(ContainerError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends `signal` (a name like `SIGTERM` or a number) to the init, or to every process
+    /// of the container with `all`.
+    pub fn kill(&self, id: &str, signal: &str, all: bool) -> Result<(), ContainerError> {
+        let mut cmd = self.command();
+        cmd.arg("kill");
+        if all {
+            cmd.arg("--all");
+        }
+        cmd.arg(id).arg(signal);
+        self.run(id, "kill", cmd).map(drop)
+    }
+
+    /// Deletes the container (killing it first with `force`); unknown is fine.
+    pub fn delete(&self, id: &str, force: bool) -> Result<(), ContainerError> {
+        if !self.exists(id) {
+            return Ok(());
+        }
+        let mut cmd = self.command();
+        cmd.arg("delete");
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.arg(id);
+        match self.run(id, "delete", cmd) {
+            Err(ContainerError::NotFound { .. }) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// Applies new cgroup limits from an OCI `LinuxResources` JSON file.
+    pub fn update(&self, id: &str, resources_file: &Path) -> Result<(), ContainerError> {
+        let mut cmd = self.command();
+        cmd.arg("update")
+            .arg("--resources")
+            .arg(resources_file)
+            .arg(id);
+        self.run(id, "update", cmd).map(drop)
+    }
+
+    /// Runs the process described by `process_file` (an OCI `Process` JSON) in the
+    /// container and collects its output. With a `timeout`, the process is killed when
+    /// it passes and the call fails with [`ContainerError::Timeout`].
+    pub fn exec(
+        &self,
+        id: &str,
+        process_file: &Path,
+        pid_file: &Path,
+        timeout: Option<Duration>,
+    ) -> Result<ExecOutput, ContainerError> {
+        let mut cmd = self.command();
+        cmd.arg("exec")
+            .arg("--process")
+            .arg(process_file)
+            .arg("--pid-file")
+            .arg(pid_file)
+            .arg(id);
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| ContainerError::RuntimeSpawn {
+                runtime: self.binary.clone(),
+                command: "exec".into(),
+                source,
+            })?;
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let runtime_pid = child.id() as i32;
+        let (tx, rx) = mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let err_reader = std::thread::spawn(move || read_capped(stderr));
+            let out = read_capped(stdout);
+            let err = err_reader.join().unwrap_or_default();
+            let status = child.wait();
+            let _ = tx.send(());
+            (out, err, status)
+        });
+        let timed_out = match timeout {
+            Some(t) => rx.recv_timeout(t).is_err(),
+            None => rx.recv().is_err(),
+        };
+        if timed_out {
+            // The exec'd process is not the runtime's child in our pid namespace view:
+            // kill it by its pid file, then the runtime (not yet reaped, so not reused).
+            if let Some(pid) = std::fs::read_to_string(pid_file)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(runtime_pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let (out, err, status) = waiter.join().map_err(|_| ContainerError::Runtime {
+            runtime: self.binary.clone(),
+            command: "exec".into(),
+            id: id.into(),
+            message: "output reader panicked".into(),
+        })?;
+        let _ = std::fs::remove_file(pid_file);
+        if timed_out {
+            return Err(ContainerError::Timeout {
+                id: id.to_string(),
+                what: "exec".into(),
+                seconds: timeout.map(|t| t.as_secs()).unwrap_or(0),
+            });
+        }
+        let status = status.map_err(|source| ContainerError::RuntimeSpawn {
+            runtime: self.binary.clone(),
+            command: "exec".into(),
+            source,
+        })?;
+        use std::os::unix::process::ExitStatusExt;
+        let exit_code = status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        Ok(ExecOutput {
+            stdout: out,
+            stderr: err,
+            exit_code,
+        })
+    }
+}
+
+/// Reads a pipe to its end, keeping the first [`MAX_EXEC_OUTPUT`] bytes.
+fn read_capped(pipe: Option<impl Read + Send + 'static>) -> Vec<u8> {
+    let Some(mut pipe) = pipe else {
+        return Vec::new();
+    };
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) | Err(_) => return kept,
+            Ok(n) => {
+                let room = MAX_EXEC_OUTPUT.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+}

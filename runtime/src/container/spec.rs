@@ -1,0 +1,408 @@
+//! The OCI runtime spec of a container, from its CRI config, the image's defaults and
+//! the pod's namespaces, with containerd's defaults (capabilities, masked paths, seccomp
+//! RuntimeDefault). Pure apart from reading the image's /etc/passwd and a few host facts,
+//! so it is unit-tested without root.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    get_default_maskedpaths, get_default_readonly_paths, Linux, LinuxCapabilities, LinuxNamespace,
+    LinuxNamespaceType, Process, Root, Spec, User,
+};
+
+use super::caps::{self, CapabilityRequest};
+use super::mounts::{self, MountContext};
+use super::seccomp::{self, SeccompChoice};
+use super::{devices, procfs, resources, user, ContainerError};
+use crate::proto::v1::{
+    ContainerConfig, LinuxContainerSecurityContext, NamespaceMode, PodSandboxConfig,
+};
+
+/// What the image config says about running it (so this module does not depend on the
+/// image module).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageDefaults {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    /// `KEY=value` strings.
+    pub env: Vec<String>,
+    pub working_dir: String,
+    /// `uid`, `uid:gid`, `name` or `name:group`.
+    pub user: String,
+}
+
+/// The pod's namespaces to join; `None` means the host's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxNamespacePaths {
+    pub net: Option<PathBuf>,
+    pub ipc: Option<PathBuf>,
+    pub uts: Option<PathBuf>,
+}
+
+/// The pod's files bind-mounted into the container's /etc.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxFiles {
+    pub resolv_conf: Option<PathBuf>,
+    pub hostname: Option<PathBuf>,
+    pub hosts: Option<PathBuf>,
+}
+
+/// Everything the spec is built from.
+pub struct SpecInput<'a> {
+    pub id: &'a str,
+    pub config: &'a ContainerConfig,
+    pub sandbox: &'a PodSandboxConfig,
+    pub image: &'a ImageDefaults,
+    /// The mounted overlay.
+    pub rootfs: &'a Path,
+    pub namespaces: &'a SandboxNamespacePaths,
+    pub sandbox_files: &'a SandboxFiles,
+    /// The pod's cgroupfs path, e.g. `/berth/pod-<id>`; the container's is `<parent>/<id>`.
+    pub cgroup_parent: &'a str,
+    /// False on hosts that refuse a negative `oom_score_adj` (no CAP_SYS_RESOURCE).
+    pub oom_score_adj_allowed: bool,
+}
+
+/// Facts about the host the spec depends on, read once per spec (injected in tests).
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    pub oom_score_adj: i32,
+    /// The bounding set: what "all capabilities" means.
+    pub capabilities: BTreeSet<String>,
+    /// cgroup v2 only (then the container gets its own cgroup namespace).
+    pub cgroup_v2: bool,
+    pub hostname: String,
+}
+
+impl HostFacts {
+    /// Reads the facts of this process and host.
+    pub fn current() -> Self {
+        HostFacts {
+            oom_score_adj: procfs::current_oom_score_adj(),
+            capabilities: caps::names_of(&procfs::bounding_capabilities()),
+            cgroup_v2: super::cgroup::CgroupFs::detect().is_v2(),
+            hostname: nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Builds the spec. Warnings (a degraded setting) are printed to stderr.
+pub fn build_spec(input: &SpecInput) -> Result<Spec, ContainerError> {
+    let (spec, warnings) = build_spec_with(input, &HostFacts::current())?;
+    for w in warnings {
+        eprintln!("berth-runtime: warning: container {}: {w}", input.id);
+    }
+    Ok(spec)
+}
+
+/// Builds the spec against the given host facts; returns it with the warnings.
+pub fn build_spec_with(
+    input: &SpecInput,
+    host: &HostFacts,
+) -> Result<(Spec, Vec<String>), ContainerError> {
+    let config = input.config;
+    let mut warnings = Vec::new();
+    let linux_cfg = config.linux.clone().unwrap_or_default();
+    let sc = linux_cfg.security_context.clone().unwrap_or_default();
+    let privileged = sc.privileged;
+    if privileged && !sandbox_privileged(input.sandbox) {
+        return Err(ContainerError::invalid(
+            "config.linux.security_context.privileged",
+            "the pod sandbox is not privileged",
+        ));
+    }
+    if config.tty {
+        warnings.push("tty is not supported; the container gets pipes".to_string());
+    }
+
+    // Process.
+    let args = command_line(config, input.image)?;
+    let env = environment(config, input.image, input.sandbox, host)?;
+    let cwd = if !config.working_dir.is_empty() {
+        config.working_dir.as_str()
+    } else if !input.image.working_dir.is_empty() {
+        input.image.working_dir.as_str()
+    } else {
+        "/"
+    };
+    if !Path::new(cwd).is_absolute() {
+        return Err(ContainerError::invalid(
+            "config.working_dir",
+            format!("{cwd:?} must be absolute"),
+        ));
+    }
+    let resolved = user::resolve(
+        input.rootfs,
+        &user::UserRequest {
+            uid: sc.run_as_user.map(|v| v.value),
+            username: &sc.run_as_username,
+            gid: sc.run_as_group.map(|v| v.value),
+            supplemental_groups: &sc.supplemental_groups,
+            image_user: &input.image.user,
+        },
+    )?;
+    let cap_req = sc.capabilities.clone().unwrap_or_default();
+    let cap_sets = caps::compute(
+        &CapabilityRequest {
+            privileged,
+            add: &cap_req.add_capabilities,
+            drop: &cap_req.drop_capabilities,
+            ambient: &cap_req.add_ambient_capabilities,
+        },
+        &host.capabilities,
+    )?;
+    let mut user = User::default();
+    user.set_uid(resolved.uid);
+    user.set_gid(resolved.gid);
+    if !resolved.additional_gids.is_empty() {
+        user.set_additional_gids(Some(resolved.additional_gids.clone()));
+    }
+    let mut capabilities = LinuxCapabilities::default();
+    let main = caps::to_oci(&cap_sets.main);
+    capabilities.set_bounding(Some(main.clone()));
+    capabilities.set_effective(Some(main.clone()));
+    capabilities.set_permitted(Some(main));
+    capabilities.set_inheritable(Some(caps::to_oci(&cap_sets.ambient)));
+    capabilities.set_ambient(Some(caps::to_oci(&cap_sets.ambient)));
+    let mut process = Process::default();
+    process.set_terminal(Some(false));
+    process.set_args(Some(args));
+    process.set_env(Some(env));
+    process.set_cwd(PathBuf::from(cwd));
+    process.set_user(user);
+    process.set_capabilities(Some(capabilities));
+    process.set_no_new_privileges(Some(sc.no_new_privs));
+    process.set_rlimits(None);
+    if let Some(res) = &linux_cfg.resources {
+        let (value, warning) = resources::oom_score_adj(
+            res.oom_score_adj,
+            input.oom_score_adj_allowed,
+            host.oom_score_adj,
+        );
+        process.set_oom_score_adj(Some(value));
+        warnings.extend(warning);
+    }
+
+    // Root and mounts.
+    let mut root = Root::default();
+    root.set_path(input.rootfs.to_path_buf());
+    root.set_readonly(Some(sc.readonly_rootfs));
+    let ns = input.namespaces;
+    let (mounts, rootfs_propagation) = mounts::build(
+        &config.mounts,
+        &MountContext {
+            privileged,
+            readonly_rootfs: sc.readonly_rootfs,
+            host_ipc: ns.ipc.is_none(),
+            sandbox_files: input.sandbox_files,
+        },
+    )?;
+
+    // Linux: namespaces, devices, cgroup, security.
+    let mut linux = Linux::default();
+    linux.set_namespaces(Some(namespaces(ns, &sc, host.cgroup_v2)?));
+    let mut res = match &linux_cfg.resources {
+        Some(r) => resources::to_oci(r, "config.linux.resources")?,
+        None => Default::default(),
+    };
+    let mut device_entries = devices::from_request(&config.devices)?;
+    let mut rules = vec![if privileged {
+        devices::allow_all()
+    } else {
+        devices::deny_all()
+    }];
+    if privileged {
+        device_entries.extend(devices::host_devices());
+    }
+    rules.extend(device_entries.iter().map(|d| d.rule.clone()));
+    res.set_devices(Some(rules));
+    linux.set_devices(Some(device_entries.into_iter().map(|d| d.device).collect()));
+    linux.set_resources(Some(res));
+    let parent = input.cgroup_parent.trim_end_matches('/');
+    if !parent.starts_with('/') {
+        return Err(ContainerError::invalid(
+            "cgroup_parent",
+            format!("{parent:?} must be an absolute cgroupfs path"),
+        ));
+    }
+    linux.set_cgroups_path(Some(PathBuf::from(format!("{parent}/{}", input.id))));
+    linux.set_rootfs_propagation(rootfs_propagation);
+    if privileged {
+        linux.set_masked_paths(None);
+        linux.set_readonly_paths(None);
+    } else {
+        let or_default = |given: &Vec<String>, default: Vec<String>| {
+            if given.is_empty() {
+                default
+            } else {
+                given.clone()
+            }
+        };
+        let mut masked = or_default(&sc.masked_paths, get_default_maskedpaths());
+        for extra in ["/sys/devices/virtual/powercap"] {
+            if sc.masked_paths.is_empty() && !masked.iter().any(|m| m == extra) {
+                masked.push(extra.to_string());
+            }
+        }
+        linux.set_masked_paths(Some(masked));
+        linux.set_readonly_paths(Some(or_default(
+            &sc.readonly_paths,
+            get_default_readonly_paths(),
+        )));
+        linux.set_seccomp(match seccomp::choose(Some(&sc))? {
+            SeccompChoice::Unconfined => None,
+            SeccompChoice::RuntimeDefault => {
+                Some(seccomp::default_profile(&cap_sets.main).map_err(|source| {
+                    ContainerError::Spec {
+                        id: input.id.to_string(),
+                        source,
+                    }
+                })?)
+            }
+            SeccompChoice::Localhost(path) => Some(seccomp::load_profile(&path)?),
+        });
+    }
+
+    let mut spec = Spec::default();
+    spec.set_version("1.0.2".to_string());
+    spec.set_hostname(None);
+    spec.set_root(Some(root));
+    spec.set_mounts(Some(mounts));
+    spec.set_process(Some(process));
+    spec.set_linux(Some(linux));
+    spec.set_annotations(None);
+    Ok((spec, warnings))
+}
+
+fn sandbox_privileged(sandbox: &PodSandboxConfig) -> bool {
+    sandbox
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .is_none_or(|sc| sc.privileged)
+}
+
+/// kubelet's rules: the request's command replaces the image's entrypoint and then the
+/// image's cmd is dropped; the request's args replace the image's cmd.
+fn command_line(
+    config: &ContainerConfig,
+    image: &ImageDefaults,
+) -> Result<Vec<String>, ContainerError> {
+    let (command, args) = if !config.command.is_empty() {
+        (config.command.clone(), config.args.clone())
+    } else {
+        let entrypoint = if image.entrypoint.len() == 1 && image.entrypoint[0].is_empty() {
+            Vec::new()
+        } else {
+            image.entrypoint.clone()
+        };
+        let args = if config.args.is_empty() {
+            image.cmd.clone()
+        } else {
+            config.args.clone()
+        };
+        (entrypoint, args)
+    };
+    let all: Vec<String> = command.into_iter().chain(args).collect();
+    if all.is_empty() {
+        return Err(ContainerError::invalid(
+            "config.command",
+            "no command: neither the request nor the image gives one",
+        ));
+    }
+    Ok(all)
+}
+
+/// PATH default, HOSTNAME, the image's env, then the request's; a later key replaces an
+/// earlier one in place.
+fn environment(
+    config: &ContainerConfig,
+    image: &ImageDefaults,
+    sandbox: &PodSandboxConfig,
+    host: &HostFacts,
+) -> Result<Vec<String>, ContainerError> {
+    let hostname = if sandbox.hostname.is_empty() {
+        host.hostname.as_str()
+    } else {
+        sandbox.hostname.as_str()
+    };
+    let mut env: Vec<String> = vec![PATH_ENV.to_string(), format!("HOSTNAME={hostname}")];
+    let mut set = |entry: String| {
+        let key = entry.split('=').next().unwrap_or_default().to_string();
+        match env
+            .iter_mut()
+            .find(|e| e.split('=').next() == Some(key.as_str()))
+        {
+            Some(slot) => *slot = entry,
+            None => env.push(entry),
+        }
+    };
+    for e in &image.env {
+        if !e.is_empty() && !e.starts_with('=') {
+            set(e.clone());
+        }
+    }
+    for (i, kv) in config.envs.iter().enumerate() {
+        if kv.key.is_empty() || kv.key.contains('=') {
+            return Err(ContainerError::invalid(
+                format!("config.envs[{i}].key"),
+                format!("{:?} is not a valid variable name", kv.key),
+            ));
+        }
+        set(format!("{}={}", kv.key, kv.value));
+    }
+    Ok(env)
+}
+
+fn namespace(typ: LinuxNamespaceType, path: Option<&Path>) -> LinuxNamespace {
+    let mut ns = LinuxNamespace::default();
+    ns.set_typ(typ);
+    ns.set_path(path.map(Path::to_path_buf));
+    ns
+}
+
+/// New mount (and cgroup, on v2) namespaces; the pod's network, IPC and UTS namespaces
+/// (the host's where the pod has none); a PID namespace of its own unless the request
+/// asks for the host's.
+fn namespaces(
+    paths: &SandboxNamespacePaths,
+    sc: &LinuxContainerSecurityContext,
+    cgroup_v2: bool,
+) -> Result<Vec<LinuxNamespace>, ContainerError> {
+    let mut out = vec![namespace(LinuxNamespaceType::Mount, None)];
+    for (typ, path) in [
+        (LinuxNamespaceType::Network, &paths.net),
+        (LinuxNamespaceType::Ipc, &paths.ipc),
+        (LinuxNamespaceType::Uts, &paths.uts),
+    ] {
+        if let Some(path) = path {
+            out.push(namespace(typ, Some(path)));
+        }
+    }
+    let pid_mode = sc
+        .namespace_options
+        .as_ref()
+        .map(|o| o.pid)
+        .unwrap_or(NamespaceMode::Container as i32);
+    match NamespaceMode::try_from(pid_mode) {
+        Ok(NamespaceMode::Node) => {}
+        Ok(NamespaceMode::Container) | Ok(NamespaceMode::Pod) => {
+            out.push(namespace(LinuxNamespaceType::Pid, None))
+        }
+        Ok(NamespaceMode::Target) | Err(_) => {
+            return Err(ContainerError::invalid(
+                "config.linux.security_context.namespace_options.pid",
+                format!("mode {pid_mode} is not supported"),
+            ))
+        }
+    }
+    if cgroup_v2 {
+        out.push(namespace(LinuxNamespaceType::Cgroup, None));
+    }
+    Ok(out)
+}

@@ -1,0 +1,26 @@
+//! Pod sandboxes without a pause container: the namespaces a pod's containers join, the
+//! files they mount (`/etc/resolv.conf`, `/etc/hostname`, `/etc/hosts`) and the network
+//! wired through the standard CNI plugins.
+//!
+//! A pod's network, IPC and UTS namespaces are held open by bind mounts of their
+//! `/proc/.../ns/*` files under `state/pods/<id>/ns/`, the way `ip netns add` does, so no
+//! process has to live for them ([`namespaces`]). Containers join them by path in their
+//! OCI spec. [`files`] writes the per-pod files, [`cni`] runs the plugins, and [`filter`]
+//! answers `ListPodSandbox` filters. Everything here is blocking: the gRPC server calls it
+//! from `spawn_blocking`.
+
+mod atomic;
+pub mod cni;
+mod error;
+pub mod files;
+pub mod filter;
+pub mod namespaces;
+mod paths;
+mod sys;
+
+pub use cni::{Cni, CniConfig, NetworkResult, PodIdentity};
+pub use error::PodError;
+pub use files::{add_pod_ip_to_hosts, remove_pod_files, write_pod_files};
+pub use filter::matches_filter;
+pub use namespaces::{create_namespaces, remove_namespaces, PodNamespaces};
+pub use paths::PodPaths;

@@ -1,0 +1,198 @@
+//! The gRPC side: the daemon's shared state ([`Daemon`]) and the two CRI services on a
+//! unix socket. Handlers check the request, then run the (blocking) work of the
+//! [`image`](crate::image), [`pod`](crate::pod) and [`container`](crate::container)
+//! modules on tokio's blocking pool, so a slow pull never stalls `Status` or `ListPods`.
+
+mod containers;
+mod filters;
+mod image_service;
+mod locks;
+mod pods;
+mod reconcile;
+pub mod records;
+mod runtime_service;
+mod validate;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+
+use crate::config::Config;
+use crate::container::OciRuntime;
+use crate::error::{to_status, ErrorKind};
+use crate::image::{ImageStore, RegistryConfig};
+use crate::pod::{Cni, CniConfig};
+use crate::proto::v1::image_service_server::ImageServiceServer;
+use crate::proto::v1::runtime_service_server::RuntimeServiceServer;
+use crate::store::Table;
+
+use self::locks::IdLocks;
+use self::records::{ContainerRecord, PodRecord};
+
+/// Everything the handlers share.
+pub struct Daemon {
+    config: Config,
+    pods: Table<PodRecord>,
+    containers: Table<ContainerRecord>,
+    images: ImageStore,
+    cni: Cni,
+    monitor: PathBuf,
+    oom_score_adj_allowed: bool,
+    locks: IdLocks,
+}
+
+impl Daemon {
+    /// Opens the stores under the configured folders and reconciles them with what runs.
+    pub fn open(config: Config) -> Result<Self> {
+        for dir in [&config.root, &config.state] {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let registries = RegistryConfig::load(&config.registry_config_dir)
+            .map_err(|e| anyhow::anyhow!(to_status(&e).message().to_owned()))?;
+        let images = ImageStore::open(&config.root, registries)
+            .map_err(|e| anyhow::anyhow!(to_status(&e).message().to_owned()))?;
+        let pods = Table::open(&config.root.join("meta/pods"))?;
+        let containers = Table::open(&config.root.join("meta/containers"))?;
+        let cni = Cni::new(CniConfig {
+            conf_dir: config.cni.conf_dir.clone(),
+            bin_dirs: config.cni.bin_dirs.clone(),
+            cache_dir: config.state.join("cni"),
+        });
+        let monitor = monitor_path(&config)?;
+        let oom_score_adj_allowed = crate::container::procfs::oom_score_adj_allowed();
+        if !oom_score_adj_allowed {
+            eprintln!(
+                "berth-runtime: warning: this host refuses a negative oom_score_adj \
+                 (no CAP_SYS_RESOURCE); containers asking for one get the lowest allowed value"
+            );
+        }
+        let daemon = Self {
+            config,
+            pods,
+            containers,
+            images,
+            cni,
+            monitor,
+            oom_score_adj_allowed,
+            locks: IdLocks::default(),
+        };
+        daemon.reconcile();
+        Ok(daemon)
+    }
+
+    /// The OCI runtime for a RuntimeClass handler.
+    fn oci_runtime(&self, handler: &str) -> Result<OciRuntime, tonic::Status> {
+        let (name, runtime) = self.config.runtime_for(handler).ok_or_else(|| {
+            validate::invalid(
+                "runtime_handler",
+                &format!(
+                    "unknown handler {handler:?}; configured: {:?}",
+                    self.config.runtimes.keys().collect::<Vec<_>>()
+                ),
+            )
+        })?;
+        Ok(OciRuntime::for_handler(
+            &self.config.state,
+            name,
+            &runtime.path,
+        ))
+    }
+}
+
+impl Daemon {
+    /// RuntimeReady: the default OCI runtime and the monitor are there to run containers.
+    fn runtime_condition(&self) -> crate::proto::v1::RuntimeCondition {
+        use runtime_service::condition;
+        let missing = self
+            .config
+            .runtime_for("")
+            .map(|(_, r)| r.path.clone())
+            .into_iter()
+            .chain([self.monitor.clone()])
+            .find(|path| !path.is_file());
+        match missing {
+            None => condition("RuntimeReady", true, "", ""),
+            Some(path) => condition(
+                "RuntimeReady",
+                false,
+                "RuntimeBinaryMissing",
+                &format!("{} does not exist", path.display()),
+            ),
+        }
+    }
+}
+
+/// `berth-monitor` as configured, else beside the running daemon.
+fn monitor_path(config: &Config) -> Result<PathBuf> {
+    if !config.monitor_path.as_os_str().is_empty() {
+        return Ok(config.monitor_path.clone());
+    }
+    let exe = std::env::current_exe().context("cannot find the daemon's own path")?;
+    Ok(exe.with_file_name("berth-monitor"))
+}
+
+/// The gRPC face of the daemon: both services are implemented on it.
+#[derive(Clone)]
+pub struct Cri(Arc<Daemon>);
+
+/// Maps a module error to a gRPC status.
+fn status<E: ErrorKind>(err: E) -> tonic::Status {
+    to_status(&err)
+}
+
+/// Runs blocking work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, tonic::Status> + Send + 'static,
+) -> Result<T, tonic::Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| tonic::Status::internal(format!("handler failed: {e}")))?
+}
+
+/// Serves both CRI services on `socket` (0660) until SIGTERM or SIGINT.
+pub async fn serve(daemon: Daemon, socket: &Path) -> Result<()> {
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    match std::fs::remove_file(socket) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot remove {}", socket.display())),
+    }
+    let listener = UnixListener::bind(socket)
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("cannot chmod {}", socket.display()))?;
+    let daemon = Arc::new(daemon);
+    eprintln!("berth-runtime: serving CRI v1 on {}", socket.display());
+    tonic::transport::Server::builder()
+        .add_service(RuntimeServiceServer::new(Cri(daemon.clone())))
+        .add_service(ImageServiceServer::new(Cri(daemon)))
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown_signal())
+        .await
+        .context("gRPC server failed")?;
+    let _ = std::fs::remove_file(socket);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the daemon still serves; it stops by SIGKILL, which
+        // its crash-safe state is made for.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    eprintln!("berth-runtime: stopping; containers keep running");
+}

@@ -1,0 +1,228 @@
+//! `runtime.v1.RuntimeService`: each RPC moves its request onto the blocking pool and
+//! calls the matching [`Daemon`] method in `pods.rs` or `containers.rs`. Streaming
+//! `Exec`/`Attach`/`PortForward`, checkpoints, events and metrics answer Unimplemented
+//! (the generated default).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::{blocking, Cri, Daemon};
+use crate::proto::v1::runtime_service_server::RuntimeService;
+use crate::proto::v1::*;
+
+/// The CRI API version this runtime speaks.
+const API_VERSION: &str = "v1";
+
+type Reply<T> = Result<Response<T>, Status>;
+
+/// Runs `f` with the daemon on the blocking pool and wraps its answer.
+async fn call<Q: Send + 'static, T: Send + 'static>(
+    daemon: &Arc<Daemon>,
+    request: Request<Q>,
+    f: fn(&Daemon, Q) -> Result<T, Status>,
+) -> Reply<T> {
+    let daemon = daemon.clone();
+    let request = request.into_inner();
+    blocking(move || f(&daemon, request))
+        .await
+        .map(Response::new)
+}
+
+#[tonic::async_trait]
+impl RuntimeService for Cri {
+    async fn version(&self, _: Request<VersionRequest>) -> Reply<VersionResponse> {
+        Ok(Response::new(VersionResponse {
+            version: "0.1.0".to_owned(),
+            runtime_name: "berth".to_owned(),
+            runtime_version: env!("CARGO_PKG_VERSION").to_owned(),
+            runtime_api_version: API_VERSION.to_owned(),
+        }))
+    }
+
+    async fn status(&self, request: Request<StatusRequest>) -> Reply<StatusResponse> {
+        let verbose = request.into_inner().verbose;
+        let runtime = self.0.runtime_condition();
+        let network = match self.0.cni.status() {
+            Ok(()) => condition("NetworkReady", true, "", ""),
+            Err(text) => {
+                let (reason, message) = text
+                    .split_once(": ")
+                    .unwrap_or((crate::pod::cni::NETWORK_NOT_READY_REASON, text.as_str()));
+                condition("NetworkReady", false, reason, message)
+            }
+        };
+        let mut info = HashMap::new();
+        if verbose {
+            let config = serde_json::json!({
+                "sandboxImage": self.0.config.sandbox_image,
+                "defaultRuntime": self.0.config.default_runtime,
+                "runtimes": self.0.config.runtimes.keys().collect::<Vec<_>>(),
+                "cgroupDriver": "cgroupfs",
+                "cni": {"confDir": self.0.config.cni.conf_dir, "binDirs": self.0.config.cni.bin_dirs},
+                "root": self.0.config.root,
+                "state": self.0.config.state,
+            });
+            info.insert("config".to_owned(), config.to_string());
+        }
+        Ok(Response::new(StatusResponse {
+            status: Some(RuntimeStatus {
+                conditions: vec![runtime, network],
+            }),
+            info,
+            runtime_handlers: self
+                .0
+                .config
+                .runtimes
+                .keys()
+                .map(|name| RuntimeHandler {
+                    name: name.clone(),
+                    features: Some(RuntimeHandlerFeatures {
+                        recursive_read_only_mounts: false,
+                        user_namespaces: false,
+                    }),
+                })
+                .collect(),
+            features: None,
+        }))
+    }
+
+    async fn runtime_config(
+        &self,
+        _: Request<RuntimeConfigRequest>,
+    ) -> Reply<RuntimeConfigResponse> {
+        Ok(Response::new(RuntimeConfigResponse {
+            linux: Some(LinuxRuntimeConfiguration {
+                cgroup_driver: CgroupDriver::Cgroupfs as i32,
+            }),
+        }))
+    }
+
+    async fn update_runtime_config(
+        &self,
+        _: Request<UpdateRuntimeConfigRequest>,
+    ) -> Reply<UpdateRuntimeConfigResponse> {
+        // The kubelet sends the pod CIDR here; the CNI config already carries it.
+        Ok(Response::new(UpdateRuntimeConfigResponse {}))
+    }
+
+    async fn run_pod_sandbox(
+        &self,
+        request: Request<RunPodSandboxRequest>,
+    ) -> Reply<RunPodSandboxResponse> {
+        call(&self.0, request, Daemon::run_pod).await
+    }
+
+    async fn stop_pod_sandbox(
+        &self,
+        request: Request<StopPodSandboxRequest>,
+    ) -> Reply<StopPodSandboxResponse> {
+        call(&self.0, request, Daemon::stop_pod).await
+    }
+
+    async fn remove_pod_sandbox(
+        &self,
+        request: Request<RemovePodSandboxRequest>,
+    ) -> Reply<RemovePodSandboxResponse> {
+        call(&self.0, request, Daemon::remove_pod).await
+    }
+
+    async fn pod_sandbox_status(
+        &self,
+        request: Request<PodSandboxStatusRequest>,
+    ) -> Reply<PodSandboxStatusResponse> {
+        call(&self.0, request, Daemon::pod_status).await
+    }
+
+    async fn list_pod_sandbox(
+        &self,
+        request: Request<ListPodSandboxRequest>,
+    ) -> Reply<ListPodSandboxResponse> {
+        call(&self.0, request, Daemon::list_pods).await
+    }
+
+    async fn create_container(
+        &self,
+        request: Request<CreateContainerRequest>,
+    ) -> Reply<CreateContainerResponse> {
+        call(&self.0, request, Daemon::create_container).await
+    }
+
+    async fn start_container(
+        &self,
+        request: Request<StartContainerRequest>,
+    ) -> Reply<StartContainerResponse> {
+        call(&self.0, request, Daemon::start_container).await
+    }
+
+    async fn stop_container(
+        &self,
+        request: Request<StopContainerRequest>,
+    ) -> Reply<StopContainerResponse> {
+        call(&self.0, request, Daemon::stop_container).await
+    }
+
+    async fn remove_container(
+        &self,
+        request: Request<RemoveContainerRequest>,
+    ) -> Reply<RemoveContainerResponse> {
+        call(&self.0, request, Daemon::remove_container).await
+    }
+
+    async fn list_containers(
+        &self,
+        request: Request<ListContainersRequest>,
+    ) -> Reply<ListContainersResponse> {
+        call(&self.0, request, Daemon::list_containers).await
+    }
+
+    async fn container_status(
+        &self,
+        request: Request<ContainerStatusRequest>,
+    ) -> Reply<ContainerStatusResponse> {
+        call(&self.0, request, Daemon::container_status).await
+    }
+
+    async fn update_container_resources(
+        &self,
+        request: Request<UpdateContainerResourcesRequest>,
+    ) -> Reply<UpdateContainerResourcesResponse> {
+        call(&self.0, request, Daemon::update_container_resources).await
+    }
+
+    async fn reopen_container_log(
+        &self,
+        request: Request<ReopenContainerLogRequest>,
+    ) -> Reply<ReopenContainerLogResponse> {
+        call(&self.0, request, Daemon::reopen_container_log).await
+    }
+
+    async fn exec_sync(&self, request: Request<ExecSyncRequest>) -> Reply<ExecSyncResponse> {
+        call(&self.0, request, Daemon::exec_sync).await
+    }
+
+    async fn container_stats(
+        &self,
+        request: Request<ContainerStatsRequest>,
+    ) -> Reply<ContainerStatsResponse> {
+        call(&self.0, request, Daemon::container_stats).await
+    }
+
+    async fn list_container_stats(
+        &self,
+        request: Request<ListContainerStatsRequest>,
+    ) -> Reply<ListContainerStatsResponse> {
+        call(&self.0, request, Daemon::list_container_stats).await
+    }
+}
+
+/// A CRI runtime condition.
+pub(super) fn condition(kind: &str, status: bool, reason: &str, message: &str) -> RuntimeCondition {
+    RuntimeCondition {
+        r#type: kind.to_owned(),
+        status,
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+    }
+}

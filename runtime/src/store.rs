@@ -1,0 +1,279 @@
+//! Crash-safe metadata: one JSON file per pod or container, written atomically (temp file,
+//! fsync, rename, fsync of the folder), with an in-memory index loaded at start.
+//!
+//! A SIGKILL at any instant leaves each record either in its old or its new version, never
+//! half-written; a stray temp file from an interrupted write is removed on the next start.
+//! Records are few (hundreds) and small, so files beat an embedded database here: they can
+//! be read with `cat` when a node misbehaves.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{ErrorKind, Kind};
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The filesystem refused.
+    #[error("{what} {path}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A record on disk is not valid JSON for its type.
+    #[error("corrupt record {path}")]
+    Corrupt {
+        /// The record file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl ErrorKind for StoreError {
+    fn kind(&self) -> Kind {
+        Kind::Internal
+    }
+}
+
+/// Writes `bytes` to `path` atomically and durably.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let io = |what, source| StoreError::Io {
+        what,
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{file_name}.tmp"));
+    let mut file = File::create(&temp).map_err(|e| io("cannot create", e))?;
+    file.write_all(bytes).map_err(|e| io("cannot write", e))?;
+    file.sync_all().map_err(|e| io("cannot sync", e))?;
+    drop(file);
+    fs::rename(&temp, path).map_err(|e| io("cannot rename into", e))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io("cannot sync folder of", e))
+}
+
+/// A folder of JSON records of one type, keyed by id.
+pub struct Table<T> {
+    dir: PathBuf,
+    rows: Mutex<BTreeMap<String, T>>,
+}
+
+impl<T: Serialize + DeserializeOwned + Clone> Table<T> {
+    /// Opens (creating) `dir` and loads every record in it.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            what: "cannot create",
+            path: dir.to_owned(),
+            source,
+        })?;
+        let entries = fs::read_dir(dir).map_err(|source| StoreError::Io {
+            what: "cannot list",
+            path: dir.to_owned(),
+            source,
+        })?;
+        let mut rows = BTreeMap::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| StoreError::Io {
+                what: "cannot list",
+                path: dir.to_owned(),
+                source,
+            })?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                // An interrupted write: the record it was replacing is still intact.
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            let Some(id) = name.strip_suffix(".json") else {
+                continue;
+            };
+            let bytes = fs::read(&path).map_err(|source| StoreError::Io {
+                what: "cannot read",
+                path: path.clone(),
+                source,
+            })?;
+            let row = serde_json::from_slice(&bytes)
+                .map_err(|source| StoreError::Corrupt { path, source })?;
+            rows.insert(id.to_owned(), row);
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            rows: Mutex::new(rows),
+        })
+    }
+
+    fn rows(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, T>> {
+        // A panic while holding the lock cannot leave a half-updated map: every update
+        // is a single insert or remove after the file is written.
+        self.rows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// Writes (creates or replaces) the record `id`.
+    pub fn put(&self, id: &str, row: &T) -> Result<(), StoreError> {
+        let path = self.path(id);
+        let bytes = serde_json::to_vec_pretty(row).map_err(|source| StoreError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
+        let mut rows = self.rows();
+        write_atomic(&path, &bytes)?;
+        rows.insert(id.to_owned(), row.clone());
+        Ok(())
+    }
+
+    /// The record `id`.
+    pub fn get(&self, id: &str) -> Option<T> {
+        self.rows().get(id).cloned()
+    }
+
+    /// Every record, by id.
+    pub fn all(&self) -> Vec<(String, T)> {
+        self.rows()
+            .iter()
+            .map(|(id, row)| (id.clone(), row.clone()))
+            .collect()
+    }
+
+    /// The ids starting with `prefix` (crictl accepts unique id prefixes).
+    pub fn ids_with_prefix(&self, prefix: &str) -> Vec<String> {
+        self.rows()
+            .range(prefix.to_owned()..)
+            .take_while(|(id, _)| id.starts_with(prefix))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Changes the record `id` with `f` and writes it; `None` if there is no such record.
+    pub fn update(&self, id: &str, f: impl FnOnce(&mut T)) -> Result<Option<T>, StoreError> {
+        let Some(mut row) = self.get(id) else {
+            return Ok(None);
+        };
+        f(&mut row);
+        self.put(id, &row)?;
+        Ok(Some(row))
+    }
+
+    /// Removes the record `id`; removing a missing record succeeds.
+    pub fn remove(&self, id: &str) -> Result<(), StoreError> {
+        let path = self.path(id);
+        let mut rows = self.rows();
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(StoreError::Io {
+                    what: "cannot remove",
+                    path,
+                    source,
+                })
+            }
+        }
+        rows.remove(id);
+        Ok(())
+    }
+}
+
+/// A new random 64-hex-digit id, like containerd's.
+pub fn new_id() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 32];
+    let path = Path::new("/dev/urandom");
+    File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .map_err(|source| StoreError::Io {
+            what: "cannot read",
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(hex::encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Row {
+        name: String,
+        n: u32,
+    }
+
+    fn row(name: &str, n: u32) -> Row {
+        Row {
+            name: name.into(),
+            n,
+        }
+    }
+
+    #[test]
+    fn records_survive_reopen_and_removal_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = Table::open(dir.path()).unwrap();
+        table.put("abc1", &row("a", 1)).unwrap();
+        table.put("abd2", &row("b", 2)).unwrap();
+        table.update("abc1", |r| r.n = 5).unwrap();
+        assert!(table.update("zzz", |r| r.n = 5).unwrap().is_none());
+        let reopened: Table<Row> = Table::open(dir.path()).unwrap();
+        assert_eq!(reopened.get("abc1"), Some(row("a", 5)));
+        assert_eq!(reopened.ids_with_prefix("ab").len(), 2);
+        assert_eq!(reopened.ids_with_prefix("abc"), vec!["abc1".to_owned()]);
+        reopened.remove("abc1").unwrap();
+        reopened.remove("abc1").unwrap();
+        let again: Table<Row> = Table::open(dir.path()).unwrap();
+        assert_eq!(again.all().len(), 1);
+    }
+
+    #[test]
+    fn interrupted_write_leaves_the_old_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = Table::open(dir.path()).unwrap();
+        table.put("x", &row("old", 1)).unwrap();
+        // What a SIGKILL between write and rename leaves behind.
+        fs::write(dir.path().join(".x.json.tmp"), b"{\"name\":\"ne").unwrap();
+        let reopened: Table<Row> = Table::open(dir.path()).unwrap();
+        assert_eq!(reopened.get("x"), Some(row("old", 1)));
+        assert!(!dir.path().join(".x.json.tmp").exists());
+    }
+
+    #[test]
+    fn corrupt_record_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("bad.json"), b"{").unwrap();
+        let err = Table::<Row>::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("bad.json"), "{err}");
+    }
+
+    #[test]
+    fn ids_are_64_hex() {
+        let id = new_id().unwrap();
+        assert_eq!(id.len(), 64);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(id, new_id().unwrap());
+    }
+}
