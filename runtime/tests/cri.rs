@@ -377,6 +377,77 @@ async fn pull_run_log_exec_restart_stop_remove() {
         .iter()
         .any(|p| p.id == pod_id && p.state == PodSandboxState::SandboxReady as i32));
 
+    let images = client
+        .images
+        .list_images(ListImagesRequest::default())
+        .await
+        .expect("ListImages after restart")
+        .into_inner()
+        .images;
+    assert!(images.iter().any(|i| i.id == pulled.image_ref));
+
+    // Stats from the container's cgroup, new limits, and a rotated log.
+    let stats = client
+        .runtime
+        .container_stats(ContainerStatsRequest {
+            container_id: container_id.clone(),
+        })
+        .await
+        .expect("ContainerStats")
+        .into_inner()
+        .stats
+        .expect("stats");
+    let cpu = stats
+        .cpu
+        .and_then(|c| c.usage_core_nano_seconds)
+        .map(|v| v.value);
+    let memory = stats
+        .memory
+        .and_then(|m| m.working_set_bytes)
+        .map(|v| v.value);
+    assert!(cpu.is_some_and(|n| n > 0), "cpu {cpu:?}");
+    assert!(memory.is_some_and(|n| n > 0), "memory {memory:?}");
+    let all_stats = client
+        .runtime
+        .list_container_stats(ListContainerStatsRequest::default())
+        .await
+        .expect("ListContainerStats")
+        .into_inner()
+        .stats;
+    assert_eq!(all_stats.len(), 1);
+    let limits = LinuxContainerResources {
+        cpu_shares: 512,
+        memory_limit_in_bytes: 256 << 20,
+        ..Default::default()
+    };
+    client
+        .runtime
+        .update_container_resources(UpdateContainerResourcesRequest {
+            container_id: container_id.clone(),
+            linux: Some(limits.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("UpdateContainerResources");
+    let updated = container_state(&mut client, &container_id).await;
+    assert_eq!(
+        updated
+            .resources
+            .and_then(|r| r.linux)
+            .map(|l| l.memory_limit_in_bytes),
+        Some(256 << 20)
+    );
+    let rotated = logs.join("printer/0.log.1");
+    std::fs::rename(&log_path, &rotated).expect("rotate log");
+    client
+        .runtime
+        .reopen_container_log(ReopenContainerLogRequest {
+            container_id: container_id.clone(),
+        })
+        .await
+        .expect("ReopenContainerLog");
+    assert!(log_path.exists(), "ReopenContainerLog made no new log file");
+
     // Stop: SIGTERM, the trap exits 7.
     client
         .runtime
@@ -391,6 +462,10 @@ async fn pull_run_log_exec_restart_stop_remove() {
     assert_eq!(stopped.exit_code, 7, "{stopped:?}");
     assert!(stopped.finished_at >= stopped.started_at && stopped.started_at > 0);
     assert_eq!(stopped.log_path, log_path.display().to_string());
+    // Written after the rotation: in the new file, none of it in the old one.
+    assert!(!std::fs::read_to_string(&rotated)
+        .expect("rotated log")
+        .contains("bye"));
     wait_until("the bye line", Duration::from_secs(10), || {
         std::fs::read_to_string(&log_path)
             .map(|t| t.contains("stdout F bye"))

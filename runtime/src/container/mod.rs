@@ -27,6 +27,8 @@ pub mod seccomp;
 mod seccomp_default;
 pub mod spec;
 #[cfg(test)]
+mod spec_props;
+#[cfg(test)]
 mod spec_tests;
 pub mod user;
 

@@ -66,6 +66,22 @@ impl Daemon {
         }
     }
 
+    /// The containers a list filter selects (by id prefix, pod id prefix and labels).
+    fn containers_matching<'a>(
+        &self,
+        id: &'a str,
+        pod_id: &'a str,
+        labels: &'a HashMap<String, String>,
+    ) -> impl Iterator<Item = ContainerRecord> + 'a {
+        self.containers
+            .all()
+            .into_iter()
+            .map(|(_, c)| c)
+            .filter(move |c| filters::id_matches(id, &c.id))
+            .filter(move |c| filters::id_matches(pod_id, &c.pod_id))
+            .filter(move |c| filters::labels_match(labels, &c.labels))
+    }
+
     fn container_or_not_found(&self, id: &str) -> Result<ContainerRecord, Status> {
         self.find_container(id)?
             .ok_or_else(|| Status::not_found(format!("container {id} not found")))
@@ -325,13 +341,7 @@ impl Daemon {
     ) -> Result<ListContainersResponse, Status> {
         let filter = request.filter.unwrap_or_default();
         let containers = self
-            .containers
-            .all()
-            .into_iter()
-            .map(|(_, c)| c)
-            .filter(|c| filters::id_matches(&filter.id, &c.id))
-            .filter(|c| filters::id_matches(&filter.pod_sandbox_id, &c.pod_id))
-            .filter(|c| filters::labels_match(&filter.label_selector, &c.labels))
+            .containers_matching(&filter.id, &filter.pod_sandbox_id, &filter.label_selector)
             .filter_map(|c| {
                 let state = cri_state(self.runtime_state(&c).state) as i32;
                 if filter.state.as_ref().is_some_and(|s| s.state != state) {
@@ -455,13 +465,7 @@ impl Daemon {
     ) -> Result<ListContainerStatsResponse, Status> {
         let filter = request.filter.unwrap_or_default();
         let stats = self
-            .containers
-            .all()
-            .into_iter()
-            .map(|(_, c)| c)
-            .filter(|c| filters::id_matches(&filter.id, &c.id))
-            .filter(|c| filters::id_matches(&filter.pod_sandbox_id, &c.pod_id))
-            .filter(|c| filters::labels_match(&filter.label_selector, &c.labels))
+            .containers_matching(&filter.id, &filter.pod_sandbox_id, &filter.label_selector)
             .filter(|c| self.runtime_state(c).state == container::ContainerState::Running)
             // A container that exits between the listing and the read is skipped.
             .filter_map(|c| self.stats_of(&c).ok())
