@@ -123,6 +123,15 @@ impl QemuBuilder {
         self
     }
 
+    /// The SMBIOS system serial number (type 1) the guest sees, e.g. in Linux's
+    /// `/sys/class/dmi/id/product_serial`: where cloud-init's NoCloud seed
+    /// (`ds=nocloud;h=NAME`) goes when there is no network yet. Commas are escaped for
+    /// QEMU's option syntax.
+    pub fn smbios_serial(self, serial: &str) -> Self {
+        let value = format!("type=1,serial={}", serial.replace(',', ",,"));
+        self.extra_args(["-smbios".to_owned(), value])
+    }
+
     /// Names the VM (normally after the test): when it is dropped, its serial log, QEMU's
     /// stderr and command line are kept under `target/test-artifacts/<name>/`.
     pub fn name(mut self, name: &str) -> Self {

@@ -171,5 +171,12 @@ mod tests {
 
         let line = joined(&QemuBuilder::default().network(false), Wiring::Interactive);
         assert!(!line.contains("netdev"), "{line}");
+
+        let builder = QemuBuilder::default().smbios_serial("ds=nocloud;h=node-1;s=a,b");
+        let line = joined(&builder, Wiring::Interactive);
+        assert!(
+            line.ends_with(" -smbios type=1,serial=ds=nocloud;h=node-1;s=a,,b"),
+            "{line}"
+        );
     }
 }

@@ -112,6 +112,56 @@ pub fn flip_byte(path: &Path, offset: u64, mask: u8) -> Result<()> {
     Ok(())
 }
 
+/// Writes `len` zero bytes at `offset` of `path`: destroying a filesystem for a test.
+pub fn zero_range(path: &Path, offset: u64, len: u64) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new().write(true).open(path)?;
+    let chunk = vec![0u8; 1 << 20];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len() as u64);
+        let n_usize = usize::try_from(n)?;
+        file.write_all_at(&chunk[..n_usize], offset + done)?;
+        done += n;
+    }
+    file.sync_all()?;
+    Ok(())
+}
+
+/// The loader entry of slot A on a freshly built disk (boot counting: 3 tries left).
+pub const SLOT_A_ENTRY: &str = "loader/entries/berth-a+3.conf";
+
+/// Rewrites slot A's loader entry on the ESP of `disk` with `edit` (through mtools, as a
+/// user would on a mounted ESP); returns the new entry.
+pub fn edit_loader_entry(disk: &Path, edit: impl FnOnce(&str) -> String) -> Result<String> {
+    let esp = table(disk)?
+        .by_label("EFI-SYSTEM")
+        .context("no EFI-SYSTEM partition")?
+        .offset(512);
+    let image = format!("{}@@{esp}", path_str(disk)?);
+    let entry = format!("::{SLOT_A_ENTRY}");
+    let out = run_ok(Command::new("mcopy").args(["-n", "-i", &image, &entry, "-"]))
+        .context("mcopy (install the Debian package mtools)")?;
+    let text = String::from_utf8(out.stdout)?;
+    let edited = edit(&text);
+    let dir = tempfile::tempdir()?;
+    let local = dir.path().join("entry.conf");
+    std::fs::write(&local, &edited)?;
+    run_ok(Command::new("mcopy").args(["-o", "-n", "-i", &image, path_str(&local)?, &entry]))?;
+    Ok(edited)
+}
+
+/// A loader entry with `words` added to its kernel command line (`options`).
+pub fn with_kernel_args(entry: &str, words: &str) -> String {
+    entry
+        .lines()
+        .map(|line| match line.starts_with("options ") {
+            true => format!("{line} {words}\n"),
+            false => format!("{line}\n"),
+        })
+        .collect()
+}
+
 /// Runs a command, failing with its output unless it succeeds.
 pub fn run_ok(cmd: &mut Command) -> Result<Output> {
     let out = cmd

@@ -1,14 +1,16 @@
 //! VM tests of stage 2's early boot, driven through the debug variant's root shell on the
 //! serial console: the mount table row by row against the design brief, what survives a
-//! reboot and what does not, noexec, STATE growing onto a larger disk, and a `poweroff`
-//! that leaves STATE clean. Run by `cargo xtask test` (ignored by a plain `cargo test`).
+//! reboot and what does not, noexec, STATE growing onto a larger disk, a `poweroff` that
+//! leaves STATE clean, a STATE repaired by e2fsck or re-made with `berth.state=reformat`,
+//! and the host name from a NoCloud seed in the SMBIOS serial number. Run by `cargo xtask
+//! test` (ignored by a plain `cargo test`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use berth_qemu::{Qemu, Vm};
+use berth_qemu::{Qemu, QemuBuilder, Vm};
 use berth_tests::*;
 
 /// TCG on a busy two-core machine: generous, never asserted on.
@@ -24,13 +26,12 @@ struct Shell {
 
 impl Shell {
     fn boot(name: &str, disk: &Path, snapshot: bool) -> Shell {
-        let vm = Qemu::builder()
-            .name(name)
-            .disk(disk)
-            .snapshot(snapshot)
-            .no_reboot(true)
-            .spawn()
-            .unwrap();
+        Shell::start(vm_builder(name, disk, snapshot))
+    }
+
+    /// Boots what `builder` describes and waits for the shell.
+    fn start(builder: QemuBuilder) -> Shell {
+        let vm = builder.spawn().unwrap();
         let mut shell = Shell { vm, next: 1000 };
         shell.vm.wait_for("berth: ready", BOOT).unwrap();
         // The shell may set up its terminal after our first keys: knock until it answers.
@@ -68,6 +69,15 @@ impl Shell {
         self.vm.wait_exit(BOOT).unwrap();
         self.vm.console()
     }
+}
+
+/// The VM the tests boot: `disk` under `name`, no reboots.
+fn vm_builder(name: &str, disk: &Path, snapshot: bool) -> QemuBuilder {
+    Qemu::builder()
+        .name(name)
+        .disk(disk)
+        .snapshot(snapshot)
+        .no_reboot(true)
 }
 
 /// mountinfo as target -> (per-mount options, fstype, source, root within the source).
@@ -340,6 +350,168 @@ fn state_grows_onto_a_larger_disk() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// Asserts that every one of `lines` is in `console`.
+fn assert_lines(console: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(
+            console.contains(line),
+            "no {line:?} on the console:\n{console}"
+        );
+    }
+}
+
+/// Asserts that STATE is the ext4 on /dev/vda6, writable, at /mnt/stateful_partition.
+fn assert_state_on_disk(sh: &mut Shell) {
+    let table = mount_table(&sh.run("busybox cat /proc/self/mountinfo"));
+    let (options, fstype, source, _) = &table["/mnt/stateful_partition"];
+    assert_eq!(
+        (fstype.as_str(), source.as_str()),
+        ("ext4", "/dev/vda6"),
+        "{options:?}"
+    );
+    assert!(options.iter().any(|o| o == "rw"), "{options:?}");
+    assert_eq!(table["/var"].2, "/dev/vda6");
+}
+
+/// The STATE partition of `disk` copied out into `dir`, checked clean by the host's
+/// e2fsck; returns the copy.
+fn state_is_clean(disk: &Path, dir: &Path) -> std::path::PathBuf {
+    let state = table(disk).unwrap().by_label("STATE").unwrap().clone();
+    let part = dir.join("state.ext4");
+    extract(disk, state.offset(512), state.size(512), &part).unwrap();
+    let out = tool("e2fsck", &["-fn", path_str(&part).unwrap()], "e2fsprogs").unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    part
+}
+
+/// A file of an ext4 image, read with the host's debugfs.
+fn debugfs_cat(image: &Path, file: &str) -> String {
+    let request = format!("cat {file}");
+    let out = tool(
+        "debugfs",
+        &["-R", &request, path_str(image).unwrap()],
+        "e2fsprogs",
+    )
+    .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+#[ignore = "boots VMs; run by `cargo xtask test`"]
+fn the_host_name_comes_from_an_smbios_nocloud_seed() {
+    if vm_tests_skipped() {
+        return;
+    }
+    let (disk, _) = shared_debug_image();
+    let builder = vm_builder("early_boot_nocloud_hostname", disk, true)
+        .smbios_serial("ds=nocloud;h=cloudy-node");
+    let mut sh = Shell::start(builder);
+    let console = sh.vm.console();
+    assert_lines(
+        &console,
+        &["berth: hostname cloudy-node (from SMBIOS nocloud)"],
+    );
+    assert!(!console.contains("berth: FAILED"), "{console}");
+    assert_eq!(sh.run("busybox hostname").trim(), "cloudy-node");
+    assert_eq!(sh.run("busybox cat /etc/hostname").trim(), "cloudy-node");
+}
+
+#[test]
+#[ignore = "boots VMs; run by `cargo xtask test`"]
+fn a_state_the_kernel_refuses_is_repaired_by_e2fsck() {
+    if vm_tests_skipped() {
+        return;
+    }
+    let (disk, _) = shared_debug_image();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = sparse_copy(disk, dir.path());
+    let state = table(&copy).unwrap().by_label("STATE").unwrap().clone();
+    // No primary superblock: the kernel finds no ext4 and e2fsck -p gives up (exit 8);
+    // e2fsck -y finds a backup superblock and rewrites the primary from it.
+    zero_range(&copy, state.offset(512) + 1024, 1024).unwrap();
+    let mut sh = Shell::boot("early_boot_repair", &copy, false);
+    let console = sh.vm.console();
+    assert_lines(
+        &console,
+        &[
+            "berth: state: cannot mount /dev/vda6 (ext4)",
+            "berth: state: e2fsck -p could not repair /dev/vda6 (exit 8",
+            "berth: state: e2fsck -y repaired /dev/vda6 (exit 1",
+            "repaired) on /mnt/stateful_partition",
+            "berth: state new: made",
+        ],
+    );
+    for line in console.lines().filter(|l| l.contains("e2fsck")) {
+        eprintln!("{line}");
+    }
+    assert!(!console.contains("STATE is a tmpfs"), "{console}");
+    assert!(!console.contains("re-made"), "{console}");
+    assert_state_on_disk(&mut sh);
+    assert_eq!(sh.run("echo kept > /var/repaired && echo ok").trim(), "ok");
+    sh.power_off();
+    let part = state_is_clean(&copy, dir.path());
+    assert_eq!(debugfs_cat(&part, "/var/repaired").trim(), "kept");
+}
+
+#[test]
+#[ignore = "boots VMs; run by `cargo xtask test`"]
+fn a_state_beyond_repair_is_re_made_with_berth_state_reformat() {
+    if vm_tests_skipped() {
+        return;
+    }
+    let (disk, _) = shared_debug_image();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = sparse_copy(disk, dir.path());
+    let state = table(&copy).unwrap().by_label("STATE").unwrap().clone();
+    // Every superblock gone: nothing for e2fsck to start from.
+    zero_range(&copy, state.offset(512), state.size(512)).unwrap();
+    let entry = edit_loader_entry(&copy, |e| with_kernel_args(e, "berth.state=reformat")).unwrap();
+    assert!(entry.contains("berth.state=reformat"), "{entry}");
+
+    let mut sh = Shell::boot("early_boot_reformat_1", &copy, false);
+    let console = sh.vm.console();
+    assert_lines(
+        &console,
+        &[
+            "berth: state: cannot mount /dev/vda6 (ext4)",
+            "berth: FAILED state repair: e2fsck -y /dev/vda6: exit 8",
+            "berth: state: re-made STATE on /dev/vda6 (berth.state=reformat",
+            "berth: state new: made",
+            "re-made) on /mnt/stateful_partition",
+            "(new, kept on STATE)",
+        ],
+    );
+    for line in console
+        .lines()
+        .filter(|l| l.contains("e2fsck") || l.contains("re-made"))
+    {
+        eprintln!("{line}");
+    }
+    assert!(!console.contains("STATE is a tmpfs"), "{console}");
+    assert_state_on_disk(&mut sh);
+    let id = sh.run("busybox cat /etc/machine-id").trim().to_owned();
+    let out = sh.run("echo kept > /var/p && echo kept > /home/p && echo ok");
+    assert_eq!(out.trim(), "ok");
+    sh.power_off();
+
+    // The next boot (berth.state=reformat still on the command line) keeps it.
+    let mut sh = Shell::boot("early_boot_reformat_2", &copy, false);
+    let console = sh.vm.console();
+    assert!(!console.contains("re-made"), "{console}");
+    assert!(!console.contains("e2fsck"), "{console}");
+    assert_state_on_disk(&mut sh);
+    assert_eq!(sh.run("busybox cat /var/p /home/p"), "kept\nkept\n");
+    assert_eq!(sh.run("busybox cat /etc/machine-id").trim(), id);
+    sh.power_off();
+    let part = state_is_clean(&copy, dir.path());
+    let out = tool("e2label", &[path_str(&part).unwrap()], "e2fsprogs").unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "STATE");
 }
 
 /// The console timestamp of the first line holding `pattern`.

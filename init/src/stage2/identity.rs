@@ -3,13 +3,20 @@
 //! The machine-id is made on first boot from the kernel's random UUID and kept on STATE
 //! (`berth/machine-id`), so it survives reboots and A/B updates while `/etc` itself is a
 //! tmpfs overlay rebuilt every boot; it is written into that overlay for the programs
-//! that read `/etc/machine-id`. The host name comes from `berth.hostname=` or is
-//! `berth-<first 8 of the machine-id>`, stable for the life of the disk.
+//! that read `/etc/machine-id`.
+//!
+//! The host name, first found wins: `berth.hostname=` on the command line; the cloud's,
+//! from a NoCloud seed in the SMBIOS serial number (`cloud.rs`; there is no network this
+//! early); else `berth-<first 8 of the machine-id>`, stable for the life of the disk. A
+//! cloud name that is not a valid host name (RFC 1123) is reported and the default used.
+//! The console says which source won.
 
 use std::path::Path;
 
+use super::cloud::{nocloud_hostname, SMBIOS_SERIAL};
 use super::engine::{JobResult, Machine, StateBacking};
 use super::mounts::STATE_MOUNT;
+use super::options::valid_hostname;
 
 /// A machine-id as systemd writes it: 32 lowercase hex digits, not all zero.
 pub fn valid_machine_id(text: &str) -> bool {
@@ -63,13 +70,38 @@ pub fn machine_id(m: &mut Machine) -> JobResult {
     Ok(())
 }
 
+/// The host name and where it came from, for the console.
+fn choose_hostname(m: &Machine) -> (String, &'static str) {
+    if let Some(name) = &m.options.hostname {
+        return (name.clone(), "from berth.hostname=");
+    }
+    let serial = m
+        .sys
+        .read_to_string(Path::new(SMBIOS_SERIAL))
+        .unwrap_or_default();
+    let default = match &m.machine_id {
+        Some(id) => (
+            format!("berth-{}", id.get(..8).unwrap_or(id)),
+            "default, from the machine-id",
+        ),
+        None => ("berth".to_owned(), "default, no machine-id"),
+    };
+    match nocloud_hostname(&serial) {
+        Some(name) if valid_hostname(&name) => (name, "from SMBIOS nocloud"),
+        Some(name) => {
+            m.log(&format!(
+                "berth: FAILED hostname: the SMBIOS serial's nocloud host name {name:?} is not a valid host name (RFC 1123: labels of letters, digits and '-', at most 64 characters); using {}",
+                default.0
+            ));
+            default
+        }
+        None => default,
+    }
+}
+
 /// The `hostname` job.
 pub fn hostname(m: &mut Machine) -> JobResult {
-    let name = match (&m.options.hostname, &m.machine_id) {
-        (Some(name), _) => name.clone(),
-        (None, Some(id)) => format!("berth-{}", &id[..8]),
-        (None, None) => "berth".to_owned(),
-    };
+    let (name, from) = choose_hostname(m);
     m.sys
         .write_file(Path::new("/proc/sys/kernel/hostname"), name.as_bytes())
         .map_err(|e| format!("cannot set the host name {name:?}: {e}"))?;
@@ -81,7 +113,7 @@ pub fn hostname(m: &mut Machine) -> JobResult {
             "berth: FAILED hostname: cannot write /etc/hostname: {e}"
         ));
     }
-    m.log(&format!("berth: hostname {name}"));
+    m.log(&format!("berth: hostname {name} ({from})"));
     Ok(())
 }
 

@@ -11,12 +11,14 @@
 //! serial console is started again when it exits. The control socket and the sd_notify
 //! socket will be further descriptors of the same poll.
 
+pub mod cloud;
 pub mod confd;
 pub mod engine;
 pub mod identity;
 pub mod modules;
 pub mod mounts;
 pub mod options;
+pub mod repair;
 pub mod shutdown;
 pub mod state;
 pub mod tmpfiles;

@@ -3,9 +3,13 @@
 //! default used: nothing on the command line may keep the node from booting.
 //!
 //! * `berth.debug`: the root shell on the serial console (the debug variant sets it).
-//! * `berth.hostname=NAME`: the host name (default `berth-<first 8 of the machine-id>`).
+//! * `berth.hostname=NAME`: the host name; it wins over the cloud's (`cloud.rs`) and the
+//!   default `berth-<first 8 of the machine-id>`.
 //! * `berth.state=tmpfs`: do not use the STATE partition (a tmpfs in its place);
-//!   `berth.state=reformat`: re-make a STATE that fails to mount (see `state.rs`).
+//!   `berth.state=reformat`: re-make a STATE that fails to mount even after `e2fsck`
+//!   (see `repair.rs`); `berth.state=wipe`: re-make STATE on this boot without trying it,
+//!   a factory reset (on every boot that has it: give it for one boot, from the boot
+//!   menu's editor, not in a loader entry); `berth.state=auto`: the default.
 
 use crate::cmdline::split;
 
@@ -15,7 +19,10 @@ pub enum StateMode {
     #[default]
     Auto,
     Tmpfs,
+    /// Re-make STATE when it cannot be mounted or repaired.
     Reformat,
+    /// Re-make STATE unconditionally.
+    Wipe,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,6 +50,7 @@ impl Options {
                 }
                 ("berth.state", Some("tmpfs")) => options.state = StateMode::Tmpfs,
                 ("berth.state", Some("reformat")) => options.state = StateMode::Reformat,
+                ("berth.state", Some("wipe")) => options.state = StateMode::Wipe,
                 ("berth.state", Some("auto")) => options.state = StateMode::Auto,
                 ("berth.hostname" | "berth.state", _) => options.problems.push(word),
                 _ => {}
@@ -52,14 +60,20 @@ impl Options {
     }
 }
 
-/// A host name the kernel and DNS accept: 1 to 64 of `[A-Za-z0-9-.]`, no leading `-`/`.`.
+/// A host name the kernel and DNS accept (RFC 1123): at most 64 characters (the kernel's
+/// limit), dot-separated labels of 1 to 63 letters, digits and `-`, none starting or
+/// ending with `-`.
 pub fn valid_hostname(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && !name.starts_with(['-', '.'])
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 #[cfg(test)]
@@ -77,5 +91,33 @@ mod tests {
         assert_eq!(o.state, StateMode::Tmpfs);
         assert_eq!(o.problems, ["berth.hostname=-bad", "berth.state=maybe"]);
         assert!(!Options::parse("berth.debug=0").debug);
+        assert_eq!(
+            Options::parse("berth.state=reformat").state,
+            StateMode::Reformat
+        );
+        assert_eq!(Options::parse("berth.state=wipe").state, StateMode::Wipe);
+    }
+
+    #[test]
+    fn host_names_follow_rfc_1123() {
+        for good in ["node-1", "a", "n1.example.com", "0node", &"a".repeat(63)] {
+            assert!(valid_hostname(good), "{good}");
+        }
+        let long = format!("{}.{}", "a".repeat(40), "b".repeat(30));
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "a..b",
+            ".a",
+            "a.",
+            "a_b",
+            "a b",
+            "nöde",
+            &"a".repeat(64),
+            &long,
+        ] {
+            assert!(!valid_hostname(bad), "{bad}");
+        }
     }
 }

@@ -8,10 +8,10 @@
 //! moves the backup header), tell the kernel with `BLKPG_RESIZE_PARTITION`, mount, then
 //! grow the mounted ext4 with `EXT4_IOC_RESIZE_FS`. A new STATE gets its folders.
 //!
-//! Repair: mounting replays the ext4 journal, which is all the repair the kernel does;
-//! the image has no `e2fsck` and no `mke2fs`, so a STATE that still fails to mount cannot
-//! be checked or re-made here (`berth.state=reformat` says so). Then, as when there is no
-//! STATE at all, a tmpfs takes its place and the console says loudly that nothing persists.
+//! Repair: mounting replays the ext4 journal; a STATE that still fails to mount is checked
+//! with `e2fsck` and, with `berth.state=reformat`, re-made with `mke2fs` (`repair.rs`).
+//! When even that fails, as when there is no STATE at all, a tmpfs takes its place and the
+//! console says loudly that nothing persists.
 
 use std::error::Error;
 use std::os::unix::fs::FileExt;
@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use super::engine::{JobResult, Machine, StateBacking};
 use super::mounts::{mount, NOSUID_NODEV_NOEXEC, STATE_MOUNT};
 use super::options::StateMode;
+use super::repair::{self, Mounted};
 use crate::console;
 use crate::sys::Syscalls;
 
@@ -226,22 +227,10 @@ pub fn state(m: &mut Machine) -> JobResult {
     let device = part.device();
     let source = device.to_string_lossy().into_owned();
     let _ = m.sys.mkdir(Path::new(STATE_MOUNT));
-    let mounted = m.sys.mount(&crate::sys::Mount {
-        source: source.clone(),
-        target: STATE_MOUNT.into(),
-        fstype: "ext4".into(),
-        flags: NOSUID_NODEV_NOEXEC,
-        data: String::new(),
-    });
-    if let Err(e) = mounted {
-        let remedy = match m.options.state {
-            StateMode::Reformat => "berth.state=reformat, but the image has no mkfs to re-make it",
-            _ => {
-                "the image has no fsck to repair it (berth.state=reformat cannot re-make it either)"
-            }
-        };
-        return fall_back(m, &format!("cannot mount {source} (ext4): {e}; {remedy}"));
-    }
+    let how = match repair::mount_or_repair(m, &source) {
+        Ok(how) => how,
+        Err(why) => return fall_back(m, &why),
+    };
     m.state = StateBacking::Partition(device.clone());
     match grow_filesystem(m.sys, &device, sectors) {
         Ok(Some((old, new))) => m.log(&format!(
@@ -254,8 +243,13 @@ pub fn state(m: &mut Machine) -> JobResult {
         )),
     }
     make_folders(m)?;
+    let how = match how {
+        Mounted::AsItWas => "",
+        Mounted::Repaired => ", repaired",
+        Mounted::Remade => ", re-made",
+    };
     m.log(&format!(
-        "berth: state mounted {source} ({} MiB) on {STATE_MOUNT}",
+        "berth: state mounted {source} ({} MiB{how}) on {STATE_MOUNT}",
         sectors >> 11
     ));
     Ok(())

@@ -9,7 +9,7 @@ use super::engine::{Machine, StateBacking};
 use super::mounts::{NOSUID_NODEV, NOSUID_NODEV_NOEXEC, STATE_MOUNT};
 use super::*;
 use crate::sys::fake::{Call, Fake};
-use crate::sys::{Mount, MountFlags};
+use crate::sys::{Ended, Mount, MountFlags, Ran};
 
 const RELEASE: &str = "6.1.0-28-cloud-amd64";
 const MIB: u64 = 1 << 20;
@@ -196,7 +196,7 @@ fn early_boot_mounts_the_design_table_in_order() {
     for line in [
         "berth: state new: made home var",
         "berth: machine-id 3f2504e04f8911d39a0c0305e82c3301 (new, kept on STATE)",
-        "berth: hostname berth-3f2504e0",
+        "berth: hostname berth-3f2504e0 (default, from the machine-id)",
         "berth: modules loaded: overlay br_netfilter",
         "berth: FAILED modules-load: /usr/lib/modules-load.d/berth.conf:3: \"no such!\" is not a module name",
         "berth: FAILED sysctl: /usr/lib/sysctl.d/50-berth.conf:3: expected `key = value`",
@@ -276,7 +276,8 @@ fn a_state_that_fails_to_mount_falls_back_and_boot_goes_on() {
         logs.contains("berth: FAILED state: cannot mount /dev/vda6 (ext4)"),
         "{logs}"
     );
-    assert!(logs.contains("no fsck"), "{logs}");
+    assert!(logs.contains("e2fsck could not repair it"), "{logs}");
+    assert!(logs.contains("cannot run it"), "{logs}");
     assert!(
         logs.contains("berth: FAILED etc: cannot mount overlay on /etc"),
         "{logs}"
@@ -368,4 +369,288 @@ fn shutdown_signals() {
     assert_eq!(shutdown_action(nix::libc::SIGCHLD), None);
     assert_eq!(signal_name(nix::libc::SIGTERM), "SIGTERM");
     assert_eq!(signal_name(rtmin + 4), "SIGRTMIN+4");
+}
+
+fn exit(code: i32, output: &str) -> std::io::Result<Ran> {
+    Ok(Ran {
+        ended: Ended::Exit(code),
+        output: output.into(),
+    })
+}
+
+/// The helpers run, as `program args...`.
+fn runs(f: &Fake) -> Vec<String> {
+    f.calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Run(program, args, _) => {
+                Some(format!("{} {}", program.display(), args.join(" ")))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn state_mounts(f: &Fake) -> Vec<String> {
+    mounts(f)
+        .into_iter()
+        .filter(|(t, _, _)| t == STATE_MOUNT)
+        .map(|(_, fs, _)| fs)
+        .collect()
+}
+
+const PREEN: &str = "/usr/sbin/e2fsck -f -p /dev/vda6";
+const YES: &str = "/usr/sbin/e2fsck -f -y /dev/vda6";
+const MKFS: &str = "/usr/sbin/mke2fs -F -t ext4 -L STATE -m 0 -E nodiscard /dev/vda6";
+
+#[test]
+fn a_state_that_preen_repairs_is_mounted_after_it() {
+    let f = machine(true, 0);
+    f.failing_mounts_times
+        .borrow_mut()
+        .insert(format!("ext4 {STATE_MOUNT}"), 1);
+    f.runs.borrow_mut().push_back(exit(
+        1,
+        "/dev/vda6: recovering journal\n/dev/vda6: 11/4096 files (0.0% non-contiguous), 1/16384 blocks\n",
+    ));
+    let (failed, state, _) = boot(&f);
+    assert_eq!(failed, 0, "{:#?}", f.logs());
+    assert_eq!(state, StateBacking::Partition(PathBuf::from("/dev/vda6")));
+    assert_eq!(runs(&f), [PREEN]);
+    assert_eq!(state_mounts(&f), ["ext4", "ext4"]);
+    let logs = f.logs().join("\n");
+    for line in [
+        "berth: state: cannot mount /dev/vda6 (ext4): Invalid argument (os error 22); checking it with e2fsck",
+        "berth: state: e2fsck -p repaired /dev/vda6 (exit 1, 0.0 s): /dev/vda6: 11/4096 files (0.0% non-contiguous), 1/16384 blocks",
+        "berth: state mounted /dev/vda6 (16 MiB, repaired) on /mnt/stateful_partition",
+    ] {
+        assert!(logs.contains(line), "no {line:?} in\n{logs}");
+    }
+    assert!(!logs.contains("FAILED state"), "{logs}");
+}
+
+#[test]
+fn what_preen_cannot_repair_goes_to_e2fsck_y() {
+    let f = machine(true, 0);
+    f.failing_mounts_times
+        .borrow_mut()
+        .insert(format!("ext4 {STATE_MOUNT}"), 1);
+    f.runs.borrow_mut().extend([
+        exit(4, "/dev/vda6: UNEXPECTED INCONSISTENCY; RUN fsck MANUALLY.\n\t(i.e., without -a or -p options)\n"),
+        exit(1, "/dev/vda6: ***** FILE SYSTEM WAS MODIFIED *****\n"),
+    ]);
+    let (_, state, _) = boot(&f);
+    assert_eq!(state, StateBacking::Partition(PathBuf::from("/dev/vda6")));
+    // No mount between a preen that failed and -y: it would not help.
+    assert_eq!(runs(&f), [PREEN, YES]);
+    assert_eq!(state_mounts(&f), ["ext4", "ext4"]);
+    let logs = f.logs().join("\n");
+    assert!(logs.contains("berth: state: e2fsck -p could not repair /dev/vda6 (exit 4: errors left uncorrected, 0.0 s): /dev/vda6: UNEXPECTED INCONSISTENCY; RUN fsck MANUALLY.; trying e2fsck -y"), "{logs}");
+    assert!(
+        logs.contains("berth: state: e2fsck -y repaired /dev/vda6 (exit 1"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn a_clean_verdict_that_still_does_not_mount_goes_on_to_e2fsck_y() {
+    let f = machine(true, 0);
+    f.failing_mounts_times
+        .borrow_mut()
+        .insert(format!("ext4 {STATE_MOUNT}"), 2);
+    f.runs.borrow_mut().extend([exit(0, ""), exit(2, "")]);
+    let (_, state, _) = boot(&f);
+    assert!(matches!(state, StateBacking::Partition(_)));
+    assert_eq!(runs(&f), [PREEN, YES]);
+    assert_eq!(state_mounts(&f), ["ext4", "ext4", "ext4"]);
+    let logs = f.logs().join("\n");
+    assert!(
+        logs.contains("berth: state: still cannot mount /dev/vda6 after e2fsck -p"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("berth: state: e2fsck -y repaired /dev/vda6 (exit 2"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn beyond_repair_without_reformat_is_a_tmpfs_and_nothing_is_re_made() {
+    let f = machine(true, 0);
+    f.failing_mounts
+        .borrow_mut()
+        .insert(format!("ext4 {STATE_MOUNT}"));
+    f.runs.borrow_mut().extend([
+        exit(
+            8,
+            "e2fsck: Bad magic number in super-block while trying to open /dev/vda6\n",
+        ),
+        exit(
+            8,
+            "e2fsck: Bad magic number in super-block while trying to open /dev/vda6\n",
+        ),
+    ]);
+    let (failed, state, _) = boot(&f);
+    assert_eq!(failed, 0);
+    assert_eq!(state, StateBacking::Tmpfs);
+    assert_eq!(runs(&f), [PREEN, YES]);
+    assert_eq!(state_mounts(&f), ["ext4", "tmpfs"]);
+    let logs = f.logs().join("\n");
+    assert!(logs.contains("berth: FAILED state repair: e2fsck -y /dev/vda6: exit 8: operational error (0.0 s): e2fsck: Bad magic number in super-block while trying to open /dev/vda6"), "{logs}");
+    assert!(logs.contains("berth: FAILED state: cannot mount /dev/vda6 (ext4): Invalid argument (os error 22); e2fsck could not repair it (berth.state=reformat on the command line re-makes it, empty); STATE is a tmpfs, nothing written will persist"), "{logs}");
+}
+
+#[test]
+fn beyond_repair_with_reformat_is_re_made_loudly() {
+    let f = machine(true, 0);
+    f.write("/proc/cmdline", "roothash=00 berth.state=reformat\n");
+    f.failing_mounts_times
+        .borrow_mut()
+        .insert(format!("ext4 {STATE_MOUNT}"), 1);
+    f.runs.borrow_mut().extend([
+        exit(8, ""),
+        Ok(Ran {
+            ended: Ended::TimedOut,
+            output: "Pass 1: Checking inodes\n".into(),
+        }),
+        exit(
+            0,
+            "Writing superblocks and filesystem accounting information: done\n",
+        ),
+    ]);
+    let (failed, state, id) = boot(&f);
+    assert_eq!(failed, 0, "{:#?}", f.logs());
+    assert_eq!(state, StateBacking::Partition(PathBuf::from("/dev/vda6")));
+    assert!(id.is_some());
+    assert_eq!(runs(&f), [PREEN, YES, MKFS]);
+    let limits: Vec<u64> = f
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Run(_, _, limit) => Some(limit.as_secs()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(limits, [1200, 1200, 300]);
+    assert_eq!(state_mounts(&f), ["ext4", "ext4"]);
+    let logs = f.logs().join("\n");
+    for line in [
+        "berth: FAILED state repair: e2fsck -y /dev/vda6: still running after 1200 s, killed (0.0 s): Pass 1: Checking inodes",
+        "berth: FAILED state: cannot mount /dev/vda6 (ext4): Invalid argument (os error 22); e2fsck could not repair it; berth.state=reformat: re-making STATE on /dev/vda6",
+        "berth: state: re-made STATE on /dev/vda6 (berth.state=reformat, mke2fs 0.0 s): a new empty ext4, everything it held is gone",
+        "berth: state new: made home var",
+        "berth: state mounted /dev/vda6 (16 MiB, re-made) on /mnt/stateful_partition",
+        "(new, kept on STATE)",
+    ] {
+        assert!(logs.contains(line), "no {line:?} in\n{logs}");
+    }
+}
+
+#[test]
+fn a_failed_re_make_falls_back_to_a_tmpfs() {
+    let f = machine(true, 0);
+    f.write("/proc/cmdline", "roothash=00 berth.state=reformat\n");
+    f.failing_mounts
+        .borrow_mut()
+        .insert(format!("ext4 {STATE_MOUNT}"));
+    f.runs.borrow_mut().extend([
+        exit(8, ""),
+        exit(8, ""),
+        exit(1, "mke2fs: Device size reported to be zero.\n"),
+    ]);
+    let (_, state, _) = boot(&f);
+    assert_eq!(state, StateBacking::Tmpfs);
+    assert_eq!(runs(&f), [PREEN, YES, MKFS]);
+    let logs = f.logs().join("\n");
+    assert!(logs.contains("mke2fs /dev/vda6 failed: exit 1: mke2fs: Device size reported to be zero.; STATE is a tmpfs"), "{logs}");
+    assert!(!logs.contains("re-made"), "{logs}");
+}
+
+#[test]
+fn wipe_re_makes_state_without_trying_it() {
+    let f = machine(true, 0);
+    f.write("/proc/cmdline", "roothash=00 berth.state=wipe\n");
+    f.runs.borrow_mut().push_back(exit(0, ""));
+    let (_, state, _) = boot(&f);
+    assert!(matches!(state, StateBacking::Partition(_)));
+    assert_eq!(runs(&f), [MKFS]);
+    assert_eq!(state_mounts(&f), ["ext4"]);
+    let logs = f.logs().join("\n");
+    assert!(
+        logs.contains(
+            "berth: state: berth.state=wipe on the command line: re-making STATE on /dev/vda6"
+        ),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("berth: state: re-made STATE on /dev/vda6 (berth.state=wipe"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn a_state_that_mounts_runs_no_helper() {
+    let f = machine(true, 0);
+    f.write("/proc/cmdline", "roothash=00 berth.state=reformat\n");
+    boot(&f);
+    assert!(runs(&f).is_empty());
+}
+
+/// The host name a boot with `cmdline` and SMBIOS `serial` chooses, and the logs.
+fn hostname_with(cmdline: &str, serial: Option<&str>) -> (String, String) {
+    let f = machine(true, 0);
+    f.write("/proc/cmdline", cmdline);
+    if let Some(serial) = serial {
+        f.write("/sys/class/dmi/id/product_serial", serial);
+    }
+    boot(&f);
+    let name = f
+        .read_to_string(Path::new("/proc/sys/kernel/hostname"))
+        .unwrap();
+    (name, f.logs().join("\n"))
+}
+
+#[test]
+fn the_host_name_comes_from_the_cmdline_then_the_cloud_then_the_machine_id() {
+    let serial = Some("ds=nocloud;h=cloudy-node\n");
+    let (name, logs) = hostname_with("berth.hostname=node-1", serial);
+    assert_eq!(name, "node-1");
+    assert!(
+        logs.contains("berth: hostname node-1 (from berth.hostname=)"),
+        "{logs}"
+    );
+    let (name, logs) = hostname_with("roothash=00", serial);
+    assert_eq!(name, "cloudy-node");
+    assert!(
+        logs.contains("berth: hostname cloudy-node (from SMBIOS nocloud)"),
+        "{logs}"
+    );
+    let (name, _) = hostname_with(
+        "",
+        Some("ds=nocloud;s=http://x/;local-hostname=n2.example.com"),
+    );
+    assert_eq!(name, "n2.example.com");
+    let (name, logs) = hostname_with("", Some("VMware-56 4d 2a"));
+    assert_eq!(name, "berth-3f2504e0");
+    assert!(
+        logs.contains("berth: hostname berth-3f2504e0 (default, from the machine-id)"),
+        "{logs}"
+    );
+    assert!(!logs.contains("FAILED hostname"), "{logs}");
+    let (name, _) = hostname_with("", None);
+    assert_eq!(name, "berth-3f2504e0");
+}
+
+#[test]
+fn a_cloud_host_name_that_is_garbage_is_reported_and_the_default_used() {
+    let (name, logs) = hostname_with("", Some("ds=nocloud;h=bad_name!"));
+    assert_eq!(name, "berth-3f2504e0");
+    assert!(
+        logs.contains("berth: FAILED hostname: the SMBIOS serial's nocloud host name \"bad_name!\" is not a valid host name"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("berth: hostname berth-3f2504e0 (default, from the machine-id)"),
+        "{logs}"
+    );
 }

@@ -3,13 +3,13 @@
 //! is virtual (sleeping advances it), and every call with an effect is recorded in order.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{DevNum, DmError, DmTarget, Mount, MountFlags, PowerAction, Reaped, Syscalls};
+use super::{DevNum, DmError, DmTarget, Mount, MountFlags, PowerAction, Ran, Reaped, Syscalls};
 
 /// One recorded effect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,8 @@ pub enum Call {
     ResizePartition(PathBuf, u32, u64, u64),
     ResizeExt4(PathBuf, u64),
     Spawn(PathBuf, Vec<String>, PathBuf),
+    /// A helper run to its end: program, arguments, time limit.
+    Run(PathBuf, Vec<String>, Duration),
     Kill(i32, i32),
     Exec(PathBuf),
     Sync,
@@ -57,6 +59,10 @@ pub struct Fake {
     pub dm_dev: DevNum,
     /// `"<fstype> <target>"` of mounts that fail with `EINVAL`.
     pub failing_mounts: RefCell<BTreeSet<String>>,
+    /// `"<fstype> <target>"` of mounts that fail with `EINVAL` this many more times.
+    pub failing_mounts_times: RefCell<BTreeMap<String, usize>>,
+    /// What `run` returns, in order; once empty, `ENOENT` (no such program).
+    pub runs: RefCell<VecDeque<io::Result<Ran>>>,
     /// Targets whose `unmount` fails with `EBUSY`.
     pub busy: RefCell<BTreeSet<PathBuf>>,
     /// Calls to reboot that fail before one "succeeds".
@@ -77,6 +83,8 @@ impl Fake {
             },
             reboot_failures: Cell::new(0),
             failing_mounts: RefCell::default(),
+            failing_mounts_times: RefCell::default(),
+            runs: RefCell::default(),
             busy: RefCell::default(),
         }
     }
@@ -188,6 +196,12 @@ impl Syscalls for Fake {
         let key = format!("{} {}", mount.fstype, mount.target);
         if self.failing_mounts.borrow().contains(&key) {
             return Err(io::Error::from_raw_os_error(nix::libc::EINVAL));
+        }
+        if let Some(left) = self.failing_mounts_times.borrow_mut().get_mut(&key) {
+            if *left > 0 {
+                *left -= 1;
+                return Err(io::Error::from_raw_os_error(nix::libc::EINVAL));
+            }
         }
         Ok(())
     }
@@ -323,6 +337,15 @@ impl Syscalls for Fake {
         let args = args.iter().map(|a| (*a).to_owned()).collect();
         self.record(Call::Spawn(program.to_path_buf(), args, tty.to_path_buf()));
         Ok(100)
+    }
+
+    fn run(&self, program: &Path, args: &[&str], limit: Duration) -> io::Result<Ran> {
+        let args = args.iter().map(|a| (*a).to_owned()).collect();
+        self.record(Call::Run(program.to_path_buf(), args, limit));
+        self.runs
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or_else(|| Err(io::Error::from_raw_os_error(nix::libc::ENOENT)))
     }
 
     fn kill(&self, pid: i32, signal: i32) -> io::Result<()> {

@@ -17,7 +17,7 @@ use nix::time::{clock_gettime, ClockId};
 
 use super::Syscalls;
 use super::{blk, dm, spawn, switch_root};
-use super::{DevNum, DmError, DmTarget, Mount, MountFlags, PowerAction, Reaped};
+use super::{DevNum, DmError, DmTarget, Mount, MountFlags, PowerAction, Ran, Reaped};
 use crate::console;
 
 /// `MODULE_INIT_COMPRESSED_FILE` (Linux 5.17): the kernel decompresses the module.
@@ -256,6 +256,10 @@ impl Syscalls for Linux {
         env: &[(&str, &str)],
     ) -> io::Result<u32> {
         spawn::spawn_on_tty(program, args, tty, env)
+    }
+
+    fn run(&self, program: &Path, args: &[&str], limit: Duration) -> io::Result<Ran> {
+        spawn::run_with_limit(program, args, limit)
     }
 
     fn kill(&self, pid: i32, signal: i32) -> io::Result<()> {

@@ -6,6 +6,8 @@
 //! power action, so that the boot plan and its order are checked without root. This
 //! module tree is the only place with `unsafe` (the device-mapper ioctls in [`dm`], the
 //! partition and ext4 resize ioctls in `blk.rs`, the child set-up of `spawn.rs`).
+//! Helpers (`e2fsck`, `mke2fs`) are run through [`Syscalls::run`], always with a time
+//! limit: PID 1 never waits for a child without one.
 
 mod blk;
 pub mod dm;
@@ -102,6 +104,25 @@ pub struct Reaped {
     pub children_left: bool,
 }
 
+/// How a helper run by [`Syscalls::run`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It exited with this code.
+    Exit(i32),
+    /// This signal ended it.
+    Signal(i32),
+    /// It outlived its time limit and was killed.
+    TimedOut,
+}
+
+/// What a helper printed (standard output and error together, the end of it) and how it
+/// ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ran {
+    pub ended: Ended,
+    pub output: String,
+}
+
 /// Every kernel interaction of init. Paths are absolute paths of the running system.
 pub trait Syscalls {
     /// `CLOCK_BOOTTIME`: time since boot, including suspend.
@@ -178,6 +199,10 @@ pub trait Syscalls {
         tty: &Path,
         env: &[(&str, &str)],
     ) -> io::Result<u32>;
+    /// Runs `program args` to its end: no terminal, output captured, a fixed `PATH`, its
+    /// own session. One that outlives `limit` is killed with its children
+    /// ([`Ended::TimedOut`]); this returns after at most `limit` and a few seconds.
+    fn run(&self, program: &Path, args: &[&str], limit: Duration) -> io::Result<Ran>;
     /// `kill(pid, signal)`; `pid` -1 is every process but PID 1.
     fn kill(&self, pid: i32, signal: i32) -> io::Result<()>;
     /// Reaps every exited child without waiting.
