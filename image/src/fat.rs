@@ -99,7 +99,7 @@ pub fn write_esp(
     files: &[EspFile],
 ) -> Result<(), FatError> {
     let size = params.size_bytes;
-    if size == 0 || size % 512 != 0 || size / 512 > u64::from(u32::MAX) {
+    if size == 0 || !size.is_multiple_of(512) || size / 512 > u64::from(u32::MAX) {
         return Err(FatError::InvalidParams(format!(
             "volume size {size} is not a positive multiple of 512 below 2 TiB"
         )));

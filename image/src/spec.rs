@@ -50,9 +50,9 @@ impl Size {
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        if b >= 1 << 30 && b % (1 << 30) == 0 {
+        if b >= 1 << 30 && b.is_multiple_of(1 << 30) {
             write!(f, "{}GiB", b >> 30)
-        } else if b % MIB == 0 {
+        } else if b.is_multiple_of(MIB) {
             write!(f, "{}MiB", b >> 20)
         } else {
             write!(f, "{b}B")

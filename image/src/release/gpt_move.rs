@@ -31,7 +31,7 @@ pub type ReadAt<'a> = &'a dyn Fn(&mut [u8], u64) -> Result<(), String>;
 /// of `new_size` bytes whose backup GPT is at its end. `read(buf, offset)` fills `buf`
 /// with the original bytes at `offset`.
 pub fn relocate(read: ReadAt, old_size: u64, new_size: u64) -> Result<Vec<Patch>, String> {
-    if old_size % SECTOR != 0 || new_size % SECTOR != 0 || new_size < old_size {
+    if !old_size.is_multiple_of(SECTOR) || !new_size.is_multiple_of(SECTOR) || new_size < old_size {
         return Err(format!(
             "cannot grow a {old_size}-byte disk to {new_size} bytes (whole sectors, not smaller)"
         ));

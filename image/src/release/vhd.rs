@@ -76,7 +76,7 @@ pub fn write_fixed(
     source_date_epoch: u64,
     progress: &dyn Fn(u64),
 ) -> Result<Written, ReleaseError> {
-    if disk.size() % MIB != 0 {
+    if !disk.size().is_multiple_of(MIB) {
         return Err(ReleaseError::Format {
             path: out.to_path_buf(),
             reason: format!(

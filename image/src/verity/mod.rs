@@ -144,7 +144,7 @@ pub fn format(
     params: &VerityParams,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<VerityInfo, VerityError> {
-    if data_len == 0 || data_len % BLOCK_SIZE != 0 {
+    if data_len == 0 || !data_len.is_multiple_of(BLOCK_SIZE) {
         return Err(VerityError::DataLength { len: data_len });
     }
     if params.salt.len() > MAX_SALT_SIZE {

@@ -40,7 +40,7 @@ pub fn upload(client: &Client, token: &str, up: &Upload, progress: &dyn Fn(u64))
     let file = File::open(up.file).with_context(|| format!("cannot open {}", up.file.display()))?;
     let total = file.metadata()?.len();
     let crc = crc32c_file(&file, total)?;
-    if up.chunk == 0 || up.chunk % CHUNK_UNIT != 0 {
+    if up.chunk == 0 || !up.chunk.is_multiple_of(CHUNK_UNIT) {
         bail!(
             "upload chunk size {} is not a multiple of 256 KiB",
             up.chunk
