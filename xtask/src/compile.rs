@@ -19,6 +19,12 @@ pub const IMAGE_BINARIES: &[(&str, &str, &str, u32)] = &[
         "usr/bin/berth-runtime",
         0o755,
     ),
+    (
+        "berth-runtime",
+        "berth-monitor",
+        "usr/bin/berth-monitor",
+        0o755,
+    ),
 ];
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";
@@ -49,7 +55,9 @@ pub fn compile(ws: &Workspace, target_dir: &Path, quiet: bool) -> Result<Vec<Bui
         .env("RUSTFLAGS", rustflags)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .stdout(Stdio::null());
-    for (package, _, _, _) in IMAGE_BINARIES {
+    let mut packages: Vec<&str> = IMAGE_BINARIES.iter().map(|b| b.0).collect();
+    packages.dedup();
+    for package in packages {
         cmd.args(["--package", package]);
     }
     if quiet {

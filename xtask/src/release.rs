@@ -107,7 +107,8 @@ pub fn run(ws: &Workspace, ui: &Ui, args: &Args) -> Result<()> {
     }
     let lock =
         std::fs::read_to_string(ws.root.join("Cargo.lock")).context("cannot read Cargo.lock")?;
-    let roots: Vec<&str> = crate::compile::IMAGE_BINARIES.iter().map(|b| b.0).collect();
+    let mut roots: Vec<&str> = crate::compile::IMAGE_BINARIES.iter().map(|b| b.0).collect();
+    roots.dedup();
     let crates = crates::from_lock(&lock, &roots).map_err(anyhow::Error::msg)?;
     let progress = UiProgress::new(ui);
     make::check_disk(&image, &manifest, &progress)?;
