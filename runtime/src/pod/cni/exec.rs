@@ -103,22 +103,30 @@ pub fn run(
     let stdout = collect(child.stdout.take());
     let stderr = collect(child.stderr.take());
 
+    // A plugin's stdout closes when it exits: wait for that rather than polling the
+    // process, then reap it. A plugin that hangs, or leaves a child holding its stdout,
+    // is killed with its whole process group when the time is up.
+    let kill = |child: &mut std::process::Child| {
+        // The child is not reaped yet, so its pid (= process group id) is still ours.
+        if let Ok(pid) = i32::try_from(child.id()) {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = child.wait();
+    };
+    let Ok(out) = stdout.recv_timeout(timeout) else {
+        kill(&mut child);
+        return Err(timed_out());
+    };
     let status = loop {
         if let Some(status) = child.try_wait().map_err(exec_err)? {
             break status;
         }
         if Instant::now() >= deadline {
-            // The child is not reaped yet, so its pid (= process group id) is still ours.
-            if let Ok(pid) = i32::try_from(child.id()) {
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            let _ = child.wait();
+            kill(&mut child);
             return Err(timed_out());
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(1));
     };
-    let left = deadline.saturating_duration_since(Instant::now());
-    let out = stdout.recv_timeout(left).map_err(|_| timed_out())?;
     let err = stderr
         .recv_timeout(Duration::from_secs(1))
         .unwrap_or_default();

@@ -130,27 +130,38 @@ impl Cni {
 
         // The last good result of the main list: DEL's prevResult if a later step fails.
         let mut prev = None;
-        let added = self
-            .add_list(&call, &lo, &lo_bins, "lo", &mut None)
-            .and_then(|()| self.add_list(&call, &list, &bins, POD_IFNAME, &mut prev))
-            .and_then(|()| {
-                let plugin = || {
-                    list.plugins
-                        .last()
-                        .map(|p| p.plugin_type.clone())
-                        .unwrap_or_default()
-                };
-                let raw = prev.clone().ok_or_else(|| PodError::PluginOutput {
-                    plugin: plugin(),
+        // `lo` and the pod's interface are independent: bring them up side by side, which
+        // takes the loopback plugin off the pod start path.
+        let (lo_added, main_added) = std::thread::scope(|scope| {
+            let lo_thread = scope.spawn(|| self.add_list(&call, &lo, &lo_bins, "lo", &mut None));
+            let main_added = self.add_list(&call, &list, &bins, POD_IFNAME, &mut prev);
+            let lo_added = lo_thread.join().unwrap_or_else(|_| {
+                Err(PodError::PluginOutput {
+                    plugin: "loopback".into(),
                     command: "ADD",
-                    reason: "no result".into(),
-                })?;
-                result::parse_result(raw, POD_IFNAME).map_err(|reason| PodError::PluginOutput {
-                    plugin: plugin(),
-                    command: "ADD",
-                    reason,
+                    reason: "the thread running it panicked".into(),
                 })
             });
+            (lo_added, main_added)
+        });
+        let added = lo_added.and(main_added).and_then(|()| {
+            let plugin = || {
+                list.plugins
+                    .last()
+                    .map(|p| p.plugin_type.clone())
+                    .unwrap_or_default()
+            };
+            let raw = prev.clone().ok_or_else(|| PodError::PluginOutput {
+                plugin: plugin(),
+                command: "ADD",
+                reason: "no result".into(),
+            })?;
+            result::parse_result(raw, POD_IFNAME).map_err(|reason| PodError::PluginOutput {
+                plugin: plugin(),
+                command: "ADD",
+                reason,
+            })
+        });
         let network = match added {
             Ok(network) => network,
             Err(e) => return Err(self.undo(&call, &list, &bins, &lo, &lo_bins, prev.as_ref(), e)),

@@ -67,9 +67,21 @@ impl Fixture {
     fn calls(&self) -> Vec<String> {
         let log = std::fs::read_to_string(self.dir.join("calls/log")).unwrap_or_default();
         let _ = std::fs::remove_file(self.dir.join("calls/log"));
-        log.lines()
+        let mut calls: Vec<String> = log
+            .lines()
             .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
-            .collect()
+            .collect();
+        // `lo` is added side by side with eth0, so its place among the eth0 ADDs varies;
+        // it always comes before any DEL. Put it first to compare the rest in order.
+        if let Some(at) = calls.iter().position(|c| c == "ADD lo loopback") {
+            let lo = calls.remove(at);
+            assert!(
+                calls[..at].iter().all(|c| c.starts_with("ADD")),
+                "{calls:?}"
+            );
+            calls.insert(0, lo);
+        }
+        calls
     }
 
     fn stdin(&self, name: &str) -> Value {
