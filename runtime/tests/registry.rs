@@ -3,16 +3,17 @@
 //! hosts.toml), and a tiny in-test HTTP registry that lies about blobs or demands basic
 //! or bearer-token auth.
 
+mod support;
+
 use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
 use berth_runtime::error::{ErrorKind, Kind};
 use berth_runtime::image::{Auth, Digest, ImageError, ImageStore, RegistryConfig};
@@ -187,63 +188,10 @@ fn zstd_whiteout_image(base_tar: Vec<u8>) -> Image {
 // ---------------------------------------------------------------------------------------
 // docker-registry + skopeo
 
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::Registry;
 
 fn start_registry() -> Registry {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = dir.path().join("config.yml");
-    fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    // Its request log (404s for every blob skopeo probes) goes to a file, shown on failure.
-    let log_path = dir.path().join("registry.log");
-    let log = fs::File::create(&log_path).unwrap();
-    let child = Command::new("/usr/bin/docker-registry")
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let registry = Registry {
-        child,
-        port,
-        _dir: dir,
-    };
-    // Wait until it listens (bounded by attempts, not by a time budget).
-    for _ in 0..200 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return registry;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    let log = fs::read_to_string(&log_path).unwrap_or_default();
-    panic!("docker-registry did not start listening on port {port}:\n{log}");
+    Registry::start()
 }
 
 fn push(image: &Image, registry: &Registry, repo_tag: &str) {
@@ -257,7 +205,7 @@ fn push(image: &Image, registry: &Registry, repo_tag: &str) {
             "--quiet",
         ])
         .arg(format!("oci:{}:1", layout.path().display()))
-        .arg(format!("docker://127.0.0.1:{}/{repo_tag}", registry.port))
+        .arg(format!("docker://{}/{repo_tag}", registry.host))
         .output()
         .unwrap();
     assert!(
@@ -304,7 +252,7 @@ fn pull_list_get_remove_from_docker_registry() {
 
     let root = tempfile::tempdir().unwrap();
     let store = ImageStore::open(root.path(), RegistryConfig::empty()).unwrap();
-    let name = format!("127.0.0.1:{}/test/busybox", registry.port);
+    let name = format!("{}/test/busybox", registry.host);
     let rec = store.pull(&format!("{name}:1"), None).unwrap();
 
     // What the CRI reports.
@@ -363,7 +311,7 @@ fn pull_list_get_remove_from_docker_registry() {
 
     // zstd layers and whiteouts; the shared bottom layer is unpacked once.
     let layered = store
-        .pull(&format!("127.0.0.1:{}/test/layered:1", registry.port), None)
+        .pull(&format!("{}/test/layered:1", registry.host), None)
         .unwrap();
     assert_eq!(layered.layers[0], rec.layers[0]);
     // The zstd blobs came through as pushed (skopeo did not recompress them).
@@ -427,8 +375,8 @@ fn mirror_from_hosts_toml_serves_an_unreachable_registry() {
     fs::write(
         certs.path().join("example.invalid/hosts.toml"),
         format!(
-            "server = \"https://example.invalid\"\n\n[host.\"http://127.0.0.1:{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
-            registry.port
+            "server = \"https://example.invalid\"\n\n[host.\"http://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+            registry.host
         ),
     )
     .unwrap();
