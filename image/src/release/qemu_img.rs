@@ -157,11 +157,25 @@ pub fn set_vmdk_cid(path: &Path, cid: &str) -> Result<(), ReleaseError> {
         .position(|w| w == b"\nCID=")
         .map(|p| p + 5)
         .ok_or_else(|| bad("no CID line in the descriptor"))?;
-    let old = desc.get(at..at + 9).ok_or_else(|| bad("short CID"))?;
-    if !old[..8].iter().all(u8::is_ascii_hexdigit) || old[8] != b'\n' {
-        return Err(bad("CID is not 8 hex digits"));
+    // qemu-img prints the CID with `%x`: 1 to 8 digits (a random one below 0x10000000 has
+    // fewer than 8). Ours always has 8, so the rest of the text moves by the difference,
+    // into the NUL padding that fills the descriptor's sectors.
+    let digits = desc[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_hexdigit())
+        .count();
+    if !(1..=8).contains(&digits) || desc.get(at + digits) != Some(&b'\n') {
+        return Err(bad("CID is not 1 to 8 hex digits"));
     }
-    file.write_all_at(cid.as_bytes(), desc_sector * 512 + at as u64)
+    let grow = 8 - digits;
+    if desc[desc.len() - grow..].iter().any(|&b| b != 0) {
+        return Err(bad("no room in the descriptor for an 8-digit CID"));
+    }
+    let mut new = Vec::with_capacity(desc.len());
+    new.extend_from_slice(&desc[..at]);
+    new.extend_from_slice(cid.as_bytes());
+    new.extend_from_slice(&desc[at + digits..desc.len() - grow]);
+    file.write_all_at(&new, desc_sector * 512)
         .map_err(ReleaseError::io("write", path))?;
     file.sync_all().map_err(ReleaseError::io("sync", path))
 }
@@ -214,6 +228,31 @@ mod tests {
                 assert!(text.contains("createType=\"streamOptimized\""), "{text}");
             }
         }
+    }
+
+    #[test]
+    fn a_short_cid_from_qemu_img_is_widened_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = testdisk::make(dir.path());
+        let sha = sha256_file(&t.path).unwrap();
+        let out = dir.path().join("berth.vmdk");
+        convert(&t.path, &out, QemuFormat::Vmdk, &sha).unwrap();
+        // What qemu-img's `%x` writes for a random CID below 0x10000000: fewer digits,
+        // the rest of the descriptor earlier by as many bytes.
+        let mut bytes = std::fs::read(&out).unwrap();
+        let at = bytes.windows(5).position(|w| w == b"\nCID=").unwrap() + 5;
+        bytes.drain(at..at + 5);
+        let end = bytes[at..].windows(2).position(|w| w == b"\0\0").unwrap() + at;
+        bytes.splice(end..end, [0u8; 5]);
+        std::fs::write(&out, &bytes).unwrap();
+        assert!(String::from_utf8_lossy(&bytes[..4096]).contains(&format!("CID={}\n", &sha[5..8])));
+        set_vmdk_cid(&out, "0badcafe").unwrap();
+        let text = String::from_utf8_lossy(&std::fs::read(&out).unwrap()[..4096]).into_owned();
+        assert!(
+            text.contains("CID=0badcafe\nparentCID=ffffffff\n"),
+            "{text}"
+        );
+        assert!(check(&out).contains("No errors"));
     }
 
     #[test]
