@@ -48,6 +48,14 @@ pub fn compile(ws: &Workspace, target_dir: &Path, quiet: bool) -> Result<Vec<Bui
     if let Ok(home) = cargo_home {
         rustflags.push_str(&format!(" --remap-path-prefix={}=/cargo", home.display()));
     }
+    // Generated code included from OUT_DIR (the CRI protos) carries its path into panic
+    // locations; the target folder differs between work folders, so it is remapped too.
+    // The last matching remap wins; cargo keeps RUSTFLAGS out of its metadata hashes.
+    let target_abs = std::path::absolute(target_dir).unwrap_or_else(|_| target_dir.to_owned());
+    rustflags.push_str(&format!(
+        " --remap-path-prefix={}=/target",
+        target_abs.display()
+    ));
     let mut cmd = Command::new(Workspace::cargo());
     cmd.args(["build", "--release", "--locked", "--target", TARGET])
         .arg("--target-dir")
