@@ -7,6 +7,7 @@
 //! writes OCI runtime specs and drives crun through a per-container monitor, [`store`]
 //! keeps the metadata crash-safe, and [`server`] maps CRI requests onto all of them.
 
+pub mod atomic_file;
 pub mod client;
 pub mod config;
 pub mod container;

@@ -1,51 +1,13 @@
 //! File helpers the container code shares: crash-safe writes, and reading a file of an
 //! image's rootfs without following its symlinks out of the rootfs.
 
-use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use super::ContainerError;
 
-/// Writes `data` to `path` atomically: a temporary file in the same directory, fsync,
-/// rename, fsync of the directory.
+/// Writes `data` to `path` atomically (see [`crate::atomic_file`]).
 pub fn atomic_write(path: &Path, data: &[u8]) -> Result<(), ContainerError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile_in(dir, path)?;
-    let tmp_path = tmp.1.clone();
-    let result = (|| {
-        tmp.0.write_all(data)?;
-        tmp.0.sync_all()?;
-        std::fs::rename(&tmp_path, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp_path);
-    }
-    result.map_err(|e| ContainerError::io("writing", path, e))
-}
-
-fn tempfile_in(dir: &Path, path: &Path) -> Result<(std::fs::File, PathBuf), ContainerError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    for attempt in 0..100u32 {
-        let tmp = dir.join(format!(".{name}.{}.{attempt}.tmp", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-        {
-            Ok(file) => return Ok((file, tmp)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(ContainerError::io("creating", tmp, e)),
-        }
-    }
-    Err(ContainerError::io(
-        "creating a temporary file for",
-        path,
-        std::io::Error::from(std::io::ErrorKind::AlreadyExists),
-    ))
+    crate::atomic_file::write(path, data).map_err(|e| ContainerError::io("writing", path, e))
 }
 
 /// Resolves `path` (absolute, as seen inside the container) under `root`, following

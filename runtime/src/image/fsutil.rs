@@ -2,7 +2,6 @@
 //! directory fsync so a rename survives a power cut.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,25 +22,9 @@ pub fn sync_dir(dir: &Path) -> Result<(), ImageError> {
         .map_err(|e| ImageError::io("fsync directory", dir, e))
 }
 
-/// Writes `bytes` to `path` through a temporary file, fsync and rename.
+/// Writes `bytes` to `path` atomically (see [`crate::atomic_file`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(unique_name(&format!(".{name}"), ".tmp"));
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(ImageError::io("write", path, e));
-    }
-    sync_dir(dir)
+    crate::atomic_file::write(path, bytes).map_err(|e| ImageError::io("write", path, e))
 }
 
 /// Creates `dir` and its parents.

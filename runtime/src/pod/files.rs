@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use super::{atomic, namespaces, PodError, PodPaths};
+use super::{namespaces, write_file, PodError, PodPaths};
 use crate::proto::v1::DnsConfig;
 
 /// The host files copied into pods; a parameter so tests can use their own.
@@ -62,9 +62,9 @@ pub fn write_pod_files_from(
         default_hosts().into_bytes()
     };
     std::fs::create_dir_all(paths.dir()).map_err(|e| PodError::io("create", paths.dir(), e))?;
-    atomic::write(&paths.resolv_conf(), &resolv)?;
-    atomic::write(&paths.hostname_file(), format!("{hostname}\n").as_bytes())?;
-    atomic::write(&paths.hosts_file(), &hosts)
+    write_file(&paths.resolv_conf(), &resolv)?;
+    write_file(&paths.hostname_file(), format!("{hostname}\n").as_bytes())?;
+    write_file(&paths.hosts_file(), &hosts)
 }
 
 /// Adds `<ip> <hostname>` to the pod's `hosts` file (no-op if the line is there).
@@ -80,7 +80,7 @@ pub fn add_pod_ip_to_hosts(paths: &PodPaths, ip: IpAddr, hostname: &str) -> Resu
     }
     text.push_str(&line);
     text.push('\n');
-    atomic::write(&file, text.as_bytes())
+    write_file(&file, text.as_bytes())
 }
 
 /// Removes the pod's state folder entirely; unmounts its namespaces first if the caller

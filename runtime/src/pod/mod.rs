@@ -9,7 +9,6 @@
 //! answers `ListPodSandbox` filters. Everything here is blocking: the gRPC server calls it
 //! from `spawn_blocking`.
 
-mod atomic;
 pub mod cni;
 mod error;
 pub mod files;
@@ -22,3 +21,9 @@ pub use error::PodError;
 pub use files::{add_pod_ip_to_hosts, remove_pod_files, write_pod_files};
 pub use namespaces::{create_namespaces, remove_namespaces, PodNamespaces};
 pub use paths::PodPaths;
+pub(crate) use sys::is_namespace_file;
+
+/// Replaces a pod file atomically (see [`crate::atomic_file`]).
+pub(crate) fn write_file(path: &std::path::Path, data: &[u8]) -> Result<(), PodError> {
+    crate::atomic_file::write(path, data).map_err(|e| PodError::io("write", path, e))
+}

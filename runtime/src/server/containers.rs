@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tonic::Status;
 
-use super::records::{self, now_nanos, ContainerRecord, PodState};
+use super::records::{self, now_nanos, to_hash, ContainerRecord, PodState};
 use super::{filters, pods, status, validate, Daemon};
 use crate::container::{
     self, ContainerPaths, ContainerRuntimeState, ImageDefaults, SandboxFiles,
@@ -17,10 +17,6 @@ use crate::container::{
 };
 use crate::pod::PodPaths;
 use crate::proto::v1::*;
-
-fn to_hash(map: &std::collections::BTreeMap<String, String>) -> HashMap<String, String> {
-    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-}
 
 fn cri_state(state: container::ContainerState) -> ContainerState {
     match state {

@@ -3,11 +3,9 @@
 //! `StopPodSandbox`/`RemovePodSandbox` clean up what exists. A failed run undoes its steps
 //! in reverse and leaves no record.
 
-use std::collections::BTreeMap;
-
 use tonic::Status;
 
-use super::records::{self, now_nanos, PodRecord, PodState};
+use super::records::{self, now_nanos, to_hash, PodRecord, PodState};
 use super::{filters, status, validate, Daemon};
 use crate::pod::{self, PodIdentity, PodPaths};
 use crate::proto::v1::*;
@@ -36,10 +34,6 @@ impl PodRecord {
             PodState::NotReady => PodSandboxState::SandboxNotready,
         }
     }
-}
-
-fn to_hash(map: &BTreeMap<String, String>) -> std::collections::HashMap<String, String> {
-    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// The namespace modes of a pod config (missing parts mean POD, the CRI default).

@@ -16,7 +16,7 @@ impl Daemon {
                 continue;
             }
             let paths = PodPaths::new(&self.config.state, &id);
-            if is_namespace_mount(&paths.netns()) {
+            if crate::pod::is_namespace_file(&paths.netns()) {
                 continue;
             }
             eprintln!("berth-runtime: pod {id}: its network namespace is gone; now NotReady");
@@ -25,20 +25,4 @@ impl Daemon {
             }
         }
     }
-}
-
-/// True if `path` is a bind mount of a namespace (nsfs), not a plain file left behind.
-fn is_namespace_mount(path: &std::path::Path) -> bool {
-    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let target = path.display().to_string();
-    mountinfo.lines().any(|line| {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let fstype = fields
-            .iter()
-            .position(|f| *f == "-")
-            .and_then(|dash| fields.get(dash + 1));
-        fields.get(4) == Some(&target.as_str()) && fstype == Some(&"nsfs")
-    })
 }

@@ -96,10 +96,9 @@ pub fn decode<M: Message + Default>(text: &str) -> M {
         .unwrap_or_default()
 }
 
-/// Nanoseconds since the epoch, now.
-pub fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+pub use crate::container::exit::now_nanos;
+
+/// A record's sorted map as the CRI's map type.
+pub fn to_hash(map: &BTreeMap<String, String>) -> std::collections::HashMap<String, String> {
+    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }

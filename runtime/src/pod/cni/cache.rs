@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::pod::{atomic, PodError};
+use crate::pod::{write_file, PodError};
 
 const KIND: &str = "berthCniCacheV1";
 
@@ -52,7 +52,7 @@ pub fn write(cache_dir: &Path, pod_id: &str, entry: &Entry) -> Result<(), PodErr
         path: file.clone(),
         reason: e.to_string(),
     })?;
-    atomic::write(&file, &data)
+    write_file(&file, &data)
 }
 
 /// Reads a pod's entry; `None` if it has none.
