@@ -375,12 +375,17 @@ impl ImageStore {
         Ok(record)
     }
 
+    /// The mountpoint of the filesystem holding the store (no walk of its contents).
+    pub fn mountpoint(&self) -> Result<PathBuf, ImageError> {
+        usage::mountpoint(&self.root)
+    }
+
     /// Usage of `content/` and `layers/`, and the mount point of `root`.
     pub fn fs_info(&self) -> Result<FsUsage, ImageError> {
         let (used_bytes, inodes_used) =
             usage::walk(&[self.root.join("content"), self.root.join("layers")])?;
         Ok(FsUsage {
-            mountpoint: usage::mountpoint(&self.root)?,
+            mountpoint: self.mountpoint()?,
             used_bytes,
             inodes_used,
         })

@@ -411,10 +411,11 @@ impl Daemon {
     fn stats_of(&self, record: &ContainerRecord) -> Result<ContainerStats, Status> {
         let sample = container::stats(&self.paths(&record.id)?).map_err(status)?;
         let value = |value| Some(UInt64Value { value });
+        // Only the mountpoint: fs_info would walk the whole store on every stats call.
         let mountpoint = self
             .images
-            .fs_info()
-            .map(|usage| usage.mountpoint.display().to_string())
+            .mountpoint()
+            .map(|m| m.display().to_string())
             .unwrap_or_default();
         Ok(ContainerStats {
             attributes: Some(ContainerAttributes {

@@ -15,8 +15,8 @@ use crate::proto::v1::*;
 type Reply<T> = Result<Response<T>, Status>;
 
 impl Daemon {
-    /// The CRI view of an image record.
-    fn image_message(&self, record: &ImageRecord) -> Image {
+    /// The CRI view of `record`; `sandbox_id` is the sandbox image's id, reported pinned.
+    fn image_message(record: &ImageRecord, sandbox_id: Option<&str>) -> Image {
         let (uid, username) = match record.config.user.split(':').next().unwrap_or("") {
             "" => (Some(Int64Value { value: 0 }), String::new()),
             user => match user.parse::<i64>() {
@@ -24,7 +24,7 @@ impl Daemon {
                 Err(_) => (None, user.to_owned()),
             },
         };
-        let pinned = record.pinned || self.is_sandbox_image(record);
+        let pinned = record.pinned || sandbox_id == Some(record.id.as_str());
         Image {
             id: record.id.clone(),
             repo_tags: record.repo_tags.clone(),
@@ -49,8 +49,13 @@ impl Daemon {
             .collect()
     }
 
-    fn is_sandbox_image(&self, record: &ImageRecord) -> bool {
-        matches!(self.images.get(&self.config.sandbox_image), Ok(Some(sandbox)) if sandbox.id == record.id)
+    /// The sandbox image's id, if it is in the store (looked up once per request).
+    fn sandbox_image_id(&self) -> Option<String> {
+        self.images
+            .get(&self.config.sandbox_image)
+            .ok()
+            .flatten()
+            .map(|sandbox| sandbox.id)
     }
 
     fn image_named(&self, spec: Option<&ImageSpec>, field: &str) -> Result<String, Status> {
@@ -74,7 +79,13 @@ impl Daemon {
             None => self.images.list().map_err(status)?,
         };
         Ok(ListImagesResponse {
-            images: records.iter().map(|r| self.image_message(r)).collect(),
+            images: {
+                let sandbox = self.sandbox_image_id();
+                records
+                    .iter()
+                    .map(|r| Self::image_message(r, sandbox.as_deref()))
+                    .collect()
+            },
         })
     }
 
@@ -91,7 +102,10 @@ impl Daemon {
             info.insert("info".to_owned(), config);
         }
         Ok(ImageStatusResponse {
-            image: Some(self.image_message(&record)),
+            image: Some(Self::image_message(
+                &record,
+                self.sandbox_image_id().as_deref(),
+            )),
             info,
         })
     }
