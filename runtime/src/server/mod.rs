@@ -53,9 +53,9 @@ impl Daemon {
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let registries = RegistryConfig::load(&config.registry_config_dir)
-            .map_err(|e| anyhow::anyhow!(to_status(&e).message().to_owned()))?;
-        let images = ImageStore::open(&config.root, registries)
-            .map_err(|e| anyhow::anyhow!(to_status(&e).message().to_owned()))?;
+            .context("cannot read the registry configuration")?;
+        let images =
+            ImageStore::open(&config.root, registries).context("cannot open the image store")?;
         let pods = Table::open(&config.root.join("meta/pods"))?;
         let containers = Table::open(&config.root.join("meta/containers"))?;
         let cni = Cni::new(CniConfig {
