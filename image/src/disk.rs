@@ -10,8 +10,8 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::gpt;
-use crate::plan::{Plan, Role};
+use berth_layout::gpt;
+use berth_layout::partition::{Plan, Role};
 
 const CHUNK: usize = 1 << 20;
 
@@ -164,8 +164,8 @@ fn read_full(input: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Sizes;
     use crate::spec::MIB;
+    use berth_layout::partition::Sizes;
 
     fn plan() -> Plan {
         let sizes = Sizes {

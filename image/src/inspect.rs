@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use ext4_view::{Ext4, Ext4Read};
 
-use crate::gpt::{self, GptPartition, GptTable};
-use crate::plan::{uuids_from_root_hash, ROOT_VERITY_X86_64_TYPE, ROOT_X86_64_TYPE};
 use crate::verity::{self, VerityInfo};
+use berth_layout::gpt::{self, GptPartition, GptTable};
+use berth_layout::partition::{uuids_from_root_hash, ROOT_VERITY_X86_64_TYPE, ROOT_X86_64_TYPE};
 
 /// Errors that stop an inspection altogether (anything after the table is reported
 /// per partition instead).

@@ -1,19 +1,18 @@
 //! Berth's disk formats, written once and tested against the reference tools.
 //!
-//! One module per format: [`gpt`] partition tables, [`fat`] the FAT32 EFI system partition,
-//! [`ext4`] the read-only root, [`verity`] the dm-verity hash tree, [`cpio`] the initramfs
-//! archive; [`tree`] is the file tree the filesystem writers consume, [`plan`] the partition
-//! plan shared by the builder and stage 1, [`disk`] the assembly of a whole disk, and
-//! [`spec`] the validated `image.toml`.
+//! One module per format: [`fat`] the FAT32 EFI system partition, [`ext4`] the read-only
+//! root, [`verity`] the dm-verity hash tree, [`cpio`] the initramfs archive; [`tree`] is the
+//! file tree the filesystem writers consume, [`disk`] the assembly of a whole disk, and
+//! [`spec`] the validated `image.toml`. What the booted system reads as well (the partition
+//! plan and GPT, the kernel command line, the module index, the verity superblock) is in
+//! `berth-layout`, which PID 1 links instead of this crate.
 
 pub mod cpio;
 pub mod disk;
 pub mod ext4;
 pub mod fat;
-pub mod gpt;
 pub mod inspect;
 pub mod manifest;
-pub mod plan;
 pub mod release;
 pub mod spec;
 pub mod tree;

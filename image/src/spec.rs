@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Size(pub u64);
 
-pub const MIB: u64 = 1 << 20;
+pub use berth_layout::partition::MIB;
 
 impl Size {
     pub fn bytes(self) -> u64 {

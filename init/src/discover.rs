@@ -1,11 +1,11 @@
 //! Finding the root and verity partitions from the root hash alone.
 //!
 //! As systemd does, the root partition's GPT UUID is the first half of the root hash and
-//! the verity partition's the second half (`berth_image::plan`, shared with the builder),
+//! the verity partition's the second half (`berth_layout::partition`, shared with the builder),
 //! so no `root=` or label is needed and a disk cannot be mistaken for another release's.
 //! Disks appear asynchronously (a driver probes after its module loads), so stage 1 polls:
 //! every whole disk in `/sys/block` with a size is opened at `/dev/<name>`, its GPT read
-//! with `berth_image::gpt`, and the kernel's partition devices (`/sys/block/<disk>/<part>`
+//! with `berth_layout::gpt`, and the kernel's partition devices (`/sys/block/<disk>/<part>`
 //! with `partition` and `dev`) matched by partition number.
 
 use std::collections::BTreeMap;
@@ -13,11 +13,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use berth_image::gpt::{self, GptPartition, GptTable};
-use berth_image::plan::{self, ROOT_VERITY_X86_64_TYPE, ROOT_X86_64_TYPE};
-use uuid::Uuid;
+use berth_layout::cmdline::RootHash;
+use berth_layout::gpt::{self, GptPartition, GptTable};
+use berth_layout::partition::{self as plan, ROOT_VERITY_X86_64_TYPE, ROOT_X86_64_TYPE};
+use berth_layout::Uuid;
 
-use crate::cmdline::RootHash;
 use crate::sys::{DevNum, Syscalls};
 
 /// How often the disks are looked at again.
@@ -135,7 +135,7 @@ pub fn wait_for_root(
     root_hash: &RootHash,
     timeout: Duration,
     grace: Duration,
-    debug: bool,
+    verbose: bool,
 ) -> Result<FoundRoot, DiscoverError> {
     let (root_uuid, verity_uuid) = plan::uuids_from_root_hash(&root_hash.0);
     let start = sys.now();
@@ -143,7 +143,7 @@ pub fn wait_for_root(
     let mut logged: BTreeMap<String, DiskState> = BTreeMap::new();
     loop {
         let scan = scan(sys, root_uuid, verity_uuid)?;
-        if debug {
+        if verbose {
             for (disk, state) in &scan.states {
                 if logged.get(disk) != Some(state) {
                     sys.log(&format!("berth: stage1 disk {disk}: {state}"));
@@ -305,7 +305,7 @@ fn kernel_partitions(
 
 /// Root verity partitions of `table`, each with the root partition of its slot.
 fn other_verities(disk: &str, table: &GptTable) -> Vec<OtherVerity> {
-    use berth_image::plan::Role;
+    use berth_layout::partition::Role;
     let slot_root = |label: &str| {
         let root_label = match label {
             l if l == Role::VerityA.label() => Role::RootA.label(),

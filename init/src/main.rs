@@ -9,9 +9,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use berth_init::cmdline::FailureAction;
 use berth_init::sys::{Linux, Syscalls};
 use berth_init::{role, stage1, stage2, Role};
+use berth_layout::cmdline::FailureAction;
 
 fn main() -> ExitCode {
     let argv0 = std::env::args().next().unwrap_or_default();

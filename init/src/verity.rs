@@ -3,7 +3,7 @@
 //! The kernel verifies every block when it is read, and with `panic_on_corruption` a bad
 //! block panics the machine — including a wrong `roothash=`, which makes the very first
 //! read (mount reading the ext4 superblock) fail. So stage 1 checks, before it creates the
-//! device, what it can check cheaply: the superblock (`berth_image::verity`, the format the
+//! device, what it can check cheaply: the superblock (`berth_layout::verity`, the format the
 //! builder writes), that the sizes fit the partitions, and that the top block of the hash
 //! tree hashes to `roothash=`. A wrong `roothash=` or a replaced hash tree is then reported
 //! as `berth: FAILED verity: root hash mismatch …`; tampered data below a correct tree is
@@ -15,10 +15,10 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use berth_image::verity::{self, Superblock, VerityError};
+use berth_layout::cmdline::{RootHash, VerityMode};
+use berth_layout::verity::{self, Superblock, SuperblockError};
 use sha2::{Digest, Sha256};
 
-use crate::cmdline::{RootHash, VerityMode};
 use crate::discover::{FoundRoot, OtherVerity};
 use crate::sys::DmTarget;
 
@@ -39,7 +39,7 @@ pub enum VerityCheckError {
         device: PathBuf,
         label: String,
         #[source]
-        source: VerityError,
+        source: SuperblockError,
     },
     #[error("cannot read {what} of {device} at disk offset {offset}")]
     Read {
@@ -193,7 +193,10 @@ fn top_hash(
     let (what, offset) = if superblock.data_blocks == 1 {
         ("the only data block", data_offset)
     } else {
-        ("the top hash block", verity_offset + verity::BLOCK_SIZE)
+        (
+            "the top hash block",
+            verity_offset + verity::TOP_HASH_BLOCK_OFFSET,
+        )
     };
     let mut block = vec![0; verity::BLOCK_SIZE as usize];
     disk.read_exact_at(&mut block, offset)
@@ -253,7 +256,7 @@ mod tests {
     use super::*;
     use crate::discover::Partition;
     use crate::sys::DevNum;
-    use berth_image::verity::VerityParams;
+    use berth_image::verity::{self as image_verity, VerityParams};
 
     /// A file with `blocks` data blocks at 0 and their hash device right after.
     fn image(blocks: u64, salt: &[u8]) -> (tempfile::NamedTempFile, FoundRoot, RootHash) {
@@ -265,7 +268,7 @@ mod tests {
             salt: salt.to_vec(),
             uuid: [7; 16],
         };
-        let info = verity::format(
+        let info = image_verity::format(
             file.as_file(),
             0,
             data_len,

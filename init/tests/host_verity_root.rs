@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use berth_image::gpt;
-use berth_image::plan::{Plan, Role, Sizes};
 use berth_image::verity::{self, VerityParams};
-use berth_init::cmdline::{RootHash, VerityMode};
 use berth_init::discover;
 use berth_init::sys::{dm, Linux};
 use berth_init::verity::{check, VerityCheckError};
+use berth_layout::cmdline::{RootHash, VerityMode};
+use berth_layout::gpt;
+use berth_layout::partition::{Plan, Role, Sizes};
 
 const MIB: u64 = 1 << 20;
 const EXT4_BYTES: u64 = 4 * MIB;

@@ -80,7 +80,7 @@ fn a_disk_changed_after_the_build_is_refused_and_nothing_is_written() {
     let t = testdisk::make(dir.path());
     let manifest = testdisk::build_manifest(&t);
     // Outside the root: the verity check passes, the sha256 does not.
-    let state = t.plan.get(crate::plan::Role::State).offset;
+    let state = t.plan.get(berth_layout::partition::Role::State).offset;
     let file = fs::OpenOptions::new().write(true).open(&t.path).unwrap();
     std::os::unix::fs::FileExt::write_all_at(&file, b"tampered", state + 4096).unwrap();
     let out = dir.path().join("out");
@@ -110,7 +110,7 @@ fn a_corrupt_root_or_wrong_size_is_found_before_writing() {
     let dir = tempfile::tempdir().unwrap();
     let t = testdisk::make(dir.path());
     let manifest = testdisk::build_manifest(&t);
-    let root = t.plan.get(crate::plan::Role::RootA).offset;
+    let root = t.plan.get(berth_layout::partition::Role::RootA).offset;
     let file = fs::OpenOptions::new().write(true).open(&t.path).unwrap();
     std::os::unix::fs::FileExt::write_all_at(&file, b"x", root + 5).unwrap();
     let err = check_disk(&t.path, &manifest, &testdisk::Quiet)

@@ -79,7 +79,8 @@ fn gnu_tar_lists_and_extracts_the_grown_disk() {
 
     let check = run(Command::new("sgdisk").arg("-v").arg(&extracted), "gdisk");
     assert!(check.contains("No problems found"), "{check}");
-    let table = crate::gpt::read(&mut fs::File::open(&extracted).unwrap(), &extracted).unwrap();
+    let table =
+        berth_layout::gpt::read(&mut fs::File::open(&extracted).unwrap(), &extracted).unwrap();
     assert!(table.warnings.is_empty(), "{:?}", table.warnings);
     assert_eq!(table.partitions.len(), t.plan.partitions.len());
     // Everything but the GPT areas is the original disk.

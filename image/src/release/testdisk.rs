@@ -6,9 +6,9 @@ use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use crate::disk::{self, Content};
-use crate::plan::{Plan, Role, Sizes};
 use crate::spec::MIB;
 use crate::verity::{self, VerityParams};
+use berth_layout::partition::{Plan, Role, Sizes};
 
 pub struct TestDisk {
     pub path: PathBuf,

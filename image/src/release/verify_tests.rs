@@ -66,7 +66,7 @@ fn each_mismatch_is_named() {
         .write(true)
         .open(f.out.join("berth.raw"))
         .unwrap();
-    let root = f.t.plan.get(crate::plan::Role::RootA).offset;
+    let root = f.t.plan.get(berth_layout::partition::Role::RootA).offset;
     raw.write_all_at(b"!", root + 4096 * 2 + 7).unwrap();
 
     let report = verify_release(&f.out, Some(&f.public), &|_| {}).unwrap();

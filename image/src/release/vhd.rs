@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::disk_image::{is_zero, DiskImage};
 use super::{file_name, Artifact, ReleaseError, MIB};
-use crate::plan::stable_uuid;
+use berth_layout::partition::stable_uuid;
 
 pub const FOOTER_SIZE: usize = 512;
 /// 2000-01-01T00:00:00Z, the VHD time origin, in Unix time.

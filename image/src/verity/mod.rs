@@ -14,7 +14,6 @@
 //! `sha256(salt || block)`. With a single data block there is no tree at all: the root hash
 //! is the hash of the data block and the hash device is the superblock alone.
 
-mod superblock;
 mod tree;
 
 #[cfg(test)]
@@ -24,14 +23,11 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-pub use superblock::Superblock;
-use tree::{Geometry, Hasher, DIGEST_SIZE};
-
-/// Size of the data blocks and of the hash blocks, and of the superblock's block.
-pub const BLOCK_SIZE: u64 = 4096;
-
-/// Longest salt the superblock can hold.
-pub const MAX_SALT_SIZE: usize = 256;
+pub use berth_layout::verity::{
+    hash_device_size, read_superblock, Superblock, SuperblockError, BLOCK_SIZE, MAX_SALT_SIZE,
+};
+use berth_layout::verity::{ALGORITHM, DIGEST_SIZE, SUPERBLOCK_SIZE};
+use tree::{Geometry, Hasher};
 
 /// What the caller chooses for a new hash device; derived from the build, for reproducibility.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,12 +70,6 @@ pub enum VerityError {
         #[source]
         source: io::Error,
     },
-    #[error("cannot read the verity superblock at offset {offset}")]
-    ReadSuperblock {
-        offset: u64,
-        #[source]
-        source: io::Error,
-    },
     #[error("cannot read the hash tree at offset {offset}")]
     ReadHash {
         offset: u64,
@@ -92,40 +82,14 @@ pub enum VerityError {
         #[source]
         source: io::Error,
     },
-    #[error("no verity superblock at offset {offset}: bad signature")]
-    BadSignature { offset: u64 },
-    #[error("verity superblock at offset {offset}: unsupported format version {version} (only 1)")]
-    UnsupportedVersion { offset: u64, version: u32 },
-    #[error("verity superblock at offset {offset}: unsupported hash type {hash_type} (only 1)")]
-    UnsupportedHashType { offset: u64, hash_type: u32 },
-    #[error("verity superblock at offset {offset}: unsupported hash algorithm {algorithm:?} (only sha256)")]
-    UnsupportedAlgorithm { offset: u64, algorithm: String },
-    #[error(
-        "verity superblock at offset {offset}: unsupported block sizes \
-         {data_block_size} (data) / {hash_block_size} (hash); only {BLOCK_SIZE}"
-    )]
-    UnsupportedBlockSize {
-        offset: u64,
-        data_block_size: u32,
-        hash_block_size: u32,
-    },
-    #[error("verity superblock at offset {offset}: salt size {salt_size} exceeds {MAX_SALT_SIZE}")]
-    SuperblockSaltTooLong { offset: u64, salt_size: u16 },
-    #[error("verity superblock at offset {offset}: no data blocks")]
-    NoDataBlocks { offset: u64 },
+    #[error(transparent)]
+    Superblock(#[from] SuperblockError),
     #[error("data block {block} (at offset {offset}) does not match its hash")]
     DataBlockMismatch { block: u64, offset: u64 },
     #[error("hash block {block} at level {level} (at offset {offset}) does not match its hash")]
     HashBlockMismatch { level: u32, block: u64, offset: u64 },
     #[error("hash block {block} at level {level} (at offset {offset}) has non-zero padding")]
     HashPadding { level: u32, block: u64, offset: u64 },
-}
-
-/// Size in bytes of the hash device (superblock + tree) for `data_blocks` data blocks.
-///
-/// Saturates at `u64::MAX` for block counts no device has.
-pub fn hash_device_size(data_blocks: u64) -> u64 {
-    Geometry::hash_size_of(data_blocks)
 }
 
 /// Hashes `data_len` bytes (a positive multiple of [`BLOCK_SIZE`]) of `data` from
@@ -167,12 +131,12 @@ pub fn format(
         uuid: params.uuid,
         data_blocks: geometry.data_blocks(),
         salt: params.salt.clone(),
-        algorithm: superblock::ALGORITHM.to_owned(),
+        algorithm: ALGORITHM.to_owned(),
         data_block_size: BLOCK_SIZE as u32,
         hash_block_size: BLOCK_SIZE as u32,
     };
     let mut block0 = vec![0; BLOCK_SIZE as usize];
-    block0[..superblock::SIZE].copy_from_slice(&superblock.to_bytes());
+    block0[..SUPERBLOCK_SIZE].copy_from_slice(&superblock.to_bytes());
     write_at(hash, &block0, hash_offset)?;
     for (level, bytes) in levels.iter().enumerate() {
         write_at(hash, bytes, hash_offset + geometry.level_offset(level))?;
@@ -185,17 +149,6 @@ pub fn format(
         data_blocks: geometry.data_blocks(),
         hash_size: geometry.hash_size(),
     })
-}
-
-/// Parses and validates the superblock at `hash_offset`.
-pub fn read_superblock(hash: &File, hash_offset: u64) -> Result<Superblock, VerityError> {
-    let mut bytes = [0; superblock::SIZE];
-    hash.read_exact_at(&mut bytes, hash_offset)
-        .map_err(|source| VerityError::ReadSuperblock {
-            offset: hash_offset,
-            source,
-        })?;
-    Superblock::parse(&bytes, hash_offset)
 }
 
 /// Full verification of a hash device against its data; returns what it describes,

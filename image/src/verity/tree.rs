@@ -10,12 +10,11 @@ use std::thread;
 
 use sha2::{Digest, Sha256};
 
+use berth_layout::verity::{hash_device_size, level_blocks, DIGEST_SIZE, FANOUT};
+
 use super::{VerityError, BLOCK_SIZE};
 
-pub(super) const DIGEST_SIZE: usize = 32;
 const BLOCK: usize = BLOCK_SIZE as usize;
-/// Hashes per hash block.
-const FANOUT: u64 = BLOCK_SIZE / DIGEST_SIZE as u64;
 /// Data blocks per positioned read (2 MiB): large reads, few syscalls, and a multiple of
 /// [`FANOUT`] so that one read fills whole hash blocks.
 const READ_BLOCKS: usize = 512;
@@ -41,19 +40,12 @@ impl Geometry {
         })
     }
 
-    /// Hash device size for `data_blocks`, saturating.
-    pub(super) fn hash_size_of(data_blocks: u64) -> u64 {
-        // The levels add up to less than data_blocks / 127 + 64: no overflow.
-        let tree_blocks: u64 = level_blocks(data_blocks).iter().sum();
-        (1 + tree_blocks).saturating_mul(BLOCK_SIZE)
-    }
-
     pub(super) fn data_blocks(&self) -> u64 {
         self.data_blocks
     }
 
     pub(super) fn hash_size(&self) -> u64 {
-        Self::hash_size_of(self.data_blocks)
+        hash_device_size(self.data_blocks)
     }
 
     pub(super) fn levels(&self) -> usize {
@@ -74,18 +66,6 @@ impl Geometry {
             _ => self.level_blocks[level - 1],
         }
     }
-}
-
-/// Blocks in each level for `data_blocks`, level 0 first, up to the single top block; none
-/// for a single data block. Same as cryptsetup's `hash_levels`.
-fn level_blocks(data_blocks: u64) -> Vec<u64> {
-    let mut levels = Vec::new();
-    let mut count = data_blocks;
-    while count > 1 {
-        count = count.div_ceil(FANOUT);
-        levels.push(count);
-    }
-    levels
 }
 
 /// `sha256(salt || block)`, with the salt absorbed once.

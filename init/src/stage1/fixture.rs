@@ -7,12 +7,12 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
-use berth_image::gpt;
-use berth_image::plan::{Plan, Role, Sizes};
 use berth_image::verity::{self, VerityParams};
+use berth_layout::gpt;
+use berth_layout::partition::{Plan, Role, Sizes};
 
-use crate::cmdline::RootHash;
 use crate::sys::fake::Fake;
+use berth_layout::cmdline::RootHash;
 
 pub const RELEASE: &str = "6.1.0-28-cloud-amd64";
 pub const MODULES: &str = "/lib/modules/6.1.0-28-cloud-amd64";
@@ -33,7 +33,7 @@ kernel/drivers/scsi/scsi_mod.ko: kernel/drivers/scsi/scsi_common.ko
 kernel/drivers/scsi/scsi_common.ko:
 ";
 
-/// Built in: the rest of [`crate::STAGE1_MODULES`].
+/// Built in: the rest of `STAGE1_MODULES`.
 pub const MODULES_BUILTIN: &str = "\
 kernel/drivers/virtio/virtio_pci.ko
 kernel/drivers/nvme/host/nvme.ko

@@ -1,9 +1,9 @@
 //! Stage 1: from the initramfs to the verified root.
 //!
-//! Mount `/proc`, `/sys`, `/dev`; read the command line; load [`STAGE1_MODULES`]; wait
+//! Mount `/proc`, `/sys`, `/dev`; read the command line; load `STAGE1_MODULES`; wait
 //! for the disk whose partitions the root hash names; check the verity superblock and top
 //! hash block; create the dm-verity device `root`; mount it read-only at [`SYSROOT`]; move
-//! `/dev`, `/proc`, `/sys` into it; switch root; exec [`STAGE2_PATH`]. Each milestone is one
+//! `/dev`, `/proc`, `/sys` into it; switch root; exec `/sbin/init`. Each milestone is one
 //! `berth: stage1 …` line. Any failure prints `berth: FAILED <what>: <why>` and powers off
 //! (or reboots, `berth.failure=reboot`): stage 1 never returns to a half-booted system,
 //! never panics, and never exits (PID 1 exiting panics the kernel).
@@ -18,13 +18,14 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cmdline::{CmdlineError, FailureAction};
 use crate::console;
 use crate::discover::DiscoverError;
-use crate::modules::ModulesError;
+use crate::module_loader::ModuleLoadError;
 use crate::sys::{DevNum, DmError, PowerAction, Syscalls};
 use crate::verity::VerityCheckError;
-use crate::{STAGE1_MODULES, STAGE2_PATH};
+use berth_layout::cmdline::{CmdlineError, FailureAction};
+use berth_layout::module_index::STAGE1_MODULES;
+use berth_layout::paths::STAGE2;
 
 /// Where the verified root is mounted before it becomes `/`.
 pub const SYSROOT: &str = "/sysroot";
@@ -60,24 +61,8 @@ pub enum Stage1Error {
     },
     #[error(transparent)]
     Cmdline(#[from] CmdlineError),
-    #[error("kernel {release}")]
-    Modules {
-        release: String,
-        #[source]
-        source: ModulesError,
-    },
-    #[error("cannot read {path} (has the initramfs modules for this kernel?)")]
-    ModulesIndex {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot load module {path}")]
-    LoadModule {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Modules(#[from] ModuleLoadError),
     #[error(transparent)]
     Discover(Box<DiscoverError>),
     #[error(transparent)]
@@ -138,9 +123,7 @@ impl Stage1Error {
             Stage1Error::Mkdir { .. } | Stage1Error::Mount { .. } => "mount",
             Stage1Error::Read { what, .. } => what,
             Stage1Error::Cmdline(_) => "cmdline",
-            Stage1Error::Modules { .. }
-            | Stage1Error::ModulesIndex { .. }
-            | Stage1Error::LoadModule { .. } => "modules",
+            Stage1Error::Modules(_) => "modules",
             Stage1Error::Discover(_) => "root",
             Stage1Error::Verity(_) => "verity",
             Stage1Error::Dm { .. } | Stage1Error::Mknod { .. } => "device-mapper",
@@ -168,15 +151,15 @@ pub fn boot(sys: &dyn Syscalls, failure: &mut FailureAction) -> Result<(), Stage
     steps::mount_api_filesystems(sys)?;
     sys.log("berth: stage1 started");
     let cmdline = steps::read_cmdline(sys, failure)?;
-    if cmdline.debug {
+    if cmdline.options.verbose {
         sys.log(&format!(
             "berth: stage1 cmdline roothash={} berth.verity={} berth.failure={}",
             cmdline.root_hash,
-            cmdline.verity.as_str(),
-            cmdline.failure.as_str()
+            cmdline.options.verity.as_str(),
+            cmdline.options.failure.as_str()
         ));
     }
-    let loaded = steps::load_modules(sys, STAGE1_MODULES, cmdline.debug)?;
+    let loaded = steps::load_modules(sys, STAGE1_MODULES, cmdline.options.verbose)?;
     sys.log(&format!("berth: stage1 modules loaded ({loaded})"));
 
     let found = steps::find_root(sys, &cmdline)?;
@@ -203,7 +186,7 @@ pub fn boot(sys: &dyn Syscalls, failure: &mut FailureAction) -> Result<(), Stage
             path: sysroot,
             source,
         })?;
-    let init = PathBuf::from(STAGE2_PATH);
+    let init = PathBuf::from(STAGE2);
     sys.exec(&init)
         .map_err(|source| Stage1Error::Exec { path: init, source })
 }

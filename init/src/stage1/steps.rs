@@ -1,16 +1,15 @@
 //! The steps of stage 1, each a plain function over [`Syscalls`] so the tests can run
 //! them against the recording fake.
 
-use std::io;
 use std::path::{Path, PathBuf};
 
 use super::{Stage1Error, DM_NAME, OTHER_ROOT_GRACE, ROOT_WAIT, SYSROOT};
-use crate::cmdline::{Cmdline, FailureAction};
 use crate::discover::{self, DiscoverError, FoundRoot};
-use crate::modules::{parse_builtin, ModulesDep};
+use crate::module_loader::{Loaded, ModuleLoader};
 use crate::sys::{Mount, MountFlags, Syscalls};
 use crate::verity::{self, VerityCheckError};
-use crate::STAGE2_PATH;
+use berth_layout::cmdline::{Cmdline, FailureAction};
+use berth_layout::paths::{INITRAMFS_MODULES, STAGE2};
 
 /// The kernel's API file systems, in mount order: `(fstype, target, flags, data)`.
 /// `/dev` first: the initramfs may have no `/dev/console` of its own, and every line
@@ -68,58 +67,20 @@ pub(super) fn read_cmdline(
     Ok(Cmdline::parse(&text)?)
 }
 
-/// Loads `wanted` and their dependencies from `/lib/modules/<release>/`; returns how many
+/// Loads `wanted` and their dependencies from [`INITRAMFS_MODULES`]; returns how many
 /// module files were inserted (built-in and already loaded ones are not counted).
 pub(super) fn load_modules(
     sys: &dyn Syscalls,
     wanted: &[&str],
-    debug: bool,
+    verbose: bool,
 ) -> Result<usize, Stage1Error> {
-    let release = read(sys, Path::new("/proc/sys/kernel/osrelease"), "modules")?
-        .trim()
-        .to_owned();
-    let base = Path::new("/lib/modules").join(&release);
-    let index_error = |path: PathBuf, source: io::Error| Stage1Error::ModulesIndex { path, source };
-    let dep_path = base.join("modules.dep");
-    let dep_text = sys
-        .read_to_string(&dep_path)
-        .map_err(|source| index_error(dep_path.clone(), source))?;
-    let modules_error = |source| Stage1Error::Modules {
-        release: release.clone(),
-        source,
-    };
-    let dep = ModulesDep::parse(&dep_text).map_err(modules_error)?;
-    let builtin_path = base.join("modules.builtin");
-    let builtin = match sys.read_to_string(&builtin_path) {
-        Ok(text) => parse_builtin(&text),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Default::default(),
-        Err(source) => return Err(index_error(builtin_path, source)),
-    };
-    let present = |name: &str| sys.exists(&Path::new("/sys/module").join(name));
-    let plan = dep
-        .resolve(wanted, &builtin, &present)
-        .map_err(modules_error)?;
-    if debug {
-        for name in &plan.builtin {
-            sys.log(&format!("berth: stage1 module {name} built in"));
+    let loader = ModuleLoader::open(sys, Path::new(INITRAMFS_MODULES))?;
+    let mut report = |name: &str, state: Loaded| {
+        if verbose {
+            sys.log(&format!("berth: stage1 module {name} {}", state.as_str()));
         }
-    }
-    let mut loaded = 0;
-    for entry in &plan.load {
-        let path = base.join(&entry.path);
-        let state = match sys.load_module(&path) {
-            Ok(()) => {
-                loaded += 1;
-                "loaded"
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => "already loaded",
-            Err(source) => return Err(Stage1Error::LoadModule { path, source }),
-        };
-        if debug {
-            sys.log(&format!("berth: stage1 module {} {state}", entry.name));
-        }
-    }
-    Ok(loaded)
+    };
+    Ok(loader.load(sys, wanted, &mut report)?)
 }
 
 /// Waits for the partitions; a `roothash=` that matches no partition while root verity
@@ -130,7 +91,7 @@ pub(super) fn find_root(sys: &dyn Syscalls, cmdline: &Cmdline) -> Result<FoundRo
         &cmdline.root_hash,
         ROOT_WAIT,
         OTHER_ROOT_GRACE,
-        cmdline.debug,
+        cmdline.options.verbose,
     );
     match waited {
         Ok(found) => Ok(found),
@@ -159,8 +120,8 @@ pub(super) fn create_verity(
             path: disk_path,
             source,
         })?;
-    let root = verity::check(&disk, found, &cmdline.root_hash, cmdline.verity)?;
-    if cmdline.debug {
+    let root = verity::check(&disk, found, &cmdline.root_hash, cmdline.options.verity)?;
+    if cmdline.options.verbose {
         sys.log(&format!("berth: stage1 verity table {}", root.target));
     }
     let dev = sys
@@ -200,7 +161,7 @@ pub(super) fn mount_root(sys: &dyn Syscalls, device: &Path) -> Result<(), Stage1
         source,
     })?;
     // Checked before the switch, while failing still leaves a working console behind.
-    let init = Path::new(SYSROOT).join(STAGE2_PATH.trim_start_matches('/'));
+    let init = Path::new(SYSROOT).join(STAGE2.trim_start_matches('/'));
     if !sys.exists(&init) {
         return Err(Stage1Error::NoInit { path: init });
     }

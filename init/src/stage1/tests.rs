@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use berth_image::plan::Role;
+use berth_layout::partition::Role;
 
 use super::fixture::{Machine, MODULES};
 use super::*;
@@ -114,10 +114,10 @@ fn boots_in_order() {
 }
 
 #[test]
-fn options_reach_the_table_and_debug_says_more() {
+fn options_reach_the_table_and_verbose_says_more() {
     let m = Machine::new();
     m.cmdline(&format!(
-        "roothash={} berth.verity=restart berth.debug",
+        "roothash={} berth.verity=restart berth.verbose",
         m.root_hash
     ));
     m.fake
@@ -162,7 +162,7 @@ fn waits_for_a_slow_disk() {
 #[test]
 fn missing_disk_names_the_uuids_after_30_s() {
     let m = Machine::without_disk();
-    let (root, verity) = berth_image::plan::uuids_from_root_hash(&m.root_hash.0);
+    let (root, verity) = berth_layout::partition::uuids_from_root_hash(&m.root_hash.0);
     assert_eq!(
         failed_line(&m),
         format!(
@@ -277,8 +277,8 @@ fn missing_module_file_and_unknown_module() {
     let m = Machine::new();
     std::fs::remove_file(m.fake.host(format!("{MODULES}/modules.dep"))).unwrap();
     assert!(failed_line(&m).starts_with(&format!(
-        "berth: FAILED modules: cannot read {MODULES}/modules.dep (has the initramfs modules \
-         for this kernel?): "
+        "berth: FAILED modules: cannot read {MODULES}/modules.dep (does the image have the \
+         modules of this kernel?): "
     )));
 }
 

@@ -10,9 +10,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::engine::{JobResult, Machine};
-use super::modules::ModuleLoader;
 use crate::console;
+use crate::module_loader::ModuleLoader;
 use crate::sys::Syscalls;
+use berth_layout::paths::{CONFD_BASES, MODULES};
 
 /// A line that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,7 @@ impl fmt::Display for LineError {
 pub fn config_files(sys: &dyn Syscalls, name: &str) -> Vec<PathBuf> {
     let mut files = BTreeMap::new();
     // Lowest precedence first; a later folder replaces a file of the same name.
-    for base in ["/usr/lib", "/run", "/etc"] {
+    for base in CONFD_BASES {
         let dir = Path::new(base).join(name);
         for entry in sys.read_dir(&dir).unwrap_or_default() {
             if entry.ends_with(".conf") {
@@ -144,7 +145,7 @@ fn report(m: &Machine, what: &str, file: &Path, error: LineError) {
 /// Loads the modules named in `modules-load.d`.
 pub fn modules_load(m: &mut Machine) -> JobResult {
     let files = config_files(m.sys, "modules-load.d");
-    let loader = ModuleLoader::new(m.sys)?;
+    let loader = ModuleLoader::open(m.sys, Path::new(MODULES))?;
     let mut names = Vec::new();
     for file in files {
         let text = match m.sys.read_to_string(&file) {
@@ -165,7 +166,7 @@ pub fn modules_load(m: &mut Machine) -> JobResult {
                     continue;
                 }
             };
-            match loader.load(m.sys, &name) {
+            match loader.load(m.sys, &[&name], &mut |_, _| {}) {
                 Ok(_) => names.push(name),
                 Err(e) => {
                     let message = console::chain(&e);

@@ -10,9 +10,9 @@ use std::error::Error;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 
-use super::options::Options;
 use crate::console;
 use crate::sys::{PowerAction, Syscalls};
+use berth_layout::cmdline::BootOptions;
 
 /// What a job returns when it failed as a whole; partial failures are logged by the job.
 pub type JobResult = Result<(), Box<dyn Error>>;
@@ -38,7 +38,7 @@ pub enum StateBacking {
 /// What the jobs share.
 pub struct Machine<'a> {
     pub sys: &'a dyn Syscalls,
-    pub options: Options,
+    pub options: BootOptions,
     pub state: StateBacking,
     pub machine_id: Option<String>,
     /// The debug shell's PID, so that shutdown can hang it up.
@@ -48,7 +48,7 @@ pub struct Machine<'a> {
 }
 
 impl<'a> Machine<'a> {
-    pub fn new(sys: &'a dyn Syscalls, options: Options) -> Machine<'a> {
+    pub fn new(sys: &'a dyn Syscalls, options: BootOptions) -> Machine<'a> {
         Machine {
             sys,
             options,

@@ -15,8 +15,8 @@ use std::path::Path;
 
 use super::cloud::{nocloud_hostname, SMBIOS_SERIAL};
 use super::engine::{JobResult, Machine, StateBacking};
-use super::mounts::STATE_MOUNT;
-use super::options::valid_hostname;
+use berth_layout::cmdline::valid_hostname;
+use berth_layout::paths::{MACHINE_ID, MACHINE_ID_ON_STATE, STATE_MOUNT};
 
 /// A machine-id as systemd writes it: 32 lowercase hex digits, not all zero.
 pub fn valid_machine_id(text: &str) -> bool {
@@ -36,7 +36,7 @@ pub fn machine_id_from_uuid(uuid: &str) -> Option<String> {
 
 /// The `machine-id` job.
 pub fn machine_id(m: &mut Machine) -> JobResult {
-    let kept = Path::new(STATE_MOUNT).join("berth/machine-id");
+    let kept = Path::new(STATE_MOUNT).join(MACHINE_ID_ON_STATE);
     let existing = m
         .sys
         .read_to_string(&kept)
@@ -63,8 +63,8 @@ pub fn machine_id(m: &mut Machine) -> JobResult {
         }
     };
     m.sys
-        .write_file(Path::new("/etc/machine-id"), format!("{id}\n").as_bytes())
-        .map_err(|e| format!("cannot write /etc/machine-id: {e}"))?;
+        .write_file(Path::new(MACHINE_ID), format!("{id}\n").as_bytes())
+        .map_err(|e| format!("cannot write {MACHINE_ID}: {e}"))?;
     m.log(&format!("berth: machine-id {id} ({how})"));
     m.machine_id = Some(id);
     Ok(())

@@ -15,9 +15,7 @@ pub mod cloud;
 pub mod confd;
 pub mod engine;
 pub mod identity;
-pub mod modules;
 pub mod mounts;
-pub mod options;
 pub mod repair;
 pub mod shutdown;
 pub mod state;
@@ -32,8 +30,8 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::sys::{PowerAction, Syscalls};
+use berth_layout::cmdline::BootOptions;
 use engine::{Job, Machine};
-use options::Options;
 
 /// Early boot, in order. Mounts first (later jobs write to `/etc`, `/var`, `/proc/sys`);
 /// modules before sysctl (`net.bridge.*` exists once `br_netfilter` is loaded).
@@ -81,7 +79,7 @@ pub const EARLY_BOOT: [Job; 10] = [
 ];
 
 /// The debug variant's shell and the terminal it runs on.
-pub const SHELL: &str = "/usr/bin/busybox";
+pub const SHELL: &str = berth_layout::paths::DEBUG_SHELL;
 pub const SHELL_TTY: &str = "/dev/ttyS0";
 const SHELL_ENV: [(&str, &str); 5] = [
     ("HOME", "/root"),
@@ -136,10 +134,11 @@ pub fn run(sys: &dyn Syscalls) {
     let cmdline = sys
         .read_to_string(Path::new("/proc/cmdline"))
         .unwrap_or_default();
-    let mut machine = Machine::new(sys, Options::parse(&cmdline));
-    for word in &machine.options.problems {
-        sys.log(&format!("berth: FAILED cmdline: ignored {word}"));
+    let (options, problems) = BootOptions::parse_lenient(&cmdline);
+    for problem in &problems {
+        sys.log(&format!("berth: FAILED cmdline: ignored {problem}"));
     }
+    let mut machine = Machine::new(sys, options);
     let failed = early_boot(&mut machine);
     let took = sys.now().saturating_sub(started);
     sys.log(&format!(
@@ -215,7 +214,7 @@ fn event_loop(m: &mut Machine, signals: &SignalFd) {
     let mut shell = Shell {
         pid: None,
         started: Duration::ZERO,
-        next_start: m.options.debug.then(|| m.sys.now()),
+        next_start: m.options.debug_shell.then(|| m.sys.now()),
         pause: Duration::ZERO,
     };
     loop {

@@ -12,11 +12,10 @@ use std::error::Error;
 use std::path::Path;
 
 use super::engine::{JobResult, Machine};
-use super::modules::ModuleLoader;
+use crate::module_loader::ModuleLoader;
 use crate::sys::{Mount, MountFlags};
+use berth_layout::paths::{MODULES, STATE_MOUNT};
 
-/// Where STATE is mounted (COS's path).
-pub const STATE_MOUNT: &str = "/mnt/stateful_partition";
 /// The upper and work folders of the `/etc` overlay, on the `/run` tmpfs.
 pub const ETC_UPPER: &str = "/run/berth/etc/upper";
 pub const ETC_WORK: &str = "/run/berth/etc/work";
@@ -216,7 +215,7 @@ fn enable_controllers(m: &Machine) -> Result<(), String> {
 /// `/etc`: an overlay of the root's `/etc` with a tmpfs upper layer (on `/run`), so it is
 /// writable and starts from the verified defaults on every boot.
 pub fn etc(m: &mut Machine) -> JobResult {
-    ModuleLoader::new(m.sys)?.load(m.sys, "overlay")?;
+    ModuleLoader::open(m.sys, Path::new(MODULES))?.load(m.sys, &["overlay"], &mut |_, _| {})?;
     for dir in ["/run/berth/etc", ETC_UPPER, ETC_WORK] {
         m.sys
             .mkdir(Path::new(dir))

@@ -20,10 +20,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::engine::Machine;
-use super::mounts::{NOSUID_NODEV_NOEXEC, STATE_MOUNT};
-use super::options::StateMode;
+use super::mounts::NOSUID_NODEV_NOEXEC;
 use super::state::STATE_LABEL;
 use crate::sys::{Ended, Mount, Ran};
+use berth_layout::cmdline::StateMode;
+use berth_layout::paths::STATE_MOUNT;
 
 pub const E2FSCK: &str = "/usr/sbin/e2fsck";
 pub const MKE2FS: &str = "/usr/sbin/mke2fs";

@@ -4,7 +4,7 @@
 //! Every boot: find the partition labelled `STATE` (on the disk that holds the root, if
 //! several disks have one); grow it to the end of the disk when the disk has grown (the
 //! image is 256 MiB of STATE; a cloud disk is larger, and a disk resized later grows on
-//! the next boot): rewrite the GPT (`berth_image::gpt::grow_last_partition`, which also
+//! the next boot): rewrite the GPT (`berth_layout::gpt::grow_last_partition`, which also
 //! moves the backup header), tell the kernel with `BLKPG_RESIZE_PARTITION`, mount, then
 //! grow the mounted ext4 with `EXT4_IOC_RESIZE_FS`. A new STATE gets its folders.
 //!
@@ -18,14 +18,16 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::engine::{JobResult, Machine, StateBacking};
-use super::mounts::{mount, NOSUID_NODEV_NOEXEC, STATE_MOUNT};
-use super::options::StateMode;
+use super::mounts::{mount, NOSUID_NODEV_NOEXEC};
 use super::repair::{self, Mounted};
 use crate::console;
 use crate::sys::Syscalls;
+use berth_layout::cmdline::StateMode;
+use berth_layout::partition::Role;
+use berth_layout::paths::STATE_MOUNT;
 
 /// The partition label.
-pub const STATE_LABEL: &str = "STATE";
+pub const STATE_LABEL: &str = Role::State.label();
 
 /// Folders on STATE, parents first: the bind sources, the `/var/lib/cloud` mount point,
 /// and `berth/` for what PID 1 keeps (the machine-id).
@@ -139,7 +141,7 @@ fn grow_partition(
     let mut file = sys
         .open_rw(&disk)
         .map_err(|e| format!("cannot open {}: {e}", disk.display()))?;
-    let Some(grown) = berth_image::gpt::grow_last_partition(&mut file, &disk, STATE_LABEL)? else {
+    let Some(grown) = berth_layout::gpt::grow_last_partition(&mut file, &disk, STATE_LABEL)? else {
         return Ok(None);
     };
     drop(file);

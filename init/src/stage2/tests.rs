@@ -3,13 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_image::plan::{Plan, Role, Sizes};
+use berth_layout::cmdline::BootOptions;
+use berth_layout::partition::{Plan, Role, Sizes};
 
 use super::engine::{Machine, StateBacking};
-use super::mounts::{NOSUID_NODEV, NOSUID_NODEV_NOEXEC, STATE_MOUNT};
+use super::mounts::{NOSUID_NODEV, NOSUID_NODEV_NOEXEC};
 use super::*;
 use crate::sys::fake::{Call, Fake};
 use crate::sys::{Ended, Mount, MountFlags, Ran};
+use berth_layout::paths::STATE_MOUNT;
 
 const RELEASE: &str = "6.1.0-28-cloud-amd64";
 const MIB: u64 = 1 << 20;
@@ -89,7 +91,7 @@ fn attach_disk(f: &Fake, grow_by: u64) {
         .open(&path)
         .unwrap();
     file.set_len(plan.disk_size).unwrap();
-    berth_image::gpt::write(&mut file, &path, &plan).unwrap();
+    berth_layout::gpt::write(&mut file, &path, &plan).unwrap();
     file.set_len(plan.disk_size + grow_by).unwrap();
     let state = plan.get(Role::State);
     let dir = "/sys/block/vda/vda6";
@@ -131,7 +133,7 @@ fn mounts(f: &Fake) -> Vec<(String, String, MountFlags)> {
 
 fn boot(f: &Fake) -> (usize, StateBacking, Option<String>) {
     let cmdline = f.read_to_string(Path::new("/proc/cmdline")).unwrap();
-    let mut m = Machine::new(f, Options::parse(&cmdline));
+    let mut m = Machine::new(f, BootOptions::parse_lenient(&cmdline).0);
     let failed = early_boot(&mut m);
     (failed, m.state, m.machine_id)
 }
@@ -240,7 +242,7 @@ fn a_larger_disk_grows_state() {
         .calls()
         .contains(&Call::ResizeExt4(STATE_MOUNT.into(), 80 * MIB / 4096)));
     let mut disk = std::fs::File::open(f.host("/dev/vda")).unwrap();
-    let table = berth_image::gpt::read(&mut disk, Path::new("/dev/vda")).unwrap();
+    let table = berth_layout::gpt::read(&mut disk, Path::new("/dev/vda")).unwrap();
     assert!(table.warnings.is_empty(), "{:?}", table.warnings);
     assert_eq!(table.by_label("STATE").unwrap().size(512), 80 * MIB);
 }
@@ -298,7 +300,7 @@ fn shutdown_phases_in_order_with_state_left_clean() {
          28 22 254:6 /var /var rw - ext4 /dev/vda6 rw\n",
     );
     f.busy.borrow_mut().insert("/mnt/stateful_partition".into());
-    let mut m = Machine::new(&f, Options::default());
+    let mut m = Machine::new(&f, BootOptions::default());
     m.shell = Some(100);
     m.action = PowerAction::Reboot;
     let failed = engine::run(&mut m, &shutdown::SHUTDOWN);

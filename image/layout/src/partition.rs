@@ -1,6 +1,6 @@
 //! The partition plan: labels, type GUIDs, sizes and identities of Berth's six partitions,
-//! defined once and used by the image builder (to write the disk) and by stage 1 (to find
-//! the root from `roothash=` alone).
+//! defined once and used by the image builder (to write the disk), by stage 1 (to find the
+//! root from `roothash=` alone) and by stage 2 (to find and grow STATE).
 //!
 //! Type GUIDs follow the Discoverable Partitions Specification. As systemd does, the root
 //! partition's UUID is the first 128 bits of the dm-verity root hash and its verity
@@ -10,8 +10,8 @@
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::spec::MIB;
-
+/// One mebibyte.
+pub const MIB: u64 = 1 << 20;
 /// Logical sector size of every Berth disk.
 pub const SECTOR: u64 = 512;
 /// Partition alignment: 1 MiB, what every tool and cloud expects.
@@ -51,7 +51,7 @@ impl Role {
         Role::State,
     ];
 
-    pub fn label(self) -> &'static str {
+    pub const fn label(self) -> &'static str {
         match self {
             Role::Esp => "EFI-SYSTEM",
             Role::RootA => "ROOT-A",

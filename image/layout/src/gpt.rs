@@ -1,5 +1,7 @@
 //! GPT partition tables, through the `gpt` crate: writing a [`Plan`] (protective MBR,
-//! primary and backup headers, 128-entry arrays) and reading any GPT disk for `inspect`.
+//! primary and backup headers, 128-entry arrays), reading any GPT disk (stage 1 finding the
+//! root, `inspect`), and growing the last partition (stage 2 growing STATE). Here rather
+//! than in `berth-image` because both the builder and PID 1 use it.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -12,7 +14,7 @@ use gpt::partition_types::{OperatingSystem, Type};
 use gpt::GptConfig;
 use uuid::Uuid;
 
-use crate::plan::{Plan, SECTOR};
+use crate::partition::{Plan, ALIGN, SECTOR};
 
 /// Errors reading or writing a partition table.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +34,7 @@ pub enum GptError {
 }
 
 /// One partition as found on a disk.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GptPartition {
     pub number: u32,
     pub label: String,
@@ -53,7 +55,7 @@ impl GptPartition {
 }
 
 /// A partition table as found on a disk.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GptTable {
     pub disk_guid: Uuid,
     pub sector_size: u64,
@@ -207,7 +209,7 @@ pub fn grow_last_partition(
     let sectors = disk_size / SECTOR;
     // The backup entry array (32 sectors of 128 entries) and header end the disk.
     let last_usable = sectors.saturating_sub(34);
-    let per_mib = crate::plan::ALIGN / SECTOR;
+    let per_mib = ALIGN / SECTOR;
     let whole_mibs = (last_usable + 1).saturating_sub(last.first_lba) / per_mib;
     let new_last = last.first_lba + whole_mibs * per_mib - 1;
     if whole_mibs == 0 || new_last < last.last_lba + per_mib {
@@ -240,8 +242,7 @@ pub fn grow_last_partition(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Role, Sizes};
-    use crate::spec::MIB;
+    use crate::partition::{Role, Sizes, MIB};
     use std::process::Command;
 
     fn small_plan() -> Plan {
