@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use berth_layout::cmdline::VerityMode;
 use serde::{Deserialize, Deserializer};
 
 /// A size in bytes, written in `image.toml` as `"64MiB"`, `"1GiB"` or a plain integer of bytes.
@@ -183,9 +184,10 @@ pub struct BootSection {
     /// Boot counting: tries a slot gets before systemd-boot falls back to the other.
     #[serde(default = "default_tries")]
     pub tries: u32,
-    /// What the kernel does when a verified block does not match: `panic` or `restart`.
-    #[serde(default)]
-    pub verity_failure: VerityFailure,
+    /// What the kernel does when a verified block does not match: `panic` or `restart`
+    /// (`berth.verity=` on the command line).
+    #[serde(default, deserialize_with = "verity_mode")]
+    pub verity_failure: VerityMode,
 }
 
 impl Default for BootSection {
@@ -193,26 +195,15 @@ impl Default for BootSection {
         BootSection {
             loader_package: default_loader(),
             tries: default_tries(),
-            verity_failure: VerityFailure::default(),
+            verity_failure: VerityMode::default(),
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VerityFailure {
-    #[default]
-    Panic,
-    Restart,
-}
-
-impl VerityFailure {
-    pub fn name(self) -> &'static str {
-        match self {
-            VerityFailure::Panic => "panic",
-            VerityFailure::Restart => "restart",
-        }
-    }
+fn verity_mode<'de, D: Deserializer<'de>>(d: D) -> Result<VerityMode, D::Error> {
+    String::deserialize(d)?
+        .parse()
+        .map_err(|_| serde::de::Error::custom("expected \"panic\" or \"restart\""))
 }
 
 fn default_loader() -> String {

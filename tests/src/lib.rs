@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use anyhow::{bail, Context, Result};
-use berth_image::gpt::{self, GptTable};
+use berth_layout::gpt::{self, GptTable};
 
 /// A fixed SOURCE_DATE_EPOCH for every test build (2023-11-14T22:13:20Z).
 pub const EPOCH: &str = "1700000000";

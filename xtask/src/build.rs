@@ -18,10 +18,10 @@ use berth_image::manifest::{
     self, Artifact, DiskSummary, KernelSummary, Manifest, PackageSummary, PartitionSummary,
     VeritySummary,
 };
-use berth_image::plan::{stable_uuid, Plan, Role, Sizes};
 use berth_image::spec::ImageSpec;
 use berth_image::tree::{Owners, Tree};
 use berth_image::verity::{self, VerityParams};
+use berth_layout::partition::{stable_uuid, Plan, Role, Sizes};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -313,7 +313,7 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<PathBuf> {
     let verity_meta: VerityMeta = read_json(&verity_dir.join("verity.json"))?;
     let root_hash = parse_hash(&verity_meta.root_hash)?;
     let plan = Plan::new(&sizes, &spec.image.name, &root_hash);
-    let cmdline = esp::cmdline(&spec, variant, &verity_meta.root_hash);
+    let cmdline = esp::cmdline(&spec, variant, &root_hash);
 
     // 6. ESP
     let esp_key = Key::new("esp")
@@ -535,7 +535,7 @@ fn dummy_plan(sizes: &Sizes) -> Plan {
 fn disk_summary(plan: &Plan) -> DiskSummary {
     DiskSummary {
         size: plan.disk_size,
-        sector_size: berth_image::plan::SECTOR,
+        sector_size: berth_layout::partition::SECTOR,
         guid: plan.disk_guid.to_string(),
         partitions: plan
             .partitions

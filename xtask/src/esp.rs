@@ -6,19 +6,22 @@ use std::path::Path;
 
 use berth_image::fat::{EspFile, EspSource};
 use berth_image::spec::ImageSpec;
+use berth_layout::cmdline::{Cmdline, RootHash};
 
 use crate::Variant;
 
-/// The kernel command line of slot A (the contract between the image and stage 1).
-pub fn cmdline(spec: &ImageSpec, variant: Variant, root_hash: &str) -> String {
-    let mut args = vec![
-        "console=ttyS0".to_string(),
-        format!("roothash={root_hash}"),
-        format!("berth.verity={}", spec.boot.verity_failure.name()),
-    ];
+/// The kernel command line of slot A: the console, then the contract PID 1 parses
+/// ([`Cmdline`]), then `image.toml`'s own words. The debug variant asks for its root shell
+/// and the verbose boot lines.
+pub fn cmdline(spec: &ImageSpec, variant: Variant, root_hash: &[u8; 32]) -> String {
+    let mut berth = Cmdline::new(RootHash(*root_hash));
+    berth.options.verity = spec.boot.verity_failure;
     if variant == Variant::Debug {
-        args.push("berth.debug".into());
+        berth.options.verbose = true;
+        berth.options.debug_shell = true;
     }
+    let mut args = vec!["console=ttyS0".to_string()];
+    args.extend(berth.words());
     args.extend(spec.kernel.cmdline.iter().cloned());
     args.join(" ")
 }
@@ -97,12 +100,15 @@ mod tests {
     fn loader_entry_and_cmdline_golden() {
         let spec = spec();
         let hash = "ab".repeat(32);
-        let line = cmdline(&spec, Variant::Default, &hash);
+        let line = cmdline(&spec, Variant::Default, &[0xab; 32]);
         assert_eq!(
             line,
             format!("console=ttyS0 roothash={hash} berth.verity=panic")
         );
-        assert!(cmdline(&spec, Variant::Debug, &hash).ends_with(" berth.debug"));
+        let debug = cmdline(&spec, Variant::Debug, &[0xab; 32]);
+        assert!(debug.ends_with(" berth.verbose berth.debug"), "{debug}");
+        let parsed = Cmdline::parse(&debug).unwrap();
+        assert!(parsed.options.debug_shell && parsed.options.verbose);
         let (name, text) = entry(&spec, 'A', &line);
         assert_eq!(name, "loader/entries/berth-a+3.conf");
         assert_eq!(

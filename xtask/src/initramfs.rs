@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use berth_image::cpio;
 use berth_image::tree::{Entry, EntryKind, Owner, Tree};
-use berth_kernel_config::modules::ModuleIndex;
+use berth_layout::module_index::STAGE1_MODULES;
+use berth_layout::paths::{INITRD_RELEASE, MODULES_BUILTIN, MODULES_DEP};
 
 use crate::kernel::KernelMeta;
 
@@ -29,8 +30,10 @@ pub fn build(
     out: &Path,
 ) -> Result<Initramfs> {
     let modules_dir = kernel.modules_dir(kernel_stage);
-    let index = ModuleIndex::scan(&modules_dir, &kernel.version)?;
-    let order = index.load_order(berth_init::STAGE1_MODULES)?;
+    let index = berth_kernel_config::modinfo::scan(&modules_dir, &kernel.version)?;
+    let plan = index
+        .resolve(STAGE1_MODULES, &|_| false)
+        .with_context(|| format!("kernel {} cannot boot Berth", kernel.version))?;
     let base = PathBuf::from("lib/modules").join(&kernel.version);
 
     let mut entries = Vec::new();
@@ -66,12 +69,13 @@ pub fn build(
     entries.push(file("init".into(), init.to_path_buf(), 0o755)?);
     let release = scratch.join("initrd-release");
     fs::write(&release, "NAME=\"Berth initramfs\"\nID=berth-initrd\n")?;
-    entries.push(file("etc/initrd-release".into(), release, 0o644)?);
+    entries.push(file(INITRD_RELEASE.into(), release, 0o644)?);
 
     let mut dirs = std::collections::BTreeSet::new();
-    let wanted: std::collections::BTreeSet<String> = order.iter().cloned().collect();
-    for name in &order {
-        let rel = &index.paths[name];
+    let wanted: std::collections::BTreeSet<String> =
+        plan.load.iter().map(|m| m.name.clone()).collect();
+    for module in &plan.load {
+        let rel = Path::new(&module.path);
         for ancestor in rel.ancestors().skip(1) {
             dirs.insert(base.join(ancestor));
         }
@@ -80,12 +84,12 @@ pub fn build(
     for d in dirs {
         entries.push(dir(d));
     }
-    let dep = scratch.join("modules.dep");
-    fs::write(&dep, index.modules_dep(Some(&wanted)))?;
-    entries.push(file(base.join("modules.dep"), dep, 0o644)?);
-    let builtin = modules_dir.join("modules.builtin");
+    let dep = scratch.join(MODULES_DEP);
+    fs::write(&dep, index.render_modules_dep(Some(&wanted))?)?;
+    entries.push(file(base.join(MODULES_DEP), dep, 0o644)?);
+    let builtin = modules_dir.join(MODULES_BUILTIN);
     if builtin.exists() {
-        entries.push(file(base.join("modules.builtin"), builtin, 0o644)?);
+        entries.push(file(base.join(MODULES_BUILTIN), builtin, 0o644)?);
     }
 
     let tree = Tree::from_entries(entries);
@@ -95,7 +99,7 @@ pub fn build(
     let compressed = zstd::bulk::compress(&archive, 19).context("zstd compression failed")?;
     fs::write(out, &compressed).with_context(|| format!("cannot write {}", out.display()))?;
     Ok(Initramfs {
-        modules: order,
+        modules: plan.load.into_iter().map(|m| m.name).collect(),
         cpio_bytes: archive.len() as u64,
         compressed_bytes: compressed.len() as u64,
     })

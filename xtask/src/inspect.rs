@@ -6,7 +6,9 @@ use std::path::Path;
 
 use anyhow::Result;
 use berth_image::inspect::{self, RootState};
-use berth_image::plan::{ESP_TYPE, LINUX_DATA_TYPE, ROOT_VERITY_X86_64_TYPE, ROOT_X86_64_TYPE};
+use berth_layout::partition::{
+    ESP_TYPE, LINUX_DATA_TYPE, ROOT_VERITY_X86_64_TYPE, ROOT_X86_64_TYPE,
+};
 use uuid::Uuid;
 
 use crate::ui::Ui;

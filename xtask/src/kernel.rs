@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use berth_image::spec::ImageSpec;
-use berth_kernel_config::modules::ModuleIndex;
+use berth_layout::paths::MODULES_DEP;
 use berth_rootfs::{deb, LockedPackage, Prune};
 use serde::{Deserialize, Serialize};
 
@@ -107,11 +107,14 @@ pub fn build(
     berth_kernel_config::check::check(&config, berth_kernel_config::REQUIRED)
         .with_context(|| format!("kernel {} does not have what Berth needs", meta.version))?;
     let modules_dir = meta.modules_dir(dest);
-    let index = ModuleIndex::scan(&modules_dir, &meta.version)?;
-    fs::write(modules_dir.join("modules.dep"), index.modules_dep(None))?;
+    let index = berth_kernel_config::modinfo::scan(&modules_dir, &meta.version)?;
+    fs::write(
+        modules_dir.join(MODULES_DEP),
+        index.render_modules_dep(None)?,
+    )?;
     stage_cleanup(&unpacked);
     Ok(KernelMeta {
-        modules: index.paths.len(),
+        modules: index.len(),
         ..meta
     })
 }

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use berth_image::gpt;
-use berth_image::plan::{Role, ESP_TYPE, ROOT_VERITY_X86_64_TYPE, ROOT_X86_64_TYPE};
+use berth_layout::gpt;
+use berth_layout::partition::{Role, ESP_TYPE, ROOT_VERITY_X86_64_TYPE, ROOT_X86_64_TYPE};
 use berth_qemu::Qemu;
 
 use crate::build;
