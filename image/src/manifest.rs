@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Manifest {
+pub struct BuildManifest {
     pub name: String,
     pub version: String,
     pub variant: String,
@@ -90,7 +90,7 @@ pub struct Artifact {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
+pub enum BuildManifestError {
     #[error("cannot {op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -106,16 +106,17 @@ pub enum ManifestError {
     },
 }
 
-impl Manifest {
+impl BuildManifest {
     /// Writes pretty JSON through a temporary file and a rename.
-    pub fn write(&self, path: &Path) -> Result<(), ManifestError> {
-        let mut text = serde_json::to_string_pretty(self).map_err(|e| ManifestError::Parse {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
+    pub fn write(&self, path: &Path) -> Result<(), BuildManifestError> {
+        let mut text =
+            serde_json::to_string_pretty(self).map_err(|e| BuildManifestError::Parse {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
         text.push('\n');
         let tmp = path.with_extension("json.partial");
-        let io = |op, source| ManifestError::Io {
+        let io = |op, source| BuildManifestError::Io {
             op,
             path: path.to_path_buf(),
             source,
@@ -124,13 +125,13 @@ impl Manifest {
         fs::rename(&tmp, path).map_err(|e| io("rename into place", e))
     }
 
-    pub fn read(path: &Path) -> Result<Manifest, ManifestError> {
-        let text = fs::read_to_string(path).map_err(|source| ManifestError::Io {
+    pub fn read(path: &Path) -> Result<BuildManifest, BuildManifestError> {
+        let text = fs::read_to_string(path).map_err(|source| BuildManifestError::Io {
             op: "read",
             path: path.to_path_buf(),
             source,
         })?;
-        serde_json::from_str(&text).map_err(|source| ManifestError::Parse {
+        serde_json::from_str(&text).map_err(|source| BuildManifestError::Parse {
             path: path.to_path_buf(),
             source,
         })
@@ -138,8 +139,8 @@ impl Manifest {
 }
 
 /// sha256 of a file, streamed.
-pub fn sha256_file(path: &Path) -> Result<String, ManifestError> {
-    let io = |source| ManifestError::Io {
+pub fn sha256_file(path: &Path) -> Result<String, BuildManifestError> {
+    let io = |source| BuildManifestError::Io {
         op: "hash",
         path: path.to_path_buf(),
         source,

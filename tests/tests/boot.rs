@@ -7,7 +7,7 @@
 use std::fs;
 use std::time::Duration;
 
-use berth_image::manifest::Manifest;
+use berth_image::manifest::BuildManifest;
 use berth_qemu::Qemu;
 use berth_tests::*;
 
@@ -21,7 +21,7 @@ fn boots_to_stage2_on_a_read_only_verity_root() {
         return;
     }
     let (disk, manifest) = shared_image();
-    let manifest = Manifest::read(manifest).unwrap();
+    let manifest = BuildManifest::read(manifest).unwrap();
     let mut vm = Qemu::builder()
         .name("boots_to_stage2")
         .disk(disk)
@@ -99,7 +99,7 @@ fn a_wrong_roothash_never_reaches_stage2() {
         return;
     }
     let (disk, manifest) = shared_image();
-    let manifest = Manifest::read(manifest).unwrap();
+    let manifest = BuildManifest::read(manifest).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let copy = sparse_copy(disk, dir.path());
     let esp = table(&copy)

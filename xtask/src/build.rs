@@ -15,7 +15,7 @@ use berth_image::disk::{self, Content};
 use berth_image::ext4::{self, Ext4Params};
 use berth_image::fat::{self, EspParams};
 use berth_image::manifest::{
-    self, Artifact, DiskSummary, KernelSummary, Manifest, PackageSummary, PartitionSummary,
+    self, Artifact, BuildManifest, DiskSummary, KernelSummary, PackageSummary, PartitionSummary,
     VeritySummary,
 };
 use berth_image::spec::ImageSpec;
@@ -441,7 +441,7 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<PathBuf> {
         ));
 
         let step = ui.step("manifest");
-        let manifest = Manifest {
+        let manifest = BuildManifest {
             name: spec.image.name.clone(),
             version: spec.image.version.clone(),
             variant: variant.name().into(),

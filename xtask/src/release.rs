@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use berth_image::release::crates;
 use berth_image::release::make::{self, Format, Progress};
-use berth_image::release::manifest::Manifest;
+use berth_image::release::manifest::ReleaseManifest;
 use berth_image::release::qemu_img;
 use berth_image::release::sign::SigningKey;
 use clap::ValueEnum;
@@ -91,7 +91,7 @@ pub fn run(ws: &Workspace, ui: &Ui, args: &Args) -> Result<()> {
         Some(path) => ws.path(path),
         None => find_manifest(&image)?,
     };
-    let manifest = Manifest::read(&manifest_path)?;
+    let manifest = ReleaseManifest::read(&manifest_path)?;
     let key = args
         .sign
         .as_ref()
@@ -203,7 +203,7 @@ fn find_manifest(image: &Path) -> Result<PathBuf> {
         .collect();
     candidates.sort_by_key(|p| (p.file_name() != Some("manifest.json".as_ref()), p.clone()));
     for path in candidates {
-        if let Ok(m) = Manifest::read(&path) {
+        if let Ok(m) = ReleaseManifest::read(&path) {
             if m.facts.artifact(&name).is_some() {
                 return Ok(path);
             }

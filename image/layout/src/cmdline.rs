@@ -276,14 +276,11 @@ impl Params {
 }
 
 /// A value that is required to be given with `=`.
-fn valued<T: FromStr<Err = CmdlineError>>(
+fn valued<T: FromStr<Err = CmdlineError> + Default>(
     name: &'static str,
     allowed: &'static str,
     value: Option<Option<String>>,
-) -> Result<T, CmdlineError>
-where
-    T: Default,
-{
+) -> Result<T, CmdlineError> {
     match value {
         None => Ok(T::default()),
         Some(None) => Err(invalid(name, "", allowed)),

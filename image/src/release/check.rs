@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::disk_image::DiskImage;
 use super::make::{base_name, Progress};
-use super::manifest::Manifest;
+use super::manifest::ReleaseManifest;
 use super::verify::MANIFEST;
 use super::ReleaseError;
 use crate::inspect::{self, RootState};
@@ -15,7 +15,7 @@ use crate::inspect::{self, RootState};
 /// table, and a full dm-verity check of the root against the manifest's root hash.
 pub fn check_disk(
     disk: &Path,
-    manifest: &Manifest,
+    manifest: &ReleaseManifest,
     progress: &dyn Progress,
 ) -> Result<(), ReleaseError> {
     let bad = |reason: String| ReleaseError::BadDisk {
@@ -61,7 +61,7 @@ pub fn check_disk(
 /// variant's, when releasing the debug variant into the same folder, say).
 pub fn check_out_dir(out_dir: &Path, disk: &Path) -> Result<(), ReleaseError> {
     let path = out_dir.join(MANIFEST);
-    let Ok(existing) = Manifest::read(&path) else {
+    let Ok(existing) = ReleaseManifest::read(&path) else {
         return Ok(());
     };
     let raw = format!("{}.raw", base_name(disk));

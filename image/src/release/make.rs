@@ -15,7 +15,7 @@ pub use super::check::check_disk;
 use super::check::check_out_dir;
 use super::crates::Crate;
 use super::disk_image::DiskImage;
-use super::manifest::Manifest;
+use super::manifest::ReleaseManifest;
 use super::qemu_img::{self, QemuFormat};
 use super::sign::SigningKey;
 use super::verify::{MANIFEST, SIGNATURE, SUMS};
@@ -73,7 +73,7 @@ pub trait Progress: Sync {
 pub struct Input<'a> {
     pub disk: &'a Path,
     /// The build manifest of `disk`.
-    pub manifest: &'a Manifest,
+    pub manifest: &'a ReleaseManifest,
     pub out_dir: &'a Path,
     pub formats: &'a [Format],
     pub crates: &'a [Crate],

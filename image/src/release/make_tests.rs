@@ -44,7 +44,7 @@ fn a_release_has_every_format_sums_and_a_manifest() {
         String::from_utf8_lossy(&check.stdout)
     );
 
-    let m = Manifest::read(&out.join("manifest.json")).unwrap();
+    let m = ReleaseManifest::read(&out.join("manifest.json")).unwrap();
     assert_eq!(m.json["build_time"], "2023-11-14T22:13:20Z");
     assert_eq!(m.json["crates"][0]["name"], "sha2");
     assert_eq!(m.facts.artifacts.len(), 7, "{:?}", m.facts.artifacts);

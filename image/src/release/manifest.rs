@@ -17,7 +17,7 @@ use super::{rfc3339, Artifact};
 
 /// Errors reading a manifest.
 #[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
+pub enum ReleaseManifestError {
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -78,23 +78,23 @@ impl Facts {
 
 /// A manifest: its JSON as written, and the facts checked out of it.
 #[derive(Debug, Clone)]
-pub struct Manifest {
+pub struct ReleaseManifest {
     pub json: Map<String, Value>,
     pub facts: Facts,
 }
 
-impl Manifest {
-    pub fn read(path: &Path) -> Result<Manifest, ManifestError> {
-        let bytes = std::fs::read(path).map_err(|source| ManifestError::Read {
+impl ReleaseManifest {
+    pub fn read(path: &Path) -> Result<ReleaseManifest, ReleaseManifestError> {
+        let bytes = std::fs::read(path).map_err(|source| ReleaseManifestError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Manifest::parse(&bytes, path)
+        ReleaseManifest::parse(&bytes, path)
     }
 
     /// Parses manifest bytes; `path` is for messages.
-    pub fn parse(bytes: &[u8], path: &Path) -> Result<Manifest, ManifestError> {
-        let invalid = |reason: String| ManifestError::Invalid {
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<ReleaseManifest, ReleaseManifestError> {
+        let invalid = |reason: String| ReleaseManifestError::Invalid {
             path: path.to_path_buf(),
             reason,
         };
@@ -108,7 +108,7 @@ impl Manifest {
                 facts.root_hash
             )));
         }
-        Ok(Manifest { json, facts })
+        Ok(ReleaseManifest { json, facts })
     }
 
     /// The release manifest: this (build) manifest with the build time, the crates, the
@@ -118,7 +118,7 @@ impl Manifest {
         crates: &[Crate],
         tools: &[String],
         artifacts: &[Artifact],
-    ) -> Manifest {
+    ) -> ReleaseManifest {
         let mut json = self.json.clone();
         json.insert(
             "build_time".into(),
@@ -142,7 +142,7 @@ impl Manifest {
         json.insert("artifacts".into(), to_value(&sorted));
         let mut facts = self.facts.clone();
         facts.artifacts = sorted;
-        Manifest { json, facts }
+        ReleaseManifest { json, facts }
     }
 
     /// Pretty JSON with sorted keys and a final newline: the bytes that are signed.
@@ -179,7 +179,8 @@ mod tests {
 
     #[test]
     fn release_manifest_keeps_unknown_fields_and_adds_its_own() {
-        let m = Manifest::parse(build_manifest_json().as_bytes(), Path::new("m.json")).unwrap();
+        let m =
+            ReleaseManifest::parse(build_manifest_json().as_bytes(), Path::new("m.json")).unwrap();
         assert_eq!(
             m.facts.kernel.as_ref().unwrap().version,
             "6.1.0-28-cloud-amd64"
@@ -204,7 +205,7 @@ mod tests {
         ];
         let r = m.for_release(&crates, &["qemu-img version 7.2.0".into()], &artifacts);
         let text = String::from_utf8(r.to_bytes()).unwrap();
-        let back = Manifest::parse(text.as_bytes(), Path::new("r.json")).unwrap();
+        let back = ReleaseManifest::parse(text.as_bytes(), Path::new("r.json")).unwrap();
         assert_eq!(back.json["build_time"], "2023-11-14T22:13:20Z");
         assert_eq!(back.json["something_new"]["kept"], true);
         assert_eq!(back.json["kernel"]["future"], 1);
@@ -216,14 +217,14 @@ mod tests {
 
     #[test]
     fn bad_manifests_name_the_problem() {
-        let err = Manifest::parse(b"{\"name\": 1}", Path::new("m.json")).unwrap_err();
+        let err = ReleaseManifest::parse(b"{\"name\": 1}", Path::new("m.json")).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("m.json is not a Berth manifest"),
             "{err}"
         );
         let text = build_manifest_json().replace("35fee47e", "zz");
-        let err = Manifest::parse(text.as_bytes(), Path::new("m.json")).unwrap_err();
+        let err = ReleaseManifest::parse(text.as_bytes(), Path::new("m.json")).unwrap_err();
         assert!(err.to_string().contains("root_hash"), "{err}");
     }
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::release::manifest::Manifest;
+use crate::release::manifest::ReleaseManifest;
 use std::path::Path;
 use std::process::Command;
 
@@ -17,7 +17,7 @@ fn sample() -> Vec<u8> {
   ],
   "artifacts": []
 }"#;
-    let m = Manifest::parse(json.as_bytes(), Path::new("m.json")).unwrap();
+    let m = ReleaseManifest::parse(json.as_bytes(), Path::new("m.json")).unwrap();
     let crates = crate::release::crates::from_lock(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap(),
         &["berth-image"],

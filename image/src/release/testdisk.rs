@@ -72,7 +72,7 @@ pub fn make(dir: &Path) -> TestDisk {
 }
 
 /// The build manifest `cargo xtask build` would write for the test disk.
-pub fn build_manifest(t: &TestDisk) -> crate::release::manifest::Manifest {
+pub fn build_manifest(t: &TestDisk) -> crate::release::manifest::ReleaseManifest {
     let json = serde_json::json!({
         "name": "berth",
         "version": "0.1.0",
@@ -87,7 +87,7 @@ pub fn build_manifest(t: &TestDisk) -> crate::release::manifest::Manifest {
                        "sha256": crate::manifest::sha256_file(&t.path).unwrap()}],
     });
     let bytes = serde_json::to_vec(&json).unwrap();
-    crate::release::manifest::Manifest::parse(&bytes, Path::new("manifest.json")).unwrap()
+    crate::release::manifest::ReleaseManifest::parse(&bytes, Path::new("manifest.json")).unwrap()
 }
 
 /// Progress that goes nowhere.

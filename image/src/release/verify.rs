@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::manifest::{Manifest, ManifestError};
+use super::manifest::{ReleaseManifest, ReleaseManifestError};
 use super::sign::{PublicKey, SignError, SIGNATURE_LEN};
 use super::sums;
 use crate::inspect::{self, RootState};
@@ -25,7 +25,7 @@ pub const SUMS: &str = "SHA256SUMS";
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error(transparent)]
-    Manifest(#[from] ManifestError),
+    Manifest(#[from] ReleaseManifestError),
     #[error(transparent)]
     Key(#[from] SignError),
 }
@@ -59,7 +59,7 @@ pub fn verify_release(
 ) -> Result<Report, VerifyError> {
     let key = key.map(PublicKey::read).transpose()?;
     let manifest_path = dir.join(MANIFEST);
-    let bytes = std::fs::read(&manifest_path).map_err(|source| ManifestError::Read {
+    let bytes = std::fs::read(&manifest_path).map_err(|source| ReleaseManifestError::Read {
         path: manifest_path.clone(),
         source,
     })?;
@@ -70,7 +70,7 @@ pub fn verify_release(
             .push("signature not checked: no public key given".into()),
         Some(key) => check_signature(dir, &bytes, &key, &mut report),
     }
-    let manifest = Manifest::parse(&bytes, &manifest_path)?;
+    let manifest = ReleaseManifest::parse(&bytes, &manifest_path)?;
 
     let mut hashes: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut done = 0u64;
@@ -171,7 +171,7 @@ fn check_signature(dir: &Path, manifest: &[u8], key: &PublicKey, report: &mut Re
 }
 
 /// The artifact the manifest lists whose name ends with `suffix` (`.raw`, `.raw.zst`).
-pub fn raw_disk(dir: &Path, manifest: &Manifest, suffix: &str) -> Option<PathBuf> {
+pub fn raw_disk(dir: &Path, manifest: &ReleaseManifest, suffix: &str) -> Option<PathBuf> {
     manifest
         .facts
         .artifacts
@@ -233,7 +233,7 @@ fn unpack_zst(zst: &Path) -> Result<TempDisk, String> {
 
 fn check_root_hash(
     dir: &Path,
-    manifest: &Manifest,
+    manifest: &ReleaseManifest,
     report: &mut Report,
     progress: &(dyn Fn(u64) + Sync),
 ) {

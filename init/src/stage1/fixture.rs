@@ -42,25 +42,25 @@ kernel/fs/ext4/ext4.ko
 kernel/crypto/sha256_generic.ko
 ";
 
-pub struct Machine {
+pub struct Fixture {
     pub fake: Fake,
     pub root_hash: RootHash,
     pub plan: Plan,
 }
 
-impl Machine {
+impl Fixture {
     /// The whole machine, with its disk already attached.
-    pub fn new() -> Machine {
-        let machine = Machine::without_disk();
+    pub fn new() -> Fixture {
+        let machine = Fixture::without_disk();
         machine.attach_disk();
         machine
     }
 
-    /// Everything but `/sys/block/vda` (the disk "appears" with [`Machine::attach_disk`]).
-    pub fn without_disk() -> Machine {
+    /// Everything but `/sys/block/vda` (the disk "appears" with [`Fixture::attach_disk`]).
+    pub fn without_disk() -> Fixture {
         let fake = Fake::new();
         let (plan, root_hash) = write_disk(&fake);
-        let machine = Machine {
+        let machine = Fixture {
             fake,
             root_hash,
             plan,

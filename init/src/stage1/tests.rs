@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use berth_layout::partition::Role;
 
-use super::fixture::{Machine, MODULES};
+use super::fixture::{Fixture, MODULES};
 use super::*;
 use crate::sys::fake::Call;
 use crate::sys::{Mount, MountFlags};
@@ -25,7 +25,7 @@ fn load(path: &str) -> Call {
     Call::LoadModule(PathBuf::from(format!("{MODULES}/kernel/drivers/{path}")))
 }
 
-fn table(m: &Machine, option: &str) -> String {
+fn table(m: &Fixture, option: &str) -> String {
     format!(
         "0 1600 verity 1 252:2 252:3 4096 4096 200 1 sha256 {} deadbeef 1 {option}",
         m.root_hash
@@ -33,7 +33,7 @@ fn table(m: &Machine, option: &str) -> String {
 }
 
 /// Runs stage 1 and returns the `berth: FAILED` line.
-fn failed_line(m: &Machine) -> String {
+fn failed_line(m: &Fixture) -> String {
     run(&m.fake);
     let logs = m.fake.logs();
     logs.into_iter()
@@ -41,7 +41,7 @@ fn failed_line(m: &Machine) -> String {
         .unwrap_or_else(|| panic!("no failure in {:?}", m.fake.logs()))
 }
 
-fn assert_stopped(m: &Machine, action: PowerAction) {
+fn assert_stopped(m: &Fixture, action: PowerAction) {
     let effects = m.fake.effects();
     let tail = &effects[effects.len() - 2..];
     assert_eq!(tail, [Call::Sync, Call::Reboot(action)], "{effects:#?}");
@@ -50,7 +50,7 @@ fn assert_stopped(m: &Machine, action: PowerAction) {
 
 #[test]
 fn boots_in_order() {
-    let m = Machine::new();
+    let m = Fixture::new();
     run(&m.fake);
     let api = MountFlags {
         nosuid: true,
@@ -115,7 +115,7 @@ fn boots_in_order() {
 
 #[test]
 fn options_reach_the_table_and_verbose_says_more() {
-    let m = Machine::new();
+    let m = Fixture::new();
     m.cmdline(&format!(
         "roothash={} berth.verity=restart berth.verbose",
         m.root_hash
@@ -151,7 +151,7 @@ fn options_reach_the_table_and_verbose_says_more() {
 
 #[test]
 fn waits_for_a_slow_disk() {
-    let m = Machine::without_disk();
+    let m = Fixture::without_disk();
     m.attach_disk_at(Duration::from_secs(7));
     run(&m.fake);
     assert!(matches!(m.fake.effects().last(), Some(Call::Exec(_))));
@@ -161,7 +161,7 @@ fn waits_for_a_slow_disk() {
 
 #[test]
 fn missing_disk_names_the_uuids_after_30_s() {
-    let m = Machine::without_disk();
+    let m = Fixture::without_disk();
     let (root, verity) = berth_layout::partition::uuids_from_root_hash(&m.root_hash.0);
     assert_eq!(
         failed_line(&m),
@@ -179,7 +179,7 @@ fn missing_disk_names_the_uuids_after_30_s() {
 
 #[test]
 fn wrong_roothash_is_a_verity_failure() {
-    let m = Machine::new();
+    let m = Fixture::new();
     let wrong = "ab".repeat(32);
     m.cmdline(&format!(
         "console=ttyS0 roothash={wrong} berth.failure=reboot"
@@ -206,7 +206,7 @@ fn wrong_roothash_is_a_verity_failure() {
 
 #[test]
 fn replaced_hash_tree_is_a_verity_failure() {
-    let m = Machine::new();
+    let m = Fixture::new();
     m.corrupt(Role::VerityA, 4096 + 10, &[0x55]);
     let line = failed_line(&m);
     assert!(
@@ -227,7 +227,7 @@ fn replaced_hash_tree_is_a_verity_failure() {
 
 #[test]
 fn broken_superblock_is_a_verity_failure() {
-    let m = Machine::new();
+    let m = Fixture::new();
     m.corrupt(Role::VerityA, 0, b"garbage!");
     assert_eq!(
         failed_line(&m),
@@ -241,7 +241,7 @@ fn broken_superblock_is_a_verity_failure() {
 
 #[test]
 fn bad_cmdline_fails_as_asked() {
-    let m = Machine::new();
+    let m = Fixture::new();
     m.cmdline("console=ttyS0 berth.failure=reboot");
     assert_eq!(
         failed_line(&m),
@@ -252,7 +252,7 @@ fn bad_cmdline_fails_as_asked() {
 
 #[test]
 fn missing_module_file_and_unknown_module() {
-    let m = Machine::new();
+    let m = Fixture::new();
     std::fs::remove_file(
         m.fake
             .host(format!("{MODULES}/kernel/drivers/md/dm-bufio.ko")),
@@ -266,7 +266,7 @@ fn missing_module_file_and_unknown_module() {
         "{line}"
     );
 
-    let m = Machine::new();
+    let m = Fixture::new();
     m.fake.write(format!("{MODULES}/modules.builtin"), "");
     assert_eq!(
         failed_line(&m),
@@ -274,7 +274,7 @@ fn missing_module_file_and_unknown_module() {
          in modules.dep nor built in (modules.builtin)"
     );
 
-    let m = Machine::new();
+    let m = Fixture::new();
     std::fs::remove_file(m.fake.host(format!("{MODULES}/modules.dep"))).unwrap();
     assert!(failed_line(&m).starts_with(&format!(
         "berth: FAILED modules: cannot read {MODULES}/modules.dep (does the image have the \
@@ -284,7 +284,7 @@ fn missing_module_file_and_unknown_module() {
 
 #[test]
 fn root_without_init_is_refused_before_switching() {
-    let m = Machine::new();
+    let m = Fixture::new();
     std::fs::remove_file(m.fake.host("/sysroot/sbin/init")).unwrap();
     assert_eq!(
         failed_line(&m),
@@ -299,7 +299,7 @@ fn root_without_init_is_refused_before_switching() {
 
 #[test]
 fn halts_when_power_off_fails() {
-    let m = Machine::without_disk();
+    let m = Fixture::without_disk();
     m.fake.reboot_failures.set(1);
     failed_line(&m);
     let effects = m.fake.effects();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use berth_image::manifest::sha256_file;
-use berth_image::release::manifest::Manifest;
+use berth_image::release::manifest::ReleaseManifest;
 use serde_json::Value;
 
 use super::auth::Credentials;
@@ -107,7 +107,7 @@ pub fn publish(
     say: &dyn Fn(&str),
     progress: &dyn Fn(u64),
 ) -> Result<Value> {
-    let manifest = Manifest::read(&opts.dir.join("manifest.json"))
+    let manifest = ReleaseManifest::read(&opts.dir.join("manifest.json"))
         .context("publish needs a release folder: run `cargo xtask release` first")?;
     let facts = &manifest.facts;
     let artifact = facts
