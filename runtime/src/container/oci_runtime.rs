@@ -306,6 +306,34 @@ pub fn mount_options(binary: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Whether the runtime applies the `rro` (recursive read-only) mount option: as its
+/// `features` document says, or, for crun releases older than that command (Debian
+/// bookworm's 1.8.1), from its version: crun 1.8 and later have `rro` in their mount
+/// option table (checked on 1.8.1; the kernel side is `mount_setattr`, Linux 5.12).
+pub fn supports_recursive_read_only(binary: &Path) -> bool {
+    if mount_options(binary).iter().any(|o| o == "rro") {
+        return true;
+    }
+    let Ok(out) = Command::new(binary)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return false;
+    };
+    crun_version(&String::from_utf8_lossy(&out.stdout)).is_some_and(|v| v >= (1, 8))
+}
+
+/// `(major, minor)` from crun's `--version` text (`crun version 1.8.1`).
+fn crun_version(text: &str) -> Option<(u32, u32)> {
+    let version = text.lines().next()?.strip_prefix("crun version ")?;
+    let mut parts = version.split('.');
+    let major = parts.next()?.trim().parse().ok()?;
+    let minor = parts.next()?.trim().parse().ok()?;
+    Some((major, minor))
+}
+
 /// How long the runtime may take to reap a killed exec process and exit.
 const RUNTIME_EXIT_AFTER_KILL: Duration = Duration::from_secs(5);
 
@@ -341,4 +369,20 @@ fn kill_runtime_group(runtime_pid: i32) {
         nix::unistd::Pid::from_raw(runtime_pid),
         nix::sys::signal::Signal::SIGKILL,
     );
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::crun_version;
+
+    #[test]
+    fn crun_versions() {
+        assert_eq!(
+            crun_version("crun version 1.8.1\ncommit: f8a0"),
+            Some((1, 8))
+        );
+        assert_eq!(crun_version("crun version 1.19\n"), Some((1, 19)));
+        assert_eq!(crun_version("runc version 1.1.5"), None);
+        assert_eq!(crun_version(""), None);
+    }
 }

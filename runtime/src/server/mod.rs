@@ -73,11 +73,7 @@ impl Daemon {
         let rro_handlers = config
             .runtimes
             .iter()
-            .filter(|(_, r)| {
-                crate::container::oci_runtime::mount_options(&r.path)
-                    .iter()
-                    .any(|o| o == "rro")
-            })
+            .filter(|(_, r)| crate::container::oci_runtime::supports_recursive_read_only(&r.path))
             .map(|(name, _)| name.clone())
             .collect();
         let oom_score_adj_allowed = crate::container::procfs::oom_score_adj_allowed();
