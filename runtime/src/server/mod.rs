@@ -3,6 +3,7 @@
 //! [`image`](crate::image), [`pod`](crate::pod) and [`container`](crate::container)
 //! modules on tokio's blocking pool, so a slow pull never stalls `Status` or `ListPods`.
 
+mod container_status;
 mod containers;
 mod deadline;
 mod events;
