@@ -273,11 +273,21 @@ fn container_lifecycle_logs_exec_stats_stop_remove() {
     let err = container::exec_sync(
         &paths,
         &env.runtime,
-        &sh("sleep 60"),
+        &sh("yes > /dev/null"),
         Duration::from_secs(1),
     )
     .unwrap_err();
     assert!(matches!(err, ContainerError::Timeout { .. }), "{err}");
+    // Nothing the timed-out exec started is left, not even a zombie (whose stat still
+    // names it): it was killed with its process group and reaped before the call
+    // returned.
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| stat.contains(" (yes) "))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 
     // Log rotation: the old file keeps what was written, the new one gets what follows.
     std::fs::rename(&log, log.with_extension("log.1")).unwrap();
