@@ -10,6 +10,7 @@ mod events;
 mod filters;
 mod image_service;
 mod locks;
+mod metrics;
 mod pod_stats;
 mod pods;
 mod reconcile;

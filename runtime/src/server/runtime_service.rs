@@ -1,7 +1,7 @@
 //! `runtime.v1.RuntimeService`: each RPC moves its request onto the blocking pool and
 //! calls the matching [`Daemon`] method in `pods.rs`, `containers.rs` or `pod_stats.rs`.
-//! `GetContainerEvents` streams from `events.rs`; `CheckpointContainer` answers
-//! Unimplemented with the reason.
+//! `GetContainerEvents` streams from `events.rs`, the metrics come from `metrics.rs`;
+//! `CheckpointContainer` answers Unimplemented with the reason.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -241,6 +241,20 @@ impl RuntimeService for Cri {
         request: Request<ListPodSandboxStatsRequest>,
     ) -> Reply<ListPodSandboxStatsResponse> {
         call(&self.0, request, Daemon::list_pod_sandbox_stats).await
+    }
+
+    async fn list_metric_descriptors(
+        &self,
+        request: Request<ListMetricDescriptorsRequest>,
+    ) -> Reply<ListMetricDescriptorsResponse> {
+        call(&self.0, request, Daemon::list_metric_descriptors).await
+    }
+
+    async fn list_pod_sandbox_metrics(
+        &self,
+        request: Request<ListPodSandboxMetricsRequest>,
+    ) -> Reply<ListPodSandboxMetricsResponse> {
+        call(&self.0, request, Daemon::list_pod_sandbox_metrics).await
     }
 
     async fn checkpoint_container(
