@@ -17,4 +17,5 @@ pub mod monitor;
 pub mod pod;
 pub mod proto;
 pub mod server;
+pub mod sockpath;
 pub mod store;

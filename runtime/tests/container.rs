@@ -46,6 +46,8 @@ macro_rules! skip_unless_able {
 /// One test's directories; removes its cgroup parent on drop.
 struct TestEnv {
     dir: tempfile::TempDir,
+    /// The runtime state folder (`--state`).
+    state: PathBuf,
     runtime: OciRuntime,
     cgroup_parent: String,
 }
@@ -71,9 +73,25 @@ impl TestEnv {
         let cgroup_parent = format!("/berth-test-{}-{name}", std::process::id());
         TestEnv {
             dir,
+            state,
             runtime,
             cgroup_parent,
         }
+    }
+
+    /// A crun environment whose state folder path is `len` bytes long.
+    fn with_long_state(name: &str, len: usize) -> Self {
+        let mut env = Self::new(name);
+        let mut state = env.dir.path().join("state");
+        while state.as_os_str().len() + 51 < len {
+            state.push("s".repeat(50));
+        }
+        let pad = len - state.as_os_str().len() - 1;
+        state.push("t".repeat(pad));
+        assert_eq!(state.as_os_str().len(), len);
+        env.runtime = OciRuntime::for_handler(&state, "", Path::new("/usr/bin/crun"));
+        env.state = state;
+        env
     }
 
     fn root(&self) -> PathBuf {
@@ -81,7 +99,7 @@ impl TestEnv {
     }
 
     fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
+        self.state.clone()
     }
 
     fn paths(&self, id: &str) -> ContainerPaths {
@@ -255,11 +273,21 @@ fn container_lifecycle_logs_exec_stats_stop_remove() {
     let err = container::exec_sync(
         &paths,
         &env.runtime,
-        &sh("sleep 60"),
+        &sh("yes > /dev/null"),
         Duration::from_secs(1),
     )
     .unwrap_err();
     assert!(matches!(err, ContainerError::Timeout { .. }), "{err}");
+    // Nothing the timed-out exec started is left, not even a zombie (whose stat still
+    // names it): it was killed with its process group and reaped before the call
+    // returned.
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| stat.contains(" (yes) "))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 
     // Log rotation: the old file keeps what was written, the new one gets what follows.
     std::fs::rename(&log, log.with_extension("log.1")).unwrap();
@@ -489,4 +517,35 @@ fn runc_handler_runs_a_container() {
     container::remove(&paths, &env.runtime).unwrap();
     assert!(!mounted(&paths.rootfs));
     assert!(!CgroupFs::detect().exists(&cgroup_of(&env, id)));
+}
+
+#[test]
+fn a_200_byte_state_folder_works() {
+    skip_unless_able!();
+    // The monitor's control socket is <state>/containers/<64 hex>/ctl, far beyond the
+    // 107 bytes of a unix socket address.
+    let env = TestEnv::with_long_state("long", 200);
+    let id = "c".repeat(64);
+    let (paths, spec) = env.prepare(&id, "echo started; while true; do sleep 0.1; done");
+    assert!(paths.ctl_socket.as_os_str().len() > 107);
+    let log = env.log(&id);
+    container::create(&paths, &spec, &env.runtime, &log, Path::new(MONITOR)).unwrap();
+    container::start(&paths, &env.runtime).unwrap();
+    wait_for("the container's output", || {
+        has_record(&log, Stream::Stdout, "started")
+    });
+    // Reopening the log goes through the control socket.
+    std::fs::rename(&log, log.with_extension("log.1")).unwrap();
+    container::reopen_log(&paths).unwrap();
+    assert!(log.exists());
+    let out = container::exec_sync(
+        &paths,
+        &env.runtime,
+        &["/bin/sh".into(), "-c".into(), "echo in".into()],
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    assert_eq!(out.stdout, b"in\n");
+    container::stop(&paths, &env.runtime, Duration::from_secs(5), "").unwrap();
+    container::remove(&paths, &env.runtime).unwrap();
 }

@@ -187,7 +187,7 @@ fn pod_network_end_to_end() {
     };
     let host_name_before = run("hostname", &[]);
 
-    let ns = pod::create_namespaces(&paths, "berth-pod", false, false).unwrap();
+    let ns = pod::create_namespaces(&paths, "berth-pod", false, false, &[]).unwrap();
     assert_eq!(ns.net.as_deref(), Some(paths.netns().as_path()));
     let dns = DnsConfig {
         servers: vec!["10.96.0.10".into()],
@@ -336,7 +336,7 @@ fn host_network_pod_has_no_netns() {
     skip_unless_possible!();
     let tmp = tempfile::tempdir().unwrap();
     let paths = PodPaths::new(tmp.path(), "hostnet");
-    let ns = pod::create_namespaces(&paths, "ignored", true, false).unwrap();
+    let ns = pod::create_namespaces(&paths, "ignored", true, false, &[]).unwrap();
     assert_eq!(
         ns.net, None,
         "host network: no netns, so the server makes no CNI call"
@@ -353,7 +353,7 @@ fn host_network_pod_has_no_netns() {
     );
 
     // A second create refuses and leaves the first intact.
-    let again = pod::create_namespaces(&paths, "ignored", true, false).unwrap_err();
+    let again = pod::create_namespaces(&paths, "ignored", true, false, &[]).unwrap_err();
     assert!(
         matches!(again, pod::PodError::AlreadyExists { .. }),
         "{again}"
@@ -377,4 +377,97 @@ fn host_network_pod_has_no_netns() {
     pod::remove_pod_files(&paths).unwrap();
     assert_eq!(mounts_under(tmp.path()), Vec::<String>::new());
     assert!(!paths.dir().exists());
+}
+
+#[test]
+fn pod_sysctls_shm_and_shared_pid_namespace() {
+    skip_unless_possible!();
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = PodPaths::new(tmp.path(), "shared");
+    let wanted = std::collections::HashMap::from([
+        ("kernel.shm_rmid_forced".to_owned(), "1".to_owned()),
+        ("fs.mqueue.msg_max".to_owned(), "100".to_owned()),
+        (
+            "net.ipv4.ip_unprivileged_port_start".to_owned(),
+            "80".to_owned(),
+        ),
+    ]);
+    let sysctls = pod::sysctls::check(&wanted, false, false).unwrap();
+    let host_before = std::fs::read_to_string("/proc/sys/kernel/shm_rmid_forced").unwrap();
+    let ns = pod::create_namespaces(&paths, "shared", false, false, &sysctls).unwrap();
+    let ipc = ns.ipc.unwrap();
+    let net = ns.net.unwrap();
+    let read_in = |flag: String, file: &str| {
+        run("nsenter", &[&flag, "--", "cat", file])
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(
+        read_in(
+            format!("--ipc={}", ipc.display()),
+            "/proc/sys/kernel/shm_rmid_forced"
+        ),
+        "1"
+    );
+    assert_eq!(
+        read_in(
+            format!("--ipc={}", ipc.display()),
+            "/proc/sys/fs/mqueue/msg_max"
+        ),
+        "100"
+    );
+    assert_eq!(
+        read_in(
+            format!("--net={}", net.display()),
+            "/proc/sys/net/ipv4/ip_unprivileged_port_start"
+        ),
+        "80"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/shm_rmid_forced").unwrap(),
+        host_before,
+        "the host's value is untouched"
+    );
+    assert!(
+        mounts_under(&paths.shm())
+            .iter()
+            .any(|l| l.contains(" - tmpfs ")),
+        "the pod's /dev/shm is a tmpfs"
+    );
+
+    // The shared PID namespace: its init is PID 1 inside, a process outside.
+    let monitor = Path::new(env!("CARGO_BIN_EXE_berth-monitor"));
+    let pidns = pod::pidns::start(monitor, &paths).unwrap();
+    let line = std::fs::read_to_string(paths.pid_init_file()).unwrap();
+    let init: i32 = line.split(' ').next().unwrap().parse().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+    let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
+    assert_eq!(nspid.split_whitespace().last(), Some("1"), "{nspid}");
+    assert_eq!(
+        std::fs::metadata(&pidns).unwrap().ino(),
+        std::fs::metadata(format!("/proc/{init}/ns/pid"))
+            .unwrap()
+            .ino()
+    );
+    // The first process entering the namespace after its init is PID 2 there.
+    let pid_flag = format!("--pid={}", pidns.display());
+    let seen = run(
+        "nsenter",
+        &[&pid_flag, "--", "busybox", "sh", "-c", "echo $$"],
+    );
+    assert_eq!(seen.trim(), "2");
+
+    pod::remove_namespaces(&paths).unwrap();
+    // SIGKILL is sent; the init is gone (or a zombie) once the kernel has run it down.
+    let process = berth_runtime::container::procfs::ProcessId::parse(&line).unwrap();
+    let gone = || !process.is_alive();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !gone() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(gone(), "the init is killed with the pod");
+    assert!(!pidns.exists());
+    pod::remove_namespaces(&paths).unwrap();
+    pod::remove_pod_files(&paths).unwrap();
+    assert_eq!(mounts_under(tmp.path()), Vec::<String>::new());
 }

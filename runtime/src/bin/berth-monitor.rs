@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use berth_runtime::monitor::{self, MonitorArgs};
+use berth_runtime::pod;
 use clap::Parser;
 
 /// Keeps a container's stdio, CRI log and exit status, outliving the runtime daemon.
@@ -32,6 +33,13 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // The pod PID namespace init forks, so it must run before anything starts a thread.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == pod::pidns::POD_INIT_ARG)
+    {
+        return pod::pidns::run_init();
+    }
     let cli = Cli::parse();
     let args = MonitorArgs {
         id: cli.id,

@@ -80,6 +80,11 @@ pub enum ContainerError {
     #[error("monitor of container {id}: {message}")]
     Monitor { id: String, message: String },
 
+    /// A file of the image's root (its /etc/passwd, /etc/group) cannot be used: a link
+    /// loop, a device or FIFO, a file too large.
+    #[error("the image's files")]
+    InRoot(#[from] super::inroot::InRootError),
+
     /// A signal could not be sent.
     #[error("sending {signal} to pid {pid}")]
     Signal {
@@ -96,6 +101,7 @@ impl ErrorKind for ContainerError {
             ContainerError::NotFound { .. } => Kind::NotFound,
             ContainerError::FailedPrecondition { .. } => Kind::FailedPrecondition,
             ContainerError::Timeout { .. } => Kind::DeadlineExceeded,
+            ContainerError::InRoot(_) => Kind::FailedPrecondition,
             _ => Kind::Internal,
         }
     }

@@ -15,6 +15,7 @@ pub mod devices;
 mod error;
 pub mod exit;
 pub mod fsutil;
+pub mod inroot;
 pub mod lifecycle;
 pub mod mounts;
 pub mod oci_runtime;
@@ -31,6 +32,7 @@ mod spec_props;
 #[cfg(test)]
 mod spec_tests;
 pub mod user;
+pub mod userns;
 
 pub use error::ContainerError;
 pub use exit::ExitStatus;
@@ -39,6 +41,6 @@ pub use lifecycle::{
     CreatedContainer,
 };
 pub use oci_runtime::{ExecOutput, OciRuntime};
-pub use ops::{exec_sync, reopen_log, stats, update_resources, ContainerStatsSample};
+pub use ops::{exec_sync, process_user, reopen_log, stats, update_resources, ContainerStatsSample};
 pub use paths::ContainerPaths;
 pub use spec::{build_spec, ImageDefaults, SandboxFiles, SandboxNamespacePaths, SpecInput};

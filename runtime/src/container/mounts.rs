@@ -75,6 +75,13 @@ fn standard(ctx: &MountContext) -> Vec<Mount> {
     let sys_mode = if ctx.privileged { "rw" } else { "ro" };
     let shm = if ctx.host_ipc {
         mount("/dev/shm", "bind", "/dev/shm", &["rbind", "rprivate", "rw"])
+    } else if let Some(pod_shm) = &ctx.sandbox_files.shm {
+        mount(
+            "/dev/shm",
+            "bind",
+            pod_shm.clone(),
+            &["rbind", "rprivate", "rw", "nosuid", "nodev", "noexec"],
+        )
     } else {
         mount(
             "/dev/shm",
@@ -221,6 +228,7 @@ mod tests {
             hosts: Some("/pod/hosts".into()),
             hostname: None,
             resolv_conf: Some("/pod/resolv.conf".into()),
+            shm: None,
         };
         let cri = vec![
             CriMount {

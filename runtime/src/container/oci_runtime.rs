@@ -192,6 +192,10 @@ impl OciRuntime {
             .arg("--pid-file")
             .arg(pid_file)
             .arg(id);
+        // Its own process group: on a timeout the runtime and whatever it started that
+        // is still in that group can be killed at once (see `kill_runtime_group`).
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -219,21 +223,14 @@ impl OciRuntime {
             None => rx.recv().is_err(),
         };
         if timed_out {
-            // The exec'd process is not the runtime's child in our pid namespace view:
-            // kill it by its pid file, then the runtime (not yet reaped, so not reused).
-            if let Some(pid) = std::fs::read_to_string(pid_file)
-                .ok()
-                .and_then(|s| s.trim().parse::<i32>().ok())
-            {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+            // First the exec'd process and its process group, so the runtime (its parent
+            // and a child subreaper) reaps them and exits by itself: nothing is left as a
+            // zombie for the host's init to collect (`pgrep` inside the container would
+            // still list it). The runtime's own group only if it does not end then.
+            let killed = kill_exec_group(pid_file);
+            if !killed || rx.recv_timeout(RUNTIME_EXIT_AFTER_KILL).is_err() {
+                kill_runtime_group(runtime_pid);
             }
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(runtime_pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
         }
         let (out, err, status) = waiter.join().map_err(|_| ContainerError::Runtime {
             runtime: self.binary.clone(),
@@ -281,5 +278,111 @@ fn read_capped(pipe: Option<impl Read + Send + 'static>) -> Vec<u8> {
                 kept.extend_from_slice(&buf[..n.min(room)]);
             }
         }
+    }
+}
+
+/// The mount options an OCI runtime binary lists in `<binary> features` (the OCI runtime
+/// features document; crun and runc 1.2 have it). Empty when the command is missing or
+/// says nothing usable, so a feature is only claimed when the runtime itself claims it.
+pub fn mount_options(binary: &Path) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Features {
+        #[serde(default, rename = "mountOptions")]
+        mount_options: Vec<String>,
+    }
+    let Ok(out) = Command::new(binary)
+        .arg("features")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    if !out.status.success() {
+        return Vec::new();
+    }
+    serde_json::from_slice::<Features>(&out.stdout)
+        .map(|f| f.mount_options)
+        .unwrap_or_default()
+}
+
+/// Whether the runtime applies the `rro` (recursive read-only) mount option: as its
+/// `features` document says, or, for crun releases older than that command (Debian
+/// bookworm's 1.8.1), from its version: crun 1.8 and later have `rro` in their mount
+/// option table (checked on 1.8.1; the kernel side is `mount_setattr`, Linux 5.12).
+pub fn supports_recursive_read_only(binary: &Path) -> bool {
+    if mount_options(binary).iter().any(|o| o == "rro") {
+        return true;
+    }
+    let Ok(out) = Command::new(binary)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return false;
+    };
+    crun_version(&String::from_utf8_lossy(&out.stdout)).is_some_and(|v| v >= (1, 8))
+}
+
+/// `(major, minor)` from crun's `--version` text (`crun version 1.8.1`).
+fn crun_version(text: &str) -> Option<(u32, u32)> {
+    let version = text.lines().next()?.strip_prefix("crun version ")?;
+    let mut parts = version.split('.');
+    let major = parts.next()?.trim().parse().ok()?;
+    let minor = parts.next()?.trim().parse().ok()?;
+    Some((major, minor))
+}
+
+/// How long the runtime may take to reap a killed exec process and exit.
+const RUNTIME_EXIT_AFTER_KILL: Duration = Duration::from_secs(5);
+
+/// Kills the exec'd process (by the runtime's pid file) and its process group (the OCI
+/// runtime gives it a session of its own; what it starts inherits the group). False if
+/// the pid file is not written yet.
+fn kill_exec_group(pid_file: &Path) -> bool {
+    use nix::sys::signal::{kill, killpg, Signal};
+    use nix::unistd::{getpgid, Pid};
+    let Some(pid) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .filter(|pid| *pid > 1)
+        .map(Pid::from_raw)
+    else {
+        return false;
+    };
+    if let Ok(group) = getpgid(Some(pid)) {
+        // Never our own group (a runtime that did not start a session of its own).
+        if group != nix::unistd::getpgrp() {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+    }
+    let _ = kill(pid, Signal::SIGKILL);
+    true
+}
+
+/// Kills the runtime and everything still in its process group (its own: it is started
+/// with `process_group(0)`). The runtime is our unreaped child, so its pid (the group id)
+/// is not reused meanwhile.
+fn kill_runtime_group(runtime_pid: i32) {
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(runtime_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::crun_version;
+
+    #[test]
+    fn crun_versions() {
+        assert_eq!(
+            crun_version("crun version 1.8.1\ncommit: f8a0"),
+            Some((1, 8))
+        );
+        assert_eq!(crun_version("crun version 1.19\n"), Some((1, 19)));
+        assert_eq!(crun_version("runc version 1.1.5"), None);
+        assert_eq!(crun_version(""), None);
     }
 }

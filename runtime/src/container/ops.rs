@@ -39,6 +39,24 @@ fn read_spec(paths: &ContainerPaths) -> Result<Spec, ContainerError> {
     })
 }
 
+/// The identity the container's first process started with, from its spec: uid, gid
+/// and the supplementary groups (the gid first, as `id -G` and containerd list them).
+pub fn process_user(paths: &ContainerPaths) -> Result<(u32, u32, Vec<u32>), ContainerError> {
+    let spec = read_spec(paths)?;
+    let user = spec
+        .process()
+        .as_ref()
+        .map(|p| p.user().clone())
+        .unwrap_or_default();
+    let mut groups = vec![user.gid()];
+    for gid in user.additional_gids().iter().flatten() {
+        if !groups.contains(gid) {
+            groups.push(*gid);
+        }
+    }
+    Ok((user.uid(), user.gid(), groups))
+}
+
 static EXEC_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Runs `cmd` in the container as its main process would run (same user, env, cwd,

@@ -11,6 +11,35 @@ use super::{procfs, ContainerError, ContainerPaths};
 /// The kernel takes mount options of at most one page.
 const MAX_OPTIONS: usize = 4096;
 
+/// Makes the bind-mount targets of `spec` that are missing in the container's root. Only
+/// needed with a user namespace: the OCI runtime then acts as the namespace's root, which
+/// does not own the image's folders, so it cannot make `/etc/hosts` and the like itself.
+/// Targets below /proc, /dev and /sys are on filesystems the runtime mounts itself.
+pub fn prepare_mount_targets(
+    rootfs: &Path,
+    spec: &oci_spec::runtime::Spec,
+) -> Result<(), ContainerError> {
+    use super::inroot::{create_in_root, TargetKind};
+    for m in spec.mounts().iter().flatten() {
+        if m.typ().as_deref() != Some("bind") {
+            continue;
+        }
+        let dest = m.destination();
+        if ["/proc", "/dev", "/sys"]
+            .iter()
+            .any(|p| dest.starts_with(p))
+        {
+            continue;
+        }
+        let kind = match m.source() {
+            Some(source) if !source.is_dir() => TargetKind::File,
+            _ => TargetKind::Dir,
+        };
+        create_in_root(rootfs, dest, kind)?;
+    }
+    Ok(())
+}
+
 /// Mounts the overlay of `lowerdirs` (topmost layer first) at `paths.rootfs`, creating
 /// the upper, work and mountpoint directories. Mounting an already mounted rootfs is a
 /// no-op.

@@ -14,7 +14,7 @@ use oci_spec::runtime::{
 use super::caps::{self, CapabilityRequest};
 use super::mounts::{self, MountContext};
 use super::seccomp::{self, SeccompChoice};
-use super::{devices, procfs, resources, user, ContainerError};
+use super::{devices, procfs, resources, user, userns, ContainerError};
 use crate::proto::v1::{
     ContainerConfig, LinuxContainerSecurityContext, NamespaceMode, PodSandboxConfig,
 };
@@ -38,6 +38,9 @@ pub struct SandboxNamespacePaths {
     pub net: Option<PathBuf>,
     pub ipc: Option<PathBuf>,
     pub uts: Option<PathBuf>,
+    /// The PID namespace to join for `namespace_options.pid` POD (the pod's) or TARGET
+    /// (the target container's); unused for CONTAINER and NODE.
+    pub pid: Option<PathBuf>,
 }
 
 /// The pod's files bind-mounted into the container's /etc.
@@ -46,6 +49,8 @@ pub struct SandboxFiles {
     pub resolv_conf: Option<PathBuf>,
     pub hostname: Option<PathBuf>,
     pub hosts: Option<PathBuf>,
+    /// The pod's `/dev/shm` tmpfs (pods with their own IPC namespace).
+    pub shm: Option<PathBuf>,
 }
 
 /// Everything the spec is built from.
@@ -143,6 +148,8 @@ pub fn build_spec_with(
             username: &sc.run_as_username,
             gid: sc.run_as_group.map(|v| v.value),
             supplemental_groups: &sc.supplemental_groups,
+            strict_groups: sc.supplemental_groups_policy
+                == crate::proto::v1::SupplementalGroupsPolicy::Strict as i32,
             image_user: &input.image.user,
         },
     )?;
@@ -205,7 +212,20 @@ pub fn build_spec_with(
 
     // Linux: namespaces, devices, cgroup, security.
     let mut linux = Linux::default();
-    linux.set_namespaces(Some(namespaces(ns, &sc, host.cgroup_v2)?));
+    let mut all_namespaces = namespaces(ns, &sc, host.cgroup_v2)?;
+    let userns = input
+        .sandbox
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.as_ref())
+        .and_then(|o| o.userns_options.as_ref());
+    if let Some(maps) = userns::pod_mappings(userns)? {
+        all_namespaces.push(namespace(LinuxNamespaceType::User, None));
+        linux.set_uid_mappings(Some(vec![maps.uid.to_oci()?]));
+        linux.set_gid_mappings(Some(vec![maps.gid.to_oci()?]));
+    }
+    linux.set_namespaces(Some(all_namespaces));
     let mut res = match &linux_cfg.resources {
         Some(r) => resources::to_oci(r, "config.linux.resources")?,
         None => Default::default(),
@@ -367,8 +387,8 @@ fn namespace(typ: LinuxNamespaceType, path: Option<&Path>) -> LinuxNamespace {
 }
 
 /// New mount (and cgroup, on v2) namespaces; the pod's network, IPC and UTS namespaces
-/// (the host's where the pod has none); a PID namespace of its own unless the request
-/// asks for the host's.
+/// (the host's where the pod has none); a PID namespace of its own (CONTAINER), the
+/// pod's (POD) or another container's (TARGET), or the host's (NODE).
 fn namespaces(
     paths: &SandboxNamespacePaths,
     sc: &LinuxContainerSecurityContext,
@@ -391,10 +411,17 @@ fn namespaces(
         .unwrap_or(NamespaceMode::Container as i32);
     match NamespaceMode::try_from(pid_mode) {
         Ok(NamespaceMode::Node) => {}
-        Ok(NamespaceMode::Container) | Ok(NamespaceMode::Pod) => {
-            out.push(namespace(LinuxNamespaceType::Pid, None))
+        Ok(NamespaceMode::Container) => out.push(namespace(LinuxNamespaceType::Pid, None)),
+        Ok(mode @ (NamespaceMode::Pod | NamespaceMode::Target)) => {
+            let path = paths.pid.as_deref().ok_or_else(|| {
+                ContainerError::invalid(
+                    "config.linux.security_context.namespace_options.pid",
+                    format!("{} has no PID namespace to join", mode.as_str_name()),
+                )
+            })?;
+            out.push(namespace(LinuxNamespaceType::Pid, Some(path)))
         }
-        Ok(NamespaceMode::Target) | Err(_) => {
+        Err(_) => {
             return Err(ContainerError::invalid(
                 "config.linux.security_context.namespace_options.pid",
                 format!("mode {pid_mode} is not supported"),

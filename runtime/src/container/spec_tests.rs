@@ -88,11 +88,13 @@ fn build(
         net: Some("/run/netns/pod".into()),
         ipc: Some("/s/pods/p/ipc".into()),
         uts: None,
+        pid: None,
     };
     let files = SandboxFiles {
         resolv_conf: Some("/s/pods/p/resolv.conf".into()),
         hostname: Some("/s/pods/p/hostname".into()),
         hosts: Some("/s/pods/p/hosts".into()),
+        shm: Some("/s/pods/p/ns/shm".into()),
     };
     let input = SpecInput {
         id: "c1",
@@ -251,7 +253,8 @@ fn process_env_user_cwd_and_defaults() {
         .iter()
         .find(|m| m["destination"] == "/dev/shm")
         .unwrap();
-    assert_eq!(shm["type"], "tmpfs", "the pod has its own IPC namespace");
+    assert_eq!(shm["type"], "bind", "the pod's own /dev/shm");
+    assert_eq!(shm["source"], "/s/pods/p/ns/shm");
 }
 
 #[test]
@@ -519,4 +522,64 @@ fn host_namespaces_share_the_host_dev_shm() {
     };
     assert!(build_spec_with(&bad, &host()).is_err());
     assert!(Path::new(&spec["root"]["path"].as_str().unwrap().to_string()).is_absolute());
+}
+
+#[test]
+fn pod_and_target_pid_modes_join_the_given_namespace() {
+    let root = rootfs();
+    let sb = sandbox(false);
+    let img = image();
+    let files = SandboxFiles::default();
+    for mode in [NamespaceMode::Pod, NamespaceMode::Target] {
+        let config = ContainerConfig {
+            linux: Some(LinuxContainerConfig {
+                security_context: Some(LinuxContainerSecurityContext {
+                    namespace_options: Some(NamespaceOption {
+                        pid: mode as i32,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let ns = SandboxNamespacePaths {
+            pid: Some("/s/pods/p/ns/pid".into()),
+            ..Default::default()
+        };
+        let input = SpecInput {
+            id: "c3",
+            config: &config,
+            sandbox: &sb,
+            image: &img,
+            rootfs: root.path(),
+            namespaces: &ns,
+            sandbox_files: &files,
+            cgroup_parent: "/berth/p",
+            oom_score_adj_allowed: true,
+        };
+        let (spec, _) = build_spec_with(&input, &host()).unwrap();
+        let spec = serde_json::to_value(&spec).unwrap();
+        let pid = spec["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["type"] == "pid")
+            .unwrap()
+            .clone();
+        assert_eq!(pid["path"], "/s/pods/p/ns/pid", "{mode:?}");
+        // Without a namespace to join the request is refused, naming the field.
+        let none = SandboxNamespacePaths::default();
+        let input = SpecInput {
+            namespaces: &none,
+            ..input
+        };
+        let e = build_spec_with(&input, &host()).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("config.linux.security_context.namespace_options.pid"),
+            "{e}"
+        );
+    }
 }

@@ -4,8 +4,17 @@
 
 use std::path::Path;
 
-use super::fsutil::resolve_in_root;
+use super::inroot::read_in_root;
 use super::ContainerError;
+
+/// The largest /etc/passwd or /etc/group read from an image.
+const MAX_ACCOUNT_FILE: u64 = 4 << 20;
+
+/// The text of an account file of the image, empty if there is none.
+fn read_account_file(rootfs: &Path, path: &str) -> Result<String, ContainerError> {
+    let bytes = read_in_root(rootfs, Path::new(path), MAX_ACCOUNT_FILE)?.unwrap_or_default();
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
 
 /// The resolved identity of the container's first process.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -26,6 +35,9 @@ pub struct UserRequest<'a> {
     pub gid: Option<i64>,
     /// `supplemental_groups` from the security context.
     pub supplemental_groups: &'a [i64],
+    /// SupplementalGroupsPolicy Strict: only the requested groups, not the user's
+    /// groups from the image's /etc/group (Merge, the default, adds those).
+    pub strict_groups: bool,
     /// The image config's `User` (`uid`, `uid:gid`, `name`, `name:group`).
     pub image_user: &'a str,
 }
@@ -45,8 +57,8 @@ pub fn resolve(rootfs: &Path, req: &UserRequest) -> Result<ResolvedUser, Contain
             "set without run_as_user or run_as_username",
         ));
     }
-    let passwd = read_passwd(rootfs);
-    let groups = read_groups(rootfs);
+    let passwd = read_passwd(rootfs)?;
+    let groups = read_groups(rootfs)?;
     let (user_part, group_part) = if let Some(uid) = req.uid {
         (
             Some(id_u32(uid, &format!("{SC}.run_as_user"))?.to_string()),
@@ -107,7 +119,7 @@ pub fn resolve(rootfs: &Path, req: &UserRequest) -> Result<ResolvedUser, Contain
     if let Some(gid) = req.gid {
         user.gid = id_u32(gid, &format!("{SC}.run_as_group"))?;
     }
-    if let Some(name) = &name {
+    if let Some(name) = name.as_ref().filter(|_| !req.strict_groups) {
         for (_, gid, members) in &groups {
             if members.iter().any(|m| m == name) && *gid != user.gid {
                 push_unique(&mut user.additional_gids, *gid);
@@ -132,10 +144,10 @@ fn id_u32(value: i64, field: &str) -> Result<u32, ContainerError> {
         .map_err(|_| ContainerError::invalid(field, format!("{value} is not a valid id")))
 }
 
-fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
-    let text = std::fs::read_to_string(resolve_in_root(rootfs, Path::new("/etc/passwd")))
-        .unwrap_or_default();
-    text.lines()
+fn read_passwd(rootfs: &Path) -> Result<Vec<PasswdEntry>, ContainerError> {
+    let text = read_account_file(rootfs, "/etc/passwd")?;
+    Ok(text
+        .lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split(':').collect();
             Some(PasswdEntry {
@@ -144,14 +156,14 @@ fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
                 gid: f.get(3)?.parse().ok()?,
             })
         })
-        .collect()
+        .collect())
 }
 
 /// `(name, gid, members)` of each `/etc/group` line.
-fn read_groups(rootfs: &Path) -> Vec<(String, u32, Vec<String>)> {
-    let text = std::fs::read_to_string(resolve_in_root(rootfs, Path::new("/etc/group")))
-        .unwrap_or_default();
-    text.lines()
+fn read_groups(rootfs: &Path) -> Result<Vec<(String, u32, Vec<String>)>, ContainerError> {
+    let text = read_account_file(rootfs, "/etc/group")?;
+    Ok(text
+        .lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split(':').collect();
             let members = f.get(3).map(|m| {
@@ -166,7 +178,7 @@ fn read_groups(rootfs: &Path) -> Vec<(String, u32, Vec<String>)> {
                 members.unwrap_or_default(),
             ))
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -302,5 +314,34 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("run_as_user"), "{err}");
+    }
+
+    #[test]
+    fn a_hostile_passwd_is_an_error_never_a_host_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(root.join("l")).unwrap();
+        // /etc/passwd -> /l/0 -> /l/1 ... -> /l/41 -> the host's /etc/passwd.
+        std::os::unix::fs::symlink("/l/0", root.join("etc/passwd")).unwrap();
+        for n in 0..41 {
+            std::os::unix::fs::symlink(format!("/l/{}", n + 1), root.join(format!("l/{n}")))
+                .unwrap();
+        }
+        std::os::unix::fs::symlink("/etc/passwd", root.join("l/41")).unwrap();
+        let request = UserRequest {
+            username: "root",
+            ..Default::default()
+        };
+        let e = resolve(root, &request).unwrap_err();
+        assert!(matches!(e, ContainerError::InRoot(_)), "{e:?}");
+        // A link to /dev/zero finds no /dev/zero in the image: the user is unknown.
+        std::fs::remove_file(root.join("etc/passwd")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", root.join("etc/passwd")).unwrap();
+        let e = resolve(root, &request).unwrap_err();
+        assert!(
+            e.to_string().contains("run_as_username"),
+            "an unknown user, not a read of the host's /dev/zero: {e}"
+        );
     }
 }

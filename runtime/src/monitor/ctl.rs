@@ -3,7 +3,7 @@
 //! in use. One request per connection, one line each way.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Client: asks the monitor listening on `socket` to reopen its log; `Ok` once it has.
 pub fn request_reopen(socket: &Path) -> Result<(), String> {
-    let mut stream = UnixStream::connect(socket)
+    let mut stream = crate::sockpath::connect(socket)
         .map_err(|e| format!("connecting to {}: {e}", socket.display()))?;
     let _ = stream.set_read_timeout(Some(TIMEOUT));
     let _ = stream.set_write_timeout(Some(TIMEOUT));

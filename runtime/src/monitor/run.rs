@@ -69,7 +69,7 @@ fn run(args: &MonitorArgs) -> Result<(), String> {
         ))
     })?;
     let _ = std::fs::remove_file(&paths.ctl_socket);
-    let listener = UnixListener::bind(&paths.ctl_socket)
+    let listener = crate::sockpath::bind(&paths.ctl_socket)
         .map_err(|e| fail(format!("binding {}: {e}", paths.ctl_socket.display())))?;
     listener
         .set_nonblocking(true)

@@ -31,6 +31,17 @@ pub enum PodError {
         #[source]
         source: nix::Error,
     },
+    /// A pod sysctl could not be written in the pod's namespaces (unknown name, bad value).
+    #[error("{}: {name}={value:?} cannot be set", crate::pod::sysctls::FIELD)]
+    Sysctl {
+        name: String,
+        value: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The init process holding the pod's PID namespace could not be started.
+    #[error("pod PID namespace init for {path}: {reason}")]
+    PidInit { path: PathBuf, reason: String },
     /// The thread that creates the namespaces could not be started or died.
     #[error("namespace thread for {path}: {reason}")]
     NamespaceThread { path: PathBuf, reason: String },
@@ -109,7 +120,7 @@ impl PodError {
 impl ErrorKind for PodError {
     fn kind(&self) -> Kind {
         match self {
-            PodError::InvalidField { .. } => Kind::InvalidArgument,
+            PodError::InvalidField { .. } | PodError::Sysctl { .. } => Kind::InvalidArgument,
             PodError::AlreadyExists { .. } => Kind::AlreadyExists,
             PodError::NetworkNotReady(_)
             | PodError::CniConfig { .. }
@@ -118,6 +129,7 @@ impl ErrorKind for PodError {
             PodError::Io { .. }
             | PodError::Sys { .. }
             | PodError::NamespaceThread { .. }
+            | PodError::PidInit { .. }
             | PodError::Plugin { .. }
             | PodError::PluginExec { .. }
             | PodError::PluginOutput { .. }

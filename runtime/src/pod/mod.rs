@@ -14,7 +14,9 @@ mod error;
 pub mod files;
 pub mod namespaces;
 mod paths;
+pub mod pidns;
 mod sys;
+pub mod sysctls;
 
 pub use cni::{Cni, CniConfig, NetworkResult, PodIdentity};
 pub use error::PodError;

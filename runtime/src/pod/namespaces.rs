@@ -18,6 +18,7 @@
 use std::path::{Path, PathBuf};
 
 use super::sys::{self, NsSet};
+use super::sysctls::{self, Sysctl};
 use super::{PodError, PodPaths};
 
 /// The namespace files a pod's containers join; `None` means the host's namespace.
@@ -35,13 +36,15 @@ pub struct PodNamespaces {
 /// Longest hostname the kernel accepts (`HOST_NAME_MAX`).
 const HOST_NAME_MAX: usize = 64;
 
-/// Creates the pod's namespaces and sets `hostname` in its UTS namespace (an empty
-/// hostname keeps the host's). A partial failure removes what was made.
+/// Creates the pod's namespaces, sets `hostname` in its UTS namespace (an empty hostname
+/// keeps the host's) and writes the pod's `sysctls` (checked by [`sysctls::check`] against
+/// the same `host_network`/`host_ipc`) in them. A partial failure removes what was made.
 pub fn create_namespaces(
     paths: &PodPaths,
     hostname: &str,
     host_network: bool,
     host_ipc: bool,
+    sysctls: &[Sysctl],
 ) -> Result<PodNamespaces, PodError> {
     let set = NsSet {
         net: !host_network,
@@ -69,7 +72,7 @@ pub fn create_namespaces(
         }
         Err(e) => return Err(PodError::io("create", &ns_dir, e)),
     }
-    let made = hold(paths, &ns_dir, set, &namespaces, hostname);
+    let made = hold(paths, &ns_dir, set, &namespaces, hostname, sysctls);
     if let Err(e) = made {
         // The first error is the one to report; cleanup is best effort.
         let _ = remove_namespaces(paths);
@@ -84,6 +87,10 @@ pub fn create_namespaces(
 /// Unmounts and removes the pod's namespace files. Idempotent: missing or unmounted files
 /// are fine.
 pub fn remove_namespaces(paths: &PodPaths) -> Result<(), PodError> {
+    super::pidns::stop(paths)?;
+    let shm = paths.shm();
+    sys::detach(&shm)?;
+    remove_if_exists(&shm, |p| std::fs::remove_dir(p))?;
     for file in [paths.netns(), paths.ipcns(), paths.utsns()] {
         sys::detach(&file)?;
         remove_if_exists(&file, |p| std::fs::remove_file(p))?;
@@ -109,6 +116,7 @@ fn hold(
     set: NsSet,
     namespaces: &PodNamespaces,
     hostname: &str,
+    sysctls: &[Sysctl],
 ) -> Result<(), PodError> {
     sys::bind(ns_dir, ns_dir)?;
     sys::make_shared(ns_dir)?;
@@ -128,10 +136,11 @@ fn hold(
             .map_err(|e| PodError::io("create", target, e))?;
     }
     let hostname = hostname.to_owned();
+    let sysctls = sysctls.to_vec();
     let dir = paths.dir().to_path_buf();
     let thread = std::thread::Builder::new()
         .name("berth-pod-ns".into())
-        .spawn(move || enter_and_bind(&dir, set, &hostname, &targets))
+        .spawn(move || enter_and_bind(&dir, set, &hostname, &sysctls, &targets))
         .map_err(|e| PodError::NamespaceThread {
             path: paths.dir().to_path_buf(),
             reason: format!("spawn: {e}"),
@@ -139,20 +148,32 @@ fn hold(
     thread.join().map_err(|_| PodError::NamespaceThread {
         path: paths.dir().to_path_buf(),
         reason: "panicked".into(),
-    })?
+    })??;
+    if set.ipc {
+        // POSIX shared memory is files in /dev/shm: one tmpfs for the pod, as its IPC
+        // namespace is one (containerd's sandbox /dev/shm, 64 MiB).
+        let shm = paths.shm();
+        std::fs::create_dir(&shm).map_err(|e| PodError::io("create", &shm, e))?;
+        sys::mount_tmpfs(&shm, "mode=1777,size=65536k")?;
+    }
+    Ok(())
 }
 
-/// Runs on the throwaway thread: new namespaces, hostname, bind mounts of its own ns files.
+/// Runs on the throwaway thread: new namespaces, hostname, sysctls, bind mounts of its
+/// own ns files.
 fn enter_and_bind(
     dir: &Path,
     set: NsSet,
     hostname: &str,
+    sysctls: &[Sysctl],
     targets: &[(&'static str, PathBuf)],
 ) -> Result<(), PodError> {
     sys::unshare_thread(set, dir)?;
     if set.uts && !hostname.is_empty() {
         sys::set_hostname(hostname, dir)?;
     }
+    // /proc/sys shows the namespaces of this thread, which are the pod's now.
+    sysctls::apply(sysctls)?;
     for (kind, target) in targets {
         sys::bind(&Path::new("/proc/thread-self/ns").join(kind), target)?;
     }
@@ -203,7 +224,7 @@ mod tests {
     fn host_namespaces_make_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let paths = PodPaths::new(dir.path(), "p");
-        let ns = create_namespaces(&paths, "whatever", true, true).unwrap();
+        let ns = create_namespaces(&paths, "whatever", true, true, &[]).unwrap();
         assert_eq!(
             ns,
             PodNamespaces {
@@ -220,7 +241,7 @@ mod tests {
     fn bad_hostname_makes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let paths = PodPaths::new(dir.path(), "p");
-        assert!(create_namespaces(&paths, "no_underscores", false, false).is_err());
+        assert!(create_namespaces(&paths, "no_underscores", false, false, &[]).is_err());
         assert!(!paths.dir().exists());
     }
 }

@@ -44,6 +44,23 @@ impl PodPaths {
         self.ns_dir().join("uts")
     }
 
+    /// The pod's `/dev/shm`: one tmpfs shared by the containers of a pod with its own IPC
+    /// namespace (inside the shared `ns` folder, so its unmount reaches every copy).
+    pub fn shm(&self) -> PathBuf {
+        self.ns_dir().join("shm")
+    }
+
+    /// The PID namespace file (pods that share one PID namespace, see
+    /// [`pidns`](super::pidns)).
+    pub fn pidns(&self) -> PathBuf {
+        self.ns_dir().join("pid")
+    }
+
+    /// The pid and start time of the PID namespace's init.
+    pub fn pid_init_file(&self) -> PathBuf {
+        self.dir.join("pid-init")
+    }
+
     /// The pod's `/etc/resolv.conf`.
     pub fn resolv_conf(&self) -> PathBuf {
         self.dir.join("resolv.conf")

@@ -59,6 +59,16 @@ pub(crate) fn bind(src: &Path, dst: &Path) -> Result<(), PodError> {
     })
 }
 
+/// Mounts a tmpfs at `dst` (nosuid, nodev, noexec) with the given data (`size=`, `mode=`).
+pub(crate) fn mount_tmpfs(dst: &Path, data: &str) -> Result<(), PodError> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("shm"), dst, Some("tmpfs"), flags, Some(data)).map_err(|source| PodError::Sys {
+        op: "mount tmpfs on",
+        path: dst.to_path_buf(),
+        source,
+    })
+}
+
 /// Makes the mount at `path` shared, so unmounts below it propagate to copies of it in
 /// mount namespaces created later (an OCI runtime's, a service's).
 pub(crate) fn make_shared(path: &Path) -> Result<(), PodError> {

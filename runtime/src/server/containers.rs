@@ -18,7 +18,7 @@ use crate::container::{
 use crate::pod::PodPaths;
 use crate::proto::v1::*;
 
-fn cri_state(state: container::ContainerState) -> ContainerState {
+pub(super) fn cri_state(state: container::ContainerState) -> ContainerState {
     match state {
         container::ContainerState::Created => ContainerState::ContainerCreated,
         container::ContainerState::Running => ContainerState::ContainerRunning,
@@ -33,7 +33,7 @@ fn existing(path: PathBuf) -> Option<PathBuf> {
 }
 
 impl ContainerRecord {
-    fn metadata(&self) -> ContainerMetadata {
+    pub(super) fn metadata(&self) -> ContainerMetadata {
         ContainerMetadata {
             name: self.name.clone(),
             attempt: self.attempt,
@@ -42,7 +42,7 @@ impl ContainerRecord {
 }
 
 impl Daemon {
-    fn paths(&self, id: &str) -> Result<ContainerPaths, Status> {
+    pub(super) fn paths(&self, id: &str) -> Result<ContainerPaths, Status> {
         ContainerPaths::new(&self.config.root, &self.config.state, id).map_err(status)
     }
 
@@ -63,7 +63,7 @@ impl Daemon {
     }
 
     /// The containers a list filter selects (by id prefix, pod id prefix and labels).
-    fn containers_matching<'a>(
+    pub(super) fn containers_matching<'a>(
         &self,
         id: &'a str,
         pod_id: &'a str,
@@ -78,12 +78,12 @@ impl Daemon {
             .filter(move |c| filters::labels_match(labels, &c.labels))
     }
 
-    fn container_or_not_found(&self, id: &str) -> Result<ContainerRecord, Status> {
+    pub(super) fn container_or_not_found(&self, id: &str) -> Result<ContainerRecord, Status> {
         self.find_container(id)?
             .ok_or_else(|| Status::not_found(format!("container {id} not found")))
     }
 
-    fn runtime_state(&self, record: &ContainerRecord) -> ContainerRuntimeState {
+    pub(super) fn runtime_state(&self, record: &ContainerRecord) -> ContainerRuntimeState {
         let unknown = |message: String| ContainerRuntimeState {
             state: container::ContainerState::Unknown,
             pid: None,
@@ -139,6 +139,19 @@ impl Daemon {
         // The pod config as the pod was made; the request's copy is only a convenience.
         let sandbox: PodSandboxConfig = records::decode(&pod.config);
         let runtime = self.oci_runtime(&pod.runtime_handler)?;
+        if let Some(i) = config.mounts.iter().position(|m| m.recursive_read_only) {
+            let (handler, _) = self.config.runtime_for(&pod.runtime_handler).unzip();
+            if !handler.is_some_and(|h| self.rro_handlers.contains(h)) {
+                return Err(validate::invalid(
+                    &format!("config.mounts[{i}].recursive_read_only"),
+                    &format!(
+                        "the OCI runtime of handler {:?} does not support recursive \
+                         read-only mounts",
+                        pod.runtime_handler
+                    ),
+                ));
+            }
+        }
         let id = crate::store::new_id().map_err(status)?;
         let _guard = self.locks.lock(&id);
         let paths = self.paths(&id)?;
@@ -154,11 +167,15 @@ impl Daemon {
             net: (!pod.host_network).then(|| pod_paths.netns()),
             ipc: (options.ipc != NamespaceMode::Node as i32).then(|| pod_paths.ipcns()),
             uts: (!pod.host_network).then(|| pod_paths.utsns()),
+            pid: self.pid_namespace_to_join(config, &pod_paths)?,
         };
         let files = SandboxFiles {
             resolv_conf: existing(pod_paths.resolv_conf()),
             hostname: existing(pod_paths.hostname_file()),
             hosts: existing(pod_paths.hosts_file()),
+            shm: (options.ipc != NamespaceMode::Node as i32)
+                .then(|| existing(pod_paths.shm()))
+                .flatten(),
         };
         let defaults = ImageDefaults {
             entrypoint: image.config.entrypoint.clone(),
@@ -181,6 +198,15 @@ impl Daemon {
                 oom_score_adj_allowed: self.oom_score_adj_allowed,
             })
             .map_err(status)?;
+            let user_namespace = spec.linux().as_ref().is_some_and(|l| {
+                l.namespaces()
+                    .iter()
+                    .flatten()
+                    .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+            });
+            if user_namespace {
+                container::rootfs::prepare_mount_targets(&paths.rootfs, &spec).map_err(status)?;
+            }
             container::create(&paths, &spec, &runtime, &log_path, &self.monitor).map_err(status)
         })();
         if let Err(e) = made {
@@ -210,7 +236,60 @@ impl Daemon {
             let _ = container::remove(&paths, &runtime);
             return Err(status(e));
         }
+        self.emit(&record, ContainerEventType::ContainerCreatedEvent);
         Ok(CreateContainerResponse { container_id: id })
+    }
+
+    /// The PID namespace a container joins: the pod's for POD (if the pod made one),
+    /// the running target container's for TARGET; `None` otherwise.
+    fn pid_namespace_to_join(
+        &self,
+        config: &ContainerConfig,
+        pod_paths: &PodPaths,
+    ) -> Result<Option<PathBuf>, Status> {
+        const FIELD: &str = "config.linux.security_context.namespace_options";
+        let Some(options) = config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref())
+            .and_then(|s| s.namespace_options.as_ref())
+        else {
+            return Ok(None);
+        };
+        match NamespaceMode::try_from(options.pid) {
+            Ok(NamespaceMode::Pod) => {
+                let ns = pod_paths.pidns();
+                if !crate::pod::is_namespace_file(&ns) {
+                    return Err(validate::invalid(
+                        &format!("{FIELD}.pid"),
+                        "POD, but the pod sandbox has no shared PID namespace (its \
+                         config did not ask for namespace_options.pid POD)",
+                    ));
+                }
+                Ok(Some(ns))
+            }
+            Ok(NamespaceMode::Target) => {
+                let field = format!("{FIELD}.target_id");
+                let target = self
+                    .find_container(&options.target_id)
+                    .map_err(|_| validate::invalid(&field, "is not a valid container id"))?
+                    .ok_or_else(|| {
+                        validate::invalid(&field, &format!("{:?} not found", options.target_id))
+                    })?;
+                let state = self.runtime_state(&target);
+                let pid = state
+                    .pid
+                    .filter(|_| state.state == container::ContainerState::Running)
+                    .ok_or_else(|| {
+                        Status::failed_precondition(format!(
+                            "{field}: container {} is not running",
+                            target.id
+                        ))
+                    })?;
+                Ok(Some(PathBuf::from(format!("/proc/{pid}/ns/pid"))))
+            }
+            _ => Ok(None),
+        }
     }
 
     pub(super) fn start_container(
@@ -221,6 +300,7 @@ impl Daemon {
         let _guard = self.locks.lock(&record.id);
         let runtime = self.oci_runtime(&record.runtime_handler)?;
         container::start(&self.paths(&record.id)?, &runtime).map_err(status)?;
+        self.emit(&record, ContainerEventType::ContainerStartedEvent);
         Ok(StartContainerResponse {})
     }
 
@@ -240,7 +320,10 @@ impl Daemon {
             .map(|image| image.config.stop_signal)
             .unwrap_or_default();
         let timeout = Duration::from_secs(u64::try_from(timeout).unwrap_or(0));
-        container::stop(&self.paths(&record.id)?, &runtime, timeout, &stop_signal).map_err(status)
+        container::stop(&self.paths(&record.id)?, &runtime, timeout, &stop_signal)
+            .map_err(status)?;
+        self.emit(&record, ContainerEventType::ContainerStoppedEvent);
+        Ok(())
     }
 
     pub(super) fn stop_container(
@@ -262,6 +345,7 @@ impl Daemon {
         let runtime = self.oci_runtime(&record.runtime_handler)?;
         container::remove(&self.paths(&record.id)?, &runtime).map_err(status)?;
         self.containers.remove(&record.id).map_err(status)?;
+        self.emit(&record, ContainerEventType::ContainerDeletedEvent);
         // Layers of images removed while this container used them can go now.
         let in_use = self.layers_in_use();
         self.images
@@ -278,89 +362,6 @@ impl Daemon {
             self.remove_container_now(&record.id)?;
         }
         Ok(RemoveContainerResponse {})
-    }
-
-    pub(super) fn container_status(
-        &self,
-        request: ContainerStatusRequest,
-    ) -> Result<ContainerStatusResponse, Status> {
-        let record = self.container_or_not_found(&request.container_id)?;
-        let state = self.runtime_state(&record);
-        let config: ContainerConfig = records::decode(&record.config);
-        let mut info = HashMap::new();
-        if request.verbose {
-            let details = serde_json::json!({
-                "pid": state.pid,
-                "sandboxID": record.pod_id,
-                "runtimeHandler": record.runtime_handler,
-                "bundle": self.paths(&record.id).ok().map(|p| p.bundle),
-            });
-            info.insert("info".to_owned(), details.to_string());
-        }
-        Ok(ContainerStatusResponse {
-            status: Some(ContainerStatus {
-                id: record.id.clone(),
-                metadata: Some(record.metadata()),
-                state: cri_state(state.state) as i32,
-                created_at: record.created_at,
-                started_at: state.started_at,
-                finished_at: state.finished_at,
-                exit_code: state.exit_code,
-                image: Some(ImageSpec {
-                    image: record.image_ref.clone(),
-                    ..Default::default()
-                }),
-                image_ref: record.image_id.clone(),
-                reason: state.reason,
-                message: state.message,
-                labels: to_hash(&record.labels),
-                annotations: to_hash(&record.annotations),
-                mounts: config.mounts,
-                log_path: record.log_path.clone(),
-                resources: config
-                    .linux
-                    .and_then(|l| l.resources)
-                    .map(|linux| ContainerResources {
-                        linux: Some(linux),
-                        windows: None,
-                    }),
-                image_id: record.image_id.clone(),
-                ..Default::default()
-            }),
-            info,
-        })
-    }
-
-    pub(super) fn list_containers(
-        &self,
-        request: ListContainersRequest,
-    ) -> Result<ListContainersResponse, Status> {
-        let filter = request.filter.unwrap_or_default();
-        let containers = self
-            .containers_matching(&filter.id, &filter.pod_sandbox_id, &filter.label_selector)
-            .filter_map(|c| {
-                let state = cri_state(self.runtime_state(&c).state) as i32;
-                if filter.state.as_ref().is_some_and(|s| s.state != state) {
-                    return None;
-                }
-                Some(Container {
-                    id: c.id.clone(),
-                    pod_sandbox_id: c.pod_id.clone(),
-                    metadata: Some(c.metadata()),
-                    image: Some(ImageSpec {
-                        image: c.image_ref.clone(),
-                        ..Default::default()
-                    }),
-                    image_ref: c.image_id.clone(),
-                    state,
-                    created_at: c.created_at,
-                    labels: to_hash(&c.labels),
-                    annotations: to_hash(&c.annotations),
-                    image_id: c.image_id.clone(),
-                })
-            })
-            .collect();
-        Ok(ListContainersResponse { containers })
     }
 
     pub(super) fn exec_sync(&self, request: ExecSyncRequest) -> Result<ExecSyncResponse, Status> {
@@ -408,7 +409,7 @@ impl Daemon {
         Ok(ReopenContainerLogResponse {})
     }
 
-    fn stats_of(&self, record: &ContainerRecord) -> Result<ContainerStats, Status> {
+    pub(super) fn stats_of(&self, record: &ContainerRecord) -> Result<ContainerStats, Status> {
         let sample = container::stats(&self.paths(&record.id)?).map_err(status)?;
         let value = |value| Some(UInt64Value { value });
         // Only the mountpoint: fs_info would walk the whole store on every stats call.

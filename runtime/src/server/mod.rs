@@ -3,10 +3,15 @@
 //! [`image`](crate::image), [`pod`](crate::pod) and [`container`](crate::container)
 //! modules on tokio's blocking pool, so a slow pull never stalls `Status` or `ListPods`.
 
+mod container_status;
 mod containers;
+mod deadline;
+mod events;
 mod filters;
 mod image_service;
 mod locks;
+mod metrics;
+mod pod_stats;
 mod pods;
 mod reconcile;
 pub mod records;
@@ -43,6 +48,9 @@ pub struct Daemon {
     monitor: PathBuf,
     oom_score_adj_allowed: bool,
     locks: IdLocks,
+    events: events::Subscribers,
+    /// Handlers whose OCI runtime supports recursive read-only mounts (`rro`).
+    rro_handlers: std::collections::BTreeSet<String>,
 }
 
 impl Daemon {
@@ -64,6 +72,12 @@ impl Daemon {
             cache_dir: config.state.join("cni"),
         });
         let monitor = monitor_path(&config)?;
+        let rro_handlers = config
+            .runtimes
+            .iter()
+            .filter(|(_, r)| crate::container::oci_runtime::supports_recursive_read_only(&r.path))
+            .map(|(name, _)| name.clone())
+            .collect();
         let oom_score_adj_allowed = crate::container::procfs::oom_score_adj_allowed();
         if !oom_score_adj_allowed {
             eprintln!(
@@ -80,6 +94,8 @@ impl Daemon {
             monitor,
             oom_score_adj_allowed,
             locks: IdLocks::default(),
+            events: events::Subscribers::default(),
+            rro_handlers,
         };
         daemon.reconcile();
         Ok(daemon)
@@ -164,13 +180,18 @@ pub async fn serve(daemon: Daemon, socket: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("cannot remove {}", socket.display())),
     }
-    let listener = UnixListener::bind(socket)
+    let listener = crate::sockpath::bind(socket)
+        .and_then(|l| {
+            l.set_nonblocking(true)?;
+            UnixListener::from_std(l)
+        })
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o660))
         .with_context(|| format!("cannot chmod {}", socket.display()))?;
     let daemon = Arc::new(daemon);
     eprintln!("berth-runtime: serving CRI v1 on {}", socket.display());
     tonic::transport::Server::builder()
+        .layer(deadline::DeadlineLayer)
         .add_service(RuntimeServiceServer::new(Cri(daemon.clone())))
         .add_service(ImageServiceServer::new(Cri(daemon)))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown_signal())

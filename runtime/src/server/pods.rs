@@ -46,6 +46,18 @@ pub(super) fn namespace_options(config: &PodSandboxConfig) -> NamespaceOption {
         .unwrap_or_default()
 }
 
+/// Whether the pod asks for one PID namespace shared by its containers: only when the
+/// namespace options are given and say POD (the kubelet's `shareProcessNamespace`); a
+/// pod without options gets none, so it costs no init process.
+fn shares_pid_namespace(config: &PodSandboxConfig) -> bool {
+    config
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.as_ref())
+        .is_some_and(|o| o.pid == NamespaceMode::Pod as i32)
+}
+
 /// Removes a pod's (empty) cgroup in every hierarchy: the one cgroup v2 tree, or each
 /// cgroup v1 controller's. The OCI runtime removed the containers' cgroups beneath it.
 fn remove_cgroup(cgroup: &str) -> Result<(), Status> {
@@ -118,6 +130,13 @@ impl Daemon {
         let options = namespace_options(config);
         let host_network = options.network == NamespaceMode::Node as i32;
         let host_ipc = options.ipc == NamespaceMode::Node as i32;
+        crate::container::userns::pod_mappings(options.userns_options.as_ref()).map_err(status)?;
+        let sysctls = match &config.linux {
+            Some(linux) => {
+                pod::sysctls::check(&linux.sysctls, host_network, host_ipc).map_err(status)?
+            }
+            None => Vec::new(),
+        };
         if let Some((id, _)) = self.pods.all().into_iter().find(|(_, p)| {
             p.name == metadata.name
                 && p.namespace == metadata.namespace
@@ -154,7 +173,7 @@ impl Daemon {
             config: records::encode(config),
         };
         self.pods.put(&id, &record).map_err(status)?;
-        match self.set_up_pod(&record, config, host_network, host_ipc) {
+        match self.set_up_pod(&record, config, host_network, host_ipc, &sysctls) {
             Ok(ips) => {
                 record.ips = ips;
                 record.state = PodState::Ready;
@@ -178,19 +197,23 @@ impl Daemon {
         config: &PodSandboxConfig,
         host_network: bool,
         host_ipc: bool,
+        sysctls: &[pod::sysctls::Sysctl],
     ) -> Result<Vec<String>, Status> {
         let paths = PodPaths::new(&self.config.state, &record.id);
-        let hostname = if host_network {
+        // An empty hostname takes the node's, as containerd does (the kubelet leaves it
+        // empty for host-network pods, critest for every pod).
+        let hostname = if host_network || config.hostname.is_empty() {
             nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())
                 .unwrap_or_default()
-        } else if config.hostname.is_empty() {
-            record.name.clone()
         } else {
             config.hostname.clone()
         };
-        let namespaces =
-            pod::create_namespaces(&paths, &hostname, host_network, host_ipc).map_err(status)?;
+        let namespaces = pod::create_namespaces(&paths, &hostname, host_network, host_ipc, sysctls)
+            .map_err(status)?;
+        if shares_pid_namespace(config) {
+            pod::pidns::start(&self.monitor, &paths).map_err(status)?;
+        }
         pod::write_pod_files(&paths, &hostname, config.dns_config.as_ref(), host_network)
             .map_err(status)?;
         let Some(netns) = namespaces.net else {
@@ -269,7 +292,7 @@ impl Daemon {
         Ok(RemovePodSandboxResponse {})
     }
 
-    fn pod_sandbox_status(&self, pod: &PodRecord) -> PodSandboxStatus {
+    pub(super) fn pod_sandbox_status(&self, pod: &PodRecord) -> PodSandboxStatus {
         let config: PodSandboxConfig = records::decode(&pod.config);
         let mut ips = pod.ips.iter();
         let network = (!pod.host_network).then(|| PodSandboxNetworkStatus {

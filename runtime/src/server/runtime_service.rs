@@ -1,13 +1,14 @@
 //! `runtime.v1.RuntimeService`: each RPC moves its request onto the blocking pool and
-//! calls the matching [`Daemon`] method in `pods.rs` or `containers.rs`. Streaming
-//! `Exec`/`Attach`/`PortForward`, checkpoints, events and metrics answer Unimplemented
-//! (the generated default).
+//! calls the matching [`Daemon`] method in `pods.rs`, `containers.rs` or `pod_stats.rs`.
+//! `GetContainerEvents` streams from `events.rs`, the metrics come from `metrics.rs`;
+//! `CheckpointContainer` answers Unimplemented with the reason.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use super::events::EventItem;
 use super::{blocking, Cri, Daemon};
 use crate::proto::v1::runtime_service_server::RuntimeService;
 use crate::proto::v1::*;
@@ -71,20 +72,32 @@ impl RuntimeService for Cri {
                 conditions: vec![runtime, network],
             }),
             info,
+            // The default handler is listed under the empty name too, as containerd does
+            // (a pod without a RuntimeClass asks for it by that name).
             runtime_handlers: self
                 .0
                 .config
-                .runtimes
-                .keys()
-                .map(|name| RuntimeHandler {
-                    name: name.clone(),
+                .runtime_for("")
+                .map(|(default, _)| ("", default))
+                .into_iter()
+                .chain(
+                    self.0
+                        .config
+                        .runtimes
+                        .keys()
+                        .map(|n| (n.as_str(), n.as_str())),
+                )
+                .map(|(name, runtime)| RuntimeHandler {
+                    name: name.to_owned(),
                     features: Some(RuntimeHandlerFeatures {
-                        recursive_read_only_mounts: false,
-                        user_namespaces: false,
+                        recursive_read_only_mounts: self.0.rro_handlers.contains(runtime),
+                        user_namespaces: true,
                     }),
                 })
                 .collect(),
-            features: None,
+            features: Some(RuntimeFeatures {
+                supplemental_groups_policy: true,
+            }),
         }))
     }
 
@@ -214,6 +227,54 @@ impl RuntimeService for Cri {
         request: Request<ListContainerStatsRequest>,
     ) -> Reply<ListContainerStatsResponse> {
         call(&self.0, request, Daemon::list_container_stats).await
+    }
+
+    async fn pod_sandbox_stats(
+        &self,
+        request: Request<PodSandboxStatsRequest>,
+    ) -> Reply<PodSandboxStatsResponse> {
+        call(&self.0, request, Daemon::pod_sandbox_stats).await
+    }
+
+    async fn list_pod_sandbox_stats(
+        &self,
+        request: Request<ListPodSandboxStatsRequest>,
+    ) -> Reply<ListPodSandboxStatsResponse> {
+        call(&self.0, request, Daemon::list_pod_sandbox_stats).await
+    }
+
+    async fn list_metric_descriptors(
+        &self,
+        request: Request<ListMetricDescriptorsRequest>,
+    ) -> Reply<ListMetricDescriptorsResponse> {
+        call(&self.0, request, Daemon::list_metric_descriptors).await
+    }
+
+    async fn list_pod_sandbox_metrics(
+        &self,
+        request: Request<ListPodSandboxMetricsRequest>,
+    ) -> Reply<ListPodSandboxMetricsResponse> {
+        call(&self.0, request, Daemon::list_pod_sandbox_metrics).await
+    }
+
+    async fn checkpoint_container(
+        &self,
+        request: Request<CheckpointContainerRequest>,
+    ) -> Reply<CheckpointContainerResponse> {
+        Err(Status::unimplemented(format!(
+            "CheckpointContainer ({}): berth-runtime does not support checkpointing \
+             containers (no CRIU)",
+            request.into_inner().container_id
+        )))
+    }
+
+    async fn get_container_events(
+        &self,
+        _: Request<GetEventsRequest>,
+    ) -> Reply<tonic::codegen::BoxStream<ContainerEventResponse>> {
+        let stream: tokio_stream::wrappers::ReceiverStream<EventItem> =
+            tokio_stream::wrappers::ReceiverStream::new(self.0.events.subscribe());
+        Ok(Response::new(Box::pin(stream)))
     }
 }
 
