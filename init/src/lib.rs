@@ -18,6 +18,7 @@ pub mod modules;
 pub mod stage1;
 pub mod stage2;
 pub mod sys;
+pub mod unit;
 pub mod verity;
 
 /// Kernel modules stage 1 loads, in this order, unless the kernel has them built in

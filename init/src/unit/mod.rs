@@ -1,0 +1,14 @@
+//! systemd unit files, read as systemd 252 reads them: the syntax ([`syntax`]), word
+//! splitting and quoting ([`words`]), names, templates and instances ([`name`]),
+//! specifiers ([`specifier`]), the search path with drop-ins, masks, aliases and
+//! `.wants/` folders ([`load`]), and the typed unit the service manager runs ([`model`]).
+//!
+//! Reading is separate from running so that the builder (which bakes `[Install]` links
+//! into the image), PID 1 and `systemctl` share one reading of a unit, and so that every
+//! rule here is tested on plain folders, without root.
+
+pub mod load;
+pub mod name;
+pub mod specifier;
+pub mod syntax;
+pub mod words;
