@@ -19,8 +19,11 @@ use super::name::{NameError, UnitName};
 use super::syntax::{self, Diagnostic, Document};
 
 /// The system manager's unit folders, highest precedence first.
-pub const SYSTEM_UNIT_DIRS: [&str; 3] =
-    ["/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system"];
+pub const SYSTEM_UNIT_DIRS: [&str; 3] = [
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/usr/lib/systemd/system",
+];
 
 /// Largest unit file or drop-in read (systemd refuses files over 4 MiB as well).
 pub const MAX_UNIT_FILE: u64 = 4 * 1024 * 1024;
@@ -77,7 +80,10 @@ impl Loader {
 
     /// A custom search path (absolute folders, highest precedence first) below `root`.
     pub fn with_dirs(root: &Path, dirs: Vec<PathBuf>) -> Loader {
-        Loader { root: root.to_owned(), dirs }
+        Loader {
+            root: root.to_owned(),
+            dirs,
+        }
     }
 
     fn host_path(&self, dir: &Path) -> PathBuf {
@@ -96,7 +102,9 @@ impl Loader {
     pub fn names(&self) -> Vec<UnitName> {
         let mut names = BTreeMap::new();
         for dir in &self.dirs {
-            let Ok(entries) = fs::read_dir(self.host_path(dir)) else { continue };
+            let Ok(entries) = fs::read_dir(self.host_path(dir)) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let file = entry.file_name();
                 let Some(file) = file.to_str() else { continue };
@@ -112,7 +120,9 @@ impl Loader {
     fn find(&self, name: &str) -> Option<(PathBuf, PathBuf)> {
         self.dirs.iter().find_map(|dir| {
             let path = self.host_path(dir).join(name);
-            fs::symlink_metadata(&path).is_ok().then(|| (path, dir.join(name)))
+            fs::symlink_metadata(&path)
+                .is_ok()
+                .then(|| (path, dir.join(name)))
         })
     }
 
@@ -157,12 +167,15 @@ impl Loader {
     }
 
     /// Follows aliases and templates: the unit's own name, its file, and whether masked.
-    fn resolve(&self, requested: &UnitName) -> Result<(UnitName, Option<PathBuf>, bool), LoadError> {
+    fn resolve(
+        &self,
+        requested: &UnitName,
+    ) -> Result<(UnitName, Option<PathBuf>, bool), LoadError> {
         let mut name = requested.clone();
         for _ in 0..16 {
-            let found = self.find(name.as_str()).or_else(|| {
-                name.template().and_then(|t| self.find(t.as_str()))
-            });
+            let found = self
+                .find(name.as_str())
+                .or_else(|| name.template().and_then(|t| self.find(t.as_str())));
             let Some((path, _)) = found else {
                 return Err(LoadError::NotFound(name.to_string(), self.search_path()));
             };
@@ -176,8 +189,12 @@ impl Loader {
             let file_name = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
             if target_name == file_name {
                 // A link to a file of the same name elsewhere (`systemctl link`): not an alias.
-                let real = if target.is_absolute() { self.host_path(&target) } else {
-                    path.parent().map(|p| p.join(&target)).unwrap_or(target.clone())
+                let real = if target.is_absolute() {
+                    self.host_path(&target)
+                } else {
+                    path.parent()
+                        .map(|p| p.join(&target))
+                        .unwrap_or(target.clone())
                 };
                 return Ok((name, Some(real), false));
             }
@@ -212,7 +229,9 @@ impl Loader {
             for (dir_rank, dir) in self.dirs.iter().enumerate() {
                 for (level, sub) in levels.iter().enumerate() {
                     let folder = self.host_path(dir).join(sub);
-                    let Ok(entries) = fs::read_dir(&folder) else { continue };
+                    let Ok(entries) = fs::read_dir(&folder) else {
+                        continue;
+                    };
                     for entry in entries.flatten() {
                         let file = entry.file_name();
                         let Some(file) = file.to_str() else { continue };
@@ -220,9 +239,7 @@ impl Loader {
                             continue;
                         }
                         let rank = (dir_rank, usize::MAX - level);
-                        let better = chosen
-                            .get(file)
-                            .is_none_or(|(d, l, _)| rank < (*d, *l));
+                        let better = chosen.get(file).is_none_or(|(d, l, _)| rank < (*d, *l));
                         if better {
                             chosen.insert(file.to_owned(), (rank.0, rank.1, folder.join(file)));
                         }
@@ -250,9 +267,13 @@ impl Loader {
         for owner in owners {
             for dir in &self.dirs {
                 let folder = self.host_path(dir).join(format!("{owner}.{kind}"));
-                let Ok(entries) = fs::read_dir(&folder) else { continue };
-                let mut files: Vec<String> =
-                    entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+                let Ok(entries) = fs::read_dir(&folder) else {
+                    continue;
+                };
+                let mut files: Vec<String> = entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect();
                 files.sort();
                 for file in files {
                     match UnitName::parse(&file) {
@@ -260,7 +281,9 @@ impl Loader {
                             // `foo@.service` in an instance's folder means the same instance.
                             if dep.is_template() {
                                 if let Some(i) = name.instance().filter(|i| !i.is_empty()) {
-                                    let Ok(inst) = dep.with_instance(i) else { continue };
+                                    let Ok(inst) = dep.with_instance(i) else {
+                                        continue;
+                                    };
                                     dep = inst;
                                 }
                             }
@@ -283,17 +306,27 @@ impl Loader {
 
     fn parse_file(&self, path: &Path) -> Result<(Document, Vec<Diagnostic>), LoadError> {
         let shown = self.machine_path(path);
-        let meta = fs::metadata(path).map_err(|source| LoadError::Read { path: shown.clone(), source })?;
+        let meta = fs::metadata(path).map_err(|source| LoadError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         if meta.len() > MAX_UNIT_FILE {
             return Err(LoadError::TooLarge { path: shown });
         }
-        let bytes = fs::read(path).map_err(|source| LoadError::Read { path: shown.clone(), source })?;
+        let bytes = fs::read(path).map_err(|source| LoadError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         let text = String::from_utf8_lossy(&bytes);
         Ok(syntax::parse(&shown, &text))
     }
 
     fn search_path(&self) -> String {
-        self.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        self.dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

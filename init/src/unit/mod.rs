@@ -7,8 +7,13 @@
 //! into the image), PID 1 and `systemctl` share one reading of a unit, and so that every
 //! rule here is tested on plain folders, without root.
 
+pub mod condition;
+pub mod exec;
 pub mod load;
+pub mod model;
 pub mod name;
+pub mod service;
 pub mod specifier;
 pub mod syntax;
+pub mod values;
 pub mod words;

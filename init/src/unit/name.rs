@@ -82,8 +82,9 @@ impl UnitName {
         if name.len() > UNIT_NAME_MAX {
             return Err(NameError::Invalid(name.into(), "longer than 255 bytes"));
         }
-        let (stem, suffix) =
-            name.rsplit_once('.').ok_or_else(|| NameError::NoType(name.into()))?;
+        let (stem, suffix) = name
+            .rsplit_once('.')
+            .ok_or_else(|| NameError::NoType(name.into()))?;
         let unit_type = UnitType::ALL
             .into_iter()
             .find(|t| t.suffix() == suffix)
@@ -96,17 +97,31 @@ impl UnitName {
             return Err(NameError::Invalid(name.into(), "empty prefix"));
         }
         let valid = |s: &str| {
-            s.bytes().all(|b| b.is_ascii_alphanumeric() || b":-_.\\".contains(&b))
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b":-_.\\".contains(&b))
         };
         if !valid(prefix) {
-            return Err(NameError::Invalid(name.into(), "invalid character in prefix"));
+            return Err(NameError::Invalid(
+                name.into(),
+                "invalid character in prefix",
+            ));
         }
         if let Some(i) = instance {
-            if i.contains('@') || !i.bytes().all(|b| b.is_ascii_alphanumeric() || b":-_.\\@".contains(&b)) {
-                return Err(NameError::Invalid(name.into(), "invalid character in instance"));
+            if i.contains('@')
+                || !i
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b":-_.\\@".contains(&b))
+            {
+                return Err(NameError::Invalid(
+                    name.into(),
+                    "invalid character in instance",
+                ));
             }
         }
-        Ok(UnitName { name: name.to_owned(), unit_type })
+        Ok(UnitName {
+            name: name.to_owned(),
+            unit_type,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -151,7 +166,12 @@ impl UnitName {
 
     /// `foo@bar.service` from the template `foo@.service`.
     pub fn with_instance(&self, instance: &str) -> Result<UnitName, NameError> {
-        UnitName::parse(&format!("{}@{}.{}", self.prefix(), instance, self.unit_type.suffix()))
+        UnitName::parse(&format!(
+            "{}@{}.{}",
+            self.prefix(),
+            instance,
+            self.unit_type.suffix()
+        ))
     }
 
     /// The folder of drop-ins for this exact name (`foo.service.d`).
@@ -195,7 +215,10 @@ pub fn unescape(s: &str) -> String {
                 i += 1;
             }
             b'\\' if i + 3 < b.len() && b[i + 1] == b'x' => {
-                match std::str::from_utf8(&b[i + 2..i + 4]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                match std::str::from_utf8(&b[i + 2..i + 4])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
                     Some(v) => {
                         out.push(v);
                         i += 4;
@@ -228,12 +251,18 @@ mod tests {
     fn parts_of_names() {
         let u = n("getty@ttyS0.service");
         assert_eq!(u.unit_type(), UnitType::Service);
-        assert_eq!((u.stem(), u.prefix(), u.instance()), ("getty@ttyS0", "getty", Some("ttyS0")));
+        assert_eq!(
+            (u.stem(), u.prefix(), u.instance()),
+            ("getty@ttyS0", "getty", Some("ttyS0"))
+        );
         assert_eq!(u.template().expect("instance").as_str(), "getty@.service");
         assert!(n("getty@.service").is_template());
         assert_eq!(n("multi-user.target").instance(), None);
         assert_eq!(
-            n("getty@.service").with_instance("tty1").expect("valid").as_str(),
+            n("getty@.service")
+                .with_instance("tty1")
+                .expect("valid")
+                .as_str(),
             "getty@tty1.service"
         );
     }
@@ -241,7 +270,10 @@ mod tests {
     #[test]
     fn invalid_names_are_refused() {
         assert!(matches!(UnitName::parse("foo"), Err(NameError::NoType(_))));
-        assert!(matches!(UnitName::parse("foo.device"), Err(NameError::NoType(_))));
+        assert!(matches!(
+            UnitName::parse("foo.device"),
+            Err(NameError::NoType(_))
+        ));
         assert!(UnitName::parse(".service").is_err());
         assert!(UnitName::parse("a b.service").is_err());
         assert!(UnitName::parse("a@b@c.service").is_err());
@@ -264,7 +296,10 @@ mod tests {
 
     #[test]
     fn unescape_paths() {
-        assert_eq!(unescape(r"dev-disk-by\x2dlabel-STATE"), "dev/disk/by-label/STATE");
+        assert_eq!(
+            unescape(r"dev-disk-by\x2dlabel-STATE"),
+            "dev/disk/by-label/STATE"
+        );
         assert_eq!(unescape(r"bad\x"), r"bad\x");
     }
 

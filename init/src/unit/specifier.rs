@@ -62,7 +62,11 @@ pub fn expand(value: &str, unit: &UnitName, host: &Host) -> Result<String, Speci
             'j' => out.push_str(last_component(unit.prefix())),
             'J' => out.push_str(&unescape(last_component(unit.prefix()))),
             'f' => {
-                let part = if unit.is_instance() { instance } else { unit.prefix() };
+                let part = if unit.is_instance() {
+                    instance
+                } else {
+                    unit.prefix()
+                };
                 let path = unescape(part);
                 if !path.starts_with('/') {
                     out.push('/');
@@ -120,8 +124,14 @@ mod tests {
     #[test]
     fn the_common_specifiers() {
         let u = r"getty@tty\x2d1.service";
-        assert_eq!(x("%n|%N|%p|%i|%I", u), r"getty@tty\x2d1.service|getty@tty\x2d1|getty|tty\x2d1|tty-1");
-        assert_eq!(x("%H %l %m %b %t %%", u), "node1.example node1 0123456789abcdef0123456789abcdef b007 /run %");
+        assert_eq!(
+            x("%n|%N|%p|%i|%I", u),
+            r"getty@tty\x2d1.service|getty@tty\x2d1|getty|tty\x2d1|tty-1"
+        );
+        assert_eq!(
+            x("%H %l %m %b %t %%", u),
+            "node1.example node1 0123456789abcdef0123456789abcdef b007 /run %"
+        );
         assert_eq!(x("%f", r"systemd-fsck@dev-vda6.service"), "/dev/vda6");
         assert_eq!(x("no specifiers", u), "no specifiers");
     }

@@ -116,7 +116,10 @@ pub fn parse(file: &Path, text: &str) -> (Document, Vec<Diagnostic>) {
         };
         if logical.len() > LONG_LINE_MAX {
             diags.push(Diagnostic {
-                at: Location { file: file.clone(), line: start },
+                at: Location {
+                    file: file.clone(),
+                    line: start,
+                },
                 message: format!("line longer than {LONG_LINE_MAX} bytes, ignored"),
             });
             pending = None;
@@ -131,12 +134,30 @@ pub fn parse(file: &Path, text: &str) -> (Document, Vec<Diagnostic>) {
             pending = Some((start, logical));
             continue;
         }
-        let at = Location { file: file.clone(), line: start };
-        line(&mut doc, &mut current, &mut diags, at, logical.trim_matches(is_ws));
+        let at = Location {
+            file: file.clone(),
+            line: start,
+        };
+        line(
+            &mut doc,
+            &mut current,
+            &mut diags,
+            at,
+            logical.trim_matches(is_ws),
+        );
     }
     if let Some((start, logical)) = pending {
-        let at = Location { file: file.clone(), line: start };
-        line(&mut doc, &mut current, &mut diags, at, logical.trim_matches(is_ws));
+        let at = Location {
+            file: file.clone(),
+            line: start,
+        };
+        line(
+            &mut doc,
+            &mut current,
+            &mut diags,
+            at,
+            logical.trim_matches(is_ws),
+        );
     }
     (doc, diags)
 }
@@ -154,19 +175,28 @@ fn line(
 ) {
     if let Some(rest) = text.strip_prefix('[') {
         let Some(name) = rest.strip_suffix(']') else {
-            diags.push(Diagnostic { at, message: format!("invalid section header '{text}'") });
+            diags.push(Diagnostic {
+                at,
+                message: format!("invalid section header '{text}'"),
+            });
             *current = None;
             return;
         };
         if name.is_empty() || name.contains(['[', ']']) {
-            diags.push(Diagnostic { at, message: format!("invalid section header '{text}'") });
+            diags.push(Diagnostic {
+                at,
+                message: format!("invalid section header '{text}'"),
+            });
             *current = None;
             return;
         }
         *current = Some(match doc.sections.iter().position(|s| s.name == name) {
             Some(i) => i,
             None => {
-                doc.sections.push(Section { name: name.to_owned(), assignments: Vec::new() });
+                doc.sections.push(Section {
+                    name: name.to_owned(),
+                    assignments: Vec::new(),
+                });
                 doc.sections.len() - 1
             }
         });
@@ -180,12 +210,18 @@ fn line(
         return;
     };
     let Some((key, value)) = text.split_once('=') else {
-        diags.push(Diagnostic { at, message: format!("missing '=' in '{text}', ignored") });
+        diags.push(Diagnostic {
+            at,
+            message: format!("missing '=' in '{text}', ignored"),
+        });
         return;
     };
     let key = key.trim_matches(is_ws);
     if key.is_empty() {
-        diags.push(Diagnostic { at, message: "missing key before '=', ignored".into() });
+        diags.push(Diagnostic {
+            at,
+            message: "missing key before '=', ignored".into(),
+        });
         return;
     }
     doc.sections[index].assignments.push(Assignment {
@@ -210,7 +246,9 @@ mod tests {
     }
 
     fn pairs(d: &Document, section: &str) -> Vec<(String, String, usize)> {
-        d.section(section).map(|a| (a.key.clone(), a.value.clone(), a.at.line)).collect()
+        d.section(section)
+            .map(|a| (a.key.clone(), a.value.clone(), a.at.line))
+            .collect()
     }
 
     #[test]
@@ -219,8 +257,14 @@ mod tests {
             "# comment\n; also\n[Unit]\nDescription = A thing \n\n[Service]\nExecStart=/bin/true\r\n",
         );
         assert!(diags.is_empty(), "{diags:?}");
-        assert_eq!(pairs(&d, "Unit"), [("Description".into(), "A thing".into(), 4)]);
-        assert_eq!(pairs(&d, "Service"), [("ExecStart".into(), "/bin/true".into(), 7)]);
+        assert_eq!(
+            pairs(&d, "Unit"),
+            [("Description".into(), "A thing".into(), 4)]
+        );
+        assert_eq!(
+            pairs(&d, "Service"),
+            [("ExecStart".into(), "/bin/true".into(), 7)]
+        );
     }
 
     #[test]
@@ -233,8 +277,7 @@ mod tests {
 
     #[test]
     fn continuation_joins_with_a_space_and_skips_comments() {
-        let (d, diags) =
-            doc("[Service]\nExecStart=/bin/echo a \\\n  # not part\n  b\\\n c\nX=y\n");
+        let (d, diags) = doc("[Service]\nExecStart=/bin/echo a \\\n  # not part\n  b\\\n c\nX=y\n");
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(
             pairs(&d, "Service"),
@@ -263,7 +306,9 @@ mod tests {
         let (d, diags) = doc("A=outside\n[Unit\n[Unit]\nnoequals\n=v\nGood=1\n");
         let lines: Vec<_> = diags.iter().map(|d| d.at.line).collect();
         assert_eq!(lines, [1, 2, 4, 5]);
-        assert!(diags[2].to_string().starts_with("/u/a.service:4: missing '='"));
+        assert!(diags[2]
+            .to_string()
+            .starts_with("/u/a.service:4: missing '='"));
         assert_eq!(pairs(&d, "Unit"), [("Good".into(), "1".into(), 6)]);
     }
 

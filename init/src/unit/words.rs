@@ -21,9 +21,17 @@ pub struct Mode {
 
 impl Mode {
     /// `ExecStart=`, `Environment=`: quotes removed, C escapes decoded.
-    pub const EXEC: Mode = Mode { unquote: true, cunescape: true, retain_escape: false };
+    pub const EXEC: Mode = Mode {
+        unquote: true,
+        cunescape: true,
+        retain_escape: false,
+    };
     /// Lists of names (`After=`, `Wants=`): quotes removed, backslashes kept.
-    pub const NAMES: Mode = Mode { unquote: true, cunescape: false, retain_escape: true };
+    pub const NAMES: Mode = Mode {
+        unquote: true,
+        cunescape: false,
+        retain_escape: true,
+    };
 }
 
 /// A value that cannot be split.
@@ -186,11 +194,26 @@ mod tests {
 
     #[test]
     fn errors_are_named() {
-        assert_eq!(split("\"abc", Mode::EXEC), Err(WordError::UnterminatedQuote));
-        assert_eq!(split("abc\\", Mode::EXEC), Err(WordError::TrailingBackslash));
-        assert_eq!(split(r"\q", Mode::EXEC), Err(WordError::BadEscape("q".into())));
-        assert_eq!(split(r"\x4", Mode::EXEC), Err(WordError::BadEscape("x4".into())));
-        assert_eq!(split(r"\x00", Mode::EXEC), Err(WordError::BadEscape("x00".into())));
+        assert_eq!(
+            split("\"abc", Mode::EXEC),
+            Err(WordError::UnterminatedQuote)
+        );
+        assert_eq!(
+            split("abc\\", Mode::EXEC),
+            Err(WordError::TrailingBackslash)
+        );
+        assert_eq!(
+            split(r"\q", Mode::EXEC),
+            Err(WordError::BadEscape("q".into()))
+        );
+        assert_eq!(
+            split(r"\x4", Mode::EXEC),
+            Err(WordError::BadEscape("x4".into()))
+        );
+        assert_eq!(
+            split(r"\x00", Mode::EXEC),
+            Err(WordError::BadEscape("x00".into()))
+        );
     }
 
     #[test]
@@ -203,7 +226,9 @@ mod tests {
 
     #[test]
     fn first_word_returns_the_rest() {
-        let (w, rest) = first_word("  -/bin/x a b", Mode::EXEC).expect("ok").expect("word");
+        let (w, rest) = first_word("  -/bin/x a b", Mode::EXEC)
+            .expect("ok")
+            .expect("word");
         assert_eq!((w.as_str(), rest), ("-/bin/x", " a b"));
         assert_eq!(first_word("   ", Mode::EXEC), Ok(None));
     }
