@@ -151,6 +151,14 @@ pub(crate) fn extend_names(ctx: &mut Ctx, a: &Assignment, list: &mut Vec<UnitNam
     }
     if let Some(names) = ctx.names(a) {
         for n in names {
+            if !n.unit_type().is_supported() {
+                let why = format!(
+                    "Berth has no .{} units, {n} ignored",
+                    n.unit_type().suffix()
+                );
+                ctx.warn(a, why);
+                continue;
+            }
             if !list.contains(&n) {
                 list.push(n);
             }

@@ -6,8 +6,8 @@ use std::fmt;
 
 use thiserror::Error;
 
-/// The unit types Berth knows. Others (`.device`, `.swap`, `.automount`, `.scope`) are
-/// refused by name.
+/// systemd's unit types. Berth runs the first seven; the others are names other units may
+/// refer to (`After=dev-vda6.device`), which Berth recognises and says it ignores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum UnitType {
     Service,
@@ -17,10 +17,14 @@ pub enum UnitType {
     Path,
     Mount,
     Slice,
+    Device,
+    Swap,
+    Automount,
+    Scope,
 }
 
 impl UnitType {
-    pub const ALL: [UnitType; 7] = [
+    pub const ALL: [UnitType; 11] = [
         UnitType::Service,
         UnitType::Socket,
         UnitType::Target,
@@ -28,7 +32,19 @@ impl UnitType {
         UnitType::Path,
         UnitType::Mount,
         UnitType::Slice,
+        UnitType::Device,
+        UnitType::Swap,
+        UnitType::Automount,
+        UnitType::Scope,
     ];
+
+    /// Whether Berth's service manager has units of this type.
+    pub fn is_supported(self) -> bool {
+        !matches!(
+            self,
+            UnitType::Device | UnitType::Swap | UnitType::Automount | UnitType::Scope
+        )
+    }
 
     /// The suffix without the dot, also the name of the type's own section.
     pub fn suffix(self) -> &'static str {
@@ -40,6 +56,10 @@ impl UnitType {
             UnitType::Path => "path",
             UnitType::Mount => "mount",
             UnitType::Slice => "slice",
+            UnitType::Device => "device",
+            UnitType::Swap => "swap",
+            UnitType::Automount => "automount",
+            UnitType::Scope => "scope",
         }
     }
 
@@ -53,6 +73,10 @@ impl UnitType {
             UnitType::Path => Some("Path"),
             UnitType::Mount => Some("Mount"),
             UnitType::Slice => Some("Slice"),
+            UnitType::Device => None,
+            UnitType::Swap => Some("Swap"),
+            UnitType::Automount => Some("Automount"),
+            UnitType::Scope => Some("Scope"),
         }
     }
 }

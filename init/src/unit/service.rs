@@ -101,6 +101,8 @@ pub struct Directories {
 pub struct Resources {
     pub slice: Option<UnitName>,
     pub delegate: bool,
+    /// The controllers named by `Delegate=`; empty means all of them.
+    pub delegate_controllers: Vec<String>,
     pub cpu_weight: Option<u64>,
     /// Per cent of one CPU (`CPUQuota=150%` is 150).
     pub cpu_quota_percent: Option<u64>,
@@ -233,6 +235,43 @@ impl Default for Service {
         }
     }
 }
+
+/// cgroup v2 controllers `Delegate=` may name.
+const CONTROLLERS: [&str; 8] = [
+    "cpu", "cpuacct", "cpuset", "io", "blkio", "memory", "devices", "pids",
+];
+
+/// Exit status names of systemd.exec(5) "Process Exit Codes": LSB, BSD sysexits.h, and
+/// the ones systemd itself uses.
+const EXIT_STATUS_NAMES: [(&str, i32); 27] = [
+    ("SUCCESS", 0),
+    ("FAILURE", 1),
+    ("INVALIDARGUMENT", 2),
+    ("NOTIMPLEMENTED", 3),
+    ("NOPERMISSION", 4),
+    ("NOTINSTALLED", 5),
+    ("NOTCONFIGURED", 6),
+    ("NOTRUNNING", 7),
+    ("USAGE", 64),
+    ("DATAERR", 65),
+    ("NOINPUT", 66),
+    ("NOUSER", 67),
+    ("NOHOST", 68),
+    ("UNAVAILABLE", 69),
+    ("SOFTWARE", 70),
+    ("OSERR", 71),
+    ("OSFILE", 72),
+    ("CANTCREAT", 73),
+    ("IOERR", 74),
+    ("TEMPFAIL", 75),
+    ("PROTOCOL", 76),
+    ("NOPERM", 77),
+    ("CONFIG", 78),
+    ("CHDIR", 200),
+    ("EXEC", 203),
+    ("GROUP", 216),
+    ("USER", 217),
+];
 
 /// Resource names of `Limit*=` (setrlimit(2)); time limits take time spans.
 const RLIMITS: [&str; 16] = [
@@ -481,7 +520,18 @@ impl Service {
                 Some(_) => ctx.warn(a, "not a slice unit name"),
                 None => {}
             },
-            "Delegate" => ctx.bool(a, &mut r.delegate),
+            // `Delegate=` takes a boolean or the controllers to delegate (then: yes).
+            "Delegate" => match values::boolean(v) {
+                Ok(b) => {
+                    r.delegate = b;
+                    r.delegate_controllers.clear();
+                }
+                Err(_) if v.split_whitespace().all(|c| CONTROLLERS.contains(&c)) => {
+                    r.delegate = true;
+                    r.delegate_controllers = v.split_whitespace().map(str::to_owned).collect();
+                }
+                Err(e) => ctx.warn(a, e),
+            },
             "CPUWeight" => weight(ctx, &mut r.cpu_weight),
             "IOWeight" => weight(ctx, &mut r.io_weight),
             "CPUQuota" => match v.strip_suffix('%').and_then(|p| p.parse::<u64>().ok()) {
@@ -643,6 +693,9 @@ fn exit_statuses(ctx: &mut Ctx, a: &Assignment, list: &mut Vec<i32>) {
                 list.push(n);
                 continue;
             }
+        } else if let Some((_, n)) = EXIT_STATUS_NAMES.iter().find(|(name, _)| *name == word) {
+            list.push(*n);
+            continue;
         } else if let Ok(sig) = values::signal(word) {
             list.push(-sig);
             continue;
