@@ -295,9 +295,11 @@ mod tests {
     fn invalid_names_are_refused() {
         assert!(matches!(UnitName::parse("foo"), Err(NameError::NoType(_))));
         assert!(matches!(
-            UnitName::parse("foo.device"),
+            UnitName::parse("foo.frob"),
             Err(NameError::NoType(_))
         ));
+        let device = UnitName::parse("dev-vda6.device").expect("valid");
+        assert!(!device.unit_type().is_supported());
         assert!(UnitName::parse(".service").is_err());
         assert!(UnitName::parse("a b.service").is_err());
         assert!(UnitName::parse("a@b@c.service").is_err());
