@@ -15,5 +15,6 @@ pub mod name;
 pub mod service;
 pub mod specifier;
 pub mod syntax;
+pub mod transaction;
 pub mod values;
 pub mod words;
