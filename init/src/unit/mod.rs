@@ -9,6 +9,7 @@
 
 pub mod condition;
 pub mod exec;
+pub mod lifecycle;
 pub mod load;
 pub mod model;
 pub mod name;
