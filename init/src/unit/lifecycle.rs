@@ -476,11 +476,11 @@ impl ServiceRun {
                     self.begin_stop(svc, out);
                 }
             }
-            Phase::StopSigterm | Phase::StopSigkill | Phase::Stop => {
-                // The main process ended while stopping: wait for the rest, if any.
-                if self.control_pid.is_none() && self.current.is_none() {
-                    self.begin_stop_post(svc, out);
-                }
+            // The main process ended while stopping: on, unless ExecStop= still runs.
+            Phase::StopSigterm | Phase::StopSigkill | Phase::Stop
+                if self.control_pid.is_none() && self.current.is_none() =>
+            {
+                self.begin_stop_post(svc, out);
             }
             _ => {}
         }
