@@ -14,6 +14,7 @@
 pub mod cmdline;
 pub mod console;
 pub mod discover;
+pub mod manager;
 pub mod modules;
 pub mod stage1;
 pub mod stage2;

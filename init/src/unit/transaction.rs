@@ -72,6 +72,9 @@ pub struct Transaction {
     pub jobs: BTreeMap<UnitName, Job>,
     pub units: BTreeMap<UnitName, Unit>,
     pub notes: Vec<Note>,
+    /// (requirer, missing unit): jobs that must fail because what they require is not
+    /// there.
+    pub unmet: Vec<(UnitName, UnitName)>,
 }
 
 fn name(s: &str) -> Option<UnitName> {
@@ -135,6 +138,9 @@ impl Transaction {
             let unit = match units.unit(&unit_name) {
                 Ok(u) => u,
                 Err(why) => {
+                    if let (Pull::Required, Some(by)) = (pull, &by) {
+                        t.unmet.push((by.clone(), unit_name.clone()));
+                    }
                     t.notes.push(Note::Missing {
                         unit: unit_name.to_string(),
                         why,
