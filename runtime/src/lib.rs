@@ -16,5 +16,6 @@ pub mod image;
 pub mod monitor;
 pub mod pod;
 pub mod proto;
+pub mod sd_notify;
 pub mod server;
 pub mod store;
