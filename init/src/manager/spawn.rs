@@ -157,10 +157,24 @@ pub(super) fn command_spawn(
         Some(d) => PathBuf::from(d.strip_prefix('-').unwrap_or(d)),
         None => PathBuf::from("/"),
     };
+    // The kernel refuses RLIMIT_NOFILE above fs.nr_open: `infinity` means that, as in
+    // systemd.
+    let nr_open = sys
+        .read_to_string(Path::new("/proc/sys/fs/nr_open"))
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .unwrap_or(1024 * 1024);
     let rlimits = svc
         .limits
         .iter()
-        .filter_map(|(name, (soft, hard))| Some((rlimit_resource(name)?, *soft, *hard)))
+        .filter_map(|(name, (soft, hard))| {
+            let (soft, hard) = if name == "NOFILE" {
+                (Some(soft.unwrap_or(nr_open)), Some(hard.unwrap_or(nr_open)))
+            } else {
+                (*soft, *hard)
+            };
+            Some((rlimit_resource(name)?, soft, hard))
+        })
         .collect();
     Ok(CommandSpawn {
         unit: unit.to_owned(),

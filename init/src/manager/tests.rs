@@ -263,3 +263,34 @@ fn slice_paths() {
         Path::new("a.slice/a-b.slice/a-b-c.slice")
     );
 }
+
+#[test]
+fn limit_nofile_infinity_is_nr_open() {
+    let fake = machine(&[(
+        "l.service",
+        "[Service]\nExecStart=/usr/bin/l\nLimitNOFILE=infinity\nLimitCORE=infinity\n",
+    )]);
+    fake.write("/proc/sys/fs/nr_open", "1048576\n");
+    let mut m = manager(&fake);
+    let slot_spec = {
+        m.start(&n("l.service"));
+        let slot = &m.slots[&n("l.service")];
+        spawn::command_spawn(
+            &fake,
+            slot,
+            crate::unit::lifecycle::CommandSet::Start,
+            0,
+            Path::new("/sys/fs/cgroup/x"),
+            &Default::default(),
+        )
+        .expect("spec")
+    };
+    assert!(slot_spec.rlimits.contains(&(
+        nix::libc::RLIMIT_NOFILE as i32,
+        Some(1048576),
+        Some(1048576)
+    )));
+    assert!(slot_spec
+        .rlimits
+        .contains(&(nix::libc::RLIMIT_CORE as i32, None, None)));
+}
