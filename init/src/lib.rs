@@ -14,10 +14,12 @@
 
 pub mod console;
 pub mod discover;
+pub mod manager;
 pub mod module_loader;
 pub mod stage1;
 pub mod stage2;
 pub mod sys;
+pub mod unit;
 pub mod verity;
 
 use berth_layout::paths::STAGE1;

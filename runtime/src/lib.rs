@@ -16,6 +16,7 @@ pub mod image;
 pub mod monitor;
 pub mod pod;
 pub mod proto;
+pub mod sd_notify;
 pub mod server;
 pub mod sockpath;
 pub mod store;

@@ -550,3 +550,69 @@ fn switch_root_to_early_boot_done_median_of_5() {
         times[2]
     );
 }
+
+#[test]
+#[ignore = "boots VMs; run by `cargo xtask test`"]
+fn the_service_manager_runs_the_cri_runtime_from_its_unit() {
+    if vm_tests_skipped() {
+        return;
+    }
+    let (disk, _) = shared_debug_image();
+    let mut sh = Shell::boot("units_runtime", disk, true);
+    let console = sh.vm.console();
+    // `berth: ready` waits for multi-user.target, which waits for berth-runtime's READY=1.
+    let started = console.find("berth: started berth-runtime.service");
+    let ready = console.find("berth: ready");
+    assert!(
+        matches!((started, ready), (Some(s), Some(r)) if s < r),
+        "{console}"
+    );
+    assert!(!console.contains("berth: FAILED"), "{console}");
+    // The daemon lives in its unit's cgroup and serves the CRI socket.
+    let procs =
+        sh.run("busybox cat /sys/fs/cgroup/system.slice/berth-runtime.service/cgroup.procs");
+    let pid: u32 = procs
+        .trim()
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no process in the unit's cgroup: {procs:?}"));
+    let socket = sh.run("busybox stat -c %F /run/berth/cri.sock");
+    assert_eq!(socket.trim(), "socket", "{socket}");
+    let limits = sh.run(&format!(
+        "busybox cat /proc/{pid}/oom_score_adj /proc/sys/fs/nr_open; busybox grep 'open files' /proc/{pid}/limits"
+    ));
+    let mut lines = limits.trim().lines();
+    assert_eq!(lines.next().map(str::trim), Some("-999"), "{limits}");
+    // LimitNOFILE=infinity is fs.nr_open, the most the kernel allows (as systemd does).
+    let nr_open = lines.next().unwrap_or_default().trim().to_owned();
+    let open_files: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        open_files.get(3..5),
+        Some(&[nr_open.as_str(), nr_open.as_str()][..]),
+        "{limits}"
+    );
+    // Restart=always: killed, it comes back after RestartSec=5 and says READY again.
+    sh.run(&format!("busybox kill -9 {pid}"));
+    sh.vm
+        .wait_for("berth: started berth-runtime.service", BOOT)
+        .unwrap();
+    let again =
+        sh.run("busybox cat /sys/fs/cgroup/system.slice/berth-runtime.service/cgroup.procs");
+    assert!(
+        !again.trim().is_empty() && !again.contains(&pid.to_string()),
+        "{again}"
+    );
+    let console = sh.power_off();
+    let stopping = console
+        .find("berth: stopping units")
+        .expect("units stopped at shutdown");
+    let final_steps = console
+        .find("berth: shutdown started")
+        .expect("then the final steps");
+    assert!(stopping < final_steps, "{console}");
+}

@@ -45,6 +45,8 @@ pub struct Machine<'a> {
     pub shell: Option<u32>,
     /// Set before the shutdown jobs run.
     pub action: PowerAction,
+    /// The machine-id was made this boot (`ConditionFirstBoot=`).
+    pub first_boot: bool,
 }
 
 impl<'a> Machine<'a> {
@@ -56,6 +58,7 @@ impl<'a> Machine<'a> {
             machine_id: None,
             shell: None,
             action: PowerAction::PowerOff,
+            first_boot: false,
         }
     }
 

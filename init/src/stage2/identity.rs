@@ -55,6 +55,7 @@ pub fn machine_id(m: &mut Machine) -> JobResult {
             m.sys
                 .write_file(&kept, format!("{id}\n").as_bytes())
                 .map_err(|e| format!("cannot keep it in {}: {e}", kept.display()))?;
+            m.first_boot = true;
             let how = match m.state {
                 StateBacking::Partition(_) => "new, kept on STATE",
                 _ => "new, lost at shutdown (STATE is a tmpfs)",

@@ -4,22 +4,26 @@
 //! (so nothing runs in a signal handler), turns Ctrl-Alt-Del into SIGINT
 //! (`RB_DISABLE_CAD`), and runs the early-boot jobs ([`EARLY_BOOT`]): the design's mount
 //! table, STATE, machine identity, modules, sysctl, tmpfiles. Then `berth: early-boot
-//! done` and, until the service manager exists, `berth: ready`. The loop then waits on the
-//! signalfd with a timeout for the next timer: SIGCHLD reaps every exited child (orphans
-//! are reparented to PID 1), the shutdown signals of sysvinit/busybox and systemd run the
-//! shutdown jobs ([`shutdown::SHUTDOWN`]), and in the debug variant the root shell on the
-//! serial console is started again when it exits. The control socket and the sd_notify
-//! socket will be further descriptors of the same poll.
+//! done`, then starts `default.target` with the service manager ([`units`]) and says
+//! `berth: ready` once it is reached. The loop polls the signalfd and the sd_notify
+//! socket with a timeout for the next timer: SIGCHLD reaps every exited child (orphans
+//! are reparented to PID 1) and hands unit processes to the manager; the shutdown signals
+//! of sysvinit/busybox and systemd stop every unit in reverse order, then run the
+//! shutdown jobs ([`shutdown::SHUTDOWN`]); in the debug variant the root shell on the
+//! serial console is started again when it exits. The control socket will be a further
+//! descriptor of the same poll.
 
 pub mod cloud;
 pub mod confd;
 pub mod engine;
 pub mod identity;
 pub mod mounts;
+pub mod notify;
 pub mod repair;
 pub mod shutdown;
 pub mod state;
 pub mod tmpfiles;
+pub mod units;
 
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -29,9 +33,12 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
+use crate::manager::{Manager, NOTIFY_SOCKET};
 use crate::sys::{PowerAction, Syscalls};
+use crate::unit::lifecycle::Exit;
 use berth_layout::cmdline::BootOptions;
 use engine::{Job, Machine};
+use notify::NotifySocket;
 
 /// Early boot, in order. Mounts first (later jobs write to `/etc`, `/var`, `/proc/sys`);
 /// modules before sysctl (`net.bridge.*` exists once `br_netfilter` is loaded).
@@ -146,13 +153,34 @@ pub fn run(sys: &dyn Syscalls) {
         took.as_secs(),
         took.subsec_millis()
     ));
-    sys.log("berth: ready");
+    let notify = match NotifySocket::bind(Path::new(NOTIFY_SOCKET)) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            sys.log(&format!("berth: FAILED notify socket {NOTIFY_SOCKET}: {e}"));
+            None
+        }
+    };
+    let mut manager = units::start(&machine);
     match signals {
-        Ok(signals) => event_loop(&mut machine, &signals),
+        Ok(signals) => event_loop(&mut machine, &mut manager, &signals, notify.as_ref()),
         Err(_) => {
             machine.action = PowerAction::PowerOff;
             shutdown(&mut machine, "no signalfd");
         }
+    }
+}
+
+/// How long shutdown waits for units to stop before the final steps take over (each unit
+/// has its own TimeoutStopSec=; this bounds the whole).
+const UNITS_STOP_LIMIT: Duration = Duration::from_secs(120);
+
+/// `exit 3` / `signal SIGKILL` from [`crate::sys::Reaped`].
+pub fn parse_exit(how: &str) -> Option<Exit> {
+    let (kind, value) = how.split_once(' ')?;
+    match kind {
+        "exit" => value.parse().ok().map(Exit::Code),
+        "signal" => crate::unit::values::signal(value).ok().map(Exit::Signal),
+        _ => None,
     }
 }
 
@@ -210,28 +238,63 @@ impl Shell {
     }
 }
 
-fn event_loop(m: &mut Machine, signals: &SignalFd) {
+fn event_loop(
+    m: &mut Machine,
+    manager: &mut Manager,
+    signals: &SignalFd,
+    notify: Option<&NotifySocket>,
+) {
     let mut shell = Shell {
         pid: None,
         started: Duration::ZERO,
         next_start: m.options.debug_shell.then(|| m.sys.now()),
         pause: Duration::ZERO,
     };
+    let mut ready_said = false;
+    // Set once a shutdown signal came: units are being stopped until this deadline.
+    let mut stopping: Option<(PowerAction, String, Duration)> = None;
     loop {
-        if let Some(at) = shell.next_start {
+        manager.fire_timers();
+        if !ready_said && manager.anchor_reached() {
+            m.log("berth: ready");
+            ready_said = true;
+        }
+        if let Some((action, why, deadline)) = &stopping {
+            if !manager.busy() || m.sys.now() >= *deadline {
+                if manager.busy() {
+                    m.log("berth: FAILED shutdown: units still stopping, going on");
+                }
+                m.action = *action;
+                m.shell = shell.pid;
+                let why = why.clone();
+                shutdown(m, &why);
+                return;
+            }
+        } else if let Some(at) = shell.next_start {
             if m.sys.now() >= at {
                 shell.start(m);
                 continue;
             }
         }
-        let timeout = match shell.next_start {
+        let next = [
+            shell.next_start.filter(|_| stopping.is_none()),
+            manager.next_deadline(),
+            stopping.as_ref().map(|s| s.2),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let timeout = match next {
             Some(at) => {
                 let ms = at.saturating_sub(m.sys.now()).as_millis().min(60_000);
                 PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::MAX)
             }
             None => PollTimeout::NONE,
         };
-        let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        if let Some(n) = notify {
+            fds.push(PollFd::new(n.as_fd(), PollFlags::POLLIN));
+        }
         if let Err(e) = poll(&mut fds, timeout) {
             if e != nix::errno::Errno::EINTR {
                 m.log(&format!("berth: FAILED poll: {e}"));
@@ -239,25 +302,53 @@ fn event_loop(m: &mut Machine, signals: &SignalFd) {
             }
             continue;
         }
+        if let Some(n) = notify {
+            while let Some((pid, message)) = n.receive() {
+                guarded(m, "notify", || manager.notify(pid, &message));
+            }
+        }
         // Drain every pending signal.
         while let Ok(Some(info)) = signals.read_signal() {
             let signo = info.ssi_signo as i32;
             if signo == nix::libc::SIGCHLD {
                 for (pid, how) in m.sys.reap().exited {
                     if shell.pid == Some(pid) {
-                        m.log(&format!(
-                            "berth: debug shell exited ({how}), starting it again"
-                        ));
-                        shell.schedule(m);
+                        if stopping.is_none() {
+                            m.log(&format!(
+                                "berth: debug shell exited ({how}), starting it again"
+                            ));
+                            shell.schedule(m);
+                        } else {
+                            shell.pid = None;
+                        }
+                    } else if let Some(exit) = parse_exit(&how) {
+                        guarded(m, "child exit", || manager.child_exited(pid, exit));
                     }
                 }
             } else if let Some(action) = shutdown_action(signo) {
-                m.action = action;
-                m.shell = shell.pid;
-                shutdown(m, &signal_name(signo));
-                return;
+                if stopping.is_none() {
+                    m.log(&format!(
+                        "berth: stopping units for {action} ({})",
+                        signal_name(signo)
+                    ));
+                    guarded(m, "stop units", || manager.stop_all());
+                    let deadline = m.sys.now() + UNITS_STOP_LIMIT;
+                    stopping = Some((action, signal_name(signo), deadline));
+                }
             }
         }
+    }
+}
+
+/// Runs one event handler; a panic in it (a bug) is reported and PID 1 goes on.
+fn guarded(m: &Machine, what: &str, f: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        m.log(&format!("berth: FAILED {what}: {why}"));
     }
 }
 

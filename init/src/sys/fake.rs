@@ -40,6 +40,10 @@ pub enum Call {
     /// A helper run to its end: program, arguments, time limit.
     Run(PathBuf, Vec<String>, Duration),
     Kill(i32, i32),
+    /// A unit's command: unit, argv, cgroup.
+    SpawnCommand(String, Vec<String>, Option<PathBuf>),
+    CgroupCreate(PathBuf),
+    CgroupSignal(PathBuf, i32),
     Exec(PathBuf),
     Sync,
     Reboot(PowerAction),
@@ -67,6 +71,12 @@ pub struct Fake {
     pub busy: RefCell<BTreeSet<PathBuf>>,
     /// Calls to reboot that fail before one "succeeds".
     pub reboot_failures: Cell<usize>,
+    /// The PID the next `spawn_command` returns (then counts up).
+    pub next_pid: Cell<u32>,
+    /// Programs whose `spawn_command` fails with `ENOENT`.
+    pub missing_programs: RefCell<BTreeSet<PathBuf>>,
+    /// What `cgroup_signal` reports as the number of processes, per cgroup.
+    pub cgroup_members: RefCell<BTreeMap<PathBuf, usize>>,
 }
 
 impl Fake {
@@ -82,6 +92,9 @@ impl Fake {
                 minor: 0,
             },
             reboot_failures: Cell::new(0),
+            next_pid: Cell::new(1000),
+            missing_programs: RefCell::default(),
+            cgroup_members: RefCell::default(),
             failing_mounts: RefCell::default(),
             failing_mounts_times: RefCell::default(),
             runs: RefCell::default(),
@@ -359,6 +372,30 @@ impl Syscalls for Fake {
 
     fn sync(&self) {
         self.record(Call::Sync);
+    }
+
+    fn spawn_command(&self, spec: &super::service_spawn::CommandSpawn) -> io::Result<u32> {
+        self.record(Call::SpawnCommand(
+            spec.unit.clone(),
+            spec.argv.clone(),
+            spec.cgroup.clone(),
+        ));
+        if self.missing_programs.borrow().contains(&spec.program) {
+            return Err(io::Error::from_raw_os_error(nix::libc::ENOENT));
+        }
+        let pid = self.next_pid.get();
+        self.next_pid.set(pid + 1);
+        Ok(pid)
+    }
+
+    fn cgroup_create(&self, dir: &Path) -> io::Result<()> {
+        self.record(Call::CgroupCreate(dir.to_path_buf()));
+        Ok(())
+    }
+
+    fn cgroup_signal(&self, dir: &Path, signal: i32) -> io::Result<usize> {
+        self.record(Call::CgroupSignal(dir.to_path_buf(), signal));
+        Ok(self.cgroup_members.borrow().get(dir).copied().unwrap_or(0))
     }
 
     fn reboot(&self, action: PowerAction) -> io::Result<()> {

@@ -16,9 +16,12 @@ use nix::sys::stat::{makedev, Mode, SFlag};
 use nix::time::{clock_gettime, ClockId};
 
 use super::Syscalls;
-use super::{blk, dm, spawn, switch_root};
+use super::{blk, dm, service_spawn, spawn, switch_root};
 use super::{DevNum, DmError, DmTarget, Mount, MountFlags, PowerAction, Ran, Reaped};
 use crate::console;
+
+/// Where cgroup v2 is mounted.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// `MODULE_INIT_COMPRESSED_FILE` (Linux 5.17): the kernel decompresses the module.
 const MODULE_INIT_COMPRESSED_FILE: u32 = 4;
@@ -260,6 +263,18 @@ impl Syscalls for Linux {
 
     fn run(&self, program: &Path, args: &[&str], limit: Duration) -> io::Result<Ran> {
         spawn::run_with_limit(program, args, limit)
+    }
+
+    fn spawn_command(&self, spec: &service_spawn::CommandSpawn) -> io::Result<u32> {
+        service_spawn::spawn(spec)
+    }
+
+    fn cgroup_create(&self, dir: &Path) -> io::Result<()> {
+        service_spawn::create_cgroup(Path::new(CGROUP_ROOT), dir)
+    }
+
+    fn cgroup_signal(&self, dir: &Path, signal: i32) -> io::Result<usize> {
+        service_spawn::signal_cgroup(dir, signal)
     }
 
     fn kill(&self, pid: i32, signal: i32) -> io::Result<()> {

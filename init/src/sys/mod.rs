@@ -14,6 +14,7 @@ pub mod dm;
 #[cfg(test)]
 pub(crate) mod fake;
 mod linux;
+pub mod service_spawn;
 mod spawn;
 mod switch_root;
 
@@ -211,6 +212,14 @@ pub trait Syscalls {
     fn sync(&self);
     /// Returns only with the reason it could not (or `Ok` from a fake).
     fn reboot(&self, action: PowerAction) -> io::Result<()>;
+
+    /// Starts one command of a unit ([`service_spawn::CommandSpawn`]) without waiting;
+    /// returns its PID, reaped later through [`Syscalls::reap`].
+    fn spawn_command(&self, spec: &service_spawn::CommandSpawn) -> io::Result<u32>;
+    /// Creates a unit's cgroup folder (and its parents) below `/sys/fs/cgroup`.
+    fn cgroup_create(&self, dir: &Path) -> io::Result<()>;
+    /// Signals every process of a unit's cgroup; returns how many there were.
+    fn cgroup_signal(&self, dir: &Path, signal: i32) -> io::Result<usize>;
 }
 
 #[cfg(test)]

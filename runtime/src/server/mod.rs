@@ -190,6 +190,9 @@ pub async fn serve(daemon: Daemon, socket: &Path) -> Result<()> {
         .with_context(|| format!("cannot chmod {}", socket.display()))?;
     let daemon = Arc::new(daemon);
     eprintln!("berth-runtime: serving CRI v1 on {}", socket.display());
+    if let Err(e) = crate::sd_notify::notify("READY=1") {
+        eprintln!("berth-runtime: cannot tell the service manager it is ready: {e}");
+    }
     tonic::transport::Server::builder()
         .layer(deadline::DeadlineLayer)
         .add_service(RuntimeServiceServer::new(Cri(daemon.clone())))
@@ -216,4 +219,5 @@ async fn shutdown_signal() {
         _ = int.recv() => {}
     }
     eprintln!("berth-runtime: stopping; containers keep running");
+    let _ = crate::sd_notify::notify("STOPPING=1");
 }

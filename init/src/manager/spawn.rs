@@ -1,0 +1,195 @@
+//! From a unit's `[Service]` to one ready-to-start command: the program found in the fixed
+//! search path, `$VAR` expanded with the unit's environment, the working folder, where
+//! output goes, the user, limits and the cgroup.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::environment::{self, User};
+use super::{Slot, NOTIFY_SOCKET, UNIT_LOG_DIR};
+use crate::sys::service_spawn::{CommandSpawn, Output};
+use crate::sys::Syscalls;
+use crate::unit::exec::{self, ExecCommand, EXEC_SEARCH_PATH};
+use crate::unit::lifecycle::CommandSet;
+use crate::unit::service::{ServiceType, Stdio};
+
+/// `Limit*=` names to `setrlimit` resources.
+fn rlimit_resource(name: &str) -> Option<i32> {
+    use nix::libc::*;
+    Some(match name {
+        "CPU" => RLIMIT_CPU,
+        "FSIZE" => RLIMIT_FSIZE,
+        "DATA" => RLIMIT_DATA,
+        "STACK" => RLIMIT_STACK,
+        "CORE" => RLIMIT_CORE,
+        "RSS" => RLIMIT_RSS,
+        "NOFILE" => RLIMIT_NOFILE,
+        "AS" => RLIMIT_AS,
+        "NPROC" => RLIMIT_NPROC,
+        "MEMLOCK" => RLIMIT_MEMLOCK,
+        "LOCKS" => RLIMIT_LOCKS,
+        "SIGPENDING" => RLIMIT_SIGPENDING,
+        "MSGQUEUE" => RLIMIT_MSGQUEUE,
+        "NICE" => RLIMIT_NICE,
+        "RTPRIO" => RLIMIT_RTPRIO,
+        "RTTIME" => RLIMIT_RTTIME,
+        _ => return None,
+    } as i32)
+}
+
+fn output(sys: &dyn Syscalls, unit: &str, stdio: &Stdio) -> Output {
+    match stdio {
+        Stdio::Null => Output::Null,
+        Stdio::Tty | Stdio::Inherit | Stdio::JournalConsole | Stdio::KmsgConsole => Output::Console,
+        Stdio::Kmsg => Output::Append("/dev/kmsg".into()),
+        Stdio::File(p) | Stdio::Append(p) => Output::Append(p.into()),
+        Stdio::Truncate(p) => Output::Truncate(p.into()),
+        Stdio::Journal => {
+            let _ = sys.mkdir_mode(Path::new(UNIT_LOG_DIR), 0o755);
+            Output::Append(Path::new(UNIT_LOG_DIR).join(format!("{unit}.log")))
+        }
+    }
+}
+
+/// The program of `cmd`: as written when absolute, else the first of the fixed search path
+/// that has it.
+fn program(sys: &dyn Syscalls, cmd: &ExecCommand) -> Result<PathBuf, String> {
+    if cmd.path.starts_with('/') {
+        return Ok(PathBuf::from(&cmd.path));
+    }
+    EXEC_SEARCH_PATH
+        .iter()
+        .map(|d| Path::new(d).join(&cmd.path))
+        .find(|p| sys.exists(p))
+        .ok_or_else(|| format!("{} not found in {}", cmd.path, EXEC_SEARCH_PATH.join(":")))
+}
+
+pub(super) fn command_spawn(
+    sys: &dyn Syscalls,
+    slot: &Slot,
+    set: CommandSet,
+    index: usize,
+    cgroup: &Path,
+    own_env: &BTreeMap<String, String>,
+) -> Result<CommandSpawn, String> {
+    let unit = slot.unit.name.as_str();
+    let svc = slot.unit.service.as_ref().ok_or("not a service")?;
+    let list = match set {
+        CommandSet::StartPre => &svc.exec_start_pre,
+        CommandSet::Start => &svc.exec_start,
+        CommandSet::StartPost => &svc.exec_start_post,
+        CommandSet::Stop => &svc.exec_stop,
+        CommandSet::StopPost => &svc.exec_stop_post,
+    };
+    let cmd = list.get(index).ok_or("no such command")?;
+    let user: Option<User> = match (&svc.user, cmd.flags.full_privileges) {
+        (Some(name), false) => Some(environment::user(sys, name).map_err(|e| e.to_string())?),
+        _ => None,
+    };
+    let mut vars: Vec<(&str, String)> = Vec::new();
+    let notify = matches!(
+        svc.service_type,
+        ServiceType::Notify | ServiceType::NotifyReload
+    ) || svc.notify_access() != crate::unit::service::NotifyAccess::None;
+    if notify {
+        vars.push(("NOTIFY_SOCKET", NOTIFY_SOCKET.to_owned()));
+    }
+    if let Some(pid) = slot.run.main_pid {
+        vars.push(("MAINPID", pid.to_string()));
+    }
+    if !svc.runtime_directory.names.is_empty() {
+        let dirs: Vec<String> = svc
+            .runtime_directory
+            .names
+            .iter()
+            .map(|n| format!("/run/{n}"))
+            .collect();
+        vars.push(("RUNTIME_DIRECTORY", dirs.join(":")));
+    }
+    if !svc.state_directory.names.is_empty() {
+        let dirs: Vec<String> = svc
+            .state_directory
+            .names
+            .iter()
+            .map(|n| format!("/var/lib/{n}"))
+            .collect();
+        vars.push(("STATE_DIRECTORY", dirs.join(":")));
+    }
+    let env = environment::environment(sys, svc, &vars, user.as_ref(), own_env)
+        .map_err(|e| e.to_string())?;
+    let argv = if cmd.flags.no_env_expand {
+        cmd.argv.clone()
+    } else {
+        exec::expand_argv(&cmd.argv, &env)
+    };
+    let credentials = match (&user, cmd.flags.full_privileges) {
+        (Some(u), false) => {
+            let gid = match &svc.group {
+                Some(g) => environment::group(sys, g).map_err(|e| e.to_string())?,
+                None => u.gid,
+            };
+            let mut groups = Vec::new();
+            for g in &svc.supplementary_groups {
+                groups.push(environment::group(sys, g).map_err(|e| e.to_string())?);
+            }
+            Some((u.uid, gid, groups))
+        }
+        _ => None,
+    };
+    for (dirs, base) in [
+        (&svc.runtime_directory, "/run"),
+        (&svc.state_directory, "/var/lib"),
+        (&svc.cache_directory, "/var/cache"),
+        (&svc.logs_directory, "/var/log"),
+    ] {
+        for n in &dirs.names {
+            let dir = Path::new(base).join(n);
+            sys.mkdir_mode(&dir, dirs.mode)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            if let Some((uid, gid, _)) = &credentials {
+                sys.chown(&dir, *uid, *gid)
+                    .map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+        }
+    }
+    let working_directory = match svc.working_directory.as_deref() {
+        Some("~") => PathBuf::from(user.as_ref().map_or("/root", |u| u.home.as_str())),
+        Some(d) => PathBuf::from(d.strip_prefix('-').unwrap_or(d)),
+        None => PathBuf::from("/"),
+    };
+    // The kernel refuses RLIMIT_NOFILE above fs.nr_open: `infinity` means that, as in
+    // systemd.
+    let nr_open = sys
+        .read_to_string(Path::new("/proc/sys/fs/nr_open"))
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .unwrap_or(1024 * 1024);
+    let rlimits = svc
+        .limits
+        .iter()
+        .filter_map(|(name, (soft, hard))| {
+            let (soft, hard) = if name == "NOFILE" {
+                (Some(soft.unwrap_or(nr_open)), Some(hard.unwrap_or(nr_open)))
+            } else {
+                (*soft, *hard)
+            };
+            Some((rlimit_resource(name)?, soft, hard))
+        })
+        .collect();
+    Ok(CommandSpawn {
+        unit: unit.to_owned(),
+        program: program(sys, cmd)?,
+        argv,
+        env: env.into_iter().collect(),
+        working_directory,
+        cgroup: Some(cgroup.to_path_buf()),
+        stdout: output(sys, unit, &svc.standard_output),
+        stderr: output(sys, unit, svc.stderr()),
+        umask: svc.umask,
+        nice: svc.nice,
+        oom_score_adjust: svc.oom_score_adjust,
+        rlimits,
+        credentials,
+        no_new_privileges: svc.no_new_privileges,
+    })
+}

@@ -1,0 +1,296 @@
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+use crate::sys::fake::{Call, Fake};
+
+const TARGETS: [(&str, &str); 5] = [
+    ("sysinit.target", "[Unit]\nDefaultDependencies=no\n"),
+    (
+        "basic.target",
+        "[Unit]\nRequires=sysinit.target\nAfter=sysinit.target\n",
+    ),
+    ("network.target", "[Unit]\n"),
+    (
+        "multi-user.target",
+        "[Unit]\nRequires=basic.target\nAfter=basic.target\n",
+    ),
+    ("shutdown.target", "[Unit]\nDefaultDependencies=no\n"),
+];
+
+fn machine(units: &[(&str, &str)]) -> Fake {
+    let fake = Fake::new();
+    for (name, text) in TARGETS.iter().chain(units) {
+        fake.write(Path::new("/usr/lib/systemd/system").join(name), text);
+    }
+    fake
+}
+
+fn manager(fake: &Fake) -> Manager<'_> {
+    let facts = MachineFacts {
+        root: fake.host("/"),
+        cmdline: String::new(),
+        virtualization: Some("qemu".into()),
+        first_boot: false,
+    };
+    Manager::new(
+        fake,
+        Loader::system(&fake.host("/")),
+        Host::default(),
+        facts,
+    )
+}
+
+fn n(s: &str) -> UnitName {
+    UnitName::parse(s).expect("valid")
+}
+
+fn spawned(fake: &Fake) -> Vec<(String, Vec<String>)> {
+    fake.calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::SpawnCommand(unit, argv, _) => Some((unit, argv)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn pid_of(m: &Manager, unit: &str) -> u32 {
+    m.slots[&n(unit)].run.main_pid.expect("running")
+}
+
+#[test]
+fn boot_starts_wanted_services_in_order_and_waits_for_ready() {
+    let fake = machine(&[
+        (
+            "multi-user.target.wants/a.service",
+            "[Service]\nExecStart=/usr/bin/a --flag\n",
+        ),
+        ("a.service", "[Service]\nExecStart=/usr/bin/a --flag\n"),
+        (
+            "b.service",
+            "[Unit]\nAfter=a.service\n[Service]\nType=notify\nExecStart=/usr/bin/b\n",
+        ),
+        ("multi-user.target.wants/b.service", ""),
+    ]);
+    let mut m = manager(&fake);
+    m.start(&n("multi-user.target"));
+    assert_eq!(
+        spawned(&fake),
+        [
+            (
+                "a.service".to_owned(),
+                vec!["/usr/bin/a".to_owned(), "--flag".to_owned()]
+            ),
+            ("b.service".to_owned(), vec!["/usr/bin/b".to_owned()])
+        ]
+    );
+    assert!(!m.anchor_reached(), "b has not said READY=1");
+    assert!(fake.calls().contains(&Call::CgroupCreate(
+        "/sys/fs/cgroup/system.slice/a.service".into()
+    )));
+    let b = pid_of(&m, "b.service");
+    m.notify(b, "STATUS=warming up\nREADY=1\n");
+    assert!(m.anchor_reached());
+    assert_eq!(
+        m.slots[&n("b.service")].status.as_deref(),
+        Some("warming up")
+    );
+    let logs = fake.logs();
+    assert!(
+        logs.contains(&"berth: started a.service".to_owned()),
+        "{logs:?}"
+    );
+    assert!(
+        logs.contains(&"berth: started b.service".to_owned()),
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn a_failed_requirement_fails_its_dependents_and_boot_goes_on() {
+    let fake = machine(&[
+        (
+            "multi-user.target",
+            "[Unit]\nRequires=basic.target\nWants=x.service ok.service\n",
+        ),
+        (
+            "x.service",
+            "[Unit]\nRequires=gone.service\n[Service]\nExecStart=/usr/bin/x\n",
+        ),
+        ("ok.service", "[Service]\nExecStart=/usr/bin/ok\n"),
+        ("nobin.service", "[Service]\nExecStart=/usr/bin/none\n"),
+    ]);
+    fake.missing_programs
+        .borrow_mut()
+        .insert("/usr/bin/none".into());
+    let mut m = manager(&fake);
+    m.start(&n("multi-user.target"));
+    assert!(m.anchor_reached());
+    let logs = fake.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("berth: FAILED gone.service: unit gone.service not found")),
+        "{logs:?}"
+    );
+    assert!(
+        logs.contains(&"berth: FAILED x.service: dependency gone.service failed".to_owned()),
+        "{logs:?}"
+    );
+    assert!(logs.contains(&"berth: started ok.service".to_owned()));
+    m.start(&n("nobin.service"));
+    let logs = fake.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("berth: FAILED nobin.service: cannot start /usr/bin/none")),
+        "{logs:?}"
+    );
+    assert_eq!(m.slots[&n("nobin.service")].run.active, Active::Failed);
+}
+
+#[test]
+fn restart_always_restarts_after_restart_sec_on_virtual_time() {
+    let fake = machine(&[(
+        "r.service",
+        "[Service]\nExecStart=/usr/bin/r\nRestart=always\nRestartSec=2\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start(&n("r.service"));
+    let first = pid_of(&m, "r.service");
+    m.child_exited(first, Exit::Code(1));
+    assert_eq!(m.next_deadline(), Some(fake.now() + Duration::from_secs(2)));
+    fake.sleep(Duration::from_secs(2));
+    m.fire_timers();
+    let second = pid_of(&m, "r.service");
+    assert_ne!(first, second);
+    assert_eq!(spawned(&fake).len(), 2);
+}
+
+#[test]
+fn a_notify_service_that_never_says_ready_times_out_and_is_killed() {
+    let fake = machine(&[(
+        "n.service",
+        "[Service]\nType=notify\nExecStart=/usr/bin/n\nTimeoutStartSec=5\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start(&n("n.service"));
+    let pid = pid_of(&m, "n.service");
+    fake.sleep(Duration::from_secs(5));
+    m.fire_timers();
+    assert!(fake.calls().contains(&Call::CgroupSignal(
+        "/sys/fs/cgroup/system.slice/n.service".into(),
+        15
+    )));
+    m.child_exited(pid, Exit::Signal(15));
+    assert!(
+        fake.logs()
+            .contains(&"berth: FAILED n.service: timeout (signal 15)".to_owned()),
+        "{:?}",
+        fake.logs()
+    );
+}
+
+#[test]
+fn shutdown_stops_in_reverse_order_and_kill_mode_process_spares_the_group() {
+    let fake = machine(&[
+        (
+            "multi-user.target",
+            "[Unit]\nRequires=basic.target\nWants=a.service b.service\n",
+        ),
+        ("a.service", "[Service]\nExecStart=/usr/bin/a\n"),
+        (
+            "b.service",
+            "[Unit]\nAfter=a.service\n[Service]\nExecStart=/usr/bin/b\nKillMode=process\n",
+        ),
+    ]);
+    let mut m = manager(&fake);
+    m.start(&n("multi-user.target"));
+    let (a, b) = (pid_of(&m, "a.service"), pid_of(&m, "b.service"));
+    m.stop_all();
+    let kills: Vec<Call> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| matches!(c, Call::Kill(..) | Call::CgroupSignal(..)))
+        .collect();
+    assert_eq!(
+        kills,
+        [Call::Kill(b as i32, 15)],
+        "b (ordered after a) stops first, and alone"
+    );
+    m.child_exited(b, Exit::Signal(15));
+    let kills: Vec<Call> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| matches!(c, Call::Kill(..) | Call::CgroupSignal(..)))
+        .collect();
+    assert_eq!(
+        kills[1],
+        Call::CgroupSignal("/sys/fs/cgroup/system.slice/a.service".into(), 15)
+    );
+    m.child_exited(a, Exit::Signal(15));
+    assert!(!m.busy());
+}
+
+#[test]
+fn environment_user_and_slices_reach_the_command() {
+    let fake = machine(&[(
+        "k.service",
+        "[Service]\nEnvironment=\"ARGS=--a --b\" ONE=1\nEnvironmentFile=-/etc/default/k\nExecStart=/usr/bin/k $ARGS ${ONE} $FROMFILE\nSlice=kube-pods.slice\n",
+    )]);
+    fake.write("/etc/default/k", "FROMFILE=yes\n");
+    let mut m = manager(&fake);
+    m.start(&n("k.service"));
+    let calls = fake.calls();
+    let spawn = calls.iter().find_map(|c| match c {
+        Call::SpawnCommand(_, argv, cgroup) => Some((argv.clone(), cgroup.clone())),
+        _ => None,
+    });
+    let (argv, cgroup) = spawn.expect("spawned");
+    assert_eq!(argv, ["/usr/bin/k", "--a", "--b", "1", "yes"]);
+    assert_eq!(
+        cgroup.as_deref(),
+        Some(Path::new(
+            "/sys/fs/cgroup/kube.slice/kube-pods.slice/k.service"
+        ))
+    );
+}
+
+#[test]
+fn slice_paths() {
+    assert_eq!(slice_path("system.slice"), Path::new("system.slice"));
+    assert_eq!(
+        slice_path("a-b-c.slice"),
+        Path::new("a.slice/a-b.slice/a-b-c.slice")
+    );
+}
+
+#[test]
+fn limit_nofile_infinity_is_nr_open() {
+    let fake = machine(&[(
+        "l.service",
+        "[Service]\nExecStart=/usr/bin/l\nLimitNOFILE=infinity\nLimitCORE=infinity\n",
+    )]);
+    fake.write("/proc/sys/fs/nr_open", "1048576\n");
+    let mut m = manager(&fake);
+    let slot_spec = {
+        m.start(&n("l.service"));
+        let slot = &m.slots[&n("l.service")];
+        spawn::command_spawn(
+            &fake,
+            slot,
+            crate::unit::lifecycle::CommandSet::Start,
+            0,
+            Path::new("/sys/fs/cgroup/x"),
+            &Default::default(),
+        )
+        .expect("spec")
+    };
+    assert!(slot_spec.rlimits.contains(&(
+        nix::libc::RLIMIT_NOFILE as i32,
+        Some(1048576),
+        Some(1048576)
+    )));
+    assert!(slot_spec
+        .rlimits
+        .contains(&(nix::libc::RLIMIT_CORE as i32, None, None)));
+}

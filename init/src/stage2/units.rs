@@ -1,0 +1,89 @@
+//! Stage 2's service manager: after early boot, the units of `/usr/lib/systemd/system`,
+//! `/run/systemd/system` and `/etc/systemd/system` are loaded and `default.target` is
+//! started through [`crate::manager::Manager`]; the event loop feeds it child exits,
+//! `sd_notify` messages and timers, and at shutdown it stops every unit in reverse order
+//! before the final steps.
+
+use std::path::Path;
+
+use super::engine::Machine;
+use crate::manager::{MachineFacts, Manager};
+use crate::unit::load::Loader;
+use crate::unit::name::UnitName;
+use crate::unit::specifier::Host;
+
+/// The unit booted into.
+pub const DEFAULT_TARGET: &str = "default.target";
+
+/// `sys_vendor` of SMBIOS to systemd-detect-virt's names.
+pub fn virtualization(sys_vendor: &str) -> Option<&'static str> {
+    let v = sys_vendor.trim();
+    Some(match v {
+        "QEMU" => "qemu",
+        "Google" => "google",
+        "Amazon EC2" => "amazon",
+        "Microsoft Corporation" => "microsoft",
+        "KVM" => "kvm",
+        _ => return None,
+    })
+}
+
+fn read(m: &Machine, path: &str) -> String {
+    m.sys
+        .read_to_string(Path::new(path))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// `ID=` and `VERSION_ID=` of `/etc/os-release`.
+fn os_release(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .map(|v| v.trim_matches('"').to_owned())
+        .unwrap_or_default()
+}
+
+/// The manager for this machine, with `default.target`'s transaction started.
+pub fn start<'a>(m: &Machine<'a>) -> Manager<'a> {
+    let os = read(m, "/etc/os-release");
+    let host = Host {
+        hostname: read(m, "/proc/sys/kernel/hostname"),
+        machine_id: m.machine_id.clone().unwrap_or_default(),
+        boot_id: read(m, "/proc/sys/kernel/random/boot_id").replace('-', ""),
+        kernel_release: read(m, "/proc/sys/kernel/osrelease"),
+        os_id: os_release(&os, "ID"),
+        os_version_id: os_release(&os, "VERSION_ID"),
+    };
+    let facts = MachineFacts {
+        root: "/".into(),
+        cmdline: read(m, "/proc/cmdline"),
+        virtualization: virtualization(&read(m, "/sys/class/dmi/id/sys_vendor")).map(str::to_owned),
+        first_boot: m.first_boot,
+    };
+    let mut manager = Manager::new(m.sys, Loader::system(Path::new("/")), host, facts);
+    manager.own_env = std::env::vars().collect();
+    match UnitName::parse(DEFAULT_TARGET) {
+        Ok(anchor) => manager.start(&anchor),
+        Err(e) => m.log(&format!("berth: FAILED {DEFAULT_TARGET}: {e}")),
+    }
+    manager
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clouds_by_vendor() {
+        assert_eq!(virtualization("QEMU\n"), Some("qemu"));
+        assert_eq!(virtualization("Google"), Some("google"));
+        assert_eq!(virtualization("Dell Inc."), None);
+    }
+
+    #[test]
+    fn os_release_values() {
+        let text = "NAME=\"Berth\"\nID=berth\nVERSION_ID=\"0.1.0\"\n";
+        assert_eq!(os_release(text, "ID"), "berth");
+        assert_eq!(os_release(text, "VERSION_ID"), "0.1.0");
+    }
+}

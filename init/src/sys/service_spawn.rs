@@ -1,0 +1,287 @@
+//! Starting a unit's command (systemd.exec(5)) and signalling a unit's cgroup.
+//!
+//! Everything that can fail for a reason worth naming (the program, the working folder,
+//! the output file, the cgroup) is opened or checked before `fork`, so the error is PID
+//! 1's to report with the path. Between `fork` and `exec` the child only makes
+//! async-signal-safe system calls on values prepared before: its own session, the cgroup
+//! (writing `0` to a `cgroup.procs` opened before), umask, nice, resource limits,
+//! `oom_score_adj`, groups and user, no_new_privs, default signals.
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
+
+/// Where a standard stream of a unit's process goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Null,
+    /// `/dev/console` (StandardOutput=tty or +console).
+    Console,
+    /// A file, appended to (created 0644 if missing).
+    Append(PathBuf),
+    /// A file, truncated first.
+    Truncate(PathBuf),
+}
+
+/// One command of a unit, ready to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSpawn {
+    /// The unit, for messages.
+    pub unit: String,
+    pub program: PathBuf,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub working_directory: PathBuf,
+    /// The unit's cgroup folder (`/sys/fs/cgroup/system.slice/foo.service`), joined
+    /// before `exec`.
+    pub cgroup: Option<PathBuf>,
+    pub stdout: Output,
+    pub stderr: Output,
+    pub umask: u32,
+    pub nice: Option<i32>,
+    pub oom_score_adjust: Option<i32>,
+    /// `(resource, soft, hard)`, `None` for infinity.
+    pub rlimits: Vec<(i32, Option<u64>, Option<u64>)>,
+    /// `(uid, gid, supplementary gids)`; `None` runs as root.
+    pub credentials: Option<(u32, u32, Vec<u32>)>,
+    pub no_new_privileges: bool,
+}
+
+fn open_output(out: &Output) -> io::Result<Stdio> {
+    Ok(match out {
+        Output::Null => Stdio::null(),
+        Output::Console => Stdio::from(
+            OpenOptions::new()
+                .write(true)
+                .custom_flags(nix::libc::O_NOCTTY)
+                .open("/dev/console")?,
+        ),
+        Output::Append(p) => Stdio::from(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o644)
+                .open(p)?,
+        ),
+        Output::Truncate(p) => Stdio::from(
+            OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .mode(0o644)
+                .open(p)?,
+        ),
+    })
+}
+
+/// Starts `spec`; returns its PID. PID 1 reaps it from SIGCHLD.
+pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
+    let with = |what: &str, path: &Path, e: io::Error| {
+        io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+    };
+    let cgroup_procs = match &spec.cgroup {
+        Some(dir) => {
+            let p = dir.join("cgroup.procs");
+            Some(
+                OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .map_err(|e| with("cannot open", &p, e))?,
+            )
+        }
+        None => None,
+    };
+    let oom = match spec.oom_score_adjust {
+        Some(v) => Some((
+            OpenOptions::new()
+                .write(true)
+                .open("/proc/self/oom_score_adj")
+                .map_err(|e| with("cannot open", Path::new("/proc/self/oom_score_adj"), e))?,
+            format!("{v}\n").into_bytes(),
+        )),
+        None => None,
+    };
+    let stdout = open_output(&spec.stdout)
+        .map_err(|e| io::Error::new(e.kind(), format!("standard output: {e}")))?;
+    let stderr = open_output(&spec.stderr)
+        .map_err(|e| io::Error::new(e.kind(), format!("standard error: {e}")))?;
+    let groups: Vec<nix::unistd::Gid> = spec
+        .credentials
+        .as_ref()
+        .map(|(_, _, g)| g.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect())
+        .unwrap_or_default();
+    let mut command = Command::new(&spec.program);
+    if let Some(argv0) = spec.argv.first() {
+        command.arg0(argv0);
+    }
+    command
+        .args(spec.argv.iter().skip(1))
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .current_dir(&spec.working_directory)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr);
+    let umask = spec.umask;
+    let nice = spec.nice;
+    let rlimits = spec.rlimits.clone();
+    let credentials = spec.credentials.as_ref().map(|(u, g, _)| (*u, *g));
+    let no_new_privs = spec.no_new_privileges;
+    // The strings for `write` are prepared here; the child only calls write(2).
+    let procs_fd = cgroup_procs.as_ref().map(|f| f.as_raw_fd());
+    let oom_fd = oom.as_ref().map(|(f, v)| (f.as_raw_fd(), v.clone()));
+    let setup = move || -> io::Result<()> {
+        nix::unistd::setsid()?;
+        if let Some(fd) = procs_fd {
+            write_fd(fd, b"0")?;
+        }
+        if let Some((fd, value)) = &oom_fd {
+            write_fd(*fd, value)?;
+        }
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
+        if let Some(n) = nice {
+            // SAFETY: setpriority takes plain integers; PRIO_PROCESS with 0 is this process.
+            let rc = unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, n) };
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        for (resource, soft, hard) in &rlimits {
+            let lim = nix::libc::rlimit {
+                rlim_cur: soft.unwrap_or(nix::libc::RLIM_INFINITY),
+                rlim_max: hard.unwrap_or(nix::libc::RLIM_INFINITY),
+            };
+            // SAFETY: `lim` is a valid rlimit on the stack; the resource is a plain int.
+            let rc = unsafe { nix::libc::setrlimit(*resource as _, &lim) };
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        if let Some((uid, gid)) = credentials {
+            nix::unistd::setgroups(&groups)?;
+            nix::unistd::setgid(nix::unistd::Gid::from_raw(gid))?;
+            nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))?;
+        }
+        if no_new_privs {
+            nix::sys::prctl::set_no_new_privs()?;
+        }
+        signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+        for sig in Signal::iterator() {
+            if !matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+                // SAFETY: SIG_DFL installs no handler code.
+                let _ = unsafe { signal::signal(sig, SigHandler::SigDfl) };
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: PID 1 is single-threaded, so the forked child holds no lock another thread
+    // could own; `setup` makes only async-signal-safe calls on values captured before the
+    // fork (setgroups takes a prepared slice) and allocates nothing.
+    unsafe { command.pre_exec(setup) };
+    let child = command
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", spec.program.display())))?;
+    drop(cgroup_procs);
+    Ok(child.id())
+}
+
+fn write_fd(fd: i32, bytes: &[u8]) -> io::Result<()> {
+    // SAFETY: `bytes` is a valid slice; `fd` was opened by the parent before the fork and
+    // is open in the child.
+    let rc = unsafe { nix::libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sends `signal` to every process of the cgroup at `dir` (its subgroups included);
+/// SIGKILL uses `cgroup.kill` where the kernel has it (5.14). Returns how many were
+/// signalled (0: the group is empty).
+pub fn signal_cgroup(dir: &Path, signal: i32) -> io::Result<usize> {
+    if signal == nix::libc::SIGKILL {
+        let kill = dir.join("cgroup.kill");
+        if let Ok(mut f) = OpenOptions::new().write(true).open(&kill) {
+            let before = pids(dir)?.len();
+            f.write_all(b"1")?;
+            return Ok(before);
+        }
+    }
+    let all = pids(dir)?;
+    for pid in &all {
+        let _ = signal::kill(
+            nix::unistd::Pid::from_raw(*pid as i32),
+            Signal::try_from(signal).ok(),
+        );
+    }
+    Ok(all.len())
+}
+
+/// Every PID in the cgroup at `dir` and below.
+pub fn pids(dir: &Path) -> io::Result<Vec<u32>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let procs = match std::fs::read_to_string(d.join("cgroup.procs")) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        out.extend(procs.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
+        for entry in std::fs::read_dir(&d)?.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(entry.path());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Creates the cgroup folder `dir` with its parents, enabling every available controller
+/// in each parent's `cgroup.subtree_control` on the way, so limits can be set below.
+pub fn create_cgroup(root: &Path, dir: &Path) -> io::Result<()> {
+    let rel = dir.strip_prefix(root).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not below {}", dir.display(), root.display()),
+        )
+    })?;
+    let mut at = root.to_path_buf();
+    for part in rel.components() {
+        enable_controllers(&at);
+        at.push(part);
+        match std::fs::create_dir(&at) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot create {}: {e}", at.display()),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Best effort: a controller the kernel refuses (busy, not available) is left off.
+fn enable_controllers(dir: &Path) {
+    let Ok(available) = std::fs::read_to_string(dir.join("cgroup.controllers")) else {
+        return;
+    };
+    let Ok(mut control) = OpenOptions::new()
+        .write(true)
+        .open(dir.join("cgroup.subtree_control"))
+    else {
+        return;
+    };
+    for c in available.split_whitespace() {
+        let _ = control.write_all(format!("+{c}").as_bytes());
+    }
+}

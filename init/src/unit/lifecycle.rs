@@ -1,0 +1,622 @@
+//! The life of one service (systemd's service.c in spirit), as a pure state machine:
+//! events in (start, stop, a process exited, READY=1, a timer fired), actions out (spawn
+//! this command, signal that process or the cgroup, arm a timer). The engine does the
+//! actions through the `Syscalls` boundary; this module decides, so every rule of
+//! systemd.service(5) and systemd.kill(5) here is tested with virtual time alone.
+//!
+//! Covered: `Type=` simple, exec, idle (active once started), forking (active when the
+//! start command exits 0, main PID from `PIDFile=`), oneshot (active, or inactive without
+//! `RemainAfterExit=`, once every `ExecStart=` exited), notify and notify-reload (active on
+//! `READY=1`); `ExecStartPre`/`StartPost`/`Stop`/`StopPost` in order, `-` prefixes;
+//! `TimeoutStartSec`/`TimeoutStopSec`, SIGTERM then SIGKILL per `KillMode=`;
+//! `Restart=` (all seven), `RestartSec=`, `RestartPreventExitStatus=`,
+//! `SuccessExitStatus=`; the start rate limit.
+
+use std::time::Duration;
+
+use super::service::{KillMode, Restart, Service, ServiceType};
+
+/// systemctl's ActiveState.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Active {
+    Inactive,
+    Activating,
+    Active,
+    Deactivating,
+    Failed,
+}
+
+impl Active {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Active::Inactive => "inactive",
+            Active::Activating => "activating",
+            Active::Active => "active",
+            Active::Deactivating => "deactivating",
+            Active::Failed => "failed",
+        }
+    }
+}
+
+/// Where in its life the service is (systemctl's SubState).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Dead,
+    StartPre,
+    Start,
+    StartPost,
+    Running,
+    Exited,
+    Stop,
+    StopSigterm,
+    StopSigkill,
+    StopPost,
+    AutoRestart,
+    Failed,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Dead => "dead",
+            Phase::StartPre => "start-pre",
+            Phase::Start => "start",
+            Phase::StartPost => "start-post",
+            Phase::Running => "running",
+            Phase::Exited => "exited",
+            Phase::Stop => "stop",
+            Phase::StopSigterm => "stop-sigterm",
+            Phase::StopSigkill => "stop-sigkill",
+            Phase::StopPost => "stop-post",
+            Phase::AutoRestart => "auto-restart",
+            Phase::Failed => "failed",
+        }
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Why a service failed (systemctl's Result).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    ExitCode,
+    Signal,
+    Timeout,
+    Watchdog,
+    StartLimit,
+    Resources,
+    Protocol,
+}
+
+impl Failure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::ExitCode => "exit-code",
+            Failure::Signal => "signal",
+            Failure::Timeout => "timeout",
+            Failure::Watchdog => "watchdog",
+            Failure::StartLimit => "start-limit-hit",
+            Failure::Resources => "resources",
+            Failure::Protocol => "protocol",
+        }
+    }
+}
+
+/// Which command list a spawned process belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandSet {
+    StartPre,
+    Start,
+    StartPost,
+    Stop,
+    StopPost,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A start job for this unit runs.
+    Start,
+    /// A stop job for this unit runs (stops a pending restart too).
+    Stop,
+    /// The process spawned for `Action::Spawn` got this PID (or failed to start).
+    Spawned(Result<u32, ()>),
+    Exited {
+        pid: u32,
+        how: Exit,
+    },
+    /// `READY=1` from the service.
+    Ready,
+    /// `MAINPID=` from the service, or the PID read from `PIDFile=`.
+    MainPid(u32),
+    /// The armed timer fired.
+    Timer,
+    WatchdogExpired,
+}
+
+/// Whom to signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillTarget {
+    /// The main process only.
+    Main(u32),
+    /// Every process of the unit's cgroup.
+    Group,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Start command `index` of `set`; answer with [`Event::Spawned`].
+    Spawn {
+        set: CommandSet,
+        index: usize,
+    },
+    Kill {
+        target: KillTarget,
+        signal: i32,
+    },
+    /// Fire [`Event::Timer`] after this long (replaces any armed timer).
+    Arm(Duration),
+    Disarm,
+    /// Read the PID file and answer with [`Event::MainPid`].
+    ReadPidFile,
+}
+
+const SIGKILL: i32 = 9;
+const SIGHUP: i32 = 1;
+/// Signals that end a service "cleanly" (systemd.service(5) "SuccessExitStatus=").
+const CLEAN_SIGNALS: [i32; 4] = [1, 2, 13, 15];
+
+/// The state of one service's run.
+#[derive(Debug, Clone)]
+pub struct ServiceRun {
+    pub active: Active,
+    pub phase: Phase,
+    pub main_pid: Option<u32>,
+    /// The process of a Pre/Post/Stop command (or forking's start command).
+    pub control_pid: Option<u32>,
+    /// The command being run, within its set.
+    current: Option<(CommandSet, usize)>,
+    pub result: Option<Failure>,
+    pub last_exit: Option<Exit>,
+    /// Start times within the start limit window.
+    starts: Vec<Duration>,
+    /// A stop was asked for: no restart.
+    stop_requested: bool,
+    pub restarts: u32,
+}
+
+impl Default for ServiceRun {
+    fn default() -> Self {
+        ServiceRun {
+            active: Active::Inactive,
+            phase: Phase::Dead,
+            main_pid: None,
+            control_pid: None,
+            current: None,
+            result: None,
+            last_exit: None,
+            starts: Vec::new(),
+            stop_requested: false,
+            restarts: 0,
+        }
+    }
+}
+
+fn commands(svc: &Service, set: CommandSet) -> usize {
+    match set {
+        CommandSet::StartPre => svc.exec_start_pre.len(),
+        CommandSet::Start => svc.exec_start.len(),
+        CommandSet::StartPost => svc.exec_start_post.len(),
+        CommandSet::Stop => svc.exec_stop.len(),
+        CommandSet::StopPost => svc.exec_stop_post.len(),
+    }
+}
+
+fn ignores_failure(svc: &Service, set: CommandSet, index: usize) -> bool {
+    let list = match set {
+        CommandSet::StartPre => &svc.exec_start_pre,
+        CommandSet::Start => &svc.exec_start,
+        CommandSet::StartPost => &svc.exec_start_post,
+        CommandSet::Stop => &svc.exec_stop,
+        CommandSet::StopPost => &svc.exec_stop_post,
+    };
+    list.get(index).is_some_and(|c| c.flags.ignore_failure)
+}
+
+/// Whether `how` counts as success for this service.
+pub fn is_success(svc: &Service, how: Exit) -> bool {
+    match how {
+        Exit::Code(0) => true,
+        Exit::Code(c) => svc.success_exit_status.contains(&c),
+        Exit::Signal(s) => CLEAN_SIGNALS.contains(&s) || svc.success_exit_status.contains(&-s),
+    }
+}
+
+/// The restart table of systemd.service(5).
+pub fn should_restart(svc: &Service, failure: Option<Failure>, how: Option<Exit>) -> bool {
+    if let Some(how) = how {
+        let code = match how {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => -s,
+        };
+        if svc.restart_prevent_exit_status.contains(&code) {
+            return false;
+        }
+    }
+    let clean = failure.is_none();
+    let unclean_signal = matches!(failure, Some(Failure::Signal));
+    match svc.restart {
+        Restart::No => false,
+        Restart::Always => true,
+        Restart::OnSuccess => clean,
+        Restart::OnFailure => !clean && failure != Some(Failure::StartLimit),
+        Restart::OnAbnormal => matches!(
+            failure,
+            Some(Failure::Signal | Failure::Timeout | Failure::Watchdog)
+        ),
+        Restart::OnAbort => unclean_signal,
+        Restart::OnWatchdog => failure == Some(Failure::Watchdog),
+    }
+}
+
+impl ServiceRun {
+    fn set(&mut self, active: Active, phase: Phase) {
+        self.active = active;
+        self.phase = phase;
+    }
+
+    /// Feeds one event; returns what to do, in order.
+    pub fn handle(
+        &mut self,
+        svc: &Service,
+        unit_limit: (Duration, u32),
+        event: Event,
+        now: Duration,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Start => self.start(svc, unit_limit, now, &mut out),
+            Event::Stop => {
+                self.stop_requested = true;
+                self.begin_stop(svc, &mut out);
+            }
+            Event::Spawned(Ok(pid)) => self.spawned(svc, pid, &mut out),
+            Event::Spawned(Err(())) => {
+                self.result = Some(Failure::Resources);
+                self.begin_stop_post(svc, &mut out);
+            }
+            Event::Exited { pid, how } => self.exited(svc, pid, how, &mut out),
+            Event::Ready => {
+                if self.phase == Phase::Start
+                    && matches!(
+                        svc.service_type,
+                        ServiceType::Notify | ServiceType::NotifyReload
+                    )
+                {
+                    out.push(Action::Disarm);
+                    self.next_after_start(svc, &mut out);
+                }
+            }
+            Event::MainPid(pid) => {
+                self.main_pid = Some(pid);
+                if self.phase == Phase::Start && svc.service_type == ServiceType::Forking {
+                    out.push(Action::Disarm);
+                    self.next_after_start(svc, &mut out);
+                }
+            }
+            Event::Timer => self.timer(svc, unit_limit, now, &mut out),
+            Event::WatchdogExpired => {
+                if self.active == Active::Active {
+                    self.result = Some(Failure::Watchdog);
+                    self.begin_stop(svc, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn start(
+        &mut self,
+        svc: &Service,
+        (interval, burst): (Duration, u32),
+        now: Duration,
+        out: &mut Vec<Action>,
+    ) {
+        if matches!(self.active, Active::Active | Active::Activating) {
+            return;
+        }
+        // The start rate limit: at most `burst` starts within `interval` (zero: no limit).
+        if !interval.is_zero() {
+            self.starts.retain(|t| now.saturating_sub(*t) < interval);
+            if self.starts.len() >= burst as usize {
+                self.result = Some(Failure::StartLimit);
+                self.set(Active::Failed, Phase::Failed);
+                return;
+            }
+            self.starts.push(now);
+        }
+        self.stop_requested = false;
+        self.result = None;
+        self.last_exit = None;
+        self.main_pid = None;
+        self.set(Active::Activating, Phase::StartPre);
+        if let Some(t) = svc.timeout_start {
+            out.push(Action::Arm(t));
+        }
+        self.run_from(svc, CommandSet::StartPre, 0, out);
+    }
+
+    /// Runs command `index` of `set`, or moves on when the set is done.
+    fn run_from(&mut self, svc: &Service, set: CommandSet, index: usize, out: &mut Vec<Action>) {
+        if index < commands(svc, set) {
+            self.current = Some((set, index));
+            out.push(Action::Spawn { set, index });
+            return;
+        }
+        self.current = None;
+        match set {
+            CommandSet::StartPre => {
+                self.phase = Phase::Start;
+                if commands(svc, CommandSet::Start) == 0 {
+                    // Only a oneshot may have no ExecStart= (with RemainAfterExit=).
+                    self.next_after_start(svc, out);
+                } else {
+                    self.run_from(svc, CommandSet::Start, 0, out);
+                }
+            }
+            CommandSet::Start => self.next_after_start(svc, out),
+            CommandSet::StartPost => {
+                out.push(Action::Disarm);
+                if svc.service_type == ServiceType::Oneshot && self.main_pid.is_none() {
+                    if svc.remain_after_exit {
+                        self.set(Active::Active, Phase::Exited);
+                    } else {
+                        self.finish(svc, out);
+                    }
+                } else if self.main_pid.is_none() && svc.remain_after_exit {
+                    self.set(Active::Active, Phase::Exited);
+                } else {
+                    self.set(Active::Active, Phase::Running);
+                }
+            }
+            CommandSet::Stop => self.signal_remaining(svc, out),
+            CommandSet::StopPost => self.finish(svc, out),
+        }
+    }
+
+    fn spawned(&mut self, svc: &Service, pid: u32, out: &mut Vec<Action>) {
+        match self.current {
+            Some((CommandSet::Start, _))
+                if svc.service_type == ServiceType::Forking
+                    || svc.service_type == ServiceType::Oneshot =>
+            {
+                self.control_pid = Some(pid);
+            }
+            Some((CommandSet::Start, _)) => {
+                self.main_pid = Some(pid);
+                self.current = None;
+                // simple, exec, idle: started is running; notify waits for READY=1.
+                if !matches!(
+                    svc.service_type,
+                    ServiceType::Notify | ServiceType::NotifyReload
+                ) {
+                    self.next_after_start(svc, out);
+                }
+            }
+            _ => self.control_pid = Some(pid),
+        }
+    }
+
+    fn next_after_start(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        self.phase = Phase::StartPost;
+        self.run_from(svc, CommandSet::StartPost, 0, out);
+    }
+
+    fn exited(&mut self, svc: &Service, pid: u32, how: Exit, out: &mut Vec<Action>) {
+        if self.control_pid == Some(pid) {
+            self.control_pid = None;
+            let Some((set, index)) = self.current else {
+                return;
+            };
+            let ok = is_success(svc, how) || ignores_failure(svc, set, index);
+            if !ok {
+                self.last_exit = Some(how);
+                self.result.get_or_insert(match how {
+                    Exit::Code(_) => Failure::ExitCode,
+                    Exit::Signal(_) => Failure::Signal,
+                });
+                match set {
+                    CommandSet::Stop => self.signal_remaining(svc, out),
+                    CommandSet::StopPost => self.finish(svc, out),
+                    _ => self.begin_stop(svc, out),
+                }
+                return;
+            }
+            if set == CommandSet::Start && svc.service_type == ServiceType::Forking {
+                if svc.pid_file.is_some() {
+                    out.push(Action::ReadPidFile);
+                } else {
+                    // Without PIDFile=, the main process is unknown: the cgroup is the service.
+                    self.next_after_start(svc, out);
+                }
+                return;
+            }
+            self.run_from(svc, set, index + 1, out);
+            return;
+        }
+        if self.main_pid != Some(pid) {
+            return;
+        }
+        self.main_pid = None;
+        self.last_exit = Some(how);
+        let failure = (!is_success(svc, how)).then_some(match how {
+            Exit::Code(_) => Failure::ExitCode,
+            Exit::Signal(_) => Failure::Signal,
+        });
+        match self.phase {
+            Phase::Start | Phase::StartPost
+                if svc.service_type == ServiceType::Notify
+                    || svc.service_type == ServiceType::NotifyReload =>
+            {
+                // Exited before READY=1: a failure even with exit 0.
+                self.result = Some(failure.unwrap_or(Failure::Protocol));
+                self.begin_stop(svc, out);
+            }
+            Phase::Running | Phase::StartPost => {
+                if let Some(f) = failure {
+                    self.result = Some(f);
+                }
+                if svc.remain_after_exit && failure.is_none() {
+                    self.set(Active::Active, Phase::Exited);
+                } else {
+                    self.begin_stop(svc, out);
+                }
+            }
+            // The main process ended while stopping: on, unless ExecStop= still runs.
+            Phase::StopSigterm | Phase::StopSigkill | Phase::Stop
+                if self.control_pid.is_none() && self.current.is_none() =>
+            {
+                self.begin_stop_post(svc, out);
+            }
+            _ => {}
+        }
+    }
+
+    /// ExecStop=, or straight to the signals.
+    fn begin_stop(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        match self.active {
+            Active::Inactive | Active::Failed => {
+                // A pending restart is cancelled by a stop.
+                if self.phase == Phase::AutoRestart {
+                    out.push(Action::Disarm);
+                    self.set(Active::Inactive, Phase::Dead);
+                }
+                return;
+            }
+            Active::Deactivating => return,
+            _ => {}
+        }
+        self.set(Active::Deactivating, Phase::Stop);
+        if let Some(t) = svc.timeout_stop {
+            out.push(Action::Arm(t));
+        } else {
+            out.push(Action::Disarm);
+        }
+        if self.main_pid.is_some() && commands(svc, CommandSet::Stop) > 0 {
+            self.run_from(svc, CommandSet::Stop, 0, out);
+        } else {
+            self.signal_remaining(svc, out);
+        }
+    }
+
+    /// KillSignal= to the main process or the group, per KillMode=.
+    fn signal_remaining(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        self.current = None;
+        self.phase = Phase::StopSigterm;
+        let target = match (svc.kill_mode, self.main_pid) {
+            (KillMode::None, _) => None,
+            (KillMode::Process, Some(pid)) => Some(KillTarget::Main(pid)),
+            (KillMode::Process, None) => None,
+            (KillMode::Mixed, Some(pid)) => Some(KillTarget::Main(pid)),
+            (KillMode::Mixed, None) | (KillMode::ControlGroup, _) => Some(KillTarget::Group),
+        };
+        match target {
+            Some(t) => {
+                out.push(Action::Kill {
+                    target: t,
+                    signal: svc.kill_signal,
+                });
+                if svc.send_sighup {
+                    out.push(Action::Kill {
+                        target: t,
+                        signal: SIGHUP,
+                    });
+                }
+                if self.main_pid.is_none() && t == KillTarget::Group {
+                    // Nothing we track: the engine reports an empty group as done.
+                    self.begin_stop_post(svc, out);
+                }
+            }
+            None => self.begin_stop_post(svc, out),
+        }
+    }
+
+    fn begin_stop_post(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        self.set(Active::Deactivating, Phase::StopPost);
+        self.run_from(svc, CommandSet::StopPost, 0, out);
+    }
+
+    /// The run is over: inactive, failed, or a restart scheduled.
+    fn finish(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        self.current = None;
+        out.push(Action::Disarm);
+        if !self.stop_requested && should_restart(svc, self.result, self.last_exit) {
+            self.set(Active::Activating, Phase::AutoRestart);
+            out.push(Action::Arm(svc.restart_sec));
+            return;
+        }
+        match self.result {
+            Some(_) => self.set(Active::Failed, Phase::Failed),
+            None => self.set(Active::Inactive, Phase::Dead),
+        }
+    }
+
+    fn timer(
+        &mut self,
+        svc: &Service,
+        limit: (Duration, u32),
+        now: Duration,
+        out: &mut Vec<Action>,
+    ) {
+        match self.phase {
+            Phase::AutoRestart => {
+                self.restarts += 1;
+                self.set(Active::Inactive, Phase::Dead);
+                self.start(svc, limit, now, out);
+            }
+            Phase::StartPre | Phase::Start | Phase::StartPost => {
+                self.result = Some(Failure::Timeout);
+                self.begin_stop(svc, out);
+            }
+            Phase::Stop | Phase::StopSigterm => {
+                if svc.send_sigkill {
+                    self.phase = Phase::StopSigkill;
+                    let target = match (svc.kill_mode, self.main_pid) {
+                        (KillMode::Process, Some(pid)) => KillTarget::Main(pid),
+                        _ => KillTarget::Group,
+                    };
+                    out.push(Action::Kill {
+                        target,
+                        signal: SIGKILL,
+                    });
+                    if let Some(t) = svc.timeout_stop {
+                        out.push(Action::Arm(t));
+                    }
+                } else {
+                    self.main_pid = None;
+                    self.result.get_or_insert(Failure::Timeout);
+                    self.begin_stop_post(svc, out);
+                }
+            }
+            Phase::StopSigkill => {
+                // Not even SIGKILL ended it (stuck in the kernel): give up on it.
+                self.main_pid = None;
+                self.result.get_or_insert(Failure::Timeout);
+                self.begin_stop_post(svc, out);
+            }
+            Phase::StopPost => {
+                self.result.get_or_insert(Failure::Timeout);
+                self.finish(svc, out);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;

@@ -1,0 +1,27 @@
+//! systemd unit files, read as systemd 252 reads them: the syntax ([`syntax`]), word
+//! splitting and quoting ([`words`]), names, templates and instances ([`name`]),
+//! specifiers ([`specifier`]), the search path with drop-ins, masks, aliases and
+//! `.wants/` folders ([`load`]), the typed unit ([`model`], [`service`], [`condition`],
+//! [`exec`], [`values`]), what enabling it links ([`install`]), the start transaction
+//! ([`transaction`]) and a service's life as a state machine ([`lifecycle`]).
+//!
+//! Not yet here: the engine that runs these in PID 1 (spawning into cgroups, the notify
+//! and control sockets, `systemctl`); stage 2 still runs its fixed early-boot jobs.
+//!
+//! Reading is separate from running so that the builder (which bakes `[Install]` links
+//! into the image), PID 1 and `systemctl` share one reading of a unit, and so that every
+//! rule here is tested on plain folders, without root.
+
+pub mod condition;
+pub mod exec;
+pub mod install;
+pub mod lifecycle;
+pub mod load;
+pub mod model;
+pub mod name;
+pub mod service;
+pub mod specifier;
+pub mod syntax;
+pub mod transaction;
+pub mod values;
+pub mod words;

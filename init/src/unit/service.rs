@@ -1,0 +1,705 @@
+//! The `[Service]` section (systemd.service(5), .exec(5), .kill(5), .resource-control(5)):
+//! the service type, its commands, restart policy and timeouts, the execution
+//! environment, how it is stopped, and its cgroup limits.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::exec::{self, ExecCommand};
+use super::model::{Applied, Ctx};
+use super::name::UnitName;
+use super::syntax::Assignment;
+use super::values::{self, Limit};
+use super::words::{self, Mode};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ServiceType {
+    #[default]
+    Simple,
+    Exec,
+    Forking,
+    Oneshot,
+    Notify,
+    NotifyReload,
+    Idle,
+    Dbus,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Restart {
+    #[default]
+    No,
+    Always,
+    OnSuccess,
+    OnFailure,
+    OnAbnormal,
+    OnAbort,
+    OnWatchdog,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KillMode {
+    #[default]
+    ControlGroup,
+    Mixed,
+    Process,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NotifyAccess {
+    #[default]
+    None,
+    Main,
+    Exec,
+    All,
+}
+
+/// Where a standard stream goes (StandardInput/Output/Error=).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Stdio {
+    #[default]
+    Inherit,
+    Null,
+    Tty,
+    Journal,
+    Kmsg,
+    JournalConsole,
+    KmsgConsole,
+    File(String),
+    Append(String),
+    Truncate(String),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProtectSystem {
+    #[default]
+    No,
+    Yes,
+    Full,
+    Strict,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProtectHome {
+    #[default]
+    No,
+    Yes,
+    ReadOnly,
+    Tmpfs,
+}
+
+/// `RuntimeDirectory=` and its siblings: names below their base folder, with the mode.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Directories {
+    pub names: Vec<String>,
+    pub mode: u32,
+}
+
+/// cgroup settings (systemd.resource-control(5)).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resources {
+    pub slice: Option<UnitName>,
+    pub delegate: bool,
+    /// The controllers named by `Delegate=`; empty means all of them.
+    pub delegate_controllers: Vec<String>,
+    pub cpu_weight: Option<u64>,
+    /// Per cent of one CPU (`CPUQuota=150%` is 150).
+    pub cpu_quota_percent: Option<u64>,
+    pub memory_max: Option<Limit>,
+    pub memory_high: Option<Limit>,
+    pub memory_low: Option<Limit>,
+    pub memory_min: Option<Limit>,
+    pub tasks_max: Option<Limit>,
+    pub io_weight: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub service_type: ServiceType,
+    pub exec_start_pre: Vec<ExecCommand>,
+    pub exec_start: Vec<ExecCommand>,
+    pub exec_start_post: Vec<ExecCommand>,
+    pub exec_reload: Vec<ExecCommand>,
+    pub exec_stop: Vec<ExecCommand>,
+    pub exec_stop_post: Vec<ExecCommand>,
+    pub remain_after_exit: bool,
+    pub pid_file: Option<String>,
+    pub restart: Restart,
+    pub restart_sec: Duration,
+    pub restart_prevent_exit_status: Vec<i32>,
+    pub success_exit_status: Vec<i32>,
+    /// `None` is infinity.
+    pub timeout_start: Option<Duration>,
+    pub timeout_stop: Option<Duration>,
+    pub runtime_max: Option<Duration>,
+    pub watchdog: Option<Duration>,
+    pub notify_access: Option<NotifyAccess>,
+    pub kill_mode: KillMode,
+    pub kill_signal: i32,
+    pub send_sigkill: bool,
+    pub send_sighup: bool,
+    /// `Environment=`, in order; later assignments of a name win.
+    pub environment: BTreeMap<String, String>,
+    /// `EnvironmentFile=`: path and whether a missing file is fine (`-`).
+    pub environment_files: Vec<(String, bool)>,
+    pub pass_environment: Vec<String>,
+    pub unset_environment: Vec<String>,
+    pub working_directory: Option<String>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub supplementary_groups: Vec<String>,
+    pub umask: u32,
+    pub standard_input: Stdio,
+    pub standard_output: Stdio,
+    pub standard_error: Option<Stdio>,
+    pub tty_path: Option<String>,
+    pub runtime_directory: Directories,
+    pub state_directory: Directories,
+    pub cache_directory: Directories,
+    pub logs_directory: Directories,
+    /// `Limit*=`: resource name (`NOFILE`) to (soft, hard); `None` is infinity.
+    pub limits: BTreeMap<String, (Option<u64>, Option<u64>)>,
+    pub oom_score_adjust: Option<i32>,
+    pub nice: Option<i32>,
+    pub no_new_privileges: bool,
+    pub capability_bounding_set: Option<Vec<String>>,
+    pub ambient_capabilities: Vec<String>,
+    pub private_tmp: bool,
+    pub protect_system: ProtectSystem,
+    pub protect_home: ProtectHome,
+    pub read_write_paths: Vec<String>,
+    pub read_only_paths: Vec<String>,
+    pub resources: Resources,
+}
+
+impl Default for Service {
+    fn default() -> Service {
+        let dirs = |mode| Directories {
+            names: Vec::new(),
+            mode,
+        };
+        Service {
+            service_type: ServiceType::Simple,
+            exec_start_pre: Vec::new(),
+            exec_start: Vec::new(),
+            exec_start_post: Vec::new(),
+            exec_reload: Vec::new(),
+            exec_stop: Vec::new(),
+            exec_stop_post: Vec::new(),
+            remain_after_exit: false,
+            pid_file: None,
+            restart: Restart::No,
+            restart_sec: Duration::from_millis(100),
+            restart_prevent_exit_status: Vec::new(),
+            success_exit_status: Vec::new(),
+            // DefaultTimeoutStartSec= and DefaultTimeoutStopSec= of system.conf.
+            timeout_start: Some(Duration::from_secs(90)),
+            timeout_stop: Some(Duration::from_secs(90)),
+            runtime_max: None,
+            watchdog: None,
+            notify_access: None,
+            kill_mode: KillMode::ControlGroup,
+            kill_signal: 15,
+            send_sigkill: true,
+            send_sighup: false,
+            environment: BTreeMap::new(),
+            environment_files: Vec::new(),
+            pass_environment: Vec::new(),
+            unset_environment: Vec::new(),
+            working_directory: None,
+            user: None,
+            group: None,
+            supplementary_groups: Vec::new(),
+            umask: 0o022,
+            standard_input: Stdio::Null,
+            standard_output: Stdio::Journal,
+            standard_error: None,
+            tty_path: None,
+            runtime_directory: dirs(0o755),
+            state_directory: dirs(0o755),
+            cache_directory: dirs(0o755),
+            logs_directory: dirs(0o755),
+            limits: BTreeMap::new(),
+            oom_score_adjust: None,
+            nice: None,
+            no_new_privileges: false,
+            capability_bounding_set: None,
+            ambient_capabilities: Vec::new(),
+            private_tmp: false,
+            protect_system: ProtectSystem::No,
+            protect_home: ProtectHome::No,
+            read_write_paths: Vec::new(),
+            read_only_paths: Vec::new(),
+            resources: Resources::default(),
+        }
+    }
+}
+
+/// cgroup v2 controllers `Delegate=` may name.
+const CONTROLLERS: [&str; 8] = [
+    "cpu", "cpuacct", "cpuset", "io", "blkio", "memory", "devices", "pids",
+];
+
+/// Exit status names of systemd.exec(5) "Process Exit Codes": LSB, BSD sysexits.h, and
+/// the ones systemd itself uses.
+const EXIT_STATUS_NAMES: [(&str, i32); 27] = [
+    ("SUCCESS", 0),
+    ("FAILURE", 1),
+    ("INVALIDARGUMENT", 2),
+    ("NOTIMPLEMENTED", 3),
+    ("NOPERMISSION", 4),
+    ("NOTINSTALLED", 5),
+    ("NOTCONFIGURED", 6),
+    ("NOTRUNNING", 7),
+    ("USAGE", 64),
+    ("DATAERR", 65),
+    ("NOINPUT", 66),
+    ("NOUSER", 67),
+    ("NOHOST", 68),
+    ("UNAVAILABLE", 69),
+    ("SOFTWARE", 70),
+    ("OSERR", 71),
+    ("OSFILE", 72),
+    ("CANTCREAT", 73),
+    ("IOERR", 74),
+    ("TEMPFAIL", 75),
+    ("PROTOCOL", 76),
+    ("NOPERM", 77),
+    ("CONFIG", 78),
+    ("CHDIR", 200),
+    ("EXEC", 203),
+    ("GROUP", 216),
+    ("USER", 217),
+];
+
+/// Resource names of `Limit*=` (setrlimit(2)); time limits take time spans.
+const RLIMITS: [&str; 16] = [
+    "CPU",
+    "FSIZE",
+    "DATA",
+    "STACK",
+    "CORE",
+    "RSS",
+    "NOFILE",
+    "AS",
+    "NPROC",
+    "MEMLOCK",
+    "LOCKS",
+    "SIGPENDING",
+    "MSGQUEUE",
+    "NICE",
+    "RTPRIO",
+    "RTTIME",
+];
+
+impl Service {
+    /// StandardError= defaults to StandardOutput=.
+    pub fn stderr(&self) -> &Stdio {
+        self.standard_error
+            .as_ref()
+            .unwrap_or(&self.standard_output)
+    }
+
+    /// NotifyAccess= defaults to `main` for notify services, `none` otherwise.
+    pub fn notify_access(&self) -> NotifyAccess {
+        self.notify_access.unwrap_or(match self.service_type {
+            ServiceType::Notify | ServiceType::NotifyReload => NotifyAccess::Main,
+            _ => NotifyAccess::None,
+        })
+    }
+
+    pub(crate) fn apply(&mut self, ctx: &mut Ctx, a: &Assignment) -> Applied {
+        let v = a.value.as_str();
+        match a.key.as_str() {
+            "Type" => match v {
+                "simple" => self.service_type = ServiceType::Simple,
+                "exec" => self.service_type = ServiceType::Exec,
+                "forking" => self.service_type = ServiceType::Forking,
+                "oneshot" => self.service_type = ServiceType::Oneshot,
+                "notify" => self.service_type = ServiceType::Notify,
+                "notify-reload" => self.service_type = ServiceType::NotifyReload,
+                "idle" => self.service_type = ServiceType::Idle,
+                "dbus" => self.service_type = ServiceType::Dbus,
+                _ => ctx.warn(a, "unknown service type"),
+            },
+            "ExecStartPre" => commands(ctx, a, &mut self.exec_start_pre),
+            "ExecStart" => commands(ctx, a, &mut self.exec_start),
+            "ExecStartPost" => commands(ctx, a, &mut self.exec_start_post),
+            "ExecReload" => commands(ctx, a, &mut self.exec_reload),
+            "ExecStop" => commands(ctx, a, &mut self.exec_stop),
+            "ExecStopPost" => commands(ctx, a, &mut self.exec_stop_post),
+            "RemainAfterExit" => ctx.bool(a, &mut self.remain_after_exit),
+            "PIDFile" => self.pid_file = ctx.expand(a).filter(|p| !p.is_empty()),
+            "Restart" => match v {
+                "no" => self.restart = Restart::No,
+                "always" => self.restart = Restart::Always,
+                "on-success" => self.restart = Restart::OnSuccess,
+                "on-failure" => self.restart = Restart::OnFailure,
+                "on-abnormal" => self.restart = Restart::OnAbnormal,
+                "on-abort" => self.restart = Restart::OnAbort,
+                "on-watchdog" => self.restart = Restart::OnWatchdog,
+                _ => ctx.warn(a, "unknown restart policy"),
+            },
+            "RestartSec" => {
+                let mut d = Some(self.restart_sec);
+                ctx.span(a, &mut d);
+                self.restart_sec = d.unwrap_or(Duration::ZERO);
+            }
+            "RestartPreventExitStatus" => {
+                exit_statuses(ctx, a, &mut self.restart_prevent_exit_status)
+            }
+            "SuccessExitStatus" => exit_statuses(ctx, a, &mut self.success_exit_status),
+            "TimeoutStartSec" => ctx.span(a, &mut self.timeout_start),
+            "TimeoutStopSec" => ctx.span(a, &mut self.timeout_stop),
+            "TimeoutSec" => {
+                ctx.span(a, &mut self.timeout_start);
+                self.timeout_stop = self.timeout_start;
+            }
+            "RuntimeMaxSec" => ctx.span(a, &mut self.runtime_max),
+            "WatchdogSec" => ctx.span(a, &mut self.watchdog),
+            "NotifyAccess" => match v {
+                "none" => self.notify_access = Some(NotifyAccess::None),
+                "main" => self.notify_access = Some(NotifyAccess::Main),
+                "exec" => self.notify_access = Some(NotifyAccess::Exec),
+                "all" => self.notify_access = Some(NotifyAccess::All),
+                _ => ctx.warn(a, "unknown notify access"),
+            },
+            "KillMode" => match v {
+                "control-group" => self.kill_mode = KillMode::ControlGroup,
+                "mixed" => self.kill_mode = KillMode::Mixed,
+                "process" => self.kill_mode = KillMode::Process,
+                "none" => self.kill_mode = KillMode::None,
+                _ => ctx.warn(a, "unknown kill mode"),
+            },
+            "KillSignal" => match values::signal(v) {
+                Ok(s) => self.kill_signal = s,
+                Err(e) => ctx.warn(a, e),
+            },
+            "SendSIGKILL" => ctx.bool(a, &mut self.send_sigkill),
+            "SendSIGHUP" => ctx.bool(a, &mut self.send_sighup),
+            _ => return self.apply_exec_context(ctx, a),
+        }
+        Applied::Done
+    }
+
+    fn apply_exec_context(&mut self, ctx: &mut Ctx, a: &Assignment) -> Applied {
+        let v = a.value.as_str();
+        match a.key.as_str() {
+            "Environment" => {
+                if v.is_empty() {
+                    self.environment.clear();
+                } else if let Some(words) = split(ctx, a, Mode::EXEC) {
+                    for w in words {
+                        match w.split_once('=') {
+                            Some((k, val)) if is_env_name(k) => {
+                                self.environment.insert(k.to_owned(), val.to_owned());
+                            }
+                            _ => ctx.warn(a, format!("'{w}' is not NAME=VALUE")),
+                        }
+                    }
+                }
+            }
+            "EnvironmentFile" => {
+                if v.is_empty() {
+                    self.environment_files.clear();
+                } else if let Some(path) = ctx.expand(a) {
+                    let (path, optional) = match path.strip_prefix('-') {
+                        Some(p) => (p.to_owned(), true),
+                        None => (path, false),
+                    };
+                    if path.starts_with('/') {
+                        self.environment_files.push((path, optional));
+                    } else {
+                        ctx.warn(a, "not an absolute path");
+                    }
+                }
+            }
+            "PassEnvironment" => string_list(ctx, a, &mut self.pass_environment),
+            "UnsetEnvironment" => string_list(ctx, a, &mut self.unset_environment),
+            "WorkingDirectory" => self.working_directory = ctx.expand(a).filter(|p| !p.is_empty()),
+            "User" => self.user = ctx.expand(a).filter(|p| !p.is_empty()),
+            "Group" => self.group = ctx.expand(a).filter(|p| !p.is_empty()),
+            "SupplementaryGroups" => string_list(ctx, a, &mut self.supplementary_groups),
+            "UMask" => match values::mode(v) {
+                Ok(m) => self.umask = m,
+                Err(e) => ctx.warn(a, e),
+            },
+            "StandardInput" => match v {
+                "null" => self.standard_input = Stdio::Null,
+                "tty" | "tty-force" | "tty-fail" => self.standard_input = Stdio::Tty,
+                _ => ctx.warn(a, "unsupported standard input"),
+            },
+            "StandardOutput" => {
+                if let Some(s) = stdio(ctx, a) {
+                    self.standard_output = s;
+                }
+            }
+            "StandardError" => {
+                if let Some(s) = stdio(ctx, a) {
+                    self.standard_error = Some(s);
+                }
+            }
+            "TTYPath" => self.tty_path = ctx.expand(a).filter(|p| !p.is_empty()),
+            "RuntimeDirectory" => string_list(ctx, a, &mut self.runtime_directory.names),
+            "StateDirectory" => string_list(ctx, a, &mut self.state_directory.names),
+            "CacheDirectory" => string_list(ctx, a, &mut self.cache_directory.names),
+            "LogsDirectory" => string_list(ctx, a, &mut self.logs_directory.names),
+            "RuntimeDirectoryMode" => dir_mode(ctx, a, &mut self.runtime_directory.mode),
+            "StateDirectoryMode" => dir_mode(ctx, a, &mut self.state_directory.mode),
+            "CacheDirectoryMode" => dir_mode(ctx, a, &mut self.cache_directory.mode),
+            "LogsDirectoryMode" => dir_mode(ctx, a, &mut self.logs_directory.mode),
+            "OOMScoreAdjust" => match v.parse::<i32>() {
+                Ok(n) if (-1000..=1000).contains(&n) => self.oom_score_adjust = Some(n),
+                _ => ctx.warn(a, "not a number from -1000 to 1000"),
+            },
+            "Nice" => match v.parse::<i32>() {
+                Ok(n) if (-20..=19).contains(&n) => self.nice = Some(n),
+                _ => ctx.warn(a, "not a number from -20 to 19"),
+            },
+            "NoNewPrivileges" => ctx.bool(a, &mut self.no_new_privileges),
+            "CapabilityBoundingSet" => capabilities(
+                ctx,
+                a,
+                self.capability_bounding_set.get_or_insert_with(Vec::new),
+            ),
+            "AmbientCapabilities" => capabilities(ctx, a, &mut self.ambient_capabilities),
+            "PrivateTmp" => ctx.bool(a, &mut self.private_tmp),
+            "ProtectSystem" => match v {
+                "strict" => self.protect_system = ProtectSystem::Strict,
+                "full" => self.protect_system = ProtectSystem::Full,
+                _ => match values::boolean(v) {
+                    Ok(true) => self.protect_system = ProtectSystem::Yes,
+                    Ok(false) => self.protect_system = ProtectSystem::No,
+                    Err(e) => ctx.warn(a, e),
+                },
+            },
+            "ProtectHome" => match v {
+                "read-only" => self.protect_home = ProtectHome::ReadOnly,
+                "tmpfs" => self.protect_home = ProtectHome::Tmpfs,
+                _ => match values::boolean(v) {
+                    Ok(true) => self.protect_home = ProtectHome::Yes,
+                    Ok(false) => self.protect_home = ProtectHome::No,
+                    Err(e) => ctx.warn(a, e),
+                },
+            },
+            "ReadWritePaths" => string_list(ctx, a, &mut self.read_write_paths),
+            "ReadOnlyPaths" => string_list(ctx, a, &mut self.read_only_paths),
+            key => {
+                if let Some(resource) = key.strip_prefix("Limit").filter(|r| RLIMITS.contains(r)) {
+                    let time = matches!(resource, "CPU" | "RTTIME");
+                    match values::rlimit(v, time) {
+                        Ok(l) => {
+                            self.limits.insert(resource.to_owned(), l);
+                        }
+                        Err(e) => ctx.warn(a, e),
+                    }
+                    return Applied::Done;
+                }
+                return self.apply_resources(ctx, a);
+            }
+        }
+        Applied::Done
+    }
+
+    fn apply_resources(&mut self, ctx: &mut Ctx, a: &Assignment) -> Applied {
+        let r = &mut self.resources;
+        let v = a.value.as_str();
+        let weight = |ctx: &mut Ctx, slot: &mut Option<u64>| match v.parse::<u64>() {
+            Ok(w) if (1..=10000).contains(&w) => *slot = Some(w),
+            _ if v.is_empty() => *slot = None,
+            _ => ctx.warn(a, "not a weight from 1 to 10000"),
+        };
+        let memory = |ctx: &mut Ctx, slot: &mut Option<Limit>| match values::limit(v) {
+            Ok(l) => *slot = Some(l),
+            Err(e) => ctx.warn(a, e),
+        };
+        match a.key.as_str() {
+            "Slice" => match ctx.expand(a).map(|s| UnitName::parse(&s)) {
+                Some(Ok(s)) if s.unit_type() == super::name::UnitType::Slice => r.slice = Some(s),
+                Some(_) => ctx.warn(a, "not a slice unit name"),
+                None => {}
+            },
+            // `Delegate=` takes a boolean or the controllers to delegate (then: yes).
+            "Delegate" => match values::boolean(v) {
+                Ok(b) => {
+                    r.delegate = b;
+                    r.delegate_controllers.clear();
+                }
+                Err(_) if v.split_whitespace().all(|c| CONTROLLERS.contains(&c)) => {
+                    r.delegate = true;
+                    r.delegate_controllers = v.split_whitespace().map(str::to_owned).collect();
+                }
+                Err(e) => ctx.warn(a, e),
+            },
+            "CPUWeight" => weight(ctx, &mut r.cpu_weight),
+            "IOWeight" => weight(ctx, &mut r.io_weight),
+            "CPUQuota" => match v.strip_suffix('%').and_then(|p| p.parse::<u64>().ok()) {
+                Some(p) if p > 0 => r.cpu_quota_percent = Some(p),
+                _ if v.is_empty() => r.cpu_quota_percent = None,
+                _ => ctx.warn(a, "not a percentage above 0%"),
+            },
+            "MemoryMax" | "MemoryLimit" => memory(ctx, &mut r.memory_max),
+            "MemoryHigh" => memory(ctx, &mut r.memory_high),
+            "MemoryLow" => memory(ctx, &mut r.memory_low),
+            "MemoryMin" => memory(ctx, &mut r.memory_min),
+            "TasksMax" => match values::count_limit(v) {
+                Ok(l) => r.tasks_max = Some(l),
+                Err(e) => ctx.warn(a, e),
+            },
+            _ => return Applied::Unknown,
+        }
+        Applied::Done
+    }
+}
+
+fn is_env_name(k: &str) -> bool {
+    !k.is_empty()
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn split(ctx: &mut Ctx, a: &Assignment, mode: Mode) -> Option<Vec<String>> {
+    let words = match words::split(&a.value, mode) {
+        Ok(w) => w,
+        Err(e) => {
+            ctx.warn(a, e);
+            return None;
+        }
+    };
+    let mut out = Vec::with_capacity(words.len());
+    for w in words {
+        match super::specifier::expand(&w, ctx.unit, ctx.host) {
+            Ok(w) => out.push(w),
+            Err(e) => {
+                ctx.warn(a, e);
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+fn commands(ctx: &mut Ctx, a: &Assignment, list: &mut Vec<ExecCommand>) {
+    if a.value.is_empty() {
+        list.clear();
+        return;
+    }
+    match exec::parse(&a.value) {
+        Ok(cmds) => {
+            for mut c in cmds {
+                let mut ok = true;
+                for w in c.argv.iter_mut().chain(std::iter::once(&mut c.path)) {
+                    match super::specifier::expand(w, ctx.unit, ctx.host) {
+                        Ok(x) => *w = x,
+                        Err(e) => {
+                            ctx.warn(a, e);
+                            ok = false;
+                            break;
+                        }
+                    }
+                }
+                if ok {
+                    list.push(c);
+                }
+            }
+        }
+        Err(e) => ctx.warn(a, e),
+    }
+}
+
+fn string_list(ctx: &mut Ctx, a: &Assignment, list: &mut Vec<String>) {
+    if a.value.is_empty() {
+        list.clear();
+    } else if let Some(words) = split(ctx, a, Mode::EXEC) {
+        list.extend(words);
+    }
+}
+
+fn dir_mode(ctx: &mut Ctx, a: &Assignment, slot: &mut u32) {
+    match values::mode(&a.value) {
+        Ok(m) => *slot = m,
+        Err(e) => ctx.warn(a, e),
+    }
+}
+
+fn capabilities(ctx: &mut Ctx, a: &Assignment, list: &mut Vec<String>) {
+    if a.value.is_empty() {
+        list.clear();
+        return;
+    }
+    let (invert, rest) = match a.value.strip_prefix('~') {
+        Some(r) => (true, r),
+        None => (false, a.value.as_str()),
+    };
+    for cap in rest.split_whitespace() {
+        if !cap.starts_with("CAP_")
+            || !cap[4..]
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b == b'_')
+        {
+            ctx.warn(a, format!("'{cap}' is not a capability name"));
+            return;
+        }
+        let entry = if invert {
+            format!("~{cap}")
+        } else {
+            cap.to_owned()
+        };
+        list.push(entry);
+    }
+}
+
+fn stdio(ctx: &mut Ctx, a: &Assignment) -> Option<Stdio> {
+    let v = a.value.as_str();
+    let s = match v {
+        "inherit" => Stdio::Inherit,
+        "null" => Stdio::Null,
+        "tty" => Stdio::Tty,
+        "journal" | "syslog" => Stdio::Journal,
+        "kmsg" => Stdio::Kmsg,
+        "journal+console" | "syslog+console" => Stdio::JournalConsole,
+        "kmsg+console" => Stdio::KmsgConsole,
+        _ => {
+            let expanded = ctx.expand(a)?;
+            let (kind, path) = expanded.split_once(':').unwrap_or(("", ""));
+            if !path.starts_with('/') {
+                ctx.warn(a, "unsupported output");
+                return None;
+            }
+            match kind {
+                "file" => Stdio::File(path.into()),
+                "append" => Stdio::Append(path.into()),
+                "truncate" => Stdio::Truncate(path.into()),
+                _ => {
+                    ctx.warn(a, "unsupported output");
+                    return None;
+                }
+            }
+        }
+    };
+    Some(s)
+}
+
+fn exit_statuses(ctx: &mut Ctx, a: &Assignment, list: &mut Vec<i32>) {
+    if a.value.is_empty() {
+        list.clear();
+        return;
+    }
+    for word in a.value.split_whitespace() {
+        // Signals are kept as negative numbers to tell them from exit codes.
+        if let Ok(n) = word.parse::<i32>() {
+            if (0..=255).contains(&n) {
+                list.push(n);
+                continue;
+            }
+        } else if let Some((_, n)) = EXIT_STATUS_NAMES.iter().find(|(name, _)| *name == word) {
+            list.push(*n);
+            continue;
+        } else if let Ok(sig) = values::signal(word) {
+            list.push(-sig);
+            continue;
+        }
+        ctx.warn(a, format!("'{word}' is not an exit status or signal"));
+    }
+}
