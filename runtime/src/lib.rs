@@ -18,3 +18,4 @@ pub mod pod;
 pub mod proto;
 pub mod server;
 pub mod store;
+pub mod stream;

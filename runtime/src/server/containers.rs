@@ -42,7 +42,7 @@ impl ContainerRecord {
 }
 
 impl Daemon {
-    fn paths(&self, id: &str) -> Result<ContainerPaths, Status> {
+    pub(super) fn paths(&self, id: &str) -> Result<ContainerPaths, Status> {
         ContainerPaths::new(&self.config.root, &self.config.state, id).map_err(status)
     }
 
@@ -78,12 +78,12 @@ impl Daemon {
             .filter(move |c| filters::labels_match(labels, &c.labels))
     }
 
-    fn container_or_not_found(&self, id: &str) -> Result<ContainerRecord, Status> {
+    pub(super) fn container_or_not_found(&self, id: &str) -> Result<ContainerRecord, Status> {
         self.find_container(id)?
             .ok_or_else(|| Status::not_found(format!("container {id} not found")))
     }
 
-    fn runtime_state(&self, record: &ContainerRecord) -> ContainerRuntimeState {
+    pub(super) fn runtime_state(&self, record: &ContainerRecord) -> ContainerRuntimeState {
         let unknown = |message: String| ContainerRuntimeState {
             state: container::ContainerState::Unknown,
             pid: None,

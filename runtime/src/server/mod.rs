@@ -11,6 +11,7 @@ mod pods;
 mod reconcile;
 pub mod records;
 mod runtime_service;
+mod streaming;
 mod validate;
 
 use std::os::unix::fs::PermissionsExt;
@@ -43,6 +44,8 @@ pub struct Daemon {
     monitor: PathBuf,
     oom_score_adj_allowed: bool,
     locks: IdLocks,
+    /// The Exec/Attach/PortForward server, started by [`serve`].
+    stream: Option<Arc<crate::stream::StreamServer>>,
 }
 
 impl Daemon {
@@ -80,6 +83,7 @@ impl Daemon {
             monitor,
             oom_score_adj_allowed,
             locks: IdLocks::default(),
+            stream: None,
         };
         daemon.reconcile();
         Ok(daemon)
@@ -155,7 +159,13 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Serves both CRI services on `socket` (0660) until SIGTERM or SIGINT.
-pub async fn serve(daemon: Daemon, socket: &Path) -> Result<()> {
+pub async fn serve(mut daemon: Daemon, socket: &Path) -> Result<()> {
+    let stream_addr = daemon.config.stream_address();
+    let stream = crate::stream::StreamServer::start(stream_addr)
+        .await
+        .context("cannot start the streaming server")?;
+    eprintln!("berth-runtime: streaming server on {}", stream.addr());
+    daemon.stream = Some(stream);
     if let Some(dir) = socket.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
