@@ -74,7 +74,7 @@ impl Daemon {
         let paths = self.paths(&record.id)?;
         let target = AttachTarget {
             id: record.id.clone(),
-            socket: paths.bundle.join("attach"),
+            socket: paths.ctl_socket.clone(),
         };
         let url = self
             .stream_server()?

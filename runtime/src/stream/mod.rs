@@ -13,7 +13,7 @@ pub mod portforward;
 pub mod remotecommand;
 pub mod spdy;
 mod spdy_session;
-mod sys;
+pub(crate) mod sys;
 pub mod tokens;
 pub mod websocket;
 
