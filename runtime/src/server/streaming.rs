@@ -63,7 +63,10 @@ impl Daemon {
         };
         let url = self
             .stream_server()?
-            .url_for(Pending::Exec { target, wanted })
+            .url_for(Pending::Exec {
+                target: Box::new(target),
+                wanted,
+            })
             .map_err(status)?;
         Ok(ExecResponse { url })
     }

@@ -124,7 +124,7 @@ fn route(server: &StreamServer, mut req: Request<Incoming>) -> Reply {
             Pending::Exec { target, wanted } => {
                 let version = Version::of(protocol).unwrap_or(Version::V1);
                 spdy_session::serve_remotecommand(io, version, wanted, |session| {
-                    super::exec::run(target, session)
+                    super::exec::run(*target, session)
                 })
                 .await
             }

@@ -29,7 +29,7 @@ use self::tokens::TokenCache;
 #[derive(Debug, Clone)]
 pub enum Pending {
     Exec {
-        target: ExecTarget,
+        target: Box<ExecTarget>,
         wanted: Wanted,
     },
     Attach {

@@ -113,20 +113,21 @@ pub fn upgrade(
     } else {
         remotecommand::WEBSOCKET_PROTOCOLS
     };
-    let protocol =
-        if offered.is_empty() {
-            ""
-        } else {
-            match remotecommand::negotiate(offered.iter().map(String::as_str), supported) {
-                Some(p) => p,
-                None => return reply(
+    let protocol = if offered.is_empty() {
+        ""
+    } else {
+        match remotecommand::negotiate(offered.iter().map(String::as_str), supported) {
+            Some(p) => p,
+            None => {
+                return reply(
                     StatusCode::FORBIDDEN,
                     &format!(
                         "requested protocols {offered:?} are not supported; supports {supported:?}"
                     ),
-                ),
+                )
             }
-        };
+        }
+    };
     let ports: Vec<u16> = if forward {
         let query = req.uri().query().unwrap_or("");
         let mut ports = Vec::new();
@@ -161,7 +162,7 @@ pub fn upgrade(
             Pending::Exec { target, wanted } => {
                 let version = Version::of(protocol).unwrap_or(Version::V1);
                 serve_remotecommand(ws, codec, version, wanted, |io| {
-                    super::exec::run(target, io)
+                    super::exec::run(*target, io)
                 })
                 .await
             }

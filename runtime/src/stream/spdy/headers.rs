@@ -174,10 +174,11 @@ impl HeaderCodec {
                 Ok(Status::StreamEnd) => break,
                 Err(e) => match e.needs_dictionary() {
                     Some(adler) => {
+                        // zlib refuses a dictionary whose Adler-32 is not the one asked for.
                         let got = self
                             .decompress
                             .set_dictionary(dictionary())
-                            .map_err(|e| HeaderError::Zlib(e.to_string()))?;
+                            .map_err(|_| HeaderError::Dictionary)?;
                         if got != adler {
                             return Err(HeaderError::Dictionary);
                         }
