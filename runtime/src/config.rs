@@ -108,6 +108,11 @@ pub struct Config {
     pub cgroup_parent: String,
     /// The per-container monitor binary; empty means `berth-monitor` beside the daemon.
     pub monitor_path: PathBuf,
+    /// The streaming server's address (Exec, Attach, PortForward URLs); loopback by
+    /// default so that nothing listens beyond the node, like containerd's.
+    pub stream_server_address: std::net::IpAddr,
+    /// Its port; 0 picks a free one at start.
+    pub stream_server_port: u16,
 }
 
 impl Default for Config {
@@ -136,6 +141,8 @@ impl Default for Config {
             registry_config_dir: PathBuf::from("/etc/berth/certs.d"),
             cgroup_parent: "/berth".to_owned(),
             monitor_path: PathBuf::new(),
+            stream_server_address: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            stream_server_port: 0,
         }
     }
 }
@@ -207,6 +214,11 @@ impl Config {
         Ok(())
     }
 
+    /// Where the streaming server listens.
+    pub fn stream_address(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.stream_server_address, self.stream_server_port)
+    }
+
     /// The OCI runtime for a RuntimeClass handler ("" = the default).
     pub fn runtime_for(&self, handler: &str) -> Option<(&str, &OciRuntimeConfig)> {
         let name = if handler.is_empty() {
@@ -276,5 +288,24 @@ mod tests {
         );
         assert_eq!(config.cni.conf_dir, Path::new("/c"));
         assert_eq!(config.cni.bin_dirs, CniSection::default().bin_dirs);
+    }
+
+    #[test]
+    fn streaming_on_loopback_unless_told() {
+        let config = Config::default();
+        assert_eq!(config.stream_address().to_string(), "127.0.0.1:0");
+        let config = Config::parse(
+            Path::new("r.toml"),
+            "stream_server_address = \"::1\"\nstream_server_port = 10010\n",
+        )
+        .unwrap();
+        assert_eq!(config.stream_address().to_string(), "[::1]:10010");
+        let err = Config::parse(
+            Path::new("r.toml"),
+            "stream_server_address = \"localhost\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("stream_server_address"), "{err}");
     }
 }

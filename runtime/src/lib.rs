@@ -20,3 +20,4 @@ pub mod sd_notify;
 pub mod server;
 pub mod sockpath;
 pub mod store;
+pub mod stream;

@@ -70,8 +70,16 @@ impl OciRuntime {
         self.root.join(id).exists()
     }
 
-    /// The `create` command the monitor runs; the container's stdio is the command's.
-    pub fn create_command(&self, id: &str, bundle: &Path, pid_file: &Path, log: &Path) -> Command {
+    /// The `create` command the monitor runs; the container's stdio is the command's, or
+    /// with `console` a pty whose master the runtime sends to that socket.
+    pub fn create_command(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pid_file: &Path,
+        log: &Path,
+        console: Option<&Path>,
+    ) -> Command {
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--root")
             .arg(&self.root)
@@ -79,8 +87,11 @@ impl OciRuntime {
             .arg(log)
             .arg("--log-format")
             .arg("json");
-        cmd.arg("create")
-            .arg("--bundle")
+        cmd.arg("create");
+        if let Some(console) = console {
+            cmd.arg("--console-socket").arg(console);
+        }
+        cmd.arg("--bundle")
             .arg(bundle)
             .arg("--pid-file")
             .arg(pid_file)

@@ -121,10 +121,6 @@ pub fn build_spec_with(
             "the pod sandbox is not privileged",
         ));
     }
-    if config.tty {
-        warnings.push("tty is not supported; the container gets pipes".to_string());
-    }
-
     // Process.
     let args = command_line(config, input.image)?;
     let env = environment(config, input.image, input.sandbox, host)?;
@@ -177,7 +173,8 @@ pub fn build_spec_with(
     capabilities.set_inheritable(Some(caps::to_oci(&cap_sets.ambient)));
     capabilities.set_ambient(Some(caps::to_oci(&cap_sets.ambient)));
     let mut process = Process::default();
-    process.set_terminal(Some(false));
+    // With a terminal the monitor receives the pty master over its console socket.
+    process.set_terminal(Some(config.tty));
     process.set_args(Some(args));
     process.set_env(Some(env));
     process.set_cwd(PathBuf::from(cwd));
@@ -295,8 +292,29 @@ pub fn build_spec_with(
     spec.set_mounts(Some(mounts));
     spec.set_process(Some(process));
     spec.set_linux(Some(linux));
-    spec.set_annotations(None);
+    spec.set_annotations(stdio_annotations(config));
     Ok((spec, warnings))
+}
+
+/// The monitor keeps the container's stdin open for Attach when the config asks for it;
+/// it reads these from the bundle (the OCI spec has no field for them).
+fn stdio_annotations(
+    config: &ContainerConfig,
+) -> Option<std::collections::HashMap<String, String>> {
+    let mut a = std::collections::HashMap::new();
+    if config.stdin {
+        a.insert(
+            crate::monitor::ANNOTATION_STDIN.to_string(),
+            "true".to_string(),
+        );
+    }
+    if config.stdin_once {
+        a.insert(
+            crate::monitor::ANNOTATION_STDIN_ONCE.to_string(),
+            "true".to_string(),
+        );
+    }
+    (!a.is_empty()).then_some(a)
 }
 
 fn sandbox_privileged(sandbox: &PodSandboxConfig) -> bool {

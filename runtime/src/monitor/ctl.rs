@@ -1,14 +1,17 @@
 //! The monitor's control socket: the daemon asks it to reopen the log file and waits for
 //! the answer, because CRI's ReopenContainerLog must not return before the new file is
-//! in use. One request per connection, one line each way.
+//! in use. One request per connection, one line each way. An `attach` request instead
+//! turns the connection into an attach stream ([`super::attach`]) after the `ok` line.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::Duration;
 
 /// The request line.
 const REOPEN: &str = "reopen";
+/// The attach request line.
+pub const ATTACH: &str = "attach";
 /// How long either side waits for the other.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -33,20 +36,24 @@ pub fn request_reopen(socket: &Path) -> Result<(), String> {
 }
 
 /// Server: answers one connection pending on `listener`; `reopen` is called for a
-/// reopen request and its error, if any, is sent back.
-pub fn serve_one(listener: &UnixListener, reopen: impl FnOnce() -> std::io::Result<()>) {
-    let Ok((stream, _)) = listener.accept() else {
-        return;
-    };
+/// reopen request and its error, if any, is sent back. An attach request returns the
+/// connection (after `ok`) for the caller to keep.
+pub fn serve_one(
+    listener: &UnixListener,
+    reopen: impl FnOnce() -> std::io::Result<()>,
+) -> Option<UnixStream> {
+    let (stream, _) = listener.accept().ok()?;
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(TIMEOUT));
     let _ = stream.set_write_timeout(Some(TIMEOUT));
     let mut request = String::new();
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    if BufReader::new(stream).read_line(&mut request).is_err() {
-        return;
+    let mut writer = stream.try_clone().ok()?;
+    // The client waits for the answer before it sends more, so the buffered reader
+    // cannot take bytes that belong to the attach stream.
+    BufReader::new(stream).read_line(&mut request).ok()?;
+    if request.trim_end() == ATTACH {
+        writer.write_all(b"ok\n").ok()?;
+        return Some(writer);
     }
     let answer = if request.trim_end() == REOPEN {
         match reopen() {
@@ -57,6 +64,7 @@ pub fn serve_one(listener: &UnixListener, reopen: impl FnOnce() -> std::io::Resu
         format!("error unknown request {:?}", request.trim_end())
     };
     let _ = writer.write_all(format!("{answer}\n").as_bytes());
+    None
 }
 
 #[cfg(test)]
@@ -69,8 +77,8 @@ mod tests {
         let socket = dir.path().join("ctl");
         let listener = UnixListener::bind(&socket).unwrap();
         let server = std::thread::spawn(move || {
-            serve_one(&listener, || Ok(()));
-            serve_one(&listener, || Err(std::io::Error::other("disk full")));
+            assert!(serve_one(&listener, || Ok(())).is_none());
+            assert!(serve_one(&listener, || Err(std::io::Error::other("disk full"))).is_none());
         });
         request_reopen(&socket).unwrap();
         let err = request_reopen(&socket).unwrap_err();

@@ -9,6 +9,7 @@
 //! the daemon runs the monitor in *launch* mode, which starts the *detached* monitor and
 //! exits as soon as that reports readiness on a pipe ([`READY`] or [`FAILED`] line).
 
+pub mod attach;
 mod ctl;
 pub mod log;
 mod run;
@@ -17,8 +18,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
-pub use ctl::request_reopen;
+pub use ctl::{request_reopen, ATTACH};
 pub use run::run_detached;
+
+/// Spec annotation: keep the container's stdin open for Attach (CRI `stdin`).
+pub const ANNOTATION_STDIN: &str = "io.berth.stdin";
+/// Spec annotation: close the container's stdin when the first attach ends (`stdin_once`).
+pub const ANNOTATION_STDIN_ONCE: &str = "io.berth.stdin-once";
 
 /// First word of the readiness line: `created <init pid> <monitor pid>`.
 pub const READY: &str = "created";

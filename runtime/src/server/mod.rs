@@ -16,6 +16,7 @@ mod pods;
 mod reconcile;
 pub mod records;
 mod runtime_service;
+mod streaming;
 mod validate;
 
 use std::os::unix::fs::PermissionsExt;
@@ -51,6 +52,8 @@ pub struct Daemon {
     events: events::Subscribers,
     /// Handlers whose OCI runtime supports recursive read-only mounts (`rro`).
     rro_handlers: std::collections::BTreeSet<String>,
+    /// The Exec/Attach/PortForward server, started by [`serve`].
+    stream: Option<Arc<crate::stream::StreamServer>>,
 }
 
 impl Daemon {
@@ -96,6 +99,7 @@ impl Daemon {
             locks: IdLocks::default(),
             events: events::Subscribers::default(),
             rro_handlers,
+            stream: None,
         };
         daemon.reconcile();
         Ok(daemon)
@@ -171,7 +175,13 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Serves both CRI services on `socket` (0660) until SIGTERM or SIGINT.
-pub async fn serve(daemon: Daemon, socket: &Path) -> Result<()> {
+pub async fn serve(mut daemon: Daemon, socket: &Path) -> Result<()> {
+    let stream_addr = daemon.config.stream_address();
+    let stream = crate::stream::StreamServer::start(stream_addr)
+        .await
+        .context("cannot start the streaming server")?;
+    eprintln!("berth-runtime: streaming server on {}", stream.addr());
+    daemon.stream = Some(stream);
     if let Some(dir) = socket.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }

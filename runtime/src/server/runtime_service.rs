@@ -1,7 +1,8 @@
 //! `runtime.v1.RuntimeService`: each RPC moves its request onto the blocking pool and
-//! calls the matching [`Daemon`] method in `pods.rs`, `containers.rs` or `pod_stats.rs`.
-//! `GetContainerEvents` streams from `events.rs`, the metrics come from `metrics.rs`;
-//! `CheckpointContainer` answers Unimplemented with the reason.
+//! calls the matching [`Daemon`] method in `pods.rs`, `containers.rs`, `pod_stats.rs` or
+//! `streaming.rs` (Exec, Attach and PortForward answer with a URL on the streaming
+//! server). `GetContainerEvents` streams from `events.rs`, the metrics come from
+//! `metrics.rs`; `CheckpointContainer` answers Unimplemented with the reason.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -213,6 +214,21 @@ impl RuntimeService for Cri {
 
     async fn exec_sync(&self, request: Request<ExecSyncRequest>) -> Reply<ExecSyncResponse> {
         call(&self.0, request, Daemon::exec_sync).await
+    }
+
+    async fn exec(&self, request: Request<ExecRequest>) -> Reply<ExecResponse> {
+        call(&self.0, request, Daemon::exec).await
+    }
+
+    async fn attach(&self, request: Request<AttachRequest>) -> Reply<AttachResponse> {
+        call(&self.0, request, Daemon::attach).await
+    }
+
+    async fn port_forward(
+        &self,
+        request: Request<PortForwardRequest>,
+    ) -> Reply<PortForwardResponse> {
+        call(&self.0, request, Daemon::port_forward).await
     }
 
     async fn container_stats(

@@ -386,3 +386,4 @@ impl Drop for Daemon {
         self.kill();
     }
 }
+pub mod stream_client;
