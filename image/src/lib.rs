@@ -2,10 +2,12 @@
 //!
 //! One module per format: [`gpt`] partition tables, [`fat`] the FAT32 EFI system partition,
 //! [`ext4`] the read-only root, [`verity`] the dm-verity hash tree, [`cpio`] the initramfs
-//! archive; [`tree`] is the file tree the filesystem writers consume, [`plan`] the partition
+//! archive; [`boot`] the boot formats (loader entries, initramfs layout, derived
+//! identities); [`tree`] is the file tree the filesystem writers consume, [`plan`] the partition
 //! plan shared by the builder and stage 1, [`disk`] the assembly of a whole disk, and
 //! [`spec`] the validated `image.toml`.
 
+pub mod boot;
 pub mod cpio;
 pub mod disk;
 pub mod ext4;
