@@ -38,6 +38,8 @@ pub struct Options {
     pub config: PathBuf,
     pub work_dir: PathBuf,
     pub out_dir: PathBuf,
+    /// cargo's target folder for the image's binaries; `None`: `<work_dir>/cargo`.
+    pub binaries_target_dir: Option<PathBuf>,
 }
 
 /// Builds (or finds up to date) the image; returns the disk's path.
@@ -46,7 +48,8 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<PathBuf> {
     let spec = ImageSpec::load(&ws.path(&opts.config))?;
     let epoch = source_date_epoch(ws)?;
     let variant = opts.variant;
-    let work = ws.path(&opts.work_dir).join(variant.name());
+    let work_root = ws.path(&opts.work_dir);
+    let work = work_root.join(variant.name());
     let cache = Cache::new(work.clone(), &ws.root)?;
     let tools = vec![berth_image::ext4::tool_version()?];
 
@@ -60,7 +63,12 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<PathBuf> {
 
     // compile
     let step = ui.step("compile");
-    let binaries = compile::compile(ws, &work.join("cargo"), ui.quiet())?;
+    // One target folder for both variants: their binaries are the same.
+    let target_dir = match &opts.binaries_target_dir {
+        Some(dir) => ws.path(dir),
+        None => work_root.join("cargo"),
+    };
+    let binaries = compile::compile(ws, &target_dir, ui.quiet())?;
     step.finish(&format!("{} binaries", binaries.len()));
     let init_binary = binaries
         .iter()
