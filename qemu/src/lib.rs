@@ -61,7 +61,8 @@ impl Qemu {
 }
 
 /// Why VM tests cannot run on this host (QEMU or OVMF missing), or `None` if they can.
-/// VM tests print this and return, so a skip is always stated.
+/// VM tests skip with it through `berth_testkit::skip`, so a skip is stated, counted and,
+/// under CI, refused.
 pub fn skip_reason() -> Option<String> {
     let on_path = std::env::var_os("PATH").is_some_and(|path| {
         std::env::split_paths(&path).any(|dir| dir.join(DEFAULT_QEMU).is_file())

@@ -273,16 +273,13 @@ async fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    if support::skip(
-        "bench cri",
-        &[
-            "docker-registry",
-            "skopeo",
-            "crun",
-            "containerd",
-            "/usr/lib/cni/bridge",
-        ],
-    ) {
+    if support::skip(&[
+        "docker-registry",
+        "skopeo",
+        "crun",
+        "containerd",
+        "/usr/lib/cni/bridge",
+    ]) {
         return;
     }
     let work = tempfile::tempdir().expect("tempdir");

@@ -36,10 +36,7 @@ fn skip_reason() -> Option<String> {
 
 macro_rules! skip_unless_able {
     () => {
-        if let Some(reason) = skip_reason() {
-            eprintln!("SKIPPED: {reason}");
-            return;
-        }
+        berth_testkit::skip_if!(skip_reason());
     };
 }
 
@@ -485,7 +482,7 @@ fn runc_handler_runs_a_container() {
     skip_unless_able!();
     let runc = Path::new("/usr/sbin/runc");
     if !runc.exists() {
-        eprintln!("SKIPPED: runc is not installed ({})", runc.display());
+        berth_testkit::skip(&format!("runc is not installed ({})", runc.display()));
         return;
     }
     let env = TestEnv::with_runtime("runc", "runc", runc);

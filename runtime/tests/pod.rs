@@ -1,7 +1,8 @@
 //! Pod sandboxes on the host with the real CNI plugins (Debian's containernetworking-plugins
 //! in /usr/lib/cni): namespaces held by bind mounts, hostname, bridge + host-local +
 //! portmap + loopback, traffic to the pod and through a port mapping, then teardown and
-//! removal leaving nothing behind. Needs root; skips with the reason otherwise.
+//! removal leaving nothing behind. Needs root; skips with the reason otherwise. `#[ignore]`d,
+//! since it changes the host's network: `cargo xtask test` runs it.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpStream};
@@ -41,10 +42,7 @@ fn skip_reason() -> Option<String> {
 
 macro_rules! skip_unless_possible {
     () => {
-        if let Some(reason) = skip_reason() {
-            eprintln!("SKIPPED: {reason}");
-            return;
-        }
+        berth_testkit::skip_if!(skip_reason());
     };
 }
 
@@ -134,6 +132,7 @@ fn identity() -> PodIdentity {
 }
 
 #[test]
+#[ignore = "creates bridges and iptables rules on the host; run by `cargo xtask test`"]
 fn pod_network_end_to_end() {
     skip_unless_possible!();
     let tmp = tempfile::tempdir().unwrap();
@@ -332,6 +331,7 @@ fn pod_network_end_to_end() {
 }
 
 #[test]
+#[ignore = "creates bridges and iptables rules on the host; run by `cargo xtask test`"]
 fn host_network_pod_has_no_netns() {
     skip_unless_possible!();
     let tmp = tempfile::tempdir().unwrap();

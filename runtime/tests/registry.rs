@@ -222,7 +222,9 @@ fn have_registry_tools() -> bool {
         "/bin/busybox",
     ] {
         if !tool(t) {
-            eprintln!("SKIP: {t} is missing (install docker-registry, skopeo and busybox-static)");
+            berth_testkit::skip(&format!(
+                "{t} is missing (install docker-registry, skopeo and busybox-static)"
+            ));
             return false;
         }
     }
@@ -333,7 +335,7 @@ fn pull_list_get_remove_from_docker_registry() {
         assert!(fs::read(ldirs[1].join("var/cache/new")).is_ok());
         assert!(!ldirs[1].join("var/cache/.wh..wh..opq").exists());
     } else {
-        eprintln!("SKIP whiteout checks: not root");
+        berth_testkit::skip("whiteout checks need root (the rest of the test ran)");
     }
     assert_eq!(store.list().unwrap().len(), 2);
 

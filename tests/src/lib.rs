@@ -20,14 +20,49 @@ pub fn workspace() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// `cargo xtask ARGS` from the workspace root, with SOURCE_DATE_EPOCH fixed.
+/// `cargo xtask ARGS` from the workspace root, with SOURCE_DATE_EPOCH fixed, in the
+/// environment a shell would give it.
 pub fn xtask(args: &[&str]) -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.arg("xtask")
         .args(args)
         .current_dir(workspace())
         .env("SOURCE_DATE_EPOCH", EPOCH);
+    clean_cargo_env(&mut cmd);
     cmd
+}
+
+/// Removes what cargo set for this test binary (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...)
+/// from `cmd`'s environment, as `xtask/src/workspace.rs` does for its own nested cargo:
+/// ring's build script reruns when they change, so a `cargo xtask` run from a test would
+/// rebuild xtask and its dependencies, and the user's next `cargo xtask` all over again.
+pub fn clean_cargo_env(cmd: &mut Command) {
+    const SET_BY_CARGO: [&str; 8] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+    ];
+    for name in SET_BY_CARGO {
+        cmd.env_remove(name);
+    }
+    for (name, _) in std::env::vars_os() {
+        let text = name.to_string_lossy();
+        if text.starts_with("CARGO_PKG_") || text.starts_with("CARGO_BIN_EXE_") {
+            cmd.env_remove(&name);
+        }
+    }
+}
+
+/// cargo's target folder for the image binaries, shared by the test builds and the
+/// user's own `cargo xtask build` (its default): the binaries are compiled once, not once
+/// per test. [`clean_build_into`] does not use it.
+pub fn shared_binaries_target_dir() -> PathBuf {
+    workspace().join("target/berth/cargo")
 }
 
 /// Waits for `pattern` on the console and returns its whole line (the harness may match
@@ -56,12 +91,12 @@ pub fn complete_line(
     Ok(line.trim_end_matches('\r').to_string())
 }
 
-/// True (after saying why) when this host cannot run VM tests: QEMU or OVMF missing.
-/// Skips are always stated, never silent.
+/// True (after skipping the calling test with `berth_testkit::skip`: stated, counted,
+/// refused under CI) when this host cannot run VM tests: QEMU or OVMF missing.
 pub fn vm_tests_skipped() -> bool {
     match berth_qemu::skip_reason() {
         Some(reason) => {
-            eprintln!("SKIPPED: {reason}");
+            berth_testkit::skip(&reason);
             true
         }
         None => false,
@@ -215,8 +250,22 @@ pub fn shared_debug_image() -> &'static (PathBuf, PathBuf) {
     })
 }
 
-/// Builds the default image into `work`/`out` (both under `dir`); returns the disk path.
+/// Builds the default image into `work`/`out` (both under `dir`), its binaries compiled
+/// in the shared target folder; returns the disk path.
 pub fn build_into(dir: &Path, extra: &[&str]) -> Result<(PathBuf, Output)> {
+    let shared = shared_binaries_target_dir();
+    let mut args = vec!["--binaries-target-dir", path_str(&shared)?];
+    args.extend_from_slice(extra);
+    build_with(dir, &args)
+}
+
+/// Builds from nothing: empty work folder, the binaries compiled in a target folder of
+/// its own (under `dir`).
+pub fn clean_build_into(dir: &Path, extra: &[&str]) -> Result<(PathBuf, Output)> {
+    build_with(dir, extra)
+}
+
+fn build_with(dir: &Path, extra: &[&str]) -> Result<(PathBuf, Output)> {
     let work = dir.join("work");
     let out = dir.join("out");
     let mut args = vec![
@@ -237,6 +286,7 @@ pub fn failed_build(dir: &Path, config_text: &str) -> Result<String> {
     let config = dir.join("image.toml");
     std::fs::write(&config, config_text)?;
     let (work, out) = (dir.join("work"), dir.join("out"));
+    let shared = shared_binaries_target_dir();
     let output = xtask(&[
         "build",
         "--quiet",
@@ -246,6 +296,8 @@ pub fn failed_build(dir: &Path, config_text: &str) -> Result<String> {
         path_str(&work)?,
         "--out-dir",
         path_str(&out)?,
+        "--binaries-target-dir",
+        path_str(&shared)?,
     ])
     .output()?;
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();

@@ -6,7 +6,6 @@
 //! - `verity`: our dm-verity hashing against `veritysetup format` (the `verity` cargo bench).
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -92,7 +91,7 @@ pub fn boot(ui: &Ui, disk: &Path, runs: usize) -> Result<()> {
 }
 
 pub fn verity() -> Result<()> {
-    let status = Command::new(Workspace::cargo())
+    let status = Workspace::cargo_command()
         .args(["bench", "-p", "berth-image", "--bench", "verity"])
         .status()
         .context("cannot run cargo bench")?;
@@ -104,7 +103,7 @@ pub fn verity() -> Result<()> {
 
 /// The CRI runtime next to containerd: pod start latency and memory (root only).
 pub fn cri() -> Result<()> {
-    let status = Command::new(Workspace::cargo())
+    let status = Workspace::cargo_command()
         .args(["bench", "-p", "berth-runtime", "--bench", "cri"])
         .status()
         .context("cannot run cargo bench")?;

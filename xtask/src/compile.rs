@@ -4,7 +4,7 @@
 //! on where the workspace or the cargo home is.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use anyhow::{bail, Context, Result};
 
@@ -56,7 +56,7 @@ pub fn compile(ws: &Workspace, target_dir: &Path, quiet: bool) -> Result<Vec<Bui
         " --remap-path-prefix={}=/target",
         target_abs.display()
     ));
-    let mut cmd = Command::new(Workspace::cargo());
+    let mut cmd = Workspace::cargo_command();
     cmd.args(["build", "--release", "--locked", "--target", TARGET])
         .arg("--target-dir")
         .arg(target_dir)

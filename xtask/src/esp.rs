@@ -1,10 +1,7 @@
-//! What goes into the EFI system partition: systemd-boot as the removable-media loader
-//! (`\EFI\BOOT\BOOTX64.EFI`), its `loader.conf`, one loader entry per filled slot with boot
-//! counting (`+TRIES` in the file name), and each slot's kernel and initramfs.
+//! The kernel command line of a slot, as the ESP's loader entries carry it (the contract
+//! between the image and stage 1). The loader entries and the rest of the ESP's files are
+//! boot formats, in `berth_image::boot::loader`.
 
-use std::path::Path;
-
-use berth_image::fat::{EspFile, EspSource};
 use berth_image::spec::ImageSpec;
 use berth_layout::cmdline::{Cmdline, RootHash};
 
@@ -26,69 +23,12 @@ pub fn cmdline(spec: &ImageSpec, variant: Variant, root_hash: &[u8; 32]) -> Stri
     args.join(" ")
 }
 
-/// `loader/loader.conf`: boot the newest slot with tries left at once; the menu appears
-/// when a key is held, so `cargo xtask run` can still pick a slot.
-pub fn loader_conf() -> String {
-    "default berth-*\ntimeout 0\neditor no\nconsole-mode keep\n".into()
-}
-
-/// The loader entry of a slot: file name (with the boot-counting suffix) and contents.
-pub fn entry(spec: &ImageSpec, slot: char, cmdline: &str) -> (String, String) {
-    let slot_lower = slot.to_ascii_lowercase();
-    let name = format!("loader/entries/berth-{slot_lower}+{}.conf", spec.boot.tries);
-    let text = format!(
-        "title {name} {version} (slot {slot})\nversion {version}\nsort-key berth\nlinux /berth/{slot_lower}/vmlinuz\ninitrd /berth/{slot_lower}/initrd.img\noptions {cmdline}\n",
-        name = title(&spec.image.name),
-        version = spec.image.version,
-    );
-    (name, text)
-}
-
-fn title(name: &str) -> String {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
-        .unwrap_or_default()
-}
-
-/// Every file of the ESP; slot B gets files and an entry when an update fills it.
-pub fn files(
-    spec: &ImageSpec,
-    loader: &Path,
-    vmlinuz: &Path,
-    initrd: &Path,
-    cmdline: &str,
-) -> Vec<EspFile> {
-    let (entry_name, entry_text) = entry(spec, 'A', cmdline);
-    vec![
-        EspFile {
-            path: "EFI/BOOT/BOOTX64.EFI".into(),
-            source: EspSource::Host(loader.to_path_buf()),
-        },
-        EspFile {
-            path: "loader/loader.conf".into(),
-            source: EspSource::Bytes(loader_conf().into_bytes()),
-        },
-        EspFile {
-            path: entry_name,
-            source: EspSource::Bytes(entry_text.into_bytes()),
-        },
-        EspFile {
-            path: "berth/a/vmlinuz".into(),
-            source: EspSource::Host(vmlinuz.to_path_buf()),
-        },
-        EspFile {
-            path: "berth/a/initrd.img".into(),
-            source: EspSource::Host(initrd.to_path_buf()),
-        },
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_image::boot::loader::{entry, EntryInfo, Slot};
     use berth_image::spec::ImageSpec;
+    use std::path::Path;
 
     fn spec() -> ImageSpec {
         let text =
@@ -109,7 +49,12 @@ mod tests {
         assert!(debug.ends_with(" berth.verbose berth.debug"), "{debug}");
         let parsed = Cmdline::parse(&debug).unwrap();
         assert!(parsed.options.debug_shell && parsed.options.verbose);
-        let (name, text) = entry(&spec, 'A', &line);
+        let info = EntryInfo {
+            image_name: &spec.image.name,
+            version: &spec.image.version,
+            tries: spec.boot.tries,
+        };
+        let (name, text) = entry(&info, Slot::A, &line);
         assert_eq!(name, "loader/entries/berth-a+3.conf");
         assert_eq!(
             text,

@@ -6,9 +6,7 @@ mod build;
 mod compile;
 mod esp;
 mod fetch;
-mod initramfs;
 mod inspect;
-mod kernel;
 mod keygen;
 mod lock;
 mod publish;
@@ -91,6 +89,10 @@ enum Task {
         /// Where the disk and manifest are written.
         #[arg(long, default_value = "out")]
         out_dir: PathBuf,
+        /// cargo's target folder for the image's binaries [default: WORK_DIR/cargo]; builds
+        /// with different work folders may share one (cargo locks it).
+        #[arg(long)]
+        binaries_target_dir: Option<PathBuf>,
     },
     /// Show a disk's partition table, verify its roots' dm-verity trees, list their files.
     Inspect {
@@ -148,6 +150,7 @@ fn main() -> ExitCode {
             config,
             work_dir,
             out_dir,
+            binaries_target_dir,
         } => build::run(
             &ws,
             &ui,
@@ -156,6 +159,7 @@ fn main() -> ExitCode {
                 config,
                 work_dir,
                 out_dir,
+                binaries_target_dir,
             },
         )
         .map(|_| ()),
@@ -175,6 +179,7 @@ fn main() -> ExitCode {
                     config,
                     work_dir: "target/berth".into(),
                     out_dir: "out".into(),
+                    binaries_target_dir: None,
                 },
                 image,
                 persistent,

@@ -19,14 +19,12 @@ pub fn sha256(path: &Path) -> String {
     hex::encode(Sha256::digest(fs::read(path).unwrap()))
 }
 
-/// Returns from the calling test, saying why, when QEMU or OVMF is missing.
+/// Returns from the calling test, skipping it (`berth_testkit::skip`), when QEMU or OVMF
+/// is missing.
 #[macro_export]
 macro_rules! skip_without_qemu {
     () => {
-        if let Some(why) = berth_qemu::skip_reason() {
-            eprintln!("SKIPPED: {why}");
-            return;
-        }
+        berth_testkit::skip_if!(berth_qemu::skip_reason());
         let choice = berth_qemu::accel_choice();
         eprintln!("accelerator: {} ({})", choice.accel, choice.reason);
     };

@@ -266,7 +266,7 @@ fn device_nodes_are_refused_when_not_root() {
 #[test]
 fn device_nodes_are_created_as_root() {
     if !root() {
-        eprintln!("SKIP device_nodes_are_created_as_root: needs root (CAP_MKNOD)");
+        berth_testkit::skip("needs root (CAP_MKNOD)");
         return;
     }
     let mut tar = TarBuilder::default().raw(EntryType::Char, b"dev/null", b"", 0o666, b"");
@@ -288,9 +288,7 @@ fn device_nodes_are_created_as_root() {
 #[test]
 fn whiteouts_become_overlay_whiteout_devices() {
     if !root() {
-        eprintln!(
-            "SKIP whiteouts_become_overlay_whiteout_devices: creating a 0/0 char device needs root"
-        );
+        berth_testkit::skip("creating a 0/0 char device needs root");
         return;
     }
     let tar = TarBuilder::default()
@@ -316,7 +314,7 @@ fn whiteouts_become_overlay_whiteout_devices() {
 #[test]
 fn opaque_markers_set_the_overlay_xattr() {
     if !root() {
-        eprintln!("SKIP opaque_markers_set_the_overlay_xattr: trusted.* xattrs need CAP_SYS_ADMIN");
+        berth_testkit::skip("trusted.* xattrs need CAP_SYS_ADMIN");
         return;
     }
     let tar = TarBuilder::default()

@@ -27,11 +27,12 @@ pub fn skip_reason(tools: &[&str]) -> Option<String> {
     None
 }
 
-/// Prints the skip reason and returns true if the test must be skipped.
-pub fn skip(test: &str, tools: &[&str]) -> bool {
+/// Skips the calling test (`berth_testkit::skip`) and returns true if this host cannot
+/// run it.
+pub fn skip(tools: &[&str]) -> bool {
     match skip_reason(tools) {
         Some(reason) => {
-            eprintln!("SKIPPED {test}: {reason}");
+            berth_testkit::skip(&reason);
             true
         }
         None => false,

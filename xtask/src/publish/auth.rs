@@ -16,6 +16,7 @@ use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::api::Token;
 use super::http::{Client, Request, Response};
 
 /// Read and write access to Cloud Storage and Compute Engine.
@@ -139,10 +140,12 @@ impl Credentials {
         };
         let request = Request::new("POST", uri.clone()).form(fields);
         let response = client.send_retrying(&request, || {
-            Response::new(
-                200,
-                json!({"access_token": "DRY-RUN", "expires_in": 3600, "token_type": "Bearer"}),
-            )
+            let token = Token {
+                access_token: "DRY-RUN".into(),
+                expires_in: Some(3600),
+                token_type: Some("Bearer".into()),
+            };
+            Response::new(200, &token)
         })?;
         if !response.is_success() {
             bail!(
@@ -151,10 +154,11 @@ impl Credentials {
                 response.error_text()
             );
         }
-        match response.json()?["access_token"].as_str() {
-            Some(token) if !token.is_empty() => Ok(token.to_string()),
-            _ => bail!("the token exchange at {uri} returned no access_token"),
+        let token: Token = response.json()?;
+        if token.access_token.is_empty() {
+            bail!("the token exchange at {uri} returned no access_token");
         }
+        Ok(token.access_token)
     }
 }
 

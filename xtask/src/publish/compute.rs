@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use serde_json::{json, Value};
 
+use super::api::{GuestOsFeature, Image, ImageInsert, Operation, RawDisk};
 use super::http::{encode, Client, Request, Response};
 
 /// Features Berth images support: UEFI boot (systemd-boot), multiqueue virtio-scsi and the
@@ -38,19 +38,22 @@ pub struct NewImage<'a> {
 
 impl NewImage<'_> {
     /// The `Image` resource sent to images.insert.
-    pub fn body(&self) -> Value {
-        let mut body = json!({
-            "name": self.name,
-            "description": self.description,
-            "labels": self.labels,
-            "rawDisk": {"source": self.source, "containerType": "TAR"},
-            "guestOsFeatures": GUEST_OS_FEATURES.iter().map(|t| json!({"type": t})).collect::<Vec<_>>(),
-            "architecture": "X86_64",
-        });
-        if let Some(family) = self.family {
-            body["family"] = json!(family);
+    pub fn body(&self) -> ImageInsert<'_> {
+        ImageInsert {
+            name: self.name,
+            description: &self.description,
+            labels: &self.labels,
+            raw_disk: RawDisk {
+                source: self.source.clone(),
+                container_type: "TAR",
+            },
+            guest_os_features: GUEST_OS_FEATURES
+                .iter()
+                .map(|kind| GuestOsFeature { kind })
+                .collect(),
+            architecture: "X86_64",
+            family: self.family,
         }
-        body
     }
 
     fn global(&self, rest: &str) -> String {
@@ -68,14 +71,13 @@ pub fn create_image(
     token: &str,
     image: &NewImage,
     say: &dyn Fn(&str),
-) -> Result<Value> {
+) -> Result<Image> {
     let url = image.global(&format!("images?requestId={}", encode(&image.request_id)));
-    let request = Request::new("POST", url).bearer(token).json(image.body());
+    let request = Request::new("POST", url)
+        .bearer(token)
+        .json(&image.body())?;
     let response = client.send_retrying(&request, || {
-        Response::new(
-            200,
-            json!({"name": "operation-dry-run", "status": "RUNNING"}),
-        )
+        Response::new(200, &operation("operation-dry-run", "RUNNING"))
     })?;
     if response.status == 409 {
         bail!(
@@ -92,19 +94,18 @@ pub fn create_image(
             response.error_text()
         );
     }
-    let operation = response.json()?;
+    let started: Operation = response.json()?;
     say(&format!(
         "creating image {} (operation {})",
-        image.name,
-        operation["name"].as_str().unwrap_or("?")
+        image.name, started.name
     ));
-    let result = wait(client, token, image, operation).and_then(|done| {
-        if let Some(errors) = operation_errors(&done) {
+    let result = wait(client, token, image, started).and_then(|done| {
+        if let Some(errors) = done.errors() {
             return Err(anyhow!("the operation failed: {errors}"));
         }
         let found = get_image(client, token, image)?
             .ok_or_else(|| anyhow!("the operation ended but the image does not exist"))?;
-        match found["status"].as_str() {
+        match found.status.as_deref() {
             Some("READY") => Ok(found),
             other => Err(anyhow!(
                 "the operation ended with the image {}",
@@ -128,20 +129,34 @@ pub fn create_image(
     }
 }
 
+/// A canned operation for dry runs.
+fn operation(name: &str, status: &str) -> Operation {
+    Operation {
+        name: name.into(),
+        status: status.into(),
+        error: None,
+    }
+}
+
 /// Follows an operation to DONE with `operations/NAME/wait`.
-fn wait(client: &Client, token: &str, image: &NewImage, mut operation: Value) -> Result<Value> {
+fn wait(
+    client: &Client,
+    token: &str,
+    image: &NewImage,
+    mut operation: Operation,
+) -> Result<Operation> {
     let deadline = Instant::now() + image.timeout;
-    while operation["status"].as_str() != Some("DONE") {
+    while !operation.is_done() {
         if Instant::now() > deadline {
             bail!(
                 "the operation is not done after {}s",
                 image.timeout.as_secs()
             );
         }
-        let name = operation["name"]
-            .as_str()
-            .context("an operation without a name")?
-            .to_string();
+        if operation.name.is_empty() {
+            bail!("an operation without a name");
+        }
+        let name = operation.name.clone();
         let request = Request::new(
             "POST",
             image.global(&format!("operations/{}/wait", encode(&name))),
@@ -150,7 +165,7 @@ fn wait(client: &Client, token: &str, image: &NewImage, mut operation: Value) ->
         .bytes(Vec::new(), "no body".into());
         let response = client
             .send_retrying(&request, || {
-                Response::new(200, json!({"name": name, "status": "DONE"}))
+                Response::new(200, &self::operation(&name, "DONE"))
             })
             .with_context(|| format!("lost track of operation {name}"))?;
         if !response.is_success() {
@@ -165,30 +180,19 @@ fn wait(client: &Client, token: &str, image: &NewImage, mut operation: Value) ->
     Ok(operation)
 }
 
-/// The messages of an operation's `error`, if it has one.
-fn operation_errors(operation: &Value) -> Option<String> {
-    let errors = operation["error"]["errors"].as_array()?;
-    let text: Vec<String> = errors
-        .iter()
-        .map(|e| {
-            format!(
-                "{}: {}",
-                e["code"].as_str().unwrap_or("ERROR"),
-                e["message"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
-    Some(text.join("; "))
-}
-
-fn get_image(client: &Client, token: &str, image: &NewImage) -> Result<Option<Value>> {
+fn get_image(client: &Client, token: &str, image: &NewImage) -> Result<Option<Image>> {
     let request = Request::new(
         "GET",
         image.global(&format!("images/{}", encode(image.name))),
     )
     .bearer(token);
     let response = client.send_retrying(&request, || {
-        Response::new(200, json!({"name": image.name, "status": "READY"}))
+        let ready = Image {
+            name: image.name.into(),
+            status: Some("READY".into()),
+            self_link: None,
+        };
+        Response::new(200, &ready)
     })?;
     match response.status {
         404 => Ok(None),
@@ -212,10 +216,7 @@ fn delete_if_exists(client: &Client, token: &str, image: &NewImage) -> Result<bo
     )
     .bearer(token);
     let response = client.send_retrying(&request, || {
-        Response::new(
-            200,
-            json!({"name": "operation-dry-run-delete", "status": "DONE"}),
-        )
+        Response::new(200, &operation("operation-dry-run-delete", "DONE"))
     })?;
     if response.status == 404 {
         return Ok(false);
@@ -228,7 +229,7 @@ fn delete_if_exists(client: &Client, token: &str, image: &NewImage) -> Result<bo
         );
     }
     let done = wait(client, token, image, response.json()?)?;
-    if let Some(errors) = operation_errors(&done) {
+    if let Some(errors) = done.errors() {
         bail!("images.delete failed: {errors}");
     }
     Ok(true)

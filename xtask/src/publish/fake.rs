@@ -16,7 +16,7 @@ use ring::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use serde_json::{json, Value};
 
 use super::auth::{JWT_BEARER, SCOPE};
-use super::storage::{crc32c, CHUNK_UNIT};
+use super::storage::CHUNK_UNIT;
 
 pub const TOKEN: &str = "tok-123";
 pub const EMAIL: &str = "publisher@berth-test.iam.gserviceaccount.com";
@@ -305,7 +305,7 @@ pub fn object(st: &State) -> Value {
         "name": st.object,
         "bucket": st.bucket,
         "size": st.uploaded.len().to_string(),
-        "crc32c": STANDARD.encode(crc32c(0, &st.uploaded).to_be_bytes()),
+        "crc32c": STANDARD.encode(crc32c::crc32c(&st.uploaded).to_be_bytes()),
     })
 }
 

@@ -7,12 +7,12 @@ use serde_json::{json, Value};
 
 use super::compute::GUEST_OS_FEATURES;
 use super::fake::{answer, object, Answer, Req, State};
-use super::storage::{crc32c, CHUNK_UNIT};
+use super::storage::CHUNK_UNIT;
 
 /// `POST /upload/storage/v1/b/BUCKET/o?uploadType=resumable&name=OBJECT`.
 pub fn open_session(st: &mut State, req: &Req, body: &[u8]) -> Answer {
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let crc = STANDARD.encode(crc32c(0, &st.expected).to_be_bytes());
+    let crc = STANDARD.encode(crc32c::crc32c(&st.expected).to_be_bytes());
     let checks = [
         (
             req.query.get("uploadType").map(String::as_str) == Some("resumable"),

@@ -6,15 +6,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use berth_image::manifest::sha256_file;
-use berth_image::release::manifest::ReleaseManifest;
-use serde_json::Value;
-
+use super::api::Image;
 use super::auth::Credentials;
 use super::compute::{self, NewImage};
 use super::http::Client;
 use super::storage::{self, Upload};
+use anyhow::{bail, Context, Result};
+use berth_image::manifest::sha256_file;
+use berth_image::release::manifest::ReleaseManifest;
 
 pub const STORAGE_URL: &str = "https://storage.googleapis.com";
 pub const COMPUTE_URL: &str = "https://compute.googleapis.com";
@@ -106,7 +105,7 @@ pub fn publish(
     creds: &Credentials,
     say: &dyn Fn(&str),
     progress: &dyn Fn(u64),
-) -> Result<Value> {
+) -> Result<Image> {
     let manifest = ReleaseManifest::read(&opts.dir.join("manifest.json"))
         .context("publish needs a release folder: run `cargo xtask release` first")?;
     let facts = &manifest.facts;

@@ -9,7 +9,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
+
+use super::api::ErrorBody;
 
 /// A request body.
 pub enum Body {
@@ -47,9 +51,11 @@ impl Request {
         self.header("Authorization", format!("Bearer {token}"))
     }
 
-    pub fn json(mut self, body: Value) -> Request {
-        self.body = Body::Json(body);
-        self.header("Content-Type", "application/json; charset=UTF-8")
+    /// A JSON body from a typed request (see `api.rs`).
+    pub fn json(mut self, body: &impl Serialize) -> Result<Request> {
+        let value = serde_json::to_value(body).context("cannot encode the request body")?;
+        self.body = Body::Json(value);
+        Ok(self.header("Content-Type", "application/json; charset=UTF-8"))
     }
 
     pub fn form(mut self, fields: Vec<(&'static str, String)>) -> Request {
@@ -121,11 +127,12 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn new(status: u16, body: Value) -> Response {
+    /// A response with a JSON body (a dry run's canned answer, or a test's).
+    pub fn new(status: u16, body: &impl Serialize) -> Response {
         Response {
             status,
             headers: Vec::new(),
-            body: body.to_string().into_bytes(),
+            body: serde_json::to_vec(body).unwrap_or_default(),
         }
     }
 
@@ -143,8 +150,14 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn json(&self) -> Result<Value> {
-        serde_json::from_slice(&self.body).context("the response is not JSON")
+    /// The body as the typed response `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).with_context(|| {
+            format!(
+                "the response is not the JSON expected ({})",
+                std::any::type_name::<T>()
+            )
+        })
     }
 
     pub fn is_success(&self) -> bool {
@@ -153,10 +166,9 @@ impl Response {
 
     /// Google's error message from the body, or the body itself.
     pub fn error_text(&self) -> String {
-        let json: Option<Value> = serde_json::from_slice(&self.body).ok();
-        match json.as_ref().and_then(|j| j["error"]["message"].as_str()) {
-            Some(message) => message.to_string(),
-            None => String::from_utf8_lossy(&self.body)
+        match serde_json::from_slice::<ErrorBody>(&self.body) {
+            Ok(body) if !body.error.message.is_empty() => body.error.message,
+            _ => String::from_utf8_lossy(&self.body)
                 .chars()
                 .take(500)
                 .collect(),

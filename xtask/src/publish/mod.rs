@@ -3,8 +3,10 @@
 //! Azure are not written yet; their artifacts (VMDK/raw, VHD) are in every release.
 //!
 //! The HTTP clients are small and blocking (ureq), the API base URLs configurable so the
-//! tests run the whole flow against a local server that checks every request.
+//! tests run the whole flow against a local server that checks every request. Requests
+//! and responses are typed (`api.rs`); `http.rs` turns them into bytes and back.
 
+mod api;
 mod auth;
 mod compute;
 mod gce;
@@ -57,10 +59,7 @@ pub fn run(ws: &Workspace, ui: &Ui, args: &Args) -> Result<()> {
                 step.message(&format!("uploaded {} MiB", n >> 20))
             })?;
             step.finish("image created");
-            let link = image["selfLink"]
-                .as_str()
-                .or(image["name"].as_str())
-                .unwrap_or("?");
+            let link = image.self_link.as_deref().unwrap_or(&image.name);
             if args.dry_run {
                 ui.say("dry run: nothing was sent");
             } else {

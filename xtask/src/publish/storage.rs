@@ -17,8 +17,9 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use super::api::{Object, ObjectMetadata};
 use super::http::{encode, retryable, Client, Request, Response};
 
 /// Chunks must be multiples of 256 KiB (all but the last).
@@ -36,7 +37,7 @@ pub struct Upload<'a> {
 }
 
 /// Uploads the file; returns the object resource.
-pub fn upload(client: &Client, token: &str, up: &Upload, progress: &dyn Fn(u64)) -> Result<Value> {
+pub fn upload(client: &Client, token: &str, up: &Upload, progress: &dyn Fn(u64)) -> Result<Object> {
     let file = File::open(up.file).with_context(|| format!("cannot open {}", up.file.display()))?;
     let total = file.metadata()?.len();
     let crc = crc32c_file(&file, total)?;
@@ -113,7 +114,7 @@ pub fn upload(client: &Client, token: &str, up: &Upload, progress: &dyn Fn(u64))
 }
 
 enum Outcome {
-    Done(Value),
+    Done(Object),
     /// The server holds bytes `0..n`.
     Persisted(u64),
     /// The session is unknown or expired.
@@ -156,13 +157,13 @@ fn open_session(client: &Client, token: &str, up: &Upload, total: u64, crc: u32)
         .bearer(token)
         .header("X-Upload-Content-Type", up.content_type)
         .header("X-Upload-Content-Length", total.to_string())
-        .json(json!({
-            "name": up.object,
-            "contentType": up.content_type,
-            "crc32c": STANDARD.encode(crc.to_be_bytes()),
-        }));
+        .json(&ObjectMetadata {
+            name: up.object,
+            content_type: up.content_type,
+            crc32c: STANDARD.encode(crc.to_be_bytes()),
+        })?;
     let canned = || {
-        Response::new(200, json!({})).with_header("Location", &format!("{url}&upload_id=DRY-RUN"))
+        Response::new(200, &json!({})).with_header("Location", &format!("{url}&upload_id=DRY-RUN"))
     };
     let response = client.send_retrying(&request, canned)?;
     if !response.is_success() {
@@ -204,9 +205,9 @@ fn send_chunk(
     let end = offset + len;
     client.send(&request, || {
         if end == total {
-            Response::new(200, json!({"name": "DRY-RUN", "size": total.to_string()}))
+            Response::new(200, &dry_run_object(total))
         } else {
-            Response::new(308, json!({})).with_header("Range", &format!("bytes=0-{}", end - 1))
+            Response::new(308, &json!({})).with_header("Range", &format!("bytes=0-{}", end - 1))
         }
     })
 }
@@ -217,13 +218,19 @@ fn query(client: &Client, token: &str, session: &str, total: u64) -> Result<Resp
         .bearer(token)
         .header("Content-Range", format!("bytes */{total}"))
         .bytes(Vec::new(), "status query".into());
-    client.send(&request, || {
-        Response::new(200, json!({"name": "DRY-RUN", "size": total.to_string()}))
-    })
+    client.send(&request, || Response::new(200, &dry_run_object(total)))
 }
 
-fn check_object(object: Value, up: &Upload, total: u64, crc: u32) -> Result<Value> {
-    let size = object["size"].as_str().and_then(|s| s.parse::<u64>().ok());
+fn dry_run_object(total: u64) -> Object {
+    Object {
+        name: "DRY-RUN".into(),
+        size: Some(total.to_string()),
+        crc32c: None,
+    }
+}
+
+fn check_object(object: Object, up: &Upload, total: u64, crc: u32) -> Result<Object> {
+    let size = object.size.as_deref().and_then(|s| s.parse::<u64>().ok());
     if size.is_some_and(|s| s != total) {
         bail!(
             "gs://{}/{} has {size:?} bytes, the file {total}",
@@ -232,7 +239,7 @@ fn check_object(object: Value, up: &Upload, total: u64, crc: u32) -> Result<Valu
         );
     }
     let want = STANDARD.encode(crc.to_be_bytes());
-    if let Some(got) = object["crc32c"].as_str() {
+    if let Some(got) = object.crc32c.as_deref() {
         if got != want {
             bail!(
                 "gs://{}/{} has CRC32C {got}, the file {want}",
@@ -244,42 +251,16 @@ fn check_object(object: Value, up: &Upload, total: u64, crc: u32) -> Result<Valu
     Ok(object)
 }
 
-/// CRC32C (Castagnoli), the checksum Cloud Storage keeps for every object.
-pub fn crc32c(mut crc: u32, data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    (c >> 1) ^ 0x82f6_3b78
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    crc = !crc;
-    for b in data {
-        crc = TABLE[((crc ^ u32::from(*b)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
-}
-
-fn crc32c_file(file: &File, total: u64) -> Result<u32> {
+/// CRC32C (Castagnoli), the checksum Cloud Storage keeps for every object, of the file's
+/// first `total` bytes, read a MiB at a time.
+pub fn crc32c_file(file: &File, total: u64) -> Result<u32> {
     let mut crc = 0;
     let mut buf = vec![0u8; 1 << 20];
     let mut offset = 0;
     while offset < total {
         let n = (total - offset).min(buf.len() as u64) as usize;
         file.read_exact_at(&mut buf[..n], offset)?;
-        crc = crc32c(crc, &buf[..n]);
+        crc = crc32c::crc32c_append(crc, &buf[..n]);
         offset += n as u64;
     }
     Ok(crc)

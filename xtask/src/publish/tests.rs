@@ -13,7 +13,7 @@ use super::auth::{signed_jwt, Credentials, ServiceAccountKey};
 use super::fake::{Fake, State, EMAIL};
 use super::gce::{image_name, publish, Options};
 use super::http::{Backoff, Client};
-use super::storage::crc32c;
+use super::storage::crc32c_file;
 
 const ROOT_HASH: &str = "3803832e5641df91830ea84adb91bbe626c671020d6dc169d5ef50b6ec42da19";
 
@@ -147,7 +147,7 @@ fn upload_survives_a_503_a_dropped_connection_and_a_refused_chunk() {
         &|_| {},
     )
     .unwrap();
-    assert_eq!(image["status"], "READY");
+    assert_eq!(image.status.as_deref(), Some("READY"));
     let st = f.state();
     assert!(st.problems.is_empty(), "{:#?}\n{:#?}", st.problems, st.log);
     assert!(st.uploaded == s.artifact);
@@ -336,8 +336,13 @@ fn jwt_claims_and_signature() {
 
 #[test]
 fn small_pieces() {
-    assert_eq!(crc32c(0, b"123456789"), 0xe306_9283);
-    assert_eq!(crc32c(crc32c(0, b"1234"), b"56789"), 0xe306_9283);
+    // The check value of CRC-32C, over a file read in pieces.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("check");
+    std::fs::write(&path, b"123456789").unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    assert_eq!(crc32c_file(&file, 9).unwrap(), 0xe306_9283);
+    assert_eq!(crc32c_file(&file, 4).unwrap(), crc32c::crc32c(b"1234"));
     assert_eq!(
         image_name("berth", "0.1.0", ROOT_HASH),
         "berth-0-1-0-3803832e"

@@ -5,17 +5,80 @@
 //! Outputs in the stage folder: `vmlinuz`, `systemd-bootx64.efi`, `kernel.json`, and
 //! `root/usr/lib/modules/<version>/` (every module plus `modules.dep`), an overlay for the
 //! rootfs stage.
+//!
+//! Inputs: the boot packages (by sha256) or the custom kernel's files.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use berth_image::spec::ImageSpec;
+use berth_image::tree::{Owners, Tree};
 use berth_layout::paths::MODULES_DEP;
 use berth_rootfs::{deb, LockedPackage, Prune};
 use serde::{Deserialize, Serialize};
 
+use crate::stage::{Code, Key, Stage};
+use crate::ui::Ui;
 use crate::workspace::Workspace;
+
+/// The kernel stage.
+pub struct Kernel<'a> {
+    pub ws: &'a Workspace,
+    pub spec: &'a ImageSpec,
+    /// The pinned boot packages (kernel, systemd-boot) with their verified `.deb` files.
+    pub debs: &'a [(LockedPackage, PathBuf)],
+}
+
+impl Stage for Kernel<'_> {
+    const NAME: &'static str = "kernel";
+    const CODE: Code = Code {
+        sources: &[
+            "xtask/src/build/kernel.rs",
+            "kernel-config/Cargo.toml",
+            "kernel-config/src",
+            "kernel-config/required.config",
+            "rootfs/Cargo.toml",
+            "rootfs/src",
+            crate::stage::code::IMAGE_SOURCES,
+        ],
+        exclude: crate::stage::code::IMAGE_EXCLUDE,
+        crates: &[
+            "berth-kernel-config",
+            "berth-rootfs",
+            "berth-image",
+            "berth-layout",
+        ],
+    };
+    type Meta = KernelMeta;
+
+    fn inputs(&self, mut key: Key) -> Result<Key> {
+        for (pkg, _) in self.debs {
+            key = key.add(&pkg.name, &pkg.sha256);
+        }
+        if let Some(custom) = &self.spec.kernel.custom {
+            let ws = self.ws;
+            key = key
+                .add("vmlinuz", super::file_sha256(&ws.path(&custom.vmlinuz))?)
+                .add("config", super::file_sha256(&ws.path(&custom.config))?)
+                .add(
+                    "modules",
+                    Tree::scan(&ws.path(&custom.modules), &Owners::new())?.digest()?,
+                );
+        }
+        Ok(key)
+    }
+
+    fn run(&self, dir: &Path, ui: &Ui) -> Result<KernelMeta> {
+        let step = ui.step(Self::NAME);
+        let meta = build(self.ws, self.spec, self.debs, dir)?;
+        step.finish(&format!(
+            "{} ({} modules), config checked",
+            meta.version, meta.modules
+        ));
+        Ok(meta)
+    }
+}
 
 /// What later stages need to know about the kernel.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,7 +100,7 @@ impl KernelMeta {
 const LOADER_EFI: &str = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 
 /// Fills `dest` (an empty stage folder) from the pinned packages or the custom kernel.
-pub fn build(
+fn build(
     ws: &Workspace,
     spec: &ImageSpec,
     debs: &[(LockedPackage, PathBuf)],
