@@ -97,16 +97,9 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
         }
         None => None,
     };
-    let oom = match spec.oom_score_adjust {
-        Some(v) => Some((
-            OpenOptions::new()
-                .write(true)
-                .open("/proc/self/oom_score_adj")
-                .map_err(|e| with("cannot open", Path::new("/proc/self/oom_score_adj"), e))?,
-            format!("{v}\n").into_bytes(),
-        )),
-        None => None,
-    };
+    // Written by the child to its own /proc/self (a descriptor opened here would be PID
+    // 1's); the text is prepared before the fork.
+    let oom = spec.oom_score_adjust.map(|v| format!("{v}\n").into_bytes());
     let stdout = open_output(&spec.stdout)
         .map_err(|e| io::Error::new(e.kind(), format!("standard output: {e}")))?;
     let stderr = open_output(&spec.stderr)
@@ -135,14 +128,27 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
     let no_new_privs = spec.no_new_privileges;
     // The strings for `write` are prepared here; the child only calls write(2).
     let procs_fd = cgroup_procs.as_ref().map(|f| f.as_raw_fd());
-    let oom_fd = oom.as_ref().map(|(f, v)| (f.as_raw_fd(), v.clone()));
+
     let setup = move || -> io::Result<()> {
         nix::unistd::setsid()?;
         if let Some(fd) = procs_fd {
             write_fd(fd, b"0")?;
         }
-        if let Some((fd, value)) = &oom_fd {
-            write_fd(*fd, value)?;
+        if let Some(value) = &oom {
+            // SAFETY: a NUL-terminated literal; open(2) is async-signal-safe.
+            let fd = unsafe {
+                nix::libc::open(
+                    c"/proc/self/oom_score_adj".as_ptr(),
+                    nix::libc::O_WRONLY | nix::libc::O_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let written = write_fd(fd, value);
+            // SAFETY: `fd` was opened just above and is closed once.
+            unsafe { nix::libc::close(fd) };
+            written?;
         }
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
         if let Some(n) = nice {
