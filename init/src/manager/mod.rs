@@ -406,8 +406,11 @@ impl<'a> Manager<'a> {
             return;
         };
         let state = slot.run.active;
-        if state == Active::Active && before != Active::Active {
+        let started_now = state == Active::Active && before != Active::Active;
+        if started_now {
             slot.activated_at = Some(self.sys.now());
+            // Said for every start, a job's or an automatic restart's.
+            self.sys.log(&format!("berth: started {name}"));
         }
         let failed_now = state == Active::Failed && before != Active::Failed;
         let why = slot.run.result.map(|r| r.as_str()).unwrap_or("failed");
@@ -431,9 +434,6 @@ impl<'a> Manager<'a> {
                 JobKind::Verify => None,
             };
             if let Some(result) = done {
-                if kind == JobKind::Start && result.is_ok() {
-                    self.log(&format!("berth: started {name}"));
-                }
                 self.job_done(name, result, &required_by);
                 return self.start_on_failure(failed_now, &on_failure);
             }
