@@ -42,6 +42,9 @@ pub struct Slot {
     /// When it last became active (for `systemd-analyze blame`).
     pub activated_at: Option<Duration>,
     pub started_at: Option<Duration>,
+    /// The state last said on the console (`started`, `FAILED`), so that each is said once
+    /// per change although settling runs again for nested events.
+    said: Option<Active>,
 }
 
 impl Slot {
@@ -190,6 +193,7 @@ impl<'a> Manager<'a> {
                 status: None,
                 activated_at: None,
                 started_at: None,
+                said: None,
             });
         }
         for (name, job) in t.jobs {
@@ -341,12 +345,11 @@ impl<'a> Manager<'a> {
             return;
         };
         let limit = (slot.unit.start_limit_interval, slot.unit.start_limit_burst);
-        let before = slot.run.active;
         let actions = slot.run.handle(&svc, limit, event, now);
         for action in actions {
             self.act(name, action);
         }
-        self.settle(name, before);
+        self.settle(name);
     }
 
     fn act(&mut self, name: &UnitName, action: Action) {
@@ -401,15 +404,21 @@ impl<'a> Manager<'a> {
     }
 
     /// After an event: finish the unit's job when its state says so, say failures.
-    fn settle(&mut self, name: &UnitName, before: Active) {
+    fn settle(&mut self, name: &UnitName) {
         let Some(slot) = self.slots.get_mut(name) else {
             return;
         };
         let state = slot.run.active;
-        if state == Active::Active && before != Active::Active {
+        // Said once for every start, a job's or an automatic restart's (settle runs again
+        // for nested events, so the slot remembers).
+        let settled = matches!(state, Active::Active | Active::Failed);
+        let new_state = settled && slot.said != Some(state);
+        slot.said = settled.then_some(state);
+        if new_state && state == Active::Active {
             slot.activated_at = Some(self.sys.now());
+            self.sys.log(&format!("berth: started {name}"));
         }
-        let failed_now = state == Active::Failed && before != Active::Failed;
+        let failed_now = new_state && state == Active::Failed;
         let why = slot.run.result.map(|r| r.as_str()).unwrap_or("failed");
         let why = match slot.run.last_exit {
             Some(Exit::Code(c)) => format!("{why} (exit {c})"),
@@ -431,9 +440,6 @@ impl<'a> Manager<'a> {
                 JobKind::Verify => None,
             };
             if let Some(result) = done {
-                if kind == JobKind::Start && result.is_ok() {
-                    self.log(&format!("berth: started {name}"));
-                }
                 self.job_done(name, result, &required_by);
                 return self.start_on_failure(failed_now, &on_failure);
             }

@@ -164,6 +164,17 @@ fn restart_always_restarts_after_restart_sec_on_virtual_time() {
     let second = pid_of(&m, "r.service");
     assert_ne!(first, second);
     assert_eq!(spawned(&fake).len(), 2);
+    let started = fake
+        .logs()
+        .iter()
+        .filter(|l| *l == "berth: started r.service")
+        .count();
+    assert_eq!(
+        started,
+        2,
+        "a restart is said like a start: {:?}",
+        fake.logs()
+    );
 }
 
 #[test]
