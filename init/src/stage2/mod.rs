@@ -162,7 +162,7 @@ pub fn run(sys: &dyn Syscalls) {
     };
     let mut manager = units::start(&machine);
     match signals {
-        Ok(signals) => event_loop(&mut machine, &mut manager, &signals, notify.as_ref()),
+        Ok(signals) => event_loop(&mut machine, &mut manager, &signals, notify),
         Err(_) => {
             machine.action = PowerAction::PowerOff;
             shutdown(&mut machine, "no signalfd");
@@ -242,7 +242,7 @@ fn event_loop(
     m: &mut Machine,
     manager: &mut Manager,
     signals: &SignalFd,
-    notify: Option<&NotifySocket>,
+    mut notify: Option<NotifySocket>,
 ) {
     let mut shell = Shell {
         pid: None,
@@ -267,6 +267,8 @@ fn event_loop(
                 m.action = *action;
                 m.shell = shell.pid;
                 let why = why.clone();
+                // The socket's open descriptor would keep /run busy at unmount.
+                drop(notify.take());
                 shutdown(m, &why);
                 return;
             }
@@ -292,7 +294,7 @@ fn event_loop(
             None => PollTimeout::NONE,
         };
         let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        if let Some(n) = notify {
+        if let Some(n) = &notify {
             fds.push(PollFd::new(n.as_fd(), PollFlags::POLLIN));
         }
         if let Err(e) = poll(&mut fds, timeout) {
@@ -302,7 +304,7 @@ fn event_loop(
             }
             continue;
         }
-        if let Some(n) = notify {
+        if let Some(n) = &notify {
             while let Some((pid, message)) = n.receive() {
                 guarded(m, "notify", || manager.notify(pid, &message));
             }

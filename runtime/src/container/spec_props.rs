@@ -169,7 +169,11 @@ proptest! {
                 matches!(e.kind(), Kind::InvalidArgument | Kind::NotFound | Kind::FailedPrecondition),
                 "{:?}: {}", e.kind(), message
             );
-            prop_assert!(message.starts_with("config.") || message.contains("user"), "{}", message);
+            // The field named is the request's, or the image config's (`image.config.User`).
+            prop_assert!(
+                message.starts_with("config.") || message.starts_with("image.config.") || message.contains("user"),
+                "{}", message
+            );
         }
     }
 }
