@@ -9,6 +9,7 @@ use std::path::Path;
 use thiserror::Error;
 
 use crate::sys::Syscalls;
+use crate::unit::exec::is_env_name;
 use crate::unit::service::Service;
 use crate::unit::words::{self, Mode};
 
@@ -59,7 +60,7 @@ pub fn parse_environment_file(path: &str, text: &str) -> Result<Vec<(String, Str
         };
         let (key, value) = entry.split_once('=').ok_or_else(|| bad("missing '='"))?;
         let key = key.trim();
-        if !is_name(key) {
+        if !is_env_name(key) {
             return Err(bad("not a variable name"));
         }
         let value = value.trim();
@@ -72,12 +73,6 @@ pub fn parse_environment_file(path: &str, text: &str) -> Result<Vec<(String, Str
         out.push((key.to_owned(), value));
     }
     Ok(out)
-}
-
-fn is_name(k: &str) -> bool {
-    !k.is_empty()
-        && !k.starts_with(|c: char| c.is_ascii_digit())
-        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// A user from `/etc/passwd`.

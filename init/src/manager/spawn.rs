@@ -10,7 +10,7 @@ use super::{Slot, NOTIFY_SOCKET, UNIT_LOG_DIR};
 use crate::sys::service_spawn::{CommandSpawn, Output};
 use crate::sys::Syscalls;
 use crate::unit::exec::{self, ExecCommand, EXEC_SEARCH_PATH};
-use crate::unit::lifecycle::CommandSet;
+use crate::unit::lifecycle::{command_list, CommandSet};
 use crate::unit::service::{ServiceType, Stdio};
 
 /// `Limit*=` names to `setrlimit` resources.
@@ -74,14 +74,7 @@ pub(super) fn command_spawn(
 ) -> Result<CommandSpawn, String> {
     let unit = slot.unit.name.as_str();
     let svc = slot.unit.service.as_ref().ok_or("not a service")?;
-    let list = match set {
-        CommandSet::StartPre => &svc.exec_start_pre,
-        CommandSet::Start => &svc.exec_start,
-        CommandSet::StartPost => &svc.exec_start_post,
-        CommandSet::Stop => &svc.exec_stop,
-        CommandSet::StopPost => &svc.exec_stop_post,
-    };
-    let cmd = list.get(index).ok_or("no such command")?;
+    let cmd = command_list(svc, set).get(index).ok_or("no such command")?;
     let user: Option<User> = match (&svc.user, cmd.flags.full_privileges) {
         (Some(name), false) => Some(environment::user(sys, name).map_err(|e| e.to_string())?),
         _ => None,

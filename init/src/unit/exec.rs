@@ -136,7 +136,7 @@ pub fn expand_argv(argv: &[String], env: &BTreeMap<String, String>) -> Vec<Strin
         }
         // A whole-word `$VAR` splits into words.
         if let Some(name) = arg.strip_prefix('$') {
-            if is_name(name) {
+            if is_env_name(name) {
                 if let Some(value) = env.get(name) {
                     out.extend(value.split_whitespace().map(str::to_owned));
                 }
@@ -148,7 +148,8 @@ pub fn expand_argv(argv: &[String], env: &BTreeMap<String, String>) -> Vec<Strin
     out
 }
 
-fn is_name(s: &str) -> bool {
+/// An environment variable name: letters, digits and `_`, not starting with a digit.
+pub fn is_env_name(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with(|c: char| c.is_ascii_digit())
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -179,7 +180,7 @@ fn expand_inline(arg: &str, env: &BTreeMap<String, String>) -> String {
             let len = after
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .unwrap_or(after.len());
-            if len == 0 || !is_name(&after[..len]) {
+            if len == 0 || !is_env_name(&after[..len]) {
                 out.push('$');
                 rest = after;
             } else {

@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use super::exec::ExecCommand;
 use super::service::{KillMode, Restart, Service, ServiceType};
 
 /// systemctl's ActiveState.
@@ -206,25 +207,25 @@ impl Default for ServiceRun {
     }
 }
 
-fn commands(svc: &Service, set: CommandSet) -> usize {
+/// The commands of `set` (`ExecStartPre=` ...).
+pub fn command_list(svc: &Service, set: CommandSet) -> &[ExecCommand] {
     match set {
-        CommandSet::StartPre => svc.exec_start_pre.len(),
-        CommandSet::Start => svc.exec_start.len(),
-        CommandSet::StartPost => svc.exec_start_post.len(),
-        CommandSet::Stop => svc.exec_stop.len(),
-        CommandSet::StopPost => svc.exec_stop_post.len(),
-    }
-}
-
-fn ignores_failure(svc: &Service, set: CommandSet, index: usize) -> bool {
-    let list = match set {
         CommandSet::StartPre => &svc.exec_start_pre,
         CommandSet::Start => &svc.exec_start,
         CommandSet::StartPost => &svc.exec_start_post,
         CommandSet::Stop => &svc.exec_stop,
         CommandSet::StopPost => &svc.exec_stop_post,
-    };
-    list.get(index).is_some_and(|c| c.flags.ignore_failure)
+    }
+}
+
+fn commands(svc: &Service, set: CommandSet) -> usize {
+    command_list(svc, set).len()
+}
+
+fn ignores_failure(svc: &Service, set: CommandSet, index: usize) -> bool {
+    command_list(svc, set)
+        .get(index)
+        .is_some_and(|c| c.flags.ignore_failure)
 }
 
 /// Whether `how` counts as success for this service.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::exec::{self, ExecCommand};
+use super::exec::{self, is_env_name, ExecCommand};
 use super::model::{Applied, Ctx};
 use super::name::UnitName;
 use super::syntax::Assignment;
@@ -551,12 +551,6 @@ impl Service {
         }
         Applied::Done
     }
-}
-
-fn is_env_name(k: &str) -> bool {
-    !k.is_empty()
-        && !k.starts_with(|c: char| c.is_ascii_digit())
-        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn split(ctx: &mut Ctx, a: &Assignment, mode: Mode) -> Option<Vec<String>> {
