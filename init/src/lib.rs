@@ -13,12 +13,14 @@
 //! [`console`].
 
 pub mod console;
+pub mod control;
 pub mod discover;
 pub mod manager;
 pub mod module_loader;
 pub mod stage1;
 pub mod stage2;
 pub mod sys;
+pub mod systemctl;
 pub mod unit;
 pub mod verity;
 

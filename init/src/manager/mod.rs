@@ -8,6 +8,7 @@
 //! with virtual time, and stage 2's poll loop drives it on the machine.
 
 pub mod environment;
+pub mod jobs;
 mod spawn;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,8 +28,6 @@ use crate::unit::transaction::{JobKind, Note, Transaction, Units};
 pub const NOTIFY_SOCKET: &str = "/run/systemd/notify";
 /// cgroup v2's mount point.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
-/// Until the journal exists, a unit's `journal` output goes to a file per unit here.
-pub const UNIT_LOG_DIR: &str = "/run/berth/log";
 
 /// One loaded unit and its state.
 pub struct Slot {
@@ -75,6 +74,10 @@ pub struct Manager<'a> {
     timers: BTreeMap<UnitName, Duration>,
     anchor: Option<UnitName>,
     anchor_reached: bool,
+    /// Requirements a transaction could not load: (requirer, missing).
+    unmet: Vec<(UnitName, UnitName)>,
+    /// Units to start again once their stop job is done (`systemctl restart`).
+    restart_after_stop: BTreeSet<UnitName>,
     /// PID 1's own environment, for `PassEnvironment=`.
     pub own_env: BTreeMap<String, String>,
 }
@@ -146,6 +149,8 @@ impl<'a> Manager<'a> {
             timers: BTreeMap::new(),
             anchor: None,
             anchor_reached: false,
+            unmet: Vec::new(),
+            restart_after_stop: BTreeSet::new(),
             own_env: BTreeMap::new(),
         }
     }
@@ -154,8 +159,18 @@ impl<'a> Manager<'a> {
         self.sys.log(line);
     }
 
-    /// Queues the start transaction of `anchor` and runs what can run.
+    /// Queues the start transaction of `anchor`, the unit whose job makes the boot
+    /// reached (`berth: ready`), and runs what can run.
     pub fn start(&mut self, anchor: &UnitName) {
+        self.enqueue_start(anchor);
+        self.anchor = Some(anchor.clone());
+        self.anchor_reached = false;
+        self.fail_unmet_and_dispatch();
+    }
+
+    /// Queues the start transaction of `name`, without running anything yet; returns the
+    /// requirements found missing, for [`Manager::fail_unmet_and_dispatch`].
+    fn enqueue_start(&mut self, anchor: &UnitName) {
         let t = Transaction::start(
             anchor,
             &mut LoaderUnits {
@@ -206,9 +221,12 @@ impl<'a> Manager<'a> {
                 },
             );
         }
-        self.anchor = Some(anchor.clone());
-        self.anchor_reached = false;
-        for (requirer, missing) in t.unmet {
+        self.unmet.extend(t.unmet);
+    }
+
+    /// Fails the jobs whose requirements could not be loaded, then runs what can run.
+    fn fail_unmet_and_dispatch(&mut self) {
+        for (requirer, missing) in std::mem::take(&mut self.unmet) {
             if let Some(job) = self.pending.remove(&requirer) {
                 let why = format!("dependency {missing} failed");
                 self.job_done(&requirer, Err(why), &job.required_by);
@@ -316,6 +334,9 @@ impl<'a> Manager<'a> {
         required_by: &BTreeSet<UnitName>,
     ) {
         self.running.remove(name);
+        if self.restart_after_stop.remove(name) {
+            self.enqueue_start(name);
+        }
         match result {
             Ok(()) => {
                 if self.anchor.as_ref() == Some(name) {
@@ -332,7 +353,7 @@ impl<'a> Manager<'a> {
                 }
             }
         }
-        self.dispatch();
+        self.fail_unmet_and_dispatch();
     }
 
     /// Feeds one event to a service and carries out what it decides.

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::environment::{self, User};
-use super::{Slot, NOTIFY_SOCKET, UNIT_LOG_DIR};
+use super::{Slot, NOTIFY_SOCKET};
+use crate::sys::journal_stream::StreamHeader;
 use crate::sys::service_spawn::{CommandSpawn, Output};
 use crate::sys::Syscalls;
 use crate::unit::exec::{self, ExecCommand, EXEC_SEARCH_PATH};
@@ -37,17 +38,20 @@ fn rlimit_resource(name: &str) -> Option<i32> {
     } as i32)
 }
 
-fn output(sys: &dyn Syscalls, unit: &str, stdio: &Stdio) -> Output {
+/// Where a standard stream goes; `journal` is systemd's stream to the journal, with the
+/// unit's identifier and level (`journal+console` also asks the journal for the console).
+fn output(stdio: &Stdio, journal: &StreamHeader) -> Output {
     match stdio {
         Stdio::Null => Output::Null,
-        Stdio::Tty | Stdio::Inherit | Stdio::JournalConsole | Stdio::KmsgConsole => Output::Console,
+        Stdio::Tty | Stdio::Inherit | Stdio::KmsgConsole => Output::Console,
         Stdio::Kmsg => Output::Append("/dev/kmsg".into()),
         Stdio::File(p) | Stdio::Append(p) => Output::Append(p.into()),
         Stdio::Truncate(p) => Output::Truncate(p.into()),
-        Stdio::Journal => {
-            let _ = sys.mkdir_mode(Path::new(UNIT_LOG_DIR), 0o755);
-            Output::Append(Path::new(UNIT_LOG_DIR).join(format!("{unit}.log")))
-        }
+        Stdio::Journal => Output::Journal(journal.clone()),
+        Stdio::JournalConsole => Output::Journal(StreamHeader {
+            to_console: true,
+            ..journal.clone()
+        }),
     }
 }
 
@@ -169,15 +173,28 @@ pub(super) fn command_spawn(
             Some((rlimit_resource(name)?, soft, hard))
         })
         .collect();
+    let program = program(sys, cmd)?;
+    let journal = StreamHeader {
+        identifier: svc.syslog_identifier.clone().unwrap_or_else(|| {
+            program
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| unit.to_owned())
+        }),
+        unit: unit.to_owned(),
+        priority: svc.syslog_level,
+        level_prefix: svc.syslog_level_prefix,
+        to_console: false,
+    };
     Ok(CommandSpawn {
         unit: unit.to_owned(),
-        program: program(sys, cmd)?,
+        program,
         argv,
         env: env.into_iter().collect(),
         working_directory,
         cgroup: Some(cgroup.to_path_buf()),
-        stdout: output(sys, unit, &svc.standard_output),
-        stderr: output(sys, unit, svc.stderr()),
+        stdout: output(&svc.standard_output, &journal),
+        stderr: output(svc.stderr(), &journal),
         umask: svc.umask,
         nice: svc.nice,
         oom_score_adjust: svc.oom_score_adjust,

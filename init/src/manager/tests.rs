@@ -305,3 +305,42 @@ fn limit_nofile_infinity_is_nr_open() {
         .rlimits
         .contains(&(nix::libc::RLIMIT_CORE as i32, None, None)));
 }
+
+/// `systemctl restart`: the unit is stopped (SIGTERM to its cgroup) and, once its process
+/// is gone, started again with a new PID; the anchor stays reached.
+#[test]
+fn restart_stops_then_starts_again_and_stop_propagates_to_dependents() {
+    let fake = machine(&[
+        ("a.service", "[Service]\nExecStart=/usr/bin/a\n"),
+        (
+            "b.service",
+            "[Unit]\nRequires=a.service\nAfter=a.service\n[Service]\nExecStart=/usr/bin/b\n",
+        ),
+        ("multi-user.target.wants/b.service", ""),
+    ]);
+    let mut m = manager(&fake);
+    m.start(&n("multi-user.target"));
+    assert!(m.anchor_reached());
+    let a1 = pid_of(&m, "a.service");
+    m.restart_unit(&n("a.service")).expect("restart");
+    assert!(m.has_job(&n("a.service")));
+    // Stop propagates: b requires a, so b is stopped first, then a.
+    let b1 = pid_of(&m, "b.service");
+    m.child_exited(b1, Exit::Signal(15));
+    m.child_exited(a1, Exit::Signal(15));
+    let a2 = pid_of(&m, "a.service");
+    assert_ne!(a1, a2, "started again");
+    assert!(!m.has_job(&n("a.service")));
+    assert_eq!(m.slots[&n("b.service")].active_state(), Active::Inactive);
+    assert!(m.anchor_reached(), "the boot's anchor is untouched");
+    let props = m.properties(&n("a.service")).expect("loaded");
+    assert!(props.contains(&("ActiveState", "active".into())));
+    assert!(props.contains(&("MainPID", a2.to_string())));
+    // And started again by hand.
+    m.start_unit(&n("b.service")).expect("start");
+    assert_eq!(m.slots[&n("b.service")].active_state(), Active::Active);
+    assert_eq!(
+        m.start_unit(&n("nope.service")),
+        Err(jobs::JobRefused::NotLoaded(n("nope.service")))
+    );
+}

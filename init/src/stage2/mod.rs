@@ -10,8 +10,8 @@
 //! are reparented to PID 1) and hands unit processes to the manager; the shutdown signals
 //! of sysvinit/busybox and systemd stop every unit in reverse order, then run the
 //! shutdown jobs ([`shutdown::SHUTDOWN`]); in the debug variant the root shell on the
-//! serial console is started again when it exits. The control socket will be a further
-//! descriptor of the same poll.
+//! serial console is started again when it exits. The control socket
+//! ([`crate::control`], what `systemctl` talks to) is polled in the same loop.
 
 pub mod cloud;
 pub mod confd;
@@ -39,6 +39,15 @@ use crate::unit::lifecycle::Exit;
 use berth_layout::cmdline::BootOptions;
 use engine::{Job, Machine};
 use notify::NotifySocket;
+
+use crate::control::socket::ControlSocket;
+use crate::control::CONTROL_SOCKET;
+
+/// The loop's sockets besides the signalfd; each is optional (a failed bind was said).
+struct Sockets {
+    notify: Option<NotifySocket>,
+    control: Option<ControlSocket>,
+}
 
 /// Early boot, in order. Mounts first (later jobs write to `/etc`, `/var`, `/proc/sys`);
 /// modules before sysctl (`net.bridge.*` exists once `br_netfilter` is loaded).
@@ -160,9 +169,23 @@ pub fn run(sys: &dyn Syscalls) {
             None
         }
     };
+    let control = match ControlSocket::bind(Path::new(CONTROL_SOCKET)) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            sys.log(&format!(
+                "berth: FAILED control socket {CONTROL_SOCKET}: {e}"
+            ));
+            None
+        }
+    };
     let mut manager = units::start(&machine);
     match signals {
-        Ok(signals) => event_loop(&mut machine, &mut manager, &signals, notify),
+        Ok(signals) => event_loop(
+            &mut machine,
+            &mut manager,
+            &signals,
+            Sockets { notify, control },
+        ),
         Err(_) => {
             machine.action = PowerAction::PowerOff;
             shutdown(&mut machine, "no signalfd");
@@ -238,12 +261,7 @@ impl Shell {
     }
 }
 
-fn event_loop(
-    m: &mut Machine,
-    manager: &mut Manager,
-    signals: &SignalFd,
-    mut notify: Option<NotifySocket>,
-) {
+fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, mut sockets: Sockets) {
     let mut shell = Shell {
         pid: None,
         started: Duration::ZERO,
@@ -267,8 +285,9 @@ fn event_loop(
                 m.action = *action;
                 m.shell = shell.pid;
                 let why = why.clone();
-                // The socket's open descriptor would keep /run busy at unmount.
-                drop(notify.take());
+                // The sockets' open descriptors would keep /run busy at unmount.
+                drop(sockets.notify.take());
+                drop(sockets.control.take());
                 shutdown(m, &why);
                 return;
             }
@@ -282,6 +301,7 @@ fn event_loop(
             shell.next_start.filter(|_| stopping.is_none()),
             manager.next_deadline(),
             stopping.as_ref().map(|s| s.2),
+            sockets.control.as_ref().and_then(|c| c.next_deadline()),
         ]
         .into_iter()
         .flatten()
@@ -294,8 +314,15 @@ fn event_loop(
             None => PollTimeout::NONE,
         };
         let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        if let Some(n) = &notify {
+        if let Some(n) = &sockets.notify {
             fds.push(PollFd::new(n.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(c) = &sockets.control {
+            fds.extend(
+                c.poll_fds()
+                    .into_iter()
+                    .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+            );
         }
         if let Err(e) = poll(&mut fds, timeout) {
             if e != nix::errno::Errno::EINTR {
@@ -304,10 +331,25 @@ fn event_loop(
             }
             continue;
         }
-        if let Some(n) = &notify {
+        drop(fds);
+        if let Some(n) = &sockets.notify {
             while let Some((pid, message)) = n.receive() {
                 guarded(m, "notify", || manager.notify(pid, &message));
             }
+        }
+        let mut power = None;
+        if let Some(c) = &mut sockets.control {
+            let now = m.sys.now();
+            c.serve(now, |request, uid| {
+                let (reply, asked) = crate::control::handle::handle(manager, &request, uid);
+                power = power.or(asked);
+                reply
+            });
+        }
+        if let Some(action) = power.filter(|_| stopping.is_none()) {
+            m.log(&format!("berth: stopping units for {action} (systemctl)"));
+            guarded(m, "stop units", || manager.stop_all());
+            stopping = Some((action, "systemctl".into(), m.sys.now() + UNITS_STOP_LIMIT));
         }
         // Drain every pending signal.
         while let Ok(Some(info)) = signals.read_signal() {

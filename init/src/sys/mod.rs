@@ -13,6 +13,7 @@ mod blk;
 pub mod dm;
 #[cfg(test)]
 pub(crate) mod fake;
+pub mod journal_stream;
 mod linux;
 pub mod service_spawn;
 mod spawn;

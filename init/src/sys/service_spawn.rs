@@ -17,6 +17,8 @@ use std::process::{Command, Stdio};
 
 use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 
+use super::journal_stream::{PreparedStream, StreamHeader, JOURNAL_STDOUT_SOCKET};
+
 /// Where a standard stream of a unit's process goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -27,6 +29,8 @@ pub enum Output {
     Append(PathBuf),
     /// A file, truncated first.
     Truncate(PathBuf),
+    /// The journal's stream socket, connected by the child (see [`super::journal_stream`]).
+    Journal(StreamHeader),
 }
 
 /// One command of a unit, ready to start.
@@ -77,6 +81,27 @@ fn open_output(out: &Output) -> io::Result<Stdio> {
                 .mode(0o644)
                 .open(p)?,
         ),
+        // Replaced in the child, which connects to the journal itself.
+        Output::Journal(_) => Stdio::null(),
+    })
+}
+
+/// The journal streams to attach in the child: one connection shared by standard output
+/// and error when both go to the journal with the same header (as systemd does).
+fn journal_streams(spec: &CommandSpawn) -> io::Result<Vec<(PreparedStream, Vec<i32>)>> {
+    let prepare = |h: &StreamHeader| PreparedStream::new(JOURNAL_STDOUT_SOCKET, h);
+    Ok(match (&spec.stdout, &spec.stderr) {
+        (Output::Journal(a), Output::Journal(b)) if a == b => vec![(prepare(a)?, vec![1, 2])],
+        (out, err) => {
+            let mut v = Vec::new();
+            if let Output::Journal(h) = out {
+                v.push((prepare(h)?, vec![1]));
+            }
+            if let Output::Journal(h) = err {
+                v.push((prepare(h)?, vec![2]));
+            }
+            v
+        }
     })
 }
 
@@ -104,6 +129,7 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
         .map_err(|e| io::Error::new(e.kind(), format!("standard output: {e}")))?;
     let stderr = open_output(&spec.stderr)
         .map_err(|e| io::Error::new(e.kind(), format!("standard error: {e}")))?;
+    let journal = journal_streams(spec)?;
     let groups: Vec<nix::unistd::Gid> = spec
         .credentials
         .as_ref()
@@ -133,6 +159,10 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
         nix::unistd::setsid()?;
         if let Some(fd) = procs_fd {
             write_fd(fd, b"0")?;
+        }
+        // After joining the cgroup, so the journal attributes the stream to the unit.
+        for (stream, targets) in &journal {
+            stream.attach_in_child(targets)?;
         }
         if let Some(value) = &oom {
             // SAFETY: a NUL-terminated literal; open(2) is async-signal-safe.

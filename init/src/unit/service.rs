@@ -154,6 +154,12 @@ pub struct Service {
     pub standard_output: Stdio,
     pub standard_error: Option<Stdio>,
     pub tty_path: Option<String>,
+    /// `SyslogIdentifier=`: the journal's SYSLOG_IDENTIFIER (default: the program's name).
+    pub syslog_identifier: Option<String>,
+    /// `SyslogLevel=`: the priority of lines without a `<N>` prefix (default info, 6).
+    pub syslog_level: u8,
+    /// `SyslogLevelPrefix=`: whether `<N>` at the start of a line sets its priority.
+    pub syslog_level_prefix: bool,
     pub runtime_directory: Directories,
     pub state_directory: Directories,
     pub cache_directory: Directories,
@@ -216,6 +222,9 @@ impl Default for Service {
             standard_output: Stdio::Journal,
             standard_error: None,
             tty_path: None,
+            syslog_identifier: None,
+            syslog_level: 6,
+            syslog_level_prefix: true,
             runtime_directory: dirs(0o755),
             state_directory: dirs(0o755),
             cache_directory: dirs(0o755),
@@ -441,6 +450,15 @@ impl Service {
                 }
             }
             "TTYPath" => self.tty_path = ctx.expand(a).filter(|p| !p.is_empty()),
+            "SyslogIdentifier" => self.syslog_identifier = ctx.expand(a).filter(|p| !p.is_empty()),
+            "SyslogLevel" => match syslog_level(v) {
+                Some(level) => self.syslog_level = level,
+                None => ctx.warn(a, "not a syslog level (emerg..debug or 0..7)"),
+            },
+            "SyslogLevelPrefix" => match values::boolean(v) {
+                Ok(b) => self.syslog_level_prefix = b,
+                Err(e) => ctx.warn(a, &e.to_string()),
+            },
             "RuntimeDirectory" => string_list(ctx, a, &mut self.runtime_directory.names),
             "StateDirectory" => string_list(ctx, a, &mut self.state_directory.names),
             "CacheDirectory" => string_list(ctx, a, &mut self.cache_directory.names),
@@ -696,4 +714,16 @@ fn exit_statuses(ctx: &mut Ctx, a: &Assignment, list: &mut Vec<i32>) {
         }
         ctx.warn(a, format!("'{word}' is not an exit status or signal"));
     }
+}
+
+/// syslog(3) level names and numbers, as `SyslogLevel=` takes them.
+pub fn syslog_level(v: &str) -> Option<u8> {
+    const NAMES: [&str; 8] = [
+        "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+    ];
+    NAMES
+        .iter()
+        .position(|n| *n == v)
+        .map(|i| i as u8)
+        .or_else(|| v.parse::<u8>().ok().filter(|n| *n < 8))
 }

@@ -1,0 +1,215 @@
+//! What `systemctl` asks of a running manager: start, stop or restart one unit (with
+//! systemd's stop propagation), and the unit's properties as `systemctl show` names them.
+//! The boot's anchor (`default.target`) is not changed by these jobs.
+
+use std::collections::BTreeSet;
+
+use super::{Manager, PendingJob};
+use crate::unit::lifecycle::{Active, Exit};
+use crate::unit::name::UnitName;
+use crate::unit::transaction::JobKind;
+
+/// Why a job was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobRefused {
+    #[error("Unit {0} not loaded.")]
+    NotLoaded(UnitName),
+    #[error("Operation refused, unit {0} may be requested by dependency only (it is configured to refuse manual start/stop).")]
+    Manual(UnitName),
+}
+
+impl Manager<'_> {
+    /// `systemctl start`: the unit's start transaction (its requirements and wants too).
+    pub fn start_unit(&mut self, name: &UnitName) -> Result<(), JobRefused> {
+        if let Some(slot) = self.slots.get(name) {
+            if slot.unit.refuse_manual_start {
+                return Err(JobRefused::Manual(name.clone()));
+            }
+        }
+        self.enqueue_start(name);
+        if !self.pending.contains_key(name) && !self.slots.contains_key(name) {
+            self.unmet.clear();
+            return Err(JobRefused::NotLoaded(name.clone()));
+        }
+        self.fail_unmet_and_dispatch();
+        Ok(())
+    }
+
+    /// `systemctl stop`: stops the unit and, first, the active units that cannot run
+    /// without it (`Requires=`, `BindsTo=`, `PartOf=` on it, as systemd propagates).
+    pub fn stop_unit(&mut self, name: &UnitName) -> Result<(), JobRefused> {
+        let slot = self
+            .slots
+            .get(name)
+            .ok_or_else(|| JobRefused::NotLoaded(name.clone()))?;
+        if slot.unit.refuse_manual_stop {
+            return Err(JobRefused::Manual(name.clone()));
+        }
+        let stopping = self.stop_closure(name);
+        for unit in &stopping {
+            // Whoever depends on `unit` and is stopping too stops first.
+            let after: BTreeSet<UnitName> = stopping
+                .iter()
+                .filter(|other| *other != unit && self.depends_on(other, unit))
+                .cloned()
+                .collect();
+            self.pending.insert(
+                unit.clone(),
+                PendingJob {
+                    kind: JobKind::Stop,
+                    after,
+                    required_by: BTreeSet::new(),
+                },
+            );
+        }
+        self.dispatch();
+        Ok(())
+    }
+
+    /// `systemctl restart`: a stop job, then a start job once it is done (an inactive
+    /// unit is just started).
+    pub fn restart_unit(&mut self, name: &UnitName) -> Result<(), JobRefused> {
+        let active = self
+            .slots
+            .get(name)
+            .map(|s| s.active_state() != Active::Inactive && s.active_state() != Active::Failed)
+            .unwrap_or(false);
+        if !active {
+            return self.start_unit(name);
+        }
+        self.restart_after_stop.insert(name.clone());
+        self.stop_unit(name).inspect_err(|_| {
+            self.restart_after_stop.remove(name);
+        })
+    }
+
+    /// Whether a job for `name` is queued or running.
+    pub fn has_job(&self, name: &UnitName) -> bool {
+        self.pending.contains_key(name)
+            || self.running.contains_key(name)
+            || self.restart_after_stop.contains(name)
+    }
+
+    /// `name` and every active unit that requires, binds to or is part of one of them.
+    fn stop_closure(&self, name: &UnitName) -> BTreeSet<UnitName> {
+        let mut set = BTreeSet::from([name.clone()]);
+        let mut queue = vec![name.clone()];
+        while let Some(unit) = queue.pop() {
+            for (other, slot) in &self.slots {
+                let active = !matches!(slot.active_state(), Active::Inactive | Active::Failed);
+                if active && !set.contains(other) && self.depends_on(other, &unit) {
+                    set.insert(other.clone());
+                    queue.push(other.clone());
+                }
+            }
+        }
+        set
+    }
+
+    /// Whether `dependent` needs `on` (Requires=, BindsTo=, PartOf=).
+    fn depends_on(&self, dependent: &UnitName, on: &UnitName) -> bool {
+        self.slots.get(dependent).is_some_and(|s| {
+            let d = &s.unit.deps;
+            d.requires.contains(on) || d.binds_to.contains(on) || d.part_of.contains(on)
+        })
+    }
+
+    /// The unit's properties, named as `systemctl show` names them; `None` when the unit
+    /// was never loaded.
+    pub fn properties(&self, name: &UnitName) -> Option<Vec<(&'static str, String)>> {
+        let slot = self.slots.get(name)?;
+        let unit = &slot.unit;
+        let state = slot.active_state();
+        let sub = match unit.service {
+            Some(_) => slot.run.phase.as_str(),
+            None if state == Active::Active => "active",
+            None => "dead",
+        };
+        let files = &unit.files;
+        let path = |p: &Option<std::path::PathBuf>| {
+            p.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        let micros = |d: Option<std::time::Duration>| {
+            d.map(|d| d.as_micros().to_string())
+                .unwrap_or_else(|| "0".into())
+        };
+        let (code, status) = match slot.run.last_exit {
+            Some(Exit::Code(c)) => ("exited", c.to_string()),
+            Some(Exit::Signal(s)) => ("killed", s.to_string()),
+            None => ("", "0".into()),
+        };
+        let mut props = vec![
+            ("Id", name.to_string()),
+            ("Description", unit.description.clone().unwrap_or_default()),
+            (
+                "LoadState",
+                if files.masked { "masked" } else { "loaded" }.into(),
+            ),
+            ("ActiveState", state.as_str().into()),
+            ("SubState", sub.into()),
+            ("FragmentPath", path(&files.fragment)),
+            (
+                "DropInPaths",
+                files
+                    .dropins
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            ("Job", self.has_job(name).to_string()),
+            ("ActiveEnterTimestampMonotonic", micros(slot.activated_at)),
+            ("InactiveExitTimestampMonotonic", micros(slot.started_at)),
+        ];
+        if unit.service.is_some() {
+            let run = &slot.run;
+            props.extend([
+                (
+                    "MainPID",
+                    run.main_pid.map(|p| p.to_string()).unwrap_or("0".into()),
+                ),
+                (
+                    "ControlPID",
+                    run.control_pid.map(|p| p.to_string()).unwrap_or("0".into()),
+                ),
+                ("ExecMainCode", code.into()),
+                ("ExecMainStatus", status),
+                (
+                    "Result",
+                    run.result.map(|r| r.as_str()).unwrap_or("success").into(),
+                ),
+                ("NRestarts", run.restarts.to_string()),
+                ("StatusText", slot.status.clone().unwrap_or_default()),
+                ("ControlGroup", self.cgroup_of(name).display().to_string()),
+            ]);
+        }
+        Some(props)
+    }
+
+    /// Every loaded unit with its load, active and sub state and description, as
+    /// `systemctl list-units` shows them.
+    pub fn unit_list(&self) -> Vec<[String; 5]> {
+        self.slots
+            .keys()
+            .filter_map(|name| {
+                let props = self.properties(name)?;
+                let get = |k: &str| {
+                    props
+                        .iter()
+                        .find(|(key, _)| *key == k)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                Some([
+                    name.to_string(),
+                    get("LoadState"),
+                    get("ActiveState"),
+                    get("SubState"),
+                    get("Description"),
+                ])
+            })
+            .collect()
+    }
+}
