@@ -457,7 +457,7 @@ impl Service {
             },
             "SyslogLevelPrefix" => match values::boolean(v) {
                 Ok(b) => self.syslog_level_prefix = b,
-                Err(e) => ctx.warn(a, &e.to_string()),
+                Err(e) => ctx.warn(a, e),
             },
             "RuntimeDirectory" => string_list(ctx, a, &mut self.runtime_directory.names),
             "StateDirectory" => string_list(ctx, a, &mut self.state_directory.names),
