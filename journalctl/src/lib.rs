@@ -1,0 +1,247 @@
+//! `journalctl` for Berth nodes: systemd's command shapes ([`args`]) over journal files,
+//! with the filters ([`filter`]) and output formats ([`output`]) of systemd 252 and its
+//! exit statuses (0, or 1 with a message). The files are read through [`Source`], which
+//! the binary implements with `berth-journal`'s reader; everything here is tested
+//! without files.
+
+pub mod args;
+pub mod entry;
+pub mod filter;
+pub mod output;
+pub mod time;
+
+use args::{Action, BootArg, Options};
+use entry::Entry;
+use filter::{Filter, Matches};
+
+/// Where the entries come from.
+pub trait Source {
+    /// Every readable entry, oldest first; damage is reported through `warnings`.
+    fn entries(&mut self, warnings: &mut Vec<String>) -> Result<Vec<Entry>, String>;
+    /// Bytes the journal files take on disk.
+    fn disk_usage(&mut self) -> Result<u64, String>;
+    /// Deletes archived files until the journal is at most `size` bytes and none older
+    /// than `max_age` µs remains; returns a line per deleted file.
+    fn vacuum(&mut self, size: Option<u64>, max_age: Option<u64>) -> Result<Vec<String>, String>;
+}
+
+/// What a run printed and its exit status.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub code: u8,
+}
+
+fn fail(message: String) -> Outcome {
+    Outcome {
+        stdout: Vec::new(),
+        stderr: format!("{message}\n"),
+        code: 1,
+    }
+}
+
+/// One boot in the journal: its ID and first and last entry times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Boot {
+    pub id: String,
+    pub first: u64,
+    pub last: u64,
+}
+
+/// The boots of `entries`, oldest first (by their first entry).
+pub fn boots(entries: &[Entry]) -> Vec<Boot> {
+    let mut list: Vec<Boot> = Vec::new();
+    for e in entries {
+        match list.iter_mut().find(|b| b.id == e.boot_id) {
+            Some(b) => {
+                b.first = b.first.min(e.realtime);
+                b.last = b.last.max(e.realtime);
+            }
+            None => list.push(Boot {
+                id: e.boot_id.clone(),
+                first: e.realtime,
+                last: e.realtime,
+            }),
+        }
+    }
+    list.sort_by_key(|b| b.first);
+    list
+}
+
+/// The boot `-b` names: offsets count back from the last boot (0, -1, ...) or forward
+/// from the first (1, 2, ...); `0` is this machine's boot when the journal has it.
+pub fn resolve_boot(
+    list: &[Boot],
+    arg: &BootArg,
+    this_boot: Option<&str>,
+) -> Result<String, String> {
+    let not_found = |what: String| {
+        format!(
+            "Data from the specified boot ({what}) is not available: No such boot ID in journal"
+        )
+    };
+    let at = |index: i64, what: String| -> Result<String, String> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| list.get(i))
+            .map(|b| b.id.clone())
+            .ok_or_else(|| not_found(what))
+    };
+    match arg {
+        BootArg::Offset(0) => match this_boot.filter(|id| list.iter().any(|b| b.id == *id)) {
+            Some(id) => Ok(id.to_owned()),
+            None => at(list.len() as i64 - 1, "0".into()),
+        },
+        BootArg::Offset(n) if *n > 0 => at(n - 1, format!("{n}")),
+        BootArg::Offset(n) => {
+            let last = match this_boot.and_then(|id| list.iter().position(|b| b.id == id)) {
+                Some(i) => i as i64,
+                None => list.len() as i64 - 1,
+            };
+            at(last + n, format!("{n}"))
+        }
+        BootArg::Id(id, offset) => {
+            let i = list
+                .iter()
+                .position(|b| &b.id == id)
+                .ok_or_else(|| not_found(id.clone()))?;
+            at(i as i64 + offset, format!("{id}{offset:+}"))
+        }
+    }
+}
+
+/// Runs `options` against `source`; `now` is the wall clock in µs and `this_boot` the
+/// running machine's boot ID (`None` off the machine).
+pub fn run(
+    options: &Options,
+    source: &mut dyn Source,
+    now: u64,
+    this_boot: Option<&str>,
+) -> Outcome {
+    match &options.action {
+        Action::Help | Action::Version => return Outcome::default(),
+        Action::DiskUsage => {
+            return match source.disk_usage() {
+                Ok(n) => Outcome {
+                    stdout: format!(
+                        "Archived and active journals take up {} in the file system.\n",
+                        human(n)
+                    )
+                    .into_bytes(),
+                    ..Outcome::default()
+                },
+                Err(e) => fail(e),
+            }
+        }
+        Action::Vacuum { size, time } => {
+            return match source.vacuum(*size, *time) {
+                Ok(lines) => Outcome {
+                    stderr: lines.iter().map(|l| format!("{l}\n")).collect(),
+                    ..Outcome::default()
+                },
+                Err(e) => fail(e),
+            }
+        }
+        Action::Show | Action::ListBoots => {}
+    }
+    let mut warnings = Vec::new();
+    let entries = match source.entries(&mut warnings) {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let mut stderr: String = warnings.iter().map(|w| format!("{w}\n")).collect();
+    let list = boots(&entries);
+    if options.action == Action::ListBoots {
+        let last = list.len() as i64 - 1;
+        let mut out = String::new();
+        for (i, b) in list.iter().enumerate() {
+            out.push_str(&format!(
+                "{:>3} {} {}—{}\n",
+                i as i64 - last,
+                b.id,
+                time::long(b.first, false),
+                time::long(b.last, false)
+            ));
+        }
+        return Outcome {
+            stdout: out.into_bytes(),
+            stderr,
+            code: 0,
+        };
+    }
+    let mut f = Filter {
+        units: options.units.iter().map(|u| filter::unit_name(u)).collect(),
+        identifiers: options.identifiers.clone(),
+        kernel: options.kernel,
+        ..Filter::default()
+    };
+    let built = (|| -> Result<(), String> {
+        f.matches = Matches::parse(&options.matches).map_err(|e| e.to_string())?;
+        if let Some(p) = &options.priority {
+            f.priority = Some(filter::priority_range(p).map_err(|e| e.to_string())?);
+        }
+        if let Some(g) = &options.grep {
+            f.set_grep(g).map_err(|e| e.to_string())?;
+        }
+        if let Some(s) = &options.since {
+            f.since = Some(time::parse(s, now).map_err(|e| e.to_string())?);
+        }
+        if let Some(u) = &options.until {
+            f.until = Some(time::parse(u, now).map_err(|e| e.to_string())?);
+        }
+        if let Some(b) = &options.boot {
+            f.boot = Some(resolve_boot(&list, b, this_boot)?);
+        }
+        Ok(())
+    })();
+    if let Err(e) = built {
+        return fail(e);
+    }
+    let mut shown: Vec<&Entry> = entries.iter().filter(|e| f.accepts(e)).collect();
+    if let Some(n) = options.lines {
+        let skip = shown.len().saturating_sub(n);
+        shown.drain(..skip);
+    }
+    if options.reverse {
+        shown.reverse();
+    }
+    let mut stdout = Vec::new();
+    if shown.is_empty()
+        && !options.quiet
+        && matches!(
+            options.format,
+            output::Format::Short
+                | output::Format::ShortIso
+                | output::Format::ShortPrecise
+                | output::Format::ShortMonotonic
+        )
+    {
+        stdout.extend_from_slice(b"-- No entries --\n");
+    }
+    for e in shown {
+        stdout.extend(output::render(e, options.format));
+    }
+    if !options.quiet && entries.is_empty() && !stderr.contains("No journal files") {
+        stderr.push_str("No journal files were found.\n");
+    }
+    Outcome {
+        stdout,
+        stderr,
+        code: 0,
+    }
+}
+
+/// `--disk-usage`'s sizes: `8.0M`, `1.2G`.
+fn human(n: u64) -> String {
+    for (suffix, factor) in [("G", 1u64 << 30), ("M", 1 << 20), ("K", 1 << 10)] {
+        if n >= factor {
+            let tenths = n * 10 / factor;
+            return format!("{}.{}{suffix}", tenths / 10, tenths % 10);
+        }
+    }
+    format!("{n}B")
+}
+
+#[cfg(test)]
+mod tests;
