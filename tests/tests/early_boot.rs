@@ -596,6 +596,32 @@ fn the_service_manager_runs_the_cri_runtime_from_its_unit() {
         Some(&[nr_open.as_str(), nr_open.as_str()][..]),
         "{limits}"
     );
+    // systemctl talks to PID 1 over /run/berth/init.sock, with systemctl's exit codes.
+    let state = sh.run("systemctl is-active berth-runtime; echo rc=$?");
+    assert_eq!(state.trim(), "active\nrc=0", "{state}");
+    let main = sh.run("systemctl show -p MainPID --value berth-runtime");
+    assert_eq!(main.trim(), pid.to_string(), "{main}");
+    let status = sh.run("systemctl status berth-runtime.service");
+    assert!(
+        status.contains("Active: active (running) since")
+            && status.contains(&format!("Main PID: {pid} (berth-runtime)"))
+            && status.contains("CGroup: /system.slice/berth-runtime.service"),
+        "{status}"
+    );
+    let missing = sh.run("systemctl status nope; echo rc=$?");
+    assert!(missing.contains("rc=4"), "{missing}");
+    let failed = sh.run("systemctl list-units --failed --no-legend; echo rc=$?");
+    assert_eq!(failed.trim(), "rc=0", "{failed}");
+    // restart waits for the new READY=1: a new main PID, active when it returns.
+    let restart = sh.run("systemctl restart berth-runtime; echo rc=$?");
+    assert!(restart.trim().ends_with("rc=0"), "{restart}");
+    let pid: u32 = sh
+        .run("systemctl show -p MainPID --value berth-runtime")
+        .trim()
+        .parse()
+        .expect("a main PID after restart");
+    let state = sh.run("systemctl is-active berth-runtime");
+    assert_eq!(state.trim(), "active", "{state}");
     // Restart=always: killed, it comes back after RestartSec=5 and says READY again.
     sh.run(&format!("busybox kill -9 {pid}"));
     sh.vm
