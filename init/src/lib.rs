@@ -1,6 +1,6 @@
 //! Berth's PID 1, as a library so that its plan can be tested without root.
 //!
-//! One binary plays two roles ([`role`]): **stage 1** runs from the initramfs as `/init`,
+//! One binary plays two roles ([`boot_stage`]): **stage 1** runs from the initramfs as `/init`,
 //! finds the root and verity partitions from `roothash=` alone, loads the few kernel modules
 //! that needs (`STAGE1_MODULES`), sets up the dm-verity device and switches root;
 //! **stage 2** is `/sbin/init` in the verified root and stays PID 1 until shutdown.
@@ -28,23 +28,23 @@ use berth_layout::paths::STAGE1;
 
 /// Which part of the boot this process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub enum BootStage {
     Stage1,
     Stage2,
 }
 
-/// The role rule: stage 1 exactly when `argv[0]` is [`STAGE1`](berth_layout::paths::STAGE1) (`/init`), which is how
+/// The boot-stage rule: stage 1 exactly when `argv[0]` is [`STAGE1`](berth_layout::paths::STAGE1) (`/init`), which is how
 /// the kernel starts the initramfs's init; every other name (`/sbin/init`, `init`,
-/// `berth-init`) is stage 2. Both roles also require PID 1, checked by the caller.
+/// `berth-init`) is stage 2. Both stages also require PID 1, checked by the caller.
 ///
 /// `argv[0]` rather than a marker file such as `/etc/initrd-release`: the initramfs needs
 /// nothing but the binary at `/init`, and a missing marker cannot silently turn stage 1
 /// into a stage 2 that waits forever.
-pub fn role(argv0: &str) -> Role {
+pub fn boot_stage(argv0: &str) -> BootStage {
     if argv0 == STAGE1 {
-        Role::Stage1
+        BootStage::Stage1
     } else {
-        Role::Stage2
+        BootStage::Stage2
     }
 }
 
@@ -54,9 +54,9 @@ mod tests {
 
     #[test]
     fn role_follows_argv0() {
-        assert_eq!(role("/init"), Role::Stage1);
-        assert_eq!(role("/sbin/init"), Role::Stage2);
-        assert_eq!(role("init"), Role::Stage2);
-        assert_eq!(role("/usr/sbin/init"), Role::Stage2);
+        assert_eq!(boot_stage("/init"), BootStage::Stage1);
+        assert_eq!(boot_stage("/sbin/init"), BootStage::Stage2);
+        assert_eq!(boot_stage("init"), BootStage::Stage2);
+        assert_eq!(boot_stage("/usr/sbin/init"), BootStage::Stage2);
     }
 }

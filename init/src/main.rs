@@ -1,7 +1,7 @@
 //! `berth-init`: Berth's PID 1. Stage 1 when run as `/init` from the initramfs, stage 2
-//! otherwise (as `/sbin/init` in the verified root); see [`berth_init::role`].
+//! otherwise (as `/sbin/init` in the verified root); see [`berth_init::boot_stage`].
 //!
-//! Thin on purpose: it picks the role and calls the library. As PID 1 it never returns
+//! Thin on purpose: it picks the boot stage and calls the library. As PID 1 it never returns
 //! from `main` (returning would panic the kernel): a failure or a panic is printed on the
 //! console, the machine is stopped, and if even that fails it idles forever.
 
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use berth_init::sys::{Linux, Syscalls};
-use berth_init::{role, stage1, stage2, Role};
+use berth_init::{boot_stage, stage1, stage2, BootStage};
 use berth_layout::cmdline::FailureAction;
 
 fn main() -> ExitCode {
@@ -19,15 +19,15 @@ fn main() -> ExitCode {
         println!("berth-init {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    let role = role(&argv0);
+    let stage = boot_stage(&argv0);
     let pid = std::process::id();
     if pid != 1 {
         eprintln!(
             "berth-init: this is Berth's PID 1 ({}: stage 1 when run as /init from the \
              initramfs, stage 2 as /sbin/init); it runs as PID {pid}, so it does nothing",
-            match role {
-                Role::Stage1 => "would be stage 1",
-                Role::Stage2 => "would be stage 2",
+            match stage {
+                BootStage::Stage1 => "would be stage 1",
+                BootStage::Stage2 => "would be stage 2",
             }
         );
         return ExitCode::from(2);
@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         let message = format!("berth: FAILED internal: {info}").replace('\n', " ");
         sys.log(&message);
         // Stage 2 catches a panicking job and goes on; stage 1 cannot go on.
-        if role == Role::Stage2 {
+        if stage == BootStage::Stage2 {
             return;
         }
         let failure = sys
@@ -49,9 +49,9 @@ fn main() -> ExitCode {
     }));
     let sys = Linux::new();
     // A panic was already reported and acted on by the hook; only idling is left.
-    let _ = panic::catch_unwind(AssertUnwindSafe(|| match role {
-        Role::Stage1 => stage1::run(&sys),
-        Role::Stage2 => stage2::run(&sys),
+    let _ = panic::catch_unwind(AssertUnwindSafe(|| match stage {
+        BootStage::Stage1 => stage1::run(&sys),
+        BootStage::Stage2 => stage2::run(&sys),
     }));
     idle_forever()
 }

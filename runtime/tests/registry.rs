@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::thread;
 
 use berth_runtime::error::{ErrorKind, Kind};
-use berth_runtime::image::{Auth, Digest, ImageError, ImageStore, RegistryConfig};
+use berth_runtime::oci_image::{Auth, Digest, ImageError, ImageStore, RegistryConfig};
 use sha2::Digest as _;
 
 const NO_CONTAINERS: &dyn Fn(&str) -> bool = &|_| false;

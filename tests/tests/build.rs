@@ -1,5 +1,5 @@
 //! The foundation end to end: `cargo xtask build` makes a disk that the reference tools
-//! accept, that is byte-identical across clean builds, whose stages are cached, and whose
+//! accept, that is byte-identical across clean builds, whose build steps are cached, and whose
 //! bad inputs are reported clearly. These build whole images (minutes on two cores), so
 //! they are `#[ignore]`d for a plain `cargo test` and run by `cargo xtask test`.
 
@@ -199,7 +199,7 @@ fn two_clean_builds_are_byte_identical() {
 
 #[test]
 #[ignore = "builds whole images; run by `cargo xtask test`"]
-fn stages_are_cached_and_an_overlay_change_rebuilds_from_rootfs() {
+fn build_steps_are_cached_and_an_overlay_change_rebuilds_from_rootfs() {
     let dir = tempfile::tempdir().unwrap();
     let overlay = dir.path().join("overlay");
     fs::create_dir_all(overlay.join("etc")).unwrap();
@@ -221,7 +221,7 @@ fn stages_are_cached_and_an_overlay_change_rebuilds_from_rootfs() {
     let first = fs::read(disk.with_file_name("manifest.json")).unwrap();
     let (_, again) = build_into(dir.path(), &args).unwrap();
     let log = String::from_utf8_lossy(&again.stderr);
-    for stage in [
+    for step in [
         "kernel",
         "initramfs",
         "rootfs",
@@ -232,8 +232,8 @@ fn stages_are_cached_and_an_overlay_change_rebuilds_from_rootfs() {
         "disk",
     ] {
         assert!(
-            log.contains(&format!("{stage:>10} cached")),
-            "{stage} not cached:\n{log}"
+            log.contains(&format!("{step:>10} cached")),
+            "{step} not cached:\n{log}"
         );
     }
 
@@ -241,16 +241,16 @@ fn stages_are_cached_and_an_overlay_change_rebuilds_from_rootfs() {
     let (_, changed) = build_into(dir.path(), &args).unwrap();
     let log = String::from_utf8_lossy(&changed.stderr);
     assert!(log.contains("compile 3 binaries"), "{log}");
-    for stage in ["rootfs", "ext4", "verity", "esp"] {
+    for step in ["rootfs", "ext4", "verity", "esp"] {
         assert!(
-            !log.contains(&format!("{stage:>10} cached")),
-            "{stage} was not rebuilt:\n{log}"
+            !log.contains(&format!("{step:>10} cached")),
+            "{step} was not rebuilt:\n{log}"
         );
     }
-    for stage in ["kernel", "initramfs", "state"] {
+    for step in ["kernel", "initramfs", "state"] {
         assert!(
-            log.contains(&format!("{stage:>10} cached")),
-            "{stage} does not depend on the root:\n{log}"
+            log.contains(&format!("{step:>10} cached")),
+            "{step} does not depend on the root:\n{log}"
         );
     }
     let second = fs::read(disk.with_file_name("manifest.json")).unwrap();

@@ -1,4 +1,4 @@
-//! The compile stage: the workspace's own binaries for the image (release, statically
+//! The compile step: the workspace's own binaries for the image (release, statically
 //! linked so that they need nothing from the root's libc and also run from the initramfs),
 //! built in a target folder of their own with paths remapped, so their bytes do not depend
 //! on where the workspace or the cargo home is.

@@ -1,4 +1,4 @@
-//! The fetch stage: every pinned `.deb` a build needs, from the sha256-keyed cache outside
+//! The fetch step: every pinned `.deb` a build needs, from the sha256-keyed cache outside
 //! the work tree, fetched with apt (private configuration) only when missing.
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,7 @@ mod lock;
 mod publish;
 mod release;
 mod run;
-mod stage;
+mod step;
 mod test;
 mod ui;
 mod verify;
@@ -83,7 +83,7 @@ enum Task {
         /// The image description.
         #[arg(long, default_value = "image.toml")]
         config: PathBuf,
-        /// Where stages keep their cached outputs.
+        /// Where steps keep their cached outputs.
         #[arg(long, default_value = "target/berth")]
         work_dir: PathBuf,
         /// Where the disk and manifest are written.

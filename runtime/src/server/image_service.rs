@@ -1,4 +1,4 @@
-//! `runtime.v1.ImageService` over [`ImageStore`](crate::image::ImageStore). The sandbox
+//! `runtime.v1.ImageService` over [`ImageStore`](crate::oci_image::ImageStore). The sandbox
 //! image is reported pinned, so the kubelet's image garbage collector keeps it. As with
 //! containerd, an image can be removed while containers use it: their layers stay on
 //! disk until the last such container is removed.
@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use tonic::{Request, Response, Status};
 
 use super::{blocking, status, validate, Cri, Daemon};
-use crate::image::{Auth, ImageRecord};
+use crate::oci_image::{Auth, ImageRecord};
 use crate::proto::v1::image_service_server::ImageService;
 use crate::proto::v1::*;
 

@@ -1,6 +1,6 @@
 //! The gRPC side: the daemon's shared state ([`Daemon`]) and the two CRI services on a
 //! unix socket. Handlers check the request, then run the (blocking) work of the
-//! [`image`](crate::image), [`pod`](crate::pod) and [`container`](crate::container)
+//! [`oci_image`](crate::oci_image), [`pod`](crate::pod) and [`container`](crate::container)
 //! modules on tokio's blocking pool, so a slow pull never stalls `Status` or `ListPods`.
 
 mod container_status;
@@ -30,7 +30,7 @@ use tokio_stream::wrappers::UnixListenerStream;
 use crate::config::Config;
 use crate::container::OciRuntime;
 use crate::error::{to_status, ErrorKind};
-use crate::image::{ImageStore, RegistryConfig};
+use crate::oci_image::{ImageStore, RegistryConfig};
 use crate::pod::{Cni, CniConfig};
 use crate::proto::v1::image_service_server::ImageServiceServer;
 use crate::proto::v1::runtime_service_server::RuntimeServiceServer;

@@ -1,10 +1,10 @@
-//! The disk stage: the partition images assembled into the GPT disk at the plan's offsets,
-//! and `manifest.json` beside it. Both are written into the out folder, not the stage
-//! folder (a disk is large; one copy is enough), so the stage names them as outputs and
+//! The disk step: the partition images assembled into the GPT disk at the plan's offsets,
+//! and `manifest.json` beside it. Both are written into the out folder, not the step
+//! folder (a disk is large; one copy is enough), so the step names them as outputs and
 //! the cache remakes them when either was changed or removed after the build.
 //!
-//! Inputs: the ext4, verity, ESP and STATE stages and the whole image description; the
-//! manifest's other facts come from the stages these depend on.
+//! Inputs: the ext4, verity, ESP and STATE steps and the whole image description; the
+//! manifest's other facts come from the steps these depend on.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -24,12 +24,12 @@ use super::initramfs::InitramfsMeta;
 use super::kernel::KernelMeta;
 use super::rootfs::RootfsMeta;
 use super::verity::{hash_image, VerityMeta};
-use crate::stage::code::{IMAGE_EXCLUDE, IMAGE_SOURCES};
-use crate::stage::{Code, Done, Key, Stage};
+use crate::step::code::{IMAGE_EXCLUDE, IMAGE_SOURCES};
+use crate::step::{Code, Done, Key, Step};
 use crate::ui::Ui;
 use crate::Variant;
 
-/// The disk stage.
+/// The disk step.
 pub struct Disk<'a> {
     pub spec: &'a ImageSpec,
     pub variant: Variant,
@@ -49,7 +49,7 @@ pub struct Disk<'a> {
     pub manifest_path: PathBuf,
 }
 
-impl Stage for Disk<'_> {
+impl Step for Disk<'_> {
     const NAME: &'static str = "disk";
     const CODE: Code = Code {
         sources: &["xtask/src/build/disk.rs", IMAGE_SOURCES],

@@ -1,8 +1,8 @@
-//! The ESP stage: a FAT32 volume with systemd-boot, its configuration, slot A's loader
+//! The ESP step: a FAT32 volume with systemd-boot, its configuration, slot A's loader
 //! entry, kernel and initramfs (`berth_image::boot::loader`), its volume id derived from
 //! the ESP partition's UUID.
 //!
-//! Inputs: SOURCE_DATE_EPOCH, the kernel and initramfs stages, the kernel command line,
+//! Inputs: SOURCE_DATE_EPOCH, the kernel and initramfs steps, the kernel command line,
 //! the loader entry's fields (name, version, tries) and the ESP's size and volume id.
 
 use std::fs;
@@ -16,11 +16,11 @@ use berth_layout::partition::{Plan, Role};
 
 use super::initramfs::{self, InitramfsMeta};
 use super::kernel::KernelMeta;
-use crate::stage::code::{IMAGE_EXCLUDE, IMAGE_SOURCES};
-use crate::stage::{Code, Done, Key, Stage};
+use crate::step::code::{IMAGE_EXCLUDE, IMAGE_SOURCES};
+use crate::step::{Code, Done, Key, Step};
 use crate::ui::Ui;
 
-/// The ESP stage.
+/// The ESP step.
 pub struct Esp<'a> {
     pub kernel: &'a Done<KernelMeta>,
     pub initramfs: &'a Done<InitramfsMeta>,
@@ -30,7 +30,7 @@ pub struct Esp<'a> {
     pub epoch: u64,
 }
 
-/// The FAT volume in its stage folder.
+/// The FAT volume in its step folder.
 pub fn esp_image(dir: &Path) -> PathBuf {
     dir.join("esp.fat")
 }
@@ -47,7 +47,7 @@ impl Esp<'_> {
     }
 }
 
-impl Stage for Esp<'_> {
+impl Step for Esp<'_> {
     const NAME: &'static str = "esp";
     const CODE: Code = Code {
         sources: &["xtask/src/build/esp.rs", "xtask/src/esp.rs", IMAGE_SOURCES],

@@ -1,8 +1,8 @@
-//! The ext4 stages: the read-only root from the rootfs stage's tree, and the empty,
+//! The ext4 steps: the read-only root from the rootfs step's tree, and the empty,
 //! journalled STATE (grown on first boot). Their identities come from
 //! `berth_image::boot::identity`.
 //!
-//! Root inputs: the rootfs stage, SOURCE_DATE_EPOCH, mke2fs's version, the image name and
+//! Root inputs: the rootfs step, SOURCE_DATE_EPOCH, mke2fs's version, the image name and
 //! the root partition's size. STATE inputs: SOURCE_DATE_EPOCH, mke2fs's version, the image
 //! name and version, STATE's size.
 
@@ -16,8 +16,8 @@ use berth_image::tree::Tree;
 use berth_layout::partition::{Plan, Role, Sizes};
 
 use super::rootfs::{self, RootfsMeta};
-use crate::stage::code::{IMAGE_EXCLUDE, IMAGE_SOURCES};
-use crate::stage::{Code, Done, Key, Stage};
+use crate::step::code::{IMAGE_EXCLUDE, IMAGE_SOURCES};
+use crate::step::{Code, Done, Key, Step};
 use crate::ui::Ui;
 
 const CODE: Code = Code {
@@ -26,7 +26,7 @@ const CODE: Code = Code {
     crates: &["berth-image", "berth-layout"],
 };
 
-/// The root filesystem stage.
+/// The root filesystem step.
 pub struct RootExt4<'a> {
     pub rootfs: &'a Done<RootfsMeta>,
     pub image_name: &'a str,
@@ -36,12 +36,12 @@ pub struct RootExt4<'a> {
     pub tools: &'a [String],
 }
 
-/// The root filesystem in its stage folder.
+/// The root filesystem in its step folder.
 pub fn root_image(dir: &Path) -> PathBuf {
     dir.join("root.ext4")
 }
 
-impl Stage for RootExt4<'_> {
+impl Step for RootExt4<'_> {
     const NAME: &'static str = "ext4";
     const CODE: Code = CODE;
     type Meta = ();
@@ -78,7 +78,7 @@ impl Stage for RootExt4<'_> {
     }
 }
 
-/// The STATE stage.
+/// The STATE step.
 pub struct StateExt4<'a> {
     pub image_name: &'a str,
     pub version: &'a str,
@@ -87,12 +87,12 @@ pub struct StateExt4<'a> {
     pub tools: &'a [String],
 }
 
-/// STATE in its stage folder.
+/// STATE in its step folder.
 pub fn state_image(dir: &Path) -> PathBuf {
     dir.join("state.ext4")
 }
 
-impl Stage for StateExt4<'_> {
+impl Step for StateExt4<'_> {
     const NAME: &'static str = "state";
     const CODE: Code = CODE;
     type Meta = ();

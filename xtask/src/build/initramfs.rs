@@ -1,7 +1,7 @@
-//! The initramfs stage: stage 1 and exactly the modules it loads (with their dependencies
+//! The initramfs step: stage 1 and exactly the modules it loads (with their dependencies
 //! from the generated index), laid out and compressed by `berth_image::boot::initramfs`.
 //!
-//! Inputs: the kernel stage, the init binary, SOURCE_DATE_EPOCH.
+//! Inputs: the kernel step, the init binary, SOURCE_DATE_EPOCH.
 
 use std::path::{Path, PathBuf};
 
@@ -11,11 +11,11 @@ use berth_layout::module_index::STAGE1_MODULES;
 use serde::{Deserialize, Serialize};
 
 use super::kernel::KernelMeta;
-use crate::stage::code::{IMAGE_EXCLUDE, IMAGE_SOURCES};
-use crate::stage::{Code, Done, Key, Stage};
+use crate::step::code::{IMAGE_EXCLUDE, IMAGE_SOURCES};
+use crate::step::{Code, Done, Key, Step};
 use crate::ui::Ui;
 
-/// The initramfs stage.
+/// The initramfs step.
 pub struct Initramfs<'a> {
     pub kernel: &'a Done<KernelMeta>,
     /// Stage 1 (the init binary, which is also `/sbin/init`).
@@ -23,7 +23,7 @@ pub struct Initramfs<'a> {
     pub epoch: u64,
 }
 
-/// What the initramfs stage hands on.
+/// What the initramfs step hands on.
 #[derive(Serialize, Deserialize)]
 pub struct InitramfsMeta {
     pub modules: Vec<String>,
@@ -31,12 +31,12 @@ pub struct InitramfsMeta {
     pub compressed_bytes: u64,
 }
 
-/// The initramfs in the stage folder.
+/// The initramfs in the step folder.
 pub fn image(dir: &Path) -> PathBuf {
     dir.join("initrd.img")
 }
 
-impl Stage for Initramfs<'_> {
+impl Step for Initramfs<'_> {
     const NAME: &'static str = "initramfs";
     const CODE: Code = Code {
         sources: &[

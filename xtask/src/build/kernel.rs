@@ -1,10 +1,10 @@
-//! The kernel stage: the pinned Debian kernel (or `image.toml`'s own) and systemd-boot,
+//! The kernel step: the pinned Debian kernel (or `image.toml`'s own) and systemd-boot,
 //! unpacked; the kernel's config held against `kernel-config/required.config`; and the
 //! module dependency index generated, since the Debian package ships none.
 //!
-//! Outputs in the stage folder: `vmlinuz`, `systemd-bootx64.efi`, `kernel.json`, and
+//! Outputs in the step folder: `vmlinuz`, `systemd-bootx64.efi`, `kernel.json`, and
 //! `root/usr/lib/modules/<version>/` (every module plus `modules.dep`), an overlay for the
-//! rootfs stage.
+//! rootfs step.
 //!
 //! Inputs: the boot packages (by sha256) or the custom kernel's files.
 
@@ -18,11 +18,11 @@ use berth_layout::paths::MODULES_DEP;
 use berth_rootfs::{deb, LockedPackage, Prune};
 use serde::{Deserialize, Serialize};
 
-use crate::stage::{Code, Key, Stage};
+use crate::step::{Code, Key, Step};
 use crate::ui::Ui;
 use crate::workspace::Workspace;
 
-/// The kernel stage.
+/// The kernel step.
 pub struct Kernel<'a> {
     pub ws: &'a Workspace,
     pub spec: &'a ImageSpec,
@@ -30,7 +30,7 @@ pub struct Kernel<'a> {
     pub debs: &'a [(LockedPackage, PathBuf)],
 }
 
-impl Stage for Kernel<'_> {
+impl Step for Kernel<'_> {
     const NAME: &'static str = "kernel";
     const CODE: Code = Code {
         sources: &[
@@ -40,9 +40,9 @@ impl Stage for Kernel<'_> {
             "kernel-config/required.config",
             "rootfs/Cargo.toml",
             "rootfs/src",
-            crate::stage::code::IMAGE_SOURCES,
+            crate::step::code::IMAGE_SOURCES,
         ],
-        exclude: crate::stage::code::IMAGE_EXCLUDE,
+        exclude: crate::step::code::IMAGE_EXCLUDE,
         crates: &[
             "berth-kernel-config",
             "berth-rootfs",
@@ -80,7 +80,7 @@ impl Stage for Kernel<'_> {
     }
 }
 
-/// What later stages need to know about the kernel.
+/// What later steps need to know about the kernel.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KernelMeta {
     pub version: String,
@@ -91,15 +91,15 @@ pub struct KernelMeta {
 }
 
 impl KernelMeta {
-    /// `root/usr/lib/modules/<version>` inside the stage folder.
-    pub fn modules_dir(&self, stage: &Path) -> PathBuf {
-        stage.join("root/usr/lib/modules").join(&self.version)
+    /// `root/usr/lib/modules/<version>` inside the step folder.
+    pub fn modules_dir(&self, step: &Path) -> PathBuf {
+        step.join("root/usr/lib/modules").join(&self.version)
     }
 }
 
 const LOADER_EFI: &str = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 
-/// Fills `dest` (an empty stage folder) from the pinned packages or the custom kernel.
+/// Fills `dest` (an empty step folder) from the pinned packages or the custom kernel.
 fn build(
     ws: &Workspace,
     spec: &ImageSpec,
@@ -175,7 +175,7 @@ fn build(
         modules_dir.join(MODULES_DEP),
         index.render_modules_dep(None)?,
     )?;
-    stage_cleanup(&unpacked);
+    step_cleanup(&unpacked);
     Ok(KernelMeta {
         modules: index.len(),
         ..meta
@@ -188,8 +188,8 @@ fn extract(deb_path: &Path, into: &Path) -> Result<()> {
     Ok(())
 }
 
-fn stage_cleanup(dir: &Path) {
-    crate::stage::make_writable(dir);
+fn step_cleanup(dir: &Path) {
+    crate::step::make_writable(dir);
     let _ = fs::remove_dir_all(dir);
 }
 

@@ -1,8 +1,8 @@
-//! `cargo xtask build`: fetch, compile, then the stages kernel, initramfs, rootfs, ext4,
+//! `cargo xtask build`: fetch, compile, then the steps kernel, initramfs, rootfs, ext4,
 //! verity, ESP, STATE and disk, each in its own file.
 //!
-//! Every stage declares its inputs and the code that makes it and goes through the one
-//! cache of `stage.rs` (key, lookup, run, commit); fetch and compile have caches of their
+//! Every step declares its inputs and the code that makes it and goes through the one
+//! cache of `step.rs` (key, lookup, run, commit); fetch and compile have caches of their
 //! own (the sha256-keyed `.deb` cache, cargo). Identities inside the image (filesystem
 //! UUIDs, hash seed, verity salt) derive from content, never from the builder or the
 //! clock: the disk is a function of the inputs and SOURCE_DATE_EPOCH.
@@ -28,7 +28,7 @@ use berth_image::manifest;
 use berth_image::spec::ImageSpec;
 use berth_layout::partition::{Plan, Sizes};
 
-use crate::stage::Cache;
+use crate::step::Cache;
 use crate::ui::Ui;
 use crate::workspace::Workspace;
 use crate::{compile, fetch, Variant};

@@ -1,7 +1,7 @@
-//! The rootfs stage: the root tree assembled by `berth_rootfs` from the packages, the
+//! The rootfs step: the root tree assembled by `berth_rootfs` from the packages, the
 //! image's binaries, the kernel's modules and the overlays, with its owners and digest.
 //!
-//! Inputs: the variant, the binaries (by sha256), the kernel stage, the packages (by
+//! Inputs: the variant, the binaries (by sha256), the kernel step, the packages (by
 //! sha256) and each overlay folder's content.
 
 use std::path::{Path, PathBuf};
@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use super::kernel::KernelMeta;
 use crate::compile::Built;
-use crate::stage::code::{IMAGE_EXCLUDE, IMAGE_SOURCES};
-use crate::stage::{Code, Done, Key, Stage};
+use crate::step::code::{IMAGE_EXCLUDE, IMAGE_SOURCES};
+use crate::step::{Code, Done, Key, Step};
 use crate::ui::Ui;
 use crate::Variant;
 
-/// The rootfs stage.
+/// The rootfs step.
 pub struct Rootfs<'a> {
     pub variant: Variant,
     pub binaries: &'a [Built],
@@ -29,7 +29,7 @@ pub struct Rootfs<'a> {
     pub overlays: &'a [PathBuf],
 }
 
-/// What the rootfs stage hands on.
+/// What the rootfs step hands on.
 #[derive(Serialize, Deserialize)]
 pub struct RootfsMeta {
     pub owners: Owners,
@@ -37,12 +37,12 @@ pub struct RootfsMeta {
     pub tree_digest: String,
 }
 
-/// The root tree in the stage folder.
+/// The root tree in the step folder.
 pub fn tree_dir(dir: &Path) -> PathBuf {
     dir.join("tree")
 }
 
-impl Stage for Rootfs<'_> {
+impl Step for Rootfs<'_> {
     const NAME: &'static str = "rootfs";
     const CODE: Code = Code {
         sources: &[

@@ -1,17 +1,17 @@
-//! The stages' code versions on a copy of this workspace's sources: an edit to `publish/`
-//! (or anything else no stage declares) changes no stage, an edit to a format changes
-//! exactly the stages made by it.
+//! The steps' code versions on a copy of this workspace's sources: an edit to `publish/`
+//! (or anything else no step declares) changes no step, an edit to a format changes
+//! exactly the steps made by it.
 
 use std::fs;
 use std::path::Path;
 
 use super::{disk, esp, ext4, initramfs, kernel, rootfs, verity};
-use crate::stage::code::Versions;
-use crate::stage::{Code, Stage};
+use crate::step::code::Versions;
+use crate::step::{Code, Step};
 
-/// Every stage's name and code.
-fn stages() -> Vec<(&'static str, Code)> {
-    fn of<S: Stage>() -> (&'static str, Code) {
+/// Every step's name and code.
+fn steps() -> Vec<(&'static str, Code)> {
+    fn of<S: Step>() -> (&'static str, Code) {
         (S::NAME, S::CODE)
     }
     vec![
@@ -30,10 +30,10 @@ fn workspace() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-/// Copies what the stages declare, plus all of xtask and `Cargo.lock`, into `dest`.
+/// Copies what the steps declare, plus all of xtask and `Cargo.lock`, into `dest`.
 fn copy_sources(dest: &Path) {
     let mut paths: Vec<&str> = vec!["xtask", "Cargo.lock"];
-    for (_, code) in stages() {
+    for (_, code) in steps() {
         paths.extend(code.sources.iter().copied());
     }
     for rel in paths {
@@ -58,7 +58,7 @@ fn copy(from: &Path, to: &Path) {
 
 fn versions(root: &Path) -> Vec<(&'static str, String)> {
     let versions = Versions::new(root).unwrap();
-    stages()
+    steps()
         .into_iter()
         .map(|(name, code)| (name, versions.version(&code).unwrap()))
         .collect()
@@ -70,7 +70,7 @@ fn append(path: &Path, text: &str) {
     fs::write(path, bytes).unwrap();
 }
 
-/// The stages whose code version differs between `a` and `b`.
+/// The steps whose code version differs between `a` and `b`.
 fn changed(a: &[(&'static str, String)], b: &[(&'static str, String)]) -> Vec<&'static str> {
     a.iter()
         .zip(b)
@@ -80,7 +80,7 @@ fn changed(a: &[(&'static str, String)], b: &[(&'static str, String)]) -> Vec<&'
 }
 
 #[test]
-fn editing_publish_rebuilds_no_stage_and_a_format_edit_rebuilds_its_stages() {
+fn editing_publish_rebuilds_no_step_and_a_format_edit_rebuilds_its_steps() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     copy_sources(root);
@@ -118,7 +118,7 @@ fn editing_publish_rebuilds_no_stage_and_a_format_edit_rebuilds_its_stages() {
 }
 
 #[test]
-fn a_dependency_update_changes_the_stages_that_link_it() {
+fn a_dependency_update_changes_the_steps_that_link_it() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     copy_sources(root);
@@ -139,20 +139,20 @@ fn a_dependency_update_changes_the_stages_that_link_it() {
         "name = \"ext4-view\"\nversion = \"9",
     );
     fs::write(&lock, bumped).unwrap();
-    assert_eq!(changed(&after_ureq, &versions(root)).len(), stages().len());
+    assert_eq!(changed(&after_ureq, &versions(root)).len(), steps().len());
 }
 
 #[test]
 fn every_declared_source_exists_and_none_is_publish_or_the_cli() {
-    for (name, code) in stages() {
+    for (name, code) in steps() {
         for source in code.sources {
             assert!(
                 workspace().join(source).exists(),
-                "stage {name} declares {source}, which does not exist"
+                "step {name} declares {source}, which does not exist"
             );
             assert!(
                 !source.starts_with("xtask/src/publish") && *source != "xtask/src/main.rs",
-                "stage {name} declares {source}"
+                "step {name} declares {source}"
             );
         }
         for excluded in code.exclude {

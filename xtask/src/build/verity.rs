@@ -1,7 +1,7 @@
-//! The verity stage: the dm-verity hash tree of the root filesystem (the format
+//! The verity step: the dm-verity hash tree of the root filesystem (the format
 //! `veritysetup format` writes), with salt and UUID derived from the root tree's digest.
 //!
-//! Inputs: the ext4 stage and the rootfs stage's tree digest (through the ext4 key).
+//! Inputs: the ext4 step and the rootfs step's tree digest (through the ext4 key).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,17 +13,17 @@ use serde::{Deserialize, Serialize};
 
 use super::ext4::root_image;
 use super::rootfs::RootfsMeta;
-use crate::stage::code::{IMAGE_EXCLUDE, IMAGE_SOURCES};
-use crate::stage::{Code, Done, Key, Stage};
+use crate::step::code::{IMAGE_EXCLUDE, IMAGE_SOURCES};
+use crate::step::{Code, Done, Key, Step};
 use crate::ui::Ui;
 
-/// The verity stage.
+/// The verity step.
 pub struct Verity<'a> {
     pub ext4: &'a Done<()>,
     pub rootfs: &'a Done<RootfsMeta>,
 }
 
-/// What the verity stage hands on.
+/// What the verity step hands on.
 #[derive(Serialize, Deserialize)]
 pub struct VerityMeta {
     pub root_hash: String,
@@ -35,19 +35,19 @@ pub struct VerityMeta {
 
 impl VerityMeta {
     pub fn root_hash(&self) -> Result<[u8; 32]> {
-        let bytes = hex::decode(&self.root_hash).context("bad root hash in the verity stage")?;
+        let bytes = hex::decode(&self.root_hash).context("bad root hash in the verity step")?;
         bytes
             .try_into()
             .map_err(|_| anyhow::anyhow!("root hash is not 32 bytes"))
     }
 }
 
-/// The hash tree in its stage folder.
+/// The hash tree in its step folder.
 pub fn hash_image(dir: &Path) -> PathBuf {
     dir.join("root.verity")
 }
 
-impl Stage for Verity<'_> {
+impl Step for Verity<'_> {
     const NAME: &'static str = "verity";
     const CODE: Code = Code {
         sources: &["xtask/src/build/verity.rs", IMAGE_SOURCES],

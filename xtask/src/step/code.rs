@@ -1,4 +1,4 @@
-//! The version of the code that makes a stage: a hash of the source files it declares (the
+//! The version of the code that makes a step: a hash of the source files it declares (the
 //! workspace's own crates and xtask files that shape its output) and of the locked versions
 //! of the crates.io dependencies of the crates it names, from `Cargo.lock`.
 //!
@@ -17,19 +17,19 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-/// The code of a stage.
+/// The code of a step.
 #[derive(Debug, Clone, Copy)]
 pub struct Code {
     /// Files and folders, relative to the workspace root. A folder counts every file in it
     /// but those under `exclude`, `target` and hidden names.
     pub sources: &'static [&'static str],
-    /// Paths under `sources` that do not shape the stage (release formats, benches).
+    /// Paths under `sources` that do not shape the step (release formats, benches).
     pub exclude: &'static [&'static str],
     /// Workspace crates whose locked dependency tree is part of the version.
     pub crates: &'static [&'static str],
 }
 
-/// The format library every stage uses, without what only releases use.
+/// The format library every step uses, without what only releases use.
 pub const IMAGE_SOURCES: &str = "image";
 pub const IMAGE_EXCLUDE: &[&str] = &["image/src/release", "image/benches", "image/tests"];
 

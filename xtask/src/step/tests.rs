@@ -1,4 +1,4 @@
-//! The cache mechanism with a stage that counts its runs.
+//! The cache mechanism with a step that counts its runs.
 
 use std::cell::Cell;
 use std::fs;
@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::{Cache, Code, Key, Stage};
+use super::{Cache, Code, Key, Step};
 use crate::ui::Ui;
 
 struct Counting {
@@ -15,7 +15,7 @@ struct Counting {
     outside: Option<PathBuf>,
 }
 
-impl Stage for Counting {
+impl Step for Counting {
     const NAME: &'static str = "counting";
     const CODE: Code = Code {
         sources: &["code.txt"],
@@ -42,7 +42,7 @@ impl Stage for Counting {
     }
 }
 
-fn stage(input: &str, outside: Option<PathBuf>) -> Counting {
+fn step(input: &str, outside: Option<PathBuf>) -> Counting {
     Counting {
         input: input.into(),
         runs: Cell::new(0),
@@ -51,14 +51,14 @@ fn stage(input: &str, outside: Option<PathBuf>) -> Counting {
 }
 
 #[test]
-fn a_stage_runs_once_per_key_and_again_when_its_inputs_or_code_change() {
+fn a_step_runs_once_per_key_and_again_when_its_inputs_or_code_change() {
     let dir = tempfile::tempdir().unwrap();
     let (ws, work) = (dir.path().join("ws"), dir.path().join("work"));
     fs::create_dir_all(&ws).unwrap();
     fs::write(ws.join("code.txt"), "v1").unwrap();
     let ui = Ui::new(true);
 
-    let one = stage("one", None);
+    let one = step("one", None);
     let done = Cache::new(work.clone(), &ws)
         .unwrap()
         .ensure(&ui, &one)
@@ -71,7 +71,7 @@ fn a_stage_runs_once_per_key_and_again_when_its_inputs_or_code_change() {
         .unwrap();
     assert_eq!((one.runs.get(), again.key), (1, done.key.clone()));
 
-    let two = stage("two", None);
+    let two = step("two", None);
     let done_two = Cache::new(work.clone(), &ws)
         .unwrap()
         .ensure(&ui, &two)
@@ -85,7 +85,7 @@ fn a_stage_runs_once_per_key_and_again_when_its_inputs_or_code_change() {
         .unwrap()
         .ensure(&ui, &two)
         .unwrap();
-    assert_eq!(two.runs.get(), 2, "a code change runs the stage again");
+    assert_eq!(two.runs.get(), 2, "a code change runs the step again");
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn an_outside_output_changed_or_removed_after_the_build_is_made_again() {
     let outside = dir.path().join("disk.raw");
     let ui = Ui::new(true);
     let cache = Cache::new(work, &ws).unwrap();
-    let disk = stage("disk", Some(outside.clone()));
+    let disk = step("disk", Some(outside.clone()));
     cache.ensure(&ui, &disk).unwrap();
     cache.ensure(&ui, &disk).unwrap();
     assert_eq!(disk.runs.get(), 1);

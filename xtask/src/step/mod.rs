@@ -1,14 +1,14 @@
-//! The one cache of `cargo xtask build`: every stage declares its inputs and the code that
+//! The one cache of `cargo xtask build`: every step declares its inputs and the code that
 //! makes it, and runs through [`ensure`]: key, lookup, run, commit.
 //!
-//! A stage's key is the hash of its declared inputs and of its code version (the source
+//! A step's key is the hash of its declared inputs and of its code version (the source
 //! files and locked dependencies that shape its output, see [`code`]), never of the xtask
-//! binary: editing `publish/` or rebuilding xtask with other flags changes no stage.
+//! binary: editing `publish/` or rebuilding xtask with other flags changes no step.
 //!
-//! Each stage's outputs live in `<work>/<stage>/` beside a `key` file. A stage whose key
-//! matches is skipped; otherwise it runs into a fresh `<stage>.tmp/` that is renamed into
-//! place only when complete, so an interrupted build never leaves a half-written stage
-//! that looks finished. A stage that writes outside its folder (the disk, into `out/`)
+//! Each step's outputs live in `<work>/<step>/` beside a `key` file. A step whose key
+//! matches is skipped; otherwise it runs into a fresh `<step>.tmp/` that is renamed into
+//! place only when complete, so an interrupted build never leaves a half-written step
+//! that looks finished. A step that writes outside its folder (the disk, into `out/`)
 //! names those files, and the key file also records their length and mtime, so that an
 //! output changed after the build (a disk booted without snapshot) is made again.
 
@@ -33,8 +33,8 @@ use crate::ui::Ui;
 pub struct Key(Sha256);
 
 impl Key {
-    pub fn new(stage: &str) -> Key {
-        Key::default().add("stage", stage.as_bytes())
+    pub fn new(step: &str) -> Key {
+        Key::default().add("step", step.as_bytes())
     }
 
     pub fn add(mut self, name: &str, value: impl AsRef<[u8]>) -> Key {
@@ -50,36 +50,36 @@ impl Key {
     }
 }
 
-/// One stage of the build.
-pub trait Stage {
-    /// The stage's folder under the work folder, and its name in the build's output.
+/// One step of the build.
+pub trait Step {
+    /// The step's folder under the work folder, and its name in the build's output.
     const NAME: &'static str;
     /// The code that makes the outputs: its version is part of the key.
     const CODE: Code;
-    /// What the stage hands on to later stages, kept as `<stage>.json` in its folder.
+    /// What the step hands on to later steps, kept as `<step>.json` in its folder.
     type Meta: Serialize + DeserializeOwned;
 
-    /// Adds every input (files, settings, earlier stages' keys) to `key`.
+    /// Adds every input (files, settings, earlier steps' keys) to `key`.
     fn inputs(&self, key: Key) -> Result<Key>;
 
     /// Makes the outputs in `dir` (empty), showing its progress on `ui`; returns the
     /// metadata.
     fn run(&self, dir: &Path, ui: &Ui) -> Result<Self::Meta>;
 
-    /// Files the stage writes outside its folder.
+    /// Files the step writes outside its folder.
     fn outputs(&self) -> Vec<PathBuf> {
         Vec::new()
     }
 }
 
-/// A stage's outcome: its folder, its key (for the keys of later stages) and metadata.
+/// A step's outcome: its folder, its key (for the keys of later steps) and metadata.
 pub struct Done<M> {
     pub dir: PathBuf,
     pub key: String,
     pub meta: M,
 }
 
-/// Where the stages of one build live, and the workspace whose code versions they use.
+/// Where the steps of one build live, and the workspace whose code versions they use.
 pub struct Cache {
     work: PathBuf,
     code: code::Versions,
@@ -94,16 +94,16 @@ impl Cache {
         })
     }
 
-    /// The key of `stage`: its name, its code version and its inputs.
-    pub fn key<S: Stage>(&self, stage: &S) -> Result<Key> {
+    /// The key of `step`: its name, its code version and its inputs.
+    pub fn key<S: Step>(&self, step: &S) -> Result<Key> {
         let code = self.code.version(&S::CODE)?;
-        stage.inputs(Key::new(S::NAME).add("code", code))
+        step.inputs(Key::new(S::NAME).add("code", code))
     }
 
-    /// Finds `stage` up to date or runs it.
-    pub fn ensure<S: Stage>(&self, ui: &Ui, stage: &S) -> Result<Done<S::Meta>> {
-        let key = self.key(stage)?.hex();
-        let outputs = stage.outputs();
+    /// Finds `step` up to date or runs it.
+    pub fn ensure<S: Step>(&self, ui: &Ui, step: &S) -> Result<Done<S::Meta>> {
+        let key = self.key(step)?.hex();
+        let outputs = step.outputs();
         let meta_file = format!("{}.json", S::NAME);
         let dir = match lookup(&self.work, S::NAME, &key, &outputs)? {
             Cached::Hit(dir) => {
@@ -111,7 +111,7 @@ impl Cache {
                 dir
             }
             Cached::Miss(pending) => {
-                let meta = stage.run(&pending.tmp, ui)?;
+                let meta = step.run(&pending.tmp, ui)?;
                 write_json(&pending.tmp.join(&meta_file), &meta)?;
                 pending.commit()?
             }
@@ -121,7 +121,7 @@ impl Cache {
     }
 }
 
-/// A stage's folder, found finished or to be made.
+/// A step's folder, found finished or to be made.
 pub enum Cached {
     /// Up to date: outputs are in the folder.
     Hit(PathBuf),
@@ -140,7 +140,7 @@ impl Pending {
     /// Records the key (and the outside outputs' stamps) and moves the outputs into place.
     pub fn commit(self) -> Result<PathBuf> {
         let text = key_text(&self.key, &self.outputs)
-            .context("a stage's outputs vanished after it wrote them")?;
+            .context("a step's outputs vanished after it wrote them")?;
         fs::write(self.tmp.join("key"), text)
             .with_context(|| format!("cannot write {}/key", self.tmp.display()))?;
         if self.dir.exists() {
@@ -154,15 +154,15 @@ impl Pending {
     }
 }
 
-/// Looks up `stage` under `base` with `key`; `outputs` are its files outside the folder.
-pub fn lookup(base: &Path, stage: &str, key: &str, outputs: &[PathBuf]) -> Result<Cached> {
-    let dir = base.join(stage);
+/// Looks up `step` under `base` with `key`; `outputs` are its files outside the folder.
+pub fn lookup(base: &Path, step: &str, key: &str, outputs: &[PathBuf]) -> Result<Cached> {
+    let dir = base.join(step);
     let want = key_text(key, outputs);
     let found = fs::read_to_string(dir.join("key")).ok();
     if want.is_some() && found == want {
         return Ok(Cached::Hit(dir));
     }
-    let tmp = base.join(format!("{stage}.tmp"));
+    let tmp = base.join(format!("{step}.tmp"));
     if tmp.exists() {
         make_writable(&tmp);
         fs::remove_dir_all(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
