@@ -24,10 +24,12 @@ pub fn workspace() -> PathBuf {
 /// environment a shell would give it.
 pub fn xtask(args: &[&str]) -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // A flag, not the environment: build scripts of xtask's dependencies rerun when
+    // SOURCE_DATE_EPOCH changes, so the user's next `cargo xtask` would rebuild xtask.
     cmd.arg("xtask")
+        .args(["--source-date-epoch", EPOCH])
         .args(args)
-        .current_dir(workspace())
-        .env("SOURCE_DATE_EPOCH", EPOCH);
+        .current_dir(workspace());
     clean_cargo_env(&mut cmd);
     cmd
 }

@@ -30,6 +30,9 @@ pub const IMAGE_BINARIES: &[(&str, &str, &str, u32)] = &[
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 
+/// SOURCE_DATE_EPOCH for the compilers (1980-01-01, the ZIP epoch, as Debian's tools use).
+const BINARIES_EPOCH: &str = "315532800";
+
 /// One built binary.
 pub struct Built {
     pub path: PathBuf,
@@ -62,6 +65,10 @@ pub fn compile(ws: &Workspace, target_dir: &Path, quiet: bool) -> Result<Vec<Bui
         .arg("--target-dir")
         .arg(target_dir)
         .env("RUSTFLAGS", rustflags)
+        // The binaries do not depend on the image's build time; pinned, because the build
+        // scripts of ring and zstd-sys (through cc) rerun when it changes, and a test's
+        // epoch would otherwise make the user's next build recompile them.
+        .env("SOURCE_DATE_EPOCH", BINARIES_EPOCH)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .stdout(Stdio::null());
     let mut packages: Vec<&str> = IMAGE_BINARIES.iter().map(|b| b.0).collect();

@@ -32,6 +32,12 @@ struct Cli {
     /// Only errors and the final result; no progress bars.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// The build time written into the image [default: $SOURCE_DATE_EPOCH, else the last
+    /// commit's time]. Tests pass it here rather than in the environment, because build
+    /// scripts of xtask's dependencies (ring, zstd-sys through cc) rerun when the
+    /// variable changes, so the user's next `cargo xtask` would rebuild xtask.
+    #[arg(long, global = true, value_name = "SECONDS")]
+    source_date_epoch: Option<u64>,
     #[command(subcommand)]
     task: Task,
 }
@@ -144,7 +150,23 @@ enum Task {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let ui = ui::Ui::new(cli.quiet);
-    let result = workspace::enter().and_then(|ws| match cli.task {
+    let result = workspace::enter().and_then(|mut ws| {
+        ws.source_date_epoch = cli.source_date_epoch;
+        run_task(ws, &ui, cli.task)
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            ui.clear();
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one task in the workspace.
+fn run_task(ws: workspace::Workspace, ui: &ui::Ui, task: Task) -> anyhow::Result<()> {
+    match task {
         Task::Build {
             variant,
             config,
@@ -153,7 +175,7 @@ fn main() -> ExitCode {
             binaries_target_dir,
         } => build::run(
             &ws,
-            &ui,
+            ui,
             &build::Options {
                 variant,
                 config,
@@ -172,7 +194,7 @@ fn main() -> ExitCode {
             cpus,
         } => run::run(
             &ws,
-            &ui,
+            ui,
             &run::Options {
                 build: build::Options {
                     variant,
@@ -187,26 +209,18 @@ fn main() -> ExitCode {
                 cpus,
             },
         ),
-        Task::Inspect { image, no_files } => inspect::run(&ui, &image, !no_files),
-        Task::Lock { config } => lock::run(&ws, &ui, &config),
-        Task::Test => test::run(&ws, &ui),
+        Task::Inspect { image, no_files } => inspect::run(ui, &image, !no_files),
+        Task::Lock { config } => lock::run(&ws, ui, &config),
+        Task::Test => test::run(&ws, ui),
         Task::Bench { what } => match what {
-            BenchWhat::Boot { image, runs } => bench::boot(&ui, &ws.path(&image), runs),
+            BenchWhat::Boot { image, runs } => bench::boot(ui, &ws.path(&image), runs),
             BenchWhat::Verity => bench::verity(),
             BenchWhat::Cri => bench::cri(),
-            BenchWhat::Release { image } => release::bench(&ws, &ui, image),
+            BenchWhat::Release { image } => release::bench(&ws, ui, image),
         },
-        Task::Release(args) => release::run(&ws, &ui, &args),
-        Task::Keygen(args) => keygen::run(&ws, &ui, &args),
-        Task::Verify(args) => verify::run(&ws, &ui, &args),
-        Task::Publish(args) => publish::run(&ws, &ui, &args),
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            ui.clear();
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
+        Task::Release(args) => release::run(&ws, ui, &args),
+        Task::Keygen(args) => keygen::run(&ws, ui, &args),
+        Task::Verify(args) => verify::run(&ws, ui, &args),
+        Task::Publish(args) => publish::run(&ws, ui, &args),
     }
 }

@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 /// The workspace root and the paths tasks share.
 pub struct Workspace {
     pub root: PathBuf,
+    /// `--source-date-epoch`, which wins over the environment's SOURCE_DATE_EPOCH.
+    pub source_date_epoch: Option<u64>,
 }
 
 impl Workspace {
@@ -74,7 +76,10 @@ pub fn enter() -> Result<Workspace> {
         .to_path_buf();
     std::env::set_current_dir(&root)
         .with_context(|| format!("cannot enter the workspace {}", root.display()))?;
-    Ok(Workspace { root })
+    Ok(Workspace {
+        root,
+        source_date_epoch: None,
+    })
 }
 
 #[cfg(test)]

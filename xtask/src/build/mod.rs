@@ -194,8 +194,12 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<PathBuf> {
     Ok(disk_path)
 }
 
-/// SOURCE_DATE_EPOCH from the environment, else the time of the last commit.
+/// `--source-date-epoch`, else SOURCE_DATE_EPOCH from the environment, else the time of
+/// the last commit.
 fn source_date_epoch(ws: &Workspace) -> Result<u64> {
+    if let Some(epoch) = ws.source_date_epoch {
+        return Ok(epoch);
+    }
     if let Ok(value) = std::env::var("SOURCE_DATE_EPOCH") {
         return value
             .trim()
