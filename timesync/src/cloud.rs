@@ -103,19 +103,49 @@ mod tests {
         dir
     }
 
+    /// SMBIOS files and their contents.
+    type Fields = &'static [(&'static str, &'static str)];
+
     #[test]
     fn clouds_are_told_apart_by_their_smbios() {
-        let cases: &[(&[(&str, &str)], Option<Cloud>)] = &[
-            (&[("sys_vendor", "Google"), ("product_name", "Google Compute Engine")], Some(Cloud::Gce)),
-            (&[("sys_vendor", "Amazon EC2"), ("bios_vendor", "Amazon EC2")], Some(Cloud::Aws)),
-            (&[("sys_vendor", "Xen"), ("bios_version", "4.11.amazon")], Some(Cloud::Aws)),
+        let cases: &[(Fields, Option<Cloud>)] = &[
             (
-                &[("sys_vendor", "Microsoft Corporation"), ("chassis_asset_tag", AZURE_ASSET_TAG)],
+                &[
+                    ("sys_vendor", "Google"),
+                    ("product_name", "Google Compute Engine"),
+                ],
+                Some(Cloud::Gce),
+            ),
+            (
+                &[("sys_vendor", "Amazon EC2"), ("bios_vendor", "Amazon EC2")],
+                Some(Cloud::Aws),
+            ),
+            (
+                &[("sys_vendor", "Xen"), ("bios_version", "4.11.amazon")],
+                Some(Cloud::Aws),
+            ),
+            (
+                &[
+                    ("sys_vendor", "Microsoft Corporation"),
+                    ("chassis_asset_tag", AZURE_ASSET_TAG),
+                ],
                 Some(Cloud::Azure),
             ),
             // Hyper-V on a desktop is not Azure.
-            (&[("sys_vendor", "Microsoft Corporation"), ("chassis_asset_tag", "")], None),
-            (&[("sys_vendor", "QEMU"), ("product_name", "Standard PC (Q35 + ICH9, 2009)")], None),
+            (
+                &[
+                    ("sys_vendor", "Microsoft Corporation"),
+                    ("chassis_asset_tag", ""),
+                ],
+                None,
+            ),
+            (
+                &[
+                    ("sys_vendor", "QEMU"),
+                    ("product_name", "Standard PC (Q35 + ICH9, 2009)"),
+                ],
+                None,
+            ),
             (&[], None),
         ];
         for (fields, want) in cases {

@@ -58,7 +58,11 @@ pub fn parse_servers_file(text: &str) -> Vec<String> {
 }
 
 /// `--server` names plus the DHCP file's; else the cloud's source; else empty.
-pub fn choose(flags: &[String], dhcp_file: &Path, dmi_dir: &Path) -> Result<ServerList, ServersError> {
+pub fn choose(
+    flags: &[String],
+    dhcp_file: &Path,
+    dmi_dir: &Path,
+) -> Result<ServerList, ServersError> {
     let mut names: Vec<String> = flags.to_vec();
     let mut sources = Vec::new();
     if !flags.is_empty() {
@@ -88,7 +92,10 @@ pub fn choose(flags: &[String], dhcp_file: &Path, dmi_dir: &Path) -> Result<Serv
         let (found, dmi) = cloud::detect(dmi_dir);
         if let Some(default) = found.and_then(cloud_default) {
             names.push(default.to_owned());
-            sources.push(format!("the {} time source", found.map(|c| c.to_string()).unwrap_or_default()));
+            sources.push(format!(
+                "the {} time source",
+                found.map(|c| c.to_string()).unwrap_or_default()
+            ));
         } else {
             sources.push(match found {
                 Some(c) => format!("{c} (no network time source)"),
@@ -149,12 +156,24 @@ mod tests {
 
     #[test]
     fn specs_name_host_and_port() {
-        assert_eq!(parse_spec("169.254.169.123").unwrap(), ("169.254.169.123".into(), 123));
-        assert_eq!(parse_spec("127.0.0.1:11123").unwrap(), ("127.0.0.1".into(), 11123));
+        assert_eq!(
+            parse_spec("169.254.169.123").unwrap(),
+            ("169.254.169.123".into(), 123)
+        );
+        assert_eq!(
+            parse_spec("127.0.0.1:11123").unwrap(),
+            ("127.0.0.1".into(), 11123)
+        );
         assert_eq!(parse_spec("[::1]:11123").unwrap(), ("::1".into(), 11123));
         assert_eq!(parse_spec("fe80::1").unwrap(), ("fe80::1".into(), 123));
-        assert_eq!(parse_spec("time.google.com").unwrap(), ("time.google.com".into(), 123));
-        assert_eq!(parse_spec("ntp.lan:1234").unwrap(), ("ntp.lan".into(), 1234));
+        assert_eq!(
+            parse_spec("time.google.com").unwrap(),
+            ("time.google.com".into(), 123)
+        );
+        assert_eq!(
+            parse_spec("ntp.lan:1234").unwrap(),
+            ("ntp.lan".into(), 1234)
+        );
         for bad in ["", ":123", "host:", "host:0", "host:99999", "a b", "x/y"] {
             assert!(parse_spec(bad).is_err(), "{bad:?}");
         }
@@ -180,7 +199,11 @@ mod tests {
         std::fs::remove_file(&dhcp).unwrap();
         let list = choose(&[], &dhcp, &dmi).unwrap();
         assert!(list.names.is_empty());
-        assert!(list.source.starts_with("no cloud (sys_vendor \"QEMU\""), "{}", list.source);
+        assert!(
+            list.source.starts_with("no cloud (sys_vendor \"QEMU\""),
+            "{}",
+            list.source
+        );
     }
 
     proptest! {

@@ -25,7 +25,12 @@ fn garbage_is_a_timeout_that_says_what_came() {
     let junk = Responder::spawn(Behaviour::Garbage);
     let clock = RecordingClock::new(Seconds(0));
     let err = sample_server(&clock, junk.addr, &options()).unwrap_err();
-    let QueryError::Timeout { server, last: Some(last), .. } = &err else {
+    let QueryError::Timeout {
+        server,
+        last: Some(last),
+        ..
+    } = &err
+    else {
         panic!("{err}");
     };
     assert_eq!(*server, junk.addr);
@@ -52,7 +57,15 @@ fn the_binary_fails_clearly_on_a_garbage_server() {
     let junk = Responder::spawn(Behaviour::Garbage);
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_berth-timesync"))
-        .args(["--once", "--dry-run", "--samples", "1", "--timeout", "0.3", "--server"])
+        .args([
+            "--once",
+            "--dry-run",
+            "--samples",
+            "1",
+            "--timeout",
+            "0.3",
+            "--server",
+        ])
         .arg(junk.addr.to_string())
         .arg("--servers-file")
         .arg(dir.path().join("none"))
@@ -60,7 +73,10 @@ fn the_binary_fails_clearly_on_a_garbage_server() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("{}: no usable reply", junk.addr)), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}: no usable reply", junk.addr)),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -83,7 +99,10 @@ fn no_server_outside_a_cloud_is_said_and_readiness_still_sent() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("no NTP server to ask (no cloud (sys_vendor \"QEMU\""), "{stderr}");
+    assert!(
+        stderr.contains("no NTP server to ask (no cloud (sys_vendor \"QEMU\""),
+        "{stderr}"
+    );
     let mut buf = [0u8; 256];
     socket.set_nonblocking(true).unwrap();
     let n = socket.recv(&mut buf).expect("a notification was sent");
@@ -94,7 +113,10 @@ fn no_server_outside_a_cloud_is_said_and_readiness_still_sent() {
 fn nobody_listening_is_an_error_naming_the_server() {
     // A port nobody listens on: the kernel answers with ICMP port unreachable, which
     // the connected socket reports (or, filtered, the wait times out).
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let clock = RecordingClock::new(Seconds(0));
     let err = sample_server(&clock, port, &options()).unwrap_err();
     assert!(err.to_string().starts_with(&format!("{port}: ")), "{err}");

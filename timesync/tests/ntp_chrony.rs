@@ -51,7 +51,11 @@ fn a_clock_a_year_behind_is_stepped_by_a_year() {
     assert!((by.0 - YEAR).abs() < SAME_CLOCK, "stepped by {by}");
     // The fake clock moved: the next round only slews what is left.
     let round = client.round(&names(&[chrony.addr])).unwrap();
-    assert!(matches!(round.action, Action::Slew(s) if s.abs().0 < SAME_CLOCK), "{}", round.action);
+    assert!(
+        matches!(round.action, Action::Slew(s) if s.abs().0 < SAME_CLOCK),
+        "{}",
+        round.action
+    );
     assert_eq!(clock.adjustments().len(), 2);
 }
 
@@ -64,7 +68,9 @@ fn a_server_lying_by_a_year_is_outvoted() {
     let clock = RecordingClock::new(Seconds(0));
     let mut client = Client::new(&clock, Options::default(), &quiet);
 
-    let round = client.round(&names(&[liar.addr, chrony.addr, honest.addr])).unwrap();
+    let round = client
+        .round(&names(&[liar.addr, chrony.addr, honest.addr]))
+        .unwrap();
     assert_eq!(round.selection.agreeing, 2);
     assert_eq!(round.selection.falsetickers.len(), 1);
     assert_eq!(round.selection.falsetickers[0].server, liar.addr);
@@ -74,7 +80,10 @@ fn a_server_lying_by_a_year_is_outvoted() {
     let fresh = RecordingClock::new(Seconds(0));
     let mut client = Client::new(&fresh, Options::default(), &quiet);
     let err = client.round(&names(&[chrony.addr, liar.addr])).unwrap_err();
-    assert!(matches!(err, SyncError::Select(SelectError::NoMajority(_))), "{err}");
+    assert!(
+        matches!(err, SyncError::Select(SelectError::NoMajority(_))),
+        "{err}"
+    );
     assert!(fresh.adjustments().is_empty());
 }
 
@@ -89,7 +98,10 @@ fn a_lone_server_may_not_step_far_after_the_first_sync() {
     let err = client.round(&names(&[liar.addr])).unwrap_err();
     assert!(matches!(err, SyncError::Refused { .. }), "{err}");
     assert!(err.to_string().contains("--max-step"), "{err}");
-    assert!(clock.adjustments().iter().all(|c| matches!(c, ClockCall::Slew(_))));
+    assert!(clock
+        .adjustments()
+        .iter()
+        .all(|c| matches!(c, ClockCall::Slew(_))));
 }
 
 #[test]
@@ -116,8 +128,14 @@ fn the_binary_reports_the_offset_and_notifies_readiness() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no offset in {stdout:?}"));
     assert!(offset.abs() < SAME_CLOCK as f64 / 1e9, "{stdout}");
-    assert!(stdout.contains(&format!("server={}", chrony.addr)), "{stdout}");
-    assert!(stderr.contains("dry run: the clock was not changed"), "{stderr}");
+    assert!(
+        stdout.contains(&format!("server={}", chrony.addr)),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("dry run: the clock was not changed"),
+        "{stderr}"
+    );
     let mut buf = [0u8; 256];
     socket.set_nonblocking(true).unwrap();
     let n = socket.recv(&mut buf).expect("a notification was sent");

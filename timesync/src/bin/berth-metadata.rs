@@ -111,10 +111,16 @@ fn main() -> ExitCode {
                     Some(data) => format!("{} bytes of user data", data.len()),
                     None => "no user data".to_owned(),
                 },
-                written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                written
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
-        Err(e) => log(&format!("FAILED {cloud} metadata: {e}; nothing written, boot goes on")),
+        Err(e) => log(&format!(
+            "FAILED {cloud} metadata: {e}; nothing written, boot goes on"
+        )),
     }
     ExitCode::SUCCESS
 }

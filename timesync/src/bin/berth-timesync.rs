@@ -69,7 +69,11 @@ fn seconds(name: &str, value: f64) -> Result<Duration> {
 
 fn options(args: &Args) -> Result<Options> {
     if args.minpoll > args.maxpoll {
-        bail!("--minpoll {} is more than --maxpoll {}", args.minpoll, args.maxpoll);
+        bail!(
+            "--minpoll {} is more than --maxpoll {}",
+            args.minpoll,
+            args.maxpoll
+        );
     }
     let step_threshold = seconds("step-threshold", args.step_threshold)?;
     let max_step = seconds("max-step", args.max_step)?;
@@ -116,7 +120,10 @@ fn main() -> ExitCode {
     let mut client = Client::new(clock, options, &log);
     let result = client.run(&servers, &send);
     if args.dry_run {
-        log(&format!("dry run: the clock was not changed; would have done {:?}", recording.adjustments()));
+        log(&format!(
+            "dry run: the clock was not changed; would have done {:?}",
+            recording.adjustments()
+        ));
     }
     match result {
         Ok(round) => {

@@ -32,7 +32,10 @@ impl Clock for Linux {
 
     fn step(&self, by: Seconds) -> io::Result<()> {
         let target = self.realtime().checked_add(by.0).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("{by} overflows the clock"))
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{by} overflows the clock"),
+            )
         })?;
         let spec = libc::timespec {
             tv_sec: target.div_euclid(1_000_000_000) as libc::time_t,

@@ -44,7 +44,8 @@ pub fn fetch(http: &Http, base: &str) -> Result<Metadata, MetadataError> {
         reason,
     })?;
 
-    let url = format!("{base}/metadata/instance/compute/userData?api-version=2021-01-01&format=text");
+    let url =
+        format!("{base}/metadata/instance/compute/userData?api-version=2021-01-01&format=text");
     let reply = http.get(&url, &[METADATA])?;
     let user_data = match reply.status {
         200 => {

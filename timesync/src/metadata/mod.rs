@@ -86,12 +86,20 @@ pub fn fetch(cloud: Cloud, http: &Http, base: &str) -> Result<Metadata, Metadata
 /// The first label of a host name or FQDN, lower-cased and checked as a RFC 1123 label
 /// (what `sethostname` and a Kubernetes node name accept).
 pub fn short_hostname(raw: &str) -> Result<String, String> {
-    let label = raw.trim().split('.').next().unwrap_or("").to_ascii_lowercase();
+    let label = raw
+        .trim()
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if label.is_empty() {
         return Err("it is empty".into());
     }
     if label.len() > 63 {
-        return Err(format!("its first label is {} characters, more than 63", label.len()));
+        return Err(format!(
+            "its first label is {} characters, more than 63",
+            label.len()
+        ));
     }
     if let Some(c) = label
         .chars()
@@ -122,8 +130,14 @@ mod tests {
 
     #[test]
     fn host_names_are_first_labels() {
-        assert_eq!(short_hostname("node-1.us-central1-a.c.proj.internal\n").unwrap(), "node-1");
-        assert_eq!(short_hostname("ip-10-0-0-1.ec2.internal").unwrap(), "ip-10-0-0-1");
+        assert_eq!(
+            short_hostname("node-1.us-central1-a.c.proj.internal\n").unwrap(),
+            "node-1"
+        );
+        assert_eq!(
+            short_hostname("ip-10-0-0-1.ec2.internal").unwrap(),
+            "ip-10-0-0-1"
+        );
         assert_eq!(short_hostname("MyVM").unwrap(), "myvm");
         for bad in ["", ".x", "a_b", "-a", "a-", &"a".repeat(64), "<html>"] {
             assert!(short_hostname(bad).is_err(), "{bad:?}");

@@ -34,7 +34,11 @@ impl Default for Paths {
 /// stale file. Returns the files written.
 pub fn write(metadata: &Metadata, paths: &Paths) -> Result<Vec<PathBuf>, MetadataError> {
     let mut written = Vec::new();
-    write_atomic(&paths.hostname, format!("{}\n", metadata.hostname).as_bytes(), 0o644)?;
+    write_atomic(
+        &paths.hostname,
+        format!("{}\n", metadata.hostname).as_bytes(),
+        0o644,
+    )?;
     written.push(paths.hostname.clone());
     match &metadata.user_data {
         Some(data) => {
@@ -63,7 +67,10 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), Metad
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(error)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut file = OpenOptions::new()
@@ -111,6 +118,9 @@ mod tests {
         assert_eq!(write(&none, &paths).unwrap(), vec![paths.hostname.clone()]);
         assert!(!paths.user_data.exists());
         // No temporary file is left behind.
-        assert_eq!(fs::read_dir(dir.path().join("metadata")).unwrap().count(), 1);
+        assert_eq!(
+            fs::read_dir(dir.path().join("metadata")).unwrap().count(),
+            1
+        );
     }
 }

@@ -130,8 +130,10 @@ impl Packet {
             .get(..HEADER_LEN)
             .and_then(|h| h.try_into().ok())
             .ok_or(PacketError { len: bytes.len() })?;
-        let u32_at = |i: usize| u32::from_be_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
-        let ts_at = |i: usize| NtpTimestamp((u64::from(u32_at(i)) << 32) | u64::from(u32_at(i + 4)));
+        let u32_at =
+            |i: usize| u32::from_be_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        let ts_at =
+            |i: usize| NtpTimestamp((u64::from(u32_at(i)) << 32) | u64::from(u32_at(i + 4)));
         Ok(Packet {
             leap: Leap::from_bits(header[0] >> 6),
             version: (header[0] >> 3) & 7,
@@ -174,7 +176,13 @@ impl Packet {
         self.reference_id
             .iter()
             .take_while(|b| **b != 0)
-            .map(|b| if b.is_ascii_graphic() { *b as char } else { '?' })
+            .map(|b| {
+                if b.is_ascii_graphic() {
+                    *b as char
+                } else {
+                    '?'
+                }
+            })
             .collect()
     }
 }
@@ -213,7 +221,10 @@ mod tests {
         bytes[24..32].copy_from_slice(&0xaaaa_bbbb_cccc_ddddu64.to_be_bytes());
         let packet = Packet::parse(&bytes).unwrap();
         assert_eq!(packet.leap, Leap::None);
-        assert_eq!((packet.version, packet.mode, packet.stratum), (4, MODE_SERVER, 9));
+        assert_eq!(
+            (packet.version, packet.mode, packet.stratum),
+            (4, MODE_SERVER, 9)
+        );
         assert_eq!((packet.poll, packet.precision), (6, -25));
         assert_eq!(short_to_nanos(packet.root_delay), 3_906_250);
         assert_eq!(packet.origin, NtpTimestamp(0xaaaa_bbbb_cccc_dddd));
@@ -233,7 +244,10 @@ mod tests {
         assert_eq!(ts.0 >> 32, 1_767_225_600 + 2_208_988_800);
         assert_eq!(ts.0 & 0xffff_ffff, 0x8000_0000);
         // 2036-02-07T06:28:16Z is era 1 second 0.
-        assert_eq!(NtpTimestamp::from_unix_nanos(2_085_978_496_000_000_000).0, 0);
+        assert_eq!(
+            NtpTimestamp::from_unix_nanos(2_085_978_496_000_000_000).0,
+            0
+        );
         // The difference across the era boundary is still one second.
         let before = NtpTimestamp::from_unix_nanos(2_085_978_495_000_000_000);
         let after = NtpTimestamp::from_unix_nanos(2_085_978_496_000_000_000);
@@ -242,8 +256,13 @@ mod tests {
     }
 
     fn any_packet() -> impl Strategy<Value = Packet> {
-        (any::<[u8; 4]>(), any::<[u32; 3]>(), any::<[u64; 4]>(), 0u8..4).prop_map(
-            |(head, shorts, stamps, leap)| Packet {
+        (
+            any::<[u8; 4]>(),
+            any::<[u32; 3]>(),
+            any::<[u64; 4]>(),
+            0u8..4,
+        )
+            .prop_map(|(head, shorts, stamps, leap)| Packet {
                 leap: Leap::from_bits(leap),
                 version: head[0] & 7,
                 mode: head[0] >> 5,
@@ -257,8 +276,7 @@ mod tests {
                 origin: NtpTimestamp(stamps[1]),
                 receive: NtpTimestamp(stamps[2]),
                 transmit: NtpTimestamp(stamps[3]),
-            },
-        )
+            })
     }
 
     proptest! {

@@ -86,7 +86,12 @@ pub fn sample_server(
                     best = Some(sample);
                 }
             }
-            Err(e @ QueryError::Rejected { reason: Reject::KissOfDeath(_), .. }) => return Err(e),
+            Err(
+                e @ QueryError::Rejected {
+                    reason: Reject::KissOfDeath(_),
+                    ..
+                },
+            ) => return Err(e),
             Err(e) => last_error = Some(e),
         }
     }
@@ -139,7 +144,12 @@ pub fn query_once(
         socket.set_read_timeout(Some(left)).map_err(socket_error)?;
         let len = match socket.recv(&mut buf) {
             Ok(len) => len,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 continue
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -159,7 +169,9 @@ pub fn query_once(
         match evaluate(server, cookie, t1, t4, &packet) {
             Ok(sample) => return Ok(sample),
             // Not an answer to this request: wait for the real one.
-            Err(reason @ (Reject::OriginMismatch { .. } | Reject::Mode(_) | Reject::Version(_))) => {
+            Err(
+                reason @ (Reject::OriginMismatch { .. } | Reject::Mode(_) | Reject::Version(_)),
+            ) => {
                 last = Some(reason.to_string());
             }
             Err(reason) => return Err(QueryError::Rejected { server, reason }),

@@ -29,7 +29,10 @@ pub enum Reject {
     #[error("version {0} is not NTP version 1 to 4")]
     Version(u8),
     #[error("its origin timestamp {got} is not our request's {sent} (a stale or spoofed reply)")]
-    OriginMismatch { sent: NtpTimestamp, got: NtpTimestamp },
+    OriginMismatch {
+        sent: NtpTimestamp,
+        got: NtpTimestamp,
+    },
     #[error("kiss-o'-death {0:?} (stratum 0): the server refuses to serve us")]
     KissOfDeath(String),
     #[error("the server's clock is not synchronized (leap indicator 3)")]
@@ -214,22 +217,65 @@ mod tests {
         let cookie = NtpTimestamp(99);
         let good = reply(cookie, NOW, NOW);
         let cases: Vec<(Packet, Reject)> = vec![
-            (Packet { mode: MODE_CLIENT, ..good }, Reject::Mode(3)),
+            (
+                Packet {
+                    mode: MODE_CLIENT,
+                    ..good
+                },
+                Reject::Mode(3),
+            ),
             (Packet { version: 0, ..good }, Reject::Version(0)),
             (
-                Packet { origin: NtpTimestamp(98), ..good },
-                Reject::OriginMismatch { sent: cookie, got: NtpTimestamp(98) },
+                Packet {
+                    origin: NtpTimestamp(98),
+                    ..good
+                },
+                Reject::OriginMismatch {
+                    sent: cookie,
+                    got: NtpTimestamp(98),
+                },
             ),
             (
-                Packet { stratum: 0, reference_id: *b"RATE", ..good },
+                Packet {
+                    stratum: 0,
+                    reference_id: *b"RATE",
+                    ..good
+                },
                 Reject::KissOfDeath("RATE".into()),
             ),
-            (Packet { leap: Leap::Unsynchronized, ..good }, Reject::Unsynchronized),
-            (Packet { stratum: 16, ..good }, Reject::Stratum(16)),
-            (Packet { transmit: NtpTimestamp(0), ..good }, Reject::ZeroTransmit),
-            (Packet { receive: NtpTimestamp(0), ..good }, Reject::ZeroReceive),
             (
-                Packet { root_dispersion: 4 << 16, ..good },
+                Packet {
+                    leap: Leap::Unsynchronized,
+                    ..good
+                },
+                Reject::Unsynchronized,
+            ),
+            (
+                Packet {
+                    stratum: 16,
+                    ..good
+                },
+                Reject::Stratum(16),
+            ),
+            (
+                Packet {
+                    transmit: NtpTimestamp(0),
+                    ..good
+                },
+                Reject::ZeroTransmit,
+            ),
+            (
+                Packet {
+                    receive: NtpTimestamp(0),
+                    ..good
+                },
+                Reject::ZeroReceive,
+            ),
+            (
+                Packet {
+                    root_dispersion: 4 << 16,
+                    ..good
+                },
                 Reject::RootDistance(Seconds(1_953_125 + 4 * SEC)),
             ),
         ];

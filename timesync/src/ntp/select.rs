@@ -81,11 +81,10 @@ pub fn select(samples: &[Sample]) -> Result<Selection, SelectError> {
             best_point = value;
         }
     }
-    let (truechimers, falsetickers): (Vec<&Sample>, Vec<&Sample>) =
-        samples.iter().partition(|s| {
-            let b = bound(s);
-            s.offset.0.saturating_sub(b) <= best_point && best_point <= s.offset.0.saturating_add(b)
-        });
+    let (truechimers, falsetickers): (Vec<&Sample>, Vec<&Sample>) = samples.iter().partition(|s| {
+        let b = bound(s);
+        s.offset.0.saturating_sub(b) <= best_point && best_point <= s.offset.0.saturating_add(b)
+    });
     if truechimers.len() * 2 <= samples.len() && samples.len() > 1 {
         return Err(SelectError::NoMajority(samples.to_vec()));
     }
@@ -134,7 +133,10 @@ mod tests {
         let err = select(&[sample(1, 0, 1000), sample(2, YEAR, 1000)]).unwrap_err();
         assert!(matches!(err, SelectError::NoMajority(_)));
         let text = err.to_string();
-        assert!(text.contains("127.0.0.1:2 says +31536000.000000 s"), "{text}");
+        assert!(
+            text.contains("127.0.0.1:2 says +31536000.000000 s"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -147,7 +149,8 @@ mod tests {
     #[test]
     fn wide_intervals_that_overlap_agree() {
         // 10 ms apart, but each with a 40 ms round trip: they agree.
-        let selection = select(&[sample(1, 0, 40_000_000), sample(2, 10_000_000, 40_000_000)]).unwrap();
+        let selection =
+            select(&[sample(1, 0, 40_000_000), sample(2, 10_000_000, 40_000_000)]).unwrap();
         assert_eq!(selection.agreeing, 2);
     }
 

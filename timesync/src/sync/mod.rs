@@ -103,11 +103,13 @@ impl<'a> Client<'a> {
         let mut samples = Vec::new();
         let mut errors = Vec::new();
         for name in servers {
-            let result = servers::resolve(name)
-                .map_err(|e| e.to_string())
-                .and_then(|addr: SocketAddr| {
-                    sample_server(self.clock, addr, &self.options.query).map_err(|e| e.to_string())
-                });
+            let result =
+                servers::resolve(name)
+                    .map_err(|e| e.to_string())
+                    .and_then(|addr: SocketAddr| {
+                        sample_server(self.clock, addr, &self.options.query)
+                            .map_err(|e| e.to_string())
+                    });
             match result {
                 Ok(sample) => samples.push(sample),
                 Err(e) => {
@@ -184,12 +186,17 @@ impl<'a> Client<'a> {
                     wait
                 }
                 Err(e) => {
-                    (self.log)(&format!("no sync from {} ({}): {e}", list.names.join(", "), list.source));
+                    (self.log)(&format!(
+                        "no sync from {} ({}): {e}",
+                        list.names.join(", "),
+                        list.source
+                    ));
                     if self.options.once {
                         return result;
                     }
                     if !ready_sent
-                        && self.clock.monotonic().saturating_sub(started) >= self.options.ready_timeout
+                        && self.clock.monotonic().saturating_sub(started)
+                            >= self.options.ready_timeout
                     {
                         (self.log)(&format!(
                             "not synchronized after {:?}: reaching time-sync.target with the clock unsynchronized; still trying",

@@ -104,20 +104,47 @@ mod tests {
     #[test]
     fn boot_steps_when_far_off_and_slews_when_close() {
         let policy = Policy::default();
-        assert_eq!(policy.decide(&selection(-YEAR, 1), false), Action::Step(Seconds(-YEAR)));
-        assert_eq!(policy.decide(&selection(200_000_000, 1), false), Action::Step(Seconds(200_000_000)));
-        assert_eq!(policy.decide(&selection(-100_000_000, 1), false), Action::Slew(Seconds(-100_000_000)));
+        assert_eq!(
+            policy.decide(&selection(-YEAR, 1), false),
+            Action::Step(Seconds(-YEAR))
+        );
+        assert_eq!(
+            policy.decide(&selection(200_000_000, 1), false),
+            Action::Step(Seconds(200_000_000))
+        );
+        assert_eq!(
+            policy.decide(&selection(-100_000_000, 1), false),
+            Action::Slew(Seconds(-100_000_000))
+        );
     }
 
     #[test]
     fn after_sync_a_lone_server_may_not_step_far() {
         let policy = Policy::default();
-        assert_eq!(policy.decide(&selection(300_000_000, 1), true), Action::Slew(Seconds(300_000_000)));
-        assert_eq!(policy.decide(&selection(5_000_000_000, 1), true), Action::Step(Seconds(5_000_000_000)));
-        assert!(matches!(policy.decide(&selection(YEAR, 1), true), Action::Refuse { .. }));
+        assert_eq!(
+            policy.decide(&selection(300_000_000, 1), true),
+            Action::Slew(Seconds(300_000_000))
+        );
+        assert_eq!(
+            policy.decide(&selection(5_000_000_000, 1), true),
+            Action::Step(Seconds(5_000_000_000))
+        );
+        assert!(matches!(
+            policy.decide(&selection(YEAR, 1), true),
+            Action::Refuse { .. }
+        ));
         // Two servers agreeing are believed.
-        assert_eq!(policy.decide(&selection(YEAR, 2), true), Action::Step(Seconds(YEAR)));
-        let strict = Policy { max_step: Seconds(1_000_000_000), ..policy };
-        assert!(matches!(strict.decide(&selection(5_000_000_000, 1), true), Action::Refuse { .. }));
+        assert_eq!(
+            policy.decide(&selection(YEAR, 2), true),
+            Action::Step(Seconds(YEAR))
+        );
+        let strict = Policy {
+            max_step: Seconds(1_000_000_000),
+            ..policy
+        };
+        assert!(matches!(
+            strict.decide(&selection(5_000_000_000, 1), true),
+            Action::Refuse { .. }
+        ));
     }
 }

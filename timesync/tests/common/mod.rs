@@ -162,7 +162,8 @@ impl Responder {
                 };
                 match behaviour {
                     Behaviour::Honest { bias } => {
-                        let _ = socket.send_to(&reply(2, *b"TEST", now_nanos() + bias).to_bytes(), peer);
+                        let _ = socket
+                            .send_to(&reply(2, *b"TEST", now_nanos() + bias).to_bytes(), peer);
                     }
                     Behaviour::Garbage => {
                         let _ = socket.send_to(b"hello", peer);
