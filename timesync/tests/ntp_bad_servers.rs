@@ -121,3 +121,66 @@ fn nobody_listening_is_an_error_naming_the_server() {
     let err = sample_server(&clock, port, &options()).unwrap_err();
     assert!(err.to_string().starts_with(&format!("{port}: ")), "{err}");
 }
+
+#[test]
+fn readiness_goes_out_unsynchronized_after_the_ready_timeout() {
+    use berth_timesync::clock::ClockCall;
+    use berth_timesync::servers::ServerList;
+    use berth_timesync::sync::{Client, Options, SyncError};
+    use std::cell::{Cell, RefCell};
+
+    let junk = Responder::spawn(Behaviour::Garbage);
+    let clock = RecordingClock::new(Seconds(0));
+    let options = Options {
+        query: QueryOptions {
+            samples: 1,
+            ..options()
+        },
+        ready_timeout: Duration::from_secs(5),
+        ..Options::default()
+    };
+    let logged = RefCell::new(Vec::new());
+    let log = |line: &str| logged.borrow_mut().push(line.to_owned());
+    let mut client = Client::new(&clock, options, &log);
+    let rounds = Cell::new(0);
+    let servers = || {
+        rounds.set(rounds.get() + 1);
+        let names = if rounds.get() <= 4 {
+            vec![junk.addr.to_string()]
+        } else {
+            vec![]
+        };
+        Ok(ServerList {
+            names,
+            source: "the test".into(),
+        })
+    };
+    let notes = RefCell::new(Vec::new());
+    let err = client
+        .run(&servers, &|state| notes.borrow_mut().push(state.to_owned()))
+        .unwrap_err();
+    assert!(matches!(err, SyncError::NoServers(_)), "{err}");
+    // Retries at 2, 4, 8, 16 s of (virtual) time; past 5 s READY=1 goes out, once.
+    let sleeps: Vec<ClockCall> = [2, 4, 8, 16]
+        .map(|s| ClockCall::Sleep(Duration::from_secs(s)))
+        .into();
+    assert_eq!(clock.calls(), sleeps);
+    assert_eq!(
+        *notes.borrow(),
+        vec!["READY=1\nSTATUS=not synchronized".to_owned()]
+    );
+    let logged = logged.borrow();
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.contains("not synchronized after 5s")),
+        "{logged:?}"
+    );
+    assert!(
+        logged[0].contains(&format!(
+            "server {}: {}: no usable reply",
+            junk.addr, junk.addr
+        )),
+        "{logged:?}"
+    );
+}

@@ -142,3 +142,52 @@ fn the_binary_reports_the_offset_and_notifies_readiness() {
     let message = String::from_utf8_lossy(&buf[..n]);
     assert!(message.starts_with("READY=1\n"), "{message}");
 }
+
+#[test]
+fn the_loop_is_ready_after_the_first_sync_then_polls() {
+    use berth_timesync::ntp::query::QueryOptions;
+    use berth_timesync::servers::ServerList;
+    use std::cell::{Cell, RefCell};
+    use std::time::Duration;
+
+    skip_if!(chronyd().err());
+    let chrony = Chrony::start(&chronyd().unwrap());
+    let clock = RecordingClock::new(Seconds(-YEAR));
+    let options = Options {
+        query: QueryOptions {
+            samples: 1,
+            ..QueryOptions::default()
+        },
+        ..Options::default()
+    };
+    let mut client = Client::new(&clock, options, &quiet);
+    // Two rounds against chrony, then the server list empties and the loop ends.
+    let rounds = Cell::new(0);
+    let servers = || {
+        rounds.set(rounds.get() + 1);
+        let names = if rounds.get() <= 2 {
+            names(&[chrony.addr])
+        } else {
+            vec![]
+        };
+        Ok(ServerList {
+            names,
+            source: "the test".into(),
+        })
+    };
+    let notes = RefCell::new(Vec::new());
+    let err = client
+        .run(&servers, &|state| notes.borrow_mut().push(state.to_owned()))
+        .unwrap_err();
+    assert!(matches!(err, SyncError::NoServers(_)), "{err}");
+    assert_eq!(
+        *notes.borrow(),
+        vec![format!("READY=1\nSTATUS=synchronized to {}", chrony.addr)]
+    );
+    let calls = clock.calls();
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    assert!(matches!(calls[0], ClockCall::Step(by) if (by.0 - YEAR).abs() < SAME_CLOCK));
+    assert_eq!(calls[1], ClockCall::Sleep(Duration::from_secs(64)));
+    assert!(matches!(calls[2], ClockCall::Slew(by) if by.abs().0 < SAME_CLOCK));
+    assert_eq!(calls[3], ClockCall::Sleep(Duration::from_secs(128)));
+}
