@@ -114,7 +114,7 @@ fn main() -> ExitCode {
         }
     };
     let real = Linux::default();
-    let recording = RecordingClock::new(Seconds(0));
+    let recording = RecordingClock::sleeping(Seconds(0));
     let clock: &dyn Clock = if args.dry_run { &recording } else { &real };
     let servers = || servers::choose(&args.servers, &args.servers_file, &args.dmi_dir);
     let mut client = Client::new(clock, options, &log);

@@ -1,8 +1,9 @@
 //! A recording [`Clock`]: the real clock shifted by a skew, with every step and slew
 //! recorded instead of made. A recorded step moves this clock (so a loop that stepped
-//! once sees a small offset the next time, as on a real machine); sleeping is virtual
-//! (recorded, and added to the monotonic clock only, since the servers' real time does
-//! not move with it) so a test runs a daemon's polls at once.
+//! once sees a small offset the next time, as on a real machine). In tests sleeping is
+//! virtual (recorded, and added to the monotonic clock only, since the servers' real
+//! time does not move with it) so a test runs a daemon's polls at once; for
+//! `--dry-run` ([`RecordingClock::sleeping`]) it is real.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -28,6 +29,7 @@ pub struct RecordingClock {
     calls: RefCell<Vec<ClockCall>>,
     /// When set, `step` fails with this errno (as without `CAP_SYS_TIME`).
     pub fail_step: Cell<Option<i32>>,
+    real_sleep: bool,
 }
 
 impl RecordingClock {
@@ -39,6 +41,16 @@ impl RecordingClock {
             slept: Cell::new(Duration::ZERO),
             calls: RefCell::default(),
             fail_step: Cell::new(None),
+            real_sleep: false,
+        }
+    }
+
+    /// A clock `skew` off the real one that really sleeps (for `--dry-run`, where a
+    /// daemon must not spin).
+    pub fn sleeping(skew: Seconds) -> RecordingClock {
+        RecordingClock {
+            real_sleep: true,
+            ..RecordingClock::new(skew)
         }
     }
 
@@ -80,6 +92,10 @@ impl Clock for RecordingClock {
 
     fn sleep(&self, duration: Duration) {
         self.calls.borrow_mut().push(ClockCall::Sleep(duration));
-        self.slept.set(self.slept.get() + duration);
+        if self.real_sleep {
+            std::thread::sleep(duration);
+        } else {
+            self.slept.set(self.slept.get() + duration);
+        }
     }
 }

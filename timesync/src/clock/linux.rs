@@ -30,6 +30,7 @@ impl Clock for Linux {
         self.start.elapsed()
     }
 
+    /// `clock_settime` to now + `by`, then a zero offset for the PLL.
     fn step(&self, by: Seconds) -> io::Result<()> {
         let target = self.realtime().checked_add(by.0).ok_or_else(|| {
             io::Error::new(
@@ -47,7 +48,9 @@ impl Clock for Linux {
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(())
+        // What the PLL was still slewing belongs to the old time: drop it, and mark the
+        // clock synchronized.
+        self.slew(Seconds(0), 6, Seconds(0))
     }
 
     fn slew(&self, by: Seconds, poll_log2: u8, error: Seconds) -> io::Result<()> {
