@@ -20,6 +20,15 @@ pub const YEAR: i64 = 365 * 86_400 * 1_000_000_000;
 
 /// Where chronyd is, or why the test cannot run.
 pub fn chronyd() -> Result<PathBuf, String> {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the effective user.
+    if std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0)
+        != 0
+    {
+        return Err("chronyd runs only as root (\"Fatal error : Not superuser\")".to_owned());
+    }
     ["/usr/sbin/chronyd", "/sbin/chronyd"]
         .iter()
         .map(PathBuf::from)
