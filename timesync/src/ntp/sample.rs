@@ -96,8 +96,11 @@ impl fmt::Display for Sample {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} offset {} delay {} stratum {}",
-            self.server, self.offset, self.delay, self.stratum
+            "{} offset {} delay {:.6} s stratum {}",
+            self.server,
+            self.offset,
+            self.delay.as_secs_f64(),
+            self.stratum
         )
     }
 }
