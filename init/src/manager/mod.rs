@@ -7,6 +7,7 @@
 //! It is driven by calls, not by a loop of its own, so the tests drive it over the fake
 //! with virtual time, and stage 2's poll loop drives it on the machine.
 
+mod cgroup_limits;
 pub mod environment;
 pub mod jobs;
 mod spawn;
@@ -615,10 +616,32 @@ impl<'a> Manager<'a> {
             self.sys
                 .cgroup_create(dir)
                 .map_err(|e| format!("cgroup {}: {e}", dir.display()))?;
+            self.apply_limits(name, dir);
         }
         self.sys
             .spawn_command(&spec)
             .map_err(|e| format!("cannot start {}: {e}", spec.program.display()))
+    }
+}
+
+impl Manager<'_> {
+    /// Writes the unit's resource-control settings into its cgroup; a refusal is said.
+    fn apply_limits(&self, name: &UnitName, dir: &Path) {
+        let Some(resources) = self
+            .slots
+            .get(name)
+            .and_then(|s| Some(&s.unit.service.as_ref()?.resources))
+        else {
+            return;
+        };
+        let read = |p: &str| self.sys.read_to_string(Path::new(p)).unwrap_or_default();
+        let totals =
+            cgroup_limits::Totals::parse(&read("/proc/meminfo"), &read("/proc/sys/kernel/pid_max"));
+        for (file, value) in cgroup_limits::files(resources, totals) {
+            if let Err(e) = self.sys.write_file(&dir.join(file), value.as_bytes()) {
+                self.log(&format!("berth: {name}: cannot set {file}={value}: {e}"));
+            }
+        }
     }
 }
 

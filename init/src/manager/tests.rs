@@ -344,3 +344,32 @@ fn restart_stops_then_starts_again_and_stop_propagates_to_dependents() {
         Err(jobs::JobRefused::NotLoaded(n("nope.service")))
     );
 }
+
+/// MemoryMax= and friends reach the unit's cgroup files before its process starts.
+#[test]
+fn resource_limits_are_written_into_the_units_cgroup() {
+    let fake = machine(&[
+        (
+            "a.service",
+            "[Service]\nExecStart=/usr/bin/a\nMemoryMax=64M\nCPUQuota=50%\nTasksMax=100\n",
+        ),
+        ("multi-user.target.wants/a.service", ""),
+    ]);
+    let mut m = manager(&fake);
+    m.start(&n("multi-user.target"));
+    let dir = Path::new("/sys/fs/cgroup/system.slice/a.service");
+    let calls = fake.calls();
+    let wrote = |f: &str, v: &str| calls.contains(&Call::Write(dir.join(f), v.into()));
+    assert!(wrote("memory.max", "67108864"), "{calls:?}");
+    assert!(wrote("cpu.max", "50000 100000"));
+    assert!(wrote("pids.max", "100"));
+    let spawn = calls
+        .iter()
+        .position(|c| matches!(c, Call::SpawnCommand(..)))
+        .expect("spawned");
+    let limit = calls
+        .iter()
+        .position(|c| matches!(c, Call::Write(p, _) if p.starts_with(dir)))
+        .expect("limits written");
+    assert!(limit < spawn);
+}
