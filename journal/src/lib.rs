@@ -1,0 +1,29 @@
+//! The systemd journal file format, so that Berth's logs can be copied off a node and read
+//! by the stock `journalctl` of any systemd machine, and Berth's own `journalctl` reads
+//! journald's files.
+//!
+//! - [`Writer`] creates and appends to one journal file (keyed hash, uncompressed, the
+//!   variant systemd 252 verifies cleanly), ONLINE while open and OFFLINE after [`Writer::sync`].
+//! - [`Reader`] iterates one file's entries in order and stops at damage with a typed
+//!   error naming the offset and object.
+//! - [`JournalDir`] keeps `DIR/<machine-id>/system.journal` with journald's rotation and
+//!   archive names, a size budget, vacuuming, damaged-file handling and the boot list.
+//!
+//! The specification is <https://systemd.io/JOURNAL_FILE_FORMAT> and systemd's
+//! `journal-def.h`; no code is shared with systemd. No `unsafe`, no async runtime: the
+//! crate is meant for a static PID 1 or a small collector.
+
+
+pub mod error;
+pub mod format;
+pub mod hash;
+pub mod id128;
+mod objects;
+pub mod reader;
+pub mod writer;
+
+
+pub use error::JournalError;
+pub use id128::Id128;
+pub use reader::{Entries, Entry, Reader};
+pub use writer::{EntryTime, Writer, WriterOptions};

@@ -1,0 +1,329 @@
+//! Reads the entries of one journal file in order, from this crate's writer or from any
+//! systemd (regular or compact objects, keyed or Jenkins hashes, zstd data when the
+//! `zstd` feature is on).
+//!
+//! Entries are found the way `journalctl` finds them: through the file's chain of entry
+//! arrays, up to the header's entry count. Every offset is checked before it is followed
+//! (see [`crate::objects`]), the chain must move forward, data hashes are checked, and
+//! buffers are bounded by the file's size, so a damaged file yields the entries before
+//! the damage and then one typed error naming the offset, and the iteration ends.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::JournalError;
+use crate::format::*;
+use crate::hash::data_hash;
+use crate::id128::Id128;
+use crate::objects::Io;
+
+/// An entry object with more items than this is treated as damage (journald writes at
+/// most 1024 fields per entry; this leaves room).
+const MAX_ENTRY_ITEMS: u64 = 1 << 16;
+/// Largest value a compressed data object may expand to (journald's `DATA_SIZE_MAX`).
+#[cfg_attr(not(feature = "zstd"), allow(dead_code))]
+const MAX_DECOMPRESSED: u64 = 768 << 20;
+/// Entry array items read per `pread`.
+const ARRAY_CHUNK: u64 = 512;
+
+/// One entry as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Offset of the entry object in its file.
+    pub offset: u64,
+    pub seqnum_id: Id128,
+    pub seqnum: u64,
+    pub realtime: u64,
+    pub monotonic: u64,
+    pub boot_id: Id128,
+    pub xor_hash: u64,
+    /// `(NAME, value)` in the file's item order (by data object offset).
+    pub fields: Vec<(String, Vec<u8>)>,
+}
+
+impl Entry {
+    /// journalctl's cursor for this entry (`s=…;i=…;b=…;m=…;t=…;x=…`).
+    pub fn cursor(&self) -> String {
+        format!(
+            "s={};i={:x};b={};m={:x};t={:x};x={:x}",
+            self.seqnum_id, self.seqnum, self.boot_id, self.monotonic, self.realtime, self.xor_hash
+        )
+    }
+
+    /// The first value of field `name`.
+    pub fn field(&self, name: &str) -> Option<&[u8]> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+    }
+}
+
+/// An open journal file.
+#[derive(Debug)]
+pub struct Reader {
+    io: Io,
+    header: Header,
+    file_len: u64,
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader, JournalError> {
+        let file = std::fs::File::open(path).map_err(|source| JournalError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file_len = file
+            .metadata()
+            .map_err(|source| JournalError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        let io = Io::new(file, path.to_path_buf());
+        let header = io.read_header(file_len)?;
+        // Objects past the arena are not the file's, whatever the file's length.
+        let file_len = header.header_size + header.arena_size;
+        Ok(Reader { io, header, file_len })
+    }
+
+    pub fn path(&self) -> &PathBuf {
+        &self.io.path
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// All entries in file order, with their fields.
+    pub fn entries(&self) -> Entries<'_> {
+        Entries::new(self, false)
+    }
+
+    /// All entries in file order, without reading their fields (timestamps, boot id and
+    /// seqnum only): for boot lists and time searches.
+    pub fn entry_headers(&self) -> Entries<'_> {
+        Entries::new(self, true)
+    }
+
+    fn item_size(&self) -> u64 {
+        if self.header.compact() {
+            4
+        } else {
+            8
+        }
+    }
+
+    /// Reads the entry object at `offset` (and its data unless `headers_only`).
+    pub fn entry_at(&self, offset: u64, headers_only: bool) -> Result<Entry, JournalError> {
+        let compact = self.header.compact();
+        let o = self
+            .io
+            .object_header(offset, Some(ObjectType::Entry), self.file_len, compact)?;
+        let item_size = if compact { 4 } else { 16 };
+        let n_items = (o.size - ENTRY_HEADER_SIZE) / item_size;
+        if n_items > MAX_ENTRY_ITEMS {
+            return Err(self.io.bad(offset, "entry", format!("{n_items} items")));
+        }
+        let read_len = if headers_only {
+            ENTRY_HEADER_SIZE
+        } else {
+            ENTRY_HEADER_SIZE + n_items * item_size
+        };
+        let mut b = vec![0u8; read_len as usize];
+        self.io.read_exact(offset, &mut b)?;
+        let mut boot = [0u8; 16];
+        boot.copy_from_slice(&b[40..56]);
+        let mut e = Entry {
+            offset,
+            seqnum_id: self.header.seqnum_id,
+            seqnum: le64(&b, 16),
+            realtime: le64(&b, 24),
+            monotonic: le64(&b, 32),
+            boot_id: Id128(boot),
+            xor_hash: le64(&b, 56),
+            fields: Vec::new(),
+        };
+        if headers_only {
+            return Ok(e);
+        }
+        e.fields.reserve(n_items as usize);
+        for i in 0..n_items as usize {
+            let at = ENTRY_HEADER_SIZE as usize + i * item_size as usize;
+            let (data, hash) = if compact {
+                (u64::from(le32(&b, at)), None)
+            } else {
+                (le64(&b, at), Some(le64(&b, at + 8)))
+            };
+            let payload = self.data_payload(data, hash)?;
+            let Some(eq) = payload.iter().position(|&c| c == b'=') else {
+                return Err(self.io.bad(data, "data", "payload has no '='"));
+            };
+            let name = String::from_utf8_lossy(&payload[..eq]).into_owned();
+            e.fields.push((name, payload[eq + 1..].to_vec()));
+        }
+        Ok(e)
+    }
+
+    /// The (decompressed) payload of the data object at `offset`, its hash checked against
+    /// the object's and, when given, the entry item's.
+    fn data_payload(&self, offset: u64, item_hash: Option<u64>) -> Result<Vec<u8>, JournalError> {
+        let compact = self.header.compact();
+        let o = self
+            .io
+            .object_header(offset, Some(ObjectType::Data), self.file_len, compact)?;
+        let start = if compact {
+            DATA_HEADER_SIZE_COMPACT
+        } else {
+            DATA_HEADER_SIZE
+        };
+        let mut raw = vec![0u8; o.size as usize];
+        self.io.read_exact(offset, &mut raw)?;
+        let stored_hash = le64(&raw, DATA_HASH as usize);
+        if item_hash.is_some_and(|h| h != stored_hash) {
+            return Err(self.io.bad(offset, "data", "hash differs from the entry item's"));
+        }
+        raw.drain(..start as usize);
+        let payload = self.decompress(offset, o.flags, raw)?;
+        let key = self.header.keyed_hash().then_some(&self.header.file_id);
+        if data_hash(&payload, key) != stored_hash {
+            return Err(self.io.bad(offset, "data", "payload does not match its hash"));
+        }
+        Ok(payload)
+    }
+
+    fn decompress(&self, offset: u64, flags: u8, raw: Vec<u8>) -> Result<Vec<u8>, JournalError> {
+        let algorithm = match flags & (OBJECT_COMPRESSED_XZ | OBJECT_COMPRESSED_LZ4 | OBJECT_COMPRESSED_ZSTD) {
+            0 => return Ok(raw),
+            OBJECT_COMPRESSED_ZSTD => "zstd",
+            OBJECT_COMPRESSED_XZ => "xz",
+            OBJECT_COMPRESSED_LZ4 => "lz4",
+            _ => return Err(self.io.bad(offset, "data", format!("compression flags {flags:#x}"))),
+        };
+        #[cfg(feature = "zstd")]
+        if algorithm == "zstd" {
+            use std::io::Read;
+            let decode_err = |e: std::io::Error| JournalError::Decompress {
+                path: self.io.path.clone(),
+                offset,
+                reason: e.to_string(),
+            };
+            let mut out = Vec::new();
+            zstd::stream::read::Decoder::new(raw.as_slice())
+                .map_err(decode_err)?
+                .take(MAX_DECOMPRESSED + 1)
+                .read_to_end(&mut out)
+                .map_err(decode_err)?;
+            if out.len() as u64 > MAX_DECOMPRESSED {
+                return Err(JournalError::Decompress {
+                    path: self.io.path.clone(),
+                    offset,
+                    reason: format!("expands past {MAX_DECOMPRESSED} bytes"),
+                });
+            }
+            return Ok(out);
+        }
+        Err(JournalError::Compressed {
+            path: self.io.path.clone(),
+            offset,
+            algorithm,
+        })
+    }
+}
+
+/// Iterator over a file's entries; see [`Reader::entries`].
+#[derive(Debug)]
+pub struct Entries<'a> {
+    reader: &'a Reader,
+    headers_only: bool,
+    /// Current entry array (0 before the first).
+    array: u64,
+    capacity: u64,
+    index: u64,
+    /// Items of the current array read ahead, and the index of the first of them.
+    chunk: Vec<u64>,
+    chunk_start: u64,
+    remaining: u64,
+    last_entry: u64,
+    done: bool,
+}
+
+impl<'a> Entries<'a> {
+    fn new(reader: &'a Reader, headers_only: bool) -> Self {
+        Entries {
+            reader,
+            headers_only,
+            array: 0,
+            capacity: 0,
+            index: 0,
+            chunk: Vec::new(),
+            chunk_start: 0,
+            remaining: reader.header.n_entries,
+            last_entry: 0,
+            done: false,
+        }
+    }
+
+    fn next_offset(&mut self) -> Result<u64, JournalError> {
+        let r = self.reader;
+        if self.index >= self.capacity {
+            let next = if self.array == 0 {
+                r.header.entry_array_offset
+            } else {
+                r.io.read_u64(self.array + ENTRY_ARRAY_NEXT)?
+            };
+            if next == 0 {
+                return Err(r.io.bad(self.array, "entry array", "chain ends before the header's entry count"));
+            }
+            if next <= self.array {
+                return Err(r.io.bad(next, "entry array", "chain goes backwards"));
+            }
+            let o = r.io.object_header(next, Some(ObjectType::EntryArray), r.file_len, r.header.compact())?;
+            self.array = next;
+            self.capacity = (o.size - ENTRY_ARRAY_HEADER_SIZE) / r.item_size();
+            self.index = 0;
+            self.chunk.clear();
+            if self.capacity == 0 {
+                return Err(r.io.bad(next, "entry array", "holds no items"));
+            }
+        }
+        let in_chunk = self.index.wrapping_sub(self.chunk_start);
+        if self.chunk.is_empty() || in_chunk >= self.chunk.len() as u64 {
+            let n = (self.capacity - self.index).min(ARRAY_CHUNK).min(self.remaining.max(1));
+            let size = r.item_size();
+            let mut b = vec![0u8; (n * size) as usize];
+            r.io.read_exact(self.array + ENTRY_ARRAY_HEADER_SIZE + self.index * size, &mut b)?;
+            self.chunk = b
+                .chunks_exact(size as usize)
+                .map(|c| if size == 4 { u64::from(le32(c, 0)) } else { le64(c, 0) })
+                .collect();
+            self.chunk_start = self.index;
+        }
+        let offset = self.chunk[(self.index - self.chunk_start) as usize];
+        self.index += 1;
+        if offset <= self.last_entry {
+            return Err(r.io.bad(self.array, "entry array", format!("entry offset {offset} is not after {}", self.last_entry)));
+        }
+        self.last_entry = offset;
+        Ok(offset)
+    }
+}
+
+impl Iterator for Entries<'_> {
+    type Item = Result<Entry, JournalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let result = self
+            .next_offset()
+            .and_then(|off| self.reader.entry_at(off, self.headers_only));
+        match result {
+            // An entry whose data this build cannot decompress is skipped over, not damage.
+            Err(e @ JournalError::Compressed { .. }) => Some(Err(e)),
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+            ok => Some(ok),
+        }
+    }
+}
