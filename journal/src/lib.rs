@@ -14,7 +14,9 @@
 //! crate is meant for a static PID 1 or a small collector.
 
 
+pub mod dir;
 pub mod error;
+pub mod files;
 pub mod format;
 pub mod hash;
 pub mod id128;
@@ -23,7 +25,9 @@ pub mod reader;
 pub mod writer;
 
 
+pub use dir::{DirConfig, JournalDir, Limits};
 pub use error::JournalError;
+pub use files::{disk_usage, list_boots, list_files, vacuum_by_size, vacuum_by_time, BootInfo, FileKind, JournalFileInfo};
 pub use id128::Id128;
 pub use reader::{Entries, Entry, Reader};
 pub use writer::{EntryTime, Writer, WriterOptions};

@@ -23,6 +23,8 @@ use crate::objects::{Io, ObjHeader};
 /// journald's default bucket counts for small files.
 pub const DEFAULT_DATA_BUCKETS: u64 = 2047;
 pub const DEFAULT_FIELD_BUCKETS: u64 = 333;
+/// The file grows in steps of this many bytes (a multiple of 8).
+const GROW_STEP: u64 = 256 << 10;
 
 /// What a new file is created with.
 #[derive(Debug, Clone)]
@@ -172,14 +174,11 @@ impl Writer {
         {
             return Err(refuse("it is not this writer's variant (keyed hash, regular, 272-byte header)"));
         }
-        let end = header.header_size.saturating_add(header.arena_size);
-        if end != file_len {
+        if header.header_size.saturating_add(header.arena_size) != file_len {
             return Err(refuse("its size disagrees with the header's arena size"));
         }
         let tail_obj = io.object_header(header.tail_object_offset, None, file_len, false)?;
-        if align8(header.tail_object_offset + tail_obj.size) != end {
-            return Err(refuse("the header's tail object does not end the file"));
-        }
+        let end = align8(header.tail_object_offset + tail_obj.size);
         // Find the tail of the global entry array chain; the chain only moves forward.
         let mut tail = None;
         let (mut a, mut left) = (header.entry_array_offset, header.n_entries);
@@ -217,7 +216,7 @@ impl Writer {
         &self.io.path
     }
 
-    /// Bytes the file occupies (header + arena).
+    /// Bytes used by the header and the objects (the file is grown ahead of this).
     pub fn size(&self) -> u64 {
         self.end
     }
@@ -325,41 +324,45 @@ impl Writer {
     }
 
     fn write_header(&mut self) -> Result<(), JournalError> {
-        self.header.arena_size = self.end - self.header.header_size;
+        self.header.arena_size = self.file_len.max(self.end) - self.header.header_size;
         let b = self.header.serialize();
-        self.io.write(0, &b)?;
-        if self.file_len < self.end {
-            self.io.set_len(self.end)?;
-            self.file_len = self.end;
-        }
-        Ok(())
+        self.io.write(0, &b)
     }
 
     /// Appends an object with `body` after its 16-byte header; returns its offset.
     fn append_object(&mut self, ty: ObjectType, body: &[u8]) -> Result<u64, JournalError> {
         let offset = self.end;
         let size = OBJECT_HEADER_SIZE + body.len() as u64;
+        self.reserve(offset + align8(size))?;
         let mut buf = Vec::with_capacity(align8(size) as usize);
         buf.extend_from_slice(&ObjHeader::encode(ty, size));
         buf.extend_from_slice(body);
         buf.resize(align8(size) as usize, 0);
         self.io.write(offset, &buf)?;
         self.finish_object(offset, size);
-        self.file_len = self.file_len.max(self.end);
         Ok(offset)
     }
 
     /// Appends an object of `size` bytes whose body is zeros (hash tables, entry arrays):
-    /// only its header is written, the rest is a hole the file's length covers.
+    /// only its header is written, the rest is a hole of the grown file.
     fn append_zeroed(&mut self, ty: ObjectType, size: u64) -> Result<u64, JournalError> {
         let offset = self.end;
+        self.reserve(offset + align8(size))?;
         self.io.write(offset, &ObjHeader::encode(ty, size))?;
         self.finish_object(offset, size);
-        if self.file_len < self.end {
-            self.io.set_len(self.end)?;
-            self.file_len = self.end;
-        }
         Ok(offset)
+    }
+
+    /// Grows the file (sparse, in [`GROW_STEP`]s) to hold `end` bytes before anything is
+    /// written there, so that the header's arena never claims more than the file has,
+    /// as journald's fallocate-ahead does.
+    fn reserve(&mut self, end: u64) -> Result<(), JournalError> {
+        if end > self.file_len {
+            let len = end.div_ceil(GROW_STEP) * GROW_STEP;
+            self.io.set_len(len)?;
+            self.file_len = len;
+        }
+        Ok(())
     }
 
     fn finish_object(&mut self, offset: u64, size: u64) {
