@@ -151,6 +151,9 @@ impl Reader {
             } else {
                 (le64(&b, at), Some(le64(&b, at + 8)))
             };
+            if data == 0 {
+                return Err(self.io.bad(offset, "entry", format!("item {i} is empty")));
+            }
             let payload = self.data_payload(data, hash)?;
             let Some(eq) = payload.iter().position(|&c| c == b'=') else {
                 return Err(self.io.bad(data, "data", "payload has no '='"));
