@@ -19,7 +19,6 @@ use crate::id128::Id128;
 use crate::reader::Reader;
 use crate::writer::{EntryTime, Writer, WriterOptions};
 
-
 /// journald's caps on its percentage defaults.
 const MAX_USE_CAP: u64 = 1 << 30;
 const KEEP_FREE_CAP: u64 = 4 << 30;
@@ -50,7 +49,9 @@ impl DirConfig {
     /// Resolves the defaults for a file system of `fs_bytes`.
     pub fn limits(&self, fs_bytes: u64) -> Limits {
         let max_use = self.max_use.unwrap_or((fs_bytes / 10).min(MAX_USE_CAP));
-        let keep_free = self.keep_free.unwrap_or((fs_bytes / 100 * 15).min(KEEP_FREE_CAP));
+        let keep_free = self
+            .keep_free
+            .unwrap_or((fs_bytes / 100 * 15).min(KEEP_FREE_CAP));
         let max_file_size = self
             .max_file_size
             .unwrap_or((max_use / 8).min(MAX_FILE_SIZE_CAP))
@@ -70,7 +71,10 @@ fn fs_space(path: &Path) -> Result<(u64, u64), JournalError> {
         source,
     })?;
     let frag = s.fragment_size();
-    Ok((s.blocks().saturating_mul(frag), s.blocks_available().saturating_mul(frag)))
+    Ok((
+        s.blocks().saturating_mul(frag),
+        s.blocks_available().saturating_mul(frag),
+    ))
 }
 
 fn now_usec() -> u64 {
@@ -87,7 +91,11 @@ fn restore_length(path: &Path) -> Result<(), JournalError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(open_err)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(open_err)?;
     let len = file.metadata().map_err(open_err)?.len();
     let mut b = [0u8; crate::format::HEADER_SIZE as usize];
     let io = crate::objects::Io::new(file, path.to_path_buf());
@@ -117,7 +125,11 @@ pub struct JournalDir {
 impl JournalDir {
     /// Opens (creating if needed) `root/<machine_id>/system.journal`, setting aside a file
     /// that was not closed cleanly, and applies the budget.
-    pub fn open(root: &Path, machine_id: Id128, config: &DirConfig) -> Result<JournalDir, JournalError> {
+    pub fn open(
+        root: &Path,
+        machine_id: Id128,
+        config: &DirConfig,
+    ) -> Result<JournalDir, JournalError> {
         let dir = root.join(machine_id.to_string());
         std::fs::create_dir_all(&dir).map_err(|source| JournalError::CreateDir {
             path: dir.clone(),
@@ -136,9 +148,11 @@ impl JournalDir {
         let writer = if active.exists() {
             match Writer::open_append(&active) {
                 Ok(w) => w,
-                Err(e @ (JournalError::Open { .. } | JournalError::Read { .. } | JournalError::Write { .. })) => {
-                    return Err(e)
-                }
+                Err(
+                    e @ (JournalError::Open { .. }
+                    | JournalError::Read { .. }
+                    | JournalError::Write { .. }),
+                ) => return Err(e),
                 Err(_) => {
                     restore_length(&active)?;
                     // Continue the damaged file's sequence numbers if its header says them.
@@ -186,7 +200,9 @@ impl JournalDir {
     /// Renames `path` to journald's name for a damaged file; returns the new name.
     fn dispose(&self, path: &Path) -> Result<PathBuf, JournalError> {
         let random = u64::from_le_bytes(Id128::random()?.0[..8].try_into().unwrap_or([0; 8]));
-        let to = self.dir.join(format!("system@{:016x}-{random:016x}.journal~", now_usec()));
+        let to = self
+            .dir
+            .join(format!("system@{:016x}-{random:016x}.journal~", now_usec()));
         std::fs::rename(path, &to).map_err(|source| JournalError::Rename {
             from: path.to_path_buf(),
             to: to.clone(),
@@ -200,10 +216,12 @@ impl JournalDir {
             let w = self.create(None)?;
             self.writer = Some(w);
         }
-        self.writer.as_mut().ok_or_else(|| JournalError::NotAppendable {
-            path: self.dir.join("system.journal"),
-            reason: "no active file".into(),
-        })
+        self.writer
+            .as_mut()
+            .ok_or_else(|| JournalError::NotAppendable {
+                path: self.dir.join("system.journal"),
+                reason: "no active file".into(),
+            })
     }
 
     /// Appends an entry, rotating first when the active file has reached its size limit.
@@ -267,5 +285,44 @@ impl JournalDir {
             Some(w) => w.close(),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_journald_conf_with_a_1_gib_cap() {
+        let gib = 1u64 << 30;
+        let big = DirConfig::default().limits(100 * gib);
+        assert_eq!(
+            big,
+            Limits {
+                max_use: gib,
+                keep_free: 4 * gib,
+                max_file_size: 128 << 20
+            }
+        );
+        let small = DirConfig::default().limits(1000 << 20);
+        assert_eq!(small.max_use, 100 << 20);
+        assert_eq!(small.keep_free, 150 << 20);
+        assert_eq!(small.max_file_size, (100 << 20) / 8);
+        let tiny = DirConfig::default().limits(1 << 20);
+        assert_eq!(tiny.max_file_size, MIN_FILE_SIZE);
+        let set = DirConfig {
+            max_use: Some(5),
+            keep_free: Some(6),
+            max_file_size: Some(1 << 20),
+        }
+        .limits(gib);
+        assert_eq!(
+            set,
+            Limits {
+                max_use: 5,
+                keep_free: 6,
+                max_file_size: 1 << 20
+            }
+        );
     }
 }

@@ -51,7 +51,10 @@ pub fn classify(name: &str) -> Option<(FileKind, Option<u64>)> {
     match stem.rsplit_once('@') {
         None => Some((FileKind::Active, None)),
         Some((_, tail)) => {
-            let t = tail.rsplit('-').next().and_then(|h| u64::from_str_radix(h, 16).ok());
+            let t = tail
+                .rsplit('-')
+                .next()
+                .and_then(|h| u64::from_str_radix(h, 16).ok());
             Some((FileKind::Archived, t))
         }
     }
@@ -79,7 +82,11 @@ pub fn list_files(root: &Path) -> Result<Vec<JournalFileInfo>, JournalError> {
     for e in read_dir(root)? {
         let name = e.file_name();
         let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-        if is_dir && name.to_str().is_some_and(|n| Id128::parse(n).is_ok() && n.len() == 32) {
+        if is_dir
+            && name
+                .to_str()
+                .is_some_and(|n| Id128::parse(n).is_ok() && n.len() == 32)
+        {
             dirs.push(e.path());
         }
     }
@@ -98,8 +105,15 @@ pub fn list_files(root: &Path) -> Result<Vec<JournalFileInfo>, JournalError> {
             }
             let header = Reader::open(&e.path()).ok().map(|r| r.header().clone());
             let head_realtime = name_time
-                .or(header.as_ref().map(|h| h.head_entry_realtime).filter(|&t| t != 0))
-                .unwrap_or_else(|| u64::try_from(meta.mtime()).unwrap_or(0).saturating_mul(1_000_000));
+                .or(header
+                    .as_ref()
+                    .map(|h| h.head_entry_realtime)
+                    .filter(|&t| t != 0))
+                .unwrap_or_else(|| {
+                    u64::try_from(meta.mtime())
+                        .unwrap_or(0)
+                        .saturating_mul(1_000_000)
+                });
             files.push(JournalFileInfo {
                 path: e.path(),
                 kind,
@@ -132,7 +146,10 @@ pub fn vacuum_by_size(root: &Path, max_bytes: u64) -> Result<Vec<PathBuf>, Journ
 }
 
 /// Deletes archived and damaged files, oldest first, while `done(total_bytes)` is false.
-pub(crate) fn vacuum_until(root: &Path, mut done: impl FnMut(u64) -> bool) -> Result<Vec<PathBuf>, JournalError> {
+pub(crate) fn vacuum_until(
+    root: &Path,
+    mut done: impl FnMut(u64) -> bool,
+) -> Result<Vec<PathBuf>, JournalError> {
     let files = list_files(root)?;
     let mut usage: u64 = files.iter().map(|f| f.disk_bytes).sum();
     let mut deleted = Vec::new();
@@ -177,7 +194,9 @@ pub struct BootInfo {
 pub fn list_boots(root: &Path) -> Result<Vec<BootInfo>, JournalError> {
     let mut boots: Vec<BootInfo> = Vec::new();
     for f in list_files(root)? {
-        let Ok(r) = Reader::open(&f.path) else { continue };
+        let Ok(r) = Reader::open(&f.path) else {
+            continue;
+        };
         for e in r.entry_headers().map_while(Result::ok) {
             match boots.iter_mut().find(|b| b.boot_id == e.boot_id) {
                 Some(b) => {
@@ -206,7 +225,9 @@ mod tests {
     fn names_are_classified_as_journald_names_them() {
         assert_eq!(classify("system.journal"), Some((FileKind::Active, None)));
         assert_eq!(
-            classify("system@0123456789abcdef0123456789abcdef-0000000000000001-00060a24181e4000.journal"),
+            classify(
+                "system@0123456789abcdef0123456789abcdef-0000000000000001-00060a24181e4000.journal"
+            ),
             Some((FileKind::Archived, Some(0x60a24181e4000)))
         );
         assert_eq!(
@@ -214,6 +235,9 @@ mod tests {
             Some((FileKind::Damaged, Some(0x60a24181e4000)))
         );
         assert_eq!(classify("system.journal.tmp"), None);
-        assert_eq!(classify("user-1000@x.journal"), Some((FileKind::Archived, None)));
+        assert_eq!(
+            classify("user-1000@x.journal"),
+            Some((FileKind::Archived, None))
+        );
     }
 }

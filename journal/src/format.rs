@@ -303,7 +303,10 @@ mod tests {
         assert_eq!(b[12], 0x04);
         assert_eq!(b[16], 1);
         assert_eq!(&b[88..96], &[0x10, 0x01, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(&b[152..160], &[0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11]);
+        assert_eq!(
+            &b[152..160],
+            &[0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11]
+        );
         assert_eq!(&b[256..260], &[0xdd, 0xcc, 0xbb, 0xaa]);
         assert_eq!(&b[264..272], &[8, 7, 6, 5, 4, 3, 2, 1]);
         assert_eq!(Header::parse(&b), h);

@@ -14,7 +14,9 @@ impl Id128 {
     /// Parses 32 hex digits, with or without the dashes of the UUID form
     /// (`/proc/sys/kernel/random/boot_id` has them, `/etc/machine-id` has not).
     pub fn parse(s: &str) -> Result<Id128, JournalError> {
-        let bad = || JournalError::BadId128 { text: s.to_string() };
+        let bad = || JournalError::BadId128 {
+            text: s.to_string(),
+        };
         let digits: Vec<u8> = s.trim().bytes().filter(|&c| c != b'-').collect();
         if digits.len() != 32 {
             return Err(bad());

@@ -13,7 +13,6 @@
 //! `journal-def.h`; no code is shared with systemd. No `unsafe`, no async runtime: the
 //! crate is meant for a static PID 1 or a small collector.
 
-
 pub mod dir;
 pub mod error;
 pub mod files;
@@ -24,10 +23,12 @@ mod objects;
 pub mod reader;
 pub mod writer;
 
-
 pub use dir::{DirConfig, JournalDir, Limits};
 pub use error::JournalError;
-pub use files::{disk_usage, list_boots, list_files, vacuum_by_size, vacuum_by_time, BootInfo, FileKind, JournalFileInfo};
+pub use files::{
+    disk_usage, list_boots, list_files, vacuum_by_size, vacuum_by_time, BootInfo, FileKind,
+    JournalFileInfo,
+};
 pub use id128::Id128;
 pub use reader::{Entries, Entry, Reader};
 pub use writer::{EntryTime, Writer, WriterOptions};

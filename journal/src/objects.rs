@@ -82,11 +82,13 @@ impl Io {
     }
 
     pub fn set_len(&self, len: u64) -> Result<(), JournalError> {
-        self.file.set_len(len).map_err(|source| JournalError::Write {
-            path: self.path.clone(),
-            offset: len,
-            source,
-        })
+        self.file
+            .set_len(len)
+            .map_err(|source| JournalError::Write {
+                path: self.path.clone(),
+                offset: len,
+                source,
+            })
     }
 
     pub fn sync(&self) -> Result<(), JournalError> {
@@ -148,8 +150,14 @@ impl Io {
             path: self.path.clone(),
             reason,
         };
-        if h.header_size < HEADER_SIZE_MIN || h.header_size % 8 != 0 || (n as u64) < h.header_size.min(HEADER_SIZE) {
-            return Err(bad(format!("header size {} (file {file_len} bytes)", h.header_size)));
+        if h.header_size < HEADER_SIZE_MIN
+            || !h.header_size.is_multiple_of(8)
+            || (n as u64) < h.header_size.min(HEADER_SIZE)
+        {
+            return Err(bad(format!(
+                "header size {} (file {file_len} bytes)",
+                h.header_size
+            )));
         }
         if h.incompatible_flags & !INCOMPAT_READ_SUPPORTED != 0 {
             return Err(JournalError::UnsupportedFlags {
@@ -157,7 +165,10 @@ impl Io {
                 flags: h.incompatible_flags,
             });
         }
-        let end = h.header_size.checked_add(h.arena_size).ok_or_else(|| bad("arena size overflows".into()))?;
+        let end = h
+            .header_size
+            .checked_add(h.arena_size)
+            .ok_or_else(|| bad("arena size overflows".into()))?;
         if end > file_len {
             return Err(bad(format!(
                 "header and arena ({end} bytes) exceed the file ({file_len} bytes)"
@@ -168,7 +179,7 @@ impl Io {
             ("field", h.field_hash_table_offset, h.field_hash_table_size),
         ] {
             if size < HASH_ITEM_SIZE
-                || size % HASH_ITEM_SIZE != 0
+                || !size.is_multiple_of(HASH_ITEM_SIZE)
                 || off < h.header_size + OBJECT_HEADER_SIZE
                 || off.checked_add(size).is_none_or(|e| e > end)
             {
@@ -188,7 +199,7 @@ impl Io {
         compact: bool,
     ) -> Result<ObjHeader, JournalError> {
         let what = type_name(expect);
-        if offset % 8 != 0 || offset < HEADER_SIZE_MIN {
+        if !offset.is_multiple_of(8) || offset < HEADER_SIZE_MIN {
             return Err(self.bad(offset, what, "offset is unaligned or inside the header"));
         }
         if offset.saturating_add(OBJECT_HEADER_SIZE) > file_len {
@@ -206,7 +217,11 @@ impl Io {
             return Err(self.bad(offset, what, format!("unknown object type {}", o.type_byte)));
         };
         if expect.is_some_and(|e| e != ty) {
-            return Err(self.bad(offset, what, format!("found a {} object", type_name(Some(ty)))));
+            return Err(self.bad(
+                offset,
+                what,
+                format!("found a {} object", type_name(Some(ty))),
+            ));
         }
         if o.size < ty.min_size(compact) {
             return Err(self.bad(offset, what, format!("size {} is too small", o.size)));

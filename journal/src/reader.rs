@@ -51,7 +51,10 @@ impl Entry {
 
     /// The first value of field `name`.
     pub fn field(&self, name: &str) -> Option<&[u8]> {
-        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
     }
 }
 
@@ -80,7 +83,11 @@ impl Reader {
         let header = io.read_header(file_len)?;
         // Objects past the arena are not the file's, whatever the file's length.
         let file_len = header.header_size + header.arena_size;
-        Ok(Reader { io, header, file_len })
+        Ok(Reader {
+            io,
+            header,
+            file_len,
+        })
     }
 
     pub fn path(&self) -> &PathBuf {
@@ -180,24 +187,34 @@ impl Reader {
         self.io.read_exact(offset, &mut raw)?;
         let stored_hash = le64(&raw, DATA_HASH as usize);
         if item_hash.is_some_and(|h| h != stored_hash) {
-            return Err(self.io.bad(offset, "data", "hash differs from the entry item's"));
+            return Err(self
+                .io
+                .bad(offset, "data", "hash differs from the entry item's"));
         }
         raw.drain(..start as usize);
         let payload = self.decompress(offset, o.flags, raw)?;
         let key = self.header.keyed_hash().then_some(&self.header.file_id);
         if data_hash(&payload, key) != stored_hash {
-            return Err(self.io.bad(offset, "data", "payload does not match its hash"));
+            return Err(self
+                .io
+                .bad(offset, "data", "payload does not match its hash"));
         }
         Ok(payload)
     }
 
     fn decompress(&self, offset: u64, flags: u8, raw: Vec<u8>) -> Result<Vec<u8>, JournalError> {
-        let algorithm = match flags & (OBJECT_COMPRESSED_XZ | OBJECT_COMPRESSED_LZ4 | OBJECT_COMPRESSED_ZSTD) {
+        let algorithm = match flags
+            & (OBJECT_COMPRESSED_XZ | OBJECT_COMPRESSED_LZ4 | OBJECT_COMPRESSED_ZSTD)
+        {
             0 => return Ok(raw),
             OBJECT_COMPRESSED_ZSTD => "zstd",
             OBJECT_COMPRESSED_XZ => "xz",
             OBJECT_COMPRESSED_LZ4 => "lz4",
-            _ => return Err(self.io.bad(offset, "data", format!("compression flags {flags:#x}"))),
+            _ => {
+                return Err(self
+                    .io
+                    .bad(offset, "data", format!("compression flags {flags:#x}")))
+            }
         };
         #[cfg(feature = "zstd")]
         if algorithm == "zstd" {
@@ -272,12 +289,21 @@ impl<'a> Entries<'a> {
                 r.io.read_u64(self.array + ENTRY_ARRAY_NEXT)?
             };
             if next == 0 {
-                return Err(r.io.bad(self.array, "entry array", "chain ends before the header's entry count"));
+                return Err(r.io.bad(
+                    self.array,
+                    "entry array",
+                    "chain ends before the header's entry count",
+                ));
             }
             if next <= self.array {
                 return Err(r.io.bad(next, "entry array", "chain goes backwards"));
             }
-            let o = r.io.object_header(next, Some(ObjectType::EntryArray), r.file_len, r.header.compact())?;
+            let o = r.io.object_header(
+                next,
+                Some(ObjectType::EntryArray),
+                r.file_len,
+                r.header.compact(),
+            )?;
             self.array = next;
             self.capacity = (o.size - ENTRY_ARRAY_HEADER_SIZE) / r.item_size();
             self.index = 0;
@@ -288,20 +314,35 @@ impl<'a> Entries<'a> {
         }
         let in_chunk = self.index.wrapping_sub(self.chunk_start);
         if self.chunk.is_empty() || in_chunk >= self.chunk.len() as u64 {
-            let n = (self.capacity - self.index).min(ARRAY_CHUNK).min(self.remaining.max(1));
+            let n = (self.capacity - self.index)
+                .min(ARRAY_CHUNK)
+                .min(self.remaining.max(1));
             let size = r.item_size();
             let mut b = vec![0u8; (n * size) as usize];
-            r.io.read_exact(self.array + ENTRY_ARRAY_HEADER_SIZE + self.index * size, &mut b)?;
+            r.io.read_exact(
+                self.array + ENTRY_ARRAY_HEADER_SIZE + self.index * size,
+                &mut b,
+            )?;
             self.chunk = b
                 .chunks_exact(size as usize)
-                .map(|c| if size == 4 { u64::from(le32(c, 0)) } else { le64(c, 0) })
+                .map(|c| {
+                    if size == 4 {
+                        u64::from(le32(c, 0))
+                    } else {
+                        le64(c, 0)
+                    }
+                })
                 .collect();
             self.chunk_start = self.index;
         }
         let offset = self.chunk[(self.index - self.chunk_start) as usize];
         self.index += 1;
         if offset <= self.last_entry {
-            return Err(r.io.bad(self.array, "entry array", format!("entry offset {offset} is not after {}", self.last_entry)));
+            return Err(r.io.bad(
+                self.array,
+                "entry array",
+                format!("entry offset {offset} is not after {}", self.last_entry),
+            ));
         }
         self.last_entry = offset;
         Ok(offset)

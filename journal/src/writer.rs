@@ -53,7 +53,8 @@ impl WriterOptions {
     /// Sizes the data hash table for a file that may grow to `max_file_size` bytes, with
     /// journald's rule (one bucket per ~576 bytes of file, at least 2047).
     pub fn sized_for(mut self, max_file_size: u64) -> Self {
-        self.data_hash_buckets = (max_file_size.saturating_mul(4) / 768 / 3).max(DEFAULT_DATA_BUCKETS);
+        self.data_hash_buckets =
+            (max_file_size.saturating_mul(4) / 768 / 3).max(DEFAULT_DATA_BUCKETS);
         self
     }
 }
@@ -93,7 +94,8 @@ pub fn field_name_valid(name: &str) -> bool {
     !b.is_empty()
         && b.len() <= 64
         && !b[0].is_ascii_digit()
-        && b.iter().all(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+        && b.iter()
+            .all(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
 }
 
 impl Writer {
@@ -172,7 +174,9 @@ impl Writer {
             || header.incompatible_flags != INCOMPAT_KEYED_HASH
             || header.compatible_flags != 0
         {
-            return Err(refuse("it is not this writer's variant (keyed hash, regular, 272-byte header)"));
+            return Err(refuse(
+                "it is not this writer's variant (keyed hash, regular, 272-byte header)",
+            ));
         }
         if header.header_size.saturating_add(header.arena_size) != file_len {
             return Err(refuse("its size disagrees with the header's arena size"));
@@ -198,7 +202,9 @@ impl Writer {
             a = next;
         }
         if left != 0 {
-            return Err(refuse("its entry arrays hold fewer entries than the header counts"));
+            return Err(refuse(
+                "its entry arrays hold fewer entries than the header counts",
+            ));
         }
         let mut w = Writer {
             io,
@@ -380,7 +386,14 @@ impl Writer {
         let hash = siphash24(payload, &self.header.file_id);
         let buckets = self.header.data_hash_table_size / HASH_ITEM_SIZE;
         let bucket = self.header.data_hash_table_offset + (hash % buckets) * HASH_ITEM_SIZE;
-        if let Some(off) = self.find_in_chain(bucket, hash, payload, DATA_HEADER_SIZE, DATA_NEXT_HASH, true)? {
+        if let Some(off) = self.find_in_chain(
+            bucket,
+            hash,
+            payload,
+            DATA_HEADER_SIZE,
+            DATA_NEXT_HASH,
+            true,
+        )? {
             return Ok((off, hash));
         }
         let mut body = vec![0u8; (DATA_HEADER_SIZE - OBJECT_HEADER_SIZE) as usize];
@@ -401,7 +414,14 @@ impl Writer {
         let hash = siphash24(name, &self.header.file_id);
         let buckets = self.header.field_hash_table_size / HASH_ITEM_SIZE;
         let bucket = self.header.field_hash_table_offset + (hash % buckets) * HASH_ITEM_SIZE;
-        if let Some(off) = self.find_in_chain(bucket, hash, name, FIELD_HEADER_SIZE, FIELD_NEXT_HASH, false)? {
+        if let Some(off) = self.find_in_chain(
+            bucket,
+            hash,
+            name,
+            FIELD_HEADER_SIZE,
+            FIELD_NEXT_HASH,
+            false,
+        )? {
             return Ok(off);
         }
         let mut body = vec![0u8; (FIELD_HEADER_SIZE - OBJECT_HEADER_SIZE) as usize];
@@ -455,6 +475,13 @@ impl Writer {
     /// Appends object `off` at the tail of the chain of `bucket`.
     fn link_into_chain(&mut self, bucket: u64, off: u64, next_at: u64) -> Result<(), JournalError> {
         let tail = self.io.read_u64(bucket + 8)?;
+        if tail != 0 && (tail < self.header.header_size || tail >= off) {
+            return Err(self.io.bad(
+                bucket,
+                "hash table",
+                format!("bucket tail {tail} is not an earlier object"),
+            ));
+        }
         if tail == 0 {
             self.io.write(bucket, &off.to_le_bytes())?;
         } else {
@@ -467,7 +494,10 @@ impl Writer {
     fn link_global(&mut self, entry: u64) -> Result<(), JournalError> {
         match self.tail {
             Some(mut t) if t.used < t.capacity => {
-                self.io.write(t.offset + ENTRY_ARRAY_HEADER_SIZE + t.used * 8, &entry.to_le_bytes())?;
+                self.io.write(
+                    t.offset + ENTRY_ARRAY_HEADER_SIZE + t.used * 8,
+                    &entry.to_le_bytes(),
+                )?;
                 t.used += 1;
                 self.tail = Some(t);
             }
@@ -496,17 +526,22 @@ impl Writer {
     fn link_data(&mut self, data: u64, entry: u64) -> Result<(), JournalError> {
         let n = self.io.read_u64(data + DATA_N_ENTRIES)?;
         if n == 0 {
-            self.io.write(data + DATA_ENTRY_OFFSET, &entry.to_le_bytes())?;
+            self.io
+                .write(data + DATA_ENTRY_OFFSET, &entry.to_le_bytes())?;
         } else {
             let first = self.io.read_u64(data + DATA_ENTRY_ARRAY_OFFSET)?;
             // The arrays hold all entries but the inline first.
             let hidx = n - 1;
             let (mut a, mut i, mut last, mut last_cap) = (first, hidx, 0u64, 0u64);
             while a != 0 {
-                let size = self.io.object_header(a, Some(ObjectType::EntryArray), self.file_len, false)?.size;
+                let size = self
+                    .io
+                    .object_header(a, Some(ObjectType::EntryArray), self.file_len, false)?
+                    .size;
                 let cap = (size - ENTRY_ARRAY_HEADER_SIZE) / 8;
                 if i < cap {
-                    self.io.write(a + ENTRY_ARRAY_HEADER_SIZE + i * 8, &entry.to_le_bytes())?;
+                    self.io
+                        .write(a + ENTRY_ARRAY_HEADER_SIZE + i * 8, &entry.to_le_bytes())?;
                     return self.io.write(data + DATA_N_ENTRIES, &(n + 1).to_le_bytes());
                 }
                 i -= cap;
@@ -520,7 +555,8 @@ impl Writer {
             }
             let na = self.new_array(next_capacity(hidx, last_cap), entry, last)?;
             if last == 0 {
-                self.io.write(data + DATA_ENTRY_ARRAY_OFFSET, &na.to_le_bytes())?;
+                self.io
+                    .write(data + DATA_ENTRY_ARRAY_OFFSET, &na.to_le_bytes())?;
             }
         }
         self.io.write(data + DATA_N_ENTRIES, &(n + 1).to_le_bytes())
@@ -528,8 +564,12 @@ impl Writer {
 
     /// Appends an entry array holding `entry` first, linked after `prev` (if any).
     fn new_array(&mut self, capacity: u64, entry: u64, prev: u64) -> Result<u64, JournalError> {
-        let a = self.append_zeroed(ObjectType::EntryArray, ENTRY_ARRAY_HEADER_SIZE + capacity * 8)?;
-        self.io.write(a + ENTRY_ARRAY_HEADER_SIZE, &entry.to_le_bytes())?;
+        let a = self.append_zeroed(
+            ObjectType::EntryArray,
+            ENTRY_ARRAY_HEADER_SIZE + capacity * 8,
+        )?;
+        self.io
+            .write(a + ENTRY_ARRAY_HEADER_SIZE, &entry.to_le_bytes())?;
         if prev != 0 {
             self.io.write(prev + ENTRY_ARRAY_NEXT, &a.to_le_bytes())?;
         }

@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 
 use berth_journal::{
-    list_files, vacuum_by_size, vacuum_by_time, DirConfig, Entry, EntryTime, FileKind, JournalDir, JournalError,
-    Reader,
+    list_files, vacuum_by_size, vacuum_by_time, DirConfig, Entry, EntryTime, FileKind, JournalDir,
+    JournalError, Reader,
 };
 use common::*;
 
@@ -36,7 +36,9 @@ fn journalctl_messages(jctl: &Path, root: &Path) -> Vec<String> {
     let out = run(jctl, &["-D", root.to_str().unwrap(), "-o", "export"]);
     parse_export(&out)
         .iter()
-        .map(|e| String::from_utf8(e.iter().find(|(k, _)| k == "MESSAGE").unwrap().1.clone()).unwrap())
+        .map(|e| {
+            String::from_utf8(e.iter().find(|(k, _)| k == "MESSAGE").unwrap().1.clone()).unwrap()
+        })
         .collect()
 }
 
@@ -57,12 +59,18 @@ fn rotated_files_are_read_in_order_and_verify() {
     jd.close().unwrap();
 
     let files = list_files(tmp.path()).unwrap();
-    let archived = files.iter().filter(|f| f.kind == FileKind::Archived).count();
+    let archived = files
+        .iter()
+        .filter(|f| f.kind == FileKind::Archived)
+        .count();
     assert!(archived >= 2, "{files:#?}");
     assert_eq!(files.last().unwrap().kind, FileKind::Active);
     // Every file verifies, and journalctl reads them all, in order.
     run(&jctl, &["-D", tmp.path().to_str().unwrap(), "--verify"]);
-    assert_eq!(journalctl_messages(&jctl, tmp.path()), expected_messages(0..5000));
+    assert_eq!(
+        journalctl_messages(&jctl, tmp.path()),
+        expected_messages(0..5000)
+    );
     // So does the reader, file by file in list order, with seqnums continuing.
     let mut seqnums = Vec::new();
     let mut messages = Vec::new();
@@ -87,7 +95,10 @@ fn budget_deletes_the_oldest_archives() {
     append_samples(&mut jd, 0..20000);
     jd.close().unwrap();
     let usage = berth_journal::disk_usage(tmp.path()).unwrap();
-    assert!(usage <= max_use + (512 << 10) + (256 << 10), "usage {usage}");
+    assert!(
+        usage <= max_use + (512 << 10) + (256 << 10),
+        "usage {usage}"
+    );
     // What is left is the newest entries, without a gap.
     let got = journalctl_messages(&jctl, tmp.path());
     assert!(got.len() > 1000 && got.len() < 20000, "{}", got.len());
@@ -126,7 +137,10 @@ fn clean_close_is_appended_to_on_reopen() {
     jd.close().unwrap();
     assert_eq!(list_files(tmp.path()).unwrap().len(), 1);
     run(&jctl, &["-D", tmp.path().to_str().unwrap(), "--verify"]);
-    assert_eq!(journalctl_messages(&jctl, tmp.path()), expected_messages(0..250));
+    assert_eq!(
+        journalctl_messages(&jctl, tmp.path()),
+        expected_messages(0..250)
+    );
 }
 
 #[test]
@@ -148,12 +162,18 @@ fn file_left_online_is_set_aside_and_stays_readable() {
 
     let r = Reader::open(&aside).unwrap();
     let old: Vec<Entry> = r.entries().collect::<Result<_, _>>().unwrap();
-    assert_eq!(old.iter().map(message).collect::<Vec<_>>(), expected_messages(0..150));
+    assert_eq!(
+        old.iter().map(message).collect::<Vec<_>>(),
+        expected_messages(0..150)
+    );
     // The new file continues the old one's sequence numbers.
     let new = Reader::open(&tmp.path().join(MACHINE).join("system.journal")).unwrap();
     let first = new.entries().next().unwrap().unwrap();
     assert_eq!((first.seqnum, first.seqnum_id), (151, old[0].seqnum_id));
-    assert_eq!(journalctl_messages(&jctl, tmp.path()), expected_messages(0..200));
+    assert_eq!(
+        journalctl_messages(&jctl, tmp.path()),
+        expected_messages(0..200)
+    );
 }
 
 #[test]
@@ -168,7 +188,12 @@ fn file_cut_mid_entry_is_set_aside_and_read_up_to_the_cut() {
         let r = Reader::open(&active).unwrap();
         r.entries().nth(150).unwrap().unwrap().offset + 20
     };
-    std::fs::OpenOptions::new().write(true).open(&active).unwrap().set_len(cut).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&active)
+        .unwrap()
+        .set_len(cut)
+        .unwrap();
 
     let mut jd = JournalDir::open(tmp.path(), machine(), &DirConfig::default()).unwrap();
     let aside = jd.set_aside()[0].clone();
@@ -177,7 +202,11 @@ fn file_cut_mid_entry_is_set_aside_and_read_up_to_the_cut() {
 
     let r = Reader::open(&aside).unwrap();
     let results: Vec<_> = r.entries().collect();
-    let ok: Vec<String> = results.iter().map_while(|e| e.as_ref().ok()).map(message).collect();
+    let ok: Vec<String> = results
+        .iter()
+        .map_while(|e| e.as_ref().ok())
+        .map(message)
+        .collect();
     assert_eq!(ok, expected_messages(0..150));
     match &results[150] {
         Err(e @ JournalError::BadObject { offset, .. }) => assert_eq!(*offset, cut - 20, "{e}"),

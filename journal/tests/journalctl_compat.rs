@@ -11,7 +11,10 @@ use common::*;
 
 /// Written entries, in order: times and the fields (with `_BOOT_ID`), sorted.
 fn expected(written: &[(EntryTime, Fields)]) -> Vec<(EntryTime, Fields)> {
-    written.iter().map(|(t, f)| (*t, with_boot_id(t, f))).collect()
+    written
+        .iter()
+        .map(|(t, f)| (*t, with_boot_id(t, f)))
+        .collect()
 }
 
 /// Writes a file that exercises chaining and collisions: tiny hash tables (every bucket
@@ -48,7 +51,10 @@ fn journalctl_export_matches_reader_and_written_entries() {
 
     // run() fails the test unless journalctl exits 0, which --verify does only on PASS.
     run(&jctl, &["--file", path.to_str().unwrap(), "--verify"]);
-    let exported = parse_export(&run(&jctl, &["--file", path.to_str().unwrap(), "-o", "export"]));
+    let exported = parse_export(&run(
+        &jctl,
+        &["--file", path.to_str().unwrap(), "-o", "export"],
+    ));
     let r = Reader::open(&path).unwrap();
     let read: Vec<_> = r.entries().collect::<Result<_, _>>().unwrap();
     assert_eq!(exported.len(), want.len());
@@ -57,15 +63,29 @@ fn journalctl_export_matches_reader_and_written_entries() {
     for (i, ((t, fields), (e, x))) in want.iter().zip(read.iter().zip(&exported)).enumerate() {
         // The reader agrees with what was written.
         assert_eq!(e.seqnum, i as u64 + 1);
-        assert_eq!((e.realtime, e.monotonic, e.boot_id), (t.realtime, t.monotonic, t.boot_id));
+        assert_eq!(
+            (e.realtime, e.monotonic, e.boot_id),
+            (t.realtime, t.monotonic, t.boot_id)
+        );
         let mut mine = e.fields.clone();
         mine.sort();
         assert_eq!(&mine, fields, "entry {i}");
         // journalctl agrees with both: its address fields first, then the data.
-        let get = |n: &str| x.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap();
+        let get = |n: &str| {
+            x.iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
         assert_eq!(get("__CURSOR"), e.cursor().into_bytes());
-        assert_eq!(get("__REALTIME_TIMESTAMP"), t.realtime.to_string().into_bytes());
-        assert_eq!(get("__MONOTONIC_TIMESTAMP"), t.monotonic.to_string().into_bytes());
+        assert_eq!(
+            get("__REALTIME_TIMESTAMP"),
+            t.realtime.to_string().into_bytes()
+        );
+        assert_eq!(
+            get("__MONOTONIC_TIMESTAMP"),
+            t.monotonic.to_string().into_bytes()
+        );
         assert_eq!(get("_BOOT_ID"), t.boot_id.to_string().into_bytes());
         let mut theirs: Fields = x
             .iter()
@@ -93,8 +113,14 @@ fn journalctl_json_matches_written_entries() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("system.journal");
     let want = expected(&write_big_file(&path));
-    let out = run(&jctl, &["--file", path.to_str().unwrap(), "-o", "json", "--all"]);
-    let lines: Vec<&[u8]> = out.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
+    let out = run(
+        &jctl,
+        &["--file", path.to_str().unwrap(), "-o", "json", "--all"],
+    );
+    let lines: Vec<&[u8]> = out
+        .split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     assert_eq!(lines.len(), want.len());
     for (i, (line, (t, fields))) in lines.iter().zip(&want).enumerate() {
         let v: serde_json::Value = serde_json::from_slice(line).unwrap();
@@ -116,27 +142,46 @@ fn journalctl_matches_unit_pid_and_lists_two_boots() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join(MACHINE);
     std::fs::create_dir(&dir).unwrap();
-    let mut w = Writer::create(&dir.join("system.journal"), &WriterOptions::new(machine())).unwrap();
+    let mut w =
+        Writer::create(&dir.join("system.journal"), &WriterOptions::new(machine())).unwrap();
     let mut written = write_samples(&mut w, 60, boot(BOOT_A), 0);
     written.extend(write_samples(&mut w, 40, boot(BOOT_B), 1_000_000_000));
     w.close().unwrap();
     let d = tmp.path().to_str().unwrap();
 
-    let count = |args: &[&str]| parse_export(&run(&jctl, &[&["-D", d, "-o", "export"], args].concat())).len();
+    let count = |args: &[&str]| {
+        parse_export(&run(&jctl, &[&["-D", d, "-o", "export"], args].concat())).len()
+    };
     let is = |f: &Fields, n: &str, v: &str| f.iter().any(|(k, x)| k == n && x == v.as_bytes());
-    let unit1 = written.iter().filter(|(_, f)| is(f, "_SYSTEMD_UNIT", "unit1.service")).count();
+    let unit1 = written
+        .iter()
+        .filter(|(_, f)| is(f, "_SYSTEMD_UNIT", "unit1.service"))
+        .count();
     assert_eq!(count(&["-u", "unit1.service"]), unit1);
     let pid = written.iter().filter(|(_, f)| is(f, "_PID", "102")).count();
     assert_eq!(count(&["_PID=102"]), pid);
-    assert_eq!(count(&["_PID=102", "_SYSTEMD_UNIT=unit2.service"]), 
-        written.iter().filter(|(_, f)| is(f, "_PID", "102") && is(f, "_SYSTEMD_UNIT", "unit2.service")).count());
+    assert_eq!(
+        count(&["_PID=102", "_SYSTEMD_UNIT=unit2.service"]),
+        written
+            .iter()
+            .filter(|(_, f)| is(f, "_PID", "102") && is(f, "_SYSTEMD_UNIT", "unit2.service"))
+            .count()
+    );
     assert_eq!(count(&["-b", BOOT_B]), 40);
-    assert_eq!(count(&["SYSLOG_IDENTIFIER=berth-test", "-p", "3"]), written.iter().filter(|(_, f)| {
-        f.iter().any(|(k, v)| k == "PRIORITY" && v[0] <= b'3')
-    }).count());
+    assert_eq!(
+        count(&["SYSLOG_IDENTIFIER=berth-test", "-p", "3"]),
+        written
+            .iter()
+            .filter(|(_, f)| { f.iter().any(|(k, v)| k == "PRIORITY" && v[0] <= b'3') })
+            .count()
+    );
 
     let listed = String::from_utf8(run(&jctl, &["-D", d, "--list-boots", "--no-pager"])).unwrap();
-    let ids: Vec<&str> = listed.lines().skip(1).filter_map(|l| l.split_whitespace().nth(1)).collect();
+    let ids: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
     assert_eq!(ids, [BOOT_A, BOOT_B], "{listed}");
     let boots = list_boots(tmp.path()).unwrap();
     let mine: Vec<String> = boots.iter().map(|b| b.boot_id.to_string()).collect();
@@ -167,7 +212,7 @@ fn reads_a_file_written_by_systemd() {
             "__REALTIME_TIMESTAMP={}\n__MONOTONIC_TIMESTAMP={}\n_BOOT_ID={BOOT_A}\nMESSAGE=remote {i}\nPRIORITY={}\n",
             1_700_000_000_000_000 + i, 1000 + i, i % 8
         ).as_bytes());
-        if i % 50 == 0 {
+        if i.is_multiple_of(50) {
             // Large enough to be compressed (journald compresses values over 512 bytes).
             export.extend_from_slice(b"BIG=");
             export.extend(std::iter::repeat_n(b'z', 4000));
@@ -196,17 +241,25 @@ fn reads_a_file_written_by_systemd() {
         assert_eq!(results.len(), 300);
         for (i, res) in results.iter().enumerate() {
             match (name, res) {
-                ("xz", Err(berth_journal::JournalError::Compressed { algorithm, .. })) if i % 50 == 0 => {
+                ("xz", Err(berth_journal::JournalError::Compressed { algorithm, .. }))
+                    if i % 50 == 0 =>
+                {
                     assert_eq!(*algorithm, "xz")
                 }
-                (_, Ok(e)) => assert_eq!(e.field("MESSAGE").unwrap(), format!("remote {i}").as_bytes()),
+                (_, Ok(e)) => assert_eq!(
+                    e.field("MESSAGE").unwrap(),
+                    format!("remote {i}").as_bytes()
+                ),
                 (_, other) => panic!("{name} entry {i}: {other:?}"),
             }
         }
     }
     let r = Reader::open(&file).unwrap();
     assert!(r.header().compact() && r.header().keyed_hash());
-    let exported = parse_export(&run(&jctl, &["--file", file.to_str().unwrap(), "-o", "export"]));
+    let exported = parse_export(&run(
+        &jctl,
+        &["--file", file.to_str().unwrap(), "-o", "export"],
+    ));
     let read: Vec<_> = r.entries().collect::<Result<_, _>>().unwrap();
     assert_eq!(read.len(), exported.len());
     for (e, x) in read.iter().zip(&exported) {
@@ -216,7 +269,11 @@ fn reads_a_file_written_by_systemd() {
             acc ^ berth_journal::hash::jenkins_hash64(&[k.as_bytes(), b"=", v].concat())
         });
         assert_eq!(xor, e.xor_hash);
-        let mut theirs: Fields = x.iter().filter(|(k, _)| !k.starts_with("__")).cloned().collect();
+        let mut theirs: Fields = x
+            .iter()
+            .filter(|(k, _)| !k.starts_with("__"))
+            .cloned()
+            .collect();
         let mut mine = e.fields.clone();
         theirs.sort();
         mine.sort();

@@ -83,23 +83,37 @@ pub fn parse_export(mut b: &[u8]) -> Vec<Fields> {
 /// A deterministic entry with many kinds of field; `i` varies the content.
 pub fn sample_fields(i: usize) -> Fields {
     let mut f: Fields = vec![
-        ("MESSAGE".into(), format!("line {i} from the test").into_bytes()),
+        (
+            "MESSAGE".into(),
+            format!("line {i} from the test").into_bytes(),
+        ),
         ("PRIORITY".into(), format!("{}", i % 8).into_bytes()),
-        ("_SYSTEMD_UNIT".into(), format!("unit{}.service", i % 3).into_bytes()),
+        (
+            "_SYSTEMD_UNIT".into(),
+            format!("unit{}.service", i % 3).into_bytes(),
+        ),
         ("_PID".into(), format!("{}", 100 + i % 5).into_bytes()),
         ("SYSLOG_IDENTIFIER".into(), b"berth-test".to_vec()),
     ];
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         f.push(("BINARY".into(), vec![0, 1, 2, b'\n', 0xff, b'x', 0]));
     }
-    if i % 11 == 0 {
-        f.push(("MULTI_LINE".into(), format!("first\nsecond {i}\n").into_bytes()));
+    if i.is_multiple_of(11) {
+        f.push((
+            "MULTI_LINE".into(),
+            format!("first\nsecond {i}\n").into_bytes(),
+        ));
     }
     f
 }
 
 /// Writes `n` sample entries to a new file; returns what was written with the times.
-pub fn write_samples(w: &mut Writer, n: usize, boot_id: Id128, start: u64) -> Vec<(EntryTime, Fields)> {
+pub fn write_samples(
+    w: &mut Writer,
+    n: usize,
+    boot_id: Id128,
+    start: u64,
+) -> Vec<(EntryTime, Fields)> {
     let mut out = Vec::new();
     for i in 0..n {
         let t = EntryTime {
