@@ -20,6 +20,9 @@ use crate::hash::{jenkins_hash64, siphash24};
 use crate::id128::Id128;
 use crate::objects::{Io, ObjHeader};
 
+mod link;
+use link::Cache;
+
 /// journald's default bucket counts for small files.
 pub const DEFAULT_DATA_BUCKETS: u64 = 2047;
 pub const DEFAULT_FIELD_BUCKETS: u64 = 333;
@@ -86,6 +89,7 @@ pub struct Writer {
     end: u64,
     file_len: u64,
     tail: Option<ArrayTail>,
+    cache: Cache,
 }
 
 /// journald's `journal_field_valid` with protected (`_`-prefixed) fields allowed.
@@ -127,6 +131,7 @@ impl Writer {
             end: HEADER_SIZE,
             file_len: 0,
             tail: None,
+            cache: Cache::default(),
         };
         let fields = opts.field_hash_buckets.max(1);
         let data = opts.data_hash_buckets.max(1);
@@ -212,6 +217,7 @@ impl Writer {
             end,
             file_len,
             tail,
+            cache: Cache::default(),
         };
         w.header.state = STATE_ONLINE;
         w.write_header()?;
@@ -266,14 +272,16 @@ impl Writer {
         }
         self.header.state = STATE_ONLINE;
 
-        let mut items: Vec<(u64, u64)> = Vec::with_capacity(payloads.len());
+        // (data offset, hash, index of the payload)
+        let mut items: Vec<(u64, u64, usize)> = Vec::with_capacity(payloads.len());
         let mut xor_hash = 0u64;
-        for p in &payloads {
-            items.push(self.find_or_append_data(p)?);
+        for (i, p) in payloads.iter().enumerate() {
+            let (off, hash) = self.find_or_append_data(p)?;
+            items.push((off, hash, i));
             xor_hash ^= jenkins_hash64(p);
         }
-        items.sort_unstable_by_key(|&(off, _)| off);
-        items.dedup_by_key(|&mut (off, _)| off);
+        items.sort_unstable_by_key(|&(off, _, _)| off);
+        items.dedup_by_key(|&mut (off, _, _)| off);
 
         let seqnum = self.header.tail_entry_seqnum + 1;
         let mut body = Vec::with_capacity(48 + items.len() * 16);
@@ -282,14 +290,14 @@ impl Writer {
         body.extend_from_slice(&time.monotonic.to_le_bytes());
         body.extend_from_slice(&time.boot_id.0);
         body.extend_from_slice(&xor_hash.to_le_bytes());
-        for (off, hash) in &items {
+        for (off, hash, _) in &items {
             body.extend_from_slice(&off.to_le_bytes());
             body.extend_from_slice(&hash.to_le_bytes());
         }
         let entry = self.append_object(ObjectType::Entry, &body)?;
         self.link_global(entry)?;
-        for (off, _) in &items {
-            self.link_data(*off, entry)?;
+        for &(off, hash, i) in &items {
+            self.link_data(&payloads[i], off, hash, entry)?;
         }
 
         let h = &mut self.header;
@@ -327,254 +335,6 @@ impl Writer {
         self.write_header()?;
         self.io.sync()?;
         Ok(self.header)
-    }
-
-    fn write_header(&mut self) -> Result<(), JournalError> {
-        self.header.arena_size = self.file_len.max(self.end) - self.header.header_size;
-        let b = self.header.serialize();
-        self.io.write(0, &b)
-    }
-
-    /// Appends an object with `body` after its 16-byte header; returns its offset.
-    fn append_object(&mut self, ty: ObjectType, body: &[u8]) -> Result<u64, JournalError> {
-        let offset = self.end;
-        let size = OBJECT_HEADER_SIZE + body.len() as u64;
-        self.reserve(offset + align8(size))?;
-        let mut buf = Vec::with_capacity(align8(size) as usize);
-        buf.extend_from_slice(&ObjHeader::encode(ty, size));
-        buf.extend_from_slice(body);
-        buf.resize(align8(size) as usize, 0);
-        self.io.write(offset, &buf)?;
-        self.finish_object(offset, size);
-        Ok(offset)
-    }
-
-    /// Appends an object of `size` bytes whose body is zeros (hash tables, entry arrays):
-    /// only its header is written, the rest is a hole of the grown file.
-    fn append_zeroed(&mut self, ty: ObjectType, size: u64) -> Result<u64, JournalError> {
-        let offset = self.end;
-        self.reserve(offset + align8(size))?;
-        self.io.write(offset, &ObjHeader::encode(ty, size))?;
-        self.finish_object(offset, size);
-        Ok(offset)
-    }
-
-    /// Grows the file (sparse, in [`GROW_STEP`]s) to hold `end` bytes before anything is
-    /// written there, so that the header's arena never claims more than the file has,
-    /// as journald's fallocate-ahead does.
-    fn reserve(&mut self, end: u64) -> Result<(), JournalError> {
-        if end > self.file_len {
-            let len = end.div_ceil(GROW_STEP) * GROW_STEP;
-            self.io.set_len(len)?;
-            self.file_len = len;
-        }
-        Ok(())
-    }
-
-    fn finish_object(&mut self, offset: u64, size: u64) {
-        self.end = offset + align8(size);
-        self.header.tail_object_offset = offset;
-        self.header.n_objects += 1;
-    }
-
-    fn append_table(&mut self, ty: ObjectType, buckets: u64) -> Result<u64, JournalError> {
-        self.append_zeroed(ty, OBJECT_HEADER_SIZE + buckets * HASH_ITEM_SIZE)
-    }
-
-    /// The offset and hash of the data object holding `payload`, appended if new.
-    fn find_or_append_data(&mut self, payload: &[u8]) -> Result<(u64, u64), JournalError> {
-        let hash = siphash24(payload, &self.header.file_id);
-        let buckets = self.header.data_hash_table_size / HASH_ITEM_SIZE;
-        let bucket = self.header.data_hash_table_offset + (hash % buckets) * HASH_ITEM_SIZE;
-        if let Some(off) = self.find_in_chain(
-            bucket,
-            hash,
-            payload,
-            DATA_HEADER_SIZE,
-            DATA_NEXT_HASH,
-            true,
-        )? {
-            return Ok((off, hash));
-        }
-        let mut body = vec![0u8; (DATA_HEADER_SIZE - OBJECT_HEADER_SIZE) as usize];
-        body[0..8].copy_from_slice(&hash.to_le_bytes());
-        body.extend_from_slice(payload);
-        let off = self.append_object(ObjectType::Data, &body)?;
-        self.link_into_chain(bucket, off, DATA_NEXT_HASH)?;
-        self.header.n_data += 1;
-        let name = payload.split(|&c| c == b'=').next().unwrap_or(payload);
-        let field = self.find_or_append_field(name)?;
-        let head = self.io.read_u64(field + FIELD_HEAD_DATA)?;
-        self.io.write(off + DATA_NEXT_FIELD, &head.to_le_bytes())?;
-        self.io.write(field + FIELD_HEAD_DATA, &off.to_le_bytes())?;
-        Ok((off, hash))
-    }
-
-    fn find_or_append_field(&mut self, name: &[u8]) -> Result<u64, JournalError> {
-        let hash = siphash24(name, &self.header.file_id);
-        let buckets = self.header.field_hash_table_size / HASH_ITEM_SIZE;
-        let bucket = self.header.field_hash_table_offset + (hash % buckets) * HASH_ITEM_SIZE;
-        if let Some(off) = self.find_in_chain(
-            bucket,
-            hash,
-            name,
-            FIELD_HEADER_SIZE,
-            FIELD_NEXT_HASH,
-            false,
-        )? {
-            return Ok(off);
-        }
-        let mut body = vec![0u8; (FIELD_HEADER_SIZE - OBJECT_HEADER_SIZE) as usize];
-        body[0..8].copy_from_slice(&hash.to_le_bytes());
-        body.extend_from_slice(name);
-        let off = self.append_object(ObjectType::Field, &body)?;
-        self.link_into_chain(bucket, off, FIELD_NEXT_HASH)?;
-        self.header.n_fields += 1;
-        Ok(off)
-    }
-
-    /// Walks one hash chain for an object with `hash` and `payload`.
-    fn find_in_chain(
-        &mut self,
-        bucket: u64,
-        hash: u64,
-        payload: &[u8],
-        header_size: u64,
-        next_at: u64,
-        data: bool,
-    ) -> Result<Option<u64>, JournalError> {
-        let mut p = self.io.read_u64(bucket)?;
-        let mut depth = 0u64;
-        let limit = self.header.n_objects;
-        let mut buf = Vec::new();
-        while p != 0 {
-            buf.resize((header_size as usize) + payload.len(), 0);
-            let o = self.io.read_prefix(p, &mut buf)?;
-            let size = ObjHeader::decode(&buf[..o]).size;
-            if le64(&buf, DATA_HASH as usize) == hash
-                && size == header_size + payload.len() as u64
-                && &buf[header_size as usize..o] == payload
-            {
-                return Ok(Some(p));
-            }
-            depth += 1;
-            if depth > limit {
-                return Err(self.io.bad(p, "hash chain", "the chain loops"));
-            }
-            p = le64(&buf, next_at as usize);
-        }
-        let d = if data {
-            &mut self.header.data_hash_chain_depth
-        } else {
-            &mut self.header.field_hash_chain_depth
-        };
-        *d = (*d).max(depth);
-        Ok(None)
-    }
-
-    /// Appends object `off` at the tail of the chain of `bucket`.
-    fn link_into_chain(&mut self, bucket: u64, off: u64, next_at: u64) -> Result<(), JournalError> {
-        let tail = self.io.read_u64(bucket + 8)?;
-        if tail != 0 && (tail < self.header.header_size || tail >= off) {
-            return Err(self.io.bad(
-                bucket,
-                "hash table",
-                format!("bucket tail {tail} is not an earlier object"),
-            ));
-        }
-        if tail == 0 {
-            self.io.write(bucket, &off.to_le_bytes())?;
-        } else {
-            self.io.write(tail + next_at, &off.to_le_bytes())?;
-        }
-        self.io.write(bucket + 8, &off.to_le_bytes())
-    }
-
-    /// Adds `entry` to the file's entry array chain.
-    fn link_global(&mut self, entry: u64) -> Result<(), JournalError> {
-        match self.tail {
-            Some(mut t) if t.used < t.capacity => {
-                self.io.write(
-                    t.offset + ENTRY_ARRAY_HEADER_SIZE + t.used * 8,
-                    &entry.to_le_bytes(),
-                )?;
-                t.used += 1;
-                self.tail = Some(t);
-            }
-            tail => {
-                let (prev, prev_cap) = tail.map_or((0, 0), |t| (t.offset, t.capacity));
-                let capacity = next_capacity(self.header.n_entries, prev_cap);
-                let a = self.new_array(capacity, entry, prev)?;
-                if prev == 0 {
-                    self.header.entry_array_offset = a;
-                }
-                self.tail = Some(ArrayTail {
-                    offset: a,
-                    capacity,
-                    used: 1,
-                });
-            }
-        }
-        if let Some(t) = self.tail {
-            self.header.tail_entry_array_offset = u32::try_from(t.offset).unwrap_or(0);
-            self.header.tail_entry_array_n_entries = t.used as u32;
-        }
-        Ok(())
-    }
-
-    /// Adds `entry` to data object `data`'s entries: inline for the first, then arrays.
-    fn link_data(&mut self, data: u64, entry: u64) -> Result<(), JournalError> {
-        let n = self.io.read_u64(data + DATA_N_ENTRIES)?;
-        if n == 0 {
-            self.io
-                .write(data + DATA_ENTRY_OFFSET, &entry.to_le_bytes())?;
-        } else {
-            let first = self.io.read_u64(data + DATA_ENTRY_ARRAY_OFFSET)?;
-            // The arrays hold all entries but the inline first.
-            let hidx = n - 1;
-            let (mut a, mut i, mut last, mut last_cap) = (first, hidx, 0u64, 0u64);
-            while a != 0 {
-                let size = self
-                    .io
-                    .object_header(a, Some(ObjectType::EntryArray), self.file_len, false)?
-                    .size;
-                let cap = (size - ENTRY_ARRAY_HEADER_SIZE) / 8;
-                if i < cap {
-                    self.io
-                        .write(a + ENTRY_ARRAY_HEADER_SIZE + i * 8, &entry.to_le_bytes())?;
-                    return self.io.write(data + DATA_N_ENTRIES, &(n + 1).to_le_bytes());
-                }
-                i -= cap;
-                last = a;
-                last_cap = cap;
-                let next = self.io.read_u64(a + ENTRY_ARRAY_NEXT)?;
-                if next != 0 && next <= a {
-                    return Err(self.io.bad(a, "entry array", "the chain goes backwards"));
-                }
-                a = next;
-            }
-            let na = self.new_array(next_capacity(hidx, last_cap), entry, last)?;
-            if last == 0 {
-                self.io
-                    .write(data + DATA_ENTRY_ARRAY_OFFSET, &na.to_le_bytes())?;
-            }
-        }
-        self.io.write(data + DATA_N_ENTRIES, &(n + 1).to_le_bytes())
-    }
-
-    /// Appends an entry array holding `entry` first, linked after `prev` (if any).
-    fn new_array(&mut self, capacity: u64, entry: u64, prev: u64) -> Result<u64, JournalError> {
-        let a = self.append_zeroed(
-            ObjectType::EntryArray,
-            ENTRY_ARRAY_HEADER_SIZE + capacity * 8,
-        )?;
-        self.io
-            .write(a + ENTRY_ARRAY_HEADER_SIZE, &entry.to_le_bytes())?;
-        if prev != 0 {
-            self.io.write(prev + ENTRY_ARRAY_NEXT, &a.to_le_bytes())?;
-        }
-        self.header.n_entry_arrays += 1;
-        Ok(a)
     }
 }
 
