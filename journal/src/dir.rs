@@ -236,6 +236,11 @@ impl JournalDir {
         self.writer()?.append(time, fields)
     }
 
+    /// Makes every appended entry visible to readers (see [`Writer::flush`]).
+    pub fn flush(&mut self) -> Result<(), JournalError> {
+        self.writer()?.flush()
+    }
+
     /// Flushes the active file to disk and marks it OFFLINE (see [`Writer::sync`]).
     pub fn sync(&mut self) -> Result<(), JournalError> {
         self.writer()?.sync()

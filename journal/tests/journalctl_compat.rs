@@ -281,3 +281,54 @@ fn reads_a_file_written_by_systemd() {
     }
     assert_eq!(read[50].field("BIG").unwrap().len(), 4000);
 }
+
+/// Large entry arrays (past the writer's buffered-zeros limit), flushes at uneven points
+/// and a reopen in the middle: the file still verifies and reads back in full.
+#[test]
+fn flushes_reopen_and_large_arrays_verify() {
+    let Some(jctl) = journalctl() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("system.journal");
+    let mut w = Writer::create(&path, &WriterOptions::new(machine())).unwrap();
+    let mut written = Vec::new();
+    for i in 0..30_000usize {
+        let t = EntryTime {
+            realtime: 1_700_000_000_000_000 + i as u64,
+            monotonic: 1 + i as u64,
+            boot_id: boot(BOOT_A),
+        };
+        let f = vec![
+            ("MESSAGE".to_string(), format!("m{i}").into_bytes()),
+            ("PRIORITY".into(), b"6".to_vec()),
+        ];
+        w.append(t, &f).unwrap();
+        written.push(f);
+        if i % 997 == 0 {
+            w.flush().unwrap();
+        }
+        if i == 20_000 {
+            w.close().unwrap();
+            w = Writer::open_append(&path).unwrap();
+        }
+    }
+    w.close().unwrap();
+    run(&jctl, &["--file", path.to_str().unwrap(), "--verify"]);
+    let n = parse_export(&run(
+        &jctl,
+        &[
+            "--file",
+            path.to_str().unwrap(),
+            "-o",
+            "export",
+            "PRIORITY=6",
+        ],
+    ))
+    .len();
+    assert_eq!(n, 30_000);
+    let r = Reader::open(&path).unwrap();
+    let read: Vec<_> = r.entries().collect::<Result<_, _>>().unwrap();
+    assert_eq!(read.len(), 30_000);
+    for (e, f) in read.iter().zip(&written) {
+        assert_eq!(e.field("MESSAGE"), Some(&f[0].1[..]));
+    }
+}

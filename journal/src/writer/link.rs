@@ -30,17 +30,17 @@ impl Writer {
         buf.extend_from_slice(&ObjHeader::encode(ty, size));
         buf.extend_from_slice(body);
         buf.resize(align8(size) as usize, 0);
-        self.io.write(offset, &buf)?;
+        self.put_new(offset, &buf)?;
         self.finish_object(offset, size);
         Ok(offset)
     }
 
     /// Appends an object of `size` bytes whose body is zeros (hash tables, entry arrays):
-    /// only its header is written, the rest is a hole of the grown file.
+    /// see [`Writer::put_zeroed`].
     pub(super) fn append_zeroed(&mut self, ty: ObjectType, size: u64) -> Result<u64, JournalError> {
         let offset = self.end;
         self.reserve(offset + align8(size))?;
-        self.io.write(offset, &ObjHeader::encode(ty, size))?;
+        self.put_zeroed(offset, &ObjHeader::encode(ty, size), size)?;
         self.finish_object(offset, size);
         Ok(offset)
     }
@@ -102,8 +102,7 @@ impl Writer {
         let off = self.append_object(ObjectType::Data, &body)?;
         self.link_into_chain(bucket, off, DATA_NEXT_HASH)?;
         self.header.n_data += 1;
-        self.io
-            .write(field.offset + FIELD_HEAD_DATA, &off.to_le_bytes())?;
+        self.put_u64(field.offset + FIELD_HEAD_DATA, off)?;
         self.cache.put_field(
             name,
             FieldState {
@@ -138,7 +137,7 @@ impl Writer {
             FIELD_NEXT_HASH,
             false,
         )? {
-            let head_data = self.io.read_u64(off + FIELD_HEAD_DATA)?;
+            let head_data = self.get_u64(off + FIELD_HEAD_DATA)?;
             return Ok(FieldState {
                 offset: off,
                 head_data,
@@ -166,13 +165,13 @@ impl Writer {
         next_at: u64,
         data: bool,
     ) -> Result<Option<u64>, JournalError> {
-        let mut p = self.io.read_u64(bucket)?;
+        let mut p = self.get_u64(bucket)?;
         let mut depth = 0u64;
         let limit = self.header.n_objects;
         let mut buf = Vec::new();
         while p != 0 {
             buf.resize((header_size as usize) + payload.len(), 0);
-            let o = self.io.read_prefix(p, &mut buf)?;
+            let o = self.get(p, &mut buf)?;
             let size = ObjHeader::decode(&buf[..o]).size;
             if le64(&buf, DATA_HASH as usize) == hash
                 && size == header_size + payload.len() as u64
@@ -197,7 +196,7 @@ impl Writer {
 
     /// Appends object `off` at the tail of the chain of `bucket`.
     fn link_into_chain(&mut self, bucket: u64, off: u64, next_at: u64) -> Result<(), JournalError> {
-        let tail = self.io.read_u64(bucket + 8)?;
+        let tail = self.get_u64(bucket + 8)?;
         if tail != 0 && (tail < self.header.header_size || tail >= off) {
             return Err(self.io.bad(
                 bucket,
@@ -206,21 +205,18 @@ impl Writer {
             ));
         }
         if tail == 0 {
-            self.io.write(bucket, &off.to_le_bytes())?;
+            self.put_u64(bucket, off)?;
         } else {
-            self.io.write(tail + next_at, &off.to_le_bytes())?;
+            self.put_u64(tail + next_at, off)?;
         }
-        self.io.write(bucket + 8, &off.to_le_bytes())
+        self.put_u64(bucket + 8, off)
     }
 
     /// Adds `entry` to the file's entry array chain.
     pub(super) fn link_global(&mut self, entry: u64) -> Result<(), JournalError> {
         match self.tail {
             Some(mut t) if t.used < t.capacity => {
-                self.io.write(
-                    t.offset + ENTRY_ARRAY_HEADER_SIZE + t.used * 8,
-                    &entry.to_le_bytes(),
-                )?;
+                self.put_u64(t.offset + ENTRY_ARRAY_HEADER_SIZE + t.used * 8, entry)?;
                 t.used += 1;
                 self.tail = Some(t);
             }
@@ -258,16 +254,12 @@ impl Writer {
             None => self.load_data_state(data, hash)?,
         };
         if st.n_entries == 0 {
-            self.io
-                .write(data + DATA_ENTRY_OFFSET, &entry.to_le_bytes())?;
+            self.put_u64(data + DATA_ENTRY_OFFSET, entry)?;
         } else {
             // The arrays hold all entries but the inline first.
             match st.tail {
                 Some(mut t) if t.used < t.capacity => {
-                    self.io.write(
-                        t.offset + ENTRY_ARRAY_HEADER_SIZE + t.used * 8,
-                        &entry.to_le_bytes(),
-                    )?;
+                    self.put_u64(t.offset + ENTRY_ARRAY_HEADER_SIZE + t.used * 8, entry)?;
                     t.used += 1;
                     st.tail = Some(t);
                 }
@@ -276,8 +268,7 @@ impl Writer {
                     let capacity = next_capacity(st.n_entries - 1, prev_cap);
                     let a = self.new_array(capacity, entry, prev)?;
                     if prev == 0 {
-                        self.io
-                            .write(data + DATA_ENTRY_ARRAY_OFFSET, &a.to_le_bytes())?;
+                        self.put_u64(data + DATA_ENTRY_ARRAY_OFFSET, a)?;
                     }
                     st.tail = Some(ArrayTail {
                         offset: a,
@@ -288,8 +279,7 @@ impl Writer {
             }
         }
         st.n_entries += 1;
-        self.io
-            .write(data + DATA_N_ENTRIES, &st.n_entries.to_le_bytes())?;
+        self.put_u64(data + DATA_N_ENTRIES, st.n_entries)?;
         self.cache.put_data(payload, st);
         Ok(())
     }
@@ -297,7 +287,9 @@ impl Writer {
     /// Reads a data object's entry count and finds the tail of its entry array chain.
     fn load_data_state(&self, data: u64, hash: u64) -> Result<DataState, JournalError> {
         let mut b = [0u8; 24];
-        self.io.read_exact(data + DATA_ENTRY_OFFSET, &mut b)?;
+        if self.get(data + DATA_ENTRY_OFFSET, &mut b)? < b.len() {
+            return Err(self.io.bad(data, "data", "cut short"));
+        }
         let (first, n_entries) = (le64(&b, 8), le64(&b, 16));
         let mut st = DataState {
             offset: data,
@@ -307,10 +299,17 @@ impl Writer {
         };
         let (mut a, mut left) = (first, n_entries.saturating_sub(1));
         while a != 0 {
-            let size = self
-                .io
-                .object_header(a, Some(ObjectType::EntryArray), self.file_len, false)?
-                .size;
+            let mut h = [0u8; 16];
+            self.get(a, &mut h)?;
+            let o = ObjHeader::decode(&h);
+            let size = o.size;
+            if !a.is_multiple_of(8)
+                || o.type_byte != ObjectType::EntryArray as u8
+                || size < ENTRY_ARRAY_HEADER_SIZE
+                || a.saturating_add(size) > self.end
+            {
+                return Err(self.io.bad(a, "entry array", "not a valid entry array"));
+            }
             let capacity = (size - ENTRY_ARRAY_HEADER_SIZE) / 8;
             st.tail = Some(ArrayTail {
                 offset: a,
@@ -318,7 +317,7 @@ impl Writer {
                 used: left.min(capacity),
             });
             left = left.saturating_sub(capacity);
-            let next = self.io.read_u64(a + ENTRY_ARRAY_NEXT)?;
+            let next = self.get_u64(a + ENTRY_ARRAY_NEXT)?;
             if next != 0 && next <= a {
                 return Err(self.io.bad(a, "entry array", "the chain goes backwards"));
             }
@@ -340,10 +339,9 @@ impl Writer {
             ObjectType::EntryArray,
             ENTRY_ARRAY_HEADER_SIZE + capacity * 8,
         )?;
-        self.io
-            .write(a + ENTRY_ARRAY_HEADER_SIZE, &entry.to_le_bytes())?;
+        self.put_u64(a + ENTRY_ARRAY_HEADER_SIZE, entry)?;
         if prev != 0 {
-            self.io.write(prev + ENTRY_ARRAY_NEXT, &a.to_le_bytes())?;
+            self.put_u64(prev + ENTRY_ARRAY_NEXT, a)?;
         }
         self.header.n_entry_arrays += 1;
         Ok(a)

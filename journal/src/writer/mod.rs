@@ -8,8 +8,9 @@
 //!
 //! I/O is positional reads and writes on a plain file rather than journald's mmap: no
 //! `unsafe`, no SIGBUS when a disk fills or a file is truncated under us, and the memory
-//! used is a few buffers, not the mapped file. The header is rewritten after every entry,
-//! so a reader (`journalctl -f`, a copy of the file) sees each entry once it is complete.
+//! used is a few buffers, not the mapped file. Appends are buffered ([`pending`]):
+//! [`Writer::flush`] makes them visible to readers (`journalctl -f`, a copy of the file)
+//! with a handful of writes, the header last; [`Writer::sync`] also makes them durable.
 
 use std::fs::OpenOptions;
 use std::path::Path;
@@ -21,7 +22,9 @@ use crate::id128::Id128;
 use crate::objects::{Io, ObjHeader};
 
 mod link;
+mod pending;
 use link::Cache;
+use pending::Pending;
 
 /// journald's default bucket counts for small files.
 pub const DEFAULT_DATA_BUCKETS: u64 = 2047;
@@ -90,6 +93,7 @@ pub struct Writer {
     file_len: u64,
     tail: Option<ArrayTail>,
     cache: Cache,
+    pending: Pending,
 }
 
 /// journald's `journal_field_valid` with protected (`_`-prefixed) fields allowed.
@@ -132,6 +136,7 @@ impl Writer {
             file_len: 0,
             tail: None,
             cache: Cache::default(),
+            pending: Pending::starting_at(HEADER_SIZE),
         };
         let fields = opts.field_hash_buckets.max(1);
         let data = opts.data_hash_buckets.max(1);
@@ -141,7 +146,7 @@ impl Writer {
         let d = w.append_table(ObjectType::DataHashTable, data)?;
         w.header.data_hash_table_offset = d + OBJECT_HEADER_SIZE;
         w.header.data_hash_table_size = data * HASH_ITEM_SIZE;
-        w.write_header()?;
+        w.flush()?;
         Ok(w)
     }
 
@@ -218,6 +223,7 @@ impl Writer {
             file_len,
             tail,
             cache: Cache::default(),
+            pending: Pending::starting_at(end),
         };
         w.header.state = STATE_ONLINE;
         w.write_header()?;
@@ -240,6 +246,10 @@ impl Writer {
     /// Appends one entry and returns its seqnum. `fields` are `(NAME, value)`; values may
     /// hold any bytes. `_BOOT_ID=` is added from `time.boot_id` when absent, as journald
     /// does, since `journalctl -b` and `--list-boots` match on it.
+    ///
+    /// The entry is buffered: readers see it after the next [`Writer::flush`] (done by
+    /// itself every 256 KiB), [`Writer::sync`] or close. A collector calls `flush` when
+    /// its queue is empty.
     pub fn append<N: AsRef<str>, V: AsRef<[u8]>>(
         &mut self,
         time: EntryTime,
@@ -311,7 +321,9 @@ impl Writer {
         h.tail_entry_monotonic = time.monotonic;
         h.tail_entry_boot_id = time.boot_id;
         h.tail_entry_offset = entry;
-        self.write_header()?;
+        if self.pending.is_full() {
+            self.flush()?;
+        }
         Ok(seqnum)
     }
 
@@ -320,7 +332,7 @@ impl Writer {
     /// ONLINE again.
     pub fn sync(&mut self) -> Result<(), JournalError> {
         self.header.state = STATE_OFFLINE;
-        self.write_header()?;
+        self.flush()?;
         self.io.sync()
     }
 
@@ -332,7 +344,7 @@ impl Writer {
     /// Closes as ARCHIVED: the file is never appended to again (before a rotation).
     pub fn archive(mut self) -> Result<Header, JournalError> {
         self.header.state = STATE_ARCHIVED;
-        self.write_header()?;
+        self.flush()?;
         self.io.sync()?;
         Ok(self.header)
     }
