@@ -8,6 +8,8 @@
 //!   error naming the offset and object.
 //! - [`JournalDir`] keeps `DIR/<machine-id>/system.journal` with journald's rotation and
 //!   archive names, a size budget, vacuuming, damaged-file handling and the boot list.
+//! - [`DirEntries`] reads all files of a directory in journalctl's order; [`list_files`],
+//!   [`list_boots`], [`disk_usage`], [`vacuum_by_size`], [`vacuum_by_time`] serve the CLI.
 //!
 //! The specification is <https://systemd.io/JOURNAL_FILE_FORMAT> and systemd's
 //! `journal-def.h`; no code is shared with systemd. No `unsafe`, no async runtime: the
@@ -19,6 +21,7 @@ pub mod files;
 pub mod format;
 pub mod hash;
 pub mod id128;
+pub mod merge;
 mod objects;
 pub mod reader;
 pub mod writer;
@@ -30,5 +33,6 @@ pub use files::{
     JournalFileInfo,
 };
 pub use id128::Id128;
+pub use merge::{compare_entries, DirEntries};
 pub use reader::{Entries, Entry, Reader};
 pub use writer::{EntryTime, Writer, WriterOptions};

@@ -251,6 +251,30 @@ impl Reader {
 #[derive(Debug)]
 pub struct Entries<'a> {
     reader: &'a Reader,
+    pos: Position,
+}
+
+impl<'a> Entries<'a> {
+    fn new(reader: &'a Reader, headers_only: bool) -> Self {
+        Entries {
+            reader,
+            pos: Position::new(reader, headers_only),
+        }
+    }
+}
+
+impl Iterator for Entries<'_> {
+    type Item = Result<Entry, JournalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.pos.advance(self.reader)
+    }
+}
+
+/// Where an iteration over a file's entries stands, apart from the file, so that an
+/// owner of several readers can iterate them all.
+#[derive(Debug)]
+pub(crate) struct Position {
     headers_only: bool,
     /// Current entry array (0 before the first).
     array: u64,
@@ -264,10 +288,9 @@ pub struct Entries<'a> {
     done: bool,
 }
 
-impl<'a> Entries<'a> {
-    fn new(reader: &'a Reader, headers_only: bool) -> Self {
-        Entries {
-            reader,
+impl Position {
+    pub(crate) fn new(reader: &Reader, headers_only: bool) -> Self {
+        Position {
             headers_only,
             array: 0,
             capacity: 0,
@@ -280,8 +303,7 @@ impl<'a> Entries<'a> {
         }
     }
 
-    fn next_offset(&mut self) -> Result<u64, JournalError> {
-        let r = self.reader;
+    fn next_offset(&mut self, r: &Reader) -> Result<u64, JournalError> {
         if self.index >= self.capacity {
             let next = if self.array == 0 {
                 r.header.entry_array_offset
@@ -347,19 +369,16 @@ impl<'a> Entries<'a> {
         self.last_entry = offset;
         Ok(offset)
     }
-}
 
-impl Iterator for Entries<'_> {
-    type Item = Result<Entry, JournalError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next entry of `reader` (the one this position was made for).
+    pub(crate) fn advance(&mut self, reader: &Reader) -> Option<Result<Entry, JournalError>> {
         if self.done || self.remaining == 0 {
             return None;
         }
         self.remaining -= 1;
         let result = self
-            .next_offset()
-            .and_then(|off| self.reader.entry_at(off, self.headers_only));
+            .next_offset(reader)
+            .and_then(|off| reader.entry_at(off, self.headers_only));
         match result {
             // An entry whose data this build cannot decompress is skipped over, not damage.
             Err(e @ JournalError::Compressed { .. }) => Some(Err(e)),

@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 
 use berth_journal::{
-    list_files, vacuum_by_size, vacuum_by_time, DirConfig, Entry, EntryTime, FileKind, JournalDir,
-    JournalError, Reader,
+    list_files, vacuum_by_size, vacuum_by_time, DirConfig, DirEntries, Entry, EntryTime, FileKind,
+    JournalDir, JournalError, Reader,
 };
 use common::*;
 
@@ -84,6 +84,11 @@ fn rotated_files_are_read_in_order_and_verify() {
     }
     assert_eq!(messages, expected_messages(0..5000));
     assert_eq!(seqnums, (1..=5000).collect::<Vec<u64>>());
+    let merged = DirEntries::open(tmp.path(), false).unwrap();
+    assert_eq!(
+        merged.map(|e| message(&e)).collect::<Vec<_>>(),
+        expected_messages(0..5000)
+    );
 }
 
 #[test]
@@ -176,6 +181,8 @@ fn file_left_online_is_set_aside_and_stays_readable() {
     let mut want = expected_messages(0..150);
     want.extend(expected_messages(160..200));
     assert_eq!(journalctl_messages(&jctl, tmp.path()), want);
+    let merged = DirEntries::open(tmp.path(), false).unwrap();
+    assert_eq!(merged.map(|e| message(&e)).collect::<Vec<_>>(), want);
 }
 
 #[test]
@@ -218,4 +225,10 @@ fn file_cut_mid_entry_is_set_aside_and_read_up_to_the_cut() {
     let mut want = expected_messages(0..150);
     want.extend(expected_messages(200..210));
     assert_eq!(journalctl_messages(&jctl, tmp.path()), want);
+    let mut merged = DirEntries::open(tmp.path(), false).unwrap();
+    assert_eq!(
+        merged.by_ref().map(|e| message(&e)).collect::<Vec<_>>(),
+        want
+    );
+    assert_eq!(merged.errors().len(), 1, "{:?}", merged.errors());
 }
