@@ -153,13 +153,24 @@ impl JournalDir {
                     | JournalError::Read { .. }
                     | JournalError::Write { .. }),
                 ) => return Err(e),
-                Err(_) => {
+                Err(e) => {
                     restore_length(&active)?;
-                    // Continue the damaged file's sequence numbers if its header says them.
-                    let template = Reader::open(&active).ok().map(|r| r.header().clone());
-                    let aside = jd.dispose(&active)?;
-                    jd.set_aside.push(aside);
-                    jd.create(template.as_ref())?
+                    let header = Reader::open(&active).ok().map(|r| r.header().clone());
+                    match (e, header) {
+                        // Sound but not ours to append to (journald's own, or archived):
+                        // archived under its proper name, as journald rotates such a file.
+                        (JournalError::Incompatible { .. }, Some(h)) => {
+                            jd.archive_name(&active, &h)?;
+                            jd.create(Some(&h))?
+                        }
+                        // Damaged or not closed: set aside; the new file continues its
+                        // sequence numbers if its header still says them.
+                        (_, template) => {
+                            let aside = jd.dispose(&active)?;
+                            jd.set_aside.push(aside);
+                            jd.create(template.as_ref())?
+                        }
+                    }
                 }
             }
         } else {
@@ -195,6 +206,20 @@ impl JournalDir {
             opts.first_seqnum = h.tail_entry_seqnum.saturating_add(1);
         }
         Writer::create(&self.active_path(), &opts)
+    }
+
+    /// Renames `path` to journald's archive name, from its header.
+    fn archive_name(&self, path: &Path, h: &Header) -> Result<PathBuf, JournalError> {
+        let to = self.dir.join(format!(
+            "system@{}-{:016x}-{:016x}.journal",
+            h.seqnum_id, h.head_entry_seqnum, h.head_entry_realtime
+        ));
+        std::fs::rename(path, &to).map_err(|source| JournalError::Rename {
+            from: path.to_path_buf(),
+            to: to.clone(),
+            source,
+        })?;
+        Ok(to)
     }
 
     /// Renames `path` to journald's name for a damaged file; returns the new name.
@@ -257,16 +282,7 @@ impl JournalDir {
             return Ok(());
         }
         let h = w.archive()?;
-        let active = self.active_path();
-        let to = self.dir.join(format!(
-            "system@{}-{:016x}-{:016x}.journal",
-            h.seqnum_id, h.head_entry_seqnum, h.head_entry_realtime
-        ));
-        std::fs::rename(&active, &to).map_err(|source| JournalError::Rename {
-            from: active.clone(),
-            to: to.clone(),
-            source,
-        })?;
+        self.archive_name(&self.active_path(), &h)?;
         self.writer = Some(self.create(Some(&h))?);
         self.enforce_budget()?;
         Ok(())

@@ -34,6 +34,8 @@ pub enum JournalError {
     UnsupportedFlags { path: PathBuf, flags: u32 },
     #[error("{path} cannot be appended to: {reason}")]
     NotAppendable { path: PathBuf, reason: String },
+    #[error("{path} is a sound journal file this writer does not append to: {reason}")]
+    Incompatible { path: PathBuf, reason: String },
     #[error("{path}: {what} object at offset {offset} lies beyond the end of the file ({file_size} bytes)")]
     Truncated {
         path: PathBuf,

@@ -232,3 +232,42 @@ fn file_cut_mid_entry_is_set_aside_and_read_up_to_the_cut() {
     );
     assert_eq!(merged.errors().len(), 1, "{:?}", merged.errors());
 }
+
+/// A sound `system.journal` written by systemd (compact, compressed: not appendable here)
+/// is archived under journald's archive name, not set aside as damaged.
+#[test]
+fn journald_file_in_place_is_archived_not_set_aside() {
+    let Some(jctl) = journalctl() else { return };
+    let Some(remote) = journal_remote() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(MACHINE);
+    std::fs::create_dir(&dir).unwrap();
+    let mut export = Vec::new();
+    for i in 0..20u64 {
+        export.extend_from_slice(
+            format!(
+                "__REALTIME_TIMESTAMP={}\n__MONOTONIC_TIMESTAMP={}\n_BOOT_ID={BOOT_B}\nMESSAGE=journald {i}\n\n",
+                1_600_000_000_000_000 + i,
+                1 + i
+            )
+            .as_bytes(),
+        );
+    }
+    remote_write(&remote, &dir.join("system.journal"), &export, "1");
+    let mut jd = JournalDir::open(tmp.path(), machine(), &DirConfig::default()).unwrap();
+    assert!(jd.set_aside().is_empty());
+    append_samples(&mut jd, 0..10);
+    jd.close().unwrap();
+    let files = list_files(tmp.path()).unwrap();
+    assert_eq!(
+        files.iter().map(|f| f.kind).collect::<Vec<_>>(),
+        [FileKind::Archived, FileKind::Active]
+    );
+    let mut want: Vec<String> = (0..20).map(|i| format!("journald {i}")).collect();
+    want.extend(expected_messages(0..10));
+    assert_eq!(journalctl_messages(&jctl, tmp.path()), want);
+    let merged = DirEntries::open(tmp.path(), false).unwrap();
+    assert_eq!(merged.map(|e| message(&e)).collect::<Vec<_>>(), want);
+}

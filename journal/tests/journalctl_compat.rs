@@ -332,3 +332,26 @@ fn flushes_reopen_and_large_arrays_verify() {
         assert_eq!(e.field("MESSAGE"), Some(&f[0].1[..]));
     }
 }
+
+/// A monotonic stamp that goes back within a boot is raised, so the file still verifies;
+/// a new boot starts its own monotonic clock.
+#[test]
+fn monotonic_time_going_back_is_raised_within_a_boot() {
+    let Some(jctl) = journalctl() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("system.journal");
+    let mut w = Writer::create(&path, &WriterOptions::new(machine())).unwrap();
+    for (mono, b) in [(500, BOOT_A), (300, BOOT_A), (100, BOOT_B), (50, BOOT_B)] {
+        let t = EntryTime {
+            realtime: 1_700_000_000_000_000,
+            monotonic: mono,
+            boot_id: boot(b),
+        };
+        w.append(t, &[("MESSAGE", "m")]).unwrap();
+    }
+    w.close().unwrap();
+    run(&jctl, &["--file", path.to_str().unwrap(), "--verify"]);
+    let r = Reader::open(&path).unwrap();
+    let monos: Vec<u64> = r.entries().map(|e| e.unwrap().monotonic).collect();
+    assert_eq!(monos, [500, 500, 100, 100]);
+}

@@ -151,8 +151,9 @@ impl Writer {
     }
 
     /// Reopens a file this writer made and closed cleanly (state OFFLINE), to append to
-    /// it. Anything else — ONLINE (not closed), archived, another writer's variant, a
-    /// size that disagrees with the header — is refused with the reason.
+    /// it. A file that was not closed (ONLINE) or whose size disagrees with its header is
+    /// refused as [`JournalError::NotAppendable`]; an archived file or another writer's
+    /// variant (journald's compact or compressed files) as [`JournalError::Incompatible`].
     pub fn open_append(path: &Path) -> Result<Writer, JournalError> {
         let refuse = |reason: &str| JournalError::NotAppendable {
             path: path.to_path_buf(),
@@ -178,15 +179,22 @@ impl Writer {
         match header.state {
             STATE_OFFLINE => {}
             STATE_ONLINE => return Err(refuse("it was not closed (state ONLINE)")),
-            _ => return Err(refuse("it is archived")),
+            _ => {
+                return Err(JournalError::Incompatible {
+                    path: path.to_path_buf(),
+                    reason: "it is archived".into(),
+                })
+            }
         }
         if header.header_size != HEADER_SIZE
             || header.incompatible_flags != INCOMPAT_KEYED_HASH
             || header.compatible_flags != 0
         {
-            return Err(refuse(
-                "it is not this writer's variant (keyed hash, regular, 272-byte header)",
-            ));
+            return Err(JournalError::Incompatible {
+                path: path.to_path_buf(),
+                reason: "it is not this writer's variant (keyed hash, regular, 272-byte header)"
+                    .into(),
+            });
         }
         if header.header_size.saturating_add(header.arena_size) != file_len {
             return Err(refuse("its size disagrees with the header's arena size"));
@@ -245,7 +253,8 @@ impl Writer {
 
     /// Appends one entry and returns its seqnum. `fields` are `(NAME, value)`; values may
     /// hold any bytes. `_BOOT_ID=` is added from `time.boot_id` when absent, as journald
-    /// does, since `journalctl -b` and `--list-boots` match on it.
+    /// does, since `journalctl -b` and `--list-boots` match on it. A monotonic time
+    /// earlier than the previous entry's of the same boot is raised to it.
     ///
     /// The entry is buffered: readers see it after the next [`Writer::flush`] (done by
     /// itself every 256 KiB), [`Writer::sync`] or close. A collector calls `flush` when
@@ -281,6 +290,15 @@ impl Writer {
             });
         }
         self.header.state = STATE_ONLINE;
+        // Within a boot, monotonic time never goes back (`journalctl --verify` fails a
+        // file where it does): an earlier stamp is raised to the last entry's.
+        let mut time = time;
+        if self.header.n_entries > 0
+            && time.boot_id == self.header.tail_entry_boot_id
+            && time.monotonic < self.header.tail_entry_monotonic
+        {
+            time.monotonic = self.header.tail_entry_monotonic;
+        }
 
         // (data offset, hash, index of the payload)
         let mut items: Vec<(u64, u64, usize)> = Vec::with_capacity(payloads.len());

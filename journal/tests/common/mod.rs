@@ -135,3 +135,35 @@ pub fn with_boot_id(t: &EntryTime, f: &Fields) -> Fields {
     f.sort();
     f
 }
+
+/// systemd's own journal writer, or `None` (a failure under `CI=true`).
+pub fn journal_remote() -> Option<PathBuf> {
+    let p = Path::new("/lib/systemd/systemd-journal-remote");
+    if p.exists() {
+        return Some(p.to_path_buf());
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "{} is missing: apt-get install systemd-journal-remote",
+            p.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: systemd-journal-remote is not installed (Debian package systemd-journal-remote)"
+    );
+    None
+}
+
+/// Has systemd write `export` (journal export format) into a new journal file at `out`.
+pub fn remote_write(remote: &Path, out: &Path, export: &[u8], compress: &str) {
+    use std::io::Write;
+    let mut child = Command::new(remote)
+        .env("SYSTEMD_JOURNAL_COMPRESS", compress)
+        .args(["-o", out.to_str().unwrap(), "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(export).unwrap();
+    assert!(child.wait().unwrap().success());
+}
