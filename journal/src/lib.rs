@@ -21,6 +21,7 @@ pub mod files;
 pub mod format;
 pub mod hash;
 pub mod id128;
+mod lookup;
 pub mod merge;
 mod objects;
 pub mod reader;

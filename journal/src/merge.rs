@@ -35,6 +35,8 @@ pub fn compare_entries(a: &Entry, b: &Entry) -> Ordering {
 struct Source {
     reader: Reader,
     pos: Position,
+    /// With matches: the matching entries' offsets still to read.
+    offsets: Option<std::vec::IntoIter<u64>>,
     next: Option<Entry>,
 }
 
@@ -42,23 +44,47 @@ struct Source {
 pub struct DirEntries {
     sources: Vec<Source>,
     errors: Vec<JournalError>,
+    headers_only: bool,
 }
 
 impl DirEntries {
     /// Opens every journal file under `root` (and its machine-id directories). A file that
     /// cannot be opened is left out, its error kept.
     pub fn open(root: &Path, headers_only: bool) -> Result<DirEntries, JournalError> {
+        Self::open_matching(root, &[], headers_only)
+    }
+
+    /// Like [`DirEntries::open`], but only the entries matching `matches` (see
+    /// [`Reader::matching_offsets`]; none means all), found through each file's index.
+    pub fn open_matching(
+        root: &Path,
+        matches: &[(&str, &[u8])],
+        headers_only: bool,
+    ) -> Result<DirEntries, JournalError> {
         let mut d = DirEntries {
             sources: Vec::new(),
             errors: Vec::new(),
+            headers_only,
         };
         for f in list_files(root)? {
             match Reader::open(&f.path) {
                 Ok(reader) => {
+                    let offsets = if matches.is_empty() {
+                        None
+                    } else {
+                        match reader.matching_offsets(matches) {
+                            Ok(o) => Some(o.into_iter()),
+                            Err(e) => {
+                                d.errors.push(e);
+                                continue;
+                            }
+                        }
+                    };
                     let pos = Position::new(&reader, headers_only);
                     let mut s = Source {
                         reader,
                         pos,
+                        offsets,
                         next: None,
                     };
                     d.fill(&mut s);
@@ -78,7 +104,13 @@ impl DirEntries {
 
     fn fill(&mut self, s: &mut Source) {
         while s.next.is_none() {
-            match s.pos.advance(&s.reader) {
+            let step = match &mut s.offsets {
+                Some(it) => it
+                    .next()
+                    .map(|off| s.reader.entry_at(off, self.headers_only)),
+                None => s.pos.advance(&s.reader),
+            };
+            match step {
                 None => return,
                 Some(Ok(e)) => s.next = Some(e),
                 Some(Err(e)) => self.errors.push(e),

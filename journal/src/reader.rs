@@ -90,6 +90,15 @@ impl Reader {
         })
     }
 
+    pub(crate) fn io(&self) -> &Io {
+        &self.io
+    }
+
+    /// End of the file's objects (header + arena).
+    pub(crate) fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
     pub fn path(&self) -> &PathBuf {
         &self.io.path
     }
@@ -173,7 +182,11 @@ impl Reader {
 
     /// The (decompressed) payload of the data object at `offset`, its hash checked against
     /// the object's and, when given, the entry item's.
-    fn data_payload(&self, offset: u64, item_hash: Option<u64>) -> Result<Vec<u8>, JournalError> {
+    pub(crate) fn data_payload(
+        &self,
+        offset: u64,
+        item_hash: Option<u64>,
+    ) -> Result<Vec<u8>, JournalError> {
         let compact = self.header.compact();
         let o = self
             .io

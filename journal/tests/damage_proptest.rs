@@ -50,6 +50,14 @@ fn read(bytes: &[u8]) -> (Vec<(u64, u64, u64, Fields)>, usize) {
     let Ok(r) = Reader::open(&path) else {
         return (Vec::new(), 1);
     };
+    // Index lookups on damage end too, with a result or an error.
+    if let Ok(offsets) =
+        r.matching_offsets(&[("PRIORITY", b"3"), ("_PID", b"101"), ("_PID", b"102")])
+    {
+        for off in offsets {
+            let _ = r.entry_at(off, false);
+        }
+    }
     let mut ok = Vec::new();
     let mut errors = 0;
     // The iterator is bounded by the header's count; cap it anyway so a bug fails here

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use berth_journal::{list_boots, EntryTime, Reader, Writer, WriterOptions};
+use berth_journal::{list_boots, DirEntries, EntryTime, Reader, Writer, WriterOptions};
 use common::*;
 
 /// Written entries, in order: times and the fields (with `_BOOT_ID`), sorted.
@@ -176,6 +176,45 @@ fn journalctl_matches_unit_pid_and_lists_two_boots() {
             .count()
     );
 
+    // The index lookups give what journalctl gives, entry for entry.
+    let cursors = |args: &[&str]| -> Vec<Vec<u8>> {
+        parse_export(&run(&jctl, &[&["-D", d, "-o", "export"], args].concat()))
+            .into_iter()
+            .map(|e| e.into_iter().find(|(k, _)| k == "__CURSOR").unwrap().1)
+            .collect()
+    };
+    let mine = |m: &[(&str, &[u8])]| -> Vec<Vec<u8>> {
+        DirEntries::open_matching(tmp.path(), m, true)
+            .unwrap()
+            .map(|e| e.cursor().into_bytes())
+            .collect()
+    };
+    for (args, m) in [
+        (
+            &["_SYSTEMD_UNIT=unit1.service"][..],
+            &[("_SYSTEMD_UNIT", &b"unit1.service"[..])][..],
+        ),
+        (
+            &["_PID=102", "_PID=104"],
+            &[("_PID", b"102"), ("_PID", b"104")],
+        ),
+        (
+            &["_PID=102", "_SYSTEMD_UNIT=unit2.service"],
+            &[("_PID", b"102"), ("_SYSTEMD_UNIT", b"unit2.service")],
+        ),
+        (
+            &["_BOOT_ID=fedcba9876543210fedcba9876543210"],
+            &[("_BOOT_ID", BOOT_B.as_bytes())],
+        ),
+        (&["_PID=999"], &[("_PID", b"999")]),
+    ] {
+        let want = cursors(args);
+        assert_eq!(mine(m), want, "{args:?}");
+        if args != ["_PID=999"] {
+            assert!(!want.is_empty(), "{args:?}");
+        }
+    }
+
     let listed = String::from_utf8(run(&jctl, &["-D", d, "--list-boots", "--no-pager"])).unwrap();
     let ids: Vec<&str> = listed
         .lines()
@@ -280,6 +319,18 @@ fn reads_a_file_written_by_systemd() {
         assert_eq!(mine, theirs);
     }
     assert_eq!(read[50].field("BIG").unwrap().len(), 4000);
+    // Index lookups in a compact file, on a plain and on a compressed value.
+    let big = vec![b'z'; 4000];
+    for (m, want) in [
+        (("PRIORITY", &b"3"[..]), 300 / 8 + 1),
+        (("BIG", &big[..]), 6),
+    ] {
+        let offsets = r.matching_offsets(&[m]).unwrap();
+        assert_eq!(offsets.len(), want, "{}", m.0);
+        for off in offsets {
+            assert_eq!(r.entry_at(off, false).unwrap().field(m.0), Some(m.1));
+        }
+    }
 }
 
 /// Large entry arrays (past the writer's buffered-zeros limit), flushes at uneven points
