@@ -189,27 +189,68 @@ pub struct BootInfo {
     pub entries: u64,
 }
 
-/// The boots in all files under `root`, oldest first (`--list-boots`). Files are read up
-/// to their damage; a file that cannot be opened at all is left out.
+/// The boots of one file through its `_BOOT_ID=` values (a few reads per boot).
+fn boots_by_index(r: &Reader) -> Result<Vec<BootInfo>, JournalError> {
+    let mut out = Vec::new();
+    for v in r.field_values("_BOOT_ID")? {
+        let text = String::from_utf8_lossy(&v.value);
+        let boot_id = Id128::parse(&text)?;
+        let first = r.entry_at(v.first_entry, true)?;
+        let last = r.entry_at(v.last_entry, true)?;
+        if first.boot_id != boot_id || last.boot_id != boot_id {
+            return Err(JournalError::BadObject {
+                path: r.path().clone(),
+                offset: v.first_entry,
+                what: "entry",
+                reason: format!("listed under _BOOT_ID={boot_id} but of another boot"),
+            });
+        }
+        out.push(BootInfo {
+            boot_id,
+            first_realtime: first.realtime,
+            last_realtime: last.realtime,
+            entries: v.entries,
+        });
+    }
+    Ok(out)
+}
+
+/// The boots in all files under `root`, oldest first (`--list-boots`), found through each
+/// file's `_BOOT_ID=` index; a file whose index leads into damage is read entry by entry
+/// up to the damage; a file that cannot be opened at all is left out.
 pub fn list_boots(root: &Path) -> Result<Vec<BootInfo>, JournalError> {
     let mut boots: Vec<BootInfo> = Vec::new();
+    let mut add = |boot_id: Id128, first: u64, last: u64, entries: u64| match boots
+        .iter_mut()
+        .find(|b| b.boot_id == boot_id)
+    {
+        Some(b) => {
+            b.first_realtime = b.first_realtime.min(first);
+            b.last_realtime = b.last_realtime.max(last);
+            b.entries += entries;
+        }
+        None => boots.push(BootInfo {
+            boot_id,
+            first_realtime: first,
+            last_realtime: last,
+            entries,
+        }),
+    };
     for f in list_files(root)? {
         let Ok(r) = Reader::open(&f.path) else {
             continue;
         };
-        for e in r.entry_headers().map_while(Result::ok) {
-            match boots.iter_mut().find(|b| b.boot_id == e.boot_id) {
-                Some(b) => {
-                    b.first_realtime = b.first_realtime.min(e.realtime);
-                    b.last_realtime = b.last_realtime.max(e.realtime);
-                    b.entries += 1;
+        match boots_by_index(&r) {
+            Ok(found) => {
+                for b in found {
+                    add(b.boot_id, b.first_realtime, b.last_realtime, b.entries);
                 }
-                None => boots.push(BootInfo {
-                    boot_id: e.boot_id,
-                    first_realtime: e.realtime,
-                    last_realtime: e.realtime,
-                    entries: 1,
-                }),
+            }
+            // Damage the index leads into: read the entries up to it instead.
+            Err(_) => {
+                for e in r.entry_headers().map_while(Result::ok) {
+                    add(e.boot_id, e.realtime, e.realtime, 1);
+                }
             }
         }
     }

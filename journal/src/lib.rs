@@ -21,7 +21,7 @@ pub mod files;
 pub mod format;
 pub mod hash;
 pub mod id128;
-mod lookup;
+pub mod lookup;
 pub mod merge;
 mod objects;
 pub mod reader;
@@ -34,6 +34,7 @@ pub use files::{
     JournalFileInfo,
 };
 pub use id128::Id128;
+pub use lookup::FieldValue;
 pub use merge::{compare_entries, DirEntries};
 pub use reader::{Entries, Entry, Reader};
 pub use writer::{EntryTime, Writer, WriterOptions};

@@ -124,6 +124,113 @@ impl Reader {
     }
 }
 
+impl Reader {
+    /// Every value of field `name` with the number of entries holding it and the offsets
+    /// of the first and last of them, through the field's list of data objects
+    /// (`journalctl --list-boots`, `-F FIELD`): a few reads per value, whatever the file's
+    /// size.
+    pub fn field_values(&self, name: &str) -> Result<Vec<FieldValue>, JournalError> {
+        let h = self.header();
+        let key = h.keyed_hash().then_some(&h.file_id);
+        let hash = data_hash(name.as_bytes(), key);
+        let buckets = h.field_hash_table_size / HASH_ITEM_SIZE;
+        let bucket = h.field_hash_table_offset + (hash % buckets) * HASH_ITEM_SIZE;
+        let (mut p, mut prev) = (self.io().read_u64(bucket)?, 0);
+        let mut field = None;
+        while p != 0 {
+            if p <= prev {
+                return Err(self.io().bad(p, "field", "hash chain goes backwards"));
+            }
+            let o = self
+                .io()
+                .object_header(p, Some(ObjectType::Field), self.file_len(), false)?;
+            if o.size == FIELD_HEADER_SIZE + name.len() as u64 {
+                let mut b = vec![0u8; name.len()];
+                self.io().read_exact(p + FIELD_HEADER_SIZE, &mut b)?;
+                if b == name.as_bytes() {
+                    field = Some(p);
+                    break;
+                }
+            }
+            prev = p;
+            p = self.io().read_u64(p + FIELD_NEXT_HASH)?;
+        }
+        let Some(field) = field else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut d = self.io().read_u64(field + FIELD_HEAD_DATA)?;
+        // The list runs from the newest data object to the oldest; bounded by n_data.
+        let mut budget = self.header().n_data.min(self.file_len() / DATA_HEADER_SIZE) + 1;
+        while d != 0 {
+            budget = budget
+                .checked_sub(1)
+                .ok_or_else(|| self.io().bad(field, "field", "data list loops"))?;
+            let payload = self.data_payload(d, None)?;
+            let value = payload.get(name.len() + 1..).unwrap_or_default().to_vec();
+            let (first, last, n) = self.first_last_entry(d)?;
+            if n > 0 {
+                out.push(FieldValue {
+                    value,
+                    entries: n,
+                    first_entry: first,
+                    last_entry: last,
+                });
+            }
+            d = self.io().read_u64(d + DATA_NEXT_FIELD)?;
+        }
+        Ok(out)
+    }
+
+    /// The first and last entry offsets of a data object and its entry count, walking its
+    /// entry array chain by headers only.
+    fn first_last_entry(&self, data: u64) -> Result<(u64, u64, u64), JournalError> {
+        let compact = self.header().compact();
+        let mut b = [0u8; 24];
+        self.io().read_exact(data + DATA_ENTRY_OFFSET, &mut b)?;
+        let (first, mut array, n) = (le64(&b, 0), le64(&b, 8), le64(&b, 16));
+        if n <= 1 {
+            return Ok((first, first, n));
+        }
+        let item = if compact { 4 } else { 8 };
+        let (mut left, mut prev) = (n - 1, 0);
+        loop {
+            if array == 0 || array <= prev {
+                return Err(self.io().bad(
+                    data,
+                    "data",
+                    "entry array chain ends early or goes backwards",
+                ));
+            }
+            let o = self.io().object_header(
+                array,
+                Some(ObjectType::EntryArray),
+                self.file_len(),
+                compact,
+            )?;
+            let cap = (o.size - ENTRY_ARRAY_HEADER_SIZE) / item;
+            if left <= cap {
+                let at = array + ENTRY_ARRAY_HEADER_SIZE + (left - 1) * item;
+                let mut v = [0u8; 8];
+                self.io().read_exact(at, &mut v[..item as usize])?;
+                return Ok((first, u64::from_le_bytes(v), n));
+            }
+            left -= cap;
+            prev = array;
+            array = self.io().read_u64(array + ENTRY_ARRAY_NEXT)?;
+        }
+    }
+}
+
+/// One value of a field in a file; see [`Reader::field_values`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldValue {
+    pub value: Vec<u8>,
+    pub entries: u64,
+    pub first_entry: u64,
+    pub last_entry: u64,
+}
+
 /// Intersection of two sorted lists.
 fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
     let (mut i, mut j, mut out) = (0, 0, Vec::new());

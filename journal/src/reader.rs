@@ -137,12 +137,7 @@ impl Reader {
         if n_items > MAX_ENTRY_ITEMS {
             return Err(self.io.bad(offset, "entry", format!("{n_items} items")));
         }
-        let read_len = if headers_only {
-            ENTRY_HEADER_SIZE
-        } else {
-            ENTRY_HEADER_SIZE + n_items * item_size
-        };
-        let mut b = vec![0u8; read_len as usize];
+        let mut b = vec![0u8; (ENTRY_HEADER_SIZE + n_items * item_size) as usize];
         self.io.read_exact(offset, &mut b)?;
         let mut boot = [0u8; 16];
         boot.copy_from_slice(&b[40..56]);
@@ -156,6 +151,26 @@ impl Reader {
             xor_hash: le64(&b, 56),
             fields: Vec::new(),
         };
+        // Even without the data, an entry whose items cannot be data objects is damage
+        // (a file cut inside an entry reads as zeros from the cut on).
+        for i in 0..n_items as usize {
+            let at = ENTRY_HEADER_SIZE as usize + i * item_size as usize;
+            let data = if compact {
+                u64::from(le32(&b, at))
+            } else {
+                le64(&b, at)
+            };
+            if data < HEADER_SIZE_MIN || !data.is_multiple_of(8) || data >= self.file_len {
+                return Err(self.io.bad(
+                    offset,
+                    "entry",
+                    format!("item {i} points to offset {data}"),
+                ));
+            }
+        }
+        if n_items == 0 {
+            return Err(self.io.bad(offset, "entry", "has no items"));
+        }
         if headers_only {
             return Ok(e);
         }
@@ -167,9 +182,6 @@ impl Reader {
             } else {
                 (le64(&b, at), Some(le64(&b, at + 8)))
             };
-            if data == 0 {
-                return Err(self.io.bad(offset, "entry", format!("item {i} is empty")));
-            }
             let payload = self.data_payload(data, hash)?;
             let Some(eq) = payload.iter().position(|&c| c == b'=') else {
                 return Err(self.io.bad(data, "data", "payload has no '='"));

@@ -231,6 +231,10 @@ fn file_cut_mid_entry_is_set_aside_and_read_up_to_the_cut() {
         want
     );
     assert_eq!(merged.errors().len(), 1, "{:?}", merged.errors());
+    // The boot list counts what is readable of the cut file, then the new one.
+    let boots = berth_journal::list_boots(tmp.path()).unwrap();
+    assert_eq!(boots.len(), 1, "{boots:?}");
+    assert_eq!(boots[0].entries, 160);
 }
 
 /// A sound `system.journal` written by systemd (compact, compressed: not appendable here)

@@ -319,6 +319,17 @@ fn reads_a_file_written_by_systemd() {
         assert_eq!(mine, theirs);
     }
     assert_eq!(read[50].field("BIG").unwrap().len(), 4000);
+    let mut prios: Vec<(Vec<u8>, u64)> = r
+        .field_values("PRIORITY")
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.value, v.entries))
+        .collect();
+    prios.sort();
+    let want: Vec<(Vec<u8>, u64)> = (0..8u64)
+        .map(|p| (p.to_string().into_bytes(), if p < 4 { 38 } else { 37 }))
+        .collect();
+    assert_eq!(prios, want);
     // Index lookups in a compact file, on a plain and on a compressed value.
     let big = vec![b'z'; 4000];
     for (m, want) in [
