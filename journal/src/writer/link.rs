@@ -1,7 +1,7 @@
 //! How the writer lays objects down and links them: appending (the file grows ahead in
 //! steps), hash chains, field lists and entry arrays, with journald's growth rule.
 //!
-//! Values seen recently are cached with their object offset and the tail of their entry
+//! Values seen more than once are cached with their object offset and the tail of their entry
 //! array chain, so that the common fields of every line (`PRIORITY=6`, `_SYSTEMD_UNIT=`,
 //! `_HOSTNAME=`, `_BOOT_ID=`) cost two small writes instead of a hash-chain walk and an
 //! entry-array walk each. Only this writer changes the file, so the cache stays true.
@@ -108,15 +108,6 @@ impl Writer {
             FieldState {
                 head_data: off,
                 ..field
-            },
-        );
-        self.cache.put_data(
-            payload,
-            DataState {
-                offset: off,
-                hash,
-                n_entries: 0,
-                tail: None,
             },
         );
         Ok((off, hash))
@@ -280,7 +271,11 @@ impl Writer {
         }
         st.n_entries += 1;
         self.put_u64(data + DATA_N_ENTRIES, st.n_entries)?;
-        self.cache.put_data(payload, st);
+        // Cached from its second use on: a value seen once (most messages) would only
+        // push out the values that repeat.
+        if st.n_entries >= 2 {
+            self.cache.put_data(payload, st);
+        }
         Ok(())
     }
 
