@@ -359,9 +359,12 @@ fn flushes_reopen_and_large_arrays_verify() {
             monotonic: 1 + i as u64,
             boot_id: boot(BOOT_A),
         };
+        // K repeats 6 times each over 5000 values: more than the writer caches, so its
+        // value cache fills and starts over several times.
         let f = vec![
             ("MESSAGE".to_string(), format!("m{i}").into_bytes()),
             ("PRIORITY".into(), b"6".to_vec()),
+            ("K".into(), format!("{}", i % 5000).into_bytes()),
         ];
         w.append(t, &f).unwrap();
         written.push(f);
@@ -387,6 +390,15 @@ fn flushes_reopen_and_large_arrays_verify() {
     ))
     .len();
     assert_eq!(n, 30_000);
+    for k in ["0", "7", "4999"] {
+        let m = format!("K={k}");
+        let n = parse_export(&run(
+            &jctl,
+            &["--file", path.to_str().unwrap(), "-o", "export", &m],
+        ))
+        .len();
+        assert_eq!(n, 6, "{m}");
+    }
     let r = Reader::open(&path).unwrap();
     let read: Vec<_> = r.entries().collect::<Result<_, _>>().unwrap();
     assert_eq!(read.len(), 30_000);
