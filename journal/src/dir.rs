@@ -23,6 +23,8 @@ use crate::writer::{EntryTime, Writer, WriterOptions};
 const MAX_USE_CAP: u64 = 1 << 30;
 const KEEP_FREE_CAP: u64 = 4 << 30;
 const MAX_FILE_SIZE_CAP: u64 = 128 << 20;
+/// The writer keeps files under 4 GiB; a larger setting is lowered to this.
+const MAX_FILE_SIZE_LIMIT: u64 = 2 << 30;
 /// journald's smallest journal file (`JOURNAL_FILE_SIZE_MIN`).
 const MIN_FILE_SIZE: u64 = 512 << 10;
 
@@ -55,7 +57,7 @@ impl DirConfig {
         let max_file_size = self
             .max_file_size
             .unwrap_or((max_use / 8).min(MAX_FILE_SIZE_CAP))
-            .max(MIN_FILE_SIZE);
+            .clamp(MIN_FILE_SIZE, MAX_FILE_SIZE_LIMIT);
         Limits {
             max_use,
             keep_free,
@@ -120,6 +122,8 @@ pub struct JournalDir {
     limits: Limits,
     writer: Option<Writer>,
     set_aside: Vec<PathBuf>,
+    /// Header of a file given up after a write error, whose seqnums the next file continues.
+    template: Option<Header>,
 }
 
 impl JournalDir {
@@ -143,6 +147,7 @@ impl JournalDir {
             limits: config.limits(fs_bytes),
             writer: None,
             set_aside: Vec::new(),
+            template: None,
         };
         let active = jd.active_path();
         let writer = if active.exists() {
@@ -236,9 +241,17 @@ impl JournalDir {
         Ok(to)
     }
 
+    /// The active file, started anew if the last one was given up.
     fn writer(&mut self) -> Result<&mut Writer, JournalError> {
         if self.writer.is_none() {
-            let w = self.create(None)?;
+            let active = self.active_path();
+            // Left by a write or rotation that failed: set aside, readable to its damage.
+            if active.exists() {
+                let aside = self.dispose(&active)?;
+                self.set_aside.push(aside);
+            }
+            let w = self.create(self.template.as_ref())?;
+            self.template = None;
             self.writer = Some(w);
         }
         self.writer
@@ -258,17 +271,34 @@ impl JournalDir {
         if self.writer()?.size() >= self.limits.max_file_size {
             self.rotate()?;
         }
-        self.writer()?.append(time, fields)
+        let r = self.writer()?.append(time, fields);
+        r.map_err(|e| self.give_up_on_write_error(e))
+    }
+
+    /// After a failed write or sync (a full disk, an I/O error) the active file's state is
+    /// unknown: it is dropped, old archives are deleted to make room, and the next append
+    /// sets the file aside and starts a new one that continues its seqnums.
+    fn give_up_on_write_error(&mut self, e: JournalError) -> JournalError {
+        if matches!(e, JournalError::Write { .. } | JournalError::Sync { .. }) {
+            if let Some(w) = self.writer.take() {
+                self.template = Some(w.header().clone());
+            }
+            // Best effort: the error that matters is `e`.
+            let _ = self.enforce_budget();
+        }
+        e
     }
 
     /// Makes every appended entry visible to readers (see [`Writer::flush`]).
     pub fn flush(&mut self) -> Result<(), JournalError> {
-        self.writer()?.flush()
+        let r = self.writer()?.flush();
+        r.map_err(|e| self.give_up_on_write_error(e))
     }
 
     /// Flushes the active file to disk and marks it OFFLINE (see [`Writer::sync`]).
     pub fn sync(&mut self) -> Result<(), JournalError> {
-        self.writer()?.sync()
+        let r = self.writer()?.sync();
+        r.map_err(|e| self.give_up_on_write_error(e))
     }
 
     /// Archives the active file under journald's archive name and starts a new one that
@@ -281,7 +311,14 @@ impl JournalDir {
             self.writer = Some(w);
             return Ok(());
         }
-        let h = w.archive()?;
+        let before = w.header().clone();
+        let h = match w.archive() {
+            Ok(h) => h,
+            Err(e) => {
+                self.template = Some(before);
+                return Err(self.give_up_on_write_error(e));
+            }
+        };
         self.archive_name(&self.active_path(), &h)?;
         self.writer = Some(self.create(Some(&h))?);
         self.enforce_budget()?;
