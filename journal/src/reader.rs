@@ -112,6 +112,19 @@ impl Reader {
         Entries::new(self, false)
     }
 
+    /// The entries from the `index`-th on (0 is the first): `-n N` starts at
+    /// `n_entries - N`, and a follower that has read `k` entries of a growing file reopens
+    /// it and goes on from `k`. Skipping reads entry array headers only.
+    pub fn entries_from(
+        &self,
+        index: u64,
+        headers_only: bool,
+    ) -> Result<Entries<'_>, JournalError> {
+        let mut e = Entries::new(self, headers_only);
+        e.pos.skip(self, index)?;
+        Ok(e)
+    }
+
     /// All entries in file order, without reading their fields (timestamps, boot id and
     /// seqnum only): for boot lists and time searches.
     pub fn entry_headers(&self) -> Entries<'_> {
@@ -328,36 +341,61 @@ impl Position {
         }
     }
 
+    /// Moves to the next entry array of the chain.
+    fn next_array(&mut self, r: &Reader) -> Result<(), JournalError> {
+        let next = if self.array == 0 {
+            r.header.entry_array_offset
+        } else {
+            r.io.read_u64(self.array + ENTRY_ARRAY_NEXT)?
+        };
+        if next == 0 {
+            return Err(r.io.bad(
+                self.array,
+                "entry array",
+                "chain ends before the header's entry count",
+            ));
+        }
+        if next <= self.array {
+            return Err(r.io.bad(next, "entry array", "chain goes backwards"));
+        }
+        let o = r.io.object_header(
+            next,
+            Some(ObjectType::EntryArray),
+            r.file_len,
+            r.header.compact(),
+        )?;
+        self.array = next;
+        self.capacity = (o.size - ENTRY_ARRAY_HEADER_SIZE) / r.item_size();
+        self.index = 0;
+        self.chunk.clear();
+        if self.capacity == 0 {
+            return Err(r.io.bad(next, "entry array", "holds no items"));
+        }
+        Ok(())
+    }
+
+    /// Skips `n` entries without reading them (whole entry arrays at a time).
+    pub(crate) fn skip(&mut self, r: &Reader, n: u64) -> Result<(), JournalError> {
+        let mut n = n.min(self.remaining);
+        while n > 0 {
+            if self.index >= self.capacity {
+                if let Err(e) = self.next_array(r) {
+                    self.done = true;
+                    return Err(e);
+                }
+            }
+            let step = (self.capacity - self.index).min(n);
+            self.index += step;
+            self.remaining -= step;
+            n -= step;
+            self.chunk.clear();
+        }
+        Ok(())
+    }
+
     fn next_offset(&mut self, r: &Reader) -> Result<u64, JournalError> {
         if self.index >= self.capacity {
-            let next = if self.array == 0 {
-                r.header.entry_array_offset
-            } else {
-                r.io.read_u64(self.array + ENTRY_ARRAY_NEXT)?
-            };
-            if next == 0 {
-                return Err(r.io.bad(
-                    self.array,
-                    "entry array",
-                    "chain ends before the header's entry count",
-                ));
-            }
-            if next <= self.array {
-                return Err(r.io.bad(next, "entry array", "chain goes backwards"));
-            }
-            let o = r.io.object_header(
-                next,
-                Some(ObjectType::EntryArray),
-                r.file_len,
-                r.header.compact(),
-            )?;
-            self.array = next;
-            self.capacity = (o.size - ENTRY_ARRAY_HEADER_SIZE) / r.item_size();
-            self.index = 0;
-            self.chunk.clear();
-            if self.capacity == 0 {
-                return Err(r.io.bad(next, "entry array", "holds no items"));
-            }
+            self.next_array(r)?;
         }
         let in_chunk = self.index.wrapping_sub(self.chunk_start);
         if self.chunk.is_empty() || in_chunk >= self.chunk.len() as u64 {

@@ -50,6 +50,10 @@ fn read(bytes: &[u8]) -> (Vec<(u64, u64, u64, Fields)>, usize) {
     let Ok(r) = Reader::open(&path) else {
         return (Vec::new(), 1);
     };
+    // Skipping into damage ends too.
+    if let Ok(it) = r.entries_from(50, true) {
+        assert!(it.take(1_000_000).count() <= 70);
+    }
     // Index lookups on damage end too, with a result or an error.
     if let Ok(offsets) =
         r.matching_offsets(&[("PRIORITY", b"3"), ("_PID", b"101"), ("_PID", b"102")])

@@ -405,6 +405,52 @@ fn flushes_reopen_and_large_arrays_verify() {
     for (e, f) in read.iter().zip(&written) {
         assert_eq!(e.field("MESSAGE"), Some(&f[0].1[..]));
     }
+    // Starting anywhere: in the first array, across array boundaries, at and past the end.
+    for start in [0u64, 1, 3, 4, 17, 5_000, 29_999, 30_000, 40_000] {
+        let from: Vec<_> = r
+            .entries_from(start, false)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            from.len() as u64,
+            30_000u64.saturating_sub(start),
+            "from {start}"
+        );
+        if let Some(first) = from.first() {
+            assert_eq!(first.field("MESSAGE"), Some(format!("m{start}").as_bytes()));
+        }
+    }
+}
+
+/// A reader following a file that is being written: it reopens after each flush and goes
+/// on from the number of entries it has read.
+#[test]
+fn follower_reads_each_entry_once_while_the_file_grows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("system.journal");
+    let mut w = Writer::create(&path, &WriterOptions::new(machine())).unwrap();
+    let mut seen = Vec::new();
+    for round in 0..20u64 {
+        for i in 0..(round * 7) {
+            let t = EntryTime {
+                realtime: 1_700_000_000_000_000 + round * 1000 + i,
+                monotonic: 1 + round * 1000 + i,
+                boot_id: boot(BOOT_A),
+            };
+            w.append(t, &[("MESSAGE", format!("{round}.{i}"))]).unwrap();
+        }
+        w.flush().unwrap();
+        let r = Reader::open(&path).unwrap();
+        for e in r.entries_from(seen.len() as u64, false).unwrap() {
+            seen.push(String::from_utf8(e.unwrap().field("MESSAGE").unwrap().to_vec()).unwrap());
+        }
+    }
+    let want: Vec<String> = (0..20u64)
+        .flat_map(|r| (0..r * 7).map(move |i| format!("{r}.{i}")))
+        .collect();
+    assert_eq!(seen, want);
+    w.close().unwrap();
 }
 
 /// A monotonic stamp that goes back within a boot is raised, so the file still verifies;
