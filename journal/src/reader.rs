@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::JournalError;
 use crate::format::*;
-use crate::hash::data_hash;
+use crate::hash::{data_hash, jenkins_hash64};
 use crate::id128::Id128;
 use crate::objects::Io;
 
@@ -188,6 +188,7 @@ impl Reader {
             return Ok(e);
         }
         e.fields.reserve(n_items as usize);
+        let mut xor = 0u64;
         for i in 0..n_items as usize {
             let at = ENTRY_HEADER_SIZE as usize + i * item_size as usize;
             let (data, hash) = if compact {
@@ -199,8 +200,16 @@ impl Reader {
             let Some(eq) = payload.iter().position(|&c| c == b'=') else {
                 return Err(self.io.bad(data, "data", "payload has no '='"));
             };
+            xor ^= jenkins_hash64(&payload);
             let name = String::from_utf8_lossy(&payload[..eq]).into_owned();
             e.fields.push((name, payload[eq + 1..].to_vec()));
+        }
+        // The xor of its values' Jenkins hashes is the only check an entry's item list
+        // has: an entry that lost or gained items reads as damage, not as another entry.
+        if xor != e.xor_hash {
+            return Err(self
+                .io
+                .bad(offset, "entry", "its items do not match its xor hash"));
         }
         Ok(e)
     }
