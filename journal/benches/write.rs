@@ -91,6 +91,20 @@ fn main() {
         "berth-journal read (DirEntries, all fields): {read} entries in {secs:.3} s = {:.0} entries/s",
         read as f64 / secs
     );
+    if std::path::Path::new("/usr/bin/journalctl").exists() {
+        let start = Instant::now();
+        let out = Command::new("/usr/bin/journalctl")
+            .args(["-D", tmp.path().to_str().unwrap(), "-o", "export"])
+            .stdout(Stdio::piped())
+            .output()
+            .unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        let count = out.stdout.windows(2).filter(|w| w == b"\n\n").count();
+        println!(
+            "journalctl -o export of the same directory: {count} entries in {secs:.3} s = {:.0} entries/s",
+            count as f64 / secs
+        );
+    }
     let batch: Vec<_> = (0..n).map(fields).collect();
 
     let remote = "/lib/systemd/systemd-journal-remote";

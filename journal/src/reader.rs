@@ -8,6 +8,8 @@
 //! buffers are bounded by the file's size, so a damaged file yields the entries before
 //! the damage and then one typed error naming the offset, and the iteration ends.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::JournalError;
@@ -64,7 +66,21 @@ pub struct Reader {
     io: Io,
     header: Header,
     file_len: u64,
+    /// Short values read recently, by data object offset: most entries repeat a few
+    /// (`PRIORITY=6`, the unit, the host), so most of their items cost no read at all.
+    values: RefCell<HashMap<u64, CachedValue>>,
 }
+
+#[derive(Debug)]
+struct CachedValue {
+    payload: Vec<u8>,
+    hash: u64,
+    jenkins: u64,
+}
+
+/// Values up to this long are cached, at most this many (under 1.5 MiB).
+const CACHED_VALUE_MAX: usize = 256;
+const CACHED_VALUES: usize = 4096;
 
 impl Reader {
     pub fn open(path: &Path) -> Result<Reader, JournalError> {
@@ -84,6 +100,7 @@ impl Reader {
         // Objects past the arena are not the file's, whatever the file's length.
         let file_len = header.header_size + header.arena_size;
         Ok(Reader {
+            values: RefCell::new(HashMap::new()),
             io,
             header,
             file_len,
@@ -196,11 +213,11 @@ impl Reader {
             } else {
                 (le64(&b, at), Some(le64(&b, at + 8)))
             };
-            let payload = self.data_payload(data, hash)?;
+            let (payload, jenkins) = self.value(data, hash)?;
             let Some(eq) = payload.iter().position(|&c| c == b'=') else {
                 return Err(self.io.bad(data, "data", "payload has no '='"));
             };
-            xor ^= jenkins_hash64(&payload);
+            xor ^= jenkins;
             let name = String::from_utf8_lossy(&payload[..eq]).into_owned();
             e.fields.push((name, payload[eq + 1..].to_vec()));
         }
@@ -214,6 +231,36 @@ impl Reader {
         Ok(e)
     }
 
+    /// The payload of the data object at `offset` and its Jenkins hash, from the cache
+    /// when it was read recently.
+    fn value(&self, offset: u64, item_hash: Option<u64>) -> Result<(Vec<u8>, u64), JournalError> {
+        if let Some(c) = self.values.borrow().get(&offset) {
+            if item_hash.is_some_and(|h| h != c.hash) {
+                return Err(self
+                    .io
+                    .bad(offset, "data", "hash differs from the entry item's"));
+            }
+            return Ok((c.payload.clone(), c.jenkins));
+        }
+        let (payload, hash) = self.data_payload_hashed(offset, item_hash)?;
+        let jenkins = jenkins_hash64(&payload);
+        if payload.len() <= CACHED_VALUE_MAX {
+            let mut values = self.values.borrow_mut();
+            if values.len() >= CACHED_VALUES {
+                values.clear();
+            }
+            values.insert(
+                offset,
+                CachedValue {
+                    payload: payload.clone(),
+                    hash,
+                    jenkins,
+                },
+            );
+        }
+        Ok((payload, jenkins))
+    }
+
     /// The (decompressed) payload of the data object at `offset`, its hash checked against
     /// the object's and, when given, the entry item's.
     pub(crate) fn data_payload(
@@ -221,6 +268,15 @@ impl Reader {
         offset: u64,
         item_hash: Option<u64>,
     ) -> Result<Vec<u8>, JournalError> {
+        Ok(self.data_payload_hashed(offset, item_hash)?.0)
+    }
+
+    /// [`Reader::data_payload`] and the object's stored hash.
+    fn data_payload_hashed(
+        &self,
+        offset: u64,
+        item_hash: Option<u64>,
+    ) -> Result<(Vec<u8>, u64), JournalError> {
         let compact = self.header.compact();
         let o = self
             .io
@@ -246,7 +302,7 @@ impl Reader {
                 .io
                 .bad(offset, "data", "payload does not match its hash"));
         }
-        Ok(payload)
+        Ok((payload, stored_hash))
     }
 
     fn decompress(&self, offset: u64, flags: u8, raw: Vec<u8>) -> Result<Vec<u8>, JournalError> {
