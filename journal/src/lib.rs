@@ -8,6 +8,8 @@
 //!   error naming the offset and object.
 //! - [`JournalDir`] keeps `DIR/<machine-id>/system.journal` with journald's rotation and
 //!   archive names, a size budget, vacuuming, damaged-file handling and the boot list.
+//! - [`Reader::matching_offsets`] and [`Reader::field_values`] answer `FIELD=value` matches
+//!   and `--list-boots` through the file's hash tables, as journalctl does.
 //! - [`DirEntries`] reads all files of a directory in journalctl's order; [`list_files`],
 //!   [`list_boots`], [`disk_usage`], [`vacuum_by_size`], [`vacuum_by_time`] serve the CLI.
 //!
