@@ -4,7 +4,7 @@
 //!
 //! Entries are found the way `journalctl` finds them: through the file's chain of entry
 //! arrays, up to the header's entry count. Every offset is checked before it is followed
-//! (see [`crate::objects`]), the chain must move forward, data hashes are checked, and
+//! (see the `objects` module), the chain must move forward, data hashes are checked, and
 //! buffers are bounded by the file's size, so a damaged file yields the entries before
 //! the damage and then one typed error naming the offset, and the iteration ends.
 

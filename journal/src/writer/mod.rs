@@ -8,7 +8,7 @@
 //!
 //! I/O is positional reads and writes on a plain file rather than journald's mmap: no
 //! `unsafe`, no SIGBUS when a disk fills or a file is truncated under us, and the memory
-//! used is a few buffers, not the mapped file. Appends are buffered ([`pending`]):
+//! used is a few buffers, not the mapped file. Appends are buffered (module `pending`):
 //! [`Writer::flush`] makes them visible to readers (`journalctl -f`, a copy of the file)
 //! with a handful of writes, the header last; [`Writer::sync`] also makes them durable.
 
