@@ -42,6 +42,16 @@ impl Id128 {
         Ok(Id128(out))
     }
 
+    /// This boot's id (`/proc/sys/kernel/random/boot_id`).
+    pub fn boot_id() -> Result<Id128, JournalError> {
+        let path = "/proc/sys/kernel/random/boot_id";
+        let text = std::fs::read_to_string(path).map_err(|source| JournalError::Open {
+            path: path.into(),
+            source,
+        })?;
+        Id128::parse(&text)
+    }
+
     pub fn is_null(&self) -> bool {
         self.0 == [0; 16]
     }
@@ -75,6 +85,14 @@ mod tests {
         assert_eq!(a.to_string(), "0123456789abcdef0123456789abcdef");
         assert!(Id128::parse("0123").is_err());
         assert!(Id128::parse("g123456789abcdef0123456789abcdef").is_err());
+    }
+
+    #[test]
+    fn boot_id_and_clocks_are_read() {
+        let boot = Id128::boot_id().unwrap();
+        assert!(!boot.is_null());
+        let t = crate::EntryTime::now(boot);
+        assert!(t.realtime > 1_600_000_000_000_000 && t.monotonic > 0);
     }
 
     #[test]

@@ -75,6 +75,23 @@ pub struct EntryTime {
     pub boot_id: Id128,
 }
 
+impl EntryTime {
+    /// The clocks now, for an entry of boot `boot_id`.
+    pub fn now(boot_id: Id128) -> EntryTime {
+        use nix::time::{clock_gettime, ClockId};
+        let usec = |id| {
+            clock_gettime(id).map_or(0, |t| {
+                (t.tv_sec() as u64).saturating_mul(1_000_000) + t.tv_nsec() as u64 / 1000
+            })
+        };
+        EntryTime {
+            realtime: usec(ClockId::CLOCK_REALTIME),
+            monotonic: usec(ClockId::CLOCK_MONOTONIC),
+            boot_id,
+        }
+    }
+}
+
 /// The tail of the global entry array chain, kept in memory.
 #[derive(Debug, Clone, Copy)]
 struct ArrayTail {
@@ -84,6 +101,10 @@ struct ArrayTail {
 }
 
 /// An open journal file being appended to.
+///
+/// Dropping it without [`Writer::close`] is what a crash does: entries appended since the
+/// last flush are lost and the file stays ONLINE, so the next [`crate::JournalDir::open`]
+/// sets it aside.
 #[derive(Debug)]
 pub struct Writer {
     io: Io,
