@@ -37,6 +37,8 @@ pub struct DirConfig {
     pub keep_free: Option<u64>,
     /// Size at which the active file is rotated: default 1/8 of `max_use`, at most 128 MiB.
     pub max_file_size: Option<u64>,
+    /// Most archived and damaged files kept (`SystemMaxFiles=`): default 100.
+    pub max_files: Option<usize>,
 }
 
 /// The budget in bytes, resolved against the file system.
@@ -45,6 +47,7 @@ pub struct Limits {
     pub max_use: u64,
     pub keep_free: u64,
     pub max_file_size: u64,
+    pub max_files: usize,
 }
 
 impl DirConfig {
@@ -62,6 +65,7 @@ impl DirConfig {
             max_use,
             keep_free,
             max_file_size,
+            max_files: self.max_files.unwrap_or(100),
         }
     }
 }
@@ -262,13 +266,16 @@ impl JournalDir {
             })
     }
 
-    /// Appends an entry, rotating first when the active file has reached its size limit.
+    /// Appends an entry, rotating first when the active file has reached its size limit
+    /// or its hash tables are three quarters full.
     pub fn append<N: AsRef<str>, V: AsRef<[u8]>>(
         &mut self,
         time: EntryTime,
         fields: &[(N, V)],
     ) -> Result<u64, JournalError> {
-        if self.writer()?.size() >= self.limits.max_file_size {
+        let max = self.limits.max_file_size;
+        let w = self.writer()?;
+        if w.size() >= max || w.rotate_suggested() {
             self.rotate()?;
         }
         let r = self.writer()?.append(time, fields);
@@ -326,14 +333,16 @@ impl JournalDir {
     }
 
     /// Deletes the oldest archived and damaged files while the directory exceeds
-    /// `max_use` or the file system has less than `keep_free` available.
+    /// `max_use` or `max_files`, or the file system has less than `keep_free` available.
     pub fn enforce_budget(&mut self) -> Result<Vec<PathBuf>, JournalError> {
         let (_, avail) = fs_space(&self.dir)?;
         let start = files::disk_usage(&self.root)?;
         let limits = self.limits;
-        files::vacuum_until(&self.root, |usage| {
+        files::vacuum_until(&self.root, |usage, files| {
             let freed = start.saturating_sub(usage);
-            usage <= limits.max_use && avail.saturating_add(freed) >= limits.keep_free
+            usage <= limits.max_use
+                && avail.saturating_add(freed) >= limits.keep_free
+                && files <= limits.max_files
         })
     }
 
@@ -359,7 +368,8 @@ mod tests {
             Limits {
                 max_use: gib,
                 keep_free: 4 * gib,
-                max_file_size: 128 << 20
+                max_file_size: 128 << 20,
+                max_files: 100,
             }
         );
         let small = DirConfig::default().limits(1000 << 20);
@@ -372,6 +382,7 @@ mod tests {
             max_use: Some(5),
             keep_free: Some(6),
             max_file_size: Some(1 << 20),
+            max_files: Some(3),
         }
         .limits(gib);
         assert_eq!(
@@ -379,7 +390,8 @@ mod tests {
             Limits {
                 max_use: 5,
                 keep_free: 6,
-                max_file_size: 1 << 20
+                max_file_size: 1 << 20,
+                max_files: 3,
             }
         );
     }

@@ -142,21 +142,24 @@ fn remove(path: &Path) -> Result<(), JournalError> {
 /// Deletes archived and damaged files, oldest first, until all files under `root` take
 /// at most `max_bytes` (`--vacuum-size`). Returns the deleted paths.
 pub fn vacuum_by_size(root: &Path, max_bytes: u64) -> Result<Vec<PathBuf>, JournalError> {
-    vacuum_until(root, |usage| usage <= max_bytes)
+    vacuum_until(root, |usage, _| usage <= max_bytes)
 }
 
-/// Deletes archived and damaged files, oldest first, while `done(total_bytes)` is false.
+/// Deletes archived and damaged files, oldest first, while `done(total_bytes,
+/// archived_and_damaged_files)` is false.
 pub(crate) fn vacuum_until(
     root: &Path,
-    mut done: impl FnMut(u64) -> bool,
+    mut done: impl FnMut(u64, usize) -> bool,
 ) -> Result<Vec<PathBuf>, JournalError> {
     let files = list_files(root)?;
     let mut usage: u64 = files.iter().map(|f| f.disk_bytes).sum();
+    let mut inactive = files.iter().filter(|f| f.kind != FileKind::Active).count();
     let mut deleted = Vec::new();
     for f in files.iter().filter(|f| f.kind != FileKind::Active) {
-        if done(usage) {
+        if done(usage, inactive) {
             break;
         }
+        inactive -= 1;
         remove(&f.path)?;
         usage -= f.disk_bytes;
         deleted.push(f.path.clone());

@@ -17,6 +17,7 @@ fn config(max_file: u64, max_use: u64) -> DirConfig {
         max_use: Some(max_use),
         keep_free: Some(0),
         max_file_size: Some(max_file),
+        max_files: None,
     }
 }
 
@@ -274,4 +275,27 @@ fn journald_file_in_place_is_archived_not_set_aside() {
     assert_eq!(journalctl_messages(&jctl, tmp.path()), want);
     let merged = DirEntries::open(tmp.path(), false).unwrap();
     assert_eq!(merged.map(|e| message(&e)).collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn max_files_keeps_the_newest_archives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = DirConfig {
+        max_files: Some(2),
+        ..config(512 << 10, 1 << 30)
+    };
+    let mut jd = JournalDir::open(tmp.path(), machine(), &cfg).unwrap();
+    append_samples(&mut jd, 0..8000);
+    jd.close().unwrap();
+    let files = list_files(tmp.path()).unwrap();
+    let kinds: Vec<FileKind> = files.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        kinds,
+        [FileKind::Archived, FileKind::Archived, FileKind::Active]
+    );
+    let merged: Vec<String> = DirEntries::open(tmp.path(), false)
+        .unwrap()
+        .map(|e| message(&e))
+        .collect();
+    assert_eq!(merged, expected_messages(8000 - merged.len()..8000));
 }

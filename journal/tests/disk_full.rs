@@ -23,6 +23,7 @@ fn full_disk_gives_up_the_file_and_recovers() {
         max_use: Some(1 << 30),
         keep_free: Some(0),
         max_file_size: Some(64 << 20),
+        max_files: None,
     };
     let mut jd = JournalDir::open(tmp.path(), machine(), &config).unwrap();
     // Room for 1 MiB more than the new file (its hash tables) takes.

@@ -272,6 +272,15 @@ impl Writer {
         &self.header
     }
 
+    /// True when a hash table is three quarters full, journald's rule for rotating before
+    /// lookups slow down on long chains.
+    pub fn rotate_suggested(&self) -> bool {
+        let h = &self.header;
+        let data = h.data_hash_table_size / HASH_ITEM_SIZE;
+        let fields = h.field_hash_table_size / HASH_ITEM_SIZE;
+        h.n_data * 4 > data * 3 || h.n_fields * 4 > fields * 3
+    }
+
     /// Appends one entry and returns its seqnum. `fields` are `(NAME, value)`; values may
     /// hold any bytes. `_BOOT_ID=` is added from `time.boot_id` when absent, as journald
     /// does, since `journalctl -b` and `--list-boots` match on it. A monotonic time
