@@ -1,0 +1,174 @@
+//! The writer's write-back buffer: objects appended since the last flush are kept in one
+//! contiguous buffer (they always go at the end of the file), and 8-byte updates to
+//! older objects (hash chain links, entry counts, entry array slots) in a sorted map.
+//! [`Writer::flush`] writes the buffer with one `pwrite`, the updates as runs of adjacent
+//! slots, then the header, so a batch of lines costs a few system calls instead of
+//! tens per line, and the header never points at objects not yet written.
+//!
+//! Every read the writer makes goes through [`Writer::get`], which sees the file with
+//! the pending bytes laid over it.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+/// Flush when this much is pending, whatever the caller does.
+const FLUSH_BYTES: usize = 256 << 10;
+const FLUSH_PATCHES: usize = 8192;
+/// Zero-filled objects larger than this (big entry arrays, hash tables) are not
+/// buffered: their zeros are a hole of the grown file.
+const BUFFERED_ZEROS_MAX: u64 = 64 << 10;
+
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    /// File offset of `buf[0]`.
+    base: u64,
+    buf: Vec<u8>,
+    /// Offset (< `base`) → new little-endian u64 value.
+    patches: BTreeMap<u64, u64>,
+}
+
+impl Pending {
+    pub(super) fn starting_at(base: u64) -> Pending {
+        Pending {
+            base,
+            ..Pending::default()
+        }
+    }
+
+    pub(super) fn is_full(&self) -> bool {
+        self.buf.len() >= FLUSH_BYTES || self.patches.len() >= FLUSH_PATCHES
+    }
+}
+
+impl Writer {
+    /// Appends the bytes of a new object at `offset`, the end of the file.
+    pub(super) fn put_new(&mut self, offset: u64, bytes: &[u8]) -> Result<(), JournalError> {
+        if offset != self.pending.base + self.pending.buf.len() as u64 {
+            return Err(self
+                .io
+                .bad(offset, "any", "an object is appended away from the end"));
+        }
+        self.pending.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Appends a zero-filled object of `size` bytes whose header is `header`.
+    pub(super) fn put_zeroed(
+        &mut self,
+        offset: u64,
+        header: &[u8],
+        size: u64,
+    ) -> Result<(), JournalError> {
+        if size <= BUFFERED_ZEROS_MAX {
+            self.put_new(offset, header)?;
+            let len = self.pending.buf.len() + (align8(size) as usize - header.len());
+            self.pending.buf.resize(len, 0);
+            return Ok(());
+        }
+        self.flush_objects()?;
+        self.io.write(offset, header)?;
+        self.pending.base = offset + align8(size);
+        Ok(())
+    }
+
+    /// Sets the u64 at `offset`.
+    pub(super) fn put_u64(&mut self, offset: u64, value: u64) -> Result<(), JournalError> {
+        let p = &mut self.pending;
+        if offset >= p.base {
+            let at = (offset - p.base) as usize;
+            match p.buf.get_mut(at..at + 8) {
+                Some(slot) => slot.copy_from_slice(&value.to_le_bytes()),
+                None => {
+                    return Err(self
+                        .io
+                        .bad(offset, "any", "a write past the end of the file"))
+                }
+            }
+        } else {
+            p.patches.insert(offset, value);
+        }
+        Ok(())
+    }
+
+    /// Reads up to `out.len()` bytes at `offset` as the file will be after the next
+    /// flush; returns how many there are.
+    pub(super) fn get(&self, offset: u64, out: &mut [u8]) -> Result<usize, JournalError> {
+        let p = &self.pending;
+        let end = offset.saturating_add(out.len() as u64);
+        let mut got = 0;
+        if offset < p.base {
+            let file_end = end.min(p.base);
+            let want = (file_end - offset) as usize;
+            got = self.io.read_prefix(offset, &mut out[..want])?;
+            for (&at, &v) in p.patches.range(offset.saturating_sub(7)..file_end) {
+                for (k, b) in v.to_le_bytes().iter().enumerate() {
+                    let pos = at + k as u64;
+                    if pos >= offset && pos < offset + got as u64 {
+                        out[(pos - offset) as usize] = *b;
+                    }
+                }
+            }
+            if got < want {
+                return Ok(got);
+            }
+        }
+        if end > p.base {
+            let start = offset.max(p.base);
+            let from = (start - p.base) as usize;
+            let to = ((end - p.base) as usize).min(p.buf.len());
+            if from < to {
+                let dst = (start - offset) as usize;
+                out[dst..dst + (to - from)].copy_from_slice(&p.buf[from..to]);
+                got = dst + (to - from);
+            }
+        }
+        Ok(got)
+    }
+
+    pub(super) fn get_u64(&self, offset: u64) -> Result<u64, JournalError> {
+        let mut b = [0u8; 8];
+        if self.get(offset, &mut b)? < 8 {
+            return Err(JournalError::Truncated {
+                path: self.io.path.clone(),
+                offset,
+                what: "any",
+                file_size: self.end,
+            });
+        }
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Writes the pending objects and updates (not the header).
+    fn flush_objects(&mut self) -> Result<(), JournalError> {
+        let p = std::mem::take(&mut self.pending);
+        if !p.buf.is_empty() {
+            self.io.write(p.base, &p.buf)?;
+        }
+        let mut run: Vec<u8> = Vec::new();
+        let mut run_start = 0;
+        for (&at, &v) in &p.patches {
+            if !run.is_empty() && at != run_start + run.len() as u64 {
+                self.io.write(run_start, &run)?;
+                run.clear();
+            }
+            if run.is_empty() {
+                run_start = at;
+            }
+            run.extend_from_slice(&v.to_le_bytes());
+        }
+        if !run.is_empty() {
+            self.io.write(run_start, &run)?;
+        }
+        self.pending = Pending::starting_at(p.base + p.buf.len() as u64);
+        Ok(())
+    }
+
+    /// Writes everything appended so far and the header: readers of the file (a
+    /// `journalctl` running alongside, a copy) see every entry appended before the call.
+    /// Not a sync to disk: see [`Writer::sync`].
+    pub fn flush(&mut self) -> Result<(), JournalError> {
+        self.flush_objects()?;
+        self.write_header()
+    }
+}
