@@ -1,6 +1,6 @@
 //! Which entries journalctl shows: `FIELD=VALUE` matches (the same field ORed, different
 //! fields ANDed, `+` between groups ORs whole groups, as journalctl(1) says), `-u` units
-//! (globs; a unit's own lines and PID 1's lines about it), `-t` identifiers, `-k` (kernel
+//! (globs; a unit's own lines and PID 1's lines about it), `-t` identifiers (exact), `-k` (kernel
 //! transport), the boot, `--since`/`--until`, `-p` priority ranges and `-g` patterns.
 
 use std::collections::BTreeMap;
@@ -98,7 +98,7 @@ pub fn priority_range(text: &str) -> Result<(u8, u8), FilterError> {
     }
 }
 
-/// `-u` and `-t` patterns: shell globs (`*`, `?`, `[...]`), as journalctl takes them.
+/// `-u` patterns: shell globs (`*`, `?`, `[...]`), as journalctl takes them.
 pub fn glob(pattern: &str, name: &str) -> bool {
     fn go(p: &[u8], n: &[u8]) -> bool {
         match p.split_first() {
@@ -217,7 +217,7 @@ impl Filter {
         }
         if !self.identifiers.is_empty() {
             let id = e.text("SYSLOG_IDENTIFIER").unwrap_or_default();
-            if !self.identifiers.iter().any(|p| glob(p, &id)) {
+            if !self.identifiers.contains(&id) {
                 return false;
             }
         }

@@ -6,7 +6,9 @@
 
 pub mod args;
 pub mod entry;
+pub mod files;
 pub mod filter;
+pub mod follow;
 pub mod output;
 pub mod time;
 
@@ -31,14 +33,77 @@ pub struct Outcome {
     pub stdout: Vec<u8>,
     pub stderr: String,
     pub code: u8,
+    /// The newest entry read (shown or not), as (realtime, seqnum), for `-f`.
+    pub last_key: Option<(u64, u64)>,
 }
 
 fn fail(message: String) -> Outcome {
     Outcome {
-        stdout: Vec::new(),
         stderr: format!("{message}\n"),
         code: 1,
+        ..Outcome::default()
     }
+}
+
+/// The help text.
+pub const HELP: &str = "journalctl [OPTIONS...] [MATCHES...]
+
+Query the journal of a Berth node (systemd 252's command shapes).
+
+  -u --unit=UNIT           Show logs of the unit (globs; repeatable)
+  -t --identifier=ID       Show entries with this SYSLOG_IDENTIFIER (globs)
+  -k --dmesg               Show the kernel's messages of the current boot
+  -b --boot[=ID|N|-N]      Show one boot (0 or empty: this one, -1: the one before)
+     --list-boots          List the boots in the journal
+  -f --follow              Show new entries as they arrive
+  -n --lines[=N]           Show the last N entries (10 without N)
+  -r --reverse             Newest first
+  -S --since=TIME          From TIME (YYYY-MM-DD [HH:MM[:SS]], today, yesterday, -1h, ...)
+  -U --until=TIME          Up to TIME
+  -p --priority=RANGE      emerg..debug or 0..7, one level meaning 0 up to it
+  -g --grep=PATTERN        MESSAGE matches the regular expression
+  -o --output=FORMAT       short, short-iso, short-precise, short-monotonic, cat, json,
+                           json-pretty, export, verbose
+  -D --directory=DIR       Read the journal files under DIR
+     --file=PATH           Read this journal file (repeatable)
+     --disk-usage          Show the space the journal files take
+     --vacuum-size=BYTES   Delete archived files until the journal takes at most BYTES
+     --vacuum-time=TIME    Delete archived files older than TIME
+  -q --quiet               Do not say when there are no entries
+     --no-pager            Accepted (there is no pager)
+  FIELD=VALUE              Matches; the same field ORs, different fields AND, + ORs groups
+";
+
+/// The filter `options` describe, with `-b` resolved against the boots of `entries`.
+pub fn filter_for(
+    options: &Options,
+    entries: &[Entry],
+    now: u64,
+    this_boot: Option<&str>,
+) -> Result<Filter, String> {
+    let mut f = Filter {
+        units: options.units.iter().map(|u| filter::unit_name(u)).collect(),
+        identifiers: options.identifiers.clone(),
+        kernel: options.kernel,
+        ..Filter::default()
+    };
+    f.matches = Matches::parse(&options.matches).map_err(|e| e.to_string())?;
+    if let Some(p) = &options.priority {
+        f.priority = Some(filter::priority_range(p).map_err(|e| e.to_string())?);
+    }
+    if let Some(g) = &options.grep {
+        f.set_grep(g).map_err(|e| e.to_string())?;
+    }
+    if let Some(s) = &options.since {
+        f.since = Some(time::parse(s, now).map_err(|e| e.to_string())?);
+    }
+    if let Some(u) = &options.until {
+        f.until = Some(time::parse(u, now).map_err(|e| e.to_string())?);
+    }
+    if let Some(b) = &options.boot {
+        f.boot = Some(resolve_boot(&boots(entries), b, this_boot)?);
+    }
+    Ok(f)
 }
 
 /// One boot in the journal: its ID and first and last entry times.
@@ -154,10 +219,13 @@ pub fn run(
     let list = boots(&entries);
     if options.action == Action::ListBoots {
         let last = list.len() as i64 - 1;
-        let mut out = String::new();
+        let mut out = format!(
+            "IDX {:32} {:27} {}\n",
+            "BOOT ID", "FIRST ENTRY", "LAST ENTRY"
+        );
         for (i, b) in list.iter().enumerate() {
             out.push_str(&format!(
-                "{:>3} {} {}—{}\n",
+                "{:>3} {} {} {}\n",
                 i as i64 - last,
                 b.id,
                 time::long(b.first, false),
@@ -167,37 +235,13 @@ pub fn run(
         return Outcome {
             stdout: out.into_bytes(),
             stderr,
-            code: 0,
+            ..Outcome::default()
         };
     }
-    let mut f = Filter {
-        units: options.units.iter().map(|u| filter::unit_name(u)).collect(),
-        identifiers: options.identifiers.clone(),
-        kernel: options.kernel,
-        ..Filter::default()
+    let f = match filter_for(options, &entries, now, this_boot) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
     };
-    let built = (|| -> Result<(), String> {
-        f.matches = Matches::parse(&options.matches).map_err(|e| e.to_string())?;
-        if let Some(p) = &options.priority {
-            f.priority = Some(filter::priority_range(p).map_err(|e| e.to_string())?);
-        }
-        if let Some(g) = &options.grep {
-            f.set_grep(g).map_err(|e| e.to_string())?;
-        }
-        if let Some(s) = &options.since {
-            f.since = Some(time::parse(s, now).map_err(|e| e.to_string())?);
-        }
-        if let Some(u) = &options.until {
-            f.until = Some(time::parse(u, now).map_err(|e| e.to_string())?);
-        }
-        if let Some(b) = &options.boot {
-            f.boot = Some(resolve_boot(&list, b, this_boot)?);
-        }
-        Ok(())
-    })();
-    if let Err(e) = built {
-        return fail(e);
-    }
     let mut shown: Vec<&Entry> = entries.iter().filter(|e| f.accepts(e)).collect();
     if let Some(n) = options.lines {
         let skip = shown.len().saturating_sub(n);
@@ -219,7 +263,14 @@ pub fn run(
     {
         stdout.extend_from_slice(b"-- No entries --\n");
     }
+    let separated = output::separates_boots(options.format) && !options.quiet;
+    let mut previous_boot: Option<&str> = None;
     for e in shown {
+        // journalctl marks where one boot's entries end and the next one's begin.
+        if separated && previous_boot.is_some_and(|b| b != e.boot_id) {
+            stdout.extend_from_slice(format!("-- Boot {} --\n", e.boot_id).as_bytes());
+        }
+        previous_boot = Some(&e.boot_id);
         stdout.extend(output::render(e, options.format));
     }
     if !options.quiet && entries.is_empty() && !stderr.contains("No journal files") {
@@ -229,6 +280,7 @@ pub fn run(
         stdout,
         stderr,
         code: 0,
+        last_key: entries.iter().map(|e| (e.realtime, e.seqnum)).max(),
     }
 }
 

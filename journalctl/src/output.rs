@@ -37,6 +37,19 @@ impl Format {
     }
 }
 
+/// Whether journalctl prints `-- Boot ID --` between boots in `format` (the formats for
+/// people, not cat or the machine formats).
+pub fn separates_boots(format: Format) -> bool {
+    matches!(
+        format,
+        Format::Short
+            | Format::ShortIso
+            | Format::ShortPrecise
+            | Format::ShortMonotonic
+            | Format::Verbose
+    )
+}
+
 /// `e` in `format`, ending with a newline (export: with its blank line).
 pub fn render(e: &Entry, format: Format) -> Vec<u8> {
     match format {
@@ -254,6 +267,11 @@ fn verbose(e: &Entry) -> String {
     for (name, value) in &e.fields {
         match printable(value) {
             Some(t) => {
+                // Later lines line up under the value, as systemd prints them.
+                let indent = " ".repeat(4 + name.len() + 1);
+                let t = t
+                    .trim_end_matches('\n')
+                    .replace('\n', &format!("\n{indent}"));
                 let _ = writeln!(out, "    {name}={t}");
             }
             None => {

@@ -84,12 +84,13 @@ fn list_boots_counts_back_from_the_last() {
     let o = args::parse(&["--list-boots".to_owned()]).expect("parse");
     let out = String::from_utf8(run(&o, &mut journal(), 0, None).stdout).expect("utf-8");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("IDX BOOT ID "), "{out}");
     assert!(
-        lines[0].starts_with(&format!(" -1 {B1} Thu 1970-01-01 00:00:01 UTC—")),
+        lines[1].starts_with(&format!(" -1 {B1} Thu 1970-01-01 00:00:01 UTC Thu")),
         "{out}"
     );
-    assert!(lines[1].starts_with(&format!("  0 {B2} ")), "{out}");
+    assert!(lines[2].starts_with(&format!("  0 {B2} ")), "{out}");
 }
 
 #[test]

@@ -27,6 +27,12 @@ pub const IMAGE_BINARIES: &[(&str, &str, &str, u32)] = &[
         0o755,
     ),
     (
+        "berth-journalctl",
+        "journalctl",
+        "usr/bin/journalctl",
+        0o755,
+    ),
+    (
         "berth-timesync",
         "berth-timesync",
         "usr/bin/berth-timesync",
