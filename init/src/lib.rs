@@ -20,7 +20,6 @@ pub mod module_loader;
 pub mod stage1;
 pub mod stage2;
 pub mod sys;
-pub mod systemctl;
 pub mod unit;
 pub mod verity;
 

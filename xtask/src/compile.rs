@@ -13,7 +13,7 @@ use crate::workspace::Workspace;
 /// The binaries that go into the root: (package, binary, path in the root, mode).
 pub const IMAGE_BINARIES: &[(&str, &str, &str, u32)] = &[
     ("berth-init", "berth-init", "usr/sbin/init", 0o755),
-    ("berth-init", "systemctl", "usr/bin/systemctl", 0o755),
+    ("berth-systemctl", "systemctl", "usr/bin/systemctl", 0o755),
     (
         "berth-runtime",
         "berth-runtime",

@@ -1,12 +1,12 @@
 //! `systemctl`: talks to Berth's PID 1 over its control socket; see
-//! [`berth_init::systemctl`].
+//! [`berth_systemctl`].
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use berth_init::control::CONTROL_SOCKET;
-use berth_init::systemctl;
+use berth_systemctl as systemctl;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();

@@ -1,4 +1,4 @@
-//! `systemctl` for Berth: the command shapes people type (`status`, `start`, `stop`,
+//! `systemctl` for Berth nodes: the command shapes people type (`status`, `start`, `stop`,
 //! `restart`, `show -p`, `is-active`, `list-units --failed`, `cat`, `reboot`), sent to
 //! PID 1's control socket ([`crate::control`]) and printed the way systemd 252 prints
 //! them, with systemctl's exit statuses (0 ok, 1 failure, 3 not active, 4 no such unit).
@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::control::client::call;
-use crate::control::{Reply, Request};
+use berth_init::control::client::call;
+use berth_init::control::{Reply, Request};
 
 /// Parsed command line.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -305,7 +305,34 @@ fn cat(body: &[String]) -> Result<Outcome, Outcome> {
     Ok(Outcome::ok(out))
 }
 
-/// `systemctl status UNIT...`: state, main PID, the processes of its cgroup.
+/// The unit's last ten journal lines of this boot, as `systemctl status` shows them.
+fn journal_tail(unit: &str) -> String {
+    let options = berth_journalctl::args::Options {
+        units: vec![unit.to_owned()],
+        boot: Some(berth_journalctl::args::BootArg::Offset(0)),
+        lines: Some(10),
+        quiet: true,
+        ..Default::default()
+    };
+    let mut source = berth_journalctl::files::Files::Directories(
+        berth_journalctl::files::NODE_DIRECTORIES
+            .iter()
+            .map(std::path::PathBuf::from)
+            .collect(),
+    );
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    let this_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().replace('-', ""));
+    let outcome = berth_journalctl::run(&options, &mut source, now, this_boot.as_deref());
+    String::from_utf8_lossy(&outcome.stdout).into_owned()
+}
+
+/// `systemctl status UNIT...`: state, main PID, the processes of its cgroup, and the
+/// unit's last journal lines.
 fn status(socket: &Path, units: &[String], ask: &Ask) -> Outcome {
     let _ = socket;
     let mut out = String::new();
@@ -361,12 +388,17 @@ fn status(socket: &Path, units: &[String], ask: &Ask) -> Outcome {
             let procs = std::fs::read_to_string(Path::new(&cgroup).join("cgroup.procs"))
                 .unwrap_or_default();
             let shown = cgroup
-                .strip_prefix(crate::manager::CGROUP_ROOT)
+                .strip_prefix(berth_init::manager::CGROUP_ROOT)
                 .unwrap_or(&cgroup);
             out.push_str(&format!("     CGroup: {shown}\n"));
             for pid in procs.split_whitespace() {
                 out.push_str(&format!("             └─{pid} {}\n", cmdline(pid)));
             }
+        }
+        let tail = journal_tail(unit);
+        if !tail.is_empty() {
+            out.push('\n');
+            out.push_str(&tail);
         }
     }
     Outcome {
