@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests in `tests/tests/`: running `cargo xtask` as a
 //! user would, reading partitions out of a built disk, and running the reference tools.
 
+pub mod shell;
+
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
