@@ -28,6 +28,7 @@ pub struct QemuBuilder {
     pub(crate) no_reboot: bool,
     pub(crate) network: bool,
     pub(crate) forwards: Vec<(u16, u16)>,
+    pub(crate) user_net_options: Vec<String>,
     pub(crate) extra_args: Vec<OsString>,
     pub(crate) name: Option<String>,
     pub(crate) firmware: Option<Firmware>,
@@ -49,6 +50,7 @@ impl Default for QemuBuilder {
             no_reboot: false,
             network: true,
             forwards: Vec::new(),
+            user_net_options: Vec::new(),
             extra_args: Vec::new(),
             name: None,
             firmware: None,
@@ -110,6 +112,13 @@ impl QemuBuilder {
     /// Forwards TCP `127.0.0.1:host_port` to `guest_port` in the guest.
     pub fn port_forward(mut self, host_port: u16, guest_port: u16) -> Self {
         self.forwards.push((host_port, guest_port));
+        self
+    }
+
+    /// An option of QEMU's user network as QEMU spells it (`hostname=node-1`,
+    /// `dnssearch=example.test`, `net=10.9.0.0/24`): what its DHCP server hands the guest.
+    pub fn user_net_option(mut self, option: &str) -> Self {
+        self.user_net_options.push(option.to_owned());
         self
     }
 

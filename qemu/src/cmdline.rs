@@ -67,6 +67,11 @@ impl QemuBuilder {
             for (host, guest) in &self.forwards {
                 netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
             }
+            for option in &self.user_net_options {
+                netdev.push(',');
+                // QEMU's option syntax doubles a comma inside a value.
+                netdev.push_str(&option.replace(',', ",,"));
+            }
             args.extend(["-netdev".into(), netdev.into()]);
             args.extend([
                 "-device".into(),
@@ -153,6 +158,7 @@ mod tests {
             .no_reboot(true)
             .port_forward(2222, 22)
             .port_forward(10250, 10250)
+            .user_net_option("hostname=node-1")
             .extra_args(["-s"]);
         let line = joined(&builder, Wiring::Interactive);
         assert!(line.starts_with("-name reboot_test "), "{line}");
@@ -160,7 +166,7 @@ mod tests {
         assert!(line.contains("file=/img/berth.raw -device"), "{line}");
         assert!(!line.contains("snapshot=on"), "{line}");
         assert!(line.contains(
-            "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:10250-:10250 "
+            "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:10250-:10250,hostname=node-1 "
         ));
         assert!(
             line.contains("stdio,id=serial0,mux=on,signal=off"),
