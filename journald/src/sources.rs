@@ -1,0 +1,236 @@
+//! Reading each source until it would block, and handing what it says to the
+//! [`Collector`]: stdout stream connections, the native and syslog datagram sockets, and
+//! the kernel log. Each `read_*` is called by the poll loop when its descriptor is
+//! readable; none of them blocks.
+
+use crate::build;
+use crate::collector::Collector;
+use crate::context::{now_usec, Peer};
+use crate::kmsg::{self, RecordSplitter};
+use crate::native;
+use crate::stream::{StreamHeader, StreamLine, StreamParser};
+use crate::sys;
+use crate::syslog;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+
+/// Reads per wake-up of one descriptor, so that one busy source cannot starve the others
+/// (epoll is level-triggered: the rest is read on the next turn).
+const READS_PER_WAKEUP: usize = 64;
+
+/// Whether a source stays open after a read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Status {
+    Open,
+    Closed,
+}
+
+/// One accepted stdout stream.
+pub struct StreamConn {
+    pub socket: UnixStream,
+    parser: StreamParser,
+    peer: Peer,
+    stream_id: String,
+}
+
+impl StreamConn {
+    /// A new connection: credentials from SO_PEERCRED, the rest from /proc, once.
+    pub fn accept(socket: UnixStream, line_max: usize) -> io::Result<StreamConn> {
+        socket.set_nonblocking(true)?;
+        let _ = socket.shutdown(std::net::Shutdown::Write);
+        let (pid, uid, gid) = sys::peer_credentials(&socket)?;
+        let stream_id = std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+            .map(|u| u.trim().replace('-', ""))
+            .unwrap_or_default();
+        Ok(StreamConn {
+            socket,
+            parser: StreamParser::new(uid == 0, line_max),
+            peer: Peer::from_proc(pid, uid, gid),
+            stream_id,
+        })
+    }
+
+    /// Reads what is there; `Closed` at EOF, on an error or a refused header.
+    pub fn read(&mut self, collector: &mut Collector, buf: &mut [u8]) -> Status {
+        let StreamConn {
+            socket,
+            parser,
+            peer,
+            stream_id,
+        } = self;
+        for _ in 0..READS_PER_WAKEUP {
+            let n = match socket.read(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Status::Open,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => 0,
+            };
+            let stamp = now_usec();
+            let mut emit = |header: &StreamHeader, line: StreamLine<'_>| {
+                let entry = build::stream_line(stamp, collector.identity(), peer, stream_id, header, &line);
+                let unit = header.unit.as_deref().or(peer.unit.as_deref());
+                collector.submit(entry, unit, "stdout");
+            };
+            let result = if n == 0 {
+                parser.finish(&mut emit)
+            } else {
+                parser.feed(&buf[..n], &mut emit)
+            };
+            if n == 0 || result.is_err() {
+                if let Err(e) = result {
+                    eprintln!("berth-journald: stream from pid {}: {e}", peer.pid);
+                }
+                return Status::Closed;
+            }
+        }
+        Status::Open
+    }
+
+    /// At shutdown: what is left of a line is written as the last line.
+    pub fn finish(&mut self, collector: &mut Collector) {
+        let stamp = now_usec();
+        let (peer, stream_id) = (&self.peer, &self.stream_id);
+        let _ = self.parser.finish(&mut |header: &StreamHeader, line: StreamLine<'_>| {
+            let entry = build::stream_line(stamp, collector.identity(), peer, stream_id, header, &line);
+            collector.submit(entry, header.unit.as_deref().or(peer.unit.as_deref()), "stdout");
+        });
+    }
+}
+
+/// Which datagram protocol a socket speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Datagram {
+    Native,
+    Syslog,
+}
+
+/// Reads waiting datagrams of `socket`.
+pub fn read_datagrams(kind: Datagram, socket: &UnixDatagram, collector: &mut Collector, buf: &mut Vec<u8>) {
+    for _ in 0..READS_PER_WAKEUP {
+        let received = match sys::receive(socket, buf) {
+            Ok(Some(received)) => received,
+            Ok(None) => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                eprintln!("berth-journald: receiving on {kind:?} socket: {e}");
+                return;
+            }
+        };
+        let stamp = now_usec();
+        let (pid, uid, gid) = received.credentials.unwrap_or((0, 0, 0));
+        let peer = Peer::from_proc(pid, uid, gid);
+        match kind {
+            Datagram::Native => {
+                let passed;
+                let data: &[u8] = match received.fds.into_iter().next() {
+                    Some(fd) if received.len == 0 => {
+                        match sys::read_passed_payload(fd, native::VALUE_MAX) {
+                            Ok(data) => {
+                                passed = data;
+                                &passed
+                            }
+                            Err(e) => {
+                                eprintln!("berth-journald: payload passed by pid {pid}: {e}");
+                                continue;
+                            }
+                        }
+                    }
+                    _ => &buf[..received.len],
+                };
+                let (entries, error) = native::parse(data);
+                if let Some(e) = error {
+                    eprintln!("berth-journald: from pid {pid}: {e}");
+                }
+                for fields in entries {
+                    let entry = build::native(stamp, collector.identity(), &peer, &fields);
+                    collector.submit(entry, peer.unit.as_deref(), "journal");
+                }
+            }
+            Datagram::Syslog => {
+                let message = syslog::parse(&buf[..received.len]);
+                let entry = build::syslog(stamp, collector.identity(), &peer, &message, received.realtime_usec);
+                collector.submit(entry, peer.unit.as_deref(), "syslog");
+            }
+        }
+    }
+}
+
+/// The kernel log: `/dev/kmsg` gives one record per read; a FIFO or file in the same
+/// format is cut into records.
+pub struct Kmsg {
+    file: File,
+    splitter: Option<RecordSplitter>,
+    last_seqnum: Option<u64>,
+}
+
+impl Kmsg {
+    /// Opens `path` non-blocking.
+    pub fn open(path: &std::path::Path) -> io::Result<Kmsg> {
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(path)?;
+        let is_device = file.metadata()?.file_type().is_char_device();
+        Ok(Kmsg {
+            file,
+            splitter: (!is_device).then(RecordSplitter::default),
+            last_seqnum: None,
+        })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+
+    /// Reads what is there; `Closed` at the end of a FIFO or file.
+    pub fn read(&mut self, collector: &mut Collector, buf: &mut [u8]) -> Status {
+        for _ in 0..READS_PER_WAKEUP {
+            let n = match self.file.read(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Status::Open,
+                // EPIPE: the ring buffer overwrote records we had not read; go on.
+                Err(e) if e.raw_os_error() == Some(nix::libc::EPIPE) => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    eprintln!("berth-journald: reading kernel log: {e}");
+                    return Status::Closed;
+                }
+            };
+            match &mut self.splitter {
+                None if n == 0 => return Status::Open,
+                None => {
+                    let record = buf[..n].to_vec();
+                    self.record(&record, collector);
+                }
+                Some(splitter) if n == 0 => {
+                    if let Some(record) = splitter.finish() {
+                        self.record(&record, collector);
+                    }
+                    return Status::Closed;
+                }
+                Some(splitter) => {
+                    for record in splitter.feed(&buf[..n]) {
+                        self.record(&record, collector);
+                    }
+                }
+            }
+        }
+        Status::Open
+    }
+
+    fn record(&mut self, record: &[u8], collector: &mut Collector) {
+        let Some(parsed) = kmsg::parse(record) else {
+            return;
+        };
+        // Records come in sequence; one already seen (after a reopen) is skipped.
+        if self.last_seqnum.is_some_and(|last| parsed.seqnum <= last) {
+            return;
+        }
+        self.last_seqnum = Some(parsed.seqnum);
+        let entry = build::kernel(now_usec(), collector.identity(), &parsed);
+        collector.submit(entry, None, "kernel");
+    }
+}
