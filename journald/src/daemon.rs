@@ -173,19 +173,14 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
             match event.data() {
                 SIGNAL => break 'run,
                 STDOUT => {
-                    let Some(listener) = &stdout else { continue };
-                    for _ in 0..64 {
-                        let Ok((socket, _)) = listener.accept() else { break };
-                        match StreamConn::accept(socket, options.config.line_max) {
-                            Ok(conn) => {
-                                if let Err(e) = watch(conn.socket.as_fd(), next_token) {
-                                    eprintln!("berth-journald: watching a stream: {e}");
-                                    continue;
-                                }
-                                streams.insert(next_token, conn);
-                                next_token += 1;
+                    if let Some(listener) = &stdout {
+                        for conn in accept(listener, options.config.line_max) {
+                            if let Err(e) = watch(conn.socket.as_fd(), next_token) {
+                                eprintln!("berth-journald: watching a stream: {e}");
+                                continue;
                             }
-                            Err(e) => eprintln!("berth-journald: accepting a stream: {e}"),
+                            streams.insert(next_token, conn);
+                            next_token += 1;
                         }
                     }
                 }
@@ -230,6 +225,12 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
     if let Some(k) = &mut kmsg {
         k.read(&mut collector, &mut buf);
     }
+    if let Some(listener) = &stdout {
+        for conn in accept(listener, options.config.line_max) {
+            streams.insert(next_token, conn);
+            next_token += 1;
+        }
+    }
     for conn in streams.values_mut() {
         if conn.read(&mut collector, &mut buf) == Status::Open {
             conn.finish(&mut collector);
@@ -243,6 +244,21 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
         written,
         sink_errors,
     })
+}
+
+/// Accepts the connections waiting on `listener` (at most 64 per turn).
+fn accept(listener: &std::os::unix::net::UnixListener, line_max: usize) -> Vec<StreamConn> {
+    let mut conns = Vec::new();
+    for _ in 0..64 {
+        let Ok((socket, _)) = listener.accept() else {
+            break;
+        };
+        match StreamConn::accept(socket, line_max) {
+            Ok(conn) => conns.push(conn),
+            Err(e) => eprintln!("berth-journald: accepting a stream: {e}"),
+        }
+    }
+    conns
 }
 
 /// The writer thread: takes batches off the queue, appends them, syncs after each batch;

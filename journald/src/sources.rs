@@ -27,12 +27,18 @@ pub enum Status {
     Closed,
 }
 
+/// How often a stream's process details are read again from /proc (the unit may exec,
+/// as `systemd-cat` does after sending the header).
+const PEER_REFRESH_USEC: u64 = 1_000_000;
+
 /// One accepted stdout stream.
 pub struct StreamConn {
     pub socket: UnixStream,
     parser: StreamParser,
     peer: Peer,
     stream_id: String,
+    /// Monotonic µs of the last /proc read; `None`: read at the next line.
+    peer_read_at: Option<u64>,
 }
 
 impl StreamConn {
@@ -47,8 +53,14 @@ impl StreamConn {
         Ok(StreamConn {
             socket,
             parser: StreamParser::new(uid == 0, line_max),
-            peer: Peer::from_proc(pid, uid, gid),
+            peer: Peer {
+                pid,
+                uid,
+                gid,
+                ..Peer::default()
+            },
             stream_id,
+            peer_read_at: None,
         })
     }
 
@@ -59,6 +71,7 @@ impl StreamConn {
             parser,
             peer,
             stream_id,
+            peer_read_at,
         } = self;
         for _ in 0..READS_PER_WAKEUP {
             let n = match socket.read(buf) {
@@ -69,6 +82,12 @@ impl StreamConn {
             };
             let stamp = now_usec();
             let mut emit = |header: &StreamHeader, line: StreamLine<'_>| {
+                // Read /proc when the first line comes (after any exec following the
+                // header), then again at most once per PEER_REFRESH_USEC.
+                if peer_read_at.is_none_or(|at| stamp.1.saturating_sub(at) >= PEER_REFRESH_USEC) {
+                    *peer = Peer::from_proc(peer.pid, peer.uid, peer.gid);
+                    *peer_read_at = Some(stamp.1);
+                }
                 let entry = build::stream_line(stamp, collector.identity(), peer, stream_id, header, &line);
                 let unit = header.unit.as_deref().or(peer.unit.as_deref());
                 collector.submit(entry, unit, "stdout");
