@@ -92,7 +92,10 @@ pub fn syslog(
 pub fn kernel(stamp: Stamp, identity: &Identity, record: &KmsgRecord) -> Entry {
     let mut e = Entry::new(stamp.0, stamp.1, identity.boot_id);
     e.push("_TRANSPORT", "kernel");
-    e.push("_SOURCE_MONOTONIC_TIMESTAMP", record.monotonic_usec.to_string());
+    e.push(
+        "_SOURCE_MONOTONIC_TIMESTAMP",
+        record.monotonic_usec.to_string(),
+    );
     priority_fields(&mut e, record.priority, true);
     for (key, value) in &record.properties {
         e.push(format!("_KERNEL_{key}"), value.clone());
@@ -112,13 +115,22 @@ pub fn kernel(stamp: Stamp, identity: &Identity, record: &KmsgRecord) -> Entry {
 
 /// The collector's own report of `count` messages of `source` (a unit, or a transport
 /// for messages without one) that were not written, as journald words it.
-pub fn suppressed(stamp: Stamp, identity: &Identity, own: &Peer, source: &str, count: u64) -> Entry {
+pub fn suppressed(
+    stamp: Stamp,
+    identity: &Identity,
+    own: &Peer,
+    source: &str,
+    count: u64,
+) -> Entry {
     let mut e = Entry::new(stamp.0, stamp.1, identity.boot_id);
     e.push("_TRANSPORT", "driver");
     e.push("MESSAGE_ID", MESSAGE_ID_DROPPED);
     e.push("PRIORITY", "4");
     e.push("SYSLOG_IDENTIFIER", "berth-journald");
-    e.push("MESSAGE", format!("Suppressed {count} messages from {source}"));
+    e.push(
+        "MESSAGE",
+        format!("Suppressed {count} messages from {source}"),
+    );
     e.push("N_DROPPED", count.to_string());
     if source.contains('.') {
         // `journalctl -u UNIT` shows it with the unit's own lines.

@@ -31,7 +31,12 @@ pub struct Collector {
 }
 
 impl Collector {
-    pub fn new(identity: Identity, own: Peer, limiter: RateLimiter, queue: Arc<Queue>) -> Collector {
+    pub fn new(
+        identity: Identity,
+        own: Peer,
+        limiter: RateLimiter,
+        queue: Arc<Queue>,
+    ) -> Collector {
         Collector {
             identity,
             own,
@@ -136,13 +141,21 @@ mod tests {
     #[test]
     fn rate_limit_reports_after_the_window_with_an_injected_clock() {
         let queue = Arc::new(Queue::new(1 << 20));
-        let mut c = Collector::new(identity(), Peer::default(), RateLimiter::new(1_000, 2), queue.clone());
+        let mut c = Collector::new(
+            identity(),
+            Peer::default(),
+            RateLimiter::new(1_000, 2),
+            queue.clone(),
+        );
         for i in 0..5 {
             c.submit(line(10 + i, &format!("m{i}")), Some("a.service"), "stdout");
         }
         assert_eq!(messages(&queue), ["m0", "m1"]);
         c.submit(line(2_000, "later"), Some("a.service"), "stdout");
-        assert_eq!(messages(&queue), ["Suppressed 3 messages from a.service", "later"]);
+        assert_eq!(
+            messages(&queue),
+            ["Suppressed 3 messages from a.service", "later"]
+        );
         assert_eq!(c.counts().rate_limited, 3);
     }
 
@@ -151,7 +164,12 @@ mod tests {
         let big = "x".repeat(2000);
         let one = line(0, &big).weight();
         let queue = Arc::new(Queue::new(one * 3));
-        let mut c = Collector::new(identity(), Peer::default(), RateLimiter::new(0, 0), queue.clone());
+        let mut c = Collector::new(
+            identity(),
+            Peer::default(),
+            RateLimiter::new(0, 0),
+            queue.clone(),
+        );
         for i in 0..10 {
             c.submit(line(i, &big), None, "syslog");
         }
@@ -159,18 +177,29 @@ mod tests {
         assert!(c.has_unreported());
         assert_eq!(messages(&queue).len(), 3);
         c.submit(line(20, "after"), None, "syslog");
-        assert_eq!(messages(&queue), ["Suppressed 7 messages from syslog", "after"]);
+        assert_eq!(
+            messages(&queue),
+            ["Suppressed 7 messages from syslog", "after"]
+        );
         assert!(!c.has_unreported());
     }
 
     #[test]
     fn shutdown_reports_open_windows() {
         let queue = Arc::new(Queue::new(1 << 20));
-        let mut c = Collector::new(identity(), Peer::default(), RateLimiter::new(1_000_000, 1), queue.clone());
+        let mut c = Collector::new(
+            identity(),
+            Peer::default(),
+            RateLimiter::new(1_000_000, 1),
+            queue.clone(),
+        );
         for i in 0..4 {
             c.submit(line(i, "y"), Some("b.service"), "stdout");
         }
         c.report_all((5, 5));
-        assert_eq!(messages(&queue), ["y", "Suppressed 3 messages from b.service"]);
+        assert_eq!(
+            messages(&queue),
+            ["y", "Suppressed 3 messages from b.service"]
+        );
     }
 }

@@ -126,10 +126,7 @@ pub fn parse_timespan_usec(text: &str) -> Option<u64> {
         }
         let number: u64 = rest[..digits].parse().ok()?;
         rest = rest[digits..].trim_start();
-        let unit_len = rest
-            .bytes()
-            .take_while(|b| b.is_ascii_alphabetic())
-            .count();
+        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
         let factor: u64 = match &rest[..unit_len] {
             "us" | "usec" => 1,
             "ms" | "msec" => 1_000,
@@ -176,7 +173,10 @@ mod tests {
     #[test]
     fn bad_values_name_the_line() {
         let err = Config::parse("[Journal]\n\nRateLimitBurst=lots\n", "j.conf").unwrap_err();
-        assert_eq!(err.to_string(), "j.conf:3: RateLimitBurst=\"lots\": not a whole number");
+        assert_eq!(
+            err.to_string(),
+            "j.conf:3: RateLimitBurst=\"lots\": not a whole number"
+        );
         assert!(Config::parse("[Journal]\nRateLimitIntervalSec=5 parsecs\n", "j").is_err());
     }
 

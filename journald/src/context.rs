@@ -72,14 +72,12 @@ impl Peer {
     /// As [`Peer::from_proc`], under another proc root (tests).
     pub fn from_proc_root(proc_root: &Path, pid: u32, uid: u32, gid: u32) -> Peer {
         let dir = proc_root.join(pid.to_string());
-        let comm = std::fs::read(dir.join("comm"))
-            .ok()
-            .map(|mut c| {
-                while c.last() == Some(&b'\n') {
-                    c.pop();
-                }
-                c
-            });
+        let comm = std::fs::read(dir.join("comm")).ok().map(|mut c| {
+            while c.last() == Some(&b'\n') {
+                c.pop();
+            }
+            c
+        });
         let exe = std::fs::read_link(dir.join("exe"))
             .ok()
             .map(|p| p.into_os_string().into_encoded_bytes());

@@ -86,13 +86,27 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGTERM);
     signals.add(Signal::SIGINT);
-    signals.thread_block().map_err(sys_error("blocking SIGTERM"))?;
+    signals
+        .thread_block()
+        .map_err(sys_error("blocking SIGTERM"))?;
     let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(sys_error("creating the signalfd"))?;
 
-    let stdout = options.stdout_socket.as_deref().map(sys::bind_stream).transpose()?;
-    let native = options.native_socket.as_deref().map(sys::bind_datagram).transpose()?;
-    let syslog = options.syslog_socket.as_deref().map(sys::bind_datagram).transpose()?;
+    let stdout = options
+        .stdout_socket
+        .as_deref()
+        .map(sys::bind_stream)
+        .transpose()?;
+    let native = options
+        .native_socket
+        .as_deref()
+        .map(sys::bind_datagram)
+        .transpose()?;
+    let syslog = options
+        .syslog_socket
+        .as_deref()
+        .map(sys::bind_datagram)
+        .transpose()?;
     let mut kmsg = match &options.kmsg {
         Some(path) => Some(Kmsg::open(path).map_err(|source| DaemonError::Kmsg {
             path: path.display().to_string(),
@@ -118,7 +132,12 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
         options.config.rate_limit_interval_usec,
         options.config.rate_limit_burst,
     );
-    let mut collector = Collector::new(Identity::load(&options.machine_id_file), own, limiter, queue.clone());
+    let mut collector = Collector::new(
+        Identity::load(&options.machine_id_file),
+        own,
+        limiter,
+        queue.clone(),
+    );
 
     let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(sys_error("creating epoll"))?;
     let watch = |fd: std::os::fd::BorrowedFd<'_>, token: u64| {
@@ -269,7 +288,10 @@ fn write_loop(queue: &Queue, mut sink: Box<dyn EntrySink>) -> (u64, u64) {
     let complain = |errors: &mut u64, e: &dyn std::error::Error| {
         *errors += 1;
         if errors.is_power_of_two() {
-            eprintln!("berth-journald: sink error ({errors} so far): {}", error_chain(e));
+            eprintln!(
+                "berth-journald: sink error ({errors} so far): {}",
+                error_chain(e)
+            );
         }
     };
     let mut batch = Vec::new();

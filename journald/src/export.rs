@@ -59,9 +59,7 @@ impl EntrySink for ExportSink {
 /// Appends `entry` in export format to `out`.
 pub fn write_entry(out: &mut Vec<u8>, entry: &Entry) {
     out.extend_from_slice(format!("__REALTIME_TIMESTAMP={}\n", entry.realtime_usec).as_bytes());
-    out.extend_from_slice(
-        format!("__MONOTONIC_TIMESTAMP={}\n", entry.monotonic_usec).as_bytes(),
-    );
+    out.extend_from_slice(format!("__MONOTONIC_TIMESTAMP={}\n", entry.monotonic_usec).as_bytes());
     for field in &entry.fields {
         out.extend_from_slice(field.name.as_bytes());
         if is_text(&field.value) {

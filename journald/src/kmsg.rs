@@ -150,7 +150,10 @@ mod tests {
     fn kernel_record_with_device() {
         let r = parse(b"6,339,5140900,-;e1000: eth0 link up\\x0a!\n SUBSYSTEM=net\n DEVICE=n2\n")
             .unwrap();
-        assert_eq!((r.priority, r.seqnum, r.monotonic_usec), (6, 339, 5_140_900));
+        assert_eq!(
+            (r.priority, r.seqnum, r.monotonic_usec),
+            (6, 339, 5_140_900)
+        );
         assert_eq!(r.message, b"e1000: eth0 link up\n!");
         assert_eq!(r.identifier, None);
         assert_eq!(
@@ -176,7 +179,13 @@ mod tests {
     fn splitter_cuts_records() {
         let mut s = RecordSplitter::default();
         let got = s.feed(b"6,1,10,-;one\n SUBSYSTEM=x\n6,2,20,-;two\n6,3,");
-        assert_eq!(got, vec![b"6,1,10,-;one\n SUBSYSTEM=x\n".to_vec(), b"6,2,20,-;two\n".to_vec()]);
+        assert_eq!(
+            got,
+            vec![
+                b"6,1,10,-;one\n SUBSYSTEM=x\n".to_vec(),
+                b"6,2,20,-;two\n".to_vec()
+            ]
+        );
         assert!(s.feed(b"30,-;three\n").is_empty());
         assert_eq!(s.finish(), Some(b"6,3,30,-;three\n".to_vec()));
         assert_eq!(s.finish(), None);

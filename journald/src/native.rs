@@ -133,7 +133,11 @@ mod tests {
         assert_eq!(
             entries,
             vec![
-                vec![("MESSAGE", &b"hi"[..]), ("PRIORITY", b"5"), ("MULTI", b"a\nb")],
+                vec![
+                    ("MESSAGE", &b"hi"[..]),
+                    ("PRIORITY", b"5"),
+                    ("MULTI", b"a\nb")
+                ],
                 vec![("MESSAGE", &b"second"[..])],
             ]
         );

@@ -34,7 +34,9 @@ impl Queue {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves only a queue of entries: keep going.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Adds `entry`, or gives it back when the queue is full or closed.

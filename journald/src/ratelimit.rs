@@ -110,8 +110,14 @@ mod tests {
         // Another unit has its own window.
         assert_eq!(rl.check("b.service", 500), Verdict::Pass { suppressed: 0 });
         assert_eq!(rl.check("a.service", 1_009), Verdict::Drop);
-        assert_eq!(rl.check("a.service", 1_010), Verdict::Pass { suppressed: 6 });
-        assert_eq!(rl.check("a.service", 1_011), Verdict::Pass { suppressed: 0 });
+        assert_eq!(
+            rl.check("a.service", 1_010),
+            Verdict::Pass { suppressed: 6 }
+        );
+        assert_eq!(
+            rl.check("a.service", 1_011),
+            Verdict::Pass { suppressed: 0 }
+        );
     }
 
     #[test]

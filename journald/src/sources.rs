@@ -88,7 +88,8 @@ impl StreamConn {
                     *peer = Peer::from_proc(peer.pid, peer.uid, peer.gid);
                     *peer_read_at = Some(stamp.1);
                 }
-                let entry = build::stream_line(stamp, collector.identity(), peer, stream_id, header, &line);
+                let entry =
+                    build::stream_line(stamp, collector.identity(), peer, stream_id, header, &line);
                 let unit = header.unit.as_deref().or(peer.unit.as_deref());
                 collector.submit(entry, unit, "stdout");
             };
@@ -111,10 +112,17 @@ impl StreamConn {
     pub fn finish(&mut self, collector: &mut Collector) {
         let stamp = now_usec();
         let (peer, stream_id) = (&self.peer, &self.stream_id);
-        let _ = self.parser.finish(&mut |header: &StreamHeader, line: StreamLine<'_>| {
-            let entry = build::stream_line(stamp, collector.identity(), peer, stream_id, header, &line);
-            collector.submit(entry, header.unit.as_deref().or(peer.unit.as_deref()), "stdout");
-        });
+        let _ = self
+            .parser
+            .finish(&mut |header: &StreamHeader, line: StreamLine<'_>| {
+                let entry =
+                    build::stream_line(stamp, collector.identity(), peer, stream_id, header, &line);
+                collector.submit(
+                    entry,
+                    header.unit.as_deref().or(peer.unit.as_deref()),
+                    "stdout",
+                );
+            });
     }
 }
 
@@ -126,7 +134,12 @@ pub enum Datagram {
 }
 
 /// Reads waiting datagrams of `socket`.
-pub fn read_datagrams(kind: Datagram, socket: &UnixDatagram, collector: &mut Collector, buf: &mut Vec<u8>) {
+pub fn read_datagrams(
+    kind: Datagram,
+    socket: &UnixDatagram,
+    collector: &mut Collector,
+    buf: &mut Vec<u8>,
+) {
     for _ in 0..READS_PER_WAKEUP {
         let received = match sys::receive(socket, buf) {
             Ok(Some(received)) => received,
@@ -169,7 +182,13 @@ pub fn read_datagrams(kind: Datagram, socket: &UnixDatagram, collector: &mut Col
             }
             Datagram::Syslog => {
                 let message = syslog::parse(&buf[..received.len]);
-                let entry = build::syslog(stamp, collector.identity(), &peer, &message, received.realtime_usec);
+                let entry = build::syslog(
+                    stamp,
+                    collector.identity(),
+                    &peer,
+                    &message,
+                    received.realtime_usec,
+                );
                 collector.submit(entry, peer.unit.as_deref(), "syslog");
             }
         }

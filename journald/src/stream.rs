@@ -146,13 +146,13 @@ impl StreamParser {
                 self.line_max
             };
             let window = &rest[..rest.len().min(max)];
-            let (found, skip, line_break) =
-                match window.iter().position(|b| *b == b'\n' || *b == 0) {
-                    Some(at) if window[at] == 0 => (at, at + 1, LineBreak::Nul),
-                    Some(at) => (at, at + 1, LineBreak::Newline),
-                    None if rest.len() >= max => (max, max, LineBreak::LineMax),
-                    None => return Ok(consumed),
-                };
+            let (found, skip, line_break) = match window.iter().position(|b| *b == b'\n' || *b == 0)
+            {
+                Some(at) if window[at] == 0 => (at, at + 1, LineBreak::Nul),
+                Some(at) => (at, at + 1, LineBreak::Newline),
+                None if rest.len() >= max => (max, max, LineBreak::LineMax),
+                None => return Ok(consumed),
+            };
             self.line(&rest[..found], line_break, emit)?;
             consumed += skip;
         }
@@ -239,8 +239,17 @@ pub fn parse_boolean(text: &str) -> Option<bool> {
 /// bytes, of the characters systemd allows.
 pub fn is_unit_name(text: &str) -> bool {
     const TYPES: &[&str] = &[
-        "service", "socket", "target", "device", "mount", "automount", "swap", "timer",
-        "path", "slice", "scope",
+        "service",
+        "socket",
+        "target",
+        "device",
+        "mount",
+        "automount",
+        "swap",
+        "timer",
+        "path",
+        "slice",
+        "scope",
     ];
     let Some((name, kind)) = text.rsplit_once('.') else {
         return false;
@@ -260,7 +269,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn collect(parser: &mut StreamParser, chunks: &[&[u8]], eof: bool) -> Vec<(u16, Vec<u8>, LineBreak)> {
+    fn collect(
+        parser: &mut StreamParser,
+        chunks: &[&[u8]],
+        eof: bool,
+    ) -> Vec<(u16, Vec<u8>, LineBreak)> {
         let mut out = Vec::new();
         let mut emit = |_: &StreamHeader, l: StreamLine<'_>| {
             out.push((l.priority, l.message.to_vec(), l.line_break))
@@ -279,7 +292,10 @@ mod tests {
         let mut p = StreamParser::new(true, DEFAULT_LINE_MAX);
         let lines = collect(
             &mut p,
-            &[b"kubelet\nkubelet.service\n6\n1\n0\n0\n0\n<3>bad\nplain\n", b"\n<9>x\0tail"],
+            &[
+                b"kubelet\nkubelet.service\n6\n1\n0\n0\n0\n<3>bad\nplain\n",
+                b"\n<9>x\0tail",
+            ],
             true,
         );
         let h = p.header().unwrap();
@@ -299,10 +315,17 @@ mod tests {
     #[test]
     fn unit_ignored_from_non_root_and_facility_kept() {
         let mut p = StreamParser::new(false, DEFAULT_LINE_MAX);
-        let lines = collect(&mut p, &[b"\nevil.service\n30\nyes\nno\nno\nno\n<2>x\n"], false);
+        let lines = collect(
+            &mut p,
+            &[b"\nevil.service\n30\nyes\nno\nno\nno\n<2>x\n"],
+            false,
+        );
         assert_eq!(p.header().unwrap().unit, None);
         assert_eq!(p.header().unwrap().identifier, None);
-        assert_eq!(lines, vec![((3 << 3) | 2, b"x".to_vec(), LineBreak::Newline)]);
+        assert_eq!(
+            lines,
+            vec![((3 << 3) | 2, b"x".to_vec(), LineBreak::Newline)]
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 
 use nix::cmsg_space;
 use nix::sys::socket::{
-    getsockopt, recv, recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags,
-    UnixAddr, UnixCredentials,
+    getsockopt, recv, recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, UnixAddr,
+    UnixCredentials,
 };
 use nix::sys::time::TimeVal;
 use std::io::{self, IoSliceMut};
@@ -130,7 +130,11 @@ pub fn receive(socket: &UnixDatagram, buf: &mut Vec<u8>) -> io::Result<Option<Re
     let fd = socket.as_raw_fd();
     // Learn the size first (MSG_TRUNC returns the real length on AF_UNIX) so that no
     // datagram is cut and the buffer stays as small as the largest message.
-    let size = match recv(fd, &mut [], MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT) {
+    let size = match recv(
+        fd,
+        &mut [],
+        MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT,
+    ) {
         Ok(size) => size,
         Err(nix::Error::EAGAIN) => return Ok(None),
         Err(e) => return Err(e.into()),
@@ -168,8 +172,7 @@ pub fn receive(socket: &UnixDatagram, buf: &mut Vec<u8>) -> io::Result<Option<Re
                 }
             }
             ControlMessageOwned::ScmTimestamp(tv) => {
-                received.realtime_usec =
-                    Some(tv.tv_sec() as u64 * 1_000_000 + tv.tv_usec() as u64);
+                received.realtime_usec = Some(tv.tv_sec() as u64 * 1_000_000 + tv.tv_usec() as u64);
             }
             _ => {}
         }
@@ -186,7 +189,10 @@ pub fn read_passed_payload(fd: OwnedFd, max: u64) -> io::Result<Vec<u8>> {
     let file = std::fs::File::from(fd);
     let meta = file.metadata()?;
     if !meta.file_type().is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "passed descriptor is not a regular file"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "passed descriptor is not a regular file",
+        ));
     }
     let needed = SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
     let sealed = fcntl(&file, FcntlArg::F_GET_SEALS)
@@ -199,7 +205,10 @@ pub fn read_passed_payload(fd: OwnedFd, max: u64) -> io::Result<Vec<u8>> {
         ));
     }
     if meta.len() > max {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "passed payload too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "passed payload too large",
+        ));
     }
     let mut data = vec![0u8; meta.len() as usize];
     // Read from offset 0: the sender's writes left the shared offset at the end.

@@ -22,7 +22,11 @@ pub struct SyslogMessage<'a> {
 /// whole priority (at most 999); without, it must be a level 0..=7 and replaces only the
 /// level bits of `priority`. Returns the rest and the new priority, or `None` (and the
 /// caller keeps the text whole) when there is no valid prefix.
-pub fn parse_priority_prefix(text: &[u8], priority: u16, with_facility: bool) -> Option<(&[u8], u16)> {
+pub fn parse_priority_prefix(
+    text: &[u8],
+    priority: u16,
+    with_facility: bool,
+) -> Option<(&[u8], u16)> {
     let rest = text.strip_prefix(b"<")?;
     let end = rest.iter().take(4).position(|b| *b == b'>')?;
     let digits = &rest[..end];
@@ -50,12 +54,16 @@ pub fn timestamp_len(text: &[u8]) -> usize {
     if text.len() < SHAPE.len() {
         return 0;
     }
-    let fits = SHAPE.iter().zip(text).enumerate().all(|(i, (shape, b))| match shape {
-        b'a' => b.is_ascii_alphabetic(),
-        b'd' if i == 4 => b.is_ascii_digit() || *b == b' ',
-        b'd' => b.is_ascii_digit(),
-        other => b == other,
-    });
+    let fits = SHAPE
+        .iter()
+        .zip(text)
+        .enumerate()
+        .all(|(i, (shape, b))| match shape {
+            b'a' => b.is_ascii_alphabetic(),
+            b'd' if i == 4 => b.is_ascii_digit() || *b == b' ',
+            b'd' => b.is_ascii_digit(),
+            other => b == other,
+        });
     if fits {
         SHAPE.len()
     } else {
@@ -147,10 +155,19 @@ mod tests {
 
     #[test]
     fn priority_prefix_levels() {
-        assert_eq!(parse_priority_prefix(b"<3>x", 6, false), Some((&b"x"[..], 3)));
-        assert_eq!(parse_priority_prefix(b"<3>x", 8 | 6, false), Some((&b"x"[..], 8 | 3)));
+        assert_eq!(
+            parse_priority_prefix(b"<3>x", 6, false),
+            Some((&b"x"[..], 3))
+        );
+        assert_eq!(
+            parse_priority_prefix(b"<3>x", 8 | 6, false),
+            Some((&b"x"[..], 8 | 3))
+        );
         assert_eq!(parse_priority_prefix(b"<13>x", 6, false), None);
-        assert_eq!(parse_priority_prefix(b"<13>x", 6, true), Some((&b"x"[..], 13)));
+        assert_eq!(
+            parse_priority_prefix(b"<13>x", 6, true),
+            Some((&b"x"[..], 13))
+        );
         assert_eq!(parse_priority_prefix(b"<1234>x", 6, true), None);
         assert_eq!(parse_priority_prefix(b"<>x", 6, true), None);
         assert_eq!(parse_priority_prefix(b"<a>x", 6, true), None);

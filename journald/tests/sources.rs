@@ -13,11 +13,14 @@ use std::process::{Command, Stdio};
 #[test]
 fn unit_output_through_a_stream_opened_like_pid1() {
     skip_if!(missing_prerequisite(&["sh"]));
-    let daemon = Daemon::start("");
+    let mut daemon = Daemon::start("");
     // PID 1 connects, writes the header, and gives the socket to the unit as stdout.
     let stream = daemon.stream("demo", "demo.service", 6, true);
     let status = Command::new("sh")
-        .args(["-c", "echo '<3>it broke'; echo 'all fine'; printf 'no newline'"])
+        .args([
+            "-c",
+            "echo '<3>it broke'; echo 'all fine'; printf 'no newline'",
+        ])
         .stdout(Stdio::from(std::os::fd::OwnedFd::from(stream)))
         .status()
         .expect("sh");
@@ -31,7 +34,10 @@ fn unit_output_through_a_stream_opened_like_pid1() {
     assert_eq!(get(e, "_TRANSPORT"), Some("stdout"));
     assert_eq!(get(e, "SYSLOG_IDENTIFIER"), Some("demo"));
     assert_eq!(get(e, "_SYSTEMD_UNIT"), Some("demo.service"));
-    assert_eq!(get(e, "_PID"), Some(std::process::id().to_string().as_str()));
+    assert_eq!(
+        get(e, "_PID"),
+        Some(std::process::id().to_string().as_str())
+    );
     assert_eq!(get(e, "_UID"), Some("0"));
     assert!(get(e, "_COMM").is_some() && get(e, "_EXE").is_some() && get(e, "_CMDLINE").is_some());
     assert_eq!(get(e, "_BOOT_ID").map(str::len), Some(32));
@@ -47,7 +53,7 @@ fn unit_output_through_a_stream_opened_like_pid1() {
 #[test]
 fn systemd_cat_reaches_the_stdout_socket() {
     skip_if!(missing_prerequisite(&["systemd-cat", "unshare", "mount"]));
-    let daemon = Daemon::start("");
+    let mut daemon = Daemon::start("");
     // The shell stays alive (reading its stdin) until its line was collected, so that
     // its /proc entry can be read: a process gone before the collector reads its line
     // has only _PID/_UID/_GID, with journald too.
@@ -71,11 +77,18 @@ fn systemd_cat_reaches_the_stdout_socket() {
 #[test]
 fn logger_on_the_syslog_socket() {
     skip_if!(missing_prerequisite(&["logger"]));
-    let daemon = Daemon::start("");
+    let mut daemon = Daemon::start("");
     let status = Command::new("logger")
         .arg("-u")
         .arg(daemon.path("journal/dev-log"))
-        .args(["-t", "synth", "-p", "daemon.err", "--id=4242", "disk on fire"])
+        .args([
+            "-t",
+            "synth",
+            "-p",
+            "daemon.err",
+            "--id=4242",
+            "disk on fire",
+        ])
         .status()
         .expect("logger");
     assert!(status.success());
@@ -101,7 +114,10 @@ fn logger_on_the_syslog_socket() {
     assert_eq!(get(bare[0], "PRIORITY"), Some("5"));
     assert_eq!(get(bare[0], "SYSLOG_FACILITY"), Some("1"));
     assert_eq!(get(bare[0], "SYSLOG_IDENTIFIER"), None);
-    assert_eq!(get(bare[0], "_PID"), Some(std::process::id().to_string().as_str()));
+    assert_eq!(
+        get(bare[0], "_PID"),
+        Some(std::process::id().to_string().as_str())
+    );
     let exe = std::env::current_exe().expect("exe");
     assert_eq!(get(bare[0], "_EXE"), exe.to_str());
 }
@@ -109,12 +125,13 @@ fn logger_on_the_syslog_socket() {
 #[test]
 fn native_protocol_from_logger_and_a_binary_datagram() {
     skip_if!(missing_prerequisite(&["logger", "unshare", "mount"]));
-    let daemon = Daemon::start("");
-    // Larger than a datagram may be: sd_journal_send passes it in a sealed memfd.
-    let big = "x".repeat(400 * 1024);
+    let mut daemon = Daemon::start("");
+    // Larger than a datagram may be (wmem_max is 4 MiB here): sd_journal_send passes it
+    // in a sealed memfd, with SCM_RIGHTS.
+    let big = "x".repeat(5 << 20);
     std::fs::write(
         daemon.path("fields"),
-        format!("MESSAGE=native hello\nPRIORITY=2\nCUSTOM_FIELD=42\n_PID=666\n"),
+        "MESSAGE=native hello\nPRIORITY=2\nCUSTOM_FIELD=42\n_PID=666\n",
     )
     .expect("fields");
     std::fs::write(daemon.path("big"), format!("MESSAGE=big one\nBIG={big}\n")).expect("big");
@@ -153,7 +170,7 @@ fn native_protocol_from_logger_and_a_binary_datagram() {
 #[test]
 fn kernel_records_from_a_fifo() {
     skip_if!(missing_prerequisite(&[]));
-    let daemon = Daemon::start("");
+    let mut daemon = Daemon::start("");
     let mut fifo = std::fs::OpenOptions::new()
         .write(true)
         .open(daemon.path("kmsg"))

@@ -92,7 +92,13 @@ impl Daemon {
     }
 
     /// A stdout stream connection with the header PID 1 sends.
-    pub fn stream(&self, identifier: &str, unit: &str, priority: u8, level_prefix: bool) -> UnixStream {
+    pub fn stream(
+        &self,
+        identifier: &str,
+        unit: &str,
+        priority: u8,
+        level_prefix: bool,
+    ) -> UnixStream {
         let mut s = UnixStream::connect(self.path("journal/stdout")).expect("connect stdout");
         write!(
             s,
@@ -142,12 +148,15 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("{} never reached the export file", String::from_utf8_lossy(needle));
+        panic!(
+            "{} never reached the export file",
+            String::from_utf8_lossy(needle)
+        );
     }
 
     /// SIGTERM, wait, and the entries written; the daemon's stderr is returned too.
-    pub fn stop(mut self) -> (Vec<Fields>, String) {
-        let mut child = self.child.take().expect("running");
+    pub fn stop(&mut self) -> (Vec<Fields>, String) {
+        let child = self.child.take().expect("running");
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(child.id() as i32),
             nix::sys::signal::Signal::SIGTERM,
@@ -176,7 +185,11 @@ pub fn parse_export(data: &[u8]) -> Vec<Fields> {
     let mut fields = Fields::new();
     let mut pos = 0;
     while pos < data.len() {
-        let end = pos + data[pos..].iter().position(|b| *b == b'\n').expect("line end");
+        let end = pos
+            + data[pos..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .expect("line end");
         let line = &data[pos..end];
         if line.is_empty() {
             entries.push(std::mem::take(&mut fields));
@@ -185,13 +198,20 @@ pub fn parse_export(data: &[u8]) -> Vec<Fields> {
         }
         if let Some(eq) = line.iter().position(|b| *b == b'=') {
             let name = String::from_utf8(line[..eq].to_vec()).expect("name");
-            fields.entry(name).or_default().push(line[eq + 1..].to_vec());
+            fields
+                .entry(name)
+                .or_default()
+                .push(line[eq + 1..].to_vec());
             pos = end + 1;
         } else {
             let name = String::from_utf8(line.to_vec()).expect("name");
             let len = u64::from_le_bytes(data[end + 1..end + 9].try_into().expect("len")) as usize;
             let value = data[end + 9..end + 9 + len].to_vec();
-            assert_eq!(data[end + 9 + len], b'\n', "binary field {name} ends in newline");
+            assert_eq!(
+                data[end + 9 + len],
+                b'\n',
+                "binary field {name} ends in newline"
+            );
             fields.entry(name).or_default().push(value);
             pos = end + 9 + len + 1;
         }
