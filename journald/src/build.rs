@@ -3,7 +3,7 @@
 //! (`-u`, `-k`, `-t`, `-p`) find them as they find journald's.
 
 use crate::context::{Identity, Peer};
-use crate::entry::Entry;
+use crate::entry::{Entry, Field, Id128};
 use crate::kmsg::KmsgRecord;
 use crate::native::NativeField;
 use crate::stream::{StreamHeader, StreamLine};
@@ -22,16 +22,26 @@ fn priority_fields(entry: &mut Entry, priority: u16, facility_always: bool) {
     }
 }
 
-/// A line of a unit's stdout/stderr.
+/// The fields every line of one stream shares (the process's and the machine's),
+/// computed once per /proc read instead of once per line.
+pub fn trusted_fields(identity: &Identity, peer: &Peer, unit: Option<&str>) -> Vec<Field> {
+    let mut e = Entry::default();
+    peer.stamp(&mut e, unit);
+    identity.stamp(&mut e);
+    e.fields
+}
+
+/// A line of a unit's stdout/stderr; `trusted` from [`trusted_fields`].
 pub fn stream_line(
     stamp: Stamp,
-    identity: &Identity,
-    peer: &Peer,
+    boot_id: Id128,
     stream_id: &str,
     header: &StreamHeader,
     line: &StreamLine<'_>,
+    trusted: &[Field],
 ) -> Entry {
-    let mut e = Entry::new(stamp.0, stamp.1, identity.boot_id);
+    let mut e = Entry::new(stamp.0, stamp.1, boot_id);
+    e.fields.reserve(trusted.len() + 7);
     e.push("_TRANSPORT", "stdout");
     e.push("_STREAM_ID", stream_id.to_string());
     priority_fields(&mut e, line.priority, false);
@@ -42,8 +52,7 @@ pub fn stream_line(
         e.push("_LINE_BREAK", kind);
     }
     e.push("MESSAGE", line.message.to_vec());
-    peer.stamp(&mut e, header.unit.as_deref());
-    identity.stamp(&mut e);
+    e.fields.extend_from_slice(trusted);
     e
 }
 

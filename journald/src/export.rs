@@ -36,14 +36,10 @@ impl ExportSink {
 
 impl EntrySink for ExportSink {
     fn append(&mut self, entry: &Entry) -> Result<(), SinkError> {
-        let mut record = Vec::with_capacity(entry.weight());
-        write_entry(&mut record, entry);
-        self.out
-            .write_all(&record)
-            .map_err(|source| SinkError::Write {
-                path: self.path.display().to_string(),
-                source,
-            })
+        write_entry(&mut self.out, entry).map_err(|source| SinkError::Write {
+            path: self.path.display().to_string(),
+            source,
+        })
     }
 
     fn sync(&mut self) -> Result<(), SinkError> {
@@ -56,28 +52,38 @@ impl EntrySink for ExportSink {
     }
 }
 
-/// Appends `entry` in export format to `out`.
-pub fn write_entry(out: &mut Vec<u8>, entry: &Entry) {
-    out.extend_from_slice(format!("__REALTIME_TIMESTAMP={}\n", entry.realtime_usec).as_bytes());
-    out.extend_from_slice(format!("__MONOTONIC_TIMESTAMP={}\n", entry.monotonic_usec).as_bytes());
+/// Writes `entry` in export format to `out`.
+pub fn write_entry(out: &mut impl Write, entry: &Entry) -> std::io::Result<()> {
+    write!(
+        out,
+        "__REALTIME_TIMESTAMP={}\n__MONOTONIC_TIMESTAMP={}\n",
+        entry.realtime_usec, entry.monotonic_usec
+    )?;
     for field in &entry.fields {
-        out.extend_from_slice(field.name.as_bytes());
+        out.write_all(field.name.as_bytes())?;
         if is_text(&field.value) {
-            out.push(b'=');
-            out.extend_from_slice(&field.value);
+            out.write_all(b"=")?;
+            out.write_all(&field.value)?;
         } else {
-            out.push(b'\n');
-            out.extend_from_slice(&(field.value.len() as u64).to_le_bytes());
-            out.extend_from_slice(&field.value);
+            out.write_all(b"\n")?;
+            out.write_all(&(field.value.len() as u64).to_le_bytes())?;
+            out.write_all(&field.value)?;
         }
-        out.push(b'\n');
+        out.write_all(b"\n")?;
     }
-    out.push(b'\n');
+    out.write_all(b"\n")
 }
 
 /// Whether `value` can be written as `NAME=value`: UTF-8 without control characters
 /// other than TAB (so no newline), as systemd's export writer decides.
 fn is_text(value: &[u8]) -> bool {
+    // Fast path: printable ASCII, the common case.
+    if value
+        .iter()
+        .all(|b| (0x20..0x7f).contains(b) || *b == b'\t')
+    {
+        return true;
+    }
     match std::str::from_utf8(value) {
         Ok(text) => !text.chars().any(|c| c.is_control() && c != '\t'),
         Err(_) => false,
@@ -95,7 +101,7 @@ mod tests {
         entry.push("MESSAGE", "hello\tworld");
         entry.push("BIN", b"a\nb".to_vec());
         let mut out = Vec::new();
-        write_entry(&mut out, &entry);
+        write_entry(&mut out, &entry).unwrap();
         let mut expected = b"__REALTIME_TIMESTAMP=1700000000000000\n__MONOTONIC_TIMESTAMP=42\n\
 MESSAGE=hello\tworld\nBIN\n"
             .to_vec();

@@ -6,6 +6,7 @@
 use crate::build;
 use crate::collector::Collector;
 use crate::context::{now_usec, Peer};
+use crate::entry::Field;
 use crate::kmsg::{self, RecordSplitter};
 use crate::native;
 use crate::stream::{StreamHeader, StreamLine, StreamParser};
@@ -39,6 +40,8 @@ pub struct StreamConn {
     stream_id: String,
     /// Monotonic µs of the last /proc read; `None`: read at the next line.
     peer_read_at: Option<u64>,
+    /// The fields from `peer` and the machine, shared by every line.
+    trusted: Vec<Field>,
 }
 
 impl StreamConn {
@@ -61,6 +64,7 @@ impl StreamConn {
             },
             stream_id,
             peer_read_at: None,
+            trusted: Vec::new(),
         })
     }
 
@@ -72,6 +76,7 @@ impl StreamConn {
             peer,
             stream_id,
             peer_read_at,
+            trusted,
         } = self;
         for _ in 0..READS_PER_WAKEUP {
             let n = match socket.read(buf) {
@@ -87,9 +92,11 @@ impl StreamConn {
                 if peer_read_at.is_none_or(|at| stamp.1.saturating_sub(at) >= PEER_REFRESH_USEC) {
                     *peer = Peer::from_proc(peer.pid, peer.uid, peer.gid);
                     *peer_read_at = Some(stamp.1);
+                    *trusted =
+                        build::trusted_fields(collector.identity(), peer, header.unit.as_deref());
                 }
-                let entry =
-                    build::stream_line(stamp, collector.identity(), peer, stream_id, header, &line);
+                let boot_id = collector.identity().boot_id;
+                let entry = build::stream_line(stamp, boot_id, stream_id, header, &line, trusted);
                 let unit = header.unit.as_deref().or(peer.unit.as_deref());
                 collector.submit(entry, unit, "stdout");
             };
@@ -115,8 +122,10 @@ impl StreamConn {
         let _ = self
             .parser
             .finish(&mut |header: &StreamHeader, line: StreamLine<'_>| {
-                let entry =
-                    build::stream_line(stamp, collector.identity(), peer, stream_id, header, &line);
+                let trusted =
+                    build::trusted_fields(collector.identity(), peer, header.unit.as_deref());
+                let boot_id = collector.identity().boot_id;
+                let entry = build::stream_line(stamp, boot_id, stream_id, header, &line, &trusted);
                 collector.submit(
                     entry,
                     header.unit.as_deref().or(peer.unit.as_deref()),
@@ -135,6 +144,22 @@ pub enum Datagram {
 
 /// Reads waiting datagrams of `socket`.
 pub fn read_datagrams(
+    kind: Datagram,
+    socket: &UnixDatagram,
+    collector: &mut Collector,
+    buf: &mut Vec<u8>,
+) {
+    read_some_datagrams(kind, socket, collector, buf);
+    // One big datagram must not keep its buffer for the daemon's lifetime.
+    if buf.len() > DATAGRAM_BUF_KEEP {
+        *buf = Vec::new();
+    }
+}
+
+/// The receive buffer is kept between datagrams up to this size.
+const DATAGRAM_BUF_KEEP: usize = 256 * 1024;
+
+fn read_some_datagrams(
     kind: Datagram,
     socket: &UnixDatagram,
     collector: &mut Collector,
