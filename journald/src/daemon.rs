@@ -160,7 +160,7 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
             Ok(()) => {}
             // A regular file cannot be polled: read it whole now.
             Err(nix::Error::EPERM) => {
-                while k.read(&mut collector, &mut buf) == Status::Open {}
+                while k.read(&mut collector, &mut buf) == Status::Busy {}
                 kmsg = None;
             }
             Err(e) => return Err(sys_error("watching the kernel log")(e)),
@@ -234,15 +234,24 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
     }
 
     let _ = notify::notify("STOPPING=1");
-    // What was sent before the signal is kept: one last non-blocking pass.
-    if let Some(s) = &native {
-        read_datagrams(Datagram::Native, s, &mut collector, &mut dgram_buf);
-    }
-    if let Some(s) = &syslog {
-        read_datagrams(Datagram::Syslog, s, &mut collector, &mut dgram_buf);
+    // What was sent before the signal is kept: a last non-blocking pass over every
+    // source, until each is drained (bounded, against a client that never pauses).
+    const FINAL_ROUNDS: usize = 1024;
+    for (kind, socket) in [(Datagram::Native, &native), (Datagram::Syslog, &syslog)] {
+        if let Some(s) = socket {
+            for _ in 0..FINAL_ROUNDS {
+                if !read_datagrams(kind, s, &mut collector, &mut dgram_buf) {
+                    break;
+                }
+            }
+        }
     }
     if let Some(k) = &mut kmsg {
-        k.read(&mut collector, &mut buf);
+        for _ in 0..FINAL_ROUNDS {
+            if k.read(&mut collector, &mut buf) != Status::Busy {
+                break;
+            }
+        }
     }
     if let Some(listener) = &stdout {
         for conn in accept(listener, options.config.line_max) {
@@ -251,7 +260,14 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
         }
     }
     for conn in streams.values_mut() {
-        if conn.read(&mut collector, &mut buf) == Status::Open {
+        let mut status = Status::Busy;
+        for _ in 0..FINAL_ROUNDS {
+            status = conn.read(&mut collector, &mut buf);
+            if status != Status::Busy {
+                break;
+            }
+        }
+        if status != Status::Closed {
             conn.finish(&mut collector);
         }
     }

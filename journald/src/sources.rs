@@ -24,7 +24,11 @@ const READS_PER_WAKEUP: usize = 64;
 /// Whether a source stays open after a read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Status {
+    /// Drained for now.
     Open,
+    /// The per-wakeup cap was reached: more may be waiting.
+    Busy,
+    /// At its end (or failed): remove it.
     Closed,
 }
 
@@ -112,7 +116,7 @@ impl StreamConn {
                 return Status::Closed;
             }
         }
-        Status::Open
+        Status::Busy
     }
 
     /// At shutdown: what is left of a line is written as the last line.
@@ -142,18 +146,20 @@ pub enum Datagram {
     Syslog,
 }
 
-/// Reads waiting datagrams of `socket`.
+/// Reads waiting datagrams of `socket`; true when more may be waiting (the per-wakeup
+/// cap was reached), false when the socket is drained.
 pub fn read_datagrams(
     kind: Datagram,
     socket: &UnixDatagram,
     collector: &mut Collector,
     buf: &mut Vec<u8>,
-) {
-    read_some_datagrams(kind, socket, collector, buf);
+) -> bool {
+    let more = read_some_datagrams(kind, socket, collector, buf);
     // One big datagram must not keep its buffer for the daemon's lifetime.
     if buf.len() > DATAGRAM_BUF_KEEP {
         *buf = Vec::new();
     }
+    more
 }
 
 /// The receive buffer is kept between datagrams up to this size.
@@ -164,15 +170,15 @@ fn read_some_datagrams(
     socket: &UnixDatagram,
     collector: &mut Collector,
     buf: &mut Vec<u8>,
-) {
+) -> bool {
     for _ in 0..READS_PER_WAKEUP {
         let received = match sys::receive(socket, buf) {
             Ok(Some(received)) => received,
-            Ok(None) => return,
+            Ok(None) => return false,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 eprintln!("berth-journald: receiving on {kind:?} socket: {e}");
-                return;
+                return false;
             }
         };
         let stamp = now_usec();
@@ -218,6 +224,7 @@ fn read_some_datagrams(
             }
         }
     }
+    true
 }
 
 /// The kernel log: `/dev/kmsg` gives one record per read; a FIFO or file in the same
@@ -281,7 +288,7 @@ impl Kmsg {
                 }
             }
         }
-        Status::Open
+        Status::Busy
     }
 
     fn record(&mut self, record: &[u8], collector: &mut Collector) {
