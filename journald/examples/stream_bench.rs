@@ -7,7 +7,7 @@
 //! side-by-side figure; Berth's export file is on the same tmpfs.
 //!
 //! `cargo build --release -p berth-journald --bins --examples &&
-//!  target/release/examples/stream_bench [--lines N] [--line-len B] [--journald]`
+//!  target/release/examples/stream_bench [--lines N] [--line-len B] [--queue-bytes B] [--journald]`
 
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -22,6 +22,8 @@ struct Args {
     lines: usize,
     line_len: usize,
     journald: bool,
+    /// Passed to berth-journald's `--queue-bytes` when given.
+    queue_bytes: Option<String>,
 }
 
 fn args() -> Result<Args> {
@@ -29,6 +31,7 @@ fn args() -> Result<Args> {
         lines: 1_000_000,
         line_len: 100,
         journald: false,
+        queue_bytes: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -36,6 +39,7 @@ fn args() -> Result<Args> {
             "--lines" => args.lines = it.next().context("--lines N")?.parse()?,
             "--line-len" => args.line_len = it.next().context("--line-len B")?.parse()?,
             "--journald" => args.journald = true,
+            "--queue-bytes" => args.queue_bytes = Some(it.next().context("--queue-bytes B")?),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -118,7 +122,11 @@ fn berth(args: &Args, dir: &Path) -> Result<()> {
     std::fs::write(dir.join("journald.conf"), "[Journal]\nRateLimitBurst=0\n")?;
     let out = dir.join("out.export");
     let socket = dir.join("stdout");
-    let child = Command::new(&daemon)
+    let mut command = Command::new(&daemon);
+    if let Some(bytes) = &args.queue_bytes {
+        command.args(["--queue-bytes", bytes]);
+    }
+    let child = command
         .arg("--stdout-socket")
         .arg(&socket)
         .args([

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::context::{now_usec, Identity, Peer};
 use crate::entry::EntrySink;
 use crate::notify;
+use crate::pacer::StreamPacer;
 use crate::queue::Queue;
 use crate::ratelimit::RateLimiter;
 use crate::sources::{read_datagrams, Datagram, Kmsg, Status, StreamConn};
@@ -35,6 +36,9 @@ pub struct Options {
     pub config: Config,
     /// The bound of the queue between readers and sink, bytes.
     pub queue_bytes: usize,
+    /// How long stdout streams may be left unread while the queue is nearly full, µs
+    /// (see [`crate::pacer`]); 0 drops at once.
+    pub stream_pause_usec: u64,
 }
 
 /// A daemon that could not start or run.
@@ -74,6 +78,8 @@ const NATIVE: u64 = 2;
 const SYSLOG: u64 = 3;
 const KMSG: u64 = 4;
 const FIRST_STREAM: u64 = 100;
+/// How often paused streams are reconsidered, ms.
+const PAUSE_POLL_MS: u16 = 5;
 
 fn sys_error(what: &'static str) -> impl FnOnce(nix::Error) -> DaemonError {
     move |source| DaemonError::Sys { what, source }
@@ -172,10 +178,23 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
     }
 
     let mut streams: HashMap<u64, StreamConn> = HashMap::new();
+    let mut pacer = StreamPacer::new(options.stream_pause_usec);
+    let mut paused: Vec<u64> = Vec::new();
     let mut next_token = FIRST_STREAM;
     let mut events = vec![EpollEvent::empty(); 64];
     'run: loop {
-        let timeout = if collector.has_unreported() {
+        if !paused.is_empty() && pacer.may_read(queue.is_high(), now_usec().1) {
+            for token in paused.drain(..) {
+                if let Some(conn) = streams.get(&token) {
+                    if let Err(e) = watch(conn.socket.as_fd(), token) {
+                        eprintln!("berth-journald: resuming a stream: {e}");
+                    }
+                }
+            }
+        }
+        let timeout = if !paused.is_empty() {
+            EpollTimeout::from(PAUSE_POLL_MS)
+        } else if collector.has_unreported() {
             EpollTimeout::from(1000u16)
         } else {
             EpollTimeout::NONE
@@ -223,6 +242,13 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
                 }
                 token => {
                     if let Some(conn) = streams.get_mut(&token) {
+                        if !pacer.may_read(queue.is_high(), now_usec().1) {
+                            // Leave its lines in the socket until the writer catches up
+                            // (out of the epoll set: a hang-up would wake it otherwise).
+                            let _ = epoll.delete(conn.socket.as_fd());
+                            paused.push(token);
+                            continue;
+                        }
                         if conn.read(&mut collector, &mut buf) == Status::Closed {
                             let _ = epoll.delete(conn.socket.as_fd());
                             streams.remove(&token);

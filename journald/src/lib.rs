@@ -14,6 +14,7 @@ pub mod export;
 pub mod kmsg;
 pub mod native;
 pub mod notify;
+pub mod pacer;
 pub mod queue;
 pub mod ratelimit;
 pub mod sources;

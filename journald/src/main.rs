@@ -34,6 +34,10 @@ struct Args {
     /// Bound of the queue between readers and the sink, bytes.
     #[arg(long, default_value_t = 4 << 20)]
     queue_bytes: usize,
+    /// How long unit output streams are left unread while the queue is nearly full,
+    /// before their lines are dropped (and counted), ms; 0 drops at once.
+    #[arg(long, default_value_t = 1000)]
+    stream_pause_ms: u64,
     /// File holding the machine id (`_MACHINE_ID`).
     #[arg(long, default_value = "/etc/machine-id")]
     machine_id_file: PathBuf,
@@ -59,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         machine_id_file: args.machine_id_file,
         config,
         queue_bytes: args.queue_bytes,
+        stream_pause_usec: args.stream_pause_ms.saturating_mul(1000),
     };
     let summary = daemon::run(options, Box::new(sink))?;
     let hwm = std::fs::read_to_string("/proc/self/status")

@@ -95,6 +95,11 @@ impl Queue {
         self.changed.notify_all();
     }
 
+    /// Whether the queue is three quarters full (the streams' high-water mark).
+    pub fn is_high(&self) -> bool {
+        self.lock().bytes >= self.max_bytes / 4 * 3
+    }
+
     /// Bytes queued now.
     pub fn bytes(&self) -> usize {
         self.lock().bytes

@@ -58,6 +58,7 @@ fn a_stuck_sink_never_stops_the_readers_and_every_drop_is_counted() {
             ..Config::default()
         },
         queue_bytes: 64 * 1024,
+        stream_pause_usec: 1_000_000,
     };
     let sink = gate.clone();
     let daemon = std::thread::spawn(move || daemon::run(options, Box::new(sink)));

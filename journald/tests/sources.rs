@@ -125,7 +125,8 @@ fn logger_on_the_syslog_socket() {
 #[test]
 fn native_protocol_from_logger_and_a_binary_datagram() {
     skip_if!(missing_prerequisite(&["logger", "unshare", "mount"]));
-    let mut daemon = Daemon::start("");
+    // A queue that holds the 5 MiB entry and the next ones even while it is written.
+    let mut daemon = Daemon::start_with("", &["--queue-bytes", "67108864"]);
     // Larger than a datagram may be (wmem_max is 4 MiB here): sd_journal_send passes it
     // in a sealed memfd, with SCM_RIGHTS.
     let big = "x".repeat(5 << 20);

@@ -44,6 +44,11 @@ pub fn missing_prerequisite(tools: &[&str]) -> Option<String> {
 impl Daemon {
     /// Starts the daemon with `config` as its journald.conf; returns once it said READY=1.
     pub fn start(config: &str) -> Daemon {
+        Daemon::start_with(config, &[])
+    }
+
+    /// As [`Daemon::start`], with more command-line arguments.
+    pub fn start_with(config: &str, extra_args: &[&str]) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = |name: &str| dir.path().join(name);
         std::fs::write(p("journald.conf"), config).expect("config");
@@ -68,6 +73,7 @@ impl Daemon {
             .arg(p("out.export"))
             .arg("--machine-id-file")
             .arg(p("machine-id"))
+            .args(extra_args)
             .env("NOTIFY_SOCKET", p("notify"))
             .stderr(Stdio::piped())
             .spawn()
