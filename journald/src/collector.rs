@@ -55,6 +55,11 @@ impl Collector {
         self.counts
     }
 
+    /// Whether the queue is above its high-water mark.
+    pub fn queue_high(&self) -> bool {
+        self.queue.is_high()
+    }
+
     /// Whether drops wait to be reported (the loop then wakes up to retry).
     pub fn has_unreported(&self) -> bool {
         !self.unreported.is_empty()

@@ -249,7 +249,8 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
                             paused.push(token);
                             continue;
                         }
-                        if conn.read(&mut collector, &mut buf) == Status::Closed {
+                        let stop_when_high = pacer.stops_when_high();
+                        if conn.read(&mut collector, &mut buf, stop_when_high) == Status::Closed {
                             let _ = epoll.delete(conn.socket.as_fd());
                             streams.remove(&token);
                         }
@@ -288,7 +289,7 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
     for conn in streams.values_mut() {
         let mut status = Status::Busy;
         for _ in 0..FINAL_ROUNDS {
-            status = conn.read(&mut collector, &mut buf);
+            status = conn.read(&mut collector, &mut buf, false);
             if status != Status::Busy {
                 break;
             }

@@ -26,6 +26,12 @@ impl StreamPacer {
         }
     }
 
+    /// Whether a stream being read should stop as soon as the queue is high (false once
+    /// a pause ran out: then reading goes on, and what does not fit is dropped).
+    pub fn stops_when_high(&self) -> bool {
+        self.max_pause_usec > 0 && !self.overflowing
+    }
+
     /// Whether streams may be read at `now_usec`, given whether the queue is above its
     /// high-water mark.
     pub fn may_read(&mut self, queue_high: bool, now_usec: u64) -> bool {
@@ -67,7 +73,9 @@ mod tests {
         assert!(!p.may_read(true, 700));
         assert!(!p.may_read(true, 1_699));
         // Stuck for max_pause: streams are read (and dropped) until the queue drains.
+        assert!(p.stops_when_high());
         assert!(p.may_read(true, 1_700));
+        assert!(!p.stops_when_high());
         assert!(p.may_read(true, 50_000));
         assert!(p.may_read(false, 50_001));
         assert!(!p.may_read(true, 50_002));
@@ -76,6 +84,7 @@ mod tests {
     #[test]
     fn zero_never_pauses() {
         let mut p = StreamPacer::new(0);
+        assert!(!p.stops_when_high());
         assert!(p.may_read(true, 0));
         assert!(p.may_read(true, 1));
     }

@@ -72,8 +72,15 @@ impl StreamConn {
         })
     }
 
-    /// Reads what is there; `Closed` at EOF, on an error or a refused header.
-    pub fn read(&mut self, collector: &mut Collector, buf: &mut [u8]) -> Status {
+    /// Reads what is there; `Closed` at EOF, on an error or a refused header. With
+    /// `stop_when_high`, stops (`Busy`) once the queue is above its high-water mark,
+    /// leaving the rest in the socket (see [`crate::pacer`]).
+    pub fn read(
+        &mut self,
+        collector: &mut Collector,
+        buf: &mut [u8],
+        stop_when_high: bool,
+    ) -> Status {
         let StreamConn {
             socket,
             parser,
@@ -83,6 +90,9 @@ impl StreamConn {
             trusted,
         } = self;
         for _ in 0..READS_PER_WAKEUP {
+            if stop_when_high && collector.queue_high() {
+                return Status::Busy;
+            }
             let n = match socket.read(buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Status::Open,
