@@ -179,6 +179,10 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
 
     let mut streams: HashMap<u64, StreamConn> = HashMap::new();
     let mut pacer = StreamPacer::new(options.stream_pause_usec);
+    // One read of a stream becomes entries of about 15 times its size (a 100-byte line
+    // carries some 20 fields): keep a read well under the queue's headroom above the
+    // high-water mark, so that pausing at the mark leaves nothing to drop.
+    let stream_chunk = (options.queue_bytes / 64).clamp(4096, buf.len());
     let mut paused: Vec<u64> = Vec::new();
     let mut next_token = FIRST_STREAM;
     let mut events = vec![EpollEvent::empty(); 64];
@@ -250,7 +254,8 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
                             continue;
                         }
                         let stop_when_high = pacer.stops_when_high();
-                        if conn.read(&mut collector, &mut buf, stop_when_high) == Status::Closed {
+                        let chunk = &mut buf[..stream_chunk];
+                        if conn.read(&mut collector, chunk, stop_when_high) == Status::Closed {
                             let _ = epoll.delete(conn.socket.as_fd());
                             streams.remove(&token);
                         }
