@@ -83,7 +83,12 @@ impl Daemon {
             child: Some(child),
         };
         let mut buf = [0u8; 64];
-        let n = notify.recv(&mut buf).expect("READY=1 from berth-journald");
+        let n = loop {
+            match notify.recv(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other.expect("READY=1 from berth-journald"),
+            }
+        };
         assert_eq!(&buf[..n], b"READY=1");
         daemon
     }
