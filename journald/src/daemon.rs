@@ -32,6 +32,8 @@ pub struct Options {
     pub native_socket: Option<PathBuf>,
     pub syslog_socket: Option<PathBuf>,
     pub kmsg: Option<PathBuf>,
+    /// Where the last kernel record's sequence number is kept (per boot: on /run).
+    pub kmsg_seqnum_file: Option<PathBuf>,
     pub machine_id_file: PathBuf,
     pub config: Config,
     /// The bound of the queue between readers and sink, bytes.
@@ -114,10 +116,12 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
         .map(sys::bind_datagram)
         .transpose()?;
     let mut kmsg = match &options.kmsg {
-        Some(path) => Some(Kmsg::open(path).map_err(|source| DaemonError::Kmsg {
-            path: path.display().to_string(),
-            source,
-        })?),
+        Some(path) => Some(Kmsg::open(path, options.kmsg_seqnum_file.clone()).map_err(
+            |source| DaemonError::Kmsg {
+                path: path.display().to_string(),
+                source,
+            },
+        )?),
         None => None,
     };
 

@@ -24,6 +24,10 @@ struct Args {
     /// Kernel log device, or a FIFO/file of records in its format.
     #[arg(long, default_value = "/dev/kmsg")]
     kmsg: PathBuf,
+    /// Where the last kernel record's sequence number is kept, so that a restart does
+    /// not collect the ring buffer again.
+    #[arg(long, default_value = "/run/berth-journald/kernel-seqnum")]
+    kmsg_seqnum_file: PathBuf,
     /// journald.conf-style configuration ([Journal] RateLimitIntervalSec=,
     /// RateLimitBurst=, LineMax=); a missing file means the defaults.
     #[arg(long, default_value = "/etc/systemd/journald.conf")]
@@ -63,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         native_socket: source(args.native_socket),
         syslog_socket: source(args.syslog_socket),
         kmsg: source(args.kmsg),
+        kmsg_seqnum_file: source(args.kmsg_seqnum_file),
         machine_id_file: args.machine_id_file,
         config,
         queue_bytes: args.queue_bytes,

@@ -16,6 +16,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::{Path, PathBuf};
 
 /// Reads per wake-up of one descriptor, so that one busy source cannot starve the others
 /// (epoll is level-triggered: the rest is read on the next turn).
@@ -238,16 +239,19 @@ fn read_some_datagrams(
 }
 
 /// The kernel log: `/dev/kmsg` gives one record per read; a FIFO or file in the same
-/// format is cut into records.
+/// format is cut into records. The last sequence number read is kept in a file (on
+/// `/run`, so per boot, as journald's `kernel-seqnum`): a restarted collector does not
+/// write the whole ring buffer again.
 pub struct Kmsg {
     file: File,
     splitter: Option<RecordSplitter>,
     last_seqnum: Option<u64>,
+    seqnum_file: Option<PathBuf>,
 }
 
 impl Kmsg {
-    /// Opens `path` non-blocking.
-    pub fn open(path: &std::path::Path) -> io::Result<Kmsg> {
+    /// Opens `path` non-blocking; records up to the number in `seqnum_file` are skipped.
+    pub fn open(path: &Path, seqnum_file: Option<PathBuf>) -> io::Result<Kmsg> {
         use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -257,8 +261,27 @@ impl Kmsg {
         Ok(Kmsg {
             file,
             splitter: (!is_device).then(RecordSplitter::default),
-            last_seqnum: None,
+            last_seqnum: seqnum_file
+                .as_deref()
+                .and_then(|f| std::fs::read_to_string(f).ok())
+                .and_then(|text| text.trim().parse().ok()),
+            seqnum_file,
         })
+    }
+
+    /// Reads what is there (see [`Kmsg::read_records`]) and keeps the last sequence
+    /// number read.
+    pub fn read(&mut self, collector: &mut Collector, buf: &mut [u8]) -> Status {
+        let before = self.last_seqnum;
+        let status = self.read_records(collector, buf);
+        if let (Some(file), Some(seqnum)) = (&self.seqnum_file, self.last_seqnum) {
+            if before != Some(seqnum) {
+                if let Err(e) = save_seqnum(file, seqnum) {
+                    eprintln!("berth-journald: saving {}: {e}", file.display());
+                }
+            }
+        }
+        status
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -266,7 +289,7 @@ impl Kmsg {
     }
 
     /// Reads what is there; `Closed` at the end of a FIFO or file.
-    pub fn read(&mut self, collector: &mut Collector, buf: &mut [u8]) -> Status {
+    fn read_records(&mut self, collector: &mut Collector, buf: &mut [u8]) -> Status {
         for _ in 0..READS_PER_WAKEUP {
             let n = match self.file.read(buf) {
                 Ok(n) => n,
@@ -313,4 +336,15 @@ impl Kmsg {
         let entry = build::kernel(now_usec(), collector.identity(), &parsed);
         collector.submit(entry, None, "kernel");
     }
+}
+
+/// Writes `seqnum` to `file` through a temporary file and a rename, so that a crash
+/// leaves the old number or the new one.
+fn save_seqnum(file: &Path, seqnum: u64) -> io::Result<()> {
+    if let Some(parent) = file.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let temp = file.with_extension("tmp");
+    std::fs::write(&temp, format!("{seqnum}\n"))?;
+    std::fs::rename(&temp, file)
 }

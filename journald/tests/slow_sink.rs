@@ -52,6 +52,7 @@ fn options(dir: &Path) -> Options {
         native_socket: None,
         syslog_socket: Some(dir.join("dev-log")),
         kmsg: None,
+        kmsg_seqnum_file: None,
         machine_id_file: dir.join("machine-id"),
         config: Config {
             rate_limit_burst: 0,

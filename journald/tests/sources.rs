@@ -198,3 +198,34 @@ fn kernel_records_from_a_fifo() {
     assert_eq!(get(berth[0], "SYSLOG_IDENTIFIER"), Some("berth"));
     assert!(with_message(&entries, "an old record seen again").is_empty());
 }
+
+#[test]
+fn a_restarted_collector_skips_kernel_records_it_already_wrote() {
+    skip_if!(missing_prerequisite(&[]));
+    let feed = |daemon: &Daemon, records: &[u8]| {
+        let mut fifo = std::fs::OpenOptions::new()
+            .write(true)
+            .open(daemon.path("kmsg"))
+            .expect("open fifo");
+        fifo.write_all(records).expect("write");
+    };
+    let mut first = Daemon::start("");
+    feed(
+        &first,
+        b"6,1,10,-;first boot record\n6,2,20,-;second record\n",
+    );
+    let (entries, _) = first.stop();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let seqnum = std::fs::read_to_string(first.path("kernel-seqnum")).expect("seqnum file");
+    assert_eq!(seqnum.trim(), "2");
+
+    // The ring buffer still holds the old records when the collector comes back.
+    let mut second = Daemon::start_in(first.take_dir(), "", &[]);
+    feed(
+        &second,
+        b"6,1,10,-;first boot record\n6,2,20,-;second record\n6,3,30,-;new one\n",
+    );
+    let (entries, _) = second.stop();
+    let messages: Vec<_> = entries.iter().filter_map(|e| get(e, "MESSAGE")).collect();
+    assert_eq!(messages, ["first boot record", "second record", "new one"]);
+}

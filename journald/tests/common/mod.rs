@@ -49,11 +49,18 @@ impl Daemon {
 
     /// As [`Daemon::start`], with more command-line arguments.
     pub fn start_with(config: &str, extra_args: &[&str]) -> Daemon {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Daemon::start_in(tempfile::tempdir().expect("tempdir"), config, extra_args)
+    }
+
+    /// As [`Daemon::start_with`], in the folder of an earlier daemon (a restart).
+    pub fn start_in(dir: tempfile::TempDir, config: &str, extra_args: &[&str]) -> Daemon {
         let p = |name: &str| dir.path().join(name);
         std::fs::write(p("journald.conf"), config).expect("config");
-        nix::unistd::mkfifo(&p("kmsg"), nix::sys::stat::Mode::from_bits_truncate(0o600))
-            .expect("mkfifo");
+        let _ = std::fs::remove_file(p("notify"));
+        if !p("kmsg").exists() {
+            nix::unistd::mkfifo(&p("kmsg"), nix::sys::stat::Mode::from_bits_truncate(0o600))
+                .expect("mkfifo");
+        }
         let notify = UnixDatagram::bind(p("notify")).expect("notify socket");
         notify
             .set_read_timeout(Some(Duration::from_secs(60)))
@@ -71,6 +78,8 @@ impl Daemon {
             .arg(p("journald.conf"))
             .arg("--export")
             .arg(p("out.export"))
+            .arg("--kmsg-seqnum-file")
+            .arg(p("kernel-seqnum"))
             .arg("--machine-id-file")
             .arg(p("machine-id"))
             .args(extra_args)
@@ -91,6 +100,11 @@ impl Daemon {
         };
         assert_eq!(&buf[..n], b"READY=1");
         daemon
+    }
+
+    /// Takes the folder (after [`Daemon::stop`]) for a restart in it.
+    pub fn take_dir(&mut self) -> tempfile::TempDir {
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
