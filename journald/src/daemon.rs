@@ -81,7 +81,7 @@ const SYSLOG: u64 = 3;
 const KMSG: u64 = 4;
 const FIRST_STREAM: u64 = 100;
 /// How often paused streams are reconsidered, ms.
-const PAUSE_POLL_MS: u16 = 5;
+const PAUSE_POLL_MS: u16 = 1;
 
 fn sys_error(what: &'static str) -> impl FnOnce(nix::Error) -> DaemonError {
     move |source| DaemonError::Sys { what, source }
