@@ -36,9 +36,9 @@ struct Args {
     #[arg(long, default_value = "/run/log/journal/berth.export")]
     export: PathBuf,
     /// Bound of the queue between readers and the sink, bytes (by the entries' size in
-    /// memory; the peak RSS is about 4 times this plus 1.5 MiB). Measured with
-    /// examples/stream_bench: 1 MiB gives ~120k lines/s at 5.5 MiB VmHWM, 4 MiB ~300k
-    /// lines/s at 12 MiB, on 2 busy cores.
+    /// memory). Measured with examples/stream_bench (1M lines of 100 B, export sink on
+    /// tmpfs, 2 shared cores): 1 MiB gives 230-350k lines/s at 5.3-5.6 MiB VmHWM, 4 MiB
+    /// about 325k lines/s at 13 MiB.
     #[arg(long, default_value_t = 1 << 20)]
     queue_bytes: usize,
     /// How long unit output streams are left unread while the queue is nearly full,
