@@ -41,18 +41,67 @@ const PEER_REFRESH_USEC: u64 = 1_000_000;
 pub struct StreamConn {
     pub socket: UnixStream,
     parser: StreamParser,
-    peer: Peer,
+    writer: StreamWriter,
     stream_id: String,
+}
+
+/// The process writing to a stream now, and the fields its lines share.
+struct StreamWriter {
+    peer: Peer,
     /// Monotonic µs of the last /proc read; `None`: read at the next line.
-    peer_read_at: Option<u64>,
+    read_at: Option<u64>,
     /// The fields from `peer` and the machine, shared by every line.
     trusted: Vec<Field>,
 }
 
+impl StreamWriter {
+    fn new(pid: u32, uid: u32, gid: u32) -> StreamWriter {
+        StreamWriter {
+            peer: Peer {
+                pid,
+                uid,
+                gid,
+                ..Peer::default()
+            },
+            read_at: None,
+            trusted: Vec::new(),
+        }
+    }
+
+    /// Makes `line` an entry and submits it.
+    fn emit(
+        &mut self,
+        collector: &mut Collector,
+        stream_id: &str,
+        stamp: (u64, u64),
+        header: &StreamHeader,
+        line: &StreamLine<'_>,
+    ) {
+        // Read /proc when the first line comes (after any exec following the header),
+        // then again at most once per PEER_REFRESH_USEC.
+        if self
+            .read_at
+            .is_none_or(|at| stamp.1.saturating_sub(at) >= PEER_REFRESH_USEC)
+        {
+            let p = &self.peer;
+            self.peer = Peer::from_proc(p.pid, p.uid, p.gid);
+            self.read_at = Some(stamp.1);
+            self.trusted =
+                build::trusted_fields(collector.identity(), &self.peer, header.unit.as_deref());
+        }
+        let boot_id = collector.identity().boot_id;
+        let entry = build::stream_line(stamp, boot_id, stream_id, header, line, &self.trusted);
+        let unit = header.unit.as_deref().or(self.peer.unit.as_deref());
+        collector.submit(entry, unit, "stdout");
+    }
+}
+
 impl StreamConn {
-    /// A new connection: credentials from SO_PEERCRED, the rest from /proc, once.
+    /// A new connection: credentials from SO_PEERCRED (who connected), then from each
+    /// read (who wrote: PID 1 connects, the unit writes); the rest from /proc.
     pub fn accept(socket: UnixStream, line_max: usize) -> io::Result<StreamConn> {
         socket.set_nonblocking(true)?;
+        sys::pass_credentials(&socket)?;
         let _ = socket.shutdown(std::net::Shutdown::Write);
         let (pid, uid, gid) = sys::peer_credentials(&socket)?;
         let stream_id = std::fs::read_to_string("/proc/sys/kernel/random/uuid")
@@ -61,15 +110,8 @@ impl StreamConn {
         Ok(StreamConn {
             socket,
             parser: StreamParser::new(uid == 0, line_max),
-            peer: Peer {
-                pid,
-                uid,
-                gid,
-                ..Peer::default()
-            },
+            writer: StreamWriter::new(pid, uid, gid),
             stream_id,
-            peer_read_at: None,
-            trusted: Vec::new(),
         })
     }
 
@@ -85,35 +127,29 @@ impl StreamConn {
         let StreamConn {
             socket,
             parser,
-            peer,
+            writer,
             stream_id,
-            peer_read_at,
-            trusted,
         } = self;
         for _ in 0..READS_PER_WAKEUP {
             if stop_when_high && collector.queue_high() {
                 return Status::Busy;
             }
-            let n = match socket.read(buf) {
-                Ok(n) => n,
+            let (n, credentials) = match sys::receive_stream(socket, buf) {
+                Ok(read) => read,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Status::Open,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => 0,
+                Err(_) => (0, None),
             };
             let stamp = now_usec();
+            if let Some((pid, uid, gid)) = credentials.filter(|c| c.0 != writer.peer.pid) {
+                // The last writer's unfinished line is its own; then the new writer's.
+                parser.pid_changed(&mut |header: &StreamHeader, line: StreamLine<'_>| {
+                    writer.emit(collector, stream_id, stamp, header, &line)
+                });
+                *writer = StreamWriter::new(pid, uid, gid);
+            }
             let mut emit = |header: &StreamHeader, line: StreamLine<'_>| {
-                // Read /proc when the first line comes (after any exec following the
-                // header), then again at most once per PEER_REFRESH_USEC.
-                if peer_read_at.is_none_or(|at| stamp.1.saturating_sub(at) >= PEER_REFRESH_USEC) {
-                    *peer = Peer::from_proc(peer.pid, peer.uid, peer.gid);
-                    *peer_read_at = Some(stamp.1);
-                    *trusted =
-                        build::trusted_fields(collector.identity(), peer, header.unit.as_deref());
-                }
-                let boot_id = collector.identity().boot_id;
-                let entry = build::stream_line(stamp, boot_id, stream_id, header, &line, trusted);
-                let unit = header.unit.as_deref().or(peer.unit.as_deref());
-                collector.submit(entry, unit, "stdout");
+                writer.emit(collector, stream_id, stamp, header, &line)
             };
             let result = if n == 0 {
                 parser.finish(&mut emit)
@@ -122,7 +158,7 @@ impl StreamConn {
             };
             if n == 0 || result.is_err() {
                 if let Err(e) = result {
-                    eprintln!("berth-journald: stream from pid {}: {e}", peer.pid);
+                    eprintln!("berth-journald: stream from pid {}: {e}", writer.peer.pid);
                 }
                 return Status::Closed;
             }
@@ -133,19 +169,11 @@ impl StreamConn {
     /// At shutdown: what is left of a line is written as the last line.
     pub fn finish(&mut self, collector: &mut Collector) {
         let stamp = now_usec();
-        let (peer, stream_id) = (&self.peer, &self.stream_id);
+        let (writer, stream_id) = (&mut self.writer, &self.stream_id);
         let _ = self
             .parser
             .finish(&mut |header: &StreamHeader, line: StreamLine<'_>| {
-                let trusted =
-                    build::trusted_fields(collector.identity(), peer, header.unit.as_deref());
-                let boot_id = collector.identity().boot_id;
-                let entry = build::stream_line(stamp, boot_id, stream_id, header, &line, &trusted);
-                collector.submit(
-                    entry,
-                    header.unit.as_deref().or(peer.unit.as_deref()),
-                    "stdout",
-                );
+                writer.emit(collector, stream_id, stamp, header, &line)
             });
     }
 }

@@ -21,6 +21,8 @@ pub enum LineBreak {
     Nul,
     LineMax,
     Eof,
+    /// Another process wrote to the stream (a forked child sharing its stdout).
+    PidChange,
 }
 
 impl LineBreak {
@@ -31,6 +33,7 @@ impl LineBreak {
             LineBreak::Nul => Some("nul"),
             LineBreak::LineMax => Some("line-max"),
             LineBreak::Eof => Some("eof"),
+            LineBreak::PidChange => Some("pid-change"),
         }
     }
 }
@@ -129,6 +132,17 @@ impl StreamParser {
             return Ok(());
         }
         self.line(&rest, LineBreak::Eof, emit)
+    }
+
+    /// Another process is writing now: what is left of the last one's line is a line of
+    /// its own (`_LINE_BREAK=pid-change`). Nothing happens before the header is complete.
+    pub fn pid_changed(&mut self, emit: &mut dyn FnMut(&StreamHeader, StreamLine<'_>)) {
+        if self.state < HEADER_LINES || self.buf.is_empty() {
+            return;
+        }
+        let rest = std::mem::take(&mut self.buf);
+        // Running: `line` cannot fail.
+        let _ = self.line(&rest, LineBreak::PidChange, emit);
     }
 
     /// Handles every complete line in `data`; returns the bytes consumed.
@@ -355,6 +369,26 @@ mod tests {
         assert!(p.feed(b"a\0", &mut emit).is_err());
         let mut p = StreamParser::new(true, 100);
         assert!(p.feed(&[b'x'; 2000], &mut emit).is_err());
+    }
+
+    #[test]
+    fn a_pid_change_cuts_the_pending_line() {
+        let mut p = StreamParser::new(true, 100);
+        let mut out = Vec::new();
+        let mut emit =
+            |_: &StreamHeader, l: StreamLine<'_>| out.push((l.message.to_vec(), l.line_break));
+        p.pid_changed(&mut emit);
+        p.feed(b"a\n\n6\n0\n0\n0\n0\nhalf", &mut emit).unwrap();
+        p.pid_changed(&mut emit);
+        p.pid_changed(&mut emit);
+        p.feed(b"other\n", &mut emit).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                (b"half".to_vec(), LineBreak::PidChange),
+                (b"other".to_vec(), LineBreak::Newline)
+            ]
+        );
     }
 
     #[test]

@@ -72,6 +72,13 @@ pub fn bind_stream(path: &Path) -> Result<UnixListener, SocketError> {
     };
     let listener = UnixListener::bind(path).map_err(bind_error)?;
     listener.set_nonblocking(true).map_err(bind_error)?;
+    // Inherited by accepted connections, so that every write carries its writer's
+    // credentials from the first byte (see `receive_stream`).
+    setsockopt(&listener, sockopt::PassCred, &true).map_err(|source| SocketError::Option {
+        path: path.display().to_string(),
+        option: "SO_PASSCRED",
+        source,
+    })?;
     open_to_all(path)?;
     Ok(listener)
 }
@@ -109,6 +116,41 @@ pub fn bind_datagram(path: &Path) -> Result<UnixDatagram, SocketError> {
 pub fn peer_credentials(stream: &UnixStream) -> io::Result<(u32, u32, u32)> {
     let cred = getsockopt(stream, sockopt::PeerCredentials).map_err(io::Error::from)?;
     Ok((cred.pid() as u32, cred.uid(), cred.gid()))
+}
+
+/// A process's (pid, uid, gid).
+pub type Credentials = (u32, u32, u32);
+
+/// Reads from a stream socket with SO_PASSCRED set: the bytes, and the (pid, uid, gid)
+/// of the process that wrote them (the kernel never merges two writers' data into one
+/// read), when the kernel attached them. `WouldBlock` when nothing is waiting.
+pub fn receive_stream(
+    stream: &UnixStream,
+    buf: &mut [u8],
+) -> io::Result<(usize, Option<Credentials>)> {
+    let mut cmsg = cmsg_space!(UnixCredentials);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<UnixAddr>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(io::Error::from)?;
+    let mut credentials = None;
+    for c in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::ScmCredentials(cred) = c {
+            if cred.pid() > 0 {
+                credentials = Some((cred.pid() as u32, cred.uid(), cred.gid()));
+            }
+        }
+    }
+    Ok((msg.bytes, credentials))
+}
+
+/// Asks the kernel to attach the writer's credentials to stream data (SO_PASSCRED).
+pub fn pass_credentials(stream: &UnixStream) -> io::Result<()> {
+    setsockopt(stream, sockopt::PassCred, &true).map_err(io::Error::from)
 }
 
 /// One received datagram's ancillary data.

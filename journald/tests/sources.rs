@@ -15,16 +15,22 @@ fn unit_output_through_a_stream_opened_like_pid1() {
     skip_if!(missing_prerequisite(&["sh"]));
     let mut daemon = Daemon::start("");
     // PID 1 connects, writes the header, and gives the socket to the unit as stdout.
-    let stream = daemon.stream("demo", "demo.service", 6, true);
-    let status = Command::new("sh")
+    let mut stream = daemon.stream("demo", "demo.service", 6, true);
+    let mut child = Command::new("sh")
         .args([
             "-c",
             "echo '<3>it broke'; echo 'all fine'; printf 'no newline'",
         ])
-        .stdout(Stdio::from(std::os::fd::OwnedFd::from(stream)))
-        .status()
+        .stdout(Stdio::from(std::os::fd::OwnedFd::from(
+            stream.try_clone().expect("dup"),
+        )))
+        .spawn()
         .expect("sh");
-    assert!(status.success());
+    let unit_pid = child.id().to_string();
+    assert!(child.wait().expect("wait").success());
+    // PID 1 (here: this test) writing to the same stream again, as a forked helper may.
+    writeln!(stream, "from the connecting process").expect("write");
+    drop(stream);
     let (entries, stderr) = daemon.stop();
 
     let broke = with_message(&entries, "it broke");
@@ -34,20 +40,29 @@ fn unit_output_through_a_stream_opened_like_pid1() {
     assert_eq!(get(e, "_TRANSPORT"), Some("stdout"));
     assert_eq!(get(e, "SYSLOG_IDENTIFIER"), Some("demo"));
     assert_eq!(get(e, "_SYSTEMD_UNIT"), Some("demo.service"));
-    assert_eq!(
-        get(e, "_PID"),
-        Some(std::process::id().to_string().as_str())
-    );
+    // The writer's credentials (SCM_CREDENTIALS), not the connecting process's.
+    assert_eq!(get(e, "_PID"), Some(unit_pid.as_str()));
     assert_eq!(get(e, "_UID"), Some("0"));
-    assert!(get(e, "_COMM").is_some() && get(e, "_EXE").is_some() && get(e, "_CMDLINE").is_some());
     assert_eq!(get(e, "_BOOT_ID").map(str::len), Some(32));
     assert!(get(e, "_HOSTNAME").is_some());
     assert!(get(e, "_STREAM_ID").is_some());
     assert_eq!(get(e, "_LINE_BREAK"), None);
     let fine = with_message(&entries, "all fine");
     assert_eq!(get(fine[0], "PRIORITY"), Some("6"));
+    // The unit's last, unterminated line ends where another process starts writing.
     let tail = with_message(&entries, "no newline");
-    assert_eq!(get(tail[0], "_LINE_BREAK"), Some("eof"), "{stderr}");
+    assert_eq!(get(tail[0], "_LINE_BREAK"), Some("pid-change"), "{stderr}");
+    assert_eq!(get(tail[0], "_PID"), Some(unit_pid.as_str()));
+    // A process still there when its line is read has its /proc fields (the shell may
+    // be gone by then, as with journald).
+    let own = with_message(&entries, "from the connecting process");
+    let exe = std::env::current_exe().expect("exe");
+    assert_eq!(get(own[0], "_EXE"), exe.to_str());
+    assert!(get(own[0], "_COMM").is_some() && get(own[0], "_CMDLINE").is_some());
+    assert_eq!(
+        get(own[0], "_PID"),
+        Some(std::process::id().to_string().as_str())
+    );
 }
 
 #[test]
