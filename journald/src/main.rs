@@ -37,7 +37,7 @@ struct Args {
     export: PathBuf,
     /// Bound of the queue between readers and the sink, bytes (by the entries' size in
     /// memory). Measured with examples/stream_bench (1M lines of 100 B, export sink on
-    /// tmpfs, 2 shared cores): 1 MiB gives 230-350k lines/s at 5.3-5.6 MiB VmHWM, 4 MiB
+    /// tmpfs, 2 shared cores): 1 MiB gives 230-380k lines/s at 5.3-5.7 MiB VmHWM, 4 MiB
     /// about 325k lines/s at 13 MiB.
     #[arg(long, default_value_t = 1 << 20)]
     queue_bytes: usize,
