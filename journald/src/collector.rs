@@ -1,0 +1,210 @@
+//! Between the readers and the queue: per-unit rate limiting, the bounded queue's drop
+//! accounting, and the "Suppressed N messages from UNIT" reports for both, which are
+//! written as soon as the queue has room again. Kept free of I/O so that tests drive it
+//! with entries whose timestamps they choose.
+
+use crate::build::{self, Stamp};
+use crate::context::{Identity, Peer};
+use crate::entry::Entry;
+use crate::queue::Queue;
+use crate::ratelimit::{RateLimiter, Verdict};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Counters for the exit summary and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub queued: u64,
+    pub rate_limited: u64,
+    pub queue_full: u64,
+}
+
+/// The readers' side of the queue.
+pub struct Collector {
+    identity: Identity,
+    own: Peer,
+    limiter: RateLimiter,
+    queue: Arc<Queue>,
+    /// Drops not yet reported, by unit or transport.
+    unreported: BTreeMap<String, u64>,
+    counts: Counts,
+}
+
+impl Collector {
+    pub fn new(
+        identity: Identity,
+        own: Peer,
+        limiter: RateLimiter,
+        queue: Arc<Queue>,
+    ) -> Collector {
+        Collector {
+            identity,
+            own,
+            limiter,
+            queue,
+            unreported: BTreeMap::new(),
+            counts: Counts::default(),
+        }
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// Whether the queue is above its high-water mark.
+    pub fn queue_high(&self) -> bool {
+        self.queue.is_high()
+    }
+
+    /// Whether drops wait to be reported (the loop then wakes up to retry).
+    pub fn has_unreported(&self) -> bool {
+        !self.unreported.is_empty()
+    }
+
+    /// Submits an entry of `unit` (rate-limited when known) or of the transport `source`.
+    pub fn submit(&mut self, entry: Entry, unit: Option<&str>, source: &str) {
+        let stamp = (entry.realtime_usec, entry.monotonic_usec);
+        if let Some(unit) = unit {
+            match self.limiter.check(unit, entry.monotonic_usec) {
+                Verdict::Drop => {
+                    self.counts.rate_limited += 1;
+                    return;
+                }
+                Verdict::Pass { suppressed } if suppressed > 0 => {
+                    *self.unreported.entry(unit.to_string()).or_default() += suppressed;
+                }
+                Verdict::Pass { .. } => {}
+            }
+        }
+        self.report(stamp);
+        match self.queue.try_push(entry) {
+            Ok(()) => self.counts.queued += 1,
+            Err(_) => {
+                self.counts.queue_full += 1;
+                *self
+                    .unreported
+                    .entry(unit.unwrap_or(source).to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+
+    /// Queues the pending reports that fit.
+    pub fn report(&mut self, stamp: Stamp) {
+        while let Some((source, count)) = self.unreported.pop_first() {
+            let entry = build::suppressed(stamp, &self.identity, &self.own, &source, count);
+            if let Err(_entry) = self.queue.try_push(entry) {
+                self.unreported.insert(source, count);
+                return;
+            }
+        }
+    }
+
+    /// At shutdown: reports everything still counted, waiting for room in the queue.
+    pub fn report_all(&mut self, stamp: Stamp) {
+        for (unit, count) in self.limiter.take_suppressed() {
+            *self.unreported.entry(unit).or_default() += count;
+        }
+        while let Some((source, count)) = self.unreported.pop_first() {
+            let entry = build::suppressed(stamp, &self.identity, &self.own, &source, count);
+            self.queue.push_wait(entry);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::Id128;
+
+    fn identity() -> Identity {
+        Identity {
+            boot_id: Id128([7; 16]),
+            machine_id: None,
+            hostname: None,
+        }
+    }
+
+    fn line(t: u64, text: &str) -> Entry {
+        let mut e = Entry::new(t, t, Id128([7; 16]));
+        e.push("MESSAGE", text.to_string());
+        e
+    }
+
+    fn messages(queue: &Queue) -> Vec<String> {
+        let mut out = Vec::new();
+        queue.pop_batch(&mut out);
+        out.iter()
+            .map(|e| String::from_utf8_lossy(e.get("MESSAGE").unwrap_or_default()).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn rate_limit_reports_after_the_window_with_an_injected_clock() {
+        let queue = Arc::new(Queue::new(1 << 20));
+        let mut c = Collector::new(
+            identity(),
+            Peer::default(),
+            RateLimiter::new(1_000, 2),
+            queue.clone(),
+        );
+        for i in 0..5 {
+            c.submit(line(10 + i, &format!("m{i}")), Some("a.service"), "stdout");
+        }
+        assert_eq!(messages(&queue), ["m0", "m1"]);
+        c.submit(line(2_000, "later"), Some("a.service"), "stdout");
+        assert_eq!(
+            messages(&queue),
+            ["Suppressed 3 messages from a.service", "later"]
+        );
+        assert_eq!(c.counts().rate_limited, 3);
+    }
+
+    #[test]
+    fn full_queue_counts_and_reports_when_room_returns() {
+        let big = "x".repeat(2000);
+        let one = line(0, &big).weight();
+        let queue = Arc::new(Queue::new(one * 3));
+        let mut c = Collector::new(
+            identity(),
+            Peer::default(),
+            RateLimiter::new(0, 0),
+            queue.clone(),
+        );
+        for i in 0..10 {
+            c.submit(line(i, &big), None, "syslog");
+        }
+        assert_eq!(c.counts().queue_full, 7);
+        assert!(c.has_unreported());
+        assert_eq!(messages(&queue).len(), 3);
+        c.submit(line(20, "after"), None, "syslog");
+        assert_eq!(
+            messages(&queue),
+            ["Suppressed 7 messages from syslog", "after"]
+        );
+        assert!(!c.has_unreported());
+    }
+
+    #[test]
+    fn shutdown_reports_open_windows() {
+        let queue = Arc::new(Queue::new(1 << 20));
+        let mut c = Collector::new(
+            identity(),
+            Peer::default(),
+            RateLimiter::new(1_000_000, 1),
+            queue.clone(),
+        );
+        for i in 0..4 {
+            c.submit(line(i, "y"), Some("b.service"), "stdout");
+        }
+        c.report_all((5, 5));
+        assert_eq!(
+            messages(&queue),
+            ["y", "Suppressed 3 messages from b.service"]
+        );
+    }
+}

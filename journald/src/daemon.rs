@@ -1,0 +1,373 @@
+//! The collector daemon: binds its sockets, opens the kernel log, starts the sink's
+//! writer thread, says READY=1, then runs one single-threaded epoll loop over every
+//! source until SIGTERM (or SIGINT), when it reads what is still waiting, reports what
+//! it suppressed, lets the writer drain the queue and sync, and returns.
+//!
+//! Two threads, so that the sink (a disk, maybe slow or full) never stalls the readers:
+//! the loop only ever does non-blocking reads and a non-blocking push into the bounded
+//! [`Queue`]; the writer thread is the only one that waits on the disk.
+
+use crate::collector::{Collector, Counts};
+use crate::config::Config;
+use crate::context::{now_usec, Identity, Peer};
+use crate::entry::EntrySink;
+use crate::notify;
+use crate::pacer::StreamPacer;
+use crate::queue::Queue;
+use crate::ratelimit::RateLimiter;
+use crate::sources::{read_datagrams, Datagram, Kmsg, Status, StreamConn};
+use crate::sys;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where the sources are; `None` leaves a source out.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub stdout_socket: Option<PathBuf>,
+    pub native_socket: Option<PathBuf>,
+    pub syslog_socket: Option<PathBuf>,
+    pub kmsg: Option<PathBuf>,
+    /// Where the last kernel record's sequence number is kept (per boot: on /run).
+    pub kmsg_seqnum_file: Option<PathBuf>,
+    pub machine_id_file: PathBuf,
+    pub config: Config,
+    /// The bound of the queue between readers and sink, bytes.
+    pub queue_bytes: usize,
+    /// How long stdout streams may be left unread while the queue is nearly full, µs
+    /// (see [`crate::pacer`]); 0 drops at once.
+    pub stream_pause_usec: u64,
+}
+
+/// A daemon that could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Socket(#[from] sys::SocketError),
+    #[error("opening kernel log {path}")]
+    Kmsg {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}")]
+    Sys {
+        what: &'static str,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("starting the writer thread")]
+    Thread(#[source] std::io::Error),
+    #[error("the writer thread panicked")]
+    WriterPanicked,
+}
+
+/// What the daemon did, for its exit line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Summary {
+    pub counts: Counts,
+    pub written: u64,
+    pub sink_errors: u64,
+}
+
+const SIGNAL: u64 = 0;
+const STDOUT: u64 = 1;
+const NATIVE: u64 = 2;
+const SYSLOG: u64 = 3;
+const KMSG: u64 = 4;
+const FIRST_STREAM: u64 = 100;
+/// How often paused streams are reconsidered, ms.
+const PAUSE_POLL_MS: u16 = 1;
+
+fn sys_error(what: &'static str) -> impl FnOnce(nix::Error) -> DaemonError {
+    move |source| DaemonError::Sys { what, source }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT, writing into `sink`.
+pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, DaemonError> {
+    // Block the signals before the writer thread starts, so it inherits the mask and
+    // they arrive only through the signalfd.
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGTERM);
+    signals.add(Signal::SIGINT);
+    signals
+        .thread_block()
+        .map_err(sys_error("blocking SIGTERM"))?;
+    let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(sys_error("creating the signalfd"))?;
+
+    let stdout = options
+        .stdout_socket
+        .as_deref()
+        .map(sys::bind_stream)
+        .transpose()?;
+    let native = options
+        .native_socket
+        .as_deref()
+        .map(sys::bind_datagram)
+        .transpose()?;
+    let syslog = options
+        .syslog_socket
+        .as_deref()
+        .map(sys::bind_datagram)
+        .transpose()?;
+    let mut kmsg = match &options.kmsg {
+        Some(path) => Some(Kmsg::open(path, options.kmsg_seqnum_file.clone()).map_err(
+            |source| DaemonError::Kmsg {
+                path: path.display().to_string(),
+                source,
+            },
+        )?),
+        None => None,
+    };
+
+    let queue = Arc::new(Queue::new(options.queue_bytes));
+    let writer = {
+        let queue = queue.clone();
+        std::thread::Builder::new()
+            .name("sink".into())
+            .spawn(move || write_loop(&queue, sink))
+            .map_err(DaemonError::Thread)?
+    };
+    let own = Peer::from_proc(
+        std::process::id(),
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::getgid().as_raw(),
+    );
+    let limiter = RateLimiter::new(
+        options.config.rate_limit_interval_usec,
+        options.config.rate_limit_burst,
+    );
+    let mut collector = Collector::new(
+        Identity::load(&options.machine_id_file),
+        own,
+        limiter,
+        queue.clone(),
+    );
+
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(sys_error("creating epoll"))?;
+    let watch = |fd: std::os::fd::BorrowedFd<'_>, token: u64| {
+        epoll.add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token))
+    };
+    watch(signal_fd.as_fd(), SIGNAL).map_err(sys_error("watching the signalfd"))?;
+    if let Some(s) = &stdout {
+        watch(s.as_fd(), STDOUT).map_err(sys_error("watching the stdout socket"))?;
+    }
+    if let Some(s) = &native {
+        watch(s.as_fd(), NATIVE).map_err(sys_error("watching the native socket"))?;
+    }
+    if let Some(s) = &syslog {
+        watch(s.as_fd(), SYSLOG).map_err(sys_error("watching the syslog socket"))?;
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut dgram_buf = Vec::new();
+    if let Some(k) = &mut kmsg {
+        match watch(k.fd(), KMSG) {
+            Ok(()) => {}
+            // A regular file cannot be polled: read it whole now.
+            Err(nix::Error::EPERM) => {
+                while k.read(&mut collector, &mut buf) == Status::Busy {}
+                kmsg = None;
+            }
+            Err(e) => return Err(sys_error("watching the kernel log")(e)),
+        }
+    }
+
+    if let Err(e) = notify::notify("READY=1") {
+        eprintln!("berth-journald: sd_notify READY=1: {e}");
+    }
+
+    let mut streams: HashMap<u64, StreamConn> = HashMap::new();
+    let mut pacer = StreamPacer::new(options.stream_pause_usec);
+    // One read of a stream becomes entries of about 15 times its size (a 100-byte line
+    // carries some 20 fields): keep a read well under the queue's headroom above the
+    // high-water mark, so that pausing at the mark leaves nothing to drop.
+    let stream_chunk = (options.queue_bytes / 64).clamp(4096, buf.len());
+    let mut paused: Vec<u64> = Vec::new();
+    let mut next_token = FIRST_STREAM;
+    let mut events = vec![EpollEvent::empty(); 64];
+    'run: loop {
+        if !paused.is_empty() && pacer.may_read(queue.is_high(), now_usec().1) {
+            for token in paused.drain(..) {
+                if let Some(conn) = streams.get(&token) {
+                    if let Err(e) = watch(conn.socket.as_fd(), token) {
+                        eprintln!("berth-journald: resuming a stream: {e}");
+                    }
+                }
+            }
+        }
+        let timeout = if !paused.is_empty() {
+            EpollTimeout::from(PAUSE_POLL_MS)
+        } else if collector.has_unreported() {
+            EpollTimeout::from(1000u16)
+        } else {
+            EpollTimeout::NONE
+        };
+        let n = match epoll.wait(&mut events, timeout) {
+            Ok(n) => n,
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(sys_error("waiting on epoll")(e)),
+        };
+        if n == 0 {
+            collector.report(now_usec());
+        }
+        for event in &events[..n] {
+            match event.data() {
+                SIGNAL => break 'run,
+                STDOUT => {
+                    if let Some(listener) = &stdout {
+                        for conn in accept(listener, options.config.line_max) {
+                            if let Err(e) = watch(conn.socket.as_fd(), next_token) {
+                                eprintln!("berth-journald: watching a stream: {e}");
+                                continue;
+                            }
+                            streams.insert(next_token, conn);
+                            next_token += 1;
+                        }
+                    }
+                }
+                NATIVE => {
+                    if let Some(s) = &native {
+                        read_datagrams(Datagram::Native, s, &mut collector, &mut dgram_buf);
+                    }
+                }
+                SYSLOG => {
+                    if let Some(s) = &syslog {
+                        read_datagrams(Datagram::Syslog, s, &mut collector, &mut dgram_buf);
+                    }
+                }
+                KMSG => {
+                    if let Some(k) = &mut kmsg {
+                        if k.read(&mut collector, &mut buf) == Status::Closed {
+                            let _ = epoll.delete(k.fd());
+                            kmsg = None;
+                        }
+                    }
+                }
+                token => {
+                    if let Some(conn) = streams.get_mut(&token) {
+                        if !pacer.may_read(queue.is_high(), now_usec().1) {
+                            // Leave its lines in the socket until the writer catches up
+                            // (out of the epoll set: a hang-up would wake it otherwise).
+                            let _ = epoll.delete(conn.socket.as_fd());
+                            paused.push(token);
+                            continue;
+                        }
+                        let stop_when_high = pacer.stops_when_high();
+                        let chunk = &mut buf[..stream_chunk];
+                        if conn.read(&mut collector, chunk, stop_when_high) == Status::Closed {
+                            let _ = epoll.delete(conn.socket.as_fd());
+                            streams.remove(&token);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let _ = notify::notify("STOPPING=1");
+    // What was sent before the signal is kept: a last non-blocking pass over every
+    // source, until each is drained (bounded, against a client that never pauses).
+    const FINAL_ROUNDS: usize = 1024;
+    for (kind, socket) in [(Datagram::Native, &native), (Datagram::Syslog, &syslog)] {
+        if let Some(s) = socket {
+            for _ in 0..FINAL_ROUNDS {
+                if !read_datagrams(kind, s, &mut collector, &mut dgram_buf) {
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(k) = &mut kmsg {
+        for _ in 0..FINAL_ROUNDS {
+            if k.read(&mut collector, &mut buf) != Status::Busy {
+                break;
+            }
+        }
+    }
+    if let Some(listener) = &stdout {
+        for conn in accept(listener, options.config.line_max) {
+            streams.insert(next_token, conn);
+            next_token += 1;
+        }
+    }
+    for conn in streams.values_mut() {
+        let mut status = Status::Busy;
+        for _ in 0..FINAL_ROUNDS {
+            status = conn.read(&mut collector, &mut buf, false);
+            if status != Status::Busy {
+                break;
+            }
+        }
+        if status != Status::Closed {
+            conn.finish(&mut collector);
+        }
+    }
+    collector.report_all(now_usec());
+    queue.close();
+    let (written, sink_errors) = writer.join().map_err(|_| DaemonError::WriterPanicked)?;
+    Ok(Summary {
+        counts: collector.counts(),
+        written,
+        sink_errors,
+    })
+}
+
+/// Accepts the connections waiting on `listener` (at most 64 per turn).
+fn accept(listener: &std::os::unix::net::UnixListener, line_max: usize) -> Vec<StreamConn> {
+    let mut conns = Vec::new();
+    for _ in 0..64 {
+        let Ok((socket, _)) = listener.accept() else {
+            break;
+        };
+        match StreamConn::accept(socket, line_max) {
+            Ok(conn) => conns.push(conn),
+            Err(e) => eprintln!("berth-journald: accepting a stream: {e}"),
+        }
+    }
+    conns
+}
+
+/// The writer thread: takes batches off the queue, appends them, syncs after each batch;
+/// returns (entries written, sink errors). Errors are said on stderr (the first, then
+/// every power of two), never fatal: the next batch may succeed (a disk freed up).
+fn write_loop(queue: &Queue, mut sink: Box<dyn EntrySink>) -> (u64, u64) {
+    let (mut written, mut errors) = (0u64, 0u64);
+    let complain = |errors: &mut u64, e: &dyn std::error::Error| {
+        *errors += 1;
+        if errors.is_power_of_two() {
+            eprintln!(
+                "berth-journald: sink error ({errors} so far): {}",
+                error_chain(e)
+            );
+        }
+    };
+    let mut batch = Vec::new();
+    while queue.pop_batch(&mut batch) {
+        for entry in batch.drain(..) {
+            match sink.append(&entry) {
+                Ok(()) => written += 1,
+                Err(e) => complain(&mut errors, &e),
+            }
+        }
+        if let Err(e) = sink.sync() {
+            complain(&mut errors, &e);
+        }
+    }
+    (written, errors)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
