@@ -139,7 +139,7 @@ fn berth(args: &Args, dir: &Path) -> Result<()> {
         ])
         .arg("--config")
         .arg(dir.join("journald.conf"))
-        .arg("--export")
+        .args(["--storage", "export", "--export"])
         .arg(&out)
         .stderr(Stdio::piped())
         .spawn()

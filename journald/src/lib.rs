@@ -11,6 +11,7 @@ pub mod context;
 pub mod daemon;
 pub mod entry;
 pub mod export;
+pub mod journal_sink;
 pub mod kmsg;
 pub mod native;
 pub mod notify;

@@ -4,7 +4,9 @@
 use anyhow::Context;
 use berth_journald::config::Config;
 use berth_journald::daemon::{self, Options};
+use berth_journald::entry::EntrySink;
 use berth_journald::export::ExportSink;
+use berth_journald::journal_sink::{JournalSink, Storage};
 use clap::Parser;
 use std::path::PathBuf;
 
@@ -32,7 +34,16 @@ struct Args {
     /// RateLimitBurst=, LineMax=); a missing file means the defaults.
     #[arg(long, default_value = "/etc/systemd/journald.conf")]
     config: PathBuf,
-    /// Journal Export Format file the entries are appended to.
+    /// Where entries go: `auto` (journal files under --persistent-dir when it exists on a
+    /// disk, else under --volatile-dir, as journald's Storage=auto), `persistent`,
+    /// `volatile`, or `export` (Journal Export Format appended to --export, for tests).
+    #[arg(long, value_enum, default_value_t = StorageArg::Auto)]
+    storage: StorageArg,
+    #[arg(long, default_value = "/var/log/journal")]
+    persistent_dir: PathBuf,
+    #[arg(long, default_value = "/run/log/journal")]
+    volatile_dir: PathBuf,
+    /// Journal Export Format file the entries are appended to with --storage export.
     #[arg(long, default_value = "/run/log/journal/berth.export")]
     export: PathBuf,
     /// Bound of the queue between readers and the sink, bytes (by the entries' size in
@@ -50,6 +61,41 @@ struct Args {
     machine_id_file: PathBuf,
 }
 
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum StorageArg {
+    Auto,
+    Persistent,
+    Volatile,
+    Export,
+}
+
+/// The sink `args` ask for.
+fn sink(args: &Args) -> anyhow::Result<Box<dyn EntrySink>> {
+    let storage = match args.storage {
+        StorageArg::Export => {
+            if let Some(parent) = args.export.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            return Ok(Box::new(ExportSink::open(&args.export)?));
+        }
+        StorageArg::Auto => Storage::auto(&args.persistent_dir, &args.volatile_dir),
+        StorageArg::Persistent => Storage::Persistent(args.persistent_dir.clone()),
+        StorageArg::Volatile => Storage::Volatile(args.volatile_dir.clone()),
+    };
+    let machine_id = std::fs::read_to_string(&args.machine_id_file)
+        .with_context(|| format!("reading {}", args.machine_id_file.display()))?;
+    let (sink, set_aside) = JournalSink::open(&storage, &machine_id)?;
+    for path in set_aside {
+        eprintln!(
+            "berth-journald: {} was not closed cleanly (power loss?); set aside, a new file started",
+            path.display()
+        );
+    }
+    eprintln!("berth-journald: journal in {}", storage.root().display());
+    Ok(Box::new(sink))
+}
+
 fn source(path: PathBuf) -> Option<PathBuf> {
     (path.as_os_str() != "none").then_some(path)
 }
@@ -57,11 +103,7 @@ fn source(path: PathBuf) -> Option<PathBuf> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = Config::load(&args.config)?;
-    if let Some(parent) = args.export.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
-    let sink = ExportSink::open(&args.export)?;
+    let sink = sink(&args)?;
     let options = Options {
         stdout_socket: source(args.stdout_socket),
         native_socket: source(args.native_socket),
@@ -73,7 +115,7 @@ fn main() -> anyhow::Result<()> {
         queue_bytes: args.queue_bytes,
         stream_pause_usec: args.stream_pause_ms.saturating_mul(1000),
     };
-    let summary = daemon::run(options, Box::new(sink))?;
+    let summary = daemon::run(options, sink)?;
     let hwm = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -27,6 +27,12 @@ pub const IMAGE_BINARIES: &[(&str, &str, &str, u32)] = &[
         0o755,
     ),
     (
+        "berth-journald",
+        "berth-journald",
+        "usr/bin/berth-journald",
+        0o755,
+    ),
+    (
         "berth-journalctl",
         "journalctl",
         "usr/bin/journalctl",

@@ -76,7 +76,7 @@ impl Daemon {
             .arg(p("kmsg"))
             .arg("--config")
             .arg(p("journald.conf"))
-            .arg("--export")
+            .args(["--storage", "export", "--export"])
             .arg(p("out.export"))
             .arg("--kmsg-seqnum-file")
             .arg(p("kernel-seqnum"))
