@@ -178,7 +178,7 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
     }
 
     if let Err(e) = notify::notify("READY=1") {
-        eprintln!("berth-journald: sd_notify READY=1: {e}");
+        crate::say!("berth-journald: sd_notify READY=1: {e}");
     }
 
     let mut streams: HashMap<u64, StreamConn> = HashMap::new();
@@ -195,7 +195,7 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
             for token in paused.drain(..) {
                 if let Some(conn) = streams.get(&token) {
                     if let Err(e) = watch(conn.socket.as_fd(), token) {
-                        eprintln!("berth-journald: resuming a stream: {e}");
+                        crate::say!("berth-journald: resuming a stream: {e}");
                     }
                 }
             }
@@ -222,7 +222,7 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
                     if let Some(listener) = &stdout {
                         for conn in accept(listener, options.config.line_max) {
                             if let Err(e) = watch(conn.socket.as_fd(), next_token) {
-                                eprintln!("berth-journald: watching a stream: {e}");
+                                crate::say!("berth-journald: watching a stream: {e}");
                                 continue;
                             }
                             streams.insert(next_token, conn);
@@ -326,7 +326,7 @@ fn accept(listener: &std::os::unix::net::UnixListener, line_max: usize) -> Vec<S
         };
         match StreamConn::accept(socket, line_max) {
             Ok(conn) => conns.push(conn),
-            Err(e) => eprintln!("berth-journald: accepting a stream: {e}"),
+            Err(e) => crate::say!("berth-journald: accepting a stream: {e}"),
         }
     }
     conns
@@ -340,7 +340,7 @@ fn write_loop(queue: &Queue, mut sink: Box<dyn EntrySink>) -> (u64, u64) {
     let complain = |errors: &mut u64, e: &dyn std::error::Error| {
         *errors += 1;
         if errors.is_power_of_two() {
-            eprintln!(
+            crate::say!(
                 "berth-journald: sink error ({errors} so far): {}",
                 error_chain(e)
             );

@@ -136,7 +136,7 @@ impl Drop for JournalSink {
     fn drop(&mut self) {
         if let Some(dir) = self.dir.take() {
             if let Err(e) = dir.close() {
-                eprintln!("berth-journald: closing {}: {e}", self.path);
+                crate::say!("berth-journald: closing {}: {e}", self.path);
             }
         }
     }

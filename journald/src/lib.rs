@@ -18,6 +18,7 @@ pub mod notify;
 pub mod pacer;
 pub mod queue;
 pub mod ratelimit;
+pub mod say;
 pub mod sources;
 pub mod stream;
 pub mod sys;

@@ -87,12 +87,12 @@ fn sink(args: &Args) -> anyhow::Result<Box<dyn EntrySink>> {
         .with_context(|| format!("reading {}", args.machine_id_file.display()))?;
     let (sink, set_aside) = JournalSink::open(&storage, &machine_id)?;
     for path in set_aside {
-        eprintln!(
+        berth_journald::say!(
             "berth-journald: {} was not closed cleanly (power loss?); set aside, a new file started",
             path.display()
         );
     }
-    eprintln!("berth-journald: journal in {}", storage.root().display());
+    berth_journald::say!("berth-journald: journal in {}", storage.root().display());
     Ok(Box::new(sink))
 }
 
@@ -123,7 +123,7 @@ fn main() -> anyhow::Result<()> {
                 .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string()))
         })
         .unwrap_or_else(|| "?".into());
-    eprintln!(
+    berth_journald::say!(
         "berth-journald: stopped: {} entries queued, {} written, {} rate-limited, {} dropped (queue full), {} sink errors, VmHWM {}",
         summary.counts.queued,
         summary.written,

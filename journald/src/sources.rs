@@ -158,7 +158,7 @@ impl StreamConn {
             };
             if n == 0 || result.is_err() {
                 if let Err(e) = result {
-                    eprintln!("berth-journald: stream from pid {}: {e}", writer.peer.pid);
+                    crate::say!("berth-journald: stream from pid {}: {e}", writer.peer.pid);
                 }
                 return Status::Closed;
             }
@@ -216,7 +216,7 @@ fn read_some_datagrams(
             Ok(None) => return false,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                eprintln!("berth-journald: receiving on {kind:?} socket: {e}");
+                crate::say!("berth-journald: receiving on {kind:?} socket: {e}");
                 return false;
             }
         };
@@ -234,7 +234,7 @@ fn read_some_datagrams(
                                 &passed
                             }
                             Err(e) => {
-                                eprintln!("berth-journald: payload passed by pid {pid}: {e}");
+                                crate::say!("berth-journald: payload passed by pid {pid}: {e}");
                                 continue;
                             }
                         }
@@ -243,7 +243,7 @@ fn read_some_datagrams(
                 };
                 let (entries, error) = native::parse(data);
                 if let Some(e) = error {
-                    eprintln!("berth-journald: from pid {pid}: {e}");
+                    crate::say!("berth-journald: from pid {pid}: {e}");
                 }
                 for fields in entries {
                     let entry = build::native(stamp, collector.identity(), &peer, &fields);
@@ -305,7 +305,7 @@ impl Kmsg {
         if let (Some(file), Some(seqnum)) = (&self.seqnum_file, self.last_seqnum) {
             if before != Some(seqnum) {
                 if let Err(e) = save_seqnum(file, seqnum) {
-                    eprintln!("berth-journald: saving {}: {e}", file.display());
+                    crate::say!("berth-journald: saving {}: {e}", file.display());
                 }
             }
         }
@@ -326,7 +326,7 @@ impl Kmsg {
                 Err(e) if e.raw_os_error() == Some(nix::libc::EPIPE) => continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    eprintln!("berth-journald: reading kernel log: {e}");
+                    crate::say!("berth-journald: reading kernel log: {e}");
                     return Status::Closed;
                 }
             };

@@ -31,7 +31,6 @@ const MODULE_INIT_COMPRESSED_FILE: u32 = 4;
 #[derive(Default)]
 pub struct Linux {
     console: RefCell<Option<File>>,
-    kmsg: RefCell<Option<File>>,
 }
 
 impl Linux {
@@ -61,13 +60,12 @@ impl Linux {
         }
     }
 
+    /// One record per line, each through a fresh open: the kernel rate-limits writes per
+    /// open file (10 records per 5 s unless `printk.devkmsg=on`), and a kept descriptor
+    /// lost every line of a busy boot past the tenth to it.
     fn write_kmsg(&self, message: &str) {
-        let mut kmsg = self.kmsg.borrow_mut();
-        if kmsg.is_none() {
-            *kmsg = OpenOptions::new().write(true).open("/dev/kmsg").ok();
-        }
-        if let Some(file) = kmsg.as_mut() {
-            let _ = file.write_all(console::kmsg_line(message).as_bytes());
+        if let Ok(mut kmsg) = OpenOptions::new().write(true).open("/dev/kmsg") {
+            let _ = kmsg.write_all(console::kmsg_line(message).as_bytes());
         }
     }
 }
