@@ -83,6 +83,19 @@ fn fs_space(path: &Path) -> Result<(u64, u64), JournalError> {
     ))
 }
 
+/// The highest sequence number among the entries of `path` that can be read (0 if none).
+fn last_readable_seqnum(path: &Path) -> u64 {
+    Reader::open(path)
+        .map(|r| {
+            r.entry_headers()
+                .map_while(Result::ok)
+                .map(|e| e.seqnum)
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
 fn now_usec() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -173,9 +186,17 @@ impl JournalDir {
                             jd.create(Some(&h))?
                         }
                         // Damaged or not closed: set aside; the new file continues its
-                        // sequence numbers if its header still says them.
+                        // sequence numbers if its header still says them, after the last
+                        // entry that can be read (a power loss leaves entries written
+                        // after the header's last update, whose numbers must not repeat:
+                        // readers take two entries with one number for one).
                         (_, template) => {
                             let aside = jd.dispose(&active)?;
+                            let template = template.map(|mut h| {
+                                let readable = last_readable_seqnum(&aside);
+                                h.tail_entry_seqnum = h.tail_entry_seqnum.max(readable);
+                                h
+                            });
                             jd.set_aside.push(aside);
                             jd.create(template.as_ref())?
                         }

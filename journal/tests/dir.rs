@@ -299,3 +299,38 @@ fn max_files_keeps_the_newest_archives() {
         .collect();
     assert_eq!(merged, expected_messages(8000 - merged.len()..8000));
 }
+
+/// A power loss can leave entries on disk that the header's last update does not count:
+/// the file after them must not reuse their sequence numbers (readers take two entries
+/// with one number for one, so the later boot's entries would vanish from view).
+#[test]
+fn entries_the_stale_header_does_not_count_keep_their_numbers_to_themselves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut jd = JournalDir::open(tmp.path(), machine(), &DirConfig::default()).unwrap();
+    append_samples(&mut jd, 0..100);
+    jd.sync().unwrap();
+    append_samples(&mut jd, 100..101);
+    jd.flush().unwrap();
+    let active = tmp.path().join(MACHINE).join("system.journal");
+    // The header as it was on disk when the power went: ONLINE, 101 entries.
+    let stale: Vec<u8> = std::fs::read(&active).unwrap()[..272].to_vec();
+    append_samples(&mut jd, 101..150);
+    jd.flush().unwrap();
+    drop(jd);
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(&active).unwrap();
+        f.write_all_at(&stale, 0).unwrap();
+    }
+    let mut jd = JournalDir::open(tmp.path(), machine(), &DirConfig::default()).unwrap();
+    assert_eq!(jd.set_aside().len(), 1);
+    append_samples(&mut jd, 150..160);
+    jd.close().unwrap();
+    let merged: Vec<Entry> = DirEntries::open(tmp.path(), false).unwrap().collect();
+    let mut seqnums: Vec<u64> = merged.iter().map(|e| e.seqnum).collect();
+    seqnums.dedup();
+    assert_eq!(seqnums.len(), merged.len(), "a sequence number was used twice");
+    let got: Vec<String> = merged.iter().map(message).collect();
+    let tail: Vec<String> = got.iter().rev().take(10).rev().cloned().collect();
+    assert_eq!(tail, expected_messages(150..160), "the new boot's entries are all there");
+}
