@@ -273,6 +273,11 @@ fn start_dhcp(opts: &Options, net: &mut sys::Netlink, link: &mut Link, epoch: In
             return;
         }
     }
+    // Listening below IP before the first DISCOVER goes out, so no early reply is lost.
+    match PacketLink::open(&link.facts.name, link.facts.index) {
+        Ok(raw) => link.raw = Some(raw),
+        Err(e) => link.log(&e.to_string()),
+    }
     link.client = Some(Client::new(mac, xid_seed(&mac)));
     drive(opts, net, link, epoch.elapsed(), Event::Start);
 }
