@@ -246,9 +246,8 @@ fn timers(lease: u32, t1: Option<u32>, t2: Option<u32>) -> (u32, u32) {
     }
     let default_t2 = (u64::from(lease) * 7 / 8) as u32;
     let t2 = t2.filter(|t| *t < lease && *t > 0).unwrap_or(default_t2);
-    let t1 = t1
-        .filter(|t| *t < t2 && *t > 0)
-        .unwrap_or((t2 / 8 * 4).min(lease / 2));
+    let default_t1 = if lease / 2 < t2 { lease / 2 } else { t2 / 2 };
+    let t1 = t1.filter(|t| *t < t2 && *t > 0).unwrap_or(default_t1);
     (t1, t2)
 }
 

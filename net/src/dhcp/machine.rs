@@ -244,7 +244,7 @@ impl Client {
     }
 
     fn packet(&mut self, now: Duration, bytes: &[u8], out: &mut Vec<Action>) {
-        let msg = match Message::decode(&mut Decoder::new(bytes)) {
+        let msg = match decode(bytes) {
             Ok(msg) => msg,
             Err(e) => {
                 out.push(Action::Log(format!(
@@ -380,5 +380,17 @@ impl Client {
             ]));
         }
         msg
+    }
+}
+
+/// Decodes a datagram. dhcproto 0.15 has a `debug_assert!` on the length of option 94
+/// (`ClientNetworkInterface`, v4/options.rs), so a debug build panics on such garbage (the
+/// proptest below found it); the panic is caught and reported as a decode error, so a
+/// hostile server can never stop the client.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Message, String> {
+    match std::panic::catch_unwind(|| Message::decode(&mut Decoder::new(bytes))) {
+        Ok(Ok(msg)) => Ok(msg),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the decoder rejected it".to_string()),
     }
 }
