@@ -165,7 +165,7 @@ impl NetworkFile {
                 .iter()
                 .any(|g| glob::Pattern::new(g).is_ok_and(|p| p.matches(&link.name)));
         let mac_ok = m.macs.is_empty() || link.mac.is_some_and(|mac| m.macs.contains(&mac));
-        let type_ok = m.types.is_empty() || m.types.iter().any(|t| *t == link.kind);
+        let type_ok = m.types.is_empty() || m.types.contains(&link.kind);
         name_ok && mac_ok && type_ok
     }
 }
