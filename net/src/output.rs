@@ -123,3 +123,65 @@ pub fn notify(socket: Option<&str>, state: &str) -> Result<bool, OutputError> {
     sock.send_to_addr(state.as_bytes(), &addr).map_err(err)?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostname_precedence() {
+        let cmdline = "console=ttyS0 berth.hostname=pinned roothash=00";
+        assert_eq!(
+            hostname_owner(cmdline, Some("meta\n")),
+            HostnameOwner::Cmdline("pinned".into())
+        );
+        assert_eq!(
+            hostname_owner("console=ttyS0", Some("meta\n")),
+            HostnameOwner::Metadata("meta".into())
+        );
+        assert_eq!(
+            hostname_owner("console=ttyS0 berth.hostname=", Some(" \n")),
+            HostnameOwner::Dhcp
+        );
+        assert_eq!(hostname_owner("", None), HostnameOwner::Dhcp);
+        let long = format!("{}.example.com", "a".repeat(60));
+        assert_eq!(kernel_hostname(&long), "a".repeat(60));
+        assert_eq!(
+            kernel_hostname("node-1.c.proj.internal"),
+            "node-1.c.proj.internal"
+        );
+    }
+
+    #[test]
+    fn resolv_conf_text() {
+        let servers = ["10.0.0.2".parse().unwrap(), "2001:db8::53".parse().unwrap()];
+        let text = render_resolv(
+            &servers,
+            &["c.proj.internal".into(), "google.internal".into()],
+        );
+        assert!(text.ends_with("nameserver 10.0.0.2\nnameserver 2001:db8::53\nsearch c.proj.internal google.internal\n"), "{text}");
+        assert!(!render_resolv(&[], &[]).contains("search"));
+    }
+
+    #[test]
+    fn files_links_and_notify() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("run/resolv.conf");
+        write_atomic(&target, "nameserver 10.0.0.2\n").unwrap();
+        let etc = dir.path().join("resolv.conf");
+        std::fs::write(&etc, "old\n").unwrap();
+        symlink_atomic(&etc, &target).unwrap();
+        symlink_atomic(&etc, &target).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&etc).unwrap(),
+            "nameserver 10.0.0.2\n"
+        );
+        let sock_path = dir.path().join("notify");
+        let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+        assert!(notify(sock_path.to_str(), "READY=1\nSTATUS=online").unwrap());
+        let mut buf = [0u8; 64];
+        let n = sock.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1\nSTATUS=online");
+        assert!(!notify(None, "READY=1").unwrap());
+    }
+}
