@@ -131,7 +131,9 @@ impl Net {
             "--log-facility={}",
             self.path("dnsmasq.log").display()
         ))
-        .args(options);
+        .args(options)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         self.children.push(cmd.spawn().expect("start dnsmasq"));
     }
 
