@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_berth-networkd");
+/// The daemon under test: cargo's build, or `$BERTH_NETWORKD` (to measure a release build).
+fn daemon_binary() -> String {
+    std::env::var("BERTH_NETWORKD")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_berth-networkd").to_string())
+}
 const MAC: &str = "52:54:00:12:34:56";
 
 /// Why this test cannot run here, if it cannot.
@@ -144,7 +148,14 @@ impl Net {
         let notify = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
         let log = std::fs::File::create(self.path("daemon.log")).expect("log file");
         let child = Command::new("unshare")
-            .args(["--uts", "ip", "netns", "exec", &self.client, BIN])
+            .args([
+                "--uts",
+                "ip",
+                "netns",
+                "exec",
+                &self.client,
+                &daemon_binary(),
+            ])
             .arg("--config-dir")
             .arg(self.path("conf"))
             .arg("--run-dir")
