@@ -203,6 +203,18 @@ impl Drop for Net {
     }
 }
 
+/// Kills the daemon if a test fails before stopping it, so no daemon outlives its test.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Waits for the `READY=1` datagram (the daemon's readiness) and returns its text.
 fn wait_ready(notify: &UnixDatagram) -> String {
     notify
@@ -250,10 +262,11 @@ fn gce_shaped_lease() {
         &format!("--dhcp-host={MAC},node-1"),
     ]);
     let started = Instant::now();
-    let (mut daemon, notify) = net.daemon();
+    let (daemon, notify) = net.daemon();
+    let mut daemon = Daemon(daemon);
     let ready = wait_ready(&notify);
     let elapsed = started.elapsed();
-    let hwm = vm_hwm(daemon.id());
+    let hwm = vm_hwm(daemon.0.id());
     eprintln!("MEASURE gce_shaped_lease: start -> READY=1 (address + default route) {elapsed:?}; VmHWM {hwm}");
     assert!(
         ready.contains("READY=1") && ready.contains("online: vc"),
@@ -288,7 +301,13 @@ fn gce_shaped_lease() {
         std::fs::read_link(net.path("etc-resolv.conf")).expect("etc resolv.conf is a link");
     assert_eq!(link_target, net.path("run/resolv.conf"));
     assert_eq!(net.read("run/hostname"), "node-1\n");
-    let uts = run(&["nsenter", "-t", &daemon.id().to_string(), "-u", "hostname"]);
+    let uts = run(&[
+        "nsenter",
+        "-t",
+        &daemon.0.id().to_string(),
+        "-u",
+        "hostname",
+    ]);
     assert_eq!(uts.trim(), "node-1");
     let state = net.read("run/state");
     assert!(
@@ -296,7 +315,7 @@ fn gce_shaped_lease() {
         "{state}"
     );
 
-    let status = stop(&mut daemon);
+    let status = stop(&mut daemon.0);
     assert!(status.success(), "{status}");
     let log = net.read("dnsmasq.log");
     assert!(
@@ -319,7 +338,8 @@ fn plain_lease_with_router_option() {
         "--dhcp-range=10.0.5.50,10.0.5.60,255.255.255.0,10m",
         "--dhcp-option=6,10.0.5.1",
     ]);
-    let (mut daemon, notify) = net.daemon();
+    let (daemon, notify) = net.daemon();
+    let mut daemon = Daemon(daemon);
     let ready = wait_ready(&notify);
     assert!(ready.contains("online: vc"), "{ready}");
     let addr = net.ip(&["-4", "addr", "show", "dev", "vc"]);
@@ -344,7 +364,7 @@ fn plain_lease_with_router_option() {
             .count(),
         1
     );
-    assert!(stop(&mut daemon).success());
+    assert!(stop(&mut daemon.0).success());
 }
 
 #[test]
@@ -354,15 +374,16 @@ fn garbage_from_the_server() {
     // A responder in the server namespace: answers every DISCOVER with garbage.
     let ns = std::fs::File::open(format!("/run/netns/{}", net.server)).expect("open the netns");
     let responder = std::thread::spawn(move || garbage_server(ns));
-    let (mut daemon, _notify) = net.daemon();
+    let (daemon, _notify) = net.daemon();
+    let mut daemon = Daemon(daemon);
     let served = responder.join().expect("responder thread");
     assert_eq!(served, 4);
     // Still running, still discovering, and it said what was wrong.
     assert!(
-        daemon.try_wait().expect("try_wait").is_none(),
+        daemon.0.try_wait().expect("try_wait").is_none(),
         "berth-networkd exited"
     );
-    assert!(stop(&mut daemon).success());
+    assert!(stop(&mut daemon.0).success());
     let log = net.read("daemon.log");
     assert!(log.contains("not DHCP"), "{log}");
     assert!(
