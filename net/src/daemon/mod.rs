@@ -1,0 +1,410 @@
+//! The daemon: one poll loop over every link's DHCP sockets, the clients' deadlines and
+//! SIGTERM, applying what the state machines decide.
+//!
+//! Errors on one link (a socket that will not open, a route the kernel refuses) are
+//! logged and that link is left as it is; the daemon itself stops only on SIGTERM or
+//! SIGINT, after releasing its leases. `READY=1` is sent once a link has an address and
+//! a default route, or when the online timeout passes (with a line saying so), so that
+//! `network-online.target` never blocks the boot for ever.
+
+use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use dhcproto::Encodable;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use crate::config::{self, LinkFacts, NetworkFile};
+
+mod report;
+use crate::dhcp::{frame, Action, Client, Destination, Event};
+use crate::output;
+use crate::plan;
+use crate::sys::socket::{PacketLink, UdpLink, CLIENT_PORT};
+use crate::sys::{self, Net, SysError};
+use report::{hostname, write_outputs};
+
+/// Where the daemon reads and writes; every path can be moved for tests.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `.network` folders, lowest precedence first.
+    pub config_dirs: Vec<PathBuf>,
+    pub sys_class_net: PathBuf,
+    /// Holds `resolv.conf`, `hostname` and `state`.
+    pub run_dir: PathBuf,
+    /// Made a link to `<run_dir>/resolv.conf`; `None` leaves it alone.
+    pub etc_resolv_conf: Option<PathBuf>,
+    pub cmdline: PathBuf,
+    pub metadata_hostname: PathBuf,
+    pub set_hostname: bool,
+    pub online_timeout: Duration,
+    pub notify_socket: Option<String>,
+}
+
+/// Why the daemon could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("opening netlink: {0}")]
+    Netlink(#[source] SysError),
+    #[error("listing links: {0}")]
+    Links(#[source] SysError),
+    #[error("{what}: {source}")]
+    Signals {
+        what: &'static str,
+        source: nix::Error,
+    },
+}
+
+/// One managed link.
+struct Link {
+    facts: LinkFacts,
+    file: NetworkFile,
+    client: Option<Client>,
+    udp: Option<UdpLink>,
+    raw: Option<PacketLink>,
+    /// A default route from the static file is in place.
+    static_online: bool,
+}
+
+impl Link {
+    fn log(&self, message: &str) {
+        eprintln!("berth-networkd: {}: {message}", self.facts.name);
+    }
+
+    fn online(&self) -> bool {
+        self.static_online
+            || self
+                .client
+                .as_ref()
+                .and_then(|c| c.lease())
+                .is_some_and(|lease| {
+                    plan::lease_routes(lease, &self.file.dhcpv4)
+                        .iter()
+                        .any(|r| r.destination.len == 0 && r.gateway.is_some())
+                })
+    }
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub fn run(opts: &Options) -> Result<(), DaemonError> {
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGTERM);
+    signals.add(Signal::SIGINT);
+    signals
+        .thread_block()
+        .map_err(|source| DaemonError::Signals {
+            what: "blocking SIGTERM",
+            source,
+        })?;
+    let sigfd = SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|source| DaemonError::Signals {
+            what: "signalfd",
+            source,
+        })?;
+
+    let mut net = sys::Netlink::open().map_err(DaemonError::Netlink)?;
+    let epoch = Instant::now();
+    let mut links = start_links(opts, &mut net, epoch)?;
+    write_outputs(opts, &links);
+    let mut ready = false;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let now = epoch.elapsed();
+        if !ready {
+            if let Some(link) = links.iter().find(|l| l.online()) {
+                let msg = format!(
+                    "online: {} has an address and a default route after {:.3}s",
+                    link.facts.name,
+                    now.as_secs_f64()
+                );
+                eprintln!("berth-networkd: {msg}");
+                notify(opts, &format!("READY=1\nSTATUS={msg}"));
+                ready = true;
+            } else if now >= opts.online_timeout {
+                let msg = format!(
+                    "timed out after {}s waiting for a link with an address and a default route; going on without",
+                    opts.online_timeout.as_secs()
+                );
+                eprintln!("berth-networkd: {msg}");
+                notify(opts, &format!("READY=1\nSTATUS={msg}"));
+                ready = true;
+            }
+        }
+        let mut deadline = links
+            .iter()
+            .filter_map(|l| l.client.as_ref()?.deadline())
+            .min();
+        if !ready {
+            deadline = Some(deadline.map_or(opts.online_timeout, |d| d.min(opts.online_timeout)));
+        }
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let ms = d.saturating_sub(now).as_millis().min(i32::MAX as u128) as i32;
+                PollTimeout::try_from(ms.max(1)).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        // Which (link, socket) each poll entry is; socket 0 = UDP, 1 = packet.
+        let mut owners = Vec::new();
+        let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
+        for (i, link) in links.iter().enumerate() {
+            if let Some(udp) = &link.udp {
+                fds.push(PollFd::new(udp.fd(), PollFlags::POLLIN));
+                owners.push((i, 0));
+            }
+            if let Some(raw) = &link.raw {
+                fds.push(PollFd::new(raw.fd(), PollFlags::POLLIN));
+                owners.push((i, 1));
+            }
+        }
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(source) => {
+                return Err(DaemonError::Signals {
+                    what: "poll",
+                    source,
+                })
+            }
+        }
+        let stop = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let readable: Vec<(usize, u8)> = fds[1..]
+            .iter()
+            .zip(&owners)
+            .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(_, owner)| *owner)
+            .collect();
+        drop(fds);
+        if stop {
+            if let Ok(Some(info)) = sigfd.read_signal() {
+                eprintln!(
+                    "berth-networkd: signal {}: releasing leases and stopping",
+                    info.ssi_signo
+                );
+            }
+            for link in &mut links {
+                drive(opts, &mut net, link, epoch.elapsed(), Event::Stop);
+            }
+            write_outputs(opts, &links);
+            return Ok(());
+        }
+        let mut changed = false;
+        for (i, socket) in readable {
+            changed |= receive(opts, &mut net, &mut links[i], socket, epoch, &mut buf);
+        }
+        let now = epoch.elapsed();
+        for link in &mut links {
+            if link
+                .client
+                .as_ref()
+                .and_then(Client::deadline)
+                .is_some_and(|d| d <= now)
+            {
+                changed |= drive(opts, &mut net, link, now, Event::Timeout);
+            }
+        }
+        if changed {
+            write_outputs(opts, &links);
+        }
+    }
+}
+
+/// Brings up `lo` and every link a file (or the default) configures, and starts their
+/// DHCP clients.
+fn start_links(
+    opts: &Options,
+    net: &mut sys::Netlink,
+    epoch: Instant,
+) -> Result<Vec<Link>, DaemonError> {
+    let (files, warnings) = config::load(&opts.config_dirs);
+    for w in warnings {
+        eprintln!("berth-networkd: {w}");
+    }
+    let mut links = Vec::new();
+    for facts in sys::links(&opts.sys_class_net).map_err(DaemonError::Links)? {
+        if facts.kind == "loopback" {
+            if let Err(e) = net.link_up(facts.index) {
+                eprintln!("berth-networkd: {}: {e}", facts.name);
+            }
+            continue;
+        }
+        let file = config::choose(&files, &facts)
+            .cloned()
+            .unwrap_or_else(|| NetworkFile::builtin_default(facts.physical));
+        if !file.dhcp.v4() && file.addresses.is_empty() {
+            continue;
+        }
+        let mut link = Link {
+            facts,
+            file,
+            client: None,
+            udp: None,
+            raw: None,
+            static_online: false,
+        };
+        link.log(&format!("configured by {}", link.file.path.display()));
+        if let Err(e) = net.link_up(link.facts.index) {
+            link.log(&e.to_string());
+            continue;
+        }
+        match plan::apply_static(net, link.facts.index, &link.file) {
+            Ok(()) => {
+                link.static_online =
+                    !link.file.addresses.is_empty() && !link.file.gateways.is_empty()
+            }
+            Err(e) => link.log(&e.to_string()),
+        }
+        if link.file.dhcp.v4() {
+            start_dhcp(opts, net, &mut link, epoch);
+        }
+        links.push(link);
+    }
+    Ok(links)
+}
+
+fn start_dhcp(opts: &Options, net: &mut sys::Netlink, link: &mut Link, epoch: Instant) {
+    let Some(mac) = link.facts.mac else {
+        link.log("no hardware address; DHCP not started");
+        return;
+    };
+    match UdpLink::open(&link.facts.name) {
+        Ok(udp) => link.udp = Some(udp),
+        Err(e) => {
+            link.log(&format!("DHCP not started: {e}"));
+            return;
+        }
+    }
+    // Listening below IP before the first DISCOVER goes out, so no early reply is lost.
+    match PacketLink::open(&link.facts.name, link.facts.index) {
+        Ok(raw) => link.raw = Some(raw),
+        Err(e) => link.log(&e.to_string()),
+    }
+    link.client = Some(Client::new(mac, xid_seed(&mac)));
+    drive(opts, net, link, epoch.elapsed(), Event::Start);
+}
+
+/// A transaction id seed that differs between boots and links.
+fn xid_seed(mac: &[u8; 6]) -> u32 {
+    let mut seed = [0u8; 4];
+    let random = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed));
+    if random.is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        seed = nanos.subsec_nanos().to_le_bytes();
+    }
+    u32::from_le_bytes(seed) ^ u32::from_le_bytes([mac[2], mac[3], mac[4], mac[5]])
+}
+
+/// Reads what is waiting on one socket of `link` and feeds the DHCP payloads to its client.
+fn receive(
+    opts: &Options,
+    net: &mut sys::Netlink,
+    link: &mut Link,
+    socket: u8,
+    epoch: Instant,
+    buf: &mut [u8],
+) -> bool {
+    let mut changed = false;
+    // A bounded batch, so one flooded link cannot starve the others.
+    for _ in 0..64 {
+        let got = match (socket, &link.udp, &link.raw) {
+            (0, Some(udp), _) => udp.recv(buf),
+            (1, _, Some(raw)) => raw.recv(buf),
+            _ => return changed,
+        };
+        let n = match got {
+            Ok(Some(n)) => n,
+            Ok(None) => break,
+            Err(e) => {
+                link.log(&format!("receiving: {e}"));
+                break;
+            }
+        };
+        // While the packet socket is open it sees everything the UDP socket does.
+        let payload = match socket {
+            0 if link.raw.is_some() => continue,
+            0 => &buf[..n],
+            _ => match frame::udp_payload(&buf[..n], CLIENT_PORT) {
+                Some(p) => p,
+                None => continue,
+            },
+        };
+        let payload = payload.to_vec();
+        changed |= drive(opts, net, link, epoch.elapsed(), Event::Packet(&payload));
+    }
+    changed
+}
+
+/// Feeds `event` to the link's client and carries out the actions; true when the
+/// link's configuration changed.
+fn drive(
+    opts: &Options,
+    net: &mut dyn Net,
+    link: &mut Link,
+    now: Duration,
+    event: Event<'_>,
+) -> bool {
+    let Some(client) = link.client.as_mut() else {
+        return false;
+    };
+    let actions = client.handle(now, event);
+    let unconfigured = client.unconfigured();
+    let mut changed = false;
+    for action in actions {
+        match action {
+            Action::Log(line) => link.log(&line),
+            Action::Send { message, to } => send(link, &message, to),
+            Action::Configure(lease) => {
+                if let Err(e) = plan::apply_lease(net, link.facts.index, &lease, &link.file.dhcpv4)
+                {
+                    link.log(&format!("applying the lease: {e}"));
+                }
+                if link.file.dhcpv4.use_hostname {
+                    hostname(opts, link, &lease);
+                }
+                changed = true;
+            }
+            Action::Deconfigure(lease) => {
+                if let Err(e) = plan::remove_lease(net, link.facts.index, &lease, &link.file.dhcpv4)
+                {
+                    link.log(&format!("removing the lease: {e}"));
+                }
+                changed = true;
+            }
+        }
+    }
+    if unconfigured && link.raw.is_none() {
+        match PacketLink::open(&link.facts.name, link.facts.index) {
+            Ok(raw) => link.raw = Some(raw),
+            Err(e) => link.log(&e.to_string()),
+        }
+    } else if !unconfigured {
+        link.raw = None;
+    }
+    changed
+}
+
+fn send(link: &Link, message: &dhcproto::v4::Message, to: Destination) {
+    let Some(udp) = &link.udp else { return };
+    let bytes = match message.to_vec() {
+        Ok(b) => b,
+        Err(e) => return link.log(&format!("encoding a DHCP message: {e}")),
+    };
+    let ip = match to {
+        Destination::Broadcast => Ipv4Addr::BROADCAST,
+        Destination::Unicast(ip) => ip,
+    };
+    if let Err(e) = udp.send(&bytes, ip) {
+        link.log(&format!("sending to {ip}: {e}"));
+    }
+}
+
+fn notify(opts: &Options, state: &str) {
+    if let Err(e) = output::notify(opts.notify_socket.as_deref(), state) {
+        eprintln!("berth-networkd: {e}");
+    }
+}

@@ -1,0 +1,107 @@
+//! What the daemon tells the node after a change: `resolv.conf` (all links' servers and
+//! search domains, in link order), the state file, and the host name by the design's
+//! precedence. Rewritten whole after every change, so a reader never sees a mix.
+
+use std::net::IpAddr;
+
+use super::{Link, Options};
+use crate::dhcp::Lease;
+use crate::output::{self, HostnameOwner};
+use crate::plan;
+
+/// Records the lease's host name and sets it unless a higher-precedence name exists.
+pub(super) fn hostname(opts: &Options, link: &Link, lease: &Lease) {
+    let Some(name) = &lease.hostname else { return };
+    if let Err(e) = output::write_atomic(&opts.run_dir.join("hostname"), &format!("{name}\n")) {
+        link.log(&e.to_string());
+    }
+    let cmdline = std::fs::read_to_string(&opts.cmdline).unwrap_or_default();
+    let metadata = std::fs::read_to_string(&opts.metadata_hostname).ok();
+    match output::hostname_owner(&cmdline, metadata.as_deref()) {
+        HostnameOwner::Cmdline(n) => link.log(&format!(
+            "host name {name:?} from DHCP not set: berth.hostname={n} wins"
+        )),
+        HostnameOwner::Metadata(n) => link.log(&format!(
+            "host name {name:?} from DHCP not set: the cloud's metadata ({n}) wins"
+        )),
+        HostnameOwner::Dhcp if opts.set_hostname => {
+            match nix::unistd::sethostname(output::kernel_hostname(name)) {
+                Ok(()) => link.log(&format!("host name set to {name:?} from DHCP")),
+                Err(e) => link.log(&format!("sethostname {name:?}: {e}")),
+            }
+        }
+        HostnameOwner::Dhcp => {}
+    }
+}
+
+/// Rewrites `resolv.conf` and the state file from every link's configuration.
+pub(super) fn write_outputs(opts: &Options, links: &[Link]) {
+    let mut servers: Vec<IpAddr> = Vec::new();
+    let mut search: Vec<String> = Vec::new();
+    let mut state = String::new();
+    for link in links {
+        servers.extend(&link.file.dns);
+        search.extend(link.file.domains.iter().cloned());
+        let lease = link.client.as_ref().and_then(|c| c.lease());
+        if let Some(lease) = lease.filter(|_| link.file.dhcpv4.use_dns) {
+            servers.extend(lease.dns.iter().map(|ip| IpAddr::V4(*ip)));
+            search.extend(lease.search_domains());
+        }
+        state.push_str(&state_line(link, lease));
+    }
+    dedup(&mut servers);
+    dedup(&mut search);
+    let resolv = opts.run_dir.join("resolv.conf");
+    let results = [
+        output::write_atomic(&resolv, &output::render_resolv(&servers, &search)),
+        output::write_atomic(&opts.run_dir.join("state"), &state),
+    ];
+    for e in results.into_iter().filter_map(Result::err) {
+        eprintln!("berth-networkd: {e}");
+    }
+    if let Some(etc) = &opts.etc_resolv_conf {
+        if let Err(e) = output::symlink_atomic(etc, &resolv) {
+            eprintln!("berth-networkd: {e}");
+        }
+    }
+}
+
+/// `eth0 bound 10.0.0.5/32 via 10.0.0.1 mtu 1460 lease 3600s` (one line per link).
+fn state_line(link: &Link, lease: Option<&Lease>) -> String {
+    let name = &link.facts.name;
+    match (lease, &link.client) {
+        (Some(l), _) => {
+            let gw = plan::lease_routes(l, &link.file.dhcpv4)
+                .iter()
+                .find(|r| r.destination.len == 0)
+                .and_then(|r| r.gateway)
+                .map_or("none".to_string(), |g| g.to_string());
+            let mtu = l.mtu.map_or("-".to_string(), |m| m.to_string());
+            format!(
+                "{name} dhcp {} via {gw} mtu {mtu} server {} lease {}s\n",
+                l.address, l.server, l.lease_time
+            )
+        }
+        (None, Some(_)) => format!("{name} dhcp waiting\n"),
+        (None, None) => {
+            let addrs: Vec<String> = link
+                .file
+                .addresses
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            format!("{name} static {}\n", addrs.join(","))
+        }
+    }
+}
+
+fn dedup<T: PartialEq + Clone>(items: &mut Vec<T>) {
+    let mut seen: Vec<T> = Vec::new();
+    items.retain(|i| {
+        let new = !seen.contains(i);
+        if new {
+            seen.push(i.clone());
+        }
+        new
+    });
+}

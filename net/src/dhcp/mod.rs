@@ -1,0 +1,11 @@
+//! DHCPv4: the lease type ([`lease`]), the client state machine ([`machine`]) and the
+//! IPv4/UDP framing of packets read below IP ([`frame`]). All pure; the daemon does I/O.
+
+pub mod frame;
+pub mod lease;
+pub mod machine;
+#[cfg(test)]
+mod tests;
+
+pub use lease::{Lease, LeaseError, PlannedRoute};
+pub use machine::{Action, Client, Destination, Event, State};

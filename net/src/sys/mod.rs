@@ -1,0 +1,108 @@
+//! The one boundary between berth-networkd and the kernel's network configuration.
+//!
+//! [`Net`] is what the daemon changes: links up, MTU, addresses and routes. [`Netlink`]
+//! does it over rtnetlink; the unit tests use the recording fake (`fake.rs`) to check
+//! what a lease turns into, and in which order, without root. The DHCP sockets are in
+//! [`socket`]: the packet socket's `bind` is the crate's only `unsafe`.
+
+#[cfg(test)]
+pub(crate) mod fake;
+mod netlink;
+pub mod socket;
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+pub use netlink::{describe, Netlink};
+
+use crate::config::{parse_mac, Ipv4Prefix, LinkFacts};
+
+/// A failed kernel operation.
+#[derive(Debug, thiserror::Error)]
+pub enum SysError {
+    #[error("netlink {op}: {source}")]
+    Netlink { op: String, source: std::io::Error },
+    #[error("netlink {op}: bad reply: {message}")]
+    Reply { op: String, message: String },
+    #[error("reading {path}: {source}")]
+    Sysfs {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{what} on {link}: {source}")]
+    Socket {
+        what: &'static str,
+        link: String,
+        source: std::io::Error,
+    },
+}
+
+/// Where a route is installed: its table entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RouteSpec {
+    pub destination: Ipv4Prefix,
+    /// `None`: on-link (scope link).
+    pub gateway: Option<Ipv4Addr>,
+    /// The preferred source address, if any.
+    pub source: Option<Ipv4Addr>,
+    /// From DHCP (`proto dhcp`) or from a `.network` file (`proto static`).
+    pub dhcp: bool,
+    pub metric: u32,
+}
+
+/// The network configuration calls. Adding what exists replaces it; removing what is
+/// gone is not an error (the kernel may have removed it with the address).
+pub trait Net {
+    fn link_up(&mut self, index: u32) -> Result<(), SysError>;
+    fn set_mtu(&mut self, index: u32, mtu: u32) -> Result<(), SysError>;
+    fn add_address(&mut self, index: u32, address: Ipv4Prefix) -> Result<(), SysError>;
+    fn del_address(&mut self, index: u32, address: Ipv4Prefix) -> Result<(), SysError>;
+    fn add_route(&mut self, index: u32, route: &RouteSpec) -> Result<(), SysError>;
+    fn del_route(&mut self, index: u32, route: &RouteSpec) -> Result<(), SysError>;
+}
+
+/// The links under `sys_class_net` (`/sys/class/net`), sorted by interface index.
+pub fn links(sys_class_net: &Path) -> Result<Vec<LinkFacts>, SysError> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| SysError::Sysfs {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(sys_class_net).map_err(|source| SysError::Sysfs {
+        path: sys_class_net.display().to_string(),
+        source,
+    })? {
+        let Ok(entry) = entry else { continue };
+        let dir = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(index) = read(&dir.join("ifindex"))?.trim().parse::<u32>() else {
+            continue;
+        };
+        let mac = std::fs::read_to_string(dir.join("address"))
+            .ok()
+            .and_then(|m| parse_mac(m.trim()).ok());
+        let arp_type = std::fs::read_to_string(dir.join("type")).unwrap_or_default();
+        let devtype = std::fs::read_to_string(dir.join("uevent"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("DEVTYPE=").map(str::to_string));
+        // ARPHRD_LOOPBACK is 772, ARPHRD_ETHER 1 (include/uapi/linux/if_arp.h).
+        let kind = match (arp_type.trim(), devtype) {
+            ("772", _) => "loopback".to_string(),
+            (_, Some(devtype)) => devtype,
+            ("1", None) => "ether".to_string(),
+            _ => "none".to_string(),
+        };
+        out.push(LinkFacts {
+            physical: dir.join("device").exists(),
+            name,
+            index,
+            mac,
+            kind,
+        });
+    }
+    out.sort_by_key(|l| l.index);
+    Ok(out)
+}

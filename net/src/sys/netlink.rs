@@ -1,0 +1,220 @@
+//! [`Net`] over rtnetlink, synchronously: one request, one ACK.
+//!
+//! netlink-packet-route builds and parses the messages and netlink-sys owns the socket;
+//! neither needs an async runtime, which keeps tokio out of a daemon that sends a handful
+//! of requests per lease.
+
+use std::net::IpAddr;
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE,
+    NLM_F_REQUEST,
+};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+use super::{Net, RouteSpec, SysError};
+use crate::config::{prefix_mask, Ipv4Prefix};
+
+/// The main routing table (RT_TABLE_MAIN).
+const MAIN_TABLE: u8 = 254;
+/// ENOENT and ESRCH: what deleting something already gone returns.
+const GONE: [i32; 3] = [libc::ENOENT, libc::ESRCH, libc::EADDRNOTAVAIL];
+
+/// An rtnetlink socket.
+pub struct Netlink {
+    socket: Socket,
+    seq: u32,
+}
+
+impl Netlink {
+    pub fn open() -> Result<Netlink, SysError> {
+        let err = |source| SysError::Netlink {
+            op: "open".into(),
+            source,
+        };
+        let mut socket = Socket::new(NETLINK_ROUTE).map_err(err)?;
+        socket.bind_auto().map_err(err)?;
+        socket.connect(&SocketAddr::new(0, 0)).map_err(err)?;
+        Ok(Netlink { socket, seq: 0 })
+    }
+
+    /// Sends `payload` with `flags` and waits for its ACK; `tolerate` lists errnos that
+    /// count as success.
+    fn request(
+        &mut self,
+        op: &str,
+        payload: RouteNetlinkMessage,
+        flags: u16,
+        tolerate: &[i32],
+    ) -> Result<(), SysError> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+        header.sequence_number = self.seq;
+        let mut msg = NetlinkMessage::new(header, NetlinkPayload::from(payload));
+        msg.finalize();
+        let mut buf = vec![0u8; msg.buffer_len()];
+        msg.serialize(&mut buf);
+        let io = |source| SysError::Netlink {
+            op: op.to_string(),
+            source,
+        };
+        self.socket.send(&buf, 0).map_err(io)?;
+        let mut reply = vec![0u8; 16 * 1024];
+        loop {
+            let n = self.socket.recv(&mut &mut reply[..], 0).map_err(io)?;
+            let mut offset = 0;
+            while offset < n {
+                let bytes = &reply[offset..n];
+                let parsed =
+                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes).map_err(|e| {
+                        SysError::Reply {
+                            op: op.to_string(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                let len = parsed.header.length as usize;
+                if parsed.header.sequence_number == self.seq {
+                    if let NetlinkPayload::Error(e) = parsed.payload {
+                        return match e.code {
+                            None => Ok(()),
+                            Some(code) if tolerate.contains(&-code.get()) => Ok(()),
+                            Some(code) => Err(io(std::io::Error::from_raw_os_error(-code.get()))),
+                        };
+                    }
+                }
+                if len == 0 {
+                    break;
+                }
+                offset += len;
+            }
+        }
+    }
+
+    fn address_message(index: u32, address: Ipv4Prefix) -> AddressMessage {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet;
+        msg.header.prefix_len = address.len;
+        msg.header.index = index;
+        let ip = IpAddr::V4(address.addr);
+        msg.attributes.push(AddressAttribute::Local(ip));
+        msg.attributes.push(AddressAttribute::Address(ip));
+        if address.len < 31 {
+            let broadcast = u32::from(address.addr) | !prefix_mask(address.len);
+            msg.attributes
+                .push(AddressAttribute::Broadcast(broadcast.into()));
+        }
+        msg
+    }
+
+    fn route_message(index: u32, route: &RouteSpec) -> RouteMessage {
+        let mut msg = RouteMessage::default();
+        let h = &mut msg.header;
+        h.address_family = AddressFamily::Inet;
+        h.destination_prefix_length = route.destination.len;
+        h.table = MAIN_TABLE;
+        h.protocol = if route.dhcp {
+            RouteProtocol::Dhcp
+        } else {
+            RouteProtocol::Static
+        };
+        h.scope = if route.gateway.is_some() {
+            RouteScope::Universe
+        } else {
+            RouteScope::Link
+        };
+        h.kind = RouteType::Unicast;
+        if route.destination.len > 0 {
+            msg.attributes
+                .push(RouteAttribute::Destination(RouteAddress::Inet(
+                    route.destination.addr,
+                )));
+        }
+        if let Some(gw) = route.gateway {
+            msg.attributes
+                .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
+        }
+        if let Some(src) = route.source {
+            msg.attributes
+                .push(RouteAttribute::PrefSource(RouteAddress::Inet(src)));
+        }
+        msg.attributes.push(RouteAttribute::Oif(index));
+        msg.attributes.push(RouteAttribute::Priority(route.metric));
+        msg
+    }
+}
+
+impl Net for Netlink {
+    fn link_up(&mut self, index: u32) -> Result<(), SysError> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        self.request(
+            &format!("link {index} up"),
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+            &[],
+        )
+    }
+
+    fn set_mtu(&mut self, index: u32, mtu: u32) -> Result<(), SysError> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+        self.request(
+            &format!("link {index} mtu {mtu}"),
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+            &[],
+        )
+    }
+
+    fn add_address(&mut self, index: u32, address: Ipv4Prefix) -> Result<(), SysError> {
+        let msg = Self::address_message(index, address);
+        let op = format!("add address {address} on link {index}");
+        self.request(
+            &op,
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_REPLACE,
+            &[],
+        )
+    }
+
+    fn del_address(&mut self, index: u32, address: Ipv4Prefix) -> Result<(), SysError> {
+        let msg = Self::address_message(index, address);
+        let op = format!("delete address {address} on link {index}");
+        self.request(&op, RouteNetlinkMessage::DelAddress(msg), 0, &GONE)
+    }
+
+    fn add_route(&mut self, index: u32, route: &RouteSpec) -> Result<(), SysError> {
+        let msg = Self::route_message(index, route);
+        let op = format!("add route {} on link {index}", describe(route));
+        self.request(
+            &op,
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_REPLACE,
+            &[],
+        )
+    }
+
+    fn del_route(&mut self, index: u32, route: &RouteSpec) -> Result<(), SysError> {
+        let msg = Self::route_message(index, route);
+        let op = format!("delete route {} on link {index}", describe(route));
+        self.request(&op, RouteNetlinkMessage::DelRoute(msg), 0, &GONE)
+    }
+}
+
+/// `0.0.0.0/0 via 10.0.0.1` or `10.0.0.1/32 on-link`.
+pub fn describe(route: &RouteSpec) -> String {
+    match route.gateway {
+        Some(gw) => format!("{} via {gw}", route.destination),
+        None => format!("{} on-link", route.destination),
+    }
+}

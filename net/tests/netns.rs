@@ -1,0 +1,448 @@
+//! berth-networkd against a real DHCP server, on the host, as root: two network
+//! namespaces joined by a veth pair, dnsmasq in one, the daemon in the other (in its own
+//! UTS namespace, so its sethostname cannot touch the host). Checked with `ip -n`.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The daemon under test: cargo's build, or `$BERTH_NETWORKD` (to measure a release build).
+fn daemon_binary() -> String {
+    std::env::var("BERTH_NETWORKD")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_berth-networkd").to_string())
+}
+const MAC: &str = "52:54:00:12:34:56";
+
+/// Why this test cannot run here, if it cannot.
+fn missing() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("needs root (network namespaces)".into());
+    }
+    for tool in ["ip", "dnsmasq", "unshare", "nsenter"] {
+        let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+            .iter()
+            .any(|d| Path::new(d).join(tool).exists());
+        if !found {
+            return Some(format!(
+                "{tool} not installed (apt-get install dnsmasq iproute2 util-linux)"
+            ));
+        }
+    }
+    None
+}
+
+fn run(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("run a command");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The two namespaces and the veth between them; removed (with dnsmasq) on drop.
+struct Net {
+    server: String,
+    client: String,
+    dir: tempfile::TempDir,
+    children: Vec<Child>,
+}
+
+impl Net {
+    /// `srv` in the server namespace with `server_addr`, `vc` (MAC [`MAC`]) in the client's.
+    fn new(tag: &str, server_addr: &str) -> Net {
+        let id = std::process::id();
+        let net = Net {
+            server: format!("bnet-s{tag}{id}"),
+            client: format!("bnet-c{tag}{id}"),
+            dir: tempfile::tempdir().expect("tempdir"),
+            children: Vec::new(),
+        };
+        run(&["ip", "netns", "add", &net.server]);
+        run(&["ip", "netns", "add", &net.client]);
+        run(&[
+            "ip",
+            "link",
+            "add",
+            "vs",
+            "netns",
+            &net.server,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "vc",
+            "netns",
+            &net.client,
+            "address",
+            MAC,
+        ]);
+        run(&[
+            "ip",
+            "-n",
+            &net.server,
+            "addr",
+            "add",
+            server_addr,
+            "dev",
+            "vs",
+        ]);
+        run(&["ip", "-n", &net.server, "link", "set", "vs", "up"]);
+        let conf = net.path("conf");
+        std::fs::create_dir_all(&conf).expect("conf dir");
+        // A veth is virtual, so the built-in default leaves it alone: a file asks for DHCP.
+        std::fs::write(
+            conf.join("50-vc.network"),
+            "[Match]\nName=vc\n\n[Network]\nDHCP=yes\n",
+        )
+        .expect("write");
+        std::fs::write(net.path("cmdline"), "console=ttyS0 roothash=00\n").expect("write");
+        net
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// dnsmasq serving DHCP only (`--port=0`), logging to `dnsmasq.log`.
+    fn dnsmasq(&mut self, options: &[&str]) {
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            &self.server,
+            "dnsmasq",
+            "--no-daemon",
+            "--conf-file=/dev/null",
+            "--port=0",
+        ])
+        .args([
+            "--interface=vs",
+            "--bind-interfaces",
+            "--log-dhcp",
+            "--no-ping",
+        ])
+        .arg(format!(
+            "--dhcp-leasefile={}",
+            self.path("leases").display()
+        ))
+        .arg(format!(
+            "--log-facility={}",
+            self.path("dnsmasq.log").display()
+        ))
+        .args(options)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        self.children.push(cmd.spawn().expect("start dnsmasq"));
+    }
+
+    /// The daemon in the client namespace (and a UTS namespace of its own), its stderr
+    /// in `daemon.log`, notifying `notify`.
+    fn daemon(&self) -> (Child, UnixDatagram) {
+        let notify_path = self.path("notify");
+        let notify = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
+        let log = std::fs::File::create(self.path("daemon.log")).expect("log file");
+        let child = Command::new("unshare")
+            .args([
+                "--uts",
+                "ip",
+                "netns",
+                "exec",
+                &self.client,
+                &daemon_binary(),
+            ])
+            .arg("--config-dir")
+            .arg(self.path("conf"))
+            .arg("--run-dir")
+            .arg(self.path("run"))
+            .arg("--etc-resolv-conf")
+            .arg(self.path("etc-resolv.conf"))
+            .arg("--cmdline")
+            .arg(self.path("cmdline"))
+            .arg("--metadata-hostname")
+            .arg(self.path("no-metadata"))
+            .env("NOTIFY_SOCKET", &notify_path)
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start berth-networkd");
+        (child, notify)
+    }
+
+    fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["ip", "-n", &self.client];
+        all.extend_from_slice(args);
+        run(&all)
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for ns in [&self.server, &self.client] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "daemon.log:\n{}\ndnsmasq.log:\n{}",
+                self.read("daemon.log"),
+                self.read("dnsmasq.log")
+            );
+        }
+    }
+}
+
+/// Kills the daemon if a test fails before stopping it, so no daemon outlives its test.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Waits for the `READY=1` datagram (the daemon's readiness) and returns its text.
+fn wait_ready(notify: &UnixDatagram) -> String {
+    notify
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut buf = [0u8; 1024];
+    let n = notify
+        .recv(&mut buf)
+        .expect("READY=1 from berth-networkd within 60 s");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// SIGTERM, then the exit status.
+fn stop(child: &mut Child) -> std::process::ExitStatus {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    child.wait().expect("wait for berth-networkd")
+}
+
+fn vm_hwm(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: ?")
+        .split_whitespace()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn gce_shaped_lease() {
+    berth_testkit::skip_if!(missing());
+    let mut net = Net::new("g", "10.128.0.1/20");
+    net.dnsmasq(&[
+        // dnsmasq picks the range by the interface's subnet; the /32 goes out as option 1.
+        "--dhcp-range=10.128.0.10,10.128.0.10,255.255.240.0,2m",
+        "--dhcp-option=1,255.255.255.255",
+        "--dhcp-option=121,10.128.0.1/32,0.0.0.0,0.0.0.0/0,10.128.0.1",
+        "--dhcp-option=26,1460",
+        "--dhcp-option=6,10.128.0.2,10.128.0.3",
+        "--dhcp-option=15,c.proj.internal",
+        "--dhcp-option=119,c.proj.internal,google.internal",
+        &format!("--dhcp-host={MAC},node-1"),
+    ]);
+    let started = Instant::now();
+    let (daemon, notify) = net.daemon();
+    let mut daemon = Daemon(daemon);
+    let ready = wait_ready(&notify);
+    let elapsed = started.elapsed();
+    let hwm = vm_hwm(daemon.0.id());
+    eprintln!("MEASURE gce_shaped_lease: start -> READY=1 (address + default route) {elapsed:?}; VmHWM {hwm}");
+    assert!(
+        ready.contains("READY=1") && ready.contains("online: vc"),
+        "{ready}"
+    );
+
+    let addr = net.ip(&["-4", "addr", "show", "dev", "vc"]);
+    assert!(addr.contains("inet 10.128.0.10/32"), "{addr}");
+    let link = net.ip(&["link", "show", "dev", "vc"]);
+    assert!(link.contains("mtu 1460"), "{link}");
+    let routes = net.ip(&["-4", "route", "show"]);
+    let on_link = routes
+        .lines()
+        .position(|l| l.starts_with("10.128.0.1 dev vc proto dhcp scope link"));
+    let default = routes
+        .lines()
+        .position(|l| l.starts_with("default via 10.128.0.1 dev vc proto dhcp"));
+    assert!(on_link.is_some() && default.is_some(), "{routes}");
+    // Option 121 given, so option 3 (dnsmasq sends its own address) adds nothing more.
+    assert_eq!(routes.lines().count(), 2, "{routes}");
+
+    let resolv = net.read("run/resolv.conf");
+    assert!(
+        resolv.contains("nameserver 10.128.0.2\nnameserver 10.128.0.3\n"),
+        "{resolv}"
+    );
+    assert!(
+        resolv.contains("search c.proj.internal google.internal\n"),
+        "{resolv}"
+    );
+    let link_target =
+        std::fs::read_link(net.path("etc-resolv.conf")).expect("etc resolv.conf is a link");
+    assert_eq!(link_target, net.path("run/resolv.conf"));
+    assert_eq!(net.read("run/hostname"), "node-1\n");
+    let uts = run(&[
+        "nsenter",
+        "-t",
+        &daemon.0.id().to_string(),
+        "-u",
+        "hostname",
+    ]);
+    assert_eq!(uts.trim(), "node-1");
+    let state = net.read("run/state");
+    assert!(
+        state.starts_with("vc dhcp 10.128.0.10/32 via 10.128.0.1 mtu 1460"),
+        "{state}"
+    );
+
+    let status = stop(&mut daemon.0);
+    assert!(status.success(), "{status}");
+    let log = net.read("dnsmasq.log");
+    assert!(
+        log.contains(&format!("DHCPRELEASE(vs) 10.128.0.10 {MAC}")),
+        "{log}"
+    );
+    let addr = net.ip(&["-4", "addr", "show", "dev", "vc"]);
+    assert!(
+        !addr.contains("10.128.0.10"),
+        "address kept after release: {addr}"
+    );
+    assert!(net.ip(&["-4", "route", "show"]).trim().is_empty());
+}
+
+#[test]
+fn plain_lease_with_router_option() {
+    berth_testkit::skip_if!(missing());
+    let mut net = Net::new("p", "10.0.5.1/24");
+    net.dnsmasq(&[
+        "--dhcp-range=10.0.5.50,10.0.5.60,255.255.255.0,10m",
+        "--dhcp-option=6,10.0.5.1",
+    ]);
+    let (daemon, notify) = net.daemon();
+    let mut daemon = Daemon(daemon);
+    let ready = wait_ready(&notify);
+    assert!(ready.contains("online: vc"), "{ready}");
+    let addr = net.ip(&["-4", "addr", "show", "dev", "vc"]);
+    assert!(
+        addr.contains("inet 10.0.5.5") && addr.contains("/24 brd 10.0.5.255"),
+        "{addr}"
+    );
+    let routes = net.ip(&["-4", "route", "show"]);
+    assert!(
+        routes.contains("default via 10.0.5.1 dev vc proto dhcp"),
+        "{routes}"
+    );
+    // The router is inside the /24: no on-link host route is needed.
+    assert!(
+        !routes.lines().any(|l| l.starts_with("10.0.5.1 ")),
+        "{routes}"
+    );
+    assert_eq!(
+        net.read("run/resolv.conf")
+            .lines()
+            .filter(|l| l.starts_with("nameserver"))
+            .count(),
+        1
+    );
+    assert!(stop(&mut daemon.0).success());
+}
+
+#[test]
+fn garbage_from_the_server() {
+    berth_testkit::skip_if!(missing());
+    let net = Net::new("x", "10.0.9.1/24");
+    // A responder in the server namespace: answers every DISCOVER with garbage.
+    let ns = std::fs::File::open(format!("/run/netns/{}", net.server)).expect("open the netns");
+    let responder = std::thread::spawn(move || garbage_server(ns));
+    let (daemon, _notify) = net.daemon();
+    let mut daemon = Daemon(daemon);
+    let served = responder.join().expect("responder thread");
+    assert_eq!(served, 4);
+    // Still running, still discovering, and it said what was wrong.
+    assert!(
+        daemon.0.try_wait().expect("try_wait").is_none(),
+        "berth-networkd exited"
+    );
+    assert!(stop(&mut daemon.0).success());
+    let log = net.read("daemon.log");
+    assert!(log.contains("not DHCP"), "{log}");
+    assert!(
+        log.contains("ignored an OFFER: no server identifier (option 54)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("ignored a reply without a message type"),
+        "{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// Serves four bad replies, one per DISCOVER received, then returns how many it sent.
+fn garbage_server(ns: std::fs::File) -> usize {
+    use dhcproto::{v4, Decodable, Decoder, Encodable};
+    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+    let sock = std::net::UdpSocket::bind("0.0.0.0:67").expect("bind 67");
+    // The server's namespace has no default route: send the broadcasts out of `vs`.
+    let vs = std::ffi::OsString::from("vs");
+    nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::BindToDevice, &vs)
+        .expect("SO_BINDTODEVICE");
+    sock.set_broadcast(true).expect("broadcast");
+    sock.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut buf = [0u8; 1500];
+    let mut served = 0;
+    while served < 4 {
+        let n = sock.recv(&mut buf).expect("a DISCOVER within 60 s");
+        let Ok(req) = v4::Message::decode(&mut Decoder::new(&buf[..n])) else {
+            continue;
+        };
+        let mut reply = v4::Message::new_with_id(
+            req.xid(),
+            [0, 0, 0, 0].into(),
+            [10, 0, 9, 50].into(),
+            [0, 0, 0, 0].into(),
+            [0, 0, 0, 0].into(),
+            req.chaddr(),
+        );
+        reply.set_opcode(v4::Opcode::BootReply);
+        let bytes = match served {
+            0 => b"\x02\x01\x06garbage".to_vec(),
+            1 => {
+                // An OFFER without a server identifier.
+                reply
+                    .opts_mut()
+                    .insert(v4::DhcpOption::MessageType(v4::MessageType::Offer));
+                reply.to_vec().expect("encode")
+            }
+            2 => reply.to_vec().expect("encode"),
+            _ => {
+                let mut bytes = reply.to_vec().expect("encode");
+                bytes.truncate(250);
+                bytes
+            }
+        };
+        sock.send_to(&bytes, "255.255.255.255:68").expect("send");
+        served += 1;
+    }
+    served
+}
