@@ -27,6 +27,12 @@ pub const IMAGE_BINARIES: &[(&str, &str, &str, u32)] = &[
         0o755,
     ),
     (
+        "berth-net",
+        "berth-networkd",
+        "usr/bin/berth-networkd",
+        0o755,
+    ),
+    (
         "berth-journald",
         "berth-journald",
         "usr/bin/berth-journald",
