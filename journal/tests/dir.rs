@@ -319,7 +319,10 @@ fn entries_the_stale_header_does_not_count_keep_their_numbers_to_themselves() {
     drop(jd);
     {
         use std::os::unix::fs::FileExt;
-        let f = std::fs::OpenOptions::new().write(true).open(&active).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&active)
+            .unwrap();
         f.write_all_at(&stale, 0).unwrap();
     }
     let mut jd = JournalDir::open(tmp.path(), machine(), &DirConfig::default()).unwrap();
@@ -329,8 +332,16 @@ fn entries_the_stale_header_does_not_count_keep_their_numbers_to_themselves() {
     let merged: Vec<Entry> = DirEntries::open(tmp.path(), false).unwrap().collect();
     let mut seqnums: Vec<u64> = merged.iter().map(|e| e.seqnum).collect();
     seqnums.dedup();
-    assert_eq!(seqnums.len(), merged.len(), "a sequence number was used twice");
+    assert_eq!(
+        seqnums.len(),
+        merged.len(),
+        "a sequence number was used twice"
+    );
     let got: Vec<String> = merged.iter().map(message).collect();
     let tail: Vec<String> = got.iter().rev().take(10).rev().cloned().collect();
-    assert_eq!(tail, expected_messages(150..160), "the new boot's entries are all there");
+    assert_eq!(
+        tail,
+        expected_messages(150..160),
+        "the new boot's entries are all there"
+    );
 }

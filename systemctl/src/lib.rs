@@ -156,7 +156,9 @@ pub fn run(socket: &Path, args: &Args) -> Outcome {
         }),
         "list-units" => ask("list-units", &[]).map(|rows| Outcome::ok(list_units(&rows, args))),
         "cat" => ask("show", &args.units).and_then(|body| cat(&body)),
-        "poweroff" | "reboot" | "halt" => ask(&args.verb, &[]).map(|_| Outcome::ok(String::new())),
+        "poweroff" | "reboot" | "halt" | "daemon-reload" => {
+            ask(&args.verb, &[]).map(|_| Outcome::ok(String::new()))
+        }
         other => Err(Outcome::fail(
             1,
             format!("Unknown command verb '{other}'.\n"),

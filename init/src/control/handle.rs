@@ -15,7 +15,14 @@ pub type Power = Option<PowerAction>;
 pub fn handle(manager: &mut Manager, request: &Request, uid: u32) -> (Reply, Power) {
     let changes = matches!(
         request.verb.as_str(),
-        "start" | "stop" | "restart" | "try-restart" | "poweroff" | "reboot" | "halt"
+        "start"
+            | "stop"
+            | "restart"
+            | "try-restart"
+            | "poweroff"
+            | "reboot"
+            | "halt"
+            | "daemon-reload"
     );
     if changes && uid != 0 {
         return (
@@ -52,6 +59,10 @@ pub fn handle(manager: &mut Manager, request: &Request, uid: u32) -> (Reply, Pow
                 .map(|row| row.join("\t"))
                 .collect(),
         ),
+        "daemon-reload" => {
+            manager.reload_units();
+            Reply::Ok(vec![])
+        }
         "is-system-running" => Reply::Ok(vec![system_state(manager).into()]),
         "poweroff" => return (Reply::Ok(vec![]), Some(PowerAction::PowerOff)),
         "reboot" => return (Reply::Ok(vec![]), Some(PowerAction::Reboot)),

@@ -83,6 +83,28 @@ impl Manager<'_> {
         })
     }
 
+    /// `systemctl daemon-reload`: every loaded unit's files are read again (a new drop-in,
+    /// an edited unit); what runs keeps running, the next start uses the new definition.
+    /// A unit whose files are gone or unreadable keeps its old definition, and that is
+    /// said. Returns how many units were reloaded.
+    pub fn reload_units(&mut self) -> usize {
+        let names: Vec<UnitName> = self.slots.keys().cloned().collect();
+        let mut reloaded = 0;
+        for name in names {
+            match self.loader.load(name.as_str()) {
+                Ok(files) => {
+                    let unit = crate::unit::model::Unit::from_files(files, &self.host);
+                    if let Some(slot) = self.slots.get_mut(&name) {
+                        slot.unit = unit;
+                        reloaded += 1;
+                    }
+                }
+                Err(e) => self.log(&format!("berth: {name}: not reloaded: {e}")),
+            }
+        }
+        reloaded
+    }
+
     /// Whether a job for `name` is queued or running.
     pub fn has_job(&self, name: &UnitName) -> bool {
         self.pending.contains_key(name)

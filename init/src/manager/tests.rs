@@ -373,3 +373,24 @@ fn resource_limits_are_written_into_the_units_cgroup() {
         .expect("limits written");
     assert!(limit < spawn);
 }
+
+/// daemon-reload: a drop-in added after boot is used by the next start.
+#[test]
+fn daemon_reload_picks_up_a_new_drop_in() {
+    let fake = machine(&[
+        ("a.service", "[Service]\nExecStart=/usr/bin/a\n"),
+        ("multi-user.target.wants/a.service", ""),
+    ]);
+    let mut m = manager(&fake);
+    m.start(&n("multi-user.target"));
+    let first = pid_of(&m, "a.service");
+    fake.write(
+        Path::new("/etc/systemd/system/a.service.d/override.conf"),
+        "[Service]\nExecStart=\nExecStart=/usr/bin/a --new\n",
+    );
+    assert_eq!(m.reload_units(), m.slots.len());
+    m.restart_unit(&n("a.service")).expect("restart");
+    m.child_exited(first, Exit::Signal(15));
+    let last = spawned(&fake).pop().expect("started again");
+    assert_eq!(last.1, vec!["/usr/bin/a".to_owned(), "--new".to_owned()]);
+}
