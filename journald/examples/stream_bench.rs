@@ -7,7 +7,9 @@
 //! side-by-side figure; Berth's export file is on the same tmpfs.
 //!
 //! `cargo build --release -p berth-journald --bins --examples &&
-//!  target/release/examples/stream_bench [--lines N] [--line-len B] [--queue-bytes B] [--journald]`
+//!  target/release/examples/stream_bench [--lines N] [--line-len B] [--queue-bytes B]
+//!  [--journal-files] [--journald]`; `--journal-files` also runs Berth's collector into
+//!  journal files (as on a node), timed like journald by the host's `journalctl -f`.
 
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -22,6 +24,8 @@ struct Args {
     lines: usize,
     line_len: usize,
     journald: bool,
+    /// Berth's collector into journal files (as on a node) instead of the export file.
+    journal_files: bool,
     /// Passed to berth-journald's `--queue-bytes` when given.
     queue_bytes: Option<String>,
 }
@@ -31,6 +35,7 @@ fn args() -> Result<Args> {
         lines: 1_000_000,
         line_len: 100,
         journald: false,
+        journal_files: false,
         queue_bytes: None,
     };
     let mut it = std::env::args().skip(1);
@@ -39,6 +44,7 @@ fn args() -> Result<Args> {
             "--lines" => args.lines = it.next().context("--lines N")?.parse()?,
             "--line-len" => args.line_len = it.next().context("--line-len B")?.parse()?,
             "--journald" => args.journald = true,
+            "--journal-files" => args.journal_files = true,
             "--queue-bytes" => args.queue_bytes = Some(it.next().context("--queue-bytes B")?),
             other => bail!("unknown argument {other}"),
         }
@@ -191,6 +197,89 @@ fn berth(args: &Args, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Berth's collector writing journal files (its node configuration), timed the way the
+/// host's journald is: the host's `journalctl -f` on the folder sees the marker.
+fn berth_journal_files(args: &Args, dir: &Path) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let daemon: PathBuf = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("target folder")?
+        .join("berth-journald");
+    std::fs::write(dir.join("journald.conf"), "[Journal]\nRateLimitBurst=0\n")?;
+    std::fs::write(dir.join("machine-id"), "3d1219c7c4c5404aaa1f6d2a48adfda4\n")?;
+    let journal_dir = dir.join("journal");
+    let socket = dir.join("stdout");
+    let mut command = Command::new(&daemon);
+    if let Some(bytes) = &args.queue_bytes {
+        command.args(["--queue-bytes", bytes]);
+    }
+    let child = command
+        .arg("--stdout-socket")
+        .arg(&socket)
+        .args([
+            "--native-socket",
+            "none",
+            "--syslog-socket",
+            "none",
+            "--kmsg",
+            "none",
+        ])
+        .arg("--config")
+        .arg(dir.join("journald.conf"))
+        .args(["--storage", "persistent", "--persistent-dir"])
+        .arg(&journal_dir)
+        .arg("--machine-id-file")
+        .arg(dir.join("machine-id"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", daemon.display()))?;
+    let pid = child.id();
+    wait_for_socket(&socket)?;
+    let mut follow = Command::new("journalctl")
+        .arg("-D")
+        .arg(&journal_dir)
+        .args(["-f", "-n", "0", "-o", "cat", "-t", "bench", "--no-pager"])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let follow_out = follow.stdout.take().context("journalctl stdout")?;
+    std::thread::sleep(Duration::from_millis(500));
+    let start = Instant::now();
+    feed(&socket, args)?;
+    let written = start.elapsed();
+    for line in BufReader::new(follow_out).lines() {
+        if line? == MARKER {
+            break;
+        }
+    }
+    let elapsed = start.elapsed();
+    let hwm = memory(pid)?;
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let summary = stop(child)?;
+    let count = Command::new("journalctl")
+        .arg("-D")
+        .arg(&journal_dir)
+        .args(["-o", "cat", "-t", "bench", "--no-pager"])
+        .output()?
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| l.starts_with(b"line "))
+        .count();
+    println!(
+        "berth-journald (journal files): {} lines of {} B sent, {} stored, in {:.3} s = {:.0} stored lines/s (writer done after {:.3} s); {}\n  {}",
+        args.lines,
+        args.line_len,
+        count,
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64(),
+        written.as_secs_f64(),
+        hwm,
+        summary.trim()
+    );
+    Ok(())
+}
+
 fn journald(args: &Args, dir: &Path) -> Result<()> {
     let (run, log) = (dir.join("run"), dir.join("log"));
     std::fs::create_dir_all(&run)?;
@@ -275,6 +364,10 @@ fn main() -> Result<()> {
         .tempdir_in(base)?;
     std::fs::create_dir_all(dir.path().join("berth"))?;
     berth(&args, &dir.path().join("berth"))?;
+    if args.journal_files {
+        std::fs::create_dir_all(dir.path().join("berth-files"))?;
+        berth_journal_files(&args, &dir.path().join("berth-files"))?;
+    }
     if args.journald {
         journald(&args, dir.path())?;
     }
