@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use berth_journal::{DirEntries, Reader};
 
 use crate::entry::Entry;
-use crate::Source;
+use crate::{Boot, Source};
 
 /// The journal directories journalctl reads on a node: persistent, then volatile.
 pub const NODE_DIRECTORIES: [&str; 2] = ["/var/log/journal", "/run/log/journal"];
@@ -67,6 +67,58 @@ impl Source for Files {
         // Several directories or files: one order, by time then sequence number.
         out.sort_by_key(|e| (e.realtime, e.seqnum));
         Ok(out)
+    }
+
+    fn entries_with_any(
+        &mut self,
+        any: &[(String, Vec<u8>)],
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<Entry>, String> {
+        let Files::Directories(dirs) = self else {
+            return self.entries(warnings);
+        };
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for dir in dirs.iter().filter(|d| d.is_dir()) {
+            for (field, value) in any {
+                let mut entries =
+                    DirEntries::open_matching(dir, &[(field.as_str(), value.as_slice())], false)
+                        .map_err(|e| e.to_string())?;
+                for e in entries.by_ref() {
+                    if seen.insert(e.cursor()) {
+                        out.push(convert(e));
+                    }
+                }
+                warnings.extend(entries.errors().iter().map(|e| e.to_string()));
+            }
+        }
+        out.sort_by_key(|e| (e.realtime, e.seqnum));
+        Ok(out)
+    }
+
+    fn boots(&mut self, warnings: &mut Vec<String>) -> Result<Vec<Boot>, String> {
+        let Files::Directories(dirs) = self else {
+            return Ok(crate::boots(&self.entries(warnings)?));
+        };
+        let mut list: Vec<Boot> = Vec::new();
+        for dir in dirs.iter().filter(|d| d.is_dir()) {
+            for b in berth_journal::list_boots(dir).map_err(|e| e.to_string())? {
+                let id = b.boot_id.to_string();
+                match list.iter_mut().find(|x| x.id == id) {
+                    Some(x) => {
+                        x.first = x.first.min(b.first_realtime);
+                        x.last = x.last.max(b.last_realtime);
+                    }
+                    None => list.push(Boot {
+                        id,
+                        first: b.first_realtime,
+                        last: b.last_realtime,
+                    }),
+                }
+            }
+        }
+        list.sort_by_key(|b| b.first);
+        Ok(list)
     }
 
     fn disk_usage(&mut self) -> Result<u64, String> {

@@ -30,7 +30,7 @@ pub fn new_entries(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0);
-    let Ok(filter) = filter_for(options, &entries, now, this_boot) else {
+    let Ok(filter) = filter_for(options, &crate::boots(&entries), now, this_boot) else {
         return Vec::new();
     };
     let mut out = Vec::new();

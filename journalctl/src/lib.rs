@@ -20,6 +20,21 @@ use filter::{Filter, Matches};
 pub trait Source {
     /// Every readable entry, oldest first; damage is reported through `warnings`.
     fn entries(&mut self, warnings: &mut Vec<String>) -> Result<Vec<Entry>, String>;
+    /// At least the entries that have one of the `(FIELD, value)` pairs of `any` (more is
+    /// fine: the filter decides), oldest first. Files answer through their field index
+    /// instead of reading every entry.
+    fn entries_with_any(
+        &mut self,
+        any: &[(String, Vec<u8>)],
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<Entry>, String> {
+        let _ = any;
+        self.entries(warnings)
+    }
+    /// The boots of the whole journal, oldest first (for `-b` and `--list-boots`).
+    fn boots(&mut self, warnings: &mut Vec<String>) -> Result<Vec<Boot>, String> {
+        Ok(boots(&self.entries(warnings)?))
+    }
     /// Bytes the journal files take on disk.
     fn disk_usage(&mut self) -> Result<u64, String>;
     /// Deletes archived files until the journal is at most `size` bytes and none older
@@ -74,10 +89,32 @@ Query the journal of a Berth node (systemd 252's command shapes).
   FIELD=VALUE              Matches; the same field ORs, different fields AND, + ORs groups
 ";
 
-/// The filter `options` describe, with `-b` resolved against the boots of `entries`.
+/// The `(FIELD, value)` pairs of which a shown entry must have one, when `-u` names
+/// units without globs (a unit's own lines and PID 1's lines about it): the files' index
+/// finds those entries without reading the others. `None`: every entry is read.
+fn index_prefilter(options: &Options) -> Option<Vec<(String, Vec<u8>)>> {
+    if options.units.is_empty() || options.units.iter().any(|u| u.contains(['*', '?', '['])) {
+        return None;
+    }
+    let mut any = Vec::new();
+    for unit in &options.units {
+        let unit = filter::unit_name(unit);
+        for field in [
+            "_SYSTEMD_UNIT",
+            "UNIT",
+            "OBJECT_SYSTEMD_UNIT",
+            "COREDUMP_UNIT",
+        ] {
+            any.push((field.to_owned(), unit.as_bytes().to_vec()));
+        }
+    }
+    Some(any)
+}
+
+/// The filter `options` describe, with `-b` resolved against the journal's boots.
 pub fn filter_for(
     options: &Options,
-    entries: &[Entry],
+    boots: &[Boot],
     now: u64,
     this_boot: Option<&str>,
 ) -> Result<Filter, String> {
@@ -101,7 +138,7 @@ pub fn filter_for(
         f.until = Some(time::parse(u, now).map_err(|e| e.to_string())?);
     }
     if let Some(b) = &options.boot {
-        f.boot = Some(resolve_boot(&boots(entries), b, this_boot)?);
+        f.boot = Some(resolve_boot(boots, b, this_boot)?);
     }
     Ok(f)
 }
@@ -211,12 +248,20 @@ pub fn run(
         Action::Show | Action::ListBoots => {}
     }
     let mut warnings = Vec::new();
-    let entries = match source.entries(&mut warnings) {
+    let list = match source.boots(&mut warnings) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    let prefilter = index_prefilter(options);
+    let entries = match &prefilter {
+        Some(any) => source.entries_with_any(any, &mut warnings),
+        None => source.entries(&mut warnings),
+    };
+    let entries = match entries {
         Ok(e) => e,
         Err(e) => return fail(e),
     };
     let mut stderr: String = warnings.iter().map(|w| format!("{w}\n")).collect();
-    let list = boots(&entries);
     if options.action == Action::ListBoots {
         let last = list.len() as i64 - 1;
         let mut out = format!(
@@ -238,7 +283,7 @@ pub fn run(
             ..Outcome::default()
         };
     }
-    let f = match filter_for(options, &entries, now, this_boot) {
+    let f = match filter_for(options, &list, now, this_boot) {
         Ok(f) => f,
         Err(e) => return fail(e),
     };
