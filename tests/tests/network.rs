@@ -190,3 +190,80 @@ fn free_udp_port() -> u16 {
         .map(|a| a.port())
         .expect("a free UDP port")
 }
+
+/// GCE's metadata server for one connection, run by QEMU for each guest connection to
+/// 169.254.169.254:80 (a `guestfwd` command: the request on stdin, the reply on stdout).
+/// It answers only requests with `Metadata-Flavor: Google`, with that header, as GCE
+/// does, and appends each path it was asked for to the log file given as its argument.
+const GCE_METADATA_SERVER: &str = r##"import sys
+request = []
+while True:
+    line = sys.stdin.buffer.readline().decode("latin-1")
+    if line in ("", "\r\n", "\n"):
+        break
+    request.append(line.strip())
+path = request[0].split()[1] if request and len(request[0].split()) > 1 else ""
+with open(sys.argv[1], "a") as log:
+    log.write(path + "\n")
+flavored = any(l.lower() == "metadata-flavor: google" for l in request[1:])
+bodies = {
+    "/computeMetadata/v1/instance/hostname": "node-7.c.berth-test.internal",
+    "/computeMetadata/v1/instance/attributes/user-data": "#cloud-config\nberth: from-the-test\n",
+}
+if not flavored:
+    head, body = "403 Forbidden", ""
+elif path in bodies:
+    head, body = "200 OK", bodies[path]
+else:
+    head, body = "404 Not Found", ""
+extra = "Metadata-Flavor: Google\r\n" if flavored else ""
+sys.stdout.write("HTTP/1.1 %s\r\n%sContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (head, extra, len(body), body))
+sys.stdout.flush()
+"##;
+
+/// A VM that SMBIOS says is on GCE, its metadata server the test's (through a guest
+/// forward of 169.254.169.254:80): the host name and the user data arrive, and the host
+/// name wins over DHCP's.
+#[test]
+#[ignore = "boots VMs; run by `cargo xtask test`"]
+fn the_host_name_and_user_data_come_from_gces_metadata_server() {
+    if vm_tests_skipped() {
+        return;
+    }
+    let (disk, _) = shared_debug_image();
+    let dir = tempfile::tempdir().unwrap();
+    let server = dir.path().join("gce_metadata.py");
+    std::fs::write(&server, GCE_METADATA_SERVER).unwrap();
+    let log = dir.path().join("asked.log");
+    let mut sh = Shell::start(
+        vm_builder("network_gce_metadata", disk, true)
+            .user_net_option("hostname=from-dhcp")
+            // QEMU forwards only addresses inside its network: GCE's link-local one.
+            .user_net_option("net=169.254.169.0/24")
+            .user_net_option(&format!(
+                "guestfwd=tcp:169.254.169.254:80-cmd:python3 {} {}",
+                server.display(),
+                log.display()
+            ))
+            .extra_args([
+                "-smbios",
+                "type=1,manufacturer=Google,product=Google Compute Engine",
+            ]),
+    );
+    let name = sh.run("busybox hostname");
+    assert_eq!(
+        name.trim(),
+        "node-7",
+        "the metadata's host name wins: {name}"
+    );
+    let data = sh.run("busybox cat /run/berth/user-data; busybox stat -c %a /run/berth/user-data");
+    assert!(
+        data.contains("berth: from-the-test") && data.trim().ends_with("600"),
+        "{data}"
+    );
+    let asked = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        asked.contains("/computeMetadata/v1/instance/hostname"),
+        "{asked}"
+    );
+}

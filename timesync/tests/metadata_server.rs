@@ -254,6 +254,8 @@ impl Node {
             .arg(self.hostname_file())
             .arg("--user-data-file")
             .arg(self.user_data_file())
+            // The host's own name stays; the VM test checks the name is set.
+            .arg("--no-set-hostname")
             .args(extra)
             .output()
             .unwrap()

@@ -49,6 +49,32 @@ struct Args {
     /// Tries per request.
     #[arg(long, value_name = "N", default_value_t = 3)]
     tries: u32,
+    /// The kernel command line: with `berth.hostname=` the metadata's host name is only
+    /// written down, not set (the command line wins).
+    #[arg(long, value_name = "PATH", default_value = "/proc/cmdline")]
+    cmdline: PathBuf,
+    /// Never call sethostname (the name is still written to --hostname-file).
+    #[arg(long)]
+    no_set_hostname: bool,
+}
+
+/// Sets the kernel's host name to the metadata's, unless the command line names one
+/// (`berth.hostname=` > the cloud's metadata > DHCP > `berth-<id8>`).
+fn apply_hostname(name: &str, args: &Args) {
+    let cmdline = std::fs::read_to_string(&args.cmdline).unwrap_or_default();
+    if cmdline
+        .split_whitespace()
+        .any(|w| w.starts_with("berth.hostname="))
+    {
+        log(&format!(
+            "host name {name:?} not set: berth.hostname= on the command line wins"
+        ));
+        return;
+    }
+    match nix::unistd::sethostname(name) {
+        Ok(()) => log(&format!("host name {name} (from the cloud's metadata)")),
+        Err(e) => log(&format!("FAILED sethostname {name:?}: {e}")),
+    }
 }
 
 fn log(line: &str) {
@@ -99,11 +125,14 @@ fn main() -> ExitCode {
     let http = Http::new(options);
     let fetched = metadata::fetch(cloud, &http, &args.base_url);
     let paths = Paths {
-        hostname: args.hostname_file,
-        user_data: args.user_data_file,
+        hostname: args.hostname_file.clone(),
+        user_data: args.user_data_file.clone(),
     };
     match fetched.and_then(|meta| Ok((output::write(&meta, &paths)?, meta))) {
         Ok((written, meta)) => {
+            if !args.no_set_hostname {
+                apply_hostname(&meta.hostname, &args);
+            }
             log(&format!(
                 "{cloud}: host name {:?}, {}; wrote {}",
                 meta.hostname,
