@@ -332,8 +332,13 @@ fn accept(listener: &std::os::unix::net::UnixListener, line_max: usize) -> Vec<S
     conns
 }
 
-/// The writer thread: takes batches off the queue, appends them, syncs after each batch;
-/// returns (entries written, sink errors). Errors are said on stderr (the first, then
+/// How long a busy queue may go without a sink sync: under a flood, batches follow one
+/// another and syncing after each one cost more than the appends.
+const SYNC_EVERY_BUSY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The writer thread: takes batches off the queue, appends them, and syncs when the queue
+/// has nothing more waiting (so an idle collector has written everything) or at least
+/// every [`SYNC_EVERY_BUSY`]; returns (entries written, sink errors). Errors are said on stderr (the first, then
 /// every power of two), never fatal: the next batch may succeed (a disk freed up).
 fn write_loop(queue: &Queue, mut sink: Box<dyn EntrySink>) -> (u64, u64) {
     let (mut written, mut errors) = (0u64, 0u64);
@@ -347,6 +352,7 @@ fn write_loop(queue: &Queue, mut sink: Box<dyn EntrySink>) -> (u64, u64) {
         }
     };
     let mut batch = Vec::new();
+    let mut last_sync = std::time::Instant::now();
     while queue.pop_batch(&mut batch) {
         for entry in batch.drain(..) {
             match sink.append(&entry) {
@@ -354,9 +360,16 @@ fn write_loop(queue: &Queue, mut sink: Box<dyn EntrySink>) -> (u64, u64) {
                 Err(e) => complain(&mut errors, &e),
             }
         }
-        if let Err(e) = sink.sync() {
-            complain(&mut errors, &e);
+        if queue.is_empty() || last_sync.elapsed() >= SYNC_EVERY_BUSY {
+            if let Err(e) = sink.sync() {
+                complain(&mut errors, &e);
+            }
+            last_sync = std::time::Instant::now();
         }
+    }
+    // Closed: the last batch is synced whatever the clock says.
+    if let Err(e) = sink.sync() {
+        complain(&mut errors, &e);
     }
     (written, errors)
 }

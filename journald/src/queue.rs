@@ -89,6 +89,11 @@ impl Queue {
         true
     }
 
+    /// Whether no entry is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.lock().entries.is_empty()
+    }
+
     /// No more entries will come; the consumer drains what is left and stops.
     pub fn close(&self) {
         self.lock().closed = true;
