@@ -261,7 +261,10 @@ pub fn run(
         Ok(e) => e,
         Err(e) => return fail(e),
     };
-    let mut stderr: String = warnings.iter().map(|w| format!("{w}\n")).collect();
+    // Damage (the tail of a file a power loss cut) ends that file's part silently, as
+    // systemd's journalctl does; the entries before it are shown.
+    drop(warnings);
+    let mut stderr = String::new();
     if options.action == Action::ListBoots {
         let last = list.len() as i64 - 1;
         let mut out = format!(

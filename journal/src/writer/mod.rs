@@ -319,7 +319,14 @@ impl Writer {
                 path: self.io.path.clone(),
             });
         }
-        self.header.state = STATE_ONLINE;
+        if self.header.state != STATE_ONLINE {
+            // ONLINE reaches the disk before anything after the last sync does, as journald
+            // does it: a crash from here on leaves a file the next open sets aside, never an
+            // OFFLINE file with a torn tail that would be appended to.
+            self.header.state = STATE_ONLINE;
+            self.write_header()?;
+            self.io.sync()?;
+        }
         // Within a boot, monotonic time never goes back (`journalctl --verify` fails a
         // file where it does): an earlier stamp is raised to the last entry's.
         let mut time = time;
