@@ -12,6 +12,7 @@
 //!  journal files (as on a node), timed like journald by the host's `journalctl -f`.
 
 use anyhow::{bail, Context, Result};
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -118,7 +119,9 @@ fn wait_for_socket(path: &Path) -> Result<()> {
     bail!("{} never accepted", path.display())
 }
 
-fn berth(args: &Args, dir: &Path) -> Result<()> {
+/// Starts the built `berth-journald` beside this example with only its stdout stream
+/// source on `socket`, no rate limit, and `storage` (its sink's arguments).
+fn start_berth(args: &Args, dir: &Path, socket: &Path, storage: &[OsString]) -> Result<Child> {
     let exe = std::env::current_exe()?;
     let daemon: PathBuf = exe
         .parent()
@@ -126,15 +129,13 @@ fn berth(args: &Args, dir: &Path) -> Result<()> {
         .context("target folder")?
         .join("berth-journald");
     std::fs::write(dir.join("journald.conf"), "[Journal]\nRateLimitBurst=0\n")?;
-    let out = dir.join("out.export");
-    let socket = dir.join("stdout");
     let mut command = Command::new(&daemon);
     if let Some(bytes) = &args.queue_bytes {
         command.args(["--queue-bytes", bytes]);
     }
-    let child = command
+    command
         .arg("--stdout-socket")
-        .arg(&socket)
+        .arg(socket)
         .args([
             "--native-socket",
             "none",
@@ -145,11 +146,22 @@ fn berth(args: &Args, dir: &Path) -> Result<()> {
         ])
         .arg("--config")
         .arg(dir.join("journald.conf"))
-        .args(["--storage", "export", "--export"])
-        .arg(&out)
+        .args(storage)
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| format!("starting {}", daemon.display()))?;
+        .with_context(|| format!("starting {}", daemon.display()))
+}
+
+fn berth(args: &Args, dir: &Path) -> Result<()> {
+    let out = dir.join("out.export");
+    let socket = dir.join("stdout");
+    let storage = [
+        OsString::from("--storage"),
+        "export".into(),
+        "--export".into(),
+        out.clone().into(),
+    ];
+    let child = start_berth(args, dir, &socket, &storage)?;
     let pid = child.id();
     wait_for_socket(&socket)?;
     let start = Instant::now();
@@ -200,40 +212,18 @@ fn berth(args: &Args, dir: &Path) -> Result<()> {
 /// Berth's collector writing journal files (its node configuration), timed the way the
 /// host's journald is: the host's `journalctl -f` on the folder sees the marker.
 fn berth_journal_files(args: &Args, dir: &Path) -> Result<()> {
-    let exe = std::env::current_exe()?;
-    let daemon: PathBuf = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("target folder")?
-        .join("berth-journald");
-    std::fs::write(dir.join("journald.conf"), "[Journal]\nRateLimitBurst=0\n")?;
     std::fs::write(dir.join("machine-id"), "3d1219c7c4c5404aaa1f6d2a48adfda4\n")?;
     let journal_dir = dir.join("journal");
     let socket = dir.join("stdout");
-    let mut command = Command::new(&daemon);
-    if let Some(bytes) = &args.queue_bytes {
-        command.args(["--queue-bytes", bytes]);
-    }
-    let child = command
-        .arg("--stdout-socket")
-        .arg(&socket)
-        .args([
-            "--native-socket",
-            "none",
-            "--syslog-socket",
-            "none",
-            "--kmsg",
-            "none",
-        ])
-        .arg("--config")
-        .arg(dir.join("journald.conf"))
-        .args(["--storage", "persistent", "--persistent-dir"])
-        .arg(&journal_dir)
-        .arg("--machine-id-file")
-        .arg(dir.join("machine-id"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", daemon.display()))?;
+    let storage = [
+        OsString::from("--storage"),
+        "persistent".into(),
+        "--persistent-dir".into(),
+        journal_dir.clone().into(),
+        "--machine-id-file".into(),
+        dir.join("machine-id").into(),
+    ];
+    let child = start_berth(args, dir, &socket, &storage)?;
     let pid = child.id();
     wait_for_socket(&socket)?;
     let mut follow = Command::new("journalctl")
