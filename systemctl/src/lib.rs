@@ -139,7 +139,7 @@ pub fn run(socket: &Path, args: &Args) -> Outcome {
             })
         }
         "show" => ask("show", &args.units).map(|body| Outcome::ok(show(&body, args))),
-        "status" => return status(socket, &args.units, &ask),
+        "status" => return status(&args.units, &ask),
         "is-active" | "is-failed" => is_state(&ask, args),
         "is-system-running" => ask("is-system-running", &[]).map(|b| {
             let state = b.join("");
@@ -335,8 +335,7 @@ fn journal_tail(unit: &str) -> String {
 
 /// `systemctl status UNIT...`: state, main PID, the processes of its cgroup, and the
 /// unit's last journal lines.
-fn status(socket: &Path, units: &[String], ask: &Ask) -> Outcome {
-    let _ = socket;
+fn status(units: &[String], ask: &Ask) -> Outcome {
     let mut out = String::new();
     let mut code = 0;
     for (i, unit) in units.iter().enumerate() {
