@@ -11,7 +11,6 @@ use crate::collector::{Collector, Counts};
 use crate::config::Config;
 use crate::context::{now_usec, Identity, Peer};
 use crate::entry::EntrySink;
-use crate::notify;
 use crate::pacer::StreamPacer;
 use crate::queue::Queue;
 use crate::ratelimit::RateLimiter;
@@ -20,6 +19,7 @@ use crate::sys;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use sd_notify::NotifyState;
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -177,7 +177,7 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
         }
     }
 
-    if let Err(e) = notify::notify("READY=1") {
+    if let Err(e) = sd_notify::notify(&[NotifyState::Ready]) {
         crate::say!("berth-journald: sd_notify READY=1: {e}");
     }
 
@@ -269,7 +269,7 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
         }
     }
 
-    let _ = notify::notify("STOPPING=1");
+    let _ = sd_notify::notify(&[NotifyState::Stopping]);
     // What was sent before the signal is kept: a last non-blocking pass over every
     // source, until each is drained (bounded, against a client that never pauses).
     const FINAL_ROUNDS: usize = 1024;

@@ -14,7 +14,6 @@ pub mod export;
 pub mod journal_sink;
 pub mod kmsg;
 pub mod native;
-pub mod notify;
 pub mod pacer;
 pub mod queue;
 pub mod ratelimit;

@@ -54,7 +54,6 @@ fn main() -> ExitCode {
         metadata_hostname: args.metadata_hostname,
         set_hostname: !args.no_set_hostname,
         online_timeout: Duration::from_secs(args.online_timeout),
-        notify_socket: std::env::var("NOTIFY_SOCKET").ok(),
     };
     match berth_net::daemon::run(&opts) {
         Ok(()) => ExitCode::SUCCESS,

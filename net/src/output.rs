@@ -15,8 +15,6 @@ use std::path::{Path, PathBuf};
 pub enum OutputError {
     #[error("writing {}: {source}", path.display())]
     Write { path: PathBuf, source: io::Error },
-    #[error("notifying the service manager at {socket}: {source}")]
-    Notify { socket: String, source: io::Error },
 }
 
 /// The `resolv.conf` text for these servers and search domains.
@@ -103,27 +101,6 @@ pub fn kernel_hostname(name: &str) -> &str {
     }
 }
 
-/// Sends `state` (`READY=1\nSTATUS=…`) to the service manager's `$NOTIFY_SOCKET`, if set.
-/// An `@` prefix is an abstract socket, as in sd_notify(3).
-pub fn notify(socket: Option<&str>, state: &str) -> Result<bool, OutputError> {
-    use std::os::linux::net::SocketAddrExt;
-    use std::os::unix::net::{SocketAddr, UnixDatagram};
-    let Some(socket) = socket.filter(|s| !s.is_empty()) else {
-        return Ok(false);
-    };
-    let err = |source| OutputError::Notify {
-        socket: socket.to_string(),
-        source,
-    };
-    let addr = match socket.strip_prefix('@') {
-        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()).map_err(err)?,
-        None => SocketAddr::from_pathname(socket).map_err(err)?,
-    };
-    let sock = UnixDatagram::unbound().map_err(err)?;
-    sock.send_to_addr(state.as_bytes(), &addr).map_err(err)?;
-    Ok(true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,7 +141,7 @@ mod tests {
     }
 
     #[test]
-    fn files_links_and_notify() {
+    fn files_and_links() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("run/resolv.conf");
         write_atomic(&target, "nameserver 10.0.0.2\n").unwrap();
@@ -176,12 +153,5 @@ mod tests {
             std::fs::read_to_string(&etc).unwrap(),
             "nameserver 10.0.0.2\n"
         );
-        let sock_path = dir.path().join("notify");
-        let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
-        assert!(notify(sock_path.to_str(), "READY=1\nSTATUS=online").unwrap());
-        let mut buf = [0u8; 64];
-        let n = sock.recv(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"READY=1\nSTATUS=online");
-        assert!(!notify(None, "READY=1").unwrap());
     }
 }

@@ -16,7 +16,6 @@ pub mod monitor;
 pub mod oci_image;
 pub mod pod;
 pub mod proto;
-pub mod sd_notify;
 pub mod server;
 pub mod sockpath;
 pub mod store;

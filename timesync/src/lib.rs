@@ -17,7 +17,6 @@
 pub mod clock;
 pub mod cloud;
 pub mod metadata;
-pub mod notify;
 pub mod ntp;
 pub mod servers;
 pub mod sync;

@@ -98,7 +98,7 @@ impl Daemon {
                 other => break other.expect("READY=1 from berth-journald"),
             }
         };
-        assert_eq!(&buf[..n], b"READY=1");
+        assert_eq!(&buf[..n], b"READY=1\n");
         daemon
     }
 

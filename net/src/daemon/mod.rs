@@ -21,7 +21,6 @@ use crate::config::{self, LinkFacts, NetworkFile};
 
 mod report;
 use crate::dhcp::{frame, Action, Client, Destination, Event};
-use crate::output;
 use crate::plan;
 use crate::sys::socket::{PacketLink, UdpLink, CLIENT_PORT};
 use crate::sys::{self, Net, SysError};
@@ -41,7 +40,6 @@ pub struct Options {
     pub metadata_hostname: PathBuf,
     pub set_hostname: bool,
     pub online_timeout: Duration,
-    pub notify_socket: Option<String>,
 }
 
 /// Why the daemon could not run at all.
@@ -121,7 +119,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
                     now.as_secs_f64()
                 );
                 eprintln!("berth-networkd: {msg}");
-                notify(opts, &format!("READY=1\nSTATUS={msg}"));
+                notify(&format!("READY=1\nSTATUS={msg}"));
                 ready = true;
             } else if now >= opts.online_timeout {
                 let msg = format!(
@@ -129,7 +127,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
                     opts.online_timeout.as_secs()
                 );
                 eprintln!("berth-networkd: {msg}");
-                notify(opts, &format!("READY=1\nSTATUS={msg}"));
+                notify(&format!("READY=1\nSTATUS={msg}"));
                 ready = true;
             }
         }
@@ -403,8 +401,9 @@ fn send(link: &Link, message: &dhcproto::v4::Message, to: Destination) {
     }
 }
 
-fn notify(opts: &Options, state: &str) {
-    if let Err(e) = output::notify(opts.notify_socket.as_deref(), state) {
-        eprintln!("berth-networkd: {e}");
+/// Tells the service manager `state` (`READY=1\nSTATUS=…`) over `$NOTIFY_SOCKET`, if set.
+fn notify(state: &str) {
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Custom(state)]) {
+        eprintln!("berth-networkd: telling the service manager {state:?}: {e}");
     }
 }

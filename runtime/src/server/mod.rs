@@ -200,7 +200,7 @@ pub async fn serve(mut daemon: Daemon, socket: &Path) -> Result<()> {
         .with_context(|| format!("cannot chmod {}", socket.display()))?;
     let daemon = Arc::new(daemon);
     eprintln!("berth-runtime: serving CRI v1 on {}", socket.display());
-    if let Err(e) = crate::sd_notify::notify("READY=1") {
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
         eprintln!("berth-runtime: cannot tell the service manager it is ready: {e}");
     }
     tonic::transport::Server::builder()
@@ -229,5 +229,5 @@ async fn shutdown_signal() {
         _ = int.recv() => {}
     }
     eprintln!("berth-runtime: stopping; containers keep running");
-    let _ = crate::sd_notify::notify("STOPPING=1");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
 }

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use berth_timesync::clock::{Clock, Linux, RecordingClock};
+use berth_timesync::cloud;
 use berth_timesync::ntp::query::QueryOptions;
 use berth_timesync::ntp::sample::Seconds;
 use berth_timesync::servers::{self, DHCP_SERVERS_FILE};
 use berth_timesync::sync::{Client, Options, Policy, SyncError};
-use berth_timesync::{cloud, notify};
 use clap::Parser;
 
 /// SNTP client: steps the clock at boot when it is far off, then slews it with the
@@ -98,8 +98,9 @@ fn log(line: &str) {
     eprintln!("berth-timesync: {line}");
 }
 
+/// Tells the service manager `state` (`READY=1\nSTATUS=…`) over `$NOTIFY_SOCKET`, if set.
 fn send(state: &str) {
-    if let Err(e) = notify::notify(state) {
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Custom(state)]) {
         log(&format!("telling the service manager {state:?}: {e}"));
     }
 }
