@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 
 use anyhow::{bail, Context, Result};
 use berth_layout::gpt::{self, GptTable};
+use berth_testkit::cargo_env::clean_cargo_env;
 
 /// A fixed SOURCE_DATE_EPOCH for every test build (2023-11-14T22:13:20Z).
 pub const EPOCH: &str = "1700000000";
@@ -34,32 +35,6 @@ pub fn xtask(args: &[&str]) -> Command {
         .current_dir(workspace());
     clean_cargo_env(&mut cmd);
     cmd
-}
-
-/// Removes what cargo set for this test binary (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...)
-/// from `cmd`'s environment, as `xtask/src/workspace.rs` does for its own nested cargo:
-/// ring's build script reruns when they change, so a `cargo xtask` run from a test would
-/// rebuild xtask and its dependencies, and the user's next `cargo xtask` all over again.
-pub fn clean_cargo_env(cmd: &mut Command) {
-    const SET_BY_CARGO: [&str; 8] = [
-        "CARGO_MANIFEST_DIR",
-        "CARGO_MANIFEST_PATH",
-        "CARGO_MANIFEST_LINKS",
-        "CARGO_CRATE_NAME",
-        "CARGO_BIN_NAME",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_TARGET_TMPDIR",
-        "CARGO_RUSTC_CURRENT_DIR",
-    ];
-    for name in SET_BY_CARGO {
-        cmd.env_remove(name);
-    }
-    for (name, _) in std::env::vars_os() {
-        let text = name.to_string_lossy();
-        if text.starts_with("CARGO_PKG_") || text.starts_with("CARGO_BIN_EXE_") {
-            cmd.env_remove(&name);
-        }
-    }
 }
 
 /// cargo's target folder for the image binaries, shared by the test builds and the

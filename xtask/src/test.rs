@@ -14,9 +14,6 @@ use anyhow::{bail, Context, Result};
 use crate::ui::Ui;
 use crate::workspace::Workspace;
 
-/// Where the test kit records skips, under cargo's target folder (`berth_testkit::RECORD`).
-const SKIP_RECORD: &str = "berth-skips.txt";
-
 pub fn run(_ws: &Workspace, ui: &Ui) -> Result<()> {
     let steps: [(&str, Vec<&str>); 3] = [
         ("fmt", vec!["fmt", "--all", "--", "--check"]),
@@ -44,7 +41,7 @@ pub fn run(_ws: &Workspace, ui: &Ui) -> Result<()> {
             ],
         ),
     ];
-    let record = target_dir()?.join(SKIP_RECORD);
+    let record = target_dir()?.join(berth_testkit::RECORD);
     match fs::remove_file(&record) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

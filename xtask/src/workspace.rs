@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use berth_testkit::cargo_env::clean_cargo_env;
+
 use anyhow::{Context, Result};
 
 /// The workspace root and the paths tasks share.
@@ -37,33 +39,6 @@ impl Workspace {
         let mut cmd = Command::new(Workspace::cargo());
         clean_cargo_env(&mut cmd);
         cmd
-    }
-}
-
-/// Removes what cargo sets for a package's program (`cargo run`, tests, build scripts)
-/// from `cmd`'s environment. A nested cargo would otherwise see them, and build scripts
-/// that declare `rerun-if-env-changed` on them (ring does, for `CARGO_MANIFEST_DIR` and
-/// `CARGO_PKG_*`) rerun and rebuild everything above them: that made the first `cargo
-/// xtask build` after `cargo xtask test` recompile xtask and its dependencies.
-pub fn clean_cargo_env(cmd: &mut Command) {
-    const SET_BY_CARGO: [&str; 8] = [
-        "CARGO_MANIFEST_DIR",
-        "CARGO_MANIFEST_PATH",
-        "CARGO_MANIFEST_LINKS",
-        "CARGO_CRATE_NAME",
-        "CARGO_BIN_NAME",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_TARGET_TMPDIR",
-        "CARGO_RUSTC_CURRENT_DIR",
-    ];
-    for name in SET_BY_CARGO {
-        cmd.env_remove(name);
-    }
-    for (name, _) in std::env::vars_os() {
-        let text = name.to_string_lossy();
-        if text.starts_with("CARGO_PKG_") || text.starts_with("CARGO_BIN_EXE_") {
-            cmd.env_remove(&name);
-        }
     }
 }
 

@@ -7,7 +7,10 @@
 //! - refused under CI: when `CI` is `true` (as `.ci/run` sets it), a skip fails the test
 //!   unless the test is on the allow-list `.ci/skips-allowed`, where every entry says why.
 //!
-//! No dependencies, so every test crate can use it.
+//! No dependencies, so every test crate can use it; `cargo xtask test` uses it too, for the
+//! record's name and for the environment of the cargo it starts ([`cargo_env`]).
+
+pub mod cargo_env;
 
 use std::fs::OpenOptions;
 use std::io::Write;
