@@ -106,6 +106,8 @@ pub struct ImageSpec {
     #[serde(default)]
     pub rootfs: RootfsSection,
     #[serde(default)]
+    pub cni: CniSection,
+    #[serde(default)]
     pub output: OutputSection,
 }
 
@@ -221,6 +223,62 @@ pub struct RootfsSection {
     pub overlays: Vec<PathBuf>,
 }
 
+/// `[cni]`: the CNI plugins the root ships in `/usr/lib/cni` (of the twenty that
+/// `containernetworking-plugins` carries) and the network baked for standalone nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CniSection {
+    /// Plugin binaries kept; the package's others are left out of the root.
+    #[serde(default = "default_cni_plugins")]
+    pub plugins: Vec<String>,
+    /// A bridge + host-local + portmap network written to `/etc/cni/net.d`; none when absent.
+    #[serde(default)]
+    pub default_network: Option<DefaultNetwork>,
+}
+
+impl Default for CniSection {
+    fn default() -> Self {
+        CniSection {
+            plugins: default_cni_plugins(),
+            default_network: None,
+        }
+    }
+}
+
+/// `[cni] default_network`: the pods' subnet on the node's bridge.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultNetwork {
+    /// An IPv4 network in CIDR form, `"10.88.0.0/16"`.
+    #[serde(deserialize_with = "ipv4_subnet")]
+    pub subnet: String,
+}
+
+fn default_cni_plugins() -> Vec<String> {
+    ["bridge", "host-local", "loopback", "portmap"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// An IPv4 network `a.b.c.d/n` with n at most 30 (room for a gateway and a pod) and no
+/// host bits set.
+fn ipv4_subnet<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    let bad = |why: &str| serde::de::Error::custom(format!("subnet {text:?}: {why}"));
+    let (addr, len) = text
+        .split_once('/')
+        .ok_or_else(|| bad("expected a.b.c.d/n"))?;
+    let addr: std::net::Ipv4Addr = addr.parse().map_err(|_| bad("not an IPv4 address"))?;
+    let len: u32 = len.parse().map_err(|_| bad("prefix length not a number"))?;
+    if len == 0 || len > 30 {
+        return Err(bad("prefix length must be 1 to 30"));
+    }
+    if u32::from(addr) & (u32::MAX >> len) != 0 {
+        return Err(bad("host bits are set"));
+    }
+    Ok(text)
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSection {
@@ -288,7 +346,12 @@ pub enum SpecError {
     Packages { path: PathBuf, message: String },
     #[error("{path}: [kernel]: {message}")]
     Kernel { path: PathBuf, message: String },
+    #[error("{path}: [cni] {message}")]
+    Cni { path: PathBuf, message: String },
 }
+
+/// The plugins the default network's configuration calls.
+pub const DEFAULT_NETWORK_PLUGINS: [&str; 3] = ["bridge", "host-local", "portmap"];
 
 impl ImageSpec {
     /// Reads and validates `path`.
@@ -335,6 +398,31 @@ impl ImageSpec {
                 return Err(kernel_error("set `package` (a Debian kernel) or `custom`"))
             }
             _ => {}
+        }
+        for name in &spec.cni.plugins {
+            let ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                return Err(SpecError::Cni {
+                    path: path.to_path_buf(),
+                    message: format!("plugins: {name:?} is not a plugin file name"),
+                });
+            }
+        }
+        if let Some(net) = &spec.cni.default_network {
+            for needed in DEFAULT_NETWORK_PLUGINS {
+                if !spec.cni.plugins.iter().any(|p| p == needed) {
+                    return Err(SpecError::Cni {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "default_network (subnet {}) needs the {needed:?} plugin, which `plugins` leaves out",
+                            net.subnet
+                        ),
+                    });
+                }
+            }
         }
         if spec.boot.tries == 0 || spec.boot.tries > 9 {
             return Err(SpecError::Kernel {
@@ -458,6 +546,33 @@ overlays = ["rootfs/overlay"]
             .unwrap_err()
             .to_string();
         assert!(err.contains("missing field `state`"), "{err}");
+    }
+
+    #[test]
+    fn cni_plugins_default_and_the_network_is_checked() {
+        let spec = parse(GOOD).unwrap();
+        assert_eq!(spec.cni, CniSection::default());
+        assert_eq!(spec.cni.plugins.len(), 4);
+        let with = |cni: &str| parse(&format!("{GOOD}\n[cni]\n{cni}\n"));
+        let net = with("default_network = { subnet = \"10.88.0.0/16\" }").unwrap();
+        assert_eq!(net.cni.default_network.unwrap().subnet, "10.88.0.0/16");
+        let cases = [
+            ("default_network = { subnet = \"10.88.0.1/16\" }", "host bits are set"),
+            ("default_network = { subnet = \"10.88.0.0\" }", "expected a.b.c.d/n"),
+            ("default_network = { subnet = \"10.88.0.0/31\" }", "1 to 30"),
+            ("default_network = { subnet = \"fd00::/64\" }", "not an IPv4 address"),
+            ("plugins = [\"../bin/sh\"]", "not a plugin file name"),
+            (
+                "plugins = [\"bridge\", \"host-local\"]\ndefault_network = { subnet = \"10.88.0.0/16\" }",
+                "needs the \"portmap\" plugin",
+            ),
+        ];
+        for (cni, why) in cases {
+            let err = with(cni).unwrap_err().to_string();
+            assert!(err.contains(why), "{cni}: {err}");
+        }
+        let err = with("default_network = { subnet = \"10.88.0.0\" }").unwrap_err();
+        assert!(err.to_string().contains("line "), "{err}");
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Assembles the whole root tree from its three inputs.
 //!
-//! Order matters and is fixed: packages in lock order (a later package's file wins), then
-//! the workspace's binaries, then the overlay folders, then what maintainer scripts would
+//! Order matters and is fixed: packages in lock order (a later package's file wins, and
+//! only `[cni]`'s plugins of theirs stay), then the workspace's binaries, then `[cni]`'s
+//! default network (an overlay may replace it), then the overlay folders, then what maintainer scripts would
 //! have generated (the CA bundle), then the ELF check. Nothing of the host is copied except
 //! the named binaries and overlays, and owners are returned, never applied, so the build
 //! can run unprivileged and the image writer applies them.
 
 use crate::certs::{self, CertsError};
+use crate::cni::{self, MissingPlugin};
 use crate::deb::{self, DebError};
 use crate::elf::{self, ElfError, ElfReport};
 use crate::hash::file_digest;
@@ -14,6 +16,7 @@ use crate::layout;
 use crate::lock::LockedPackage;
 use crate::place::{self, clean_relative, merged_usr, PlaceError, MERGED_USR};
 use crate::prune::Prune;
+use berth_image::spec::CniSection;
 use berth_image::tree::Owners;
 use std::fs;
 use std::io;
@@ -39,6 +42,8 @@ pub struct RootfsInput {
     pub binaries: Vec<Binary>,
     /// Folders copied over the result in order; modes kept, owners root.
     pub overlays: Vec<PathBuf>,
+    /// `image.toml`'s `[cni]` (`None`: the packages' plugins as they are, no network).
+    pub cni: Option<CniSection>,
 }
 
 /// One package as it went into the root (for the image manifest).
@@ -125,6 +130,10 @@ pub enum RootfsError {
     #[error(transparent)]
     Certs(#[from] CertsError),
     #[error(transparent)]
+    CniPlugin(#[from] MissingPlugin),
+    #[error("[cni] default_network: {0}")]
+    CniNetwork(#[source] PlaceError),
+    #[error(transparent)]
     Elf(#[from] ElfError),
 }
 
@@ -142,7 +151,10 @@ pub fn assemble(
     }
     layout::create(dest).map_err(RootfsError::MergedUsr)?;
     let mut out = Assembled::default();
-    let prune = Prune::default();
+    let prune = Prune {
+        cni_plugins: input.cni.as_ref().map(|c| c.plugins.clone()),
+        ..Prune::default()
+    };
     for (pkg, deb_path) in &input.packages {
         progress(&format!("extract {}", pkg.pin()));
         check_deb(pkg, deb_path)?;
@@ -169,6 +181,17 @@ pub fn assemble(
         progress(&format!("install {}", bin.dest.display()));
         let rel = install_binary(bin, dest)?;
         out.owners.remove(&rel);
+    }
+    if let Some(choice) = &input.cni {
+        cni::check_plugins(choice, dest)?;
+        if let Some(net) = &choice.default_network {
+            progress(&format!("{}: {}", cni::DEFAULT_NETWORK_FILE, net.subnet));
+            let text = cni::default_network_conflist(net);
+            let rel = Path::new(cni::DEFAULT_NETWORK_FILE);
+            place::write_file(dest, rel, 0o644, &mut text.as_bytes())
+                .map_err(RootfsError::CniNetwork)?;
+            out.owners.remove(rel);
+        }
     }
     for overlay in &input.overlays {
         progress(&format!("overlay {}", overlay.display()));

@@ -7,12 +7,13 @@
 //! extracts them in Rust, [`assemble`](mod@assemble) builds the whole tree and [`elf`]
 //! checks that every program finds its shared libraries inside it. [`place`] holds the path rules shared by
 //! every writer (no escapes, no writes through symlinks, merged `/usr`), [`prune`] what is
-//! left out, [`certs`] the CA bundle, [`layout`] the folders every root has, [`hash`] the sha256 helper.
+//! left out, [`cni`] the CNI plugins and default network kept, [`certs`] the CA bundle, [`layout`] the folders every root has, [`hash`] the sha256 helper.
 
 pub mod apt;
 pub mod assemble;
 pub mod cache;
 pub mod certs;
+pub mod cni;
 pub mod deb;
 pub mod elf;
 pub mod hash;

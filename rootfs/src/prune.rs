@@ -15,6 +15,8 @@ pub struct Prune {
     /// Drop `usr/share/doc/**` except the folders `usr/share/doc/<pkg>` and the files
     /// `usr/share/doc/<pkg>/copyright`.
     pub docs_copyright_only: bool,
+    /// The CNI plugin binaries kept in `usr/lib/cni` (`None`: all); see [`crate::cni`].
+    pub cni_plugins: Option<Vec<String>>,
 }
 
 impl Default for Prune {
@@ -31,6 +33,7 @@ impl Default for Prune {
         Prune {
             drop_trees: drop_trees.iter().map(PathBuf::from).collect(),
             docs_copyright_only: true,
+            cni_plugins: None,
         }
     }
 }
@@ -41,12 +44,16 @@ impl Prune {
         Prune {
             drop_trees: Vec::new(),
             docs_copyright_only: false,
+            cni_plugins: None,
         }
     }
 
     /// Whether `path` (relative to the root) goes into the tree; `is_dir` is its type.
     pub fn keeps(&self, path: &Path, is_dir: bool) -> bool {
         if self.drop_trees.iter().any(|t| path.starts_with(t)) {
+            return false;
+        }
+        if !crate::cni::keeps(self.cni_plugins.as_deref(), path, is_dir) {
             return false;
         }
         if self.docs_copyright_only {

@@ -70,6 +70,7 @@ fn fixture() -> Fixture {
                 mode: 0o755,
             }],
             overlays: vec![overlay],
+            cni: None,
         },
         work,
     }

@@ -101,6 +101,7 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<PathBuf> {
             kernel: &kernel,
             packages: &packages,
             overlays: &overlays,
+            cni: &spec.cni,
         },
     )?;
     let sizes = Sizes {

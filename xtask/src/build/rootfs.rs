@@ -1,13 +1,14 @@
 //! The rootfs step: the root tree assembled by `berth_rootfs` from the packages, the
 //! image's binaries, the kernel's modules and the overlays, with its owners and digest.
 //!
-//! Inputs: the variant, the binaries (by sha256), the kernel step, the packages (by
-//! sha256) and each overlay folder's content.
+//! Inputs: the variant, the binaries (by sha256), the kernel step, `[cni]`, the packages
+//! (by sha256) and each overlay folder's content.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use berth_image::manifest::PackageSummary;
+use berth_image::spec::CniSection;
 use berth_image::tree::{Owners, Tree};
 use berth_rootfs::LockedPackage;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,8 @@ pub struct Rootfs<'a> {
     pub packages: &'a [(LockedPackage, PathBuf)],
     /// The overlay folders, absolute, in order.
     pub overlays: &'a [PathBuf],
+    /// `image.toml`'s `[cni]`.
+    pub cni: &'a CniSection,
 }
 
 /// What the rootfs step hands on.
@@ -62,6 +65,7 @@ impl Step for Rootfs<'_> {
             key = key.add(&bin.dest.to_string_lossy(), super::file_sha256(&bin.path)?);
         }
         key = key.add("kernel", &self.kernel.key);
+        key = key.add("cni", serde_json::to_string(self.cni)?);
         for (pkg, _) in self.packages {
             key = key.add(&pkg.name, &pkg.sha256);
         }
@@ -90,6 +94,7 @@ impl Step for Rootfs<'_> {
                 })
                 .collect(),
             overlays,
+            cni: Some(self.cni.clone()),
         };
         let tree_dir = tree_dir(dir);
         let assembled =
