@@ -26,13 +26,18 @@ pub fn workspace() -> PathBuf {
 /// `cargo xtask ARGS` from the workspace root, with SOURCE_DATE_EPOCH fixed, in the
 /// environment a shell would give it.
 pub fn xtask(args: &[&str]) -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     // A flag, not the environment: build scripts of xtask's dependencies rerun when
     // SOURCE_DATE_EPOCH changes, so the user's next `cargo xtask` would rebuild xtask.
-    cmd.arg("xtask")
-        .args(["--source-date-epoch", EPOCH])
-        .args(args)
-        .current_dir(workspace());
+    let mut with_epoch = vec!["--source-date-epoch", EPOCH];
+    with_epoch.extend_from_slice(args);
+    xtask_as_typed(&with_epoch)
+}
+
+/// `cargo xtask ARGS` as a user types it in the workspace, in the environment a shell
+/// would give it: the epoch is the last commit's, as for the README's build.
+pub fn xtask_as_typed(args: &[&str]) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.arg("xtask").args(args).current_dir(workspace());
     clean_cargo_env(&mut cmd);
     cmd
 }
@@ -200,30 +205,35 @@ pub fn tool(name: &str, args: &[&str], package: &str) -> Result<Output> {
         .with_context(|| format!("cannot run {name} (install the Debian package {package})"))
 }
 
-/// The default image, built once per test process into `target/berth-tests/shared`
-/// (test binaries run one after another, so they share its stage cache): (disk, manifest).
+/// The default image as the README's `cargo xtask build` makes it (its work folder,
+/// `out/`, the last commit's epoch), found up to date or built once per test process
+/// (test binaries run one after another, so they share its step cache): (disk,
+/// manifest). Being the user's own build, the user's next `cargo xtask build` after
+/// `cargo xtask test` has nothing left to do.
 pub fn shared_image() -> &'static (PathBuf, PathBuf) {
     static IMAGE: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
     IMAGE.get_or_init(|| {
-        let dir = workspace().join("target/berth-tests/shared");
-        match build_into(&dir, &["--quiet"]) {
-            Ok((disk, _)) => (disk, dir.join("out/manifest.json")),
+        let out = workspace().join("out");
+        match run_ok(&mut xtask_as_typed(&["--quiet", "build"])) {
+            Ok(_) => (out.join("berth.raw"), out.join("manifest.json")),
             Err(err) => panic!("cannot build the shared test image: {err:#}"),
         }
     })
 }
 
-/// The debug variant (`berth.debug`, a busybox root shell on the serial console), built
-/// once per test process into `target/berth-tests/shared-debug`: (disk, manifest).
+/// The debug variant (`berth.debug`, a busybox root shell on the serial console) as
+/// `cargo xtask build --variant debug` makes it, once per test process: (disk, manifest).
 pub fn shared_debug_image() -> &'static (PathBuf, PathBuf) {
     static IMAGE: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
     IMAGE.get_or_init(|| {
-        let dir = workspace().join("target/berth-tests/shared-debug");
-        match build_into(&dir, &["--quiet", "--variant", "debug"]) {
-            Ok(_) => (
-                dir.join("out/berth-debug.raw"),
-                dir.join("out/manifest-debug.json"),
-            ),
+        let out = workspace().join("out");
+        match run_ok(&mut xtask_as_typed(&[
+            "--quiet",
+            "build",
+            "--variant",
+            "debug",
+        ])) {
+            Ok(_) => (out.join("berth-debug.raw"), out.join("manifest-debug.json")),
             Err(err) => panic!("cannot build the shared debug test image: {err:#}"),
         }
     })

@@ -513,6 +513,15 @@ fn the_service_manager_runs_the_cri_runtime_from_its_unit() {
         .unwrap_or_else(|| panic!("no process in the unit's cgroup: {procs:?}"));
     let socket = sh.run("busybox stat -c %F /run/berth/cri.sock");
     assert_eq!(socket.trim(), "socket", "{socket}");
+    // image.toml's [cni]: its four plugins and nothing else, and the default network in
+    // the writable /etc, where a cluster's add-on puts its own.
+    let plugins = sh.run("busybox ls /usr/lib/cni");
+    let plugins: Vec<&str> = plugins.split_whitespace().collect();
+    assert_eq!(plugins, ["bridge", "host-local", "loopback", "portmap"]);
+    let net = sh.run("busybox cat /etc/cni/net.d/90-berth.conflist");
+    assert!(net.contains("\"subnet\": \"10.88.0.0/16\""), "{net}");
+    let writable = sh.run("busybox touch /etc/cni/net.d/10-addon.conflist; echo rc=$?");
+    assert_eq!(writable.trim(), "rc=0", "{writable}");
     let limits = sh.run(&format!(
         "busybox cat /proc/{pid}/oom_score_adj /proc/sys/fs/nr_open; busybox grep 'open files' /proc/{pid}/limits"
     ));

@@ -7,20 +7,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use berth_tests::*;
 
-/// The image build.rs's tests use too (same folder: the stage cache is shared). Releases
-/// never go into its `out/`: build.rs reads the build manifest there.
-fn shared_image() -> &'static PathBuf {
-    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
-    IMAGE.get_or_init(|| {
-        let dir = workspace().join("target/berth-tests/shared");
-        build_into(&dir, &["--quiet"])
-            .expect("build the shared image")
-            .0
-    })
+/// The README's image, which the VM tests use too. Releases never go into its `out/`:
+/// other tests read the build manifest there.
+fn shared_disk() -> &'static PathBuf {
+    &shared_image().0
 }
 
 /// `cargo xtask release --quiet --image DISK --out-dir OUT EXTRA…`.
@@ -67,7 +60,7 @@ fn names(dir: &Path) -> Vec<String> {
 #[test]
 #[ignore = "builds whole images; run by `cargo xtask test`"]
 fn every_artifact_passes_its_reference_tool_and_verify_accepts_the_release() {
-    let disk = shared_image();
+    let disk = shared_disk();
     let dir = tempfile::tempdir().unwrap();
     let (private, public) = keygen(dir.path(), "key");
     let out = dir.path().join("release");
@@ -235,7 +228,7 @@ fn every_artifact_passes_its_reference_tool_and_verify_accepts_the_release() {
 #[test]
 #[ignore = "builds whole images; run by `cargo xtask test`"]
 fn two_releases_are_byte_identical() {
-    let disk = shared_image();
+    let disk = shared_disk();
     let dir = tempfile::tempdir().unwrap();
     let (private, _) = keygen(dir.path(), "key");
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
@@ -258,7 +251,7 @@ fn two_releases_are_byte_identical() {
 #[test]
 #[ignore = "builds whole images; run by `cargo xtask test`"]
 fn verify_names_a_tampered_artifact_and_a_wrong_key() {
-    let disk = shared_image();
+    let disk = shared_disk();
     let dir = tempfile::tempdir().unwrap();
     let (private, public) = keygen(dir.path(), "key");
     let (_, other) = keygen(dir.path(), "other");
@@ -314,7 +307,7 @@ fn verify_names_a_tampered_artifact_and_a_wrong_key() {
 #[test]
 #[ignore = "builds whole images; run by `cargo xtask test`"]
 fn bad_inputs_are_named_before_anything_is_written() {
-    let disk = shared_image();
+    let disk = shared_disk();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("release");
     let err = |o: &std::process::Output| {
@@ -364,7 +357,7 @@ fn bad_inputs_are_named_before_anything_is_written() {
 #[test]
 #[ignore = "builds whole images; run by `cargo xtask test`"]
 fn publish_dry_run_prints_the_requests_it_would_make() {
-    let disk = shared_image();
+    let disk = shared_disk();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("release");
     ok(&release(disk, &out, &["--format", "gce"]));
