@@ -162,6 +162,10 @@ pub struct KernelSection {
     /// Extra kernel command-line arguments (after Berth's own).
     #[serde(default)]
     pub cmdline: Vec<String>,
+    /// The modules the root keeps, by purpose: module names, or folders of the modules
+    /// tree ending in `/`; dependencies follow. Absent: every module of the kernel.
+    #[serde(default)]
+    pub modules: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 /// A kernel built elsewhere: its image, its modules folder and its config.

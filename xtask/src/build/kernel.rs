@@ -3,10 +3,12 @@
 //! module dependency index generated, since the Debian package ships none.
 //!
 //! Outputs in the step folder: `vmlinuz`, `systemd-bootx64.efi`, `kernel.json`, and
-//! `root/usr/lib/modules/<version>/` (every module plus `modules.dep`), an overlay for the
-//! rootfs step.
+//! `root/usr/lib/modules/<version>/` (the modules `[kernel.modules]` selects, with their
+//! dependencies and stage 1's, plus `modules.dep` for them), an overlay for the rootfs
+//! step.
 //!
-//! Inputs: the boot packages (by sha256) or the custom kernel's files.
+//! Inputs: the boot packages (by sha256) or the custom kernel's files, and
+//! `[kernel.modules]`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -56,6 +58,7 @@ impl Step for Kernel<'_> {
         for (pkg, _) in self.debs {
             key = key.add(&pkg.name, &pkg.sha256);
         }
+        key = key.add("modules", format!("{:?}", self.spec.kernel.modules));
         if let Some(custom) = &self.spec.kernel.custom {
             let ws = self.ws;
             key = key
@@ -73,8 +76,8 @@ impl Step for Kernel<'_> {
         let step = ui.step(Self::NAME);
         let meta = build(self.ws, self.spec, self.debs, dir)?;
         step.finish(&format!(
-            "{} ({} modules), config checked",
-            meta.version, meta.modules
+            "{} ({} of {} modules), config checked",
+            meta.version, meta.modules, meta.modules_in_kernel
         ));
         Ok(meta)
     }
@@ -87,7 +90,11 @@ pub struct KernelMeta {
     /// The package it came from (`custom` for a kernel of one's own).
     pub package: String,
     pub package_version: String,
+    /// Modules kept for the root.
     pub modules: usize,
+    /// Modules the kernel comes with.
+    #[serde(default)]
+    pub modules_in_kernel: usize,
 }
 
 impl KernelMeta {
@@ -135,6 +142,7 @@ fn build(
                 package: "custom".into(),
                 package_version: String::new(),
                 modules: 0,
+                modules_in_kernel: 0,
             };
             (meta, config)
         }
@@ -163,6 +171,7 @@ fn build(
                 package: pkg.name.clone(),
                 package_version: pkg.version.clone(),
                 modules: 0,
+                modules_in_kernel: 0,
             };
             (meta, config)
         }
@@ -171,13 +180,26 @@ fn build(
         .with_context(|| format!("kernel {} does not have what Berth needs", meta.version))?;
     let modules_dir = meta.modules_dir(dest);
     let index = berth_kernel_config::modinfo::scan(&modules_dir, &meta.version)?;
+    let keep = match &spec.kernel.modules {
+        Some(purposes) => {
+            let keep = berth_kernel_config::select::select(&index, purposes)?;
+            for module in index.modules().filter(|m| !keep.contains(&m.name)) {
+                let path = modules_dir.join(&module.path);
+                fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+            Some(keep)
+        }
+        None => None,
+    };
     fs::write(
         modules_dir.join(MODULES_DEP),
-        index.render_modules_dep(None)?,
+        index.render_modules_dep(keep.as_ref())?,
     )?;
     step_cleanup(&unpacked);
     Ok(KernelMeta {
-        modules: index.len(),
+        modules: keep.as_ref().map_or(index.len(), |k| k.len()),
+        modules_in_kernel: index.len(),
         ..meta
     })
 }

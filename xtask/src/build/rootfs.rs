@@ -52,10 +52,17 @@ impl Step for Rootfs<'_> {
             "xtask/src/build/rootfs.rs",
             "rootfs/Cargo.toml",
             "rootfs/src",
+            "kernel-config/Cargo.toml",
+            "kernel-config/src",
             IMAGE_SOURCES,
         ],
         exclude: IMAGE_EXCLUDE,
-        crates: &["berth-rootfs", "berth-image", "berth-layout"],
+        crates: &[
+            "berth-rootfs",
+            "berth-image",
+            "berth-layout",
+            "berth-kernel-config",
+        ],
     };
     type Meta = RootfsMeta;
 
@@ -99,6 +106,11 @@ impl Step for Rootfs<'_> {
         let tree_dir = tree_dir(dir);
         let assembled =
             berth_rootfs::assemble(&input, &tree_dir, &|what: &str| step.message(what))?;
+        let version = &self.kernel.meta.version;
+        let loads = berth_kernel_config::select::check_load_lists(&tree_dir, version)?;
+        step.message(&format!(
+            "modules-load.d: {loads} modules found in the root"
+        ));
         let tree = Tree::scan(&tree_dir, &assembled.owners)?;
         let meta = RootfsMeta {
             tree_digest: hex::encode(tree.digest()?),
