@@ -137,10 +137,28 @@ fn mount_table_matches_the_design_row_by_row() {
             .trim(),
         "1"
     );
+    assert_eq!(
+        sh.run("busybox cat /proc/sys/net/bridge/bridge-nf-call-ip6tables")
+            .trim(),
+        "1"
+    );
     let modules = sh.run("busybox cat /proc/modules");
     assert!(
         modules.contains("overlay") && modules.contains("br_netfilter"),
         "{modules}"
+    );
+    // iptables (Debian's nft backend) as the CNI plugins and kube-proxy use it: a NAT
+    // chain with a masquerade rule, matches by comment and conntrack state, all from the
+    // modules the root keeps.
+    let nat = sh.run(
+        "iptables -t nat -N BERTH-TEST && \
+         iptables -t nat -A BERTH-TEST -s 10.88.0.0/16 -m comment --comment pods -j MASQUERADE && \
+         iptables -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT && \
+         iptables -t nat -S BERTH-TEST; echo rc=$?",
+    );
+    assert!(
+        nat.contains("-A BERTH-TEST -s 10.88.0.0/16") && nat.trim_end().ends_with("rc=0"),
+        "{nat}"
     );
     // noexec where the table says so.
     let exec = sh.run(
