@@ -7,7 +7,7 @@
 //! extracts them in Rust, [`assemble`](mod@assemble) builds the whole tree and [`elf`]
 //! checks that every program finds its shared libraries inside it. [`place`] holds the path rules shared by
 //! every writer (no escapes, no writes through symlinks, merged `/usr`), [`prune`] what is
-//! left out, [`cni`] the CNI plugins and default network kept, [`certs`] the CA bundle, [`layout`] the folders every root has, [`hash`] the sha256 helper.
+//! left out, [`cni`] the CNI plugins and default network kept, [`certs`] the CA bundle, [`layout`] the folders every root has, [`split`] stripped programs and their debug files, [`hash`] the sha256 helper.
 
 pub mod apt;
 pub mod assemble;
@@ -21,6 +21,7 @@ pub mod layout;
 pub mod lock;
 pub mod place;
 pub mod prune;
+pub mod split;
 
 pub use apt::{Apt, AptError, AptSources};
 pub use assemble::{assemble, Assembled, Binary, PackageRecord, RootfsError, RootfsInput};

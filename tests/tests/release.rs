@@ -74,6 +74,7 @@ fn every_artifact_passes_its_reference_tool_and_verify_accepts_the_release() {
         [
             "SHA256SUMS",
             "berth-0.1.0.tar.gz",
+            "berth-debuginfo.tar.zst",
             "berth.qcow2",
             "berth.raw",
             "berth.raw.zst",
@@ -177,6 +178,21 @@ fn every_artifact_passes_its_reference_tool_and_verify_accepts_the_release() {
     let vmdk = fs::read(out.join("berth.vmdk")).unwrap();
     assert!(String::from_utf8_lossy(&vmdk[..2048]).contains("createType=\"streamOptimized\""));
     ok(&tool("zstd", &["-t", "-q", &p("berth.raw.zst")], "zstd").unwrap());
+    // The debug files of the root's stripped programs, one per program, by build-id.
+    let list = ok(&tool(
+        "tar",
+        &["--zstd", "-tvf", &p("berth-debuginfo.tar.zst")],
+        "tar",
+    )
+    .unwrap());
+    let debug: Vec<&str> = list.lines().collect();
+    assert_eq!(debug.len(), 9, "{list}");
+    assert!(
+        debug.iter().all(|l| l.starts_with("-rw-r--r-- 0/0 ")
+            && l.contains(" usr/lib/debug/.build-id/")
+            && l.ends_with(".debug")),
+        "{list}"
+    );
 
     // The manifest carries what the issue lists; the SBOM is valid SPDX.
     let manifest: serde_json::Value =

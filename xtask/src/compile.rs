@@ -1,7 +1,9 @@
 //! The compile step: the workspace's own binaries for the image (release, statically
 //! linked so that they need nothing from the root's libc and also run from the initramfs),
 //! built in a target folder of their own with paths remapped, so their bytes do not depend
-//! on where the workspace or the cargo home is.
+//! on where the workspace or the cargo home is; then split into the stripped programs the
+//! root ships and their debug files by build-id (`berth_rootfs::split`), which the build
+//! packs as `<disk>-debuginfo.tar.zst` beside the disk.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -63,11 +65,19 @@ const TARGET: &str = "x86_64-unknown-linux-gnu";
 /// SOURCE_DATE_EPOCH for the compilers (1980-01-01, the ZIP epoch, as Debian's tools use).
 const BINARIES_EPOCH: &str = "315532800";
 
-/// One built binary.
+/// One built binary, stripped for the root; its symbols are in its debug file.
 pub struct Built {
+    /// The stripped program.
     pub path: PathBuf,
     pub dest: PathBuf,
     pub mode: u32,
+    /// Its debug file, relative to [`debug_root`]: `usr/lib/debug/.build-id/ab/cdef….debug`.
+    pub debug_rel: PathBuf,
+}
+
+/// Where the binaries' debug files are kept, in cargo's target folder for the image.
+pub fn debug_root(target_dir: &Path) -> PathBuf {
+    target_dir.join("berth-debug")
 }
 
 /// Runs cargo (it has its own incremental cache) and returns the binaries.
@@ -117,6 +127,7 @@ pub fn compile(ws: &Workspace, target_dir: &Path, quiet: bool) -> Result<Vec<Bui
         }
     }
     let dir = target_dir.join(TARGET).join("release");
+    let stripped_dir = target_dir.join("berth-stripped");
     IMAGE_BINARIES
         .iter()
         .map(|(_, bin, dest, mode)| {
@@ -124,10 +135,12 @@ pub fn compile(ws: &Workspace, target_dir: &Path, quiet: bool) -> Result<Vec<Bui
             if !path.is_file() {
                 bail!("cargo did not produce {}", path.display());
             }
+            let split = berth_rootfs::split::split(&path, &stripped_dir, &debug_root(target_dir))?;
             Ok(Built {
-                path,
+                path: split.stripped,
                 dest: PathBuf::from(dest),
                 mode: *mode,
+                debug_rel: split.debug_rel,
             })
         })
         .collect()

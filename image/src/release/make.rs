@@ -187,6 +187,22 @@ fn stage(
         artifacts.push(a);
     }
 
+    // The programs' debug files, packed by the build beside the disk.
+    let debuginfo = input.disk.with_file_name(debuginfo_name(&base));
+    if debuginfo.is_file() {
+        let name = debuginfo_name(&base);
+        let size = fs::metadata(&debuginfo)
+            .map_err(ReleaseError::io("read", &debuginfo))?
+            .len();
+        if !same_dir(input.disk, input.out_dir) {
+            let to = staging.join(&name);
+            fs::copy(&debuginfo, &to).map_err(ReleaseError::io("copy", &to))?;
+            moved.push(name.clone());
+        }
+        let sha256 = hash_file(&debuginfo, progress)?;
+        artifacts.push(Artifact { name, size, sha256 });
+    }
+
     let sbom = spdx::render(&spdx::SbomInput {
         facts,
         crates: input.crates,
@@ -288,6 +304,11 @@ fn publish(
         fs::rename(staging.join(&name), &to).map_err(ReleaseError::io("rename into place", &to))?;
     }
     Ok(all)
+}
+
+/// The build's archive of the programs' debug files for the disk named `base`.
+pub fn debuginfo_name(base: &str) -> String {
+    format!("{base}-debuginfo.tar.zst")
 }
 
 /// The disk's file name without `.raw`: `berth`, `berth-debug`.

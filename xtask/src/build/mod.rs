@@ -1,5 +1,5 @@
 //! `cargo xtask build`: fetch, compile, then the steps kernel, initramfs, rootfs, ext4,
-//! verity, ESP, STATE and disk, each in its own file.
+//! verity, ESP, STATE, disk and debuginfo, each in its own file.
 //!
 //! Every step declares its inputs and the code that makes it and goes through the one
 //! cache of `step.rs` (key, lookup, run, commit); fetch and compile have caches of their
@@ -7,6 +7,7 @@
 //! UUIDs, hash seed, verity salt) derive from content, never from the builder or the
 //! clock: the disk is a function of the inputs and SOURCE_DATE_EPOCH.
 
+mod debuginfo;
 mod disk;
 mod esp;
 mod ext4;
@@ -181,6 +182,15 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<PathBuf> {
             state: &state,
             disk_path: disk_path.clone(),
             manifest_path: out_dir.join(format!("manifest{suffix}.json")),
+        },
+    )?;
+    cache.ensure(
+        ui,
+        &debuginfo::Debuginfo {
+            binaries: &binaries,
+            target_dir: &target_dir,
+            epoch,
+            archive: out_dir.join(format!("{}{suffix}-debuginfo.tar.zst", spec.image.name)),
         },
     )?;
     ui.say(&format!(
