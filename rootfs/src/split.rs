@@ -96,16 +96,13 @@ pub fn split(program: &Path, stripped_dir: &Path, debug_root: &Path) -> Result<S
         for dir in [stripped_dir, debug.parent().unwrap_or(debug_root)] {
             fs::create_dir_all(dir).map_err(read_err(dir))?;
         }
-        objcopy(&[
-            "--only-keep-debug".as_ref(),
-            program.as_os_str(),
-            debug.as_os_str(),
-        ])?;
-        objcopy(&[
-            "--strip-all".as_ref(),
-            program.as_os_str(),
-            stripped.as_os_str(),
-        ])?;
+        // Written beside and renamed into place: two builds sharing the target folder may
+        // split the same program at once, and a reader must never see half a file.
+        for (flag, out) in [("--only-keep-debug", &debug), ("--strip-all", &stripped)] {
+            let partial = out.with_extension(format!("partial.{}", std::process::id()));
+            objcopy(&[flag.as_ref(), program.as_os_str(), partial.as_os_str()])?;
+            fs::rename(&partial, out).map_err(read_err(out))?;
+        }
     }
     Ok(Split {
         stripped,
