@@ -192,9 +192,11 @@ fn two_clean_builds_are_byte_identical() {
     let (a, _) = build_into(&dir.path().join("a"), &["--quiet"]).unwrap();
     let (b, _) = clean_build_into(&dir.path().join("b"), &["--quiet"]).unwrap();
     assert!(same_bytes(&a, &b).unwrap(), "two clean builds differ");
-    let ma = fs::read(a.with_file_name("manifest.json")).unwrap();
-    let mb = fs::read(b.with_file_name("manifest.json")).unwrap();
-    assert_eq!(ma, mb);
+    for name in ["manifest.json", "berth-debuginfo.tar.zst"] {
+        let ma = fs::read(a.with_file_name(name)).unwrap();
+        let mb = fs::read(b.with_file_name(name)).unwrap();
+        assert!(ma == mb, "{name} differs between two clean builds");
+    }
 }
 
 #[test]
@@ -230,6 +232,7 @@ fn build_steps_are_cached_and_an_overlay_change_rebuilds_from_rootfs() {
         "esp",
         "state",
         "disk",
+        "debuginfo",
     ] {
         assert!(
             log.contains(&format!("{step:>10} cached")),
@@ -251,7 +254,7 @@ fn build_steps_are_cached_and_an_overlay_change_rebuilds_from_rootfs() {
             "{step} was not rebuilt:\n{log}"
         );
     }
-    for step in ["kernel", "initramfs", "state"] {
+    for step in ["kernel", "initramfs", "state", "debuginfo"] {
         assert!(
             log.contains(&format!("{step:>10} cached")),
             "{step} does not depend on the root:\n{log}"
