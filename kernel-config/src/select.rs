@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use berth_layout::confd::{self, BadModuleName};
 use berth_layout::module_index::{ModuleIndex, ModuleIndexError, STAGE1_MODULES};
 use berth_layout::paths::{CONFD_BASES, MODULES, MODULES_BUILTIN, MODULES_DEP};
 
@@ -31,40 +32,48 @@ pub fn select(
     purposes: &BTreeMap<String, Vec<String>>,
 ) -> Result<BTreeSet<String>, SelectError> {
     let mut keep = BTreeSet::new();
-    let stage1 = (
-        "stage 1".to_string(),
-        STAGE1_MODULES.iter().map(|m| m.to_string()).collect(),
-    );
-    for (purpose, entries) in purposes.iter().chain([(&stage1.0, &stage1.1)]) {
+    for (purpose, entries) in purposes {
         for entry in entries {
-            let names: Vec<String> = if entry.ends_with('/') {
-                let below: Vec<String> = index
-                    .modules()
-                    .filter(|m| m.path.starts_with(entry.as_str()))
-                    .map(|m| m.name.clone())
-                    .collect();
-                if below.is_empty() {
-                    return Err(SelectError::EmptyFolder {
-                        purpose: purpose.clone(),
-                        folder: entry.clone(),
-                    });
-                }
-                below
-            } else {
-                vec![entry.clone()]
-            };
-            let wanted: Vec<&str> = names.iter().map(String::as_str).collect();
-            let plan =
-                index
-                    .resolve(&wanted, &|_| false)
-                    .map_err(|source| SelectError::Module {
-                        purpose: purpose.clone(),
-                        source,
-                    })?;
-            keep.extend(plan.load.into_iter().map(|m| m.name));
+            keep_entry(index, purpose, entry, &mut keep)?;
         }
     }
+    for module in STAGE1_MODULES {
+        keep_entry(index, "stage 1", module, &mut keep)?;
+    }
     Ok(keep)
+}
+
+/// Adds `entry` (a module name, or a folder ending in `/`) and its dependencies to `keep`.
+fn keep_entry(
+    index: &ModuleIndex,
+    purpose: &str,
+    entry: &str,
+    keep: &mut BTreeSet<String>,
+) -> Result<(), SelectError> {
+    let wanted: Vec<&str> = if entry.ends_with('/') {
+        let below: Vec<&str> = index
+            .modules()
+            .filter(|m| m.path.starts_with(entry))
+            .map(|m| m.name.as_str())
+            .collect();
+        if below.is_empty() {
+            return Err(SelectError::EmptyFolder {
+                purpose: purpose.to_owned(),
+                folder: entry.to_owned(),
+            });
+        }
+        below
+    } else {
+        vec![entry]
+    };
+    let plan = index
+        .resolve(&wanted, &|_| false)
+        .map_err(|source| SelectError::Module {
+            purpose: purpose.to_owned(),
+            source,
+        })?;
+    keep.extend(plan.load.into_iter().map(|m| m.name));
+    Ok(())
 }
 
 /// A `modules-load.d` line that PID 1 could not load from the root.
@@ -82,6 +91,12 @@ pub enum LoadListError {
         #[source]
         source: ModuleIndexError,
     },
+    #[error("{file}:{}: {source}", .source.line)]
+    BadName {
+        file: String,
+        #[source]
+        source: BadModuleName,
+    },
     #[error("{file}:{line}: {source}; add it to [kernel.modules] in image.toml")]
     NotInRoot {
         file: String,
@@ -91,8 +106,8 @@ pub enum LoadListError {
     },
 }
 
-/// Checks every name in the root's `modules-load.d` files (as PID 1 reads them: blank
-/// lines and `#`/`;` comments skipped) against the root's own module index of kernel
+/// Checks every name in the root's `modules-load.d` files (parsed as PID 1 parses them,
+/// [`confd::module_names`]) against the root's own module index of kernel
 /// `version`, so that a module left out of `[kernel.modules]` fails the build, not the
 /// boot. Returns how many names were checked.
 pub fn check_load_lists(root: &Path, version: &str) -> Result<usize, LoadListError> {
@@ -129,16 +144,16 @@ pub fn check_load_lists(root: &Path, version: &str) -> Result<usize, LoadListErr
                 .unwrap_or(&file)
                 .display()
                 .to_string();
-            for (number, line) in text.lines().enumerate() {
-                let name = line.trim();
-                if name.is_empty() || name.starts_with('#') || name.starts_with(';') {
-                    continue;
-                }
+            for parsed in confd::module_names(&text) {
+                let (line, name) = parsed.map_err(|e| LoadListError::BadName {
+                    file: shown.clone(),
+                    source: e,
+                })?;
                 index
-                    .resolve(&[name], &|_| false)
+                    .resolve(&[&name], &|_| false)
                     .map_err(|source| LoadListError::NotInRoot {
                         file: shown.clone(),
-                        line: number + 1,
+                        line,
                         source,
                     })?;
                 checked += 1;

@@ -12,6 +12,7 @@
 //! filesystem writers (those live in `berth-image`, which the booted system never links).
 
 pub mod cmdline;
+pub mod confd;
 pub mod gpt;
 pub mod module_index;
 pub mod partition;

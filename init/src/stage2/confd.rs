@@ -13,6 +13,7 @@ use super::engine::{JobResult, Machine};
 use crate::console;
 use crate::module_loader::ModuleLoader;
 use crate::sys::Syscalls;
+use berth_layout::confd::{self, lines};
 use berth_layout::paths::{CONFD_BASES, MODULES};
 
 /// A line that could not be used.
@@ -51,28 +52,15 @@ pub fn config_files(sys: &dyn Syscalls, name: &str) -> Vec<PathBuf> {
     files.into_values().collect()
 }
 
-/// Meaningful lines: (1-based number, trimmed text), without blanks and `#`/`;` comments.
-fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty() && !l.starts_with(['#', ';']))
-}
-
-/// Module names of a `modules-load.d` file.
+/// Module names of a `modules-load.d` file (the parser the builder checks the image with).
 pub fn parse_modules_load(text: &str) -> Vec<Result<(usize, String), LineError>> {
-    lines(text)
-        .map(|(line, name)| {
-            let ok = name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            match ok {
-                true => Ok((line, name.to_owned())),
-                false => Err(LineError {
-                    line,
-                    message: format!("{name:?} is not a module name"),
-                }),
-            }
+    confd::module_names(text)
+        .into_iter()
+        .map(|parsed| {
+            parsed.map_err(|e| LineError {
+                line: e.line,
+                message: e.to_string(),
+            })
         })
         .collect()
 }
