@@ -28,8 +28,10 @@ pub struct Ext4Params {
     pub hash_seed: Uuid,
     /// Every inode and superblock time (SOURCE_DATE_EPOCH).
     pub epoch: u64,
-    /// A journal for writable filesystems (STATE); none for the read-only root.
-    pub journal: bool,
+    /// A writable filesystem (STATE): a journal, room to grow in place (`resize_inode`)
+    /// and mke2fs's one inode per 16 KiB for what the node will write. The read-only root
+    /// has none of these and exactly the inodes its tree needs.
+    pub writable: bool,
 }
 
 /// Errors making a filesystem.
@@ -94,12 +96,12 @@ pub fn write(tree: &Tree, image: &Path, size: u64, params: &Ext4Params) -> Resul
 
     let conf = image.with_extension("mke2fs.conf");
     fs::write(&conf, MKE2FS_CONF).map_err(io(&conf))?;
-    let mut features = String::from(if params.journal {
+    let mut features = String::from(if params.writable {
         "has_journal"
     } else {
         "^has_journal"
     });
-    if !params.journal {
+    if !params.writable {
         // A read-only root is never resized in place; updates write the other slot.
         features.push_str(",^resize_inode");
     }
@@ -118,14 +120,15 @@ pub fn write(tree: &Tree, image: &Path, size: u64, params: &Ext4Params) -> Resul
             "-U",
             &params.uuid.to_string(),
         ])
-        .arg("-N")
-        .arg(inode_count(tree).to_string())
         .arg("-E")
         .arg(format!(
             "hash_seed={},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0,nodiscard",
             params.hash_seed
-        ))
-        .arg(image);
+        ));
+    if !params.writable {
+        mke2fs.arg("-N").arg(inode_count(tree).to_string());
+    }
+    mke2fs.arg(image);
     let result = run(&mut mke2fs, "mke2fs", image);
     let _ = fs::remove_file(&conf);
     result?;

@@ -6,13 +6,13 @@ use std::process::Command;
 
 const EPOCH: u64 = 1_700_000_000;
 
-fn params(journal: bool) -> Ext4Params {
+fn params(writable: bool) -> Ext4Params {
     Ext4Params {
         label: "ROOT".into(),
         uuid: Uuid::from_u128(0x1111_2222_3333_4444_5555_6666_7777_8888),
         hash_seed: Uuid::from_u128(0x9999_aaaa_bbbb_cccc_dddd_eeee_ffff_0000),
         epoch: EPOCH,
-        journal,
+        writable,
     }
 }
 
@@ -130,7 +130,7 @@ fn same_tree_staged_differently_gives_identical_bytes() {
 }
 
 #[test]
-fn empty_state_filesystem_has_a_journal() {
+fn empty_state_filesystem_has_a_journal_and_inodes_for_what_the_node_writes() {
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("state.ext4");
     write(&Tree::default(), &image, 32 << 20, &params(true)).unwrap();
@@ -139,7 +139,15 @@ fn empty_state_filesystem_has_a_journal() {
         .arg(&image)
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&dump.stdout).contains("has_journal"));
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.contains("has_journal"), "{dump}");
+    // One inode per 16 KiB, not the empty tree's 64 (a pull of one image ran out of them).
+    let inodes: u64 = dump
+        .lines()
+        .find_map(|l| l.strip_prefix("Inode count:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no inode count in {dump}"));
+    assert_eq!(inodes, (32 << 20) / 16384, "{dump}");
 }
 
 #[test]

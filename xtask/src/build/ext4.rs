@@ -70,7 +70,7 @@ impl Step for RootExt4<'_> {
             uuid: ids.uuid,
             hash_seed: ids.hash_seed,
             epoch: self.epoch,
-            journal: false,
+            writable: false,
         };
         ext4::write(&tree, &image, size, &params)?;
         step.finish(&format!("{} MiB, e2fsck clean", size >> 20));
@@ -113,7 +113,7 @@ impl Step for StateExt4<'_> {
             uuid: ids.uuid,
             hash_seed: ids.hash_seed,
             epoch: self.epoch,
-            journal: true,
+            writable: true,
         };
         ext4::write(&Tree::default(), &state_image(dir), self.size, &params)?;
         step.finish("ext4 with journal");
