@@ -1,6 +1,7 @@
 //! A CRI client over a unix socket, for the tests, the benchmark (which drives containerd
 //! and Berth with the same code) and anyone scripting the runtime from Rust.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -20,7 +21,16 @@ pub struct CriClient {
 
 /// Connects to the CRI socket at `socket`.
 pub async fn connect(socket: &Path) -> Result<CriClient, tonic::transport::Error> {
-    let channel = Endpoint::from_shared(format!("unix://{}", socket.display()))?
+    connect_to(format!("unix://{}", socket.display())).await
+}
+
+/// Connects to a daemon serving CRI on TCP (`tcp_address` in its configuration).
+pub async fn connect_tcp(addr: SocketAddr) -> Result<CriClient, tonic::transport::Error> {
+    connect_to(format!("http://{addr}")).await
+}
+
+async fn connect_to(uri: String) -> Result<CriClient, tonic::transport::Error> {
+    let channel = Endpoint::from_shared(uri)?
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await?;

@@ -113,6 +113,10 @@ pub struct Config {
     pub stream_server_address: std::net::IpAddr,
     /// Its port; 0 picks a free one at start.
     pub stream_server_port: u16,
+    /// Also serve CRI over plain TCP on this address, as containerd's `[grpc]
+    /// tcp_address`: unauthenticated and unencrypted, so unset by default and meant for
+    /// a test or debug node whose port only a test harness can reach (`"0.0.0.0:10011"`).
+    pub tcp_address: Option<std::net::SocketAddr>,
 }
 
 impl Default for Config {
@@ -143,6 +147,7 @@ impl Default for Config {
             monitor_path: PathBuf::new(),
             stream_server_address: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             stream_server_port: 0,
+            tcp_address: None,
         }
     }
 }
@@ -307,5 +312,23 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("stream_server_address"), "{err}");
+    }
+
+    #[test]
+    fn tcp_address_is_off_unless_set_and_must_be_an_address_with_a_port() {
+        assert_eq!(Config::default().tcp_address, None);
+        let config =
+            Config::parse(Path::new("r.toml"), "tcp_address = \"0.0.0.0:10011\"\n").unwrap();
+        assert_eq!(
+            config.tcp_address.map(|a| a.to_string()).as_deref(),
+            Some("0.0.0.0:10011")
+        );
+        let err = Config::parse(Path::new("r.toml"), "tcp_address = \"0.0.0.0\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("r.toml") && err.contains("tcp_address"),
+            "{err}"
+        );
     }
 }

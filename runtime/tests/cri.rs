@@ -692,3 +692,45 @@ async fn bad_requests_are_named_and_unknown_objects_are_not_found() {
         .await
         .expect("remove unknown pod");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "runs the daemon as root; run by `cargo xtask test`"]
+async fn tcp_address_serves_the_same_cri_and_stops_with_the_daemon() {
+    if support::skip(&["crun"]) {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let port = support::free_port();
+    let mut daemon = support::Daemon::new(
+        work.path(),
+        &format!("tcp_address = \"127.0.0.1:{port}\"\n"),
+    );
+    daemon.start();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut tcp = berth_runtime::client::connect_tcp(addr)
+        .await
+        .expect("connect over TCP");
+    let mut unix = connect(&daemon.socket).await.expect("connect");
+    let over_tcp = tcp
+        .runtime
+        .version(VersionRequest::default())
+        .await
+        .expect("Version over TCP")
+        .into_inner();
+    let over_unix = unix
+        .runtime
+        .version(VersionRequest::default())
+        .await
+        .expect("Version")
+        .into_inner();
+    assert_eq!(over_tcp, over_unix);
+    assert_eq!(over_tcp.runtime_name, "berth");
+    // Both listeners end with the daemon: SIGTERM, then nothing accepts on the port.
+    daemon.stop();
+    assert!(std::net::TcpStream::connect(addr).is_err());
+    let log = std::fs::read_to_string(&daemon.log).unwrap_or_default();
+    assert!(
+        log.contains(&format!("serving CRI v1 on tcp 127.0.0.1:{port}")),
+        "{log}"
+    );
+}

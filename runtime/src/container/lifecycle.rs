@@ -3,7 +3,7 @@
 //! so these calls work the same after a daemon restart.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -103,7 +103,7 @@ pub fn create(
         runtime_root: runtime.root.clone(),
         log_path,
     };
-    let out = Command::new(monitor_binary)
+    let out = super::oci_runtime::child_command(monitor_binary)
         .args(args.to_args())
         .stdin(Stdio::null())
         .stderr(Stdio::null())

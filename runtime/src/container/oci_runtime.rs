@@ -12,6 +12,16 @@ use serde::Deserialize;
 
 use super::ContainerError;
 
+/// A command for a program the daemon runs (the OCI runtime, the monitor), without the
+/// service manager's `NOTIFY_SOCKET`: given it, crun and runc proxy the container's
+/// sd_notify and `start` waits for a READY=1 that an ordinary container never sends, so
+/// StartContainer hung on a node where the daemon runs as a `Type=notify` unit.
+pub(crate) fn child_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_remove("NOTIFY_SOCKET");
+    cmd
+}
+
 /// One OCI runtime binary with its state directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OciRuntime {
@@ -59,7 +69,7 @@ impl OciRuntime {
 
     /// A command with the global options.
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.binary);
+        let mut cmd = child_command(&self.binary);
         cmd.arg("--root").arg(&self.root);
         cmd
     }
@@ -80,7 +90,7 @@ impl OciRuntime {
         log: &Path,
         console: Option<&Path>,
     ) -> Command {
-        let mut cmd = Command::new(&self.binary);
+        let mut cmd = child_command(&self.binary);
         cmd.arg("--root")
             .arg(&self.root)
             .arg("--log")
@@ -395,5 +405,23 @@ mod version_tests {
         assert_eq!(crun_version("crun version 1.19\n"), Some((1, 19)));
         assert_eq!(crun_version("runc version 1.1.5"), None);
         assert_eq!(crun_version(""), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_never_see_the_service_managers_notify_socket() {
+        let cmd = child_command("crun");
+        assert!(cmd
+            .get_envs()
+            .any(|(key, value)| key == "NOTIFY_SOCKET" && value.is_none()));
+        let runtime = OciRuntime::for_handler(Path::new("/run/x"), "crun", Path::new("crun"));
+        assert!(runtime
+            .command()
+            .get_envs()
+            .any(|(key, value)| key == "NOTIFY_SOCKET" && value.is_none()));
     }
 }

@@ -13,7 +13,7 @@
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, SigHandler, Signal};
@@ -37,7 +37,7 @@ fn pid_init_error(paths: &PodPaths, reason: impl Into<String>) -> PodError {
 pub fn start(monitor: &Path, paths: &PodPaths) -> Result<PathBuf, PodError> {
     let ns_dir = paths.ns_dir();
     std::fs::create_dir_all(&ns_dir).map_err(|e| PodError::io("create", &ns_dir, e))?;
-    let mut command = Command::new(monitor);
+    let mut command = crate::container::oci_runtime::child_command(monitor);
     command
         .arg(POD_INIT_ARG)
         .stdin(Stdio::null())

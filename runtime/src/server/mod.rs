@@ -1,5 +1,5 @@
 //! The gRPC side: the daemon's shared state ([`Daemon`]) and the two CRI services on a
-//! unix socket. Handlers check the request, then run the (blocking) work of the
+//! unix socket (and on TCP when `tcp_address` asks for it). Handlers check the request, then run the (blocking) work of the
 //! [`oci_image`](crate::oci_image), [`pod`](crate::pod) and [`container`](crate::container)
 //! modules on tokio's blocking pool, so a slow pull never stalls `Status` or `ListPods`.
 
@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use tokio::net::UnixListener;
-use tokio_stream::wrappers::UnixListenerStream;
+use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 
 use crate::config::Config;
 use crate::container::OciRuntime;
@@ -174,7 +174,8 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| tonic::Status::internal(format!("handler failed: {e}")))?
 }
 
-/// Serves both CRI services on `socket` (0660) until SIGTERM or SIGINT.
+/// Serves both CRI services on `socket` (0660), and on `tcp_address` when configured,
+/// until SIGTERM or SIGINT.
 pub async fn serve(mut daemon: Daemon, socket: &Path) -> Result<()> {
     let stream_addr = daemon.config.stream_address();
     let stream = crate::stream::StreamServer::start(stream_addr)
@@ -198,20 +199,68 @@ pub async fn serve(mut daemon: Daemon, socket: &Path) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o660))
         .with_context(|| format!("cannot chmod {}", socket.display()))?;
+    let tcp = match daemon.config.tcp_address {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for CRI on tcp_address {addr}"))?,
+        ),
+        None => None,
+    };
     let daemon = Arc::new(daemon);
     eprintln!("berth-runtime: serving CRI v1 on {}", socket.display());
+    if let Some(addr) = tcp.as_ref().and_then(|l| l.local_addr().ok()) {
+        eprintln!("berth-runtime: serving CRI v1 on tcp {addr} (unauthenticated: tcp_address)");
+    }
     if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
         eprintln!("berth-runtime: cannot tell the service manager it is ready: {e}");
     }
+    // One signal stops every listener.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let on_unix = serve_on(
+        daemon.clone(),
+        UnixListenerStream::new(listener),
+        stopped.clone(),
+    );
+    match tcp {
+        Some(tcp) => {
+            let on_tcp = serve_on(daemon, TcpListenerStream::new(tcp), stopped);
+            tokio::try_join!(on_unix, on_tcp).map(|_| ())
+        }
+        None => on_unix.await,
+    }
+    .context("gRPC server failed")?;
+    let _ = std::fs::remove_file(socket);
+    Ok(())
+}
+
+/// Serves both CRI services on the connections of `incoming` until `stop` turns true.
+async fn serve_on<IO, IE>(
+    daemon: Arc<Daemon>,
+    incoming: impl tokio_stream::Stream<Item = Result<IO, IE>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), tonic::transport::Error>
+where
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     tonic::transport::Server::builder()
         .layer(deadline::DeadlineLayer)
         .add_service(RuntimeServiceServer::new(Cri(daemon.clone())))
         .add_service(ImageServiceServer::new(Cri(daemon)))
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown_signal())
+        .serve_with_incoming_shutdown(incoming, async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        })
         .await
-        .context("gRPC server failed")?;
-    let _ = std::fs::remove_file(socket);
-    Ok(())
 }
 
 async fn shutdown_signal() {
