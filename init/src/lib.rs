@@ -16,6 +16,7 @@ pub mod console;
 pub mod control;
 pub mod discover;
 pub mod manager;
+pub mod modprobe;
 pub mod module_loader;
 pub mod stage1;
 pub mod stage2;

@@ -1,5 +1,6 @@
 //! `berth-init`: Berth's PID 1. Stage 1 when run as `/init` from the initramfs, stage 2
-//! otherwise (as `/sbin/init` in the verified root); see [`berth_init::boot_stage`].
+//! otherwise (as `/sbin/init` in the verified root); see [`berth_init::boot_stage`]. Run
+//! as `modprobe` (a link), it is the kernel's module loader ([`berth_init::modprobe`]).
 //!
 //! Thin on purpose: it picks the boot stage and calls the library. As PID 1 it never returns
 //! from `main` (returning would panic the kernel): a failure or a panic is printed on the
@@ -15,6 +16,12 @@ use berth_layout::cmdline::FailureAction;
 
 fn main() -> ExitCode {
     let argv0 = std::env::args().next().unwrap_or_default();
+    // `/usr/sbin/modprobe` links here: the kernel's request_module runs it.
+    if std::path::Path::new(&argv0).file_name() == Some("modprobe".as_ref()) {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let code = berth_init::modprobe::run(&Linux::new(), &args, &mut |line| eprintln!("{line}"));
+        return ExitCode::from(code);
+    }
     if std::env::args().skip(1).any(|arg| arg == "--version") {
         println!("berth-init {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;

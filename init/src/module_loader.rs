@@ -3,15 +3,40 @@
 //! stage 2 loads `overlay` and the `modules-load.d` names from the root. The index the
 //! builder ships (`modules.dep`, `modules.builtin`) and the one resolver both sides share
 //! ([`berth_layout::module_index`]) give the files and their order; `finit_module` loads
-//! them.
+//! them, and `init_module` the `.ko.zst` files that [`decompress`] has expanded (the
+//! builder compresses the root's modules; not every kernel can decompress them itself).
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use berth_layout::module_index::{ModuleIndex, ModuleIndexError};
-use berth_layout::paths::{MODULES_BUILTIN, MODULES_DEP};
+use berth_layout::module_alias::ModuleAliases;
+use berth_layout::module_index::{normalize, ModuleIndex, ModuleIndexError};
+use berth_layout::paths::{MODULES_ALIAS, MODULES_BUILTIN, MODULES_DEP};
 
 use crate::sys::Syscalls;
+
+/// The largest module PID 1 expands (Debian's largest, amdgpu, is 15 MiB): a damaged
+/// or hostile file cannot make it allocate without bound.
+pub const MAX_MODULE_BYTES: u64 = 64 << 20;
+
+/// Expands one zstd-compressed module file (`.ko.zst`) for `init_module`.
+pub fn decompress(compressed: &[u8]) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let decoder = ruzstd::decoding::StreamingDecoder::new(compressed)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("not zstd: {e}")))?;
+    let mut module = Vec::new();
+    decoder
+        .take(MAX_MODULE_BYTES + 1)
+        .read_to_end(&mut module)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad zstd data: {e}")))?;
+    if module.len() as u64 > MAX_MODULE_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("expands beyond {MAX_MODULE_BYTES} bytes"),
+        ));
+    }
+    Ok(module)
+}
 
 /// Where the running kernel's release is.
 const OSRELEASE: &str = "/proc/sys/kernel/osrelease";
@@ -102,6 +127,38 @@ impl ModuleLoader {
         })
     }
 
+    /// The modules `name` stands for: itself when it is a module or built in, else the
+    /// modules whose `modules.alias` patterns match it (none when the file is missing).
+    pub fn names_for(
+        &self,
+        sys: &dyn Syscalls,
+        name: &str,
+    ) -> Result<Vec<String>, ModuleLoadError> {
+        if self.index.get(name).is_some() || self.index.is_builtin(name) {
+            return Ok(vec![normalize(name)]);
+        }
+        let path = self.base.join(MODULES_ALIAS);
+        let text = match sys.read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(ModuleLoadError::Index { path, source }),
+        };
+        let aliases = ModuleAliases::parse(&text).map_err(|e| ModuleLoadError::Index {
+            path: path.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidData, e),
+        })?;
+        Ok(aliases
+            .lookup(name)
+            .into_iter()
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// The folder of the running kernel's modules.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
     /// Loads `wanted` and what they depend on, telling `report` what became of each
     /// module; returns how many files were inserted (built-in and already loaded ones are
     /// not counted).
@@ -140,5 +197,42 @@ impl ModuleLoader {
             report(&module.name, state);
         }
         Ok(loaded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A zstd frame holding `data`, made with ruzstd's own encoder so the test needs no
+    /// other compressor.
+    fn zstd(data: &[u8]) -> Vec<u8> {
+        ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+    }
+
+    #[test]
+    fn a_compressed_module_expands_to_its_bytes() {
+        let module: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        assert_eq!(decompress(&zstd(&module)).unwrap(), module);
+    }
+
+    #[test]
+    fn damaged_or_oversized_files_are_refused() {
+        let err = decompress(b"\x7fELF not zstd").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("not zstd"), "{err}");
+        let mut cut = zstd(&[7u8; 100_000]);
+        cut.truncate(cut.len() / 2);
+        assert_eq!(
+            decompress(&cut).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        // A tiny file that expands past the bound (a zip bomb) stops at the bound.
+        let bomb = zstd(&vec![0u8; (MAX_MODULE_BYTES + 1) as usize]);
+        assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+        let err = decompress(&bomb).unwrap_err();
+        assert!(err.to_string().contains("beyond"), "{err}");
     }
 }

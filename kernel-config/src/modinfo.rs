@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use berth_layout::module_alias::ModuleAliases;
 use berth_layout::module_index::{ModuleIndex, ModuleIndexError};
 use berth_layout::paths::MODULES_BUILTIN;
 
@@ -107,8 +108,17 @@ fn collect_ko(base: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), Sca
     Ok(())
 }
 
-/// The `key=value` strings of a module's `.modinfo` section.
+/// The `key=value` strings of a module's `.modinfo` section (the first of a repeated key).
 pub fn modinfo(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    let mut info = BTreeMap::new();
+    for (key, value) in modinfo_items(bytes)? {
+        info.entry(key).or_insert(value);
+    }
+    Ok(info)
+}
+
+/// Every `key=value` of a module's `.modinfo` section, in order (`alias` repeats).
+pub fn modinfo_items(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
     let elf = goblin::elf::Elf::parse(bytes).map_err(|e| e.to_string())?;
     let section = elf
         .section_headers
@@ -120,15 +130,36 @@ pub fn modinfo(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
     let data = bytes
         .get(start..start.saturating_add(len))
         .ok_or(".modinfo runs past the end of the file")?;
-    let mut info = BTreeMap::new();
-    for item in data.split(|b| *b == 0).filter(|s| !s.is_empty()) {
-        let text = String::from_utf8_lossy(item);
-        if let Some((key, value)) = text.split_once('=') {
-            info.entry(key.to_string())
-                .or_insert_with(|| value.to_string());
+    Ok(data
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .filter_map(|item| {
+            let text = String::from_utf8_lossy(item);
+            text.split_once('=')
+                .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        })
+        .collect())
+}
+
+/// The `alias=` entries of the (uncompressed) modules of `index` under `dir`, as depmod
+/// writes them into `modules.alias`.
+pub fn aliases(dir: &Path, index: &ModuleIndex) -> Result<ModuleAliases, ScanError> {
+    let mut aliases = ModuleAliases::default();
+    for module in index.modules() {
+        let path = dir.join(&module.path);
+        let bytes = fs::read(&path).map_err(|source| ScanError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let items = modinfo_items(&bytes).map_err(|reason| ScanError::BadModule {
+            path: path.clone(),
+            reason,
+        })?;
+        for (_, pattern) in items.iter().filter(|(key, _)| key == "alias") {
+            aliases.insert(pattern, &module.name);
         }
     }
-    Ok(info)
+    Ok(aliases)
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! What of a package is left out of the root.
 //!
 //! The image has no shell users reading manuals and no package manager: documentation,
-//! manuals, translations and completion scripts only cost space and verity blocks. Each
-//! package's `usr/share/doc/<pkg>/copyright` stays, because shipping a binary means shipping
-//! its licence.
+//! manuals, translations, completion scripts and charset converters only cost space and
+//! verity blocks. Each package's `usr/share/doc/<pkg>/copyright` stays, because shipping a
+//! binary means shipping its licence.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -29,6 +29,9 @@ impl Default for Prune {
             "usr/share/bug",
             "usr/share/bash-completion",
             "usr/share/zsh",
+            // glibc's iconv converters (7.7 MiB): UTF-8 and ASCII are built into libc,
+            // and nothing in the root converts other character sets.
+            "usr/lib/x86_64-linux-gnu/gconv",
         ];
         Prune {
             drop_trees: drop_trees.iter().map(PathBuf::from).collect(),

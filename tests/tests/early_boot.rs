@@ -160,6 +160,38 @@ fn mount_table_matches_the_design_row_by_row() {
         nat.contains("-A BERTH-TEST -s 10.88.0.0/16") && nat.trim_end().ends_with("rc=0"),
         "{nat}"
     );
+    // A match no modules-load.d file names: the kernel asks /sbin/modprobe (PID 1's
+    // binary under that name) for `ipt_length`, an alias of xt_length in modules.alias.
+    let autoload = sh.run(
+        "busybox cat /proc/sys/kernel/modprobe; [ -d /sys/module/xt_length ] && echo early; \
+         iptables -A INPUT -m length --length 1:2 -j ACCEPT; echo rc=$?; \
+         [ -d /sys/module/xt_length ] && echo autoloaded",
+    );
+    assert_eq!(
+        autoload
+            .split_whitespace()
+            .filter(|w| ["/sbin/modprobe", "early", "rc=", "autoloaded"]
+                .iter()
+                .any(|p| w.starts_with(p)))
+            .collect::<Vec<_>>(),
+        ["/sbin/modprobe", "rc=0", "autoloaded"],
+        "{autoload}"
+    );
+    // By hand, as a script would (busybox's own applet would shadow a bare `modprobe` in
+    // the debug variant's shell).
+    let direct = sh.run(
+        "/sbin/modprobe -q fs-nope; echo rc=$?; /sbin/modprobe xt_time; echo rc=$?; \
+         [ -d /sys/module/xt_time ] && echo loaded",
+    );
+    // (Kernel messages share the console: only the shell's words count.)
+    assert_eq!(
+        direct
+            .split_whitespace()
+            .filter(|w| w.starts_with("rc=") || *w == "loaded")
+            .collect::<Vec<_>>(),
+        ["rc=1", "rc=0", "loaded"],
+        "{direct}"
+    );
     // noexec where the table says so.
     let exec = sh.run(
         // busybox runs the applet its file is named after: copies named `true`.

@@ -14,6 +14,7 @@
 pub mod cmdline;
 pub mod confd;
 pub mod gpt;
+pub mod module_alias;
 pub mod module_index;
 pub mod partition;
 pub mod paths;

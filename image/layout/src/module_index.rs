@@ -151,6 +151,20 @@ impl ModuleIndex {
         self.builtin.insert(normalize(name));
     }
 
+    /// The index of the modules named in `keep` only (built-ins stay): what a root that
+    /// ships a subset of the kernel's modules describes.
+    pub fn only(&self, keep: &BTreeSet<String>) -> ModuleIndex {
+        ModuleIndex {
+            modules: self
+                .modules
+                .iter()
+                .filter(|(name, _)| keep.contains(*name))
+                .map(|(name, module)| (name.clone(), module.clone()))
+                .collect(),
+            builtin: self.builtin.clone(),
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&Module> {
         self.modules.get(&normalize(name))
     }

@@ -21,6 +21,8 @@ pub const INITRAMFS_MODULES: &str = "/lib/modules";
 pub const MODULES_DEP: &str = "modules.dep";
 /// The kernel's list of built-in modules, in a release's module folder.
 pub const MODULES_BUILTIN: &str = "modules.builtin";
+/// The names `request_module` asks for, by module, in a release's module folder.
+pub const MODULES_ALIAS: &str = "modules.alias";
 
 /// Unit files: shipped (verified), then the runtime's (`/etc` is a tmpfs overlay).
 pub const UNIT_DIRS: [&str; 2] = ["/usr/lib/systemd/system", "/etc/systemd/system"];

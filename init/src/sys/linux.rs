@@ -9,7 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use nix::kmod::{finit_module, ModuleInitFlags};
+use nix::kmod::{finit_module, init_module, ModuleInitFlags};
 use nix::mount::MsFlags;
 use nix::sys::reboot::RebootMode;
 use nix::sys::stat::{makedev, Mode, SFlag};
@@ -148,10 +148,20 @@ impl Syscalls for Linux {
     }
 
     fn load_module(&self, path: &Path) -> io::Result<()> {
+        let name = path.as_os_str().as_bytes();
+        if name.ends_with(b".zst") {
+            // Expanded here: Debian's kernel has no CONFIG_MODULE_DECOMPRESS.
+            let file = File::open(path)?;
+            let mut compressed = Vec::new();
+            io::Read::read_to_end(
+                &mut io::Read::take(file, crate::module_loader::MAX_MODULE_BYTES),
+                &mut compressed,
+            )?;
+            let module = crate::module_loader::decompress(&compressed)?;
+            return Ok(init_module(&module, c"")?);
+        }
         let file = File::open(path)?;
-        let compressed = [".xz", ".zst", ".gz"]
-            .iter()
-            .any(|s| path.as_os_str().as_bytes().ends_with(s.as_bytes()));
+        let compressed = [".xz", ".gz"].iter().any(|s| name.ends_with(s.as_bytes()));
         let flags = if compressed {
             ModuleInitFlags::from_bits_retain(MODULE_INIT_COMPRESSED_FILE)
         } else {

@@ -1,5 +1,5 @@
 //! The initramfs step: stage 1 and exactly the modules it loads (with their dependencies
-//! from the generated index), laid out and compressed by `berth_image::boot::initramfs`.
+//! from the kernel step's `modules.dep`), laid out and compressed by `berth_image::boot::initramfs`.
 //!
 //! Inputs: the kernel step, the init binary, SOURCE_DATE_EPOCH.
 
@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use berth_image::boot::initramfs::{self, Layout};
-use berth_layout::module_index::STAGE1_MODULES;
+use berth_layout::module_index::{ModuleIndex, STAGE1_MODULES};
+use berth_layout::paths::{MODULES_BUILTIN, MODULES_DEP};
 use serde::{Deserialize, Serialize};
 
 use super::kernel::KernelMeta;
@@ -62,7 +63,18 @@ impl Step for Initramfs<'_> {
         let step = ui.step(Self::NAME);
         let kernel = &self.kernel.meta;
         let modules_dir = kernel.modules_dir(&self.kernel.dir);
-        let index = berth_kernel_config::modinfo::scan(&modules_dir, &kernel.version)?;
+        // The kernel step's index: its modules are the root's, already compressed.
+        let read = |name: &str| {
+            let path = modules_dir.join(name);
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))
+        };
+        let builtin = match modules_dir.join(MODULES_BUILTIN).exists() {
+            true => Some(read(MODULES_BUILTIN)?),
+            false => None,
+        };
+        let index = ModuleIndex::parse(&read(MODULES_DEP)?, builtin.as_deref())
+            .with_context(|| format!("{} of kernel {}", MODULES_DEP, kernel.version))?;
         let plan = index
             .resolve(STAGE1_MODULES, &|_| false)
             .with_context(|| format!("kernel {} cannot boot Berth", kernel.version))?;

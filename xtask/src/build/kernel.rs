@@ -4,8 +4,9 @@
 //!
 //! Outputs in the step folder: `vmlinuz`, `systemd-bootx64.efi`, `kernel.json`, and
 //! `root/usr/lib/modules/<version>/` (the modules `[kernel.modules]` selects, with their
-//! dependencies and stage 1's, plus `modules.dep` for them), an overlay for the rootfs
-//! step.
+//! dependencies and stage 1's, compressed to `.ko.zst`, plus `modules.dep` and
+//! `modules.alias` for them), an overlay for the rootfs step and the index the initramfs
+//! step reads.
 //!
 //! Inputs: the boot packages (by sha256) or the custom kernel's files, and
 //! `[kernel.modules]`.
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use berth_image::spec::ImageSpec;
 use berth_image::tree::{Owners, Tree};
-use berth_layout::paths::MODULES_DEP;
+use berth_layout::paths::{MODULES_ALIAS, MODULES_DEP};
 use berth_rootfs::{deb, LockedPackage, Prune};
 use serde::{Deserialize, Serialize};
 
@@ -192,10 +193,17 @@ fn build(
         }
         None => None,
     };
+    let kept = match &keep {
+        Some(keep) => index.only(keep),
+        None => index.clone(),
+    };
+    let aliases = berth_kernel_config::modinfo::aliases(&modules_dir, &kept)?;
+    let kept = berth_kernel_config::compress::compress(&modules_dir, &kept)?;
     fs::write(
         modules_dir.join(MODULES_DEP),
-        index.render_modules_dep(keep.as_ref())?,
+        kept.render_modules_dep(None)?,
     )?;
+    fs::write(modules_dir.join(MODULES_ALIAS), aliases.render())?;
     step_cleanup(&unpacked);
     Ok(KernelMeta {
         modules: keep.as_ref().map_or(index.len(), |k| k.len()),
