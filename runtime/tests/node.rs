@@ -52,10 +52,14 @@ fn boot(name: &str, disk: &Path, fw: &Forwards, registry: &str) -> Shell {
         "server = \"http://{registry}\"\\n\\n[host.\"http://{registry}\"]\\n  capabilities = [\"pull\", \"resolve\"]\\n"
     );
     let out = sh.run(&format!(
-        "busybox mkdir -p /etc/berth/certs.d/{registry} && \
-         busybox printf '{config}' > /etc/berth/runtime.toml && \
-         busybox printf '{hosts}' > /etc/berth/certs.d/{registry}/hosts.toml && \
+        "busybox mkdir -p /etc/berth && busybox printf '{config}' > /etc/berth/runtime.toml && \
          systemctl restart berth-runtime; echo rc=$?"
+    ));
+    assert!(out.trim().ends_with("rc=0"), "{out}");
+    // The registry after the restart: the runtime reads hosts.toml at each pull.
+    let out = sh.run(&format!(
+        "busybox mkdir -p /etc/berth/certs.d/{registry} && \
+         busybox printf '{hosts}' > /etc/berth/certs.d/{registry}/hosts.toml; echo rc=$?"
     ));
     assert!(out.trim().ends_with("rc=0"), "{out}");
     sh

@@ -388,6 +388,32 @@ fn mirror_from_hosts_toml_serves_an_unreachable_registry() {
     assert_eq!(rec.repo_tags, ["example.invalid/test/busybox:1"]);
     assert_eq!(rec.id, image.id());
 
+    // A store reading the folder at each pull: the mirror written after it opened serves
+    // the next pull, and a broken file fails the pull naming it.
+    let later = tempfile::tempdir().unwrap();
+    let live_root = tempfile::tempdir().unwrap();
+    let live = ImageStore::open(live_root.path(), RegistryConfig::empty())
+        .unwrap()
+        .reading_registries_from(later.path());
+    assert!(live.pull("example.invalid/test/busybox:1", None).is_err());
+    fs::create_dir(later.path().join("example.invalid")).unwrap();
+    fs::copy(
+        certs.path().join("example.invalid/hosts.toml"),
+        later.path().join("example.invalid/hosts.toml"),
+    )
+    .unwrap();
+    let rec = live.pull("example.invalid/test/busybox:1", None).unwrap();
+    assert_eq!(rec.id, image.id());
+    fs::write(
+        later.path().join("example.invalid/hosts.toml"),
+        "server = [",
+    )
+    .unwrap();
+    let err = live
+        .pull("example.invalid/test/busybox:1", None)
+        .unwrap_err();
+    assert!(err.to_string().contains("hosts.toml"), "{err}");
+
     // Without the mirror the same name fails, as Unavailable, naming the host.
     let bare =
         ImageStore::open(tempfile::tempdir().unwrap().path(), RegistryConfig::empty()).unwrap();

@@ -35,6 +35,9 @@ pub struct ImageStore {
     layers: LayerStore,
     records: Records,
     registries: RegistryConfig,
+    /// Read again at each pull when set (as containerd's `config_path`), so a registry
+    /// configured while the daemon runs serves the next pull without a restart.
+    registry_folder: Option<PathBuf>,
     client: Client,
     /// Pulls hold it shared, garbage collection exclusively.
     gc: RwLock<()>,
@@ -64,10 +67,18 @@ impl ImageStore {
             layers: LayerStore::open(&root.join("layers"), opts)?,
             records: Records::open(&root.join("images"))?,
             registries,
+            registry_folder: None,
             client: Client::new(),
             gc: RwLock::new(()),
             write: Mutex::new(()),
         })
+    }
+
+    /// Reads `dir`'s `<registry>/hosts.toml` files at each pull instead of the
+    /// configuration given at open; a file that does not parse fails the pull, naming it.
+    pub fn reading_registries_from(mut self, dir: &Path) -> Self {
+        self.registry_folder = Some(dir.to_owned());
+        self
     }
 
     /// The content store (blobs by digest).
@@ -80,7 +91,15 @@ impl ImageStore {
     pub fn pull(&self, reference: &str, auth: Option<&Auth>) -> Result<ImageRecord, ImageError> {
         let reference = Reference::parse(reference)?;
         let _shared = self.gc.read().unwrap_or_else(|p| p.into_inner());
-        let session = self.client.session(&reference, &self.registries, auth);
+        let loaded;
+        let registries = match &self.registry_folder {
+            Some(dir) => {
+                loaded = RegistryConfig::load(dir)?;
+                &loaded
+            }
+            None => &self.registries,
+        };
+        let session = self.client.session(&reference, registries, auth);
         let top = session.resolve(&reference)?;
         let top_digest = top.digest.clone();
         let mut blobs = Vec::new();

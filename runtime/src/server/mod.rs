@@ -63,10 +63,17 @@ impl Daemon {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let registries = RegistryConfig::load(&config.registry_config_dir)
-            .context("cannot read the registry configuration")?;
-        let images =
-            ImageStore::open(&config.root, registries).context("cannot open the image store")?;
+        // Read again at each pull; a bad file now is said, and fails only the pulls it
+        // concerns rather than the daemon.
+        let registries = RegistryConfig::load(&config.registry_config_dir).unwrap_or_else(|e| {
+            eprintln!(
+                "berth-runtime: warning: registry configuration: {e}; pulls fail until it is fixed"
+            );
+            RegistryConfig::empty()
+        });
+        let images = ImageStore::open(&config.root, registries)
+            .context("cannot open the image store")?
+            .reading_registries_from(&config.registry_config_dir);
         let pods = Table::open(&config.root.join("meta/pods"))?;
         let containers = Table::open(&config.root.join("meta/containers"))?;
         let cni = Cni::new(CniConfig {
