@@ -147,6 +147,17 @@ fn mount_table_matches_the_design_row_by_row() {
         modules.contains("overlay") && modules.contains("br_netfilter"),
         "{modules}"
     );
+    // The NIC's driver by its PCI modalias (coldplug), and no other cloud's.
+    let console = sh.vm.console();
+    let coldplug = console
+        .lines()
+        .find(|l| l.contains("berth: coldplug loaded:"))
+        .unwrap_or_else(|| panic!("no coldplug line:\n{console}"));
+    assert!(coldplug.contains("virtio_net"), "{coldplug}");
+    assert!(
+        modules.contains("virtio_net") && !modules.contains("gve") && !modules.contains("ena "),
+        "{modules}"
+    );
     // iptables (Debian's nft backend) as the CNI plugins and kube-proxy use it: a NAT
     // chain with a masquerade rule, matches by comment and conntrack state, all from the
     // modules the root keeps.

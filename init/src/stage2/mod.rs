@@ -14,6 +14,7 @@
 //! ([`crate::control`], what `systemctl` talks to) is polled in the same loop.
 
 pub mod cloud;
+pub mod coldplug;
 pub mod confd;
 pub mod engine;
 pub mod identity;
@@ -51,7 +52,7 @@ struct Sockets {
 
 /// Early boot, in order. Mounts first (later jobs write to `/etc`, `/var`, `/proc/sys`);
 /// modules before sysctl (`net.bridge.*` exists once `br_netfilter` is loaded).
-pub const EARLY_BOOT: [Job; 10] = [
+pub const EARLY_BOOT: [Job; 11] = [
     Job {
         name: "mount",
         run: mounts::api,
@@ -79,6 +80,10 @@ pub const EARLY_BOOT: [Job; 10] = [
     Job {
         name: "hostname",
         run: identity::hostname,
+    },
+    Job {
+        name: "coldplug",
+        run: coldplug::coldplug,
     },
     Job {
         name: "modules-load",
