@@ -89,6 +89,18 @@ fn units_kernel_syslog_and_the_previous_boot_are_in_the_journal() {
     sh.run("busybox logger -t berth-test hello-through-syslog");
     let syslog = sh.run("busybox sleep 1; journalctl -t berth-test -o cat --no-pager");
     assert!(syslog.contains("hello-through-syslog"), "{syslog}");
+    // -f: started before the line is logged, it prints it as it arrives, and only it.
+    let follow = sh.run(
+        "journalctl -f -n 0 -t berth-follow -o cat > /tmp/follow.txt & f=$!; busybox sleep 1; \
+         busybox logger -t berth-follow first-followed; busybox logger -t berth-follow second-followed; \
+         busybox sleep 2; busybox kill $f; busybox cat /tmp/follow.txt",
+    );
+    let followed: Vec<&str> = follow
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.ends_with("-followed"))
+        .collect();
+    assert_eq!(followed, ["first-followed", "second-followed"], "{follow}");
     let status = sh.run("systemctl status berth-runtime");
     let first_line = runtime.lines().next().unwrap_or_default().trim().to_owned();
     assert!(
