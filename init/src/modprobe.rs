@@ -121,7 +121,7 @@ fn chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::fake::{Call, Fake};
+    use crate::sys::fake::Fake;
 
     fn args(words: &[&str]) -> Vec<String> {
         words.iter().map(|w| (*w).to_owned()).collect()
@@ -151,18 +151,6 @@ mod tests {
         sys
     }
 
-    fn loaded(sys: &Fake) -> Vec<String> {
-        sys.calls()
-            .into_iter()
-            .filter_map(|c| match c {
-                Call::LoadModule(path) => {
-                    path.file_name().map(|n| n.to_string_lossy().into_owned())
-                }
-                _ => None,
-            })
-            .collect()
-    }
-
     #[test]
     fn the_kernels_request_for_an_alias_loads_the_module_after_its_dependencies() {
         let sys = node();
@@ -172,7 +160,7 @@ mod tests {
         });
         assert_eq!(code, 0, "{errors:?}");
         assert_eq!(
-            loaded(&sys),
+            sys.loaded_modules(),
             [
                 "nfnetlink.ko.zst",
                 "nf_tables.ko.zst",
@@ -186,7 +174,10 @@ mod tests {
         let sys = node();
         let code = run(&sys, &args(&["-a", "nfnetlink", "nf-tables"]), &mut |_| {});
         assert_eq!(code, 0);
-        assert_eq!(loaded(&sys), ["nfnetlink.ko.zst", "nf_tables.ko.zst"]);
+        assert_eq!(
+            sys.loaded_modules(),
+            ["nfnetlink.ko.zst", "nf_tables.ko.zst"]
+        );
         let mut errors = Vec::new();
         let code = run(&sys, &args(&["nf_tables", "debug=1"]), &mut |l| {
             errors.push(l.to_owned())
@@ -217,7 +208,7 @@ mod tests {
             errors,
             ["modprobe: FATAL: Module fs-ext9 not found in directory /usr/lib/modules/6.1.0-test"]
         );
-        assert!(loaded(&sys).is_empty());
+        assert!(sys.loaded_modules().is_empty());
     }
 
     #[test]

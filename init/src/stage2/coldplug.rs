@@ -80,7 +80,7 @@ fn modaliases(sys: &dyn Syscalls) -> BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::fake::{Call, Fake};
+    use crate::sys::fake::Fake;
     use berth_layout::cmdline::BootOptions;
 
     const BASE: &str = "/usr/lib/modules/6.1.0-test";
@@ -115,18 +115,6 @@ mod tests {
         sys
     }
 
-    fn loaded(sys: &Fake) -> Vec<String> {
-        sys.calls()
-            .into_iter()
-            .filter_map(|c| match c {
-                Call::LoadModule(path) => {
-                    path.file_name().map(|n| n.to_string_lossy().into_owned())
-                }
-                _ => None,
-            })
-            .collect()
-    }
-
     #[test]
     fn the_present_nic_gets_its_driver_and_absent_hardware_gets_none() {
         let sys = node();
@@ -141,7 +129,10 @@ mod tests {
         sys.write("/sys/bus/cpu/devices/cpu0/modalias", "cpu:type:x86\n");
         let mut m = Machine::new(&sys, BootOptions::default());
         coldplug(&mut m).unwrap();
-        assert_eq!(loaded(&sys), ["net_failover.ko.zst", "virtio_net.ko.zst"]);
+        assert_eq!(
+            sys.loaded_modules(),
+            ["net_failover.ko.zst", "virtio_net.ko.zst"]
+        );
         assert!(sys
             .logs()
             .contains(&"berth: coldplug loaded: virtio_net".to_owned()));
@@ -157,7 +148,10 @@ mod tests {
         );
         let mut m = Machine::new(&sys, BootOptions::default());
         coldplug(&mut m).unwrap();
-        assert_eq!(loaded(&sys), ["hv_vmbus.ko.zst", "hv_netvsc.ko.zst"]);
+        assert_eq!(
+            sys.loaded_modules(),
+            ["hv_vmbus.ko.zst", "hv_netvsc.ko.zst"]
+        );
         assert!(sys
             .logs()
             .contains(&"berth: coldplug loaded: hv_netvsc".to_owned()));

@@ -126,6 +126,20 @@ impl Fake {
         self.calls.borrow().clone()
     }
 
+    /// The file names of the modules loaded, in order.
+    pub fn loaded_modules(&self) -> Vec<String> {
+        self.calls
+            .borrow()
+            .iter()
+            .filter_map(|c| match c {
+                Call::LoadModule(path) => {
+                    path.file_name().map(|n| n.to_string_lossy().into_owned())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Every logged line, in order.
     pub fn logs(&self) -> Vec<String> {
         self.calls
