@@ -318,7 +318,8 @@ impl Daemon {
         }
     }
 
-    /// Starts the daemon and waits for its socket.
+    /// Starts the daemon and waits until its socket accepts a connection (the file
+    /// appears at bind(), a moment before listen(): a connect then is refused).
     pub fn start(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -343,7 +344,7 @@ impl Daemon {
         let socket = self.socket.clone();
         let log = self.log.clone();
         let start = Instant::now();
-        while !socket.exists() {
+        while berth_runtime::sockpath::connect(&socket).is_err() {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     panic!(
