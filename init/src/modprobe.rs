@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use crate::console;
 use crate::module_loader::ModuleLoader;
 use crate::sys::Syscalls;
 
@@ -26,7 +27,7 @@ pub fn run(sys: &dyn Syscalls, args: &[String], stderr: &mut dyn FnMut(&str)) ->
     let loader = match ModuleLoader::open(sys, Path::new(MODULES)) {
         Ok(loader) => loader,
         Err(e) => {
-            stderr(&format!("modprobe: FATAL: {}", chain(&e)));
+            stderr(&format!("modprobe: FATAL: {}", console::chain(&e)));
             return 1;
         }
     };
@@ -36,7 +37,7 @@ pub fn run(sys: &dyn Syscalls, args: &[String], stderr: &mut dyn FnMut(&str)) ->
         let modules = match loader.names_for(sys, name) {
             Ok(modules) => modules,
             Err(e) => {
-                stderr(&format!("modprobe: FATAL: {}", chain(&e)));
+                stderr(&format!("modprobe: FATAL: {}", console::chain(&e)));
                 return 1;
             }
         };
@@ -54,7 +55,7 @@ pub fn run(sys: &dyn Syscalls, args: &[String], stderr: &mut dyn FnMut(&str)) ->
     // One plan for all names, so a shared dependency loads once.
     let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
     if let Err(e) = loader.load(sys, &wanted, &mut |_, _| {}) {
-        stderr(&format!("modprobe: ERROR: {}", chain(&e)));
+        stderr(&format!("modprobe: ERROR: {}", console::chain(&e)));
         code = 1;
     }
     code
@@ -105,17 +106,6 @@ fn parse(args: &[String]) -> Result<Request, String> {
         names: words,
         quiet,
     })
-}
-
-/// An error and its causes on one line.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
