@@ -23,7 +23,8 @@
 //! - [`QemuBuilder`]: the machine (q35, virtio-blk, virtio-net with port forwards) and its
 //!   command line; snapshot mode by default, so tests never change the built image.
 //! - [`Vm`]: the running QEMU with its serial console captured live and to a log file,
-//!   timed waits for console text, typing on the console, QMP, and a `Drop` that kills QEMU.
+//!   timed waits for console text, typing on the console, commands in a console shell
+//!   (`shell`), QMP, and a `Drop` that kills QEMU.
 //!
 //! Every failure is a [`QemuError`] naming what failed and, for waits, what the console
 //! showed; missing host packages are named by their Debian names (`qemu-system-x86`, `ovmf`).
@@ -35,6 +36,7 @@ mod console;
 mod error;
 pub mod firmware;
 mod qmp;
+mod shell;
 mod vm;
 
 use std::ffi::OsString;

@@ -1,6 +1,6 @@
-//! The root shell of the debug variant on a VM's serial console, for VM tests: commands
-//! framed by markers that only the shell's output can contain (the typed line holds
-//! `$((…))`, the output its value), with generous timeouts that are never asserted on.
+//! The root shell of the debug variant on a VM's serial console, for VM tests: a boot that
+//! waits for `berth: ready`, commands run through `berth_qemu`'s console shell, and
+//! generous timeouts that are never asserted on.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,12 +10,12 @@ use berth_qemu::{Accel, Qemu, QemuBuilder, Vm};
 /// TCG on a busy two-core machine: generous, never asserted on.
 pub const BOOT: Duration = Duration::from_secs(600);
 pub const COMMAND: Duration = Duration::from_secs(120);
+/// How long the shell may take to answer once `berth: ready` is on the console.
+const KNOCKING: Duration = Duration::from_secs(300);
 
-/// The root shell on the console: commands framed by markers that only the shell's output
-/// can contain (the typed line holds `$((…))`, the output its value).
+/// The root shell on the console of a booted debug image.
 pub struct Shell {
     pub vm: Vm,
-    next: u64,
 }
 
 impl Shell {
@@ -32,7 +32,7 @@ impl Shell {
     /// first line fails the test as before.
     pub fn start(builder: QemuBuilder) -> Shell {
         let vm = builder.clone().spawn().expect("QEMU starts");
-        let mut shell = Shell { vm, next: 1000 };
+        let mut shell = Shell { vm };
         if let Err(err) = shell.vm.wait_for("berth: ready", BOOT) {
             let console = shell.vm.console();
             if shell.vm.accel() == Accel::Kvm && !console.contains("berth:") {
@@ -41,38 +41,19 @@ impl Shell {
                 );
                 drop(shell);
                 let vm = builder.accel(Accel::Tcg).spawn().expect("QEMU starts");
-                shell = Shell { vm, next: 1000 };
+                shell = Shell { vm };
                 shell.vm.wait_for("berth: ready", BOOT).unwrap();
             } else {
                 panic!("{err}");
             }
         }
-        // The shell may set up its terminal after our first keys: knock until it answers.
-        for _ in 0..60 {
-            shell.vm.send("echo @@R$((6*7))\n").unwrap();
-            if shell.vm.wait_for("@@R42", Duration::from_secs(5)).is_ok() {
-                return shell;
-            }
-        }
-        panic!("no shell on the console:\n{}", shell.vm.console());
+        shell.vm.wait_for_shell(KNOCKING).unwrap();
+        shell
     }
 
     /// Runs `command` and returns what it printed (carriage returns removed).
     pub fn run(&mut self, command: &str) -> String {
-        self.next += 1;
-        let n = self.next;
-        self.vm
-            .send(&format!(
-                "echo @@B$(({n}+0)); {command}; echo @@E$(({n}+0))\n"
-            ))
-            .unwrap();
-        let end = format!("@@E{n}");
-        self.vm.wait_for(&end, COMMAND).unwrap();
-        let console = self.vm.console().replace('\r', "");
-        let begin = format!("@@B{n}\n");
-        let from = console.rfind(&begin).map(|i| i + begin.len()).unwrap();
-        let to = console.rfind(&end).unwrap();
-        console[from..to].to_owned()
+        self.vm.run_in_shell(command, COMMAND).unwrap()
     }
 
     /// `poweroff`, then QEMU must end by itself.

@@ -88,12 +88,12 @@ fn dhcp_gives_the_address_route_resolver_and_host_name_and_names_resolve() {
     assert_eq!(name.trim(), "berth-test-node", "DHCP's host name: {name}");
     let online = sh.run("systemctl is-active network-online.target");
     assert_eq!(online.trim(), "active", "{online}");
-    // berth-runtime is ordered after network-online.target, itself after the network.
+    // berth-metadata is ordered after network-online.target, itself after the network.
     let console = sh.vm.console();
     let network = console.find("berth: started berth-networkd.service");
-    let runtime = console.find("berth: started berth-runtime.service");
+    let metadata = console.find("berth: started berth-metadata.service");
     assert!(
-        matches!((network, runtime), (Some(n), Some(r)) if n < r),
+        matches!((network, metadata), (Some(n), Some(m)) if n < m),
         "{console}"
     );
     // A .network file of the user's: the resolver is the test's own DNS server.

@@ -62,12 +62,17 @@ impl Variant {
 
 #[derive(Subcommand)]
 enum BenchWhat {
-    /// Boot the image N times and report the median time of each phase.
+    /// Boot the image N times and report the median time of each phase; with `--against
+    /// debian`, Berth's debug image and a Debian 12 + systemd + containerd image alternately.
     Boot {
-        #[arg(long, default_value = "out/berth.raw")]
-        image: PathBuf,
+        /// The disk (default: out/berth.raw alone, the debug image built if needed against
+        /// an anchor).
+        #[arg(long)]
+        image: Option<PathBuf>,
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        #[arg(long, value_enum)]
+        against: Option<bench::Against>,
     },
     /// dm-verity hashing of a 1 GiB file: ours and `veritysetup format`, side by side.
     Verity,
@@ -213,7 +218,11 @@ fn run_task(ws: workspace::Workspace, ui: &ui::Ui, task: Task) -> anyhow::Result
         Task::Lock { config } => lock::run(&ws, ui, &config),
         Task::Test => test::run(&ws, ui),
         Task::Bench { what } => match what {
-            BenchWhat::Boot { image, runs } => bench::boot(ui, &ws.path(&image), runs),
+            BenchWhat::Boot {
+                image,
+                runs,
+                against,
+            } => bench::boot(&ws, ui, image.as_deref(), runs, against),
             BenchWhat::Verity => bench::verity(),
             BenchWhat::Cri => bench::cri(),
             BenchWhat::Release { image } => release::bench(&ws, ui, image),

@@ -141,7 +141,7 @@ impl Daemon {
         let runtime = self.oci_runtime(&pod.runtime_handler)?;
         if let Some(i) = config.mounts.iter().position(|m| m.recursive_read_only) {
             let (handler, _) = self.config.runtime_for(&pod.runtime_handler).unzip();
-            if !handler.is_some_and(|h| self.rro_handlers.contains(h)) {
+            if !handler.is_some_and(|h| self.rro_handlers().contains(h)) {
                 return Err(validate::invalid(
                     &format!("config.mounts[{i}].recursive_read_only"),
                     &format!(

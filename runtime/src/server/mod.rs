@@ -50,8 +50,10 @@ pub struct Daemon {
     oom_score_adj_allowed: bool,
     locks: IdLocks,
     events: events::Subscribers,
-    /// Handlers whose OCI runtime supports recursive read-only mounts (`rro`).
-    rro_handlers: std::collections::BTreeSet<String>,
+    /// Handlers whose OCI runtime supports recursive read-only mounts (`rro`): asked of the
+    /// runtimes (`crun features`) at the first call that needs it, not before the socket
+    /// serves.
+    rro_handlers: std::sync::OnceLock<std::collections::BTreeSet<String>>,
     /// The Exec/Attach/PortForward server, started by [`serve`].
     stream: Option<Arc<crate::stream::StreamServer>>,
 }
@@ -82,12 +84,6 @@ impl Daemon {
             cache_dir: config.state.join("cni"),
         });
         let monitor = monitor_path(&config)?;
-        let rro_handlers = config
-            .runtimes
-            .iter()
-            .filter(|(_, r)| crate::container::oci_runtime::supports_recursive_read_only(&r.path))
-            .map(|(name, _)| name.clone())
-            .collect();
         let oom_score_adj_allowed = crate::container::procfs::oom_score_adj_allowed();
         if !oom_score_adj_allowed {
             eprintln!(
@@ -105,11 +101,25 @@ impl Daemon {
             oom_score_adj_allowed,
             locks: IdLocks::default(),
             events: events::Subscribers::default(),
-            rro_handlers,
+            rro_handlers: std::sync::OnceLock::new(),
             stream: None,
         };
         daemon.reconcile();
         Ok(daemon)
+    }
+
+    /// Handlers whose OCI runtime supports recursive read-only mounts.
+    fn rro_handlers(&self) -> &std::collections::BTreeSet<String> {
+        self.rro_handlers.get_or_init(|| {
+            self.config
+                .runtimes
+                .iter()
+                .filter(|(_, r)| {
+                    crate::container::oci_runtime::supports_recursive_read_only(&r.path)
+                })
+                .map(|(name, _)| name.clone())
+                .collect()
+        })
     }
 
     /// The OCI runtime for a RuntimeClass handler.
@@ -222,6 +232,10 @@ pub async fn serve(mut daemon: Daemon, socket: &Path) -> Result<()> {
     if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
         eprintln!("berth-runtime: cannot tell the service manager it is ready: {e}");
     }
+    // Ask the OCI runtimes for their features now that the socket serves, so that the
+    // kubelet's first Status rarely waits for it.
+    let warm = daemon.clone();
+    tokio::task::spawn_blocking(move || warm.rro_handlers().len());
     // One signal stops every listener.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -91,7 +91,7 @@ impl RuntimeService for Cri {
                 .map(|(name, runtime)| RuntimeHandler {
                     name: name.to_owned(),
                     features: Some(RuntimeHandlerFeatures {
-                        recursive_read_only_mounts: self.0.rro_handlers.contains(runtime),
+                        recursive_read_only_mounts: self.0.rro_handlers().contains(runtime),
                         user_namespaces: true,
                     }),
                 })
