@@ -7,27 +7,14 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
-use berth_runtime::client::{connect_tcp, CriClient};
+use berth_runtime::client::CriClient;
 use berth_runtime::proto::v1::*;
 use berth_tests::shell::{vm_builder, Shell};
 use berth_tests::{shared_debug_image, sparse_copy, vm_tests_skipped};
+use support::node::*;
 use support::{busybox_layout, free_port, Registry};
-
-/// What QEMU's user network calls the host.
-const HOST_FROM_GUEST: &str = "10.0.2.2";
-/// Guest ports: CRI over TCP, the streaming server, the pod's hostPort.
-const CRI_PORT: u16 = 10011;
-const STREAM_PORT: u16 = 10012;
-const HOST_PORT: u16 = 8080;
-/// The page the pod serves.
-const PAGE: &str = "served by a pod on a berth node";
-/// TCG on a busy two-core machine: generous, never asserted on.
-const PATIENCE: Duration = Duration::from_secs(300);
 
 /// The host ports QEMU forwards to the guest's.
 struct Forwards {
@@ -66,105 +53,6 @@ fn boot(name: &str, disk: &Path, fw: &Forwards, registry: &str) -> Shell {
 }
 
 /// Connects to the node's CRI through the forward, waiting for the daemon to serve.
-fn connect(rt: &tokio::runtime::Runtime, port: u16) -> CriClient {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let start = Instant::now();
-    loop {
-        let attempt = rt.block_on(async {
-            let mut client = connect_tcp(addr).await.map_err(|e| e.to_string())?;
-            client
-                .runtime
-                .version(VersionRequest::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>(client)
-        });
-        match attempt {
-            Ok(client) => return client,
-            Err(e) if start.elapsed() > PATIENCE => panic!("no CRI on {addr}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(500)),
-        }
-    }
-}
-
-fn conditions(rt: &tokio::runtime::Runtime, cri: &mut CriClient) -> HashMap<String, bool> {
-    let status = rt
-        .block_on(cri.runtime.status(StatusRequest::default()))
-        .expect("Status")
-        .into_inner()
-        .status
-        .expect("a status");
-    status
-        .conditions
-        .into_iter()
-        .map(|c| (c.r#type, c.status))
-        .collect()
-}
-
-/// Fetches `/` from the pod through the host forward and the node's hostPort (portmap's
-/// DNAT), retrying while the server starts.
-fn fetch_page(port: u16) -> String {
-    let url = format!("http://127.0.0.1:{port}/");
-    // QEMU accepts on the host before the guest answers: each try has its own limit.
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    let start = Instant::now();
-    loop {
-        match agent.get(&url).call() {
-            Ok(mut response) => {
-                return response.body_mut().read_to_string().expect("a page body");
-            }
-            Err(e) if start.elapsed() > PATIENCE => panic!("{url}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(500)),
-        }
-    }
-}
-
-fn pod_config(name: &str) -> PodSandboxConfig {
-    PodSandboxConfig {
-        metadata: Some(PodSandboxMetadata {
-            name: name.to_owned(),
-            uid: format!("uid-{name}"),
-            namespace: "default".to_owned(),
-            attempt: 0,
-        }),
-        log_directory: format!("/var/log/pods/default_{name}_uid-{name}"),
-        port_mappings: vec![PortMapping {
-            protocol: Protocol::Tcp as i32,
-            container_port: 80,
-            host_port: HOST_PORT as i32,
-            host_ip: String::new(),
-        }],
-        linux: Some(LinuxPodSandboxConfig::default()),
-        ..Default::default()
-    }
-}
-
-fn web_container(image: &str) -> ContainerConfig {
-    ContainerConfig {
-        metadata: Some(ContainerMetadata {
-            name: "web".to_owned(),
-            attempt: 0,
-        }),
-        image: Some(ImageSpec {
-            image: image.to_owned(),
-            ..Default::default()
-        }),
-        command: vec![
-            "/bin/sh".to_owned(),
-            "-c".to_owned(),
-            format!(
-                "busybox mkdir -p /www && echo '{PAGE}' > /www/index.html && exec httpd -f -v -p 80 -h /www"
-            ),
-        ],
-        log_path: "web/0.log".to_owned(),
-        linux: Some(LinuxContainerConfig::default()),
-        ..Default::default()
-    }
-}
-
 /// RunPodSandbox + CreateContainer + StartContainer: (pod id, container id).
 fn run_web_pod(
     rt: &tokio::runtime::Runtime,
@@ -172,7 +60,7 @@ fn run_web_pod(
     name: &str,
     image: &str,
 ) -> (String, String) {
-    let config = pod_config(name);
+    let config = pod_config(name, true);
     let pod = rt
         .block_on(cri.runtime.run_pod_sandbox(RunPodSandboxRequest {
             config: Some(config.clone()),
@@ -294,13 +182,13 @@ fn a_node_pulls_serves_execs_logs_restarts_its_runtime_and_reboots() {
         .run("busybox mv /etc/cni/net.d/90-berth.conflist /run/berth-default.conflist; echo rc=$?");
     assert!(moved.trim().ends_with("rc=0"), "{moved}");
     let ready = conditions(&rt, &mut cri);
-    assert_eq!(ready.get("RuntimeReady"), Some(&true), "{ready:?}");
-    assert_eq!(ready.get("NetworkReady"), Some(&false), "{ready:?}");
+    assert!(is_true(&ready, "RuntimeReady"), "{ready:?}");
+    assert!(!is_true(&ready, "NetworkReady"), "{ready:?}");
     let written = sh
         .run("busybox cp /run/berth-default.conflist /etc/cni/net.d/10-addon.conflist; echo rc=$?");
     assert!(written.trim().ends_with("rc=0"), "{written}");
     let ready = conditions(&rt, &mut cri);
-    assert_eq!(ready.get("NetworkReady"), Some(&true), "{ready:?}");
+    assert!(is_true(&ready, "NetworkReady"), "{ready:?}");
 
     // Pull from the host's registry through hosts.toml.
     let pulled = rt.block_on(cri.images.pull_image(PullImageRequest {

@@ -159,8 +159,9 @@ fn mount_table_matches_the_design_row_by_row() {
         "{modules}"
     );
     // iptables (Debian's nft backend) as the CNI plugins and kube-proxy use it: a NAT
-    // chain with a masquerade rule, matches by comment and conntrack state, all from the
-    // modules the root keeps.
+    // chain with a masquerade rule, matches by comment and conntrack state. No
+    // modules-load.d file names nf_tables or an extension: the kernel asks /sbin/modprobe
+    // for each as it is first used.
     let nat = sh.run(
         "iptables -t nat -N BERTH-TEST && \
          iptables -t nat -A BERTH-TEST -s 10.88.0.0/16 -m comment --comment pods -j MASQUERADE && \

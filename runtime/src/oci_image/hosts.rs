@@ -254,7 +254,11 @@ impl RegistryConfig {
             Some(s) => s,
             None => default_upstream(&registry, self.default.as_ref()),
         };
-        out.push(upstream);
+        // A `[host]` entry for the server itself (a common way to give it capabilities)
+        // already covers it: the same URL is not tried twice.
+        if !out.iter().any(|e| e.base == upstream.base) {
+            out.push(upstream);
+        }
         out
     }
 }
@@ -443,6 +447,27 @@ mod tests {
             c.endpoints("localhost:5000")[0].base,
             "http://localhost:5000/v2"
         );
+    }
+
+    #[test]
+    fn a_host_entry_for_the_server_itself_is_tried_once() {
+        let c = load(
+            "10.0.2.2:5000",
+            r#"
+server = "http://10.0.2.2:5000"
+[host."http://10.0.2.2:5000"]
+  capabilities = ["pull", "resolve"]
+"#,
+        )
+        .unwrap();
+        let eps = c.endpoints("10.0.2.2:5000");
+        assert_eq!(
+            eps.len(),
+            1,
+            "{:?}",
+            eps.iter().map(|e| &e.base).collect::<Vec<_>>()
+        );
+        assert!(eps[0].pull && eps[0].resolve);
     }
 
     #[test]

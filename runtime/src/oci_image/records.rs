@@ -40,20 +40,28 @@ pub struct Records {
 }
 
 impl Records {
-    /// Opens (creating) the folder.
+    /// Opens (creating) the folder. A record that cannot be read (damaged by a power
+    /// loss) is said once here; listings skip it, so the other images stay usable, and
+    /// the next pull of that image writes it again.
     pub fn open(dir: &Path) -> Result<Self, ImageError> {
         fsutil::create_dir_all(dir)?;
-        Ok(Records {
+        let records = Records {
             dir: dir.to_path_buf(),
-        })
+        };
+        for path in records.paths()? {
+            if let Err(e) = records.read(&path) {
+                eprintln!("berth-runtime: warning: {e}; the image is left out until pulled again");
+            }
+        }
+        Ok(records)
     }
 
     fn path(&self, id: &Digest) -> PathBuf {
         self.dir.join(format!("{}.json", id.hex()))
     }
 
-    /// Every record, sorted by id.
-    pub fn load_all(&self) -> Result<Vec<ImageRecord>, ImageError> {
+    /// The record files (temporary files of an interrupted write left out).
+    fn paths(&self) -> Result<Vec<PathBuf>, ImageError> {
         let entries =
             fs::read_dir(&self.dir).map_err(|e| ImageError::io("read directory", &self.dir, e))?;
         let mut out = Vec::new();
@@ -66,11 +74,20 @@ impl Records {
                     .file_stem()
                     .and_then(|s| s.to_str())
                     .is_some_and(super::digest::is_sha256_hex);
-            if !is_record {
-                continue; // temporary files of an interrupted write
+            if is_record {
+                out.push(path);
             }
-            out.push(self.read(&path)?);
         }
+        Ok(out)
+    }
+
+    /// Every readable record, sorted by id (unreadable ones were said at [`open`](Self::open)).
+    pub fn load_all(&self) -> Result<Vec<ImageRecord>, ImageError> {
+        let mut out: Vec<ImageRecord> = self
+            .paths()?
+            .iter()
+            .filter_map(|path| self.read(path).ok())
+            .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
@@ -114,5 +131,43 @@ impl Records {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(ImageError::io("remove", &path, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(hex_digit: char) -> ImageRecord {
+        ImageRecord {
+            id: format!("sha256:{}", hex_digit.to_string().repeat(64)),
+            repo_tags: vec![format!("registry.test/img:{hex_digit}")],
+            repo_digests: Vec::new(),
+            size: 1,
+            config: ImageConfigSummary::default(),
+            layers: Vec::new(),
+            pinned: false,
+            blobs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_damaged_record_is_left_out_and_replaced_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::open(dir.path()).unwrap();
+        let (good, damaged) = (record('a'), record('b'));
+        records.write(&good).unwrap();
+        records.write(&damaged).unwrap();
+        let path = dir.path().join(format!("{}.json", "b".repeat(64)));
+        fs::write(&path, b"{\"id\": \"sha").unwrap();
+
+        let records = Records::open(dir.path()).unwrap();
+        assert_eq!(records.load_all().unwrap(), vec![good.clone()]);
+        let id = Digest::parse(&damaged.id).unwrap();
+        let err = records.get(&id).unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+
+        records.write(&damaged).unwrap();
+        assert_eq!(records.load_all().unwrap(), vec![good, damaged]);
     }
 }

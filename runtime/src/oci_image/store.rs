@@ -265,7 +265,8 @@ impl ImageStore {
         let id = Digest::parse(&pulled.id).ok_or_else(|| ImageError::NotFound {
             name: pulled.id.clone(),
         })?;
-        let record = match self.records.get(&id)? {
+        // A record damaged by a power loss is replaced by what was just pulled.
+        let record = match self.records.get(&id).unwrap_or(None) {
             None => pulled,
             Some(mut existing) => {
                 merge(&mut existing.repo_tags, pulled.repo_tags);

@@ -176,9 +176,15 @@ impl ImageService for Cri {
     async fn pull_image(&self, request: Request<PullImageRequest>) -> Reply<PullImageResponse> {
         let daemon = self.0.clone();
         let request = request.into_inner();
-        blocking(move || daemon.pull_image(request))
+        let image = request
+            .image
+            .as_ref()
+            .map(|i| i.image.clone())
+            .unwrap_or_default();
+        let reply = blocking(move || daemon.pull_image(request))
             .await
-            .map(Response::new)
+            .map(Response::new);
+        super::logged(|| format!("PullImage {image:?}"), reply)
     }
 
     async fn remove_image(

@@ -58,6 +58,18 @@ pub struct Daemon {
     stream: Option<Arc<crate::stream::StreamServer>>,
 }
 
+/// Says a failed request in the daemon's log (the journal), as containerd logs a failed
+/// RunPodSandbox, CreateContainer or PullImage: the kubelet's event is not the only trace.
+fn logged<T>(
+    what: impl FnOnce() -> String,
+    reply: Result<tonic::Response<T>, tonic::Status>,
+) -> Result<tonic::Response<T>, tonic::Status> {
+    if let Err(e) = &reply {
+        eprintln!("berth-runtime: {} failed: {}", what(), e.message());
+    }
+    reply
+}
+
 impl Daemon {
     /// Opens the stores under the configured folders and reconciles them with what runs.
     pub fn open(config: Config) -> Result<Self> {

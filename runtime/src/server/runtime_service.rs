@@ -32,6 +32,14 @@ async fn call<Q: Send + 'static, T: Send + 'static>(
         .map(Response::new)
 }
 
+/// `namespace/name` of a pod config, for the log.
+fn pod_name(config: Option<&PodSandboxConfig>) -> String {
+    config
+        .and_then(|c| c.metadata.as_ref())
+        .map(|m| format!("{}/{}", m.namespace, m.name))
+        .unwrap_or_default()
+}
+
 #[tonic::async_trait]
 impl RuntimeService for Cri {
     async fn version(&self, _: Request<VersionRequest>) -> Reply<VersionResponse> {
@@ -125,7 +133,9 @@ impl RuntimeService for Cri {
         &self,
         request: Request<RunPodSandboxRequest>,
     ) -> Reply<RunPodSandboxResponse> {
-        call(&self.0, request, Daemon::run_pod).await
+        let pod = pod_name(request.get_ref().config.as_ref());
+        let reply = call(&self.0, request, Daemon::run_pod).await;
+        super::logged(|| format!("RunPodSandbox {pod}"), reply)
     }
 
     async fn stop_pod_sandbox(
@@ -160,14 +170,27 @@ impl RuntimeService for Cri {
         &self,
         request: Request<CreateContainerRequest>,
     ) -> Reply<CreateContainerResponse> {
-        call(&self.0, request, Daemon::create_container).await
+        let request_ref = request.get_ref();
+        let what = format!(
+            "CreateContainer {} in pod {}",
+            request_ref
+                .config
+                .as_ref()
+                .and_then(|c| c.metadata.as_ref())
+                .map_or("", |m| m.name.as_str()),
+            request_ref.pod_sandbox_id
+        );
+        let reply = call(&self.0, request, Daemon::create_container).await;
+        super::logged(|| what, reply)
     }
 
     async fn start_container(
         &self,
         request: Request<StartContainerRequest>,
     ) -> Reply<StartContainerResponse> {
-        call(&self.0, request, Daemon::start_container).await
+        let what = format!("StartContainer {}", request.get_ref().container_id);
+        let reply = call(&self.0, request, Daemon::start_container).await;
+        super::logged(|| what, reply)
     }
 
     async fn stop_container(

@@ -388,4 +388,5 @@ impl Drop for Daemon {
         self.kill();
     }
 }
+pub mod node;
 pub mod stream_client;

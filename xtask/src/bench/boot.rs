@@ -4,7 +4,7 @@
 //!   (its console timestamps) and the time to stage 2; medians side by side.
 //! - `--against debian`: Berth's debug image and the Debian anchor (`anchor.rs`) booted
 //!   alternately under the same QEMU settings, each probed in the guest (`probe.rs`) once
-//!   its CRI socket serves: the phases up to a serving CRI socket (berth-runtime's READY=1,
+//!   its CRI socket serves and start-up has settled: the phases up to a serving CRI socket (berth-runtime's READY=1,
 //!   containerd's), the RSS of PID 1, of the logging daemon and of the runtime, the PSS of
 //!   all of userspace, and the root's size; medians side by side with their ratio.
 
@@ -21,6 +21,9 @@ use crate::ui::Ui;
 
 const LIMIT: Duration = Duration::from_secs(600);
 const COMMAND: Duration = Duration::from_secs(120);
+/// Memory is read this long after the CRI socket serves, on both systems, so that what
+/// start-up alone runs (udev's workers, a runtime's first probe of crun) has ended.
+const SETTLE: Duration = Duration::from_secs(10);
 
 struct Boot {
     firmware: f64,
@@ -171,6 +174,7 @@ fn measure(system: System, disk: &Path, console: &Path) -> Result<Measured> {
             (pid1, cri)
         }
     };
+    std::thread::sleep(SETTLE);
     let processes = Processes::parse(&vm.run_in_shell(probe::PROCESSES, COMMAND)?)?;
     let root_used = probe::root_used(&vm.run_in_shell(probe::ROOT_USED, COMMAND)?)?;
     vm.quit()?;

@@ -82,25 +82,24 @@ pub enum Against {
     Debian,
 }
 
+/// Our dm-verity hashing next to `veritysetup format`.
 pub fn verity() -> Result<()> {
-    let status = Workspace::cargo_command()
-        .args(["bench", "-p", "berth-image", "--bench", "verity"])
-        .status()
-        .context("cannot run cargo bench")?;
-    if !status.success() {
-        bail!("the verity benchmark failed ({status})");
-    }
-    Ok(())
+    cargo_bench("berth-image", "verity")
 }
 
 /// The CRI runtime next to containerd: pod start latency and memory (root only).
 pub fn cri() -> Result<()> {
+    cargo_bench("berth-runtime", "cri")
+}
+
+/// `cargo bench -p PACKAGE --bench BENCH`, its output on this terminal.
+fn cargo_bench(package: &str, bench: &str) -> Result<()> {
     let status = Workspace::cargo_command()
-        .args(["bench", "-p", "berth-runtime", "--bench", "cri"])
+        .args(["bench", "-p", package, "--bench", bench])
         .status()
         .context("cannot run cargo bench")?;
     if !status.success() {
-        bail!("the CRI benchmark failed ({status})");
+        bail!("the {bench} benchmark failed ({status})");
     }
     Ok(())
 }
