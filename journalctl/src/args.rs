@@ -86,7 +86,8 @@ fn parse_boot(text: &str) -> Option<BootArg> {
     Some(BootArg::Id(boot_id(id)?, offset))
 }
 
-/// `--vacuum-size=` values: `500M`, `1G`, `4096` (bytes).
+/// `--vacuum-size=` values: `500M`, `1.5G`, `4096` (bytes), as systemd's `parse_size`
+/// takes them (a decimal fraction allowed, no sign).
 pub fn size(text: &str) -> Option<u64> {
     let t = text.trim();
     let (num, mult) = match t.char_indices().last()? {
@@ -97,11 +98,31 @@ pub fn size(text: &str) -> Option<u64> {
         (i, 'B') => (&t[..i], 1),
         _ => (t, 1),
     };
-    num.parse::<u64>().ok()?.checked_mul(mult)
+    let (whole, fraction) = num.split_once('.').unwrap_or((num, ""));
+    if whole.is_empty() || !(whole.bytes().chain(fraction.bytes())).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let bytes = whole.parse::<u64>().ok()?.checked_mul(mult)?;
+    let tenths = fraction
+        .bytes()
+        .take(6)
+        .rev()
+        .fold(0f64, |acc, d| (acc + f64::from(d - b'0')) / 10.0);
+    bytes.checked_add((tenths * mult as f64) as u64)
+}
+
+/// Why a command line was refused: getopt's own complaints (which systemd prefixes with
+/// the program's name) or an option's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgError {
+    #[error("{0}")]
+    Getopt(String),
+    #[error("{0}")]
+    Value(String),
 }
 
 /// Parses `argv` (without the program name).
-pub fn parse(argv: &[String]) -> Result<Options, String> {
+pub fn parse(argv: &[String]) -> Result<Options, ArgError> {
     let mut o = Options::default();
     let mut i = 0;
     // Options whose argument is optional take the next word only when it fits.
@@ -121,14 +142,14 @@ pub fn parse(argv: &[String]) -> Result<Options, String> {
             }
             _ => (flag, inline),
         };
-        let mut value = |name: &str| -> Result<String, String> {
+        let mut value = |name: &str| -> Result<String, ArgError> {
             if let Some(v) = &inline {
                 return Ok(v.clone());
             }
             i += 1;
             argv.get(i)
                 .cloned()
-                .ok_or_else(|| format!("option '{name}' requires an argument"))
+                .ok_or_else(|| ArgError::Getopt(format!("option '{name}' requires an argument")))
         };
         match flag.as_str() {
             "-u" | "--unit" => o.units.push(value(&flag)?),
@@ -146,8 +167,9 @@ pub fn parse(argv: &[String]) -> Result<Options, String> {
                     }
                 };
                 o.boot = Some(match text {
-                    Some(t) => parse_boot(&t)
-                        .ok_or_else(|| format!("failed to parse boot descriptor '{t}'"))?,
+                    Some(t) => parse_boot(&t).ok_or_else(|| {
+                        ArgError::Value(format!("Failed to parse boot descriptor '{t}'"))
+                    })?,
                     None => BootArg::Offset(0),
                 });
             }
@@ -165,15 +187,14 @@ pub fn parse(argv: &[String]) -> Result<Options, String> {
                         next
                     }
                 };
-                o.lines = match text.as_deref() {
-                    None => Some(10),
-                    Some("all") => None,
-                    Some(t) => Some(
-                        t.trim_start_matches('+')
-                            .parse()
-                            .map_err(|_| format!("failed to parse lines '{t}'"))?,
-                    ),
-                };
+                o.lines =
+                    match text.as_deref() {
+                        None => Some(10),
+                        Some("all") => None,
+                        Some(t) => Some(t.trim_start_matches('+').parse().map_err(|_| {
+                            ArgError::Value(format!("Failed to parse lines '{t}'"))
+                        })?),
+                    };
             }
             "-e" | "--pager-end" => o.lines = o.lines.or(Some(1000)),
             "-r" | "--reverse" => o.reverse = true,
@@ -183,15 +204,16 @@ pub fn parse(argv: &[String]) -> Result<Options, String> {
             "-g" | "--grep" => o.grep = Some(value(&flag)?),
             "-o" | "--output" => {
                 let v = value(&flag)?;
-                o.format =
-                    Format::parse(&v).ok_or_else(|| format!("unknown output format '{v}'"))?;
+                o.format = Format::parse(&v)
+                    .ok_or_else(|| ArgError::Value(format!("Unknown output format '{v}'.")))?;
             }
             "-D" | "--directory" => o.directory = Some(value(&flag)?),
             "--file" => o.files.push(value(&flag)?),
             "--disk-usage" => o.action = Action::DiskUsage,
             "--vacuum-size" => {
                 let v = value(&flag)?;
-                let bytes = size(&v).ok_or_else(|| format!("failed to parse size '{v}'"))?;
+                let bytes = size(&v)
+                    .ok_or_else(|| ArgError::Value(format!("Failed to parse vacuum size: {v}")))?;
                 o.action = match o.action {
                     Action::Vacuum { time, .. } => Action::Vacuum {
                         size: Some(bytes),
@@ -206,7 +228,7 @@ pub fn parse(argv: &[String]) -> Result<Options, String> {
             "--vacuum-time" => {
                 let v = value(&flag)?;
                 let span = crate::time::span_micros(&v)
-                    .ok_or_else(|| format!("failed to parse time '{v}'"))?;
+                    .ok_or_else(|| ArgError::Value(format!("Failed to parse vacuum time: {v}")))?;
                 o.action = match o.action {
                     Action::Vacuum { size, .. } => Action::Vacuum {
                         size,
@@ -225,11 +247,17 @@ pub fn parse(argv: &[String]) -> Result<Options, String> {
             "--no-pager" | "-a" | "--all" | "-l" | "--full" | "-x" | "--catalog" | "--no-full"
             | "--no-hostname" | "--utc" | "-m" | "--merge" | "--system" => {}
             f if f.starts_with('-') && f != "-" => {
-                return Err(format!("unrecognized option '{f}'"))
+                return Err(ArgError::Getopt(format!("unrecognized option '{f}'")))
             }
             _ => o.matches.push(arg.clone()),
         }
         i += 1;
+    }
+    if o.directory.is_some() && !o.files.is_empty() {
+        return Err(ArgError::Value(
+            "Please specify at most one of -D/--directory=, --file=, -M/--machine=, --root=, --image=."
+                .into(),
+        ));
     }
     if o.kernel && o.boot.is_none() {
         o.boot = Some(BootArg::Offset(0));
@@ -241,7 +269,7 @@ pub fn parse(argv: &[String]) -> Result<Options, String> {
 mod tests {
     use super::*;
 
-    fn p(s: &str) -> Result<Options, String> {
+    fn p(s: &str) -> Result<Options, ArgError> {
         parse(&s.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
     }
 
@@ -276,6 +304,10 @@ mod tests {
         assert!(p("-o yaml").is_err());
         assert!(p("--frob").is_err());
         assert!(p("-u").is_err());
+        assert_eq!(size("1.5M"), Some(3 << 19));
+        assert_eq!(size("0"), Some(0));
+        assert_eq!(size("-1"), None);
+        assert_eq!(size("lots"), None);
     }
 
     proptest::proptest! {

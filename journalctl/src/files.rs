@@ -3,29 +3,29 @@
 
 use std::path::PathBuf;
 
-use berth_journal::{DirEntries, Reader};
+use berth_journal::reader::Direction;
+use berth_journal::Reader;
 
-use crate::entry::Entry;
-use crate::{Boot, Source};
+use crate::merge::Merge;
+use crate::{Boot, Source, Stream};
 
 /// The journal directories journalctl reads on a node: persistent, then volatile.
 pub const NODE_DIRECTORIES: [&str; 2] = ["/var/log/journal", "/run/log/journal"];
+
+/// An I/O error as systemd words it (`%m`): the system's text without Rust's
+/// ` (os error N)`.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
 
 /// Where entries are read from.
 pub enum Files {
     Directories(Vec<PathBuf>),
     Files(Vec<PathBuf>),
-}
-
-fn convert(e: berth_journal::Entry) -> Entry {
-    Entry {
-        cursor: e.cursor(),
-        realtime: e.realtime,
-        monotonic: e.monotonic,
-        boot_id: e.boot_id.to_string(),
-        seqnum: e.seqnum,
-        fields: e.fields,
-    }
 }
 
 impl Files {
@@ -35,70 +35,66 @@ impl Files {
             Files::Files(_) => &[],
         }
     }
-}
 
-impl Source for Files {
-    fn entries(&mut self, warnings: &mut Vec<String>) -> Result<Vec<Entry>, String> {
-        let mut out = Vec::new();
+    /// Every file to read, opened: a directory's files that cannot be opened are left
+    /// out (as journalctl leaves them out); a `--file` that cannot be opened is an error.
+    fn readers(&self) -> Result<Vec<Reader>, String> {
+        let mut readers = Vec::new();
         match self {
             Files::Directories(dirs) => {
                 for dir in dirs.iter().filter(|d| d.is_dir()) {
-                    let entries = DirEntries::open(dir, false).map_err(|e| e.to_string())?;
-                    let mut entries = entries;
-                    out.extend(entries.by_ref().map(convert));
-                    warnings.extend(entries.errors().iter().map(|e| e.to_string()));
-                }
-            }
-            Files::Files(files) => {
-                for file in files.iter() {
-                    let reader = Reader::open(file).map_err(|e| e.to_string())?;
-                    for e in reader.entries() {
-                        match e {
-                            Ok(e) => out.push(convert(e)),
-                            Err(e) => {
-                                warnings.push(e.to_string());
-                                break;
-                            }
+                    for f in berth_journal::list_files(dir).map_err(|e| e.to_string())? {
+                        if let Ok(r) = Reader::open(&f.path) {
+                            readers.push(r);
                         }
                     }
                 }
             }
+            Files::Files(files) => {
+                for file in files {
+                    std::fs::metadata(file)
+                        .map_err(|e| format!("Failed to open files: {}", io_reason(&e)))?;
+                    readers.push(Reader::open(file).map_err(|e| e.to_string())?);
+                }
+            }
         }
-        // Several directories or files: one order, by time then sequence number.
-        out.sort_by_key(|e| (e.realtime, e.seqnum));
-        Ok(out)
+        Ok(readers)
+    }
+}
+
+impl Source for Files {
+    fn entries(&mut self, direction: Direction) -> Result<Stream<'_>, String> {
+        let files = self
+            .readers()?
+            .into_iter()
+            .map(|r| r.into_entries(direction, false))
+            .collect();
+        Ok(Box::new(Merge::new(files, direction)))
     }
 
     fn entries_with_any(
         &mut self,
         any: &[(String, Vec<u8>)],
-        warnings: &mut Vec<String>,
-    ) -> Result<Vec<Entry>, String> {
-        let Files::Directories(dirs) = self else {
-            return self.entries(warnings);
-        };
-        let mut out = Vec::new();
-        let mut seen = std::collections::BTreeSet::new();
-        for dir in dirs.iter().filter(|d| d.is_dir()) {
-            for (field, value) in any {
-                let mut entries =
-                    DirEntries::open_matching(dir, &[(field.as_str(), value.as_slice())], false)
-                        .map_err(|e| e.to_string())?;
-                for e in entries.by_ref() {
-                    if seen.insert(e.cursor()) {
-                        out.push(convert(e));
-                    }
-                }
-                warnings.extend(entries.errors().iter().map(|e| e.to_string()));
-            }
+        direction: Direction,
+    ) -> Result<Stream<'_>, String> {
+        let pairs: Vec<(&str, &[u8])> = any
+            .iter()
+            .map(|(f, v)| (f.as_str(), v.as_slice()))
+            .collect();
+        let mut files = Vec::new();
+        for r in self.readers()? {
+            // A file whose index leads into damage is read in full; the filter decides.
+            files.push(match r.offsets_with_any(&pairs) {
+                Ok(offsets) => r.into_entries_at(offsets, direction, false),
+                Err(_) => r.into_entries(direction, false),
+            });
         }
-        out.sort_by_key(|e| (e.realtime, e.seqnum));
-        Ok(out)
+        Ok(Box::new(Merge::new(files, direction)))
     }
 
-    fn boots(&mut self, warnings: &mut Vec<String>) -> Result<Vec<Boot>, String> {
+    fn boots(&mut self) -> Result<Vec<Boot>, String> {
         let Files::Directories(dirs) = self else {
-            return Ok(crate::boots(&self.entries(warnings)?));
+            return Ok(crate::boots(self.entries(Direction::Forward)?));
         };
         let mut list: Vec<Boot> = Vec::new();
         for dir in dirs.iter().filter(|d| d.is_dir()) {

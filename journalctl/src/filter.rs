@@ -9,11 +9,11 @@ use crate::entry::Entry;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
-    #[error("\"{0}\" is not a valid match (expected FIELD=VALUE or +)")]
+    #[error("Failed to add match '{0}': Invalid argument")]
     Match(String),
-    #[error("unknown log level '{0}' (expected emerg, alert, crit, err, warning, notice, info, debug or 0..7)")]
+    #[error("Unknown log level {0}")]
     Priority(String),
-    #[error("bad pattern '{pattern}': {why}")]
+    #[error("Bad pattern \"{pattern}\": {why}")]
     Pattern { pattern: String, why: String },
 }
 

@@ -1,39 +1,55 @@
 //! `journalctl` for Berth nodes: systemd's command shapes ([`args`]) over journal files,
 //! with the filters ([`filter`]) and output formats ([`output`]) of systemd 252 and its
-//! exit statuses (0, or 1 with a message). The files are read through [`Source`], which
-//! the binary implements with `berth-journal`'s reader; everything here is tested
-//! without files.
+//! exit statuses. The files are read through [`Source`], which the binary implements with
+//! `berth-journal`'s reader ([`files`], [`merge`]); everything here is tested without
+//! files.
+//!
+//! Entries stream: a [`Source`] yields them one at a time, oldest or newest first, and
+//! [`show`] filters and writes each as it comes, keeping only what a command shape needs
+//! (`-n N`: N entries; `--list-boots`: a record per boot), so memory does not grow with
+//! the journal.
 
 pub mod args;
 pub mod entry;
 pub mod files;
 pub mod filter;
 pub mod follow;
+pub mod merge;
 pub mod output;
+pub mod show;
 pub mod time;
+
+use std::io::Write;
+
+pub use berth_journal::reader::Direction;
 
 use args::{Action, BootArg, Options};
 use entry::Entry;
 use filter::{Filter, Matches};
 
+/// Entries one at a time.
+pub type Stream<'a> = Box<dyn Iterator<Item = Entry> + 'a>;
+
 /// Where the entries come from.
 pub trait Source {
-    /// Every readable entry, oldest first; damage is reported through `warnings`.
-    fn entries(&mut self, warnings: &mut Vec<String>) -> Result<Vec<Entry>, String>;
+    /// Every readable entry, oldest first ([`Direction::Forward`]) or newest first, read
+    /// as the stream is drawn. Damage ends a file's part silently, as systemd's journalctl
+    /// does.
+    fn entries(&mut self, direction: Direction) -> Result<Stream<'_>, String>;
     /// At least the entries that have one of the `(FIELD, value)` pairs of `any` (more is
-    /// fine: the filter decides), oldest first. Files answer through their field index
+    /// fine: the filter decides), in `direction`. Files answer through their field index
     /// instead of reading every entry.
     fn entries_with_any(
         &mut self,
         any: &[(String, Vec<u8>)],
-        warnings: &mut Vec<String>,
-    ) -> Result<Vec<Entry>, String> {
+        direction: Direction,
+    ) -> Result<Stream<'_>, String> {
         let _ = any;
-        self.entries(warnings)
+        self.entries(direction)
     }
     /// The boots of the whole journal, oldest first (for `-b` and `--list-boots`).
-    fn boots(&mut self, warnings: &mut Vec<String>) -> Result<Vec<Boot>, String> {
-        Ok(boots(&self.entries(warnings)?))
+    fn boots(&mut self) -> Result<Vec<Boot>, String> {
+        Ok(boots(self.entries(Direction::Forward)?))
     }
     /// Bytes the journal files take on disk.
     fn disk_usage(&mut self) -> Result<u64, String>;
@@ -42,10 +58,9 @@ pub trait Source {
     fn vacuum(&mut self, size: Option<u64>, max_age: Option<u64>) -> Result<Vec<String>, String>;
 }
 
-/// What a run printed and its exit status.
+/// A run's exit status and what it says on stderr (stdout goes to the writer given).
 #[derive(Debug, Default)]
 pub struct Outcome {
-    pub stdout: Vec<u8>,
     pub stderr: String,
     pub code: u8,
     /// The newest entry read (shown or not), as (realtime, seqnum), for `-f`.
@@ -57,6 +72,15 @@ fn fail(message: String) -> Outcome {
         stderr: format!("{message}\n"),
         code: 1,
         ..Outcome::default()
+    }
+}
+
+/// A failed write of the output: a closed pipe (`journalctl | head`) ends the run quietly.
+fn write_failed(e: &std::io::Error) -> Outcome {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Outcome::default()
+    } else {
+        fail(format!("Failed to write output: {e}"))
     }
 }
 
@@ -92,7 +116,7 @@ Query the journal of a Berth node (systemd 252's command shapes).
 /// The `(FIELD, value)` pairs of which a shown entry must have one, when `-u` names
 /// units without globs (a unit's own lines and PID 1's lines about it): the files' index
 /// finds those entries without reading the others. `None`: every entry is read.
-fn index_prefilter(options: &Options) -> Option<Vec<(String, Vec<u8>)>> {
+pub(crate) fn index_prefilter(options: &Options) -> Option<Vec<(String, Vec<u8>)>> {
     if options.units.is_empty() || options.units.iter().any(|u| u.contains(['*', '?', '['])) {
         return None;
     }
@@ -151,8 +175,9 @@ pub struct Boot {
     pub last: u64,
 }
 
-/// The boots of `entries`, oldest first (by their first entry).
-pub fn boots(entries: &[Entry]) -> Vec<Boot> {
+/// The boots of `entries`, oldest first (by their first entry): one record per boot is
+/// kept, not the entries.
+pub fn boots(entries: impl IntoIterator<Item = Entry>) -> Vec<Boot> {
     let mut list: Vec<Boot> = Vec::new();
     for e in entries {
         match list.iter_mut().find(|b| b.id == e.boot_id) {
@@ -161,7 +186,7 @@ pub fn boots(entries: &[Entry]) -> Vec<Boot> {
                 b.last = b.last.max(e.realtime);
             }
             None => list.push(Boot {
-                id: e.boot_id.clone(),
+                id: e.boot_id,
                 first: e.realtime,
                 last: e.realtime,
             }),
@@ -213,123 +238,100 @@ pub fn resolve_boot(
     }
 }
 
-/// Runs `options` against `source`; `now` is the wall clock in µs and `this_boot` the
-/// running machine's boot ID (`None` off the machine).
+/// Runs `options` against `source`, writing what is shown to `out` as it is read; `now`
+/// is the wall clock in µs and `this_boot` the running machine's boot ID (`None` off the
+/// machine).
 pub fn run(
     options: &Options,
     source: &mut dyn Source,
     now: u64,
     this_boot: Option<&str>,
+    out: &mut dyn Write,
 ) -> Outcome {
     match &options.action {
         Action::Help | Action::Version => return Outcome::default(),
         Action::DiskUsage => {
             return match source.disk_usage() {
-                Ok(n) => Outcome {
-                    stdout: format!(
-                        "Archived and active journals take up {} in the file system.\n",
-                        human(n)
-                    )
-                    .into_bytes(),
-                    ..Outcome::default()
+                Ok(n) => match writeln!(
+                    out,
+                    "Archived and active journals take up {} in the file system.",
+                    human(n)
+                ) {
+                    Ok(()) => Outcome::default(),
+                    Err(e) => write_failed(&e),
                 },
                 Err(e) => fail(e),
             }
         }
         Action::Vacuum { size, time } => {
+            let empty = !options.quiet && source.boots().is_ok_and(|b| b.is_empty());
             return match source.vacuum(*size, *time) {
                 Ok(lines) => Outcome {
-                    stderr: lines.iter().map(|l| format!("{l}\n")).collect(),
+                    stderr: if empty {
+                        "No journal files were found.\n".into()
+                    } else {
+                        lines.iter().map(|l| format!("{l}\n")).collect()
+                    },
                     ..Outcome::default()
                 },
                 Err(e) => fail(e),
-            }
+            };
         }
         Action::Show | Action::ListBoots => {}
     }
-    let mut warnings = Vec::new();
-    let list = match source.boots(&mut warnings) {
+    let list = match source.boots() {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
-    let prefilter = index_prefilter(options);
-    let entries = match &prefilter {
-        Some(any) => source.entries_with_any(any, &mut warnings),
-        None => source.entries(&mut warnings),
-    };
-    let entries = match entries {
-        Ok(e) => e,
-        Err(e) => return fail(e),
-    };
-    // Damage (the tail of a file a power loss cut) ends that file's part silently, as
-    // systemd's journalctl does; the entries before it are shown.
-    drop(warnings);
-    let mut stderr = String::new();
     if options.action == Action::ListBoots {
-        let last = list.len() as i64 - 1;
-        let mut out = format!(
-            "IDX {:32} {:27} {}\n",
-            "BOOT ID", "FIRST ENTRY", "LAST ENTRY"
-        );
-        for (i, b) in list.iter().enumerate() {
-            out.push_str(&format!(
-                "{:>3} {} {} {}\n",
-                i as i64 - last,
-                b.id,
-                time::long(b.first, false),
-                time::long(b.last, false)
-            ));
-        }
-        return Outcome {
-            stdout: out.into_bytes(),
-            stderr,
-            ..Outcome::default()
+        return match list_boots(&list, out) {
+            Ok(()) if list.is_empty() && !options.quiet => Outcome {
+                stderr: "No journal files were found.\n".into(),
+                ..Outcome::default()
+            },
+            Ok(()) => Outcome::default(),
+            Err(e) => write_failed(&e),
         };
     }
     let f = match filter_for(options, &list, now, this_boot) {
         Ok(f) => f,
         Err(e) => return fail(e),
     };
-    let mut shown: Vec<&Entry> = entries.iter().filter(|e| f.accepts(e)).collect();
-    if let Some(n) = options.lines {
-        let skip = shown.len().saturating_sub(n);
-        shown.drain(..skip);
-    }
-    if options.reverse {
-        shown.reverse();
-    }
-    let mut stdout = Vec::new();
-    if shown.is_empty()
-        && !options.quiet
-        && matches!(
-            options.format,
-            output::Format::Short
-                | output::Format::ShortIso
-                | output::Format::ShortPrecise
-                | output::Format::ShortMonotonic
-        )
-    {
-        stdout.extend_from_slice(b"-- No entries --\n");
-    }
-    let separated = output::separates_boots(options.format) && !options.quiet;
-    let mut previous_boot: Option<&str> = None;
-    for e in shown {
-        // journalctl marks where one boot's entries end and the next one's begin.
-        if separated && previous_boot.is_some_and(|b| b != e.boot_id) {
-            stdout.extend_from_slice(format!("-- Boot {} --\n", e.boot_id).as_bytes());
-        }
-        previous_boot = Some(&e.boot_id);
-        stdout.extend(output::render(e, options.format));
-    }
-    if !options.quiet && entries.is_empty() && !stderr.contains("No journal files") {
+    let shown = match show::show(options, &f, source, out) {
+        Ok(s) => s,
+        Err(show::ShowError::Source(e)) => return fail(e),
+        Err(show::ShowError::Write(e)) => return write_failed(&e),
+    };
+    let mut stderr = String::new();
+    if !options.quiet && list.is_empty() {
         stderr.push_str("No journal files were found.\n");
     }
     Outcome {
-        stdout,
         stderr,
-        code: 0,
-        last_key: entries.iter().map(|e| (e.realtime, e.seqnum)).max(),
+        // systemd 252: a --grep that matched nothing fails.
+        code: u8::from(options.grep.is_some() && shown.count == 0),
+        last_key: shown.last_key,
     }
+}
+
+/// `--list-boots`: a line per boot, offsets counting back from the last.
+fn list_boots(list: &[Boot], out: &mut dyn Write) -> std::io::Result<()> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let last = list.len() as i64 - 1;
+    writeln!(out, "IDX {:32} {:27} LAST ENTRY", "BOOT ID", "FIRST ENTRY")?;
+    for (i, b) in list.iter().enumerate() {
+        writeln!(
+            out,
+            "{:>3} {} {} {}",
+            i as i64 - last,
+            b.id,
+            time::long(b.first, false),
+            time::long(b.last, false)
+        )?;
+    }
+    Ok(())
 }
 
 /// `--disk-usage`'s sizes: `8.0M`, `1.2G`.

@@ -5,8 +5,11 @@ use super::*;
 struct Memory(Vec<Entry>);
 
 impl Source for Memory {
-    fn entries(&mut self, _: &mut Vec<String>) -> Result<Vec<Entry>, String> {
-        Ok(self.0.clone())
+    fn entries(&mut self, direction: Direction) -> Result<Stream<'_>, String> {
+        Ok(match direction {
+            Direction::Forward => Box::new(self.0.iter().cloned()),
+            Direction::Backward => Box::new(self.0.iter().rev().cloned()),
+        })
     }
     fn disk_usage(&mut self) -> Result<u64, String> {
         Ok(8 << 20)
@@ -50,9 +53,10 @@ fn cat(args: &str, this_boot: Option<&str>) -> (String, String, u8) {
         .map(str::to_owned)
         .collect();
     let o = args::parse(&argv).expect("parse");
-    let out = run(&o, &mut journal(), 10_000_000, this_boot);
+    let mut stdout = Vec::new();
+    let out = run(&o, &mut journal(), 10_000_000, this_boot, &mut stdout);
     (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&stdout).into_owned(),
         out.stderr,
         out.code,
     )
@@ -82,7 +86,9 @@ fn units_boots_priorities_lines_reverse() {
 #[test]
 fn list_boots_counts_back_from_the_last() {
     let o = args::parse(&["--list-boots".to_owned()]).expect("parse");
-    let out = String::from_utf8(run(&o, &mut journal(), 0, None).stdout).expect("utf-8");
+    let mut stdout = Vec::new();
+    run(&o, &mut journal(), 0, None, &mut stdout);
+    let out = String::from_utf8(stdout).expect("utf-8");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3);
     assert!(lines[0].starts_with("IDX BOOT ID "), "{out}");
@@ -96,7 +102,8 @@ fn list_boots_counts_back_from_the_last() {
 #[test]
 fn no_entries_is_said_in_short_formats() {
     let o = args::parse(&["-u".to_owned(), "nope".to_owned()]).expect("parse");
-    let out = run(&o, &mut journal(), 0, None);
-    assert_eq!(out.stdout, b"-- No entries --\n");
+    let mut stdout = Vec::new();
+    let out = run(&o, &mut journal(), 0, None, &mut stdout);
+    assert_eq!(stdout, b"-- No entries --\n");
     assert_eq!(out.code, 0);
 }

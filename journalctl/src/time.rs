@@ -7,7 +7,7 @@
 pub type Micros = u64;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("failed to parse timestamp '{0}' (expected YYYY-MM-DD [HH:MM[:SS]], today, yesterday, now, -1h, '2 hours ago' or @SECONDS)")]
+#[error("Failed to parse timestamp: {0}")]
 pub struct BadTime(pub String);
 
 const DAY: u64 = 86_400_000_000;

@@ -248,3 +248,86 @@ fn a_missing_boot_is_an_error_like_the_hosts() {
     assert_eq!((want_code, got_code), (1, 1), "{want_err}\n{got_err}");
     assert!(got_err.contains("No such boot ID in journal"), "{got_err}");
 }
+
+/// systemd's exit statuses (and the first line of its complaint, the program's name
+/// aside) for the failures and the quiet successes people meet, on the same directory.
+#[test]
+fn same_exit_statuses_as_the_hosts_journalctl() {
+    let Some(host) = host() else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let journal = tmp.path().join("journal");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    write_journal(&journal);
+    let missing_file = tmp.path().join("missing.journal");
+    let missing_file = missing_file.to_str().expect("utf-8 path");
+    let missing_dir = tmp.path().join("missing");
+    let cases: &[(&str, &Path, &[&str])] = &[
+        ("no entries match", &journal, &["_PID=999"]),
+        ("no entries match -u", &journal, &["-u", "nope"]),
+        ("no entries match -g", &journal, &["-g", "zzzz"]),
+        (
+            "no entries match --grep -q",
+            &journal,
+            &["--grep", "zzzz", "-q"],
+        ),
+        ("bad option", &journal, &["--frob"]),
+        ("bad -p", &journal, &["-p", "loud"]),
+        ("bad --since", &journal, &["--since", "soon"]),
+        ("-b of no boot", &journal, &["-b", "-5"]),
+        (
+            "-b of no boot ID",
+            &journal,
+            &["-b", "11111111111111111111111111111111"],
+        ),
+        ("-D and --file", &journal, &["--file", missing_file]),
+        ("-D missing", &missing_dir, &[]),
+        ("--list-boots empty", &empty, &["--list-boots"]),
+        ("empty journal", &empty, &[]),
+        ("-n 0", &journal, &["-n", "0"]),
+        ("--vacuum-size=1M", &empty, &["--vacuum-size=1M"]),
+        ("--vacuum-size 1G", &empty, &["--vacuum-size", "1G"]),
+        ("--vacuum-size=1.5M", &empty, &["--vacuum-size=1.5M"]),
+        ("--vacuum-size=0", &empty, &["--vacuum-size=0"]),
+        ("--vacuum-size=lots", &empty, &["--vacuum-size=lots"]),
+        ("--vacuum-size=-1", &empty, &["--vacuum-size=-1"]),
+        ("--vacuum-size no value", &empty, &["--vacuum-size"]),
+        ("-o bad", &journal, &["-o", "yaml"]),
+        ("bad match", &journal, &["foo"]),
+    ];
+    let mut differ = Vec::new();
+    for (case, dir, args) in cases {
+        let (_, want_err, want_code) = run(host, dir, args);
+        let (_, got_err, got_code) = run(OURS, dir, args);
+        let first = |err: &str, program: &str| {
+            err.lines()
+                .next()
+                .unwrap_or_default()
+                .replace(program, "journalctl")
+        };
+        let (want_line, got_line) = (first(&want_err, host), first(&got_err, OURS));
+        if want_code != got_code || want_line != got_line {
+            differ.push(format!(
+                "{case} ({}): host exit {want_code} {want_line:?}, berth exit {got_code} {got_line:?}",
+                args.join(" ")
+            ));
+        }
+    }
+    // --file alone (the cases above all pass --directory).
+    let file_only = |program: &str| {
+        let out = Command::new(program)
+            .args(["--file", missing_file, "--no-pager"])
+            .output()
+            .expect("run journalctl");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (
+            out.status.code(),
+            err.lines().next().unwrap_or_default().to_owned(),
+        )
+    };
+    let (want, got) = (file_only(host), file_only(OURS));
+    if want != got {
+        differ.push(format!("--file missing: host {want:?}, berth {got:?}"));
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}

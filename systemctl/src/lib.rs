@@ -329,8 +329,9 @@ fn journal_tail(unit: &str) -> String {
     let this_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .ok()
         .map(|s| s.trim().replace('-', ""));
-    let outcome = berth_journalctl::run(&options, &mut source, now, this_boot.as_deref());
-    String::from_utf8_lossy(&outcome.stdout).into_owned()
+    let mut out = Vec::new();
+    berth_journalctl::run(&options, &mut source, now, this_boot.as_deref(), &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `systemctl status UNIT...`: state, main PID, the processes of its cgroup, and the

@@ -127,22 +127,7 @@ impl Position {
             let n = (self.capacity - self.index)
                 .min(ARRAY_CHUNK)
                 .min(self.remaining.max(1));
-            let size = r.item_size();
-            let mut b = vec![0u8; (n * size) as usize];
-            r.io.read_exact(
-                self.array + ENTRY_ARRAY_HEADER_SIZE + self.index * size,
-                &mut b,
-            )?;
-            self.chunk = b
-                .chunks_exact(size as usize)
-                .map(|c| {
-                    if size == 4 {
-                        u64::from(le32(c, 0))
-                    } else {
-                        le64(c, 0)
-                    }
-                })
-                .collect();
+            self.chunk = r.array_items(self.array, self.index, n)?;
             self.chunk_start = self.index;
         }
         let offset = self.chunk[(self.index - self.chunk_start) as usize];

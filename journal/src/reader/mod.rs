@@ -19,8 +19,10 @@ use crate::id128::Id128;
 use crate::objects::Io;
 
 mod iter;
+mod walk;
 pub use iter::Entries;
 pub(crate) use iter::Position;
+pub use walk::{Direction, FileEntries};
 
 /// An entry object with more items than this is treated as damage (journald writes at
 /// most 1024 fields per entry; this leaves room).
@@ -156,6 +158,24 @@ impl Reader {
         } else {
             8
         }
+    }
+
+    /// Items `start..start + n` of the entry array object at `array`: entry offsets (4
+    /// bytes each in compact files, 8 otherwise).
+    fn array_items(&self, array: u64, start: u64, n: u64) -> Result<Vec<u64>, JournalError> {
+        let size = self.item_size();
+        let mut b = vec![0u8; (n * size) as usize];
+        self.io
+            .read_exact(array + ENTRY_ARRAY_HEADER_SIZE + start * size, &mut b)?;
+        Ok(b.chunks_exact(size as usize)
+            .map(|c| {
+                if size == 4 {
+                    u64::from(le32(c, 0))
+                } else {
+                    le64(c, 0)
+                }
+            })
+            .collect())
     }
 
     /// Reads the entry object at `offset` (and its data unless `headers_only`).
