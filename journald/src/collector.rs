@@ -28,6 +28,13 @@ pub struct Collector {
     /// Drops not yet reported, by unit or transport.
     unreported: BTreeMap<String, u64>,
     counts: Counts,
+    /// A paused-when-high stream's chunk is being parsed: its entries may use the queue's
+    /// paced limit, since the bytes have left the socket already.
+    paced: bool,
+    /// Shutting down: what was sent before the signal waits for room until this deadline
+    /// instead of being dropped (the writer is still running; a stuck sink cannot hold
+    /// the stop longer).
+    draining: Option<std::time::Instant>,
 }
 
 impl Collector {
@@ -44,7 +51,20 @@ impl Collector {
             queue,
             unreported: BTreeMap::new(),
             counts: Counts::default(),
+            paced: false,
+            draining: None,
         }
+    }
+
+    /// From now on, submitted entries wait for room in the queue until `deadline` (the
+    /// final pass at stop).
+    pub fn start_draining(&mut self, deadline: std::time::Instant) {
+        self.draining = Some(deadline);
+    }
+
+    /// While `on`, submitted entries may fill the queue up to its paced limit.
+    pub fn set_paced(&mut self, on: bool) {
+        self.paced = on;
     }
 
     pub fn identity(&self) -> &Identity {
@@ -81,7 +101,14 @@ impl Collector {
             }
         }
         self.report(stamp);
-        match self.queue.try_push(entry) {
+        let pushed = if let Some(deadline) = self.draining {
+            self.queue.push_until(entry, deadline)
+        } else if self.paced {
+            self.queue.push_within(entry, self.queue.paced_limit())
+        } else {
+            self.queue.try_push(entry)
+        };
+        match pushed {
             Ok(()) => self.counts.queued += 1,
             Err(_) => {
                 self.counts.queue_full += 1;
@@ -187,6 +214,30 @@ mod tests {
             ["Suppressed 7 messages from syslog", "after"]
         );
         assert!(!c.has_unreported());
+    }
+
+    #[test]
+    fn a_paced_streams_chunk_uses_the_headroom_and_loses_nothing() {
+        let big = "x".repeat(2000);
+        let one = line(0, &big).weight();
+        let queue = Arc::new(Queue::new(one * 3));
+        let mut c = Collector::new(
+            identity(),
+            Peer::default(),
+            RateLimiter::new(0, 0),
+            queue.clone(),
+        );
+        c.set_paced(true);
+        for i in 0..6 {
+            c.submit(line(i, &big), Some("a.service"), "stdout");
+        }
+        assert_eq!(c.counts().queue_full, 0);
+        // Twice the bound is the ceiling, paced or not.
+        c.submit(line(7, &big), Some("a.service"), "stdout");
+        c.set_paced(false);
+        c.submit(line(8, &big), Some("a.service"), "stdout");
+        assert_eq!(c.counts().queue_full, 2);
+        assert_eq!(messages(&queue).len(), 6);
     }
 
     #[test]

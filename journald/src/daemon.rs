@@ -72,6 +72,8 @@ pub struct Summary {
     pub counts: Counts,
     pub written: u64,
     pub sink_errors: u64,
+    /// Stream pauses that ran out with the queue still full (the writer stuck that long).
+    pub pauses_ran_out: u64,
 }
 
 const SIGNAL: u64 = 0;
@@ -80,6 +82,8 @@ const NATIVE: u64 = 2;
 const SYSLOG: u64 = 3;
 const KMSG: u64 = 4;
 const FIRST_STREAM: u64 = 100;
+/// How long the final pass at stop may wait for the writer to make room.
+const FINAL_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// How often paused streams are reconsidered, ms.
 const PAUSE_POLL_MS: u16 = 1;
 
@@ -183,10 +187,11 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
 
     let mut streams: HashMap<u64, StreamConn> = HashMap::new();
     let mut pacer = StreamPacer::new(options.stream_pause_usec);
-    // One read of a stream becomes entries of about 15 times its size (a 100-byte line
-    // carries some 20 fields): keep a read well under the queue's headroom above the
-    // high-water mark, so that pausing at the mark leaves nothing to drop.
-    let stream_chunk = (options.queue_bytes / 64).clamp(4096, buf.len());
+    // One read of a stream becomes entries of about 18 times its size (a 100-byte line
+    // carries some 20 fields of 64 bytes' bookkeeping each): a read is kept small beside
+    // the queue, whose paced limit (twice its bound) takes the lines of a read made just
+    // before the high-water mark, so that pausing at the mark drops nothing.
+    let stream_chunk = (options.queue_bytes / 256).clamp(4096, buf.len());
     let mut paused: Vec<u64> = Vec::new();
     let mut next_token = FIRST_STREAM;
     let mut events = vec![EpollEvent::empty(); 64];
@@ -270,6 +275,7 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
     }
 
     let _ = sd_notify::notify(&[NotifyState::Stopping]);
+    collector.start_draining(std::time::Instant::now() + FINAL_WAIT);
     // What was sent before the signal is kept: a last non-blocking pass over every
     // source, until each is drained (bounded, against a client that never pauses).
     const FINAL_ROUNDS: usize = 1024;
@@ -314,6 +320,7 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
         counts: collector.counts(),
         written,
         sink_errors,
+        pauses_ran_out: pacer.gave_up(),
     })
 }
 

@@ -124,11 +124,12 @@ fn main() -> anyhow::Result<()> {
         })
         .unwrap_or_else(|| "?".into());
     berth_journald::say!(
-        "berth-journald: stopped: {} entries queued, {} written, {} rate-limited, {} dropped (queue full), {} sink errors, VmHWM {}",
+        "berth-journald: stopped: {} entries queued, {} written, {} rate-limited, {} dropped (queue full; stream pauses ran out {} times), {} sink errors, VmHWM {}",
         summary.counts.queued,
         summary.written,
         summary.counts.rate_limited,
         summary.counts.queue_full,
+        summary.pauses_ran_out,
         summary.sink_errors,
         hwm
     );

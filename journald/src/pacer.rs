@@ -1,7 +1,8 @@
 //! Back-pressure on unit output streams, bounded in time. When the queue to the sink is
 //! nearly full, the daemon stops reading stdout streams for a while: their lines wait in
 //! the kernel's socket buffers (the unit blocks only once its own buffer is full) instead
-//! of being dropped because the writer thread was briefly descheduled. A sink stuck for
+//! of being dropped because the writer thread was briefly descheduled. The lines of a
+//! chunk read just before the mark go into the queue's headroom (its paced limit). A sink stuck for
 //! longer than `max_pause` no longer holds the streams: they are read again and what does
 //! not fit is dropped and counted, so a slow or full disk blocks a unit for at most that
 //! long. Datagram sources and the kernel log are never paused (their senders must not
@@ -14,6 +15,8 @@ pub struct StreamPacer {
     paused_since: Option<u64>,
     /// The pause ran out while the queue stayed full: read (and drop) until it drains.
     overflowing: bool,
+    /// How many pauses ran out (for the exit line).
+    gave_up: u64,
 }
 
 impl StreamPacer {
@@ -23,7 +26,13 @@ impl StreamPacer {
             max_pause_usec,
             paused_since: None,
             overflowing: false,
+            gave_up: 0,
         }
+    }
+
+    /// How many pauses ran out with the queue still full.
+    pub fn gave_up(&self) -> u64 {
+        self.gave_up
     }
 
     /// Whether a stream being read should stop as soon as the queue is high (false once
@@ -51,6 +60,7 @@ impl StreamPacer {
             Some(since) if now_usec.saturating_sub(since) >= self.max_pause_usec => {
                 self.paused_since = None;
                 self.overflowing = true;
+                self.gave_up += 1;
                 true
             }
             Some(_) => false,

@@ -2,6 +2,9 @@
 //! Bounded in bytes, not entries, so that the collector's memory has a ceiling whatever
 //! the line lengths; a full queue refuses the entry at once (the reader counts the drop
 //! and goes on), so a slow or full disk never stalls the readers, the units or PID 1.
+//! The lines of a stream chunk already read when the high-water mark was reached may take
+//! the queue up to [`Queue::paced_limit`] (see [`crate::pacer`]): pausing a stream then
+//! loses nothing that was read, and the ceiling stays fixed.
 
 use crate::entry::Entry;
 use std::collections::VecDeque;
@@ -41,9 +44,20 @@ impl Queue {
 
     /// Adds `entry`, or gives it back when the queue is full or closed.
     pub fn try_push(&self, entry: Entry) -> Result<(), Entry> {
+        self.push_within(entry, self.max_bytes)
+    }
+
+    /// The ceiling for the rest of a paced stream's chunk: twice the bound.
+    pub fn paced_limit(&self) -> usize {
+        self.max_bytes.saturating_mul(2)
+    }
+
+    /// Adds `entry` if the queue stays within `limit` bytes (or is empty), else gives it
+    /// back; also when closed.
+    pub fn push_within(&self, entry: Entry, limit: usize) -> Result<(), Entry> {
         let weight = entry.weight();
         let mut state = self.lock();
-        if state.closed || (!state.entries.is_empty() && state.bytes + weight > self.max_bytes) {
+        if state.closed || (!state.entries.is_empty() && state.bytes + weight > limit) {
             return Err(entry);
         }
         state.bytes += weight;
@@ -67,6 +81,32 @@ impl Queue {
         state.entries.push_back(entry);
         drop(state);
         self.changed.notify_all();
+    }
+
+    /// Adds `entry`, waiting for room until `deadline` (the final pass at stop: what was
+    /// sent before the signal is kept unless the sink is stuck); gives it back after.
+    pub fn push_until(&self, entry: Entry, deadline: std::time::Instant) -> Result<(), Entry> {
+        let weight = entry.weight();
+        let mut state = self.lock();
+        while !state.closed && !state.entries.is_empty() && state.bytes + weight > self.max_bytes {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(entry);
+            }
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        }
+        if state.closed {
+            return Err(entry);
+        }
+        state.bytes += weight;
+        state.entries.push_back(entry);
+        drop(state);
+        self.changed.notify_all();
+        Ok(())
     }
 
     /// Waits for entries and moves them all into `out`; false once the queue is closed
@@ -140,5 +180,40 @@ mod tests {
         out.clear();
         assert!(q.pop_batch(&mut out));
         assert!(!q.pop_batch(&mut out));
+    }
+
+    #[test]
+    fn a_push_waits_for_room_until_its_deadline() {
+        use std::time::{Duration, Instant};
+        let one = entry(100).weight();
+        let q = std::sync::Arc::new(Queue::new(one));
+        assert!(q.try_push(entry(100)).is_ok());
+        // Nobody drains: refused once the deadline passes.
+        let soon = Instant::now() + Duration::from_millis(20);
+        assert!(q.push_until(entry(100), soon).is_err());
+        // A consumer drains: the push gets its room.
+        let consumer = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                q.pop_batch(&mut out);
+                out.len()
+            })
+        };
+        let later = Instant::now() + Duration::from_secs(60);
+        assert!(q.push_until(entry(100), later).is_ok());
+        assert_eq!(consumer.join().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_paced_chunk_may_go_up_to_twice_the_bound_and_no_further() {
+        let one = entry(100).weight();
+        let q = Queue::new(one * 2);
+        for _ in 0..4 {
+            assert!(q.push_within(entry(100), q.paced_limit()).is_ok());
+        }
+        assert!(q.push_within(entry(100), q.paced_limit()).is_err());
+        assert!(q.try_push(entry(100)).is_err());
+        assert!(q.is_high());
     }
 }

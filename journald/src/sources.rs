@@ -117,8 +117,21 @@ impl StreamConn {
 
     /// Reads what is there; `Closed` at EOF, on an error or a refused header. With
     /// `stop_when_high`, stops (`Busy`) once the queue is above its high-water mark,
-    /// leaving the rest in the socket (see [`crate::pacer`]).
+    /// leaving the rest in the socket (see [`crate::pacer`]); the lines of a chunk read
+    /// before that may then use the queue's paced limit, so none of them is dropped.
     pub fn read(
+        &mut self,
+        collector: &mut Collector,
+        buf: &mut [u8],
+        stop_when_high: bool,
+    ) -> Status {
+        collector.set_paced(stop_when_high);
+        let status = self.read_chunks(collector, buf, stop_when_high);
+        collector.set_paced(false);
+        status
+    }
+
+    fn read_chunks(
         &mut self,
         collector: &mut Collector,
         buf: &mut [u8],
