@@ -12,6 +12,7 @@ const ROWS: &[&str] = &[
     "initramfs to PID 1",
     "PID 1 to CRI ready",
     "userspace to CRI ready",
+    "kernel to network online",
     "RSS of PID 1",
     "RSS of logging",
     "RSS of the runtime",

@@ -221,13 +221,18 @@ fn configure(root: &Path) -> Result<()> {
         }
         fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    run_logged(
-        Command::new("chroot")
-            .arg(root)
-            .args(["systemctl", "enable", "systemd-networkd.service"]),
-        &root.join("../enable.log"),
-        "systemctl enable systemd-networkd in the anchor",
-    )?;
+    // networkd with its wait-online; network-online.target pulled in as a kubelet's unit
+    // (or cloud-init) pulls it in, so that both systems boot up to an online network.
+    for args in [
+        &["enable", "systemd-networkd.service"][..],
+        &["add-wants", "multi-user.target", "network-online.target"][..],
+    ] {
+        run_logged(
+            Command::new("chroot").arg(root).arg("systemctl").args(args),
+            &root.join("../enable.log"),
+            &format!("systemctl {} in the anchor", args.join(" ")),
+        )?;
+    }
     // Package downloads and lists are not part of a node's root.
     for dir in ["var/cache/apt/archives", "var/lib/apt/lists"] {
         let dir = root.join(dir);

@@ -5,8 +5,9 @@
 //! - `--against debian`: Berth's debug image and the Debian anchor (`anchor.rs`) booted
 //!   alternately under the same QEMU settings, each probed in the guest (`probe.rs`) once
 //!   its CRI socket serves and start-up has settled: the phases up to a serving CRI socket (berth-runtime's READY=1,
-//!   containerd's), the RSS of PID 1, of the logging daemon and of the runtime, the PSS of
-//!   all of userspace, and the root's size; medians side by side with their ratio.
+//!   containerd's), the time to network-online, the RSS of PID 1, of the logging daemon and
+//!   of the runtime, the PSS of all of userspace, and the root's size; medians side by side
+//!   with their ratio.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -94,6 +95,8 @@ struct Measured {
     pid1_to_cri: f64,
     /// All of userspace: `/init` to a serving CRI socket.
     userspace: f64,
+    /// The kernel's start to network-online (an address and a default route by DHCP).
+    online: f64,
     pid1_rss: u64,
     logging_rss: u64,
     runtime_rss: u64,
@@ -143,13 +146,26 @@ fn measure(system: System, disk: &Path, console: &Path) -> Result<Measured> {
     vm.wait_for("Linux version", LIMIT)?;
     let firmware = started.elapsed().as_secs_f64();
     let init = stamp(&vm.wait_for("Run /init as init process", LIMIT)?)?;
-    let (pid1, cri) = match system {
+    let (pid1, cri, online) = match system {
         System::Berth => {
-            let pid1 = stamp(&vm.wait_for("berth: stage2 started", LIMIT)?)?;
-            let cri = stamp(&vm.wait_for("berth: started berth-runtime.service", LIMIT)?)?;
             vm.wait_for("berth: ready", LIMIT)?;
+            let console = vm.console();
+            // berth-networkd says READY=1 once the primary link has an address and a
+            // default route: network-online.target follows at once.
+            let at = |pattern: &str| -> Result<f64> {
+                let line = console
+                    .lines()
+                    .find(|l| l.contains(pattern))
+                    .with_context(|| format!("no {pattern:?} on Berth's console"))?;
+                stamp(line)
+            };
+            let times = (
+                at("berth: stage2 started")?,
+                at("berth: started berth-runtime.service")?,
+                at("berth: started berth-networkd.service")?,
+            );
             vm.wait_for_shell(LIMIT)?;
-            (pid1, cri)
+            times
         }
         System::Debian => {
             vm.wait_for_shell(LIMIT)?;
@@ -171,7 +187,11 @@ fn measure(system: System, disk: &Path, console: &Path) -> Result<Measured> {
             };
             let pid1 = monotonic(&mut vm, "UserspaceTimestampMonotonic")?;
             let cri = monotonic(&mut vm, "ActiveEnterTimestampMonotonic containerd.service")?;
-            (pid1, cri)
+            let online = monotonic(
+                &mut vm,
+                "ActiveEnterTimestampMonotonic network-online.target",
+            )?;
+            (pid1, cri, online)
         }
     };
     std::thread::sleep(SETTLE);
@@ -187,6 +207,7 @@ fn measure(system: System, disk: &Path, console: &Path) -> Result<Measured> {
         initramfs: pid1 - init,
         pid1_to_cri: cri - pid1,
         userspace: cri - init,
+        online,
         pid1_rss: need("PID 1", processes.pid1_rss())?,
         logging_rss: need(system.logging(), processes.rss_of(system.logging()))?,
         runtime_rss: need(system.runtime(), processes.rss_of(system.runtime()))?,
@@ -205,6 +226,7 @@ const ROWS: &[Row] = &[
     ("initramfs to PID 1", "s", |m| m.initramfs),
     ("PID 1 to CRI ready", "s", |m| m.pid1_to_cri),
     ("userspace to CRI ready", "s", |m| m.userspace),
+    ("kernel to network online", "s", |m| m.online),
     ("RSS of PID 1", "MiB", |m| m.pid1_rss as f64 / 1024.0),
     ("RSS of logging", "MiB", |m| m.logging_rss as f64 / 1024.0),
     ("RSS of the runtime", "MiB", |m| {
