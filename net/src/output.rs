@@ -19,14 +19,35 @@ pub enum OutputError {
 
 /// The `resolv.conf` text for these servers and search domains.
 pub fn render_resolv(nameservers: &[IpAddr], search: &[String]) -> String {
-    let mut out =
-        String::from("# Written by berth-networkd from the DHCP leases and .network files.\n");
+    let mut out = String::from(
+        "# Written by berth-networkd from DHCP leases, router advertisements and .network files.\n",
+    );
     for ns in nameservers {
         out.push_str(&format!("nameserver {ns}\n"));
     }
     if !search.is_empty() {
         out.push_str(&format!("search {}\n", search.join(" ")));
     }
+    out
+}
+
+/// At most this many `nameserver` lines: glibc's resolver reads no more (MAXNS).
+pub const MAX_NAMESERVERS: usize = 3;
+
+/// The servers for `resolv.conf`: each once, IPv4 before IPv6 (each family in the order
+/// given), at most [`MAX_NAMESERVERS`].
+pub fn order_nameservers(servers: &[IpAddr]) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    for ip in servers
+        .iter()
+        .filter(|ip| ip.is_ipv4())
+        .chain(servers.iter().filter(|ip| ip.is_ipv6()))
+    {
+        if !out.contains(ip) {
+            out.push(*ip);
+        }
+    }
+    out.truncate(MAX_NAMESERVERS);
     out
 }
 
@@ -138,6 +159,30 @@ mod tests {
         );
         assert!(text.ends_with("nameserver 10.0.0.2\nnameserver 2001:db8::53\nsearch c.proj.internal google.internal\n"), "{text}");
         assert!(!render_resolv(&[], &[]).contains("search"));
+    }
+
+    #[test]
+    fn nameservers_ipv4_first_at_most_three() {
+        let ips =
+            |list: &[&str]| -> Vec<IpAddr> { list.iter().map(|s| s.parse().unwrap()).collect() };
+        assert_eq!(
+            order_nameservers(&ips(&[
+                "2001:db8::53",
+                "10.0.0.2",
+                "2001:db8::54",
+                "10.0.0.2"
+            ])),
+            ips(&["10.0.0.2", "2001:db8::53", "2001:db8::54"])
+        );
+        assert_eq!(
+            order_nameservers(&ips(&["2001:db8::53", "10.0.0.2", "10.0.0.3", "10.0.0.4"])),
+            ips(&["10.0.0.2", "10.0.0.3", "10.0.0.4"])
+        );
+        assert_eq!(
+            order_nameservers(&ips(&["2001:db8::53"])),
+            ips(&["2001:db8::53"])
+        );
+        assert!(order_nameservers(&[]).is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 
 use crate::config::{DhcpSettings, Ipv4Prefix, NetworkFile};
 use crate::dhcp::Lease;
+use crate::dhcp6::Lease6;
 use crate::sys::{Net, RouteSpec, SysError};
 
 /// networkd's metric for DHCP routes.
@@ -112,4 +113,71 @@ pub fn apply_static(net: &mut dyn Net, index: u32, file: &NetworkFile) -> Result
         net.add_route(index, &route)?;
     }
     Ok(())
+}
+
+/// Adds a DHCPv6 address as a /128 (the on-link prefix is the RA's).
+pub fn apply_lease6(net: &mut dyn Net, index: u32, lease: &Lease6) -> Result<(), SysError> {
+    net.add_address6(index, lease.address, 128)
+}
+
+/// Removes what [`apply_lease6`] added.
+pub fn remove_lease6(net: &mut dyn Net, index: u32, lease: &Lease6) -> Result<(), SysError> {
+    net.del_address6(index, lease.address, 128)
+}
+
+/// Makes the kernel take router advertisements on link `name` (SLAAC, the default route
+/// and MTU from the RA) or not. `accept_ra=2` because a Kubernetes node forwards, and with
+/// forwarding on `accept_ra=1` ignores every RA. Set before the link comes up, so that
+/// the router solicitation the kernel sends at link-up is answered.
+pub fn accept_ra(net: &mut dyn Net, name: &str, accept: bool) -> Result<(), SysError> {
+    if accept {
+        net.set_ipv6_sysctl(name, "autoconf", "1")?;
+        net.set_ipv6_sysctl(name, "accept_ra", "2")
+    } else {
+        net.set_ipv6_sysctl(name, "accept_ra", "0")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::fake::FakeNet;
+
+    #[test]
+    fn dhcpv6_address_is_a_host_route() {
+        let lease = Lease6 {
+            address: "2001:db8::105".parse().unwrap(),
+            preferred: 200,
+            valid: 300,
+            t1: 100,
+            t2: 160,
+            server_id: vec![0, 1],
+            dns: Vec::new(),
+        };
+        let mut net = FakeNet::default();
+        apply_lease6(&mut net, 2, &lease).unwrap();
+        remove_lease6(&mut net, 2, &lease).unwrap();
+        assert_eq!(
+            net.calls,
+            [
+                "add-addr 2 2001:db8::105/128",
+                "del-addr 2 2001:db8::105/128"
+            ]
+        );
+    }
+
+    #[test]
+    fn router_advertisements_on_and_off() {
+        let mut net = FakeNet::default();
+        accept_ra(&mut net, "eth0", true).unwrap();
+        accept_ra(&mut net, "eth1", false).unwrap();
+        assert_eq!(
+            net.calls,
+            [
+                "sysctl net.ipv6.conf.eth0.autoconf=1",
+                "sysctl net.ipv6.conf.eth0.accept_ra=2",
+                "sysctl net.ipv6.conf.eth1.accept_ra=0",
+            ]
+        );
+    }
 }

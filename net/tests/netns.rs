@@ -105,6 +105,50 @@ impl Net {
         net
     }
 
+    /// Replaces the client's `.network` file.
+    fn network_file(&self, text: &str) {
+        std::fs::write(self.path("conf").join("50-vc.network"), text).expect("write");
+    }
+
+    /// Gives `vs` an IPv6 address (dnsmasq's RAs need one to take the prefix from).
+    fn server_ipv6(&self, addr: &str) {
+        run(&[
+            "ip",
+            "-n",
+            &self.server,
+            "addr",
+            "add",
+            addr,
+            "dev",
+            "vs",
+            "nodad",
+        ]);
+    }
+
+    /// Waits up to 30 s for `check` of `ip -n <client> <args>` to hold; returns the output.
+    fn wait_ip(&self, args: &[&str], check: impl Fn(&str) -> bool) -> String {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = self.ip(args);
+            if check(&out) || Instant::now() > until {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// dnsmasq's log once it has `needle` (it logs after the daemon has gone: up to 10 s).
+    fn wait_dnsmasq_log(&self, needle: &str) -> String {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.read("dnsmasq.log");
+            if log.contains(needle) || Instant::now() > until {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -317,11 +361,9 @@ fn gce_shaped_lease() {
 
     let status = stop(&mut daemon.0);
     assert!(status.success(), "{status}");
-    let log = net.read("dnsmasq.log");
-    assert!(
-        log.contains(&format!("DHCPRELEASE(vs) 10.128.0.10 {MAC}")),
-        "{log}"
-    );
+    let release = format!("DHCPRELEASE(vs) 10.128.0.10 {MAC}");
+    let log = net.wait_dnsmasq_log(&release);
+    assert!(log.contains(&release), "{log}");
     let addr = net.ip(&["-4", "addr", "show", "dev", "vc"]);
     assert!(
         !addr.contains("10.128.0.10"),
@@ -445,4 +487,162 @@ fn garbage_server(ns: std::fs::File) -> usize {
         served += 1;
     }
     served
+}
+
+/// A forwarding node (as Kubernetes makes it) with no DHCPv4: dnsmasq sends RAs with a /64
+/// and RDNSS only. The kernel does SLAAC and takes the default route because the daemon set
+/// `accept_ra=2`; the daemon puts the RDNSS server in resolv.conf and is online by IPv6.
+#[test]
+fn slaac_and_rdnss_on_a_forwarding_node() {
+    berth_testkit::skip_if!(missing());
+    let mut net = Net::new("6", "10.0.6.1/24");
+    net.server_ipv6("2001:db8:6::1/64");
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        &net.client,
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv6.conf.all.forwarding=1",
+    ]);
+    net.network_file("[Match]\nName=vc\n\n[Network]\nDHCP=ipv6\n");
+    net.dnsmasq(&[
+        "--enable-ra",
+        "--dhcp-range=::,constructor:vs,ra-only",
+        "--dhcp-option=option6:dns-server,[2001:db8:6::53]",
+        "--dhcp-option=option6:domain-search,v6.example",
+    ]);
+    let (daemon, notify) = net.daemon();
+    let mut daemon = Daemon(daemon);
+    let ready = wait_ready(&notify);
+    assert!(
+        ready.contains("online: vc has a global IPv6 address and an IPv6 default route"),
+        "{ready}"
+    );
+    let sysctl = run(&[
+        "ip",
+        "netns",
+        "exec",
+        &net.client,
+        "cat",
+        "/proc/sys/net/ipv6/conf/vc/accept_ra",
+    ]);
+    assert_eq!(sysctl.trim(), "2");
+    let addr = net.ip(&["-6", "addr", "show", "dev", "vc", "scope", "global"]);
+    assert!(
+        addr.contains("inet6 2001:db8:6:0:") && addr.contains("/64 scope global dynamic"),
+        "{addr}"
+    );
+    let routes = net.ip(&["-6", "route", "show", "default"]);
+    assert!(
+        routes.contains("default via fe80::") && routes.contains("dev vc proto ra"),
+        "{routes}"
+    );
+    let resolv = net.read("run/resolv.conf");
+    assert!(resolv.contains("nameserver 2001:db8:6::53\n"), "{resolv}");
+    assert!(net.read("run/state").contains("vc ra dns 2001:db8:6::53"));
+    assert!(stop(&mut daemon.0).success());
+    let log = net.read("daemon.log");
+    assert!(
+        log.contains("DNS from router advertisements: servers [2001:db8:6::53]"),
+        "{log}"
+    );
+}
+
+/// DHCPv4 and RAs on one link: both families configured, resolv.conf has the DHCPv4
+/// server first, then the RDNSS one.
+#[test]
+fn dual_stack_resolv_conf() {
+    berth_testkit::skip_if!(missing());
+    let mut net = Net::new("d", "10.0.7.1/24");
+    net.server_ipv6("2001:db8:7::1/64");
+    net.dnsmasq(&[
+        "--dhcp-range=10.0.7.50,10.0.7.60,255.255.255.0,10m",
+        "--dhcp-option=6,10.0.7.1",
+        "--enable-ra",
+        "--dhcp-range=::,constructor:vs,ra-only",
+        "--dhcp-option=option6:dns-server,[2001:db8:7::53]",
+    ]);
+    let (daemon, notify) = net.daemon();
+    let mut daemon = Daemon(daemon);
+    let ready = wait_ready(&notify);
+    assert!(
+        ready.contains("online: vc has an IPv4 address and a default route"),
+        "{ready}"
+    );
+    let addr = net.wait_ip(
+        &["-6", "addr", "show", "dev", "vc", "scope", "global"],
+        |a| a.contains("2001:db8:7:0:"),
+    );
+    assert!(addr.contains("2001:db8:7:0:"), "{addr}");
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut resolv = net.read("run/resolv.conf");
+    while !resolv.contains("2001:db8:7::53") && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(200));
+        resolv = net.read("run/resolv.conf");
+    }
+    assert!(
+        resolv.contains("nameserver 10.0.7.1\nnameserver 2001:db8:7::53\n"),
+        "{resolv}"
+    );
+    assert!(net
+        .ip(&["-6", "route", "show", "default"])
+        .contains("proto ra"));
+    assert!(stop(&mut daemon.0).success());
+}
+
+/// Stateful DHCPv6: dnsmasq's RAs carry the M flag (and no SLAAC prefix), the daemon
+/// starts DHCPv6, takes an address from the range as a /128 and the DNS server of
+/// option 23, is online by IPv6 (no DHCPv4 on this link), and releases at stop.
+#[test]
+fn dhcpv6_address_from_the_range() {
+    berth_testkit::skip_if!(missing());
+    let mut net = Net::new("v", "10.0.8.1/24");
+    net.server_ipv6("2001:db8:8::1/64");
+    net.network_file("[Match]\nName=vc\n\n[Network]\nDHCP=ipv6\n");
+    net.dnsmasq(&[
+        "--enable-ra",
+        "--dhcp-range=2001:db8:8::100,2001:db8:8::1ff,64,1h",
+        "--dhcp-option=option6:dns-server,[2001:db8:8::53]",
+    ]);
+    let (daemon, notify) = net.daemon();
+    let mut daemon = Daemon(daemon);
+    let ready = wait_ready(&notify);
+    assert!(
+        ready.contains("online: vc has a global IPv6 address and an IPv6 default route"),
+        "{ready}"
+    );
+    let addr = net.ip(&["-6", "addr", "show", "dev", "vc", "scope", "global"]);
+    let leased = addr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("inet6 2001:db8:8::"))
+        .and_then(|rest| rest.split_once("/128"))
+        .map(|(host, _)| host.to_string())
+        .unwrap_or_else(|| panic!("no DHCPv6 /128 in {addr}"));
+    let host = u32::from_str_radix(&leased, 16).expect("hex host part");
+    assert!((0x100..=0x1ff).contains(&host), "{addr}");
+    let routes = net.ip(&["-6", "route", "show"]);
+    // The on-link prefix is the RA's (L flag), installed by the kernel.
+    assert!(
+        routes.contains("2001:db8:8::/64 dev vc proto kernel"),
+        "{routes}"
+    );
+    assert!(routes.contains("default via fe80::"), "{routes}");
+    let resolv = net.read("run/resolv.conf");
+    assert!(resolv.contains("nameserver 2001:db8:8::53\n"), "{resolv}");
+    assert!(
+        net.read("run/state")
+            .contains(&format!("vc dhcp6 2001:db8:8::{leased}/128")),
+        "{}",
+        net.read("run/state")
+    );
+    assert!(stop(&mut daemon.0).success());
+    // dnsmasq names the client of a DHCPv6 RELEASE by its DUID (DUID-LL of the MAC).
+    let release = "DHCPRELEASE(vs) 00:03:00:01:52:54:00:12:34:56";
+    let log = net.wait_dnsmasq_log(release);
+    assert!(log.contains(release), "{log}");
+    let addr = net.ip(&["-6", "addr", "show", "dev", "vc", "scope", "global"]);
+    assert!(!addr.contains("/128"), "address kept after release: {addr}");
 }

@@ -81,9 +81,15 @@ pub enum DhcpMode {
 }
 
 impl DhcpMode {
-    /// Whether this asks for a DHCPv4 lease (the only DHCP Berth speaks so far).
+    /// Whether this asks for a DHCPv4 lease.
     pub fn v4(self) -> bool {
         matches!(self, DhcpMode::Yes | DhcpMode::Ipv4)
+    }
+
+    /// Whether this allows DHCPv6, which starts when a router advertisement has the M
+    /// flag (SLAAC does not depend on `DHCP=`, as in networkd).
+    pub fn v6(self) -> bool {
+        matches!(self, DhcpMode::Yes | DhcpMode::Ipv6)
     }
 }
 
@@ -135,6 +141,8 @@ pub struct NetworkFile {
     pub domains: Vec<String>,
     pub routes: Vec<Route>,
     pub dhcpv4: DhcpSettings,
+    /// `IPv6AcceptRA=`; `None` (unset) accepts router advertisements on a managed link.
+    pub ipv6_accept_ra: Option<bool>,
 }
 
 impl NetworkFile {
@@ -154,7 +162,20 @@ impl NetworkFile {
             domains: Vec::new(),
             routes: Vec::new(),
             dhcpv4: DhcpSettings::default(),
+            ipv6_accept_ra: None,
         }
+    }
+
+    /// Whether berth-networkd configures the link at all: DHCP of either family, a
+    /// static address, or router advertisements asked for explicitly.
+    pub fn manages(&self) -> bool {
+        self.dhcp != DhcpMode::No || !self.addresses.is_empty() || self.ipv6_accept_ra == Some(true)
+    }
+
+    /// Whether the kernel is to accept router advertisements (SLAAC, the IPv6 default
+    /// route) on the link: on every managed link unless `IPv6AcceptRA=no`.
+    pub fn accepts_ra(&self) -> bool {
+        self.manages() && self.ipv6_accept_ra != Some(false)
     }
 
     /// Whether this file's `[Match]` fits `link`.

@@ -37,6 +37,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(NetworkFile, Vec<Warning>), Con
         domains: Vec::new(),
         routes: Vec::new(),
         dhcpv4: DhcpSettings::default(),
+        ipv6_accept_ra: None,
     };
     let mut warnings = Vec::new();
     let mut section = String::new();
@@ -111,6 +112,7 @@ fn apply(out: &mut NetworkFile, section: &str, key: &str, value: &str) -> Result
             w.parse::<IpAddr>()
                 .map_err(|_| format!("{w:?} is not an IP address"))
         })?,
+        ("Network", "IPv6AcceptRA") => out.ipv6_accept_ra = Some(parse_bool(value)?),
         ("Network", "Domains") => {
             if value.is_empty() {
                 out.domains.clear();

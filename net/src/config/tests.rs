@@ -30,6 +30,7 @@ Type=ether
 DHCP=ipv4
 Address=10.0.0.5/24
 Gateway=10.0.0.1
+IPv6AcceptRA=no
 DNS=1.1.1.1 10.0.0.53
 Domains=example.com ~corp.
 
@@ -58,6 +59,8 @@ UseDNS=0
     assert_eq!(f.gateways, [Ipv4Addr::new(10, 0, 0, 1)]);
     assert_eq!(f.dns.len(), 2);
     assert_eq!(f.domains, ["example.com", "corp"]);
+    assert_eq!(f.ipv6_accept_ra, Some(false));
+    assert!(f.manages() && !f.accepts_ra());
     assert_eq!(f.routes.len(), 1);
     assert_eq!(
         f.dhcpv4,
@@ -221,4 +224,22 @@ proptest! {
         prop_assert_eq!(f.addresses, vec![Ipv4Prefix { addr, len }]);
         prop_assert_eq!(f.dhcpv4.use_mtu, mtu);
     }
+}
+
+#[test]
+fn which_links_accept_router_advertisements() {
+    let parse_text = |text: &str| parse(Path::new("a.network"), text).unwrap().0;
+    // The built-in default: a physical link takes RAs beside DHCPv4, a virtual one nothing.
+    assert!(NetworkFile::builtin_default(true).accepts_ra());
+    assert!(!NetworkFile::builtin_default(false).manages());
+    assert!(parse_text("[Network]\nDHCP=ipv4\n").accepts_ra());
+    assert!(parse_text("[Network]\nDHCP=ipv6\n").dhcp.v6());
+    assert!(!parse_text("[Network]\nDHCP=ipv4\n").dhcp.v6());
+    assert!(parse_text("[Network]\nAddress=10.0.0.5/24\n").accepts_ra());
+    // Unmanaged unless RAs are asked for; then managed for them alone.
+    assert!(!parse_text("[Network]\nDHCP=no\n").manages());
+    let ra_only = parse_text("[Network]\nIPv6AcceptRA=yes\n");
+    assert!(ra_only.manages() && ra_only.accepts_ra() && !ra_only.dhcp.v4());
+    assert!(!parse_text("[Network]\nDHCP=yes\nIPv6AcceptRA=0\n").accepts_ra());
+    assert!(parse(Path::new("a.network"), "[Network]\nIPv6AcceptRA=maybe\n").is_err());
 }

@@ -1,10 +1,12 @@
-//! The daemon: one poll loop over every link's DHCP sockets, the clients' deadlines and
-//! SIGTERM, applying what the state machines decide.
+//! The daemon: one poll loop over every link's DHCP and router advertisement sockets, the
+//! clients' deadlines, the RA DNS lifetimes and SIGTERM, applying what the state machines
+//! decide.
 //!
 //! Errors on one link (a socket that will not open, a route the kernel refuses) are
 //! logged and that link is left as it is; the daemon itself stops only on SIGTERM or
-//! SIGINT, after releasing its leases. `READY=1` is sent once a link has an address and
-//! a default route, or when the online timeout passes (with a line saying so), so that
+//! SIGINT, after releasing its leases. `READY=1` is sent once a link is online by
+//! [`crate::online`] (IPv4, or IPv6 on a link without DHCPv4), or when the online timeout
+//! passes (with a line saying so), so that
 //! `network-online.target` never blocks the boot for ever.
 
 use std::net::Ipv4Addr;
@@ -21,10 +23,16 @@ use crate::config::{self, LinkFacts, NetworkFile};
 
 mod report;
 use crate::dhcp::{frame, Action, Client, Destination, Event};
+use crate::dhcp6::{Action6, Client6, Event6};
+use crate::online::{self, Ipv6Status, LinkState};
 use crate::plan;
-use crate::sys::socket::{PacketLink, UdpLink, CLIENT_PORT};
+use crate::ra::RaDns;
+use crate::sys::socket::{PacketLink, RaLink, Udp6Link, UdpLink, CLIENT_PORT};
 use crate::sys::{self, Net, SysError};
 use report::{hostname, write_outputs};
+
+/// How often the IPv6 state is asked for while the node is not online yet.
+const IPV6_POLL: Duration = Duration::from_secs(1);
 
 /// Where the daemon reads and writes; every path can be moved for tests.
 #[derive(Debug, Clone)]
@@ -65,6 +73,15 @@ struct Link {
     raw: Option<PacketLink>,
     /// A default route from the static file is in place.
     static_online: bool,
+    /// The ICMPv6 socket reading router advertisements, when the link accepts them.
+    ra_socket: Option<RaLink>,
+    /// DNS servers and search domains from the RAs.
+    ra_dns: RaDns,
+    /// The kernel's IPv6 state of the link, as last asked.
+    ipv6: Ipv6Status,
+    /// The DHCPv6 client, started by an RA with the M flag.
+    dhcp6: Option<Client6>,
+    udp6: Option<Udp6Link>,
 }
 
 impl Link {
@@ -72,8 +89,8 @@ impl Link {
         eprintln!("berth-networkd: {}: {message}", self.facts.name);
     }
 
-    fn online(&self) -> bool {
-        self.static_online
+    fn state(&self) -> LinkState {
+        let ipv4_online = self.static_online
             || self
                 .client
                 .as_ref()
@@ -82,7 +99,23 @@ impl Link {
                     plan::lease_routes(lease, &self.file.dhcpv4)
                         .iter()
                         .any(|r| r.destination.len == 0 && r.gateway.is_some())
-                })
+                });
+        LinkState {
+            ipv4_online,
+            dhcpv4: self.file.dhcp.v4(),
+            ipv6: self.ipv6,
+        }
+    }
+
+    /// Asks the kernel for the link's IPv6 state (SLAAC address, RA default route).
+    fn refresh_ipv6(&mut self, net: &mut dyn Net) {
+        if !self.file.accepts_ra() {
+            return;
+        }
+        match net.ipv6_status(self.facts.index) {
+            Ok(status) => self.ipv6 = status,
+            Err(e) => self.log(&format!("reading the IPv6 state: {e}")),
+        }
     }
 }
 
@@ -112,10 +145,18 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     loop {
         let now = epoch.elapsed();
         if !ready {
-            if let Some(link) = links.iter().find(|l| l.online()) {
+            for link in links.iter_mut() {
+                link.refresh_ipv6(&mut net);
+            }
+            if let Some(state) = links
+                .iter()
+                .map(|l| (l, l.state()))
+                .find(|(_, s)| online::online(s))
+            {
                 let msg = format!(
-                    "online: {} has an address and a default route after {:.3}s",
-                    link.facts.name,
+                    "online: {} has {} after {:.3}s",
+                    state.0.facts.name,
+                    online::describe(&state.1),
                     now.as_secs_f64()
                 );
                 eprintln!("berth-networkd: {msg}");
@@ -134,9 +175,17 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         let mut deadline = links
             .iter()
             .filter_map(|l| l.client.as_ref()?.deadline())
+            .chain(links.iter().filter_map(|l| l.ra_dns.deadline()))
+            .chain(links.iter().filter_map(|l| l.dhcp6.as_ref()?.deadline()))
             .min();
         if !ready {
-            deadline = Some(deadline.map_or(opts.online_timeout, |d| d.min(opts.online_timeout)));
+            // Until online, the IPv6 state (which the kernel changes on its own) is asked
+            // for at least every second.
+            let mut wake = opts.online_timeout;
+            if links.iter().any(|l| l.file.accepts_ra()) {
+                wake = wake.min(now + IPV6_POLL);
+            }
+            deadline = Some(deadline.map_or(wake, |d| d.min(wake)));
         }
         let timeout = match deadline {
             None => PollTimeout::NONE,
@@ -145,7 +194,8 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
                 PollTimeout::try_from(ms.max(1)).unwrap_or(PollTimeout::MAX)
             }
         };
-        // Which (link, socket) each poll entry is; socket 0 = UDP, 1 = packet.
+        // Which (link, socket) each poll entry is; socket 0 = UDP, 1 = packet, 2 = ICMPv6,
+        // 3 = DHCPv6.
         let mut owners = Vec::new();
         let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
         for (i, link) in links.iter().enumerate() {
@@ -156,6 +206,14 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
             if let Some(raw) = &link.raw {
                 fds.push(PollFd::new(raw.fd(), PollFlags::POLLIN));
                 owners.push((i, 1));
+            }
+            if let Some(ra) = &link.ra_socket {
+                fds.push(PollFd::new(ra.fd(), PollFlags::POLLIN));
+                owners.push((i, 2));
+            }
+            if let Some(udp6) = &link.udp6 {
+                fds.push(PollFd::new(udp6.fd(), PollFlags::POLLIN));
+                owners.push((i, 3));
             }
         }
         match poll(&mut fds, timeout) {
@@ -184,16 +242,33 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
             }
             for link in &mut links {
                 drive(opts, &mut net, link, epoch.elapsed(), Event::Stop);
+                drive6(&mut net, link, epoch.elapsed(), Event6::Stop);
             }
             write_outputs(opts, &links);
             return Ok(());
         }
         let mut changed = false;
         for (i, socket) in readable {
-            changed |= receive(opts, &mut net, &mut links[i], socket, epoch, &mut buf);
+            changed |= match socket {
+                2 => receive_ra(&mut net, &mut links[i], epoch, &mut buf),
+                3 => receive6(&mut net, &mut links[i], epoch, &mut buf),
+                _ => receive(opts, &mut net, &mut links[i], socket, epoch, &mut buf),
+            };
         }
         let now = epoch.elapsed();
         for link in &mut links {
+            if link
+                .dhcp6
+                .as_ref()
+                .and_then(Client6::deadline)
+                .is_some_and(|d| d <= now)
+            {
+                changed |= drive6(&mut net, link, now, Event6::Timeout);
+            }
+            if link.ra_dns.expire(now) {
+                link.log("DNS from router advertisements expired");
+                changed = true;
+            }
             if link
                 .client
                 .as_ref()
@@ -231,7 +306,7 @@ fn start_links(
         let file = config::choose(&files, &facts)
             .cloned()
             .unwrap_or_else(|| NetworkFile::builtin_default(facts.physical));
-        if !file.dhcp.v4() && file.addresses.is_empty() {
+        if !file.manages() {
             continue;
         }
         let mut link = Link {
@@ -241,8 +316,14 @@ fn start_links(
             udp: None,
             raw: None,
             static_online: false,
+            ra_socket: None,
+            ra_dns: RaDns::default(),
+            ipv6: Ipv6Status::default(),
+            dhcp6: None,
+            udp6: None,
         };
         link.log(&format!("configured by {}", link.file.path.display()));
+        start_ra(net, &mut link);
         if let Err(e) = net.link_up(link.facts.index) {
             link.log(&e.to_string());
             continue;
@@ -260,6 +341,146 @@ fn start_links(
         links.push(link);
     }
     Ok(links)
+}
+
+/// Sets the link's RA sysctls and opens its RA socket, before the link comes up so that
+/// the answer to the kernel's first router solicitation is seen.
+fn start_ra(net: &mut dyn Net, link: &mut Link) {
+    let accept = link.file.accepts_ra();
+    if let Err(e) = plan::accept_ra(net, &link.facts.name, accept) {
+        link.log(&format!("IPv6 router advertisements not set up: {e}"));
+        return;
+    }
+    if !accept {
+        return;
+    }
+    match RaLink::open(&link.facts.name) {
+        Ok(socket) => link.ra_socket = Some(socket),
+        Err(e) => link.log(&format!("no DNS from router advertisements: {e}")),
+    }
+}
+
+/// Reads the router advertisements waiting on the link's ICMPv6 socket and learns their
+/// DNS options; true when the link's DNS changed.
+fn receive_ra(net: &mut dyn Net, link: &mut Link, epoch: Instant, buf: &mut [u8]) -> bool {
+    let mut changed = false;
+    for _ in 0..64 {
+        let Some(socket) = &link.ra_socket else {
+            return changed;
+        };
+        let got = match socket.recv(buf) {
+            Ok(Some(got)) => got,
+            Ok(None) => break,
+            Err(e) => {
+                link.log(&format!("receiving a router advertisement: {e}"));
+                break;
+            }
+        };
+        let icmp = buf.get(..got.len).unwrap_or(buf);
+        let now = epoch.elapsed();
+        match link.ra_dns.receive(now, icmp, got.source, got.hop_limit) {
+            Ok((learned, ra)) => {
+                if ra.managed && link.file.dhcp.v6() && link.dhcp6.is_none() {
+                    changed |= start_dhcp6(net, link, now);
+                }
+                if !learned {
+                    continue;
+                }
+                let servers: Vec<String> = link.ra_dns.servers().map(|s| s.to_string()).collect();
+                let domains: Vec<&str> = link.ra_dns.domains().collect();
+                link.log(&format!(
+                    "DNS from router advertisements: servers [{}] search [{}]",
+                    servers.join(" "),
+                    domains.join(" ")
+                ));
+                changed = true;
+            }
+            Err(e) => link.log(&format!("ignored a router advertisement: {e}")),
+        }
+    }
+    link.refresh_ipv6(net);
+    changed
+}
+
+/// Starts the link's DHCPv6 client (an RA had the M flag).
+fn start_dhcp6(net: &mut dyn Net, link: &mut Link, now: Duration) -> bool {
+    let Some(mac) = link.facts.mac else {
+        link.log("no hardware address; DHCPv6 not started");
+        return false;
+    };
+    match Udp6Link::open(&link.facts.name, link.facts.index) {
+        Ok(udp6) => link.udp6 = Some(udp6),
+        Err(e) => {
+            link.log(&format!("DHCPv6 not started: {e}"));
+            return false;
+        }
+    }
+    link.log("router advertisement with the M flag: starting DHCPv6");
+    let iaid = u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]]);
+    link.dhcp6 = Some(Client6::new(mac, iaid, xid_seed(&mac)));
+    drive6(net, link, now, Event6::Start)
+}
+
+/// Reads the DHCPv6 datagrams waiting for `link`'s client.
+fn receive6(net: &mut dyn Net, link: &mut Link, epoch: Instant, buf: &mut [u8]) -> bool {
+    let mut changed = false;
+    for _ in 0..64 {
+        let Some(udp6) = &link.udp6 else {
+            return changed;
+        };
+        let n = match udp6.recv(buf) {
+            Ok(Some(n)) => n,
+            Ok(None) => break,
+            Err(e) => {
+                link.log(&format!("receiving DHCPv6: {e}"));
+                break;
+            }
+        };
+        let payload = buf.get(..n).unwrap_or_default().to_vec();
+        changed |= drive6(net, link, epoch.elapsed(), Event6::Packet(&payload));
+    }
+    changed
+}
+
+/// Feeds `event` to the link's DHCPv6 client and carries out the actions; true when the
+/// link's configuration changed.
+fn drive6(net: &mut dyn Net, link: &mut Link, now: Duration, event: Event6<'_>) -> bool {
+    let Some(client) = link.dhcp6.as_mut() else {
+        return false;
+    };
+    let actions = client.handle(now, event);
+    let mut changed = false;
+    for action in actions {
+        match action {
+            Action6::Log(line) => link.log(&line),
+            Action6::Send(message) => {
+                let Some(udp6) = &link.udp6 else { continue };
+                let sent = message
+                    .to_vec()
+                    .map_err(|e| format!("encoding a DHCPv6 message: {e}"))
+                    .and_then(|bytes| {
+                        udp6.send(&bytes)
+                            .map_err(|e| format!("sending DHCPv6 to ff02::1:2: {e}"))
+                    });
+                if let Err(e) = sent {
+                    link.log(&e);
+                }
+            }
+            Action6::Configure(lease) => {
+                if let Err(e) = plan::apply_lease6(net, link.facts.index, &lease) {
+                    link.log(&format!("applying the DHCPv6 lease: {e}"));
+                }
+                changed = true;
+            }
+            Action6::Deconfigure(lease) => {
+                if let Err(e) = plan::remove_lease6(net, link.facts.index, &lease) {
+                    link.log(&format!("removing the DHCPv6 lease: {e}"));
+                }
+                changed = true;
+            }
+        }
+    }
+    changed
 }
 
 fn start_dhcp(opts: &Options, net: &mut sys::Netlink, link: &mut Link, epoch: Instant) {

@@ -1,5 +1,5 @@
 //! What the daemon tells the node after a change: `resolv.conf` (all links' servers and
-//! search domains, in link order), the state file, and the host name by the design's
+//! search domains, in link order, IPv4 servers before IPv6 ones, at most three), the state file, and the host name by the design's
 //! precedence. Rewritten whole after every change, so a reader never sees a mix.
 
 use std::net::IpAddr;
@@ -47,9 +47,30 @@ pub(super) fn write_outputs(opts: &Options, links: &[Link]) {
             servers.extend(lease.dns.iter().map(|ip| IpAddr::V4(*ip)));
             search.extend(lease.search_domains());
         }
+        servers.extend(link.ra_dns.servers().map(IpAddr::V6));
+        if let Some(lease6) = link.dhcp6.as_ref().and_then(|c| c.lease()) {
+            servers.extend(lease6.dns.iter().map(|ip| IpAddr::V6(*ip)));
+            state.push_str(&format!(
+                "{} dhcp6 {}/128 valid {}s\n",
+                link.facts.name, lease6.address, lease6.valid
+            ));
+        }
+        search.extend(link.ra_dns.domains().map(str::to_string));
         state.push_str(&state_line(link, lease));
+        if link.file.accepts_ra() {
+            let ra: Vec<String> = link.ra_dns.servers().map(|s| s.to_string()).collect();
+            state.push_str(&format!(
+                "{} ra dns {}\n",
+                link.facts.name,
+                if ra.is_empty() {
+                    "-".to_string()
+                } else {
+                    ra.join(",")
+                }
+            ));
+        }
     }
-    dedup(&mut servers);
+    let servers = output::order_nameservers(&servers);
     dedup(&mut search);
     let resolv = opts.run_dir.join("resolv.conf");
     let results = [

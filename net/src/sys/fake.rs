@@ -1,11 +1,16 @@
 //! A recording [`Net`]: every call is kept, in order, for the tests to compare.
 
+use std::net::Ipv6Addr;
+
 use super::{netlink::describe, Net, RouteSpec, SysError};
 use crate::config::Ipv4Prefix;
+use crate::online::Ipv6Status;
 
 #[derive(Debug, Default)]
 pub struct FakeNet {
     pub calls: Vec<String>,
+    /// What [`Net::ipv6_status`] answers.
+    pub ipv6: Ipv6Status,
 }
 
 impl Net for FakeNet {
@@ -34,5 +39,22 @@ impl Net for FakeNet {
         self.calls
             .push(format!("del-route {index} {}", describe(route)));
         Ok(())
+    }
+    fn add_address6(&mut self, index: u32, address: Ipv6Addr, len: u8) -> Result<(), SysError> {
+        self.calls.push(format!("add-addr {index} {address}/{len}"));
+        Ok(())
+    }
+    fn del_address6(&mut self, index: u32, address: Ipv6Addr, len: u8) -> Result<(), SysError> {
+        self.calls.push(format!("del-addr {index} {address}/{len}"));
+        Ok(())
+    }
+    fn set_ipv6_sysctl(&mut self, link: &str, key: &str, value: &str) -> Result<(), SysError> {
+        self.calls
+            .push(format!("sysctl net.ipv6.conf.{link}.{key}={value}"));
+        Ok(())
+    }
+    fn ipv6_status(&mut self, index: u32) -> Result<Ipv6Status, SysError> {
+        self.calls.push(format!("ipv6-status {index}"));
+        Ok(self.ipv6)
     }
 }

@@ -1,21 +1,24 @@
 //! The one boundary between berth-networkd and the kernel's network configuration.
 //!
-//! [`Net`] is what the daemon changes: links up, MTU, addresses and routes. [`Netlink`]
-//! does it over rtnetlink; the unit tests use the recording fake (`fake.rs`) to check
+//! [`Net`] is what the daemon changes: links up, MTU, addresses and routes, the IPv6
+//! sysctls that let the kernel take router advertisements, and what it reads back (the
+//! link's IPv6 state, for readiness). [`Netlink`] does it over rtnetlink and `/proc/sys`; the unit tests use the recording fake (`fake.rs`) to check
 //! what a lease turns into, and in which order, without root. The DHCP sockets are in
-//! [`socket`]: the packet socket's `bind` is the crate's only `unsafe`.
+//! [`socket`]: the packet socket's `bind` and the ICMPv6 socket's type filter are the
+//! crate's only `unsafe`.
 
 #[cfg(test)]
 pub(crate) mod fake;
 mod netlink;
 pub mod socket;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 pub use netlink::{describe, Netlink};
 
 use crate::config::{parse_mac, Ipv4Prefix, LinkFacts};
+use crate::online::Ipv6Status;
 
 /// A failed kernel operation.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,12 @@ pub enum SysError {
     #[error("reading {path}: {source}")]
     Sysfs {
         path: String,
+        source: std::io::Error,
+    },
+    #[error("writing {value:?} to {path}: {source}")]
+    Sysctl {
+        path: String,
+        value: String,
         source: std::io::Error,
     },
     #[error("{what} on {link}: {source}")]
@@ -59,6 +68,13 @@ pub trait Net {
     fn del_address(&mut self, index: u32, address: Ipv4Prefix) -> Result<(), SysError>;
     fn add_route(&mut self, index: u32, route: &RouteSpec) -> Result<(), SysError>;
     fn del_route(&mut self, index: u32, route: &RouteSpec) -> Result<(), SysError>;
+    /// Adds `address/len` (DHCPv6: a /128) to link `index`.
+    fn add_address6(&mut self, index: u32, address: Ipv6Addr, len: u8) -> Result<(), SysError>;
+    fn del_address6(&mut self, index: u32, address: Ipv6Addr, len: u8) -> Result<(), SysError>;
+    /// Sets `net.ipv6.conf.<link>.<key>` to `value`.
+    fn set_ipv6_sysctl(&mut self, link: &str, key: &str, value: &str) -> Result<(), SysError>;
+    /// Whether link `index` has a usable global IPv6 address and an IPv6 default route.
+    fn ipv6_status(&mut self, index: u32) -> Result<Ipv6Status, SysError>;
 }
 
 /// The links under `sys_class_net` (`/sys/class/net`), sorted by interface index.

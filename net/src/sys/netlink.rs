@@ -4,13 +4,15 @@
 //! neither needs an async runtime, which keeps tokio out of a daemon that sends a handful
 //! of requests per lease.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE,
-    NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_REPLACE, NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
+};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -20,7 +22,10 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use super::{Net, RouteSpec, SysError};
 use crate::config::{prefix_mask, Ipv4Prefix};
+use crate::online::Ipv6Status;
 
+/// Where the IPv6 sysctls of each link are.
+const IPV6_CONF: &str = "/proc/sys/net/ipv6/conf";
 /// The main routing table (RT_TABLE_MAIN).
 const MAIN_TABLE: u8 = 254;
 /// ENOENT and ESRCH: what deleting something already gone returns.
@@ -53,9 +58,31 @@ impl Netlink {
         flags: u16,
         tolerate: &[i32],
     ) -> Result<(), SysError> {
+        self.exchange(op, payload, NLM_F_ACK | flags, tolerate)
+            .map(|_| ())
+    }
+
+    /// Sends a dump request and returns every message of the answer.
+    fn dump(
+        &mut self,
+        op: &str,
+        payload: RouteNetlinkMessage,
+    ) -> Result<Vec<RouteNetlinkMessage>, SysError> {
+        self.exchange(op, payload, NLM_F_DUMP, &[])
+    }
+
+    /// Sends `payload` and collects the replies of the same sequence number until the
+    /// ACK, an error or the end of a dump.
+    fn exchange(
+        &mut self,
+        op: &str,
+        payload: RouteNetlinkMessage,
+        flags: u16,
+        tolerate: &[i32],
+    ) -> Result<Vec<RouteNetlinkMessage>, SysError> {
         self.seq = self.seq.wrapping_add(1);
         let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+        header.flags = NLM_F_REQUEST | flags;
         header.sequence_number = self.seq;
         let mut msg = NetlinkMessage::new(header, NetlinkPayload::from(payload));
         msg.finalize();
@@ -66,7 +93,8 @@ impl Netlink {
             source,
         };
         self.socket.send(&buf, 0).map_err(io)?;
-        let mut reply = vec![0u8; 16 * 1024];
+        let mut answer = Vec::new();
+        let mut reply = vec![0u8; 32 * 1024];
         loop {
             let n = self.socket.recv(&mut &mut reply[..], 0).map_err(io)?;
             let mut offset = 0;
@@ -81,12 +109,19 @@ impl Netlink {
                     })?;
                 let len = parsed.header.length as usize;
                 if parsed.header.sequence_number == self.seq {
-                    if let NetlinkPayload::Error(e) = parsed.payload {
-                        return match e.code {
-                            None => Ok(()),
-                            Some(code) if tolerate.contains(&-code.get()) => Ok(()),
-                            Some(code) => Err(io(std::io::Error::from_raw_os_error(-code.get()))),
-                        };
+                    match parsed.payload {
+                        NetlinkPayload::Error(e) => {
+                            return match e.code {
+                                None => Ok(answer),
+                                Some(code) if tolerate.contains(&-code.get()) => Ok(answer),
+                                Some(code) => {
+                                    Err(io(std::io::Error::from_raw_os_error(-code.get())))
+                                }
+                            };
+                        }
+                        NetlinkPayload::Done(_) => return Ok(answer),
+                        NetlinkPayload::InnerMessage(m) => answer.push(m),
+                        _ => {}
                     }
                 }
                 if len == 0 {
@@ -110,6 +145,16 @@ impl Netlink {
             msg.attributes
                 .push(AddressAttribute::Broadcast(broadcast.into()));
         }
+        msg
+    }
+
+    fn address6_message(index: u32, address: Ipv6Addr, len: u8) -> AddressMessage {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        msg.header.prefix_len = len;
+        msg.header.index = index;
+        msg.attributes
+            .push(AddressAttribute::Address(IpAddr::V6(address)));
         msg
     }
 
@@ -209,6 +254,94 @@ impl Net for Netlink {
         let op = format!("delete route {} on link {index}", describe(route));
         self.request(&op, RouteNetlinkMessage::DelRoute(msg), 0, &GONE)
     }
+
+    fn add_address6(&mut self, index: u32, address: Ipv6Addr, len: u8) -> Result<(), SysError> {
+        let msg = Self::address6_message(index, address, len);
+        let op = format!("add address {address}/{len} on link {index}");
+        self.request(
+            &op,
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_REPLACE,
+            &[],
+        )
+    }
+
+    fn del_address6(&mut self, index: u32, address: Ipv6Addr, len: u8) -> Result<(), SysError> {
+        let msg = Self::address6_message(index, address, len);
+        let op = format!("delete address {address}/{len} on link {index}");
+        self.request(&op, RouteNetlinkMessage::DelAddress(msg), 0, &GONE)
+    }
+
+    fn set_ipv6_sysctl(&mut self, link: &str, key: &str, value: &str) -> Result<(), SysError> {
+        let path = std::path::Path::new(IPV6_CONF).join(link).join(key);
+        std::fs::write(&path, value).map_err(|source| SysError::Sysctl {
+            path: path.display().to_string(),
+            value: value.to_string(),
+            source,
+        })
+    }
+
+    fn ipv6_status(&mut self, index: u32) -> Result<Ipv6Status, SysError> {
+        let mut addr = AddressMessage::default();
+        addr.header.family = AddressFamily::Inet6;
+        addr.header.index = index;
+        let addresses = self.dump(
+            &format!("list IPv6 addresses of link {index}"),
+            RouteNetlinkMessage::GetAddress(addr),
+        )?;
+        let mut route = RouteMessage::default();
+        route.header.address_family = AddressFamily::Inet6;
+        let routes = self.dump("list IPv6 routes", RouteNetlinkMessage::GetRoute(route))?;
+        Ok(Ipv6Status {
+            global_address: addresses.iter().any(
+                |m| matches!(m, RouteNetlinkMessage::NewAddress(a) if usable_global_v6(a, index)),
+            ),
+            default_route: routes
+                .iter()
+                .any(|m| matches!(m, RouteNetlinkMessage::NewRoute(r) if v6_default_via(r, index))),
+        })
+    }
+}
+
+/// A global IPv6 address of `index` the kernel may use (DAD done and passed).
+fn usable_global_v6(msg: &AddressMessage, index: u32) -> bool {
+    let h = &msg.header;
+    let flags = msg
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            AddressAttribute::Flags(f) => Some(*f),
+            _ => None,
+        })
+        .unwrap_or_else(|| AddressFlags::from_bits_retain(u32::from(h.flags.bits())));
+    h.family == AddressFamily::Inet6
+        && h.index == index
+        && h.scope == AddressScope::Universe
+        && !flags.intersects(AddressFlags::Tentative | AddressFlags::Dadfailed)
+        && !h
+            .flags
+            .intersects(AddressHeaderFlags::Tentative | AddressHeaderFlags::Dadfailed)
+}
+
+/// An IPv6 default route out of `index` in the main table.
+fn v6_default_via(msg: &RouteMessage, index: u32) -> bool {
+    let h = &msg.header;
+    let table = msg
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Table(t) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(u32::from(h.table));
+    h.address_family == AddressFamily::Inet6
+        && h.destination_prefix_length == 0
+        && h.kind == RouteType::Unicast
+        && table == u32::from(MAIN_TABLE)
+        && msg
+            .attributes
+            .iter()
+            .any(|a| matches!(a, RouteAttribute::Oif(i) if *i == index))
 }
 
 /// `0.0.0.0/0 via 10.0.0.1` or `10.0.0.1/32 on-link`.

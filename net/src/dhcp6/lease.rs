@@ -1,0 +1,99 @@
+//! A DHCPv6 lease validated from an ADVERTISE or REPLY: what the server must have said
+//! for the client to take the address, each refusal a [`Lease6Error`].
+
+use std::net::Ipv6Addr;
+
+use dhcproto::v6::{DhcpOption, Message, OptionCode, Status};
+
+/// Why an ADVERTISE or REPLY cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Lease6Error {
+    #[error("no server identifier (option 2)")]
+    NoServerId,
+    #[error("not for this client (option 1 missing or another DUID)")]
+    NotOurs,
+    #[error("the server says {0}")]
+    Status(String),
+    #[error("no IA_NA {0} (option 3) in it")]
+    NoIaNa(u32),
+    #[error("IA_NA without an address (option 5) with a valid lifetime")]
+    NoAddress,
+}
+
+/// A bound address and what came with it; times in seconds (`u32::MAX`: infinite).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease6 {
+    pub address: Ipv6Addr,
+    pub preferred: u32,
+    pub valid: u32,
+    /// Renew after `t1`, rebind after `t2` (RFC 8415 §21.4; filled in when the server
+    /// leaves them to the client: 0.5 and 0.8 of the preferred lifetime).
+    pub t1: u32,
+    pub t2: u32,
+    pub server_id: Vec<u8>,
+    pub dns: Vec<Ipv6Addr>,
+}
+
+fn status_error(opts: &dhcproto::v6::DhcpOptions) -> Option<Lease6Error> {
+    match opts.get(OptionCode::StatusCode) {
+        Some(DhcpOption::StatusCode(s)) if s.status != Status::Success => Some(
+            Lease6Error::Status(format!("{:?}: {}", s.status, s.msg.escape_debug())),
+        ),
+        _ => None,
+    }
+}
+
+impl Lease6 {
+    /// The lease in `msg` for the client `duid` and its IA_NA `iaid`.
+    pub fn from_message(msg: &Message, duid: &[u8], iaid: u32) -> Result<Lease6, Lease6Error> {
+        let opts = msg.opts();
+        let Some(DhcpOption::ServerId(server_id)) = opts.get(OptionCode::ServerId) else {
+            return Err(Lease6Error::NoServerId);
+        };
+        match opts.get(OptionCode::ClientId) {
+            Some(DhcpOption::ClientId(id)) if id == duid => {}
+            _ => return Err(Lease6Error::NotOurs),
+        }
+        if let Some(e) = status_error(opts) {
+            return Err(e);
+        }
+        let iana = opts
+            .iter()
+            .find_map(|o| match o {
+                DhcpOption::IANA(ia) if ia.id == iaid => Some(ia),
+                _ => None,
+            })
+            .ok_or(Lease6Error::NoIaNa(iaid))?;
+        if let Some(e) = status_error(&iana.opts) {
+            return Err(e);
+        }
+        let addr = iana
+            .opts
+            .iter()
+            .find_map(|o| match o {
+                DhcpOption::IAAddr(a) if a.valid_life > 0 && a.preferred_life <= a.valid_life => {
+                    Some(a)
+                }
+                _ => None,
+            })
+            .ok_or(Lease6Error::NoAddress)?;
+        let (mut t1, mut t2) = (iana.t1, iana.t2);
+        if t1 == 0 || t2 == 0 || t1 > t2 {
+            t1 = addr.preferred_life / 2;
+            t2 = (u64::from(addr.preferred_life) * 4 / 5) as u32;
+        }
+        let dns = match opts.get(OptionCode::DomainNameServers) {
+            Some(DhcpOption::DomainNameServers(servers)) => servers.clone(),
+            _ => Vec::new(),
+        };
+        Ok(Lease6 {
+            address: addr.addr,
+            preferred: addr.preferred_life,
+            valid: addr.valid_life,
+            t1,
+            t2,
+            server_id: server_id.clone(),
+            dns,
+        })
+    }
+}
