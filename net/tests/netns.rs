@@ -646,3 +646,68 @@ fn dhcpv6_address_from_the_range() {
     let addr = net.ip(&["-6", "addr", "show", "dev", "vc", "scope", "global"]);
     assert!(!addr.contains("/128"), "address kept after release: {addr}");
 }
+
+/// A link that comes into the daemon's namespace after it started (moved in, which the
+/// kernel announces as a new link, as it does a hotplugged NIC) is matched and gets its
+/// lease, and the node becomes online by it; deleted, its client is stopped and its lines
+/// leave the state and resolv.conf, the daemon running on.
+#[test]
+fn a_link_that_appears_after_start_is_configured_and_withdrawn_when_gone() {
+    berth_testkit::skip_if!(missing());
+    let mut net = Net::new("h", "10.0.6.1/24");
+    net.dnsmasq(&[
+        "--dhcp-range=10.0.6.50,10.0.6.60,255.255.255.0,10m",
+        "--dhcp-option=6,10.0.6.1",
+    ]);
+    // Parked beside its peer while the daemon starts with no link to configure.
+    net.ip(&["link", "set", "vc", "netns", &net.server]);
+    let (daemon, notify) = net.daemon();
+    let mut daemon = Daemon(daemon);
+    // The state file is written once the links are listed (after the subscription).
+    let until = Instant::now() + Duration::from_secs(30);
+    while !net.path("run/state").exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(net.path("run/state").exists(), "{}", net.read("daemon.log"));
+    run(&[
+        "ip",
+        "-n",
+        &net.server,
+        "link",
+        "set",
+        "vc",
+        "netns",
+        &net.client,
+    ]);
+
+    let ready = wait_ready(&notify);
+    assert!(ready.contains("online: vc"), "{ready}");
+    let addr = net.wait_ip(&["-4", "addr", "show", "dev", "vc"], |a| {
+        a.contains("inet 10.0.6.5")
+    });
+    assert!(addr.contains("inet 10.0.6.5"), "{addr}");
+    let log = net.read("daemon.log");
+    assert!(log.contains("berth-networkd: vc appeared"), "{log}");
+    assert!(net.read("run/state").contains("vc dhcp 10.0.6.5"));
+    assert!(net.read("run/resolv.conf").contains("nameserver 10.0.6.1"));
+
+    net.ip(&["link", "del", "vc"]);
+    let until = Instant::now() + Duration::from_secs(30);
+    while net.read("run/state").contains("vc") && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = net.read("daemon.log");
+    assert!(!net.read("run/state").contains("vc"), "{log}");
+    assert!(
+        !net.read("run/resolv.conf").contains("10.0.6.1"),
+        "{}",
+        net.read("run/resolv.conf")
+    );
+    assert!(
+        log.contains("berth-networkd: vc removed")
+            && log.contains("berth-networkd: vc: DHCP client stopped"),
+        "{log}"
+    );
+    assert!(matches!(daemon.0.try_wait(), Ok(None)), "{log}");
+    assert!(stop(&mut daemon.0).success());
+}

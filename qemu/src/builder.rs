@@ -29,6 +29,7 @@ pub struct QemuBuilder {
     pub(crate) network: bool,
     pub(crate) forwards: Vec<(u16, u16)>,
     pub(crate) user_net_options: Vec<String>,
+    pub(crate) hotplug_ports: Vec<String>,
     pub(crate) extra_args: Vec<OsString>,
     pub(crate) name: Option<String>,
     pub(crate) firmware: Option<Firmware>,
@@ -51,6 +52,7 @@ impl Default for QemuBuilder {
             network: true,
             forwards: Vec::new(),
             user_net_options: Vec::new(),
+            hotplug_ports: Vec::new(),
             extra_args: Vec::new(),
             name: None,
             firmware: None,
@@ -119,6 +121,14 @@ impl QemuBuilder {
     /// `dnssearch=example.test`, `net=10.9.0.0/24`): what its DHCP server hands the guest.
     pub fn user_net_option(mut self, option: &str) -> Self {
         self.user_net_options.push(option.to_owned());
+        self
+    }
+
+    /// An empty PCIe root port named `id` (`-device pcie-root-port`): q35's root bus takes
+    /// no hotplugged device, so a device added through QMP after boot (`device_add` of a
+    /// NIC, as a cloud attaches one to a running VM) goes on `bus=<id>`. One device each.
+    pub fn hotplug_port(mut self, id: &str) -> Self {
+        self.hotplug_ports.push(id.to_owned());
         self
     }
 

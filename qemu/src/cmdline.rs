@@ -83,6 +83,13 @@ impl QemuBuilder {
             "rng-random,id=rng0,filename=/dev/urandom".into(),
         ]);
         args.extend(["-device".into(), "virtio-rng-pci,rng=rng0".into()]);
+        // After every other device, so that those keep their PCI addresses.
+        for (i, id) in self.hotplug_ports.iter().enumerate() {
+            args.extend([
+                "-device".into(),
+                format!("pcie-root-port,id={id},chassis={}", i + 1).into(),
+            ]);
+        }
 
         match plan.wiring {
             Wiring::Captured { qmp } => {
@@ -177,6 +184,18 @@ mod tests {
 
         let line = joined(&QemuBuilder::default().network(false), Wiring::Interactive);
         assert!(!line.contains("netdev"), "{line}");
+
+        let builder = QemuBuilder::default()
+            .hotplug_port("rp1")
+            .hotplug_port("rp2");
+        let line = joined(&builder, Wiring::Interactive);
+        assert!(
+            line.contains(
+                "-device virtio-rng-pci,rng=rng0 -device pcie-root-port,id=rp1,chassis=1 \
+                 -device pcie-root-port,id=rp2,chassis=2 -chardev "
+            ),
+            "{line}"
+        );
 
         let builder = QemuBuilder::default().smbios_serial("ds=nocloud;h=node-1;s=a,b");
         let line = joined(&builder, Wiring::Interactive);

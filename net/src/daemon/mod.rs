@@ -1,6 +1,11 @@
 //! The daemon: one poll loop over every link's DHCP and router advertisement sockets, the
-//! clients' deadlines, the RA DNS lifetimes and SIGTERM, applying what the state machines
-//! decide.
+//! clients' deadlines, the RA DNS lifetimes, the kernel's link notifications and SIGTERM,
+//! applying what the state machines decide.
+//!
+//! Links are listed once at start; after that the kernel's notifications ([`hotplug`])
+//! say when one appears (a NIC attached to a running VM), which is then matched and
+//! started exactly as the links found at start, and when one disappears, whose clients
+//! are stopped and whose DNS and state lines go.
 //!
 //! Errors on one link (a socket that will not open, a route the kernel refuses) are
 //! logged and that link is left as it is; the daemon itself stops only on SIGTERM or
@@ -21,14 +26,18 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::config::{self, LinkFacts, NetworkFile};
 
+mod hotplug;
 mod report;
+#[cfg(test)]
+mod tests;
 use crate::dhcp::{frame, Action, Client, Destination, Event};
 use crate::dhcp6::{Action6, Client6, Event6};
 use crate::online::{self, Ipv6Status, LinkState};
 use crate::plan;
 use crate::ra::RaDns;
 use crate::sys::socket::{PacketLink, RaLink, Udp6Link, UdpLink, CLIENT_PORT};
-use crate::sys::{self, Net, SysError};
+use crate::sys::{self, LinkEvents, Net, SysError};
+use hotplug::Known;
 use report::{hostname, write_outputs};
 
 /// How often the IPv6 state is asked for while the node is not online yet.
@@ -137,8 +146,16 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         })?;
 
     let mut net = sys::Netlink::open().map_err(DaemonError::Netlink)?;
+    // Subscribed before the links are listed, so that none appears unseen in between.
+    let mut watch = match LinkEvents::open() {
+        Ok(watch) => Some(watch),
+        Err(e) => {
+            eprintln!("berth-networkd: {e}; links that appear after start are not configured");
+            None
+        }
+    };
     let epoch = Instant::now();
-    let mut links = start_links(opts, &mut net, epoch)?;
+    let (mut links, mut known) = start_links(opts, &mut net, epoch)?;
     write_outputs(opts, &links);
     let mut ready = false;
     let mut buf = vec![0u8; 4096];
@@ -198,6 +215,10 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         // 3 = DHCPv6.
         let mut owners = Vec::new();
         let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(watch) = &watch {
+            fds.push(PollFd::new(watch.fd(), PollFlags::POLLIN));
+        }
+        let first_link_fd = fds.len();
         for (i, link) in links.iter().enumerate() {
             if let Some(udp) = &link.udp {
                 fds.push(PollFd::new(udp.fd(), PollFlags::POLLIN));
@@ -226,7 +247,8 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
             }
         }
         let stop = fds[0].revents().is_some_and(|r| !r.is_empty());
-        let readable: Vec<(usize, u8)> = fds[1..]
+        let link_events = first_link_fd == 2 && fds[1].revents().is_some_and(|r| !r.is_empty());
+        let readable: Vec<(usize, u8)> = fds[first_link_fd..]
             .iter()
             .zip(&owners)
             .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
@@ -254,6 +276,10 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
                 3 => receive6(&mut net, &mut links[i], epoch, &mut buf),
                 _ => receive(opts, &mut net, &mut links[i], socket, epoch, &mut buf),
             };
+        }
+        // After the sockets' turn, since a link removed here shifts the indices above.
+        if let Some(watch) = watch.as_mut().filter(|_| link_events) {
+            changed |= hotplug::on_events(opts, &mut net, watch, &mut known, &mut links, epoch);
         }
         let now = epoch.elapsed();
         for link in &mut links {
@@ -285,62 +311,85 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
 }
 
 /// Brings up `lo` and every link a file (or the default) configures, and starts their
-/// DHCP clients.
+/// DHCP clients; also returns what is known of every link, for [`hotplug`].
 fn start_links(
     opts: &Options,
     net: &mut sys::Netlink,
     epoch: Instant,
-) -> Result<Vec<Link>, DaemonError> {
+) -> Result<(Vec<Link>, Known), DaemonError> {
     let (files, warnings) = config::load(&opts.config_dirs);
     for w in warnings {
         eprintln!("berth-networkd: {w}");
     }
+    let mut known = Known::new(files);
     let mut links = Vec::new();
     for facts in sys::links(&opts.sys_class_net).map_err(DaemonError::Links)? {
-        if facts.kind == "loopback" {
-            if let Err(e) = net.link_up(facts.index) {
-                eprintln!("berth-networkd: {}: {e}", facts.name);
-            }
+        known.seen(&facts);
+        let Some(file) = managing_file(net, &known.files, &facts) else {
             continue;
-        }
-        let file = config::choose(&files, &facts)
-            .cloned()
-            .unwrap_or_else(|| NetworkFile::builtin_default(facts.physical));
-        if !file.manages() {
-            continue;
-        }
-        let mut link = Link {
-            facts,
-            file,
-            client: None,
-            udp: None,
-            raw: None,
-            static_online: false,
-            ra_socket: None,
-            ra_dns: RaDns::default(),
-            ipv6: Ipv6Status::default(),
-            dhcp6: None,
-            udp6: None,
         };
-        link.log(&format!("configured by {}", link.file.path.display()));
-        start_ra(net, &mut link);
-        if let Err(e) = net.link_up(link.facts.index) {
-            link.log(&e.to_string());
-            continue;
-        }
-        match plan::apply_static(net, link.facts.index, &link.file) {
-            Ok(()) => {
-                link.static_online =
-                    !link.file.addresses.is_empty() && !link.file.gateways.is_empty()
-            }
-            Err(e) => link.log(&e.to_string()),
-        }
-        if link.file.dhcp.v4() {
-            start_dhcp(opts, net, &mut link, epoch);
-        }
-        links.push(link);
+        links.extend(start_link(opts, net, facts, file, epoch));
     }
-    Ok(links)
+    Ok((links, known))
+}
+
+/// The file that configures `facts` (or the built-in default), `None` when the link is not
+/// berth-networkd's to configure; `lo` is brought up here.
+fn managing_file(
+    net: &mut dyn Net,
+    files: &[NetworkFile],
+    facts: &LinkFacts,
+) -> Option<NetworkFile> {
+    if facts.kind == "loopback" {
+        if let Err(e) = net.link_up(facts.index) {
+            eprintln!("berth-networkd: {}: {e}", facts.name);
+        }
+        return None;
+    }
+    let file = config::choose(files, facts)
+        .cloned()
+        .unwrap_or_else(|| NetworkFile::builtin_default(facts.physical));
+    file.manages().then_some(file)
+}
+
+/// Sets up one managed link: RA, up, the static part of `file`, DHCP. `None` when the link
+/// would not come up.
+fn start_link(
+    opts: &Options,
+    net: &mut dyn Net,
+    facts: LinkFacts,
+    file: NetworkFile,
+    epoch: Instant,
+) -> Option<Link> {
+    let mut link = Link {
+        facts,
+        file,
+        client: None,
+        udp: None,
+        raw: None,
+        static_online: false,
+        ra_socket: None,
+        ra_dns: RaDns::default(),
+        ipv6: Ipv6Status::default(),
+        dhcp6: None,
+        udp6: None,
+    };
+    link.log(&format!("configured by {}", link.file.path.display()));
+    start_ra(net, &mut link);
+    if let Err(e) = net.link_up(link.facts.index) {
+        link.log(&e.to_string());
+        return None;
+    }
+    match plan::apply_static(net, link.facts.index, &link.file) {
+        Ok(()) => {
+            link.static_online = !link.file.addresses.is_empty() && !link.file.gateways.is_empty()
+        }
+        Err(e) => link.log(&e.to_string()),
+    }
+    if link.file.dhcp.v4() {
+        start_dhcp(opts, net, &mut link, epoch);
+    }
+    Some(link)
 }
 
 /// Sets the link's RA sysctls and opens its RA socket, before the link comes up so that
@@ -483,7 +532,7 @@ fn drive6(net: &mut dyn Net, link: &mut Link, now: Duration, event: Event6<'_>) 
     changed
 }
 
-fn start_dhcp(opts: &Options, net: &mut sys::Netlink, link: &mut Link, epoch: Instant) {
+fn start_dhcp(opts: &Options, net: &mut dyn Net, link: &mut Link, epoch: Instant) {
     let Some(mac) = link.facts.mac else {
         link.log("no hardware address; DHCP not started");
         return;

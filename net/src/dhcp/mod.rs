@@ -5,7 +5,7 @@ pub mod frame;
 pub mod lease;
 pub mod machine;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use lease::{Lease, LeaseError, PlannedRoute};
 pub use machine::{Action, Client, Destination, Event, State};

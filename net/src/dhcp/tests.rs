@@ -55,7 +55,7 @@ fn sent(actions: &[Action]) -> Vec<(MessageType, Destination)> {
 }
 
 /// A client driven to BOUND at t=10 s; returns it and its xid.
-fn bound() -> (Client, u32) {
+pub(crate) fn bound() -> (Client, u32) {
     let mut c = Client::new(MAC, 41);
     c.handle(S(0), Event::Start);
     let xid = 42;

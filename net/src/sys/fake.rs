@@ -2,7 +2,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::{netlink::describe, Net, RouteSpec, SysError};
+use super::{netlink::describe, LinkEvent, LinkWatch, Net, RouteSpec, SysError};
 use crate::config::Ipv4Prefix;
 use crate::online::Ipv6Status;
 
@@ -56,5 +56,25 @@ impl Net for FakeNet {
     fn ipv6_status(&mut self, index: u32) -> Result<Ipv6Status, SysError> {
         self.calls.push(format!("ipv6-status {index}"));
         Ok(self.ipv6)
+    }
+}
+
+/// A [`LinkWatch`] that hands out the batches it was given, one per call, in order.
+#[derive(Debug, Default)]
+pub struct FakeWatch {
+    pub batches: std::collections::VecDeque<Vec<LinkEvent>>,
+}
+
+impl FakeWatch {
+    pub fn with(batch: Vec<LinkEvent>) -> FakeWatch {
+        FakeWatch {
+            batches: [batch].into(),
+        }
+    }
+}
+
+impl LinkWatch for FakeWatch {
+    fn events(&mut self) -> Result<Vec<LinkEvent>, SysError> {
+        Ok(self.batches.pop_front().unwrap_or_default())
     }
 }

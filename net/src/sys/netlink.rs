@@ -20,7 +20,7 @@ use netlink_packet_route::route::{
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
-use super::{Net, RouteSpec, SysError};
+use super::{LinkEvent, LinkWatch, Net, RouteSpec, SysError};
 use crate::config::{prefix_mask, Ipv4Prefix};
 use crate::online::Ipv6Status;
 
@@ -238,14 +238,18 @@ impl Net for Netlink {
         self.request(&op, RouteNetlinkMessage::DelAddress(msg), 0, &GONE)
     }
 
+    /// Adds the route beside any other with the same destination and metric: a replace
+    /// would take the route of another link (the kernel matches IPv4 routes by
+    /// destination, TOS and metric, whatever the device), so a second NIC's DHCP default
+    /// route would remove the first's. The same route again (a renewal) is not an error.
     fn add_route(&mut self, index: u32, route: &RouteSpec) -> Result<(), SysError> {
         let msg = Self::route_message(index, route);
         let op = format!("add route {} on link {index}", describe(route));
         self.request(
             &op,
             RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_CREATE | NLM_F_REPLACE,
-            &[],
+            NLM_F_CREATE,
+            &[libc::EEXIST],
         )
     }
 
@@ -344,10 +348,157 @@ fn v6_default_via(msg: &RouteMessage, index: u32) -> bool {
             .any(|a| matches!(a, RouteAttribute::Oif(i) if *i == index))
 }
 
+/// rtnetlink's multicast group of link notifications (RTMGRP_LINK, linux/rtnetlink.h).
+const RTMGRP_LINK: u32 = 1;
+
+/// A second rtnetlink socket, in the `RTMGRP_LINK` group: the kernel's notifications of
+/// links created, changed and deleted, read without blocking when `poll` says so. Kept
+/// apart from [`Netlink`]'s socket so that a notification never lands among the answers
+/// to a request.
+pub struct LinkEvents {
+    socket: Socket,
+    buf: Vec<u8>,
+}
+
+impl LinkEvents {
+    pub fn open() -> Result<LinkEvents, SysError> {
+        let err = |source| SysError::Netlink {
+            op: "subscribe to link notifications".into(),
+            source,
+        };
+        let mut socket = Socket::new(NETLINK_ROUTE).map_err(err)?;
+        socket.bind(&SocketAddr::new(0, RTMGRP_LINK)).map_err(err)?;
+        socket.set_non_blocking(true).map_err(err)?;
+        // Room for a burst (a CNI plugin making many veths at once); an overflow is
+        // still survived, by listing the links again.
+        let _ = socket.set_rx_buf_sz(1 << 20);
+        Ok(LinkEvents {
+            socket,
+            buf: vec![0u8; 64 * 1024],
+        })
+    }
+
+    /// What `poll` waits on.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.socket)
+    }
+}
+
+impl LinkWatch for LinkEvents {
+    fn events(&mut self) -> Result<Vec<LinkEvent>, SysError> {
+        let mut out = Vec::new();
+        // A bounded batch: the rest waits for the next turn of the loop.
+        for _ in 0..64 {
+            let n = match self.socket.recv(&mut &mut self.buf[..], 0) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    out.push(LinkEvent::Lost);
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(SysError::Netlink {
+                        op: "read link notifications".into(),
+                        source,
+                    })
+                }
+            };
+            out.extend(parse_link_events(&self.buf[..n]));
+        }
+        Ok(out)
+    }
+}
+
+/// The link notifications in one datagram of the `RTMGRP_LINK` group; anything else (and
+/// what does not parse) is left out.
+fn parse_link_events(datagram: &[u8]) -> Vec<LinkEvent> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while offset + 4 <= datagram.len() {
+        let bytes = &datagram[offset..];
+        let len = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        if len < 16 || len > bytes.len() {
+            break;
+        }
+        if let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&bytes[..len]) {
+            let event =
+                match msg.payload {
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)) => link_name(&m)
+                        .map(|name| LinkEvent::New {
+                            index: m.header.index,
+                            name,
+                        }),
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(m)) => link_name(&m)
+                        .map(|name| LinkEvent::Removed {
+                            index: m.header.index,
+                            name,
+                        }),
+                    _ => None,
+                };
+            out.extend(event);
+        }
+        // Netlink messages are 4-byte aligned.
+        offset += (len + 3) & !3;
+    }
+    out
+}
+
+fn link_name(msg: &LinkMessage) -> Option<String> {
+    msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(name) => Some(name.clone()),
+        _ => None,
+    })
+}
+
 /// `0.0.0.0/0 via 10.0.0.1` or `10.0.0.1/32 on-link`.
 pub fn describe(route: &RouteSpec) -> String {
     match route.gateway {
         Some(gw) => format!("{} via {gw}", route.destination),
         None => format!("{} on-link", route.destination),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link_message(new: bool, index: u32, name: &str) -> Vec<u8> {
+        let mut link = LinkMessage::default();
+        link.header.index = index;
+        link.attributes
+            .push(LinkAttribute::IfName(name.to_string()));
+        let payload = if new {
+            RouteNetlinkMessage::NewLink(link)
+        } else {
+            RouteNetlinkMessage::DelLink(link)
+        };
+        let mut msg = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(payload));
+        msg.finalize();
+        let mut buf = vec![0u8; msg.buffer_len()];
+        msg.serialize(&mut buf);
+        buf
+    }
+
+    #[test]
+    fn link_notifications_are_parsed() {
+        let mut datagram = link_message(true, 3, "eth1");
+        datagram.extend(link_message(false, 2, "eth0"));
+        assert_eq!(
+            parse_link_events(&datagram),
+            [
+                LinkEvent::New {
+                    index: 3,
+                    name: "eth1".into()
+                },
+                LinkEvent::Removed {
+                    index: 2,
+                    name: "eth0".into()
+                },
+            ]
+        );
+        // A truncated message ends the datagram instead of failing it.
+        let cut = &datagram[..datagram.len() - 8];
+        assert_eq!(parse_link_events(cut).len(), 1);
     }
 }
