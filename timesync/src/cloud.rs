@@ -8,8 +8,9 @@ use std::path::Path;
 /// Where the kernel shows SMBIOS.
 pub const DMI_DIR: &str = "/sys/class/dmi/id";
 
-/// Azure's fixed chassis asset tag (documented by Microsoft and used by cloud-init).
-pub const AZURE_ASSET_TAG: &str = "7783-7084-3265-9085";
+/// Azure's fixed chassis asset tag (documented by Microsoft and used by cloud-init), all
+/// seven groups: compared whole, a prefix would never match a real Azure VM.
+pub const AZURE_ASSET_TAG: &str = "7783-7084-3265-9085-8269-3286-77";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cloud {
@@ -152,5 +153,21 @@ mod tests {
             let dir = dmi_dir(fields);
             assert_eq!(detect(dir.path()).0, *want, "{fields:?}");
         }
+    }
+
+    /// The tag as an Azure VM's SMBIOS has it (`dmidecode -s chassis-asset-tag`), spelled
+    /// out rather than through the constant: the constant was once cut to its first four
+    /// groups, which no Azure VM matches.
+    #[test]
+    fn azure_is_found_by_its_whole_asset_tag() {
+        let dir = dmi_dir(&[
+            ("sys_vendor", "Microsoft Corporation"),
+            ("product_name", "Virtual Machine"),
+            ("chassis_asset_tag", "7783-7084-3265-9085-8269-3286-77"),
+        ]);
+        assert_eq!(detect(dir.path()).0, Some(Cloud::Azure));
+        // Only the whole tag: its first groups alone are not Azure's.
+        let dir = dmi_dir(&[("chassis_asset_tag", "7783-7084-3265-9085")]);
+        assert_eq!(detect(dir.path()).0, None);
     }
 }

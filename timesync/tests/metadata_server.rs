@@ -365,7 +365,7 @@ fn azure_host_name_and_base64_user_data_arrive() {
     let server = Server::start(Flavor::Azure);
     let node = Node::new(&[
         ("sys_vendor", "Microsoft Corporation"),
-        ("chassis_asset_tag", "7783-7084-3265-9085"),
+        ("chassis_asset_tag", "7783-7084-3265-9085-8269-3286-77"),
     ]);
     let output = node.run(&server.url(), &[]);
     assert!(output.status.success(), "{}", stderr(&output));

@@ -160,11 +160,24 @@ fn readiness_goes_out_unsynchronized_after_the_ready_timeout() {
         .run(&servers, &|state| notes.borrow_mut().push(state.to_owned()))
         .unwrap_err();
     assert!(matches!(err, SyncError::NoServers(_)), "{err}");
-    // Retries at 2, 4, 8, 16 s of (virtual) time; past 5 s READY=1 goes out, once.
-    let sleeps: Vec<ClockCall> = [2, 4, 8, 16]
-        .map(|s| ClockCall::Sleep(Duration::from_secs(s)))
-        .into();
-    assert_eq!(clock.calls(), sleeps);
+    // Retries after 2, 4, 8, 16 s of (virtual) time, the second cut short to wake at the
+    // 5 s deadline, when READY=1 goes out, once.
+    let calls = clock.calls();
+    let sleeps: Vec<Duration> = calls
+        .iter()
+        .map(|c| match c {
+            ClockCall::Sleep(d) => *d,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(sleeps.len(), 4, "{calls:?}");
+    assert_eq!(sleeps[0], Duration::from_secs(2), "{calls:?}");
+    assert!(sleeps[1] < Duration::from_secs(3), "{calls:?}");
+    assert_eq!(
+        sleeps[2..],
+        [Duration::from_secs(8), Duration::from_secs(16)],
+        "{calls:?}"
+    );
     assert_eq!(
         *notes.borrow(),
         vec!["READY=1\nSTATUS=not synchronized".to_owned()]
@@ -182,5 +195,59 @@ fn readiness_goes_out_unsynchronized_after_the_ready_timeout() {
             junk.addr, junk.addr
         )),
         "{logged:?}"
+    );
+}
+
+/// The ready timeout is kept even when the back-off would sleep past it: with 60 s and
+/// retries after 2, 4, 8, 16, 32 s, READY=1 used to wait for the round after the 32 s
+/// sleep (past 63 s here, about 90 s with a real server's timeouts, when
+/// berth-timesync.service's TimeoutStartSec had killed the client: a node whose cloud time
+/// source did not answer never reached multi-user.target).
+#[test]
+fn readiness_goes_out_at_the_ready_timeout_not_a_back_off_later() {
+    use berth_timesync::clock::Clock;
+    use berth_timesync::servers::ServerList;
+    use berth_timesync::sync::{Client, Options};
+    use std::cell::{Cell, RefCell};
+
+    let junk = Responder::spawn(Behaviour::Garbage);
+    let clock = RecordingClock::new(Seconds(0));
+    let options = Options {
+        query: QueryOptions {
+            samples: 1,
+            ..options()
+        },
+        ready_timeout: Duration::from_secs(60),
+        ..Options::default()
+    };
+    let log = |_: &str| {};
+    let mut client = Client::new(&clock, options, &log);
+    let rounds = Cell::new(0);
+    let servers = || {
+        rounds.set(rounds.get() + 1);
+        let names = match rounds.get() <= 6 {
+            true => vec![junk.addr.to_string()],
+            false => vec![],
+        };
+        Ok(ServerList {
+            names,
+            source: "the test".into(),
+        })
+    };
+    let started = clock.monotonic();
+    let ready_at = RefCell::new(Vec::new());
+    let _ = client.run(&servers, &|state| {
+        ready_at
+            .borrow_mut()
+            .push((state.to_owned(), clock.monotonic() - started))
+    });
+    let ready_at = ready_at.borrow();
+    assert_eq!(ready_at.len(), 1, "{ready_at:?}");
+    let (state, at) = &ready_at[0];
+    assert_eq!(state, "READY=1\nSTATUS=not synchronized");
+    // At the deadline (give or take the real time of the test), not after the next round.
+    assert!(
+        *at >= Duration::from_secs(60) && *at < Duration::from_secs(61),
+        "READY=1 after {at:?}"
     );
 }

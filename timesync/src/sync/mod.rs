@@ -194,17 +194,7 @@ impl<'a> Client<'a> {
                     if self.options.once {
                         return result;
                     }
-                    if !ready_sent
-                        && self.clock.monotonic().saturating_sub(started)
-                            >= self.options.ready_timeout
-                    {
-                        (self.log)(&format!(
-                            "not synchronized after {:?}: reaching time-sync.target with the clock unsynchronized; still trying",
-                            self.options.ready_timeout
-                        ));
-                        notify("READY=1\nSTATUS=not synchronized");
-                        ready_sent = true;
-                    }
+                    self.ready_anyway(started, &mut ready_sent, notify);
                     if self.synced {
                         self.poll_log2 = self.options.poll_min_log2;
                         Duration::from_secs(1 << self.poll_log2)
@@ -215,7 +205,38 @@ impl<'a> Client<'a> {
                     }
                 }
             };
+            // Before the first sync, wake at the ready deadline rather than back off past
+            // it: READY=1 is due within the ready timeout (the unit's TimeoutStartSec
+            // counts on it), not one back-off later. With the retries doubling (2, 4, …,
+            // 32 s) and each failed round taking its timeouts, the 60 s deadline used to
+            // be checked only at about 90 s, when the service manager had already killed
+            // the client, so a node whose cloud time source did not answer never reached
+            // multi-user.target (`berth: ready`).
+            let wait = match ready_sent {
+                true => wait,
+                false => wait.min(
+                    self.options
+                        .ready_timeout
+                        .saturating_sub(self.clock.monotonic().saturating_sub(started)),
+                ),
+            };
             self.clock.sleep(wait);
+            self.ready_anyway(started, &mut ready_sent, notify);
+        }
+    }
+
+    /// Before the first sync: `READY=1` anyway, with the clock unsynchronized, once the
+    /// ready timeout has passed since `started`.
+    fn ready_anyway(&self, started: Duration, ready_sent: &mut bool, notify: &dyn Fn(&str)) {
+        if !*ready_sent
+            && self.clock.monotonic().saturating_sub(started) >= self.options.ready_timeout
+        {
+            (self.log)(&format!(
+                "not synchronized after {:?}: reaching time-sync.target with the clock unsynchronized; still trying",
+                self.options.ready_timeout
+            ));
+            notify("READY=1\nSTATUS=not synchronized");
+            *ready_sent = true;
         }
     }
 }
