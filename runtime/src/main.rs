@@ -53,9 +53,13 @@ fn run() -> Result<()> {
         config.state = state;
     }
     let socket = config.socket.clone();
+    // 1 MiB stacks, not tokio's 2 MiB: under transparent huge pages (`always` in Debian's
+    // kernel) a 2 MiB stack is backed by a huge page on first touch, 2 MiB resident per
+    // thread for what a few KiB would hold.
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)
+        .thread_stack_size(1 << 20)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
