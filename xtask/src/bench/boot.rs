@@ -165,10 +165,12 @@ fn measure(system: System, disk: &Path, console: &Path) -> Result<Measured> {
                 at("berth: started berth-networkd.service")?,
             );
             vm.wait_for_shell(LIMIT)?;
+            vm.run_in_shell(probe::QUIET_CONSOLE, COMMAND)?;
             times
         }
         System::Debian => {
             vm.wait_for_shell(LIMIT)?;
+            vm.run_in_shell(probe::QUIET_CONSOLE, COMMAND)?;
             let state = vm.run_in_shell("systemctl is-system-running --wait", LIMIT)?;
             if !state.contains("running") && !state.contains("degraded") {
                 bail!("the anchor did not finish starting: {state}");
@@ -176,10 +178,8 @@ fn measure(system: System, disk: &Path, console: &Path) -> Result<Measured> {
             let offset = probe::clock_offset(&vm.run_in_shell(probe::CLOCK, COMMAND)?)?;
             let monotonic = |vm: &mut Vm, args: &str| -> Result<f64> {
                 let text = vm.run_in_shell(&format!("systemctl show -P {args}"), COMMAND)?;
-                let usec: u64 = text
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("systemctl show -P {args} printed {text:?}"))?;
+                let usec =
+                    probe::number(&text).with_context(|| format!("systemctl show -P {args}"))?;
                 if usec == 0 {
                     bail!("systemctl show -P {args} is 0: it never happened");
                 }

@@ -135,12 +135,32 @@ impl Processes {
     }
 }
 
-/// KiB used on `/` from `df -P -k /`.
+/// Quiets the kernel on the console (messages still reach the log), so that its lines do
+/// not come between a command's output lines (a module loaded late by udev, say).
+pub const QUIET_CONSOLE: &str = "dmesg -n 1";
+
+/// The lines of a command's output without the kernel's own console lines (`[  41.45] …`),
+/// which may come in between before the console is quieted.
+fn output_lines(text: &str) -> impl DoubleEndedIterator<Item = &str> {
+    text.lines().filter(|l| {
+        let l = l.trim_start();
+        !(l.starts_with('[') && super::stamp(l).is_ok())
+    })
+}
+
+/// A number printed alone on a line (`systemctl show -P` of a timestamp, say).
+pub fn number(text: &str) -> Result<u64> {
+    output_lines(text)
+        .filter_map(|l| l.trim().parse().ok())
+        .next_back()
+        .with_context(|| format!("no number in {text:?}"))
+}
+
+/// KiB used on `/` from `df -P -k /`: the line of the file system mounted on `/`.
 pub fn root_used(text: &str) -> Result<u64> {
-    text.lines()
-        .rfind(|l| !l.trim().is_empty())
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|v| v.parse().ok())
+    output_lines(text)
+        .filter(|l| l.split_whitespace().nth(5) == Some("/"))
+        .find_map(|l| l.split_whitespace().nth(2)?.parse().ok())
         .with_context(|| format!("df printed {text:?}"))
 }
 
@@ -191,6 +211,12 @@ mod tests {
     fn df_and_the_clock_are_read() {
         let df = "Filesystem     1024-blocks  Used Available Capacity Mounted on\n/dev/dm-0 80000 59392 20000 75% /\n";
         assert_eq!(root_used(df).unwrap(), 59392);
+        let noisy =
+            "[   41.455007] kvm: Nested Virtualization enabled\n38777748\n[   41.5] SVM: x\n";
+        assert_eq!(number(noisy).unwrap(), 38777748);
+        assert!(number("[   41.455007] kvm: 12\n").is_err());
+        let df_noisy = format!("[   41.455007] kvm: loaded\n{df}");
+        assert_eq!(root_used(&df_noisy).unwrap(), 59392);
         let clock = "now at 5123456789 nsecs\n[    5.200000] berth-bench-clock\n";
         assert!((clock_offset(clock).unwrap() - 0.076543211).abs() < 1e-6);
         assert!(clock_offset("now at 5 nsecs\n").is_err());
