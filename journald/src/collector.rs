@@ -131,14 +131,18 @@ impl Collector {
         }
     }
 
-    /// At shutdown: reports everything still counted, waiting for room in the queue.
+    /// At shutdown: reports everything still counted, waiting for room in the queue until
+    /// the deadline given to [`start_draining`](Self::start_draining) (not at all before it).
     pub fn report_all(&mut self, stamp: Stamp) {
         for (unit, count) in self.limiter.take_suppressed() {
             *self.unreported.entry(unit).or_default() += count;
         }
         while let Some((source, count)) = self.unreported.pop_first() {
             let entry = build::suppressed(stamp, &self.identity, &self.own, &source, count);
-            self.queue.push_wait(entry);
+            let deadline = self.draining.unwrap_or_else(std::time::Instant::now);
+            if self.queue.push_until(entry, deadline).is_err() {
+                return;
+            }
         }
     }
 }

@@ -56,27 +56,15 @@ impl Queue {
     /// back; also when closed.
     pub fn push_within(&self, entry: Entry, limit: usize) -> Result<(), Entry> {
         let weight = entry.weight();
-        let mut state = self.lock();
+        let state = self.lock();
         if state.closed || (!state.entries.is_empty() && state.bytes + weight > limit) {
             return Err(entry);
         }
-        state.bytes += weight;
-        state.entries.push_back(entry);
-        drop(state);
-        self.changed.notify_all();
+        self.admit(state, entry, weight);
         Ok(())
     }
 
-    /// Adds `entry`, waiting for room (used only at shutdown, for the final reports).
-    pub fn push_wait(&self, entry: Entry) {
-        let weight = entry.weight();
-        let mut state = self.lock();
-        while !state.entries.is_empty() && state.bytes + weight > self.max_bytes {
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-        }
+    fn admit(&self, mut state: MutexGuard<'_, State>, entry: Entry, weight: usize) {
         state.bytes += weight;
         state.entries.push_back(entry);
         drop(state);
@@ -84,7 +72,8 @@ impl Queue {
     }
 
     /// Adds `entry`, waiting for room until `deadline` (the final pass at stop: what was
-    /// sent before the signal is kept unless the sink is stuck); gives it back after.
+    /// sent before the signal, and the drop reports, are kept unless the sink is stuck);
+    /// gives it back after.
     pub fn push_until(&self, entry: Entry, deadline: std::time::Instant) -> Result<(), Entry> {
         let weight = entry.weight();
         let mut state = self.lock();
@@ -102,10 +91,7 @@ impl Queue {
         if state.closed {
             return Err(entry);
         }
-        state.bytes += weight;
-        state.entries.push_back(entry);
-        drop(state);
-        self.changed.notify_all();
+        self.admit(state, entry, weight);
         Ok(())
     }
 
