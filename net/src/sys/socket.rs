@@ -24,6 +24,40 @@ use nix::sys::socket::{
 
 use super::SysError;
 
+/// Maps a socket call's error to [`SysError::Socket`] naming the call and the link.
+fn socket_error<'a>(link: &'a str, what: &'static str) -> impl FnOnce(nix::Error) -> SysError + 'a {
+    move |e| SysError::Socket {
+        what,
+        link: link.to_string(),
+        source: e.into(),
+    }
+}
+
+/// A non-blocking UDP socket of `family` bound to link `name` (`SO_BINDTODEVICE`), with
+/// `SO_REUSEADDR` so that a restarted client gets its port at once.
+fn link_udp(name: &str, family: AddressFamily) -> Result<OwnedFd, SysError> {
+    let err = |what| socket_error(name, what);
+    let fd = socket::socket(
+        family,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+    .map_err(err("udp socket"))?;
+    socket::setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(err("SO_REUSEADDR"))?;
+    socket::setsockopt(&fd, sockopt::BindToDevice, &name.into()).map_err(err("SO_BINDTODEVICE"))?;
+    Ok(fd)
+}
+
+/// One datagram from a non-blocking socket, or `None` when none is waiting.
+fn recv_waiting(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    match socket.recv_from(buf) {
+        Ok((n, _)) => Ok(Some(n)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 pub const CLIENT_PORT: u16 = 68;
 pub const SERVER_PORT: u16 = 67;
 
@@ -35,24 +69,9 @@ pub struct UdpLink {
 impl UdpLink {
     /// Port 68 on link `name`.
     pub fn open(name: &str) -> Result<UdpLink, SysError> {
-        let err = |what| {
-            move |e: nix::Error| SysError::Socket {
-                what,
-                link: name.to_string(),
-                source: e.into(),
-            }
-        };
-        let fd = socket::socket(
-            AddressFamily::Inet,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-            None,
-        )
-        .map_err(err("udp socket"))?;
-        socket::setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(err("SO_REUSEADDR"))?;
+        let err = |what| socket_error(name, what);
+        let fd = link_udp(name, AddressFamily::Inet)?;
         socket::setsockopt(&fd, sockopt::Broadcast, &true).map_err(err("SO_BROADCAST"))?;
-        socket::setsockopt(&fd, sockopt::BindToDevice, &name.into())
-            .map_err(err("SO_BINDTODEVICE"))?;
         socket::bind(fd.as_raw_fd(), &SockaddrIn::new(0, 0, 0, 0, CLIENT_PORT))
             .map_err(err("bind to port 68"))?;
         Ok(UdpLink {
@@ -69,11 +88,7 @@ impl UdpLink {
 
     /// One datagram, or `None` when none is waiting.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        match self.socket.recv_from(buf) {
-            Ok((n, _)) => Ok(Some(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
-        }
+        recv_waiting(&self.socket, buf)
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -157,23 +172,8 @@ pub struct Udp6Link {
 
 impl Udp6Link {
     pub fn open(name: &str, index: u32) -> Result<Udp6Link, SysError> {
-        let err = |what| {
-            move |e: nix::Error| SysError::Socket {
-                what,
-                link: name.to_string(),
-                source: e.into(),
-            }
-        };
-        let fd = socket::socket(
-            AddressFamily::Inet6,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-            None,
-        )
-        .map_err(err("udp6 socket"))?;
-        socket::setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(err("SO_REUSEADDR"))?;
-        socket::setsockopt(&fd, sockopt::BindToDevice, &name.into())
-            .map_err(err("SO_BINDTODEVICE"))?;
+        let err = |what| socket_error(name, what);
+        let fd = link_udp(name, AddressFamily::Inet6)?;
         let any = std::net::SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, CLIENT6_PORT, 0, 0);
         socket::bind(fd.as_raw_fd(), &SockaddrIn6::from(any)).map_err(err("bind to port 546"))?;
         Ok(Udp6Link {
@@ -190,11 +190,7 @@ impl Udp6Link {
 
     /// One datagram, or `None` when none is waiting.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        match self.socket.recv_from(buf) {
-            Ok((n, _)) => Ok(Some(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
-        }
+        recv_waiting(&self.socket, buf)
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
