@@ -221,13 +221,7 @@ impl Client6 {
             )));
             self.new_exchange(now, REQ_TIMEOUT);
             let offer = Box::new(lease);
-            out.push(Action6::Send(Box::new(self.message(
-                now,
-                MessageType::Request,
-                Some(&offer.server_id),
-                Some(&offer),
-            ))));
-            self.backoff(now, REQ_MAX_RT);
+            self.send_request(now, &offer, out);
             self.state = State6::Requesting { offer, tries: 1 };
             return;
         }
@@ -247,6 +241,17 @@ impl Client6 {
         };
     }
 
+    /// A REQUEST for `offer`, and the next retransmission's deadline.
+    fn send_request(&mut self, now: Duration, offer: &Lease6, out: &mut Vec<Action6>) {
+        out.push(Action6::Send(Box::new(self.message(
+            now,
+            MessageType::Request,
+            Some(&offer.server_id),
+            Some(offer),
+        ))));
+        self.backoff(now, REQ_MAX_RT);
+    }
+
     fn timeout(&mut self, now: Duration, out: &mut Vec<Action6>) {
         match std::mem::replace(&mut self.state, State6::Idle) {
             State6::Soliciting => {
@@ -254,13 +259,7 @@ impl Client6 {
                 self.send_solicit(now, out);
             }
             State6::Requesting { offer, tries } if tries < REQ_MAX_RC => {
-                out.push(Action6::Send(Box::new(self.message(
-                    now,
-                    MessageType::Request,
-                    Some(&offer.server_id),
-                    Some(&offer),
-                ))));
-                self.backoff(now, REQ_MAX_RT);
+                self.send_request(now, &offer, out);
                 self.state = State6::Requesting {
                     offer,
                     tries: tries + 1,
