@@ -5,6 +5,8 @@
 //! The lines of a stream chunk already read when the high-water mark was reached may take
 //! the queue up to [`Queue::paced_limit`] (see [`crate::pacer`]): pausing a stream then
 //! loses nothing that was read, and the ceiling stays fixed.
+//! The condition variable is signalled only when a thread waits on it: a wake-up is a
+//! system call, and one per line cost the readers a fifth of their time at full speed.
 
 use crate::entry::Entry;
 use std::collections::VecDeque;
@@ -15,6 +17,30 @@ struct State {
     entries: VecDeque<Entry>,
     bytes: usize,
     closed: bool,
+    /// Threads waiting on `changed` (the sink for entries, a final pass for room).
+    waiters: usize,
+}
+
+impl State {
+    /// Waits on `changed` (at most `timeout`), counted in `waiters` meanwhile.
+    fn wait<'a>(
+        mut state: MutexGuard<'a, State>,
+        changed: &Condvar,
+        timeout: Option<std::time::Duration>,
+    ) -> MutexGuard<'a, State> {
+        state.waiters += 1;
+        let mut state = match timeout {
+            None => changed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            Some(t) => changed
+                .wait_timeout(state, t)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0),
+        };
+        state.waiters -= 1;
+        state
+    }
 }
 
 /// A multi-producer, single-consumer queue of entries with a byte bound.
@@ -67,8 +93,11 @@ impl Queue {
     fn admit(&self, mut state: MutexGuard<'_, State>, entry: Entry, weight: usize) {
         state.bytes += weight;
         state.entries.push_back(entry);
+        let waiting = state.waiters > 0;
         drop(state);
-        self.changed.notify_all();
+        if waiting {
+            self.changed.notify_all();
+        }
     }
 
     /// Adds `entry`, waiting for room until `deadline` (the final pass at stop: what was
@@ -82,11 +111,7 @@ impl Queue {
             if left.is_zero() {
                 return Err(entry);
             }
-            state = self
-                .changed
-                .wait_timeout(state, left)
-                .map(|(guard, _)| guard)
-                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+            state = State::wait(state, &self.changed, Some(left));
         }
         if state.closed {
             return Err(entry);
@@ -100,18 +125,18 @@ impl Queue {
     pub fn pop_batch(&self, out: &mut Vec<Entry>) -> bool {
         let mut state = self.lock();
         while state.entries.is_empty() && !state.closed {
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            state = State::wait(state, &self.changed, None);
         }
         if state.entries.is_empty() {
             return false;
         }
         out.extend(state.entries.drain(..));
         state.bytes = 0;
+        let waiting = state.waiters > 0;
         drop(state);
-        self.changed.notify_all();
+        if waiting {
+            self.changed.notify_all();
+        }
         true
     }
 

@@ -7,6 +7,7 @@
 //! entry-array walk each. Only this writer changes the file, so the cache stays true.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::*;
 
@@ -71,15 +72,23 @@ impl Writer {
         self.append_zeroed(ty, OBJECT_HEADER_SIZE + buckets * HASH_ITEM_SIZE)
     }
 
-    /// The offset and hash of the data object holding `payload`, appended if new.
-    pub(super) fn find_or_append_data(
-        &mut self,
-        payload: &[u8],
-    ) -> Result<(u64, u64), JournalError> {
-        if let Some(c) = self.cache.data.get(payload) {
-            return Ok((c.offset, c.hash));
-        }
+    /// The data object holding `payload`, appended if new.
+    pub(super) fn find_or_append_data(&mut self, payload: &[u8]) -> Result<DataRef, JournalError> {
         let hash = siphash24(payload, &self.header.file_id);
+        if let Some(st) = self.cache.data(hash, payload) {
+            return Ok(DataRef {
+                offset: st.offset,
+                hash,
+                xor_hash: st.xor_hash,
+                cached: Some(st),
+            });
+        }
+        let found = |offset| DataRef {
+            offset,
+            hash,
+            xor_hash: jenkins_hash64(payload),
+            cached: None,
+        };
         let buckets = self.header.data_hash_table_size / HASH_ITEM_SIZE;
         let bucket = self.header.data_hash_table_offset + (hash % buckets) * HASH_ITEM_SIZE;
         if let Some(off) = self.find_in_chain(
@@ -90,7 +99,7 @@ impl Writer {
             DATA_NEXT_HASH,
             true,
         )? {
-            return Ok((off, hash));
+            return Ok(found(off));
         }
         let name = payload.split(|&c| c == b'=').next().unwrap_or(payload);
         let field = self.find_or_append_field(name)?;
@@ -110,7 +119,7 @@ impl Writer {
                 ..field
             },
         );
-        Ok((off, hash))
+        Ok(found(off))
     }
 
     fn find_or_append_field(&mut self, name: &[u8]) -> Result<FieldState, JournalError> {
@@ -232,18 +241,18 @@ impl Writer {
         Ok(())
     }
 
-    /// Adds `entry` to the entries of the data object holding `payload` at `data`.
+    /// Adds `entry` to the entries of `data`, the object holding `payload`.
     pub(super) fn link_data(
         &mut self,
         payload: &[u8],
-        data: u64,
-        hash: u64,
+        data_ref: &DataRef,
         entry: u64,
     ) -> Result<(), JournalError> {
-        let mut st = match self.cache.data.get(payload) {
-            Some(st) => *st,
-            None => self.load_data_state(data, hash)?,
+        let mut st = match data_ref.cached {
+            Some(st) => st,
+            None => self.load_data_state(data_ref)?,
         };
+        let data = data_ref.offset;
         if st.n_entries == 0 {
             self.put_u64(data + DATA_ENTRY_OFFSET, entry)?;
         } else {
@@ -274,13 +283,14 @@ impl Writer {
         // Cached from its second use on: a value seen once (most messages) would only
         // push out the values that repeat.
         if st.n_entries >= 2 {
-            self.cache.put_data(payload, st);
+            self.cache.put_data(data_ref.hash, payload, st);
         }
         Ok(())
     }
 
     /// Reads a data object's entry count and finds the tail of its entry array chain.
-    fn load_data_state(&self, data: u64, hash: u64) -> Result<DataState, JournalError> {
+    fn load_data_state(&self, data_ref: &DataRef) -> Result<DataState, JournalError> {
+        let data = data_ref.offset;
         let mut b = [0u8; 24];
         if self.get(data + DATA_ENTRY_OFFSET, &mut b)? < b.len() {
             return Err(self.io.bad(data, "data", "cut short"));
@@ -288,7 +298,7 @@ impl Writer {
         let (first, n_entries) = (le64(&b, 8), le64(&b, 16));
         let mut st = DataState {
             offset: data,
-            hash,
+            xor_hash: data_ref.xor_hash,
             n_entries,
             tail: None,
         };
@@ -344,9 +354,13 @@ impl Writer {
 }
 
 /// Fields and values seen recently, with what linking to them needs.
+///
+/// Values are found by their keyed hash (the data object's own, [`siphash24`] with the
+/// file's random id), which appending computes anyway: one hash of each payload per entry,
+/// and an attacker who logs cannot aim at collisions of a keyed hash.
 #[derive(Debug, Default)]
 pub(super) struct Cache {
-    data: HashMap<Vec<u8>, DataState>,
+    data: HashMap<u64, (Vec<u8>, DataState), BuildHasherDefault<KeyedHash>>,
     fields: HashMap<Vec<u8>, FieldState>,
 }
 
@@ -359,14 +373,24 @@ const CACHED_VALUES: usize = 4096;
 const CACHED_FIELDS: usize = 1024;
 
 impl Cache {
-    fn put_data(&mut self, payload: &[u8], st: DataState) {
-        if let Some(slot) = self.data.get_mut(payload) {
-            *slot = st;
+    fn data(&self, hash: u64, payload: &[u8]) -> Option<DataState> {
+        match self.data.get(&hash) {
+            Some((value, st)) if value == payload => Some(*st),
+            _ => None,
+        }
+    }
+
+    fn put_data(&mut self, hash: u64, payload: &[u8], st: DataState) {
+        if let Some((value, slot)) = self.data.get_mut(&hash) {
+            // Two values with one 64-bit keyed hash: the first keeps the slot.
+            if value == payload {
+                *slot = st;
+            }
         } else if payload.len() <= CACHED_VALUE_MAX {
             if self.data.len() >= CACHED_VALUES {
                 self.data.clear();
             }
-            self.data.insert(payload.to_vec(), st);
+            self.data.insert(hash, (payload.to_vec(), st));
         }
     }
 
@@ -386,9 +410,40 @@ impl Cache {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct DataState {
     offset: u64,
-    hash: u64,
+    /// [`jenkins_hash64`] of the payload, for the entry's `xor_hash`.
+    xor_hash: u64,
     n_entries: u64,
     tail: Option<ArrayTail>,
+}
+
+/// A data object an entry is about to point at: where it is, the hash its entry item
+/// carries, and its link state when the value was cached.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DataRef {
+    pub(super) offset: u64,
+    pub(super) hash: u64,
+    pub(super) xor_hash: u64,
+    cached: Option<DataState>,
+}
+
+/// The cache's keys are already keyed hashes: used as they are.
+#[derive(Default)]
+struct KeyedHash(u64);
+
+impl Hasher for KeyedHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// A field object and the first data object of its list.

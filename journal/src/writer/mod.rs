@@ -23,7 +23,7 @@ use crate::objects::{Io, ObjHeader};
 
 mod link;
 mod pending;
-use link::Cache;
+use link::{Cache, DataRef};
 use pending::Pending;
 
 /// journald's default bucket counts for small files.
@@ -294,7 +294,15 @@ impl Writer {
         time: EntryTime,
         fields: &[(N, V)],
     ) -> Result<u64, JournalError> {
-        let mut payloads: Vec<Vec<u8>> = Vec::with_capacity(fields.len() + 1);
+        // Every `NAME=value` payload in one buffer: one allocation per entry, not per field.
+        let mut bytes = Vec::with_capacity(
+            fields
+                .iter()
+                .map(|(n, v)| n.as_ref().len() + 1 + v.as_ref().len())
+                .sum::<usize>()
+                + 42,
+        );
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(fields.len() + 1);
         let mut has_boot_id = false;
         for (name, value) in fields {
             let name = name.as_ref();
@@ -304,15 +312,18 @@ impl Writer {
                 });
             }
             has_boot_id |= name == "_BOOT_ID";
-            let mut p = Vec::with_capacity(name.len() + 1 + value.as_ref().len());
-            p.extend_from_slice(name.as_bytes());
-            p.push(b'=');
-            p.extend_from_slice(value.as_ref());
-            payloads.push(p);
+            let start = bytes.len();
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.push(b'=');
+            bytes.extend_from_slice(value.as_ref());
+            spans.push((start, bytes.len()));
         }
         if !has_boot_id {
-            payloads.push(format!("_BOOT_ID={}", time.boot_id).into_bytes());
+            let start = bytes.len();
+            bytes.extend_from_slice(format!("_BOOT_ID={}", time.boot_id).as_bytes());
+            spans.push((start, bytes.len()));
         }
+        let payload = |i: usize| &bytes[spans[i].0..spans[i].1];
         if self.end.saturating_add(1 << 20) >= u64::from(u32::MAX) {
             // Far below what the format allows, but past what journald lets a file grow.
             return Err(JournalError::FileFull {
@@ -337,16 +348,16 @@ impl Writer {
             time.monotonic = self.header.tail_entry_monotonic;
         }
 
-        // (data offset, hash, index of the payload)
-        let mut items: Vec<(u64, u64, usize)> = Vec::with_capacity(payloads.len());
+        // (data object, index of the payload)
+        let mut items: Vec<(DataRef, usize)> = Vec::with_capacity(spans.len());
         let mut xor_hash = 0u64;
-        for (i, p) in payloads.iter().enumerate() {
-            let (off, hash) = self.find_or_append_data(p)?;
-            items.push((off, hash, i));
-            xor_hash ^= jenkins_hash64(p);
+        for i in 0..spans.len() {
+            let data = self.find_or_append_data(payload(i))?;
+            xor_hash ^= data.xor_hash;
+            items.push((data, i));
         }
-        items.sort_unstable_by_key(|&(off, _, _)| off);
-        items.dedup_by_key(|&mut (off, _, _)| off);
+        items.sort_unstable_by_key(|(data, _)| data.offset);
+        items.dedup_by_key(|(data, _)| data.offset);
 
         let seqnum = self.header.tail_entry_seqnum + 1;
         let mut body = Vec::with_capacity(48 + items.len() * 16);
@@ -355,14 +366,14 @@ impl Writer {
         body.extend_from_slice(&time.monotonic.to_le_bytes());
         body.extend_from_slice(&time.boot_id.0);
         body.extend_from_slice(&xor_hash.to_le_bytes());
-        for (off, hash, _) in &items {
-            body.extend_from_slice(&off.to_le_bytes());
-            body.extend_from_slice(&hash.to_le_bytes());
+        for (data, _) in &items {
+            body.extend_from_slice(&data.offset.to_le_bytes());
+            body.extend_from_slice(&data.hash.to_le_bytes());
         }
         let entry = self.append_object(ObjectType::Entry, &body)?;
         self.link_global(entry)?;
-        for &(off, hash, i) in &items {
-            self.link_data(&payloads[i], off, hash, entry)?;
+        for (data, i) in &items {
+            self.link_data(payload(*i), data, entry)?;
         }
 
         let h = &mut self.header;
