@@ -647,6 +647,67 @@ fn dhcpv6_address_from_the_range() {
     assert!(!addr.contains("/128"), "address kept after release: {addr}");
 }
 
+/// Stateless DHCPv6: dnsmasq's RAs (`ra-stateless`) carry the O flag and a SLAAC prefix,
+/// not M. The daemon sends an Information-request and puts the REPLY's DNS server
+/// (option 23) and search domain (option 24) in resolv.conf; the file turns the RA's own
+/// RDNSS/DNSSL off (`[IPv6AcceptRA] UseDNS=no UseDomains=no`), so they can only have come
+/// by DHCPv6. The address is SLAAC's: no DHCPv6 /128.
+#[test]
+fn stateless_dhcpv6_dns_on_the_o_flag() {
+    berth_testkit::skip_if!(missing());
+    let mut net = Net::new("o", "10.0.9.1/24");
+    net.server_ipv6("2001:db8:9::1/64");
+    net.network_file(
+        "[Match]\nName=vc\n\n[Network]\nDHCP=ipv6\n\n[IPv6AcceptRA]\nUseDNS=no\nUseDomains=no\n",
+    );
+    net.dnsmasq(&[
+        "--enable-ra",
+        "--dhcp-range=::,constructor:vs,ra-stateless",
+        "--dhcp-option=option6:dns-server,[2001:db8:9::53]",
+        "--dhcp-option=option6:domain-search,stateless.example",
+        "--dhcp-option=option6:information-refresh-time,900",
+    ]);
+    let (daemon, notify) = net.daemon();
+    let mut daemon = Daemon(daemon);
+    let ready = wait_ready(&notify);
+    assert!(
+        ready.contains("online: vc has a global IPv6 address and an IPv6 default route"),
+        "{ready}"
+    );
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut resolv = net.read("run/resolv.conf");
+    while !resolv.contains("2001:db8:9::53") && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(200));
+        resolv = net.read("run/resolv.conf");
+    }
+    assert!(resolv.contains("nameserver 2001:db8:9::53\n"), "{resolv}");
+    assert!(resolv.contains("search stateless.example\n"), "{resolv}");
+    let state = net.read("run/state");
+    assert!(
+        state.contains("vc dhcp6 information dns 2001:db8:9::53"),
+        "{state}"
+    );
+    // The RA's RDNSS was seen but, by the file, not used.
+    let addr = net.ip(&["-6", "addr", "show", "dev", "vc", "scope", "global"]);
+    assert!(addr.contains("inet6 2001:db8:9:0:"), "{addr}");
+    assert!(!addr.contains("/128"), "a DHCPv6 address in {addr}");
+    assert!(stop(&mut daemon.0).success());
+    let log = net.read("daemon.log");
+    assert!(
+        log.contains("router advertisement with the O flag only"),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "DHCPv6 information: servers [2001:db8:9::53] search [stateless.example], refresh in 900s"
+        ),
+        "{log}"
+    );
+    assert!(!log.contains("starting DHCPv6"), "{log}");
+    let dnsmasq = net.wait_dnsmasq_log("DHCPINFORMATION-REQUEST");
+    assert!(dnsmasq.contains("DHCPINFORMATION-REQUEST(vs)"), "{dnsmasq}");
+}
+
 /// A link that comes into the daemon's namespace after it started (moved in, which the
 /// kernel announces as a new link, as it does a hotplugged NIC) is matched and gets its
 /// lease, and the node becomes online by it; deleted, its client is stopped and its lines

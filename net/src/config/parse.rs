@@ -9,7 +9,10 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use super::{ConfigError, DhcpMode, DhcpSettings, Ipv4Prefix, MatchSection, NetworkFile, Route};
+use super::{
+    ConfigError, DhcpMode, DhcpSettings, DnsUse, Ipv4Prefix, MatchSection, NetworkFile, Route,
+    UseDomains,
+};
 
 /// A warning about one line (an unknown key or section), as networkd logs them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +40,8 @@ pub fn parse(file: &Path, text: &str) -> Result<(NetworkFile, Vec<Warning>), Con
         domains: Vec::new(),
         routes: Vec::new(),
         dhcpv4: DhcpSettings::default(),
+        dhcpv6: DnsUse::default(),
+        ra: DnsUse::default(),
         ipv6_accept_ra: None,
     };
     let mut warnings = Vec::new();
@@ -57,7 +62,10 @@ pub fn parse(file: &Path, text: &str) -> Result<(NetworkFile, Vec<Warning>), Con
             if section == "Route" {
                 out.routes.push(Route::default());
             }
-            if !matches!(section.as_str(), "Match" | "Network" | "Route" | "DHCPv4") {
+            if !matches!(
+                section.as_str(),
+                "Match" | "Network" | "Route" | "DHCPv4" | "DHCPv6" | "IPv6AcceptRA"
+            ) {
                 warnings.push(Warning {
                     file: file.to_path_buf(),
                     line,
@@ -130,6 +138,11 @@ fn apply(out: &mut NetworkFile, section: &str, key: &str, value: &str) -> Result
         ("DHCPv4", "UseMTU") => out.dhcpv4.use_mtu = parse_bool(value)?,
         ("DHCPv4", "UseRoutes") => out.dhcpv4.use_routes = parse_bool(value)?,
         ("DHCPv4", "UseDNS") => out.dhcpv4.use_dns = parse_bool(value)?,
+        ("DHCPv4", "UseDomains") => out.dhcpv4.use_domains = parse_use_domains(value)?,
+        ("DHCPv6", "UseDNS") => out.dhcpv6.use_dns = parse_bool(value)?,
+        ("DHCPv6", "UseDomains") => out.dhcpv6.use_domains = parse_use_domains(value)?,
+        ("IPv6AcceptRA", "UseDNS") => out.ra.use_dns = parse_bool(value)?,
+        ("IPv6AcceptRA", "UseDomains") => out.ra.use_domains = parse_use_domains(value)?,
         _ => return Ok(false),
     }
     Ok(true)
@@ -167,6 +180,18 @@ pub fn parse_bool(value: &str) -> Result<bool, String> {
         "1" | "yes" | "y" | "true" | "t" | "on" => Ok(true),
         "0" | "no" | "n" | "false" | "f" | "off" => Ok(false),
         _ => Err(format!("{value:?} is not a boolean (yes/no)")),
+    }
+}
+
+/// A boolean or `route`.
+fn parse_use_domains(value: &str) -> Result<UseDomains, String> {
+    if value.eq_ignore_ascii_case("route") {
+        return Ok(UseDomains::Route);
+    }
+    match parse_bool(value) {
+        Ok(true) => Ok(UseDomains::Yes),
+        Ok(false) => Ok(UseDomains::No),
+        Err(_) => Err(format!("{value:?} is not a boolean (yes/no) or \"route\"")),
     }
 }
 

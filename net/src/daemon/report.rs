@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use super::{Link, Options};
 use crate::dhcp::Lease;
+use crate::dhcp6::Dhcp6;
 use crate::output::{self, HostnameOwner};
 use crate::plan;
 
@@ -45,17 +46,28 @@ pub(super) fn write_outputs(opts: &Options, links: &[Link]) {
         let lease = link.client.as_ref().and_then(|c| c.lease());
         if let Some(lease) = lease.filter(|_| link.file.dhcpv4.use_dns) {
             servers.extend(lease.dns.iter().map(|ip| IpAddr::V4(*ip)));
+        }
+        if let Some(lease) = lease.filter(|_| link.file.dhcpv4.use_domains.search()) {
             search.extend(lease.search_domains());
         }
-        servers.extend(link.ra_dns.servers().map(IpAddr::V6));
-        if let Some(lease6) = link.dhcp6.as_ref().and_then(|c| c.lease()) {
-            servers.extend(lease6.dns.iter().map(|ip| IpAddr::V6(*ip)));
-            state.push_str(&format!(
-                "{} dhcp6 {}/128 valid {}s\n",
-                link.facts.name, lease6.address, lease6.valid
-            ));
+        let ra = link.file.ra;
+        if ra.use_dns {
+            servers.extend(link.ra_dns.servers().map(IpAddr::V6));
         }
-        search.extend(link.ra_dns.domains().map(str::to_string));
+        if ra.use_domains.search() {
+            search.extend(link.ra_dns.domains().map(str::to_string));
+        }
+        if let Some(dhcp6) = &link.dhcp6 {
+            let (dns, domains) = dhcp6.dns();
+            let use6 = link.file.dhcpv6;
+            if use6.use_dns {
+                servers.extend(dns.iter().map(|ip| IpAddr::V6(*ip)));
+            }
+            if use6.use_domains.search() {
+                search.extend(domains.iter().cloned());
+            }
+            state.push_str(&dhcp6_line(&link.facts.name, dhcp6));
+        }
         state.push_str(&state_line(link, lease));
         if link.file.accepts_ra() {
             let ra: Vec<String> = link.ra_dns.servers().map(|s| s.to_string()).collect();
@@ -84,6 +96,25 @@ pub(super) fn write_outputs(opts: &Options, links: &[Link]) {
         if let Err(e) = output::symlink_atomic(etc, &resolv) {
             eprintln!("berth-networkd: {e}");
         }
+    }
+}
+
+/// `eth0 dhcp6 2001:db8::105/128 valid 3600s`, or for a stateless client
+/// `eth0 dhcp6 information dns 2001:db8::53` (`-` for none, `waiting` before a REPLY).
+fn dhcp6_line(name: &str, dhcp6: &Dhcp6) -> String {
+    match dhcp6 {
+        Dhcp6::Stateful(c) => match c.lease() {
+            Some(l) => format!("{name} dhcp6 {}/128 valid {}s\n", l.address, l.valid),
+            None => format!("{name} dhcp6 waiting\n"),
+        },
+        Dhcp6::Stateless(c) => match c.info() {
+            Some(info) if info.dns.is_empty() => format!("{name} dhcp6 information dns -\n"),
+            Some(info) => {
+                let dns: Vec<String> = info.dns.iter().map(ToString::to_string).collect();
+                format!("{name} dhcp6 information dns {}\n", dns.join(","))
+            }
+            None => format!("{name} dhcp6 information waiting\n"),
+        },
     }
 }
 

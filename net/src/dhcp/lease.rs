@@ -260,7 +260,7 @@ fn usable(addrs: &[Ipv4Addr]) -> Vec<Ipv4Addr> {
 }
 
 /// A DNS name (letters, digits, `-`, `_`, dots; 1..=253 bytes), without a trailing dot.
-fn clean_name(name: &str) -> Option<String> {
+pub(crate) fn clean_name(name: &str) -> Option<String> {
     let name = name.trim_end_matches('\0').trim_end_matches('.');
     let ok = !name.is_empty()
         && name.len() <= 253
