@@ -303,6 +303,8 @@ fn gce_shaped_lease() {
         "--dhcp-option=6,10.128.0.2,10.128.0.3",
         "--dhcp-option=15,c.proj.internal",
         "--dhcp-option=119,c.proj.internal,google.internal",
+        // GCE's time source is the metadata server.
+        "--dhcp-option=42,169.254.169.254",
         &format!("--dhcp-host={MAC},node-1"),
     ]);
     let started = Instant::now();
@@ -345,6 +347,8 @@ fn gce_shaped_lease() {
         std::fs::read_link(net.path("etc-resolv.conf")).expect("etc resolv.conf is a link");
     assert_eq!(link_target, net.path("run/resolv.conf"));
     assert_eq!(net.read("run/hostname"), "node-1\n");
+    // berth-timesync's server list from option 42.
+    assert_eq!(net.read("run/ntp-servers"), "169.254.169.254\n");
     let uts = run(&[
         "nsenter",
         "-t",

@@ -153,6 +153,8 @@ pub struct DhcpSettings {
     pub use_routes: bool,
     pub use_dns: bool,
     pub use_domains: UseDomains,
+    /// `UseNTP=`: the lease's NTP servers (option 42) go to berth-timesync.
+    pub use_ntp: bool,
 }
 
 impl Default for DhcpSettings {
@@ -163,6 +165,7 @@ impl Default for DhcpSettings {
             use_routes: true,
             use_dns: true,
             use_domains: UseDomains::Yes,
+            use_ntp: true,
         }
     }
 }
@@ -177,6 +180,8 @@ pub struct NetworkFile {
     pub gateways: Vec<Ipv4Addr>,
     pub dns: Vec<IpAddr>,
     pub domains: Vec<String>,
+    /// `NTP=`: addresses or host names, for berth-timesync.
+    pub ntp: Vec<String>,
     pub routes: Vec<Route>,
     pub dhcpv4: DhcpSettings,
     /// `[DHCPv6]`.
@@ -202,6 +207,7 @@ impl NetworkFile {
             gateways: Vec::new(),
             dns: Vec::new(),
             domains: Vec::new(),
+            ntp: Vec::new(),
             routes: Vec::new(),
             dhcpv4: DhcpSettings::default(),
             dhcpv6: DnsUse::default(),

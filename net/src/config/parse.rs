@@ -9,6 +9,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
+use crate::dhcp::lease::clean_name;
+
 use super::{
     ConfigError, DhcpMode, DhcpSettings, DnsUse, Ipv4Prefix, MatchSection, NetworkFile, Route,
     UseDomains,
@@ -38,6 +40,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(NetworkFile, Vec<Warning>), Con
         gateways: Vec::new(),
         dns: Vec::new(),
         domains: Vec::new(),
+        ntp: Vec::new(),
         routes: Vec::new(),
         dhcpv4: DhcpSettings::default(),
         dhcpv6: DnsUse::default(),
@@ -120,6 +123,13 @@ fn apply(out: &mut NetworkFile, section: &str, key: &str, value: &str) -> Result
             w.parse::<IpAddr>()
                 .map_err(|_| format!("{w:?} is not an IP address"))
         })?,
+        ("Network", "NTP") => list(&mut out.ntp, value, |w| {
+            match (w.parse::<IpAddr>(), clean_name(w)) {
+                (Ok(ip), _) => Ok(ip.to_string()),
+                (_, Some(name)) => Ok(name),
+                _ => Err(format!("{w:?} is neither an IP address nor a host name")),
+            }
+        })?,
         ("Network", "IPv6AcceptRA") => out.ipv6_accept_ra = Some(parse_bool(value)?),
         ("Network", "Domains") => {
             if value.is_empty() {
@@ -138,6 +148,7 @@ fn apply(out: &mut NetworkFile, section: &str, key: &str, value: &str) -> Result
         ("DHCPv4", "UseMTU") => out.dhcpv4.use_mtu = parse_bool(value)?,
         ("DHCPv4", "UseRoutes") => out.dhcpv4.use_routes = parse_bool(value)?,
         ("DHCPv4", "UseDNS") => out.dhcpv4.use_dns = parse_bool(value)?,
+        ("DHCPv4", "UseNTP") => out.dhcpv4.use_ntp = parse_bool(value)?,
         ("DHCPv4", "UseDomains") => out.dhcpv4.use_domains = parse_use_domains(value)?,
         ("DHCPv6", "UseDNS") => out.dhcpv6.use_dns = parse_bool(value)?,
         ("DHCPv6", "UseDomains") => out.dhcpv6.use_domains = parse_use_domains(value)?,

@@ -70,6 +70,7 @@ UseDNS=0
             use_routes: true,
             use_dns: false,
             use_domains: UseDomains::Yes,
+            use_ntp: true,
         }
     );
     assert!(f.matches(&link("eth0", true)));
@@ -311,4 +312,29 @@ fn bad_dns_keys_name_file_line_and_field() {
     let (f, warnings) = parse(Path::new("x.network"), "[DHCPv6]\nUseMTU=no\n").unwrap();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert_eq!(f.dhcpv4, DhcpSettings::default());
+}
+
+#[test]
+fn ntp_servers_and_use_ntp() {
+    let (f, warnings) = parse(
+        Path::new("a.network"),
+        "[Network]\nNTP=10.0.0.123 Time.Example.com.\nNTP=2001:db8::123\n[DHCPv4]\nUseNTP=no\n",
+    )
+    .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(f.ntp, ["10.0.0.123", "time.example.com", "2001:db8::123"]);
+    assert!(!f.dhcpv4.use_ntp);
+    assert!(DhcpSettings::default().use_ntp);
+    // An empty value resets the list, as for the other lists.
+    let (f, _) = parse(Path::new("a.network"), "[Network]\nNTP=10.0.0.1\nNTP=\n").unwrap();
+    assert!(f.ntp.is_empty());
+    let err = parse(
+        Path::new("/etc/systemd/network/9.network"),
+        "[Network]\nNTP=10.0.0.1 bad/name\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/etc/systemd/network/9.network:2: [Network] NTP= \"10.0.0.1 bad/name\": \"bad/name\" is neither an IP address nor a host name"
+    );
 }

@@ -1,6 +1,7 @@
 //! What the daemon tells the node after a change: `resolv.conf` (all links' servers and
-//! search domains, in link order, IPv4 servers before IPv6 ones, at most three), the state file, and the host name by the design's
-//! precedence. Rewritten whole after every change, so a reader never sees a mix.
+//! search domains, in link order, IPv4 servers before IPv6 ones, at most three), the state
+//! file, `ntp-servers` (the files' `NTP=` and the leases' option 42, one a line, which
+//! berth-timesync reads), and the host name by the design's precedence. Rewritten whole after every change, so a reader never sees a mix.
 
 use std::net::IpAddr;
 
@@ -40,12 +41,17 @@ pub(super) fn write_outputs(opts: &Options, links: &[Link]) {
     let mut servers: Vec<IpAddr> = Vec::new();
     let mut search: Vec<String> = Vec::new();
     let mut state = String::new();
+    let mut ntp: Vec<String> = Vec::new();
     for link in links {
+        ntp.extend(link.file.ntp.iter().cloned());
         servers.extend(&link.file.dns);
         search.extend(link.file.domains.iter().cloned());
         let lease = link.client.as_ref().and_then(|c| c.lease());
         if let Some(lease) = lease.filter(|_| link.file.dhcpv4.use_dns) {
             servers.extend(lease.dns.iter().map(|ip| IpAddr::V4(*ip)));
+        }
+        if let Some(lease) = lease.filter(|_| link.file.dhcpv4.use_ntp) {
+            ntp.extend(lease.ntp.iter().map(ToString::to_string));
         }
         if let Some(lease) = lease.filter(|_| link.file.dhcpv4.use_domains.search()) {
             search.extend(lease.search_domains());
@@ -84,10 +90,13 @@ pub(super) fn write_outputs(opts: &Options, links: &[Link]) {
     }
     let servers = output::order_nameservers(&servers);
     dedup(&mut search);
+    dedup(&mut ntp);
+    let ntp: String = ntp.iter().map(|s| format!("{s}\n")).collect();
     let resolv = opts.run_dir.join("resolv.conf");
     let results = [
         output::write_atomic(&resolv, &output::render_resolv(&servers, &search)),
         output::write_atomic(&opts.run_dir.join("state"), &state),
+        output::write_atomic(&opts.run_dir.join("ntp-servers"), &ntp),
     ];
     for e in results.into_iter().filter_map(Result::err) {
         eprintln!("berth-networkd: {e}");

@@ -305,3 +305,28 @@ fn use_dns_and_use_domains_of_ra_and_dhcpv6_are_honoured() {
         );
     }
 }
+
+/// `ntp-servers`, berth-timesync's list: the files' `NTP=` then the leases' option 42,
+/// without duplicates; `UseNTP=no` leaves the lease's out.
+#[test]
+fn ntp_servers_file_from_network_files_and_leases() {
+    for (use_ntp, want) in [
+        ("", "time.example.com\n169.254.169.254\n"),
+        ("[DHCPv4]\nUseNTP=no\n", "time.example.com\n"),
+    ] {
+        let text = format!(
+            "[Match]\nName=berthhp7\n\n[Network]\nDHCP=yes\nNTP=time.example.com\n\n{use_ntp}"
+        );
+        let mut w = World::new(&[("50-ntp.network", &text)]);
+        w.plug("berthhp7", 17, true);
+        assert!(w.notify(vec![new(17, "berthhp7")]));
+        let (client, _) = crate::dhcp::tests::bound();
+        w.links[0].client = Some(client);
+        write_outputs(&w.opts, &w.links);
+        assert_eq!(w.read("ntp-servers"), want, "{use_ntp}");
+    }
+    // No link, no server: an empty list (berth-timesync then takes the cloud's source).
+    let w = World::new(&[]);
+    write_outputs(&w.opts, &w.links);
+    assert_eq!(w.read("ntp-servers"), "");
+}
