@@ -9,7 +9,8 @@
 //!
 //! Needs root (network namespaces, and chronyd runs only as root), `ip` and chronyd
 //! (`apt-get install chrony iproute2`); says why and exits non-zero otherwise.
-//! Run with `cargo bench -p berth-timesync --bench rss_vs_chrony`.
+//! Run with `cargo bench -p berth-timesync --bench rss_vs_chrony`; `BERTH_TIMESYNC=path`
+//! measures another build of the client (the image's static one).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -28,6 +29,14 @@ const SETTLE: Duration = Duration::from_secs(20);
 
 /// Why this host cannot run the bench, if it cannot.
 fn missing() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the effective user.
+    if std::fs::metadata("/proc/self").map_or(true, |m| m.uid() != 0) {
+        return Some(
+            "needs root: it creates network namespaces (ip netns) and chronyd runs only as root"
+                .to_owned(),
+        );
+    }
     if let Err(e) = common::chronyd() {
         return Some(e);
     }
@@ -218,9 +227,17 @@ fn wait_log(lab: &Lab, log: &str, needle: &str) -> Result<(), String> {
     ))
 }
 
+/// The client measured: cargo's build of this profile, or `$BERTH_TIMESYNC` (the image's
+/// static build, from `cargo xtask build`).
+fn timesync_binary() -> PathBuf {
+    std::env::var_os("BERTH_TIMESYNC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth-timesync")))
+}
+
 fn measure() -> Result<(Memory, Memory), String> {
     let chronyd = common::chronyd()?;
-    let timesync = PathBuf::from(env!("CARGO_BIN_EXE_berth-timesync"));
+    let timesync = timesync_binary();
     let mut lab = Lab::new()?;
     let server_conf = lab.chrony_conf(
         "server.conf",
@@ -322,6 +339,7 @@ fn main() -> ExitCode {
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
                 .unwrap_or_default();
             println!("NTP client after sync, same server, same netns (KiB; MiB); {version}");
+            println!("berth-timesync: {}", timesync_binary().display());
             println!(
                 "{:<16} {:>8} {:>8}   {:>6} {:>6}",
                 "", "VmRSS", "PSS", "RSS", "PSS"
