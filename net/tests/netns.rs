@@ -670,6 +670,7 @@ fn stateless_dhcpv6_dns_on_the_o_flag() {
         "--dhcp-option=option6:dns-server,[2001:db8:9::53]",
         "--dhcp-option=option6:domain-search,stateless.example",
         "--dhcp-option=option6:information-refresh-time,900",
+        "--dhcp-option=option6:ntp-server,[2001:db8:9::123]",
     ]);
     let (daemon, notify) = net.daemon();
     let mut daemon = Daemon(daemon);
@@ -691,6 +692,7 @@ fn stateless_dhcpv6_dns_on_the_o_flag() {
         state.contains("vc dhcp6 information dns 2001:db8:9::53"),
         "{state}"
     );
+    assert_eq!(net.read("run/ntp-servers"), "2001:db8:9::123\n");
     // The RA's RDNSS was seen but, by the file, not used.
     let addr = net.ip(&["-6", "addr", "show", "dev", "vc", "scope", "global"]);
     assert!(addr.contains("inet6 2001:db8:9:0:"), "{addr}");

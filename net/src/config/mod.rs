@@ -133,6 +133,8 @@ impl UseDomains {
 pub struct DnsUse {
     pub use_dns: bool,
     pub use_domains: UseDomains,
+    /// `UseNTP=` of `[DHCPv6]` (the RA has no NTP option): option 56 to berth-timesync.
+    pub use_ntp: bool,
 }
 
 impl Default for DnsUse {
@@ -140,6 +142,7 @@ impl Default for DnsUse {
         DnsUse {
             use_dns: true,
             use_domains: UseDomains::Yes,
+            use_ntp: true,
         }
     }
 }

@@ -151,6 +151,7 @@ fn apply(out: &mut NetworkFile, section: &str, key: &str, value: &str) -> Result
         ("DHCPv4", "UseNTP") => out.dhcpv4.use_ntp = parse_bool(value)?,
         ("DHCPv4", "UseDomains") => out.dhcpv4.use_domains = parse_use_domains(value)?,
         ("DHCPv6", "UseDNS") => out.dhcpv6.use_dns = parse_bool(value)?,
+        ("DHCPv6", "UseNTP") => out.dhcpv6.use_ntp = parse_bool(value)?,
         ("DHCPv6", "UseDomains") => out.dhcpv6.use_domains = parse_use_domains(value)?,
         ("IPv6AcceptRA", "UseDNS") => out.ra.use_dns = parse_bool(value)?,
         ("IPv6AcceptRA", "UseDomains") => out.ra.use_domains = parse_use_domains(value)?,

@@ -259,6 +259,7 @@ UseDomains=route
 [DHCPv6]
 UseDNS=yes
 UseDomains=false
+UseNTP=no
 
 [DHCPv4]
 UseDomains=no
@@ -269,14 +270,16 @@ UseDomains=no
         f.ra,
         DnsUse {
             use_dns: false,
-            use_domains: UseDomains::Route
+            use_domains: UseDomains::Route,
+            use_ntp: true,
         }
     );
     assert_eq!(
         f.dhcpv6,
         DnsUse {
             use_dns: true,
-            use_domains: UseDomains::No
+            use_domains: UseDomains::No,
+            use_ntp: false,
         }
     );
     assert_eq!(f.dhcpv4.use_domains, UseDomains::No);

@@ -1,6 +1,6 @@
 //! What the daemon tells the node after a change: `resolv.conf` (all links' servers and
 //! search domains, in link order, IPv4 servers before IPv6 ones, at most three), the state
-//! file, `ntp-servers` (the files' `NTP=` and the leases' option 42, one a line, which
+//! file, `ntp-servers` (the files' `NTP=`, DHCPv4's option 42 and DHCPv6's option 56, one a line, which
 //! berth-timesync reads), and the host name by the design's precedence. Rewritten whole after every change, so a reader never sees a mix.
 
 use std::net::IpAddr;
@@ -71,6 +71,9 @@ pub(super) fn write_outputs(opts: &Options, links: &[Link]) {
             }
             if use6.use_domains.search() {
                 search.extend(domains.iter().cloned());
+            }
+            if use6.use_ntp {
+                ntp.extend(dhcp6.ntp().iter().cloned());
             }
             state.push_str(&dhcp6_line(&link.facts.name, dhcp6));
         }

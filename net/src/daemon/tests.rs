@@ -303,6 +303,8 @@ fn use_dns_and_use_domains_of_ra_and_dhcpv6_are_honoured() {
             "{}",
             w.read("state")
         );
+        // Option 56 (no file here turns UseNTP= off).
+        assert_eq!(w.read("ntp-servers"), "2001:db8::123\ntime.example\n");
     }
 }
 

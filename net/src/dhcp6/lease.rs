@@ -3,7 +3,7 @@
 
 use std::net::Ipv6Addr;
 
-use dhcproto::v6::{DhcpOption, DhcpOptions, Message, OptionCode, Status};
+use dhcproto::v6::{DhcpOption, DhcpOptions, Message, NtpSuboption, OptionCode, Status};
 
 use crate::dhcp::lease::clean_name;
 
@@ -36,6 +36,39 @@ pub struct Lease6 {
     pub dns: Vec<Ipv6Addr>,
     /// Search domains (option 24), without the final dot.
     pub domains: Vec<String>,
+    /// NTP servers (option 56): addresses and host names, for berth-timesync.
+    pub ntp: Vec<String>,
+}
+
+/// The NTP servers of option 56 (RFC 5908): server addresses and host names; multicast
+/// ones (which an SNTP client cannot ask) and unusable entries are left out and named.
+pub fn ntp_option(opts: &DhcpOptions, ignored: &mut Vec<String>) -> Vec<String> {
+    let Some(DhcpOption::NtpServer(subs)) = opts.get(OptionCode::NtpServer) else {
+        return Vec::new();
+    };
+    subs.iter()
+        .filter_map(|sub| match sub {
+            NtpSuboption::ServerAddress(ip)
+                if !ip.is_unspecified() && !ip.is_multicast() && !ip.is_loopback() =>
+            {
+                Some(ip.to_string())
+            }
+            NtpSuboption::FQDN(name) => {
+                let clean = clean_name(&name.to_string());
+                if clean.is_none() {
+                    ignored.push(format!(
+                        "NTP server name {:?} (option 56)",
+                        name.to_string()
+                    ));
+                }
+                clean
+            }
+            NtpSuboption::ServerAddress(ip) | NtpSuboption::MulticastAddress(ip) => {
+                ignored.push(format!("NTP server {ip} (option 56)"));
+                None
+            }
+        })
+        .collect()
 }
 
 /// The DNS servers (option 23) and search domains (option 24) of a message; unusable
@@ -122,7 +155,8 @@ impl Lease6 {
             t1 = addr.preferred_life / 2;
             t2 = (u64::from(addr.preferred_life) * 4 / 5) as u32;
         }
-        let (dns, domains, _) = dns_options(opts);
+        let (dns, domains, mut ignored) = dns_options(opts);
+        let ntp = ntp_option(opts, &mut ignored);
         Ok(Lease6 {
             address: addr.addr,
             preferred: addr.preferred_life,
@@ -132,6 +166,7 @@ impl Lease6 {
             server_id: server_id.clone(),
             dns,
             domains,
+            ntp,
         })
     }
 }

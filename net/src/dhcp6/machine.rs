@@ -159,7 +159,11 @@ impl Client6 {
             self.xid,
             &self.duid,
             now.saturating_sub(self.started),
-            &[OptionCode::DomainNameServers, OptionCode::DomainSearchList],
+            &[
+                OptionCode::DomainNameServers,
+                OptionCode::DomainSearchList,
+                OptionCode::NtpServer,
+            ],
         );
         let opts = msg.opts_mut();
         if let Some(id) = server {

@@ -53,6 +53,14 @@ impl Dhcp6 {
         }
     }
 
+    /// The NTP servers the server gave, either way.
+    pub fn ntp(&self) -> &[String] {
+        match self {
+            Dhcp6::Stateful(c) => c.lease().map_or(&[], |l| &l.ntp),
+            Dhcp6::Stateless(c) => c.info().map_or(&[], |i| &i.ntp),
+        }
+    }
+
     /// The DNS servers and search domains the server gave, either way.
     pub fn dns(&self) -> (&[Ipv6Addr], &[String]) {
         match self {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use dhcproto::v6::{DhcpOption, DhcpOptions, Message, MessageType, OptionCode};
 
-use super::lease::{dns_options, status_error, Lease6Error};
+use super::lease::{dns_options, ntp_option, status_error, Lease6Error};
 use super::machine::{decode, duid_ll, new_message, Action6, Event6};
 
 /// RFC 8415 §7.6.
@@ -29,6 +29,8 @@ pub struct Info6 {
     pub dns: Vec<Ipv6Addr>,
     /// Search domains, without the final dot.
     pub domains: Vec<String>,
+    /// NTP servers (option 56).
+    pub ntp: Vec<String>,
     pub refresh: Option<u32>,
 }
 
@@ -48,6 +50,7 @@ impl Info6 {
             return Err(e);
         }
         let (dns, domains, mut ignored) = dns_options(opts);
+        let ntp = ntp_option(opts, &mut ignored);
         let refresh = match refresh_time(opts) {
             Ok(Some(u32::MAX)) => None,
             Ok(Some(t)) => Some(t.max(IRT_MINIMUM)),
@@ -63,6 +66,7 @@ impl Info6 {
             server_id: server_id.clone(),
             dns,
             domains,
+            ntp,
             refresh,
         };
         Ok((info, ignored))
@@ -174,6 +178,7 @@ impl InfoClient {
             &[
                 OptionCode::DomainNameServers,
                 OptionCode::DomainSearchList,
+                OptionCode::NtpServer,
                 OptionCode::InformationRefreshTime,
             ],
         );

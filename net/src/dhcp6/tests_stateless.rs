@@ -4,7 +4,9 @@
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
-use dhcproto::v6::{DhcpOption, Message, MessageType, OptionCode, Status, StatusCode, ORO};
+use dhcproto::v6::{
+    DhcpOption, Message, MessageType, NtpSuboption, OptionCode, Status, StatusCode, ORO,
+};
 use dhcproto::Encodable;
 use proptest::prelude::*;
 
@@ -40,7 +42,8 @@ fn logs(actions: &[Action6]) -> String {
 }
 
 /// A REPLY to `xid`: DNS 2001:db8::53 and 2001:db8::54, search `corp.example` and
-/// `example`, and `refresh` as option 32 when given.
+/// `example`, NTP 2001:db8::123, multicast ff05::101 and `time.example`, and `refresh` as
+/// option 32 when given.
 fn reply_msg(xid: u32, refresh: Option<u32>) -> Message {
     let mut msg = Message::new(MessageType::Reply);
     msg.set_xid_num(xid);
@@ -54,6 +57,11 @@ fn reply_msg(xid: u32, refresh: Option<u32>) -> Message {
     opts.insert(DhcpOption::DomainSearchList(vec![
         "corp.example.".parse().unwrap(),
         "example.".parse().unwrap(),
+    ]));
+    opts.insert(DhcpOption::NtpServer(vec![
+        NtpSuboption::ServerAddress(ip("2001:db8::123")),
+        NtpSuboption::MulticastAddress(ip("ff05::101")),
+        NtpSuboption::FQDN("Time.Example.".parse().unwrap()),
     ]));
     if let Some(t) = refresh {
         opts.insert(DhcpOption::InformationRefreshTime(t));
@@ -105,6 +113,7 @@ fn information_request_carries_what_rfc_8415_asks() {
             opts: vec![
                 OptionCode::DomainNameServers,
                 OptionCode::DomainSearchList,
+                OptionCode::NtpServer,
                 OptionCode::InformationRefreshTime
             ]
         }))
@@ -171,6 +180,12 @@ fn reply_gives_dns_and_domains_and_sets_the_refresh() {
     };
     assert_eq!(info.dns, [ip("2001:db8::53"), ip("2001:db8::54")]);
     assert_eq!(info.domains, ["corp.example", "example"]);
+    // The multicast server is left out (and named in the log).
+    assert_eq!(info.ntp, ["2001:db8::123", "time.example"]);
+    assert!(
+        logs(&out).contains("ignored NTP server ff05::101 (option 56)"),
+        "{out:?}"
+    );
     assert_eq!(info.refresh, Some(7200));
     assert_eq!(c.state(), InfoState::Informed);
     assert_eq!(c.info(), Some(&*info));
@@ -318,6 +333,7 @@ fn stateful_lease_takes_the_search_list_too() {
     }));
     let lease = Lease6::from_message(&msg, &duid_ll(&MAC), 7).unwrap();
     assert_eq!(lease.domains, ["corp.example", "example"]);
+    assert_eq!(lease.ntp, ["2001:db8::123", "time.example"]);
     assert_eq!(lease.dns, [ip("2001:db8::53"), ip("2001:db8::54")]);
 }
 
