@@ -149,6 +149,17 @@ impl Net {
         }
     }
 
+    /// The file `name` once it has `needle` (up to 30 s; the daemon writes it after a change).
+    fn wait_file(&self, name: &str, needle: &str) -> String {
+        let until = Instant::now() + Duration::from_secs(30);
+        let mut text = self.read(name);
+        while !text.contains(needle) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(200));
+            text = self.read(name);
+        }
+        text
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -581,12 +592,7 @@ fn dual_stack_resolv_conf() {
         |a| a.contains("2001:db8:7:0:"),
     );
     assert!(addr.contains("2001:db8:7:0:"), "{addr}");
-    let until = Instant::now() + Duration::from_secs(30);
-    let mut resolv = net.read("run/resolv.conf");
-    while !resolv.contains("2001:db8:7::53") && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(200));
-        resolv = net.read("run/resolv.conf");
-    }
+    let resolv = net.wait_file("run/resolv.conf", "2001:db8:7::53");
     assert!(
         resolv.contains("nameserver 10.0.7.1\nnameserver 2001:db8:7::53\n"),
         "{resolv}"
@@ -679,12 +685,7 @@ fn stateless_dhcpv6_dns_on_the_o_flag() {
         ready.contains("online: vc has a global IPv6 address and an IPv6 default route"),
         "{ready}"
     );
-    let until = Instant::now() + Duration::from_secs(30);
-    let mut resolv = net.read("run/resolv.conf");
-    while !resolv.contains("2001:db8:9::53") && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(200));
-        resolv = net.read("run/resolv.conf");
-    }
+    let resolv = net.wait_file("run/resolv.conf", "2001:db8:9::53");
     assert!(resolv.contains("nameserver 2001:db8:9::53\n"), "{resolv}");
     assert!(resolv.contains("search stateless.example\n"), "{resolv}");
     let state = net.read("run/state");
@@ -712,6 +713,54 @@ fn stateless_dhcpv6_dns_on_the_o_flag() {
     assert!(!log.contains("starting DHCPv6"), "{log}");
     let dnsmasq = net.wait_dnsmasq_log("DHCPINFORMATION-REQUEST");
     assert!(dnsmasq.contains("DHCPINFORMATION-REQUEST(vs)"), "{dnsmasq}");
+}
+
+/// The router changes its mind: first RAs with O only (the stateless client asks for DNS),
+/// then, dnsmasq restarted with an address range, RAs with M: the stateless client gives
+/// way to the stateful one, which takes a /128 and the new server's DNS.
+#[test]
+fn an_ra_with_m_after_o_only_switches_to_stateful_dhcpv6() {
+    berth_testkit::skip_if!(missing());
+    let mut net = Net::new("m", "10.0.10.1/24");
+    net.server_ipv6("2001:db8:a::1/64");
+    net.network_file("[Match]\nName=vc\n\n[Network]\nDHCP=ipv6\n\n[IPv6AcceptRA]\nUseDNS=no\n");
+    net.dnsmasq(&[
+        "--enable-ra",
+        "--dhcp-range=::,constructor:vs,ra-stateless",
+        "--dhcp-option=option6:dns-server,[2001:db8:a::53]",
+    ]);
+    let (daemon, notify) = net.daemon();
+    let mut daemon = Daemon(daemon);
+    wait_ready(&notify);
+    let resolv = net.wait_file("run/resolv.conf", "2001:db8:a::53");
+    assert!(resolv.contains("nameserver 2001:db8:a::53\n"), "{resolv}");
+
+    for mut child in net.children.drain(..) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    net.dnsmasq(&[
+        "--enable-ra",
+        "--dhcp-range=2001:db8:a::100,2001:db8:a::1ff,64,1h",
+        "--dhcp-option=option6:dns-server,[2001:db8:a::54]",
+    ]);
+    let state = net.wait_file("run/state", "vc dhcp6 2001:db8:a::");
+    assert!(state.contains("vc dhcp6 2001:db8:a::1"), "{state}");
+    assert!(!state.contains("information"), "{state}");
+    let resolv = net.wait_file("run/resolv.conf", "2001:db8:a::54");
+    assert!(resolv.contains("nameserver 2001:db8:a::54\n"), "{resolv}");
+    assert!(!resolv.contains("2001:db8:a::53"), "{resolv}");
+    let addr = net.ip(&["-6", "addr", "show", "dev", "vc", "scope", "global"]);
+    assert!(addr.contains("/128"), "{addr}");
+    assert!(stop(&mut daemon.0).success());
+    let log = net.read("daemon.log");
+    let o = log
+        .find("with the O flag only")
+        .expect("the stateless start");
+    let m = log
+        .find("with the M flag: starting DHCPv6")
+        .expect("the stateful start");
+    assert!(o < m, "{log}");
 }
 
 /// A link that comes into the daemon's namespace after it started (moved in, which the

@@ -94,10 +94,11 @@ fn on_flags(net: &mut dyn Net, link: &mut Link, now: Duration, ra: &Advert) -> b
     }
 }
 
+/// Stops and drops the link's DHCPv6 client; true when there was one, since what it had
+/// learned (a stateless client's DNS) leaves the outputs with it.
 fn stop_dhcp6(net: &mut dyn Net, link: &mut Link, now: Duration) -> bool {
-    let changed = drive6(net, link, now, Event6::Stop);
-    link.dhcp6 = None;
-    changed
+    drive6(net, link, now, Event6::Stop);
+    link.dhcp6.take().is_some()
 }
 
 /// Starts the link's DHCPv6 client: stateful (an RA had the M flag) or stateless (O only).
