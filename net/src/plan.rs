@@ -153,6 +153,8 @@ mod tests {
             t2: 160,
             server_id: vec![0, 1],
             dns: Vec::new(),
+            domains: Vec::new(),
+            ntp: Vec::new(),
         };
         let mut net = FakeNet::default();
         apply_lease6(&mut net, 2, &lease).unwrap();

@@ -149,6 +149,17 @@ impl Net {
         }
     }
 
+    /// The file `name` once it has `needle` (up to 30 s; the daemon writes it after a change).
+    fn wait_file(&self, name: &str, needle: &str) -> String {
+        let until = Instant::now() + Duration::from_secs(30);
+        let mut text = self.read(name);
+        while !text.contains(needle) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(200));
+            text = self.read(name);
+        }
+        text
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -303,6 +314,8 @@ fn gce_shaped_lease() {
         "--dhcp-option=6,10.128.0.2,10.128.0.3",
         "--dhcp-option=15,c.proj.internal",
         "--dhcp-option=119,c.proj.internal,google.internal",
+        // GCE's time source is the metadata server.
+        "--dhcp-option=42,169.254.169.254",
         &format!("--dhcp-host={MAC},node-1"),
     ]);
     let started = Instant::now();
@@ -345,6 +358,8 @@ fn gce_shaped_lease() {
         std::fs::read_link(net.path("etc-resolv.conf")).expect("etc resolv.conf is a link");
     assert_eq!(link_target, net.path("run/resolv.conf"));
     assert_eq!(net.read("run/hostname"), "node-1\n");
+    // berth-timesync's server list from option 42.
+    assert_eq!(net.read("run/ntp-servers"), "169.254.169.254\n");
     let uts = run(&[
         "nsenter",
         "-t",
@@ -577,12 +592,7 @@ fn dual_stack_resolv_conf() {
         |a| a.contains("2001:db8:7:0:"),
     );
     assert!(addr.contains("2001:db8:7:0:"), "{addr}");
-    let until = Instant::now() + Duration::from_secs(30);
-    let mut resolv = net.read("run/resolv.conf");
-    while !resolv.contains("2001:db8:7::53") && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(200));
-        resolv = net.read("run/resolv.conf");
-    }
+    let resolv = net.wait_file("run/resolv.conf", "2001:db8:7::53");
     assert!(
         resolv.contains("nameserver 10.0.7.1\nnameserver 2001:db8:7::53\n"),
         "{resolv}"
@@ -645,6 +655,112 @@ fn dhcpv6_address_from_the_range() {
     assert!(log.contains(release), "{log}");
     let addr = net.ip(&["-6", "addr", "show", "dev", "vc", "scope", "global"]);
     assert!(!addr.contains("/128"), "address kept after release: {addr}");
+}
+
+/// Stateless DHCPv6: dnsmasq's RAs (`ra-stateless`) carry the O flag and a SLAAC prefix,
+/// not M. The daemon sends an Information-request and puts the REPLY's DNS server
+/// (option 23) and search domain (option 24) in resolv.conf; the file turns the RA's own
+/// RDNSS/DNSSL off (`[IPv6AcceptRA] UseDNS=no UseDomains=no`), so they can only have come
+/// by DHCPv6. The address is SLAAC's: no DHCPv6 /128.
+#[test]
+fn stateless_dhcpv6_dns_on_the_o_flag() {
+    berth_testkit::skip_if!(missing());
+    let mut net = Net::new("o", "10.0.9.1/24");
+    net.server_ipv6("2001:db8:9::1/64");
+    net.network_file(
+        "[Match]\nName=vc\n\n[Network]\nDHCP=ipv6\n\n[IPv6AcceptRA]\nUseDNS=no\nUseDomains=no\n",
+    );
+    net.dnsmasq(&[
+        "--enable-ra",
+        "--dhcp-range=::,constructor:vs,ra-stateless",
+        "--dhcp-option=option6:dns-server,[2001:db8:9::53]",
+        "--dhcp-option=option6:domain-search,stateless.example",
+        "--dhcp-option=option6:information-refresh-time,900",
+        "--dhcp-option=option6:ntp-server,[2001:db8:9::123]",
+    ]);
+    let (daemon, notify) = net.daemon();
+    let mut daemon = Daemon(daemon);
+    let ready = wait_ready(&notify);
+    assert!(
+        ready.contains("online: vc has a global IPv6 address and an IPv6 default route"),
+        "{ready}"
+    );
+    let resolv = net.wait_file("run/resolv.conf", "2001:db8:9::53");
+    assert!(resolv.contains("nameserver 2001:db8:9::53\n"), "{resolv}");
+    assert!(resolv.contains("search stateless.example\n"), "{resolv}");
+    let state = net.read("run/state");
+    assert!(
+        state.contains("vc dhcp6 information dns 2001:db8:9::53"),
+        "{state}"
+    );
+    assert_eq!(net.read("run/ntp-servers"), "2001:db8:9::123\n");
+    // The RA's RDNSS was seen but, by the file, not used.
+    let addr = net.ip(&["-6", "addr", "show", "dev", "vc", "scope", "global"]);
+    assert!(addr.contains("inet6 2001:db8:9:0:"), "{addr}");
+    assert!(!addr.contains("/128"), "a DHCPv6 address in {addr}");
+    assert!(stop(&mut daemon.0).success());
+    let log = net.read("daemon.log");
+    assert!(
+        log.contains("router advertisement with the O flag only"),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "DHCPv6 information: servers [2001:db8:9::53] search [stateless.example], refresh in 900s"
+        ),
+        "{log}"
+    );
+    assert!(!log.contains("starting DHCPv6"), "{log}");
+    let dnsmasq = net.wait_dnsmasq_log("DHCPINFORMATION-REQUEST");
+    assert!(dnsmasq.contains("DHCPINFORMATION-REQUEST(vs)"), "{dnsmasq}");
+}
+
+/// The router changes its mind: first RAs with O only (the stateless client asks for DNS),
+/// then, dnsmasq restarted with an address range, RAs with M: the stateless client gives
+/// way to the stateful one, which takes a /128 and the new server's DNS.
+#[test]
+fn an_ra_with_m_after_o_only_switches_to_stateful_dhcpv6() {
+    berth_testkit::skip_if!(missing());
+    let mut net = Net::new("m", "10.0.10.1/24");
+    net.server_ipv6("2001:db8:a::1/64");
+    net.network_file("[Match]\nName=vc\n\n[Network]\nDHCP=ipv6\n\n[IPv6AcceptRA]\nUseDNS=no\n");
+    net.dnsmasq(&[
+        "--enable-ra",
+        "--dhcp-range=::,constructor:vs,ra-stateless",
+        "--dhcp-option=option6:dns-server,[2001:db8:a::53]",
+    ]);
+    let (daemon, notify) = net.daemon();
+    let mut daemon = Daemon(daemon);
+    wait_ready(&notify);
+    let resolv = net.wait_file("run/resolv.conf", "2001:db8:a::53");
+    assert!(resolv.contains("nameserver 2001:db8:a::53\n"), "{resolv}");
+
+    for mut child in net.children.drain(..) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    net.dnsmasq(&[
+        "--enable-ra",
+        "--dhcp-range=2001:db8:a::100,2001:db8:a::1ff,64,1h",
+        "--dhcp-option=option6:dns-server,[2001:db8:a::54]",
+    ]);
+    let state = net.wait_file("run/state", "vc dhcp6 2001:db8:a::");
+    assert!(state.contains("vc dhcp6 2001:db8:a::1"), "{state}");
+    assert!(!state.contains("information"), "{state}");
+    let resolv = net.wait_file("run/resolv.conf", "2001:db8:a::54");
+    assert!(resolv.contains("nameserver 2001:db8:a::54\n"), "{resolv}");
+    assert!(!resolv.contains("2001:db8:a::53"), "{resolv}");
+    let addr = net.ip(&["-6", "addr", "show", "dev", "vc", "scope", "global"]);
+    assert!(addr.contains("/128"), "{addr}");
+    assert!(stop(&mut daemon.0).success());
+    let log = net.read("daemon.log");
+    let o = log
+        .find("with the O flag only")
+        .expect("the stateless start");
+    let m = log
+        .find("with the M flag: starting DHCPv6")
+        .expect("the stateful start");
+    assert!(o < m, "{log}");
 }
 
 /// A link that comes into the daemon's namespace after it started (moved in, which the

@@ -108,6 +108,45 @@ pub struct Route {
     pub gateway: Option<Ipv4Addr>,
 }
 
+/// `UseDomains=` of `[DHCPv4]`, `[DHCPv6]` and `[IPv6AcceptRA]`: whether the domains a
+/// server or router gives become search domains. `route` (networkd: use them to route
+/// queries, not to search) has nothing to route with in a plain resolv.conf, so it keeps
+/// them out of the search list as `no` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UseDomains {
+    Yes,
+    No,
+    Route,
+}
+
+impl UseDomains {
+    /// Whether the domains go in resolv.conf's `search` line.
+    pub fn search(self) -> bool {
+        self == UseDomains::Yes
+    }
+}
+
+/// What a `[DHCPv6]` or `[IPv6AcceptRA]` section takes from the server or router.
+/// networkd's `UseDomains=` defaults to no; Berth's to yes, as its DHCPv4 always has:
+/// a cloud's search domains (GCE's `c.<project>.internal`) are how a node finds its peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnsUse {
+    pub use_dns: bool,
+    pub use_domains: UseDomains,
+    /// `UseNTP=` of `[DHCPv6]` (the RA has no NTP option): option 56 to berth-timesync.
+    pub use_ntp: bool,
+}
+
+impl Default for DnsUse {
+    fn default() -> Self {
+        DnsUse {
+            use_dns: true,
+            use_domains: UseDomains::Yes,
+            use_ntp: true,
+        }
+    }
+}
+
 /// `[DHCPv4]`. Berth takes the MTU by default (networkd does not): the clouds rely on it
 /// (GCE's 1460), and a node that ignores it loses large packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +155,9 @@ pub struct DhcpSettings {
     pub use_mtu: bool,
     pub use_routes: bool,
     pub use_dns: bool,
+    pub use_domains: UseDomains,
+    /// `UseNTP=`: the lease's NTP servers (option 42) go to berth-timesync.
+    pub use_ntp: bool,
 }
 
 impl Default for DhcpSettings {
@@ -125,6 +167,8 @@ impl Default for DhcpSettings {
             use_mtu: true,
             use_routes: true,
             use_dns: true,
+            use_domains: UseDomains::Yes,
+            use_ntp: true,
         }
     }
 }
@@ -139,8 +183,14 @@ pub struct NetworkFile {
     pub gateways: Vec<Ipv4Addr>,
     pub dns: Vec<IpAddr>,
     pub domains: Vec<String>,
+    /// `NTP=`: addresses or host names, for berth-timesync.
+    pub ntp: Vec<String>,
     pub routes: Vec<Route>,
     pub dhcpv4: DhcpSettings,
+    /// `[DHCPv6]`.
+    pub dhcpv6: DnsUse,
+    /// `[IPv6AcceptRA]`.
+    pub ra: DnsUse,
     /// `IPv6AcceptRA=`; `None` (unset) accepts router advertisements on a managed link.
     pub ipv6_accept_ra: Option<bool>,
 }
@@ -160,8 +210,11 @@ impl NetworkFile {
             gateways: Vec::new(),
             dns: Vec::new(),
             domains: Vec::new(),
+            ntp: Vec::new(),
             routes: Vec::new(),
             dhcpv4: DhcpSettings::default(),
+            dhcpv6: DnsUse::default(),
+            ra: DnsUse::default(),
             ipv6_accept_ra: None,
         }
     }

@@ -9,7 +9,12 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use super::{ConfigError, DhcpMode, DhcpSettings, Ipv4Prefix, MatchSection, NetworkFile, Route};
+use crate::dhcp::lease::clean_name;
+
+use super::{
+    ConfigError, DhcpMode, DhcpSettings, DnsUse, Ipv4Prefix, MatchSection, NetworkFile, Route,
+    UseDomains,
+};
 
 /// A warning about one line (an unknown key or section), as networkd logs them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +40,11 @@ pub fn parse(file: &Path, text: &str) -> Result<(NetworkFile, Vec<Warning>), Con
         gateways: Vec::new(),
         dns: Vec::new(),
         domains: Vec::new(),
+        ntp: Vec::new(),
         routes: Vec::new(),
         dhcpv4: DhcpSettings::default(),
+        dhcpv6: DnsUse::default(),
+        ra: DnsUse::default(),
         ipv6_accept_ra: None,
     };
     let mut warnings = Vec::new();
@@ -57,7 +65,10 @@ pub fn parse(file: &Path, text: &str) -> Result<(NetworkFile, Vec<Warning>), Con
             if section == "Route" {
                 out.routes.push(Route::default());
             }
-            if !matches!(section.as_str(), "Match" | "Network" | "Route" | "DHCPv4") {
+            if !matches!(
+                section.as_str(),
+                "Match" | "Network" | "Route" | "DHCPv4" | "DHCPv6" | "IPv6AcceptRA"
+            ) {
                 warnings.push(Warning {
                     file: file.to_path_buf(),
                     line,
@@ -112,6 +123,13 @@ fn apply(out: &mut NetworkFile, section: &str, key: &str, value: &str) -> Result
             w.parse::<IpAddr>()
                 .map_err(|_| format!("{w:?} is not an IP address"))
         })?,
+        ("Network", "NTP") => list(&mut out.ntp, value, |w| {
+            match (w.parse::<IpAddr>(), clean_name(w)) {
+                (Ok(ip), _) => Ok(ip.to_string()),
+                (_, Some(name)) => Ok(name),
+                _ => Err(format!("{w:?} is neither an IP address nor a host name")),
+            }
+        })?,
         ("Network", "IPv6AcceptRA") => out.ipv6_accept_ra = Some(parse_bool(value)?),
         ("Network", "Domains") => {
             if value.is_empty() {
@@ -130,6 +148,13 @@ fn apply(out: &mut NetworkFile, section: &str, key: &str, value: &str) -> Result
         ("DHCPv4", "UseMTU") => out.dhcpv4.use_mtu = parse_bool(value)?,
         ("DHCPv4", "UseRoutes") => out.dhcpv4.use_routes = parse_bool(value)?,
         ("DHCPv4", "UseDNS") => out.dhcpv4.use_dns = parse_bool(value)?,
+        ("DHCPv4", "UseNTP") => out.dhcpv4.use_ntp = parse_bool(value)?,
+        ("DHCPv4", "UseDomains") => out.dhcpv4.use_domains = parse_use_domains(value)?,
+        ("DHCPv6", "UseDNS") => out.dhcpv6.use_dns = parse_bool(value)?,
+        ("DHCPv6", "UseNTP") => out.dhcpv6.use_ntp = parse_bool(value)?,
+        ("DHCPv6", "UseDomains") => out.dhcpv6.use_domains = parse_use_domains(value)?,
+        ("IPv6AcceptRA", "UseDNS") => out.ra.use_dns = parse_bool(value)?,
+        ("IPv6AcceptRA", "UseDomains") => out.ra.use_domains = parse_use_domains(value)?,
         _ => return Ok(false),
     }
     Ok(true)
@@ -167,6 +192,18 @@ pub fn parse_bool(value: &str) -> Result<bool, String> {
         "1" | "yes" | "y" | "true" | "t" | "on" => Ok(true),
         "0" | "no" | "n" | "false" | "f" | "off" => Ok(false),
         _ => Err(format!("{value:?} is not a boolean (yes/no)")),
+    }
+}
+
+/// A boolean or `route`.
+fn parse_use_domains(value: &str) -> Result<UseDomains, String> {
+    if value.eq_ignore_ascii_case("route") {
+        return Ok(UseDomains::Route);
+    }
+    match parse_bool(value) {
+        Ok(true) => Ok(UseDomains::Yes),
+        Ok(false) => Ok(UseDomains::No),
+        Err(_) => Err(format!("{value:?} is not a boolean (yes/no) or \"route\"")),
     }
 }
 

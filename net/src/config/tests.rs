@@ -68,7 +68,9 @@ UseDNS=0
             use_hostname: false,
             use_mtu: false,
             use_routes: true,
-            use_dns: false
+            use_dns: false,
+            use_domains: UseDomains::Yes,
+            use_ntp: true,
         }
     );
     assert!(f.matches(&link("eth0", true)));
@@ -204,7 +206,7 @@ fn links_from_a_fake_sysfs() {
 proptest! {
     /// Any text: the parser returns a file or an error naming a line inside the text.
     #[test]
-    fn parser_never_panics(text in "(\\[(Match|Network|Route|DHCPv4|X)\\]\n|(Name|DHCP|Address|Gateway|DNS|Domains|Destination|UseMTU|MACAddress|Type|Foo)=[ -~]{0,20}\n|[ -~]{0,30}\n){0,12}") {
+    fn parser_never_panics(text in "(\\[(Match|Network|Route|DHCPv4|DHCPv6|IPv6AcceptRA|X)\\]\n|(Name|DHCP|Address|Gateway|DNS|Domains|Destination|UseMTU|UseDNS|UseDomains|MACAddress|Type|Foo)=[ -~]{0,20}\n|[ -~]{0,30}\n){0,12}") {
         match parse(Path::new("p.network"), &text) {
             Ok((_, warnings)) => for w in warnings { prop_assert!(w.line >= 1 && w.line <= text.lines().count()); },
             Err(ConfigError::Syntax { line, .. } | ConfigError::Value { line, .. }) => prop_assert!(line >= 1 && line <= text.lines().count()),
@@ -242,4 +244,100 @@ fn which_links_accept_router_advertisements() {
     assert!(ra_only.manages() && ra_only.accepts_ra() && !ra_only.dhcp.v4());
     assert!(!parse_text("[Network]\nDHCP=yes\nIPv6AcceptRA=0\n").accepts_ra());
     assert!(parse(Path::new("a.network"), "[Network]\nIPv6AcceptRA=maybe\n").is_err());
+}
+
+#[test]
+fn dns_keys_of_dhcpv6_and_ipv6acceptra() {
+    let text = "\
+[Network]
+DHCP=ipv6
+
+[IPv6AcceptRA]
+UseDNS=no
+UseDomains=route
+
+[DHCPv6]
+UseDNS=yes
+UseDomains=false
+UseNTP=no
+
+[DHCPv4]
+UseDomains=no
+";
+    let (f, warnings) = parse(Path::new("a.network"), text).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        f.ra,
+        DnsUse {
+            use_dns: false,
+            use_domains: UseDomains::Route,
+            use_ntp: true,
+        }
+    );
+    assert_eq!(
+        f.dhcpv6,
+        DnsUse {
+            use_dns: true,
+            use_domains: UseDomains::No,
+            use_ntp: false,
+        }
+    );
+    assert_eq!(f.dhcpv4.use_domains, UseDomains::No);
+    // Neither `no` nor `route` puts domains in the search list; Berth's default does.
+    assert!(!UseDomains::No.search() && !UseDomains::Route.search());
+    let default = parse(Path::new("b.network"), "[Network]\nDHCP=yes\n")
+        .unwrap()
+        .0;
+    assert_eq!(default.ra, DnsUse::default());
+    assert_eq!(default.dhcpv6, DnsUse::default());
+    assert!(default.ra.use_dns && default.ra.use_domains.search());
+    assert!(default.dhcpv6.use_dns && default.dhcpv6.use_domains.search());
+    assert_eq!(NetworkFile::builtin_default(true).ra, DnsUse::default());
+}
+
+#[test]
+fn bad_dns_keys_name_file_line_and_field() {
+    let err = parse(
+        Path::new("/etc/systemd/network/20-v6.network"),
+        "[Network]\nDHCP=yes\n[IPv6AcceptRA]\nUseDomains=sometimes\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/etc/systemd/network/20-v6.network:4: [IPv6AcceptRA] UseDomains= \"sometimes\": \"sometimes\" is not a boolean (yes/no) or \"route\""
+    );
+    let err = parse(Path::new("x.network"), "[DHCPv6]\n\nUseDNS=perhaps\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "x.network:3: [DHCPv6] UseDNS= \"perhaps\": \"perhaps\" is not a boolean (yes/no)"
+    );
+    // A key of another section is unknown there, not silently taken.
+    let (f, warnings) = parse(Path::new("x.network"), "[DHCPv6]\nUseMTU=no\n").unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(f.dhcpv4, DhcpSettings::default());
+}
+
+#[test]
+fn ntp_servers_and_use_ntp() {
+    let (f, warnings) = parse(
+        Path::new("a.network"),
+        "[Network]\nNTP=10.0.0.123 Time.Example.com.\nNTP=2001:db8::123\n[DHCPv4]\nUseNTP=no\n",
+    )
+    .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(f.ntp, ["10.0.0.123", "time.example.com", "2001:db8::123"]);
+    assert!(!f.dhcpv4.use_ntp);
+    assert!(DhcpSettings::default().use_ntp);
+    // An empty value resets the list, as for the other lists.
+    let (f, _) = parse(Path::new("a.network"), "[Network]\nNTP=10.0.0.1\nNTP=\n").unwrap();
+    assert!(f.ntp.is_empty());
+    let err = parse(
+        Path::new("/etc/systemd/network/9.network"),
+        "[Network]\nNTP=10.0.0.1 bad/name\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/etc/systemd/network/9.network:2: [Network] NTP= \"10.0.0.1 bad/name\": \"bad/name\" is neither an IP address nor a host name"
+    );
 }

@@ -27,17 +27,19 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use crate::config::{self, LinkFacts, NetworkFile};
 
 mod hotplug;
+mod ipv6;
 mod report;
 #[cfg(test)]
 mod tests;
 use crate::dhcp::{frame, Action, Client, Destination, Event};
-use crate::dhcp6::{Action6, Client6, Event6};
+use crate::dhcp6::{Dhcp6, Event6};
 use crate::online::{self, Ipv6Status, LinkState};
 use crate::plan;
 use crate::ra::RaDns;
 use crate::sys::socket::{PacketLink, RaLink, Udp6Link, UdpLink, CLIENT_PORT};
 use crate::sys::{self, LinkEvents, Net, SysError};
 use hotplug::Known;
+use ipv6::{drive6, receive6, receive_ra, start_ra};
 use report::{hostname, write_outputs};
 
 /// How often the IPv6 state is asked for while the node is not online yet.
@@ -88,8 +90,9 @@ struct Link {
     ra_dns: RaDns,
     /// The kernel's IPv6 state of the link, as last asked.
     ipv6: Ipv6Status,
-    /// The DHCPv6 client, started by an RA with the M flag.
-    dhcp6: Option<Client6>,
+    /// The DHCPv6 client, started by an RA with the M flag (stateful) or the O flag alone
+    /// (stateless).
+    dhcp6: Option<Dhcp6>,
     udp6: Option<Udp6Link>,
 }
 
@@ -286,7 +289,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
             if link
                 .dhcp6
                 .as_ref()
-                .and_then(Client6::deadline)
+                .and_then(Dhcp6::deadline)
                 .is_some_and(|d| d <= now)
             {
                 changed |= drive6(&mut net, link, now, Event6::Timeout);
@@ -392,146 +395,6 @@ fn start_link(
     Some(link)
 }
 
-/// Sets the link's RA sysctls and opens its RA socket, before the link comes up so that
-/// the answer to the kernel's first router solicitation is seen.
-fn start_ra(net: &mut dyn Net, link: &mut Link) {
-    let accept = link.file.accepts_ra();
-    if let Err(e) = plan::accept_ra(net, &link.facts.name, accept) {
-        link.log(&format!("IPv6 router advertisements not set up: {e}"));
-        return;
-    }
-    if !accept {
-        return;
-    }
-    match RaLink::open(&link.facts.name) {
-        Ok(socket) => link.ra_socket = Some(socket),
-        Err(e) => link.log(&format!("no DNS from router advertisements: {e}")),
-    }
-}
-
-/// Reads the router advertisements waiting on the link's ICMPv6 socket and learns their
-/// DNS options; true when the link's DNS changed.
-fn receive_ra(net: &mut dyn Net, link: &mut Link, epoch: Instant, buf: &mut [u8]) -> bool {
-    let mut changed = false;
-    for _ in 0..64 {
-        let Some(socket) = &link.ra_socket else {
-            return changed;
-        };
-        let got = match socket.recv(buf) {
-            Ok(Some(got)) => got,
-            Ok(None) => break,
-            Err(e) => {
-                link.log(&format!("receiving a router advertisement: {e}"));
-                break;
-            }
-        };
-        let icmp = buf.get(..got.len).unwrap_or(buf);
-        let now = epoch.elapsed();
-        match link.ra_dns.receive(now, icmp, got.source, got.hop_limit) {
-            Ok((learned, ra)) => {
-                if ra.managed && link.file.dhcp.v6() && link.dhcp6.is_none() {
-                    changed |= start_dhcp6(net, link, now);
-                }
-                if !learned {
-                    continue;
-                }
-                let servers: Vec<String> = link.ra_dns.servers().map(|s| s.to_string()).collect();
-                let domains: Vec<&str> = link.ra_dns.domains().collect();
-                link.log(&format!(
-                    "DNS from router advertisements: servers [{}] search [{}]",
-                    servers.join(" "),
-                    domains.join(" ")
-                ));
-                changed = true;
-            }
-            Err(e) => link.log(&format!("ignored a router advertisement: {e}")),
-        }
-    }
-    link.refresh_ipv6(net);
-    changed
-}
-
-/// Starts the link's DHCPv6 client (an RA had the M flag).
-fn start_dhcp6(net: &mut dyn Net, link: &mut Link, now: Duration) -> bool {
-    let Some(mac) = link.facts.mac else {
-        link.log("no hardware address; DHCPv6 not started");
-        return false;
-    };
-    match Udp6Link::open(&link.facts.name, link.facts.index) {
-        Ok(udp6) => link.udp6 = Some(udp6),
-        Err(e) => {
-            link.log(&format!("DHCPv6 not started: {e}"));
-            return false;
-        }
-    }
-    link.log("router advertisement with the M flag: starting DHCPv6");
-    let iaid = u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]]);
-    link.dhcp6 = Some(Client6::new(mac, iaid, xid_seed(&mac)));
-    drive6(net, link, now, Event6::Start)
-}
-
-/// Reads the DHCPv6 datagrams waiting for `link`'s client.
-fn receive6(net: &mut dyn Net, link: &mut Link, epoch: Instant, buf: &mut [u8]) -> bool {
-    let mut changed = false;
-    for _ in 0..64 {
-        let Some(udp6) = &link.udp6 else {
-            return changed;
-        };
-        let n = match udp6.recv(buf) {
-            Ok(Some(n)) => n,
-            Ok(None) => break,
-            Err(e) => {
-                link.log(&format!("receiving DHCPv6: {e}"));
-                break;
-            }
-        };
-        let payload = buf.get(..n).unwrap_or_default().to_vec();
-        changed |= drive6(net, link, epoch.elapsed(), Event6::Packet(&payload));
-    }
-    changed
-}
-
-/// Feeds `event` to the link's DHCPv6 client and carries out the actions; true when the
-/// link's configuration changed.
-fn drive6(net: &mut dyn Net, link: &mut Link, now: Duration, event: Event6<'_>) -> bool {
-    let Some(client) = link.dhcp6.as_mut() else {
-        return false;
-    };
-    let actions = client.handle(now, event);
-    let mut changed = false;
-    for action in actions {
-        match action {
-            Action6::Log(line) => link.log(&line),
-            Action6::Send(message) => {
-                let Some(udp6) = &link.udp6 else { continue };
-                let sent = message
-                    .to_vec()
-                    .map_err(|e| format!("encoding a DHCPv6 message: {e}"))
-                    .and_then(|bytes| {
-                        udp6.send(&bytes)
-                            .map_err(|e| format!("sending DHCPv6 to ff02::1:2: {e}"))
-                    });
-                if let Err(e) = sent {
-                    link.log(&e);
-                }
-            }
-            Action6::Configure(lease) => {
-                if let Err(e) = plan::apply_lease6(net, link.facts.index, &lease) {
-                    link.log(&format!("applying the DHCPv6 lease: {e}"));
-                }
-                changed = true;
-            }
-            Action6::Deconfigure(lease) => {
-                if let Err(e) = plan::remove_lease6(net, link.facts.index, &lease) {
-                    link.log(&format!("removing the DHCPv6 lease: {e}"));
-                }
-                changed = true;
-            }
-        }
-    }
-    changed
-}
-
 fn start_dhcp(opts: &Options, net: &mut dyn Net, link: &mut Link, epoch: Instant) {
     let Some(mac) = link.facts.mac else {
         link.log("no hardware address; DHCP not started");
@@ -554,7 +417,7 @@ fn start_dhcp(opts: &Options, net: &mut dyn Net, link: &mut Link, epoch: Instant
 }
 
 /// A transaction id seed that differs between boots and links.
-fn xid_seed(mac: &[u8; 6]) -> u32 {
+pub(super) fn xid_seed(mac: &[u8; 6]) -> u32 {
     let mut seed = [0u8; 4];
     let random = std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed));

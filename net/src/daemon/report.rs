@@ -1,11 +1,13 @@
 //! What the daemon tells the node after a change: `resolv.conf` (all links' servers and
-//! search domains, in link order, IPv4 servers before IPv6 ones, at most three), the state file, and the host name by the design's
-//! precedence. Rewritten whole after every change, so a reader never sees a mix.
+//! search domains, in link order, IPv4 servers before IPv6 ones, at most three), the state
+//! file, `ntp-servers` (the files' `NTP=`, DHCPv4's option 42 and DHCPv6's option 56, one a line, which
+//! berth-timesync reads), and the host name by the design's precedence. Rewritten whole after every change, so a reader never sees a mix.
 
 use std::net::IpAddr;
 
 use super::{Link, Options};
 use crate::dhcp::Lease;
+use crate::dhcp6::Dhcp6;
 use crate::output::{self, HostnameOwner};
 use crate::plan;
 
@@ -39,23 +41,42 @@ pub(super) fn write_outputs(opts: &Options, links: &[Link]) {
     let mut servers: Vec<IpAddr> = Vec::new();
     let mut search: Vec<String> = Vec::new();
     let mut state = String::new();
+    let mut ntp: Vec<String> = Vec::new();
     for link in links {
+        ntp.extend(link.file.ntp.iter().cloned());
         servers.extend(&link.file.dns);
         search.extend(link.file.domains.iter().cloned());
         let lease = link.client.as_ref().and_then(|c| c.lease());
         if let Some(lease) = lease.filter(|_| link.file.dhcpv4.use_dns) {
             servers.extend(lease.dns.iter().map(|ip| IpAddr::V4(*ip)));
+        }
+        if let Some(lease) = lease.filter(|_| link.file.dhcpv4.use_ntp) {
+            ntp.extend(lease.ntp.iter().map(ToString::to_string));
+        }
+        if let Some(lease) = lease.filter(|_| link.file.dhcpv4.use_domains.search()) {
             search.extend(lease.search_domains());
         }
-        servers.extend(link.ra_dns.servers().map(IpAddr::V6));
-        if let Some(lease6) = link.dhcp6.as_ref().and_then(|c| c.lease()) {
-            servers.extend(lease6.dns.iter().map(|ip| IpAddr::V6(*ip)));
-            state.push_str(&format!(
-                "{} dhcp6 {}/128 valid {}s\n",
-                link.facts.name, lease6.address, lease6.valid
-            ));
+        let ra = link.file.ra;
+        if ra.use_dns {
+            servers.extend(link.ra_dns.servers().map(IpAddr::V6));
         }
-        search.extend(link.ra_dns.domains().map(str::to_string));
+        if ra.use_domains.search() {
+            search.extend(link.ra_dns.domains().map(str::to_string));
+        }
+        if let Some(dhcp6) = &link.dhcp6 {
+            let (dns, domains) = dhcp6.dns();
+            let use6 = link.file.dhcpv6;
+            if use6.use_dns {
+                servers.extend(dns.iter().map(|ip| IpAddr::V6(*ip)));
+            }
+            if use6.use_domains.search() {
+                search.extend(domains.iter().cloned());
+            }
+            if use6.use_ntp {
+                ntp.extend(dhcp6.ntp().iter().cloned());
+            }
+            state.push_str(&dhcp6_line(&link.facts.name, dhcp6));
+        }
         state.push_str(&state_line(link, lease));
         if link.file.accepts_ra() {
             let ra: Vec<String> = link.ra_dns.servers().map(|s| s.to_string()).collect();
@@ -72,10 +93,13 @@ pub(super) fn write_outputs(opts: &Options, links: &[Link]) {
     }
     let servers = output::order_nameservers(&servers);
     dedup(&mut search);
+    dedup(&mut ntp);
+    let ntp: String = ntp.iter().map(|s| format!("{s}\n")).collect();
     let resolv = opts.run_dir.join("resolv.conf");
     let results = [
         output::write_atomic(&resolv, &output::render_resolv(&servers, &search)),
         output::write_atomic(&opts.run_dir.join("state"), &state),
+        output::write_atomic(&opts.run_dir.join("ntp-servers"), &ntp),
     ];
     for e in results.into_iter().filter_map(Result::err) {
         eprintln!("berth-networkd: {e}");
@@ -84,6 +108,25 @@ pub(super) fn write_outputs(opts: &Options, links: &[Link]) {
         if let Err(e) = output::symlink_atomic(etc, &resolv) {
             eprintln!("berth-networkd: {e}");
         }
+    }
+}
+
+/// `eth0 dhcp6 2001:db8::105/128 valid 3600s`, or for a stateless client
+/// `eth0 dhcp6 information dns 2001:db8::53` (`-` for none, `waiting` before a REPLY).
+fn dhcp6_line(name: &str, dhcp6: &Dhcp6) -> String {
+    match dhcp6 {
+        Dhcp6::Stateful(c) => match c.lease() {
+            Some(l) => format!("{name} dhcp6 {}/128 valid {}s\n", l.address, l.valid),
+            None => format!("{name} dhcp6 waiting\n"),
+        },
+        Dhcp6::Stateless(c) => match c.info() {
+            Some(info) if info.dns.is_empty() => format!("{name} dhcp6 information dns -\n"),
+            Some(info) => {
+                let dns: Vec<String> = info.dns.iter().map(ToString::to_string).collect();
+                format!("{name} dhcp6 information dns {}\n", dns.join(","))
+            }
+            None => format!("{name} dhcp6 information waiting\n"),
+        },
     }
 }
 

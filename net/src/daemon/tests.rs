@@ -248,3 +248,87 @@ fn a_link_index_reused_after_removal_is_a_new_link() {
         w.net.calls
     );
 }
+
+/// `[IPv6AcceptRA]` and `[DHCPv6]` `UseDNS=`/`UseDomains=` decide which of the RA's and
+/// the stateless DHCPv6 answer's servers and domains reach resolv.conf.
+#[test]
+fn use_dns_and_use_domains_of_ra_and_dhcpv6_are_honoured() {
+    let cases = [
+        // (the sections' text, servers wanted, search line wanted)
+        (
+            "",
+            vec!["2001:db8::5", "2001:db8::53", "2001:db8::54"],
+            Some("search ra.example corp.example example"),
+        ),
+        (
+            "[IPv6AcceptRA]\nUseDNS=no\nUseDomains=no\n",
+            vec!["2001:db8::53", "2001:db8::54"],
+            Some("search corp.example example"),
+        ),
+        (
+            "[IPv6AcceptRA]\nUseDomains=route\n[DHCPv6]\nUseDNS=no\nUseDomains=no\n",
+            vec!["2001:db8::5"],
+            None,
+        ),
+    ];
+    for (sections, servers, search) in cases {
+        let text = format!("[Match]\nName=berthhp9\n\n[Network]\nDHCP=ipv6\n\n{sections}");
+        let mut w = World::new(&[("50-v6.network", &text)]);
+        w.plug("berthhp9", 19, true);
+        assert!(w.notify(vec![new(19, "berthhp9")]));
+        let link = &mut w.links[0];
+        let ra = crate::ra::Advert {
+            other: true,
+            dns_servers: vec![(600, vec!["2001:db8::5".parse().unwrap()])],
+            search_domains: vec![(600, vec!["ra.example".into()])],
+            ..Default::default()
+        };
+        assert!(link.ra_dns.learn(Duration::ZERO, &ra));
+        link.dhcp6 = Some(Dhcp6::Stateless(crate::dhcp6::tests_stateless::informed()));
+        write_outputs(&w.opts, &w.links);
+        let resolv = w.read("resolv.conf");
+        let got: Vec<&str> = resolv
+            .lines()
+            .filter_map(|l| l.strip_prefix("nameserver "))
+            .collect();
+        assert_eq!(got, servers, "{sections}: {resolv}");
+        assert_eq!(
+            resolv.lines().find(|l| l.starts_with("search")),
+            search,
+            "{sections}: {resolv}"
+        );
+        assert!(
+            w.read("state")
+                .contains("berthhp9 dhcp6 information dns 2001:db8::53,2001:db8::54"),
+            "{}",
+            w.read("state")
+        );
+        // Option 56 (no file here turns UseNTP= off).
+        assert_eq!(w.read("ntp-servers"), "2001:db8::123\ntime.example\n");
+    }
+}
+
+/// `ntp-servers`, berth-timesync's list: the files' `NTP=` then the leases' option 42,
+/// without duplicates; `UseNTP=no` leaves the lease's out.
+#[test]
+fn ntp_servers_file_from_network_files_and_leases() {
+    for (use_ntp, want) in [
+        ("", "time.example.com\n169.254.169.254\n"),
+        ("[DHCPv4]\nUseNTP=no\n", "time.example.com\n"),
+    ] {
+        let text = format!(
+            "[Match]\nName=berthhp7\n\n[Network]\nDHCP=yes\nNTP=time.example.com\n\n{use_ntp}"
+        );
+        let mut w = World::new(&[("50-ntp.network", &text)]);
+        w.plug("berthhp7", 17, true);
+        assert!(w.notify(vec![new(17, "berthhp7")]));
+        let (client, _) = crate::dhcp::tests::bound();
+        w.links[0].client = Some(client);
+        write_outputs(&w.opts, &w.links);
+        assert_eq!(w.read("ntp-servers"), want, "{use_ntp}");
+    }
+    // No link, no server: an empty list (berth-timesync then takes the cloud's source).
+    let w = World::new(&[]);
+    write_outputs(&w.opts, &w.links);
+    assert_eq!(w.read("ntp-servers"), "");
+}

@@ -38,6 +38,8 @@ pub struct Lease {
     pub classless_routes: Vec<(Ipv4Prefix, Ipv4Addr)>,
     pub mtu: Option<u16>,
     pub dns: Vec<Ipv4Addr>,
+    /// NTP servers (option 42), for berth-timesync.
+    pub ntp: Vec<Ipv4Addr>,
     pub domain: Option<String>,
     pub search: Vec<String>,
     pub hostname: Option<String>,
@@ -124,6 +126,10 @@ impl Lease {
             Some(DhcpOption::DomainNameServer(d)) => usable(d),
             _ => Vec::new(),
         };
+        let ntp = match get(OptionCode::NtpServers) {
+            Some(DhcpOption::NtpServers(servers)) => usable(servers),
+            _ => Vec::new(),
+        };
         let mut name_opt = |what: &str, name: &str| match clean_name(name) {
             Some(n) => Some(n),
             None => {
@@ -153,6 +159,7 @@ impl Lease {
             classless_routes,
             mtu,
             dns,
+            ntp,
             domain,
             search,
             hostname,
@@ -260,7 +267,7 @@ fn usable(addrs: &[Ipv4Addr]) -> Vec<Ipv4Addr> {
 }
 
 /// A DNS name (letters, digits, `-`, `_`, dots; 1..=253 bytes), without a trailing dot.
-fn clean_name(name: &str) -> Option<String> {
+pub(crate) fn clean_name(name: &str) -> Option<String> {
     let name = name.trim_end_matches('\0').trim_end_matches('.');
     let ok = !name.is_empty()
         && name.len() <= 253

@@ -377,6 +377,7 @@ impl Client {
                 OptionCode::Rebinding,
                 OptionCode::DomainSearch,
                 OptionCode::ClasslessStaticRoute,
+                OptionCode::NtpServers,
             ]));
         }
         msg

@@ -37,6 +37,10 @@ fn reply(xid: u32, kind: MessageType) -> Message {
         169, 254, 169, 254,
     )]));
     o.insert(DhcpOption::Hostname("node-1.c.proj.internal".into()));
+    o.insert(DhcpOption::NtpServers(vec![
+        Ipv4Addr::new(169, 254, 169, 254),
+        Ipv4Addr::UNSPECIFIED,
+    ]));
     m
 }
 
@@ -380,4 +384,32 @@ proptest! {
     fn frame_never_panics(data in proptest::collection::vec(any::<u8>(), 0..100)) {
         let _ = frame::udp_payload(&data, 68);
     }
+}
+
+/// Option 42 is asked for and its usable servers taken (0.0.0.0 is not one).
+#[test]
+fn ntp_servers_are_asked_for_and_taken() {
+    let mut c = Client::new(MAC, 41);
+    let a = c.handle(S(0), Event::Start);
+    let discover = a
+        .iter()
+        .find_map(|a| match a {
+            Action::Send { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .unwrap();
+    match discover
+        .opts()
+        .get(dhcproto::v4::OptionCode::ParameterRequestList)
+    {
+        Some(DhcpOption::ParameterRequestList(codes)) => {
+            assert!(
+                codes.contains(&dhcproto::v4::OptionCode::NtpServers),
+                "{codes:?}"
+            )
+        }
+        other => panic!("no parameter request list: {other:?}"),
+    }
+    let lease = Lease::from_message(&reply(1, MessageType::Ack)).unwrap();
+    assert_eq!(lease.ntp, [Ipv4Addr::new(169, 254, 169, 254)]);
 }

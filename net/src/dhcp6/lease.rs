@@ -3,7 +3,9 @@
 
 use std::net::Ipv6Addr;
 
-use dhcproto::v6::{DhcpOption, Message, OptionCode, Status};
+use dhcproto::v6::{DhcpOption, DhcpOptions, Message, NtpSuboption, OptionCode, Status};
+
+use crate::dhcp::lease::clean_name;
 
 /// Why an ADVERTISE or REPLY cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,9 +34,80 @@ pub struct Lease6 {
     pub t2: u32,
     pub server_id: Vec<u8>,
     pub dns: Vec<Ipv6Addr>,
+    /// Search domains (option 24), without the final dot.
+    pub domains: Vec<String>,
+    /// NTP servers (option 56): addresses and host names, for berth-timesync.
+    pub ntp: Vec<String>,
 }
 
-fn status_error(opts: &dhcproto::v6::DhcpOptions) -> Option<Lease6Error> {
+/// The NTP servers of option 56 (RFC 5908): server addresses and host names; multicast
+/// ones (which an SNTP client cannot ask) and unusable entries are left out and named.
+pub fn ntp_option(opts: &DhcpOptions, ignored: &mut Vec<String>) -> Vec<String> {
+    let Some(DhcpOption::NtpServer(subs)) = opts.get(OptionCode::NtpServer) else {
+        return Vec::new();
+    };
+    subs.iter()
+        .filter_map(|sub| match sub {
+            NtpSuboption::ServerAddress(ip)
+                if !ip.is_unspecified() && !ip.is_multicast() && !ip.is_loopback() =>
+            {
+                Some(ip.to_string())
+            }
+            NtpSuboption::FQDN(name) => {
+                let clean = clean_name(&name.to_string());
+                if clean.is_none() {
+                    ignored.push(format!(
+                        "NTP server name {:?} (option 56)",
+                        name.to_string()
+                    ));
+                }
+                clean
+            }
+            NtpSuboption::ServerAddress(ip) | NtpSuboption::MulticastAddress(ip) => {
+                ignored.push(format!("NTP server {ip} (option 56)"));
+                None
+            }
+        })
+        .collect()
+}
+
+/// The DNS servers (option 23) and search domains (option 24) of a message; unusable
+/// entries (an unspecified or multicast server, a name that is not a host name) are left
+/// out and named in the third element, for the log.
+pub fn dns_options(opts: &DhcpOptions) -> (Vec<Ipv6Addr>, Vec<String>, Vec<String>) {
+    let mut ignored = Vec::new();
+    let servers = match opts.get(OptionCode::DomainNameServers) {
+        Some(DhcpOption::DomainNameServers(servers)) => servers
+            .iter()
+            .copied()
+            .filter(|s| {
+                let ok = !s.is_unspecified() && !s.is_multicast() && !s.is_loopback();
+                if !ok {
+                    ignored.push(format!("DNS server {s} (option 23)"));
+                }
+                ok
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let domains = match opts.get(OptionCode::DomainSearchList) {
+        Some(DhcpOption::DomainSearchList(names)) => names
+            .iter()
+            .filter_map(|n| {
+                let name = n.to_string();
+                let clean = clean_name(&name);
+                if clean.is_none() {
+                    ignored.push(format!("search domain {name:?} (option 24)"));
+                }
+                clean
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    (servers, domains, ignored)
+}
+
+pub(super) fn status_error(opts: &DhcpOptions) -> Option<Lease6Error> {
     match opts.get(OptionCode::StatusCode) {
         Some(DhcpOption::StatusCode(s)) if s.status != Status::Success => Some(
             Lease6Error::Status(format!("{:?}: {}", s.status, s.msg.escape_debug())),
@@ -82,10 +155,8 @@ impl Lease6 {
             t1 = addr.preferred_life / 2;
             t2 = (u64::from(addr.preferred_life) * 4 / 5) as u32;
         }
-        let dns = match opts.get(OptionCode::DomainNameServers) {
-            Some(DhcpOption::DomainNameServers(servers)) => servers.clone(),
-            _ => Vec::new(),
-        };
+        let (dns, domains, mut ignored) = dns_options(opts);
+        let ntp = ntp_option(opts, &mut ignored);
         Ok(Lease6 {
             address: addr.addr,
             preferred: addr.preferred_life,
@@ -94,6 +165,8 @@ impl Lease6 {
             t2,
             server_id: server_id.clone(),
             dns,
+            domains,
+            ntp,
         })
     }
 }

@@ -18,6 +18,8 @@ pub enum Action6 {
     Send(Box<Message>),
     Configure(Box<Lease6>),
     Deconfigure(Box<Lease6>),
+    /// New DNS servers and search domains from a stateless exchange.
+    Inform(Box<super::stateless::Info6>),
     Log(String),
 }
 
@@ -152,20 +154,21 @@ impl Client6 {
         server: Option<&[u8]>,
         address: Option<&Lease6>,
     ) -> Message {
-        let mut msg = Message::new_with_id(kind, {
-            let b = self.xid.to_be_bytes();
-            [b[1], b[2], b[3]]
-        });
+        let mut msg = new_message(
+            kind,
+            self.xid,
+            &self.duid,
+            now.saturating_sub(self.started),
+            &[
+                OptionCode::DomainNameServers,
+                OptionCode::DomainSearchList,
+                OptionCode::NtpServer,
+            ],
+        );
         let opts = msg.opts_mut();
-        opts.insert(DhcpOption::ClientId(self.duid.clone()));
         if let Some(id) = server {
             opts.insert(DhcpOption::ServerId(id.to_vec()));
         }
-        let elapsed = (now.saturating_sub(self.started).as_millis() / 10).min(0xffff) as u16;
-        opts.insert(DhcpOption::ElapsedTime(elapsed));
-        opts.insert(DhcpOption::ORO(ORO {
-            opts: vec![OptionCode::DomainNameServers],
-        }));
         let mut ia_opts = dhcproto::v6::DhcpOptions::new();
         if let Some(lease) = address {
             ia_opts.insert(DhcpOption::IAAddr(IAAddr {
@@ -348,6 +351,28 @@ impl Client6 {
         self.state = State6::Stopped;
         self.deadline = None;
     }
+}
+
+/// A message of transaction `xid` with what every client message carries: the client's
+/// DUID, the Elapsed Time option (in hundredths of a second, RFC 8415 §21.9) and the
+/// options `wanted` in an Option Request option.
+pub(super) fn new_message(
+    kind: MessageType,
+    xid: u32,
+    duid: &[u8],
+    elapsed: Duration,
+    wanted: &[OptionCode],
+) -> Message {
+    let b = xid.to_be_bytes();
+    let mut msg = Message::new_with_id(kind, [b[1], b[2], b[3]]);
+    let opts = msg.opts_mut();
+    opts.insert(DhcpOption::ClientId(duid.to_vec()));
+    let elapsed = (elapsed.as_millis() / 10).min(0xffff) as u16;
+    opts.insert(DhcpOption::ElapsedTime(elapsed));
+    opts.insert(DhcpOption::ORO(ORO {
+        opts: wanted.to_vec(),
+    }));
+    msg
 }
 
 /// Decodes a datagram; a panic in the decoder (as dhcproto's v4 one has had) is caught
