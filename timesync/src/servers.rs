@@ -1,7 +1,9 @@
-//! Which NTP servers to ask: those given with `--server`, plus those the DHCP client
-//! wrote from the lease (option 42, one per line in [`DHCP_SERVERS_FILE`]); when there
-//! are none, the cloud's own time source, found from SMBIOS. Outside a cloud with
-//! nothing configured there is no server, and the client says so.
+//! Which NTP servers to ask, in order: the cloud's own time source, found from SMBIOS
+//! (the nearest and most trusted clock a cloud VM has); then those given with
+//! `--server`; then those the DHCP client wrote from the lease (options 42 and 56, one per
+//! line in [`DHCP_SERVERS_FILE`]), so that a cloud source that does not answer still
+//! leaves the node a clock. Outside a cloud with nothing configured there is no server,
+//! and the client says so.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -57,29 +59,40 @@ pub fn parse_servers_file(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// `--server` names plus the DHCP file's; else the cloud's source; else empty.
+/// The cloud's source, then the `--server` names, then the DHCP file's; may be empty.
 pub fn choose(
     flags: &[String],
     dhcp_file: &Path,
     dmi_dir: &Path,
 ) -> Result<ServerList, ServersError> {
-    let mut names: Vec<String> = flags.to_vec();
+    let mut names: Vec<String> = Vec::new();
     let mut sources = Vec::new();
-    if !flags.is_empty() {
-        sources.push("--server".to_owned());
-    }
-    match std::fs::read_to_string(dhcp_file) {
-        Ok(text) => {
-            let from_dhcp = parse_servers_file(&text);
-            if !from_dhcp.is_empty() {
-                sources.push(dhcp_file.display().to_string());
-            }
-            for name in from_dhcp {
-                if !names.contains(&name) {
-                    names.push(name);
-                }
+    let mut add = |list: Vec<String>, source: String, names: &mut Vec<String>| {
+        if !list.is_empty() {
+            sources.push(source);
+        }
+        for name in list {
+            if !names.contains(&name) {
+                names.push(name);
             }
         }
+    };
+    let (found, dmi) = cloud::detect(dmi_dir);
+    let cloud_source = found.and_then(cloud_default);
+    if let (Some(cloud), Some(default)) = (found, cloud_source) {
+        add(
+            vec![default.to_owned()],
+            format!("the {cloud} time source"),
+            &mut names,
+        );
+    }
+    add(flags.to_vec(), "--server".to_owned(), &mut names);
+    match std::fs::read_to_string(dhcp_file) {
+        Ok(text) => add(
+            parse_servers_file(&text),
+            dhcp_file.display().to_string(),
+            &mut names,
+        ),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(source) => {
             return Err(ServersError::DhcpFile {
@@ -89,19 +102,10 @@ pub fn choose(
         }
     }
     if names.is_empty() {
-        let (found, dmi) = cloud::detect(dmi_dir);
-        if let Some(default) = found.and_then(cloud_default) {
-            names.push(default.to_owned());
-            sources.push(format!(
-                "the {} time source",
-                found.map(|c| c.to_string()).unwrap_or_default()
-            ));
-        } else {
-            sources.push(match found {
-                Some(c) => format!("{c} (no network time source)"),
-                None => format!("no cloud ({dmi})"),
-            });
-        }
+        sources.push(match found {
+            Some(c) => format!("{c} (no network time source)"),
+            None => format!("no cloud ({dmi})"),
+        });
     }
     Ok(ServerList {
         names,
@@ -180,7 +184,7 @@ mod tests {
     }
 
     #[test]
-    fn flags_and_dhcp_first_then_the_cloud() {
+    fn the_cloud_first_then_flags_then_dhcp() {
         let dir = tempfile::tempdir().unwrap();
         let dmi = dir.path().join("dmi");
         std::fs::create_dir(&dmi).unwrap();
@@ -193,7 +197,19 @@ mod tests {
 
         std::fs::write(&dhcp, "# from the lease\n10.0.0.1\n\n10.0.0.2 # second\n").unwrap();
         let list = choose(&["10.0.0.2".into(), "10.9.9.9".into()], &dhcp, &dmi).unwrap();
-        assert_eq!(list.names, ["10.0.0.2", "10.9.9.9", "10.0.0.1"]);
+        assert_eq!(
+            list.names,
+            ["169.254.169.254", "10.0.0.2", "10.9.9.9", "10.0.0.1"]
+        );
+        assert_eq!(
+            list.source,
+            format!("the GCE time source + --server + {}", dhcp.display())
+        );
+
+        // Outside a cloud: the flags and the lease only.
+        std::fs::write(dmi.join("sys_vendor"), "QEMU\n").unwrap();
+        let list = choose(&["10.9.9.9".into()], &dhcp, &dmi).unwrap();
+        assert_eq!(list.names, ["10.9.9.9", "10.0.0.1", "10.0.0.2"]);
 
         std::fs::write(dmi.join("sys_vendor"), "QEMU\n").unwrap();
         std::fs::remove_file(&dhcp).unwrap();
