@@ -584,6 +584,8 @@ impl ServiceRun {
                 self.begin_stop(svc, out);
             }
             Phase::Stop | Phase::StopSigterm => {
+                // As systemd: a stop that times out fails the unit (Result: timeout).
+                self.result.get_or_insert(Failure::Timeout);
                 if svc.send_sigkill {
                     self.phase = Phase::StopSigkill;
                     let target = match (svc.kill_mode, self.main_pid) {
@@ -599,7 +601,6 @@ impl ServiceRun {
                     }
                 } else {
                     self.main_pid = None;
-                    self.result.get_or_insert(Failure::Timeout);
                     self.begin_stop_post(svc, out);
                 }
             }
