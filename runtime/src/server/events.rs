@@ -57,7 +57,7 @@ impl Subscribers {
 impl Daemon {
     /// Sends a lifecycle event for `record` with the pod's status and the statuses of
     /// the pod's remaining containers.
-    pub(super) fn emit(&self, record: &ContainerRecord, kind: ContainerEventType) {
+    pub(crate) fn emit(&self, record: &ContainerRecord, kind: ContainerEventType) {
         if !self.events.any() {
             return;
         }

@@ -41,7 +41,7 @@ impl Daemon {
     }
 
     /// The layers some container's rootfs stacks.
-    pub(super) fn layers_in_use(&self) -> std::collections::HashSet<String> {
+    pub(crate) fn layers_in_use(&self) -> std::collections::HashSet<String> {
         self.containers
             .all()
             .into_iter()
@@ -58,12 +58,26 @@ impl Daemon {
             .map(|sandbox| sandbox.id)
     }
 
+    /// An error about the named image; a malformed name names the request field.
+    fn about_image(err: crate::oci_image::ImageError) -> Status {
+        let status = status(err);
+        match status.code() {
+            tonic::Code::InvalidArgument => {
+                Status::invalid_argument(format!("image.image: {}", status.message()))
+            }
+            _ => status,
+        }
+    }
+
     fn image_named(&self, spec: Option<&ImageSpec>, field: &str) -> Result<String, Status> {
         let spec = validate::required(spec, field)?;
         Ok(validate::non_empty(&spec.image, &format!("{field}.image"))?.to_owned())
     }
 
-    fn list_images(&self, request: ListImagesRequest) -> Result<ListImagesResponse, Status> {
+    pub(super) fn list_images(
+        &self,
+        request: ListImagesRequest,
+    ) -> Result<ListImagesResponse, Status> {
         let wanted = request
             .filter
             .and_then(|f| f.image)
@@ -89,10 +103,13 @@ impl Daemon {
         })
     }
 
-    fn image_status(&self, request: ImageStatusRequest) -> Result<ImageStatusResponse, Status> {
+    pub(super) fn image_status(
+        &self,
+        request: ImageStatusRequest,
+    ) -> Result<ImageStatusResponse, Status> {
         let name = self.image_named(request.image.as_ref(), "image")?;
         // An unknown image is not an error here: the kubelet asks to decide whether to pull.
-        let Some(record) = self.images.get(&name).map_err(status)? else {
+        let Some(record) = self.images.get(&name).map_err(Self::about_image)? else {
             return Ok(ImageStatusResponse::default());
         };
         let mut info = HashMap::new();
@@ -110,18 +127,27 @@ impl Daemon {
         })
     }
 
-    fn pull_image(&self, request: PullImageRequest) -> Result<PullImageResponse, Status> {
+    pub(super) fn pull_image(
+        &self,
+        request: PullImageRequest,
+    ) -> Result<PullImageResponse, Status> {
         let name = self.image_named(request.image.as_ref(), "image")?;
         let auth = request.auth.as_ref().map(Auth::from_cri);
-        let record = self.images.pull(&name, auth.as_ref()).map_err(status)?;
+        let record = self
+            .images
+            .pull(&name, auth.as_ref())
+            .map_err(Self::about_image)?;
         Ok(PullImageResponse {
             image_ref: record.id,
         })
     }
 
-    fn remove_image(&self, request: RemoveImageRequest) -> Result<RemoveImageResponse, Status> {
+    pub(super) fn remove_image(
+        &self,
+        request: RemoveImageRequest,
+    ) -> Result<RemoveImageResponse, Status> {
         let name = self.image_named(request.image.as_ref(), "image")?;
-        let Some(record) = self.images.get(&name).map_err(status)? else {
+        let Some(record) = self.images.get(&name).map_err(Self::about_image)? else {
             return Ok(RemoveImageResponse {});
         };
         let in_use = self.layers_in_use();
@@ -131,7 +157,10 @@ impl Daemon {
         Ok(RemoveImageResponse {})
     }
 
-    fn image_fs_info(&self, _: ImageFsInfoRequest) -> Result<ImageFsInfoResponse, Status> {
+    pub(super) fn image_fs_info(
+        &self,
+        _: ImageFsInfoRequest,
+    ) -> Result<ImageFsInfoResponse, Status> {
         let usage = self.images.fs_info().map_err(status)?;
         let filesystem = FilesystemUsage {
             timestamp: super::records::now_nanos(),

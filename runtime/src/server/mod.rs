@@ -1,62 +1,40 @@
-//! The gRPC side: the daemon's shared state ([`Daemon`]) and the two CRI services on a
-//! unix socket (and on TCP when `tcp_address` asks for it). Handlers check the request, then run the (blocking) work of the
-//! [`oci_image`](crate::oci_image), [`pod`](crate::pod) and [`container`](crate::container)
-//! modules on tokio's blocking pool, so a slow pull never stalls `Status` or `ListPods`.
+//! The gRPC side: the two CRI services on a unix socket (and on TCP when `tcp_address`
+//! asks for it), a thin layer over the service layer ([`crate::service`]). A handler
+//! decodes the request, validates it into the service's types (`validate.rs`, an
+//! InvalidArgument naming the field otherwise), calls the service on tokio's blocking
+//! pool (so a slow pull never stalls `Status` or `ListPods`) and encodes the answer;
+//! errors become gRPC statuses in one place (`status.rs`). The pod and container
+//! lifecycle calls go through the service layer this way; the queries, stats, ExecSync,
+//! the streaming calls and the image service still call the modules from here.
 
 mod container_status;
 mod containers;
 mod deadline;
-mod events;
+pub(crate) mod events;
 mod filters;
 mod image_service;
-mod locks;
 mod metrics;
 mod pod_stats;
 mod pods;
-mod reconcile;
-pub mod records;
 mod runtime_service;
+mod status;
 mod streaming;
 mod validate;
 
+use self::status::status;
+pub use crate::service::records;
+
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 
-use crate::config::Config;
-use crate::container::OciRuntime;
-use crate::error::{to_status, ErrorKind};
-use crate::oci_image::{ImageStore, RegistryConfig};
-use crate::pod::{Cni, CniConfig};
 use crate::proto::v1::image_service_server::ImageServiceServer;
 use crate::proto::v1::runtime_service_server::RuntimeServiceServer;
-use crate::store::Table;
-
-use self::locks::IdLocks;
-use self::records::{ContainerRecord, PodRecord};
-
-/// Everything the handlers share.
-pub struct Daemon {
-    config: Config,
-    pods: Table<PodRecord>,
-    containers: Table<ContainerRecord>,
-    images: ImageStore,
-    cni: Cni,
-    monitor: PathBuf,
-    oom_score_adj_allowed: bool,
-    locks: IdLocks,
-    events: events::Subscribers,
-    /// Handlers whose OCI runtime supports recursive read-only mounts (`rro`): asked of the
-    /// runtimes (`crun features`) at the first call that needs it, not before the socket
-    /// serves.
-    rro_handlers: std::sync::OnceLock<std::collections::BTreeSet<String>>,
-    /// The Exec/Attach/PortForward server, started by [`serve`].
-    stream: Option<Arc<crate::stream::StreamServer>>,
-}
+pub use crate::service::Daemon;
 
 /// Says a failed request in the daemon's log (the journal), as containerd logs a failed
 /// RunPodSandbox, CreateContainer or PullImage: the kubelet's event is not the only trace.
@@ -68,89 +46,6 @@ fn logged<T>(
         eprintln!("berth-runtime: {} failed: {}", what(), e.message());
     }
     reply
-}
-
-impl Daemon {
-    /// Opens the stores under the configured folders and reconciles them with what runs.
-    pub fn open(config: Config) -> Result<Self> {
-        for dir in [&config.root, &config.state] {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        // Read again at each pull; a bad file now is said, and fails only the pulls it
-        // concerns rather than the daemon.
-        let registries = RegistryConfig::load(&config.registry_config_dir).unwrap_or_else(|e| {
-            eprintln!(
-                "berth-runtime: warning: registry configuration: {e}; pulls fail until it is fixed"
-            );
-            RegistryConfig::empty()
-        });
-        let images = ImageStore::open(&config.root, registries)
-            .context("cannot open the image store")?
-            .reading_registries_from(&config.registry_config_dir);
-        let pods = Table::open(&config.root.join("meta/pods"))?;
-        let containers = Table::open(&config.root.join("meta/containers"))?;
-        let cni = Cni::new(CniConfig {
-            conf_dir: config.cni.conf_dir.clone(),
-            bin_dirs: config.cni.bin_dirs.clone(),
-            cache_dir: config.state.join("cni"),
-        });
-        let monitor = monitor_path(&config)?;
-        let oom_score_adj_allowed = crate::container::procfs::oom_score_adj_allowed();
-        if !oom_score_adj_allowed {
-            eprintln!(
-                "berth-runtime: warning: this host refuses a negative oom_score_adj \
-                 (no CAP_SYS_RESOURCE); containers asking for one get the lowest allowed value"
-            );
-        }
-        let daemon = Self {
-            config,
-            pods,
-            containers,
-            images,
-            cni,
-            monitor,
-            oom_score_adj_allowed,
-            locks: IdLocks::default(),
-            events: events::Subscribers::default(),
-            rro_handlers: std::sync::OnceLock::new(),
-            stream: None,
-        };
-        daemon.reconcile();
-        Ok(daemon)
-    }
-
-    /// Handlers whose OCI runtime supports recursive read-only mounts.
-    fn rro_handlers(&self) -> &std::collections::BTreeSet<String> {
-        self.rro_handlers.get_or_init(|| {
-            self.config
-                .runtimes
-                .iter()
-                .filter(|(_, r)| {
-                    crate::container::oci_runtime::supports_recursive_read_only(&r.path)
-                })
-                .map(|(name, _)| name.clone())
-                .collect()
-        })
-    }
-
-    /// The OCI runtime for a RuntimeClass handler.
-    fn oci_runtime(&self, handler: &str) -> Result<OciRuntime, tonic::Status> {
-        let (name, runtime) = self.config.runtime_for(handler).ok_or_else(|| {
-            validate::invalid(
-                "runtime_handler",
-                &format!(
-                    "unknown handler {handler:?}; configured: {:?}",
-                    self.config.runtimes.keys().collect::<Vec<_>>()
-                ),
-            )
-        })?;
-        Ok(OciRuntime::for_handler(
-            &self.config.state,
-            name,
-            &runtime.path,
-        ))
-    }
 }
 
 impl Daemon {
@@ -176,23 +71,9 @@ impl Daemon {
     }
 }
 
-/// `berth-monitor` as configured, else beside the running daemon.
-fn monitor_path(config: &Config) -> Result<PathBuf> {
-    if !config.monitor_path.as_os_str().is_empty() {
-        return Ok(config.monitor_path.clone());
-    }
-    let exe = std::env::current_exe().context("cannot find the daemon's own path")?;
-    Ok(exe.with_file_name("berth-monitor"))
-}
-
 /// The gRPC face of the daemon: both services are implemented on it.
 #[derive(Clone)]
 pub struct Cri(Arc<Daemon>);
-
-/// Maps a module error to a gRPC status.
-fn status<E: ErrorKind>(err: E) -> tonic::Status {
-    to_status(&err)
-}
 
 /// Runs blocking work on tokio's blocking pool.
 async fn blocking<T: Send + 'static>(
