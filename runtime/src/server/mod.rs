@@ -21,6 +21,9 @@ mod status;
 mod streaming;
 mod validate;
 
+#[cfg(test)]
+mod fuzz;
+
 use self::status::status;
 pub use crate::service::records;
 
