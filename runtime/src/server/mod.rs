@@ -4,8 +4,9 @@
 //! InvalidArgument naming the field otherwise), calls the service on tokio's blocking
 //! pool (so a slow pull never stalls `Status` or `ListPods`) and encodes the answer;
 //! errors become gRPC statuses in one place (`status.rs`). The pod and container
-//! lifecycle calls go through the service layer this way; the queries, stats, ExecSync,
-//! the streaming calls and the image service still call the modules from here.
+//! lifecycle calls and the image calls go through the service layer this way; the
+//! queries, stats, ExecSync, UpdateContainerResources and the streaming calls still call
+//! the container module from here.
 
 mod container_status;
 mod containers;

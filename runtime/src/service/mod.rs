@@ -4,17 +4,18 @@
 //! ([`records`], crash-safe in [`crate::store`]), the image store, one lock per object
 //! ([`locks`]) and the [`Host`] through which every step that needs root or starts a
 //! process goes. [`pods`] and [`containers`] run the lifecycle calls on the validated
-//! requests of [`types`] ([`PodSpec`], [`ContainerSpec`]) and answer with ids and records
-//! or a [`ServiceError`]. Why this split: the gRPC layer (`server/`) only decodes a
+//! requests of [`types`] ([`PodSpec`], [`ContainerSpec`]), [`images`] the image calls;
+//! they answer with ids and records or a [`ServiceError`]. Why this split: the gRPC layer (`server/`) only decodes a
 //! request, validates it into these types, calls here and encodes the answer, so the
 //! order of steps, the rollback of a failed one and every error are unit-tested over the
-//! recording fake host (`fake.rs`) without root, and fuzzed with hostile requests.
+//! recording fake host (`fake/`) without root, and fuzzed with hostile requests.
 
 pub mod containers;
 mod error;
 #[cfg(test)]
 pub(crate) mod fake;
 pub mod host;
+pub mod images;
 pub mod locks;
 pub mod pods;
 pub mod records;

@@ -382,3 +382,26 @@ fn a_failed_create_removes_what_it_made_and_leaves_no_record() {
         h.create(&pod_id, "app");
     }
 }
+
+#[test]
+fn images_are_found_listed_and_removed_idempotently() {
+    let h = Harness::new();
+    let id = format!("sha256:{}", "ab".repeat(32));
+    assert_eq!(h.daemon.image(IMAGE).unwrap().unwrap().id, id);
+    assert_eq!(
+        h.daemon.image(&id[7..19]).unwrap().unwrap().id,
+        id,
+        "an id prefix"
+    );
+    assert_eq!(h.daemon.images().unwrap().len(), 1);
+    assert_eq!(
+        h.daemon.sandbox_image_id(),
+        None,
+        "the pause image is not pulled"
+    );
+    let err = h.daemon.pull_image("Not A Name", None).unwrap_err();
+    assert_eq!(err.kind(), Kind::InvalidArgument, "{err}");
+    h.daemon.remove_image(IMAGE).unwrap();
+    assert!(h.daemon.image(IMAGE).unwrap().is_none());
+    h.daemon.remove_image(IMAGE).unwrap();
+}

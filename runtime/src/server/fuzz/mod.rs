@@ -131,8 +131,8 @@ proptest! {
         // Only names no registry could serve: a pull of a well-formed name would reach
         // for the network, which a unit test never does.
         let pull = PullImageRequest { image: spec(format!("Not A Name {name}")), ..Default::default() };
-        acceptable("PullImage", w.d().pull_image(pull))?;
-        acceptable("RemoveImage", w.d().remove_image(RemoveImageRequest { image: spec(name) }))?;
+        acceptable("PullImage", w.d().rpc_pull_image(pull))?;
+        acceptable("RemoveImage", w.d().rpc_remove_image(RemoveImageRequest { image: spec(name) }))?;
     }
 }
 
