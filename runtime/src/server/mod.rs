@@ -11,7 +11,7 @@
 mod container_status;
 mod containers;
 mod deadline;
-pub(crate) mod events;
+mod events;
 mod filters;
 mod image_service;
 mod metrics;
@@ -75,9 +75,10 @@ impl Daemon {
     }
 }
 
-/// The gRPC face of the daemon: both services are implemented on it.
+/// The gRPC face of the daemon: both services are implemented on it; the container
+/// events' subscribers are the gRPC layer's own.
 #[derive(Clone)]
-pub struct Cri(Arc<Daemon>);
+pub struct Cri(Arc<Daemon>, Arc<events::Subscribers>);
 
 /// Runs blocking work on tokio's blocking pool.
 async fn blocking<T: Send + 'static>(
@@ -97,6 +98,8 @@ pub async fn serve(mut daemon: Daemon, socket: &Path) -> Result<()> {
         .context("cannot start the streaming server")?;
     eprintln!("berth-runtime: streaming server on {}", stream.addr());
     daemon.stream = Some(stream);
+    let events = Arc::new(events::Subscribers::default());
+    daemon.events = Some(events.clone());
     if let Some(dir) = socket.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -122,6 +125,7 @@ pub async fn serve(mut daemon: Daemon, socket: &Path) -> Result<()> {
         None => None,
     };
     let daemon = Arc::new(daemon);
+    let cri = Cri(daemon.clone(), events);
     eprintln!("berth-runtime: serving CRI v1 on {}", socket.display());
     if let Some(addr) = tcp.as_ref().and_then(|l| l.local_addr().ok()) {
         eprintln!("berth-runtime: serving CRI v1 on tcp {addr} (unauthenticated: tcp_address)");
@@ -140,13 +144,13 @@ pub async fn serve(mut daemon: Daemon, socket: &Path) -> Result<()> {
         let _ = stop.send(true);
     });
     let on_unix = serve_on(
-        daemon.clone(),
+        cri.clone(),
         UnixListenerStream::new(listener),
         stopped.clone(),
     );
     match tcp {
         Some(tcp) => {
-            let on_tcp = serve_on(daemon, TcpListenerStream::new(tcp), stopped);
+            let on_tcp = serve_on(cri, TcpListenerStream::new(tcp), stopped);
             tokio::try_join!(on_unix, on_tcp).map(|_| ())
         }
         None => on_unix.await,
@@ -158,7 +162,7 @@ pub async fn serve(mut daemon: Daemon, socket: &Path) -> Result<()> {
 
 /// Serves both CRI services on the connections of `incoming` until `stop` turns true.
 async fn serve_on<IO, IE>(
-    daemon: Arc<Daemon>,
+    cri: Cri,
     incoming: impl tokio_stream::Stream<Item = Result<IO, IE>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error>
@@ -173,8 +177,8 @@ where
 {
     tonic::transport::Server::builder()
         .layer(deadline::DeadlineLayer)
-        .add_service(RuntimeServiceServer::new(Cri(daemon.clone())))
-        .add_service(ImageServiceServer::new(Cri(daemon)))
+        .add_service(RuntimeServiceServer::new(cri.clone()))
+        .add_service(ImageServiceServer::new(cri))
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = stop.wait_for(|stopped| *stopped).await;
         })

@@ -312,7 +312,7 @@ impl RuntimeService for Cri {
         _: Request<GetEventsRequest>,
     ) -> Reply<tonic::codegen::BoxStream<ContainerEventResponse>> {
         let stream: tokio_stream::wrappers::ReceiverStream<EventItem> =
-            tokio_stream::wrappers::ReceiverStream::new(self.0.events.subscribe());
+            tokio_stream::wrappers::ReceiverStream::new(self.1.subscribe());
         Ok(Response::new(Box::pin(stream)))
     }
 }

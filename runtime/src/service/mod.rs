@@ -32,10 +32,12 @@ use crate::config::Config;
 use crate::container::OciRuntime;
 use crate::oci_image::{ImageStore, RegistryConfig};
 use crate::pod::{Cni, CniConfig};
+use crate::proto::v1::ContainerEventType;
 use crate::store::Table;
 
 pub use error::ServiceError;
 pub use host::{Host, System};
+
 pub use types::{ContainerSpec, PodSpec};
 
 use self::locks::IdLocks;
@@ -52,7 +54,9 @@ pub struct Daemon {
     pub(crate) monitor: PathBuf,
     pub(crate) oom_score_adj_allowed: bool,
     pub(crate) locks: IdLocks,
-    pub(crate) events: crate::server::events::Subscribers,
+    /// Where container lifecycle events go (the gRPC layer's `GetContainerEvents`
+    /// subscribers, set by [`crate::server::serve`]); none in tests.
+    pub(crate) events: Option<Arc<dyn ContainerEvents>>,
     /// Handlers whose OCI runtime supports recursive read-only mounts (`rro`): asked of the
     /// runtimes (`crun features`) at the first call that needs it, not before the socket
     /// serves.
@@ -109,7 +113,7 @@ impl Daemon {
             monitor,
             oom_score_adj_allowed,
             locks: IdLocks::default(),
-            events: Default::default(),
+            events: None,
             rro_handlers: std::sync::OnceLock::new(),
             stream: None,
         };
@@ -168,6 +172,22 @@ impl Daemon {
             {
                 eprintln!("berth-runtime: pod {id}: {e}");
             }
+        }
+    }
+}
+
+/// Receives the lifecycle events of containers the service layer creates, starts, stops
+/// and removes, with the daemon to describe the container and its pod at that moment.
+pub trait ContainerEvents: Send + Sync {
+    /// One event of `kind` for `record`.
+    fn container_event(&self, daemon: &Daemon, record: &ContainerRecord, kind: ContainerEventType);
+}
+
+impl Daemon {
+    /// Tells the event receiver, if there is one.
+    pub(crate) fn emit(&self, record: &ContainerRecord, kind: ContainerEventType) {
+        if let Some(events) = &self.events {
+            events.container_event(self, record, kind);
         }
     }
 }

@@ -405,3 +405,48 @@ fn images_are_found_listed_and_removed_idempotently() {
     assert!(h.daemon.image(IMAGE).unwrap().is_none());
     h.daemon.remove_image(IMAGE).unwrap();
 }
+
+/// Records the lifecycle events the service sends.
+#[derive(Default)]
+struct Events(std::sync::Mutex<Vec<(String, crate::proto::v1::ContainerEventType)>>);
+
+impl super::ContainerEvents for Events {
+    fn container_event(
+        &self,
+        _: &Daemon,
+        record: &super::records::ContainerRecord,
+        kind: crate::proto::v1::ContainerEventType,
+    ) {
+        self.0.lock().unwrap().push((record.id.clone(), kind));
+    }
+}
+
+#[test]
+fn each_lifecycle_step_sends_its_event() {
+    use crate::proto::v1::ContainerEventType::*;
+    let mut h = Harness::new();
+    let events = Arc::new(Events::default());
+    h.daemon.events = Some(events.clone());
+    let pod_id = h.run(pod("web"));
+    let id = h.create(&pod_id, "app");
+    h.daemon.start_container(&id).unwrap();
+    h.daemon.stop_container(&id, 0).unwrap();
+    h.daemon.remove_container(&id).unwrap();
+    // A failed create sends nothing.
+    h.fake.fail_next("create_container");
+    h.daemon
+        .create_container(container(&pod_id, "bad"))
+        .unwrap_err();
+    let got = events.0.lock().unwrap().clone();
+    let kinds: Vec<_> = got.iter().map(|(_, k)| *k).collect();
+    assert_eq!(
+        kinds,
+        [
+            ContainerCreatedEvent,
+            ContainerStartedEvent,
+            ContainerStoppedEvent,
+            ContainerDeletedEvent
+        ]
+    );
+    assert!(got.iter().all(|(c, _)| *c == id));
+}
