@@ -3,7 +3,7 @@
 //! (namespaces, the pod's PID init, CNI plugins, cgroups, overlay mounts, the OCI runtime
 //! and its monitor) goes through [`Host`]. [`System`] is the real thing and only calls
 //! the [`pod`](crate::pod) and [`container`](crate::container) modules; the unit tests use
-//! the recording fake of `fake.rs`, so that the order of steps, the rollback of a failed
+//! the recording fake of `fake/`, so that the order of steps, the rollback of a failed
 //! one and the answers to the kubelet are checked without root, as `init/src/sys` does
 //! for init. Plain file writes under the runtime's own folders (records, pod `/etc`
 //! files) are not behind it: a temporary folder serves them in tests.
