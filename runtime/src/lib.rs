@@ -15,6 +15,7 @@ pub mod config;
 pub mod container;
 pub mod error;
 pub mod monitor;
+pub mod monitor_protocol;
 pub mod oci_image;
 pub mod pod;
 pub mod proto;
