@@ -171,7 +171,7 @@ impl Host for Fake {
         self.pod_step(call, netns)?;
         Ok(vec![
             IpAddr::from([10, 88, 0, 2]),
-            "fd00::2".parse().unwrap_or(IpAddr::from([0; 16])),
+            IpAddr::from([0xfd00, 0, 0, 0, 0, 0, 0, 2]),
         ])
     }
 
