@@ -1,7 +1,8 @@
-//! The one thing every module's error must say for the gRPC layer: which CRI status code
-//! it maps to. Each module keeps its own `thiserror` enum with the context it knows
-//! (file, field, digest, container id); [`server`](crate::server) turns them into
-//! `tonic::Status` with [`Kind::code`] and the error's full message.
+//! The one thing every module's error must say for the gRPC layer: what kind of failure
+//! it is, in the terms a CRI client acts on. Each module keeps its own `thiserror` enum
+//! with the context it knows (file, field, digest, container id); the gRPC layer
+//! (`server/status.rs`) alone turns kinds into status codes, with the error's full
+//! message ([`chain`]).
 
 /// What kind of failure an error is, in the terms the CRI client acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,29 +23,14 @@ pub enum Kind {
     Internal,
 }
 
-impl Kind {
-    /// The gRPC status code for this kind.
-    pub fn code(self) -> tonic::Code {
-        match self {
-            Kind::InvalidArgument => tonic::Code::InvalidArgument,
-            Kind::NotFound => tonic::Code::NotFound,
-            Kind::AlreadyExists => tonic::Code::AlreadyExists,
-            Kind::FailedPrecondition => tonic::Code::FailedPrecondition,
-            Kind::Unavailable => tonic::Code::Unavailable,
-            Kind::DeadlineExceeded => tonic::Code::DeadlineExceeded,
-            Kind::Internal => tonic::Code::Internal,
-        }
-    }
-}
-
 /// Implemented by every module's error type.
 pub trait ErrorKind: std::error::Error {
     /// The CRI status kind of this error.
     fn kind(&self) -> Kind;
 }
 
-/// Turns any module error into a gRPC status carrying its whole message chain.
-pub fn to_status<E: ErrorKind>(err: &E) -> tonic::Status {
+/// An error and its causes, `: `-separated, as the daemon logs and answers them.
+pub fn chain(err: &dyn std::error::Error) -> String {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -52,5 +38,5 @@ pub fn to_status<E: ErrorKind>(err: &E) -> tonic::Status {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    tonic::Status::new(err.kind().code(), message)
+    message
 }

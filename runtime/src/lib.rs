@@ -5,7 +5,9 @@
 //! [`image`] pulls from registries into a content-addressed store and unpacks layers,
 //! [`pod`] holds a pod's namespaces and wires its network through CNI, [`container`]
 //! writes OCI runtime specs and drives crun through a per-container monitor, [`store`]
-//! keeps the metadata crash-safe, and [`server`] maps CRI requests onto all of them.
+//! keeps the metadata crash-safe, [`service`] runs the pod and container lifecycle on
+//! validated requests through one host boundary (faked in its tests), and [`server`] is
+//! the thin gRPC layer that maps CRI requests onto them.
 
 pub mod atomic_file;
 pub mod client;
@@ -13,10 +15,12 @@ pub mod config;
 pub mod container;
 pub mod error;
 pub mod monitor;
+pub mod monitor_protocol;
 pub mod oci_image;
 pub mod pod;
 pub mod proto;
 pub mod server;
+pub mod service;
 pub mod sockpath;
 pub mod store;
 pub mod stream;

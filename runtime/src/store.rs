@@ -63,8 +63,23 @@ pub struct Table<T> {
 }
 
 impl<T: Serialize + DeserializeOwned + Clone> Table<T> {
-    /// Opens (creating) `dir` and loads every record in it.
+    /// Opens (creating) `dir` and loads every record in it. A record that cannot be read
+    /// (damaged by a power loss or by hand) is said on stderr with its file and left out:
+    /// the object it describes is no longer listed and its calls answer NotFound, while
+    /// every other record stays usable; the file is kept for inspection.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let (table, damaged) = Self::load(dir)?;
+        for error in damaged {
+            eprintln!(
+                "berth-runtime: warning: {}; the record is left out (the file is kept)",
+                crate::error::chain(&error)
+            );
+        }
+        Ok(table)
+    }
+
+    /// [`Table::open`], returning the damaged records' errors instead of saying them.
+    pub fn load(dir: &Path) -> Result<(Self, Vec<StoreError>), StoreError> {
         fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             what: "cannot create",
             path: dir.to_owned(),
@@ -76,6 +91,7 @@ impl<T: Serialize + DeserializeOwned + Clone> Table<T> {
             source,
         })?;
         let mut rows = BTreeMap::new();
+        let mut damaged = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|source| StoreError::Io {
                 what: "cannot list",
@@ -97,14 +113,18 @@ impl<T: Serialize + DeserializeOwned + Clone> Table<T> {
                 path: path.clone(),
                 source,
             })?;
-            let row = serde_json::from_slice(&bytes)
-                .map_err(|source| StoreError::Corrupt { path, source })?;
-            rows.insert(id.to_owned(), row);
+            match serde_json::from_slice(&bytes) {
+                Ok(row) => {
+                    rows.insert(id.to_owned(), row);
+                }
+                Err(source) => damaged.push(StoreError::Corrupt { path, source }),
+            }
         }
-        Ok(Self {
+        let table = Self {
             dir: dir.to_owned(),
             rows: Mutex::new(rows),
-        })
+        };
+        Ok((table, damaged))
     }
 
     fn rows(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, T>> {
@@ -247,11 +267,20 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_record_names_the_file() {
+    fn corrupt_record_is_left_out_with_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
+        let table = Table::open(dir.path()).unwrap();
+        table.put("good", &row("a", 1)).unwrap();
         fs::write(dir.path().join("bad.json"), b"{").unwrap();
-        let err = Table::<Row>::open(dir.path()).err().unwrap().to_string();
+        let (table, damaged) = Table::<Row>::load(dir.path()).unwrap();
+        assert_eq!(damaged.len(), 1);
+        let err = damaged[0].to_string();
         assert!(err.contains("bad.json"), "{err}");
+        assert_eq!(table.get("good"), Some(row("a", 1)));
+        assert_eq!(table.get("bad"), None);
+        assert!(dir.path().join("bad.json").exists(), "kept for inspection");
+        // open says the same on stderr and serves the rest.
+        assert_eq!(Table::<Row>::open(dir.path()).unwrap().all().len(), 1);
     }
 
     #[test]

@@ -271,6 +271,13 @@ async fn pull_run_log_exec_restart_stop_remove() {
     // A container that prints, then waits for SIGTERM and exits 7.
     let script = "echo \"$GREETING from $(hostname)\"; for i in 1 2 3; do echo line $i; done; \
                   echo oops >&2; trap 'echo bye; exit 7' TERM; while true; do sleep 0.2; done";
+    // The evented PLEG's stream: subscribed before the container exists.
+    let mut events = client
+        .runtime
+        .get_container_events(GetEventsRequest::default())
+        .await
+        .expect("GetContainerEvents")
+        .into_inner();
     let container_id = client
         .runtime
         .create_container(CreateContainerRequest {
@@ -293,6 +300,19 @@ async fn pull_run_log_exec_restart_stop_remove() {
         })
         .await
         .expect("StartContainer");
+    for kind in [
+        ContainerEventType::ContainerCreatedEvent,
+        ContainerEventType::ContainerStartedEvent,
+    ] {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.message())
+            .await
+            .expect("an event within 10 s")
+            .expect("GetContainerEvents stream")
+            .expect("the stream goes on");
+        assert_eq!(event.container_id, container_id);
+        assert_eq!(event.container_event_type, kind as i32, "{event:?}");
+        assert_eq!(event.pod_sandbox_status.expect("pod status").id, pod_id);
+    }
     let log_path = logs.join("printer/0.log");
     wait_until("the container's log lines", Duration::from_secs(30), || {
         std::fs::read_to_string(&log_path)

@@ -620,7 +620,7 @@ fn a_lying_registry_fails_the_pull_naming_the_blob_and_leaves_no_trace() {
         let err = store
             .pull(&format!("127.0.0.1:{}/{repo}:1", fake.port), None)
             .unwrap_err();
-        let message = berth_runtime::error::to_status(&err).message().to_string();
+        let message = berth_runtime::error::chain(&err);
         eprintln!("{repo}: {message}");
         assert!(message.contains(&layer_digest), "{repo}: {message}");
         if repo == "wrong" {

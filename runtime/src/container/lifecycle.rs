@@ -13,7 +13,7 @@ use oci_spec::runtime::Spec;
 use super::exit::{now_nanos, ExitStatus};
 use super::procfs::ProcessId;
 use super::{fsutil, rootfs, ContainerError, ContainerPaths, OciRuntime};
-use crate::monitor::{MonitorArgs, READY};
+use crate::monitor_protocol::{MonitorArgs, READY};
 
 /// What [`create`] started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +126,7 @@ pub fn create(
         }
     }
     let message = line
-        .strip_prefix(crate::monitor::FAILED)
+        .strip_prefix(crate::monitor_protocol::FAILED)
         .unwrap_or(line)
         .trim();
     Err(ContainerError::Monitor {

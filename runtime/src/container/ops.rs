@@ -143,9 +143,11 @@ pub fn reopen_log(paths: &ContainerPaths) -> Result<(), ContainerError> {
             reason: "is not running".into(),
         });
     }
-    crate::monitor::request_reopen(&paths.ctl_socket).map_err(|message| ContainerError::Monitor {
-        id: paths.id.clone(),
-        message,
+    crate::monitor_protocol::request_reopen(&paths.ctl_socket).map_err(|message| {
+        ContainerError::Monitor {
+            id: paths.id.clone(),
+            message,
+        }
     })
 }
 

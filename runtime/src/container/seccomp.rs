@@ -77,10 +77,26 @@ fn localhost(path: &str, field: &str) -> Result<SeccompChoice, ContainerError> {
     Ok(SeccompChoice::Localhost(path))
 }
 
+/// The largest seccomp profile read (Docker's default profile is about 20 KiB): a
+/// request naming `/dev/zero` must not make the daemon read without end.
+const PROFILE_LIMIT: u64 = 4 << 20;
+
 /// Loads an OCI-format (or Docker-format, unknown keys ignored) JSON profile.
 pub fn load_profile(path: &Path) -> Result<LinuxSeccomp, ContainerError> {
-    let text = std::fs::read(path)
-        .map_err(|e| ContainerError::invalid(FIELD, format!("reading {}: {e}", path.display())))?;
+    use std::io::Read;
+    let reading = |e: std::io::Error| {
+        ContainerError::invalid(FIELD, format!("reading {}: {e}", path.display()))
+    };
+    let mut text = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(PROFILE_LIMIT + 1).read_to_end(&mut text))
+        .map_err(reading)?;
+    if text.len() as u64 > PROFILE_LIMIT {
+        return Err(ContainerError::invalid(
+            FIELD,
+            format!("{} is larger than {PROFILE_LIMIT} bytes", path.display()),
+        ));
+    }
     serde_json::from_slice(&text)
         .map_err(|e| ContainerError::invalid(FIELD, format!("profile {}: {e}", path.display())))
 }
@@ -282,5 +298,10 @@ mod tests {
         std::fs::write(&bad, "{").unwrap();
         assert!(load_profile(&bad).is_err());
         assert!(load_profile(&dir.path().join("missing.json")).is_err());
+        // A file without end is refused after the limit, not read forever.
+        let endless = load_profile(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(endless.contains("larger than"), "{endless}");
     }
 }

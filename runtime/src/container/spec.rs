@@ -304,13 +304,13 @@ fn stdio_annotations(
     let mut a = std::collections::HashMap::new();
     if config.stdin {
         a.insert(
-            crate::monitor::ANNOTATION_STDIN.to_string(),
+            crate::monitor_protocol::ANNOTATION_STDIN.to_string(),
             "true".to_string(),
         );
     }
     if config.stdin_once {
         a.insert(
-            crate::monitor::ANNOTATION_STDIN_ONCE.to_string(),
+            crate::monitor_protocol::ANNOTATION_STDIN_ONCE.to_string(),
             "true".to_string(),
         );
     }

@@ -1,39 +1,12 @@
-//! The monitor's control socket: the daemon asks it to reopen the log file and waits for
-//! the answer, because CRI's ReopenContainerLog must not return before the new file is
-//! in use. One request per connection, one line each way. An `attach` request instead
-//! turns the connection into an attach stream ([`super::attach`]) after the `ok` line.
+//! The monitor's side of its control socket (the protocol and the daemon's client are in
+//! [`crate::monitor_protocol`]): it reopens the log file when asked and answers once the
+//! new file is in use. An `attach` request instead turns the connection into an attach
+//! stream ([`super::attach`]) after the `ok` line.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
-use std::time::Duration;
 
-/// The request line.
-const REOPEN: &str = "reopen";
-/// The attach request line.
-pub const ATTACH: &str = "attach";
-/// How long either side waits for the other.
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Client: asks the monitor listening on `socket` to reopen its log; `Ok` once it has.
-pub fn request_reopen(socket: &Path) -> Result<(), String> {
-    let mut stream = crate::sockpath::connect(socket)
-        .map_err(|e| format!("connecting to {}: {e}", socket.display()))?;
-    let _ = stream.set_read_timeout(Some(TIMEOUT));
-    let _ = stream.set_write_timeout(Some(TIMEOUT));
-    stream
-        .write_all(format!("{REOPEN}\n").as_bytes())
-        .map_err(|e| format!("writing to {}: {e}", socket.display()))?;
-    let mut answer = String::new();
-    BufReader::new(stream)
-        .read_line(&mut answer)
-        .map_err(|e| format!("reading from {}: {e}", socket.display()))?;
-    match answer.trim_end() {
-        "ok" => Ok(()),
-        "" => Err("the monitor closed the connection".to_string()),
-        other => Err(other.to_string()),
-    }
-}
+use crate::monitor_protocol::{ATTACH, REOPEN, TIMEOUT};
 
 /// Server: answers one connection pending on `listener`; `reopen` is called for a
 /// reopen request and its error, if any, is sent back. An attach request returns the
@@ -70,6 +43,7 @@ pub fn serve_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::monitor_protocol::request_reopen;
 
     #[test]
     fn reopen_round_trip() {

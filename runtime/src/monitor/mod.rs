@@ -15,55 +15,12 @@ pub mod log;
 mod run;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
-pub use ctl::{request_reopen, ATTACH};
+pub use crate::monitor_protocol::{
+    request_reopen, MonitorArgs, ANNOTATION_STDIN, ANNOTATION_STDIN_ONCE, ATTACH, FAILED, READY,
+};
 pub use run::run_detached;
-
-/// Spec annotation: keep the container's stdin open for Attach (CRI `stdin`).
-pub const ANNOTATION_STDIN: &str = "io.berth.stdin";
-/// Spec annotation: close the container's stdin when the first attach ends (`stdin_once`).
-pub const ANNOTATION_STDIN_ONCE: &str = "io.berth.stdin-once";
-
-/// First word of the readiness line: `created <init pid> <monitor pid>`.
-pub const READY: &str = "created";
-/// First word of the failure line: `error <message>`.
-pub const FAILED: &str = "error";
-
-/// What the monitor needs to know; the daemon passes it on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MonitorArgs {
-    pub id: String,
-    /// The OCI bundle (state/containers/<id>); the monitor's files are derived from it.
-    pub bundle: PathBuf,
-    /// The OCI runtime binary.
-    pub runtime: PathBuf,
-    /// The OCI runtime's `--root`.
-    pub runtime_root: PathBuf,
-    /// The CRI log path; `None` discards the output.
-    pub log_path: Option<PathBuf>,
-}
-
-impl MonitorArgs {
-    /// The command-line arguments that reproduce these (for [`launch`] and the daemon).
-    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
-        let mut args: Vec<std::ffi::OsString> = vec![
-            "--id".into(),
-            self.id.clone().into(),
-            "--bundle".into(),
-            self.bundle.clone().into(),
-            "--runtime".into(),
-            self.runtime.clone().into(),
-            "--runtime-root".into(),
-            self.runtime_root.clone().into(),
-        ];
-        if let Some(log) = &self.log_path {
-            args.extend(["--log-path".into(), log.clone().into()]);
-        }
-        args
-    }
-}
 
 /// Launch mode: starts `self_exe --detached …` with its stderr in the bundle's
 /// `monitor.log`, relays its readiness line to our stdout and exits (0 when the

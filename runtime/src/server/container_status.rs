@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use tonic::Status;
 
 use super::containers::cri_state;
-use super::records::{self, to_hash, ContainerRecord};
+use super::records::{to_hash, ContainerRecord};
 use super::Daemon;
 use crate::container;
 use crate::proto::v1::*;
@@ -16,7 +16,7 @@ impl Daemon {
     /// The CRI status of a container (also sent with its lifecycle events).
     pub(super) fn status_of(&self, record: &ContainerRecord) -> ContainerStatus {
         let state = self.runtime_state(record);
-        let config: ContainerConfig = records::decode(&record.config);
+        let config = record.config.clone();
         ContainerStatus {
             id: record.id.clone(),
             metadata: Some(record.metadata()),
@@ -62,7 +62,7 @@ impl Daemon {
         &self,
         request: ContainerStatusRequest,
     ) -> Result<ContainerStatusResponse, Status> {
-        let record = self.container_or_not_found(&request.container_id)?;
+        let record = self.container(&request.container_id)?;
         let mut info = HashMap::new();
         if request.verbose {
             let state = self.runtime_state(&record);

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::records::{now_nanos, ContainerRecord};
 use super::Daemon;
 use crate::proto::v1::{ContainerEventResponse, ContainerEventType};
+use crate::service::ContainerEvents;
 
 /// Events queued per subscriber before it is dropped.
 const QUEUE: usize = 256;
@@ -54,25 +55,25 @@ impl Subscribers {
     }
 }
 
-impl Daemon {
+impl ContainerEvents for Subscribers {
     /// Sends a lifecycle event for `record` with the pod's status and the statuses of
     /// the pod's remaining containers.
-    pub(super) fn emit(&self, record: &ContainerRecord, kind: ContainerEventType) {
-        if !self.events.any() {
+    fn container_event(&self, daemon: &Daemon, record: &ContainerRecord, kind: ContainerEventType) {
+        if !self.any() {
             return;
         }
-        let pod_status = self
+        let pod_status = daemon
             .pods
             .get(&record.pod_id)
-            .map(|pod| self.pod_sandbox_status(&pod));
-        let containers_statuses = self
+            .map(|pod| daemon.pod_sandbox_status(&pod));
+        let containers_statuses = daemon
             .containers
             .all()
             .into_iter()
             .filter(|(_, c)| c.pod_id == record.pod_id)
-            .map(|(_, c)| self.status_of(&c))
+            .map(|(_, c)| daemon.status_of(&c))
             .collect();
-        self.events.send(&ContainerEventResponse {
+        self.send(&ContainerEventResponse {
             container_id: record.id.clone(),
             container_event_type: kind as i32,
             created_at: now_nanos(),
@@ -91,6 +92,29 @@ mod tests {
             container_id: id.to_owned(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_subscriber_gets_the_event_with_the_pod_and_its_containers() {
+        use crate::service::tests::{container, pod, Harness};
+        let mut h = Harness::new();
+        let subs = std::sync::Arc::new(Subscribers::default());
+        h.daemon.events = Some(subs.clone());
+        let mut rx = subs.subscribe();
+        let pod_id = h.daemon.run_pod(pod("web")).unwrap();
+        let id = h
+            .daemon
+            .create_container(container(&pod_id, "app"))
+            .unwrap();
+        let event = rx.try_recv().unwrap().unwrap();
+        assert_eq!(event.container_id, id);
+        assert_eq!(
+            event.container_event_type,
+            ContainerEventType::ContainerCreatedEvent as i32
+        );
+        assert_eq!(event.pod_sandbox_status.unwrap().id, pod_id);
+        assert_eq!(event.containers_statuses.len(), 1);
+        assert_eq!(event.containers_statuses[0].id, id);
     }
 
     #[test]

@@ -1,7 +1,6 @@
-//! `runtime.v1.ImageService` over [`ImageStore`](crate::oci_image::ImageStore). The sandbox
-//! image is reported pinned, so the kubelet's image garbage collector keeps it. As with
-//! containerd, an image can be removed while containers use it: their layers stay on
-//! disk until the last such container is removed.
+//! `runtime.v1.ImageService`: each call checks the request's image field, calls the
+//! service layer ([`crate::service::images`]) and encodes its records as CRI images. The
+//! sandbox image is reported pinned, so the kubelet's image garbage collector keeps it.
 
 use std::collections::HashMap;
 
@@ -11,6 +10,7 @@ use super::{blocking, status, validate, Cri, Daemon};
 use crate::oci_image::{Auth, ImageRecord};
 use crate::proto::v1::image_service_server::ImageService;
 use crate::proto::v1::*;
+use crate::service::ServiceError;
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -40,22 +40,15 @@ impl Daemon {
         }
     }
 
-    /// The layers some container's rootfs stacks.
-    pub(super) fn layers_in_use(&self) -> std::collections::HashSet<String> {
-        self.containers
-            .all()
-            .into_iter()
-            .flat_map(|(_, c)| c.layers)
-            .collect()
-    }
-
-    /// The sandbox image's id, if it is in the store (looked up once per request).
-    fn sandbox_image_id(&self) -> Option<String> {
-        self.images
-            .get(&self.config.sandbox_image)
-            .ok()
-            .flatten()
-            .map(|sandbox| sandbox.id)
+    /// An error about the named image; a malformed name names the request field.
+    fn about_image(err: ServiceError) -> Status {
+        let status = status(err);
+        match status.code() {
+            tonic::Code::InvalidArgument => {
+                Status::invalid_argument(format!("image.image: {}", status.message()))
+            }
+            _ => status,
+        }
     }
 
     fn image_named(&self, spec: Option<&ImageSpec>, field: &str) -> Result<String, Status> {
@@ -63,20 +56,18 @@ impl Daemon {
         Ok(validate::non_empty(&spec.image, &format!("{field}.image"))?.to_owned())
     }
 
-    fn list_images(&self, request: ListImagesRequest) -> Result<ListImagesResponse, Status> {
+    pub(super) fn list_images(
+        &self,
+        request: ListImagesRequest,
+    ) -> Result<ListImagesResponse, Status> {
         let wanted = request
             .filter
             .and_then(|f| f.image)
             .map(|spec| spec.image)
             .filter(|name| !name.is_empty());
         let records = match wanted {
-            Some(name) => self
-                .images
-                .get(&name)
-                .map_err(status)?
-                .into_iter()
-                .collect(),
-            None => self.images.list().map_err(status)?,
+            Some(name) => self.image(&name)?.into_iter().collect(),
+            None => self.images()?,
         };
         Ok(ListImagesResponse {
             images: {
@@ -89,10 +80,13 @@ impl Daemon {
         })
     }
 
-    fn image_status(&self, request: ImageStatusRequest) -> Result<ImageStatusResponse, Status> {
+    pub(super) fn image_status(
+        &self,
+        request: ImageStatusRequest,
+    ) -> Result<ImageStatusResponse, Status> {
         let name = self.image_named(request.image.as_ref(), "image")?;
         // An unknown image is not an error here: the kubelet asks to decide whether to pull.
-        let Some(record) = self.images.get(&name).map_err(status)? else {
+        let Some(record) = self.image(&name).map_err(Self::about_image)? else {
             return Ok(ImageStatusResponse::default());
         };
         let mut info = HashMap::new();
@@ -110,29 +104,34 @@ impl Daemon {
         })
     }
 
-    fn pull_image(&self, request: PullImageRequest) -> Result<PullImageResponse, Status> {
+    pub(super) fn rpc_pull_image(
+        &self,
+        request: PullImageRequest,
+    ) -> Result<PullImageResponse, Status> {
         let name = self.image_named(request.image.as_ref(), "image")?;
         let auth = request.auth.as_ref().map(Auth::from_cri);
-        let record = self.images.pull(&name, auth.as_ref()).map_err(status)?;
+        let record = self
+            .pull_image(&name, auth.as_ref())
+            .map_err(Self::about_image)?;
         Ok(PullImageResponse {
             image_ref: record.id,
         })
     }
 
-    fn remove_image(&self, request: RemoveImageRequest) -> Result<RemoveImageResponse, Status> {
+    pub(super) fn rpc_remove_image(
+        &self,
+        request: RemoveImageRequest,
+    ) -> Result<RemoveImageResponse, Status> {
         let name = self.image_named(request.image.as_ref(), "image")?;
-        let Some(record) = self.images.get(&name).map_err(status)? else {
-            return Ok(RemoveImageResponse {});
-        };
-        let in_use = self.layers_in_use();
-        self.images
-            .remove(&record.id, &|layer| in_use.contains(layer))
-            .map_err(status)?;
+        self.remove_image(&name).map_err(Self::about_image)?;
         Ok(RemoveImageResponse {})
     }
 
-    fn image_fs_info(&self, _: ImageFsInfoRequest) -> Result<ImageFsInfoResponse, Status> {
-        let usage = self.images.fs_info().map_err(status)?;
+    pub(super) fn image_fs_info(
+        &self,
+        _: ImageFsInfoRequest,
+    ) -> Result<ImageFsInfoResponse, Status> {
+        let usage = self.image_fs_usage()?;
         let filesystem = FilesystemUsage {
             timestamp: super::records::now_nanos(),
             fs_id: Some(FilesystemIdentifier {
@@ -181,7 +180,7 @@ impl ImageService for Cri {
             .as_ref()
             .map(|i| i.image.clone())
             .unwrap_or_default();
-        let reply = blocking(move || daemon.pull_image(request))
+        let reply = blocking(move || daemon.rpc_pull_image(request))
             .await
             .map(Response::new);
         super::logged(|| format!("PullImage {image:?}"), reply)
@@ -193,7 +192,7 @@ impl ImageService for Cri {
     ) -> Reply<RemoveImageResponse> {
         let daemon = self.0.clone();
         let request = request.into_inner();
-        blocking(move || daemon.remove_image(request))
+        blocking(move || daemon.rpc_remove_image(request))
             .await
             .map(Response::new)
     }

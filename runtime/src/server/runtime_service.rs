@@ -54,7 +54,7 @@ impl RuntimeService for Cri {
     async fn status(&self, request: Request<StatusRequest>) -> Reply<StatusResponse> {
         let verbose = request.into_inner().verbose;
         let runtime = self.0.runtime_condition();
-        let network = match self.0.cni.status() {
+        let network = match self.0.host.network_status() {
             Ok(()) => condition("NetworkReady", true, "", ""),
             Err(text) => {
                 let (reason, message) = text
@@ -134,7 +134,7 @@ impl RuntimeService for Cri {
         request: Request<RunPodSandboxRequest>,
     ) -> Reply<RunPodSandboxResponse> {
         let pod = pod_name(request.get_ref().config.as_ref());
-        let reply = call(&self.0, request, Daemon::run_pod).await;
+        let reply = call(&self.0, request, Daemon::rpc_run_pod).await;
         super::logged(|| format!("RunPodSandbox {pod}"), reply)
     }
 
@@ -142,14 +142,14 @@ impl RuntimeService for Cri {
         &self,
         request: Request<StopPodSandboxRequest>,
     ) -> Reply<StopPodSandboxResponse> {
-        call(&self.0, request, Daemon::stop_pod).await
+        call(&self.0, request, Daemon::rpc_stop_pod).await
     }
 
     async fn remove_pod_sandbox(
         &self,
         request: Request<RemovePodSandboxRequest>,
     ) -> Reply<RemovePodSandboxResponse> {
-        call(&self.0, request, Daemon::remove_pod).await
+        call(&self.0, request, Daemon::rpc_remove_pod).await
     }
 
     async fn pod_sandbox_status(
@@ -180,7 +180,7 @@ impl RuntimeService for Cri {
                 .map_or("", |m| m.name.as_str()),
             request_ref.pod_sandbox_id
         );
-        let reply = call(&self.0, request, Daemon::create_container).await;
+        let reply = call(&self.0, request, Daemon::rpc_create_container).await;
         super::logged(|| what, reply)
     }
 
@@ -189,7 +189,7 @@ impl RuntimeService for Cri {
         request: Request<StartContainerRequest>,
     ) -> Reply<StartContainerResponse> {
         let what = format!("StartContainer {}", request.get_ref().container_id);
-        let reply = call(&self.0, request, Daemon::start_container).await;
+        let reply = call(&self.0, request, Daemon::rpc_start_container).await;
         super::logged(|| what, reply)
     }
 
@@ -197,14 +197,14 @@ impl RuntimeService for Cri {
         &self,
         request: Request<StopContainerRequest>,
     ) -> Reply<StopContainerResponse> {
-        call(&self.0, request, Daemon::stop_container).await
+        call(&self.0, request, Daemon::rpc_stop_container).await
     }
 
     async fn remove_container(
         &self,
         request: Request<RemoveContainerRequest>,
     ) -> Reply<RemoveContainerResponse> {
-        call(&self.0, request, Daemon::remove_container).await
+        call(&self.0, request, Daemon::rpc_remove_container).await
     }
 
     async fn list_containers(
@@ -312,7 +312,7 @@ impl RuntimeService for Cri {
         _: Request<GetEventsRequest>,
     ) -> Reply<tonic::codegen::BoxStream<ContainerEventResponse>> {
         let stream: tokio_stream::wrappers::ReceiverStream<EventItem> =
-            tokio_stream::wrappers::ReceiverStream::new(self.0.events.subscribe());
+            tokio_stream::wrappers::ReceiverStream::new(self.1.subscribe());
         Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -21,13 +21,13 @@ impl Daemon {
             return Err(validate::invalid(
                 "stderr",
                 "tty and stderr cannot both be true (a terminal has one output)",
-            ));
+            )
+            .into());
         }
         if !stdin && !stdout && !stderr {
-            return Err(validate::invalid(
-                "stdin",
-                "one of stdin, stdout and stderr must be true",
-            ));
+            return Err(
+                validate::invalid("stdin", "one of stdin, stdout and stderr must be true").into(),
+            );
         }
         Ok(Wanted {
             stdin,
@@ -38,7 +38,7 @@ impl Daemon {
     }
 
     fn running_container(&self, id: &str) -> Result<super::records::ContainerRecord, Status> {
-        let record = self.container_or_not_found(id)?;
+        let record = self.container(id)?;
         let state = self.runtime_state(&record);
         if state.state != crate::container::ContainerState::Running {
             return Err(Status::failed_precondition(format!(
@@ -51,7 +51,7 @@ impl Daemon {
 
     pub(super) fn exec(&self, request: ExecRequest) -> Result<ExecResponse, Status> {
         if request.cmd.is_empty() {
-            return Err(validate::invalid("cmd", "must not be empty"));
+            return Err(validate::invalid("cmd", "must not be empty").into());
         }
         let wanted = Self::wanted(request.stdin, request.stdout, request.stderr, request.tty)?;
         let record = self.running_container(&request.container_id)?;

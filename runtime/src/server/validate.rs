@@ -1,20 +1,25 @@
-//! Request checks: a missing or malformed field becomes `InvalidArgument` naming the field
-//! by its CRI path (`config.metadata.name`), before anything is created.
+//! Request checks: a CRI request becomes the service layer's validated type
+//! ([`PodSpec`], [`ContainerSpec`]), or `InvalidArgument` naming the field by its CRI path
+//! (`config.metadata.name`), before anything is looked up or created.
 
-use tonic::Status;
+use crate::pod::sysctls;
+use crate::proto::v1::{
+    CreateContainerRequest, NamespaceMode, PodSandboxConfig, RunPodSandboxRequest,
+};
+use crate::service::{ContainerSpec, PodSpec, ServiceError};
 
 /// `InvalidArgument` naming `field`.
-pub fn invalid(field: &str, why: &str) -> Status {
-    Status::invalid_argument(format!("{field}: {why}"))
+pub fn invalid(field: &str, why: &str) -> ServiceError {
+    ServiceError::invalid(field, why)
 }
 
 /// The message `field` must be present.
-pub fn required<'a, T>(value: Option<&'a T>, field: &str) -> Result<&'a T, Status> {
+pub fn required<'a, T>(value: Option<&'a T>, field: &str) -> Result<&'a T, ServiceError> {
     value.ok_or_else(|| invalid(field, "is required"))
 }
 
 /// The string `field` must not be empty.
-pub fn non_empty<'a>(value: &'a str, field: &str) -> Result<&'a str, Status> {
+pub fn non_empty<'a>(value: &'a str, field: &str) -> Result<&'a str, ServiceError> {
     if value.is_empty() {
         return Err(invalid(field, "must not be empty"));
     }
@@ -22,7 +27,7 @@ pub fn non_empty<'a>(value: &'a str, field: &str) -> Result<&'a str, Status> {
 }
 
 /// A name that becomes part of paths and cgroup names: no `/`, no NUL, not `.` or `..`.
-pub fn name(value: &str, field: &str) -> Result<(), Status> {
+pub fn name(value: &str, field: &str) -> Result<(), ServiceError> {
     non_empty(value, field)?;
     if value.len() > 253 {
         return Err(invalid(field, "is longer than 253 bytes"));
@@ -36,19 +41,169 @@ pub fn name(value: &str, field: &str) -> Result<(), Status> {
     Ok(())
 }
 
+/// RunPodSandbox's request as a [`PodSpec`].
+pub fn pod_spec(request: RunPodSandboxRequest) -> Result<PodSpec, ServiceError> {
+    let config: PodSandboxConfig = request
+        .config
+        .ok_or_else(|| invalid("config", "is required"))?;
+    let metadata = required(config.metadata.as_ref(), "config.metadata")?;
+    name(&metadata.name, "config.metadata.name")?;
+    name(&metadata.namespace, "config.metadata.namespace")?;
+    non_empty(&metadata.uid, "config.metadata.uid")?;
+    let options = crate::service::pods::namespace_options(&config);
+    let host_network = options.network == NamespaceMode::Node as i32;
+    let host_ipc = options.ipc == NamespaceMode::Node as i32;
+    crate::container::userns::pod_mappings(options.userns_options.as_ref())?;
+    let sysctls = match &config.linux {
+        Some(linux) => sysctls::check(&linux.sysctls, host_network, host_ipc)?,
+        None => Vec::new(),
+    };
+    // Only when the options are given and say POD (the kubelet's
+    // `shareProcessNamespace`); a pod without them gets no PID init.
+    let share_pid = config
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.as_ref())
+        .is_some_and(|o| o.pid == NamespaceMode::Pod as i32);
+    let cgroup_parent = config
+        .linux
+        .as_ref()
+        .map(|l| l.cgroup_parent.clone())
+        .filter(|p| !p.is_empty());
+    Ok(PodSpec {
+        name: metadata.name.clone(),
+        namespace: metadata.namespace.clone(),
+        uid: metadata.uid.clone(),
+        attempt: metadata.attempt,
+        runtime_handler: request.runtime_handler,
+        hostname: Some(config.hostname.clone()).filter(|h| !h.is_empty()),
+        host_network,
+        host_ipc,
+        share_pid,
+        sysctls,
+        cgroup_parent,
+        labels: config.labels.clone().into_iter().collect(),
+        annotations: config.annotations.clone().into_iter().collect(),
+        config,
+    })
+}
+
+/// CreateContainer's request as a [`ContainerSpec`].
+pub fn container_spec(request: CreateContainerRequest) -> Result<ContainerSpec, ServiceError> {
+    let config = request
+        .config
+        .ok_or_else(|| invalid("config", "is required"))?;
+    let metadata = required(config.metadata.as_ref(), "config.metadata")?;
+    name(&metadata.name, "config.metadata.name")?;
+    let image = required(config.image.as_ref(), "config.image")?;
+    let image = non_empty(&image.image, "config.image.image")?.to_owned();
+    non_empty(&request.pod_sandbox_id, "pod_sandbox_id")?;
+    Ok(ContainerSpec {
+        pod_id: request.pod_sandbox_id,
+        name: metadata.name.clone(),
+        attempt: metadata.attempt,
+        image,
+        config,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::v1::{ContainerConfig, ContainerMetadata, ImageSpec, PodSandboxMetadata};
+
+    fn field_of(e: ServiceError) -> String {
+        match e {
+            ServiceError::InvalidArgument { field, .. } => field,
+            other => panic!("not InvalidArgument: {other}"),
+        }
+    }
 
     #[test]
     fn names_are_checked_and_named() {
         assert!(name("nginx-1", "config.metadata.name").is_ok());
         for bad in ["", ".", "..", "a/b", "a\0b"] {
-            let status = name(bad, "config.metadata.name").unwrap_err();
-            assert_eq!(status.code(), tonic::Code::InvalidArgument);
-            assert!(status.message().starts_with("config.metadata.name: "));
+            let e = name(bad, "config.metadata.name").unwrap_err();
+            assert!(e.to_string().starts_with("config.metadata.name: "), "{e}");
         }
         let missing = required::<u8>(None, "config.metadata").unwrap_err();
-        assert_eq!(missing.message(), "config.metadata: is required");
+        assert_eq!(missing.to_string(), "config.metadata: is required");
+    }
+
+    #[test]
+    fn a_pod_request_names_its_first_bad_field() {
+        let mut request = RunPodSandboxRequest::default();
+        assert_eq!(field_of(pod_spec(request.clone()).unwrap_err()), "config");
+        request.config = Some(PodSandboxConfig::default());
+        assert_eq!(
+            field_of(pod_spec(request.clone()).unwrap_err()),
+            "config.metadata"
+        );
+        let metadata = |name: &str, namespace: &str, uid: &str| PodSandboxMetadata {
+            name: name.into(),
+            namespace: namespace.into(),
+            uid: uid.into(),
+            attempt: 0,
+        };
+        for (m, field) in [
+            (metadata("", "ns", "u"), "config.metadata.name"),
+            (metadata("../x", "ns", "u"), "config.metadata.name"),
+            (metadata("p", "a/b", "u"), "config.metadata.namespace"),
+            (metadata("p", "ns", ""), "config.metadata.uid"),
+        ] {
+            request.config = Some(PodSandboxConfig {
+                metadata: Some(m),
+                ..Default::default()
+            });
+            assert_eq!(field_of(pod_spec(request.clone()).unwrap_err()), field);
+        }
+        request.config = Some(PodSandboxConfig {
+            metadata: Some(metadata("p", "ns", "u")),
+            hostname: String::new(),
+            ..Default::default()
+        });
+        let spec = pod_spec(request).unwrap();
+        assert_eq!(spec.hostname, None, "an empty hostname takes the node's");
+        assert!(!spec.host_network && !spec.share_pid);
+    }
+
+    #[test]
+    fn a_container_request_names_its_first_bad_field() {
+        let mut request = CreateContainerRequest::default();
+        assert_eq!(
+            field_of(container_spec(request.clone()).unwrap_err()),
+            "config"
+        );
+        let mut config = ContainerConfig {
+            metadata: Some(ContainerMetadata {
+                name: "c".into(),
+                attempt: 1,
+            }),
+            ..Default::default()
+        };
+        request.config = Some(config.clone());
+        assert_eq!(
+            field_of(container_spec(request.clone()).unwrap_err()),
+            "config.image"
+        );
+        config.image = Some(ImageSpec::default());
+        request.config = Some(config.clone());
+        assert_eq!(
+            field_of(container_spec(request.clone()).unwrap_err()),
+            "config.image.image"
+        );
+        config.image = Some(ImageSpec {
+            image: "busybox".into(),
+            ..Default::default()
+        });
+        request.config = Some(config);
+        assert_eq!(
+            field_of(container_spec(request.clone()).unwrap_err()),
+            "pod_sandbox_id"
+        );
+        request.pod_sandbox_id = "p".into();
+        let spec = container_spec(request).unwrap();
+        assert_eq!((spec.name.as_str(), spec.attempt), ("c", 1));
     }
 }

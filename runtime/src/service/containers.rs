@@ -1,0 +1,331 @@
+//! The container lifecycle: create, start, stop, remove. The record is written only after
+//! the container exists in the OCI runtime; a failed create unmounts and removes what it
+//! made. Process state (running, exit code, times) is never stored in the record: it is
+//! read through the [`Host`](super::Host) from the monitor's files and the OCI runtime, so
+//! it is right after a daemon restart too.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::pods::check_id;
+use super::records::{now_nanos, ContainerRecord, PodState};
+use super::{ContainerSpec, Daemon, ServiceError};
+use crate::container::{
+    self, ContainerPaths, ContainerRuntimeState, ImageDefaults, SandboxFiles,
+    SandboxNamespacePaths, SpecInput,
+};
+use crate::pod::PodPaths;
+use crate::proto::v1::{ContainerConfig, ContainerEventType, NamespaceMode};
+
+/// `Some(path)` if `path` exists (a pod file the container bind-mounts).
+fn existing(path: PathBuf) -> Option<PathBuf> {
+    path.exists().then_some(path)
+}
+
+impl Daemon {
+    /// The container's folders.
+    pub(crate) fn paths(&self, id: &str) -> Result<ContainerPaths, ServiceError> {
+        Ok(ContainerPaths::new(
+            &self.config.root,
+            &self.config.state,
+            id,
+        )?)
+    }
+
+    /// Finds a container by id or unique id prefix (`container_id`).
+    pub(crate) fn find_container(&self, id: &str) -> Result<Option<ContainerRecord>, ServiceError> {
+        check_id(id, "container_id")?;
+        if let Some(container) = self.containers.get(id) {
+            return Ok(Some(container));
+        }
+        match self.containers.ids_with_prefix(id).as_slice() {
+            [one] => Ok(self.containers.get(one)),
+            [] => Ok(None),
+            many => Err(ServiceError::invalid(
+                "container_id",
+                format!("{id:?} is ambiguous: {} containers match", many.len()),
+            )),
+        }
+    }
+
+    /// The container `id` (or unique prefix), NotFound if there is none.
+    pub(crate) fn container(&self, id: &str) -> Result<ContainerRecord, ServiceError> {
+        self.find_container(id)?
+            .ok_or_else(|| ServiceError::container_not_found(id))
+    }
+
+    /// The container's process state; Unknown (with the reason) when it cannot be read.
+    pub(crate) fn runtime_state(&self, record: &ContainerRecord) -> ContainerRuntimeState {
+        let unknown = |message: String| ContainerRuntimeState {
+            state: container::ContainerState::Unknown,
+            pid: None,
+            exit_code: 0,
+            started_at: 0,
+            finished_at: 0,
+            reason: "Unknown".to_owned(),
+            message,
+        };
+        let (Ok(paths), Ok(runtime)) = (
+            self.paths(&record.id),
+            self.oci_runtime(&record.runtime_handler),
+        ) else {
+            return unknown("its paths or runtime handler are invalid".to_owned());
+        };
+        self.host
+            .container_status(&paths, &runtime)
+            .unwrap_or_else(|e| unknown(e.to_string()))
+    }
+
+    /// Creates a container in a Ready pod from an image already pulled; returns its id.
+    pub fn create_container(&self, spec: ContainerSpec) -> Result<String, ServiceError> {
+        let config = &spec.config;
+        let pod = self.pod(&spec.pod_id)?;
+        let _pod_guard = self.locks.lock(&pod.id);
+        if pod.state != PodState::Ready {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "pod sandbox {} is not ready",
+                pod.id
+            )));
+        }
+        if let Some((id, _)) =
+            self.containers.all().into_iter().find(|(_, c)| {
+                c.pod_id == pod.id && c.name == spec.name && c.attempt == spec.attempt
+            })
+        {
+            return Err(ServiceError::AlreadyExists(format!(
+                "container name {} attempt {} is reserved by container {id}",
+                spec.name, spec.attempt
+            )));
+        }
+        let image = self
+            .images
+            .get(&spec.image)?
+            .ok_or_else(|| ServiceError::NotFound {
+                what: "image",
+                id: spec.image.clone(),
+                hint: ": pull it first",
+            })?;
+        // The pod config as the pod was made; the request's copy is only a convenience.
+        let sandbox = &pod.config;
+        let runtime = self.oci_runtime(&pod.runtime_handler)?;
+        if let Some(i) = config.mounts.iter().position(|m| m.recursive_read_only) {
+            let (handler, _) = self.config.runtime_for(&pod.runtime_handler).unzip();
+            if !handler.is_some_and(|h| self.rro_handlers().contains(h)) {
+                return Err(ServiceError::invalid(
+                    format!("config.mounts[{i}].recursive_read_only"),
+                    format!(
+                        "the OCI runtime of handler {:?} does not support recursive \
+                         read-only mounts",
+                        pod.runtime_handler
+                    ),
+                ));
+            }
+        }
+        let id = crate::store::new_id()?;
+        let _guard = self.locks.lock(&id);
+        let paths = self.paths(&id)?;
+        let mut lowers = self.images.layer_dirs(&image)?;
+        lowers.reverse();
+        let log_path = match (sandbox.log_directory.as_str(), config.log_path.as_str()) {
+            (_, "") | ("", _) => PathBuf::new(),
+            (dir, file) => Path::new(dir).join(file),
+        };
+        let pod_paths = self.pod_paths(&pod.id);
+        let options = super::pods::namespace_options(sandbox);
+        let namespaces = SandboxNamespacePaths {
+            net: (!pod.host_network).then(|| pod_paths.netns()),
+            ipc: (options.ipc != NamespaceMode::Node as i32).then(|| pod_paths.ipcns()),
+            uts: (!pod.host_network).then(|| pod_paths.utsns()),
+            pid: self.pid_namespace_to_join(config, &pod_paths)?,
+        };
+        let files = SandboxFiles {
+            resolv_conf: existing(pod_paths.resolv_conf()),
+            hostname: existing(pod_paths.hostname_file()),
+            hosts: existing(pod_paths.hosts_file()),
+            shm: (options.ipc != NamespaceMode::Node as i32)
+                .then(|| existing(pod_paths.shm()))
+                .flatten(),
+        };
+        let defaults = ImageDefaults {
+            entrypoint: image.config.entrypoint.clone(),
+            cmd: image.config.cmd.clone(),
+            env: image.config.env.clone(),
+            working_dir: image.config.working_dir.clone(),
+            user: image.config.user.clone(),
+        };
+        let made = (|| -> Result<(), ServiceError> {
+            self.host.mount_rootfs(&paths, &lowers)?;
+            let oci = container::build_spec(&SpecInput {
+                id: &id,
+                config,
+                sandbox,
+                image: &defaults,
+                rootfs: &paths.rootfs,
+                namespaces: &namespaces,
+                sandbox_files: &files,
+                cgroup_parent: &pod.cgroup_parent,
+                oom_score_adj_allowed: self.oom_score_adj_allowed,
+            })?;
+            let user_namespace = oci.linux().as_ref().is_some_and(|l| {
+                l.namespaces()
+                    .iter()
+                    .flatten()
+                    .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+            });
+            if user_namespace {
+                self.host.prepare_mount_targets(&paths.rootfs, &oci)?;
+            }
+            self.host
+                .create_container(&paths, &oci, &runtime, &log_path, &self.monitor)?;
+            Ok(())
+        })();
+        if let Err(e) = made {
+            if let Err(cleanup) = self.host.remove_container(&paths, &runtime) {
+                eprintln!(
+                    "berth-runtime: container {id}: clean-up after a failed create: {cleanup}"
+                );
+            }
+            return Err(e);
+        }
+        let record = ContainerRecord {
+            id: id.clone(),
+            pod_id: pod.id.clone(),
+            name: spec.name.clone(),
+            attempt: spec.attempt,
+            image_ref: spec.image.clone(),
+            image_id: image.id.clone(),
+            layers: image.layers.clone(),
+            created_at: now_nanos(),
+            labels: config.labels.clone().into_iter().collect(),
+            annotations: config.annotations.clone().into_iter().collect(),
+            log_path: log_path.display().to_string(),
+            runtime_handler: pod.runtime_handler.clone(),
+            config: config.clone(),
+        };
+        if let Err(e) = self.containers.put(&id, &record) {
+            let _ = self.host.remove_container(&paths, &runtime);
+            return Err(e.into());
+        }
+        self.emit(&record, ContainerEventType::ContainerCreatedEvent);
+        Ok(id)
+    }
+
+    /// The PID namespace a container joins: the pod's for POD (if the pod made one),
+    /// the running target container's for TARGET; `None` otherwise.
+    fn pid_namespace_to_join(
+        &self,
+        config: &ContainerConfig,
+        pod_paths: &PodPaths,
+    ) -> Result<Option<PathBuf>, ServiceError> {
+        const FIELD: &str = "config.linux.security_context.namespace_options";
+        let Some(options) = config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref())
+            .and_then(|s| s.namespace_options.as_ref())
+        else {
+            return Ok(None);
+        };
+        match NamespaceMode::try_from(options.pid) {
+            Ok(NamespaceMode::Pod) => {
+                let ns = pod_paths.pidns();
+                if !self.host.is_namespace(&ns) {
+                    return Err(ServiceError::invalid(
+                        format!("{FIELD}.pid"),
+                        "POD, but the pod sandbox has no shared PID namespace (its \
+                         config did not ask for namespace_options.pid POD)",
+                    ));
+                }
+                Ok(Some(ns))
+            }
+            Ok(NamespaceMode::Target) => {
+                let field = format!("{FIELD}.target_id");
+                let target = self
+                    .find_container(&options.target_id)
+                    .map_err(|_| ServiceError::invalid(&field, "is not a valid container id"))?
+                    .ok_or_else(|| {
+                        ServiceError::invalid(&field, format!("{:?} not found", options.target_id))
+                    })?;
+                let state = self.runtime_state(&target);
+                let pid = state
+                    .pid
+                    .filter(|_| state.state == container::ContainerState::Running)
+                    .ok_or_else(|| {
+                        ServiceError::FailedPrecondition(format!(
+                            "{field}: container {} is not running",
+                            target.id
+                        ))
+                    })?;
+                Ok(Some(PathBuf::from(format!("/proc/{pid}/ns/pid"))))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Starts a created container.
+    pub fn start_container(&self, id: &str) -> Result<(), ServiceError> {
+        let record = self.container(id)?;
+        let _guard = self.locks.lock(&record.id);
+        let runtime = self.oci_runtime(&record.runtime_handler)?;
+        self.host
+            .start_container(&self.paths(&record.id)?, &runtime)?;
+        self.emit(&record, ContainerEventType::ContainerStartedEvent);
+        Ok(())
+    }
+
+    /// Stops a container (by id or unique prefix); an unknown one is fine.
+    pub fn stop_container(&self, id: &str, timeout_seconds: i64) -> Result<(), ServiceError> {
+        if let Some(record) = self.find_container(id)? {
+            self.stop_container_now(&record.id, timeout_seconds)?;
+        }
+        Ok(())
+    }
+
+    /// Stops `id` (SIGTERM or the image's stop signal, SIGKILL after `timeout` seconds);
+    /// an unknown or exited container is fine.
+    pub(crate) fn stop_container_now(&self, id: &str, timeout: i64) -> Result<(), ServiceError> {
+        let Some(record) = self.containers.get(id) else {
+            return Ok(());
+        };
+        let _guard = self.locks.lock(&record.id);
+        let runtime = self.oci_runtime(&record.runtime_handler)?;
+        let stop_signal = self
+            .images
+            .get(&record.image_id)
+            .ok()
+            .flatten()
+            .map(|image| image.config.stop_signal)
+            .unwrap_or_default();
+        let timeout = Duration::from_secs(u64::try_from(timeout).unwrap_or(0));
+        self.host
+            .stop_container(&self.paths(&record.id)?, &runtime, timeout, &stop_signal)?;
+        self.emit(&record, ContainerEventType::ContainerStoppedEvent);
+        Ok(())
+    }
+
+    /// Removes a container (by id or unique prefix), killing it if it runs; an unknown
+    /// one is fine.
+    pub fn remove_container(&self, id: &str) -> Result<(), ServiceError> {
+        if let Some(record) = self.find_container(id)? {
+            self.remove_container_now(&record.id)?;
+        }
+        Ok(())
+    }
+
+    /// Removes `id`; an unknown container is fine.
+    pub(crate) fn remove_container_now(&self, id: &str) -> Result<(), ServiceError> {
+        let Some(record) = self.containers.get(id) else {
+            return Ok(());
+        };
+        let _guard = self.locks.lock(&record.id);
+        let runtime = self.oci_runtime(&record.runtime_handler)?;
+        self.host
+            .remove_container(&self.paths(&record.id)?, &runtime)?;
+        self.containers.remove(&record.id)?;
+        self.emit(&record, ContainerEventType::ContainerDeletedEvent);
+        // Layers of images removed while this container used them can go now.
+        let in_use = self.layers_in_use();
+        self.images.gc(&|layer| in_use.contains(layer))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,278 @@
+//! The one boundary between the service layer and the host: every step of a pod's or a
+//! container's lifecycle that needs root, starts a process or changes the kernel's state
+//! (namespaces, the pod's PID init, CNI plugins, cgroups, overlay mounts, the OCI runtime
+//! and its monitor) goes through [`Host`]. [`System`] is the real thing and only calls
+//! the [`pod`](crate::pod) and [`container`](crate::container) modules; the unit tests use
+//! the recording fake of `fake/`, so that the order of steps, the rollback of a failed
+//! one and the answers to the kubelet are checked without root, as `init/src/sys` does
+//! for init. Plain file writes under the runtime's own folders (records, pod `/etc`
+//! files) are not behind it: a temporary folder serves them in tests.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use oci_spec::runtime::Spec;
+
+use crate::container::{self, ContainerError, ContainerPaths, ContainerRuntimeState, OciRuntime};
+use crate::pod::{self, Cni, PodError, PodIdentity, PodNamespaces, PodPaths};
+use crate::proto::v1::PortMapping;
+
+/// What the service layer asks of the host.
+pub trait Host: Send + Sync {
+    /// The node's hostname (an empty pod hostname takes it).
+    fn node_hostname(&self) -> String;
+
+    /// Creates the pod's namespaces (none for host network and IPC) with its hostname
+    /// and sysctls.
+    fn create_namespaces(
+        &self,
+        paths: &PodPaths,
+        hostname: &str,
+        host_network: bool,
+        host_ipc: bool,
+        sysctls: &[pod::sysctls::Sysctl],
+    ) -> Result<PodNamespaces, PodError>;
+
+    /// Starts the init of the pod-shared PID namespace.
+    fn start_pid_namespace(&self, monitor: &Path, paths: &PodPaths) -> Result<(), PodError>;
+
+    /// Whether `path` is a live namespace file.
+    fn is_namespace(&self, path: &Path) -> bool;
+
+    /// Wires the pod's network through CNI; returns its IPs, the primary first.
+    fn network_setup(
+        &self,
+        pod_id: &str,
+        netns: &Path,
+        pod: &PodIdentity,
+        port_mappings: &[PortMapping],
+    ) -> Result<Vec<IpAddr>, PodError>;
+
+    /// Undoes [`Host::network_setup`]; idempotent, and fine without a netns.
+    fn network_teardown(
+        &self,
+        pod_id: &str,
+        netns: Option<&Path>,
+        pod: &PodIdentity,
+        port_mappings: &[PortMapping],
+    ) -> Result<(), PodError>;
+
+    /// Whether CNI can set up pods now; the error is `reason: message`.
+    fn network_status(&self) -> Result<(), String>;
+
+    /// Unmounts and removes the pod's namespaces (and kills its PID init); idempotent.
+    fn remove_namespaces(&self, paths: &PodPaths) -> Result<(), PodError>;
+
+    /// Removes the pod's state folder after [`Host::remove_namespaces`]; idempotent.
+    fn remove_pod_files(&self, paths: &PodPaths) -> Result<(), PodError>;
+
+    /// Removes the pod's (empty) cgroup in every hierarchy; a missing one is fine.
+    fn remove_cgroup(&self, cgroup: &str) -> Result<(), PodError>;
+
+    /// Mounts the container's overlay rootfs on the image's layers (top first).
+    fn mount_rootfs(
+        &self,
+        paths: &ContainerPaths,
+        lowers: &[PathBuf],
+    ) -> Result<(), ContainerError>;
+
+    /// Creates the mount targets a user-namespaced container cannot create itself.
+    fn prepare_mount_targets(&self, rootfs: &Path, spec: &Spec) -> Result<(), ContainerError>;
+
+    /// Writes the bundle and has a new monitor run the OCI runtime's `create`.
+    fn create_container(
+        &self,
+        paths: &ContainerPaths,
+        spec: &Spec,
+        runtime: &OciRuntime,
+        log_path: &Path,
+        monitor: &Path,
+    ) -> Result<(), ContainerError>;
+
+    /// Starts a created container.
+    fn start_container(
+        &self,
+        paths: &ContainerPaths,
+        runtime: &OciRuntime,
+    ) -> Result<(), ContainerError>;
+
+    /// Stops a container: `signal`, `timeout`, then SIGKILL; an exited one is fine.
+    fn stop_container(
+        &self,
+        paths: &ContainerPaths,
+        runtime: &OciRuntime,
+        timeout: Duration,
+        signal: &str,
+    ) -> Result<(), ContainerError>;
+
+    /// Kills and deletes the container, unmounts and removes its folders; idempotent.
+    fn remove_container(
+        &self,
+        paths: &ContainerPaths,
+        runtime: &OciRuntime,
+    ) -> Result<(), ContainerError>;
+
+    /// The container's process state.
+    fn container_status(
+        &self,
+        paths: &ContainerPaths,
+        runtime: &OciRuntime,
+    ) -> Result<ContainerRuntimeState, ContainerError>;
+
+    /// Whether the OCI runtime `binary` supports recursive read-only mounts.
+    fn supports_recursive_read_only(&self, binary: &Path) -> bool;
+}
+
+/// The real host: the pod and container modules, with the CNI plugins of `cni`.
+pub struct System {
+    /// The CNI configuration and plugins.
+    pub cni: Cni,
+}
+
+impl Host for System {
+    fn node_hostname(&self) -> String {
+        nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    fn create_namespaces(
+        &self,
+        paths: &PodPaths,
+        hostname: &str,
+        host_network: bool,
+        host_ipc: bool,
+        sysctls: &[pod::sysctls::Sysctl],
+    ) -> Result<PodNamespaces, PodError> {
+        pod::create_namespaces(paths, hostname, host_network, host_ipc, sysctls)
+    }
+
+    fn start_pid_namespace(&self, monitor: &Path, paths: &PodPaths) -> Result<(), PodError> {
+        pod::pidns::start(monitor, paths).map(drop)
+    }
+
+    fn is_namespace(&self, path: &Path) -> bool {
+        pod::is_namespace_file(path)
+    }
+
+    fn network_setup(
+        &self,
+        pod_id: &str,
+        netns: &Path,
+        pod: &PodIdentity,
+        port_mappings: &[PortMapping],
+    ) -> Result<Vec<IpAddr>, PodError> {
+        Ok(self.cni.setup(pod_id, netns, pod, port_mappings)?.ips)
+    }
+
+    fn network_teardown(
+        &self,
+        pod_id: &str,
+        netns: Option<&Path>,
+        pod: &PodIdentity,
+        port_mappings: &[PortMapping],
+    ) -> Result<(), PodError> {
+        self.cni.teardown(pod_id, netns, pod, port_mappings)
+    }
+
+    fn network_status(&self) -> Result<(), String> {
+        self.cni.status()
+    }
+
+    fn remove_namespaces(&self, paths: &PodPaths) -> Result<(), PodError> {
+        pod::remove_namespaces(paths)
+    }
+
+    fn remove_pod_files(&self, paths: &PodPaths) -> Result<(), PodError> {
+        pod::remove_pod_files(paths)
+    }
+
+    fn remove_cgroup(&self, cgroup: &str) -> Result<(), PodError> {
+        remove_cgroup(cgroup)
+    }
+
+    fn mount_rootfs(
+        &self,
+        paths: &ContainerPaths,
+        lowers: &[PathBuf],
+    ) -> Result<(), ContainerError> {
+        container::rootfs::mount_rootfs(paths, lowers)
+    }
+
+    fn prepare_mount_targets(&self, rootfs: &Path, spec: &Spec) -> Result<(), ContainerError> {
+        container::rootfs::prepare_mount_targets(rootfs, spec)
+    }
+
+    fn create_container(
+        &self,
+        paths: &ContainerPaths,
+        spec: &Spec,
+        runtime: &OciRuntime,
+        log_path: &Path,
+        monitor: &Path,
+    ) -> Result<(), ContainerError> {
+        container::create(paths, spec, runtime, log_path, monitor).map(drop)
+    }
+
+    fn start_container(
+        &self,
+        paths: &ContainerPaths,
+        runtime: &OciRuntime,
+    ) -> Result<(), ContainerError> {
+        container::start(paths, runtime)
+    }
+
+    fn stop_container(
+        &self,
+        paths: &ContainerPaths,
+        runtime: &OciRuntime,
+        timeout: Duration,
+        signal: &str,
+    ) -> Result<(), ContainerError> {
+        container::stop(paths, runtime, timeout, signal)
+    }
+
+    fn remove_container(
+        &self,
+        paths: &ContainerPaths,
+        runtime: &OciRuntime,
+    ) -> Result<(), ContainerError> {
+        container::remove(paths, runtime)
+    }
+
+    fn container_status(
+        &self,
+        paths: &ContainerPaths,
+        runtime: &OciRuntime,
+    ) -> Result<ContainerRuntimeState, ContainerError> {
+        container::status(paths, runtime)
+    }
+
+    fn supports_recursive_read_only(&self, binary: &Path) -> bool {
+        container::oci_runtime::supports_recursive_read_only(binary)
+    }
+}
+
+/// Removes a pod's (empty) cgroup in every hierarchy: the one cgroup v2 tree, or each
+/// cgroup v1 controller's. The OCI runtime removed the containers' cgroups beneath it.
+fn remove_cgroup(cgroup: &str) -> Result<(), PodError> {
+    let root = Path::new("/sys/fs/cgroup");
+    let relative = cgroup.trim_start_matches('/');
+    let mut hierarchies = vec![root.to_owned()];
+    if !root.join("cgroup.controllers").exists() {
+        if let Ok(entries) = std::fs::read_dir(root) {
+            hierarchies.extend(entries.flatten().map(|e| e.path()));
+        }
+    }
+    for hierarchy in hierarchies {
+        let dir = hierarchy.join(relative);
+        match std::fs::remove_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => {}
+            Err(e) => return Err(PodError::io("remove cgroup", &dir, e)),
+        }
+    }
+    Ok(())
+}
