@@ -5,9 +5,11 @@ use std::path::Path;
 
 use super::ContainerError;
 
-/// Writes `data` to `path` atomically (see [`crate::atomic_file`]).
+/// Writes `data` to `path` atomically. Every container file lives in its bundle, in the
+/// state folder, so without fsync (see [`crate::atomic_file::write_volatile`]).
 pub fn atomic_write(path: &Path, data: &[u8]) -> Result<(), ContainerError> {
-    crate::atomic_file::write(path, data).map_err(|e| ContainerError::io("writing", path, e))
+    crate::atomic_file::write_volatile(path, data)
+        .map_err(|e| ContainerError::io("writing", path, e))
 }
 
 #[cfg(test)]

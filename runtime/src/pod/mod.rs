@@ -25,7 +25,8 @@ pub use namespaces::{create_namespaces, remove_namespaces, PodNamespaces};
 pub use paths::PodPaths;
 pub(crate) use sys::is_namespace_file;
 
-/// Replaces a pod file atomically (see [`crate::atomic_file`]).
+/// Replaces a pod file atomically. Pod files and the CNI cache live in the state folder,
+/// so without fsync (see [`crate::atomic_file::write_volatile`]).
 pub(crate) fn write_file(path: &std::path::Path, data: &[u8]) -> Result<(), PodError> {
-    crate::atomic_file::write(path, data).map_err(|e| PodError::io("write", path, e))
+    crate::atomic_file::write_volatile(path, data).map_err(|e| PodError::io("write", path, e))
 }

@@ -84,8 +84,7 @@ pub fn start(monitor: &Path, paths: &PodPaths) -> Result<PathBuf, PodError> {
     let init = ProcessId::of(pid)
         .ok_or_else(|| pid_init_error(paths, format!("the init {pid} died at once")))?;
     let made = (|| {
-        crate::atomic_file::write(&paths.pid_init_file(), init.to_line().as_bytes())
-            .map_err(|e| PodError::io("write", paths.pid_init_file(), e))?;
+        super::write_file(&paths.pid_init_file(), init.to_line().as_bytes())?;
         let target = paths.pidns();
         std::fs::File::create(&target).map_err(|e| PodError::io("create", &target, e))?;
         sys::bind(Path::new(&format!("/proc/{pid}/ns/pid")), &target)?;
