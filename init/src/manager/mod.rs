@@ -73,6 +73,8 @@ pub struct Manager<'a> {
     running: BTreeMap<UnitName, (JobKind, BTreeSet<UnitName>)>,
     pids: BTreeMap<u32, UnitName>,
     timers: BTreeMap<UnitName, Duration>,
+    /// Each service's watchdog deadline (`WatchdogSec=`), apart from its one timer.
+    watchdogs: BTreeMap<UnitName, Duration>,
     anchor: Option<UnitName>,
     anchor_reached: bool,
     /// Requirements a transaction could not load: (requirer, missing).
@@ -148,6 +150,7 @@ impl<'a> Manager<'a> {
             running: BTreeMap::new(),
             pids: BTreeMap::new(),
             timers: BTreeMap::new(),
+            watchdogs: BTreeMap::new(),
             anchor: None,
             anchor_reached: false,
             unmet: Vec::new(),
@@ -406,6 +409,12 @@ impl<'a> Manager<'a> {
             Action::Disarm => {
                 self.timers.remove(name);
             }
+            Action::ArmWatchdog(after) => {
+                self.watchdogs.insert(name.clone(), now + after);
+            }
+            Action::DisarmWatchdog => {
+                self.watchdogs.remove(name);
+            }
             Action::ReadPidFile => {
                 let pid_file = self
                     .slots
@@ -500,6 +509,17 @@ impl<'a> Manager<'a> {
                         self.feed(&name, Event::MainPid(main));
                     }
                 }
+                Some(("WATCHDOG", "1")) => self.feed(&name, Event::WatchdogPing),
+                // sd_notify(3): "WATCHDOG=trigger" tells the manager the watchdog expired.
+                Some(("WATCHDOG", "trigger")) => self.feed(&name, Event::WatchdogExpired),
+                Some(("WATCHDOG_USEC", v)) => match v.parse::<u64>() {
+                    Ok(usec) => {
+                        self.feed(&name, Event::WatchdogPeriod(Duration::from_micros(usec)))
+                    }
+                    Err(_) => {
+                        self.log(&format!("berth: {name}: WATCHDOG_USEC={v} is not a number"))
+                    }
+                },
                 Some(("STATUS", v)) => {
                     if let Some(slot) = self.slots.get_mut(&name) {
                         slot.status = Some(v.to_owned());
@@ -528,7 +548,11 @@ impl<'a> Manager<'a> {
 
     /// The earliest armed timer.
     pub fn next_deadline(&self) -> Option<Duration> {
-        self.timers.values().min().copied()
+        self.timers
+            .values()
+            .chain(self.watchdogs.values())
+            .min()
+            .copied()
     }
 
     /// Fires every timer that is due.
@@ -543,6 +567,18 @@ impl<'a> Manager<'a> {
         for name in due {
             self.timers.remove(&name);
             self.feed(&name, Event::Timer);
+        }
+        let now = self.sys.now();
+        let expired: Vec<UnitName> = self
+            .watchdogs
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in expired {
+            self.watchdogs.remove(&name);
+            self.log(&format!("berth: {name}: watchdog timeout"));
+            self.feed(&name, Event::WatchdogExpired);
         }
     }
 

@@ -94,6 +94,15 @@ pub(super) fn command_spawn(
     if let Some(pid) = slot.run.main_pid {
         vars.push(("MAINPID", pid.to_string()));
     }
+    // The main process of a service with a watchdog learns its period; `$WATCHDOG_PID`
+    // (its own PID) is filled in by the child.
+    let watchdog = match set {
+        CommandSet::Start => slot.run.watchdog_period(svc),
+        _ => None,
+    };
+    if let Some(period) = watchdog {
+        vars.push(("WATCHDOG_USEC", period.as_micros().to_string()));
+    }
     if !svc.runtime_directory.names.is_empty() {
         let dirs: Vec<String> = svc
             .runtime_directory
@@ -201,5 +210,6 @@ pub(super) fn command_spawn(
         rlimits,
         credentials,
         no_new_privileges: svc.no_new_privileges,
+        watchdog_pid: watchdog.is_some(),
     })
 }

@@ -394,3 +394,6 @@ fn daemon_reload_picks_up_a_new_drop_in() {
     let last = spawned(&fake).pop().expect("started again");
     assert_eq!(last.1, vec!["/usr/bin/a".to_owned(), "--new".to_owned()]);
 }
+
+#[path = "timer_tests.rs"]
+mod timers;

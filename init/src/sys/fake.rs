@@ -77,6 +77,8 @@ pub struct Fake {
     pub missing_programs: RefCell<BTreeSet<PathBuf>>,
     /// What `cgroup_signal` reports as the number of processes, per cgroup.
     pub cgroup_members: RefCell<BTreeMap<PathBuf, usize>>,
+    /// Every command `spawn_command` was given, whole.
+    pub spawns: RefCell<Vec<super::service_spawn::CommandSpawn>>,
 }
 
 impl Fake {
@@ -95,6 +97,7 @@ impl Fake {
             next_pid: Cell::new(1000),
             missing_programs: RefCell::default(),
             cgroup_members: RefCell::default(),
+            spawns: RefCell::default(),
             failing_mounts: RefCell::default(),
             failing_mounts_times: RefCell::default(),
             runs: RefCell::default(),
@@ -394,6 +397,7 @@ impl Syscalls for Fake {
             spec.argv.clone(),
             spec.cgroup.clone(),
         ));
+        self.spawns.borrow_mut().push(spec.clone());
         if self.missing_programs.borrow().contains(&spec.program) {
             return Err(io::Error::from_raw_os_error(nix::libc::ENOENT));
         }

@@ -11,6 +11,7 @@
 
 mod blk;
 pub mod dm;
+mod exec_env;
 #[cfg(test)]
 pub(crate) mod fake;
 pub mod journal_stream;

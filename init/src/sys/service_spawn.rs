@@ -5,7 +5,8 @@
 //! 1's to report with the path. Between `fork` and `exec` the child only makes
 //! async-signal-safe system calls on values prepared before: its own session, the cgroup
 //! (writing `0` to a `cgroup.procs` opened before), umask, nice, resource limits,
-//! `oom_score_adj`, groups and user, no_new_privs, default signals.
+//! `oom_score_adj`, groups and user, no_new_privs, default signals; then it calls `execve`
+//! itself with the argv and environment prepared before ([`super::exec_env`]).
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -17,6 +18,7 @@ use std::process::{Command, Stdio};
 
 use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 
+use super::exec_env::PreparedExec;
 use super::journal_stream::{PreparedStream, StreamHeader, JOURNAL_STDOUT_SOCKET};
 
 /// Where a standard stream of a unit's process goes.
@@ -55,6 +57,9 @@ pub struct CommandSpawn {
     /// `(uid, gid, supplementary gids)`; `None` runs as root.
     pub credentials: Option<(u32, u32, Vec<u32>)>,
     pub no_new_privileges: bool,
+    /// Set `$WATCHDOG_PID` to the process's own PID (the main process of a service with a
+    /// watchdog).
+    pub watchdog_pid: bool,
 }
 
 fn open_output(out: &Output) -> io::Result<Stdio> {
@@ -135,14 +140,11 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
         .as_ref()
         .map(|(_, _, g)| g.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect())
         .unwrap_or_default();
+    let mut exec = PreparedExec::new(&spec.program, &spec.argv, &spec.env, spec.watchdog_pid)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("NUL byte: {e}")))?;
+    // std sets up the standard streams and the working folder; the closure below executes.
     let mut command = Command::new(&spec.program);
-    if let Some(argv0) = spec.argv.first() {
-        command.arg0(argv0);
-    }
     command
-        .args(spec.argv.iter().skip(1))
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(&spec.working_directory)
         .stdin(Stdio::null())
         .stdout(stdout)
@@ -155,7 +157,7 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
     // The strings for `write` are prepared here; the child only calls write(2).
     let procs_fd = cgroup_procs.as_ref().map(|f| f.as_raw_fd());
 
-    let setup = move || -> io::Result<()> {
+    let prepare_child = move || -> io::Result<()> {
         nix::unistd::setsid()?;
         if let Some(fd) = procs_fd {
             write_fd(fd, b"0")?;
@@ -215,6 +217,10 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
             }
         }
         Ok(())
+    };
+    let setup = move || -> io::Result<()> {
+        prepare_child()?;
+        Err(exec.exec_in_child())
     };
     // SAFETY: PID 1 is single-threaded, so the forked child holds no lock another thread
     // could own; `setup` makes only async-signal-safe calls on values captured before the

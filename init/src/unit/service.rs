@@ -134,6 +134,8 @@ pub struct Service {
     pub timeout_stop: Option<Duration>,
     pub runtime_max: Option<Duration>,
     pub watchdog: Option<Duration>,
+    /// `WatchdogSignal=`: sent when the watchdog expires (SIGABRT by default).
+    pub watchdog_signal: i32,
     pub notify_access: Option<NotifyAccess>,
     pub kill_mode: KillMode,
     pub kill_signal: i32,
@@ -204,6 +206,7 @@ impl Default for Service {
             timeout_stop: Some(Duration::from_secs(90)),
             runtime_max: None,
             watchdog: None,
+            watchdog_signal: 6,
             notify_access: None,
             kill_mode: KillMode::ControlGroup,
             kill_signal: 15,
@@ -383,6 +386,10 @@ impl Service {
             },
             "KillSignal" => match values::signal(v) {
                 Ok(s) => self.kill_signal = s,
+                Err(e) => ctx.warn(a, e),
+            },
+            "WatchdogSignal" => match values::signal(v) {
+                Ok(s) => self.watchdog_signal = s,
                 Err(e) => ctx.warn(a, e),
             },
             "SendSIGKILL" => ctx.bool(a, &mut self.send_sigkill),

@@ -1,0 +1,99 @@
+//! `RuntimeMaxSec=` and `WatchdogSec=` through the engine, on the fake's virtual clock.
+
+use super::*;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn watchdog_pings_keep_a_service_alive_and_silence_kills_it_with_sigabrt_then_restarts() {
+    let fake = machine(&[(
+        "w.service",
+        "[Service]\nType=notify\nExecStart=/usr/bin/w\nWatchdogSec=2\nRestart=on-watchdog\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start(&n("w.service"));
+    let pid = pid_of(&m, "w.service");
+    let spec = fake.spawns.borrow()[0].clone();
+    assert!(spec
+        .env
+        .contains(&("WATCHDOG_USEC".to_owned(), "2000000".to_owned())));
+    assert!(spec.watchdog_pid);
+    m.notify(pid, "READY=1");
+    let ready_at = fake.now();
+    assert_eq!(m.next_deadline(), Some(ready_at + secs(2)));
+    fake.sleep(Duration::from_millis(1500));
+    m.notify(pid, "WATCHDOG=1");
+    assert_eq!(m.next_deadline(), Some(fake.now() + secs(2)));
+    fake.sleep(Duration::from_millis(1500));
+    m.fire_timers();
+    assert_eq!(
+        m.slots[&n("w.service")].run.active,
+        Active::Active,
+        "pinged in time"
+    );
+    m.notify(pid, "WATCHDOG_USEC=5000000");
+    assert_eq!(m.next_deadline(), Some(fake.now() + secs(5)));
+    fake.sleep(secs(5));
+    m.fire_timers();
+    assert!(fake.calls().contains(&Call::CgroupSignal(
+        "/sys/fs/cgroup/system.slice/w.service".into(),
+        6
+    )));
+    m.child_exited(pid, Exit::Signal(6));
+    let slot = &m.slots[&n("w.service")];
+    assert_eq!(slot.run.result.map(|r| r.as_str()), Some("watchdog"));
+    assert_eq!(slot.run.phase.as_str(), "auto-restart");
+    assert!(fake
+        .logs()
+        .contains(&"berth: w.service: watchdog timeout".to_owned()));
+    fake.sleep(secs(1));
+    m.fire_timers();
+    assert_ne!(pid_of(&m, "w.service"), pid, "restarted");
+}
+
+#[test]
+fn watchdog_trigger_from_the_service_counts_as_expiry() {
+    let fake = machine(&[(
+        "t.service",
+        "[Service]\nExecStart=/usr/bin/t\nWatchdogSec=30\nWatchdogSignal=SIGUSR2\nNotifyAccess=main\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start(&n("t.service"));
+    let pid = pid_of(&m, "t.service");
+    m.notify(pid, "WATCHDOG=trigger");
+    assert!(fake.calls().contains(&Call::CgroupSignal(
+        "/sys/fs/cgroup/system.slice/t.service".into(),
+        12
+    )));
+}
+
+#[test]
+fn runtime_max_sec_stops_a_service_with_result_timeout() {
+    let fake = machine(&[(
+        "r.service",
+        "[Service]\nExecStart=/usr/bin/r\nRuntimeMaxSec=60\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start(&n("r.service"));
+    let pid = pid_of(&m, "r.service");
+    assert!(!fake.spawns.borrow()[0].watchdog_pid);
+    assert_eq!(m.next_deadline(), Some(fake.now() + secs(60)));
+    fake.sleep(secs(59));
+    m.fire_timers();
+    assert_eq!(m.slots[&n("r.service")].run.active, Active::Active);
+    fake.sleep(secs(1));
+    m.fire_timers();
+    assert!(fake.calls().contains(&Call::CgroupSignal(
+        "/sys/fs/cgroup/system.slice/r.service".into(),
+        15
+    )));
+    m.child_exited(pid, Exit::Signal(15));
+    assert!(
+        fake.logs()
+            .contains(&"berth: FAILED r.service: timeout (signal 15)".to_owned()),
+        "{:?}",
+        fake.logs()
+    );
+}
