@@ -10,6 +10,8 @@
 mod cgroup_limits;
 pub mod environment;
 pub mod jobs;
+mod private_tmp;
+pub mod sandbox;
 mod spawn;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -73,6 +75,8 @@ pub struct Manager<'a> {
     running: BTreeMap<UnitName, (JobKind, BTreeSet<UnitName>)>,
     pids: BTreeMap<u32, UnitName>,
     timers: BTreeMap<UnitName, Duration>,
+    /// `PrivateTmp=` folders of running services.
+    private_tmp: BTreeMap<UnitName, private_tmp::PrivateTmp>,
     /// Each service's watchdog deadline (`WatchdogSec=`), apart from its one timer.
     watchdogs: BTreeMap<UnitName, Duration>,
     anchor: Option<UnitName>,
@@ -151,6 +155,7 @@ impl<'a> Manager<'a> {
             pids: BTreeMap::new(),
             timers: BTreeMap::new(),
             watchdogs: BTreeMap::new(),
+            private_tmp: BTreeMap::new(),
             anchor: None,
             anchor_reached: false,
             unmet: Vec::new(),
@@ -374,6 +379,7 @@ impl<'a> Manager<'a> {
         for action in actions {
             self.act(name, action);
         }
+        self.release_private_tmp(name);
         self.settle(name);
     }
 
@@ -639,6 +645,12 @@ impl<'a> Manager<'a> {
         set: crate::unit::lifecycle::CommandSet,
         index: usize,
     ) -> Result<u32, String> {
+        self.make_private_tmp(name)?;
+        let private_tmp = self
+            .private_tmp
+            .get(name)
+            .map(|p| p.binds.clone())
+            .unwrap_or_default();
         let slot = self.slots.get(name).ok_or("not loaded")?;
         let spec = spawn::command_spawn(
             self.sys,
@@ -647,6 +659,7 @@ impl<'a> Manager<'a> {
             index,
             &self.cgroup_of(name),
             &self.own_env,
+            &private_tmp,
         )?;
         if let Some(dir) = &spec.cgroup {
             self.sys

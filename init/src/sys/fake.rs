@@ -31,6 +31,8 @@ pub enum Call {
     Chmod(PathBuf, u32),
     Chown(PathBuf, u32, u32),
     RemoveContents(PathBuf),
+    MakeTempDir(PathBuf),
+    RemoveTree(PathBuf),
     Bind(PathBuf, PathBuf, MountFlags),
     RemountReadOnly(PathBuf),
     Unmount(PathBuf),
@@ -305,6 +307,26 @@ impl Syscalls for Fake {
     fn remove_dir_contents(&self, path: &Path) -> io::Result<()> {
         self.record(Call::RemoveContents(path.to_path_buf()));
         Ok(())
+    }
+
+    /// Suffixes count up (`000001`...), so tests know the name.
+    fn make_temp_dir(&self, prefix: &Path) -> io::Result<PathBuf> {
+        let n = self
+            .calls()
+            .iter()
+            .filter(|c| matches!(c, Call::MakeTempDir(_)))
+            .count();
+        let mut name = prefix.as_os_str().to_owned();
+        name.push(format!("{:06}", n + 1));
+        let dir = PathBuf::from(name);
+        self.record(Call::MakeTempDir(dir.clone()));
+        std::fs::create_dir(self.host(&dir))?;
+        Ok(dir)
+    }
+
+    fn remove_tree(&self, path: &Path) -> io::Result<()> {
+        self.record(Call::RemoveTree(path.to_path_buf()));
+        std::fs::remove_dir_all(self.host(path))
     }
 
     fn open_rw(&self, path: &Path) -> io::Result<File> {

@@ -20,6 +20,7 @@ use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 
 use super::exec_env::PreparedExec;
 use super::journal_stream::{PreparedStream, StreamHeader, JOURNAL_STDOUT_SOCKET};
+use super::sandbox::Sandbox;
 
 /// Where a standard stream of a unit's process goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +61,8 @@ pub struct CommandSpawn {
     /// Set `$WATCHDOG_PID` to the process's own PID (the main process of a service with a
     /// watchdog).
     pub watchdog_pid: bool,
+    /// Its own mount namespace and bounding set ([`super::sandbox`]).
+    pub sandbox: Option<Sandbox>,
 }
 
 fn open_output(out: &Output) -> io::Result<Stdio> {
@@ -140,6 +143,18 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
         .as_ref()
         .map(|(_, _, g)| g.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect())
         .unwrap_or_default();
+    let sandbox = match &spec.sandbox {
+        Some(s) => {
+            let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok())
+                .unwrap_or(63);
+            Some(s.prepare(last_cap).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("sandbox path: {e}"))
+            })?)
+        }
+        None => None,
+    };
     let mut exec = PreparedExec::new(&spec.program, &spec.argv, &spec.env, spec.watchdog_pid)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("NUL byte: {e}")))?;
     // std sets up the standard streams and the working folder; the closure below executes.
@@ -165,6 +180,10 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
         // After joining the cgroup, so the journal attributes the stream to the unit.
         for (stream, targets) in &journal {
             stream.attach_in_child(targets)?;
+        }
+        // Still root with every capability: mounts, then the bounding set.
+        if let Some(s) = &sandbox {
+            s.apply_in_child()?;
         }
         if let Some(value) = &oom {
             // SAFETY: a NUL-terminated literal; open(2) is async-signal-safe.

@@ -12,6 +12,7 @@
 //! into the image), PID 1 and `systemctl` share one reading of a unit, and so that every
 //! rule here is tested on plain folders, without root.
 
+pub mod capability;
 pub mod condition;
 pub mod exec;
 pub mod install;

@@ -652,11 +652,7 @@ fn capabilities(ctx: &mut Ctx, a: &Assignment, list: &mut Vec<String>) {
         None => (false, a.value.as_str()),
     };
     for cap in rest.split_whitespace() {
-        if !cap.starts_with("CAP_")
-            || !cap[4..]
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b == b'_')
-        {
+        if super::capability::number(cap).is_none() {
             ctx.warn(a, format!("'{cap}' is not a capability name"));
             return;
         }

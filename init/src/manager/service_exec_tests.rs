@@ -1,4 +1,5 @@
-//! `RuntimeMaxSec=` and `WatchdogSec=` through the engine, on the fake's virtual clock.
+//! `RuntimeMaxSec=`, `WatchdogSec=` and the sandbox (`PrivateTmp=`, `ProtectSystem=`...)
+//! through the engine, over the fake with its virtual clock.
 
 use super::*;
 
@@ -96,4 +97,65 @@ fn runtime_max_sec_stops_a_service_with_result_timeout() {
         "{:?}",
         fake.logs()
     );
+}
+
+#[test]
+fn private_tmp_is_made_per_run_bound_in_the_plan_and_removed_when_the_unit_stops() {
+    let fake = machine(&[(
+        "p.service",
+        "[Service]\nExecStart=/usr/bin/p\nPrivateTmp=yes\nProtectSystem=strict\n\
+         ReadWritePaths=-/var/lib/p\nCapabilityBoundingSet=CAP_NET_ADMIN\n",
+    )]);
+    fake.write(
+        "/proc/sys/kernel/random/boot_id",
+        "0123abcd-0000-1111-2222-333344445555\n",
+    );
+    fake.write(
+        "/proc/self/mountinfo",
+        "22 1 254:0 / / ro,relatime shared:1 - ext4 /dev/dm-0 ro\n",
+    );
+    fake.write("/tmp/.keep", "");
+    let mut m = manager(&fake);
+    m.start(&n("p.service"));
+    let pid = pid_of(&m, "p.service");
+    let outer =
+        PathBuf::from("/tmp/systemd-private-0123abcd000011112222333344445555-p.service-000001");
+    assert!(fake.calls().contains(&Call::MakeTempDir(outer.clone())));
+    assert!(fake
+        .calls()
+        .contains(&Call::Chmod(outer.join("tmp"), 0o1777)));
+    let sandbox = fake.spawns.borrow()[0].sandbox.clone().expect("sandbox");
+    assert_eq!(sandbox.bounding_set, Some(1 << 12));
+    assert!(sandbox
+        .mounts
+        .contains(&crate::sys::sandbox::MountOp::Bind {
+            source: outer.join("tmp"),
+            target: "/tmp".into(),
+            recursive: false,
+        }));
+    m.child_exited(pid, Exit::Code(0));
+    assert!(fake.calls().contains(&Call::RemoveTree(outer.clone())));
+    assert!(!fake.host(&outer).exists());
+}
+
+#[test]
+fn a_sandbox_path_that_is_missing_fails_the_start_with_its_name() {
+    let fake = machine(&[(
+        "q.service",
+        "[Service]\nExecStart=/usr/bin/q\nReadOnlyPaths=/opt/q\n",
+    )]);
+    fake.write(
+        "/proc/self/mountinfo",
+        "22 1 254:0 / / rw - ext4 /dev/vda rw\n",
+    );
+    let mut m = manager(&fake);
+    m.start(&n("q.service"));
+    assert!(
+        fake.logs()
+            .iter()
+            .any(|l| l.contains("q.service") && l.contains("/opt/q: no such file or directory")),
+        "{:?}",
+        fake.logs()
+    );
+    assert!(spawned(&fake).is_empty());
 }
