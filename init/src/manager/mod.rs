@@ -24,6 +24,7 @@ use crate::unit::lifecycle::{Action, Active, Event, Exit, ServiceRun};
 use crate::unit::load::Loader;
 use crate::unit::model::Unit;
 use crate::unit::name::{UnitName, UnitType};
+use crate::unit::service::NotifyAccess;
 use crate::unit::specifier::Host;
 use crate::unit::transaction::{JobKind, Note, Transaction, Units};
 
@@ -47,6 +48,8 @@ pub struct Slot {
     /// The state last said on the console (`started`, `FAILED`), so that each is said once
     /// per change although settling runs again for nested events.
     said: Option<Active>,
+    /// The state at the last settling, to see it become inactive (`OnSuccess=`).
+    settled_as: Active,
 }
 
 impl Slot {
@@ -218,6 +221,7 @@ impl<'a> Manager<'a> {
                 activated_at: None,
                 started_at: None,
                 said: None,
+                settled_as: Active::Inactive,
             });
         }
         for (name, job) in t.jobs {
@@ -462,6 +466,16 @@ impl<'a> Manager<'a> {
             Some(Exit::Signal(s)) => format!("{why} (signal {s})"),
             None => why.to_owned(),
         };
+        // systemd starts OnSuccess= units when a unit becomes inactive from any state but
+        // inactive or failed (a clean exit, a stop).
+        let succeeded_now = state == Active::Inactive
+            && !matches!(slot.settled_as, Active::Inactive | Active::Failed);
+        slot.settled_as = state;
+        let on_success = if succeeded_now {
+            slot.unit.deps.on_success.clone()
+        } else {
+            Vec::new()
+        };
         let on_failure = slot.unit.deps.on_failure.clone();
         if let Some((kind, required_by)) = self.running.get(name).cloned() {
             let done = match kind {
@@ -478,16 +492,19 @@ impl<'a> Manager<'a> {
             };
             if let Some(result) = done {
                 self.job_done(name, result, &required_by);
-                return self.start_on_failure(failed_now, &on_failure);
+                self.start_triggered(failed_now, &on_failure);
+                return self.start_triggered(succeeded_now, &on_success);
             }
         } else if failed_now {
             self.log(&format!("berth: FAILED {name}: {why}"));
         }
-        self.start_on_failure(failed_now, &on_failure);
+        self.start_triggered(failed_now, &on_failure);
+        self.start_triggered(succeeded_now, &on_success);
     }
 
-    fn start_on_failure(&mut self, failed_now: bool, units: &[UnitName]) {
-        if failed_now {
+    /// Starts `units` (`OnFailure=`, `OnSuccess=`) when `now`.
+    fn start_triggered(&mut self, now: bool, units: &[UnitName]) {
+        if now {
             for u in units {
                 self.start(u);
             }
@@ -506,6 +523,11 @@ impl<'a> Manager<'a> {
         let Some(name) = self.unit_of_pid(pid) else {
             return self.log(&format!("berth: notify from PID {pid} of no unit ignored"));
         };
+        if !self.notify_allowed(&name, pid) {
+            return self.log(&format!(
+                "berth: {name}: notify from PID {pid} refused by NotifyAccess="
+            ));
+        }
         for line in message.lines() {
             match line.split_once('=') {
                 Some(("READY", "1")) => self.feed(&name, Event::Ready),
@@ -533,6 +555,25 @@ impl<'a> Manager<'a> {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// NotifyAccess= (systemd.service(5)): none, the main process, it and the control
+    /// process (exec), or any process of the unit (all).
+    fn notify_allowed(&self, name: &UnitName, pid: u32) -> bool {
+        let Some(slot) = self.slots.get(name) else {
+            return false;
+        };
+        let Some(svc) = slot.unit.service.as_ref() else {
+            return false;
+        };
+        match svc.notify_access() {
+            NotifyAccess::None => false,
+            NotifyAccess::Main => slot.run.main_pid == Some(pid),
+            NotifyAccess::Exec => {
+                slot.run.main_pid == Some(pid) || slot.run.control_pid == Some(pid)
+            }
+            NotifyAccess::All => true,
         }
     }
 

@@ -159,3 +159,48 @@ fn a_sandbox_path_that_is_missing_fails_the_start_with_its_name() {
     );
     assert!(spawned(&fake).is_empty());
 }
+
+#[test]
+fn on_success_units_start_after_a_clean_end_and_not_after_a_failure() {
+    let fake = machine(&[
+        (
+            "ok.service",
+            "[Unit]\nOnSuccess=then.service\n[Service]\nType=oneshot\nExecStart=/usr/bin/ok\n",
+        ),
+        (
+            "bad.service",
+            "[Unit]\nOnSuccess=then.service\n[Service]\nType=oneshot\nExecStart=/usr/bin/bad\n",
+        ),
+        ("then.service", "[Service]\nExecStart=/usr/bin/then\n"),
+    ]);
+    let mut m = manager(&fake);
+    m.start(&n("bad.service"));
+    let pid = m.slots[&n("bad.service")].run.control_pid.expect("running");
+    m.child_exited(pid, Exit::Code(1));
+    assert!(!spawned(&fake).iter().any(|(u, _)| u == "then.service"));
+    m.start(&n("ok.service"));
+    let pid = m.slots[&n("ok.service")].run.control_pid.expect("running");
+    m.child_exited(pid, Exit::Code(0));
+    assert_eq!(m.slots[&n("ok.service")].run.active, Active::Inactive);
+    assert!(
+        spawned(&fake).iter().any(|(u, _)| u == "then.service"),
+        "{:?}",
+        spawned(&fake)
+    );
+}
+
+#[test]
+fn notify_access_decides_which_processes_of_the_unit_are_heard() {
+    for (access, heard) in [("main", false), ("all", true)] {
+        let fake = machine(&[(
+            "n.service",
+            &*format!("[Service]\nType=notify\nExecStart=/usr/bin/n\nNotifyAccess={access}\n"),
+        )]);
+        fake.write("/proc/4242/cgroup", "0::/system.slice/n.service\n");
+        let mut m = manager(&fake);
+        m.start(&n("n.service"));
+        m.notify(4242, "READY=1");
+        let active = m.slots[&n("n.service")].run.active == Active::Active;
+        assert_eq!(active, heard, "NotifyAccess={access}: {:?}", fake.logs());
+    }
+}

@@ -152,10 +152,8 @@ pub struct Service {
     pub group: Option<String>,
     pub supplementary_groups: Vec<String>,
     pub umask: u32,
-    pub standard_input: Stdio,
     pub standard_output: Stdio,
     pub standard_error: Option<Stdio>,
-    pub tty_path: Option<String>,
     /// `SyslogIdentifier=`: the journal's SYSLOG_IDENTIFIER (default: the program's name).
     pub syslog_identifier: Option<String>,
     /// `SyslogLevel=`: the priority of lines without a `<N>` prefix (default info, 6).
@@ -172,7 +170,6 @@ pub struct Service {
     pub nice: Option<i32>,
     pub no_new_privileges: bool,
     pub capability_bounding_set: Option<Vec<String>>,
-    pub ambient_capabilities: Vec<String>,
     pub private_tmp: bool,
     pub protect_system: ProtectSystem,
     pub protect_home: ProtectHome,
@@ -221,10 +218,8 @@ impl Default for Service {
             group: None,
             supplementary_groups: Vec::new(),
             umask: 0o022,
-            standard_input: Stdio::Null,
             standard_output: Stdio::Journal,
             standard_error: None,
-            tty_path: None,
             syslog_identifier: None,
             syslog_level: 6,
             syslog_level_prefix: true,
@@ -237,7 +232,6 @@ impl Default for Service {
             nice: None,
             no_new_privileges: false,
             capability_bounding_set: None,
-            ambient_capabilities: Vec::new(),
             private_tmp: false,
             protect_system: ProtectSystem::No,
             protect_home: ProtectHome::No,
@@ -441,9 +435,12 @@ impl Service {
                 Ok(m) => self.umask = m,
                 Err(e) => ctx.warn(a, e),
             },
+            // Standard input is always /dev/null.
             "StandardInput" => match v {
-                "null" => self.standard_input = Stdio::Null,
-                "tty" | "tty-force" | "tty-fail" => self.standard_input = Stdio::Tty,
+                "null" => {}
+                "tty" | "tty-force" | "tty-fail" => {
+                    ctx.warn(a, "terminal input is not implemented by Berth")
+                }
                 _ => ctx.warn(a, "unsupported standard input"),
             },
             "StandardOutput" => {
@@ -456,7 +453,15 @@ impl Service {
                     self.standard_error = Some(s);
                 }
             }
-            "TTYPath" => self.tty_path = ctx.expand(a).filter(|p| !p.is_empty()),
+            // `tty` output goes to the console, TTYPath='s default.
+            "TTYPath" => {
+                if !matches!(v, "" | "/dev/console") {
+                    ctx.warn(
+                        a,
+                        "a terminal other than /dev/console is not implemented by Berth",
+                    );
+                }
+            }
             "SyslogIdentifier" => self.syslog_identifier = ctx.expand(a).filter(|p| !p.is_empty()),
             "SyslogLevel" => match syslog_level(v) {
                 Some(level) => self.syslog_level = level,
@@ -488,7 +493,6 @@ impl Service {
                 a,
                 self.capability_bounding_set.get_or_insert_with(Vec::new),
             ),
-            "AmbientCapabilities" => capabilities(ctx, a, &mut self.ambient_capabilities),
             "PrivateTmp" => ctx.bool(a, &mut self.private_tmp),
             "ProtectSystem" => match v {
                 "strict" => self.protect_system = ProtectSystem::Strict,
