@@ -35,6 +35,72 @@ fn options_of<'m>(table: &'m [(String, String)], point: &str) -> Vec<&'m str> {
         .unwrap_or_default()
 }
 
+/// `sh -c script`, its output in `dir/report`, its errors in `dir/stderr`.
+fn shell(script: &str, dir: &Path) -> CommandSpawn {
+    CommandSpawn {
+        unit: "sandbox.service".into(),
+        program: "/bin/sh".into(),
+        argv: vec!["sh".into(), "-c".into(), script.into()],
+        env: vec![("PATH".into(), "/usr/bin:/bin:/usr/sbin:/sbin".into())],
+        working_directory: "/".into(),
+        cgroup: None,
+        stdout: Output::Truncate(dir.join("report")),
+        stderr: Output::Append(dir.join("stderr")),
+        umask: 0o022,
+        nice: None,
+        oom_score_adjust: None,
+        rlimits: Vec::new(),
+        credentials: None,
+        no_new_privileges: false,
+        watchdog_pid: false,
+        ambient_capabilities: 0,
+        sandbox: None,
+    }
+}
+
+/// Runs `spec` through the real spawn path to its end (exit 0 expected); returns its PID,
+/// its output and its errors.
+fn run(spec: &CommandSpawn, dir: &Path) -> (u32, String, String) {
+    let pid = service_spawn::spawn(spec).expect("spawned");
+    let status = waitpid(nix::unistd::Pid::from_raw(pid as i32), None).unwrap();
+    let stderr = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+    assert_eq!(
+        status,
+        WaitStatus::Exited(nix::unistd::Pid::from_raw(pid as i32), 0),
+        "stderr: {stderr}"
+    );
+    let out = std::fs::read_to_string(dir.join("report")).unwrap();
+    (pid, out, stderr)
+}
+
+#[test]
+#[ignore = "host test: root, changes of user; run with --include-ignored"]
+fn ambient_capabilities_survive_the_change_of_user() {
+    if !nix::unistd::geteuid().is_root() {
+        berth_testkit::skip("not root: cannot change user");
+        return;
+    }
+    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let mut spec = shell(
+        "id -u; grep -E '^Cap(Eff|Amb)' /proc/self/status",
+        work.path(),
+    );
+    spec.credentials = Some((65534, 65534, Vec::new()));
+    // CAP_NET_BIND_SERVICE (10), as a web server without root would ask.
+    spec.ambient_capabilities = 1 << 10;
+    let (_, out, _) = run(&spec, work.path());
+    assert_eq!(
+        out,
+        "65534\nCapEff:\t0000000000000400\nCapAmb:\t0000000000000400\n"
+    );
+    spec.ambient_capabilities = 0;
+    let (_, out, _) = run(&spec, work.path());
+    assert_eq!(
+        out, "65534\nCapEff:\t0000000000000000\nCapAmb:\t0000000000000000\n",
+        "without it, nothing"
+    );
+}
+
 #[test]
 #[ignore = "host test: root, mount namespaces; run with --include-ignored"]
 fn strict_sandbox_with_private_tmp_and_bounding_set_takes_effect_inside_only() {
@@ -77,34 +143,10 @@ fn strict_sandbox_with_private_tmp_and_bounding_set_takes_effect_inside_only() {
          cat /proc/self/mountinfo > {rw}/mountinfo\n",
         rw = rw.display()
     );
-    let report = rw.join("report");
-    let spec = CommandSpawn {
-        unit: "sandbox.service".into(),
-        program: "/bin/sh".into(),
-        argv: vec!["sh".into(), "-c".into(), script],
-        env: vec![("PATH".into(), "/usr/bin:/bin:/usr/sbin:/sbin".into())],
-        working_directory: "/".into(),
-        cgroup: None,
-        stdout: Output::Truncate(report.clone()),
-        stderr: Output::Append(work.path().join("stderr")),
-        umask: 0o022,
-        nice: None,
-        oom_score_adjust: None,
-        rlimits: Vec::new(),
-        credentials: None,
-        no_new_privileges: false,
-        watchdog_pid: true,
-        sandbox: Some(plan),
-    };
-    let pid = service_spawn::spawn(&spec).expect("spawned");
-    let status = waitpid(nix::unistd::Pid::from_raw(pid as i32), None).unwrap();
-    let stderr = std::fs::read_to_string(work.path().join("stderr")).unwrap_or_default();
-    assert_eq!(
-        status,
-        WaitStatus::Exited(nix::unistd::Pid::from_raw(pid as i32), 0),
-        "stderr: {stderr}"
-    );
-    let out = std::fs::read_to_string(&report).unwrap();
+    let mut spec = shell(&script, work.path());
+    spec.watchdog_pid = true;
+    spec.sandbox = Some(plan);
+    let (pid, out, stderr) = run(&spec, work.path());
     let host_after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
 
     assert!(

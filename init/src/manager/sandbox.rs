@@ -275,7 +275,7 @@ pub fn plan(
     let bounding_set = svc
         .capability_bounding_set
         .as_deref()
-        .map(capability::bounding_set);
+        .map(capability::set_of);
     if mounts.is_empty() && bounding_set.is_none() {
         return Ok(None);
     }

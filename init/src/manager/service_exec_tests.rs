@@ -204,3 +204,22 @@ fn notify_access_decides_which_processes_of_the_unit_are_heard() {
         assert_eq!(active, heard, "NotifyAccess={access}: {:?}", fake.logs());
     }
 }
+
+#[test]
+fn ambient_capabilities_reach_the_command_but_not_a_full_privileges_one() {
+    let fake = machine(&[(
+        "a.service",
+        "[Service]\nExecStartPre=+/usr/bin/pre\nExecStart=/usr/bin/a\nUser=root\n\
+         AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_RAW\n",
+    )]);
+    fake.write("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n");
+    fake.write("/etc/group", "root:x:0:\n");
+    let mut m = manager(&fake);
+    m.start(&n("a.service"));
+    let pre = m.slots[&n("a.service")].run.control_pid.expect("pre runs");
+    m.child_exited(pre, Exit::Code(0));
+    let spawns = fake.spawns.borrow();
+    assert_eq!(spawns.len(), 2, "{:?}", fake.logs());
+    assert_eq!(spawns[0].ambient_capabilities, 0);
+    assert_eq!(spawns[1].ambient_capabilities, (1 << 10) | (1 << 13));
+}

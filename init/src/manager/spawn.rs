@@ -226,5 +226,9 @@ pub(super) fn command_spawn(
         no_new_privileges: svc.no_new_privileges,
         watchdog_pid: watchdog.is_some(),
         sandbox,
+        ambient_capabilities: match cmd.flags.full_privileges {
+            true => 0,
+            false => crate::unit::capability::set_of(&svc.ambient_capabilities),
+        },
     })
 }

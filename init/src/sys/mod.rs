@@ -10,6 +10,7 @@
 //! limit: PID 1 never waits for a child without one.
 
 mod blk;
+mod caps;
 pub mod dm;
 mod exec_env;
 #[cfg(test)]

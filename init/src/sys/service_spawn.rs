@@ -61,6 +61,8 @@ pub struct CommandSpawn {
     /// Set `$WATCHDOG_PID` to the process's own PID (the main process of a service with a
     /// watchdog).
     pub watchdog_pid: bool,
+    /// `AmbientCapabilities=` (bit n for capability n), kept through the change of user.
+    pub ambient_capabilities: u64,
     /// Its own mount namespace and bounding set ([`super::sandbox`]).
     pub sandbox: Option<Sandbox>,
 }
@@ -169,6 +171,7 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
     let rlimits = spec.rlimits.clone();
     let credentials = spec.credentials.as_ref().map(|(u, g, _)| (*u, *g));
     let no_new_privs = spec.no_new_privileges;
+    let ambient = spec.ambient_capabilities;
     // The strings for `write` are prepared here; the child only calls write(2).
     let procs_fd = cgroup_procs.as_ref().map(|f| f.as_raw_fd());
 
@@ -220,10 +223,16 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
                 return Err(io::Error::last_os_error());
             }
         }
+        if ambient != 0 {
+            super::caps::keep_through_setuid()?;
+        }
         if let Some((uid, gid)) = credentials {
             nix::unistd::setgroups(&groups)?;
             nix::unistd::setgid(nix::unistd::Gid::from_raw(gid))?;
             nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))?;
+        }
+        if ambient != 0 {
+            super::caps::raise_ambient(ambient)?;
         }
         if no_new_privs {
             nix::sys::prctl::set_no_new_privs()?;

@@ -59,11 +59,12 @@ pub type CapSet = u64;
 /// Every capability (also those a newer kernel has beyond [`NAMES`]).
 pub const ALL: CapSet = u64::MAX;
 
-/// The set made by the entries of `CapabilityBoundingSet=`, as the parser keeps them
+/// The set made by the entries of `CapabilityBoundingSet=` or `AmbientCapabilities=`, as
+/// the parser keeps them
 /// (`CAP_X`, or `~CAP_X` from a `~` list), in order: the first entry starts from nothing
 /// or, inverted, from every capability; later ones add or, inverted, remove. No entries
 /// (the list after an empty assignment) is the empty set.
-pub fn bounding_set(entries: &[String]) -> CapSet {
+pub fn set_of(entries: &[String]) -> CapSet {
     let mut set = match entries.first() {
         Some(e) if e.starts_with('~') => ALL,
         _ => 0,
@@ -89,7 +90,7 @@ mod tests {
     use super::*;
 
     fn set(entries: &[&str]) -> CapSet {
-        bounding_set(&entries.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        set_of(&entries.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
 
     #[test]

@@ -170,6 +170,7 @@ pub struct Service {
     pub nice: Option<i32>,
     pub no_new_privileges: bool,
     pub capability_bounding_set: Option<Vec<String>>,
+    pub ambient_capabilities: Vec<String>,
     pub private_tmp: bool,
     pub protect_system: ProtectSystem,
     pub protect_home: ProtectHome,
@@ -232,6 +233,7 @@ impl Default for Service {
             nice: None,
             no_new_privileges: false,
             capability_bounding_set: None,
+            ambient_capabilities: Vec::new(),
             private_tmp: false,
             protect_system: ProtectSystem::No,
             protect_home: ProtectHome::No,
@@ -493,6 +495,7 @@ impl Service {
                 a,
                 self.capability_bounding_set.get_or_insert_with(Vec::new),
             ),
+            "AmbientCapabilities" => capabilities(ctx, a, &mut self.ambient_capabilities),
             "PrivateTmp" => ctx.bool(a, &mut self.private_tmp),
             "ProtectSystem" => match v {
                 "strict" => self.protect_system = ProtectSystem::Strict,
