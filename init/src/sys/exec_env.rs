@@ -43,10 +43,14 @@ impl PreparedExec {
         watchdog_pid: bool,
     ) -> Result<PreparedExec, NulError> {
         let program = CString::new(program.as_os_str().as_bytes())?;
-        let argv: Vec<CString> = argv
-            .iter()
-            .map(|a| CString::new(a.as_bytes()))
-            .collect::<Result<_, _>>()?;
+        // A program always gets an argv[0]: its path when none is given.
+        let argv: Vec<CString> = if argv.is_empty() {
+            vec![program.clone()]
+        } else {
+            argv.iter()
+                .map(|a| CString::new(a.as_bytes()))
+                .collect::<Result<_, _>>()?
+        };
         let env: Vec<CString> = env
             .iter()
             .filter(|(k, _)| !(watchdog_pid && k == "WATCHDOG_PID"))
@@ -139,5 +143,8 @@ mod tests {
         assert_eq!(p.env_ptrs.len(), 3, "A=1, the PID entry, NULL");
         assert_eq!(p._env.len(), 1);
         assert!(PreparedExec::new(Path::new("/bin/a\0"), &[], &[], false).is_err());
+        let p = PreparedExec::new(Path::new("/bin/true"), &[], &[], false).expect("no NUL");
+        assert_eq!(p._argv, vec![CString::new("/bin/true").expect("no NUL")]);
+        assert_eq!(p.argv_ptrs.len(), 2);
     }
 }
