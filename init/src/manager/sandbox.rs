@@ -7,7 +7,8 @@
 //! path that is not a mount point yet is bound onto itself so it can change alone. Then
 //! every mount at or below a read-only path is remounted read-only with its own flags,
 //! except what lies under a writable path named below it (`ReadWritePaths=`, the private
-//! /tmp, and `/dev`, `/proc`, `/sys` with `ProtectSystem=strict`). Paths that do not
+//! /tmp, `RuntimeDirectory=` and its siblings, and `/dev`, `/proc`, `/sys` with
+//! `ProtectSystem=strict`). Paths that do not
 //! exist are skipped where systemd skips them (`ProtectSystem=`, `ProtectHome=`, a `-`
 //! prefix); otherwise they fail the start.
 
@@ -27,6 +28,8 @@ enum Kind {
     ReadOnly,
     ReadWrite,
     Tmpfs,
+    /// `RuntimeDirectory=` and its siblings: writable unless named otherwise.
+    ReadWriteImplicit,
 }
 
 impl Kind {
@@ -38,11 +41,15 @@ impl Kind {
             Kind::ReadOnly => 2,
             Kind::ReadWrite => 3,
             Kind::Tmpfs => 4,
+            Kind::ReadWriteImplicit => 5,
         }
     }
 
     fn writable(&self) -> bool {
-        matches!(self, Kind::ReadWrite | Kind::PrivateTmp(_))
+        matches!(
+            self,
+            Kind::ReadWrite | Kind::ReadWriteImplicit | Kind::PrivateTmp(_)
+        )
     }
 }
 
@@ -158,6 +165,23 @@ fn entries(svc: &Service, private_tmp: &[(PathBuf, PathBuf)]) -> Result<Vec<Entr
             });
         }
     }
+    // systemd.exec(5): the folders PID 1 makes for the service stay writable under
+    // ProtectSystem=strict (and any read-only path above them).
+    let protects = out.iter().any(|e| !e.kind.writable());
+    for (dirs, base) in [
+        (&svc.runtime_directory, "/run"),
+        (&svc.state_directory, "/var/lib"),
+        (&svc.cache_directory, "/var/cache"),
+        (&svc.logs_directory, "/var/log"),
+    ] {
+        for name in dirs.names.iter().filter(|_| protects) {
+            out.push(Entry {
+                path: Path::new(base).join(name),
+                kind: Kind::ReadWriteImplicit,
+                ignore_missing: true,
+            });
+        }
+    }
     for (target, source) in private_tmp {
         out.push(Entry {
             path: target.clone(),
@@ -168,7 +192,8 @@ fn entries(svc: &Service, private_tmp: &[(PathBuf, PathBuf)]) -> Result<Vec<Entr
     Ok(out)
 }
 
-/// Whether `svc` asks for mounts of its own (then the plan needs the mount table).
+/// Whether `svc` asks for mounts of its own (then the plan needs the mount table; the
+/// implicitly writable folders alone need none).
 pub fn wants_mounts(svc: &Service) -> bool {
     svc.protect_system != ProtectSystem::No
         || svc.protect_home != ProtectHome::No
@@ -232,7 +257,7 @@ pub fn plan(
                 },
                 inherited(&table, source),
             ),
-            Kind::ReadOnly | Kind::ReadWrite => {
+            Kind::ReadOnly | Kind::ReadWrite | Kind::ReadWriteImplicit => {
                 if table.iter().any(|(m, _)| *m == e.path) {
                     continue;
                 }

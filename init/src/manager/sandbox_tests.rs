@@ -192,3 +192,26 @@ fn a_bounding_set_alone_needs_no_mounts() {
     assert!(s.mounts.is_empty());
     assert_eq!(s.bounding_set, Some(1 << 10));
 }
+
+#[test]
+fn the_service_folders_stay_writable_under_strict_and_alone_make_no_sandbox() {
+    let mut svc = Service::default();
+    svc.state_directory.names = vec!["app".into()];
+    svc.runtime_directory.names = vec!["app".into()];
+    assert_eq!(plan(&svc, &[], &|_| true, MOUNTINFO), Ok(None));
+    svc.protect_system = ProtectSystem::Strict;
+    svc.read_only_paths = vec!["/run/app".into()];
+    let got = ops(&svc, &[], &[]);
+    assert!(got.contains(&bind("/var/lib/app")), "{got:?}");
+    assert!(
+        !got.contains(&ro(
+            "/var/lib/app",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_RELATIME
+        )),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&ro("/run/app", MsFlags::MS_NOSUID | MsFlags::MS_NODEV)),
+        "ReadOnlyPaths= wins over the implicit writable folder: {got:?}"
+    );
+}
