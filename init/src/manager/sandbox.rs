@@ -283,13 +283,22 @@ pub fn plan(
     }
     points.sort_by(|a, b| a.0.cmp(&b.0));
     for (m, flags) in &points {
-        let read_only = list.iter().any(|ro| {
-            ro.kind == Kind::ReadOnly
-                && m.starts_with(&ro.path)
-                && !list.iter().any(|w| {
-                    w.kind.writable() && w.path.starts_with(&ro.path) && m.starts_with(&w.path)
-                })
+        // Below a new tmpfs or the private /tmp, the host's mounts are out of reach.
+        let hidden = list.iter().any(|e| {
+            matches!(
+                e.kind,
+                Kind::Inaccessible | Kind::Tmpfs | Kind::PrivateTmp(_)
+            ) && *m != e.path
+                && m.starts_with(&e.path)
         });
+        let read_only = !hidden
+            && list.iter().any(|ro| {
+                ro.kind == Kind::ReadOnly
+                    && m.starts_with(&ro.path)
+                    && !list.iter().any(|w| {
+                        w.kind.writable() && w.path.starts_with(&ro.path) && m.starts_with(&w.path)
+                    })
+            });
         if read_only {
             mounts.push(MountOp::ReadOnly {
                 target: m.clone(),

@@ -142,6 +142,34 @@ fn protect_home_modes_and_a_path_named_twice_keeps_the_strongest() {
 }
 
 #[test]
+fn mounts_hidden_below_a_new_tmpfs_are_left_alone() {
+    let svc = Service {
+        protect_system: ProtectSystem::Strict,
+        protect_home: ProtectHome::Tmpfs,
+        ..Service::default()
+    };
+    let got = plan(
+        &svc,
+        &[],
+        &|_| true,
+        &format!("{MOUNTINFO}31 22 8:2 / /home/user rw - ext4 /dev/vda2 rw\n"),
+    )
+    .expect("plan")
+    .expect("sandbox")
+    .mounts;
+    assert!(
+        !got.iter()
+            .any(|op| matches!(op, MountOp::ReadOnly { target, .. }
+            if target == Path::new("/home/user"))),
+        "{got:?}"
+    );
+    assert!(got.contains(&ro(
+        "/home",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_STRICTATIME
+    )));
+}
+
+#[test]
 fn a_writable_path_above_a_read_only_one_does_not_free_it() {
     let svc = Service {
         read_write_paths: vec!["/var".into()],
