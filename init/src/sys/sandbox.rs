@@ -143,13 +143,19 @@ impl PreparedSandbox {
                 flags,
                 data,
             } = op;
-            nix::mount::mount(
+            let done = nix::mount::mount(
                 source.as_deref(),
                 target.as_c_str(),
                 fstype.as_deref(),
                 *flags,
                 data.as_deref(),
-            )?;
+            );
+            match done {
+                // A mount the host itself covered over has no path here: nothing can be
+                // written through it, nothing to remount.
+                Err(nix::errno::Errno::ENOENT) if flags.contains(MsFlags::MS_REMOUNT) => {}
+                other => other?,
+            }
         }
         for cap in &self.drop {
             // SAFETY: PR_CAPBSET_DROP takes plain integers; nothing is read or written
