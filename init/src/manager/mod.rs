@@ -10,6 +10,8 @@
 mod cgroup_limits;
 pub mod environment;
 pub mod jobs;
+mod private_tmp;
+pub mod sandbox;
 mod spawn;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,6 +24,7 @@ use crate::unit::lifecycle::{Action, Active, Event, Exit, ServiceRun};
 use crate::unit::load::Loader;
 use crate::unit::model::Unit;
 use crate::unit::name::{UnitName, UnitType};
+use crate::unit::service::NotifyAccess;
 use crate::unit::specifier::Host;
 use crate::unit::transaction::{JobKind, Note, Transaction, Units};
 
@@ -45,6 +48,8 @@ pub struct Slot {
     /// The state last said on the console (`started`, `FAILED`), so that each is said once
     /// per change although settling runs again for nested events.
     said: Option<Active>,
+    /// The state at the last settling, to see it become inactive (`OnSuccess=`).
+    settled_as: Active,
 }
 
 impl Slot {
@@ -73,6 +78,10 @@ pub struct Manager<'a> {
     running: BTreeMap<UnitName, (JobKind, BTreeSet<UnitName>)>,
     pids: BTreeMap<u32, UnitName>,
     timers: BTreeMap<UnitName, Duration>,
+    /// `PrivateTmp=` folders of running services.
+    private_tmp: BTreeMap<UnitName, private_tmp::PrivateTmp>,
+    /// Each service's watchdog deadline (`WatchdogSec=`), apart from its one timer.
+    watchdogs: BTreeMap<UnitName, Duration>,
     anchor: Option<UnitName>,
     anchor_reached: bool,
     /// Requirements a transaction could not load: (requirer, missing).
@@ -148,6 +157,8 @@ impl<'a> Manager<'a> {
             running: BTreeMap::new(),
             pids: BTreeMap::new(),
             timers: BTreeMap::new(),
+            watchdogs: BTreeMap::new(),
+            private_tmp: BTreeMap::new(),
             anchor: None,
             anchor_reached: false,
             unmet: Vec::new(),
@@ -210,6 +221,7 @@ impl<'a> Manager<'a> {
                 activated_at: None,
                 started_at: None,
                 said: None,
+                settled_as: Active::Inactive,
             });
         }
         for (name, job) in t.jobs {
@@ -371,6 +383,7 @@ impl<'a> Manager<'a> {
         for action in actions {
             self.act(name, action);
         }
+        self.release_private_tmp(name);
         self.settle(name);
     }
 
@@ -405,6 +418,12 @@ impl<'a> Manager<'a> {
             }
             Action::Disarm => {
                 self.timers.remove(name);
+            }
+            Action::ArmWatchdog(after) => {
+                self.watchdogs.insert(name.clone(), now + after);
+            }
+            Action::DisarmWatchdog => {
+                self.watchdogs.remove(name);
             }
             Action::ReadPidFile => {
                 let pid_file = self
@@ -447,6 +466,16 @@ impl<'a> Manager<'a> {
             Some(Exit::Signal(s)) => format!("{why} (signal {s})"),
             None => why.to_owned(),
         };
+        // systemd starts OnSuccess= units when a unit becomes inactive from any state but
+        // inactive or failed (a clean exit, a stop).
+        let succeeded_now = state == Active::Inactive
+            && !matches!(slot.settled_as, Active::Inactive | Active::Failed);
+        slot.settled_as = state;
+        let on_success = if succeeded_now {
+            slot.unit.deps.on_success.clone()
+        } else {
+            Vec::new()
+        };
         let on_failure = slot.unit.deps.on_failure.clone();
         if let Some((kind, required_by)) = self.running.get(name).cloned() {
             let done = match kind {
@@ -463,16 +492,19 @@ impl<'a> Manager<'a> {
             };
             if let Some(result) = done {
                 self.job_done(name, result, &required_by);
-                return self.start_on_failure(failed_now, &on_failure);
+                self.start_triggered(failed_now, &on_failure);
+                return self.start_triggered(succeeded_now, &on_success);
             }
         } else if failed_now {
             self.log(&format!("berth: FAILED {name}: {why}"));
         }
-        self.start_on_failure(failed_now, &on_failure);
+        self.start_triggered(failed_now, &on_failure);
+        self.start_triggered(succeeded_now, &on_success);
     }
 
-    fn start_on_failure(&mut self, failed_now: bool, units: &[UnitName]) {
-        if failed_now {
+    /// Starts `units` (`OnFailure=`, `OnSuccess=`) when `now`.
+    fn start_triggered(&mut self, now: bool, units: &[UnitName]) {
+        if now {
             for u in units {
                 self.start(u);
             }
@@ -491,6 +523,11 @@ impl<'a> Manager<'a> {
         let Some(name) = self.unit_of_pid(pid) else {
             return self.log(&format!("berth: notify from PID {pid} of no unit ignored"));
         };
+        if !self.notify_allowed(&name, pid) {
+            return self.log(&format!(
+                "berth: {name}: notify from PID {pid} refused by NotifyAccess="
+            ));
+        }
         for line in message.lines() {
             match line.split_once('=') {
                 Some(("READY", "1")) => self.feed(&name, Event::Ready),
@@ -500,6 +537,17 @@ impl<'a> Manager<'a> {
                         self.feed(&name, Event::MainPid(main));
                     }
                 }
+                Some(("WATCHDOG", "1")) => self.feed(&name, Event::WatchdogPing),
+                // sd_notify(3): "WATCHDOG=trigger" tells the manager the watchdog expired.
+                Some(("WATCHDOG", "trigger")) => self.feed(&name, Event::WatchdogExpired),
+                Some(("WATCHDOG_USEC", v)) => match v.parse::<u64>() {
+                    Ok(usec) => {
+                        self.feed(&name, Event::WatchdogPeriod(Duration::from_micros(usec)))
+                    }
+                    Err(_) => {
+                        self.log(&format!("berth: {name}: WATCHDOG_USEC={v} is not a number"))
+                    }
+                },
                 Some(("STATUS", v)) => {
                     if let Some(slot) = self.slots.get_mut(&name) {
                         slot.status = Some(v.to_owned());
@@ -507,6 +555,25 @@ impl<'a> Manager<'a> {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// NotifyAccess= (systemd.service(5)): none, the main process, it and the control
+    /// process (exec), or any process of the unit (all).
+    fn notify_allowed(&self, name: &UnitName, pid: u32) -> bool {
+        let Some(slot) = self.slots.get(name) else {
+            return false;
+        };
+        let Some(svc) = slot.unit.service.as_ref() else {
+            return false;
+        };
+        match svc.notify_access() {
+            NotifyAccess::None => false,
+            NotifyAccess::Main => slot.run.main_pid == Some(pid),
+            NotifyAccess::Exec => {
+                slot.run.main_pid == Some(pid) || slot.run.control_pid == Some(pid)
+            }
+            NotifyAccess::All => true,
         }
     }
 
@@ -528,7 +595,11 @@ impl<'a> Manager<'a> {
 
     /// The earliest armed timer.
     pub fn next_deadline(&self) -> Option<Duration> {
-        self.timers.values().min().copied()
+        self.timers
+            .values()
+            .chain(self.watchdogs.values())
+            .min()
+            .copied()
     }
 
     /// Fires every timer that is due.
@@ -543,6 +614,18 @@ impl<'a> Manager<'a> {
         for name in due {
             self.timers.remove(&name);
             self.feed(&name, Event::Timer);
+        }
+        let now = self.sys.now();
+        let expired: Vec<UnitName> = self
+            .watchdogs
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in expired {
+            self.watchdogs.remove(&name);
+            self.log(&format!("berth: {name}: watchdog timeout"));
+            self.feed(&name, Event::WatchdogExpired);
         }
     }
 
@@ -603,6 +686,12 @@ impl<'a> Manager<'a> {
         set: crate::unit::lifecycle::CommandSet,
         index: usize,
     ) -> Result<u32, String> {
+        self.make_private_tmp(name)?;
+        let private_tmp = self
+            .private_tmp
+            .get(name)
+            .map(|p| p.binds.clone())
+            .unwrap_or_default();
         let slot = self.slots.get(name).ok_or("not loaded")?;
         let spec = spawn::command_spawn(
             self.sys,
@@ -611,6 +700,7 @@ impl<'a> Manager<'a> {
             index,
             &self.cgroup_of(name),
             &self.own_env,
+            &private_tmp,
         )?;
         if let Some(dir) = &spec.cgroup {
             self.sys

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::environment::{self, User};
+use super::sandbox;
 use super::{Slot, NOTIFY_SOCKET};
 use crate::sys::journal_stream::StreamHeader;
 use crate::sys::service_spawn::{CommandSpawn, Output};
@@ -75,6 +76,7 @@ pub(super) fn command_spawn(
     index: usize,
     cgroup: &Path,
     own_env: &BTreeMap<String, String>,
+    private_tmp: &[(PathBuf, PathBuf)],
 ) -> Result<CommandSpawn, String> {
     let unit = slot.unit.name.as_str();
     let svc = slot.unit.service.as_ref().ok_or("not a service")?;
@@ -93,6 +95,15 @@ pub(super) fn command_spawn(
     }
     if let Some(pid) = slot.run.main_pid {
         vars.push(("MAINPID", pid.to_string()));
+    }
+    // The main process of a service with a watchdog learns its period; `$WATCHDOG_PID`
+    // (its own PID) is filled in by the child.
+    let watchdog = match set {
+        CommandSet::Start => slot.run.watchdog_period(svc),
+        _ => None,
+    };
+    if let Some(period) = watchdog {
+        vars.push(("WATCHDOG_USEC", period.as_micros().to_string()));
     }
     if !svc.runtime_directory.names.is_empty() {
         let dirs: Vec<String> = svc
@@ -174,6 +185,18 @@ pub(super) fn command_spawn(
         })
         .collect();
     let program = program(sys, cmd)?;
+    // `+` runs the command with full privileges: no sandbox (systemd.service(5)).
+    let sandbox = if cmd.flags.full_privileges {
+        None
+    } else {
+        let mountinfo = if sandbox::wants_mounts(svc) {
+            sys.read_to_string(Path::new("/proc/self/mountinfo"))
+                .map_err(|e| format!("/proc/self/mountinfo: {e}"))?
+        } else {
+            String::new()
+        };
+        sandbox::plan(svc, private_tmp, &|p| sys.exists(p), &mountinfo)?
+    };
     let journal = StreamHeader {
         identifier: svc.syslog_identifier.clone().unwrap_or_else(|| {
             program
@@ -201,5 +224,11 @@ pub(super) fn command_spawn(
         rlimits,
         credentials,
         no_new_privileges: svc.no_new_privileges,
+        watchdog_pid: watchdog.is_some(),
+        sandbox,
+        ambient_capabilities: match cmd.flags.full_privileges {
+            true => 0,
+            false => crate::unit::capability::set_of(&svc.ambient_capabilities),
+        },
     })
 }

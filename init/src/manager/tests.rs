@@ -293,6 +293,7 @@ fn limit_nofile_infinity_is_nr_open() {
             0,
             Path::new("/sys/fs/cgroup/x"),
             &Default::default(),
+            &[],
         )
         .expect("spec")
     };
@@ -394,3 +395,6 @@ fn daemon_reload_picks_up_a_new_drop_in() {
     let last = spawned(&fake).pop().expect("started again");
     assert_eq!(last.1, vec!["/usr/bin/a".to_owned(), "--new".to_owned()]);
 }
+
+#[path = "service_exec_tests.rs"]
+mod service_exec;

@@ -31,6 +31,8 @@ pub enum Call {
     Chmod(PathBuf, u32),
     Chown(PathBuf, u32, u32),
     RemoveContents(PathBuf),
+    MakeTempDir(PathBuf),
+    RemoveTree(PathBuf),
     Bind(PathBuf, PathBuf, MountFlags),
     RemountReadOnly(PathBuf),
     Unmount(PathBuf),
@@ -77,6 +79,8 @@ pub struct Fake {
     pub missing_programs: RefCell<BTreeSet<PathBuf>>,
     /// What `cgroup_signal` reports as the number of processes, per cgroup.
     pub cgroup_members: RefCell<BTreeMap<PathBuf, usize>>,
+    /// Every command `spawn_command` was given, whole.
+    pub spawns: RefCell<Vec<super::service_spawn::CommandSpawn>>,
 }
 
 impl Fake {
@@ -95,6 +99,7 @@ impl Fake {
             next_pid: Cell::new(1000),
             missing_programs: RefCell::default(),
             cgroup_members: RefCell::default(),
+            spawns: RefCell::default(),
             failing_mounts: RefCell::default(),
             failing_mounts_times: RefCell::default(),
             runs: RefCell::default(),
@@ -304,6 +309,26 @@ impl Syscalls for Fake {
         Ok(())
     }
 
+    /// Suffixes count up (`000001`...), so tests know the name.
+    fn make_temp_dir(&self, prefix: &Path) -> io::Result<PathBuf> {
+        let n = self
+            .calls()
+            .iter()
+            .filter(|c| matches!(c, Call::MakeTempDir(_)))
+            .count();
+        let mut name = prefix.as_os_str().to_owned();
+        name.push(format!("{:06}", n + 1));
+        let dir = PathBuf::from(name);
+        self.record(Call::MakeTempDir(dir.clone()));
+        std::fs::create_dir(self.host(&dir))?;
+        Ok(dir)
+    }
+
+    fn remove_tree(&self, path: &Path) -> io::Result<()> {
+        self.record(Call::RemoveTree(path.to_path_buf()));
+        std::fs::remove_dir_all(self.host(path))
+    }
+
     fn open_rw(&self, path: &Path) -> io::Result<File> {
         std::fs::OpenOptions::new()
             .read(true)
@@ -394,6 +419,7 @@ impl Syscalls for Fake {
             spec.argv.clone(),
             spec.cgroup.clone(),
         ));
+        self.spawns.borrow_mut().push(spec.clone());
         if self.missing_programs.borrow().contains(&spec.program) {
             return Err(io::Error::from_raw_os_error(nix::libc::ENOENT));
         }

@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::kmod::{finit_module, init_module, ModuleInitFlags};
@@ -210,6 +210,16 @@ impl Syscalls for Linux {
 
     fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
         std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+    }
+
+    fn make_temp_dir(&self, prefix: &Path) -> io::Result<PathBuf> {
+        let mut template = prefix.as_os_str().to_owned();
+        template.push("XXXXXX");
+        Ok(nix::unistd::mkdtemp(Path::new(&template))?)
+    }
+
+    fn remove_tree(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_dir_all(path)
     }
 
     fn remove_dir_contents(&self, path: &Path) -> io::Result<()> {

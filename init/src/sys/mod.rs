@@ -10,11 +10,14 @@
 //! limit: PID 1 never waits for a child without one.
 
 mod blk;
+mod caps;
 pub mod dm;
+mod exec_env;
 #[cfg(test)]
 pub(crate) mod fake;
 pub mod journal_stream;
 mod linux;
+pub mod sandbox;
 pub mod service_spawn;
 mod spawn;
 mod switch_root;
@@ -175,6 +178,11 @@ pub trait Syscalls {
     fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()>;
     /// Removes everything inside the directory `path` (not crossing into other mounts).
     fn remove_dir_contents(&self, path: &Path) -> io::Result<()>;
+    /// Creates a new directory `<prefix>XXXXXX` (mkdtemp(3): mode 0700, a random suffix,
+    /// never one that exists) and returns its path.
+    fn make_temp_dir(&self, prefix: &Path) -> io::Result<std::path::PathBuf>;
+    /// Removes `path` and everything below it.
+    fn remove_tree(&self, path: &Path) -> io::Result<()>;
     /// Opens a file or block device for reading and writing.
     fn open_rw(&self, path: &Path) -> io::Result<File>;
 

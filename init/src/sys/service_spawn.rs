@@ -5,7 +5,8 @@
 //! 1's to report with the path. Between `fork` and `exec` the child only makes
 //! async-signal-safe system calls on values prepared before: its own session, the cgroup
 //! (writing `0` to a `cgroup.procs` opened before), umask, nice, resource limits,
-//! `oom_score_adj`, groups and user, no_new_privs, default signals.
+//! `oom_score_adj`, groups and user, no_new_privs, default signals; then it calls `execve`
+//! itself with the argv and environment prepared before ([`super::exec_env`]).
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -17,7 +18,9 @@ use std::process::{Command, Stdio};
 
 use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 
+use super::exec_env::PreparedExec;
 use super::journal_stream::{PreparedStream, StreamHeader, JOURNAL_STDOUT_SOCKET};
+use super::sandbox::Sandbox;
 
 /// Where a standard stream of a unit's process goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +58,13 @@ pub struct CommandSpawn {
     /// `(uid, gid, supplementary gids)`; `None` runs as root.
     pub credentials: Option<(u32, u32, Vec<u32>)>,
     pub no_new_privileges: bool,
+    /// Set `$WATCHDOG_PID` to the process's own PID (the main process of a service with a
+    /// watchdog).
+    pub watchdog_pid: bool,
+    /// `AmbientCapabilities=` (bit n for capability n), kept through the change of user.
+    pub ambient_capabilities: u64,
+    /// Its own mount namespace and bounding set ([`super::sandbox`]).
+    pub sandbox: Option<Sandbox>,
 }
 
 fn open_output(out: &Output) -> io::Result<Stdio> {
@@ -135,14 +145,23 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
         .as_ref()
         .map(|(_, _, g)| g.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect())
         .unwrap_or_default();
+    let sandbox = match &spec.sandbox {
+        Some(s) => {
+            let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok())
+                .unwrap_or(63);
+            Some(s.prepare(last_cap).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("sandbox path: {e}"))
+            })?)
+        }
+        None => None,
+    };
+    let mut exec = PreparedExec::new(&spec.program, &spec.argv, &spec.env, spec.watchdog_pid)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("NUL byte: {e}")))?;
+    // std sets up the standard streams and the working folder; the closure below executes.
     let mut command = Command::new(&spec.program);
-    if let Some(argv0) = spec.argv.first() {
-        command.arg0(argv0);
-    }
     command
-        .args(spec.argv.iter().skip(1))
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(&spec.working_directory)
         .stdin(Stdio::null())
         .stdout(stdout)
@@ -152,10 +171,11 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
     let rlimits = spec.rlimits.clone();
     let credentials = spec.credentials.as_ref().map(|(u, g, _)| (*u, *g));
     let no_new_privs = spec.no_new_privileges;
+    let ambient = spec.ambient_capabilities;
     // The strings for `write` are prepared here; the child only calls write(2).
     let procs_fd = cgroup_procs.as_ref().map(|f| f.as_raw_fd());
 
-    let setup = move || -> io::Result<()> {
+    let prepare_child = move || -> io::Result<()> {
         nix::unistd::setsid()?;
         if let Some(fd) = procs_fd {
             write_fd(fd, b"0")?;
@@ -163,6 +183,10 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
         // After joining the cgroup, so the journal attributes the stream to the unit.
         for (stream, targets) in &journal {
             stream.attach_in_child(targets)?;
+        }
+        // Still root with every capability: mounts, then the bounding set.
+        if let Some(s) = &sandbox {
+            s.apply_in_child()?;
         }
         if let Some(value) = &oom {
             // SAFETY: a NUL-terminated literal; open(2) is async-signal-safe.
@@ -199,10 +223,16 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
                 return Err(io::Error::last_os_error());
             }
         }
+        if ambient != 0 {
+            super::caps::keep_through_setuid()?;
+        }
         if let Some((uid, gid)) = credentials {
             nix::unistd::setgroups(&groups)?;
             nix::unistd::setgid(nix::unistd::Gid::from_raw(gid))?;
             nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))?;
+        }
+        if ambient != 0 {
+            super::caps::raise_ambient(ambient)?;
         }
         if no_new_privs {
             nix::sys::prctl::set_no_new_privs()?;
@@ -215,6 +245,10 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
             }
         }
         Ok(())
+    };
+    let setup = move || -> io::Result<()> {
+        prepare_child()?;
+        Err(exec.exec_in_child())
     };
     // SAFETY: PID 1 is single-threaded, so the forked child holds no lock another thread
     // could own; `setup` makes only async-signal-safe calls on values captured before the

@@ -10,7 +10,10 @@
 //! `READY=1`); `ExecStartPre`/`StartPost`/`Stop`/`StopPost` in order, `-` prefixes;
 //! `TimeoutStartSec`/`TimeoutStopSec`, SIGTERM then SIGKILL per `KillMode=`;
 //! `Restart=` (all seven), `RestartSec=`, `RestartPreventExitStatus=`,
-//! `SuccessExitStatus=`; the start rate limit.
+//! `SuccessExitStatus=`; the start rate limit; `RuntimeMaxSec=` (the one timer, armed
+//! while running); `WatchdogSec=` (a second timer of its own, armed from start-post on,
+//! reset by `WATCHDOG=1`, changed by `WATCHDOG_USEC=`, whose expiry sends
+//! `WatchdogSignal=` and fails the run with result `watchdog`).
 
 use std::time::Duration;
 
@@ -50,6 +53,8 @@ pub enum Phase {
     Exited,
     Stop,
     StopSigterm,
+    /// The watchdog expired: `WatchdogSignal=` was sent (systemd's `stop-watchdog`).
+    StopWatchdog,
     StopSigkill,
     StopPost,
     AutoRestart,
@@ -67,6 +72,7 @@ impl Phase {
             Phase::Exited => "exited",
             Phase::Stop => "stop",
             Phase::StopSigterm => "stop-sigterm",
+            Phase::StopWatchdog => "stop-watchdog",
             Phase::StopSigkill => "stop-sigkill",
             Phase::StopPost => "stop-post",
             Phase::AutoRestart => "auto-restart",
@@ -136,7 +142,12 @@ pub enum Event {
     MainPid(u32),
     /// The armed timer fired.
     Timer,
+    /// The watchdog timer fired (armed by [`Action::ArmWatchdog`]).
     WatchdogExpired,
+    /// `WATCHDOG=1` from the service: the watchdog starts over.
+    WatchdogPing,
+    /// `WATCHDOG_USEC=` from the service: the watchdog's new period (zero: off).
+    WatchdogPeriod(Duration),
 }
 
 /// Whom to signal.
@@ -162,6 +173,9 @@ pub enum Action {
     /// Fire [`Event::Timer`] after this long (replaces any armed timer).
     Arm(Duration),
     Disarm,
+    /// Fire [`Event::WatchdogExpired`] after this long (replaces an armed watchdog).
+    ArmWatchdog(Duration),
+    DisarmWatchdog,
     /// Read the PID file and answer with [`Event::MainPid`].
     ReadPidFile,
 }
@@ -188,6 +202,10 @@ pub struct ServiceRun {
     /// A stop was asked for: no restart.
     stop_requested: bool,
     pub restarts: u32,
+    /// `WATCHDOG_USEC=` of this run, which replaces `WatchdogSec=`.
+    watchdog_override: Option<Duration>,
+    /// Whether the watchdog timer is armed.
+    watchdog_armed: bool,
 }
 
 impl Default for ServiceRun {
@@ -203,6 +221,8 @@ impl Default for ServiceRun {
             starts: Vec::new(),
             stop_requested: false,
             restarts: 0,
+            watchdog_override: None,
+            watchdog_armed: false,
         }
     }
 }
@@ -279,18 +299,57 @@ impl ServiceRun {
         now: Duration,
     ) -> Vec<Action> {
         let mut out = Vec::new();
+        self.dispatch(svc, unit_limit, event, now, &mut out);
+        // The watchdog runs only while the service runs (start-post and running).
+        if self.watchdog_armed && !matches!(self.phase, Phase::StartPost | Phase::Running) {
+            self.watchdog_armed = false;
+            out.push(Action::DisarmWatchdog);
+        }
+        out
+    }
+
+    /// The watchdog period of this run: `WATCHDOG_USEC=`, else `WatchdogSec=`.
+    pub fn watchdog_period(&self, svc: &Service) -> Option<Duration> {
+        self.watchdog_override
+            .or(svc.watchdog)
+            .filter(|d| !d.is_zero())
+    }
+
+    /// (Re)arms the watchdog with the period of this run, or disarms it when it has none.
+    fn reset_watchdog(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        match self.watchdog_period(svc) {
+            Some(period) => {
+                self.watchdog_armed = true;
+                out.push(Action::ArmWatchdog(period));
+            }
+            None if self.watchdog_armed => {
+                self.watchdog_armed = false;
+                out.push(Action::DisarmWatchdog);
+            }
+            None => {}
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        svc: &Service,
+        unit_limit: (Duration, u32),
+        event: Event,
+        now: Duration,
+        out: &mut Vec<Action>,
+    ) {
         match event {
-            Event::Start => self.start(svc, unit_limit, now, &mut out),
+            Event::Start => self.start(svc, unit_limit, now, out),
             Event::Stop => {
                 self.stop_requested = true;
-                self.begin_stop(svc, &mut out);
+                self.begin_stop(svc, out);
             }
-            Event::Spawned(Ok(pid)) => self.spawned(svc, pid, &mut out),
+            Event::Spawned(Ok(pid)) => self.spawned(svc, pid, out),
             Event::Spawned(Err(())) => {
                 self.result = Some(Failure::Resources);
-                self.begin_stop_post(svc, &mut out);
+                self.begin_stop_post(svc, out);
             }
-            Event::Exited { pid, how } => self.exited(svc, pid, how, &mut out),
+            Event::Exited { pid, how } => self.exited(svc, pid, how, out),
             Event::Ready => {
                 if self.phase == Phase::Start
                     && matches!(
@@ -299,25 +358,43 @@ impl ServiceRun {
                     )
                 {
                     out.push(Action::Disarm);
-                    self.next_after_start(svc, &mut out);
+                    self.next_after_start(svc, out);
                 }
             }
             Event::MainPid(pid) => {
                 self.main_pid = Some(pid);
                 if self.phase == Phase::Start && svc.service_type == ServiceType::Forking {
                     out.push(Action::Disarm);
-                    self.next_after_start(svc, &mut out);
+                    self.next_after_start(svc, out);
                 }
             }
-            Event::Timer => self.timer(svc, unit_limit, now, &mut out),
+            Event::Timer => self.timer(svc, unit_limit, now, out),
             Event::WatchdogExpired => {
-                if self.active == Active::Active {
+                self.watchdog_armed = false;
+                if matches!(self.phase, Phase::StartPost | Phase::Running) {
+                    // systemd.service(5): no ExecStop=, the watchdog signal straight away,
+                    // then SIGKILL after TimeoutAbortSec= (which defaults to TimeoutStopSec=).
                     self.result = Some(Failure::Watchdog);
-                    self.begin_stop(svc, &mut out);
+                    self.set(Active::Deactivating, Phase::Stop);
+                    match svc.timeout_stop {
+                        Some(t) => out.push(Action::Arm(t)),
+                        None => out.push(Action::Disarm),
+                    }
+                    self.signal(svc, svc.watchdog_signal, Phase::StopWatchdog, out);
+                }
+            }
+            Event::WatchdogPing => {
+                if matches!(self.phase, Phase::StartPost | Phase::Running) {
+                    self.reset_watchdog(svc, out);
+                }
+            }
+            Event::WatchdogPeriod(period) => {
+                self.watchdog_override = Some(period);
+                if matches!(self.phase, Phase::StartPost | Phase::Running) {
+                    self.reset_watchdog(svc, out);
                 }
             }
         }
-        out
     }
 
     fn start(
@@ -344,6 +421,7 @@ impl ServiceRun {
         self.result = None;
         self.last_exit = None;
         self.main_pid = None;
+        self.watchdog_override = None;
         self.set(Active::Activating, Phase::StartPre);
         if let Some(t) = svc.timeout_start {
             out.push(Action::Arm(t));
@@ -382,6 +460,10 @@ impl ServiceRun {
                     self.set(Active::Active, Phase::Exited);
                 } else {
                     self.set(Active::Active, Phase::Running);
+                    // RuntimeMaxSec= counts from here; the start timeout is done.
+                    if let Some(t) = svc.runtime_max {
+                        out.push(Action::Arm(t));
+                    }
                 }
             }
             CommandSet::Stop => self.signal_remaining(svc, out),
@@ -414,6 +496,7 @@ impl ServiceRun {
 
     fn next_after_start(&mut self, svc: &Service, out: &mut Vec<Action>) {
         self.phase = Phase::StartPost;
+        self.reset_watchdog(svc, out);
         self.run_from(svc, CommandSet::StartPost, 0, out);
     }
 
@@ -478,7 +561,7 @@ impl ServiceRun {
                 }
             }
             // The main process ended while stopping: on, unless ExecStop= still runs.
-            Phase::StopSigterm | Phase::StopSigkill | Phase::Stop
+            Phase::StopSigterm | Phase::StopWatchdog | Phase::StopSigkill | Phase::Stop
                 if self.control_pid.is_none() && self.current.is_none() =>
             {
                 self.begin_stop_post(svc, out);
@@ -516,8 +599,14 @@ impl ServiceRun {
 
     /// KillSignal= to the main process or the group, per KillMode=.
     fn signal_remaining(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        self.signal(svc, svc.kill_signal, Phase::StopSigterm, out);
+    }
+
+    /// `signal` to the main process or the group, per KillMode=; SIGHUP after it when
+    /// `SendSIGHUP=` (on the stop signal only).
+    fn signal(&mut self, svc: &Service, signal: i32, phase: Phase, out: &mut Vec<Action>) {
         self.current = None;
-        self.phase = Phase::StopSigterm;
+        self.phase = phase;
         let target = match (svc.kill_mode, self.main_pid) {
             (KillMode::None, _) => None,
             (KillMode::Process, Some(pid)) => Some(KillTarget::Main(pid)),
@@ -527,11 +616,8 @@ impl ServiceRun {
         };
         match target {
             Some(t) => {
-                out.push(Action::Kill {
-                    target: t,
-                    signal: svc.kill_signal,
-                });
-                if svc.send_sighup {
+                out.push(Action::Kill { target: t, signal });
+                if svc.send_sighup && phase == Phase::StopSigterm {
                     out.push(Action::Kill {
                         target: t,
                         signal: SIGHUP,
@@ -579,12 +665,14 @@ impl ServiceRun {
                 self.set(Active::Inactive, Phase::Dead);
                 self.start(svc, limit, now, out);
             }
-            Phase::StartPre | Phase::Start | Phase::StartPost => {
+            // A start that took too long, or a run past RuntimeMaxSec=.
+            Phase::StartPre | Phase::Start | Phase::StartPost | Phase::Running => {
                 self.result = Some(Failure::Timeout);
                 self.begin_stop(svc, out);
             }
-            Phase::Stop | Phase::StopSigterm => {
-                // As systemd: a stop that times out fails the unit (Result: timeout).
+            Phase::Stop | Phase::StopSigterm | Phase::StopWatchdog => {
+                // As systemd: a stop that times out fails the unit (Result: timeout),
+                // unless it already failed (a watchdog stop keeps Result: watchdog).
                 self.result.get_or_insert(Failure::Timeout);
                 if svc.send_sigkill {
                     self.phase = Phase::StopSigkill;

@@ -352,3 +352,6 @@ fn forking_reads_its_pid_file() {
     assert_eq!(d.state(), (Active::Failed, Phase::Failed));
     assert_eq!(d.run.result, Some(Failure::Signal));
 }
+
+#[path = "lifecycle_timer_tests.rs"]
+mod timers;

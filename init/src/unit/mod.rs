@@ -2,8 +2,8 @@
 //! splitting and quoting ([`words`]), names, templates and instances ([`name`]),
 //! specifiers ([`specifier`]), the search path with drop-ins, masks, aliases and
 //! `.wants/` folders ([`load`]), the typed unit ([`model`], [`service`], [`condition`],
-//! [`exec`], [`values`]), what enabling it links ([`install`]), the start transaction
-//! ([`transaction`]) and a service's life as a state machine ([`lifecycle`]).
+//! [`exec`], [`values`], [`capability`]), what enabling it links ([`install`]), the start
+//! transaction ([`transaction`]) and a service's life as a state machine ([`lifecycle`]).
 //!
 //! Not yet here: the engine that runs these in PID 1 (spawning into cgroups, the notify
 //! and control sockets, `systemctl`); stage 2 still runs its fixed early-boot jobs.
@@ -12,6 +12,7 @@
 //! into the image), PID 1 and `systemctl` share one reading of a unit, and so that every
 //! rule here is tested on plain folders, without root.
 
+pub mod capability;
 pub mod condition;
 pub mod exec;
 pub mod install;

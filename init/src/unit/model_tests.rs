@@ -211,3 +211,48 @@ fn conditions_and_reset_lists() {
         [Path::new("/etc/systemd/system/a.service.d/override.conf")]
     );
 }
+
+#[test]
+fn keys_berth_parses_but_does_not_apply_are_named_with_file_and_line() {
+    let u = load(
+        &[(
+            "/etc/systemd/system/b.service",
+            "[Unit]\nStopWhenUnneeded=yes\nJobTimeoutSec=5\n[Service]\nExecStart=/bin/true\n\
+             AmbientCapabilities=CAP_NET_ADMIN\nStandardInput=tty\nTTYPath=/dev/tty1\n\
+             TTYPath=/dev/console\nStandardInput=null\nCapabilityBoundingSet=CAP_NOPE\n",
+        )],
+        "b.service",
+    );
+    let m = messages(&u);
+    let at = |line: usize, text: &str| {
+        assert!(
+            m.iter().any(
+                |w| w.starts_with(&format!("/etc/systemd/system/b.service:{line}: "))
+                    && w.contains(text)
+            ),
+            "line {line}: {text}: {m:#?}"
+        )
+    };
+    at(
+        2,
+        "[Unit] StopWhenUnneeded= is not implemented by Berth, ignored",
+    );
+    at(
+        3,
+        "[Unit] JobTimeoutSec= is not implemented by Berth, ignored",
+    );
+    at(
+        7,
+        "StandardInput=tty: terminal input is not implemented by Berth, ignored",
+    );
+    at(
+        8,
+        "TTYPath=/dev/tty1: a terminal other than /dev/console is not implemented",
+    );
+    at(11, "'CAP_NOPE' is not a capability name");
+    assert_eq!(
+        m.len(),
+        5,
+        "AmbientCapabilities=, the console path and null input are what Berth does: {m:#?}"
+    );
+}

@@ -134,6 +134,8 @@ pub struct Service {
     pub timeout_stop: Option<Duration>,
     pub runtime_max: Option<Duration>,
     pub watchdog: Option<Duration>,
+    /// `WatchdogSignal=`: sent when the watchdog expires (SIGABRT by default).
+    pub watchdog_signal: i32,
     pub notify_access: Option<NotifyAccess>,
     pub kill_mode: KillMode,
     pub kill_signal: i32,
@@ -150,10 +152,8 @@ pub struct Service {
     pub group: Option<String>,
     pub supplementary_groups: Vec<String>,
     pub umask: u32,
-    pub standard_input: Stdio,
     pub standard_output: Stdio,
     pub standard_error: Option<Stdio>,
-    pub tty_path: Option<String>,
     /// `SyslogIdentifier=`: the journal's SYSLOG_IDENTIFIER (default: the program's name).
     pub syslog_identifier: Option<String>,
     /// `SyslogLevel=`: the priority of lines without a `<N>` prefix (default info, 6).
@@ -204,6 +204,7 @@ impl Default for Service {
             timeout_stop: Some(Duration::from_secs(90)),
             runtime_max: None,
             watchdog: None,
+            watchdog_signal: 6,
             notify_access: None,
             kill_mode: KillMode::ControlGroup,
             kill_signal: 15,
@@ -218,10 +219,8 @@ impl Default for Service {
             group: None,
             supplementary_groups: Vec::new(),
             umask: 0o022,
-            standard_input: Stdio::Null,
             standard_output: Stdio::Journal,
             standard_error: None,
-            tty_path: None,
             syslog_identifier: None,
             syslog_level: 6,
             syslog_level_prefix: true,
@@ -385,6 +384,10 @@ impl Service {
                 Ok(s) => self.kill_signal = s,
                 Err(e) => ctx.warn(a, e),
             },
+            "WatchdogSignal" => match values::signal(v) {
+                Ok(s) => self.watchdog_signal = s,
+                Err(e) => ctx.warn(a, e),
+            },
             "SendSIGKILL" => ctx.bool(a, &mut self.send_sigkill),
             "SendSIGHUP" => ctx.bool(a, &mut self.send_sighup),
             _ => return self.apply_exec_context(ctx, a),
@@ -434,9 +437,12 @@ impl Service {
                 Ok(m) => self.umask = m,
                 Err(e) => ctx.warn(a, e),
             },
+            // Standard input is always /dev/null.
             "StandardInput" => match v {
-                "null" => self.standard_input = Stdio::Null,
-                "tty" | "tty-force" | "tty-fail" => self.standard_input = Stdio::Tty,
+                "null" => {}
+                "tty" | "tty-force" | "tty-fail" => {
+                    ctx.warn(a, "terminal input is not implemented by Berth")
+                }
                 _ => ctx.warn(a, "unsupported standard input"),
             },
             "StandardOutput" => {
@@ -449,7 +455,15 @@ impl Service {
                     self.standard_error = Some(s);
                 }
             }
-            "TTYPath" => self.tty_path = ctx.expand(a).filter(|p| !p.is_empty()),
+            // `tty` output goes to the console, TTYPath='s default.
+            "TTYPath" => {
+                if !matches!(v, "" | "/dev/console") {
+                    ctx.warn(
+                        a,
+                        "a terminal other than /dev/console is not implemented by Berth",
+                    );
+                }
+            }
             "SyslogIdentifier" => self.syslog_identifier = ctx.expand(a).filter(|p| !p.is_empty()),
             "SyslogLevel" => match syslog_level(v) {
                 Some(level) => self.syslog_level = level,
@@ -645,11 +659,7 @@ fn capabilities(ctx: &mut Ctx, a: &Assignment, list: &mut Vec<String>) {
         None => (false, a.value.as_str()),
     };
     for cap in rest.split_whitespace() {
-        if !cap.starts_with("CAP_")
-            || !cap[4..]
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b == b'_')
-        {
+        if super::capability::number(cap).is_none() {
             ctx.warn(a, format!("'{cap}' is not a capability name"));
             return;
         }

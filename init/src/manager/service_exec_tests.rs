@@ -1,0 +1,225 @@
+//! `RuntimeMaxSec=`, `WatchdogSec=` and the sandbox (`PrivateTmp=`, `ProtectSystem=`...)
+//! through the engine, over the fake with its virtual clock.
+
+use super::*;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn watchdog_pings_keep_a_service_alive_and_silence_kills_it_with_sigabrt_then_restarts() {
+    let fake = machine(&[(
+        "w.service",
+        "[Service]\nType=notify\nExecStart=/usr/bin/w\nWatchdogSec=2\nRestart=on-watchdog\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start(&n("w.service"));
+    let pid = pid_of(&m, "w.service");
+    let spec = fake.spawns.borrow()[0].clone();
+    assert!(spec
+        .env
+        .contains(&("WATCHDOG_USEC".to_owned(), "2000000".to_owned())));
+    assert!(spec.watchdog_pid);
+    m.notify(pid, "READY=1");
+    let ready_at = fake.now();
+    assert_eq!(m.next_deadline(), Some(ready_at + secs(2)));
+    fake.sleep(Duration::from_millis(1500));
+    m.notify(pid, "WATCHDOG=1");
+    assert_eq!(m.next_deadline(), Some(fake.now() + secs(2)));
+    fake.sleep(Duration::from_millis(1500));
+    m.fire_timers();
+    assert_eq!(
+        m.slots[&n("w.service")].run.active,
+        Active::Active,
+        "pinged in time"
+    );
+    m.notify(pid, "WATCHDOG_USEC=5000000");
+    assert_eq!(m.next_deadline(), Some(fake.now() + secs(5)));
+    fake.sleep(secs(5));
+    m.fire_timers();
+    assert!(fake.calls().contains(&Call::CgroupSignal(
+        "/sys/fs/cgroup/system.slice/w.service".into(),
+        6
+    )));
+    m.child_exited(pid, Exit::Signal(6));
+    let slot = &m.slots[&n("w.service")];
+    assert_eq!(slot.run.result.map(|r| r.as_str()), Some("watchdog"));
+    assert_eq!(slot.run.phase.as_str(), "auto-restart");
+    assert!(fake
+        .logs()
+        .contains(&"berth: w.service: watchdog timeout".to_owned()));
+    fake.sleep(secs(1));
+    m.fire_timers();
+    assert_ne!(pid_of(&m, "w.service"), pid, "restarted");
+}
+
+#[test]
+fn watchdog_trigger_from_the_service_counts_as_expiry() {
+    let fake = machine(&[(
+        "t.service",
+        "[Service]\nExecStart=/usr/bin/t\nWatchdogSec=30\nWatchdogSignal=SIGUSR2\nNotifyAccess=main\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start(&n("t.service"));
+    let pid = pid_of(&m, "t.service");
+    m.notify(pid, "WATCHDOG=trigger");
+    assert!(fake.calls().contains(&Call::CgroupSignal(
+        "/sys/fs/cgroup/system.slice/t.service".into(),
+        12
+    )));
+}
+
+#[test]
+fn runtime_max_sec_stops_a_service_with_result_timeout() {
+    let fake = machine(&[(
+        "r.service",
+        "[Service]\nExecStart=/usr/bin/r\nRuntimeMaxSec=60\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start(&n("r.service"));
+    let pid = pid_of(&m, "r.service");
+    assert!(!fake.spawns.borrow()[0].watchdog_pid);
+    assert_eq!(m.next_deadline(), Some(fake.now() + secs(60)));
+    fake.sleep(secs(59));
+    m.fire_timers();
+    assert_eq!(m.slots[&n("r.service")].run.active, Active::Active);
+    fake.sleep(secs(1));
+    m.fire_timers();
+    assert!(fake.calls().contains(&Call::CgroupSignal(
+        "/sys/fs/cgroup/system.slice/r.service".into(),
+        15
+    )));
+    m.child_exited(pid, Exit::Signal(15));
+    assert!(
+        fake.logs()
+            .contains(&"berth: FAILED r.service: timeout (signal 15)".to_owned()),
+        "{:?}",
+        fake.logs()
+    );
+}
+
+#[test]
+fn private_tmp_is_made_per_run_bound_in_the_plan_and_removed_when_the_unit_stops() {
+    let fake = machine(&[(
+        "p.service",
+        "[Service]\nExecStart=/usr/bin/p\nPrivateTmp=yes\nProtectSystem=strict\n\
+         ReadWritePaths=-/var/lib/p\nCapabilityBoundingSet=CAP_NET_ADMIN\n",
+    )]);
+    fake.write(
+        "/proc/sys/kernel/random/boot_id",
+        "0123abcd-0000-1111-2222-333344445555\n",
+    );
+    fake.write(
+        "/proc/self/mountinfo",
+        "22 1 254:0 / / ro,relatime shared:1 - ext4 /dev/dm-0 ro\n",
+    );
+    fake.write("/tmp/.keep", "");
+    let mut m = manager(&fake);
+    m.start(&n("p.service"));
+    let pid = pid_of(&m, "p.service");
+    let outer =
+        PathBuf::from("/tmp/systemd-private-0123abcd000011112222333344445555-p.service-000001");
+    assert!(fake.calls().contains(&Call::MakeTempDir(outer.clone())));
+    assert!(fake
+        .calls()
+        .contains(&Call::Chmod(outer.join("tmp"), 0o1777)));
+    let sandbox = fake.spawns.borrow()[0].sandbox.clone().expect("sandbox");
+    assert_eq!(sandbox.bounding_set, Some(1 << 12));
+    assert!(sandbox
+        .mounts
+        .contains(&crate::sys::sandbox::MountOp::Bind {
+            source: outer.join("tmp"),
+            target: "/tmp".into(),
+            recursive: false,
+        }));
+    m.child_exited(pid, Exit::Code(0));
+    assert!(fake.calls().contains(&Call::RemoveTree(outer.clone())));
+    assert!(!fake.host(&outer).exists());
+}
+
+#[test]
+fn a_sandbox_path_that_is_missing_fails_the_start_with_its_name() {
+    let fake = machine(&[(
+        "q.service",
+        "[Service]\nExecStart=/usr/bin/q\nReadOnlyPaths=/opt/q\n",
+    )]);
+    fake.write(
+        "/proc/self/mountinfo",
+        "22 1 254:0 / / rw - ext4 /dev/vda rw\n",
+    );
+    let mut m = manager(&fake);
+    m.start(&n("q.service"));
+    assert!(
+        fake.logs()
+            .iter()
+            .any(|l| l.contains("q.service") && l.contains("/opt/q: no such file or directory")),
+        "{:?}",
+        fake.logs()
+    );
+    assert!(spawned(&fake).is_empty());
+}
+
+#[test]
+fn on_success_units_start_after_a_clean_end_and_not_after_a_failure() {
+    let fake = machine(&[
+        (
+            "ok.service",
+            "[Unit]\nOnSuccess=then.service\n[Service]\nType=oneshot\nExecStart=/usr/bin/ok\n",
+        ),
+        (
+            "bad.service",
+            "[Unit]\nOnSuccess=then.service\n[Service]\nType=oneshot\nExecStart=/usr/bin/bad\n",
+        ),
+        ("then.service", "[Service]\nExecStart=/usr/bin/then\n"),
+    ]);
+    let mut m = manager(&fake);
+    m.start(&n("bad.service"));
+    let pid = m.slots[&n("bad.service")].run.control_pid.expect("running");
+    m.child_exited(pid, Exit::Code(1));
+    assert!(!spawned(&fake).iter().any(|(u, _)| u == "then.service"));
+    m.start(&n("ok.service"));
+    let pid = m.slots[&n("ok.service")].run.control_pid.expect("running");
+    m.child_exited(pid, Exit::Code(0));
+    assert_eq!(m.slots[&n("ok.service")].run.active, Active::Inactive);
+    assert!(
+        spawned(&fake).iter().any(|(u, _)| u == "then.service"),
+        "{:?}",
+        spawned(&fake)
+    );
+}
+
+#[test]
+fn notify_access_decides_which_processes_of_the_unit_are_heard() {
+    for (access, heard) in [("main", false), ("all", true)] {
+        let fake = machine(&[(
+            "n.service",
+            &*format!("[Service]\nType=notify\nExecStart=/usr/bin/n\nNotifyAccess={access}\n"),
+        )]);
+        fake.write("/proc/4242/cgroup", "0::/system.slice/n.service\n");
+        let mut m = manager(&fake);
+        m.start(&n("n.service"));
+        m.notify(4242, "READY=1");
+        let active = m.slots[&n("n.service")].run.active == Active::Active;
+        assert_eq!(active, heard, "NotifyAccess={access}: {:?}", fake.logs());
+    }
+}
+
+#[test]
+fn ambient_capabilities_reach_the_command_but_not_a_full_privileges_one() {
+    let fake = machine(&[(
+        "a.service",
+        "[Service]\nExecStartPre=+/usr/bin/pre\nExecStart=/usr/bin/a\nUser=root\n\
+         AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_RAW\n",
+    )]);
+    fake.write("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n");
+    fake.write("/etc/group", "root:x:0:\n");
+    let mut m = manager(&fake);
+    m.start(&n("a.service"));
+    let pre = m.slots[&n("a.service")].run.control_pid.expect("pre runs");
+    m.child_exited(pre, Exit::Code(0));
+    let spawns = fake.spawns.borrow();
+    assert_eq!(spawns.len(), 2, "{:?}", fake.logs());
+    assert_eq!(spawns[0].ambient_capabilities, 0);
+    assert_eq!(spawns[1].ambient_capabilities, (1 << 10) | (1 << 13));
+}

@@ -1,0 +1,204 @@
+//! A service's sandbox (systemd.exec(5) "Sandboxing"), applied by the child between `fork`
+//! and `exec`: its own mount namespace, made a slave of the host's so nothing propagates
+//! back, the mounts of a plan computed by PID 1 beforehand (`ProtectSystem=`,
+//! `ProtectHome=`, `PrivateTmp=`, `ReadOnlyPaths=`/`ReadWritePaths=`), then the
+//! capabilities dropped from the bounding set (`CapabilityBoundingSet=`).
+//!
+//! The plan ([`Sandbox`]) is plain data, so the engine's tests check it over the fake;
+//! [`Sandbox::prepare`] turns it into C strings before the fork, and
+//! [`PreparedSandbox::apply_in_child`] makes only `unshare`, `mount` and `prctl` calls,
+//! which are async-signal-safe and allocate nothing.
+
+use std::ffi::{CString, NulError};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
+
+/// One step of the mount plan, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountOp {
+    /// `mount --bind source target` (`--rbind` when recursive).
+    Bind {
+        source: PathBuf,
+        target: PathBuf,
+        recursive: bool,
+    },
+    /// A new tmpfs at `target` with `flags` and `options` (`mode=0755`).
+    Tmpfs {
+        target: PathBuf,
+        flags: MsFlags,
+        options: String,
+    },
+    /// `MS_REMOUNT|MS_BIND|MS_RDONLY` of the mount at `target`, keeping its `flags`
+    /// (nosuid, nodev, noexec, atime: the kernel refuses to clear locked ones).
+    ReadOnly { target: PathBuf, flags: MsFlags },
+}
+
+/// What a service's child does to itself before `exec`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sandbox {
+    /// Empty: no mount namespace of its own.
+    pub mounts: Vec<MountOp>,
+    /// The capabilities kept in the bounding set (bit n for capability n); `None` leaves
+    /// the bounding set as it is.
+    pub bounding_set: Option<u64>,
+}
+
+enum PreparedOp {
+    Mount {
+        source: Option<CString>,
+        target: CString,
+        fstype: Option<CString>,
+        flags: MsFlags,
+        data: Option<CString>,
+    },
+}
+
+/// A [`Sandbox`] as the child applies it.
+pub struct PreparedSandbox {
+    ops: Vec<PreparedOp>,
+    /// Capabilities to drop, by number.
+    drop: Vec<i32>,
+}
+
+fn c_path(p: &Path) -> Result<CString, NulError> {
+    CString::new(p.as_os_str().as_bytes())
+}
+
+impl Sandbox {
+    /// The C strings of the plan, and the capabilities to drop up to `last_cap`
+    /// (`/proc/sys/kernel/cap_last_cap`).
+    pub fn prepare(&self, last_cap: u32) -> Result<PreparedSandbox, NulError> {
+        let mut ops = Vec::new();
+        for op in &self.mounts {
+            ops.push(match op {
+                MountOp::Bind {
+                    source,
+                    target,
+                    recursive,
+                } => PreparedOp::Mount {
+                    source: Some(c_path(source)?),
+                    target: c_path(target)?,
+                    fstype: None,
+                    flags: if *recursive {
+                        MsFlags::MS_BIND | MsFlags::MS_REC
+                    } else {
+                        MsFlags::MS_BIND
+                    },
+                    data: None,
+                },
+                MountOp::Tmpfs {
+                    target,
+                    flags,
+                    options,
+                } => PreparedOp::Mount {
+                    source: Some(CString::new("tmpfs")?),
+                    target: c_path(target)?,
+                    fstype: Some(CString::new("tmpfs")?),
+                    flags: *flags,
+                    data: Some(CString::new(options.as_bytes())?),
+                },
+                MountOp::ReadOnly { target, flags } => PreparedOp::Mount {
+                    source: None,
+                    target: c_path(target)?,
+                    fstype: None,
+                    flags: MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | *flags,
+                    data: None,
+                },
+            });
+        }
+        let drop = match self.bounding_set {
+            Some(keep) => (0..=last_cap.min(63))
+                .filter(|c| keep & (1 << c) == 0)
+                .map(|c| c as i32)
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(PreparedSandbox { ops, drop })
+    }
+}
+
+impl PreparedSandbox {
+    /// In the child, before it changes user: the mount namespace and its mounts, then the
+    /// bounding set.
+    pub fn apply_in_child(&self) -> io::Result<()> {
+        if !self.ops.is_empty() {
+            nix::sched::unshare(CloneFlags::CLONE_NEWNS)?;
+            nix::mount::mount::<str, str, str, str>(
+                None,
+                "/",
+                None,
+                MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                None,
+            )?;
+        }
+        for op in &self.ops {
+            let PreparedOp::Mount {
+                source,
+                target,
+                fstype,
+                flags,
+                data,
+            } = op;
+            let done = nix::mount::mount(
+                source.as_deref(),
+                target.as_c_str(),
+                fstype.as_deref(),
+                *flags,
+                data.as_deref(),
+            );
+            match done {
+                // A mount the host itself covered over has no path here: nothing can be
+                // written through it, nothing to remount.
+                Err(nix::errno::Errno::ENOENT) if flags.contains(MsFlags::MS_REMOUNT) => {}
+                other => other?,
+            }
+        }
+        for cap in &self.drop {
+            // SAFETY: PR_CAPBSET_DROP takes plain integers; nothing is read or written
+            // through a pointer.
+            let rc = unsafe { nix::libc::prctl(nix::libc::PR_CAPBSET_DROP, *cap, 0, 0, 0) };
+            // EINVAL: a capability this kernel does not know; nothing to drop.
+            if rc < 0 && nix::errno::Errno::last() != nix::errno::Errno::EINVAL {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_remounts_keep_the_flags_and_caps_outside_the_set_are_dropped() {
+        let s = Sandbox {
+            mounts: vec![MountOp::ReadOnly {
+                target: "/usr".into(),
+                flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            }],
+            bounding_set: Some(0b101),
+        };
+        let p = s.prepare(4).expect("no NUL");
+        let PreparedOp::Mount { flags, source, .. } = &p.ops[0];
+        assert_eq!(
+            *flags,
+            MsFlags::MS_REMOUNT
+                | MsFlags::MS_BIND
+                | MsFlags::MS_RDONLY
+                | MsFlags::MS_NOSUID
+                | MsFlags::MS_NODEV
+        );
+        assert!(source.is_none());
+        assert_eq!(p.drop, vec![1, 3, 4]);
+        assert!(Sandbox::default()
+            .prepare(40)
+            .expect("empty")
+            .drop
+            .is_empty());
+    }
+}

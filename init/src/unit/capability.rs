@@ -1,0 +1,115 @@
+//! Capability names (capabilities(7), linux/capability.h) and the set that
+//! `CapabilityBoundingSet=` assignments make, with systemd.exec(5)'s rules: a `~` list
+//! means every capability but those; assignments are merged; an empty one resets the set
+//! to empty.
+
+/// `CAP_*` names by number, as linux/capability.h numbers them (Linux 5.9's 41).
+pub const NAMES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// The number of a `CAP_*` name.
+pub fn number(name: &str) -> Option<u32> {
+    NAMES.iter().position(|n| *n == name).map(|i| i as u32)
+}
+
+/// One bit per capability, bit `n` for capability `n`.
+pub type CapSet = u64;
+
+/// Every capability (also those a newer kernel has beyond [`NAMES`]).
+pub const ALL: CapSet = u64::MAX;
+
+/// The set made by the entries of `CapabilityBoundingSet=` or `AmbientCapabilities=`, as
+/// the parser keeps them
+/// (`CAP_X`, or `~CAP_X` from a `~` list), in order: the first entry starts from nothing
+/// or, inverted, from every capability; later ones add or, inverted, remove. No entries
+/// (the list after an empty assignment) is the empty set.
+pub fn set_of(entries: &[String]) -> CapSet {
+    let mut set = match entries.first() {
+        Some(e) if e.starts_with('~') => ALL,
+        _ => 0,
+    };
+    for e in entries {
+        let (invert, name) = match e.strip_prefix('~') {
+            Some(n) => (true, n),
+            None => (false, e.as_str()),
+        };
+        if let Some(n) = number(name) {
+            if invert {
+                set &= !(1 << n);
+            } else {
+                set |= 1 << n;
+            }
+        }
+    }
+    set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(entries: &[&str]) -> CapSet {
+        set_of(&entries.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn numbers_follow_the_kernel_header() {
+        assert_eq!(number("CAP_CHOWN"), Some(0));
+        assert_eq!(number("CAP_SYS_ADMIN"), Some(21));
+        assert_eq!(number("CAP_NET_BIND_SERVICE"), Some(10));
+        assert_eq!(number("CAP_CHECKPOINT_RESTORE"), Some(40));
+        assert_eq!(number("CAP_NOPE"), None);
+    }
+
+    #[test]
+    fn lists_add_inverted_lists_remove_and_empty_is_nothing() {
+        assert_eq!(set(&["CAP_CHOWN", "CAP_KILL"]), 0x21);
+        assert_eq!(set(&["~CAP_SYS_ADMIN"]), ALL & !(1 << 21));
+        assert_eq!(
+            set(&["~CAP_SYS_ADMIN", "CAP_SYS_ADMIN", "~CAP_CHOWN"]),
+            ALL & !1
+        );
+        assert_eq!(set(&[]), 0);
+    }
+}

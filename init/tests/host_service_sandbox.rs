@@ -1,0 +1,219 @@
+//! A service's sandbox on this host, as root: the plan that PID 1 computes
+//! (`berth_init::manager::sandbox::plan`) for `ProtectSystem=strict`, `ReadWritePaths=`,
+//! `PrivateTmp=` and `CapabilityBoundingSet=`, carried out by the real fork/exec path
+//! (`berth_init::sys::service_spawn::spawn`). The command reports from inside: its mount
+//! table, what it could write, its bounding set and `$WATCHDOG_PID`; the host's mount
+//! table must be unchanged afterwards.
+//!
+//! Skipped, with the reason printed (failing under CI), when not root.
+
+use std::path::{Path, PathBuf};
+
+use berth_init::manager::sandbox;
+use berth_init::sys::service_spawn::{self, CommandSpawn, Output};
+use berth_init::sys::{Linux, Syscalls};
+use berth_init::unit::service::{ProtectSystem, Service};
+use nix::sys::wait::{waitpid, WaitStatus};
+
+/// Mount points and their per-mount options, from a mountinfo text.
+fn mounts(mountinfo: &str) -> Vec<(String, String)> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            Some((f.get(4)?.to_string(), f.get(5)?.to_string()))
+        })
+        .collect()
+}
+
+fn options_of<'m>(table: &'m [(String, String)], point: &str) -> Vec<&'m str> {
+    table
+        .iter()
+        .rev()
+        .find(|(p, _)| p == point)
+        .map(|(_, o)| o.split(',').collect())
+        .unwrap_or_default()
+}
+
+/// `sh -c script`, its output in `dir/report`, its errors in `dir/stderr`.
+fn shell(script: &str, dir: &Path) -> CommandSpawn {
+    CommandSpawn {
+        unit: "sandbox.service".into(),
+        program: "/bin/sh".into(),
+        argv: vec!["sh".into(), "-c".into(), script.into()],
+        env: vec![("PATH".into(), "/usr/bin:/bin:/usr/sbin:/sbin".into())],
+        working_directory: "/".into(),
+        cgroup: None,
+        stdout: Output::Truncate(dir.join("report")),
+        stderr: Output::Append(dir.join("stderr")),
+        umask: 0o022,
+        nice: None,
+        oom_score_adjust: None,
+        rlimits: Vec::new(),
+        credentials: None,
+        no_new_privileges: false,
+        watchdog_pid: false,
+        ambient_capabilities: 0,
+        sandbox: None,
+    }
+}
+
+/// Runs `spec` through the real spawn path to its end (exit 0 expected); returns its PID,
+/// its output and its errors.
+fn run(spec: &CommandSpawn, dir: &Path) -> (u32, String, String) {
+    let pid = service_spawn::spawn(spec).expect("spawned");
+    let status = waitpid(nix::unistd::Pid::from_raw(pid as i32), None).unwrap();
+    let stderr = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+    assert_eq!(
+        status,
+        WaitStatus::Exited(nix::unistd::Pid::from_raw(pid as i32), 0),
+        "stderr: {stderr}"
+    );
+    let out = std::fs::read_to_string(dir.join("report")).unwrap();
+    (pid, out, stderr)
+}
+
+#[test]
+#[ignore = "host test: root, changes of user; run with --include-ignored"]
+fn ambient_capabilities_survive_the_change_of_user() {
+    if !nix::unistd::geteuid().is_root() {
+        berth_testkit::skip("not root: cannot change user");
+        return;
+    }
+    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let mut spec = shell(
+        "id -u; grep -E '^Cap(Eff|Amb)' /proc/self/status",
+        work.path(),
+    );
+    spec.credentials = Some((65534, 65534, Vec::new()));
+    // CAP_NET_BIND_SERVICE (10), as a web server without root would ask.
+    spec.ambient_capabilities = 1 << 10;
+    let (_, out, _) = run(&spec, work.path());
+    assert_eq!(
+        out,
+        "65534\nCapEff:\t0000000000000400\nCapAmb:\t0000000000000400\n"
+    );
+    spec.ambient_capabilities = 0;
+    let (_, out, _) = run(&spec, work.path());
+    assert_eq!(
+        out, "65534\nCapEff:\t0000000000000000\nCapAmb:\t0000000000000000\n",
+        "without it, nothing"
+    );
+}
+
+#[test]
+#[ignore = "host test: root, mount namespaces; run with --include-ignored"]
+fn strict_sandbox_with_private_tmp_and_bounding_set_takes_effect_inside_only() {
+    if !nix::unistd::geteuid().is_root() {
+        berth_testkit::skip("not root: cannot make mount namespaces");
+        return;
+    }
+    let linux = Linux::new();
+    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let rw = work.path().join("state");
+    std::fs::create_dir(&rw).unwrap();
+    let private = linux
+        .make_temp_dir(Path::new("/tmp/systemd-private-test-sandbox.service-"))
+        .unwrap();
+    let private_tmp = private.join("tmp");
+    linux.mkdir_mode(&private_tmp, 0o1777).unwrap();
+    let pairs = vec![(PathBuf::from("/tmp"), private_tmp.clone())];
+
+    let svc = Service {
+        protect_system: ProtectSystem::Strict,
+        read_write_paths: vec![rw.display().to_string(), "-/nonexistent/berth".into()],
+        private_tmp: true,
+        capability_bounding_set: Some(vec!["CAP_CHOWN".into(), "CAP_NET_BIND_SERVICE".into()]),
+        ..Service::default()
+    };
+    let probe_before = Path::new("/tmp/probe").exists();
+    let host_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let plan = sandbox::plan(&svc, &pairs, &|p| p.exists(), &host_before)
+        .unwrap()
+        .expect("a sandbox");
+
+    let script = format!(
+        "grep CapBnd /proc/self/status\n\
+         echo WD $WATCHDOG_PID $$\n\
+         echo written > {rw}/file && echo RW_OK\n\
+         if touch /etc/berth-sandbox-probe 2>/dev/null; then echo ETC_WRITABLE; \
+         rm -f /etc/berth-sandbox-probe; else echo ETC_READ_ONLY; fi\n\
+         echo private > /tmp/probe && echo TMP_OK\n\
+         echo TMP_HAS $(ls -A /tmp)\n\
+         cat /proc/self/mountinfo > {rw}/mountinfo\n",
+        rw = rw.display()
+    );
+    let mut spec = shell(&script, work.path());
+    spec.watchdog_pid = true;
+    spec.sandbox = Some(plan);
+    let (pid, out, stderr) = run(&spec, work.path());
+    let host_after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+
+    assert!(
+        out.contains("CapBnd:\t0000000000000401\n"),
+        "CAP_CHOWN and CAP_NET_BIND_SERVICE only: {out}"
+    );
+    assert!(out.contains(&format!("WD {pid} {pid}\n")), "{out}");
+    assert!(out.contains("RW_OK\n"), "{out}\n{stderr}");
+    assert!(out.contains("ETC_READ_ONLY\n"), "{out}");
+    assert!(out.contains("TMP_OK\nTMP_HAS probe\n"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(private_tmp.join("probe")).unwrap(),
+        "private\n",
+        "/tmp inside is the private folder"
+    );
+    assert_eq!(
+        Path::new("/tmp/probe").exists(),
+        probe_before,
+        "the host's /tmp is untouched"
+    );
+
+    let inside = mounts(&std::fs::read_to_string(rw.join("mountinfo")).unwrap());
+    assert!(options_of(&inside, "/").contains(&"ro"), "{inside:?}");
+    let rw_point = rw.display().to_string();
+    assert!(options_of(&inside, &rw_point).contains(&"rw"), "{inside:?}");
+    assert!(options_of(&inside, "/tmp").contains(&"rw"), "{inside:?}");
+    assert!(options_of(&inside, "/proc").contains(&"rw"), "{inside:?}");
+    for (point, options) in mounts(&host_before) {
+        if point == "/" || point.starts_with("/proc") || point.starts_with("/sys") {
+            continue;
+        }
+        // Below the private /tmp the host's mounts are hidden (another test's, say).
+        if point.starts_with("/dev") || point.starts_with("/tmp/") {
+            continue;
+        }
+        let inside_options = options_of(&inside, &point);
+        assert!(
+            inside_options.contains(&"ro"),
+            "{point} ({options}) is read-only inside: {inside_options:?}"
+        );
+        for kept in ["nosuid", "nodev", "noexec"] {
+            assert_eq!(
+                options.split(',').any(|o| o == kept),
+                inside_options.contains(&kept),
+                "{point} keeps {kept}"
+            );
+        }
+    }
+    // Other tests on this machine may mount meanwhile: every mount seen before and after
+    // has the same options, and none of the sandbox's mounts reached the host.
+    let (before, after) = (mounts(&host_before), mounts(&host_after));
+    for (point, options) in &before {
+        if let Some((_, now)) = after.iter().find(|(p, _)| p == point) {
+            assert_eq!(options, now, "{point} is unchanged on the host");
+        }
+    }
+    for point in [rw_point.as_str(), "/tmp"] {
+        assert_eq!(
+            options_of(&before, point),
+            options_of(&after, point),
+            "no sandbox mount at {point} on the host"
+        );
+    }
+    assert_eq!(
+        after.iter().filter(|(p, _)| p == &rw_point).count(),
+        0,
+        "the writable bind stayed inside"
+    );
+    linux.remove_tree(&private).unwrap();
+}
