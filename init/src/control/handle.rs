@@ -93,7 +93,8 @@ fn jobs(manager: &mut Manager, verb: &str, names: &[UnitName]) -> Reply {
         if let Err(e) = result {
             let code = match e {
                 crate::manager::jobs::JobRefused::NotLoaded(_) => 5,
-                crate::manager::jobs::JobRefused::Manual(_) => 1,
+                crate::manager::jobs::JobRefused::Manual(_)
+                | crate::manager::jobs::JobRefused::Masked(_) => 1,
             };
             return Reply::error(code, format!("Failed to {verb} {name}: {e}"));
         }

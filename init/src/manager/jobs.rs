@@ -14,6 +14,8 @@ use crate::unit::transaction::JobKind;
 pub enum JobRefused {
     #[error("Unit {0} not loaded.")]
     NotLoaded(UnitName),
+    #[error("Unit {0} is masked.")]
+    Masked(UnitName),
     #[error("Operation refused, unit {0} may be requested by dependency only (it is configured to refuse manual start/stop).")]
     Manual(UnitName),
 }
@@ -21,10 +23,18 @@ pub enum JobRefused {
 impl Manager<'_> {
     /// `systemctl start`: the unit's start transaction (its requirements and wants too).
     pub fn start_unit(&mut self, name: &UnitName) -> Result<(), JobRefused> {
-        if let Some(slot) = self.slots.get(name) {
-            if slot.unit.refuse_manual_start {
-                return Err(JobRefused::Manual(name.clone()));
+        let masked = match self.slots.get(name) {
+            Some(slot) if slot.unit.refuse_manual_start => {
+                return Err(JobRefused::Manual(name.clone()))
             }
+            Some(slot) => slot.unit.files.masked,
+            None => self
+                .loader
+                .load(name.as_str())
+                .is_ok_and(|files| files.masked),
+        };
+        if masked {
+            return Err(JobRefused::Masked(name.clone()));
         }
         self.enqueue_start(name);
         if !self.pending.contains_key(name) && !self.slots.contains_key(name) {

@@ -662,3 +662,5 @@ pub fn slice_path(slice: &str) -> PathBuf {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod unit_file_tests;

@@ -13,6 +13,7 @@
 //! rule here is tested on plain folders, without root.
 
 pub mod condition;
+pub mod enable;
 pub mod exec;
 pub mod install;
 pub mod lifecycle;
