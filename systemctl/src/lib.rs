@@ -1,8 +1,10 @@
 //! `systemctl` for Berth nodes: the command shapes people type (`status`, `start`, `stop`,
-//! `restart`, `show -p`, `is-active`, `list-units --failed`, `cat`, `reboot`), sent to
-//! PID 1's control socket ([`crate::control`]) and printed the way systemd 252 prints
-//! them, with systemctl's exit statuses (0 ok, 1 failure, 3 not active, 4 no such unit).
-//! Job verbs wait for their job to finish, as systemctl does, unless `--no-block`.
+//! `restart`, `reload`, `kill`, `reset-failed`, `show -p`, `is-active`, `list-units
+//! --failed`, `cat`, `reboot`), sent to PID 1's control socket ([`berth_init::control`])
+//! and printed the way systemd 252 prints them, with systemctl's exit statuses (0 ok, 1
+//! failure, 3 not active, 4 no such unit). Job verbs wait for their job to finish, as
+//! systemctl does, unless `--no-block`. The unit-file verbs (`enable`, `mask`,
+//! `is-enabled`, `list-unit-files`) work on the files themselves ([`files`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -150,20 +152,17 @@ pub fn run(socket: &Path, args: &Args) -> Outcome {
         }
     };
     let result = match args.verb.as_str() {
-        "start" | "stop" | "restart" | "try-restart" | "reload-or-restart" => {
-            let verb = if args.verb == "reload-or-restart" {
-                "restart"
-            } else {
-                &args.verb
-            };
-            ask(verb, &args.units).and_then(|_| {
+        "start" | "stop" | "restart" | "try-restart" | "reload" | "reload-or-restart" => {
+            ask(&args.verb, &args.units).and_then(|_| {
                 if args.no_block {
                     Ok(Outcome::ok(String::new()))
                 } else {
-                    wait_for_jobs(&ask, verb, &args.units)
+                    wait_for_jobs(&ask, &args.verb, &args.units)
                 }
             })
         }
+        "kill" => kill(&ask, args),
+        "reset-failed" => ask("reset-failed", &args.units).map(|_| Outcome::ok(String::new())),
         "show" => ask("show", &args.units).map(|body| Outcome::ok(show(&body, args))),
         "status" => return status::status(&args.units, &ask),
         "is-active" | "is-failed" => is_state(&ask, args),
@@ -214,22 +213,16 @@ pub(crate) fn wait_for_jobs(ask: &Ask, verb: &str, units: &[String]) -> Result<O
         let mut busy = false;
         for unit in units {
             let p = props(&ask("show", std::slice::from_ref(unit))?);
+            let reload_failed =
+                verb.starts_with("reload") && p.get("ReloadResult").is_some_and(|r| r != "success");
             if p.get("Job").map(String::as_str) == Some("true") {
                 busy = true;
+            } else if reload_failed {
+                let result = p.get("ReloadResult").cloned().unwrap_or_default();
+                return Err(job_failed(unit, &result));
             } else if verb != "stop" && p.get("ActiveState").map(String::as_str) == Some("failed") {
                 let result = p.get("Result").cloned().unwrap_or_default();
-                return Err(Outcome::fail(
-                    1,
-                    format!(
-                        "Job for {unit} failed because {}.\nSee \"systemctl status {unit}\" and \"journalctl -xeu {unit}\" for details.\n",
-                        match result.as_str() {
-                            "exit-code" => "the control process exited with error code".to_owned(),
-                            "timeout" => "a timeout was exceeded".to_owned(),
-                            "start-limit-hit" => "the start limit was hit".to_owned(),
-                            other => format!("of {other}"),
-                        }
-                    ),
-                ));
+                return Err(job_failed(unit, &result));
             }
         }
         if !busy {
@@ -237,6 +230,54 @@ pub(crate) fn wait_for_jobs(ask: &Ask, verb: &str, units: &[String]) -> Result<O
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// systemctl's message for a job that failed with the unit's (or reload's) `result`.
+fn job_failed(unit: &str, result: &str) -> Outcome {
+    let why = match result {
+        "exit-code" => "the control process exited with error code".to_owned(),
+        "timeout" => "a timeout was exceeded".to_owned(),
+        "start-limit-hit" => "the start limit was hit".to_owned(),
+        other => format!("of {other}"),
+    };
+    Outcome::fail(
+        1,
+        format!(
+            "Job for {unit} failed because {why}.\nSee \"systemctl status {unit}\" and \"journalctl -xeu {unit}\" for details.\n"
+        ),
+    )
+}
+
+/// `kill [-s SIGNAL] [--kill-whom=main|control|all] UNIT...` (SIGTERM to all by default).
+fn kill(ask: &Ask, args: &Args) -> Result<Outcome, Outcome> {
+    let signal = args.signal.as_deref().unwrap_or("SIGTERM");
+    let number = signal_number(signal)
+        .ok_or_else(|| Outcome::fail(1, format!("Failed to parse signal string {signal}.\n")))?;
+    let whom = args.kill_whom.clone().unwrap_or_else(|| "all".into());
+    if !matches!(whom.as_str(), "main" | "control" | "all") {
+        return Err(Outcome::fail(
+            1,
+            format!("Invalid kill-whom value: {whom}\n"),
+        ));
+    }
+    let mut request = vec![whom, number.to_string()];
+    request.extend(args.units.iter().cloned());
+    ask("kill", &request).map(|_| Outcome::ok(String::new()))
+}
+
+/// `SIGKILL`, `KILL` or `9`, as systemd's signal_from_string takes them.
+fn signal_number(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let name = if s.starts_with("SIG") {
+        s.to_owned()
+    } else {
+        format!("SIG{s}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .ok()
+        .map(|sig| sig as i32)
 }
 
 fn show(body: &[String], args: &Args) -> String {
@@ -391,6 +432,24 @@ mod tests {
             &parse(&argv("list-units --failed --no-legend")).expect("p"),
         );
         assert!(failed.starts_with("● b.service"), "{failed}");
+    }
+
+    #[test]
+    fn kill_signals_by_name_or_number() {
+        assert_eq!(signal_number("SIGKILL"), Some(9));
+        assert_eq!(signal_number("HUP"), Some(1));
+        assert_eq!(signal_number("10"), Some(10));
+        assert_eq!(signal_number("SIGNOPE"), None);
+        assert_eq!(signal_number("0"), None);
+        let a = parse(&argv("kill -s USR1 --kill-whom=main berth-runtime")).expect("parse");
+        assert_eq!(
+            (
+                a.signal.as_deref(),
+                a.kill_whom.as_deref(),
+                a.units[0].as_str()
+            ),
+            (Some("USR1"), Some("main"), "berth-runtime.service")
+        );
     }
 
     #[test]

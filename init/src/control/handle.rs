@@ -19,6 +19,10 @@ pub fn handle(manager: &mut Manager, request: &Request, uid: u32) -> (Reply, Pow
             | "stop"
             | "restart"
             | "try-restart"
+            | "reload"
+            | "reload-or-restart"
+            | "kill"
+            | "reset-failed"
             | "poweroff"
             | "reboot"
             | "halt"
@@ -47,6 +51,18 @@ pub fn handle(manager: &mut Manager, request: &Request, uid: u32) -> (Reply, Pow
         "start" | "stop" | "restart" | "try-restart" => match names() {
             Ok(names) => jobs(manager, &request.verb, &names),
             Err(reply) => reply,
+        },
+        "reload" | "reload-or-restart" => match names() {
+            Ok(names) => reload(manager, &request.verb, &names),
+            Err(reply) => reply,
+        },
+        "kill" => kill(manager, &request.args),
+        "reset-failed" => match request.args.is_empty() {
+            true => reset_failed(manager, &[]),
+            false => match names() {
+                Ok(names) => reset_failed(manager, &names),
+                Err(reply) => reply,
+            },
         },
         "show" => match names() {
             Ok(names) => show(manager, &names),
@@ -100,6 +116,72 @@ fn jobs(manager: &mut Manager, verb: &str, names: &[UnitName]) -> Reply {
         }
     }
     Reply::Ok(vec![])
+}
+
+/// `reload` and `reload-or-restart` (which restarts what cannot be reloaded, and starts
+/// what is not running).
+fn reload(manager: &mut Manager, verb: &str, names: &[UnitName]) -> Reply {
+    use crate::manager::unit_ops::OpRefused;
+    for name in names {
+        match manager.reload_unit(name) {
+            Ok(()) => {}
+            Err(OpRefused::NoReload(_) | OpRefused::Inactive(_)) if verb != "reload" => {
+                if let Reply::Error { code, message } =
+                    jobs(manager, "restart", std::slice::from_ref(name))
+                {
+                    return Reply::Error { code, message };
+                }
+            }
+            Err(e) => return Reply::error(1, format!("Failed to reload {name}: {e}")),
+        }
+    }
+    Reply::Ok(vec![])
+}
+
+/// `kill`: the arguments are `--kill-whom=`'s value, the signal number, then the units.
+fn kill(manager: &mut Manager, args: &[String]) -> Reply {
+    use crate::manager::unit_ops::Whom;
+    let (Some(whom), Some(signal)) = (args.first(), args.get(1)) else {
+        return Reply::error(1, "kill needs whom, a signal and a unit name");
+    };
+    let Some(whom) = Whom::parse(whom) else {
+        return Reply::error(1, format!("Invalid kill-whom: {whom}"));
+    };
+    let Ok(signal) = signal.parse::<i32>() else {
+        return Reply::error(1, format!("Invalid signal: {signal}"));
+    };
+    if args.len() < 3 {
+        return Reply::error(1, "kill needs a unit name");
+    }
+    for unit in &args[2..] {
+        let name = match UnitName::parse(unit) {
+            Ok(n) => n,
+            Err(e) => return Reply::error(1, format!("{unit}: {e}")),
+        };
+        if let Err(e) = manager.kill_unit(&name, whom, signal) {
+            return Reply::error(1, format!("Failed to kill unit {name}: {e}"));
+        }
+    }
+    Reply::Ok(vec![])
+}
+
+fn reset_failed(manager: &mut Manager, names: &[UnitName]) -> Reply {
+    let result = if names.is_empty() {
+        manager.reset_failed(None).map_err(|e| ("".to_owned(), e))
+    } else {
+        names.iter().try_for_each(|n| {
+            manager
+                .reset_failed(Some(n))
+                .map_err(|e| (n.to_string(), e))
+        })
+    };
+    match result {
+        Ok(()) => Reply::Ok(vec![]),
+        Err((name, e)) => Reply::error(
+            1,
+            format!("Failed to reset failed state of unit {name}: {e}"),
+        ),
+    }
 }
 
 fn show(manager: &Manager, names: &[UnitName]) -> Reply {

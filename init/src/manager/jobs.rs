@@ -120,6 +120,7 @@ impl Manager<'_> {
         self.pending.contains_key(name)
             || self.running.contains_key(name)
             || self.restart_after_stop.contains(name)
+            || self.reloading(name)
     }
 
     /// `name` and every active unit that requires, binds to or is part of one of them.
@@ -179,7 +180,15 @@ impl Manager<'_> {
                 "LoadState",
                 if files.masked { "masked" } else { "loaded" }.into(),
             ),
-            ("ActiveState", state.as_str().into()),
+            (
+                "ActiveState",
+                if slot.run.phase == crate::unit::lifecycle::Phase::Reload {
+                    "reloading"
+                } else {
+                    state.as_str()
+                }
+                .into(),
+            ),
             ("SubState", sub.into()),
             ("FragmentPath", path(&files.fragment)),
             (
@@ -211,6 +220,13 @@ impl Manager<'_> {
                 (
                     "Result",
                     run.result.map(|r| r.as_str()).unwrap_or("success").into(),
+                ),
+                (
+                    "ReloadResult",
+                    run.reload_result
+                        .map(|r| r.as_str())
+                        .unwrap_or("success")
+                        .into(),
                 ),
                 ("NRestarts", run.restarts.to_string()),
                 ("StatusText", slot.status.clone().unwrap_or_default()),

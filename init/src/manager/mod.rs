@@ -11,6 +11,7 @@ mod cgroup_limits;
 pub mod environment;
 pub mod jobs;
 mod spawn;
+pub mod unit_ops;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -664,3 +665,5 @@ pub fn slice_path(slice: &str) -> PathBuf {
 mod tests;
 #[cfg(test)]
 mod unit_file_tests;
+#[cfg(test)]
+mod unit_ops_tests;

@@ -10,7 +10,8 @@
 //! `READY=1`); `ExecStartPre`/`StartPost`/`Stop`/`StopPost` in order, `-` prefixes;
 //! `TimeoutStartSec`/`TimeoutStopSec`, SIGTERM then SIGKILL per `KillMode=`;
 //! `Restart=` (all seven), `RestartSec=`, `RestartPreventExitStatus=`,
-//! `SuccessExitStatus=`; the start rate limit.
+//! `SuccessExitStatus=`; the start rate limit; `ExecReload=` and notify-reload's
+//! `ReloadSignal=` and reset-failed ([`control`]).
 
 use std::time::Duration;
 
@@ -54,6 +55,7 @@ pub enum Phase {
     StopPost,
     AutoRestart,
     Failed,
+    Reload,
 }
 
 impl Phase {
@@ -71,6 +73,7 @@ impl Phase {
             Phase::StopPost => "stop-post",
             Phase::AutoRestart => "auto-restart",
             Phase::Failed => "failed",
+            Phase::Reload => "reload",
         }
     }
 }
@@ -116,6 +119,7 @@ pub enum CommandSet {
     StartPost,
     Stop,
     StopPost,
+    Reload,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +138,8 @@ pub enum Event {
     Ready,
     /// `MAINPID=` from the service, or the PID read from `PIDFile=`.
     MainPid(u32),
+    /// `systemctl reload` (the engine checks [`ServiceRun::can_reload`] first).
+    Reload,
     /// The armed timer fired.
     Timer,
     WatchdogExpired,
@@ -188,6 +194,8 @@ pub struct ServiceRun {
     /// A stop was asked for: no restart.
     stop_requested: bool,
     pub restarts: u32,
+    /// How the last reload ended (`None` before any, or while one runs).
+    pub reload_result: Option<Failure>,
 }
 
 impl Default for ServiceRun {
@@ -203,6 +211,7 @@ impl Default for ServiceRun {
             starts: Vec::new(),
             stop_requested: false,
             restarts: 0,
+            reload_result: None,
         }
     }
 }
@@ -215,6 +224,7 @@ pub fn command_list(svc: &Service, set: CommandSet) -> &[ExecCommand] {
         CommandSet::StartPost => &svc.exec_start_post,
         CommandSet::Stop => &svc.exec_stop,
         CommandSet::StopPost => &svc.exec_stop_post,
+        CommandSet::Reload => &svc.exec_reload,
     }
 }
 
@@ -291,6 +301,7 @@ impl ServiceRun {
                 self.begin_stop_post(svc, &mut out);
             }
             Event::Exited { pid, how } => self.exited(svc, pid, how, &mut out),
+            Event::Ready if self.phase == Phase::Reload => self.reload_done(None, &mut out),
             Event::Ready => {
                 if self.phase == Phase::Start
                     && matches!(
@@ -309,6 +320,7 @@ impl ServiceRun {
                     self.next_after_start(svc, &mut out);
                 }
             }
+            Event::Reload => self.reload(svc, &mut out),
             Event::Timer => self.timer(svc, unit_limit, now, &mut out),
             Event::WatchdogExpired => {
                 if self.active == Active::Active {
@@ -386,6 +398,7 @@ impl ServiceRun {
             }
             CommandSet::Stop => self.signal_remaining(svc, out),
             CommandSet::StopPost => self.finish(svc, out),
+            CommandSet::Reload => self.reload_done(None, out),
         }
     }
 
@@ -424,6 +437,13 @@ impl ServiceRun {
                 return;
             };
             let ok = is_success(svc, how) || ignores_failure(svc, set, index);
+            if set == CommandSet::Reload && !ok {
+                let failure = match how {
+                    Exit::Code(_) => Failure::ExitCode,
+                    Exit::Signal(_) => Failure::Signal,
+                };
+                return self.reload_done(Some(failure), out);
+            }
             if !ok {
                 self.last_exit = Some(how);
                 self.result.get_or_insert(match how {
@@ -467,7 +487,7 @@ impl ServiceRun {
                 self.result = Some(failure.unwrap_or(Failure::Protocol));
                 self.begin_stop(svc, out);
             }
-            Phase::Running | Phase::StartPost => {
+            Phase::Running | Phase::StartPost | Phase::Reload => {
                 if let Some(f) = failure {
                     self.result = Some(f);
                 }
@@ -613,10 +633,14 @@ impl ServiceRun {
                 self.result.get_or_insert(Failure::Timeout);
                 self.finish(svc, out);
             }
+            Phase::Reload => self.reload_done(Some(Failure::Timeout), out),
             _ => {}
         }
     }
 }
+
+#[path = "lifecycle_control.rs"]
+pub mod control;
 
 #[cfg(test)]
 #[path = "lifecycle_tests.rs"]

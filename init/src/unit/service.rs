@@ -137,6 +137,8 @@ pub struct Service {
     pub notify_access: Option<NotifyAccess>,
     pub kill_mode: KillMode,
     pub kill_signal: i32,
+    /// `ReloadSignal=` of `Type=notify-reload` (SIGHUP by default).
+    pub reload_signal: i32,
     pub send_sigkill: bool,
     pub send_sighup: bool,
     /// `Environment=`, in order; later assignments of a name win.
@@ -207,6 +209,7 @@ impl Default for Service {
             notify_access: None,
             kill_mode: KillMode::ControlGroup,
             kill_signal: 15,
+            reload_signal: 1,
             send_sigkill: true,
             send_sighup: false,
             environment: BTreeMap::new(),
@@ -383,6 +386,10 @@ impl Service {
             },
             "KillSignal" => match values::signal(v) {
                 Ok(s) => self.kill_signal = s,
+                Err(e) => ctx.warn(a, e),
+            },
+            "ReloadSignal" => match values::signal(v) {
+                Ok(s) => self.reload_signal = s,
                 Err(e) => ctx.warn(a, e),
             },
             "SendSIGKILL" => ctx.bool(a, &mut self.send_sigkill),
