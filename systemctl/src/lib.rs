@@ -13,6 +13,7 @@ use std::time::Duration;
 use berth_init::control::client::call;
 use berth_init::control::{Reply, Request};
 
+mod deps;
 mod files;
 mod status;
 
@@ -41,8 +42,9 @@ pub struct Args {
     /// `kill -s SIGNAL`, `--kill-whom=`.
     pub signal: Option<String>,
     pub kill_whom: Option<String>,
-    /// `list-dependencies --reverse`.
+    /// `list-dependencies --reverse`, `--plain`.
     pub reverse: bool,
+    pub plain: bool,
     /// The words after the verb as typed (patterns of `list-unit-files`).
     pub words: Vec<String>,
 }
@@ -82,7 +84,8 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--root" => a.root = Some(value(flag)?.into()),
             "-s" | "--signal" => a.signal = Some(value(flag)?),
             "--kill-whom" | "--kill-who" => a.kill_whom = Some(value(flag)?),
-            "--no-pager" | "--plain" | "-l" | "--full" | "--no-ask-password" | "--system" => {}
+            "--plain" => a.plain = true,
+            "--no-pager" | "-l" | "--full" | "--no-ask-password" | "--system" => {}
             f if f.starts_with('-') && f.len() > 1 => {
                 return Err(format!("unrecognized option '{f}'"))
             }
@@ -119,6 +122,7 @@ fn with_suffix(name: &str) -> String {
 }
 
 /// What one run printed and its exit status.
+#[derive(Debug)]
 pub struct Outcome {
     pub stdout: String,
     pub stderr: String,
@@ -162,6 +166,7 @@ pub fn run(socket: &Path, args: &Args) -> Outcome {
             })
         }
         "kill" => kill(&ask, args),
+        "list-dependencies" => return deps::list(&ask, args),
         "reset-failed" => ask("reset-failed", &args.units).map(|_| Outcome::ok(String::new())),
         "show" => ask("show", &args.units).map(|body| Outcome::ok(show(&body, args))),
         "status" => return status::status(&args.units, &ask),

@@ -64,6 +64,7 @@ pub fn handle(manager: &mut Manager, request: &Request, uid: u32) -> (Reply, Pow
                 Err(reply) => reply,
             },
         },
+        "list-dependencies" => dependencies(manager, &request.args),
         "show" => match names() {
             Ok(names) => show(manager, &names),
             Err(reply) => reply,
@@ -182,6 +183,32 @@ fn reset_failed(manager: &mut Manager, names: &[UnitName]) -> Reply {
             format!("Failed to reset failed state of unit {name}: {e}"),
         ),
     }
+}
+
+/// `list-dependencies`: the arguments are the direction (`forward`, `reverse`, `after`)
+/// and one unit; the body is one level, `NAME\tACTIVESTATE` a line.
+fn dependencies(manager: &Manager, args: &[String]) -> Reply {
+    use crate::manager::graph::Direction;
+    let direction = match args.first().map(String::as_str) {
+        Some("forward") => Direction::Forward,
+        Some("reverse") => Direction::Reverse,
+        Some("after") => Direction::After,
+        _ => return Reply::error(1, "list-dependencies needs forward, reverse or after"),
+    };
+    let Some(unit) = args.get(1) else {
+        return Reply::error(1, "list-dependencies needs a unit name");
+    };
+    let name = match UnitName::parse(unit) {
+        Ok(n) => n,
+        Err(e) => return Reply::error(1, format!("{unit}: {e}")),
+    };
+    Reply::Ok(
+        manager
+            .dependencies(&name, direction)
+            .into_iter()
+            .map(|(n, state)| format!("{n}\t{}", state.as_str()))
+            .collect(),
+    )
 }
 
 fn show(manager: &Manager, names: &[UnitName]) -> Reply {

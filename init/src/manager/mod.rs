@@ -9,6 +9,7 @@
 
 mod cgroup_limits;
 pub mod environment;
+pub mod graph;
 pub mod jobs;
 mod spawn;
 pub mod unit_ops;
@@ -661,6 +662,8 @@ pub fn slice_path(slice: &str) -> PathBuf {
     path
 }
 
+#[cfg(test)]
+mod graph_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
