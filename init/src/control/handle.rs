@@ -65,6 +65,15 @@ pub fn handle(manager: &mut Manager, request: &Request, uid: u32) -> (Reply, Pow
             },
         },
         "list-dependencies" => dependencies(manager, &request.args),
+        // Without a unit: the manager's own properties, as `systemctl show` gives them.
+        "show" if request.args.is_empty() => Reply::Ok(
+            manager
+                .boot_times
+                .properties()
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+        ),
         "show" => match names() {
             Ok(names) => show(manager, &names),
             Err(reply) => reply,

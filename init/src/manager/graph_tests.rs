@@ -2,6 +2,7 @@
 
 use super::graph::Direction;
 use super::tests::{machine, manager, n};
+use crate::sys::Syscalls;
 use crate::unit::lifecycle::Active;
 
 #[test]
@@ -52,4 +53,41 @@ fn forward_reverse_and_after_one_level_at_a_time() {
         ["gone.service inactive", "sysinit.target active"]
     );
     assert!(!m.slots.contains_key(&n("never.service")));
+}
+
+/// What `systemd-analyze` reads: per-unit activation timestamps and the boot's finish.
+#[test]
+fn activation_timestamps_are_recorded_and_shown() {
+    let fake = machine(&[
+        (
+            "a.service",
+            "[Service]\nType=notify\nExecStart=/usr/bin/a\n",
+        ),
+        ("multi-user.target.wants/a.service", ""),
+    ]);
+    let mut m = manager(&fake);
+    m.start(&n("multi-user.target"));
+    assert_eq!(m.boot_times.finish, None, "waits for READY=1");
+    let started = fake.now();
+    let pid = m.slots[&n("a.service")].run.main_pid.expect("running");
+    fake.sleep(std::time::Duration::from_millis(1500));
+    m.notify(pid, "READY=1");
+    let props = m.properties(&n("a.service")).expect("loaded");
+    let get = |k: &str| {
+        props
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.parse::<u128>().expect("µs"))
+            .expect(k)
+    };
+    assert_eq!(get("InactiveExitTimestampMonotonic"), started.as_micros());
+    assert_eq!(get("ExecMainStartTimestampMonotonic"), started.as_micros());
+    assert_eq!(
+        get("ActiveEnterTimestampMonotonic"),
+        started.as_micros() + 1_500_000
+    );
+    assert_eq!(
+        m.boot_times.finish,
+        Some(started + std::time::Duration::from_millis(1500))
+    );
 }

@@ -147,9 +147,21 @@ impl Manager<'_> {
         })
     }
 
+    /// The name a unit is loaded under: itself, or what an alias (`default.target`) names.
+    pub fn resolve(&self, name: &UnitName) -> UnitName {
+        if self.slots.contains_key(name) {
+            return name.clone();
+        }
+        self.loader
+            .load(name.as_str())
+            .map(|files| files.name)
+            .unwrap_or_else(|_| name.clone())
+    }
+
     /// The unit's properties, named as `systemctl show` names them; `None` when the unit
-    /// was never loaded.
+    /// was never loaded. An alias shows its unit.
     pub fn properties(&self, name: &UnitName) -> Option<Vec<(&'static str, String)>> {
+        let name = &self.resolve(name);
         let slot = self.slots.get(name)?;
         let unit = &slot.unit;
         let state = slot.active_state();
@@ -203,6 +215,10 @@ impl Manager<'_> {
             ("Job", self.has_job(name).to_string()),
             ("ActiveEnterTimestampMonotonic", micros(slot.activated_at)),
             ("InactiveExitTimestampMonotonic", micros(slot.started_at)),
+            (
+                "ExecMainStartTimestampMonotonic",
+                micros(slot.main_started_at),
+            ),
         ];
         if unit.service.is_some() {
             let run = &slot.run;
