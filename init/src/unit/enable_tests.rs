@@ -209,12 +209,9 @@ fn the_links_and_states_are_debian_systemctls() {
     let ran = match ran {
         Ok(o) if o.status.success() => o,
         other => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "Debian's systemctl is needed under CI: {other:?}"
-            );
-            eprintln!("skipped: no usable systemctl on this host: {other:?}");
-            return;
+            return berth_testkit::skip(&format!(
+                "Debian's systemctl (package systemd) is the reference and cannot run here: {other:?}"
+            ));
         }
     };
     let i = Installer::new(ours.path());
