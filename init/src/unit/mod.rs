@@ -2,7 +2,8 @@
 //! splitting and quoting ([`words`]), names, templates and instances ([`name`]),
 //! specifiers ([`specifier`]), the search path with drop-ins, masks, aliases and
 //! `.wants/` folders ([`load`]), the typed unit ([`model`], [`service`], [`condition`],
-//! [`exec`], [`values`]), what enabling it links ([`install`]), the start transaction
+//! [`exec`], [`values`]), what enabling it links ([`install`]) and the unit-file verbs of
+//! `systemctl` that make those links and masks ([`enable`]), the start transaction
 //! ([`transaction`]) and a service's life as a state machine ([`lifecycle`]).
 //!
 //! Not yet here: the engine that runs these in PID 1 (spawning into cgroups, the notify
