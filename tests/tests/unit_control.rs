@@ -11,9 +11,19 @@ use berth_tests::*;
 /// in `/etc` can hide it. Its reload writes `$MAINPID` where the test can read it.
 const PROBE: &str = r#"busybox printf '[Unit]\nDescription=Control probe\n[Service]\nExecStart=busybox sleep 1000\nExecReload=busybox sh -c "echo $MAINPID > /run/probe-reload"\n[Install]\nWantedBy=multi-user.target\n' > /run/systemd/system/probe.service"#;
 
+/// What `command` printed, without the kernel's console lines (`[   14.478526] ...`)
+/// that may land among them.
+fn run(sh: &mut Shell, command: &str) -> String {
+    sh.run(command)
+        .lines()
+        .filter(|l| !(l.starts_with('[') && l.contains("] ")))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// Runs `command` and its exit status (`rc=N` on the last line).
 fn with_rc(sh: &mut Shell, command: &str) -> (String, i32) {
-    let out = sh.run(&format!("{command}; echo rc=$?"));
+    let out = run(sh, &format!("{command}; echo rc=$?"));
     let (text, rc) = out.trim_end().rsplit_once("rc=").unwrap_or(("", "-1"));
     (text.to_owned(), rc.trim().parse().unwrap_or(-1))
 }
@@ -26,6 +36,8 @@ fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
     }
     let (disk, _) = shared_debug_image();
     let mut sh = Shell::boot("unit_control", disk, true);
+    // PID 1's milestones go to the console through the kernel log: keep them off it.
+    sh.run("busybox dmesg -n 1");
     sh.run("busybox mkdir -p /run/systemd/system");
     sh.run(PROBE);
 
@@ -42,7 +54,10 @@ fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
         "systemctl is-active probe; systemctl is-enabled probe",
     );
     assert_eq!((out.trim(), rc), ("active\nenabled", 0), "{out}");
-    let files = sh.run("systemctl list-unit-files --no-legend 'probe*' berth-runtime.service");
+    let files = run(
+        &mut sh,
+        "systemctl list-unit-files --no-legend 'probe*' berth-runtime.service",
+    );
     let rows: Vec<Vec<&str>> = files
         .lines()
         .map(|l| l.split_whitespace().collect())
@@ -57,7 +72,7 @@ fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
     );
 
     // The tree below multi-user.target has the new unit, active; --reverse goes back up.
-    let tree = sh.run("systemctl list-dependencies multi-user.target");
+    let tree = run(&mut sh, "systemctl list-dependencies multi-user.target");
     assert!(tree.starts_with("multi-user.target\n"), "{tree}");
     assert!(
         tree.lines()
@@ -66,31 +81,37 @@ fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
         "{tree}"
     );
     // --all expands the services too; a service with siblings below keeps its bar.
-    let all = sh.run("systemctl list-dependencies --all multi-user.target");
+    let all = run(
+        &mut sh,
+        "systemctl list-dependencies --all multi-user.target",
+    );
     assert!(
         all.lines()
             .any(|l| l.starts_with("\u{25cf} \u{2502} \u{2514}\u{2500}")),
         "{all}"
     );
-    let reverse = sh.run("systemctl list-dependencies --reverse probe");
+    let reverse = run(&mut sh, "systemctl list-dependencies --reverse probe");
     assert!(
         reverse.starts_with("probe.service\n") && reverse.contains("\u{2500}multi-user.target"),
         "{reverse}"
     );
 
     // reload runs ExecReload= with $MAINPID; the main process stays.
-    let main = sh.run("systemctl show -p MainPID --value probe");
+    let main = run(&mut sh, "systemctl show -p MainPID --value probe");
     let main = main.trim().to_owned();
     let (out, rc) = with_rc(&mut sh, "systemctl reload probe");
     assert_eq!(rc, 0, "{out}");
-    let reloaded = sh.run("busybox cat /run/probe-reload; systemctl show -p MainPID --value probe");
+    let reloaded = run(
+        &mut sh,
+        "busybox cat /run/probe-reload; systemctl show -p MainPID --value probe",
+    );
     assert_eq!(reloaded.trim(), format!("{main}\n{main}"), "{reloaded}");
 
     // kill -s KILL to the main process: the unit fails with Result=signal; reset-failed
     // makes it inactive.
     let (out, rc) = with_rc(&mut sh, "systemctl kill -s KILL --kill-whom=main probe");
     assert_eq!(rc, 0, "{out}");
-    let failed = sh.run(
+    let failed = run(&mut sh,
         "for i in 1 2 3 4 5 6 7 8 9 10; do systemctl is-failed -q probe && break; busybox sleep 1; done; systemctl show -p ActiveState,Result probe",
     );
     assert_eq!(
@@ -147,7 +168,7 @@ fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
     );
 
     // systemd-analyze from PID 1's timestamps.
-    let time = sh.run("systemd-analyze time");
+    let time = run(&mut sh, "systemd-analyze time");
     let mut lines = time.lines();
     let first = lines.next().unwrap_or_default();
     assert!(
@@ -163,7 +184,7 @@ fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
             && second.ends_with(" in userspace."),
         "{time}"
     );
-    let blame = sh.run("systemd-analyze blame");
+    let blame = run(&mut sh, "systemd-analyze blame");
     let runtime = blame
         .lines()
         .find(|l| l.ends_with(" berth-runtime.service"))
@@ -176,7 +197,7 @@ fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
         .map(|l| l.len() - l.trim_start().len() + l.trim_start().find(' ').unwrap_or(0))
         .collect();
     assert_eq!(ends.len(), 1, "{blame}");
-    let chain = sh.run("systemd-analyze critical-chain");
+    let chain = run(&mut sh, "systemd-analyze critical-chain");
     assert!(
         chain.starts_with(
             "The time when unit became active or started is printed after the \"@\" character.\n"

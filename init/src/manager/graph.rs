@@ -70,7 +70,7 @@ impl Manager<'_> {
                 .filter(|(_, s)| {
                     Self::pulls_in(&s.unit).contains(name) || s.unit.deps.part_of.contains(name)
                 })
-                .map(|(n, _)| n.clone())
+                .map(|(_, s)| s.unit.name.clone())
                 .collect(),
         };
         names
@@ -78,8 +78,8 @@ impl Manager<'_> {
             .filter(|n| n != name)
             .map(|n| {
                 let state = self
-                    .slots
-                    .get(&n)
+                    .slot_key(&n)
+                    .and_then(|k| self.slots.get(&k))
                     .map(|s| s.active_state())
                     .unwrap_or(Active::Inactive);
                 (n, state)

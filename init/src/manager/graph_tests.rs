@@ -91,3 +91,34 @@ fn activation_timestamps_are_recorded_and_shown() {
         Some(started + std::time::Duration::from_millis(1500))
     );
 }
+
+/// The boot's anchor is started as `default.target`, an alias: it is shown, walked and
+/// found by its unit's own name, as systemd does.
+#[test]
+fn the_default_target_alias_is_its_unit() {
+    let fake = machine(&[
+        ("a.service", "[Service]\nExecStart=/usr/bin/a\n"),
+        ("multi-user.target.wants/a.service", ""),
+    ]);
+    std::os::unix::fs::symlink(
+        "multi-user.target",
+        fake.host("/usr/lib/systemd/system/default.target"),
+    )
+    .expect("alias");
+    let mut m = manager(&fake);
+    m.start(&n("default.target"));
+    let id = |name: &str| {
+        m.properties(&n(name))
+            .and_then(|p| p.into_iter().find(|(k, _)| *k == "Id"))
+            .map(|(_, v)| v)
+    };
+    assert_eq!(id("default.target").as_deref(), Some("multi-user.target"));
+    assert_eq!(
+        id("multi-user.target").as_deref(),
+        Some("multi-user.target")
+    );
+    let up = m.dependencies(&n("a.service"), Direction::Reverse);
+    assert_eq!(up, [(n("multi-user.target"), Active::Active)]);
+    let down = m.dependencies(&n("basic.target"), Direction::Reverse);
+    assert_eq!(down, [(n("multi-user.target"), Active::Active)]);
+}

@@ -147,23 +147,32 @@ impl Manager<'_> {
         })
     }
 
-    /// The name a unit is loaded under: itself, or what an alias (`default.target`) names.
-    pub fn resolve(&self, name: &UnitName) -> UnitName {
+    /// The name a unit's slot is kept under: its own, an alias's (the boot's anchor is
+    /// loaded as `default.target`), or for an alias asked for, its unit's.
+    pub fn slot_key(&self, name: &UnitName) -> Option<UnitName> {
         if self.slots.contains_key(name) {
-            return name.clone();
+            return Some(name.clone());
         }
-        self.loader
-            .load(name.as_str())
-            .map(|files| files.name)
-            .unwrap_or_else(|_| name.clone())
+        if let Some((key, _)) = self.slots.iter().find(|(_, s)| s.unit.name == *name) {
+            return Some(key.clone());
+        }
+        let real = self.loader.load(name.as_str()).ok()?.name;
+        if self.slots.contains_key(&real) {
+            return Some(real);
+        }
+        self.slots
+            .iter()
+            .find(|(_, s)| s.unit.name == real)
+            .map(|(key, _)| key.clone())
     }
 
     /// The unit's properties, named as `systemctl show` names them; `None` when the unit
-    /// was never loaded. An alias shows its unit.
+    /// was never loaded. An alias shows its unit, and `Id` is the unit's own name.
     pub fn properties(&self, name: &UnitName) -> Option<Vec<(&'static str, String)>> {
-        let name = &self.resolve(name);
+        let name = &self.slot_key(name)?;
         let slot = self.slots.get(name)?;
         let unit = &slot.unit;
+        let id = &unit.name;
         let state = slot.active_state();
         let sub = match unit.service {
             Some(_) => slot.run.phase.as_str(),
@@ -186,7 +195,7 @@ impl Manager<'_> {
             None => ("", "0".into()),
         };
         let mut props = vec![
-            ("Id", name.to_string()),
+            ("Id", id.to_string()),
             ("Description", unit.description.clone().unwrap_or_default()),
             (
                 "LoadState",
