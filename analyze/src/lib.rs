@@ -87,7 +87,9 @@ fn all_times(source: &dyn Source) -> Result<BTreeMap<String, Times>, Outcome> {
     let mut all = BTreeMap::new();
     for unit in source.units().map_err(failed)? {
         let p = source.show(Some(&unit)).map_err(failed)?;
-        all.insert(unit, times_of(&p));
+        // By the unit's own name: PID 1 lists the boot's anchor as default.target.
+        let id = p.get("Id").cloned().unwrap_or(unit);
+        all.insert(id, times_of(&p));
     }
     Ok(all)
 }

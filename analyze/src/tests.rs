@@ -34,8 +34,16 @@ impl Source for Recorded {
         }
         Ok(p)
     }
+    /// As PID 1 lists them: the boot's anchor under its alias.
     fn units(&self) -> Result<Vec<String>, String> {
-        Ok(self.units.iter().map(|u| u.0.to_string()).collect())
+        Ok(self
+            .units
+            .iter()
+            .map(|u| match u.0 {
+                "multi-user.target" => "default.target".to_owned(),
+                other => other.to_owned(),
+            })
+            .collect())
     }
     fn after(&self, unit: &str) -> Result<Vec<String>, String> {
         Ok(self
