@@ -265,6 +265,97 @@ impl Presets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
+
+    const UNITS: &[(&str, &str)] = &[
+        (
+            "foo.service",
+            "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\nAlias=foo2.service\nAlso=bar.service\n",
+        ),
+        (
+            "bar.service",
+            "[Service]\nExecStart=/bin/true\n[Install]\nRequiredBy=foo.service\n",
+        ),
+        ("st.service", "[Service]\nExecStart=/bin/true\n"),
+        ("multi-user.target", "[Unit]\nDescription=Multi-User\n"),
+    ];
+
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let units = dir.path().join("usr/lib/systemd/system");
+        std::fs::create_dir_all(&units).expect("mkdir");
+        std::fs::create_dir_all(dir.path().join("etc/systemd/system")).expect("mkdir");
+        for (name, text) in UNITS {
+            std::fs::write(units.join(name), text).expect("write");
+        }
+        dir
+    }
+
+    /// Berth's systemctl and Debian's, each on its own copy of one tree (`--root`, no
+    /// PID 1): the same stdout, stderr (the root's path made neutral, lines sorted where
+    /// systemd's order is a hash's) and exit status, verb after verb.
+    #[test]
+    fn the_unit_file_verbs_print_and_exit_as_debians_systemctl() {
+        let ours = tree();
+        let theirs = tree();
+        let probe = Command::new("systemctl").arg("--version").output();
+        if !probe.as_ref().is_ok_and(|o| o.status.success()) {
+            return berth_testkit::skip(&format!(
+                "Debian's systemctl (package systemd) is the reference and cannot run here: {probe:?}"
+            ));
+        }
+        let script = [
+            "list-unit-files",
+            "enable foo",
+            "is-enabled foo foo2.service bar st",
+            "list-unit-files",
+            "list-unit-files --no-legend f*",
+            "disable foo",
+            "mask st",
+            "is-enabled st",
+            "enable st",
+            "mask st",
+            "disable st",
+            "unmask st",
+            "enable st",
+            "enable nope",
+            "disable nope",
+            "is-enabled nope",
+        ];
+        let neutral = |text: &str, root: &std::path::Path| {
+            let mut lines: Vec<String> = text
+                .replace(&root.display().to_string(), "ROOT")
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            lines.sort();
+            lines
+        };
+        for step in script {
+            let mut argv = vec![format!("--root={}", ours.path().display())];
+            argv.extend(step.split(' ').map(str::to_owned));
+            let args = crate::parse(&argv).expect("parse");
+            let o = crate::run(std::path::Path::new("/nonexistent/init.sock"), &args);
+            let r = Command::new("systemctl")
+                .arg(format!("--root={}", theirs.path().display()))
+                .args(step.split(' '))
+                .output()
+                .expect("systemctl runs");
+            assert_eq!(
+                (
+                    o.stdout.as_str(),
+                    neutral(&o.stderr, ours.path()),
+                    i32::from(o.code)
+                ),
+                (
+                    String::from_utf8_lossy(&r.stdout).as_ref(),
+                    neutral(&String::from_utf8_lossy(&r.stderr), theirs.path()),
+                    r.status.code().unwrap_or(-1)
+                ),
+                "systemctl {step}"
+            );
+        }
+    }
 
     #[test]
     fn the_table_is_systemds() {
