@@ -5,6 +5,9 @@
 //! `/dev/null` there. On Berth `/etc` is a tmpfs seeded from the image, so both last until
 //! the next boot, as on COS.
 //!
+//! The image builder bakes `image.toml`'s enabled units the same way into the verified
+//! `/usr/lib/systemd/system` ([`Installer::bake`]).
+//!
 //! Everything reads and writes below a root folder (`/` on a node, `--root=DIR` or a test's
 //! temporary folder otherwise); the changes are returned so that `systemctl` prints them
 //! as systemd does ("Created symlink X → Y.", "Removed \"X\".").
@@ -26,6 +29,8 @@ use super::specifier::Host;
 /// Where `enable` and `mask` write, persistent (until reboot on Berth) and runtime.
 pub const CONFIG_DIR: &str = "/etc/systemd/system";
 pub const RUNTIME_DIR: &str = "/run/systemd/system";
+/// Where the image builder bakes the links of `image.toml`'s `[units] enable`.
+pub const VENDOR_DIR: &str = "/usr/lib/systemd/system";
 
 /// One change made to the unit folders; paths as seen below the root.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -169,6 +174,10 @@ impl Installer {
 
     /// `systemctl enable NAME...`: the links of each unit's `[Install]`, and of its `Also=`.
     pub fn enable(&self, names: &[UnitName], runtime: bool) -> Result<Enabled, InstallError> {
+        self.enable_in(names, Self::dir(runtime))
+    }
+
+    fn enable_in(&self, names: &[UnitName], dir: &Path) -> Result<Enabled, InstallError> {
         let mut done = Enabled::default();
         // A stack, so that `Also=` units come right after theirs, as systemd says them.
         let mut queue: Vec<UnitName> = names.iter().rev().cloned().collect();
@@ -178,7 +187,7 @@ impl Installer {
                 continue;
             }
             let (unit, fragment) = self.unit(&name)?;
-            let (links, also) = install::plan(&unit, &fragment, Self::dir(runtime));
+            let (links, also) = install::plan(&unit, &fragment, dir);
             if links.is_empty() && also.is_empty() {
                 done.without_install.push(name.clone());
             }
@@ -208,6 +217,13 @@ impl Installer {
             queue.extend(also.iter().rev().filter_map(|a| UnitName::parse(a).ok()));
         }
         Ok(done)
+    }
+
+    /// The image builder's enable: `image.toml`'s units linked in the verified
+    /// `/usr/lib/systemd/system` of the tree being built, by the same plan as `enable`
+    /// (a pure function of the unit files and the list).
+    pub fn bake(&self, names: &[UnitName]) -> Result<Enabled, InstallError> {
+        self.enable_in(names, Path::new(VENDOR_DIR))
     }
 
     /// `systemctl disable NAME...`: removes every link in the folder that enables the unit

@@ -245,3 +245,46 @@ fn the_links_and_states_are_debian_systemctls() {
         .collect();
     assert_eq!(states(&i, &all), reference);
 }
+
+/// The builder's links: in /usr/lib, the same for the same inputs, and what the loader
+/// then reads as the target's wants.
+#[test]
+fn baked_links_are_a_pure_function_of_the_units() {
+    let bake = || {
+        let dir = tree();
+        let i = Installer::new(dir.path());
+        i.bake(&names(&["foo.service", "tp@.service"]))
+            .expect("bake");
+        let mut all = Vec::new();
+        let mut stack = vec![dir.path().join("usr")];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).expect("dir").flatten() {
+                let p = e.path();
+                if let Ok(t) = fs::read_link(&p) {
+                    let rel = p.strip_prefix(dir.path()).expect("below");
+                    all.push(format!("{} -> {}", rel.display(), t.display()));
+                } else if p.is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+        all.sort();
+        let wants = Loader::system(dir.path())
+            .load("multi-user.target")
+            .expect("loads")
+            .wants;
+        (all, wants)
+    };
+    let (first, wants) = bake();
+    assert_eq!(first, bake().0);
+    assert_eq!(
+        first,
+        [
+            "usr/lib/systemd/system/foo.service.requires/bar.service -> /usr/lib/systemd/system/bar.service",
+            "usr/lib/systemd/system/foo2.service -> /usr/lib/systemd/system/foo.service",
+            "usr/lib/systemd/system/multi-user.target.wants/foo.service -> /usr/lib/systemd/system/foo.service",
+            "usr/lib/systemd/system/multi-user.target.wants/tp@x.service -> /usr/lib/systemd/system/tp@.service",
+        ]
+    );
+    assert_eq!(wants, names(&["foo.service", "tp@x.service"]));
+}
