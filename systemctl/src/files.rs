@@ -116,6 +116,24 @@ pub fn change(args: &Args, ask: &Ask) -> Outcome {
     }
 }
 
+/// What `status` shows after the unit file's path: `; enabled; preset: enabled`, or
+/// `; static` for a state without a preset; nothing for a unit with no file state.
+pub(crate) fn file_state_note(unit: &str) -> String {
+    let Ok(name) = UnitName::parse(unit) else {
+        return String::new();
+    };
+    let root = Path::new("/");
+    match Installer::new(root).state(&name) {
+        Ok(state) if state.has_preset() => format!(
+            "; {}; preset: {}",
+            state.as_str(),
+            Presets::read(root).of(&name)
+        ),
+        Ok(state) => format!("; {}", state.as_str()),
+        Err(_) => String::new(),
+    }
+}
+
 /// `is-enabled UNIT...`: one state a line; 0 when any is enabled in systemctl's sense.
 pub fn is_enabled(args: &Args) -> Outcome {
     let units = match names(args) {
@@ -212,12 +230,12 @@ fn table(rows: &[[String; 3]], no_legend: bool) -> String {
 /// systemd.preset(5): `enable PATTERN` / `disable PATTERN` lines from `*.preset` files,
 /// read in file-name order (a file in an earlier folder hides one of the same name); the
 /// first line that matches decides, and no match means enabled.
-struct Presets {
+pub(crate) struct Presets {
     rules: Vec<(bool, String)>,
 }
 
 impl Presets {
-    fn read(root: &Path) -> Presets {
+    pub(crate) fn read(root: &Path) -> Presets {
         let mut files = std::collections::BTreeMap::new();
         for dir in PRESET_DIRS.iter().rev() {
             let host = root.join(dir.trim_start_matches('/'));
@@ -248,7 +266,7 @@ impl Presets {
         Presets { rules }
     }
 
-    fn of(&self, name: &UnitName) -> &'static str {
+    pub(crate) fn of(&self, name: &UnitName) -> &'static str {
         let enabled = self
             .rules
             .iter()

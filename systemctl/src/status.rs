@@ -62,10 +62,12 @@ pub fn status(units: &[String], ask: &Ask) -> Outcome {
             _ => '○',
         };
         out.push_str(&format!("{mark} {unit} - {}\n", get("Description")));
+        // systemd 252: `loaded (PATH; enabled; preset: enabled)`.
         out.push_str(&format!(
-            "     Loaded: {} ({})\n",
+            "     Loaded: {} ({}{})\n",
             get("LoadState"),
-            get("FragmentPath")
+            get("FragmentPath"),
+            crate::files::file_state_note(&get("Id"))
         ));
         let since = since(&get("ActiveEnterTimestampMonotonic"));
         let mut line = format!("     Active: {active} ({})", get("SubState"));

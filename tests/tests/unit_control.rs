@@ -54,6 +54,13 @@ fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
         "systemctl is-active probe; systemctl is-enabled probe",
     );
     assert_eq!((out.trim(), rc), ("active\nenabled", 0), "{out}");
+    let status = run(&mut sh, "systemctl status probe");
+    assert!(
+        status.contains(
+            "Loaded: loaded (/run/systemd/system/probe.service; enabled; preset: enabled)"
+        ),
+        "{status}"
+    );
     let files = run(
         &mut sh,
         "systemctl list-unit-files --no-legend 'probe*' berth-runtime.service",
