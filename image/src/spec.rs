@@ -108,6 +108,8 @@ pub struct ImageSpec {
     #[serde(default)]
     pub cni: CniSection,
     #[serde(default)]
+    pub units: UnitsSection,
+    #[serde(default)]
     pub output: OutputSection,
 }
 
@@ -225,6 +227,16 @@ pub struct RootfsSection {
     /// Folders copied over the root in order, relative to the workspace.
     #[serde(default)]
     pub overlays: Vec<PathBuf>,
+}
+
+/// `[units]`: the units enabled in the image, their `[Install]` links baked into the
+/// verified `/usr/lib/systemd/system` by the rootfs step (as `systemctl enable` would make
+/// them in `/etc`). Names are checked there, against the unit files of the tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitsSection {
+    #[serde(default)]
+    pub enable: Vec<String>,
 }
 
 /// `[cni]`: the CNI plugins the root ships in `/usr/lib/cni` (of the twenty that
@@ -550,6 +562,17 @@ overlays = ["rootfs/overlay"]
             .unwrap_err()
             .to_string();
         assert!(err.contains("missing field `state`"), "{err}");
+    }
+
+    #[test]
+    fn units_to_enable_default_to_none_and_unknown_keys_are_refused() {
+        assert!(parse(GOOD).unwrap().units.enable.is_empty());
+        let spec = parse(&format!("{GOOD}\n[units]\nenable = [\"a.service\"]\n")).unwrap();
+        assert_eq!(spec.units.enable, ["a.service"]);
+        let err = parse(&format!("{GOOD}\n[units]\ndisable = []\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `disable`"), "{err}");
     }
 
     #[test]

@@ -1,15 +1,23 @@
 //! `systemctl` for Berth nodes: the command shapes people type (`status`, `start`, `stop`,
-//! `restart`, `show -p`, `is-active`, `list-units --failed`, `cat`, `reboot`), sent to
-//! PID 1's control socket ([`crate::control`]) and printed the way systemd 252 prints
-//! them, with systemctl's exit statuses (0 ok, 1 failure, 3 not active, 4 no such unit).
-//! Job verbs wait for their job to finish, as systemctl does, unless `--no-block`.
+//! `restart`, `reload`, `kill`, `reset-failed`, `show -p`, `is-active`, `list-units
+//! --failed`, `cat`, `reboot`), sent to PID 1's control socket ([`berth_init::control`])
+//! and printed the way systemd 252 prints them, with systemctl's exit statuses (0 ok, 1
+//! failure, 3 not active, 4 no such unit). Job verbs wait for their job to finish, as
+//! systemctl does, unless `--no-block`. The unit-file verbs (`enable`, `mask`,
+//! `is-enabled`, `list-unit-files`) work on the files themselves ([`files`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use berth_init::control::client::call;
 use berth_init::control::{Reply, Request};
+
+mod deps;
+mod files;
+mod status;
+
+pub use status::utc;
 
 /// Parsed command line.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -25,6 +33,20 @@ pub struct Args {
     pub types: Vec<String>,
     pub states: Vec<String>,
     pub no_legend: bool,
+    /// `enable --now`, `disable --now`, `mask --now`.
+    pub now: bool,
+    pub runtime: bool,
+    /// `--root=DIR`: unit-file verbs on another tree, without PID 1.
+    pub root: Option<std::path::PathBuf>,
+    pub no_reload: bool,
+    /// `kill -s SIGNAL`, `--kill-whom=`.
+    pub signal: Option<String>,
+    pub kill_whom: Option<String>,
+    /// `list-dependencies --reverse`, `--plain`.
+    pub reverse: bool,
+    pub plain: bool,
+    /// The words after the verb as typed (patterns of `list-unit-files`).
+    pub words: Vec<String>,
 }
 
 /// Parses `argv` (without the program name). Pager and colour options are accepted and
@@ -55,7 +77,15 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--failed" => a.failed = true,
             "-a" | "--all" => a.all = true,
             "--no-legend" => a.no_legend = true,
-            "--no-pager" | "--plain" | "-l" | "--full" | "--no-ask-password" | "--system" => {}
+            "--now" => a.now = true,
+            "--runtime" => a.runtime = true,
+            "--no-reload" => a.no_reload = true,
+            "--reverse" => a.reverse = true,
+            "--root" => a.root = Some(value(flag)?.into()),
+            "-s" | "--signal" => a.signal = Some(value(flag)?),
+            "--kill-whom" | "--kill-who" => a.kill_whom = Some(value(flag)?),
+            "--plain" => a.plain = true,
+            "--no-pager" | "-l" | "--full" | "--no-ask-password" | "--system" => {}
             f if f.starts_with('-') && f.len() > 1 => {
                 return Err(format!("unrecognized option '{f}'"))
             }
@@ -64,7 +94,8 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
     }
     let mut words = words.into_iter();
     a.verb = words.next().unwrap_or_else(|| "list-units".into());
-    a.units = words.map(|u| with_suffix(&u)).collect();
+    a.words = words.collect();
+    a.units = a.words.iter().map(|u| with_suffix(u)).collect();
     Ok(a)
 }
 
@@ -91,6 +122,7 @@ fn with_suffix(name: &str) -> String {
 }
 
 /// What one run printed and its exit status.
+#[derive(Debug)]
 pub struct Outcome {
     pub stdout: String,
     pub stderr: String,
@@ -98,14 +130,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn ok(stdout: String) -> Outcome {
+    pub(crate) fn ok(stdout: String) -> Outcome {
         Outcome {
             stdout,
             stderr: String::new(),
             code: 0,
         }
     }
-    fn fail(code: u8, stderr: String) -> Outcome {
+    pub(crate) fn fail(code: u8, stderr: String) -> Outcome {
         Outcome {
             stdout: String::new(),
             stderr,
@@ -124,22 +156,20 @@ pub fn run(socket: &Path, args: &Args) -> Outcome {
         }
     };
     let result = match args.verb.as_str() {
-        "start" | "stop" | "restart" | "try-restart" | "reload-or-restart" => {
-            let verb = if args.verb == "reload-or-restart" {
-                "restart"
-            } else {
-                &args.verb
-            };
-            ask(verb, &args.units).and_then(|_| {
+        "start" | "stop" | "restart" | "try-restart" | "reload" | "reload-or-restart" => {
+            ask(&args.verb, &args.units).and_then(|_| {
                 if args.no_block {
                     Ok(Outcome::ok(String::new()))
                 } else {
-                    wait_for_jobs(&ask, verb, &args.units)
+                    wait_for_jobs(&ask, &args.verb, &args.units)
                 }
             })
         }
+        "kill" => kill(&ask, args),
+        "list-dependencies" => return deps::list(&ask, args),
+        "reset-failed" => ask("reset-failed", &args.units).map(|_| Outcome::ok(String::new())),
         "show" => ask("show", &args.units).map(|body| Outcome::ok(show(&body, args))),
-        "status" => return status(&args.units, &ask),
+        "status" => return status::status(&args.units, &ask),
         "is-active" | "is-failed" => is_state(&ask, args),
         "is-system-running" => ask("is-system-running", &[]).map(|b| {
             let state = b.join("");
@@ -155,6 +185,9 @@ pub fn run(socket: &Path, args: &Args) -> Outcome {
             }
         }),
         "list-units" => ask("list-units", &[]).map(|rows| Outcome::ok(list_units(&rows, args))),
+        "enable" | "disable" | "mask" | "unmask" => return files::change(args, &ask),
+        "is-enabled" => return files::is_enabled(args),
+        "list-unit-files" => return files::list(args, &args.words),
         "cat" => ask("show", &args.units).and_then(|body| cat(&body)),
         "poweroff" | "reboot" | "halt" | "daemon-reload" => {
             ask(&args.verb, &[]).map(|_| Outcome::ok(String::new()))
@@ -167,10 +200,10 @@ pub fn run(socket: &Path, args: &Args) -> Outcome {
     result.unwrap_or_else(|o| o)
 }
 
-type Ask<'a> = dyn Fn(&str, &[String]) -> Result<Vec<String>, Outcome> + 'a;
+pub(crate) type Ask<'a> = dyn Fn(&str, &[String]) -> Result<Vec<String>, Outcome> + 'a;
 
 /// `Key=Value` lines to a map (one unit's block).
-fn props(body: &[String]) -> BTreeMap<String, String> {
+pub(crate) fn props(body: &[String]) -> BTreeMap<String, String> {
     body.iter()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -179,28 +212,22 @@ fn props(body: &[String]) -> BTreeMap<String, String> {
 
 /// Polls the units until none has a job, then fails like systemctl if one did not get
 /// where the verb meant it to.
-fn wait_for_jobs(ask: &Ask, verb: &str, units: &[String]) -> Result<Outcome, Outcome> {
+pub(crate) fn wait_for_jobs(ask: &Ask, verb: &str, units: &[String]) -> Result<Outcome, Outcome> {
     const POLL: Duration = Duration::from_millis(100);
     loop {
         let mut busy = false;
         for unit in units {
             let p = props(&ask("show", std::slice::from_ref(unit))?);
+            let reload_failed =
+                verb.starts_with("reload") && p.get("ReloadResult").is_some_and(|r| r != "success");
             if p.get("Job").map(String::as_str) == Some("true") {
                 busy = true;
+            } else if reload_failed {
+                let result = p.get("ReloadResult").cloned().unwrap_or_default();
+                return Err(job_failed(unit, &result));
             } else if verb != "stop" && p.get("ActiveState").map(String::as_str) == Some("failed") {
                 let result = p.get("Result").cloned().unwrap_or_default();
-                return Err(Outcome::fail(
-                    1,
-                    format!(
-                        "Job for {unit} failed because {}.\nSee \"systemctl status {unit}\" and \"journalctl -xeu {unit}\" for details.\n",
-                        match result.as_str() {
-                            "exit-code" => "the control process exited with error code".to_owned(),
-                            "timeout" => "a timeout was exceeded".to_owned(),
-                            "start-limit-hit" => "the start limit was hit".to_owned(),
-                            other => format!("of {other}"),
-                        }
-                    ),
-                ));
+                return Err(job_failed(unit, &result));
             }
         }
         if !busy {
@@ -208,6 +235,54 @@ fn wait_for_jobs(ask: &Ask, verb: &str, units: &[String]) -> Result<Outcome, Out
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// systemctl's message for a job that failed with the unit's (or reload's) `result`.
+fn job_failed(unit: &str, result: &str) -> Outcome {
+    let why = match result {
+        "exit-code" => "the control process exited with error code".to_owned(),
+        "timeout" => "a timeout was exceeded".to_owned(),
+        "start-limit-hit" => "the start limit was hit".to_owned(),
+        other => format!("of {other}"),
+    };
+    Outcome::fail(
+        1,
+        format!(
+            "Job for {unit} failed because {why}.\nSee \"systemctl status {unit}\" and \"journalctl -xeu {unit}\" for details.\n"
+        ),
+    )
+}
+
+/// `kill [-s SIGNAL] [--kill-whom=main|control|all] UNIT...` (SIGTERM to all by default).
+fn kill(ask: &Ask, args: &Args) -> Result<Outcome, Outcome> {
+    let signal = args.signal.as_deref().unwrap_or("SIGTERM");
+    let number = signal_number(signal)
+        .ok_or_else(|| Outcome::fail(1, format!("Failed to parse signal string {signal}.\n")))?;
+    let whom = args.kill_whom.clone().unwrap_or_else(|| "all".into());
+    if !matches!(whom.as_str(), "main" | "control" | "all") {
+        return Err(Outcome::fail(
+            1,
+            format!("Invalid kill-whom value: {whom}\n"),
+        ));
+    }
+    let mut request = vec![whom, number.to_string()];
+    request.extend(args.units.iter().cloned());
+    ask("kill", &request).map(|_| Outcome::ok(String::new()))
+}
+
+/// `SIGKILL`, `KILL` or `9`, as systemd's signal_from_string takes them.
+fn signal_number(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let name = if s.starts_with("SIG") {
+        s.to_owned()
+    } else {
+        format!("SIG{s}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .ok()
+        .map(|sig| sig as i32)
 }
 
 fn show(body: &[String], args: &Args) -> String {
@@ -307,153 +382,6 @@ fn cat(body: &[String]) -> Result<Outcome, Outcome> {
     Ok(Outcome::ok(out))
 }
 
-/// The unit's last ten journal lines of this boot, as `systemctl status` shows them.
-fn journal_tail(unit: &str) -> String {
-    let options = berth_journalctl::args::Options {
-        units: vec![unit.to_owned()],
-        boot: Some(berth_journalctl::args::BootArg::Offset(0)),
-        lines: Some(10),
-        quiet: true,
-        ..Default::default()
-    };
-    let mut source = berth_journalctl::files::Files::Directories(
-        berth_journalctl::files::NODE_DIRECTORIES
-            .iter()
-            .map(std::path::PathBuf::from)
-            .collect(),
-    );
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0);
-    let this_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .ok()
-        .map(|s| s.trim().replace('-', ""));
-    let mut out = Vec::new();
-    berth_journalctl::run(&options, &mut source, now, this_boot.as_deref(), &mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// `systemctl status UNIT...`: state, main PID, the processes of its cgroup, and the
-/// unit's last journal lines.
-fn status(units: &[String], ask: &Ask) -> Outcome {
-    let mut out = String::new();
-    let mut code = 0;
-    for (i, unit) in units.iter().enumerate() {
-        let body = match ask("show", std::slice::from_ref(unit)) {
-            Ok(b) => b,
-            Err(o) => {
-                code = 4;
-                out.push_str(&o.stderr);
-                continue;
-            }
-        };
-        let p = props(&body);
-        let get = |k: &str| p.get(k).cloned().unwrap_or_default();
-        if i > 0 {
-            out.push('\n');
-        }
-        let active = get("ActiveState");
-        if active != "active" && code == 0 {
-            code = 3;
-        }
-        let mark = match active.as_str() {
-            "active" => '●',
-            "failed" => '×',
-            _ => '○',
-        };
-        out.push_str(&format!("{mark} {unit} - {}\n", get("Description")));
-        out.push_str(&format!(
-            "     Loaded: {} ({})\n",
-            get("LoadState"),
-            get("FragmentPath")
-        ));
-        let since = since(&get("ActiveEnterTimestampMonotonic"));
-        let mut line = format!("     Active: {active} ({})", get("SubState"));
-        if active == "active" {
-            line.push_str(&since);
-        }
-        if active == "failed" {
-            line.push_str(&format!(" (Result: {})", get("Result")));
-        }
-        out.push_str(&format!("{line}\n"));
-        let status = get("StatusText");
-        if !status.is_empty() {
-            out.push_str(&format!("     Status: \"{status}\"\n"));
-        }
-        let main = get("MainPID");
-        if !main.is_empty() && main != "0" {
-            out.push_str(&format!("   Main PID: {main} ({})\n", comm(&main)));
-        }
-        let cgroup = get("ControlGroup");
-        if !cgroup.is_empty() {
-            let procs = std::fs::read_to_string(Path::new(&cgroup).join("cgroup.procs"))
-                .unwrap_or_default();
-            let shown = cgroup
-                .strip_prefix(berth_init::manager::CGROUP_ROOT)
-                .unwrap_or(&cgroup);
-            out.push_str(&format!("     CGroup: {shown}\n"));
-            for pid in procs.split_whitespace() {
-                out.push_str(&format!("             └─{pid} {}\n", cmdline(pid)));
-            }
-        }
-        let tail = journal_tail(unit);
-        if !tail.is_empty() {
-            out.push('\n');
-            out.push_str(&tail);
-        }
-    }
-    Outcome {
-        stdout: out,
-        stderr: String::new(),
-        code,
-    }
-}
-
-/// ` since <UTC time>; <N>s ago` from a boot-clock timestamp in µs.
-fn since(micros: &str) -> String {
-    let Ok(at) = micros.parse::<u64>() else {
-        return String::new();
-    };
-    if at == 0 {
-        return String::new();
-    }
-    let boot_now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
-        .map(Duration::from)
-        .unwrap_or_default();
-    let ago = boot_now.saturating_sub(Duration::from_micros(at));
-    let wall = SystemTime::now()
-        .checked_sub(ago)
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format!(" since {}; {}s ago", utc(wall), ago.as_secs())
-}
-
-/// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the epoch (the calendar of journalctl's time module).
-pub fn utc(secs: u64) -> String {
-    let (y, m, d, h, min, s, _, _) = berth_journalctl::time::civil(secs.saturating_mul(1_000_000));
-    format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02} UTC")
-}
-
-fn comm(pid: &str) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
-}
-
-fn cmdline(pid: &str) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            b.split(|c| *c == 0)
-                .filter(|w| !w.is_empty())
-                .map(|w| String::from_utf8_lossy(w).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,6 +437,24 @@ mod tests {
             &parse(&argv("list-units --failed --no-legend")).expect("p"),
         );
         assert!(failed.starts_with("● b.service"), "{failed}");
+    }
+
+    #[test]
+    fn kill_signals_by_name_or_number() {
+        assert_eq!(signal_number("SIGKILL"), Some(9));
+        assert_eq!(signal_number("HUP"), Some(1));
+        assert_eq!(signal_number("10"), Some(10));
+        assert_eq!(signal_number("SIGNOPE"), None);
+        assert_eq!(signal_number("0"), None);
+        let a = parse(&argv("kill -s USR1 --kill-whom=main berth-runtime")).expect("parse");
+        assert_eq!(
+            (
+                a.signal.as_deref(),
+                a.kill_whom.as_deref(),
+                a.units[0].as_str()
+            ),
+            (Some("USR1"), Some("main"), "berth-runtime.service")
+        );
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub fn handle(manager: &mut Manager, request: &Request, uid: u32) -> (Reply, Pow
             | "stop"
             | "restart"
             | "try-restart"
+            | "reload"
+            | "reload-or-restart"
+            | "kill"
+            | "reset-failed"
             | "poweroff"
             | "reboot"
             | "halt"
@@ -48,6 +52,28 @@ pub fn handle(manager: &mut Manager, request: &Request, uid: u32) -> (Reply, Pow
             Ok(names) => jobs(manager, &request.verb, &names),
             Err(reply) => reply,
         },
+        "reload" | "reload-or-restart" => match names() {
+            Ok(names) => reload(manager, &request.verb, &names),
+            Err(reply) => reply,
+        },
+        "kill" => kill(manager, &request.args),
+        "reset-failed" => match request.args.is_empty() {
+            true => reset_failed(manager, &[]),
+            false => match names() {
+                Ok(names) => reset_failed(manager, &names),
+                Err(reply) => reply,
+            },
+        },
+        "list-dependencies" => dependencies(manager, &request.args),
+        // Without a unit: the manager's own properties, as `systemctl show` gives them.
+        "show" if request.args.is_empty() => Reply::Ok(
+            manager
+                .boot_times
+                .properties()
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+        ),
         "show" => match names() {
             Ok(names) => show(manager, &names),
             Err(reply) => reply,
@@ -93,12 +119,105 @@ fn jobs(manager: &mut Manager, verb: &str, names: &[UnitName]) -> Reply {
         if let Err(e) = result {
             let code = match e {
                 crate::manager::jobs::JobRefused::NotLoaded(_) => 5,
-                crate::manager::jobs::JobRefused::Manual(_) => 1,
+                crate::manager::jobs::JobRefused::Manual(_)
+                | crate::manager::jobs::JobRefused::Masked(_) => 1,
             };
             return Reply::error(code, format!("Failed to {verb} {name}: {e}"));
         }
     }
     Reply::Ok(vec![])
+}
+
+/// `reload` and `reload-or-restart` (which restarts what cannot be reloaded, and starts
+/// what is not running).
+fn reload(manager: &mut Manager, verb: &str, names: &[UnitName]) -> Reply {
+    use crate::manager::unit_ops::OpRefused;
+    for name in names {
+        match manager.reload_unit(name) {
+            Ok(()) => {}
+            Err(OpRefused::NoReload(_) | OpRefused::Inactive(_)) if verb != "reload" => {
+                if let Reply::Error { code, message } =
+                    jobs(manager, "restart", std::slice::from_ref(name))
+                {
+                    return Reply::Error { code, message };
+                }
+            }
+            Err(e) => return Reply::error(1, format!("Failed to reload {name}: {e}")),
+        }
+    }
+    Reply::Ok(vec![])
+}
+
+/// `kill`: the arguments are `--kill-whom=`'s value, the signal number, then the units.
+fn kill(manager: &mut Manager, args: &[String]) -> Reply {
+    use crate::manager::unit_ops::Whom;
+    let (Some(whom), Some(signal)) = (args.first(), args.get(1)) else {
+        return Reply::error(1, "kill needs whom, a signal and a unit name");
+    };
+    let Some(whom) = Whom::parse(whom) else {
+        return Reply::error(1, format!("Invalid kill-whom: {whom}"));
+    };
+    let Ok(signal) = signal.parse::<i32>() else {
+        return Reply::error(1, format!("Invalid signal: {signal}"));
+    };
+    if args.len() < 3 {
+        return Reply::error(1, "kill needs a unit name");
+    }
+    for unit in &args[2..] {
+        let name = match UnitName::parse(unit) {
+            Ok(n) => n,
+            Err(e) => return Reply::error(1, format!("{unit}: {e}")),
+        };
+        if let Err(e) = manager.kill_unit(&name, whom, signal) {
+            return Reply::error(1, format!("Failed to kill unit {name}: {e}"));
+        }
+    }
+    Reply::Ok(vec![])
+}
+
+fn reset_failed(manager: &mut Manager, names: &[UnitName]) -> Reply {
+    let result = if names.is_empty() {
+        manager.reset_failed(None).map_err(|e| ("".to_owned(), e))
+    } else {
+        names.iter().try_for_each(|n| {
+            manager
+                .reset_failed(Some(n))
+                .map_err(|e| (n.to_string(), e))
+        })
+    };
+    match result {
+        Ok(()) => Reply::Ok(vec![]),
+        Err((name, e)) => Reply::error(
+            1,
+            format!("Failed to reset failed state of unit {name}: {e}"),
+        ),
+    }
+}
+
+/// `list-dependencies`: the arguments are the direction (`forward`, `reverse`, `after`)
+/// and one unit; the body is one level, `NAME\tACTIVESTATE` a line.
+fn dependencies(manager: &Manager, args: &[String]) -> Reply {
+    use crate::manager::graph::Direction;
+    let direction = match args.first().map(String::as_str) {
+        Some("forward") => Direction::Forward,
+        Some("reverse") => Direction::Reverse,
+        Some("after") => Direction::After,
+        _ => return Reply::error(1, "list-dependencies needs forward, reverse or after"),
+    };
+    let Some(unit) = args.get(1) else {
+        return Reply::error(1, "list-dependencies needs a unit name");
+    };
+    let name = match UnitName::parse(unit) {
+        Ok(n) => n,
+        Err(e) => return Reply::error(1, format!("{unit}: {e}")),
+    };
+    Reply::Ok(
+        manager
+            .dependencies(&name, direction)
+            .into_iter()
+            .map(|(n, state)| format!("{n}\t{}", state.as_str()))
+            .collect(),
+    )
 }
 
 fn show(manager: &Manager, names: &[UnitName]) -> Reply {

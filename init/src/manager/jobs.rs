@@ -14,6 +14,8 @@ use crate::unit::transaction::JobKind;
 pub enum JobRefused {
     #[error("Unit {0} not loaded.")]
     NotLoaded(UnitName),
+    #[error("Unit {0} is masked.")]
+    Masked(UnitName),
     #[error("Operation refused, unit {0} may be requested by dependency only (it is configured to refuse manual start/stop).")]
     Manual(UnitName),
 }
@@ -21,10 +23,18 @@ pub enum JobRefused {
 impl Manager<'_> {
     /// `systemctl start`: the unit's start transaction (its requirements and wants too).
     pub fn start_unit(&mut self, name: &UnitName) -> Result<(), JobRefused> {
-        if let Some(slot) = self.slots.get(name) {
-            if slot.unit.refuse_manual_start {
-                return Err(JobRefused::Manual(name.clone()));
+        let masked = match self.slots.get(name) {
+            Some(slot) if slot.unit.refuse_manual_start => {
+                return Err(JobRefused::Manual(name.clone()))
             }
+            Some(slot) => slot.unit.files.masked,
+            None => self
+                .loader
+                .load(name.as_str())
+                .is_ok_and(|files| files.masked),
+        };
+        if masked {
+            return Err(JobRefused::Masked(name.clone()));
         }
         self.enqueue_start(name);
         if !self.pending.contains_key(name) && !self.slots.contains_key(name) {
@@ -110,6 +120,7 @@ impl Manager<'_> {
         self.pending.contains_key(name)
             || self.running.contains_key(name)
             || self.restart_after_stop.contains(name)
+            || self.reloading(name)
     }
 
     /// `name` and every active unit that requires, binds to or is part of one of them.
@@ -136,11 +147,32 @@ impl Manager<'_> {
         })
     }
 
+    /// The name a unit's slot is kept under: its own, an alias's (the boot's anchor is
+    /// loaded as `default.target`), or for an alias asked for, its unit's.
+    pub fn slot_key(&self, name: &UnitName) -> Option<UnitName> {
+        if self.slots.contains_key(name) {
+            return Some(name.clone());
+        }
+        if let Some((key, _)) = self.slots.iter().find(|(_, s)| s.unit.name == *name) {
+            return Some(key.clone());
+        }
+        let real = self.loader.load(name.as_str()).ok()?.name;
+        if self.slots.contains_key(&real) {
+            return Some(real);
+        }
+        self.slots
+            .iter()
+            .find(|(_, s)| s.unit.name == real)
+            .map(|(key, _)| key.clone())
+    }
+
     /// The unit's properties, named as `systemctl show` names them; `None` when the unit
-    /// was never loaded.
+    /// was never loaded. An alias shows its unit, and `Id` is the unit's own name.
     pub fn properties(&self, name: &UnitName) -> Option<Vec<(&'static str, String)>> {
+        let name = &self.slot_key(name)?;
         let slot = self.slots.get(name)?;
         let unit = &slot.unit;
+        let id = &unit.name;
         let state = slot.active_state();
         let sub = match unit.service {
             Some(_) => slot.run.phase.as_str(),
@@ -163,13 +195,21 @@ impl Manager<'_> {
             None => ("", "0".into()),
         };
         let mut props = vec![
-            ("Id", name.to_string()),
+            ("Id", id.to_string()),
             ("Description", unit.description.clone().unwrap_or_default()),
             (
                 "LoadState",
                 if files.masked { "masked" } else { "loaded" }.into(),
             ),
-            ("ActiveState", state.as_str().into()),
+            (
+                "ActiveState",
+                if slot.run.phase == crate::unit::lifecycle::Phase::Reload {
+                    "reloading"
+                } else {
+                    state.as_str()
+                }
+                .into(),
+            ),
             ("SubState", sub.into()),
             ("FragmentPath", path(&files.fragment)),
             (
@@ -184,6 +224,10 @@ impl Manager<'_> {
             ("Job", self.has_job(name).to_string()),
             ("ActiveEnterTimestampMonotonic", micros(slot.activated_at)),
             ("InactiveExitTimestampMonotonic", micros(slot.started_at)),
+            (
+                "ExecMainStartTimestampMonotonic",
+                micros(slot.main_started_at),
+            ),
         ];
         if unit.service.is_some() {
             let run = &slot.run;
@@ -201,6 +245,13 @@ impl Manager<'_> {
                 (
                     "Result",
                     run.result.map(|r| r.as_str()).unwrap_or("success").into(),
+                ),
+                (
+                    "ReloadResult",
+                    run.reload_result
+                        .map(|r| r.as_str())
+                        .unwrap_or("success")
+                        .into(),
                 ),
                 ("NRestarts", run.restarts.to_string()),
                 ("StatusText", slot.status.clone().unwrap_or_default()),

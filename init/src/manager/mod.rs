@@ -7,12 +7,15 @@
 //! It is driven by calls, not by a loop of its own, so the tests drive it over the fake
 //! with virtual time, and stage 2's poll loop drives it on the machine.
 
+pub mod boot_times;
 mod cgroup_limits;
 pub mod environment;
+pub mod graph;
 pub mod jobs;
 mod private_tmp;
 pub mod sandbox;
 mod spawn;
+pub mod unit_ops;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -45,6 +48,8 @@ pub struct Slot {
     /// When it last became active (for `systemd-analyze blame`).
     pub activated_at: Option<Duration>,
     pub started_at: Option<Duration>,
+    /// When its main process (`ExecStart=`) was last spawned.
+    pub main_started_at: Option<Duration>,
     /// The state last said on the console (`started`, `FAILED`), so that each is said once
     /// per change although settling runs again for nested events.
     said: Option<Active>,
@@ -90,6 +95,8 @@ pub struct Manager<'a> {
     restart_after_stop: BTreeSet<UnitName>,
     /// PID 1's own environment, for `PassEnvironment=`.
     pub own_env: BTreeMap<String, String>,
+    /// The boot's milestones; stage 2 sets the first two, the manager the last.
+    pub boot_times: boot_times::BootTimes,
 }
 
 /// What conditions see of the machine.
@@ -164,6 +171,7 @@ impl<'a> Manager<'a> {
             unmet: Vec::new(),
             restart_after_stop: BTreeSet::new(),
             own_env: BTreeMap::new(),
+            boot_times: boot_times::BootTimes::default(),
         }
     }
 
@@ -220,6 +228,7 @@ impl<'a> Manager<'a> {
                 status: None,
                 activated_at: None,
                 started_at: None,
+                main_started_at: None,
                 said: None,
                 settled_as: Active::Inactive,
             });
@@ -354,6 +363,7 @@ impl<'a> Manager<'a> {
             Ok(()) => {
                 if self.anchor.as_ref() == Some(name) {
                     self.anchor_reached = true;
+                    self.boot_times.finish.get_or_insert(self.sys.now());
                 }
             }
             Err(why) => {
@@ -395,6 +405,11 @@ impl<'a> Manager<'a> {
                 let event = match result {
                     Ok(pid) => {
                         self.pids.insert(pid, name.clone());
+                        if set == crate::unit::lifecycle::CommandSet::Start {
+                            if let Some(slot) = self.slots.get_mut(name) {
+                                slot.main_started_at = Some(now);
+                            }
+                        }
                         Event::Spawned(Ok(pid))
                     }
                     Err(why) => {
@@ -751,4 +766,10 @@ pub fn slice_path(slice: &str) -> PathBuf {
 }
 
 #[cfg(test)]
+mod graph_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod unit_file_tests;
+#[cfg(test)]
+mod unit_ops_tests;

@@ -18,7 +18,7 @@ const TARGETS: [(&str, &str); 5] = [
     ("shutdown.target", "[Unit]\nDefaultDependencies=no\n"),
 ];
 
-fn machine(units: &[(&str, &str)]) -> Fake {
+pub(super) fn machine(units: &[(&str, &str)]) -> Fake {
     let fake = Fake::new();
     for (name, text) in TARGETS.iter().chain(units) {
         fake.write(Path::new("/usr/lib/systemd/system").join(name), text);
@@ -26,7 +26,7 @@ fn machine(units: &[(&str, &str)]) -> Fake {
     fake
 }
 
-fn manager(fake: &Fake) -> Manager<'_> {
+pub(super) fn manager(fake: &Fake) -> Manager<'_> {
     let facts = MachineFacts {
         root: fake.host("/"),
         cmdline: String::new(),
@@ -41,11 +41,11 @@ fn manager(fake: &Fake) -> Manager<'_> {
     )
 }
 
-fn n(s: &str) -> UnitName {
+pub(super) fn n(s: &str) -> UnitName {
     UnitName::parse(s).expect("valid")
 }
 
-fn spawned(fake: &Fake) -> Vec<(String, Vec<String>)> {
+pub(super) fn spawned(fake: &Fake) -> Vec<(String, Vec<String>)> {
     fake.calls()
         .into_iter()
         .filter_map(|c| match c {
@@ -55,7 +55,7 @@ fn spawned(fake: &Fake) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-fn pid_of(m: &Manager, unit: &str) -> u32 {
+pub(super) fn pid_of(m: &Manager, unit: &str) -> u32 {
     m.slots[&n(unit)].run.main_pid.expect("running")
 }
 

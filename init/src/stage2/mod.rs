@@ -184,6 +184,11 @@ pub fn run(sys: &dyn Syscalls) {
         }
     };
     let mut manager = units::start(&machine);
+    manager.boot_times.userspace = Some(started);
+    manager.boot_times.initrd = sys
+        .read_to_string(Path::new("/proc/1/stat"))
+        .ok()
+        .and_then(|stat| crate::manager::boot_times::process_start(&stat));
     match signals {
         Ok(signals) => event_loop(
             &mut machine,

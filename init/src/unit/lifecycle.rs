@@ -13,7 +13,8 @@
 //! `SuccessExitStatus=`; the start rate limit; `RuntimeMaxSec=` (the one timer, armed
 //! while running); `WatchdogSec=` (a second timer of its own, armed from start-post on,
 //! reset by `WATCHDOG=1`, changed by `WATCHDOG_USEC=`, whose expiry sends
-//! `WatchdogSignal=` and fails the run with result `watchdog`).
+//! `WatchdogSignal=` and fails the run with result `watchdog`); `ExecReload=` and
+//! notify-reload's `ReloadSignal=` and reset-failed ([`control`]).
 
 use std::time::Duration;
 
@@ -59,6 +60,7 @@ pub enum Phase {
     StopPost,
     AutoRestart,
     Failed,
+    Reload,
 }
 
 impl Phase {
@@ -77,6 +79,7 @@ impl Phase {
             Phase::StopPost => "stop-post",
             Phase::AutoRestart => "auto-restart",
             Phase::Failed => "failed",
+            Phase::Reload => "reload",
         }
     }
 }
@@ -122,6 +125,7 @@ pub enum CommandSet {
     StartPost,
     Stop,
     StopPost,
+    Reload,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +144,8 @@ pub enum Event {
     Ready,
     /// `MAINPID=` from the service, or the PID read from `PIDFile=`.
     MainPid(u32),
+    /// `systemctl reload` (the engine checks [`ServiceRun::can_reload`] first).
+    Reload,
     /// The armed timer fired.
     Timer,
     /// The watchdog timer fired (armed by [`Action::ArmWatchdog`]).
@@ -206,6 +212,8 @@ pub struct ServiceRun {
     watchdog_override: Option<Duration>,
     /// Whether the watchdog timer is armed.
     watchdog_armed: bool,
+    /// How the last reload ended (`None` before any, or while one runs).
+    pub reload_result: Option<Failure>,
 }
 
 impl Default for ServiceRun {
@@ -223,6 +231,7 @@ impl Default for ServiceRun {
             restarts: 0,
             watchdog_override: None,
             watchdog_armed: false,
+            reload_result: None,
         }
     }
 }
@@ -235,6 +244,7 @@ pub fn command_list(svc: &Service, set: CommandSet) -> &[ExecCommand] {
         CommandSet::StartPost => &svc.exec_start_post,
         CommandSet::Stop => &svc.exec_stop,
         CommandSet::StopPost => &svc.exec_stop_post,
+        CommandSet::Reload => &svc.exec_reload,
     }
 }
 
@@ -350,6 +360,7 @@ impl ServiceRun {
                 self.begin_stop_post(svc, out);
             }
             Event::Exited { pid, how } => self.exited(svc, pid, how, out),
+            Event::Ready if self.phase == Phase::Reload => self.reload_done(None, out),
             Event::Ready => {
                 if self.phase == Phase::Start
                     && matches!(
@@ -368,6 +379,7 @@ impl ServiceRun {
                     self.next_after_start(svc, out);
                 }
             }
+            Event::Reload => self.reload(svc, out),
             Event::Timer => self.timer(svc, unit_limit, now, out),
             Event::WatchdogExpired => {
                 self.watchdog_armed = false;
@@ -468,6 +480,7 @@ impl ServiceRun {
             }
             CommandSet::Stop => self.signal_remaining(svc, out),
             CommandSet::StopPost => self.finish(svc, out),
+            CommandSet::Reload => self.reload_done(None, out),
         }
     }
 
@@ -507,6 +520,13 @@ impl ServiceRun {
                 return;
             };
             let ok = is_success(svc, how) || ignores_failure(svc, set, index);
+            if set == CommandSet::Reload && !ok {
+                let failure = match how {
+                    Exit::Code(_) => Failure::ExitCode,
+                    Exit::Signal(_) => Failure::Signal,
+                };
+                return self.reload_done(Some(failure), out);
+            }
             if !ok {
                 self.last_exit = Some(how);
                 self.result.get_or_insert(match how {
@@ -550,7 +570,7 @@ impl ServiceRun {
                 self.result = Some(failure.unwrap_or(Failure::Protocol));
                 self.begin_stop(svc, out);
             }
-            Phase::Running | Phase::StartPost => {
+            Phase::Running | Phase::StartPost | Phase::Reload => {
                 if let Some(f) = failure {
                     self.result = Some(f);
                 }
@@ -702,10 +722,14 @@ impl ServiceRun {
                 self.result.get_or_insert(Failure::Timeout);
                 self.finish(svc, out);
             }
+            Phase::Reload => self.reload_done(Some(Failure::Timeout), out),
             _ => {}
         }
     }
 }
+
+#[path = "lifecycle_control.rs"]
+pub mod control;
 
 #[cfg(test)]
 #[path = "lifecycle_tests.rs"]

@@ -61,6 +61,7 @@ fn service(text: &[&str]) -> Service {
             "ExecStart" => s.exec_start.extend(exec::parse(v).expect("command")),
             "ExecStartPre" => s.exec_start_pre.extend(exec::parse(v).expect("command")),
             "ExecStop" => s.exec_stop.extend(exec::parse(v).expect("command")),
+            "ExecReload" => s.exec_reload.extend(exec::parse(v).expect("command")),
             _ => panic!("{k}"),
         }
     }
@@ -351,6 +352,101 @@ fn forking_reads_its_pid_file() {
     });
     assert_eq!(d.state(), (Active::Failed, Phase::Failed));
     assert_eq!(d.run.result, Some(Failure::Signal));
+}
+
+/// `systemctl reload`: ExecReload= runs as the control process while the main process
+/// keeps running; a failing one is the reload's result, the service stays active.
+#[test]
+fn exec_reload_runs_as_the_control_process_and_keeps_the_service_active() {
+    let mut d = Drive::new(service(&[
+        "ExecStart=/usr/bin/d",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "ExecReload=-/bin/false",
+    ]));
+    let main = d.feed(Event::Start)[0];
+    assert_eq!(d.state(), (Active::Active, Phase::Running));
+    assert_eq!(d.run.can_reload(&d.svc), Ok(()));
+    let first = d.feed(Event::Reload)[0];
+    assert_eq!(d.state(), (Active::Active, Phase::Reload));
+    assert_eq!(d.run.control_pid, Some(first));
+    let second = d.feed(Event::Exited {
+        pid: first,
+        how: Exit::Code(0),
+    })[0];
+    // `-` ignores the second command's failure.
+    d.feed(Event::Exited {
+        pid: second,
+        how: Exit::Code(1),
+    });
+    assert_eq!(d.state(), (Active::Active, Phase::Running));
+    assert_eq!((d.run.main_pid, d.run.reload_result), (Some(main), None));
+    d.svc.exec_reload.truncate(1);
+    let third = d.feed(Event::Reload)[0];
+    d.feed(Event::Exited {
+        pid: third,
+        how: Exit::Code(2),
+    });
+    assert_eq!(d.state(), (Active::Active, Phase::Running));
+    assert_eq!(d.run.reload_result, Some(Failure::ExitCode));
+    assert_eq!(d.run.result, None);
+}
+
+/// notify-reload without ExecReload=: ReloadSignal= to the main process, done at READY=1.
+#[test]
+fn notify_reload_signals_the_main_process_and_waits_for_ready() {
+    let mut svc = service(&["ExecStart=/usr/bin/d"]);
+    svc.service_type = ServiceType::NotifyReload;
+    svc.reload_signal = 10;
+    let mut d = Drive::new(svc);
+    let main = d.feed(Event::Start)[0];
+    d.feed(Event::Ready);
+    assert_eq!(d.state(), (Active::Active, Phase::Running));
+    d.took();
+    d.feed(Event::Reload);
+    assert!(d.took().contains(&Action::Kill {
+        target: KillTarget::Main(main),
+        signal: 10
+    }));
+    assert_eq!(d.run.phase, Phase::Reload);
+    d.feed(Event::Ready);
+    assert_eq!(d.state(), (Active::Active, Phase::Running));
+}
+
+#[test]
+fn reload_is_refused_without_exec_reload_or_when_not_running() {
+    let mut d = Drive::new(service(&["ExecStart=/usr/bin/d"]));
+    d.feed(Event::Start);
+    assert_eq!(
+        d.run.can_reload(&d.svc),
+        Err(control::NotReloadable::NoReload)
+    );
+    let mut d = Drive::new(service(&["ExecStart=/usr/bin/d", "ExecReload=/bin/true"]));
+    assert_eq!(
+        d.run.can_reload(&d.svc),
+        Err(control::NotReloadable::NotActive)
+    );
+    d.feed(Event::Reload);
+    assert_eq!(d.state(), (Active::Inactive, Phase::Dead));
+}
+
+#[test]
+fn reset_failed_makes_a_failed_service_inactive_and_clears_the_start_limit() {
+    let mut d = Drive::new(service(&["ExecStart=/usr/bin/d"]));
+    d.limit = (Duration::from_secs(10), 1);
+    let pid = d.feed(Event::Start)[0];
+    d.feed(Event::Exited {
+        pid,
+        how: Exit::Code(3),
+    });
+    assert_eq!(d.state(), (Active::Failed, Phase::Failed));
+    d.feed(Event::Start);
+    assert_eq!(d.run.result, Some(Failure::StartLimit));
+    d.run.reset_failed();
+    assert_eq!(
+        (d.state(), d.run.result),
+        ((Active::Inactive, Phase::Dead), None)
+    );
+    assert_eq!(d.feed(Event::Start).len(), 1, "the start limit starts over");
 }
 
 #[path = "lifecycle_timer_tests.rs"]

@@ -2,7 +2,8 @@
 //! splitting and quoting ([`words`]), names, templates and instances ([`name`]),
 //! specifiers ([`specifier`]), the search path with drop-ins, masks, aliases and
 //! `.wants/` folders ([`load`]), the typed unit ([`model`], [`service`], [`condition`],
-//! [`exec`], [`values`], [`capability`]), what enabling it links ([`install`]), the start
+//! [`exec`], [`values`], [`capability`]), what enabling it links ([`install`]) and the
+//! unit-file verbs of `systemctl` that make those links and masks ([`enable`]), the start
 //! transaction ([`transaction`]) and a service's life as a state machine ([`lifecycle`]).
 //!
 //! Not yet here: the engine that runs these in PID 1 (spawning into cgroups, the notify
@@ -14,6 +15,7 @@
 
 pub mod capability;
 pub mod condition;
+pub mod enable;
 pub mod exec;
 pub mod install;
 pub mod lifecycle;

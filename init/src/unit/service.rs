@@ -139,6 +139,8 @@ pub struct Service {
     pub notify_access: Option<NotifyAccess>,
     pub kill_mode: KillMode,
     pub kill_signal: i32,
+    /// `ReloadSignal=` of `Type=notify-reload` (SIGHUP by default).
+    pub reload_signal: i32,
     pub send_sigkill: bool,
     pub send_sighup: bool,
     /// `Environment=`, in order; later assignments of a name win.
@@ -208,6 +210,7 @@ impl Default for Service {
             notify_access: None,
             kill_mode: KillMode::ControlGroup,
             kill_signal: 15,
+            reload_signal: 1,
             send_sigkill: true,
             send_sighup: false,
             environment: BTreeMap::new(),
@@ -386,6 +389,10 @@ impl Service {
             },
             "WatchdogSignal" => match values::signal(v) {
                 Ok(s) => self.watchdog_signal = s,
+                Err(e) => ctx.warn(a, e),
+            },
+            "ReloadSignal" => match values::signal(v) {
+                Ok(s) => self.reload_signal = s,
                 Err(e) => ctx.warn(a, e),
             },
             "SendSIGKILL" => ctx.bool(a, &mut self.send_sigkill),

@@ -83,7 +83,9 @@ fn name(s: &str) -> Option<UnitName> {
 
 /// The implicit dependencies of `DefaultDependencies=yes` (systemd.service(5),
 /// systemd.target(5)): (requires, after, before, conflicts).
-fn implicit(unit: &Unit) -> (Vec<UnitName>, Vec<UnitName>, Vec<UnitName>, Vec<UnitName>) {
+pub(crate) fn implicit(
+    unit: &Unit,
+) -> (Vec<UnitName>, Vec<UnitName>, Vec<UnitName>, Vec<UnitName>) {
     let mut requires = Vec::new();
     let mut after = Vec::new();
     let mut before = Vec::new();

@@ -103,6 +103,7 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<PathBuf> {
             packages: &packages,
             overlays: &overlays,
             cni: &spec.cni,
+            units: &spec.units,
         },
     )?;
     let sizes = Sizes {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use berth_image::manifest::PackageSummary;
-use berth_image::spec::CniSection;
+use berth_image::spec::{CniSection, UnitsSection};
 use berth_image::tree::{Owners, Tree};
 use berth_rootfs::LockedPackage;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,8 @@ pub struct Rootfs<'a> {
     pub overlays: &'a [PathBuf],
     /// `image.toml`'s `[cni]`.
     pub cni: &'a CniSection,
+    /// `image.toml`'s `[units]`.
+    pub units: &'a UnitsSection,
 }
 
 /// What the rootfs step hands on.
@@ -45,6 +47,22 @@ pub fn tree_dir(dir: &Path) -> PathBuf {
     dir.join("tree")
 }
 
+/// `[units] enable`: each unit's `[Install]` links in the tree's `/usr/lib/systemd/system`,
+/// by the plan `systemctl enable` uses.
+fn bake_units(tree: &Path, units: &UnitsSection) -> Result<()> {
+    use berth_init::unit::enable::Installer;
+    use berth_init::unit::name::UnitName;
+    let names = units
+        .enable
+        .iter()
+        .map(|n| UnitName::parse(n).with_context(|| format!("image.toml [units] enable: {n:?}")))
+        .collect::<Result<Vec<_>>>()?;
+    Installer::new(tree)
+        .bake(&names)
+        .with_context(|| format!("image.toml [units] enable: {}", units.enable.join(", ")))?;
+    Ok(())
+}
+
 impl Step for Rootfs<'_> {
     const NAME: &'static str = "rootfs";
     const CODE: Code = Code {
@@ -54,6 +72,8 @@ impl Step for Rootfs<'_> {
             "rootfs/src",
             "kernel-config/Cargo.toml",
             "kernel-config/src",
+            "init/Cargo.toml",
+            "init/src/unit",
             IMAGE_SOURCES,
         ],
         exclude: IMAGE_EXCLUDE,
@@ -62,6 +82,7 @@ impl Step for Rootfs<'_> {
             "berth-image",
             "berth-layout",
             "berth-kernel-config",
+            "berth-init",
         ],
     };
     type Meta = RootfsMeta;
@@ -73,6 +94,7 @@ impl Step for Rootfs<'_> {
         }
         key = key.add("kernel", &self.kernel.key);
         key = key.add("cni", serde_json::to_string(self.cni)?);
+        key = key.add("units", serde_json::to_string(self.units)?);
         for (pkg, _) in self.packages {
             key = key.add(&pkg.name, &pkg.sha256);
         }
@@ -106,6 +128,7 @@ impl Step for Rootfs<'_> {
         let tree_dir = tree_dir(dir);
         let assembled =
             berth_rootfs::assemble(&input, &tree_dir, &|what: &str| step.message(what))?;
+        bake_units(&tree_dir, self.units)?;
         let version = &self.kernel.meta.version;
         let loads = berth_kernel_config::select::check_load_lists(&tree_dir, version)?;
         step.message(&format!(

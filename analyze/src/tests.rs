@@ -1,0 +1,140 @@
+use super::*;
+
+/// A recorded node: (unit, activating µs, activated µs, ordered after).
+struct Recorded {
+    manager: [(u64, u64, u64); 1],
+    units: Vec<(&'static str, u64, u64, Vec<&'static str>)>,
+}
+
+impl Source for Recorded {
+    fn show(&self, unit: Option<&str>) -> Result<BTreeMap<String, String>, String> {
+        let mut p = BTreeMap::new();
+        match unit {
+            None => {
+                let (i, u, f) = self.manager[0];
+                p.insert("InitRDTimestampMonotonic".into(), i.to_string());
+                p.insert("UserspaceTimestampMonotonic".into(), u.to_string());
+                p.insert("FinishTimestampMonotonic".into(), f.to_string());
+            }
+            Some(name) => {
+                let name = if name == "default.target" {
+                    "multi-user.target"
+                } else {
+                    name
+                };
+                let (n, a, b, _) = self
+                    .units
+                    .iter()
+                    .find(|u| u.0 == name)
+                    .ok_or(format!("Unit {name} could not be found."))?;
+                p.insert("Id".into(), n.to_string());
+                p.insert("InactiveExitTimestampMonotonic".into(), a.to_string());
+                p.insert("ActiveEnterTimestampMonotonic".into(), b.to_string());
+            }
+        }
+        Ok(p)
+    }
+    /// As PID 1 lists them: the boot's anchor under its alias.
+    fn units(&self) -> Result<Vec<String>, String> {
+        Ok(self
+            .units
+            .iter()
+            .map(|u| match u.0 {
+                "multi-user.target" => "default.target".to_owned(),
+                other => other.to_owned(),
+            })
+            .collect())
+    }
+    fn after(&self, unit: &str) -> Result<Vec<String>, String> {
+        Ok(self
+            .units
+            .iter()
+            .find(|u| u.0 == unit)
+            .map(|u| u.3.iter().map(|s| s.to_string()).collect())
+            .unwrap_or_default())
+    }
+}
+
+/// Stage 1 at 1.23 s, stage 2 at 2.5 s, ready at 9.75 s.
+fn node() -> Recorded {
+    Recorded {
+        manager: [(1_230_000, 2_500_000, 9_750_000)],
+        units: vec![
+            ("sysinit.target", 2_600_000, 2_600_000, vec![]),
+            ("basic.target", 2_610_000, 2_610_000, vec!["sysinit.target"]),
+            (
+                "berth-networkd.service",
+                2_620_000,
+                2_743_000,
+                vec!["basic.target", "sysinit.target"],
+            ),
+            (
+                "network-online.target",
+                4_000_000,
+                4_000_000,
+                vec!["berth-networkd.service"],
+            ),
+            (
+                "berth-runtime.service",
+                4_001_000,
+                9_740_000,
+                vec!["network-online.target", "basic.target"],
+            ),
+            (
+                "multi-user.target",
+                2_611_000,
+                9_750_000,
+                vec![
+                    "basic.target",
+                    "berth-runtime.service",
+                    "berth-networkd.service",
+                ],
+            ),
+            ("never.service", 0, 0, vec![]),
+        ],
+    }
+}
+
+#[test]
+fn time_is_systemds_two_lines() {
+    assert_eq!(
+        time(&node()).stdout,
+        "Startup finished in 1.230s (kernel) + 1.270s (initrd) + 7.250s (userspace) = 9.750s \nmulti-user.target reached after 7.250s in userspace.\n"
+    );
+}
+
+#[test]
+fn an_unfinished_boot_is_said_and_fails() {
+    let mut n = node();
+    n.manager[0].2 = 0;
+    let o = time(&n);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.starts_with("Bootup is not yet finished"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn blame_is_longest_first_right_aligned() {
+    assert_eq!(
+        blame(&node()).stdout,
+        "7.139s multi-user.target\n5.739s berth-runtime.service\n 123ms berth-networkd.service\n"
+    );
+}
+
+#[test]
+fn critical_chain_follows_the_latest_activated() {
+    assert_eq!(
+        critical_chain(&node(), &[]).stdout,
+        format!(
+            "{CHAIN_HEADER}multi-user.target @7.250s +7.139s\n\
+             \u{2514}\u{2500}berth-runtime.service @7.240s +5.739s\n  \
+             \u{2514}\u{2500}network-online.target @1.500s\n    \
+             \u{2514}\u{2500}berth-networkd.service @243ms +123ms\n      \
+             \u{2514}\u{2500}basic.target @110ms\n        \
+             \u{2514}\u{2500}sysinit.target @100ms\n"
+        )
+    );
+}

@@ -1,0 +1,116 @@
+//! What `systemctl kill`, `reset-failed` and `reload` ask of a loaded unit, with the
+//! refusals systemd gives (its D-Bus errors' texts, which systemctl prints).
+
+use super::Manager;
+use crate::unit::lifecycle::control::NotReloadable;
+use crate::unit::lifecycle::{Event, Phase};
+use crate::unit::name::UnitName;
+
+/// `--kill-whom=` (systemctl(1)): the main process, the control process, or the cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whom {
+    Main,
+    Control,
+    All,
+}
+
+impl Whom {
+    pub fn parse(s: &str) -> Option<Whom> {
+        match s {
+            "main" => Some(Whom::Main),
+            "control" => Some(Whom::Control),
+            "all" => Some(Whom::All),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpRefused {
+    #[error("Unit {0} not loaded.")]
+    NotLoaded(UnitName),
+    #[error("No main process to kill")]
+    NoMain,
+    #[error("No control process to kill")]
+    NoControl,
+    #[error("No matching processes to kill")]
+    NoProcesses,
+    #[error("Failed to send signal {signal}: {source}")]
+    Signal { signal: i32, source: std::io::Error },
+    #[error("Job type reload is not applicable for unit {0}.")]
+    NoReload(UnitName),
+    #[error("Unit {0} cannot be reloaded because it is inactive.")]
+    Inactive(UnitName),
+}
+
+impl Manager<'_> {
+    /// `systemctl kill`: `signal` to whom `whom` names, now; no job, no state change
+    /// (the unit reacts to its processes' exits as it always does).
+    pub fn kill_unit(&mut self, name: &UnitName, whom: Whom, signal: i32) -> Result<(), OpRefused> {
+        let slot = self
+            .slots
+            .get(name)
+            .ok_or_else(|| OpRefused::NotLoaded(name.clone()))?;
+        let failed = |source| OpRefused::Signal { signal, source };
+        match whom {
+            Whom::Main => {
+                let pid = slot.run.main_pid.ok_or(OpRefused::NoMain)?;
+                self.sys.kill(pid as i32, signal).map_err(failed)
+            }
+            Whom::Control => {
+                let pid = slot.run.control_pid.ok_or(OpRefused::NoControl)?;
+                self.sys.kill(pid as i32, signal).map_err(failed)
+            }
+            Whom::All => {
+                let signalled = self
+                    .sys
+                    .cgroup_signal(&self.cgroup_of(name), signal)
+                    .map_err(failed)?;
+                if signalled == 0 {
+                    return Err(OpRefused::NoProcesses);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `systemctl reset-failed [UNIT]`: one unit, or every loaded one.
+    pub fn reset_failed(&mut self, name: Option<&UnitName>) -> Result<(), OpRefused> {
+        match name {
+            Some(n) => self
+                .slots
+                .get_mut(n)
+                .ok_or_else(|| OpRefused::NotLoaded(n.clone()))?
+                .run
+                .reset_failed(),
+            None => self.slots.values_mut().for_each(|s| s.run.reset_failed()),
+        }
+        Ok(())
+    }
+
+    /// `systemctl reload`: `ExecReload=` or notify-reload's signal; the reload is the
+    /// unit's job until it ends ([`Manager::has_job`]).
+    pub fn reload_unit(&mut self, name: &UnitName) -> Result<(), OpRefused> {
+        let slot = self
+            .slots
+            .get(name)
+            .ok_or_else(|| OpRefused::NotLoaded(name.clone()))?;
+        let Some(svc) = &slot.unit.service else {
+            return Err(OpRefused::NoReload(name.clone()));
+        };
+        match slot.run.can_reload(svc) {
+            Ok(()) => {}
+            Err(NotReloadable::NoReload) => return Err(OpRefused::NoReload(name.clone())),
+            Err(NotReloadable::NotActive) => return Err(OpRefused::Inactive(name.clone())),
+        }
+        self.feed(name, Event::Reload);
+        Ok(())
+    }
+
+    /// Whether a reload of `name` is under way.
+    pub(super) fn reloading(&self, name: &UnitName) -> bool {
+        self.slots
+            .get(name)
+            .is_some_and(|s| s.run.phase == Phase::Reload)
+    }
+}

@@ -1,0 +1,78 @@
+//! `systemctl kill`, `reset-failed` and `reload` against the engine over the fake.
+
+use std::path::Path;
+
+use super::tests::{machine, manager, n, pid_of, spawned};
+use super::unit_ops::{OpRefused, Whom};
+use crate::sys::fake::Call;
+use crate::unit::lifecycle::{Active, Exit};
+
+#[test]
+fn kill_signals_the_main_process_or_the_cgroup() {
+    let fake = machine(&[("a.service", "[Service]\nExecStart=/usr/bin/a\n")]);
+    let mut m = manager(&fake);
+    m.start_unit(&n("a.service")).expect("start");
+    let pid = pid_of(&m, "a.service");
+    m.kill_unit(&n("a.service"), Whom::Main, 10)
+        .expect("kill main");
+    assert!(fake.calls().contains(&Call::Kill(pid as i32, 10)));
+    let refused = m.kill_unit(&n("a.service"), Whom::Control, 10);
+    assert!(matches!(refused, Err(OpRefused::NoControl)), "{refused:?}");
+    // An empty cgroup: nothing to kill, as systemd says.
+    let refused = m.kill_unit(&n("a.service"), Whom::All, 9);
+    assert!(
+        matches!(refused, Err(OpRefused::NoProcesses)),
+        "{refused:?}"
+    );
+    let dir = m.cgroup_of(&n("a.service"));
+    fake.cgroup_members.borrow_mut().insert(dir.clone(), 2);
+    m.kill_unit(&n("a.service"), Whom::All, 9)
+        .expect("kill all");
+    assert!(fake.calls().contains(&Call::CgroupSignal(dir, 9)));
+    // No state change until the process exits.
+    assert_eq!(m.slots[&n("a.service")].active_state(), Active::Active);
+    m.child_exited(pid, Exit::Signal(9));
+    assert_eq!(m.slots[&n("a.service")].active_state(), Active::Failed);
+    m.reset_failed(Some(&n("a.service"))).expect("reset");
+    assert_eq!(m.slots[&n("a.service")].active_state(), Active::Inactive);
+    assert!(matches!(
+        m.reset_failed(Some(&n("nope.service"))),
+        Err(OpRefused::NotLoaded(_))
+    ));
+}
+
+#[test]
+fn reload_runs_exec_reload_with_mainpid_and_is_a_job_until_done() {
+    let fake = machine(&[(
+        "a.service",
+        "[Service]\nExecStart=/usr/bin/a\nExecReload=/bin/kill -HUP $MAINPID\n",
+    )]);
+    fake.write(Path::new("/bin/kill"), "");
+    let mut m = manager(&fake);
+    m.start_unit(&n("a.service")).expect("start");
+    let main = pid_of(&m, "a.service");
+    m.reload_unit(&n("a.service")).expect("reload");
+    let last = spawned(&fake).pop().expect("reload command");
+    assert_eq!(last.1, ["/bin/kill", "-HUP", &main.to_string()]);
+    assert!(m.has_job(&n("a.service")));
+    let props = m.properties(&n("a.service")).expect("loaded");
+    assert!(
+        props.contains(&("ActiveState", "reloading".into())),
+        "{props:?}"
+    );
+    let control = m.slots[&n("a.service")].run.control_pid.expect("control");
+    m.child_exited(control, Exit::Code(0));
+    assert!(!m.has_job(&n("a.service")));
+    let props = m.properties(&n("a.service")).expect("loaded");
+    assert!(
+        props.contains(&("ReloadResult", "success".into())),
+        "{props:?}"
+    );
+    m.stop_unit(&n("a.service")).expect("stop");
+    m.child_exited(main, Exit::Signal(15));
+    let refused = m.reload_unit(&n("a.service")).expect_err("inactive");
+    assert_eq!(
+        refused.to_string(),
+        "Unit a.service cannot be reloaded because it is inactive."
+    );
+}

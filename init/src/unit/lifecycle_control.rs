@@ -1,0 +1,82 @@
+//! What `systemctl` asks of a service besides start and stop. `reset-failed`: a failed
+//! service back to inactive, its start-limit count forgotten. `reload` (systemd.service(5) `ExecReload=`,
+//! `Type=notify-reload`): the `ExecReload=` commands run one after another as the unit's
+//! control process (with `$MAINPID`), or, for notify-reload without them, `ReloadSignal=`
+//! goes to the main process and the reload ends at its `READY=1` (after `RELOADING=1`).
+//! The service stays active throughout; a failed reload is the reload's result
+//! (`ReloadResult=`), not the unit's.
+
+use super::{
+    commands, Action, Active, CommandSet, Failure, KillTarget, Phase, ServiceRun, ServiceType,
+};
+use crate::unit::service::Service;
+
+/// Why a reload cannot be asked of a service now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotReloadable {
+    /// No `ExecReload=` and not notify-reload.
+    #[error("Job type reload is not applicable")]
+    NoReload,
+    #[error("not active, cannot reload")]
+    NotActive,
+}
+
+impl ServiceRun {
+    /// Whether `systemctl reload` may run now, as systemd decides before queueing the job.
+    pub fn can_reload(&self, svc: &Service) -> Result<(), NotReloadable> {
+        if commands(svc, CommandSet::Reload) == 0 && svc.service_type != ServiceType::NotifyReload {
+            return Err(NotReloadable::NoReload);
+        }
+        if self.active != Active::Active || !matches!(self.phase, Phase::Running | Phase::Exited) {
+            return Err(NotReloadable::NotActive);
+        }
+        Ok(())
+    }
+
+    pub(super) fn reload(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        if self.can_reload(svc).is_err() {
+            return;
+        }
+        self.reload_result = None;
+        self.phase = Phase::Reload;
+        if let Some(t) = svc.timeout_start {
+            out.push(Action::Arm(t));
+        }
+        if commands(svc, CommandSet::Reload) > 0 {
+            self.current = Some((CommandSet::Reload, 0));
+            out.push(Action::Spawn {
+                set: CommandSet::Reload,
+                index: 0,
+            });
+        } else if let Some(pid) = self.main_pid {
+            out.push(Action::Kill {
+                target: KillTarget::Main(pid),
+                signal: svc.reload_signal,
+            });
+        } else {
+            self.reload_done(Some(Failure::Protocol), out);
+        }
+    }
+
+    /// The reload ended (`None`: it succeeded): back to running, or exited.
+    pub(super) fn reload_done(&mut self, failure: Option<Failure>, out: &mut Vec<Action>) {
+        self.current = None;
+        out.push(Action::Disarm);
+        self.reload_result = failure;
+        self.phase = if self.main_pid.is_some() {
+            Phase::Running
+        } else {
+            Phase::Exited
+        };
+    }
+
+    /// `systemctl reset-failed`: failed becomes inactive, and the start limit starts over.
+    pub fn reset_failed(&mut self) {
+        self.starts.clear();
+        if self.active == Active::Failed {
+            self.result = None;
+            self.active = Active::Inactive;
+            self.phase = Phase::Dead;
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! `systemctl status UNIT...`: the unit's state and main PID, the processes of its cgroup
+//! and its last journal lines, laid out as systemd 252 lays them out.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use crate::{props, Ask, Outcome};
+
+/// The unit's last ten journal lines of this boot, as `systemctl status` shows them.
+fn journal_tail(unit: &str) -> String {
+    let options = berth_journalctl::args::Options {
+        units: vec![unit.to_owned()],
+        boot: Some(berth_journalctl::args::BootArg::Offset(0)),
+        lines: Some(10),
+        quiet: true,
+        ..Default::default()
+    };
+    let mut source = berth_journalctl::files::Files::Directories(
+        berth_journalctl::files::NODE_DIRECTORIES
+            .iter()
+            .map(std::path::PathBuf::from)
+            .collect(),
+    );
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    let this_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().replace('-', ""));
+    let mut out = Vec::new();
+    berth_journalctl::run(&options, &mut source, now, this_boot.as_deref(), &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `systemctl status UNIT...`: state, main PID, the processes of its cgroup, and the
+/// unit's last journal lines.
+pub fn status(units: &[String], ask: &Ask) -> Outcome {
+    let mut out = String::new();
+    let mut code = 0;
+    for (i, unit) in units.iter().enumerate() {
+        let body = match ask("show", std::slice::from_ref(unit)) {
+            Ok(b) => b,
+            Err(o) => {
+                code = 4;
+                out.push_str(&o.stderr);
+                continue;
+            }
+        };
+        let p = props(&body);
+        let get = |k: &str| p.get(k).cloned().unwrap_or_default();
+        if i > 0 {
+            out.push('\n');
+        }
+        let active = get("ActiveState");
+        if active != "active" && code == 0 {
+            code = 3;
+        }
+        let mark = match active.as_str() {
+            "active" => '●',
+            "failed" => '×',
+            _ => '○',
+        };
+        out.push_str(&format!("{mark} {unit} - {}\n", get("Description")));
+        // systemd 252: `loaded (PATH; enabled; preset: enabled)`.
+        out.push_str(&format!(
+            "     Loaded: {} ({}{})\n",
+            get("LoadState"),
+            get("FragmentPath"),
+            crate::files::file_state_note(&get("Id"))
+        ));
+        let since = since(&get("ActiveEnterTimestampMonotonic"));
+        let mut line = format!("     Active: {active} ({})", get("SubState"));
+        if active == "active" {
+            line.push_str(&since);
+        }
+        if active == "failed" {
+            line.push_str(&format!(" (Result: {})", get("Result")));
+        }
+        out.push_str(&format!("{line}\n"));
+        let status = get("StatusText");
+        if !status.is_empty() {
+            out.push_str(&format!("     Status: \"{status}\"\n"));
+        }
+        let main = get("MainPID");
+        if !main.is_empty() && main != "0" {
+            out.push_str(&format!("   Main PID: {main} ({})\n", comm(&main)));
+        }
+        let cgroup = get("ControlGroup");
+        if !cgroup.is_empty() {
+            let procs = std::fs::read_to_string(Path::new(&cgroup).join("cgroup.procs"))
+                .unwrap_or_default();
+            let shown = cgroup
+                .strip_prefix(berth_init::manager::CGROUP_ROOT)
+                .unwrap_or(&cgroup);
+            out.push_str(&format!("     CGroup: {shown}\n"));
+            for pid in procs.split_whitespace() {
+                out.push_str(&format!("             └─{pid} {}\n", cmdline(pid)));
+            }
+        }
+        let tail = journal_tail(unit);
+        if !tail.is_empty() {
+            out.push('\n');
+            out.push_str(&tail);
+        }
+    }
+    Outcome {
+        stdout: out,
+        stderr: String::new(),
+        code,
+    }
+}
+
+/// ` since <UTC time>; <N>s ago` from a boot-clock timestamp in µs.
+fn since(micros: &str) -> String {
+    let Ok(at) = micros.parse::<u64>() else {
+        return String::new();
+    };
+    if at == 0 {
+        return String::new();
+    }
+    let boot_now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map(Duration::from)
+        .unwrap_or_default();
+    let ago = boot_now.saturating_sub(Duration::from_micros(at));
+    let wall = SystemTime::now()
+        .checked_sub(ago)
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!(" since {}; {}s ago", utc(wall), ago.as_secs())
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the epoch (the calendar of journalctl's time module).
+pub fn utc(secs: u64) -> String {
+    let (y, m, d, h, min, s, _, _) = berth_journalctl::time::civil(secs.saturating_mul(1_000_000));
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02} UTC")
+}
+
+fn comm(pid: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn cmdline(pid: &str) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|c| *c == 0)
+                .filter(|w| !w.is_empty())
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,216 @@
+//! VM test of the service manager's control surface on a booted debug image, through the
+//! root shell on the serial console: `systemctl enable --now`, `is-enabled`,
+//! `list-unit-files`, `list-dependencies`, `reload`, `kill -s`, `reset-failed`, `mask` /
+//! `unmask`, `disable --now`, and `systemd-analyze time`, `blame` and `critical-chain`.
+//! Run by `cargo xtask test` (ignored by a plain `cargo test`).
+
+use berth_tests::shell::Shell;
+use berth_tests::*;
+
+/// A unit that is not enabled in the image, in the runtime folder (`/run`), so that a mask
+/// in `/etc` can hide it. Its reload writes `$MAINPID` where the test can read it.
+const PROBE: &str = r#"busybox printf '[Unit]\nDescription=Control probe\n[Service]\nExecStart=busybox sleep 1000\nExecReload=busybox sh -c "echo $MAINPID > /run/probe-reload"\n[Install]\nWantedBy=multi-user.target\n' > /run/systemd/system/probe.service"#;
+
+/// What `command` printed, without the kernel's console lines (`[   14.478526] ...`)
+/// that may land among them.
+fn run(sh: &mut Shell, command: &str) -> String {
+    sh.run(command)
+        .lines()
+        .filter(|l| !(l.starts_with('[') && l.contains("] ")))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Runs `command` and its exit status (`rc=N` on the last line).
+fn with_rc(sh: &mut Shell, command: &str) -> (String, i32) {
+    let out = run(sh, &format!("{command}; echo rc=$?"));
+    let (text, rc) = out.trim_end().rsplit_once("rc=").unwrap_or(("", "-1"));
+    (text.to_owned(), rc.trim().parse().unwrap_or(-1))
+}
+
+#[test]
+#[ignore = "boots VMs; run by `cargo xtask test`"]
+fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
+    if vm_tests_skipped() {
+        return;
+    }
+    let (disk, _) = shared_debug_image();
+    let mut sh = Shell::boot("unit_control", disk, true);
+    // PID 1's milestones go to the console through the kernel log: keep them off it.
+    sh.run("busybox dmesg -n 1");
+    sh.run("busybox mkdir -p /run/systemd/system");
+    sh.run(PROBE);
+
+    let (out, rc) = with_rc(&mut sh, "systemctl is-enabled probe");
+    assert_eq!((out.trim(), rc), ("disabled", 1), "{out}");
+    let (out, rc) = with_rc(&mut sh, "systemctl enable --now probe 2>&1");
+    assert_eq!(rc, 0, "{out}");
+    assert_eq!(
+        out.trim(),
+        "Created symlink /etc/systemd/system/multi-user.target.wants/probe.service \u{2192} /run/systemd/system/probe.service."
+    );
+    let (out, rc) = with_rc(
+        &mut sh,
+        "systemctl is-active probe; systemctl is-enabled probe",
+    );
+    assert_eq!((out.trim(), rc), ("active\nenabled", 0), "{out}");
+    let status = run(&mut sh, "systemctl status probe");
+    assert!(
+        status.contains(
+            "Loaded: loaded (/run/systemd/system/probe.service; enabled; preset: enabled)"
+        ),
+        "{status}"
+    );
+    let files = run(
+        &mut sh,
+        "systemctl list-unit-files --no-legend 'probe*' berth-runtime.service",
+    );
+    let rows: Vec<Vec<&str>> = files
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["berth-runtime.service", "disabled", "enabled"],
+            vec!["probe.service", "enabled", "enabled"]
+        ],
+        "{files}"
+    );
+
+    // The tree below multi-user.target has the new unit, active; --reverse goes back up.
+    let tree = run(&mut sh, "systemctl list-dependencies multi-user.target");
+    assert!(tree.starts_with("multi-user.target\n"), "{tree}");
+    assert!(
+        tree.lines()
+            .any(|l| l.starts_with("\u{25cf} \u{251c}\u{2500}probe.service")
+                || l.starts_with("\u{25cf} \u{2514}\u{2500}probe.service")),
+        "{tree}"
+    );
+    // --all expands the services too; a service with siblings below keeps its bar.
+    let all = run(
+        &mut sh,
+        "systemctl list-dependencies --all multi-user.target",
+    );
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("\u{25cf} \u{2502} \u{2514}\u{2500}")),
+        "{all}"
+    );
+    let reverse = run(&mut sh, "systemctl list-dependencies --reverse probe");
+    assert!(
+        reverse.starts_with("probe.service\n") && reverse.contains("\u{2500}multi-user.target"),
+        "{reverse}"
+    );
+
+    // reload runs ExecReload= with $MAINPID; the main process stays.
+    let main = run(&mut sh, "systemctl show -p MainPID --value probe");
+    let main = main.trim().to_owned();
+    let (out, rc) = with_rc(&mut sh, "systemctl reload probe");
+    assert_eq!(rc, 0, "{out}");
+    let reloaded = run(
+        &mut sh,
+        "busybox cat /run/probe-reload; systemctl show -p MainPID --value probe",
+    );
+    assert_eq!(reloaded.trim(), format!("{main}\n{main}"), "{reloaded}");
+
+    // kill -s KILL to the main process: the unit fails with Result=signal; reset-failed
+    // makes it inactive.
+    let (out, rc) = with_rc(&mut sh, "systemctl kill -s KILL --kill-whom=main probe");
+    assert_eq!(rc, 0, "{out}");
+    let failed = run(&mut sh,
+        "for i in 1 2 3 4 5 6 7 8 9 10; do systemctl is-failed -q probe && break; busybox sleep 1; done; systemctl show -p ActiveState,Result probe",
+    );
+    assert_eq!(
+        failed.trim(),
+        "ActiveState=failed\nResult=signal",
+        "{failed}"
+    );
+    let (out, rc) = with_rc(
+        &mut sh,
+        "systemctl reset-failed probe; systemctl is-active probe",
+    );
+    assert_eq!((out.trim(), rc), ("inactive", 3), "{out}");
+
+    // A mask in /etc hides the unit from start until unmasked.
+    let (out, rc) = with_rc(&mut sh, "systemctl mask probe 2>&1");
+    assert_eq!(
+        (out.trim(), rc),
+        (
+            "Created symlink /etc/systemd/system/probe.service \u{2192} /dev/null.",
+            0
+        )
+    );
+    let (out, rc) = with_rc(&mut sh, "systemctl start probe 2>&1");
+    assert_eq!(
+        (out.trim(), rc),
+        (
+            "Failed to start probe.service: Unit probe.service is masked.",
+            1
+        )
+    );
+    let (out, _) = with_rc(&mut sh, "systemctl is-enabled probe");
+    assert_eq!(out.trim(), "masked");
+    let (out, rc) = with_rc(&mut sh, "systemctl unmask probe 2>&1");
+    assert_eq!(
+        (out.trim(), rc),
+        ("Removed \"/etc/systemd/system/probe.service\".", 0)
+    );
+    let (out, rc) = with_rc(
+        &mut sh,
+        "systemctl enable --now probe 2>&1; systemctl is-active probe",
+    );
+    assert_eq!((out.trim(), rc), ("active", 0), "{out}");
+    let (out, rc) = with_rc(
+        &mut sh,
+        "systemctl disable --now probe 2>&1; systemctl is-active probe",
+    );
+    assert_eq!(
+        (out.trim(), rc),
+        (
+            "Removed \"/etc/systemd/system/multi-user.target.wants/probe.service\".\ninactive",
+            3
+        ),
+        "{out}"
+    );
+
+    // systemd-analyze from PID 1's timestamps.
+    let time = run(&mut sh, "systemd-analyze time");
+    let mut lines = time.lines();
+    let first = lines.next().unwrap_or_default();
+    assert!(
+        first.starts_with("Startup finished in ")
+            && first.contains(" (kernel) + ")
+            && first.contains(" (initrd) + ")
+            && first.contains(" (userspace) = "),
+        "{time}"
+    );
+    let second = lines.next().unwrap_or_default();
+    assert!(
+        second.starts_with("multi-user.target reached after ")
+            && second.ends_with(" in userspace."),
+        "{time}"
+    );
+    let blame = run(&mut sh, "systemd-analyze blame");
+    let runtime = blame
+        .lines()
+        .find(|l| l.ends_with(" berth-runtime.service"))
+        .unwrap_or_else(|| panic!("berth-runtime.service in blame: {blame}"));
+    let took = runtime.trim().split(' ').next().unwrap_or_default();
+    assert!(took.ends_with("ms") || took.ends_with('s'), "{blame}");
+    // Right-aligned: every time ends in the same column.
+    let ends: std::collections::BTreeSet<usize> = blame
+        .lines()
+        .map(|l| l.len() - l.trim_start().len() + l.trim_start().find(' ').unwrap_or(0))
+        .collect();
+    assert_eq!(ends.len(), 1, "{blame}");
+    let chain = run(&mut sh, "systemd-analyze critical-chain");
+    assert!(
+        chain.starts_with(
+            "The time when unit became active or started is printed after the \"@\" character.\n"
+        ) && chain.contains("\nmulti-user.target @")
+            && chain.contains("\u{2514}\u{2500}"),
+        "{chain}"
+    );
+    sh.power_off();
+}
