@@ -69,6 +69,7 @@ pub fn status(units: &[String], ask: &Ask) -> Outcome {
             get("FragmentPath"),
             crate::files::file_state_note(&get("Id"))
         ));
+        out.push_str(&drop_ins(&get("DropInPaths")));
         let since = since(&get("ActiveEnterTimestampMonotonic"));
         let mut line = format!("     Active: {active} ({})", get("SubState"));
         if active == "active" {
@@ -153,4 +154,57 @@ fn cmdline(pid: &str) -> String {
                 .join(" ")
         })
         .unwrap_or_default()
+}
+
+/// systemd 252's `Drop-In:` lines: each folder once, then its files on one line after a
+/// tree glyph (`└─` for the last folder, `├─` before another).
+fn drop_ins(paths: &str) -> String {
+    let mut folders: Vec<(&str, Vec<&str>)> = Vec::new();
+    for path in paths.split_whitespace() {
+        let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
+        match folders.last_mut() {
+            Some((last, files)) if *last == dir => files.push(file),
+            _ => folders.push((dir, vec![file])),
+        }
+    }
+    let mut out = String::new();
+    for (i, (dir, files)) in folders.iter().enumerate() {
+        let head = if i == 0 {
+            "    Drop-In: "
+        } else {
+            "             "
+        };
+        let glyph = if i + 1 == folders.len() {
+            "└─"
+        } else {
+            "├─"
+        };
+        out.push_str(&format!(
+            "{head}{dir}\n             {glyph}{}\n",
+            files.join(", ")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod drop_in_tests {
+    use super::drop_ins;
+
+    #[test]
+    fn drop_ins_are_grouped_by_folder_as_systemd_shows_them() {
+        assert_eq!(drop_ins(""), "");
+        assert_eq!(
+            drop_ins("/etc/systemd/system/kubelet.service.d/10-kubeadm.conf"),
+            "    Drop-In: /etc/systemd/system/kubelet.service.d\n             └─10-kubeadm.conf\n"
+        );
+        assert_eq!(
+            drop_ins(
+                "/etc/systemd/system/a.service.d/x.conf /etc/systemd/system/a.service.d/y.conf \
+                 /usr/lib/systemd/system/service.d/z.conf"
+            ),
+            "    Drop-In: /etc/systemd/system/a.service.d\n             ├─x.conf, y.conf\n\
+             \x20            /usr/lib/systemd/system/service.d\n             └─z.conf\n"
+        );
+    }
 }

@@ -184,3 +184,125 @@ fn bad_units_are_named_and_the_node_keeps_running() {
     assert_eq!(status.trim(), "active", "{status}");
     sh.power_off();
 }
+
+/// kubeadm's `kubelet.service` (kubernetes/release, rpm and deb packaging) with its
+/// `10-kubeadm.conf` drop-in, word for word but for the program's path (`/usr/bin` is the
+/// verified root here, and the rest of STATE is noexec): a recorder that writes its argv and environment.
+const KUBELET_SERVICE: &str = "[Unit]\nDescription=kubelet: The Kubernetes Node Agent\n\
+Documentation=https://kubernetes.io/docs/\nWants=network-online.target\nAfter=network-online.target\n\n\
+[Service]\nExecStart=/var/lib/kubelet/test-bin/kubelet\nRestart=always\nStartLimitInterval=0\nRestartSec=10\n\n\
+[Install]\nWantedBy=multi-user.target\n";
+const KUBEADM_DROP_IN: &str = "# Note: This dropin only works with kubeadm and kubelet v1.11+\n[Service]\n\
+Environment=\"KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf\"\n\
+Environment=\"KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml\"\n\
+# This is a file that \"kubeadm init\" and \"kubeadm join\" generates at runtime, populating the KUBELET_KUBEADM_ARGS variable dynamically\n\
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env\n\
+# This is a file that the user can use for overrides of the kubelet args as a last resort.\n\
+EnvironmentFile=-/etc/default/kubelet\n\
+ExecStart=\n\
+ExecStart=/var/lib/kubelet/test-bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS\n";
+const KUBEADM_FLAGS: &str = "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///run/berth/cri.sock --pod-infra-container-image=registry.k8s.io/pause:3.9\"\n";
+const RECORDER: &str = "#!/usr/bin/busybox sh\n\
+for a in \"$@\"; do echo \"arg:$a\"; done > /run/kubelet-record\n\
+echo \"env:KUBELET_CONFIG_ARGS=$KUBELET_CONFIG_ARGS\" >> /run/kubelet-record\n\
+echo \"pid:$$\" >> /run/kubelet-record\n\
+exec busybox sleep 100000\n";
+
+/// Two units, `late` ordered after `early`, whose ExecStop= say so on the console.
+const EARLY: &str = "[Unit]\nDescription=Started first\n[Service]\nExecStart=/usr/bin/busybox sleep 100000\n\
+ExecStop=/usr/bin/busybox sh -c 'busybox sleep 1; echo stopping-early > /dev/console'\nTimeoutStopSec=20\n";
+const LATE: &str = "[Unit]\nDescription=Started second\nAfter=early.service\nRequires=early.service\n[Service]\n\
+ExecStart=/usr/bin/busybox sleep 100000\nExecStop=/usr/bin/busybox sh -c 'busybox sleep 1; echo stopping-late > /dev/console'\n\
+TimeoutStopSec=20\n";
+
+#[test]
+#[ignore = "boots VMs; run by `cargo xtask test`"]
+fn kubeadms_kubelet_unit_runs_and_poweroff_stops_in_reverse_order() {
+    if vm_tests_skipped() {
+        return;
+    }
+    let (disk, _) = shared_debug_image();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = sparse_copy(disk, dir.path());
+    let mut sh = Shell::start(vm_builder("service_manager_kubelet", &copy, false));
+    write_unit(&mut sh, "kubelet.service", KUBELET_SERVICE);
+    let escaped = |t: &str| t.replace('\'', "'\\''");
+    let out = sh.run(&format!(
+        "busybox mkdir -p /etc/systemd/system/kubelet.service.d /var/lib/kubelet/test-bin && \
+         printf '%s' '{}' > /etc/systemd/system/kubelet.service.d/10-kubeadm.conf && \
+         printf '%s' '{}' > /var/lib/kubelet/kubeadm-flags.env && \
+         printf '%s' '{}' > /var/lib/kubelet/test-bin/kubelet && busybox chmod 755 /var/lib/kubelet/test-bin/kubelet && echo written",
+        escaped(KUBEADM_DROP_IN),
+        escaped(KUBEADM_FLAGS),
+        escaped(RECORDER)
+    ));
+    assert!(out.contains("written"), "{out}");
+    write_unit(&mut sh, "early.service", EARLY);
+    write_unit(&mut sh, "late.service", LATE);
+    let start = sh.run("systemctl daemon-reload && systemctl start kubelet late; echo rc=$?");
+    assert!(start.contains("rc=0"), "{start}");
+
+    // The drop-in's ExecStart= replaced the unit's; `$VAR` split into words, an unset
+    // one (no /etc/default/kubelet) gone; EnvironmentFile= values unquoted.
+    let record = sh.run("busybox sleep 1; busybox cat /run/kubelet-record");
+    let args: Vec<&str> = record
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("arg:"))
+        .collect();
+    assert_eq!(
+        args,
+        [
+            "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
+            "--kubeconfig=/etc/kubernetes/kubelet.conf",
+            "--config=/var/lib/kubelet/config.yaml",
+            "--container-runtime-endpoint=unix:///run/berth/cri.sock",
+            "--pod-infra-container-image=registry.k8s.io/pause:3.9",
+        ],
+        "{record}"
+    );
+    assert!(
+        record.contains("env:KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"),
+        "{record}"
+    );
+    let first_pid = record
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("pid:"))
+        .unwrap_or_default()
+        .to_owned();
+    let status = sh.run("systemctl status kubelet");
+    assert!(
+        status.contains("10-kubeadm.conf") && status.contains("active (running)"),
+        "the drop-in is listed: {status}"
+    );
+
+    // Restart=always, RestartSec=10: killed, it is back after ten seconds, a new process.
+    sh.run(&format!("busybox kill -9 {first_pid}"));
+    let mut restarted = String::new();
+    for _ in 0..30 {
+        restarted = sh.run("busybox sleep 2; systemctl show -p NRestarts -p ActiveState kubelet; busybox cat /run/kubelet-record");
+        if restarted.contains("ActiveState=active")
+            && !restarted.contains(&format!("pid:{first_pid}"))
+        {
+            break;
+        }
+    }
+    assert!(
+        restarted.contains("NRestarts=1") && !restarted.contains(&format!("pid:{first_pid}")),
+        "{restarted}"
+    );
+
+    // `systemctl poweroff`: units stop in reverse order of their start (late before
+    // early, each within TimeoutStopSec=), then QEMU exits.
+    sh.vm.send("systemctl poweroff\n").unwrap();
+    sh.vm
+        .wait_for("berth: shutdown power off", berth_tests::shell::BOOT)
+        .unwrap();
+    sh.vm.wait_exit(berth_tests::shell::BOOT).unwrap();
+    let console = sh.vm.console();
+    let late = console.rfind("stopping-late");
+    let early = console.rfind("stopping-early");
+    assert!(
+        matches!((late, early), (Some(l), Some(e)) if l < e),
+        "late stops before early: {late:?} {early:?}\n{console}"
+    );
+}
