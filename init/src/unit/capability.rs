@@ -1,62 +1,19 @@
-//! Capability names (capabilities(7), linux/capability.h) and the set that
-//! `CapabilityBoundingSet=` assignments make, with systemd.exec(5)'s rules: a `~` list
-//! means every capability but those; assignments are merged; an empty one resets the set
-//! to empty.
+//! Capability names (capabilities(7), linux/capability.h, as the `caps` crate knows them)
+//! and the set that `CapabilityBoundingSet=` assignments make, with systemd.exec(5)'s
+//! rules: a `~` list means every capability but those; assignments are merged; an empty
+//! one resets the set to empty.
 
-/// `CAP_*` names by number, as linux/capability.h numbers them (Linux 5.9's 41).
-pub const NAMES: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
-/// The number of a `CAP_*` name.
+/// The number of a `CAP_*` name (linux/capability.h), from the `caps` crate's table.
 pub fn number(name: &str) -> Option<u32> {
-    NAMES.iter().position(|n| *n == name).map(|i| i as u32)
+    name.parse::<caps::Capability>()
+        .ok()
+        .map(|c| u32::from(c.index()))
 }
 
 /// One bit per capability, bit `n` for capability `n`.
 pub type CapSet = u64;
 
-/// Every capability (also those a newer kernel has beyond [`NAMES`]).
+/// Every capability (also those a newer kernel has beyond the ones named).
 pub const ALL: CapSet = u64::MAX;
 
 /// The set made by the entries of `CapabilityBoundingSet=` or `AmbientCapabilities=`, as

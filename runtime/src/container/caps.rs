@@ -8,51 +8,6 @@ use oci_spec::runtime::{Capabilities, Capability};
 
 use super::ContainerError;
 
-/// Linux capabilities by number (`include/uapi/linux/capability.h`).
-const CAPABILITIES: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
 /// containerd's default set for unprivileged containers.
 pub const DEFAULT_CAPABILITIES: [&str; 14] = [
     "CAP_CHOWN",
@@ -76,8 +31,12 @@ pub const DEFAULT_CAPABILITIES: [&str; 14] = [
 pub fn names_of(numbers: &[u32]) -> BTreeSet<String> {
     numbers
         .iter()
-        .filter_map(|n| CAPABILITIES.get(*n as usize))
-        .map(|s| s.to_string())
+        .filter_map(|n| {
+            ::caps::all()
+                .into_iter()
+                .find(|c| u32::from(c.index()) == *n)
+        })
+        .map(|c| c.to_string())
         .collect()
 }
 
@@ -89,7 +48,7 @@ fn canonical(name: &str, field: &str) -> Result<String, ContainerError> {
     } else {
         format!("CAP_{upper}")
     };
-    if CAPABILITIES.contains(&full.as_str()) {
+    if full.parse::<::caps::Capability>().is_ok() {
         Ok(full)
     } else {
         Err(ContainerError::invalid(
