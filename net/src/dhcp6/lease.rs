@@ -116,20 +116,30 @@ pub(super) fn status_error(opts: &DhcpOptions) -> Option<Lease6Error> {
     }
 }
 
+/// The checks RFC 8415 §16.10 asks of every REPLY, stateful or not: a server id, our
+/// client id (`duid`, since we sent one), no error status. Returns the server id.
+pub(super) fn checked_reply<'a>(
+    opts: &'a DhcpOptions,
+    duid: &[u8],
+) -> Result<&'a [u8], Lease6Error> {
+    let Some(DhcpOption::ServerId(server_id)) = opts.get(OptionCode::ServerId) else {
+        return Err(Lease6Error::NoServerId);
+    };
+    match opts.get(OptionCode::ClientId) {
+        Some(DhcpOption::ClientId(id)) if id == duid => {}
+        _ => return Err(Lease6Error::NotOurs),
+    }
+    match status_error(opts) {
+        Some(e) => Err(e),
+        None => Ok(server_id),
+    }
+}
+
 impl Lease6 {
     /// The lease in `msg` for the client `duid` and its IA_NA `iaid`.
     pub fn from_message(msg: &Message, duid: &[u8], iaid: u32) -> Result<Lease6, Lease6Error> {
         let opts = msg.opts();
-        let Some(DhcpOption::ServerId(server_id)) = opts.get(OptionCode::ServerId) else {
-            return Err(Lease6Error::NoServerId);
-        };
-        match opts.get(OptionCode::ClientId) {
-            Some(DhcpOption::ClientId(id)) if id == duid => {}
-            _ => return Err(Lease6Error::NotOurs),
-        }
-        if let Some(e) = status_error(opts) {
-            return Err(e);
-        }
+        let server_id = checked_reply(opts, duid)?;
         let iana = opts
             .iter()
             .find_map(|o| match o {
@@ -163,7 +173,7 @@ impl Lease6 {
             valid: addr.valid_life,
             t1,
             t2,
-            server_id: server_id.clone(),
+            server_id: server_id.to_vec(),
             dns,
             domains,
             ntp,

@@ -188,13 +188,8 @@ impl Client6 {
     }
 
     fn packet(&mut self, now: Duration, bytes: &[u8], out: &mut Vec<Action6>) {
-        let msg = match decode(bytes) {
-            Ok(m) => m,
-            Err(e) => {
-                return out.push(Action6::Log(format!(
-                    "ignored a datagram that is not DHCPv6: {e}"
-                )))
-            }
+        let Some(msg) = decode_or_say(bytes, out) else {
+            return;
         };
         if msg.xid_num() != self.xid {
             return;
@@ -373,6 +368,20 @@ pub(super) fn new_message(
         opts: wanted.to_vec(),
     }));
     msg
+}
+
+/// Decodes a datagram for a client; one that is not DHCPv6 is said in `out` and gives
+/// `None`.
+pub(crate) fn decode_or_say(bytes: &[u8], out: &mut Vec<Action6>) -> Option<Message> {
+    match decode(bytes) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            out.push(Action6::Log(format!(
+                "ignored a datagram that is not DHCPv6: {e}"
+            )));
+            None
+        }
+    }
 }
 
 /// Decodes a datagram; a panic in the decoder (as dhcproto's v4 one has had) is caught

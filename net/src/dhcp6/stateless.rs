@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use dhcproto::v6::{DhcpOption, DhcpOptions, Message, MessageType, OptionCode};
 
-use super::lease::{dns_options, ntp_option, status_error, Lease6Error};
-use super::machine::{decode, duid_ll, new_message, Action6, Event6};
+use super::lease::{checked_reply, dns_options, ntp_option, Lease6Error};
+use super::machine::{decode_or_say, duid_ll, new_message, Action6, Event6};
 
 /// RFC 8415 §7.6.
 const INF_TIMEOUT: Duration = Duration::from_secs(1);
@@ -39,16 +39,7 @@ impl Info6 {
     /// REPLY (a server id, our client id since we sent one, no error status).
     pub fn from_message(msg: &Message, duid: &[u8]) -> Result<(Info6, Vec<String>), Lease6Error> {
         let opts = msg.opts();
-        let Some(DhcpOption::ServerId(server_id)) = opts.get(OptionCode::ServerId) else {
-            return Err(Lease6Error::NoServerId);
-        };
-        match opts.get(OptionCode::ClientId) {
-            Some(DhcpOption::ClientId(id)) if id == duid => {}
-            _ => return Err(Lease6Error::NotOurs),
-        }
-        if let Some(e) = status_error(opts) {
-            return Err(e);
-        }
+        let server_id = checked_reply(opts, duid)?;
         let (dns, domains, mut ignored) = dns_options(opts);
         let ntp = ntp_option(opts, &mut ignored);
         let refresh = match refresh_time(opts) {
@@ -63,7 +54,7 @@ impl Info6 {
             }
         };
         let info = Info6 {
-            server_id: server_id.clone(),
+            server_id: server_id.to_vec(),
             dns,
             domains,
             ntp,
@@ -188,13 +179,8 @@ impl InfoClient {
     }
 
     fn packet(&mut self, now: Duration, bytes: &[u8], out: &mut Vec<Action6>) {
-        let msg = match decode(bytes) {
-            Ok(m) => m,
-            Err(e) => {
-                return out.push(Action6::Log(format!(
-                    "ignored a datagram that is not DHCPv6: {e}"
-                )))
-            }
+        let Some(msg) = decode_or_say(bytes, out) else {
+            return;
         };
         if msg.xid_num() != self.xid || msg.msg_type() != MessageType::Reply {
             return;
