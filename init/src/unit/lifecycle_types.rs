@@ -1,0 +1,169 @@
+//! The vocabulary of a service's life: its states (systemctl's ActiveState, SubState
+//! and Result), the events the engine feeds in and the actions it is asked to do.
+
+use std::time::Duration;
+
+/// systemctl's ActiveState.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Active {
+    Inactive,
+    Activating,
+    Active,
+    Deactivating,
+    Failed,
+}
+
+impl Active {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Active::Inactive => "inactive",
+            Active::Activating => "activating",
+            Active::Active => "active",
+            Active::Deactivating => "deactivating",
+            Active::Failed => "failed",
+        }
+    }
+}
+
+/// Where in its life the service is (systemctl's SubState).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Dead,
+    StartPre,
+    Start,
+    StartPost,
+    Running,
+    Exited,
+    Stop,
+    StopSigterm,
+    /// The watchdog expired: `WatchdogSignal=` was sent (systemd's `stop-watchdog`).
+    StopWatchdog,
+    StopSigkill,
+    StopPost,
+    AutoRestart,
+    Failed,
+    Reload,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Dead => "dead",
+            Phase::StartPre => "start-pre",
+            Phase::Start => "start",
+            Phase::StartPost => "start-post",
+            Phase::Running => "running",
+            Phase::Exited => "exited",
+            Phase::Stop => "stop",
+            Phase::StopSigterm => "stop-sigterm",
+            Phase::StopWatchdog => "stop-watchdog",
+            Phase::StopSigkill => "stop-sigkill",
+            Phase::StopPost => "stop-post",
+            Phase::AutoRestart => "auto-restart",
+            Phase::Failed => "failed",
+            Phase::Reload => "reload",
+        }
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Why a service failed (systemctl's Result).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    ExitCode,
+    Signal,
+    Timeout,
+    Watchdog,
+    StartLimit,
+    Resources,
+    Protocol,
+}
+
+impl Failure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::ExitCode => "exit-code",
+            Failure::Signal => "signal",
+            Failure::Timeout => "timeout",
+            Failure::Watchdog => "watchdog",
+            Failure::StartLimit => "start-limit-hit",
+            Failure::Resources => "resources",
+            Failure::Protocol => "protocol",
+        }
+    }
+}
+
+/// Which command list a spawned process belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandSet {
+    StartPre,
+    Start,
+    StartPost,
+    Stop,
+    StopPost,
+    Reload,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A start job for this unit runs.
+    Start,
+    /// A stop job for this unit runs (stops a pending restart too).
+    Stop,
+    /// The process spawned for `Action::Spawn` got this PID (or failed to start).
+    Spawned(Result<u32, ()>),
+    Exited {
+        pid: u32,
+        how: Exit,
+    },
+    /// `READY=1` from the service.
+    Ready,
+    /// `MAINPID=` from the service, or the PID read from `PIDFile=`.
+    MainPid(u32),
+    /// `systemctl reload` (the engine checks [`ServiceRun::can_reload`] first).
+    Reload,
+    /// The armed timer fired.
+    Timer,
+    /// The watchdog timer fired (armed by [`Action::ArmWatchdog`]).
+    WatchdogExpired,
+    /// `WATCHDOG=1` from the service: the watchdog starts over.
+    WatchdogPing,
+    /// `WATCHDOG_USEC=` from the service: the watchdog's new period (zero: off).
+    WatchdogPeriod(Duration),
+}
+
+/// Whom to signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillTarget {
+    /// The main process only.
+    Main(u32),
+    /// Every process of the unit's cgroup.
+    Group,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Start command `index` of `set`; answer with [`Event::Spawned`].
+    Spawn {
+        set: CommandSet,
+        index: usize,
+    },
+    Kill {
+        target: KillTarget,
+        signal: i32,
+    },
+    /// Fire [`Event::Timer`] after this long (replaces any armed timer).
+    Arm(Duration),
+    Disarm,
+    /// Fire [`Event::WatchdogExpired`] after this long (replaces an armed watchdog).
+    ArmWatchdog(Duration),
+    DisarmWatchdog,
+    /// Read the PID file and answer with [`Event::MainPid`].
+    ReadPidFile,
+}
