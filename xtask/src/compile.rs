@@ -17,12 +17,6 @@ pub const IMAGE_BINARIES: &[(&str, &str, &str, u32)] = &[
     ("berth-init", "berth-init", "usr/sbin/init", 0o755),
     ("berth-systemctl", "systemctl", "usr/bin/systemctl", 0o755),
     (
-        "berth-analyze",
-        "systemd-analyze",
-        "usr/bin/systemd-analyze",
-        0o755,
-    ),
-    (
         "berth-runtime",
         "berth-runtime",
         "usr/bin/berth-runtime",

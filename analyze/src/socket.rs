@@ -1,19 +1,17 @@
-//! `systemd-analyze`: reads PID 1's timestamps over its control socket; see
-//! [`berth_analyze`].
+//! The live [`Source`]: PID 1's control socket, as `systemctl` reaches it.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::path::PathBuf;
 
-use berth_analyze::Source;
 use berth_init::control::client::call;
-use berth_init::control::{Reply, Request, CONTROL_SOCKET};
+use berth_init::control::{Reply, Request};
+
+use crate::Source;
 
 /// PID 1's control socket.
-struct Socket(PathBuf);
+pub struct ControlSocket(pub PathBuf);
 
-impl Socket {
+impl ControlSocket {
     fn ask(&self, verb: &str, args: &[String]) -> Result<Vec<String>, String> {
         match call(&self.0, &Request::new(verb, args)) {
             Ok(Reply::Ok(body)) => Ok(body),
@@ -23,7 +21,7 @@ impl Socket {
     }
 }
 
-impl Source for Socket {
+impl Source for ControlSocket {
     fn show(&self, unit: Option<&str>) -> Result<BTreeMap<String, String>, String> {
         let args: Vec<String> = unit.into_iter().map(str::to_owned).collect();
         Ok(self
@@ -49,19 +47,4 @@ impl Source for Socket {
             .filter_map(|row| row.split('\t').next().map(str::to_owned))
             .collect())
     }
-}
-
-fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    if argv.iter().any(|a| a == "--version") {
-        println!("systemd-analyze (berth-init {})", env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
-    }
-    let socket = std::env::var_os("BERTH_INIT_SOCKET")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(CONTROL_SOCKET).to_owned());
-    let outcome = berth_analyze::run(&argv, &Socket(socket));
-    let _ = std::io::stdout().write_all(outcome.stdout.as_bytes());
-    let _ = std::io::stderr().write_all(outcome.stderr.as_bytes());
-    ExitCode::from(outcome.code)
 }
