@@ -80,7 +80,10 @@ fn ambient_capabilities_survive_the_change_of_user() {
         berth_testkit::skip("not root: cannot change user");
         return;
     }
-    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // Not below /tmp or /var/tmp (where the target folder of a checkout under /tmp would
+    // put it): PrivateTmp= hides those from the service, so a ReadWritePaths= there does
+    // not exist inside and the start fails, as on systemd.
+    let work = tempfile::tempdir_in("/run").unwrap();
     let mut spec = shell(
         "id -u; grep -E '^Cap(Eff|Amb)' /proc/self/status",
         work.path(),
@@ -109,7 +112,10 @@ fn strict_sandbox_with_private_tmp_and_bounding_set_takes_effect_inside_only() {
         return;
     }
     let linux = Linux::new();
-    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // Not below /tmp or /var/tmp (where the target folder of a checkout under /tmp would
+    // put it): PrivateTmp= hides those from the service, so a ReadWritePaths= there does
+    // not exist inside and the start fails, as on systemd.
+    let work = tempfile::tempdir_in("/run").unwrap();
     let rw = work.path().join("state");
     std::fs::create_dir(&rw).unwrap();
     let private = linux
