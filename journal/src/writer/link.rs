@@ -7,7 +7,9 @@
 //! entry-array walk each. Only this writer changes the file, so the cache stays true.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
+
+use super::pending::U64Hasher;
 
 use super::*;
 
@@ -360,7 +362,7 @@ impl Writer {
 /// and an attacker who logs cannot aim at collisions of a keyed hash.
 #[derive(Debug, Default)]
 pub(super) struct Cache {
-    data: HashMap<u64, (Vec<u8>, DataState), BuildHasherDefault<KeyedHash>>,
+    data: HashMap<u64, (Vec<u8>, DataState), BuildHasherDefault<U64Hasher>>,
     fields: HashMap<Vec<u8>, FieldState>,
 }
 
@@ -424,26 +426,6 @@ pub(super) struct DataRef {
     pub(super) hash: u64,
     pub(super) xor_hash: u64,
     cached: Option<DataState>,
-}
-
-/// The cache's keys are already keyed hashes: used as they are.
-#[derive(Default)]
-struct KeyedHash(u64);
-
-impl Hasher for KeyedHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 /// A field object and the first data object of its list.

@@ -29,17 +29,18 @@ pub(super) struct Pending {
     base: u64,
     buf: Vec<u8>,
     /// Offset (< `base`, a multiple of 8) → new little-endian u64 value.
-    patches: HashMap<u64, u64, BuildHasherDefault<OffsetHasher>>,
+    patches: HashMap<u64, u64, BuildHasherDefault<U64Hasher>>,
 }
 
-/// Hashes a file offset by one multiplication (Fibonacci hashing): the keys are offsets
-/// of 8-aligned objects, not text, and SipHash cost more than the map itself. Offsets
-/// follow from the sizes of what was logged, which a writer of lines cannot aim at
-/// collisions of a multiplicative hash with any effect beyond its own lines.
+/// Hashes a `u64` key by one multiplication (Fibonacci hashing), for the writer's maps
+/// keyed by numbers that are no text: file offsets here (8-aligned, following from the
+/// sizes of what was logged, which a writer of lines cannot aim at collisions with any
+/// effect beyond its own lines), and the cache's keyed hashes ([`super::link`]). SipHash
+/// cost more than the maps themselves.
 #[derive(Default)]
-struct OffsetHasher(u64);
+pub(super) struct U64Hasher(u64);
 
-impl Hasher for OffsetHasher {
+impl Hasher for U64Hasher {
     fn finish(&self) -> u64 {
         self.0
     }
