@@ -29,13 +29,11 @@ pub const DEFAULT_CAPABILITIES: [&str; 14] = [
 /// The capabilities in a bounding set given by capability numbers (unknown numbers,
 /// from a newer kernel, are left out).
 pub fn names_of(numbers: &[u32]) -> BTreeSet<String> {
+    // The table once per call, not once per number (a container's spec asks for 41).
+    let known = ::caps::all();
     numbers
         .iter()
-        .filter_map(|n| {
-            ::caps::all()
-                .into_iter()
-                .find(|c| u32::from(c.index()) == *n)
-        })
+        .filter_map(|n| known.iter().find(|c| u32::from(c.index()) == *n))
         .map(|c| c.to_string())
         .collect()
 }
