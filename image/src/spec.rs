@@ -148,6 +148,10 @@ pub struct PackagesSection {
     /// Extra packages of the `debug` variant.
     #[serde(default)]
     pub debug: Vec<String>,
+    /// Extra packages of the `test` variant, on top of the debug ones: what VM tests run
+    /// that the node itself does not ship (Debian's containerd, to run its own unit).
+    #[serde(default)]
+    pub test: Vec<String>,
 }
 
 /// The kernel: a Debian package pinned in `kernel-config/kernel.lock`, or one of your own.
@@ -386,7 +390,7 @@ impl ImageSpec {
             message: e.to_string().trim_end().to_string(),
         })?;
         let mut seen = std::collections::BTreeSet::new();
-        for name in spec.packages.include.iter().chain(&spec.packages.debug) {
+        for name in spec.packages.include.iter().chain(&spec.packages.debug).chain(&spec.packages.test) {
             if !seen.insert(name) {
                 return Err(SpecError::Packages {
                     path: path.to_path_buf(),
@@ -457,13 +461,14 @@ impl ImageSpec {
         names
     }
 
-    /// Every package of the lock file: the base set and the debug extras.
+    /// Every package of the lock file: the base set, the debug and the test extras.
     pub fn all_packages(&self) -> Vec<String> {
         let mut all: Vec<String> = self
             .packages
             .include
             .iter()
             .chain(&self.packages.debug)
+            .chain(&self.packages.test)
             .cloned()
             .collect();
         all.sort();
@@ -489,6 +494,7 @@ state = 268435456
 [packages]
 include = ["libc6", "crun"]
 debug = ["busybox-static"]
+test = ["containerd"]
 
 [kernel]
 package = "linux-image-cloud-amd64"
@@ -509,7 +515,10 @@ overlays = ["rootfs/overlay"]
         assert_eq!(spec.partitions.state.0, Size(256 * MIB));
         assert_eq!(spec.packages.suite, "bookworm");
         assert_eq!(spec.output.formats, vec![OutputFormat::Raw]);
-        assert_eq!(spec.all_packages(), ["busybox-static", "crun", "libc6"]);
+        assert_eq!(
+            spec.all_packages(),
+            ["busybox-static", "containerd", "crun", "libc6"]
+        );
     }
 
     #[test]
@@ -558,6 +567,10 @@ overlays = ["rootfs/overlay"]
             .unwrap_err()
             .to_string();
         assert!(err.contains("listed twice"), "{err}");
+        let err = parse(&GOOD.replace("test = [\"containerd\"]", "test = [\"crun\"]"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("package \"crun\" is listed twice"), "{err}");
         let err = parse(&GOOD.replace("state = 268435456", ""))
             .unwrap_err()
             .to_string();

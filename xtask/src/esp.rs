@@ -8,12 +8,12 @@ use berth_layout::cmdline::{Cmdline, RootHash};
 use crate::Variant;
 
 /// The kernel command line of slot A: the console, then the contract PID 1 parses
-/// ([`Cmdline`]), then `image.toml`'s own words. The debug variant asks for its root shell
-/// and the verbose boot lines.
+/// ([`Cmdline`]), then `image.toml`'s own words. The debug and test variants ask for their
+/// root shell and the verbose boot lines.
 pub fn cmdline(spec: &ImageSpec, variant: Variant, root_hash: &[u8; 32]) -> String {
     let mut berth = Cmdline::new(RootHash(*root_hash));
     berth.options.verity = spec.boot.verity_failure;
-    if variant == Variant::Debug {
+    if variant.has_shell() {
         berth.options.verbose = true;
         berth.options.debug_shell = true;
     }
@@ -47,6 +47,7 @@ mod tests {
         );
         let debug = cmdline(&spec, Variant::Debug, &[0xab; 32]);
         assert!(debug.ends_with(" berth.verbose berth.debug"), "{debug}");
+        assert_eq!(cmdline(&spec, Variant::Test, &[0xab; 32]), debug);
         let parsed = Cmdline::parse(&debug).unwrap();
         assert!(parsed.options.debug_shell && parsed.options.verbose);
         let info = EntryInfo {

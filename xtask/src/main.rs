@@ -49,6 +49,9 @@ pub enum Variant {
     Default,
     /// Adds the `[packages] debug` set (busybox) for a root shell on the console.
     Debug,
+    /// The debug variant plus the `[packages] test` set (Debian's containerd and runc),
+    /// for VM tests of what a node's user adds; never released.
+    Test,
 }
 
 impl Variant {
@@ -56,6 +59,31 @@ impl Variant {
         match self {
             Variant::Default => "default",
             Variant::Debug => "debug",
+            Variant::Test => "test",
+        }
+    }
+
+    /// The packages of `[packages]` this variant adds to `include`.
+    pub fn extra_packages(self, packages: &berth_image::spec::PackagesSection) -> Vec<String> {
+        let sets: &[&Vec<String>] = match self {
+            Variant::Default => &[],
+            Variant::Debug => &[&packages.debug],
+            Variant::Test => &[&packages.debug, &packages.test],
+        };
+        sets.iter().flat_map(|set| set.iter().cloned()).collect()
+    }
+
+    /// Whether the image has the debug root shell on the console (busybox, `berth.debug`).
+    pub fn has_shell(self) -> bool {
+        self != Variant::Default
+    }
+
+    /// What the variant's disk, manifest and debuginfo names carry after the image name.
+    pub fn file_suffix(self) -> &'static str {
+        match self {
+            Variant::Default => "",
+            Variant::Debug => "-debug",
+            Variant::Test => "-test",
         }
     }
 }
@@ -231,5 +259,27 @@ fn run_task(ws: workspace::Workspace, ui: &ui::Ui, task: Task) -> anyhow::Result
         Task::Keygen(args) => keygen::run(&ws, ui, &args),
         Task::Verify(args) => verify::run(&ws, ui, &args),
         Task::Publish(args) => publish::run(&ws, ui, &args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Variant;
+    use berth_image::spec::ImageSpec;
+
+    #[test]
+    fn the_test_variant_is_the_debug_one_plus_the_test_set() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../image.toml"))
+            .unwrap();
+        let spec = ImageSpec::parse(&text, std::path::Path::new("image.toml")).unwrap();
+        let packages = &spec.packages;
+        assert!(Variant::Default.extra_packages(packages).is_empty());
+        assert_eq!(Variant::Debug.extra_packages(packages), ["busybox-static"]);
+        assert_eq!(
+            Variant::Test.extra_packages(packages),
+            ["busybox-static", "containerd", "runc"]
+        );
+        assert!(!Variant::Default.has_shell() && Variant::Test.has_shell());
+        assert_eq!(Variant::Test.file_suffix(), "-test");
     }
 }

@@ -56,15 +56,13 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<PathBuf> {
 
     // fetch
     let mut names = spec.packages.include.clone();
-    if variant == Variant::Debug {
-        names.extend(spec.packages.debug.iter().cloned());
-    }
+    names.extend(variant.extra_packages(&spec.packages));
     let packages = fetch::fetch(ui, &spec, &ws.lock_file(), &names)?;
     let boot_debs = fetch::fetch(ui, &spec, &ws.kernel_lock_file(), &spec.boot_packages())?;
 
     // compile
     let step = ui.step("compile");
-    // One target folder for both variants: their binaries are the same.
+    // One target folder for every variant: their binaries are the same.
     let target_dir = match &opts.binaries_target_dir {
         Some(dir) => ws.path(dir),
         None => work_root.join("cargo"),
@@ -160,10 +158,7 @@ pub fn run(ws: &Workspace, ui: &Ui, opts: &Options) -> Result<PathBuf> {
 
     let out_dir = ws.path(&opts.out_dir);
     fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let suffix = match variant {
-        Variant::Default => "",
-        Variant::Debug => "-debug",
-    };
+    let suffix = variant.file_suffix();
     let disk_path = out_dir.join(format!("{}{suffix}.raw", spec.image.name));
     cache.ensure(
         ui,
