@@ -390,7 +390,13 @@ impl ImageSpec {
             message: e.to_string().trim_end().to_string(),
         })?;
         let mut seen = std::collections::BTreeSet::new();
-        for name in spec.packages.include.iter().chain(&spec.packages.debug).chain(&spec.packages.test) {
+        for name in spec
+            .packages
+            .include
+            .iter()
+            .chain(&spec.packages.debug)
+            .chain(&spec.packages.test)
+        {
             if !seen.insert(name) {
                 return Err(SpecError::Packages {
                     path: path.to_path_buf(),

@@ -269,8 +269,8 @@ mod tests {
 
     #[test]
     fn the_test_variant_is_the_debug_one_plus_the_test_set() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../image.toml"))
-            .unwrap();
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../image.toml")).unwrap();
         let spec = ImageSpec::parse(&text, std::path::Path::new("image.toml")).unwrap();
         let packages = &spec.packages;
         assert!(Variant::Default.extra_packages(packages).is_empty());
