@@ -225,18 +225,33 @@ pub fn shared_image() -> &'static (PathBuf, PathBuf) {
 /// `cargo xtask build --variant debug` makes it, once per test process: (disk, manifest).
 pub fn shared_debug_image() -> &'static (PathBuf, PathBuf) {
     static IMAGE: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
-    IMAGE.get_or_init(|| {
-        let out = workspace().join("out");
-        match run_ok(&mut xtask_as_typed(&[
-            "--quiet",
-            "build",
-            "--variant",
-            "debug",
-        ])) {
-            Ok(_) => (out.join("berth-debug.raw"), out.join("manifest-debug.json")),
-            Err(err) => panic!("cannot build the shared debug test image: {err:#}"),
-        }
-    })
+    IMAGE.get_or_init(|| variant_image("debug"))
+}
+
+/// The test variant (the debug one plus `image.toml`'s `[packages] test`: Debian's
+/// containerd and runc) as `cargo xtask build --variant test` makes it, once per test
+/// process and found up to date in the step cache after that: (disk, manifest).
+pub fn shared_test_image() -> &'static (PathBuf, PathBuf) {
+    static IMAGE: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+    IMAGE.get_or_init(|| variant_image("test"))
+}
+
+/// `cargo xtask build --variant VARIANT` in the user's work and out folders: the disk
+/// `out/berth-VARIANT.raw` and its `out/manifest-VARIANT.json`.
+fn variant_image(variant: &str) -> (PathBuf, PathBuf) {
+    let out = workspace().join("out");
+    match run_ok(&mut xtask_as_typed(&[
+        "--quiet",
+        "build",
+        "--variant",
+        variant,
+    ])) {
+        Ok(_) => (
+            out.join(format!("berth-{variant}.raw")),
+            out.join(format!("manifest-{variant}.json")),
+        ),
+        Err(err) => panic!("cannot build the shared {variant} test image: {err:#}"),
+    }
 }
 
 /// Builds the default image into `work`/`out` (both under `dir`), its binaries compiled
