@@ -159,6 +159,23 @@ fn debians_containerd_unit_runs_and_restart_keeps_its_shims() {
         Some(want.as_str()),
         "/{UNIT} is not the package's: {got}"
     );
+    // Not enabled in the image, so not loaded at boot: systemd's `show` loads such a unit
+    // and says it inactive. Checked at the end (as `Type=`), the rest runs first.
+    let before = run(
+        &mut sh,
+        "systemctl show -p LoadState,ActiveState containerd 2>&1; echo rc=$?",
+    );
+    let before = before.trim().to_owned();
+    let (out, rc) = {
+        let out = run(&mut sh, "systemctl is-active containerd; echo rc=$?");
+        let (text, rc) = out.trim_end().rsplit_once("rc=").unwrap_or(("", "?"));
+        (text.trim().to_owned(), rc.trim().to_owned())
+    };
+    assert_eq!((out.as_str(), rc.as_str()), ("inactive", "3"));
+
+    // Started by hand: `systemctl start` returns once READY=1 has come (Type=notify).
+    run_ok(&mut sh, "systemctl start containerd");
+    let (first, type_first) = assert_running(&mut sh, "after start");
     let files = run_ok(
         &mut sh,
         "systemctl show -p FragmentPath,DropInPaths containerd",
@@ -166,17 +183,6 @@ fn debians_containerd_unit_runs_and_restart_keeps_its_shims() {
     let mut files: Vec<&str> = files.lines().collect();
     files.sort_unstable();
     assert_eq!(files, ["DropInPaths=", &format!("FragmentPath=/{UNIT}")]);
-
-    // Not enabled in the image: started by hand, `systemctl start` returns once READY=1
-    // has come (Type=notify).
-    let (out, rc) = {
-        let out = run(&mut sh, "systemctl is-active containerd; echo rc=$?");
-        let (text, rc) = out.trim_end().rsplit_once("rc=").unwrap_or(("", "?"));
-        (text.trim().to_owned(), rc.trim().to_owned())
-    };
-    assert_eq!((out.as_str(), rc.as_str()), ("inactive", "3"));
-    run_ok(&mut sh, "systemctl start containerd");
-    let (first, type_first) = assert_running(&mut sh, "after start");
     let version = run_ok(&mut sh, "ctr version");
     assert!(version.contains("Server:"), "{version}");
 
@@ -262,9 +268,14 @@ fn debians_containerd_unit_runs_and_restart_keeps_its_shims() {
     assert_eq!(left.trim(), "0", "nothing of the unit is left");
     let console = sh.power_off();
     assert!(!console.contains("berth: FAILED containerd"), "{console}");
+    // What systemd 252's systemctl says for the same unit and commands.
     assert_eq!(
-        [type_first, type_second],
-        ["after start: Type=notify", "after restart: Type=notify"],
-        "`systemctl show -p Type` says the unit's service type, as systemd's does"
+        [before.as_str(), &type_first, &type_second],
+        [
+            "LoadState=loaded\nActiveState=inactive\nrc=0",
+            "after start: Type=notify",
+            "after restart: Type=notify"
+        ],
+        "`systemctl show` of an installed unit not loaded yet, and `show -p Type`"
     );
 }
