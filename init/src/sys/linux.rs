@@ -283,7 +283,10 @@ impl Syscalls for Linux {
         spawn::run_with_limit(program, args, limit)
     }
 
-    fn spawn_command(&self, spec: &service_spawn::CommandSpawn) -> io::Result<u32> {
+    fn spawn_command(
+        &self,
+        spec: &service_spawn::CommandSpawn,
+    ) -> Result<u32, service_spawn::SpawnError> {
         service_spawn::spawn(spec)
     }
 
