@@ -11,6 +11,7 @@
 
 mod blk;
 mod caps;
+mod cgroup;
 pub mod child_report;
 pub mod dm;
 mod exec_env;
