@@ -1,4 +1,4 @@
-//! Starting a unit's command (systemd.exec(5)) and signalling a unit's cgroup.
+//! Starting a unit's command (systemd.exec(5)).
 //!
 //! Everything that can fail for a reason worth naming (the program, the working folder,
 //! the output file, the cgroup) is opened or checked before `fork`, so the error is PID
