@@ -40,6 +40,12 @@ impl Source for ControlSocket {
             .collect())
     }
 
+    fn loader_variable(&self, name: &str) -> Option<Vec<u8>> {
+        crate::efi::read_loader_variable(std::path::Path::new(crate::efi::EFIVARS), name)
+            .ok()
+            .flatten()
+    }
+
     fn after(&self, unit: &str) -> Result<Vec<String>, String> {
         Ok(self
             .ask("list-dependencies", &["after".into(), unit.into()])?

@@ -3,6 +3,8 @@ use super::*;
 /// A recorded node: (unit, activating µs, activated µs, ordered after).
 struct Recorded {
     manager: [(u64, u64, u64); 1],
+    /// efivarfs contents by variable name.
+    efi: BTreeMap<&'static str, Vec<u8>>,
     units: Vec<(&'static str, u64, u64, Vec<&'static str>)>,
 }
 
@@ -45,6 +47,9 @@ impl Source for Recorded {
             })
             .collect())
     }
+    fn loader_variable(&self, name: &str) -> Option<Vec<u8>> {
+        self.efi.get(name).cloned()
+    }
     fn after(&self, unit: &str) -> Result<Vec<String>, String> {
         Ok(self
             .units
@@ -59,6 +64,7 @@ impl Source for Recorded {
 fn node() -> Recorded {
     Recorded {
         manager: [(1_230_000, 2_500_000, 9_750_000)],
+        efi: BTreeMap::new(),
         units: vec![
             ("sysinit.target", 2_600_000, 2_600_000, vec![]),
             ("basic.target", 2_610_000, 2_610_000, vec!["sysinit.target"]),
@@ -127,14 +133,76 @@ fn blame_is_longest_first_right_aligned() {
 #[test]
 fn critical_chain_follows_the_latest_activated() {
     assert_eq!(
-        critical_chain(&node(), &[]).stdout,
+        critical_chain(&node(), &[], 0).stdout,
         format!(
-            "{CHAIN_HEADER}multi-user.target @7.250s +7.139s\n\
-             \u{2514}\u{2500}berth-runtime.service @7.240s +5.739s\n  \
+            "{CHAIN_HEADER}multi-user.target +7.139s\n\
+             \u{2514}\u{2500}berth-runtime.service @1.501s +5.739s\n  \
              \u{2514}\u{2500}network-online.target @1.500s\n    \
-             \u{2514}\u{2500}berth-networkd.service @243ms +123ms\n      \
+             \u{2514}\u{2500}berth-networkd.service @120ms +123ms\n      \
              \u{2514}\u{2500}basic.target @110ms\n        \
              \u{2514}\u{2500}sysinit.target @100ms\n"
         )
+    );
+}
+
+/// An efivarfs file: attributes, then `text` as NUL-terminated UTF-16LE.
+fn efi_var(text: &str) -> Vec<u8> {
+    let mut v = vec![0x06, 0, 0, 0];
+    for u in text.encode_utf16().chain([0]) {
+        v.extend_from_slice(&u.to_le_bytes());
+    }
+    v
+}
+
+#[test]
+fn time_has_firmware_and_loader_from_systemd_boots_variables() {
+    let mut n = node();
+    n.efi.insert("LoaderTimeInitUSec", efi_var("2104000"));
+    n.efi.insert("LoaderTimeExecUSec", efi_var("2915000"));
+    assert_eq!(
+        time(&n).stdout,
+        "Startup finished in 2.104s (firmware) + 811ms (loader) + 1.230s (kernel) + 1.270s (initrd) + 7.250s (userspace) = 12.665s \nmulti-user.target reached after 7.250s in userspace.\n"
+    );
+    // One of the two missing: neither is said (as on a machine without systemd-boot).
+    n.efi.remove("LoaderTimeExecUSec");
+    assert!(time(&n)
+        .stdout
+        .starts_with("Startup finished in 1.230s (kernel) + "));
+}
+
+#[test]
+fn fuzz_shows_every_dependency_within_it_and_dots_for_a_unit_walked_before() {
+    let n = node();
+    let argv = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    let out = run(&argv("critical-chain --fuzz=10s"), &n).stdout;
+    assert_eq!(
+        out,
+        format!(
+            "{CHAIN_HEADER}multi-user.target +7.139s\n\
+             \u{251c}\u{2500}berth-runtime.service @1.501s +5.739s\n\
+             \u{2502} \u{251c}\u{2500}network-online.target @1.500s\n\
+             \u{2502} \u{2502} \u{2514}\u{2500}berth-networkd.service @120ms +123ms\n\
+             \u{2502} \u{2502}   \u{251c}\u{2500}basic.target @110ms\n\
+             \u{2502} \u{2502}   \u{2502} \u{2514}\u{2500}sysinit.target @100ms\n\
+             \u{2502} \u{2502}   \u{2514}\u{2500}sysinit.target @100ms\n\
+             \u{2502} \u{2502}     \u{2514}\u{2500}...\n\
+             \u{2502} \u{2514}\u{2500}basic.target @110ms\n\
+             \u{2502}   \u{2514}\u{2500}...\n\
+             \u{251c}\u{2500}berth-networkd.service @120ms +123ms\n\
+             \u{2502} \u{2514}\u{2500}...\n\
+             \u{2514}\u{2500}basic.target @110ms\n  \
+             \u{2514}\u{2500}...\n"
+        )
+    );
+    // 5 ms: basic.target (2.610 s) and sysinit.target (2.600 s) are 10 ms apart, so
+    // the default's chain; a bad span is said.
+    assert_eq!(
+        run(&argv("critical-chain --fuzz 5ms"), &n).stdout,
+        critical_chain(&n, &[], 0).stdout
+    );
+    let bad = run(&argv("critical-chain --fuzz=soon"), &n);
+    assert_eq!(
+        (bad.code, bad.stderr.as_str()),
+        (1, "Failed to parse timespan 'soon'.\n")
     );
 }

@@ -223,3 +223,82 @@ fn strict_sandbox_with_private_tmp_and_bounding_set_takes_effect_inside_only() {
     );
     linux.remove_tree(&private).unwrap();
 }
+
+#[test]
+#[ignore = "host test: root, mount namespaces; run with --include-ignored"]
+fn a_step_that_fails_in_the_child_is_named_not_the_program() {
+    if !nix::unistd::geteuid().is_root() {
+        berth_testkit::skip("not root: cannot make mount namespaces");
+        return;
+    }
+    use berth_init::sys::child_report::Step;
+    let work = tempfile::tempdir_in("/run").unwrap();
+    let gone = work.path().join("gone");
+    std::fs::create_dir(&gone).unwrap();
+    let svc = Service {
+        read_write_paths: vec![gone.display().to_string()],
+        ..Service::default()
+    };
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let plan = sandbox::plan(&svc, &[], &|p| p.exists(), &mountinfo)
+        .unwrap()
+        .expect("a sandbox");
+    // The folder goes away between the plan and the fork: the child's bind mount fails.
+    std::fs::remove_dir(&gone).unwrap();
+    let mut spec = shell("echo ran", work.path());
+    spec.sandbox = Some(plan);
+    let err = service_spawn::spawn(&spec).expect_err("the bind mount fails");
+    assert_eq!(err.step(), Some(Step::Namespace));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "ReadWritePaths={}: bind mount: No such file or directory",
+            gone.display()
+        )
+    );
+
+    let mut spec = shell("echo ran", work.path());
+    spec.working_directory = work.path().join("no-such-folder");
+    let err = service_spawn::spawn(&spec).expect_err("chdir fails");
+    assert_eq!(err.step(), Some(Step::Chdir));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "WorkingDirectory={}: chdir: No such file or directory",
+            spec.working_directory.display()
+        )
+    );
+
+    // Only the user's: a folder root may enter and nobody may not.
+    let private = work.path().join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let mut spec = shell("pwd", work.path());
+    spec.working_directory = private.clone();
+    let (_, out, _) = run(&spec, work.path());
+    assert_eq!(out, format!("{}\n", private.display()), "as root it starts");
+    spec.credentials = Some((65534, 65534, Vec::new()));
+    let err = service_spawn::spawn(&spec).expect_err("nobody cannot enter it");
+    assert_eq!(err.step(), Some(Step::Chdir), "{err}");
+    assert!(
+        err.to_string().ends_with(": chdir: Permission denied"),
+        "{err}"
+    );
+
+    spec.program = work.path().join("no-such-program");
+    spec.credentials = None;
+    spec.working_directory = "/".into();
+    let err = service_spawn::spawn(&spec).expect_err("no program");
+    assert_eq!(err.step(), Some(Step::Exec));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot start {}: No such file or directory",
+            spec.program.display()
+        )
+    );
+}

@@ -1,5 +1,5 @@
-//! The unit-file verbs: `enable`, `disable`, `mask`, `unmask` (with `--now`, `--runtime`,
-//! `--root`), `is-enabled` and `list-unit-files`. The links are made here, in the client,
+//! The unit-file verbs: `enable`, `disable`, `reenable`, `link`, `mask`, `unmask` (with
+//! `--now`, `--runtime`, `--root`), `is-enabled` and `list-unit-files`. The links are made here, in the client,
 //! through [`berth_init::unit::enable`] (as systemctl does with `--root`); then PID 1 is
 //! asked to `daemon-reload` so that they take effect, and with `--now` to start or stop
 //! the units. Messages and exit statuses are systemd 252's.
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use berth_init::unit::enable::{Change, InstallError, Installer};
 use berth_init::unit::name::UnitName;
 
+use crate::preset::Presets;
 use crate::{Args, Ask, Outcome};
 
 /// systemd's explanation for `enable` of a unit without `[Install]` rules.
@@ -28,18 +29,11 @@ Possible reasons for having this kind of units are:
   instance name specified.
 ";
 
-/// The folders where preset files are looked for, highest precedence first.
-const PRESET_DIRS: [&str; 3] = [
-    "/etc/systemd/system-preset",
-    "/run/systemd/system-preset",
-    "/usr/lib/systemd/system-preset",
-];
-
-fn root(args: &Args) -> PathBuf {
+pub(crate) fn root(args: &Args) -> PathBuf {
     args.root.clone().unwrap_or_else(|| PathBuf::from("/"))
 }
 
-fn names(args: &Args) -> Result<Vec<UnitName>, Outcome> {
+pub(crate) fn names(args: &Args) -> Result<Vec<UnitName>, Outcome> {
     if args.units.is_empty() {
         return Err(Outcome::fail(1, "Too few arguments.\n".into()));
     }
@@ -49,14 +43,42 @@ fn names(args: &Args) -> Result<Vec<UnitName>, Outcome> {
         .collect()
 }
 
-/// `enable`, `disable`, `mask`, `unmask`.
+/// `link`'s paths: absolute, or made so from the current folder (not with `--root`).
+fn link_paths(args: &Args) -> Result<Vec<PathBuf>, Outcome> {
+    if args.words.is_empty() {
+        return Err(Outcome::fail(1, "Too few arguments.\n".into()));
+    }
+    args.words
+        .iter()
+        .map(|w| {
+            let p = PathBuf::from(w);
+            match (p.is_absolute(), &args.root) {
+                (true, _) => Ok(p),
+                (false, Some(_)) => Err(Outcome::fail(
+                    1,
+                    format!("Non-absolute paths are not allowed when --root is used: {w}\n"),
+                )),
+                (false, None) => std::env::current_dir()
+                    .map(|d| d.join(&p))
+                    .map_err(|e| Outcome::fail(1, format!("{w}: {e}\n"))),
+            }
+        })
+        .collect()
+}
+
+/// `enable`, `disable`, `reenable`, `link`, `mask`, `unmask`.
 pub fn change(args: &Args, ask: &Ask) -> Outcome {
-    let units = match names(args) {
-        Ok(n) => n,
+    let verb = args.verb.as_str();
+    let listed = if verb == "link" {
+        link_paths(args).map(|p| (Vec::new(), p))
+    } else {
+        names(args).map(|n| (n, Vec::new()))
+    };
+    let (units, paths) = match listed {
+        Ok(l) => l,
         Err(o) => return o,
     };
     let installer = Installer::new(&root(args));
-    let verb = args.verb.as_str();
     let mut said = String::new();
     let result: Result<Vec<Change>, InstallError> = match verb {
         "enable" => installer.enable(&units, args.runtime).map(|done| {
@@ -71,6 +93,13 @@ pub fn change(args: &Args, ask: &Ask) -> Outcome {
             }
             done.changes
         }),
+        "reenable" => installer.reenable(&units, args.runtime).map(|(off, on)| {
+            if !on.without_install.is_empty() && on.changes.is_empty() {
+                said.push_str(NO_INSTALL);
+            }
+            off.changes.into_iter().chain(on.changes).collect()
+        }),
+        "link" => installer.link(&paths, args.runtime),
         "mask" => installer.mask(&units, args.runtime),
         _ => installer.unmask(&units, args.runtime),
     };
@@ -83,6 +112,11 @@ pub fn change(args: &Args, ask: &Ask) -> Outcome {
                 stderr: format!("Failed to {verb} unit, {e}.\n"),
                 code: 0,
             }
+        }
+        // systemd 252 tries the disable, then the enable, and says the failure of each.
+        Err(e @ InstallError::NotFound(_)) if verb == "reenable" => {
+            let line = format!("Failed to {verb} unit, {e}.\n");
+            return Outcome::fail(1, line.repeat(2));
         }
         Err(e) => return Outcome::fail(1, format!("Failed to {verb} unit, {e}.\n")),
     };
@@ -227,59 +261,6 @@ fn table(rows: &[[String; 3]], no_legend: bool) -> String {
     out
 }
 
-/// systemd.preset(5): `enable PATTERN` / `disable PATTERN` lines from `*.preset` files,
-/// read in file-name order (a file in an earlier folder hides one of the same name); the
-/// first line that matches decides, and no match means enabled.
-pub(crate) struct Presets {
-    rules: Vec<(bool, String)>,
-}
-
-impl Presets {
-    pub(crate) fn read(root: &Path) -> Presets {
-        let mut files = std::collections::BTreeMap::new();
-        for dir in PRESET_DIRS.iter().rev() {
-            let host = root.join(dir.trim_start_matches('/'));
-            for e in std::fs::read_dir(host).into_iter().flatten().flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".preset") {
-                    files.insert(name, e.path());
-                }
-            }
-        }
-        let rules = files
-            .values()
-            .filter_map(|p| std::fs::read_to_string(p).ok())
-            .flat_map(|text| {
-                text.lines()
-                    .filter_map(|l| {
-                        let mut w = l.split_whitespace();
-                        let enable = match w.next()? {
-                            "enable" => true,
-                            "disable" => false,
-                            _ => return None,
-                        };
-                        Some((enable, w.next()?.to_owned()))
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        Presets { rules }
-    }
-
-    pub(crate) fn of(&self, name: &UnitName) -> &'static str {
-        let enabled = self
-            .rules
-            .iter()
-            .find(|(_, p)| berth_journalctl::filter::glob(p, name.as_str()))
-            .is_none_or(|(e, _)| *e);
-        if enabled {
-            "enabled"
-        } else {
-            "disabled"
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +279,8 @@ mod tests {
         ("multi-user.target", "[Unit]\nDescription=Multi-User\n"),
     ];
 
+    const EXT: &str = "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n";
+
     fn tree() -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tempdir");
         let units = dir.path().join("usr/lib/systemd/system");
@@ -306,6 +289,17 @@ mod tests {
         for (name, text) in UNITS {
             std::fs::write(units.join(name), text).expect("write");
         }
+        // Outside the search path, for `link`; and presets for `preset`.
+        std::fs::create_dir_all(dir.path().join("opt")).expect("mkdir");
+        std::fs::write(dir.path().join("opt/ext.service"), EXT).expect("write");
+        std::fs::write(dir.path().join("opt/bad.conf"), EXT).expect("write");
+        let presets = dir.path().join("usr/lib/systemd/system-preset");
+        std::fs::create_dir_all(&presets).expect("mkdir");
+        std::fs::write(
+            presets.join("90-default.preset"),
+            "enable bar.service\nenable ext.service\ndisable *\n",
+        )
+        .expect("write");
         dir
     }
 
@@ -339,6 +333,42 @@ mod tests {
             "enable nope",
             "disable nope",
             "is-enabled nope",
+            "link /opt/ext.service",
+            "link /opt/ext.service",
+            "is-enabled ext",
+            "list-unit-files",
+            "enable ext",
+            "is-enabled ext",
+            "reenable ext",
+            "disable ext",
+            "is-enabled ext",
+            "link ext.service",
+            "link /opt/nope.service",
+            "link /opt",
+            "link /opt/bad.conf",
+            "reenable foo",
+            "reenable foo",
+            "reenable nope",
+            "reenable st",
+            "preset foo",
+            "preset bar",
+            "disable bar",
+            "preset-all",
+            "list-unit-files",
+            "enable foo",
+            "preset --preset-mode=enable-only foo",
+            "preset-all --preset-mode=disable-only",
+            "preset nope",
+            "preset st",
+            "link /opt/ext.service",
+            "is-enabled ext",
+            "preset ext",
+            "is-enabled ext",
+            "disable ext",
+            "link /opt/ext.service",
+            "preset-all --preset-mode=enable-only",
+            "list-unit-files",
+            "preset --preset-mode=sideways foo",
         ];
         let neutral = |text: &str, root: &std::path::Path| {
             let mut lines: Vec<String> = text
@@ -385,23 +415,5 @@ mod tests {
             table(&rows, false),
             "UNIT FILE         STATE   PRESET\nbar.service       enabled enabled\nmulti-user.target static  -\n\n2 unit files listed.\n"
         );
-    }
-
-    #[test]
-    fn presets_first_match_wins_and_default_is_enabled() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let usr = dir.path().join("usr/lib/systemd/system-preset");
-        let etc = dir.path().join("etc/systemd/system-preset");
-        std::fs::create_dir_all(&usr).expect("mkdir");
-        std::fs::create_dir_all(&etc).expect("mkdir");
-        std::fs::write(usr.join("90-default.preset"), "# c\ndisable *\n").expect("w");
-        std::fs::write(usr.join("10-node.preset"), "enable berth-*.service\n").expect("w");
-        std::fs::write(etc.join("90-default.preset"), "disable x.service\n").expect("w");
-        let p = Presets::read(dir.path());
-        let of = |n: &str| p.of(&UnitName::parse(n).expect("name"));
-        assert_eq!(of("berth-runtime.service"), "enabled");
-        assert_eq!(of("x.service"), "disabled");
-        // /etc's 90-default.preset hides /usr's, so nothing disables y.
-        assert_eq!(of("y.service"), "enabled");
     }
 }

@@ -3,8 +3,9 @@
 //! --failed`, `cat`, `reboot`), sent to PID 1's control socket ([`berth_init::control`])
 //! and printed the way systemd 252 prints them, with systemctl's exit statuses (0 ok, 1
 //! failure, 3 not active, 4 no such unit). Job verbs wait for their job to finish, as
-//! systemctl does, unless `--no-block`. The unit-file verbs (`enable`, `mask`,
-//! `is-enabled`, `list-unit-files`) work on the files themselves ([`files`]).
+//! systemctl does, unless `--no-block`. The unit-file verbs (`enable`, `reenable`,
+//! `link`, `mask`, `preset`, `is-enabled`, `list-unit-files`) work on the files themselves
+//! ([`files`], [`preset`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +16,7 @@ use berth_init::control::{Reply, Request};
 
 mod deps;
 mod files;
+mod preset;
 mod status;
 
 pub use status::utc;
@@ -45,6 +47,8 @@ pub struct Args {
     /// `list-dependencies --reverse`, `--plain`.
     pub reverse: bool,
     pub plain: bool,
+    /// `preset --preset-mode=full|enable-only|disable-only`.
+    pub preset_mode: Option<String>,
     /// The words after the verb as typed (patterns of `list-unit-files`).
     pub words: Vec<String>,
 }
@@ -85,6 +89,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "-s" | "--signal" => a.signal = Some(value(flag)?),
             "--kill-whom" | "--kill-who" => a.kill_whom = Some(value(flag)?),
             "--plain" => a.plain = true,
+            "--preset-mode" => a.preset_mode = Some(value(flag)?),
             "--no-pager" | "-l" | "--full" | "--no-ask-password" | "--system" => {}
             f if f.starts_with('-') && f.len() > 1 => {
                 return Err(format!("unrecognized option '{f}'"))
@@ -185,7 +190,10 @@ pub fn run(socket: &Path, args: &Args) -> Outcome {
             }
         }),
         "list-units" => ask("list-units", &[]).map(|rows| Outcome::ok(list_units(&rows, args))),
-        "enable" | "disable" | "mask" | "unmask" => return files::change(args, &ask),
+        "enable" | "disable" | "reenable" | "link" | "mask" | "unmask" => {
+            return files::change(args, &ask)
+        }
+        "preset" | "preset-all" => return preset::preset(args, &ask),
         "is-enabled" => return files::is_enabled(args),
         "list-unit-files" => return files::list(args, &args.words),
         "cat" => ask("show", &args.units).and_then(|body| cat(&body)),

@@ -613,9 +613,7 @@ impl<'a> Manager<'a> {
                 .map_err(|e| format!("cgroup {}: {e}", dir.display()))?;
             self.apply_limits(name, dir);
         }
-        self.sys
-            .spawn_command(&spec)
-            .map_err(|e| format!("cannot start {}: {e}", spec.program.display()))
+        self.sys.spawn_command(&spec).map_err(|e| e.to_string())
     }
 }
 

@@ -57,6 +57,8 @@ struct Entry {
     path: PathBuf,
     kind: Kind,
     ignore_missing: bool,
+    /// The setting that named the path, for messages (`ReadWritePaths=/srv/a`).
+    setting: String,
 }
 
 /// One mount of the table: where, and its per-mount flags.
@@ -118,30 +120,36 @@ fn unescape(s: &str) -> String {
 /// pairs PID 1 made for `PrivateTmp=`.
 fn entries(svc: &Service, private_tmp: &[(PathBuf, PathBuf)]) -> Result<Vec<Entry>, String> {
     let mut out = Vec::new();
-    let mut fixed = |paths: &[&str], kind: Kind| {
+    let mut fixed = |paths: &[&str], kind: Kind, setting: &str| {
         for p in paths {
             out.push(Entry {
                 path: PathBuf::from(p),
                 kind: kind.clone(),
                 ignore_missing: true,
+                setting: setting.into(),
             });
         }
     };
+    let (yes, full, strict) = (
+        "ProtectSystem=yes",
+        "ProtectSystem=full",
+        "ProtectSystem=strict",
+    );
     match svc.protect_system {
         ProtectSystem::No => {}
-        ProtectSystem::Yes => fixed(&["/usr", "/boot", "/efi"], Kind::ReadOnly),
-        ProtectSystem::Full => fixed(&["/usr", "/boot", "/efi", "/etc"], Kind::ReadOnly),
+        ProtectSystem::Yes => fixed(&["/usr", "/boot", "/efi"], Kind::ReadOnly, yes),
+        ProtectSystem::Full => fixed(&["/usr", "/boot", "/efi", "/etc"], Kind::ReadOnly, full),
         ProtectSystem::Strict => {
-            fixed(&["/"], Kind::ReadOnly);
-            fixed(&["/dev", "/proc", "/sys"], Kind::ReadWrite);
+            fixed(&["/"], Kind::ReadOnly, strict);
+            fixed(&["/dev", "/proc", "/sys"], Kind::ReadWrite, strict);
         }
     }
     let homes = ["/home", "/root", "/run/user"];
     match svc.protect_home {
         ProtectHome::No => {}
-        ProtectHome::Yes => fixed(&homes, Kind::Inaccessible),
-        ProtectHome::ReadOnly => fixed(&homes, Kind::ReadOnly),
-        ProtectHome::Tmpfs => fixed(&homes, Kind::Tmpfs),
+        ProtectHome::Yes => fixed(&homes, Kind::Inaccessible, "ProtectHome=yes"),
+        ProtectHome::ReadOnly => fixed(&homes, Kind::ReadOnly, "ProtectHome=read-only"),
+        ProtectHome::Tmpfs => fixed(&homes, Kind::Tmpfs, "ProtectHome=tmpfs"),
     }
     for (list, kind, key) in [
         (&svc.read_only_paths, Kind::ReadOnly, "ReadOnlyPaths"),
@@ -162,23 +170,25 @@ fn entries(svc: &Service, private_tmp: &[(PathBuf, PathBuf)]) -> Result<Vec<Entr
                 path: PathBuf::from(if trimmed.is_empty() { "/" } else { trimmed }),
                 kind: kind.clone(),
                 ignore_missing,
+                setting: format!("{key}={p}"),
             });
         }
     }
     // systemd.exec(5): the folders PID 1 makes for the service stay writable under
     // ProtectSystem=strict (and any read-only path above them).
     let protects = out.iter().any(|e| !e.kind.writable());
-    for (dirs, base) in [
-        (&svc.runtime_directory, "/run"),
-        (&svc.state_directory, "/var/lib"),
-        (&svc.cache_directory, "/var/cache"),
-        (&svc.logs_directory, "/var/log"),
+    for (dirs, base, key) in [
+        (&svc.runtime_directory, "/run", "RuntimeDirectory"),
+        (&svc.state_directory, "/var/lib", "StateDirectory"),
+        (&svc.cache_directory, "/var/cache", "CacheDirectory"),
+        (&svc.logs_directory, "/var/log", "LogsDirectory"),
     ] {
         for name in dirs.names.iter().filter(|_| protects) {
             out.push(Entry {
                 path: Path::new(base).join(name),
                 kind: Kind::ReadWriteImplicit,
                 ignore_missing: true,
+                setting: format!("{key}={name}"),
             });
         }
     }
@@ -187,6 +197,7 @@ fn entries(svc: &Service, private_tmp: &[(PathBuf, PathBuf)]) -> Result<Vec<Entr
             path: target.clone(),
             kind: Kind::PrivateTmp(source.clone()),
             ignore_missing: false,
+            setting: "PrivateTmp=yes".into(),
         });
     }
     Ok(out)
@@ -316,6 +327,7 @@ pub fn plan(
     Ok(Some(Sandbox {
         mounts,
         bounding_set,
+        origins: list.into_iter().map(|e| (e.path, e.setting)).collect(),
     }))
 }
 

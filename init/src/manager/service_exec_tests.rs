@@ -161,6 +161,51 @@ fn a_sandbox_path_that_is_missing_fails_the_start_with_its_name() {
 }
 
 #[test]
+fn a_bind_mount_that_fails_in_the_child_is_said_with_its_setting_and_the_unit_fails() {
+    let fake = machine(&[(
+        "x.service",
+        "[Service]\nExecStart=/bin/sh -c true\nReadWritePaths=/srv/a\n",
+    )]);
+    fake.write(
+        "/proc/self/mountinfo",
+        "22 1 254:0 / / rw - ext4 /dev/vda rw\n",
+    );
+    fake.write("/srv/a/.keep", "");
+    let mut m = manager(&fake);
+    // The plan's first mount binds /srv/a onto itself: the child reports it failed there.
+    let bind = crate::sys::sandbox::MountOp::Bind {
+        source: "/srv/a".into(),
+        target: "/srv/a".into(),
+        recursive: true,
+    };
+    fake.child_failures.borrow_mut().insert(
+        "/bin/sh".into(),
+        crate::sys::child_report::ChildFailure {
+            step: crate::sys::child_report::Step::Namespace,
+            index: 0,
+            errno: nix::libc::ENOENT,
+        },
+    );
+    m.start(&n("x.service"));
+    assert_eq!(
+        fake.spawns.borrow()[0]
+            .sandbox
+            .as_ref()
+            .map(|s| s.mounts[0].clone()),
+        Some(bind)
+    );
+    assert!(
+        fake.logs().contains(
+            &"berth: FAILED x.service: ReadWritePaths=/srv/a: bind mount: No such file or directory"
+                .to_owned()
+        ),
+        "{:?}",
+        fake.logs()
+    );
+    assert_eq!(m.slots[&n("x.service")].run.active, Active::Failed);
+}
+
+#[test]
 fn on_success_units_start_after_a_clean_end_and_not_after_a_failure() {
     let fake = machine(&[
         (

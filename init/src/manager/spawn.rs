@@ -17,26 +17,10 @@ use crate::unit::service::{ServiceType, Stdio};
 
 /// `Limit*=` names to `setrlimit` resources.
 fn rlimit_resource(name: &str) -> Option<i32> {
-    use nix::libc::*;
-    Some(match name {
-        "CPU" => RLIMIT_CPU,
-        "FSIZE" => RLIMIT_FSIZE,
-        "DATA" => RLIMIT_DATA,
-        "STACK" => RLIMIT_STACK,
-        "CORE" => RLIMIT_CORE,
-        "RSS" => RLIMIT_RSS,
-        "NOFILE" => RLIMIT_NOFILE,
-        "AS" => RLIMIT_AS,
-        "NPROC" => RLIMIT_NPROC,
-        "MEMLOCK" => RLIMIT_MEMLOCK,
-        "LOCKS" => RLIMIT_LOCKS,
-        "SIGPENDING" => RLIMIT_SIGPENDING,
-        "MSGQUEUE" => RLIMIT_MSGQUEUE,
-        "NICE" => RLIMIT_NICE,
-        "RTPRIO" => RLIMIT_RTPRIO,
-        "RTTIME" => RLIMIT_RTTIME,
-        _ => return None,
-    } as i32)
+    crate::sys::child_report::RLIMITS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, r)| *r)
 }
 
 /// Where a standard stream goes; `journal` is systemd's stream to the journal, with the

@@ -77,6 +77,8 @@ pub struct Fake {
     pub next_pid: Cell<u32>,
     /// Programs whose `spawn_command` fails with `ENOENT`.
     pub missing_programs: RefCell<BTreeSet<PathBuf>>,
+    /// Programs whose child fails at a step before `execve`, as the real child reports it.
+    pub child_failures: RefCell<BTreeMap<PathBuf, super::child_report::ChildFailure>>,
     /// What `cgroup_signal` reports as the number of processes, per cgroup.
     pub cgroup_members: RefCell<BTreeMap<PathBuf, usize>>,
     /// Every command `spawn_command` was given, whole.
@@ -98,6 +100,7 @@ impl Fake {
             reboot_failures: Cell::new(0),
             next_pid: Cell::new(1000),
             missing_programs: RefCell::default(),
+            child_failures: RefCell::default(),
             cgroup_members: RefCell::default(),
             spawns: RefCell::default(),
             failing_mounts: RefCell::default(),
@@ -413,15 +416,25 @@ impl Syscalls for Fake {
         self.record(Call::Sync);
     }
 
-    fn spawn_command(&self, spec: &super::service_spawn::CommandSpawn) -> io::Result<u32> {
+    fn spawn_command(
+        &self,
+        spec: &super::service_spawn::CommandSpawn,
+    ) -> Result<u32, super::service_spawn::SpawnError> {
+        use super::child_report::{ChildFailure, Step, NO_INDEX};
+        use super::service_spawn::SpawnError;
         self.record(Call::SpawnCommand(
             spec.unit.clone(),
             spec.argv.clone(),
             spec.cgroup.clone(),
         ));
         self.spawns.borrow_mut().push(spec.clone());
+        if let Some(f) = self.child_failures.borrow().get(&spec.program) {
+            return Err(SpawnError::child(spec, f));
+        }
         if self.missing_programs.borrow().contains(&spec.program) {
-            return Err(io::Error::from_raw_os_error(nix::libc::ENOENT));
+            let enoent = io::Error::from_raw_os_error(nix::libc::ENOENT);
+            let f = ChildFailure::at(Step::Exec, NO_INDEX, &enoent);
+            return Err(SpawnError::child(spec, &f));
         }
         let pid = self.next_pid.get();
         self.next_pid.set(pid + 1);

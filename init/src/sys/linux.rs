@@ -16,7 +16,7 @@ use nix::sys::stat::{makedev, Mode, SFlag};
 use nix::time::{clock_gettime, ClockId};
 
 use super::Syscalls;
-use super::{blk, dm, service_spawn, spawn, switch_root};
+use super::{blk, cgroup, dm, service_spawn, spawn, switch_root};
 use super::{DevNum, DmError, DmTarget, Mount, MountFlags, PowerAction, Ran, Reaped};
 use crate::console;
 
@@ -283,16 +283,19 @@ impl Syscalls for Linux {
         spawn::run_with_limit(program, args, limit)
     }
 
-    fn spawn_command(&self, spec: &service_spawn::CommandSpawn) -> io::Result<u32> {
+    fn spawn_command(
+        &self,
+        spec: &service_spawn::CommandSpawn,
+    ) -> Result<u32, service_spawn::SpawnError> {
         service_spawn::spawn(spec)
     }
 
     fn cgroup_create(&self, dir: &Path) -> io::Result<()> {
-        service_spawn::create_cgroup(Path::new(CGROUP_ROOT), dir)
+        cgroup::create_cgroup(Path::new(CGROUP_ROOT), dir)
     }
 
     fn cgroup_signal(&self, dir: &Path, signal: i32) -> io::Result<usize> {
-        service_spawn::signal_cgroup(dir, signal)
+        cgroup::signal_cgroup(dir, signal)
     }
 
     fn kill(&self, pid: i32, signal: i32) -> io::Result<()> {

@@ -11,6 +11,8 @@
 
 mod blk;
 mod caps;
+mod cgroup;
+pub mod child_report;
 pub mod dm;
 mod exec_env;
 #[cfg(test)]
@@ -224,7 +226,10 @@ pub trait Syscalls {
 
     /// Starts one command of a unit ([`service_spawn::CommandSpawn`]) without waiting;
     /// returns its PID, reaped later through [`Syscalls::reap`].
-    fn spawn_command(&self, spec: &service_spawn::CommandSpawn) -> io::Result<u32>;
+    fn spawn_command(
+        &self,
+        spec: &service_spawn::CommandSpawn,
+    ) -> Result<u32, service_spawn::SpawnError>;
     /// Creates a unit's cgroup folder (and its parents) below `/sys/fs/cgroup`.
     fn cgroup_create(&self, dir: &Path) -> io::Result<()>;
     /// Signals every process of a unit's cgroup; returns how many there were.

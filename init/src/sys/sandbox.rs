@@ -7,7 +7,8 @@
 //! The plan ([`Sandbox`]) is plain data, so the engine's tests check it over the fake;
 //! [`Sandbox::prepare`] turns it into C strings before the fork, and
 //! [`PreparedSandbox::apply_in_child`] makes only `unshare`, `mount` and `prctl` calls,
-//! which are async-signal-safe and allocate nothing.
+//! which are async-signal-safe and allocate nothing. A failure names the mount by its
+//! index, which [`Sandbox::describe_mount`] turns back into the setting that asked for it.
 
 use std::ffi::{CString, NulError};
 use std::io;
@@ -16,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
+
+use super::child_report::{at, ChildFailure, Step, NO_INDEX};
 
 /// One step of the mount plan, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +48,27 @@ pub struct Sandbox {
     /// The capabilities kept in the bounding set (bit n for capability n); `None` leaves
     /// the bounding set as it is.
     pub bounding_set: Option<u64>,
+    /// Which setting named each path (`/srv/a` → `ReadWritePaths=/srv/a`), for messages:
+    /// a mount is credited to the deepest path at or above its target.
+    pub origins: Vec<(PathBuf, String)>,
+}
+
+impl MountOp {
+    fn target(&self) -> &Path {
+        match self {
+            MountOp::Bind { target, .. }
+            | MountOp::Tmpfs { target, .. }
+            | MountOp::ReadOnly { target, .. } => target,
+        }
+    }
+
+    fn verb(&self) -> &'static str {
+        match self {
+            MountOp::Bind { .. } => "bind mount",
+            MountOp::Tmpfs { .. } => "tmpfs mount",
+            MountOp::ReadOnly { .. } => "read-only remount",
+        }
+    }
 }
 
 enum PreparedOp {
@@ -69,6 +93,25 @@ fn c_path(p: &Path) -> Result<CString, NulError> {
 }
 
 impl Sandbox {
+    /// Mount `index` in the words of the setting that asked for it
+    /// (`ReadWritePaths=/srv/a: bind mount`, `ProtectSystem=strict: read-only remount /usr`).
+    pub fn describe_mount(&self, index: usize) -> String {
+        let Some(op) = self.mounts.get(index) else {
+            return format!("mount {index}");
+        };
+        let target = op.target();
+        let origin = self
+            .origins
+            .iter()
+            .filter(|(p, _)| target.starts_with(p))
+            .max_by_key(|(p, _)| p.components().count());
+        match origin {
+            Some((p, setting)) if p == target => format!("{setting}: {}", op.verb()),
+            Some((_, setting)) => format!("{setting}: {} {}", op.verb(), target.display()),
+            None => format!("{} {}", op.verb(), target.display()),
+        }
+    }
+
     /// The C strings of the plan, and the capabilities to drop up to `last_cap`
     /// (`/proc/sys/kernel/cap_last_cap`).
     pub fn prepare(&self, last_cap: u32) -> Result<PreparedSandbox, NulError> {
@@ -124,18 +167,26 @@ impl Sandbox {
 impl PreparedSandbox {
     /// In the child, before it changes user: the mount namespace and its mounts, then the
     /// bounding set.
-    pub fn apply_in_child(&self) -> io::Result<()> {
+    pub fn apply_in_child(&self) -> Result<(), ChildFailure> {
         if !self.ops.is_empty() {
-            nix::sched::unshare(CloneFlags::CLONE_NEWNS)?;
-            nix::mount::mount::<str, str, str, str>(
-                None,
-                "/",
-                None,
-                MsFlags::MS_SLAVE | MsFlags::MS_REC,
-                None,
+            at(
+                Step::Namespace,
+                NO_INDEX,
+                nix::sched::unshare(CloneFlags::CLONE_NEWNS),
+            )?;
+            at(
+                Step::Namespace,
+                NO_INDEX,
+                nix::mount::mount::<str, str, str, str>(
+                    None,
+                    "/",
+                    None,
+                    MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                    None,
+                ),
             )?;
         }
-        for op in &self.ops {
+        for (index, op) in self.ops.iter().enumerate() {
             let PreparedOp::Mount {
                 source,
                 target,
@@ -154,7 +205,7 @@ impl PreparedSandbox {
                 // A mount the host itself covered over has no path here: nothing can be
                 // written through it, nothing to remount.
                 Err(nix::errno::Errno::ENOENT) if flags.contains(MsFlags::MS_REMOUNT) => {}
-                other => other?,
+                other => at(Step::Namespace, index as u32, other)?,
             }
         }
         for cap in &self.drop {
@@ -163,7 +214,8 @@ impl PreparedSandbox {
             let rc = unsafe { nix::libc::prctl(nix::libc::PR_CAPBSET_DROP, *cap, 0, 0, 0) };
             // EINVAL: a capability this kernel does not know; nothing to drop.
             if rc < 0 && nix::errno::Errno::last() != nix::errno::Errno::EINVAL {
-                return Err(io::Error::last_os_error());
+                let e = io::Error::last_os_error();
+                return Err(ChildFailure::at(Step::Capabilities, *cap as u32, &e));
             }
         }
         Ok(())
@@ -182,6 +234,7 @@ mod tests {
                 flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             }],
             bounding_set: Some(0b101),
+            origins: Vec::new(),
         };
         let p = s.prepare(4).expect("no NUL");
         let PreparedOp::Mount { flags, source, .. } = &p.ops[0];

@@ -1,16 +1,21 @@
-//! Starting a unit's command (systemd.exec(5)) and signalling a unit's cgroup.
+//! Starting a unit's command (systemd.exec(5)).
 //!
 //! Everything that can fail for a reason worth naming (the program, the working folder,
 //! the output file, the cgroup) is opened or checked before `fork`, so the error is PID
 //! 1's to report with the path. Between `fork` and `exec` the child only makes
 //! async-signal-safe system calls on values prepared before: its own session, the cgroup
 //! (writing `0` to a `cgroup.procs` opened before), umask, nice, resource limits,
-//! `oom_score_adj`, groups and user, no_new_privs, default signals; then it calls `execve`
-//! itself with the argv and environment prepared before ([`super::exec_env`]).
+//! `oom_score_adj`, the sandbox, groups and user, the working folder, no_new_privs, default
+//! signals; then it calls `execve` itself with the argv and environment prepared before
+//! ([`super::exec_env`]). A step that fails there is named back to PID 1
+//! ([`super::child_report`]): the error says `ReadWritePaths=/srv/a: bind mount: ...`,
+//! not the program's name.
 
+use std::ffi::CString;
 use std::fs::OpenOptions;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -18,6 +23,7 @@ use std::process::{Command, Stdio};
 
 use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 
+use super::child_report::{self, at, ChildFailure, ReportPipe, Step, NO_INDEX};
 use super::exec_env::PreparedExec;
 use super::journal_stream::{PreparedStream, StreamHeader, JOURNAL_STDOUT_SOCKET};
 use super::sandbox::Sandbox;
@@ -115,8 +121,63 @@ fn journal_streams(spec: &CommandSpawn) -> io::Result<Vec<(PreparedStream, Vec<i
     })
 }
 
+/// Why a command did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// Before the fork (opening the output, the cgroup; a NUL byte), or the fork itself.
+    #[error("cannot start {program}: {source}", program = program.display())]
+    Prepare { program: PathBuf, source: io::Error },
+    /// In the child, at `step`: `what` names the setting and the operation; the errno
+    /// is said as strerror(3) words, as systemd says it.
+    #[error("{what}: {}", errno_words(source))]
+    Child {
+        what: String,
+        step: Step,
+        source: io::Error,
+    },
+}
+
+/// strerror(3)'s words alone, without std's ` (os error N)`.
+fn errno_words(e: &io::Error) -> String {
+    let text = e.to_string();
+    match e.raw_os_error() {
+        Some(n) => text
+            .strip_suffix(&format!(" (os error {n})"))
+            .map_or(text.clone(), str::to_owned),
+        None => text,
+    }
+}
+
+impl SpawnError {
+    /// The child's `failure` of `spec`, in the unit's words.
+    pub fn child(spec: &CommandSpawn, failure: &ChildFailure) -> SpawnError {
+        SpawnError::Child {
+            what: child_report::describe(spec, failure),
+            step: failure.step,
+            source: failure.error(),
+        }
+    }
+
+    /// systemd's step (`NAMESPACE`) for a failure in the child.
+    pub fn step(&self) -> Option<Step> {
+        match self {
+            SpawnError::Child { step, .. } => Some(*step),
+            SpawnError::Prepare { .. } => None,
+        }
+    }
+}
+
 /// Starts `spec`; returns its PID. PID 1 reaps it from SIGCHLD.
-pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
+pub fn spawn(spec: &CommandSpawn) -> Result<u32, SpawnError> {
+    let prepare = |source: io::Error| SpawnError::Prepare {
+        program: spec.program.clone(),
+        source,
+    };
+    let pid = spawn_child(spec).map_err(prepare)?;
+    pid.map_err(|f| SpawnError::child(spec, &f))
+}
+
+fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildFailure>> {
     let with = |what: &str, path: &Path, e: io::Error| {
         io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
     };
@@ -157,15 +218,16 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
         }
         None => None,
     };
-    let mut exec = PreparedExec::new(&spec.program, &spec.argv, &spec.env, spec.watchdog_pid)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("NUL byte: {e}")))?;
-    // std sets up the standard streams and the working folder; the closure below executes.
+    let nul = |e| io::Error::new(io::ErrorKind::InvalidInput, format!("NUL byte: {e}"));
+    let mut exec =
+        PreparedExec::new(&spec.program, &spec.argv, &spec.env, spec.watchdog_pid).map_err(nul)?;
+    let working_directory =
+        CString::new(spec.working_directory.as_os_str().as_bytes()).map_err(nul)?;
+    let report = ReportPipe::new()?;
+    let reporter = report.reporter();
+    // std sets up the standard streams; the closure below does the rest and executes.
     let mut command = Command::new(&spec.program);
-    command
-        .current_dir(&spec.working_directory)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr);
+    command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
     let umask = spec.umask;
     let nice = spec.nice;
     let rlimits = spec.rlimits.clone();
@@ -175,14 +237,18 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
     // The strings for `write` are prepared here; the child only calls write(2).
     let procs_fd = cgroup_procs.as_ref().map(|f| f.as_raw_fd());
 
-    let prepare_child = move || -> io::Result<()> {
-        nix::unistd::setsid()?;
+    let prepare_child = move || -> Result<(), ChildFailure> {
+        at(Step::Setsid, NO_INDEX, nix::unistd::setsid())?;
         if let Some(fd) = procs_fd {
-            write_fd(fd, b"0")?;
+            at(Step::Cgroup, NO_INDEX, write_fd(fd, b"0"))?;
         }
         // After joining the cgroup, so the journal attributes the stream to the unit.
         for (stream, targets) in &journal {
-            stream.attach_in_child(targets)?;
+            let step = match targets.contains(&1) {
+                true => Step::Stdout,
+                false => Step::Stderr,
+            };
+            at(step, NO_INDEX, stream.attach_in_child(targets))?;
         }
         // Still root with every capability: mounts, then the bounding set.
         if let Some(s) = &sandbox {
@@ -197,22 +263,22 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
                 )
             };
             if fd < 0 {
-                return Err(io::Error::last_os_error());
+                return at(Step::OomAdjust, NO_INDEX, Err(io::Error::last_os_error()));
             }
             let written = write_fd(fd, value);
             // SAFETY: `fd` was opened just above and is closed once.
             unsafe { nix::libc::close(fd) };
-            written?;
+            at(Step::OomAdjust, NO_INDEX, written)?;
         }
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
         if let Some(n) = nice {
             // SAFETY: setpriority takes plain integers; PRIO_PROCESS with 0 is this process.
             let rc = unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, n) };
             if rc < 0 {
-                return Err(io::Error::last_os_error());
+                return at(Step::Nice, NO_INDEX, Err(io::Error::last_os_error()));
             }
         }
-        for (resource, soft, hard) in &rlimits {
+        for (index, (resource, soft, hard)) in rlimits.iter().enumerate() {
             let lim = nix::libc::rlimit {
                 rlim_cur: soft.unwrap_or(nix::libc::RLIM_INFINITY),
                 rlim_max: hard.unwrap_or(nix::libc::RLIM_INFINITY),
@@ -220,24 +286,55 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
             // SAFETY: `lim` is a valid rlimit on the stack; the resource is a plain int.
             let rc = unsafe { nix::libc::setrlimit(*resource as _, &lim) };
             if rc < 0 {
-                return Err(io::Error::last_os_error());
+                return at(Step::Limits, index as u32, Err(io::Error::last_os_error()));
             }
         }
         if ambient != 0 {
-            super::caps::keep_through_setuid()?;
+            at(
+                Step::Capabilities,
+                NO_INDEX,
+                super::caps::keep_through_setuid(),
+            )?;
         }
         if let Some((uid, gid)) = credentials {
-            nix::unistd::setgroups(&groups)?;
-            nix::unistd::setgid(nix::unistd::Gid::from_raw(gid))?;
-            nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))?;
+            at(Step::Group, NO_INDEX, nix::unistd::setgroups(&groups))?;
+            at(
+                Step::Group,
+                NO_INDEX,
+                nix::unistd::setgid(nix::unistd::Gid::from_raw(gid)),
+            )?;
+            at(
+                Step::User,
+                NO_INDEX,
+                nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)),
+            )?;
         }
+        // After the mounts (the folder may be a private or bound one) and as the user, as
+        // systemd does (the folder may be on a share only the user can read).
+        at(
+            Step::Chdir,
+            NO_INDEX,
+            nix::unistd::chdir(working_directory.as_c_str()),
+        )?;
         if ambient != 0 {
-            super::caps::raise_ambient(ambient)?;
+            at(
+                Step::Capabilities,
+                NO_INDEX,
+                super::caps::raise_ambient(ambient),
+            )?;
         }
         if no_new_privs {
-            nix::sys::prctl::set_no_new_privs()?;
+            at(
+                Step::NoNewPrivileges,
+                NO_INDEX,
+                nix::sys::prctl::set_no_new_privs(),
+            )?;
         }
-        signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+        at(
+            Step::SignalMask,
+            NO_INDEX,
+            signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None),
+        )?;
         for sig in Signal::iterator() {
             if !matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
                 // SAFETY: SIG_DFL installs no handler code.
@@ -247,18 +344,28 @@ pub fn spawn(spec: &CommandSpawn) -> io::Result<u32> {
         Ok(())
     };
     let setup = move || -> io::Result<()> {
-        prepare_child()?;
-        Err(exec.exec_in_child())
+        let failure = match prepare_child() {
+            Ok(()) => ChildFailure::at(Step::Exec, NO_INDEX, &exec.exec_in_child()),
+            Err(f) => f,
+        };
+        reporter.report(&failure);
+        Err(failure.error())
     };
     // SAFETY: PID 1 is single-threaded, so the forked child holds no lock another thread
     // could own; `setup` makes only async-signal-safe calls on values captured before the
     // fork (setgroups takes a prepared slice) and allocates nothing.
     unsafe { command.pre_exec(setup) };
-    let child = command
-        .spawn()
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", spec.program.display())))?;
+    let spawned = command.spawn();
     drop(cgroup_procs);
-    Ok(child.id())
+    match spawned {
+        Ok(child) => Ok(Ok(child.id())),
+        // The child's record, written before the error reached std; none when std's own
+        // set-up (the standard streams) or the fork failed.
+        Err(e) => match report.take() {
+            Some(failure) => Ok(Err(failure)),
+            None => Err(e),
+        },
+    }
 }
 
 fn write_fd(fd: i32, bytes: &[u8]) -> io::Result<()> {
@@ -269,89 +376,4 @@ fn write_fd(fd: i32, bytes: &[u8]) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// Sends `signal` to every process of the cgroup at `dir` (its subgroups included);
-/// SIGKILL uses `cgroup.kill` where the kernel has it (5.14). Returns how many were
-/// signalled (0: the group is empty).
-pub fn signal_cgroup(dir: &Path, signal: i32) -> io::Result<usize> {
-    if signal == nix::libc::SIGKILL {
-        let kill = dir.join("cgroup.kill");
-        if let Ok(mut f) = OpenOptions::new().write(true).open(&kill) {
-            let before = pids(dir)?.len();
-            f.write_all(b"1")?;
-            return Ok(before);
-        }
-    }
-    let all = pids(dir)?;
-    for pid in &all {
-        let _ = signal::kill(
-            nix::unistd::Pid::from_raw(*pid as i32),
-            Signal::try_from(signal).ok(),
-        );
-    }
-    Ok(all.len())
-}
-
-/// Every PID in the cgroup at `dir` and below.
-pub fn pids(dir: &Path) -> io::Result<Vec<u32>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let procs = match std::fs::read_to_string(d.join("cgroup.procs")) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        out.extend(procs.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
-        for entry in std::fs::read_dir(&d)?.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(entry.path());
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Creates the cgroup folder `dir` with its parents, enabling every available controller
-/// in each parent's `cgroup.subtree_control` on the way, so limits can be set below.
-pub fn create_cgroup(root: &Path, dir: &Path) -> io::Result<()> {
-    let rel = dir.strip_prefix(root).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} is not below {}", dir.display(), root.display()),
-        )
-    })?;
-    let mut at = root.to_path_buf();
-    for part in rel.components() {
-        enable_controllers(&at);
-        at.push(part);
-        match std::fs::create_dir(&at) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("cannot create {}: {e}", at.display()),
-                ))
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Best effort: a controller the kernel refuses (busy, not available) is left off.
-fn enable_controllers(dir: &Path) {
-    let Ok(available) = std::fs::read_to_string(dir.join("cgroup.controllers")) else {
-        return;
-    };
-    let Ok(mut control) = OpenOptions::new()
-        .write(true)
-        .open(dir.join("cgroup.subtree_control"))
-    else {
-        return;
-    };
-    for c in available.split_whitespace() {
-        let _ = control.write_all(format!("+{c}").as_bytes());
-    }
 }

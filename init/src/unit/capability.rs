@@ -10,6 +10,14 @@ pub fn number(name: &str) -> Option<u32> {
         .map(|c| u32::from(c.index()))
 }
 
+/// The `CAP_*` name of capability `n`, or `capability n` for one the table lacks.
+pub fn name_of(n: u32) -> String {
+    caps::all()
+        .into_iter()
+        .find(|c| u32::from(c.index()) == n)
+        .map_or_else(|| format!("capability {n}"), |c| c.to_string())
+}
+
 /// One bit per capability, bit `n` for capability `n`.
 pub type CapSet = u64;
 

@@ -61,6 +61,9 @@ pub enum FileState {
     Alias,
     Masked,
     MaskedRuntime,
+    /// Only `systemctl link`ed into the search path.
+    Linked,
+    LinkedRuntime,
     Static,
     Indirect,
     Disabled,
@@ -74,6 +77,8 @@ impl FileState {
             FileState::Alias => "alias",
             FileState::Masked => "masked",
             FileState::MaskedRuntime => "masked-runtime",
+            FileState::Linked => "linked",
+            FileState::LinkedRuntime => "linked-runtime",
             FileState::Static => "static",
             FileState::Indirect => "indirect",
             FileState::Disabled => "disabled",
@@ -84,7 +89,11 @@ impl FileState {
     pub fn counts_as_enabled(self) -> bool {
         !matches!(
             self,
-            FileState::Disabled | FileState::Masked | FileState::MaskedRuntime
+            FileState::Disabled
+                | FileState::Masked
+                | FileState::MaskedRuntime
+                | FileState::Linked
+                | FileState::LinkedRuntime
         )
     }
 
@@ -109,6 +118,16 @@ pub enum InstallError {
     Load { name: UnitName, source: LoadError },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("\"{}\" is not a valid unit name", .0.display())]
+    BadName(PathBuf),
+    #[error("unit {} does not exist", .0.display())]
+    NoFile(PathBuf),
+    #[error(
+        "file \"{}\" already exists and is a symlink to \"{}\"",
+        link.display(),
+        target.display()
+    )]
+    LinkedElsewhere { link: PathBuf, target: PathBuf },
 }
 
 /// What `enable` did: the links made, and the units that have no `[Install]` rules (for
@@ -244,13 +263,10 @@ impl Installer {
                 }
                 Err(e) => return Err(e),
             };
-            for path in self.links_of(Self::dir(runtime), &name, &fragment) {
-                fs::remove_file(&path).map_err(|source| InstallError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-                done.changes.push(Change::Removed(path));
-            }
+            // Its links, then its own `systemctl link`, as systemd removes them.
+            let mut paths = self.links_of(Self::dir(runtime), &name, &fragment);
+            paths.extend(self.linked_file(Self::dir(runtime), &name));
+            done.changes.extend(self.remove(paths)?);
             queue.extend(unit.install.also.iter().cloned());
         }
         Ok(done)
@@ -343,6 +359,9 @@ impl Installer {
         {
             return Ok(FileState::EnabledRuntime);
         }
+        if let Some(linked) = self.linked_state(name) {
+            return Ok(linked);
+        }
         let i = &unit.install;
         Ok(
             if !i.wanted_by.is_empty() || !i.required_by.is_empty() || !i.alias.is_empty() {
@@ -413,6 +432,10 @@ impl Installer {
         found
     }
 }
+
+#[path = "enable_link.rs"]
+mod link;
+pub use link::PresetMode;
 
 #[cfg(test)]
 #[path = "enable_tests.rs"]
