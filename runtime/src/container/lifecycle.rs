@@ -132,7 +132,11 @@ pub fn create(
     Err(ContainerError::Monitor {
         id: paths.id.clone(),
         message: if message.is_empty() {
-            format!("exited with {}", out.status)
+            format!(
+                "reported nothing ({}); see {}",
+                out.status,
+                paths.monitor_log.display()
+            )
         } else {
             message.to_string()
         },
@@ -222,6 +226,9 @@ fn has_exited(paths: &ContainerPaths, runtime: &OciRuntime) -> Result<bool, Cont
     if ExitStatus::read(&paths.exit_file)?.is_some() || !runtime.exists(&paths.id) {
         return Ok(true);
     }
+    if let Some(init) = monitored_init(paths) {
+        return Ok(!super::procfs::is_running(init) && wait_exit(paths, runtime, EXIT_RECORD_WAIT)?);
+    }
     match runtime.state(&paths.id)? {
         None => Ok(true),
         Some(s) if s.status == "stopped" => wait_exit(paths, runtime, EXIT_RECORD_WAIT),
@@ -289,7 +296,25 @@ pub fn monitor_alive(paths: &ContainerPaths) -> bool {
         .is_some_and(|p| p.is_alive())
 }
 
-/// The container's state, pid, exit code and times.
+/// The init's pid while its monitor lives. The monitor is the init's parent (child
+/// subreaper) and writes the exit record as soon as it reaps it, so while the monitor is
+/// alive and no exit record exists the pid in the pid file is the init's and cannot have
+/// been reused. `None` when the monitor is gone or the pid file holds no pid.
+fn monitored_init(paths: &ContainerPaths) -> Option<i32> {
+    if !monitor_alive(paths) {
+        return None;
+    }
+    std::fs::read_to_string(&paths.pid_file)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The container's state, pid, exit code and times. While its monitor lives, the
+/// monitor's files answer (created until `start` recorded its time, then running until
+/// the exit record); only a container whose monitor is gone is asked of the OCI
+/// runtime, which costs an exec.
 pub fn status(
     paths: &ContainerPaths,
     runtime: &OciRuntime,
@@ -326,6 +351,25 @@ pub fn status(
         reason: String::new(),
         message: String::new(),
     };
+    if let Some(init) = monitored_init(paths) {
+        if super::procfs::is_running(init) {
+            return Ok(ContainerRuntimeState {
+                state: if started_at == 0 {
+                    ContainerState::Created
+                } else {
+                    ContainerState::Running
+                },
+                pid: Some(init),
+                ..base
+            });
+        }
+        // The init has exited; its monitor is about to write the record.
+        if wait_exit(paths, runtime, EXIT_RECORD_WAIT)? {
+            if let Some(exit) = ExitStatus::read(&paths.exit_file)? {
+                return Ok(exited(exit));
+            }
+        }
+    }
     match runtime.state(&paths.id)? {
         Some(s) if s.status == "created" || s.status == "creating" => Ok(ContainerRuntimeState {
             state: ContainerState::Created,
@@ -433,5 +477,44 @@ mod tests {
         .write(&paths.exit_file)
         .unwrap();
         assert_eq!(status(&paths, &runtime).unwrap().reason, "Error");
+    }
+
+    #[test]
+    fn a_live_monitor_answers_status_from_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = ContainerPaths::new(dir.path(), dir.path(), "c1").unwrap();
+        std::fs::create_dir_all(&paths.bundle).unwrap();
+        // An OCI runtime that cannot answer: the state must come from the files alone.
+        let runtime = OciRuntime {
+            binary: "/nonexistent/crun".into(),
+            root: dir.path().join("oci"),
+        };
+        std::fs::create_dir_all(runtime.root.join("c1")).unwrap();
+        // This test process stands in for both the monitor and the init.
+        let me = std::process::id() as i32;
+        std::fs::write(
+            &paths.monitor_pid_file,
+            ProcessId::of(me).unwrap().to_line(),
+        )
+        .unwrap();
+        std::fs::write(&paths.pid_file, me.to_string()).unwrap();
+        let s = status(&paths, &runtime).unwrap();
+        assert_eq!(
+            (s.state, s.pid, s.started_at),
+            (ContainerState::Created, Some(me), 0)
+        );
+        std::fs::write(&paths.started_file, "9").unwrap();
+        let s = status(&paths, &runtime).unwrap();
+        assert_eq!(
+            (s.state, s.pid, s.started_at),
+            (ContainerState::Running, Some(me), 9)
+        );
+        assert!(!has_exited(&paths, &runtime).unwrap());
+        // A monitor pid file naming another process start is a dead monitor: the OCI
+        // runtime is asked, and it cannot be run.
+        let mut stale = ProcessId::of(me).unwrap();
+        stale.start_time += 1;
+        std::fs::write(&paths.monitor_pid_file, stale.to_line()).unwrap();
+        assert!(status(&paths, &runtime).is_err());
     }
 }

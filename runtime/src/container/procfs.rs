@@ -61,6 +61,14 @@ fn parse_start_time(stat: &str) -> Option<u64> {
     fields_after_comm(stat)?.get(22 - 3)?.parse().ok()
 }
 
+/// Whether process `pid` exists and is not a zombie (has not exited).
+pub fn is_running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| parse_state(&stat))
+        .is_some_and(|state| state != 'Z')
+}
+
 /// This process's `oom_score_adj` (0 if it cannot be read).
 pub fn current_oom_score_adj() -> i32 {
     std::fs::read_to_string("/proc/self/oom_score_adj")
