@@ -15,8 +15,7 @@ use std::time::Duration;
 use oci_spec::runtime::Spec;
 
 use crate::container::{self, ContainerError, ContainerPaths, ContainerRuntimeState, OciRuntime};
-use crate::pod::{self, Cni, PodError, PodIdentity, PodNamespaces, PodPaths};
-use crate::proto::v1::PortMapping;
+use crate::pod::{self, cni::HostPort, Cni, PodError, PodIdentity, PodNamespaces, PodPaths};
 
 /// What the service layer asks of the host.
 pub trait Host: Send + Sync {
@@ -46,7 +45,7 @@ pub trait Host: Send + Sync {
         pod_id: &str,
         netns: &Path,
         pod: &PodIdentity,
-        port_mappings: &[PortMapping],
+        port_mappings: &[HostPort],
     ) -> Result<Vec<IpAddr>, PodError>;
 
     /// Undoes [`Host::network_setup`]; idempotent, and fine without a netns.
@@ -55,7 +54,7 @@ pub trait Host: Send + Sync {
         pod_id: &str,
         netns: Option<&Path>,
         pod: &PodIdentity,
-        port_mappings: &[PortMapping],
+        port_mappings: &[HostPort],
     ) -> Result<(), PodError>;
 
     /// Whether CNI can set up pods now; the error is `reason: message`.
@@ -161,7 +160,7 @@ impl Host for System {
         pod_id: &str,
         netns: &Path,
         pod: &PodIdentity,
-        port_mappings: &[PortMapping],
+        port_mappings: &[HostPort],
     ) -> Result<Vec<IpAddr>, PodError> {
         Ok(self.cni.setup(pod_id, netns, pod, port_mappings)?.ips)
     }
@@ -171,7 +170,7 @@ impl Host for System {
         pod_id: &str,
         netns: Option<&Path>,
         pod: &PodIdentity,
-        port_mappings: &[PortMapping],
+        port_mappings: &[HostPort],
     ) -> Result<(), PodError> {
         self.cni.teardown(pod_id, netns, pod, port_mappings)
     }

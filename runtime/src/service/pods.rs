@@ -115,6 +115,7 @@ impl Daemon {
             host_network: spec.host_network,
             ips: Vec::new(),
             cgroup_parent,
+            port_mappings: spec.port_mappings.clone(),
             config: spec.config.clone(),
         };
         // The NotReady record is for a daemon crash mid-way (the page cache keeps it);
@@ -163,12 +164,9 @@ impl Daemon {
         let Some(netns) = namespaces.net else {
             return Ok(Vec::new());
         };
-        let ips = self.host.network_setup(
-            &record.id,
-            &netns,
-            &record.identity(),
-            &spec.config.port_mappings,
-        )?;
+        let ips =
+            self.host
+                .network_setup(&record.id, &netns, &record.identity(), &spec.port_mappings)?;
         if let Some(ip) = ips.first() {
             pod::add_pod_ip_to_hosts(&paths, *ip, &hostname)?;
         }
@@ -185,7 +183,7 @@ impl Daemon {
                 &record.id,
                 netns,
                 &record.identity(),
-                &record.config.port_mappings,
+                &record.port_mappings,
             )?;
         }
         self.host.remove_namespaces(&paths)?;

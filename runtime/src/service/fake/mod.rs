@@ -17,8 +17,7 @@ use super::Host;
 use crate::container::{
     ContainerError, ContainerPaths, ContainerRuntimeState, ContainerState, OciRuntime,
 };
-use crate::pod::{sysctls::Sysctl, PodError, PodIdentity, PodNamespaces, PodPaths};
-use crate::proto::v1::PortMapping;
+use crate::pod::{cni::HostPort, sysctls::Sysctl, PodError, PodIdentity, PodNamespaces, PodPaths};
 
 pub use call::Call;
 
@@ -162,7 +161,7 @@ impl Host for Fake {
         pod_id: &str,
         netns: &Path,
         _pod: &PodIdentity,
-        port_mappings: &[PortMapping],
+        port_mappings: &[HostPort],
     ) -> Result<Vec<IpAddr>, PodError> {
         let call = Call::NetworkSetup {
             pod: pod_id.to_owned(),
@@ -180,7 +179,7 @@ impl Host for Fake {
         pod_id: &str,
         netns: Option<&Path>,
         _pod: &PodIdentity,
-        _port_mappings: &[PortMapping],
+        _port_mappings: &[HostPort],
     ) -> Result<(), PodError> {
         let path = netns.map(Path::to_path_buf).unwrap_or_default();
         self.pod_step(

@@ -100,6 +100,7 @@ pub(crate) fn pod(name: &str) -> PodSpec {
         cgroup_parent: None,
         labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
         annotations: BTreeMap::new(),
+        port_mappings: Vec::new(),
         config: PodSandboxConfig::default(),
     }
 }
