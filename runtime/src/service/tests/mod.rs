@@ -4,6 +4,7 @@
 //! records left behind and the error kinds. The gRPC layer's fuzz and event tests use
 //! the harness too.
 
+mod container_ops;
 mod containers;
 mod pods;
 
