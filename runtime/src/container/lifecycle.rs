@@ -196,12 +196,19 @@ pub fn stop(
         return Ok(());
     }
     if !timeout.is_zero() {
+        let deadline = Instant::now() + timeout;
+        let init = monitored_init(paths);
+        let caught = init.and_then(|pid| super::procfs::catches_signal(pid, signal));
         if let Err(e) = runtime.kill(&paths.id, &signal.to_string(), false) {
             if !has_exited(paths, runtime)? {
                 return Err(e);
             }
         }
-        if wait_exit(paths, runtime, timeout)? {
+        if let (Some(pid), Some(false)) = (init, caught) {
+            resend_when_caught(paths, runtime, pid, signal, deadline)?;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if wait_exit(paths, runtime, left)? {
             return Ok(());
         }
     }
@@ -219,6 +226,36 @@ pub fn stop(
             seconds: KILL_WAIT.as_secs(),
         })
     }
+}
+
+/// The init, PID 1 of its namespace, drops a signal it has no handler for. One sent in
+/// the instant between the exec of its program and the handler's installation (a stop
+/// right after the start) is lost, and the stop would wait its whole timeout: send it
+/// once more as soon as the handler is there. Returns when it was resent, the init has
+/// exited, or `deadline` passed.
+fn resend_when_caught(
+    paths: &ContainerPaths,
+    runtime: &OciRuntime,
+    pid: i32,
+    signal: i32,
+    deadline: Instant,
+) -> Result<(), ContainerError> {
+    while Instant::now() < deadline {
+        if ExitStatus::read(&paths.exit_file)?.is_some() {
+            return Ok(());
+        }
+        match super::procfs::catches_signal(pid, signal) {
+            None => return Ok(()),
+            Some(true) => {
+                // Failing here means the init exited meanwhile; the wait that follows
+                // sees that.
+                let _ = runtime.kill(&paths.id, &signal.to_string(), false);
+                return Ok(());
+            }
+            Some(false) => std::thread::sleep(POLL),
+        }
+    }
+    Ok(())
 }
 
 /// Whether the init has exited (exit record written) or the container is gone.
