@@ -65,7 +65,7 @@ fn status_views_and_listings_carry_state_user_and_filters() {
             state: Some(ContainerState::Running),
             ..Default::default()
         }),
-        [app.clone()]
+        std::slice::from_ref(&app)
     );
     assert_eq!(
         ids(ContainerFilter {
