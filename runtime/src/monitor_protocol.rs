@@ -34,7 +34,7 @@ pub struct MonitorArgs {
 }
 
 impl MonitorArgs {
-    /// The command-line arguments that reproduce these (for [`crate::monitor::launch`] and the daemon).
+    /// The command-line arguments that reproduce these (for the daemon starting `berth-monitor`).
     pub fn to_args(&self) -> Vec<std::ffi::OsString> {
         let mut args: Vec<std::ffi::OsString> = vec![
             "--id".into(),

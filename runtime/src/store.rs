@@ -47,15 +47,6 @@ impl ErrorKind for StoreError {
     }
 }
 
-/// Writes `bytes` to `path` atomically and durably (see [`crate::atomic_file`]).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    crate::atomic_file::write(path, bytes).map_err(|source| StoreError::Io {
-        what: "cannot write",
-        path: path.to_owned(),
-        source,
-    })
-}
-
 /// A folder of JSON records of one type, keyed by id.
 pub struct Table<T> {
     dir: PathBuf,
@@ -139,15 +130,36 @@ impl<T: Serialize + DeserializeOwned + Clone> Table<T> {
         self.dir.join(format!("{id}.json"))
     }
 
-    /// Writes (creates or replaces) the record `id`.
+    /// Writes (creates or replaces) the record `id`, durably.
     pub fn put(&self, id: &str, row: &T) -> Result<(), StoreError> {
+        self.write(id, row, true)
+    }
+
+    /// Writes the record `id` without fsync: a write-ahead record that only has to
+    /// outlive a crash of the daemon (the page cache keeps it), because a durable
+    /// [`Table::put`] of the same id follows on success. A power loss in between loses
+    /// it, but also everything it describes that lives in memory or the state folder.
+    pub fn put_provisional(&self, id: &str, row: &T) -> Result<(), StoreError> {
+        self.write(id, row, false)
+    }
+
+    fn write(&self, id: &str, row: &T, durable: bool) -> Result<(), StoreError> {
         let path = self.path(id);
         let bytes = serde_json::to_vec_pretty(row).map_err(|source| StoreError::Corrupt {
             path: path.clone(),
             source,
         })?;
         let mut rows = self.rows();
-        write_atomic(&path, &bytes)?;
+        let written = if durable {
+            crate::atomic_file::write(&path, &bytes)
+        } else {
+            crate::atomic_file::write_volatile(&path, &bytes)
+        };
+        written.map_err(|source| StoreError::Io {
+            what: "cannot write",
+            path: path.clone(),
+            source,
+        })?;
         rows.insert(id.to_owned(), row.clone());
         Ok(())
     }

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
+use berth_runtime::pod::cni::{HostPort, PortProtocol};
 use berth_runtime::pod::{self, Cni, CniConfig, PodIdentity, PodPaths};
-use berth_runtime::proto::v1::{DnsConfig, PortMapping, Protocol};
+use berth_runtime::proto::v1::DnsConfig;
 
 const PLUGINS: &str = "/usr/lib/cni";
 
@@ -212,11 +213,11 @@ fn pod_network_end_to_end() {
         .local_addr()
         .unwrap()
         .port();
-    let mapping = PortMapping {
-        protocol: Protocol::Tcp as i32,
+    let mapping = HostPort {
+        protocol: PortProtocol::Tcp,
         container_port: 8080,
-        host_port: i32::from(host_port),
-        host_ip: gateway.to_string(),
+        host_port,
+        host_ip: Some(gateway),
     };
     let result = cni
         .setup(

@@ -27,9 +27,6 @@ struct Cli {
     /// CRI log file; without it the output is discarded.
     #[arg(long)]
     log_path: Option<PathBuf>,
-    /// Run as the detached monitor (set by the launch step, not by callers).
-    #[arg(long, hide = true)]
-    detached: bool,
 }
 
 fn main() -> ExitCode {
@@ -48,14 +45,6 @@ fn main() -> ExitCode {
         runtime_root: cli.runtime_root,
         log_path: cli.log_path,
     };
-    if cli.detached {
-        return monitor::run_detached(&args);
-    }
-    match std::env::current_exe() {
-        Ok(exe) => monitor::launch(&args, &exe),
-        Err(e) => {
-            println!("{} finding our own executable: {e}", monitor::FAILED);
-            ExitCode::FAILURE
-        }
-    }
+    // Clap starts no thread, so the process still has one: it may fork.
+    monitor::detach(&args)
 }

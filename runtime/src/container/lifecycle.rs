@@ -132,7 +132,11 @@ pub fn create(
     Err(ContainerError::Monitor {
         id: paths.id.clone(),
         message: if message.is_empty() {
-            format!("exited with {}", out.status)
+            format!(
+                "reported nothing ({}); see {}",
+                out.status,
+                paths.monitor_log.display()
+            )
         } else {
             message.to_string()
         },
@@ -192,12 +196,19 @@ pub fn stop(
         return Ok(());
     }
     if !timeout.is_zero() {
+        let deadline = Instant::now() + timeout;
+        let init = monitored_init(paths);
+        let caught = init.and_then(|pid| super::procfs::catches_signal(pid, signal));
         if let Err(e) = runtime.kill(&paths.id, &signal.to_string(), false) {
             if !has_exited(paths, runtime)? {
                 return Err(e);
             }
         }
-        if wait_exit(paths, runtime, timeout)? {
+        if let (Some(pid), Some(false)) = (init, caught) {
+            resend_when_caught(paths, runtime, pid, signal, deadline)?;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if wait_exit(paths, runtime, left)? {
             return Ok(());
         }
     }
@@ -217,10 +228,43 @@ pub fn stop(
     }
 }
 
+/// The init, PID 1 of its namespace, drops a signal it has no handler for. One sent in
+/// the instant between the exec of its program and the handler's installation (a stop
+/// right after the start) is lost, and the stop would wait its whole timeout: send it
+/// once more as soon as the handler is there. Returns when it was resent, the init has
+/// exited, or `deadline` passed.
+fn resend_when_caught(
+    paths: &ContainerPaths,
+    runtime: &OciRuntime,
+    pid: i32,
+    signal: i32,
+    deadline: Instant,
+) -> Result<(), ContainerError> {
+    while Instant::now() < deadline {
+        if ExitStatus::read(&paths.exit_file)?.is_some() {
+            return Ok(());
+        }
+        match super::procfs::catches_signal(pid, signal) {
+            None => return Ok(()),
+            Some(true) => {
+                // Failing here means the init exited meanwhile; the wait that follows
+                // sees that.
+                let _ = runtime.kill(&paths.id, &signal.to_string(), false);
+                return Ok(());
+            }
+            Some(false) => std::thread::sleep(POLL),
+        }
+    }
+    Ok(())
+}
+
 /// Whether the init has exited (exit record written) or the container is gone.
 fn has_exited(paths: &ContainerPaths, runtime: &OciRuntime) -> Result<bool, ContainerError> {
     if ExitStatus::read(&paths.exit_file)?.is_some() || !runtime.exists(&paths.id) {
         return Ok(true);
+    }
+    if let Some(init) = monitored_init(paths) {
+        return Ok(!super::procfs::is_running(init) && wait_exit(paths, runtime, EXIT_RECORD_WAIT)?);
     }
     match runtime.state(&paths.id)? {
         None => Ok(true),
@@ -289,7 +333,25 @@ pub fn monitor_alive(paths: &ContainerPaths) -> bool {
         .is_some_and(|p| p.is_alive())
 }
 
-/// The container's state, pid, exit code and times.
+/// The init's pid while its monitor lives. The monitor is the init's parent (child
+/// subreaper) and writes the exit record as soon as it reaps it, so while the monitor is
+/// alive and no exit record exists the pid in the pid file is the init's and cannot have
+/// been reused. `None` when the monitor is gone or the pid file holds no pid.
+fn monitored_init(paths: &ContainerPaths) -> Option<i32> {
+    if !monitor_alive(paths) {
+        return None;
+    }
+    std::fs::read_to_string(&paths.pid_file)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The container's state, pid, exit code and times. While its monitor lives, the
+/// monitor's files answer (created until `start` recorded its time, then running until
+/// the exit record); only a container whose monitor is gone is asked of the OCI
+/// runtime, which costs an exec.
 pub fn status(
     paths: &ContainerPaths,
     runtime: &OciRuntime,
@@ -326,6 +388,25 @@ pub fn status(
         reason: String::new(),
         message: String::new(),
     };
+    if let Some(init) = monitored_init(paths) {
+        if super::procfs::is_running(init) {
+            return Ok(ContainerRuntimeState {
+                state: if started_at == 0 {
+                    ContainerState::Created
+                } else {
+                    ContainerState::Running
+                },
+                pid: Some(init),
+                ..base
+            });
+        }
+        // The init has exited; its monitor is about to write the record.
+        if wait_exit(paths, runtime, EXIT_RECORD_WAIT)? {
+            if let Some(exit) = ExitStatus::read(&paths.exit_file)? {
+                return Ok(exited(exit));
+            }
+        }
+    }
     match runtime.state(&paths.id)? {
         Some(s) if s.status == "created" || s.status == "creating" => Ok(ContainerRuntimeState {
             state: ContainerState::Created,
@@ -433,5 +514,44 @@ mod tests {
         .write(&paths.exit_file)
         .unwrap();
         assert_eq!(status(&paths, &runtime).unwrap().reason, "Error");
+    }
+
+    #[test]
+    fn a_live_monitor_answers_status_from_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = ContainerPaths::new(dir.path(), dir.path(), "c1").unwrap();
+        std::fs::create_dir_all(&paths.bundle).unwrap();
+        // An OCI runtime that cannot answer: the state must come from the files alone.
+        let runtime = OciRuntime {
+            binary: "/nonexistent/crun".into(),
+            root: dir.path().join("oci"),
+        };
+        std::fs::create_dir_all(runtime.root.join("c1")).unwrap();
+        // This test process stands in for both the monitor and the init.
+        let me = std::process::id() as i32;
+        std::fs::write(
+            &paths.monitor_pid_file,
+            ProcessId::of(me).unwrap().to_line(),
+        )
+        .unwrap();
+        std::fs::write(&paths.pid_file, me.to_string()).unwrap();
+        let s = status(&paths, &runtime).unwrap();
+        assert_eq!(
+            (s.state, s.pid, s.started_at),
+            (ContainerState::Created, Some(me), 0)
+        );
+        std::fs::write(&paths.started_file, "9").unwrap();
+        let s = status(&paths, &runtime).unwrap();
+        assert_eq!(
+            (s.state, s.pid, s.started_at),
+            (ContainerState::Running, Some(me), 9)
+        );
+        assert!(!has_exited(&paths, &runtime).unwrap());
+        // A monitor pid file naming another process start is a dead monitor: the OCI
+        // runtime is asked, and it cannot be run.
+        let mut stale = ProcessId::of(me).unwrap();
+        stale.start_time += 1;
+        std::fs::write(&paths.monitor_pid_file, stale.to_line()).unwrap();
+        assert!(status(&paths, &runtime).is_err());
     }
 }

@@ -61,6 +61,26 @@ fn parse_start_time(stat: &str) -> Option<u64> {
     fields_after_comm(stat)?.get(22 - 3)?.parse().ok()
 }
 
+/// Whether process `pid` exists and is not a zombie (has not exited).
+pub fn is_running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| parse_state(&stat))
+        .is_some_and(|state| state != 'Z')
+}
+
+/// Whether process `pid` has a handler installed for `signal` (its `SigCgt` mask);
+/// `None` if it cannot be read (the process is gone).
+pub fn catches_signal(pid: i32, signal: i32) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())?;
+    let bit = u32::try_from(signal).ok()?.checked_sub(1)?;
+    Some(mask.checked_shr(bit).is_some_and(|m| m & 1 == 1))
+}
+
 /// This process's `oom_score_adj` (0 if it cannot be read).
 pub fn current_oom_score_adj() -> i32 {
     std::fs::read_to_string("/proc/self/oom_score_adj")
@@ -133,6 +153,33 @@ mod tests {
         assert_eq!(parse_start_time(stat), Some(987654));
         assert_eq!(parse_state(stat), Some('S'));
         assert_eq!(parse_start_time("garbage"), None);
+    }
+
+    #[test]
+    fn caught_signals_are_read_from_sigcgt() {
+        let me = std::process::id() as i32;
+        // The Rust runtime ignores SIGPIPE (13) and the test harness installs no SIGUSR2
+        // (12) handler: neither is caught.
+        assert_eq!(catches_signal(me, 12), Some(false));
+        assert_eq!(catches_signal(me, 0), None, "signal 0 has no bit");
+        assert_eq!(catches_signal(i32::MAX, 15), None, "no such process");
+        // A shell that traps TERM catches it once the trap has run.
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", "trap 'exit 0' TERM; echo ready; read x"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(catches_signal(child.id() as i32, 15), Some(true));
+        assert_eq!(catches_signal(child.id() as i32, 12), Some(false));
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]

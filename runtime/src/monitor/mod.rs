@@ -5,34 +5,39 @@
 //! detached from the daemon, so a restarted (or killed) daemon finds its containers
 //! still running and their exit codes on disk.
 //!
-//! Start-up is in two steps so that the daemon never has to reap the long-lived process:
-//! the daemon runs the monitor in *launch* mode, which starts the *detached* monitor and
-//! exits as soon as that reports readiness on a pipe ([`READY`] or [`FAILED`] line).
+//! Start-up forks once, so that the daemon never has to reap the long-lived process and
+//! no second program start is on the container create path: the daemon runs
+//! `berth-monitor`, which forks before anything else; the parent exits at once (the
+//! daemon reaps it) and the child, re-parented away from the daemon, creates the
+//! container and reports readiness on the stdout it shares with the daemon ([`READY`] or
+//! [`FAILED`] line), then closes it so the daemon's read ends.
 
 pub mod attach;
 mod ctl;
 pub mod log;
 mod run;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, ExitCode, Stdio};
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::process::ExitCode;
 
 pub use crate::monitor_protocol::{
     request_reopen, MonitorArgs, ANNOTATION_STDIN, ANNOTATION_STDIN_ONCE, ATTACH, FAILED, READY,
 };
 pub use run::run_detached;
 
-/// Launch mode: starts `self_exe --detached …` with its stderr in the bundle's
-/// `monitor.log`, relays its readiness line to our stdout and exits (0 when the
-/// container was created).
-pub fn launch(args: &MonitorArgs, self_exe: &std::path::Path) -> ExitCode {
+/// Forks the monitor off: the parent returns at once (success unless the fork failed),
+/// the child runs [`run_detached`] with its stderr in the bundle's `monitor.log` and
+/// returns when the container has ended. Must be called while the process has one thread (first thing in
+/// `main`).
+pub fn detach(args: &MonitorArgs) -> ExitCode {
     let paths = crate::container::ContainerPaths::from_bundle(&args.bundle, &args.id);
     let report = |line: &str| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     };
-    let stderr = match std::fs::OpenOptions::new()
+    let log = match std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&paths.monitor_log)
@@ -46,39 +51,19 @@ pub fn launch(args: &MonitorArgs, self_exe: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let child = Command::new(self_exe)
-        .arg("--detached")
-        .args(args.to_args())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
+    // SAFETY: the caller guarantees one thread (see the doc above), so the child may run
+    // any code after the fork: no other thread can have held a lock or been mid-way
+    // through an allocation when the address space was copied.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { .. }) => ExitCode::SUCCESS,
+        Ok(nix::unistd::ForkResult::Child) => {
+            let _ = nix::unistd::dup2_stderr(log.as_fd());
+            drop(log);
+            run_detached(args)
+        }
         Err(e) => {
-            report(&format!("{FAILED} starting {}: {e}", self_exe.display()));
-            return ExitCode::FAILURE;
+            report(&format!("{FAILED} fork: {e}"));
+            ExitCode::FAILURE
         }
-    };
-    let mut line = String::new();
-    if let Some(out) = child.stdout.take() {
-        let _ = BufReader::new(out).read_line(&mut line);
-    }
-    let line = line.trim_end();
-    if line.starts_with(READY) {
-        // The detached monitor goes on; its parent (us) exits and it is re-parented.
-        report(line);
-        ExitCode::SUCCESS
-    } else {
-        let _ = child.wait();
-        if line.is_empty() {
-            report(&format!(
-                "{FAILED} the monitor exited without reporting; see {}",
-                paths.monitor_log.display()
-            ));
-        } else {
-            report(line);
-        }
-        ExitCode::FAILURE
     }
 }

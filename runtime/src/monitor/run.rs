@@ -42,10 +42,15 @@ pub fn run_detached(args: &MonitorArgs) -> ExitCode {
     }
 }
 
+/// Reports readiness (or failure) to the daemon, then puts /dev/null on stdout: the
+/// daemon reads the pipe to its end, which must come now, not when the container exits.
 fn ready(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdout(null.as_fd());
+    }
 }
 
 fn run(args: &MonitorArgs) -> Result<(), String> {

@@ -1,18 +1,18 @@
 //! Container RPCs: the lifecycle calls decode, validate into a
 //! [`ContainerSpec`](crate::service::ContainerSpec) and call the service layer
 //! ([`crate::service::containers`]); ExecSync, UpdateContainerResources,
-//! ReopenContainerLog and stats call the container module on the record the service
-//! layer finds.
+//! ReopenContainerLog and stats call [`crate::service::container_ops`] and encode its
+//! answer.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use tonic::Status;
 
 use super::records::to_hash;
-use super::{filters, status, validate};
+use super::validate;
 use crate::container;
 use crate::proto::v1::*;
+use crate::service::container_ops::ContainerFilter;
 use crate::service::records::ContainerRecord;
 use crate::service::Daemon;
 
@@ -22,6 +22,22 @@ pub(super) fn cri_state(state: container::ContainerState) -> ContainerState {
         container::ContainerState::Running => ContainerState::ContainerRunning,
         container::ContainerState::Exited => ContainerState::ContainerExited,
         container::ContainerState::Unknown => ContainerState::ContainerUnknown,
+    }
+}
+
+/// A CRI state filter as the domain state. An unknown number selects nothing the
+/// kubelet could mean, so it is refused with the field named.
+pub(super) fn domain_state(state: i32) -> Result<container::ContainerState, Status> {
+    match ContainerState::try_from(state) {
+        Ok(ContainerState::ContainerCreated) => Ok(container::ContainerState::Created),
+        Ok(ContainerState::ContainerRunning) => Ok(container::ContainerState::Running),
+        Ok(ContainerState::ContainerExited) => Ok(container::ContainerState::Exited),
+        Ok(ContainerState::ContainerUnknown) => Ok(container::ContainerState::Unknown),
+        Err(_) => Err(validate::invalid(
+            "filter.state.state",
+            &format!("{state} is not a container state"),
+        )
+        .into()),
     }
 }
 
@@ -35,22 +51,6 @@ impl ContainerRecord {
 }
 
 impl Daemon {
-    /// The containers a list filter selects (by id prefix, pod id prefix and labels).
-    pub(super) fn containers_matching<'a>(
-        &self,
-        id: &'a str,
-        pod_id: &'a str,
-        labels: &'a HashMap<String, String>,
-    ) -> impl Iterator<Item = ContainerRecord> + 'a {
-        self.containers
-            .all()
-            .into_iter()
-            .map(|(_, c)| c)
-            .filter(move |c| filters::id_matches(id, &c.id))
-            .filter(move |c| filters::id_matches(pod_id, &c.pod_id))
-            .filter(move |c| filters::labels_match(labels, &c.labels))
-    }
-
     pub(super) fn rpc_create_container(
         &self,
         request: CreateContainerRequest,
@@ -83,16 +83,12 @@ impl Daemon {
         Ok(RemoveContainerResponse {})
     }
 
-    pub(super) fn exec_sync(&self, request: ExecSyncRequest) -> Result<ExecSyncResponse, Status> {
-        if request.cmd.is_empty() {
-            return Err(validate::invalid("cmd", "must not be empty").into());
-        }
-        let record = self.container(&request.container_id)?;
-        let runtime = self.oci_runtime(&record.runtime_handler)?;
+    pub(super) fn rpc_exec_sync(
+        &self,
+        request: ExecSyncRequest,
+    ) -> Result<ExecSyncResponse, Status> {
         let timeout = Duration::from_secs(u64::try_from(request.timeout).unwrap_or(0));
-        let output =
-            container::exec_sync(&self.paths(&record.id)?, &runtime, &request.cmd, timeout)
-                .map_err(status)?;
+        let output = self.exec_sync(&request.container_id, &request.cmd, timeout)?;
         Ok(ExecSyncResponse {
             stdout: output.stdout,
             stderr: output.stderr,
@@ -100,39 +96,25 @@ impl Daemon {
         })
     }
 
-    pub(super) fn update_container_resources(
+    pub(super) fn rpc_update_container_resources(
         &self,
         request: UpdateContainerResourcesRequest,
     ) -> Result<UpdateContainerResourcesResponse, Status> {
-        let record = self.container(&request.container_id)?;
-        let _guard = self.locks.lock(&record.id);
         let resources = validate::required(request.linux.as_ref(), "linux")?;
-        let runtime = self.oci_runtime(&record.runtime_handler)?;
-        container::update_resources(&self.paths(&record.id)?, &runtime, resources)
-            .map_err(status)?;
-        // Keep the new limits in the record, so ContainerStatus reports them.
-        self.containers
-            .update(&record.id, |c| {
-                c.config
-                    .linux
-                    .get_or_insert_with(Default::default)
-                    .resources = Some(resources.clone())
-            })
-            .map_err(status)?;
+        self.update_container_resources(&request.container_id, resources)?;
         Ok(UpdateContainerResourcesResponse {})
     }
 
-    pub(super) fn reopen_container_log(
+    pub(super) fn rpc_reopen_container_log(
         &self,
         request: ReopenContainerLogRequest,
     ) -> Result<ReopenContainerLogResponse, Status> {
-        let record = self.container(&request.container_id)?;
-        container::reopen_log(&self.paths(&record.id)?).map_err(status)?;
+        self.reopen_container_log(&request.container_id)?;
         Ok(ReopenContainerLogResponse {})
     }
 
     pub(super) fn stats_of(&self, record: &ContainerRecord) -> Result<ContainerStats, Status> {
-        let sample = container::stats(&self.paths(&record.id)?).map_err(status)?;
+        let sample = self.container_stats(record)?;
         let value = |value| Some(UInt64Value { value });
         // Only the mountpoint: fs_info would walk the whole store on every stats call.
         let mountpoint = self
@@ -169,7 +151,7 @@ impl Daemon {
         })
     }
 
-    pub(super) fn container_stats(
+    pub(super) fn rpc_container_stats(
         &self,
         request: ContainerStatsRequest,
     ) -> Result<ContainerStatsResponse, Status> {
@@ -179,16 +161,21 @@ impl Daemon {
         })
     }
 
-    pub(super) fn list_container_stats(
+    pub(super) fn rpc_list_container_stats(
         &self,
         request: ListContainerStatsRequest,
     ) -> Result<ListContainerStatsResponse, Status> {
         let filter = request.filter.unwrap_or_default();
         let stats = self
-            .containers_matching(&filter.id, &filter.pod_sandbox_id, &filter.label_selector)
-            .filter(|c| self.runtime_state(c).state == container::ContainerState::Running)
+            .list_containers(&ContainerFilter {
+                id: filter.id,
+                pod_id: filter.pod_sandbox_id,
+                labels: filter.label_selector,
+                state: Some(container::ContainerState::Running),
+            })
+            .into_iter()
             // A container that exits between the listing and the read is skipped.
-            .filter_map(|c| self.stats_of(&c).ok())
+            .filter_map(|(c, _)| self.stats_of(&c).ok())
             .collect();
         Ok(ListContainerStatsResponse { stats })
     }

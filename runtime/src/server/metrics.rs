@@ -7,8 +7,7 @@ use tonic::Status;
 
 use super::records::{now_nanos, PodRecord, PodState};
 use super::Daemon;
-use crate::container::cgroup::{CgroupFs, CgroupStats};
-use crate::container::{self};
+use crate::container::cgroup::CgroupStats;
 use crate::proto::v1::*;
 
 /// Labels of every metric: the container (empty for the pod's own), pod and namespace.
@@ -60,7 +59,7 @@ fn metrics_of(sample: &CgroupStats, labels: &[String]) -> Vec<Metric> {
 }
 
 impl Daemon {
-    pub(super) fn list_metric_descriptors(
+    pub(super) fn rpc_list_metric_descriptors(
         &self,
         _: ListMetricDescriptorsRequest,
     ) -> Result<ListMetricDescriptorsResponse, Status> {
@@ -76,7 +75,7 @@ impl Daemon {
         })
     }
 
-    fn pod_metrics(&self, pod: &PodRecord, cgroupfs: &CgroupFs) -> PodSandboxMetrics {
+    fn pod_metrics(&self, pod: &PodRecord) -> PodSandboxMetrics {
         let labels = |id: &str, container: &str| {
             vec![
                 id.to_owned(),
@@ -86,15 +85,11 @@ impl Daemon {
             ]
         };
         let container_metrics = self
-            .containers
-            .all()
+            .running_containers_of(&pod.id)
             .into_iter()
-            .map(|(_, c)| c)
-            .filter(|c| c.pod_id == pod.id)
-            .filter(|c| self.runtime_state(c).state == container::ContainerState::Running)
             .filter_map(|c| {
                 let cgroup = format!("{}/{}", pod.cgroup_parent.trim_end_matches('/'), c.id);
-                let sample = cgroupfs.stats(&cgroup)?;
+                let sample = self.host.cgroup_stats(&cgroup)?;
                 Some(ContainerMetrics {
                     container_id: c.id.clone(),
                     metrics: metrics_of(&sample, &labels(&c.id, &c.name)),
@@ -103,19 +98,19 @@ impl Daemon {
             .collect();
         PodSandboxMetrics {
             pod_sandbox_id: pod.id.clone(),
-            metrics: cgroupfs
-                .stats(&pod.cgroup_parent)
+            metrics: self
+                .host
+                .cgroup_stats(&pod.cgroup_parent)
                 .map(|sample| metrics_of(&sample, &labels(&pod.id, "")))
                 .unwrap_or_default(),
             container_metrics,
         }
     }
 
-    pub(super) fn list_pod_sandbox_metrics(
+    pub(super) fn rpc_list_pod_sandbox_metrics(
         &self,
         _: ListPodSandboxMetricsRequest,
     ) -> Result<ListPodSandboxMetricsResponse, Status> {
-        let cgroupfs = CgroupFs::detect();
         Ok(ListPodSandboxMetricsResponse {
             pod_metrics: self
                 .pods
@@ -123,7 +118,7 @@ impl Daemon {
                 .into_iter()
                 .map(|(_, pod)| pod)
                 .filter(|pod| pod.state == PodState::Ready)
-                .map(|pod| self.pod_metrics(&pod, &cgroupfs))
+                .map(|pod| self.pod_metrics(&pod))
                 .collect(),
         })
     }

@@ -3,16 +3,14 @@
 //! decodes the request, validates it into the service's types (`validate.rs`, an
 //! InvalidArgument naming the field otherwise), calls the service on tokio's blocking
 //! pool (so a slow pull never stalls `Status` or `ListPods`) and encodes the answer;
-//! errors become gRPC statuses in one place (`status.rs`). The pod and container
-//! lifecycle calls and the image calls go through the service layer this way; the
-//! queries, stats, ExecSync, UpdateContainerResources and the streaming calls still call
-//! the container module from here.
+//! errors become gRPC statuses in one place (`status.rs`). Every RuntimeService and
+//! ImageService call goes through the service layer this way; nothing here touches the
+//! host (the streaming server, started beside the gRPC one, serves the URLs).
 
 mod container_status;
 mod containers;
 mod deadline;
 mod events;
-mod filters;
 mod image_service;
 mod metrics;
 mod pod_stats;

@@ -5,22 +5,18 @@
 use tonic::Status;
 
 use super::records::{now_nanos, to_hash, PodRecord, PodState};
-use super::{filters, Daemon};
-use crate::container::{self, cgroup::CgroupFs};
+use super::Daemon;
 use crate::proto::v1::*;
+use crate::service::filters;
 
 impl Daemon {
     fn pod_stats_of(&self, pod: &PodRecord) -> PodSandboxStats {
         let timestamp = now_nanos();
         let value = |value| Some(UInt64Value { value });
-        let cgroup = CgroupFs::detect().stats(&pod.cgroup_parent);
+        let cgroup = self.host.cgroup_stats(&pod.cgroup_parent);
         let containers = self
-            .containers
-            .all()
+            .running_containers_of(&pod.id)
             .into_iter()
-            .map(|(_, c)| c)
-            .filter(|c| c.pod_id == pod.id)
-            .filter(|c| self.runtime_state(c).state == container::ContainerState::Running)
             // A container that exits between the listing and the read is skipped.
             .filter_map(|c| self.stats_of(&c).ok())
             .collect();
@@ -57,7 +53,7 @@ impl Daemon {
         }
     }
 
-    pub(super) fn pod_sandbox_stats(
+    pub(super) fn rpc_pod_sandbox_stats(
         &self,
         request: PodSandboxStatsRequest,
     ) -> Result<PodSandboxStatsResponse, Status> {
@@ -69,7 +65,7 @@ impl Daemon {
         })
     }
 
-    pub(super) fn list_pod_sandbox_stats(
+    pub(super) fn rpc_list_pod_sandbox_stats(
         &self,
         request: ListPodSandboxStatsRequest,
     ) -> Result<ListPodSandboxStatsResponse, Status> {

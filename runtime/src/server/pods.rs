@@ -3,9 +3,9 @@
 
 use tonic::Status;
 
-use super::filters;
 use super::validate;
 use crate::proto::v1::*;
+use crate::service::filters;
 use crate::service::pods::namespace_options;
 use crate::service::records::{now_nanos, to_hash, PodRecord, PodState};
 use crate::service::Daemon;

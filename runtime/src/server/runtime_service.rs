@@ -211,89 +211,89 @@ impl RuntimeService for Cri {
         &self,
         request: Request<ListContainersRequest>,
     ) -> Reply<ListContainersResponse> {
-        call(&self.0, request, Daemon::list_containers).await
+        call(&self.0, request, Daemon::rpc_list_containers).await
     }
 
     async fn container_status(
         &self,
         request: Request<ContainerStatusRequest>,
     ) -> Reply<ContainerStatusResponse> {
-        call(&self.0, request, Daemon::container_status).await
+        call(&self.0, request, Daemon::rpc_container_status).await
     }
 
     async fn update_container_resources(
         &self,
         request: Request<UpdateContainerResourcesRequest>,
     ) -> Reply<UpdateContainerResourcesResponse> {
-        call(&self.0, request, Daemon::update_container_resources).await
+        call(&self.0, request, Daemon::rpc_update_container_resources).await
     }
 
     async fn reopen_container_log(
         &self,
         request: Request<ReopenContainerLogRequest>,
     ) -> Reply<ReopenContainerLogResponse> {
-        call(&self.0, request, Daemon::reopen_container_log).await
+        call(&self.0, request, Daemon::rpc_reopen_container_log).await
     }
 
     async fn exec_sync(&self, request: Request<ExecSyncRequest>) -> Reply<ExecSyncResponse> {
-        call(&self.0, request, Daemon::exec_sync).await
+        call(&self.0, request, Daemon::rpc_exec_sync).await
     }
 
     async fn exec(&self, request: Request<ExecRequest>) -> Reply<ExecResponse> {
-        call(&self.0, request, Daemon::exec).await
+        call(&self.0, request, Daemon::rpc_exec).await
     }
 
     async fn attach(&self, request: Request<AttachRequest>) -> Reply<AttachResponse> {
-        call(&self.0, request, Daemon::attach).await
+        call(&self.0, request, Daemon::rpc_attach).await
     }
 
     async fn port_forward(
         &self,
         request: Request<PortForwardRequest>,
     ) -> Reply<PortForwardResponse> {
-        call(&self.0, request, Daemon::port_forward).await
+        call(&self.0, request, Daemon::rpc_port_forward).await
     }
 
     async fn container_stats(
         &self,
         request: Request<ContainerStatsRequest>,
     ) -> Reply<ContainerStatsResponse> {
-        call(&self.0, request, Daemon::container_stats).await
+        call(&self.0, request, Daemon::rpc_container_stats).await
     }
 
     async fn list_container_stats(
         &self,
         request: Request<ListContainerStatsRequest>,
     ) -> Reply<ListContainerStatsResponse> {
-        call(&self.0, request, Daemon::list_container_stats).await
+        call(&self.0, request, Daemon::rpc_list_container_stats).await
     }
 
     async fn pod_sandbox_stats(
         &self,
         request: Request<PodSandboxStatsRequest>,
     ) -> Reply<PodSandboxStatsResponse> {
-        call(&self.0, request, Daemon::pod_sandbox_stats).await
+        call(&self.0, request, Daemon::rpc_pod_sandbox_stats).await
     }
 
     async fn list_pod_sandbox_stats(
         &self,
         request: Request<ListPodSandboxStatsRequest>,
     ) -> Reply<ListPodSandboxStatsResponse> {
-        call(&self.0, request, Daemon::list_pod_sandbox_stats).await
+        call(&self.0, request, Daemon::rpc_list_pod_sandbox_stats).await
     }
 
     async fn list_metric_descriptors(
         &self,
         request: Request<ListMetricDescriptorsRequest>,
     ) -> Reply<ListMetricDescriptorsResponse> {
-        call(&self.0, request, Daemon::list_metric_descriptors).await
+        call(&self.0, request, Daemon::rpc_list_metric_descriptors).await
     }
 
     async fn list_pod_sandbox_metrics(
         &self,
         request: Request<ListPodSandboxMetricsRequest>,
     ) -> Reply<ListPodSandboxMetricsResponse> {
-        call(&self.0, request, Daemon::list_pod_sandbox_metrics).await
+        call(&self.0, request, Daemon::rpc_list_pod_sandbox_metrics).await
     }
 
     async fn checkpoint_container(

@@ -1,13 +1,13 @@
-//! Exec, Attach and PortForward: check the request against the container or pod, then
-//! hand what the streaming server needs to it and answer with its one-time URL.
+//! Exec, Attach and PortForward: check the request's streams, have the service layer
+//! check the container or pod and say what the streaming server needs
+//! ([`crate::service::container_ops`]), hand that to the streaming server and answer
+//! with its one-time URL.
 
 use tonic::Status;
 
-use super::records::PodState;
 use super::{status, validate, Daemon};
-use crate::pod::PodPaths;
 use crate::proto::v1::*;
-use crate::stream::{AttachTarget, ExecTarget, Pending, PortForwardTarget, Wanted};
+use crate::stream::{Pending, Wanted};
 
 impl Daemon {
     fn stream_server(&self) -> Result<&crate::stream::StreamServer, Status> {
@@ -37,30 +37,12 @@ impl Daemon {
         })
     }
 
-    fn running_container(&self, id: &str) -> Result<super::records::ContainerRecord, Status> {
-        let record = self.container(id)?;
-        let state = self.runtime_state(&record);
-        if state.state != crate::container::ContainerState::Running {
-            return Err(Status::failed_precondition(format!(
-                "container {} is not running",
-                record.id
-            )));
-        }
-        Ok(record)
-    }
-
-    pub(super) fn exec(&self, request: ExecRequest) -> Result<ExecResponse, Status> {
+    pub(super) fn rpc_exec(&self, request: ExecRequest) -> Result<ExecResponse, Status> {
         if request.cmd.is_empty() {
             return Err(validate::invalid("cmd", "must not be empty").into());
         }
         let wanted = Self::wanted(request.stdin, request.stdout, request.stderr, request.tty)?;
-        let record = self.running_container(&request.container_id)?;
-        let target = ExecTarget {
-            runtime: self.oci_runtime(&record.runtime_handler)?,
-            paths: self.paths(&record.id)?,
-            cmd: request.cmd,
-            tty: request.tty,
-        };
+        let target = self.exec_target(&request.container_id, request.cmd, request.tty)?;
         let url = self
             .stream_server()?
             .url_for(Pending::Exec {
@@ -71,14 +53,9 @@ impl Daemon {
         Ok(ExecResponse { url })
     }
 
-    pub(super) fn attach(&self, request: AttachRequest) -> Result<AttachResponse, Status> {
+    pub(super) fn rpc_attach(&self, request: AttachRequest) -> Result<AttachResponse, Status> {
         let wanted = Self::wanted(request.stdin, request.stdout, request.stderr, request.tty)?;
-        let record = self.running_container(&request.container_id)?;
-        let paths = self.paths(&record.id)?;
-        let target = AttachTarget {
-            id: record.id.clone(),
-            socket: paths.ctl_socket.clone(),
-        };
+        let target = self.attach_target(&request.container_id)?;
         let url = self
             .stream_server()?
             .url_for(Pending::Attach { target, wanted })
@@ -86,23 +63,14 @@ impl Daemon {
         Ok(AttachResponse { url })
     }
 
-    pub(super) fn port_forward(
+    pub(super) fn rpc_port_forward(
         &self,
         request: PortForwardRequest,
     ) -> Result<PortForwardResponse, Status> {
-        let pod = self.find_pod(&request.pod_sandbox_id)?.ok_or_else(|| {
-            Status::not_found(format!("pod {} not found", request.pod_sandbox_id))
-        })?;
-        if pod.state != PodState::Ready {
-            return Err(Status::failed_precondition(format!(
-                "pod {} is not ready",
-                pod.id
-            )));
-        }
-        let netns = (!pod.host_network).then(|| PodPaths::new(&self.config.state, &pod.id).netns());
+        let target = self.port_forward_target(&request.pod_sandbox_id)?;
         let url = self
             .stream_server()?
-            .url_for(Pending::PortForward(PortForwardTarget { netns }))
+            .url_for(Pending::PortForward(target))
             .map_err(status)?;
         Ok(PortForwardResponse { url })
     }

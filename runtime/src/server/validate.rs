@@ -2,9 +2,11 @@
 //! ([`PodSpec`], [`ContainerSpec`]), or `InvalidArgument` naming the field by its CRI path
 //! (`config.metadata.name`), before anything is looked up or created.
 
+use crate::pod::cni::{HostPort, PortProtocol};
 use crate::pod::sysctls;
 use crate::proto::v1::{
-    CreateContainerRequest, NamespaceMode, PodSandboxConfig, RunPodSandboxRequest,
+    CreateContainerRequest, NamespaceMode, PodSandboxConfig, PortMapping, Protocol,
+    RunPodSandboxRequest,
 };
 use crate::service::{ContainerSpec, PodSpec, ServiceError};
 
@@ -83,10 +85,56 @@ pub fn pod_spec(request: RunPodSandboxRequest) -> Result<PodSpec, ServiceError> 
         share_pid,
         sysctls,
         cgroup_parent,
+        port_mappings: port_mappings(&config.port_mappings)?,
         labels: config.labels.clone().into_iter().collect(),
         annotations: config.annotations.clone().into_iter().collect(),
         config,
     })
+}
+
+/// The CRI port mappings as the ports to publish; mappings without a host port publish
+/// nothing and are left out, as containerd does.
+pub fn port_mappings(mappings: &[PortMapping]) -> Result<Vec<HostPort>, ServiceError> {
+    let mut out = Vec::new();
+    for (i, m) in mappings.iter().enumerate() {
+        let field = |name: &str| format!("config.port_mappings[{i}].{name}");
+        let port = |value: i32, name: &str| {
+            u16::try_from(value)
+                .map_err(|_| invalid(&field(name), &format!("{value} is not a port")))
+        };
+        let protocol = match Protocol::try_from(m.protocol) {
+            Ok(Protocol::Tcp) => PortProtocol::Tcp,
+            Ok(Protocol::Udp) => PortProtocol::Udp,
+            Ok(Protocol::Sctp) => PortProtocol::Sctp,
+            Err(_) => {
+                return Err(invalid(
+                    &field("protocol"),
+                    &format!("unknown protocol {}", m.protocol),
+                ))
+            }
+        };
+        let host_port = port(m.host_port, "host_port")?;
+        if host_port == 0 {
+            continue;
+        }
+        let container_port = port(m.container_port, "container_port")?;
+        if container_port == 0 {
+            return Err(invalid(&field("container_port"), "0 is not a port"));
+        }
+        let host_ip = match m.host_ip.as_str() {
+            "" => None,
+            ip => Some(ip.parse().map_err(|_| {
+                invalid(&field("host_ip"), &format!("{ip:?} is not an IP address"))
+            })?),
+        };
+        out.push(HostPort {
+            protocol,
+            container_port,
+            host_port,
+            host_ip,
+        });
+    }
+    Ok(out)
 }
 
 /// CreateContainer's request as a [`ContainerSpec`].
@@ -205,5 +253,68 @@ mod tests {
         request.pod_sandbox_id = "p".into();
         let spec = container_spec(request).unwrap();
         assert_eq!((spec.name.as_str(), spec.attempt), ("c", 1));
+    }
+
+    fn pm(protocol: Protocol, container_port: i32, host_port: i32, host_ip: &str) -> PortMapping {
+        PortMapping {
+            protocol: protocol as i32,
+            container_port,
+            host_port,
+            host_ip: host_ip.into(),
+        }
+    }
+
+    #[test]
+    fn port_mappings_become_host_ports_or_name_the_bad_field() {
+        let ports = port_mappings(&[
+            pm(Protocol::Tcp, 80, 8080, ""),
+            pm(Protocol::Udp, 53, 0, ""),
+            pm(Protocol::Sctp, 9, 9009, "10.0.0.1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            ports,
+            [
+                HostPort {
+                    protocol: PortProtocol::Tcp,
+                    container_port: 80,
+                    host_port: 8080,
+                    host_ip: None,
+                },
+                HostPort {
+                    protocol: PortProtocol::Sctp,
+                    container_port: 9,
+                    host_port: 9009,
+                    host_ip: Some("10.0.0.1".parse().unwrap()),
+                },
+            ]
+        );
+        let mut weird = pm(Protocol::Tcp, 80, 8080, "");
+        weird.protocol = 7;
+        for (bad, field) in [
+            (
+                vec![pm(Protocol::Tcp, 80, 1, ""), pm(Protocol::Tcp, 0, 8080, "")],
+                "config.port_mappings[1].container_port",
+            ),
+            (
+                vec![pm(Protocol::Tcp, 70000, 8080, "")],
+                "config.port_mappings[0].container_port",
+            ),
+            (
+                vec![pm(Protocol::Tcp, 80, 8080, "localhost")],
+                "config.port_mappings[0].host_ip",
+            ),
+            (vec![weird], "config.port_mappings[0].protocol"),
+            (
+                vec![pm(Protocol::Tcp, 80, 70000, "")],
+                "config.port_mappings[0].host_port",
+            ),
+            (
+                vec![pm(Protocol::Tcp, 80, -1, "")],
+                "config.port_mappings[0].host_port",
+            ),
+        ] {
+            assert_eq!(field_of(port_mappings(&bad).unwrap_err()), field);
+        }
     }
 }

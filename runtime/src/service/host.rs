@@ -14,9 +14,14 @@ use std::time::Duration;
 
 use oci_spec::runtime::Spec;
 
-use crate::container::{self, ContainerError, ContainerPaths, ContainerRuntimeState, OciRuntime};
-use crate::pod::{self, Cni, PodError, PodIdentity, PodNamespaces, PodPaths};
-use crate::proto::v1::PortMapping;
+use super::container_ops::ProcessUser;
+use crate::container::cgroup::CgroupStats;
+use crate::container::{
+    self, ContainerError, ContainerPaths, ContainerRuntimeState, ContainerStatsSample, ExecOutput,
+    OciRuntime,
+};
+use crate::pod::{self, cni::HostPort, Cni, PodError, PodIdentity, PodNamespaces, PodPaths};
+use crate::proto::v1::LinuxContainerResources;
 
 /// What the service layer asks of the host.
 pub trait Host: Send + Sync {
@@ -46,7 +51,7 @@ pub trait Host: Send + Sync {
         pod_id: &str,
         netns: &Path,
         pod: &PodIdentity,
-        port_mappings: &[PortMapping],
+        port_mappings: &[HostPort],
     ) -> Result<Vec<IpAddr>, PodError>;
 
     /// Undoes [`Host::network_setup`]; idempotent, and fine without a netns.
@@ -55,7 +60,7 @@ pub trait Host: Send + Sync {
         pod_id: &str,
         netns: Option<&Path>,
         pod: &PodIdentity,
-        port_mappings: &[PortMapping],
+        port_mappings: &[HostPort],
     ) -> Result<(), PodError>;
 
     /// Whether CNI can set up pods now; the error is `reason: message`.
@@ -122,6 +127,39 @@ pub trait Host: Send + Sync {
 
     /// Whether the OCI runtime `binary` supports recursive read-only mounts.
     fn supports_recursive_read_only(&self, binary: &Path) -> bool;
+
+    /// Runs `cmd` in the container as its main process runs; zero `timeout` is none.
+    fn exec_sync(
+        &self,
+        paths: &ContainerPaths,
+        runtime: &OciRuntime,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, ContainerError>;
+
+    /// Applies new limits to the container and records them in its bundle.
+    fn update_resources(
+        &self,
+        paths: &ContainerPaths,
+        runtime: &OciRuntime,
+        resources: &LinuxContainerResources,
+    ) -> Result<(), ContainerError>;
+
+    /// Has the container's monitor reopen its log file.
+    fn reopen_log(&self, paths: &ContainerPaths) -> Result<(), ContainerError>;
+
+    /// CPU, memory and writable-layer usage of the container now.
+    fn container_stats(
+        &self,
+        paths: &ContainerPaths,
+    ) -> Result<ContainerStatsSample, ContainerError>;
+
+    /// The identity the container's first process runs as, from its spec.
+    fn process_user(&self, paths: &ContainerPaths) -> Result<ProcessUser, ContainerError>;
+
+    /// CPU and memory of a cgroup (a pod's, or a container's below it); `None` if it
+    /// has no such cgroup.
+    fn cgroup_stats(&self, cgroup: &str) -> Option<CgroupStats>;
 }
 
 /// The real host: the pod and container modules, with the CNI plugins of `cni`.
@@ -161,7 +199,7 @@ impl Host for System {
         pod_id: &str,
         netns: &Path,
         pod: &PodIdentity,
-        port_mappings: &[PortMapping],
+        port_mappings: &[HostPort],
     ) -> Result<Vec<IpAddr>, PodError> {
         Ok(self.cni.setup(pod_id, netns, pod, port_mappings)?.ips)
     }
@@ -171,7 +209,7 @@ impl Host for System {
         pod_id: &str,
         netns: Option<&Path>,
         pod: &PodIdentity,
-        port_mappings: &[PortMapping],
+        port_mappings: &[HostPort],
     ) -> Result<(), PodError> {
         self.cni.teardown(pod_id, netns, pod, port_mappings)
     }
@@ -251,6 +289,45 @@ impl Host for System {
 
     fn supports_recursive_read_only(&self, binary: &Path) -> bool {
         container::oci_runtime::supports_recursive_read_only(binary)
+    }
+
+    fn exec_sync(
+        &self,
+        paths: &ContainerPaths,
+        runtime: &OciRuntime,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, ContainerError> {
+        container::exec_sync(paths, runtime, cmd, timeout)
+    }
+
+    fn update_resources(
+        &self,
+        paths: &ContainerPaths,
+        runtime: &OciRuntime,
+        resources: &LinuxContainerResources,
+    ) -> Result<(), ContainerError> {
+        container::update_resources(paths, runtime, resources)
+    }
+
+    fn reopen_log(&self, paths: &ContainerPaths) -> Result<(), ContainerError> {
+        container::reopen_log(paths)
+    }
+
+    fn container_stats(
+        &self,
+        paths: &ContainerPaths,
+    ) -> Result<ContainerStatsSample, ContainerError> {
+        container::stats(paths)
+    }
+
+    fn process_user(&self, paths: &ContainerPaths) -> Result<ProcessUser, ContainerError> {
+        let (uid, gid, groups) = container::process_user(paths)?;
+        Ok(ProcessUser { uid, gid, groups })
+    }
+
+    fn cgroup_stats(&self, cgroup: &str) -> Option<CgroupStats> {
+        container::cgroup::CgroupFs::detect().stats(cgroup)
     }
 }
 

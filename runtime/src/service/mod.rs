@@ -10,10 +10,12 @@
 //! order of steps, the rollback of a failed one and every error are unit-tested over the
 //! recording fake host (`fake/`) without root, and fuzzed with hostile requests.
 
+pub mod container_ops;
 pub mod containers;
 mod error;
 #[cfg(test)]
 pub(crate) mod fake;
+pub mod filters;
 pub mod host;
 pub mod images;
 pub mod locks;

@@ -1,6 +1,7 @@
 //! The pod sandbox lifecycle. A pod is recorded NotReady before anything is made, so a
 //! daemon killed half-way through a run finds the record at start and the kubelet's
-//! stop and remove clean up what exists. A failed run undoes its steps in reverse and
+//! stop and remove clean up what exists (that record is written without fsync: only the
+//! Ready one must survive a power loss). A failed run undoes its steps in reverse and
 //! leaves no record. Every host step goes through [`Host`](super::Host).
 
 use super::records::{now_nanos, PodRecord, PodState};
@@ -114,9 +115,12 @@ impl Daemon {
             host_network: spec.host_network,
             ips: Vec::new(),
             cgroup_parent,
+            port_mappings: spec.port_mappings.clone(),
             config: spec.config.clone(),
         };
-        self.pods.put(&id, &record)?;
+        // The NotReady record is for a daemon crash mid-way (the page cache keeps it);
+        // it is made durable once Ready, one fsync pair less on the pod start path.
+        self.pods.put_provisional(&id, &record)?;
         match self.set_up_pod(&record, &spec) {
             Ok(ips) => {
                 record.ips = ips;
@@ -160,12 +164,9 @@ impl Daemon {
         let Some(netns) = namespaces.net else {
             return Ok(Vec::new());
         };
-        let ips = self.host.network_setup(
-            &record.id,
-            &netns,
-            &record.identity(),
-            &spec.config.port_mappings,
-        )?;
+        let ips =
+            self.host
+                .network_setup(&record.id, &netns, &record.identity(), &spec.port_mappings)?;
         if let Some(ip) = ips.first() {
             pod::add_pod_ip_to_hosts(&paths, *ip, &hostname)?;
         }
@@ -182,7 +183,7 @@ impl Daemon {
                 &record.id,
                 netns,
                 &record.identity(),
-                &record.config.port_mappings,
+                &record.port_mappings,
             )?;
         }
         self.host.remove_namespaces(&paths)?;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::pod::cni::HostPort;
 use crate::proto::v1::{ContainerConfig, PodSandboxConfig};
 
 /// A pod sandbox's lifecycle state.
@@ -50,6 +51,10 @@ pub struct PodRecord {
     pub ips: Vec<String>,
     /// The pod's cgroupfs parent.
     pub cgroup_parent: String,
+    /// The ports it publishes on the node (for the network teardown when the CNI cache
+    /// is gone).
+    #[serde(default)]
+    pub port_mappings: Vec<HostPort>,
     /// The config it was made from (`PodSandboxConfig`, protobuf-encoded, base64, on disk).
     #[serde(with = "proto_base64")]
     pub config: PodSandboxConfig,
@@ -137,6 +142,7 @@ mod tests {
             host_network: false,
             ips: vec!["10.88.0.2".to_owned()],
             cgroup_parent: "/berth/pod".to_owned(),
+            port_mappings: Vec::new(),
             config: PodSandboxConfig {
                 hostname: "web-0".to_owned(),
                 ..Default::default()

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::pod::cni::HostPort;
 use crate::pod::sysctls::Sysctl;
 use crate::proto::v1::{ContainerConfig, PodSandboxConfig};
 
@@ -34,7 +35,9 @@ pub struct PodSpec {
     pub cgroup_parent: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
-    /// The config as sent (DNS and port mappings are read from it).
+    /// The container ports to publish on the node (those with a host port).
+    pub port_mappings: Vec<HostPort>,
+    /// The config as sent (its DNS settings are read from it).
     pub config: PodSandboxConfig,
 }
 

@@ -27,9 +27,8 @@ use serde_json::Value;
 use self::conf::NetworkList;
 use self::exec::Invocation;
 use super::{sys, PodError};
-use crate::proto::v1::PortMapping;
 
-pub use self::request::PodIdentity;
+pub use self::request::{HostPort, PodIdentity, PortProtocol};
 pub use self::result::{Interface, NetworkResult};
 
 /// The CRI `NetworkReady` condition's reason when [`Cni::status`] fails.
@@ -102,11 +101,11 @@ impl Cni {
         pod_id: &str,
         netns: &Path,
         pod: &PodIdentity,
-        port_mappings: &[PortMapping],
+        port_mappings: &[HostPort],
     ) -> Result<NetworkResult, PodError> {
         check_pod_id(pod_id)?;
         let args = request::cni_args(pod_id, pod)?;
-        let mappings = request::port_mappings(port_mappings)?;
+        let mappings = request::port_mappings(port_mappings);
         if !sys::is_namespace_file(netns) {
             return Err(PodError::io(
                 "use network namespace",
@@ -181,7 +180,7 @@ impl Cni {
         pod_id: &str,
         netns: Option<&Path>,
         pod: &PodIdentity,
-        port_mappings: &[PortMapping],
+        port_mappings: &[HostPort],
     ) -> Result<(), PodError> {
         check_pod_id(pod_id)?;
         let args = request::cni_args(pod_id, pod)?;
@@ -201,11 +200,7 @@ impl Cni {
                 (list, e.result, e.port_mappings)
             }
             None => match conf::load_dir(&self.cfg.conf_dir)? {
-                Some(list) => {
-                    let mappings =
-                        request::port_mappings(port_mappings).unwrap_or(Value::Array(vec![]));
-                    (list, None, mappings)
-                }
+                Some(list) => (list, None, request::port_mappings(port_mappings)),
                 None => return cache::remove(&self.cfg.cache_dir, pod_id),
             },
         };

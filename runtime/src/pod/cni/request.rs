@@ -4,11 +4,11 @@
 
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::conf::{NetworkList, Plugin};
 use crate::pod::PodError;
-use crate::proto::v1::{PortMapping, Protocol};
 
 /// The Kubernetes identity of a pod, passed to plugins in `CNI_ARGS`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,55 +51,55 @@ pub fn cni_args(pod_id: &str, pod: &PodIdentity) -> Result<String, PodError> {
     Ok(out)
 }
 
-/// The CRI port mappings as the portmap plugin's `runtimeConfig.portMappings`. Mappings
-/// without a host port publish nothing and are left out, as containerd does.
-pub fn port_mappings(mappings: &[PortMapping]) -> Result<Value, PodError> {
-    let mut out = Vec::new();
-    for (i, m) in mappings.iter().enumerate() {
-        let field = |name: &str| format!("config.port_mappings[{i}].{name}");
-        let protocol = match Protocol::try_from(m.protocol) {
-            Ok(Protocol::Tcp) => "tcp",
-            Ok(Protocol::Udp) => "udp",
-            Ok(Protocol::Sctp) => "sctp",
-            Err(_) => {
-                return Err(PodError::field(
-                    field("protocol"),
-                    format!("unknown protocol {}", m.protocol),
-                ))
-            }
-        };
-        if !(0..=65535).contains(&m.host_port) {
-            return Err(PodError::field(
-                field("host_port"),
-                format!("{} is not a port", m.host_port),
-            ));
+/// The protocol of a published port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortProtocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl PortProtocol {
+    /// The name the portmap plugin takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortProtocol::Tcp => "tcp",
+            PortProtocol::Udp => "udp",
+            PortProtocol::Sctp => "sctp",
         }
-        if m.host_port == 0 {
-            continue;
-        }
-        if !(1..=65535).contains(&m.container_port) {
-            return Err(PodError::field(
-                field("container_port"),
-                format!("{} is not a port", m.container_port),
-            ));
-        }
-        let mut entry = json!({
-            "hostPort": m.host_port,
-            "containerPort": m.container_port,
-            "protocol": protocol,
-        });
-        if !m.host_ip.is_empty() {
-            let ip: IpAddr = m.host_ip.parse().map_err(|_| {
-                PodError::field(
-                    field("host_ip"),
-                    format!("{:?} is not an IP address", m.host_ip),
-                )
-            })?;
-            entry["hostIP"] = ip.to_string().into();
-        }
-        out.push(entry);
     }
-    Ok(Value::Array(out))
+}
+
+/// A container port published on the node (the gRPC layer checks the CRI message and
+/// leaves out mappings without a host port, which publish nothing, as containerd does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostPort {
+    pub protocol: PortProtocol,
+    pub container_port: u16,
+    pub host_port: u16,
+    /// The node address to publish on; `None` for all of them.
+    pub host_ip: Option<IpAddr>,
+}
+
+/// The published ports as the portmap plugin's `runtimeConfig.portMappings`.
+pub fn port_mappings(mappings: &[HostPort]) -> Value {
+    Value::Array(
+        mappings
+            .iter()
+            .map(|m| {
+                let mut entry = json!({
+                    "hostPort": m.host_port,
+                    "containerPort": m.container_port,
+                    "protocol": m.protocol.as_str(),
+                });
+                if let Some(ip) = m.host_ip {
+                    entry["hostIP"] = ip.to_string().into();
+                }
+                entry
+            })
+            .collect(),
+    )
 }
 
 /// The stdin of one plugin call.
@@ -155,23 +155,22 @@ mod tests {
         );
     }
 
-    fn pm(protocol: Protocol, container_port: i32, host_port: i32, host_ip: &str) -> PortMapping {
-        PortMapping {
-            protocol: protocol as i32,
-            container_port,
-            host_port,
-            host_ip: host_ip.into(),
-        }
-    }
-
     #[test]
     fn mappings() {
         let v = port_mappings(&[
-            pm(Protocol::Tcp, 80, 8080, ""),
-            pm(Protocol::Udp, 53, 0, ""),
-            pm(Protocol::Sctp, 9, 9009, "10.0.0.1"),
-        ])
-        .unwrap();
+            HostPort {
+                protocol: PortProtocol::Tcp,
+                container_port: 80,
+                host_port: 8080,
+                host_ip: None,
+            },
+            HostPort {
+                protocol: PortProtocol::Sctp,
+                container_port: 9,
+                host_port: 9009,
+                host_ip: Some("10.0.0.1".parse().unwrap()),
+            },
+        ]);
         assert_eq!(
             v,
             json!([
@@ -179,23 +178,6 @@ mod tests {
                 {"hostPort": 9009, "containerPort": 9, "protocol": "sctp", "hostIP": "10.0.0.1"},
             ])
         );
-        let e = port_mappings(&[pm(Protocol::Tcp, 80, 1, ""), pm(Protocol::Tcp, 0, 8080, "")])
-            .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "config.port_mappings[1].container_port: 0 is not a port"
-        );
-        let e = port_mappings(&[pm(Protocol::Tcp, 80, 8080, "localhost")]).unwrap_err();
-        assert!(e
-            .to_string()
-            .starts_with("config.port_mappings[0].host_ip:"));
-        let mut weird = pm(Protocol::Tcp, 80, 8080, "");
-        weird.protocol = 7;
-        assert!(port_mappings(&[weird])
-            .unwrap_err()
-            .to_string()
-            .contains("protocol"));
-        assert!(port_mappings(&[pm(Protocol::Tcp, 80, 70000, "")]).is_err());
     }
 
     #[test]

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::proto::v1::{PortMapping, Protocol};
 
 struct Fixture {
     _tmp: tempfile::TempDir,
@@ -111,12 +110,12 @@ fn pod() -> PodIdentity {
     }
 }
 
-fn mapping() -> Vec<PortMapping> {
-    vec![PortMapping {
-        protocol: Protocol::Tcp as i32,
+fn mapping() -> Vec<HostPort> {
+    vec![HostPort {
+        protocol: PortProtocol::Tcp,
         container_port: 80,
         host_port: 8080,
-        host_ip: String::new(),
+        host_ip: None,
     }]
 }
 

@@ -52,6 +52,18 @@ pub enum Call {
     RemoveContainer {
         container: String,
     },
+    ExecSync {
+        container: String,
+        cmd: Vec<String>,
+        timeout: Duration,
+    },
+    UpdateResources {
+        container: String,
+        memory_limit: i64,
+    },
+    ReopenLog {
+        container: String,
+    },
 }
 
 impl Call {
@@ -71,6 +83,9 @@ impl Call {
             Call::StartContainer { .. } => "start_container",
             Call::StopContainer { .. } => "stop_container",
             Call::RemoveContainer { .. } => "remove_container",
+            Call::ExecSync { .. } => "exec_sync",
+            Call::UpdateResources { .. } => "update_resources",
+            Call::ReopenLog { .. } => "reopen_log",
         }
     }
 }

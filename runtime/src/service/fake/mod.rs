@@ -13,12 +13,15 @@ use oci_spec::runtime::Spec;
 
 mod call;
 
+use super::container_ops::ProcessUser;
 use super::Host;
+use crate::container::cgroup::CgroupStats;
 use crate::container::{
-    ContainerError, ContainerPaths, ContainerRuntimeState, ContainerState, OciRuntime,
+    ContainerError, ContainerPaths, ContainerRuntimeState, ContainerState, ContainerStatsSample,
+    ExecOutput, OciRuntime,
 };
-use crate::pod::{sysctls::Sysctl, PodError, PodIdentity, PodNamespaces, PodPaths};
-use crate::proto::v1::PortMapping;
+use crate::pod::{cni::HostPort, sysctls::Sysctl, PodError, PodIdentity, PodNamespaces, PodPaths};
+use crate::proto::v1::LinuxContainerResources;
 
 pub use call::Call;
 
@@ -162,7 +165,7 @@ impl Host for Fake {
         pod_id: &str,
         netns: &Path,
         _pod: &PodIdentity,
-        port_mappings: &[PortMapping],
+        port_mappings: &[HostPort],
     ) -> Result<Vec<IpAddr>, PodError> {
         let call = Call::NetworkSetup {
             pod: pod_id.to_owned(),
@@ -180,7 +183,7 @@ impl Host for Fake {
         pod_id: &str,
         netns: Option<&Path>,
         _pod: &PodIdentity,
-        _port_mappings: &[PortMapping],
+        _port_mappings: &[HostPort],
     ) -> Result<(), PodError> {
         let path = netns.map(Path::to_path_buf).unwrap_or_default();
         self.pod_step(
@@ -349,5 +352,78 @@ impl Host for Fake {
 
     fn supports_recursive_read_only(&self, _binary: &Path) -> bool {
         true
+    }
+
+    fn exec_sync(
+        &self,
+        paths: &ContainerPaths,
+        _runtime: &OciRuntime,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, ContainerError> {
+        let call = Call::ExecSync {
+            container: paths.id.clone(),
+            cmd: cmd.to_vec(),
+            timeout,
+        };
+        self.container_step(call, &paths.bundle)?;
+        Ok(ExecOutput {
+            stdout: cmd.join(" ").into_bytes(),
+            stderr: Vec::new(),
+            exit_code: 0,
+        })
+    }
+
+    fn update_resources(
+        &self,
+        paths: &ContainerPaths,
+        _runtime: &OciRuntime,
+        resources: &LinuxContainerResources,
+    ) -> Result<(), ContainerError> {
+        let call = Call::UpdateResources {
+            container: paths.id.clone(),
+            memory_limit: resources.memory_limit_in_bytes,
+        };
+        self.container_step(call, &paths.bundle)
+    }
+
+    fn reopen_log(&self, paths: &ContainerPaths) -> Result<(), ContainerError> {
+        let call = Call::ReopenLog {
+            container: paths.id.clone(),
+        };
+        self.container_step(call, &paths.bundle)
+    }
+
+    /// Stats of the fake are zero, taken at time 1; only a known container has any.
+    fn container_stats(
+        &self,
+        paths: &ContainerPaths,
+    ) -> Result<ContainerStatsSample, ContainerError> {
+        self.container_state(&paths.id)
+            .map(|_| ContainerStatsSample {
+                timestamp_nanos: 1,
+                ..Default::default()
+            })
+            .ok_or_else(|| ContainerError::NotFound {
+                id: paths.id.clone(),
+            })
+    }
+
+    /// Every container of the fake runs as uid 1000, gid 1000 with group 10.
+    fn process_user(&self, paths: &ContainerPaths) -> Result<ProcessUser, ContainerError> {
+        self.container_state(&paths.id)
+            .map(|_| ProcessUser {
+                uid: 1000,
+                gid: 1000,
+                groups: vec![1000, 10],
+            })
+            .ok_or_else(|| ContainerError::NotFound {
+                id: paths.id.clone(),
+            })
+    }
+
+    /// The fake has no cgroups.
+    fn cgroup_stats(&self, _cgroup: &str) -> Option<CgroupStats> {
+        None
     }
 }

@@ -4,6 +4,7 @@
 //! records left behind and the error kinds. The gRPC layer's fuzz and event tests use
 //! the harness too.
 
+mod container_ops;
 mod containers;
 mod pods;
 
@@ -100,6 +101,7 @@ pub(crate) fn pod(name: &str) -> PodSpec {
         cgroup_parent: None,
         labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
         annotations: BTreeMap::new(),
+        port_mappings: Vec::new(),
         config: PodSandboxConfig::default(),
     }
 }
