@@ -14,6 +14,7 @@ pub mod client;
 pub mod config;
 pub mod container;
 pub mod error;
+pub mod fork;
 pub mod monitor;
 pub mod monitor_protocol;
 pub mod oci_image;

@@ -31,16 +31,18 @@ pub mod spec;
 mod spec_props;
 #[cfg(test)]
 mod spec_tests;
+pub mod stop;
 pub mod user;
 pub mod userns;
 
 pub use error::ContainerError;
 pub use exit::ExitStatus;
 pub use lifecycle::{
-    create, monitor_alive, remove, start, status, stop, ContainerRuntimeState, ContainerState,
+    create, monitor_alive, remove, start, status, ContainerRuntimeState, ContainerState,
     CreatedContainer,
 };
 pub use oci_runtime::{ExecOutput, OciRuntime};
 pub use ops::{exec_sync, process_user, reopen_log, stats, update_resources, ContainerStatsSample};
 pub use paths::ContainerPaths;
 pub use spec::{build_spec, ImageDefaults, SandboxFiles, SandboxNamespacePaths, SpecInput};
+pub use stop::stop;

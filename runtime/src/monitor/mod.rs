@@ -51,12 +51,9 @@ pub fn detach(args: &MonitorArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // SAFETY: the caller guarantees one thread (see the doc above), so the child may run
-    // any code after the fork: no other thread can have held a lock or been mid-way
-    // through an allocation when the address space was copied.
-    match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Parent { .. }) => ExitCode::SUCCESS,
-        Ok(nix::unistd::ForkResult::Child) => {
+    match crate::fork::fork_single_threaded() {
+        Ok(crate::fork::Side::Parent { .. }) => ExitCode::SUCCESS,
+        Ok(crate::fork::Side::Child) => {
             let _ = nix::unistd::dup2_stderr(log.as_fd());
             drop(log);
             run_detached(args)

@@ -17,7 +17,7 @@ use std::process::{ExitCode, Stdio};
 
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, SigHandler, Signal};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 
 use super::{sys, PodError, PodPaths};
 use crate::container::procfs::ProcessId;
@@ -125,14 +125,12 @@ pub fn stop(paths: &PodPaths) -> Result<(), PodError> {
 /// `berth-monitor pod-init`: must be called first thing in `main`, while the process has
 /// one thread. Prints the pid of the namespace's init and returns; the init never returns.
 pub fn run_init() -> ExitCode {
-    // SAFETY: the process is single-threaded (nothing has started a thread before this
-    // call, see the doc above), so the child may run any code after the fork.
-    match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Parent { child }) => {
+    match crate::fork::fork_single_threaded() {
+        Ok(crate::fork::Side::Parent { child }) => {
             println!("{child}");
             ExitCode::SUCCESS
         }
-        Ok(ForkResult::Child) => init_loop(),
+        Ok(crate::fork::Side::Child) => init_loop(),
         Err(e) => {
             eprintln!("berth-monitor {POD_INIT_ARG}: fork: {e}");
             ExitCode::FAILURE
