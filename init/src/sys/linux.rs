@@ -101,6 +101,17 @@ impl Syscalls for Linux {
         path.exists()
     }
 
+    fn prefetch(&self, path: &Path) -> io::Result<()> {
+        let file = File::open(path)?;
+        nix::fcntl::posix_fadvise(
+            &file,
+            0,
+            0,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED,
+        )?;
+        Ok(())
+    }
+
     fn open(&self, path: &Path) -> io::Result<File> {
         File::open(path)
     }

@@ -144,6 +144,9 @@ pub trait Syscalls {
     fn exists(&self, path: &Path) -> bool;
     /// Opens a file or block device read-only.
     fn open(&self, path: &Path) -> io::Result<File>;
+    /// Asks the kernel to read the whole file into the page cache in the background
+    /// (`posix_fadvise(POSIX_FADV_WILLNEED)`); returns once the reads are queued.
+    fn prefetch(&self, path: &Path) -> io::Result<()>;
     /// Creates a directory (mode 0755); an existing one is fine.
     fn mkdir(&self, path: &Path) -> io::Result<()>;
     /// Creates a block device node (mode 0600); an existing one is replaced.
