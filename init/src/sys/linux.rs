@@ -340,6 +340,12 @@ impl Syscalls for Linux {
         nix::unistd::sync();
     }
 
+    fn release_free_memory(&self) {
+        // SAFETY: malloc_trim takes no pointers; it only returns free heap pages to the
+        // kernel (MADV_DONTNEED) under the allocator's own lock.
+        unsafe { nix::libc::malloc_trim(0) };
+    }
+
     fn reboot(&self, action: PowerAction) -> io::Result<()> {
         let mode = match action {
             PowerAction::PowerOff => RebootMode::RB_POWER_OFF,

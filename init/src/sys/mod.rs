@@ -222,6 +222,13 @@ pub trait Syscalls {
     fn reap(&self) -> Reaped;
 
     fn sync(&self);
+
+    /// Hands the allocator's free memory back to the kernel (glibc's `malloc_trim(0)`).
+    /// Start-up frees a lot that glibc keeps in the heap: module files expanded for
+    /// `init_module`, unit files parsed once, whose buffers also raise glibc's dynamic
+    /// mmap threshold so that later large blocks come from the heap too. PID 1 calls it
+    /// once boot is done. The fake has nothing to give back.
+    fn release_free_memory(&self) {}
     /// Returns only with the reason it could not (or `Ok` from a fake).
     fn reboot(&self, action: PowerAction) -> io::Result<()>;
 
