@@ -177,14 +177,16 @@ pub const PREFETCH: [&str; 3] = [
     "usr/bin/berth-runtime",
 ];
 
-/// Queues the reads of [`PREFETCH`] from the verified root. Left alone, each program is
-/// read page fault by page fault as it runs, 128 KiB of read-around at a time, each read
-/// waiting for dm-verity's hashing; asked for whole now, the reads and the hashing go on
-/// in the kernel while stage 1 switches root and PID 1 runs early boot. Best effort: a
+/// Queues the reads of [`PREFETCH`], once the verified root is `/`. Left alone, each
+/// program is read page fault by page fault as it runs, 128 KiB of read-around at a time,
+/// each read waiting for dm-verity's hashing; asked for whole now, the reads and the
+/// hashing go on in the kernel while PID 1 starts and runs early boot. After
+/// `berth: switch-root` on purpose: a corrupted block found by these reads stops the
+/// machine (`berth.verity=panic`) after that line, as the exec would have. Best effort: a
 /// program the root lacks (a variant without the runtime) is skipped.
 pub(super) fn prefetch(sys: &dyn Syscalls) {
     for rel in PREFETCH {
-        let _ = sys.prefetch(&Path::new(SYSROOT).join(rel));
+        let _ = sys.prefetch(&Path::new("/").join(rel));
     }
 }
 

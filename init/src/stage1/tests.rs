@@ -93,13 +93,13 @@ fn boots_in_order() {
             },
             data: String::new(),
         }),
-        Call::Prefetch("/sysroot/usr/sbin/init".into()),
-        Call::Prefetch("/sysroot/usr/bin/berth-journald".into()),
-        Call::Prefetch("/sysroot/usr/bin/berth-runtime".into()),
         Call::MoveMount("/dev".into(), "/sysroot/dev".into()),
         Call::MoveMount("/proc".into(), "/sysroot/proc".into()),
         Call::MoveMount("/sys".into(), "/sysroot/sys".into()),
         Call::SwitchRoot("/sysroot".into()),
+        Call::Prefetch("/usr/sbin/init".into()),
+        Call::Prefetch("/usr/bin/berth-journald".into()),
+        Call::Prefetch("/usr/bin/berth-runtime".into()),
         Call::Exec("/sbin/init".into()),
     ];
     assert_eq!(m.fake.effects(), expected);
