@@ -6,6 +6,7 @@
 //! them, and `init_module` the `.ko.zst` files that [`decompress`] has expanded (the
 //! builder compresses the root's modules; not every kernel can decompress them itself).
 
+use std::cell::OnceCell;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -86,6 +87,10 @@ pub struct ModuleLoader {
     base: PathBuf,
     release: String,
     index: ModuleIndex,
+    /// `modules.alias`, read and parsed on first use, once per loader: coldplug asks for
+    /// every device's modalias, and parsing the file for each cost PID 1 a third of a
+    /// second of early boot under TCG. `None`: the file is missing.
+    aliases: OnceCell<Option<ModuleAliases>>,
 }
 
 impl ModuleLoader {
@@ -124,7 +129,27 @@ impl ModuleLoader {
             base,
             release,
             index,
+            aliases: OnceCell::new(),
         })
+    }
+
+    /// `modules.alias` of the running kernel, `None` when the folder has none.
+    pub fn aliases(&self, sys: &dyn Syscalls) -> Result<Option<&ModuleAliases>, ModuleLoadError> {
+        if let Some(aliases) = self.aliases.get() {
+            return Ok(aliases.as_ref());
+        }
+        let path = self.base.join(MODULES_ALIAS);
+        let parsed = match sys.read_to_string(&path) {
+            Ok(text) => Some(
+                ModuleAliases::parse(&text).map_err(|e| ModuleLoadError::Index {
+                    path: path.clone(),
+                    source: io::Error::new(io::ErrorKind::InvalidData, e),
+                })?,
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(source) => return Err(ModuleLoadError::Index { path, source }),
+        };
+        Ok(self.aliases.get_or_init(|| parsed).as_ref())
     }
 
     /// The modules `name` stands for: itself when it is a module or built in, else the
@@ -137,21 +162,16 @@ impl ModuleLoader {
         if self.index.get(name).is_some() || self.index.is_builtin(name) {
             return Ok(vec![normalize(name)]);
         }
-        let path = self.base.join(MODULES_ALIAS);
-        let text = match sys.read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(ModuleLoadError::Index { path, source }),
-        };
-        let aliases = ModuleAliases::parse(&text).map_err(|e| ModuleLoadError::Index {
-            path: path.clone(),
-            source: io::Error::new(io::ErrorKind::InvalidData, e),
-        })?;
-        Ok(aliases
-            .lookup(name)
-            .into_iter()
-            .map(str::to_owned)
-            .collect())
+        Ok(self
+            .aliases(sys)?
+            .map(|aliases| {
+                aliases
+                    .lookup(name)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// The folder of the running kernel's modules.

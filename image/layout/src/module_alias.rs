@@ -66,6 +66,18 @@ impl ModuleAliases {
         text
     }
 
+    /// The aliases of the modules named in `keep` (normalized names) only.
+    pub fn only(&self, keep: &std::collections::BTreeSet<String>) -> ModuleAliases {
+        ModuleAliases {
+            entries: self
+                .entries
+                .iter()
+                .filter(|(_, module)| keep.contains(module))
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// The modules whose patterns match `name`, each once, in file order.
     pub fn lookup(&self, name: &str) -> Vec<&str> {
         let name = normalize_alias(name);
@@ -201,6 +213,12 @@ mod tests {
         assert_eq!(aliases.lookup("vmbus:f8615163df3e46c5"), ["hv_netvsc"]);
         assert!(aliases.lookup("vmbus:Z").is_empty());
         assert!(aliases.lookup("fs-ext9").is_empty());
+
+        let keep = ["virtio_net".to_owned(), "overlay".to_owned()].into();
+        let some = aliases.only(&keep);
+        assert_eq!(some.len(), 2);
+        assert_eq!(some.lookup("fs-overlay"), ["overlay"]);
+        assert!(some.lookup("nft-chain-2-nat").is_empty());
     }
 
     #[test]

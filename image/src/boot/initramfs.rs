@@ -67,6 +67,9 @@ pub struct Layout<'a> {
     pub modules: &'a [PathBuf],
     /// The `modules.dep` text of exactly those modules.
     pub modules_dep: &'a str,
+    /// The `modules.alias` text of those modules: stage 1 loads the drivers whose
+    /// aliases match a present device's modalias.
+    pub modules_alias: &'a str,
 }
 
 /// Sizes, for the manifest and the build's summary line.
@@ -101,6 +104,8 @@ pub fn tree(layout: &Layout, scratch: &Path) -> Result<Tree, InitramfsError> {
     entries.extend(dirs.into_iter().map(dir));
     let dep = write(scratch.join("modules.dep"), layout.modules_dep)?;
     entries.push(file(base.join("modules.dep"), dep, 0o644)?);
+    let alias = write(scratch.join("modules.alias"), layout.modules_alias)?;
+    entries.push(file(base.join("modules.alias"), alias, 0o644)?);
     let builtin = layout.modules_dir.join("modules.builtin");
     if builtin.exists() {
         entries.push(file(base.join("modules.builtin"), builtin, 0o644)?);
@@ -179,6 +184,7 @@ mod tests {
             modules_dir: &modules_dir,
             modules: &modules,
             modules_dep: "kernel/drivers/md/dm-verity.ko: kernel/drivers/md/dm-mod.ko\n",
+            modules_alias: "alias devname:mapper/control dm_mod\n",
         };
         let tree = tree(&layout, &scratch).unwrap();
         let paths: Vec<String> = tree
@@ -193,6 +199,7 @@ mod tests {
             "lib/modules/6.1.0-test/kernel/drivers/md",
             "lib/modules/6.1.0-test/kernel/drivers/md/dm-verity.ko",
             "lib/modules/6.1.0-test/modules.dep",
+            "lib/modules/6.1.0-test/modules.alias",
             "lib/modules/6.1.0-test/modules.builtin",
         ] {
             assert!(paths.iter().any(|p| p == want), "{want} missing: {paths:?}");
@@ -211,6 +218,7 @@ mod tests {
         assert_eq!(&archive[..6], b"070701");
         let text = String::from_utf8_lossy(&archive);
         assert!(text.contains("dm-verity.ko: kernel/drivers/md/dm-mod.ko"));
+        assert!(text.contains("alias devname:mapper/control dm_mod"));
         assert!(text.contains("ID=berth-initrd"));
 
         // Deterministic: the same tree gives the same bytes.
@@ -237,6 +245,7 @@ mod tests {
             modules_dir: &modules_dir,
             modules: &modules,
             modules_dep: "",
+            modules_alias: "",
         };
         let err = tree(&layout, dir.path()).unwrap_err();
         assert!(err.to_string().contains("missing.ko"), "{err}");

@@ -1,13 +1,16 @@
 //! Stage 1: from the initramfs to the verified root.
 //!
-//! Mount `/proc`, `/sys`, `/dev`; read the command line; load `STAGE1_MODULES`; wait
+//! Mount `/proc`, `/sys`, `/dev`; read the command line; load `STAGE1_MODULES` (of the
+//! storage drivers, those of the devices present: [`drivers`]); wait
 //! for the disk whose partitions the root hash names; check the verity superblock and top
 //! hash block; create the dm-verity device `root`; mount it read-only at [`SYSROOT`]; move
-//! `/dev`, `/proc`, `/sys` into it; switch root; exec `/sbin/init`. Each milestone is one
+//! `/dev`, `/proc`, `/sys` into it; switch root; queue the reads of the programs the boot
+//! runs first (`steps::PREFETCH`); exec `/sbin/init`. Each milestone is one
 //! `berth: stage1 …` line. Any failure prints `berth: FAILED <what>: <why>` and powers off
 //! (or reboots, `berth.failure=reboot`): stage 1 never returns to a half-booted system,
 //! never panics, and never exits (PID 1 exiting panics the kernel).
 
+pub mod drivers;
 #[cfg(test)]
 mod fixture;
 mod steps;
@@ -186,6 +189,7 @@ pub fn boot(sys: &dyn Syscalls, failure: &mut FailureAction) -> Result<(), Stage
             path: sysroot,
             source,
         })?;
+    steps::prefetch(sys);
     let init = PathBuf::from(STAGE2);
     sys.exec(&init)
         .map_err(|source| Stage1Error::Exec { path: init, source })

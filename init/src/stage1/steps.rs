@@ -9,7 +9,7 @@ use crate::module_loader::{Loaded, ModuleLoader};
 use crate::sys::{Mount, MountFlags, Syscalls};
 use crate::verity::{self, VerityCheckError};
 use berth_layout::cmdline::{Cmdline, FailureAction};
-use berth_layout::paths::{INITRAMFS_MODULES, STAGE2};
+use berth_layout::paths::{INITRAMFS_MODULES, STAGE2, STAGE2_IN_ROOT};
 
 /// The kernel's API file systems, in mount order: `(fstype, target, flags, data)`.
 /// `/dev` first: the initramfs may have no `/dev/console` of its own, and every line
@@ -67,8 +67,9 @@ pub(super) fn read_cmdline(
     Ok(Cmdline::parse(&text)?)
 }
 
-/// Loads `wanted` and their dependencies from [`INITRAMFS_MODULES`]; returns how many
-/// module files were inserted (built-in and already loaded ones are not counted).
+/// Loads `wanted` and their dependencies from [`INITRAMFS_MODULES`], of the storage
+/// drivers only those of present devices ([`super::drivers`]); returns how many module
+/// files were inserted (built-in and already loaded ones are not counted).
 pub(super) fn load_modules(
     sys: &dyn Syscalls,
     wanted: &[&str],
@@ -80,7 +81,7 @@ pub(super) fn load_modules(
             sys.log(&format!("berth: stage1 module {name} {}", state.as_str()));
         }
     };
-    Ok(loader.load(sys, wanted, &mut report)?)
+    Ok(super::drivers::load(sys, &loader, wanted, &mut report)?)
 }
 
 /// Waits for the partitions; a `roothash=` that matches no partition while root verity
@@ -166,6 +167,27 @@ pub(super) fn mount_root(sys: &dyn Syscalls, device: &Path) -> Result<(), Stage1
         return Err(Stage1Error::NoInit { path: init });
     }
     Ok(())
+}
+
+/// The programs on the way to a serving CRI socket, relative to the root: PID 1 (executed
+/// next), the journal (every unit starts after it) and the CRI runtime (12 MiB).
+pub const PREFETCH: [&str; 3] = [
+    STAGE2_IN_ROOT,
+    "usr/bin/berth-journald",
+    "usr/bin/berth-runtime",
+];
+
+/// Queues the reads of [`PREFETCH`], once the verified root is `/`. Left alone, each
+/// program is read page fault by page fault as it runs, 128 KiB of read-around at a time,
+/// each read waiting for dm-verity's hashing; asked for whole now, the reads and the
+/// hashing go on in the kernel while PID 1 starts and runs early boot. After
+/// `berth: switch-root` on purpose: a corrupted block found by these reads stops the
+/// machine (`berth.verity=panic`) after that line, as the exec would have. Best effort: a
+/// program the root lacks (a variant without the runtime) is skipped.
+pub(super) fn prefetch(sys: &dyn Syscalls) {
+    for rel in PREFETCH {
+        let _ = sys.prefetch(&Path::new("/").join(rel));
+    }
 }
 
 /// Moves `/dev`, `/proc` and `/sys` into the new root, which must have the directories.

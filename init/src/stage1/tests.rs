@@ -97,6 +97,9 @@ fn boots_in_order() {
         Call::MoveMount("/proc".into(), "/sysroot/proc".into()),
         Call::MoveMount("/sys".into(), "/sysroot/sys".into()),
         Call::SwitchRoot("/sysroot".into()),
+        Call::Prefetch("/usr/sbin/init".into()),
+        Call::Prefetch("/usr/bin/berth-journald".into()),
+        Call::Prefetch("/usr/bin/berth-runtime".into()),
         Call::Exec("/sbin/init".into()),
     ];
     assert_eq!(m.fake.effects(), expected);
@@ -316,4 +319,85 @@ fn halts_when_power_off_fails() {
         .logs()
         .iter()
         .any(|l| l.starts_with("berth: FAILED power off: ")));
+}
+
+/// `modules.alias` as the builder writes it for the fixture's modules.
+const MODULES_ALIAS: &str = "\
+alias virtio:d00000002v* virtio_blk
+alias virtio:d00000008v* virtio_scsi
+alias scsi:t-0x00* sd_mod
+alias devname:mapper/control dm_mod
+";
+
+fn with_aliases(virtio_device: &str) -> Fixture {
+    let m = Fixture::new();
+    m.fake
+        .write(format!("{MODULES}/modules.alias"), MODULES_ALIAS);
+    m.fake.write(
+        "/sys/bus/pci/devices/0000:00:02.0/modalias",
+        "pci:v00001AF4d00001042sv00001AF4sd00001100bc01sc00i00\n",
+    );
+    m.fake.write(
+        "/sys/bus/virtio/devices/virtio0/modalias",
+        format!("{virtio_device}\n"),
+    );
+    m
+}
+
+#[test]
+fn a_virtio_blk_disk_gets_its_driver_and_not_the_scsi_stack() {
+    let m = with_aliases("virtio:d00000002v00001AF4");
+    run(&m.fake);
+    assert_eq!(
+        m.fake.loaded_modules(),
+        [
+            "virtio_blk.ko",
+            "dm-mod.ko",
+            "reed_solomon.ko",
+            "dm-bufio.ko",
+            "dm-verity.ko"
+        ]
+    );
+    let logs = m.fake.logs();
+    assert!(
+        logs.contains(&"berth: stage1 modules loaded (5)".to_owned()),
+        "{logs:?}"
+    );
+    assert!(logs.contains(&"berth: switch-root".to_owned()), "{logs:?}");
+}
+
+#[test]
+fn a_scsi_host_gets_its_driver_and_the_scsi_disk_driver() {
+    let m = with_aliases("virtio:d00000008v00001AF4");
+    // The SCSI bus, as scsi_mod registers it; its disks come later (asynchronous scan).
+    std::fs::create_dir_all(m.fake.host("/sys/bus/scsi/devices")).unwrap();
+    run(&m.fake);
+    let loaded = m.fake.loaded_modules();
+    assert_eq!(
+        &loaded[..4],
+        [
+            "scsi_common.ko",
+            "scsi_mod.ko",
+            "sd_mod.ko",
+            "virtio_scsi.ko"
+        ],
+        "{loaded:?}"
+    );
+    assert!(!loaded.contains(&"virtio_blk.ko".to_owned()), "{loaded:?}");
+    assert!(loaded.contains(&"dm-verity.ko".to_owned()), "{loaded:?}");
+}
+
+#[test]
+fn without_modules_alias_every_module_is_loaded() {
+    // The fixture's initramfs has no modules.alias: `boots_in_order` loads all nine.
+    let m = Fixture::new();
+    m.fake.write(
+        "/sys/bus/virtio/devices/virtio0/modalias",
+        "virtio:d00000002v00001AF4\n",
+    );
+    run(&m.fake);
+    assert!(m
+        .fake
+        .loaded_modules()
+        .contains(&"virtio_scsi.ko".to_owned()));
 }

@@ -60,7 +60,7 @@ pub fn coldplug(m: &mut Machine) -> JobResult {
 }
 
 /// The `modalias` of every device on every bus, each once.
-fn modaliases(sys: &dyn Syscalls) -> BTreeSet<String> {
+pub(crate) fn modaliases(sys: &dyn Syscalls) -> BTreeSet<String> {
     let mut aliases = BTreeSet::new();
     let buses = sys.read_dir(Path::new("/sys/bus")).unwrap_or_default();
     for bus in buses {

@@ -286,6 +286,8 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, mut so
         if !ready_said && manager.anchor_reached() {
             m.log("berth: ready");
             ready_said = true;
+            // Start-up's garbage (expanded modules, parsed unit files) is free by now.
+            m.sys.release_free_memory();
         }
         if let Some((action, why, deadline)) = &stopping {
             if !manager.busy() || m.sys.now() >= *deadline {

@@ -47,6 +47,7 @@ pub enum Call {
     CgroupCreate(PathBuf),
     CgroupSignal(PathBuf, i32),
     Exec(PathBuf),
+    Prefetch(PathBuf),
     Sync,
     Reboot(PowerAction),
 }
@@ -214,6 +215,11 @@ impl Syscalls for Fake {
 
     fn open(&self, path: &Path) -> io::Result<File> {
         File::open(self.host(path))
+    }
+
+    fn prefetch(&self, path: &Path) -> io::Result<()> {
+        self.record(Call::Prefetch(path.to_path_buf()));
+        File::open(self.host(path)).map(drop)
     }
 
     fn mkdir(&self, path: &Path) -> io::Result<()> {

@@ -101,6 +101,17 @@ impl Syscalls for Linux {
         path.exists()
     }
 
+    fn prefetch(&self, path: &Path) -> io::Result<()> {
+        let file = File::open(path)?;
+        nix::fcntl::posix_fadvise(
+            &file,
+            0,
+            0,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED,
+        )?;
+        Ok(())
+    }
+
     fn open(&self, path: &Path) -> io::Result<File> {
         File::open(path)
     }
@@ -330,6 +341,12 @@ impl Syscalls for Linux {
 
     fn sync(&self) {
         nix::unistd::sync();
+    }
+
+    fn release_free_memory(&self) {
+        // SAFETY: malloc_trim takes no pointers; it only returns free heap pages to the
+        // kernel (MADV_DONTNEED) under the allocator's own lock.
+        unsafe { nix::libc::malloc_trim(0) };
     }
 
     fn reboot(&self, action: PowerAction) -> io::Result<()> {

@@ -146,6 +146,9 @@ pub trait Syscalls {
     fn exists(&self, path: &Path) -> bool;
     /// Opens a file or block device read-only.
     fn open(&self, path: &Path) -> io::Result<File>;
+    /// Asks the kernel to read the whole file into the page cache in the background
+    /// (`posix_fadvise(POSIX_FADV_WILLNEED)`); returns once the reads are queued.
+    fn prefetch(&self, path: &Path) -> io::Result<()>;
     /// Creates a directory (mode 0755); an existing one is fine.
     fn mkdir(&self, path: &Path) -> io::Result<()>;
     /// Creates a block device node (mode 0600); an existing one is replaced.
@@ -221,6 +224,13 @@ pub trait Syscalls {
     fn reap(&self) -> Reaped;
 
     fn sync(&self);
+
+    /// Hands the allocator's free memory back to the kernel (glibc's `malloc_trim(0)`).
+    /// Start-up frees a lot that glibc keeps in the heap: module files expanded for
+    /// `init_module`, unit files parsed once, whose buffers also raise glibc's dynamic
+    /// mmap threshold so that later large blocks come from the heap too. PID 1 calls it
+    /// once boot is done. The fake has nothing to give back.
+    fn release_free_memory(&self) {}
     /// Returns only with the reason it could not (or `Ok` from a fake).
     fn reboot(&self, action: PowerAction) -> io::Result<()>;
 

@@ -18,17 +18,16 @@ use crate::ui::Ui;
 use crate::workspace::Workspace;
 use crate::Variant;
 
-/// The seconds of a `[    4.463861] ...` console line.
+/// The seconds of a `[    4.463861] ...` console line: the first `[seconds]` in it, since
+/// the debug shell's prompt (`/ # `, a terminal query `ESC[6n`) can come first on the line
+/// when a kernel line is printed while it waits.
 pub(crate) fn stamp(line: &str) -> Result<f64> {
-    let inner = line
-        .trim_start()
-        .strip_prefix('[')
-        .and_then(|rest| rest.split_once(']'))
-        .map(|(t, _)| t.trim())
-        .with_context(|| format!("no timestamp in {line:?}"))?;
-    inner
-        .parse()
-        .with_context(|| format!("bad timestamp in {line:?}"))
+    line.match_indices('[')
+        .find_map(|(at, _)| {
+            let (inner, _) = line[at + 1..].split_once(']')?;
+            inner.trim().parse().ok()
+        })
+        .with_context(|| format!("no timestamp in {line:?}"))
 }
 
 pub(crate) fn median(mut values: Vec<f64>) -> f64 {
@@ -115,6 +114,11 @@ mod tests {
             4.463861
         );
         assert!(stamp("berth: no stamp").is_err());
+        assert_eq!(
+            stamp("/ # \u{1b}[6n[    3.925965] berth: started berth-runtime.service").unwrap(),
+            3.925965
+        );
+        assert!(stamp("/ # \u{1b}[6n berth: [x] no stamp").is_err());
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
     }
 }
