@@ -38,17 +38,7 @@ impl Manager<'_> {
             for w in &unit.warnings {
                 self.log(&format!("berth: {name}: {w}"));
             }
-            self.slots.entry(name).or_insert(Slot {
-                unit,
-                run: ServiceRun::default(),
-                active: false,
-                status: None,
-                activated_at: None,
-                started_at: None,
-                main_started_at: None,
-                said: None,
-                settled_as: Active::Inactive,
-            });
+            self.slots.entry(name).or_insert_with(|| Slot::new(unit));
         }
         for (name, job) in t.jobs {
             self.pending.insert(
@@ -114,7 +104,9 @@ impl Manager<'_> {
                 self.job_done(&name, r, &job.required_by);
             }
             JobKind::Stop => {
-                if slot.unit.service.is_some() {
+                if slot.builtin && slot.unit.service.is_some() {
+                    self.stop_builtin(&name, &job.required_by);
+                } else if slot.unit.service.is_some() {
                     self.running
                         .insert(name.clone(), (JobKind::Stop, job.required_by));
                     self.feed(&name, Event::Stop);
@@ -142,7 +134,9 @@ impl Manager<'_> {
                     return;
                 };
                 slot.started_at = Some(now);
-                if slot.unit.service.is_some() {
+                if slot.builtin && slot.unit.service.is_some() {
+                    self.start_builtin(name, job.required_by);
+                } else if slot.unit.service.is_some() {
                     self.running
                         .insert(name.clone(), (JobKind::Start, job.required_by));
                     self.feed(&name, Event::Start);

@@ -8,6 +8,7 @@
 //! with virtual time, and stage 2's poll loop drives it on the machine.
 
 pub mod boot_times;
+pub mod builtin;
 mod cgroup_limits;
 mod dispatch;
 pub mod environment;
@@ -58,9 +59,26 @@ pub struct Slot {
     said: Option<Active>,
     /// The state at the last settling, to see it become inactive (`OnSuccess=`).
     settled_as: Active,
+    /// A built-in unit ([`builtin`]): PID 1 runs its step itself.
+    pub builtin: bool,
 }
 
 impl Slot {
+    fn new(unit: Unit) -> Slot {
+        Slot {
+            unit,
+            run: ServiceRun::default(),
+            active: false,
+            status: None,
+            activated_at: None,
+            started_at: None,
+            main_started_at: None,
+            said: None,
+            settled_as: Active::Inactive,
+            builtin: false,
+        }
+    }
+
     pub fn active_state(&self) -> Active {
         match self.unit.name.unit_type() {
             UnitType::Service => self.run.active,
@@ -94,6 +112,8 @@ pub struct Manager<'a> {
     anchor_reached: bool,
     /// Requirements a transaction could not load: (requirer, missing).
     unmet: Vec<(UnitName, UnitName)>,
+    /// Built-in units whose start job runs, for the caller to carry out.
+    due_builtins: Vec<UnitName>,
     /// Units to start again once their stop job is done (`systemctl restart`).
     restart_after_stop: BTreeSet<UnitName>,
     /// PID 1's own environment, for `PassEnvironment=`.
@@ -146,7 +166,9 @@ impl Units for LoaderUnits<'_> {
             return Ok(slot.unit.clone());
         }
         let files = self.loader.load(name.as_str()).map_err(|e| e.to_string())?;
-        Ok(Unit::from_files(files, self.host))
+        let mut unit = Unit::from_files(files, self.host);
+        builtin::add_wanted_builtins(&mut unit, self.known);
+        Ok(unit)
     }
 }
 
@@ -173,9 +195,17 @@ impl<'a> Manager<'a> {
             anchor_reached: false,
             unmet: Vec::new(),
             restart_after_stop: BTreeSet::new(),
+            due_builtins: Vec::new(),
             own_env: BTreeMap::new(),
             boot_times: boot_times::BootTimes::default(),
         }
+    }
+
+    /// What specifiers and conditions see of the machine, once early boot has settled it
+    /// (the machine-id, the host name, first boot); for units loaded from now on.
+    pub fn set_machine(&mut self, host: Host, facts: MachineFacts) {
+        self.host = host;
+        self.facts = facts;
     }
 
     fn log(&self, line: &str) {
