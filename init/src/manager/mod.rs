@@ -11,6 +11,7 @@ pub mod boot_times;
 pub mod builtin;
 mod cgroup_limits;
 mod dispatch;
+mod drain;
 pub mod environment;
 pub mod graph;
 pub mod jobs;
@@ -61,6 +62,8 @@ pub struct Slot {
     settled_as: Active,
     /// A built-in unit ([`builtin`]): PID 1 runs its step itself.
     pub builtin: bool,
+    /// Its stop waits for its cgroup to empty ([`drain`]).
+    pub draining: bool,
 }
 
 impl Slot {
@@ -76,11 +79,13 @@ impl Slot {
             said: None,
             settled_as: Active::Inactive,
             builtin: false,
+            draining: false,
         }
     }
 
     pub fn active_state(&self) -> Active {
         match self.unit.name.unit_type() {
+            UnitType::Service if self.draining => Active::Deactivating,
             UnitType::Service => self.run.active,
             _ if self.active => Active::Active,
             _ => Active::Inactive,
@@ -112,6 +117,8 @@ pub struct Manager<'a> {
     anchor_reached: bool,
     /// Requirements a transaction could not load: (requirer, missing).
     unmet: Vec<(UnitName, UnitName)>,
+    /// Stop jobs waiting for their unit's cgroup to empty.
+    drains: BTreeMap<UnitName, drain::Drain>,
     /// Built-in units whose start job runs, for the caller to carry out.
     due_builtins: Vec<UnitName>,
     /// Units to start again once their stop job is done (`systemctl restart`).
@@ -196,6 +203,7 @@ impl<'a> Manager<'a> {
             unmet: Vec::new(),
             restart_after_stop: BTreeSet::new(),
             due_builtins: Vec::new(),
+            drains: BTreeMap::new(),
             own_env: BTreeMap::new(),
             boot_times: boot_times::BootTimes::default(),
         }
@@ -261,6 +269,8 @@ pub fn slice_path(slice: &str) -> PathBuf {
     path
 }
 
+#[cfg(test)]
+mod drain_tests;
 #[cfg(test)]
 mod graph_tests;
 #[cfg(test)]

@@ -85,8 +85,9 @@ impl Manager<'_> {
         self.timers
             .values()
             .chain(self.watchdogs.values())
-            .min()
             .copied()
+            .chain(self.next_drain_deadline())
+            .min()
     }
 
     /// Fires every timer that is due.
@@ -114,5 +115,6 @@ impl Manager<'_> {
             self.log(&format!("berth: {name}: watchdog timeout"));
             self.feed(&name, Event::WatchdogExpired);
         }
+        self.fire_drain_timers();
     }
 }

@@ -127,9 +127,9 @@ impl Manager<'_> {
                     Active::Failed => Some(Err(why.clone())),
                     _ => None,
                 },
-                JobKind::Stop => {
-                    matches!(state, Active::Inactive | Active::Failed).then_some(Ok(()))
-                }
+                JobKind::Stop => (matches!(state, Active::Inactive | Active::Failed)
+                    && !self.drain_holds(name))
+                .then_some(Ok(())),
                 JobKind::Verify => None,
             };
             if let Some(result) = done {

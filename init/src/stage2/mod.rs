@@ -14,6 +14,7 @@
 //! serial console is started again when it exits. The control socket
 //! ([`crate::control`], what `systemctl` talks to) is polled in the same loop.
 
+pub mod cgroup_watch;
 pub mod cloud;
 pub mod coldplug;
 pub mod confd;
@@ -251,6 +252,7 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
     // Until early boot's target is reached; its steps run one per turn of the loop.
     let mut early = true;
     let mut steps: VecDeque<UnitName> = VecDeque::new();
+    let mut watches = cgroup_watch::CgroupWatches::default();
     // Set once a shutdown signal came: units are being stopped until this deadline.
     let mut stopping: Option<(PowerAction, String, Duration)> = None;
     loop {
@@ -268,6 +270,7 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
             shell.next_start = m.options.debug_shell.then(|| m.sys.now());
             continue;
         }
+        guarded(m, "cgroup watch", || watches.update(m.sys, manager));
         manager.fire_timers();
         if !early && !ready_said && manager.anchor_reached() {
             m.log("berth: ready");
@@ -322,6 +325,13 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
                     .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
             );
         }
+        let cgroups = watches.fds();
+        let first_cgroup = fds.len();
+        fds.extend(
+            cgroups
+                .iter()
+                .map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLPRI)),
+        );
         if let Err(e) = poll(&mut fds, timeout) {
             if e != nix::errno::Errno::EINTR {
                 m.log(&format!("berth: FAILED poll: {e}"));
@@ -329,7 +339,15 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
             }
             continue;
         }
+        let changed: Vec<UnitName> = cgroups
+            .iter()
+            .zip(&fds[first_cgroup..])
+            .filter(|(_, fd)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|((name, _), _)| name.clone())
+            .collect();
         drop(fds);
+        drop(cgroups);
+        watches.fired(&changed);
         if let Some(n) = &sockets.notify {
             while let Some((pid, message)) = n.receive() {
                 guarded(m, "notify", || manager.notify(pid, &message));
