@@ -18,6 +18,7 @@ impl Manager<'_> {
         for line in message.lines() {
             match line.split_once('=') {
                 Some(("READY", "1")) => self.feed(&name, Event::Ready),
+                Some(("RELOADING", "1")) => self.feed(&name, Event::Reloading),
                 Some(("MAINPID", v)) => {
                     if let Ok(main) = v.parse::<u32>() {
                         self.pids.insert(main, name.clone());
