@@ -1,5 +1,5 @@
-//! A stop waits for the unit's cgroup to empty, per KillMode=, over the fake's virtual
-//! clock and a `cgroup.events` file the test rewrites.
+//! The unit's cgroup over the fake: a stop waits for it to empty, per KillMode= (virtual
+//! clock, a `cgroup.events` file the test rewrites), and `Delegate=` with controllers.
 
 use std::path::Path;
 use std::time::Duration;
@@ -144,4 +144,32 @@ fn a_restart_starts_again_only_once_the_group_is_empty() {
     m.cgroup_changed(&n("bomb.service"));
     assert_eq!(spawns(&fake), 2);
     assert_ne!(pid_of(&m, "bomb.service"), first);
+}
+
+#[test]
+fn delegate_with_controllers_enables_the_missing_ones_in_the_parent() {
+    let fake = machine(&[(
+        "r.service",
+        "[Service]\nExecStart=/usr/bin/r\nDelegate=cpu blkio memory devices\n",
+    )]);
+    let dir = Path::new("/sys/fs/cgroup/system.slice/r.service");
+    fake.write(dir.join("cgroup.controllers"), "cpu pids\n");
+    fake.write("/sys/fs/cgroup/system.slice/cgroup.subtree_control", "");
+    let mut m = manager(&fake);
+    m.start(&n("r.service"));
+    let writes: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Write(p, v) if p.ends_with("system.slice/cgroup.subtree_control") => Some(v),
+            _ => None,
+        })
+        .collect();
+    // cpu is there; blkio is v2's io; devices is no v2 controller.
+    assert_eq!(writes, ["+io", "+memory"]);
+    // Inside the delegated group nothing is written.
+    assert!(!fake
+        .calls()
+        .iter()
+        .any(|c| matches!(c, Call::Write(p, _) if p.starts_with(dir))));
 }

@@ -187,6 +187,7 @@ impl Manager<'_> {
                 .cgroup_create(dir)
                 .map_err(|e| format!("cgroup {}: {e}", dir.display()))?;
             self.apply_limits(name, dir);
+            self.delegate_controllers(name, dir);
         }
         self.sys
             .spawn_command(&spec)
@@ -207,6 +208,50 @@ impl Manager<'_> {
         for (file, value) in cgroup_limits::files(resources, totals) {
             if let Err(e) = self.sys.write_file(&dir.join(file), value.as_bytes()) {
                 self.log(&format!("berth: {name}: cannot set {file}={value}: {e}"));
+            }
+        }
+    }
+
+    /// `Delegate=` with a controller list (systemd.resource-control(5)): each controller
+    /// named must be available in the unit's cgroup, the root of the subtree handed over,
+    /// so it is enabled in the parent's `cgroup.subtree_control` if it is not yet; one
+    /// the kernel refuses is said. cgroup v1 names map to v2's (cpuacct is cpu, blkio is
+    /// io); `devices` is eBPF on v2, not a controller. The subtree itself is the
+    /// delegatee's: nothing is written inside it.
+    fn delegate_controllers(&self, name: &UnitName, dir: &Path) {
+        let Some(r) = self
+            .slots
+            .get(name)
+            .and_then(|s| Some(&s.unit.service.as_ref()?.resources))
+        else {
+            return;
+        };
+        if !r.delegate || r.delegate_controllers.is_empty() {
+            return;
+        }
+        let available = self
+            .sys
+            .read_to_string(&dir.join("cgroup.controllers"))
+            .unwrap_or_default();
+        let Some(parent) = dir.parent() else {
+            return;
+        };
+        for wanted in &r.delegate_controllers {
+            let v2 = match wanted.as_str() {
+                "cpuacct" => "cpu",
+                "blkio" => "io",
+                "devices" => continue,
+                other => other,
+            };
+            if available.split_whitespace().any(|c| c == v2) {
+                continue;
+            }
+            let control = parent.join("cgroup.subtree_control");
+            if let Err(e) = self.sys.write_file(&control, format!("+{v2}").as_bytes()) {
+                self.log(&format!(
+                    "berth: {name}: Delegate={wanted}: cannot enable it in {}: {e}",
+                    control.display()
+                ));
             }
         }
     }
