@@ -258,7 +258,12 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
     loop {
         steps.extend(manager.take_due_builtins());
         if stopping.is_some() {
-            steps.clear();
+            // Shutting down during early boot: the steps not run yet are cancelled.
+            while let Some(unit) = steps.pop_front() {
+                let why = "cancelled: the system is shutting down".to_owned();
+                guarded(m, "built-in unit", || manager.builtin_done(&unit, Err(why)));
+                steps.extend(manager.take_due_builtins());
+            }
         } else if let Some(unit) = steps.pop_front() {
             let result = early::run_step(m, &unit);
             guarded(m, "built-in unit", || manager.builtin_done(&unit, result));
