@@ -133,7 +133,11 @@ impl Manager<'_> {
                 let Some(slot) = self.slots.get_mut(&name) else {
                     return;
                 };
-                slot.started_at = Some(now);
+                // A start of a unit already up (a built-in unit that sysinit.target
+                // wants again) keeps the time it left inactive (`systemd-analyze blame`).
+                if matches!(slot.active_state(), Active::Inactive | Active::Failed) {
+                    slot.started_at = Some(now);
+                }
                 if slot.builtin && slot.unit.service.is_some() {
                     self.start_builtin(name, job.required_by);
                 } else if slot.unit.service.is_some() {
