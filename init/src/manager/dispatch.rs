@@ -145,8 +145,10 @@ impl Manager<'_> {
                         .insert(name.clone(), (JobKind::Start, job.required_by));
                     self.feed(&name, Event::Start);
                 } else {
+                    if !slot.active {
+                        slot.activated_at = Some(now);
+                    }
                     slot.active = true;
-                    slot.activated_at = Some(now);
                     self.job_done(&name, Ok(()), &job.required_by);
                 }
             }

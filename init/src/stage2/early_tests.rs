@@ -164,11 +164,13 @@ fn default_target_after_early_boot_finds_them_done_and_shutdown_stops_them() {
     early::start(&mut m);
     run(&fake, &mut m, |_| Ok(()));
     let started = m.properties(&n("systemd-sysctl.service")).expect("loaded");
+    let target = m.properties(&n(EARLY_TARGET)).expect("loaded");
     fake.sleep(Duration::from_secs(1));
     m.start(&n("multi-user.target"));
     // sysinit.target wants them (WantedBy=), and nothing runs twice, nor is timed again.
     assert!(m.take_due_builtins().is_empty());
     assert_eq!(m.properties(&n("systemd-sysctl.service")), Some(started));
+    assert_eq!(m.properties(&n(EARLY_TARGET)), Some(target));
     assert!(m.anchor_reached());
     let sysinit = &m.slots[&n("sysinit.target")].unit;
     for u in &EARLY_BOOT {
