@@ -161,6 +161,8 @@ fn early_done(m: &Machine, manager: &mut Manager, started: Duration) -> Sockets 
         .read_to_string(Path::new("/proc/1/stat"))
         .ok()
         .and_then(|stat| crate::manager::boot_times::process_start(&stat));
+    // The boot finishes when default.target is reached, not early boot's target.
+    manager.boot_times.finish = None;
     units::start_default(m, manager);
     Sockets { notify, control }
 }
