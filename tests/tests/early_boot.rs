@@ -121,6 +121,53 @@ fn mount_table_matches_the_design_row_by_row() {
             "{c} not delegated: {controllers}"
         );
     }
+    // Early boot's steps are built-in units of the service manager: listed with their
+    // state, ordered before sysinit.target, with their times in blame.
+    let units = sh.run("systemctl list-units --all --no-legend --no-pager");
+    let early = [
+        "berth-api-mounts.service",
+        "berth-etc-overlay.service",
+        "berth-state.service",
+        "berth-state-binds.service",
+        "berth-tmpfs-mounts.service",
+        "berth-machine-id.service",
+        "berth-hostname.service",
+        "systemd-udev-trigger.service",
+        "systemd-modules-load.service",
+        "systemd-sysctl.service",
+        "systemd-tmpfiles-setup.service",
+    ];
+    for unit in early {
+        let row: Vec<&str> = units
+            .lines()
+            .map(|l| {
+                l.split_whitespace()
+                    .filter(|w| *w != "\u{25cf}")
+                    .collect::<Vec<_>>()
+            })
+            .find(|w| w.first() == Some(&unit))
+            .unwrap_or_else(|| panic!("{unit} not listed:\n{units}"));
+        assert_eq!(
+            row.get(1..4),
+            Some(&["loaded", "active", "exited"][..]),
+            "{units}"
+        );
+    }
+    let target = units
+        .lines()
+        .find(|l| l.contains("berth-early-boot.target"))
+        .unwrap_or_else(|| panic!("no berth-early-boot.target:\n{units}"));
+    let words: Vec<&str> = target.split_whitespace().collect();
+    assert!(
+        words
+            .windows(3)
+            .any(|w| w == ["loaded", "active", "active"]),
+        "{target}"
+    );
+    let status = sh.run("systemctl status systemd-sysctl.service --no-pager");
+    assert!(status.contains("Active: active (exited) since"), "{status}");
+    let blame = sh.run("systemd-analyze blame --no-pager");
+    assert!(blame.contains(" berth-state.service\n"), "{blame}");
     // Identity, sysctl, modules.
     let id = sh.run("busybox cat /etc/machine-id").trim().to_owned();
     assert_eq!(id.len(), 32, "{id}");

@@ -101,9 +101,13 @@ impl Manager<'_> {
         let names: Vec<UnitName> = self.slots.keys().cloned().collect();
         let mut reloaded = 0;
         for name in names {
+            if self.slots.get(&name).is_some_and(|s| s.builtin) {
+                continue;
+            }
             match self.loader.load(name.as_str()) {
                 Ok(files) => {
-                    let unit = crate::unit::model::Unit::from_files(files, &self.host);
+                    let mut unit = crate::unit::model::Unit::from_files(files, &self.host);
+                    super::builtin::add_wanted_builtins(&mut unit, &self.slots);
                     if let Some(slot) = self.slots.get_mut(&name) {
                         slot.unit = unit;
                         reloaded += 1;

@@ -18,6 +18,7 @@ impl Manager<'_> {
         for line in message.lines() {
             match line.split_once('=') {
                 Some(("READY", "1")) => self.feed(&name, Event::Ready),
+                Some(("RELOADING", "1")) => self.feed(&name, Event::Reloading),
                 Some(("MAINPID", v)) => {
                     if let Ok(main) = v.parse::<u32>() {
                         self.pids.insert(main, name.clone());
@@ -85,8 +86,9 @@ impl Manager<'_> {
         self.timers
             .values()
             .chain(self.watchdogs.values())
-            .min()
             .copied()
+            .chain(self.next_drain_deadline())
+            .min()
     }
 
     /// Fires every timer that is due.
@@ -114,5 +116,6 @@ impl Manager<'_> {
             self.log(&format!("berth: {name}: watchdog timeout"));
             self.feed(&name, Event::WatchdogExpired);
         }
+        self.fire_drain_timers();
     }
 }

@@ -1,10 +1,13 @@
 //! `systemctl kill`, `reset-failed` and `reload` against the engine over the fake.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::tests::{machine, manager, n, pid_of, spawned};
 use super::unit_ops::{OpRefused, Whom};
+use super::Manager;
 use crate::sys::fake::Call;
+use crate::sys::Syscalls;
 use crate::unit::lifecycle::{Active, Exit};
 
 #[test]
@@ -75,4 +78,39 @@ fn reload_runs_exec_reload_with_mainpid_and_is_a_job_until_done() {
         refused.to_string(),
         "Unit a.service cannot be reloaded because it is inactive."
     );
+}
+
+#[test]
+fn reloading_notified_by_the_service_lasts_until_its_ready() {
+    let fake = machine(&[(
+        "d.service",
+        "[Service]\nType=notify\nExecStart=/usr/bin/d\nTimeoutStartSec=4\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start_unit(&n("d.service")).expect("start");
+    let main = pid_of(&m, "d.service");
+    let state = |m: &Manager| {
+        let props = m.properties(&n("d.service")).expect("loaded");
+        let get = |k: &str| {
+            props
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.clone())
+        };
+        (get("ActiveState").unwrap(), get("ReloadResult").unwrap())
+    };
+    // Still starting: RELOADING=1 means nothing yet.
+    m.notify(main, "RELOADING=1");
+    assert_eq!(state(&m).0, "activating");
+    m.notify(main, "READY=1");
+    assert_eq!(state(&m).0, "active");
+    m.notify(main, "RELOADING=1\nSTATUS=reloading the configuration");
+    assert_eq!(state(&m).0, "reloading");
+    m.notify(main, "READY=1");
+    assert_eq!(state(&m), ("active".into(), "success".into()));
+    // A reload that never says READY=1 ends at TimeoutStartSec=, the unit still active.
+    m.notify(main, "RELOADING=1");
+    fake.sleep(Duration::from_secs(4));
+    m.fire_timers();
+    assert_eq!(state(&m), ("active".into(), "timeout".into()));
 }

@@ -1,6 +1,6 @@
-//! The job engine: an ordered list of named jobs over one [`Machine`]. Early boot is the
-//! first list and shutdown the second, so that the service manager (units with ordering
-//! and dependencies) can grow out of this without a second way of doing things.
+//! The machine the boot and shutdown steps share, and the job list: shutdown's final
+//! steps are an ordered list of named jobs over one [`Machine`]. (Early boot's steps are
+//! built-in units of the service manager, [`super::early`].)
 //!
 //! A job that fails is reported as `berth: FAILED <job>: <why>` and the next job runs:
 //! at boot, as in systemd, one broken piece must not leave the node unreachable. A job

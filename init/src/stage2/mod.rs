@@ -2,10 +2,11 @@
 //!
 //! It says `berth: stage2 started`, blocks every signal and reads them from a signalfd
 //! (so nothing runs in a signal handler), turns Ctrl-Alt-Del into SIGINT
-//! (`RB_DISABLE_CAD`), and runs the early-boot jobs ([`EARLY_BOOT`]): the design's mount
-//! table, STATE, machine identity, modules, sysctl, tmpfiles. Then `berth: early-boot
-//! done`, then starts `default.target` with the service manager ([`units`]) and says
-//! `berth: ready` once it is reached. The loop polls the signalfd and the sd_notify
+//! (`RB_DISABLE_CAD`), and starts the service manager ([`units`]) on early boot's target:
+//! built-in units ([`early`]) for the design's mount table, STATE, machine identity,
+//! modules, sysctl, tmpfiles, whose steps the loop runs one per turn. Once that target is
+//! reached, `berth: early-boot done`; the notify and control sockets are bound, the unit
+//! files loaded and `default.target` started; `berth: ready` once it is reached. The loop polls the signalfd and the sd_notify
 //! socket with a timeout for the next timer: SIGCHLD reaps every exited child (orphans
 //! are reparented to PID 1) and hands unit processes to the manager; the shutdown signals
 //! of sysvinit/busybox and systemd stop every unit in reverse order, then run the
@@ -13,9 +14,11 @@
 //! serial console is started again when it exits. The control socket
 //! ([`crate::control`], what `systemctl` talks to) is polled in the same loop.
 
+pub mod cgroup_watch;
 pub mod cloud;
 pub mod coldplug;
 pub mod confd;
+pub mod early;
 pub mod engine;
 pub mod identity;
 pub mod mounts;
@@ -26,6 +29,7 @@ pub mod state;
 pub mod tmpfiles;
 pub mod units;
 
+use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::Duration;
@@ -37,8 +41,9 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use crate::manager::{Manager, NOTIFY_SOCKET};
 use crate::sys::{PowerAction, Syscalls};
 use crate::unit::lifecycle::Exit;
+use crate::unit::name::UnitName;
 use berth_layout::cmdline::BootOptions;
-use engine::{Job, Machine};
+use engine::Machine;
 use notify::NotifySocket;
 
 use crate::control::socket::ControlSocket;
@@ -49,55 +54,6 @@ struct Sockets {
     notify: Option<NotifySocket>,
     control: Option<ControlSocket>,
 }
-
-/// Early boot, in order. Mounts first (later jobs write to `/etc`, `/var`, `/proc/sys`);
-/// modules before sysctl (`net.bridge.*` exists once `br_netfilter` is loaded).
-pub const EARLY_BOOT: [Job; 11] = [
-    Job {
-        name: "mount",
-        run: mounts::api,
-    },
-    Job {
-        name: "etc",
-        run: mounts::etc,
-    },
-    Job {
-        name: "state",
-        run: state::state,
-    },
-    Job {
-        name: "mount state",
-        run: mounts::state_binds,
-    },
-    Job {
-        name: "mount tmpfs",
-        run: mounts::stateless,
-    },
-    Job {
-        name: "machine-id",
-        run: identity::machine_id,
-    },
-    Job {
-        name: "hostname",
-        run: identity::hostname,
-    },
-    Job {
-        name: "coldplug",
-        run: coldplug::coldplug,
-    },
-    Job {
-        name: "modules-load",
-        run: confd::modules_load,
-    },
-    Job {
-        name: "sysctl",
-        run: confd::sysctl,
-    },
-    Job {
-        name: "tmpfiles",
-        run: tmpfiles::tmpfiles,
-    },
-];
 
 /// The debug variant's shell and the terminal it runs on.
 pub const SHELL: &str = berth_layout::paths::DEBUG_SHELL;
@@ -160,12 +116,30 @@ pub fn run(sys: &dyn Syscalls) {
         sys.log(&format!("berth: FAILED cmdline: ignored {problem}"));
     }
     let mut machine = Machine::new(sys, options);
-    let failed = early_boot(&mut machine);
+    let mut manager = units::manager(&machine);
+    manager.boot_times.userspace = Some(started);
+    early::start(&mut manager);
+    match signals {
+        Ok(signals) => event_loop(&mut machine, &mut manager, &signals, started),
+        Err(_) => {
+            early::run_due(&mut machine, &mut manager);
+            drop(early_done(&machine, &mut manager, started));
+            machine.action = PowerAction::PowerOff;
+            shutdown(&mut machine, "no signalfd");
+        }
+    }
+}
+
+/// Early boot's target is reached: said with its time and failures, the sockets bound,
+/// and `default.target` started with what early boot settled.
+fn early_done(m: &Machine, manager: &mut Manager, started: Duration) -> Sockets {
+    let sys = m.sys;
     let took = sys.now().saturating_sub(started);
     sys.log(&format!(
-        "berth: early-boot done in {}.{:03}s ({failed} failed)",
+        "berth: early-boot done in {}.{:03}s ({} failed)",
         took.as_secs(),
-        took.subsec_millis()
+        took.subsec_millis(),
+        early::failed(manager)
     ));
     let notify = match NotifySocket::bind(Path::new(NOTIFY_SOCKET)) {
         Ok(n) => Some(n),
@@ -183,24 +157,14 @@ pub fn run(sys: &dyn Syscalls) {
             None
         }
     };
-    let mut manager = units::start(&machine);
-    manager.boot_times.userspace = Some(started);
     manager.boot_times.initrd = sys
         .read_to_string(Path::new("/proc/1/stat"))
         .ok()
         .and_then(|stat| crate::manager::boot_times::process_start(&stat));
-    match signals {
-        Ok(signals) => event_loop(
-            &mut machine,
-            &mut manager,
-            &signals,
-            Sockets { notify, control },
-        ),
-        Err(_) => {
-            machine.action = PowerAction::PowerOff;
-            shutdown(&mut machine, "no signalfd");
-        }
-    }
+    // The boot finishes when default.target is reached, not early boot's target.
+    manager.boot_times.finish = None;
+    units::start_default(m, manager);
+    Sockets { notify, control }
 }
 
 /// How long shutdown waits for units to stop before the final steps take over (each unit
@@ -217,9 +181,13 @@ pub fn parse_exit(how: &str) -> Option<Exit> {
     }
 }
 
-/// Runs [`EARLY_BOOT`]; returns how many jobs failed.
+/// Runs early boot's units to their end, each step in turn (the event loop interleaves
+/// them with its other work instead); returns how many failed.
 pub fn early_boot(machine: &mut Machine) -> usize {
-    engine::run(machine, &EARLY_BOOT)
+    let mut manager = units::manager(machine);
+    early::start(&mut manager);
+    early::run_due(machine, &mut manager);
+    early::failed(&manager)
 }
 
 fn shutdown(machine: &mut Machine, reason: &str) {
@@ -271,19 +239,47 @@ impl Shell {
     }
 }
 
-fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, mut sockets: Sockets) {
+fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, started: Duration) {
+    let mut sockets = Sockets {
+        notify: None,
+        control: None,
+    };
     let mut shell = Shell {
         pid: None,
         started: Duration::ZERO,
-        next_start: m.options.debug_shell.then(|| m.sys.now()),
+        next_start: None,
         pause: Duration::ZERO,
     };
     let mut ready_said = false;
+    // Until early boot's target is reached; its steps run one per turn of the loop.
+    let mut early = true;
+    let mut steps: VecDeque<UnitName> = VecDeque::new();
+    let mut watches = cgroup_watch::CgroupWatches::default();
     // Set once a shutdown signal came: units are being stopped until this deadline.
     let mut stopping: Option<(PowerAction, String, Duration)> = None;
     loop {
+        steps.extend(manager.take_due_builtins());
+        if stopping.is_some() {
+            // Shutting down during early boot: the steps not run yet are cancelled.
+            while let Some(unit) = steps.pop_front() {
+                let why = "cancelled: the system is shutting down".to_owned();
+                guarded(m, "built-in unit", || manager.builtin_done(&unit, Err(why)));
+                steps.extend(manager.take_due_builtins());
+            }
+        } else if let Some(unit) = steps.pop_front() {
+            let result = early::run_step(m, &unit);
+            guarded(m, "built-in unit", || manager.builtin_done(&unit, result));
+            steps.extend(manager.take_due_builtins());
+        }
+        if early && steps.is_empty() && stopping.is_none() && manager.anchor_reached() {
+            early = false;
+            sockets = early_done(m, manager, started);
+            shell.next_start = m.options.debug_shell.then(|| m.sys.now());
+            continue;
+        }
+        guarded(m, "cgroup watch", || watches.update(m.sys, manager));
         manager.fire_timers();
-        if !ready_said && manager.anchor_reached() {
+        if !early && !ready_said && manager.anchor_reached() {
             m.log("berth: ready");
             ready_said = true;
             // Start-up's garbage (expanded modules, parsed unit files) is free by now.
@@ -319,6 +315,8 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, mut so
         .flatten()
         .min();
         let timeout = match next {
+            // Another early-boot step is due: only look at what is already pending.
+            _ if !steps.is_empty() && stopping.is_none() => PollTimeout::ZERO,
             Some(at) => {
                 let ms = at.saturating_sub(m.sys.now()).as_millis().min(60_000);
                 PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::MAX)
@@ -336,6 +334,13 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, mut so
                     .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
             );
         }
+        let cgroups = watches.fds();
+        let first_cgroup = fds.len();
+        fds.extend(
+            cgroups
+                .iter()
+                .map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLPRI)),
+        );
         if let Err(e) = poll(&mut fds, timeout) {
             if e != nix::errno::Errno::EINTR {
                 m.log(&format!("berth: FAILED poll: {e}"));
@@ -343,7 +348,15 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, mut so
             }
             continue;
         }
+        let changed: Vec<UnitName> = cgroups
+            .iter()
+            .zip(&fds[first_cgroup..])
+            .filter(|(_, fd)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|((name, _), _)| name.clone())
+            .collect();
         drop(fds);
+        drop(cgroups);
+        watches.fired(&changed);
         if let Some(n) = &sockets.notify {
             while let Some((pid, message)) = n.receive() {
                 guarded(m, "notify", || manager.notify(pid, &message));
@@ -436,5 +449,7 @@ fn signal_name(signo: i32) -> String {
     }
 }
 
+#[cfg(test)]
+mod early_tests;
 #[cfg(test)]
 mod tests;

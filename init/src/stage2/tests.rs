@@ -281,7 +281,7 @@ fn a_state_that_fails_to_mount_falls_back_and_boot_goes_on() {
     assert!(logs.contains("e2fsck could not repair it"), "{logs}");
     assert!(logs.contains("cannot run it"), "{logs}");
     assert!(
-        logs.contains("berth: FAILED etc: cannot mount overlay on /etc"),
+        logs.contains("berth: FAILED berth-etc-overlay.service: cannot mount overlay on /etc"),
         "{logs}"
     );
     // The binds and tmpfs mounts still happen.

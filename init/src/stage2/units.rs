@@ -1,4 +1,5 @@
-//! Stage 2's service manager: after early boot, the units of `/usr/lib/systemd/system`,
+//! Stage 2's service manager: made before early boot (whose steps are its built-in
+//! units, [`super::early`]); after early boot, the units of `/usr/lib/systemd/system`,
 //! `/run/systemd/system` and `/etc/systemd/system` are loaded and `default.target` is
 //! started through [`crate::manager::Manager`]; the event loop feeds it child exits,
 //! `sd_notify` messages and timers, and at shutdown it stops every unit in reverse order
@@ -43,8 +44,27 @@ fn os_release(text: &str, key: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The manager for this machine, with `default.target`'s transaction started.
-pub fn start<'a>(m: &Machine<'a>) -> Manager<'a> {
+/// The manager for this machine, before early boot: it knows no unit files yet.
+pub fn manager<'a>(m: &Machine<'a>) -> Manager<'a> {
+    let facts = MachineFacts {
+        root: "/".into(),
+        cmdline: String::new(),
+        virtualization: None,
+        first_boot: false,
+    };
+    let mut manager = Manager::new(
+        m.sys,
+        Loader::system(Path::new("/")),
+        Host::default(),
+        facts,
+    );
+    manager.own_env = std::env::vars().collect();
+    manager
+}
+
+/// After early boot: what it settled (machine-id, host name, first boot) is given to the
+/// manager, and `default.target`'s transaction is started.
+pub fn start_default(m: &Machine, manager: &mut Manager) {
     let os = read(m, "/etc/os-release");
     let host = Host {
         hostname: read(m, "/proc/sys/kernel/hostname"),
@@ -60,13 +80,11 @@ pub fn start<'a>(m: &Machine<'a>) -> Manager<'a> {
         virtualization: virtualization(&read(m, "/sys/class/dmi/id/sys_vendor")).map(str::to_owned),
         first_boot: m.first_boot,
     };
-    let mut manager = Manager::new(m.sys, Loader::system(Path::new("/")), host, facts);
-    manager.own_env = std::env::vars().collect();
+    manager.set_machine(host, facts);
     match UnitName::parse(DEFAULT_TARGET) {
         Ok(anchor) => manager.start(&anchor),
         Err(e) => m.log(&format!("berth: FAILED {DEFAULT_TARGET}: {e}")),
     }
-    manager
 }
 
 #[cfg(test)]

@@ -219,6 +219,7 @@ impl ServiceRun {
                 }
             }
             Event::Reload => self.reload(svc, out),
+            Event::Reloading => self.reloading_notified(svc, out),
             Event::Timer => self.timer(svc, unit_limit, now, out),
             Event::WatchdogExpired => {
                 self.watchdog_armed = false;

@@ -3,6 +3,7 @@
 //! `Type=notify-reload`): the `ExecReload=` commands run one after another as the unit's
 //! control process (with `$MAINPID`), or, for notify-reload without them, `ReloadSignal=`
 //! goes to the main process and the reload ends at its `READY=1` (after `RELOADING=1`).
+//! A service may also say `RELOADING=1` on its own: `reloading` until its `READY=1`.
 //! The service stays active throughout; a failed reload is the reload's result
 //! (`ReloadResult=`), not the unit's.
 
@@ -55,6 +56,20 @@ impl ServiceRun {
             });
         } else {
             self.reload_done(Some(Failure::Protocol), out);
+        }
+    }
+
+    /// `RELOADING=1` from a running service (sd_notify(3)): it reloads its configuration
+    /// on its own, and the unit is `reloading` until its `READY=1`, within
+    /// `TimeoutStartSec=` (systemd 252's "reload by notify"). Ignored in any other state.
+    pub(super) fn reloading_notified(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        if self.active != Active::Active || self.phase != Phase::Running {
+            return;
+        }
+        self.reload_result = None;
+        self.phase = Phase::Reload;
+        if let Some(t) = svc.timeout_start {
+            out.push(Action::Arm(t));
         }
     }
 

@@ -124,6 +124,8 @@ pub enum Event {
     },
     /// `READY=1` from the service.
     Ready,
+    /// `RELOADING=1` from the service: it reloads on its own, until its `READY=1`.
+    Reloading,
     /// `MAINPID=` from the service, or the PID read from `PIDFile=`.
     MainPid(u32),
     /// `systemctl reload` (the engine checks [`ServiceRun::can_reload`] first).

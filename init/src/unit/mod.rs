@@ -6,8 +6,7 @@
 //! unit-file verbs of `systemctl` that make those links and masks ([`enable`]), the start
 //! transaction ([`transaction`]) and a service's life as a state machine ([`lifecycle`]).
 //!
-//! Not yet here: the engine that runs these in PID 1 (spawning into cgroups, the notify
-//! and control sockets, `systemctl`); stage 2 still runs its fixed early-boot jobs.
+//! The engine that runs these in PID 1 is [`crate::manager`].
 //!
 //! Reading is separate from running so that the builder (which bakes `[Install]` links
 //! into the image), PID 1 and `systemctl` share one reading of a unit, and so that every

@@ -1,0 +1,175 @@
+//! The unit's cgroup over the fake: a stop waits for it to empty, per KillMode= (virtual
+//! clock, a `cgroup.events` file the test rewrites), and `Delegate=` with controllers.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::tests::{machine, manager, n, pid_of};
+use crate::sys::fake::{Call, Fake};
+use crate::sys::Syscalls;
+use crate::unit::lifecycle::{Active, Exit};
+
+const EVENTS: &str = "/sys/fs/cgroup/system.slice/bomb.service/cgroup.events";
+
+fn group(fake: &Fake, populated: bool) {
+    fake.write(
+        EVENTS,
+        format!("populated {}\nfrozen 0\n", u8::from(populated)),
+    );
+}
+
+fn group_signals(fake: &Fake) -> Vec<i32> {
+    fake.calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::CgroupSignal(dir, s) if dir.ends_with("bomb.service") => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+fn bomb(kill: &str) -> Fake {
+    machine(&[(
+        "bomb.service",
+        &format!("[Service]\nExecStart=/usr/bin/bomb\nTimeoutStopSec=5\n{kill}"),
+    )])
+}
+
+#[test]
+fn control_group_stop_ends_when_the_cgroup_is_empty() {
+    let fake = bomb("");
+    let mut m = manager(&fake);
+    m.start(&n("bomb.service"));
+    let pid = pid_of(&m, "bomb.service");
+    group(&fake, true);
+    m.stop_unit(&n("bomb.service")).expect("stoppable");
+    assert_eq!(group_signals(&fake), [15]);
+    m.child_exited(pid, Exit::Signal(15));
+    // The main process is gone but the group is not empty: still stopping, the rest
+    // signalled again, and the loop is told which file to watch.
+    assert!(m.has_job(&n("bomb.service")));
+    assert_eq!(
+        m.slots[&n("bomb.service")].active_state(),
+        Active::Deactivating
+    );
+    assert_eq!(group_signals(&fake), [15, 15]);
+    assert_eq!(
+        m.drain_watches(),
+        [(n("bomb.service"), Path::new(EVENTS).to_path_buf())]
+    );
+    // A change that leaves it populated changes nothing.
+    m.cgroup_changed(&n("bomb.service"));
+    assert!(m.has_job(&n("bomb.service")));
+    group(&fake, false);
+    m.cgroup_changed(&n("bomb.service"));
+    assert!(!m.has_job(&n("bomb.service")));
+    assert!(m.drain_watches().is_empty());
+    assert_eq!(m.slots[&n("bomb.service")].active_state(), Active::Inactive);
+}
+
+#[test]
+fn processes_that_outlive_timeout_stop_get_sigkill_then_the_stop_gives_up() {
+    let fake = bomb("");
+    let mut m = manager(&fake);
+    m.start(&n("bomb.service"));
+    let pid = pid_of(&m, "bomb.service");
+    group(&fake, true);
+    m.stop_unit(&n("bomb.service")).expect("stoppable");
+    m.child_exited(pid, Exit::Signal(15));
+    assert_eq!(m.next_deadline(), Some(fake.now() + Duration::from_secs(5)));
+    fake.sleep(Duration::from_secs(5));
+    m.fire_timers();
+    assert_eq!(group_signals(&fake), [15, 15, 9]);
+    assert!(m.has_job(&n("bomb.service")));
+    // Still there after SIGKILL and another TimeoutStopSec: said, and the stop ends.
+    fake.sleep(Duration::from_secs(5));
+    m.fire_timers();
+    assert!(!m.has_job(&n("bomb.service")));
+    assert!(fake.logs().iter().any(|l| l
+        == "berth: bomb.service: processes still in its cgroup after the stop's time, going on"));
+}
+
+#[test]
+fn mixed_sends_the_rest_sigkill_at_once() {
+    let fake = bomb("KillMode=mixed\n");
+    let mut m = manager(&fake);
+    m.start(&n("bomb.service"));
+    let pid = pid_of(&m, "bomb.service");
+    group(&fake, true);
+    m.stop_unit(&n("bomb.service")).expect("stoppable");
+    // mixed: SIGTERM to the main process only, then SIGKILL to what is left.
+    assert!(fake.calls().contains(&Call::Kill(pid as i32, 15)));
+    assert!(group_signals(&fake).is_empty());
+    m.child_exited(pid, Exit::Signal(15));
+    assert_eq!(group_signals(&fake), [9]);
+    assert!(m.has_job(&n("bomb.service")));
+    group(&fake, false);
+    m.cgroup_changed(&n("bomb.service"));
+    assert!(!m.has_job(&n("bomb.service")));
+}
+
+#[test]
+fn kill_mode_process_and_none_do_not_wait_for_the_group() {
+    for mode in ["process", "none"] {
+        let fake = bomb(&format!("KillMode={mode}\n"));
+        let mut m = manager(&fake);
+        m.start(&n("bomb.service"));
+        let pid = pid_of(&m, "bomb.service");
+        group(&fake, true);
+        m.stop_unit(&n("bomb.service")).expect("stoppable");
+        m.child_exited(pid, Exit::Signal(15));
+        assert!(!m.has_job(&n("bomb.service")), "{mode}");
+        assert!(group_signals(&fake).is_empty(), "{mode}");
+        assert!(m.drain_watches().is_empty(), "{mode}");
+    }
+}
+
+#[test]
+fn a_restart_starts_again_only_once_the_group_is_empty() {
+    let fake = bomb("");
+    let mut m = manager(&fake);
+    m.start(&n("bomb.service"));
+    let first = pid_of(&m, "bomb.service");
+    group(&fake, true);
+    m.restart_unit(&n("bomb.service")).expect("restartable");
+    m.child_exited(first, Exit::Signal(15));
+    let spawns = |f: &Fake| {
+        f.calls()
+            .iter()
+            .filter(|c| matches!(c, Call::SpawnCommand(..)))
+            .count()
+    };
+    assert_eq!(spawns(&fake), 1);
+    group(&fake, false);
+    m.cgroup_changed(&n("bomb.service"));
+    assert_eq!(spawns(&fake), 2);
+    assert_ne!(pid_of(&m, "bomb.service"), first);
+}
+
+#[test]
+fn delegate_with_controllers_enables_the_missing_ones_in_the_parent() {
+    let fake = machine(&[(
+        "r.service",
+        "[Service]\nExecStart=/usr/bin/r\nDelegate=cpu blkio memory devices\n",
+    )]);
+    let dir = Path::new("/sys/fs/cgroup/system.slice/r.service");
+    fake.write(dir.join("cgroup.controllers"), "cpu pids\n");
+    fake.write("/sys/fs/cgroup/system.slice/cgroup.subtree_control", "");
+    let mut m = manager(&fake);
+    m.start(&n("r.service"));
+    let writes: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Write(p, v) if p.ends_with("system.slice/cgroup.subtree_control") => Some(v),
+            _ => None,
+        })
+        .collect();
+    // cpu is there; blkio is v2's io; devices is no v2 controller.
+    assert_eq!(writes, ["+io", "+memory"]);
+    // Inside the delegated group nothing is written.
+    assert!(!fake
+        .calls()
+        .iter()
+        .any(|c| matches!(c, Call::Write(p, _) if p.starts_with(dir))));
+}

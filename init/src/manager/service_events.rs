@@ -1,0 +1,256 @@
+//! A service's events carried out: each event goes to its [`ServiceRun`], and what that
+//! decides (spawn a command into the unit's cgroup, signal, arm a timer, read a PID file)
+//! is done through the [`Syscalls`] boundary; then the unit's job is finished when its
+//! state says so, and `OnFailure=`/`OnSuccess=` units are started.
+
+use super::*;
+
+impl Manager<'_> {
+    /// Feeds one event to a service and carries out what it decides.
+    pub(super) fn feed(&mut self, name: &UnitName, event: Event) {
+        let now = self.sys.now();
+        let Some(slot) = self.slots.get_mut(name) else {
+            return;
+        };
+        let Some(svc) = slot.unit.service.clone() else {
+            return;
+        };
+        let limit = (slot.unit.start_limit_interval, slot.unit.start_limit_burst);
+        let actions = slot.run.handle(&svc, limit, event, now);
+        for action in actions {
+            self.act(name, action);
+        }
+        self.release_private_tmp(name);
+        self.settle(name);
+    }
+
+    pub(super) fn act(&mut self, name: &UnitName, action: Action) {
+        let now = self.sys.now();
+        match action {
+            Action::Spawn { set, index } => {
+                let result = self.spawn_command(name, set, index);
+                let event = match result {
+                    Ok(pid) => {
+                        self.pids.insert(pid, name.clone());
+                        if set == crate::unit::lifecycle::CommandSet::Start {
+                            if let Some(slot) = self.slots.get_mut(name) {
+                                slot.main_started_at = Some(now);
+                            }
+                        }
+                        Event::Spawned(Ok(pid))
+                    }
+                    Err(why) => {
+                        self.log(&format!("berth: FAILED {name}: {why}"));
+                        Event::Spawned(Err(()))
+                    }
+                };
+                self.feed(name, event);
+            }
+            Action::Kill { target, signal } => match target {
+                crate::unit::lifecycle::KillTarget::Main(pid) => {
+                    let _ = self.sys.kill(pid as i32, signal);
+                }
+                crate::unit::lifecycle::KillTarget::Group => {
+                    let dir = self.cgroup_of(name);
+                    let _ = self.sys.cgroup_signal(&dir, signal);
+                }
+            },
+            Action::Arm(after) => {
+                self.timers.insert(name.clone(), now + after);
+            }
+            Action::Disarm => {
+                self.timers.remove(name);
+            }
+            Action::ArmWatchdog(after) => {
+                self.watchdogs.insert(name.clone(), now + after);
+            }
+            Action::DisarmWatchdog => {
+                self.watchdogs.remove(name);
+            }
+            Action::ReadPidFile => {
+                let pid_file = self
+                    .slots
+                    .get(name)
+                    .and_then(|s| s.unit.service.as_ref()?.pid_file.clone());
+                let pid = pid_file
+                    .and_then(|p| self.sys.read_to_string(Path::new(&p)).ok())
+                    .and_then(|t| t.trim().parse::<u32>().ok());
+                match pid {
+                    Some(pid) => {
+                        self.pids.insert(pid, name.clone());
+                        self.feed(name, Event::MainPid(pid));
+                    }
+                    None => self.log(&format!("berth: {name}: PID file not readable yet")),
+                }
+            }
+        }
+    }
+
+    /// After an event: finish the unit's job when its state says so, say failures.
+    pub(super) fn settle(&mut self, name: &UnitName) {
+        let Some(slot) = self.slots.get_mut(name) else {
+            return;
+        };
+        let state = slot.run.active;
+        // Said once for every start, a job's or an automatic restart's (settle runs again
+        // for nested events, so the slot remembers).
+        let settled = matches!(state, Active::Active | Active::Failed);
+        let new_state = settled && slot.said != Some(state);
+        slot.said = settled.then_some(state);
+        if new_state && state == Active::Active {
+            slot.activated_at = Some(self.sys.now());
+            self.sys.log(&format!("berth: started {name}"));
+        }
+        let failed_now = new_state && state == Active::Failed;
+        let why = slot.run.result.map(|r| r.as_str()).unwrap_or("failed");
+        let why = match slot.run.last_exit {
+            Some(Exit::Code(c)) => format!("{why} (exit {c})"),
+            Some(Exit::Signal(s)) => format!("{why} (signal {s})"),
+            None => why.to_owned(),
+        };
+        // systemd starts OnSuccess= units when a unit becomes inactive from any state but
+        // inactive or failed (a clean exit, a stop).
+        let succeeded_now = state == Active::Inactive
+            && !matches!(slot.settled_as, Active::Inactive | Active::Failed);
+        slot.settled_as = state;
+        let on_success = if succeeded_now {
+            slot.unit.deps.on_success.clone()
+        } else {
+            Vec::new()
+        };
+        let on_failure = slot.unit.deps.on_failure.clone();
+        if let Some((kind, required_by)) = self.running.get(name).cloned() {
+            let done = match kind {
+                JobKind::Start => match state {
+                    Active::Active => Some(Ok(())),
+                    Active::Inactive => Some(Ok(())),
+                    Active::Failed => Some(Err(why.clone())),
+                    _ => None,
+                },
+                JobKind::Stop => (matches!(state, Active::Inactive | Active::Failed)
+                    && !self.drain_holds(name))
+                .then_some(Ok(())),
+                JobKind::Verify => None,
+            };
+            if let Some(result) = done {
+                self.job_done(name, result, &required_by);
+                self.start_triggered(failed_now, &on_failure);
+                return self.start_triggered(succeeded_now, &on_success);
+            }
+        } else if failed_now {
+            self.log(&format!("berth: FAILED {name}: {why}"));
+        }
+        self.start_triggered(failed_now, &on_failure);
+        self.start_triggered(succeeded_now, &on_success);
+    }
+
+    /// Starts `units` (`OnFailure=`, `OnSuccess=`) when `now`.
+    pub(super) fn start_triggered(&mut self, now: bool, units: &[UnitName]) {
+        if now {
+            for u in units {
+                self.start(u);
+            }
+        }
+    }
+
+    /// A child of PID 1 exited.
+    pub fn child_exited(&mut self, pid: u32, how: Exit) {
+        if let Some(name) = self.pids.remove(&pid) {
+            self.feed(&name, Event::Exited { pid, how });
+        }
+    }
+
+    pub(super) fn spawn_command(
+        &mut self,
+        name: &UnitName,
+        set: crate::unit::lifecycle::CommandSet,
+        index: usize,
+    ) -> Result<u32, String> {
+        self.make_private_tmp(name)?;
+        let private_tmp = self
+            .private_tmp
+            .get(name)
+            .map(|p| p.binds.clone())
+            .unwrap_or_default();
+        let slot = self.slots.get(name).ok_or("not loaded")?;
+        let spec = spawn::command_spawn(
+            self.sys,
+            slot,
+            set,
+            index,
+            &self.cgroup_of(name),
+            &self.own_env,
+            &private_tmp,
+        )?;
+        if let Some(dir) = &spec.cgroup {
+            self.sys
+                .cgroup_create(dir)
+                .map_err(|e| format!("cgroup {}: {e}", dir.display()))?;
+            self.apply_limits(name, dir);
+            self.delegate_controllers(name, dir);
+        }
+        self.sys.spawn_command(&spec).map_err(|e| e.to_string())
+    }
+    /// Writes the unit's resource-control settings into its cgroup; a refusal is said.
+    pub(super) fn apply_limits(&self, name: &UnitName, dir: &Path) {
+        let Some(resources) = self
+            .slots
+            .get(name)
+            .and_then(|s| Some(&s.unit.service.as_ref()?.resources))
+        else {
+            return;
+        };
+        let read = |p: &str| self.sys.read_to_string(Path::new(p)).unwrap_or_default();
+        let totals =
+            cgroup_limits::Totals::parse(&read("/proc/meminfo"), &read("/proc/sys/kernel/pid_max"));
+        for (file, value) in cgroup_limits::files(resources, totals) {
+            if let Err(e) = self.sys.write_file(&dir.join(file), value.as_bytes()) {
+                self.log(&format!("berth: {name}: cannot set {file}={value}: {e}"));
+            }
+        }
+    }
+
+    /// `Delegate=` with a controller list (systemd.resource-control(5)): each controller
+    /// named must be available in the unit's cgroup, the root of the subtree handed over,
+    /// so it is enabled in the parent's `cgroup.subtree_control` if it is not yet; one
+    /// the kernel refuses is said. cgroup v1 names map to v2's (cpuacct is cpu, blkio is
+    /// io); `devices` is eBPF on v2, not a controller. The subtree itself is the
+    /// delegatee's: nothing is written inside it.
+    fn delegate_controllers(&self, name: &UnitName, dir: &Path) {
+        let Some(r) = self
+            .slots
+            .get(name)
+            .and_then(|s| Some(&s.unit.service.as_ref()?.resources))
+        else {
+            return;
+        };
+        if !r.delegate || r.delegate_controllers.is_empty() {
+            return;
+        }
+        let available = self
+            .sys
+            .read_to_string(&dir.join("cgroup.controllers"))
+            .unwrap_or_default();
+        let Some(parent) = dir.parent() else {
+            return;
+        };
+        for wanted in &r.delegate_controllers {
+            let v2 = match wanted.as_str() {
+                "cpuacct" => "cpu",
+                "blkio" => "io",
+                "devices" => continue,
+                other => other,
+            };
+            if available.split_whitespace().any(|c| c == v2) {
+                continue;
+            }
+            let control = parent.join("cgroup.subtree_control");
+            if let Err(e) = self.sys.write_file(&control, format!("+{v2}").as_bytes()) {
+                self.log(&format!(
+                    "berth: {name}: Delegate={wanted}: cannot enable it in {}: {e}",
+                    control.display()
+                ));
+            }
+        }
+    }
+}

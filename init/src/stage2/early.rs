@@ -1,0 +1,194 @@
+//! Early boot as built-in units of the service manager ([`crate::manager::builtin`]):
+//! the design's mount table, `/etc`, STATE, the STATE binds and the stateless tmpfs
+//! mounts, machine identity, coldplug, modules, sysctl and tmpfiles, each a oneshot unit
+//! ordered `Before=sysinit.target` (as systemd orders systemd-modules-load, -sysctl and
+//! -tmpfiles-setup), all wanted by [`EARLY_TARGET`], the anchor of stage 2's first
+//! transaction. A step that matches a systemd unit has its name; the others are
+//! `berth-`. Their order is explicit: each is `After=` what it needs, and the list is
+//! also a chain (each after the one before it), the order early boot has always had:
+//! mounts first (later steps write to `/etc`, `/var`, `/proc/sys`), modules before
+//! sysctl (`net.bridge.*` exists once `br_netfilter` is loaded).
+
+use std::panic::{self, AssertUnwindSafe};
+
+use super::engine::{Job, Machine};
+use super::{coldplug, confd, identity, mounts, state, tmpfiles};
+use crate::console;
+use crate::manager::Manager;
+use crate::unit::lifecycle::Active;
+use crate::unit::name::UnitName;
+
+/// The target that wants every early-boot unit; reached, stage 2 loads the unit files
+/// and starts `default.target`.
+pub const EARLY_TARGET: &str = "berth-early-boot.target";
+
+/// One early-boot step as a unit.
+pub struct EarlyUnit {
+    /// The unit's name (`Job::name`) and the step it runs.
+    pub job: Job,
+    pub description: &'static str,
+    /// What it needs done first, besides the step before it in [`EARLY_BOOT`].
+    pub after: &'static [&'static str],
+}
+
+const fn unit(
+    name: &'static str,
+    description: &'static str,
+    after: &'static [&'static str],
+    run: fn(&mut Machine) -> super::engine::JobResult,
+) -> EarlyUnit {
+    EarlyUnit {
+        job: Job { name, run },
+        description,
+        after,
+    }
+}
+
+const API_MOUNTS: &str = "berth-api-mounts.service";
+const ETC: &str = "berth-etc-overlay.service";
+const STATE: &str = "berth-state.service";
+const STATE_BINDS: &str = "berth-state-binds.service";
+const TMPFS: &str = "berth-tmpfs-mounts.service";
+const MACHINE_ID: &str = "berth-machine-id.service";
+const MODULES: &str = "systemd-modules-load.service";
+
+/// Early boot, in the order of the chain.
+pub const EARLY_BOOT: [EarlyUnit; 11] = [
+    unit(API_MOUNTS, "API file systems and cgroup2", &[], mounts::api),
+    unit(ETC, "The /etc overlay", &[API_MOUNTS], mounts::etc),
+    unit(
+        STATE,
+        "The STATE partition: grow, check, mount",
+        &[API_MOUNTS],
+        state::state,
+    ),
+    unit(
+        STATE_BINDS,
+        "STATE bound into /home and /var",
+        &[STATE],
+        mounts::state_binds,
+    ),
+    unit(
+        TMPFS,
+        "Stateless tmpfs mounts",
+        &[STATE_BINDS],
+        mounts::stateless,
+    ),
+    unit(
+        MACHINE_ID,
+        "The machine-id, kept on STATE",
+        &[ETC, STATE_BINDS],
+        identity::machine_id,
+    ),
+    unit(
+        "berth-hostname.service",
+        "The host name",
+        &[ETC, MACHINE_ID],
+        identity::hostname,
+    ),
+    unit(
+        "systemd-udev-trigger.service",
+        "Coldplug: modules for the devices present",
+        &[API_MOUNTS],
+        coldplug::coldplug,
+    ),
+    unit(MODULES, "Load Kernel Modules", &[ETC], confd::modules_load),
+    unit(
+        "systemd-sysctl.service",
+        "Apply Kernel Variables",
+        &[ETC, MODULES],
+        confd::sysctl,
+    ),
+    unit(
+        "systemd-tmpfiles-setup.service",
+        "Create Volatile Files and Directories",
+        &[ETC, STATE_BINDS, TMPFS],
+        tmpfiles::tmpfiles,
+    ),
+];
+
+/// The unit file of early-boot unit `index`.
+pub fn unit_text(index: usize) -> String {
+    let u = &EARLY_BOOT[index];
+    let mut after: Vec<&str> = u.after.to_vec();
+    if let Some(previous) = index.checked_sub(1).map(|i| EARLY_BOOT[i].job.name) {
+        if !after.contains(&previous) {
+            after.push(previous);
+        }
+    }
+    let after = match after.is_empty() {
+        true => String::new(),
+        false => format!("After={}\n", after.join(" ")),
+    };
+    format!(
+        "[Unit]\nDescription={}\nDefaultDependencies=no\n{after}\
+         Before=sysinit.target {EARLY_TARGET}\nRefuseManualStart=yes\nRefuseManualStop=yes\n\
+         [Service]\nType=oneshot\nRemainAfterExit=yes\n\
+         [Install]\nWantedBy=sysinit.target\n",
+        u.description
+    )
+}
+
+/// The unit file of [`EARLY_TARGET`].
+pub fn target_text() -> String {
+    let names: Vec<&str> = EARLY_BOOT.iter().map(|u| u.job.name).collect();
+    format!(
+        "[Unit]\nDescription=Berth early boot\nDefaultDependencies=no\nWants={}\n\
+         Before=sysinit.target\nRefuseManualStart=yes\nRefuseManualStop=yes\n\
+         [Install]\nWantedBy=sysinit.target\n",
+        names.join(" ")
+    )
+}
+
+fn name(text: &str) -> Option<UnitName> {
+    UnitName::parse(text).ok()
+}
+
+/// Declares the early-boot units and their target, and starts the target.
+pub fn start(manager: &mut Manager) {
+    for (i, u) in EARLY_BOOT.iter().enumerate() {
+        if let Some(n) = name(u.job.name) {
+            manager.add_builtin(&n, &unit_text(i));
+        }
+    }
+    if let Some(target) = name(EARLY_TARGET) {
+        manager.add_builtin(&target, &target_text());
+        manager.start(&target);
+    }
+}
+
+/// Runs the step of early-boot unit `unit`; `Err` says why it failed (its whole error
+/// chain, or that it panicked: a bug, and PID 1 goes on).
+pub fn run_step(machine: &mut Machine, unit: &UnitName) -> Result<(), String> {
+    let Some(u) = EARLY_BOOT.iter().find(|u| u.job.name == unit.as_str()) else {
+        return Err("no such early-boot step".into());
+    };
+    match panic::catch_unwind(AssertUnwindSafe(|| (u.job.run)(machine))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(console::chain(&*e)),
+        Err(_) => Err("internal error (panic)".into()),
+    }
+}
+
+/// Runs the built-in steps the manager has due, one after another, until none is due.
+pub fn run_due(machine: &mut Machine, manager: &mut Manager) {
+    loop {
+        let due = manager.take_due_builtins();
+        if due.is_empty() {
+            return;
+        }
+        for unit in due {
+            let result = run_step(machine, &unit);
+            manager.builtin_done(&unit, result);
+        }
+    }
+}
+
+/// How many early-boot units failed.
+pub fn failed(manager: &Manager) -> usize {
+    EARLY_BOOT
+        .iter()
+        .filter_map(|u| manager.slots.get(&name(u.job.name)?))
+        .filter(|s| s.active_state() == Active::Failed)
+        .count()
+}

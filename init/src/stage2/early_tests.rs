@@ -1,0 +1,208 @@
+//! Early boot's built-in units over the fake: their order, a failure said and passed
+//! over, their states as `systemctl` shows them, and `default.target`'s transaction
+//! after them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::early::{self, EARLY_BOOT, EARLY_TARGET};
+use crate::manager::{MachineFacts, Manager};
+use crate::sys::fake::Fake;
+use crate::sys::Syscalls;
+use crate::unit::load::Loader;
+use crate::unit::name::UnitName;
+use crate::unit::specifier::Host;
+
+fn n(s: &str) -> UnitName {
+    UnitName::parse(s).expect("valid")
+}
+
+fn manager(fake: &Fake) -> Manager<'_> {
+    let facts = MachineFacts {
+        root: fake.host("/"),
+        cmdline: String::new(),
+        virtualization: None,
+        first_boot: false,
+    };
+    Manager::new(
+        fake,
+        Loader::system(&fake.host("/")),
+        Host::default(),
+        facts,
+    )
+}
+
+/// Runs the due steps as `outcome` says, each taking a second of virtual time; returns
+/// the units in the order their steps ran.
+fn run(fake: &Fake, m: &mut Manager, outcome: impl Fn(&str) -> Result<(), String>) -> Vec<String> {
+    let mut ran = Vec::new();
+    loop {
+        let due = m.take_due_builtins();
+        if due.is_empty() {
+            return ran;
+        }
+        for unit in due {
+            fake.sleep(Duration::from_secs(1));
+            m.builtin_done(&unit, outcome(unit.as_str()));
+            ran.push(unit.to_string());
+        }
+    }
+}
+
+fn row(m: &Manager, unit: &str) -> [String; 5] {
+    m.unit_list()
+        .into_iter()
+        .find(|r| r[0] == unit)
+        .unwrap_or_else(|| panic!("{unit} not listed"))
+}
+
+#[test]
+fn early_units_run_one_at_a_time_in_their_order_then_the_target_is_reached() {
+    let fake = Fake::new();
+    let mut m = manager(&fake);
+    early::start(&mut m);
+    assert!(!m.anchor_reached());
+    // One step is due at a time: the next only once the one before is done.
+    assert_eq!(m.take_due_builtins(), [n("berth-api-mounts.service")]);
+    assert!(m.take_due_builtins().is_empty());
+    m.builtin_done(&n("berth-api-mounts.service"), Ok(()));
+    let ran = run(&fake, &mut m, |_| Ok(()));
+    let want: Vec<&str> = EARLY_BOOT.iter().skip(1).map(|u| u.job.name).collect();
+    assert_eq!(ran, want);
+    assert!(m.anchor_reached());
+    for u in &EARLY_BOOT {
+        let r = row(&m, u.job.name);
+        assert_eq!(
+            [&r[1], &r[2], &r[3]],
+            ["loaded", "active", "exited"],
+            "{r:?}"
+        );
+    }
+    assert_eq!(row(&m, EARLY_TARGET)[2], "active");
+    // No step ran a process, and the units' text drew no warning.
+    assert!(!fake
+        .calls()
+        .iter()
+        .any(|c| matches!(c, crate::sys::fake::Call::SpawnCommand(..))));
+    let logs = fake.logs().join("\n");
+    assert!(!logs.contains(".service:"), "{logs}");
+    // blame's figures: each step took its second of virtual time.
+    let props = m.properties(&n("systemd-sysctl.service")).expect("loaded");
+    let get = |k: &str| {
+        props
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let took = get("ActiveEnterTimestampMonotonic")
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        - get("InactiveExitTimestampMonotonic")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+    assert_eq!(took, 1_000_000);
+}
+
+#[test]
+fn a_failed_step_is_said_shown_with_its_reason_and_boot_goes_on() {
+    let fake = Fake::new();
+    let mut m = manager(&fake);
+    early::start(&mut m);
+    let ran = run(&fake, &mut m, |unit| match unit {
+        "berth-state.service" => Err("no partition labelled STATE".into()),
+        "systemd-sysctl.service" => Err("50-berth.conf:3: expected `key = value`".into()),
+        _ => Ok(()),
+    });
+    // Every step ran: a failure fails nothing after it (ordering only, no Requires=).
+    assert_eq!(ran.len(), EARLY_BOOT.len());
+    assert!(m.anchor_reached());
+    let logs = fake.logs();
+    assert!(
+        logs.contains(&"berth: FAILED berth-state.service: no partition labelled STATE".to_owned()),
+        "{logs:?}"
+    );
+    assert!(
+        logs.contains(
+            &"berth: FAILED systemd-sysctl.service: 50-berth.conf:3: expected `key = value`"
+                .to_owned()
+        ),
+        "{logs:?}"
+    );
+    assert_eq!(early::failed(&m), 2);
+    let r = row(&m, "systemd-sysctl.service");
+    assert_eq!([&r[2], &r[3]], ["failed", "failed"]);
+    let props = m.properties(&n("systemd-sysctl.service")).expect("loaded");
+    assert!(
+        props.contains(&(
+            "StatusText",
+            "50-berth.conf:3: expected `key = value`".into()
+        )),
+        "{props:?}"
+    );
+    assert_eq!(row(&m, "berth-state-binds.service")[2], "active");
+}
+
+#[test]
+fn default_target_after_early_boot_finds_them_done_and_shutdown_stops_them() {
+    let fake = Fake::new();
+    let dir = Path::new("/usr/lib/systemd/system");
+    fake.write(
+        dir.join("sysinit.target"),
+        "[Unit]\nDefaultDependencies=no\n",
+    );
+    fake.write(
+        dir.join("basic.target"),
+        "[Unit]\nRequires=sysinit.target\nAfter=sysinit.target\n",
+    );
+    fake.write(
+        dir.join("multi-user.target"),
+        "[Unit]\nRequires=basic.target\nAfter=basic.target\n",
+    );
+    let mut m = manager(&fake);
+    early::start(&mut m);
+    run(&fake, &mut m, |_| Ok(()));
+    m.boot_times.finish = None; // as stage 2 does before default.target
+    let started = m.properties(&n("systemd-sysctl.service")).expect("loaded");
+    let target = m.properties(&n(EARLY_TARGET)).expect("loaded");
+    fake.sleep(Duration::from_secs(1));
+    m.start(&n("multi-user.target"));
+    // sysinit.target wants them (WantedBy=), and nothing runs twice, nor is timed again.
+    assert!(m.take_due_builtins().is_empty());
+    assert_eq!(m.properties(&n("systemd-sysctl.service")), Some(started));
+    assert_eq!(m.properties(&n(EARLY_TARGET)), Some(target));
+    assert!(m.anchor_reached());
+    assert_eq!(m.boot_times.finish, Some(fake.now()));
+    let sysinit = &m.slots[&n("sysinit.target")].unit;
+    for u in &EARLY_BOOT {
+        assert!(
+            sysinit.deps.wants.contains(&n(u.job.name)),
+            "{:?}",
+            sysinit.deps.wants
+        );
+    }
+    // Manual start and stop are refused.
+    assert!(m.stop_unit(&n("systemd-sysctl.service")).is_err());
+    assert!(m.start_unit(&n("berth-state.service")).is_err());
+    m.stop_all();
+    assert!(!m.busy());
+    assert_eq!(row(&m, "systemd-tmpfiles-setup.service")[2], "inactive");
+}
+
+#[test]
+fn unit_files_order_each_after_what_it_needs_and_before_sysinit() {
+    for (i, u) in EARLY_BOOT.iter().enumerate() {
+        let text = early::unit_text(i);
+        assert!(
+            text.contains("Before=sysinit.target berth-early-boot.target\n"),
+            "{text}"
+        );
+        assert!(text.contains("DefaultDependencies=no\n"), "{text}");
+        for a in u.after {
+            assert!(text.contains(a), "{}: no After={a}", u.job.name);
+        }
+    }
+    assert!(early::unit_text(9)
+        .contains("After=berth-etc-overlay.service systemd-modules-load.service\n"));
+}
