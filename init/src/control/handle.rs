@@ -75,7 +75,12 @@ pub fn handle(manager: &mut Manager, request: &Request, uid: u32) -> (Reply, Pow
                 .collect(),
         ),
         "show" => match names() {
-            Ok(names) => show(manager, &names),
+            Ok(names) => {
+                for name in &names {
+                    manager.load_on_demand(name);
+                }
+                show(manager, &names)
+            }
             Err(reply) => reply,
         },
         "list-units" => Reply::Ok(

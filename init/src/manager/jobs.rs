@@ -4,10 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use super::{Manager, PendingJob};
+use super::{LoaderUnits, Manager, PendingJob, Slot};
 use crate::unit::lifecycle::{Active, Exit};
 use crate::unit::name::UnitName;
-use crate::unit::transaction::JobKind;
+use crate::unit::service::ServiceType;
+use crate::unit::transaction::{JobKind, Units};
 
 /// Why a job was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -170,6 +171,30 @@ impl Manager<'_> {
             .map(|(key, _)| key.clone())
     }
 
+    /// Loads `name` from disk into an inactive slot when it is not loaded yet, as systemd
+    /// loads a unit on demand for `show` and `status`. Returns the slot's key (an alias
+    /// finds its unit), or `None` when no unit file has that name.
+    pub fn load_on_demand(&mut self, name: &UnitName) -> Option<UnitName> {
+        if let Some(key) = self.slot_key(name) {
+            return Some(key);
+        }
+        let unit = LoaderUnits {
+            loader: &self.loader,
+            host: &self.host,
+            known: &self.slots,
+        }
+        .unit(name)
+        .ok()?;
+        for w in &unit.warnings {
+            self.log(&format!("berth: {}: {w}", unit.name));
+        }
+        let key = unit.name.clone();
+        self.slots
+            .entry(key.clone())
+            .or_insert_with(|| Slot::new(unit));
+        Some(key)
+    }
+
     /// The unit's properties, named as `systemctl show` names them; `None` when the unit
     /// was never loaded. An alias shows its unit, and `Id` is the unit's own name.
     pub fn properties(&self, name: &UnitName) -> Option<Vec<(&'static str, String)>> {
@@ -233,9 +258,10 @@ impl Manager<'_> {
                 micros(slot.main_started_at),
             ),
         ];
-        if unit.service.is_some() {
+        if let Some(service) = &unit.service {
             let run = &slot.run;
             props.extend([
+                ("Type", service_type_name(service.service_type).into()),
                 (
                     "MainPID",
                     run.main_pid.map(|p| p.to_string()).unwrap_or("0".into()),
@@ -288,5 +314,19 @@ impl Manager<'_> {
                 ])
             })
             .collect()
+    }
+}
+
+/// `Type=` as systemd spells it.
+fn service_type_name(kind: ServiceType) -> &'static str {
+    match kind {
+        ServiceType::Simple => "simple",
+        ServiceType::Exec => "exec",
+        ServiceType::Forking => "forking",
+        ServiceType::Oneshot => "oneshot",
+        ServiceType::Notify => "notify",
+        ServiceType::NotifyReload => "notify-reload",
+        ServiceType::Idle => "idle",
+        ServiceType::Dbus => "dbus",
     }
 }

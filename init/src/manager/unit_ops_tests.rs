@@ -114,3 +114,37 @@ fn reloading_notified_by_the_service_lasts_until_its_ready() {
     m.fire_timers();
     assert_eq!(state(&m), ("active".into(), "timeout".into()));
 }
+
+#[test]
+fn show_loads_an_installed_unit_on_demand_with_its_type() {
+    let fake = machine(&[(
+        "c.service",
+        "[Unit]\nDescription=C\n[Service]\nType=notify\nExecStart=/usr/bin/c\n",
+    )]);
+    let mut m = manager(&fake);
+    assert!(m.properties(&n("c.service")).is_none(), "not loaded yet");
+    assert_eq!(m.load_on_demand(&n("c.service")), Some(n("c.service")));
+    let props = m.properties(&n("c.service")).expect("loaded on demand");
+    for want in [
+        ("LoadState", "loaded"),
+        ("ActiveState", "inactive"),
+        ("SubState", "dead"),
+        ("Type", "notify"),
+        ("MainPID", "0"),
+    ] {
+        assert!(
+            props.contains(&(want.0, want.1.into())),
+            "{want:?} in {props:?}"
+        );
+    }
+    // Loading starts nothing; a unit without a file stays unknown.
+    assert!(spawned(&fake).is_empty());
+    assert_eq!(m.load_on_demand(&n("nope.service")), None);
+    // The loaded unit starts as any other.
+    m.start_unit(&n("c.service")).expect("start");
+    assert_eq!(
+        m.slots[&n("c.service")].active_state(),
+        Active::Activating,
+        "notify: activating until READY=1"
+    );
+}
