@@ -20,7 +20,8 @@ pub enum Direction {
     Forward,
     /// What pulls the unit in.
     Reverse,
-    /// What the unit is ordered after (`After=`, and the implicit ones).
+    /// What the unit is ordered after (`After=`, the implicit ones, and the loaded units
+    /// that say `Before=` it).
     After,
 }
 
@@ -56,14 +57,28 @@ impl Manager<'_> {
                 .unit_for_graph(name)
                 .map(|u| Self::pulls_in(&u))
                 .unwrap_or_default(),
-            Direction::After => self
-                .unit_for_graph(name)
-                .map(|u| {
-                    let mut after: BTreeSet<UnitName> = u.effective_after().into_iter().collect();
-                    after.extend(implicit(&u).1);
-                    after
-                })
-                .unwrap_or_default(),
+            Direction::After => {
+                let mut after: BTreeSet<UnitName> = self
+                    .unit_for_graph(name)
+                    .map(|u| {
+                        let mut after: BTreeSet<UnitName> =
+                            u.effective_after().into_iter().collect();
+                        after.extend(implicit(&u).1);
+                        after
+                    })
+                    .unwrap_or_default();
+                // `Before=` on the other unit orders this one after it too, as systemd
+                // adds the inverse edge (early boot's units say Before=sysinit.target).
+                after.extend(
+                    self.slots
+                        .values()
+                        .filter(|s| {
+                            s.unit.deps.before.contains(name) || implicit(&s.unit).2.contains(name)
+                        })
+                        .map(|s| s.unit.name.clone()),
+                );
+                after
+            }
             Direction::Reverse => self
                 .slots
                 .iter()

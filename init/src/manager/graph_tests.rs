@@ -122,3 +122,24 @@ fn the_default_target_alias_is_its_unit() {
     let down = m.dependencies(&n("basic.target"), Direction::Reverse);
     assert_eq!(down, [(n("multi-user.target"), Active::Active)]);
 }
+
+/// systemd adds the inverse of `Before=`: a unit that says `Before=sysinit.target` is one
+/// that sysinit.target is ordered after, so critical-chain goes down into it.
+#[test]
+fn after_includes_the_loaded_units_that_say_before() {
+    let fake = machine(&[
+        (
+            "early.service",
+            "[Unit]\nDefaultDependencies=no\nBefore=sysinit.target\n[Service]\nType=oneshot\nExecStart=/usr/bin/e\n",
+        ),
+        ("sysinit.target.wants/early.service", ""),
+    ]);
+    let mut m = manager(&fake);
+    m.start(&n("multi-user.target"));
+    let after: Vec<String> = m
+        .dependencies(&n("sysinit.target"), Direction::After)
+        .into_iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert!(after.contains(&"early.service".to_string()), "{after:?}");
+}
