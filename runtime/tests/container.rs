@@ -17,6 +17,7 @@ use berth_runtime::proto::v1::{
     security_profile::ProfileType, ContainerConfig, KeyValue, LinuxContainerConfig,
     LinuxContainerResources, LinuxContainerSecurityContext, PodSandboxConfig, SecurityProfile,
 };
+use berth_runtime::service::spec_request;
 
 const MONITOR: &str = env!("CARGO_BIN_EXE_berth-monitor");
 
@@ -136,8 +137,8 @@ impl TestEnv {
         };
         let spec = build_spec(&SpecInput {
             id,
-            config: &config,
-            sandbox: &PodSandboxConfig::default(),
+            request: &spec_request::container_request(&config).unwrap(),
+            pod: &spec_request::pod_context(&PodSandboxConfig::default()).unwrap(),
             image: &ImageDefaults {
                 working_dir: "/".into(),
                 ..Default::default()
@@ -315,8 +316,8 @@ fn container_lifecycle_logs_exec_stats_stop_remove() {
     assert!(stats.timestamp_nanos > 0);
 
     // Resources can change while it runs.
-    let more = LinuxContainerResources {
-        memory_limit_in_bytes: 300 << 20,
+    let more = container::Resources {
+        memory_limit_in_bytes: Some(300 << 20),
         ..Default::default()
     };
     container::update_resources(&paths, &env.runtime, &more).unwrap();
