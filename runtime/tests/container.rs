@@ -229,7 +229,9 @@ fn container_lifecycle_logs_exec_stats_stop_remove() {
     skip_unless_able!();
     let env = TestEnv::new("life");
     let id = "c-life";
-    let script = r#"echo "$GREETING"; echo oops >&2; printf 'no newline' >&2; trap "exit 3" TERM; while true; do sleep 0.1; done"#;
+    // The trap comes first: the test waits for the output, so a SIGTERM after it always
+    // finds the trap (set after it, a loaded host could race it).
+    let script = r#"trap "exit 3" TERM; echo "$GREETING"; echo oops >&2; printf 'no newline' >&2; while true; do sleep 0.1; done"#;
     let (paths, spec) = env.prepare(id, script);
     let log = env.log(id);
     let created = container::create(&paths, &spec, &env.runtime, &log, Path::new(MONITOR)).unwrap();
@@ -491,7 +493,7 @@ fn runc_handler_runs_a_container() {
     let id = "c-runc";
     let (paths, spec) = env.prepare(
         id,
-        r#"echo from-runc; trap "exit 5" TERM; while true; do sleep 0.1; done"#,
+        r#"trap "exit 5" TERM; echo from-runc; while true; do sleep 0.1; done"#,
     );
     let log = env.log(id);
     container::create(&paths, &spec, &env.runtime, &log, Path::new(MONITOR)).unwrap();
