@@ -17,6 +17,7 @@ use berth_runtime::proto::v1::{
     security_profile::ProfileType, ContainerConfig, KeyValue, LinuxContainerConfig,
     LinuxContainerResources, LinuxContainerSecurityContext, PodSandboxConfig, SecurityProfile,
 };
+use berth_runtime::service::spec_request;
 
 const MONITOR: &str = env!("CARGO_BIN_EXE_berth-monitor");
 
@@ -136,8 +137,8 @@ impl TestEnv {
         };
         let spec = build_spec(&SpecInput {
             id,
-            config: &config,
-            sandbox: &PodSandboxConfig::default(),
+            request: &spec_request::container_request(&config).unwrap(),
+            pod: &spec_request::pod_context(&PodSandboxConfig::default()).unwrap(),
             image: &ImageDefaults {
                 working_dir: "/".into(),
                 ..Default::default()
@@ -228,7 +229,9 @@ fn container_lifecycle_logs_exec_stats_stop_remove() {
     skip_unless_able!();
     let env = TestEnv::new("life");
     let id = "c-life";
-    let script = r#"echo "$GREETING"; echo oops >&2; printf 'no newline' >&2; trap "exit 3" TERM; while true; do sleep 0.1; done"#;
+    // The trap comes first: the test waits for the output, so a SIGTERM after it always
+    // finds the trap (set after it, a loaded host could race it).
+    let script = r#"trap "exit 3" TERM; echo "$GREETING"; echo oops >&2; printf 'no newline' >&2; while true; do sleep 0.1; done"#;
     let (paths, spec) = env.prepare(id, script);
     let log = env.log(id);
     let created = container::create(&paths, &spec, &env.runtime, &log, Path::new(MONITOR)).unwrap();
@@ -315,8 +318,8 @@ fn container_lifecycle_logs_exec_stats_stop_remove() {
     assert!(stats.timestamp_nanos > 0);
 
     // Resources can change while it runs.
-    let more = LinuxContainerResources {
-        memory_limit_in_bytes: 300 << 20,
+    let more = container::Resources {
+        memory_limit_in_bytes: Some(300 << 20),
         ..Default::default()
     };
     container::update_resources(&paths, &env.runtime, &more).unwrap();
@@ -490,7 +493,7 @@ fn runc_handler_runs_a_container() {
     let id = "c-runc";
     let (paths, spec) = env.prepare(
         id,
-        r#"echo from-runc; trap "exit 5" TERM; while true; do sleep 0.1; done"#,
+        r#"trap "exit 5" TERM; echo from-runc; while true; do sleep 0.1; done"#,
     );
     let log = env.log(id);
     container::create(&paths, &spec, &env.runtime, &log, Path::new(MONITOR)).unwrap();

@@ -269,8 +269,11 @@ async fn pull_run_log_exec_restart_stop_remove() {
     );
 
     // A container that prints, then waits for SIGTERM and exits 7.
-    let script = "echo \"$GREETING from $(hostname)\"; for i in 1 2 3; do echo line $i; done; \
-                  echo oops >&2; trap 'echo bye; exit 7' TERM; while true; do sleep 0.2; done";
+    // The trap is set before the first output, which the test waits for: a SIGTERM after
+    // it always finds the trap (set after it, a loaded host could race it).
+    let script = "trap 'echo bye; exit 7' TERM; echo \"$GREETING from $(hostname)\"; \
+                  for i in 1 2 3; do echo line $i; done; echo oops >&2; \
+                  while true; do sleep 0.2; done";
     // The evented PLEG's stream: subscribed before the container exists.
     let mut events = client
         .runtime

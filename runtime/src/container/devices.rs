@@ -1,14 +1,14 @@
-//! Device nodes in the container: the CRI request's devices, or every host device for a
+//! Device nodes in the container: the request's devices, or every host device for a
 //! privileged container, each with its device-cgroup rule.
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::sys::stat::{major, minor};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
 
+use super::request::DeviceRequest;
 use super::ContainerError;
-use crate::proto::v1::Device;
 
 /// A device node to create and the cgroup rule that allows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,41 +61,24 @@ fn entry(host: &Path, container_path: &Path, access: &str) -> std::io::Result<Op
     Ok(Some(DeviceEntry { device, rule }))
 }
 
-/// The devices a CRI request names. Permissions must be a non-empty subset of `rwm`.
-pub fn from_request(devices: &[Device]) -> Result<Vec<DeviceEntry>, ContainerError> {
+/// The devices a request names (its permissions and container paths were checked where
+/// it was converted); a host path that is not a device names the field.
+pub fn from_request(devices: &[DeviceRequest]) -> Result<Vec<DeviceEntry>, ContainerError> {
     let mut out = Vec::new();
     for (i, d) in devices.iter().enumerate() {
-        let field = format!("config.devices[{i}]");
-        let permissions = if d.permissions.is_empty() {
-            "rwm"
-        } else {
-            d.permissions.as_str()
-        };
-        if !permissions.chars().all(|c| "rwm".contains(c)) {
-            return Err(ContainerError::invalid(
-                format!("{field}.permissions"),
-                format!("{permissions:?} is not a subset of \"rwm\""),
-            ));
-        }
-        let container_path = PathBuf::from(&d.container_path);
-        if !container_path.is_absolute() {
-            return Err(ContainerError::invalid(
-                format!("{field}.container_path"),
-                "must be absolute",
-            ));
-        }
-        let host = Path::new(&d.host_path);
-        match entry(host, &container_path, permissions) {
+        let field = format!("config.devices[{i}].host_path");
+        let host = d.host_path.as_path();
+        match entry(host, &d.container_path, &d.permissions) {
             Ok(Some(e)) => out.push(e),
             Ok(None) => {
                 return Err(ContainerError::invalid(
-                    format!("{field}.host_path"),
+                    field,
                     format!("{} is not a device", host.display()),
                 ))
             }
             Err(e) => {
                 return Err(ContainerError::invalid(
-                    format!("{field}.host_path"),
+                    field,
                     format!("{}: {e}", host.display()),
                 ))
             }
@@ -141,14 +124,17 @@ fn walk(dir: &Path, out: &mut Vec<DeviceEntry>) {
 mod tests {
     use super::*;
 
+    fn d(c: &str, h: &str, p: &str) -> Vec<DeviceRequest> {
+        vec![DeviceRequest {
+            container_path: c.into(),
+            host_path: h.into(),
+            permissions: p.into(),
+        }]
+    }
+
     #[test]
     fn dev_null_maps_to_1_3() {
-        let req = [Device {
-            container_path: "/dev/mynull".into(),
-            host_path: "/dev/null".into(),
-            permissions: "rw".into(),
-        }];
-        let out = from_request(&req).unwrap();
+        let out = from_request(&d("/dev/mynull", "/dev/null", "rw")).unwrap();
         assert_eq!(out[0].device.major(), 1);
         assert_eq!(out[0].device.minor(), 3);
         assert_eq!(out[0].device.path(), Path::new("/dev/mynull"));
@@ -156,29 +142,14 @@ mod tests {
     }
 
     #[test]
-    fn bad_devices_name_the_field() {
-        let d = |c: &str, h: &str, p: &str| {
-            vec![Device {
-                container_path: c.into(),
-                host_path: h.into(),
-                permissions: p.into(),
-            }]
-        };
-        let err = from_request(&d("/dev/x", "/dev/null", "rwx"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("config.devices[0].permissions"), "{err}");
-        let err = from_request(&d("/dev/x", "/etc/hostname", ""))
+    fn host_paths_that_are_no_devices_name_the_field() {
+        let err = from_request(&d("/dev/x", "/etc/hostname", "rwm"))
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("config.devices[0].host_path"), "{err}");
-        let err = from_request(&d("/dev/x", "/nonexistent", ""))
+        let err = from_request(&d("/dev/x", "/nonexistent", "rwm"))
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("config.devices[0].host_path"), "{err}");
-        let err = from_request(&d("x", "/dev/null", ""))
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("config.devices[0].container_path"), "{err}");
     }
 }

@@ -22,6 +22,7 @@ pub mod oci_runtime;
 pub mod ops;
 pub mod paths;
 pub mod procfs;
+pub mod request;
 pub mod resources;
 pub mod rootfs;
 pub mod seccomp;
@@ -44,5 +45,6 @@ pub use lifecycle::{
 pub use oci_runtime::{ExecOutput, OciRuntime};
 pub use ops::{exec_sync, process_user, reopen_log, stats, update_resources, ContainerStatsSample};
 pub use paths::ContainerPaths;
+pub use request::{ContainerSpecRequest, PodSpecContext, Resources};
 pub use spec::{build_spec, ImageDefaults, SandboxFiles, SandboxNamespacePaths, SpecInput};
 pub use stop::stop;

@@ -1,14 +1,14 @@
 //! The container's mount list: the standard filesystems (/proc, /dev, /sys ...), the pod's
-//! /etc files, and the CRI request's bind mounts with their propagation. A request mount
+//! /etc files, and the request's bind mounts with their propagation. A request mount
 //! replaces a standard mount or pod file at the same destination, like containerd.
 
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Mount;
 
+use super::request::{MountAccess, MountRequest, Propagation};
 use super::spec::SandboxFiles;
 use super::ContainerError;
-use crate::proto::v1::{Mount as CriMount, MountPropagation};
 
 /// What the mount list depends on besides the request.
 pub struct MountContext<'a> {
@@ -22,10 +22,10 @@ pub struct MountContext<'a> {
 /// The mounts, and the rootfs propagation the request's mounts need (`rshared` for a
 /// bidirectional mount, `rslave` for host-to-container).
 pub fn build(
-    cri: &[CriMount],
+    requests: &[MountRequest],
     ctx: &MountContext,
 ) -> Result<(Vec<Mount>, Option<String>), ContainerError> {
-    let requested = request_mounts(cri)?;
+    let requested = request_mounts(requests)?;
     let taken = |dest: &Path| requested.iter().any(|m| m.destination() == dest);
     let mut mounts: Vec<Mount> = standard(ctx)
         .into_iter()
@@ -49,15 +49,11 @@ pub fn build(
     requested.sort_by_key(|m| m.destination().components().count());
     mounts.extend(requested);
 
-    let propagation =
-        cri.iter()
-            .map(|m| m.propagation)
-            .max()
-            .and_then(|p| match MountPropagation::try_from(p) {
-                Ok(MountPropagation::PropagationBidirectional) => Some("rshared".to_string()),
-                Ok(MountPropagation::PropagationHostToContainer) => Some("rslave".to_string()),
-                _ => None,
-            });
+    let propagation = match requests.iter().map(|m| m.propagation).max() {
+        Some(Propagation::Bidirectional) => Some("rshared".to_string()),
+        Some(Propagation::HostToContainer) => Some("rslave".to_string()),
+        Some(Propagation::Private) | None => None,
+    };
     Ok((mounts, propagation))
 }
 
@@ -133,70 +129,30 @@ fn standard(ctx: &MountContext) -> Vec<Mount> {
     ]
 }
 
-/// The request's bind mounts, validated.
-fn request_mounts(cri: &[CriMount]) -> Result<Vec<Mount>, ContainerError> {
+/// The request's bind mounts, their host paths resolved (a symlinked one is followed,
+/// as CRI asks).
+fn request_mounts(requests: &[MountRequest]) -> Result<Vec<Mount>, ContainerError> {
     let mut out = Vec::new();
-    for (i, m) in cri.iter().enumerate() {
-        let field = format!("config.mounts[{i}]");
-        let dest = Path::new(&m.container_path);
-        if !dest.is_absolute() {
-            return Err(ContainerError::invalid(
-                format!("{field}.container_path"),
-                "must be absolute",
-            ));
-        }
-        if m.image
-            .as_ref()
-            .is_some_and(|image| !image.image.is_empty())
-        {
-            return Err(ContainerError::invalid(
-                format!("{field}.image"),
-                "image volume mounts are not supported",
-            ));
-        }
-        if !m.uid_mappings.is_empty() || !m.gid_mappings.is_empty() {
-            return Err(ContainerError::invalid(
-                format!("{field}.uid_mappings"),
-                "id-mapped mounts are not supported",
-            ));
-        }
-        let host = Path::new(&m.host_path);
-        if !host.is_absolute() {
-            return Err(ContainerError::invalid(
-                format!("{field}.host_path"),
-                "must be absolute",
-            ));
-        }
-        // CRI: follow a symlinked host path and mount its target.
-        let source = std::fs::canonicalize(host).map_err(|e| {
+    for (i, m) in requests.iter().enumerate() {
+        let source = std::fs::canonicalize(&m.host_path).map_err(|e| {
             ContainerError::invalid(
-                format!("{field}.host_path"),
-                format!("{}: {e}", host.display()),
+                format!("config.mounts[{i}].host_path"),
+                format!("{}: {e}", m.host_path.display()),
             )
         })?;
-        let propagation = match MountPropagation::try_from(m.propagation) {
-            Ok(MountPropagation::PropagationPrivate) => "rprivate",
-            Ok(MountPropagation::PropagationHostToContainer) => "rslave",
-            Ok(MountPropagation::PropagationBidirectional) => "rshared",
-            Err(_) => {
-                return Err(ContainerError::invalid(
-                    format!("{field}.propagation"),
-                    format!("unknown value {}", m.propagation),
-                ))
-            }
+        let propagation = match m.propagation {
+            Propagation::Private => "rprivate",
+            Propagation::HostToContainer => "rslave",
+            Propagation::Bidirectional => "rshared",
         };
-        let mut options = vec!["rbind", propagation, if m.readonly { "ro" } else { "rw" }];
-        if m.recursive_read_only {
-            if !m.readonly || propagation != "rprivate" {
-                return Err(ContainerError::invalid(
-                    format!("{field}.recursive_read_only"),
-                    "needs readonly and private propagation",
-                ));
-            }
-            options.push("rro");
+        let mut options = vec!["rbind", propagation];
+        match m.access {
+            MountAccess::ReadWrite => options.push("rw"),
+            MountAccess::ReadOnly => options.push("ro"),
+            MountAccess::RecursiveReadOnly => options.extend(["ro", "rro"]),
         }
-        let mut mount = mount(&m.container_path, "bind", source, &options);
-        mount.set_destination(dest.to_path_buf());
+        let mut mount = mount("/", "bind", source, &options);
+        mount.set_destination(m.container_path.clone());
         out.push(mount);
     }
     Ok(out)
@@ -205,6 +161,15 @@ fn request_mounts(cri: &[CriMount]) -> Result<Vec<Mount>, ContainerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn m(container: &str, host: &str) -> MountRequest {
+        MountRequest {
+            container_path: container.into(),
+            host_path: host.into(),
+            access: MountAccess::ReadWrite,
+            propagation: Propagation::Private,
+        }
+    }
 
     fn ctx(files: &SandboxFiles) -> MountContext<'_> {
         MountContext {
@@ -231,23 +196,15 @@ mod tests {
             shm: None,
         };
         let cri = vec![
-            CriMount {
-                container_path: "/data/sub".into(),
-                host_path: "/tmp".into(),
-                readonly: true,
-                ..Default::default()
+            MountRequest {
+                access: MountAccess::ReadOnly,
+                ..m("/data/sub", "/tmp")
             },
-            CriMount {
-                container_path: "/data".into(),
-                host_path: "/".into(),
-                propagation: MountPropagation::PropagationHostToContainer as i32,
-                ..Default::default()
+            MountRequest {
+                propagation: Propagation::HostToContainer,
+                ..m("/data", "/")
             },
-            CriMount {
-                container_path: "/etc/resolv.conf".into(),
-                host_path: "/etc/hostname".into(),
-                ..Default::default()
-            },
+            m("/etc/resolv.conf", "/etc/hostname"),
         ];
         let (mounts, propagation) = build(&cri, &ctx(&files)).unwrap();
         assert_eq!(propagation.as_deref(), Some("rslave"));
@@ -314,30 +271,31 @@ mod tests {
     }
 
     #[test]
-    fn bad_request_mounts_name_the_field() {
+    fn a_missing_host_path_names_the_field() {
         let files = SandboxFiles::default();
-        let m = |c: &str, h: &str| CriMount {
-            container_path: c.into(),
-            host_path: h.into(),
-            ..Default::default()
-        };
-        let err = |cri: Vec<CriMount>| build(&cri, &ctx(&files)).unwrap_err().to_string();
-        assert_eq!(
-            err(vec![m("/ok", "/tmp"), m("/ok2", "/tmp"), m("rel", "/tmp")]),
-            "config.mounts[2].container_path: must be absolute"
+        let err = build(
+            &[m("/ok", "/tmp"), m("/x", "/does/not/exist")],
+            &ctx(&files),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("config.mounts[1].host_path: /does/not/exist"),
+            "{err}"
         );
-        assert!(err(vec![m("/x", "/does/not/exist")])
-            .starts_with("config.mounts[0].host_path: /does/not/exist"));
-        assert!(err(vec![m("/x", "tmp")]).starts_with("config.mounts[0].host_path"));
-        let rro = CriMount {
-            recursive_read_only: true,
+        let rro = MountRequest {
+            access: MountAccess::RecursiveReadOnly,
             ..m("/x", "/tmp")
         };
-        assert!(err(vec![rro]).starts_with("config.mounts[0].recursive_read_only"));
-        let bad_prop = CriMount {
-            propagation: 7,
-            ..m("/x", "/tmp")
-        };
-        assert!(err(vec![bad_prop]).starts_with("config.mounts[0].propagation"));
+        let (mounts, _) = build(&[rro], &ctx(&files)).unwrap();
+        assert_eq!(
+            find(&mounts, "/x")[0].options().as_ref().unwrap(),
+            &vec![
+                "rbind".to_string(),
+                "rprivate".into(),
+                "ro".into(),
+                "rro".into()
+            ]
+        );
     }
 }

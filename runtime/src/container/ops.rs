@@ -12,8 +12,8 @@ use super::cgroup::{CgroupFs, CgroupStats};
 use super::exit::{now_nanos, ExitStatus};
 use super::lifecycle::monitor_alive;
 use super::oci_runtime::ExecOutput;
+use super::request::Resources;
 use super::{fsutil, resources, ContainerError, ContainerPaths, OciRuntime};
-use crate::proto::v1::LinuxContainerResources;
 
 /// One stats sample of a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,10 +101,10 @@ pub fn exec_sync(
 pub fn update_resources(
     paths: &ContainerPaths,
     runtime: &OciRuntime,
-    res: &LinuxContainerResources,
+    res: &Resources,
 ) -> Result<(), ContainerError> {
     let mut spec = read_spec(paths)?;
-    let update = resources::to_oci(res, "linux")?;
+    let update = resources::to_oci(res);
     let file = paths.bundle.join("update-resources.json");
     let json = serde_json::to_vec(&update).map_err(|source| ContainerError::Json {
         path: file.clone(),

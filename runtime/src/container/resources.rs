@@ -1,89 +1,51 @@
-//! CRI resource requests as OCI cgroup limits. Used when the spec is written and again
-//! for UpdateContainerResources, so both apply the same rules: zero means "not set".
+//! A container's resource limits as OCI cgroup limits. Used when the spec is written and
+//! again for UpdateContainerResources, so both apply the same rules (the request was
+//! checked where it was converted, `service::spec_request`).
 
 use oci_spec::runtime::{LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxResources};
 
-use super::ContainerError;
-use crate::proto::v1::LinuxContainerResources;
+use super::request::Resources;
 
-/// The OCI resources for a CRI request; `field` prefixes error messages (e.g.
-/// `config.linux.resources`).
-pub fn to_oci(
-    res: &LinuxContainerResources,
-    field: &str,
-) -> Result<LinuxResources, ContainerError> {
-    let non_negative = |value: i64, name: &str| -> Result<Option<i64>, ContainerError> {
-        match value {
-            0 => Ok(None),
-            v if v < 0 => Err(ContainerError::invalid(
-                format!("{field}.{name}"),
-                format!("{v} is negative"),
-            )),
-            v => Ok(Some(v)),
-        }
-    };
+/// The OCI resources for a request.
+pub fn to_oci(res: &Resources) -> LinuxResources {
+    // The values came from CRI's int64 fields, so they fit; saturate rather than wrap.
+    let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     let mut out = LinuxResources::default();
 
     let mut cpu = LinuxCpu::default();
-    cpu.set_shares(non_negative(res.cpu_shares, "cpu_shares")?.map(|v| v as u64));
-    cpu.set_quota(non_negative(res.cpu_quota, "cpu_quota")?);
-    cpu.set_period(non_negative(res.cpu_period, "cpu_period")?.map(|v| v as u64));
-    if !res.cpuset_cpus.is_empty() {
-        cpu.set_cpus(Some(res.cpuset_cpus.clone()));
-    }
-    if !res.cpuset_mems.is_empty() {
-        cpu.set_mems(Some(res.cpuset_mems.clone()));
-    }
+    cpu.set_shares(res.cpu_shares);
+    cpu.set_quota(res.cpu_quota.map(signed));
+    cpu.set_period(res.cpu_period);
+    cpu.set_cpus(res.cpuset_cpus.clone());
+    cpu.set_mems(res.cpuset_mems.clone());
     if cpu != LinuxCpu::default() {
         out.set_cpu(Some(cpu));
     }
 
     let mut memory = LinuxMemory::default();
-    memory.set_limit(non_negative(
-        res.memory_limit_in_bytes,
-        "memory_limit_in_bytes",
-    )?);
-    memory.set_swap(non_negative(
-        res.memory_swap_limit_in_bytes,
-        "memory_swap_limit_in_bytes",
-    )?);
+    memory.set_limit(res.memory_limit_in_bytes.map(signed));
+    memory.set_swap(res.memory_swap_limit_in_bytes.map(signed));
     if memory != LinuxMemory::default() {
         out.set_memory(Some(memory));
     }
 
     if !res.hugepage_limits.is_empty() {
-        let mut limits = Vec::new();
-        for (i, h) in res.hugepage_limits.iter().enumerate() {
-            let name = format!("{field}.hugepage_limits[{i}]");
-            if h.page_size.is_empty() {
-                return Err(ContainerError::invalid(
-                    format!("{name}.page_size"),
-                    "empty",
-                ));
-            }
-            let limit = i64::try_from(h.limit)
-                .map_err(|_| ContainerError::invalid(format!("{name}.limit"), "too large"))?;
-            let mut l = LinuxHugepageLimit::default();
-            l.set_page_size(h.page_size.clone());
-            l.set_limit(limit);
-            limits.push(l);
-        }
+        let limits = res
+            .hugepage_limits
+            .iter()
+            .map(|h| {
+                let mut l = LinuxHugepageLimit::default();
+                l.set_page_size(h.page_size.clone());
+                l.set_limit(signed(h.limit));
+                l
+            })
+            .collect();
         out.set_hugepage_limits(Some(limits));
     }
     if !res.unified.is_empty() {
-        if let Some(key) = res
-            .unified
-            .keys()
-            .find(|k| k.is_empty() || k.contains('/') || k.starts_with('.'))
-        {
-            return Err(ContainerError::invalid(
-                format!("{field}.unified"),
-                format!("bad cgroup file name {key:?}"),
-            ));
-        }
         out.set_unified(Some(res.unified.clone()));
     }
-    Ok(out)
+    out
 }
 
 /// The `oom_score_adj` to put in the spec. On a host that refuses lowering it (no
@@ -102,19 +64,18 @@ pub fn oom_score_adj(requested: i64, allowed: bool, current: i32) -> (i32, Optio
 
 #[cfg(test)]
 mod tests {
+    use super::super::request::HugepageLimit;
     use super::*;
-    use crate::proto::v1::HugepageLimit;
 
     #[test]
-    fn zero_means_unset_and_values_map() {
-        let empty = to_oci(&LinuxContainerResources::default(), "r").unwrap();
-        assert_eq!(empty, LinuxResources::default());
-        let res = LinuxContainerResources {
-            cpu_period: 100_000,
-            cpu_quota: 50_000,
-            cpu_shares: 512,
-            memory_limit_in_bytes: 64 << 20,
-            cpuset_cpus: "0-1".into(),
+    fn unset_stays_unset_and_values_map() {
+        assert_eq!(to_oci(&Resources::default()), LinuxResources::default());
+        let res = Resources {
+            cpu_period: Some(100_000),
+            cpu_quota: Some(50_000),
+            cpu_shares: Some(512),
+            memory_limit_in_bytes: Some(64 << 20),
+            cpuset_cpus: Some("0-1".into()),
             hugepage_limits: vec![HugepageLimit {
                 page_size: "2MB".into(),
                 limit: 4 << 20,
@@ -122,7 +83,7 @@ mod tests {
             unified: [("memory.high".to_string(), "1000000".to_string())].into(),
             ..Default::default()
         };
-        let json = serde_json::to_value(to_oci(&res, "r").unwrap()).unwrap();
+        let json = serde_json::to_value(to_oci(&res)).unwrap();
         assert_eq!(json["cpu"]["shares"], 512);
         assert_eq!(json["cpu"]["quota"], 50_000);
         assert_eq!(json["cpu"]["period"], 100_000);
@@ -131,25 +92,6 @@ mod tests {
         assert!(json["memory"].get("swap").is_none());
         assert_eq!(json["hugepageLimits"][0]["pageSize"], "2MB");
         assert_eq!(json["unified"]["memory.high"], "1000000");
-    }
-
-    #[test]
-    fn bad_values_name_the_field() {
-        let res = LinuxContainerResources {
-            memory_limit_in_bytes: -5,
-            ..Default::default()
-        };
-        assert_eq!(
-            to_oci(&res, "config.linux.resources")
-                .unwrap_err()
-                .to_string(),
-            "config.linux.resources.memory_limit_in_bytes: -5 is negative"
-        );
-        let res = LinuxContainerResources {
-            unified: [("../x".to_string(), "1".to_string())].into(),
-            ..Default::default()
-        };
-        assert!(to_oci(&res, "r").is_err());
     }
 
     #[test]

@@ -13,8 +13,6 @@ use oci_spec::OciSpecError;
 
 use super::seccomp_default::{ALLOWED, BY_CAPABILITY, CLONE_NAMESPACE_FLAGS, PERSONALITY_ARGS};
 use super::ContainerError;
-use crate::proto::v1::security_profile::ProfileType;
-use crate::proto::v1::LinuxContainerSecurityContext;
 
 /// The seccomp profile a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,54 +26,6 @@ pub enum SeccompChoice {
 }
 
 const FIELD: &str = "config.linux.security_context.seccomp";
-
-/// Reads the choice from the security context: the `seccomp` message if set, else the
-/// deprecated `seccomp_profile_path` string (empty means unconfined, as in CRI).
-pub fn choose(sc: Option<&LinuxContainerSecurityContext>) -> Result<SeccompChoice, ContainerError> {
-    let Some(sc) = sc else {
-        return Ok(SeccompChoice::Unconfined);
-    };
-    if let Some(profile) = &sc.seccomp {
-        return match ProfileType::try_from(profile.profile_type) {
-            Ok(ProfileType::RuntimeDefault) => Ok(SeccompChoice::RuntimeDefault),
-            Ok(ProfileType::Unconfined) => Ok(SeccompChoice::Unconfined),
-            Ok(ProfileType::Localhost) => {
-                localhost(&profile.localhost_ref, &format!("{FIELD}.localhost_ref"))
-            }
-            Err(_) => Err(ContainerError::invalid(
-                format!("{FIELD}.profile_type"),
-                format!("unknown profile type {}", profile.profile_type),
-            )),
-        };
-    }
-    #[allow(
-        deprecated,
-        reason = "older kubelets and crictl still send the string form"
-    )]
-    let path = sc.seccomp_profile_path.as_str();
-    match path {
-        "" | "unconfined" => Ok(SeccompChoice::Unconfined),
-        "runtime/default" | "docker/default" => Ok(SeccompChoice::RuntimeDefault),
-        other => match other.strip_prefix("localhost/") {
-            Some(rest) => localhost(rest, "config.linux.security_context.seccomp_profile_path"),
-            None => Err(ContainerError::invalid(
-                "config.linux.security_context.seccomp_profile_path",
-                format!("unknown seccomp profile {other:?}"),
-            )),
-        },
-    }
-}
-
-fn localhost(path: &str, field: &str) -> Result<SeccompChoice, ContainerError> {
-    let path = PathBuf::from(path);
-    if !path.is_absolute() {
-        return Err(ContainerError::invalid(
-            field,
-            format!("{} must be an absolute path", path.display()),
-        ));
-    }
-    Ok(SeccompChoice::Localhost(path))
-}
 
 /// The largest seccomp profile read (Docker's default profile is about 20 KiB): a
 /// request naming `/dev/zero` must not make the daemon read without end.
@@ -196,65 +146,6 @@ fn native_architectures() -> Vec<Arch> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::v1::SecurityProfile;
-
-    fn sc_with(profile: Option<SecurityProfile>, path: &str) -> LinuxContainerSecurityContext {
-        #[allow(deprecated, reason = "testing the deprecated field")]
-        LinuxContainerSecurityContext {
-            seccomp: profile,
-            seccomp_profile_path: path.into(),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn choice_from_message_and_string() {
-        let p = |t: ProfileType, r: &str| {
-            Some(SecurityProfile {
-                profile_type: t as i32,
-                localhost_ref: r.into(),
-            })
-        };
-        assert_eq!(choose(None).unwrap(), SeccompChoice::Unconfined);
-        assert_eq!(
-            choose(Some(&sc_with(None, ""))).unwrap(),
-            SeccompChoice::Unconfined
-        );
-        assert_eq!(
-            choose(Some(&sc_with(
-                p(ProfileType::RuntimeDefault, ""),
-                "unconfined"
-            )))
-            .unwrap(),
-            SeccompChoice::RuntimeDefault
-        );
-        assert_eq!(
-            choose(Some(&sc_with(p(ProfileType::Unconfined, ""), ""))).unwrap(),
-            SeccompChoice::Unconfined
-        );
-        assert_eq!(
-            choose(Some(&sc_with(p(ProfileType::Localhost, "/p.json"), ""))).unwrap(),
-            SeccompChoice::Localhost("/p.json".into())
-        );
-        assert!(choose(Some(&sc_with(p(ProfileType::Localhost, "p.json"), ""))).is_err());
-        assert_eq!(
-            choose(Some(&sc_with(None, "runtime/default"))).unwrap(),
-            SeccompChoice::RuntimeDefault
-        );
-        assert_eq!(
-            choose(Some(&sc_with(None, "localhost//x.json"))).unwrap(),
-            SeccompChoice::Localhost("/x.json".into())
-        );
-        assert!(choose(Some(&sc_with(None, "bogus"))).is_err());
-        assert!(choose(Some(&sc_with(
-            Some(SecurityProfile {
-                profile_type: 9,
-                localhost_ref: String::new()
-            }),
-            ""
-        )))
-        .is_err());
-    }
 
     #[test]
     fn default_profile_denies_by_default_and_follows_capabilities() {

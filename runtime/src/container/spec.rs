@@ -1,5 +1,5 @@
-//! The OCI runtime spec of a container, from its CRI config, the image's defaults and
-//! the pod's namespaces, with containerd's defaults (capabilities, masked paths, seccomp
+//! The OCI runtime spec of a container, from its request ([`ContainerSpecRequest`], the
+//! domain form of the CRI config), the image's defaults and the pod's namespaces, with containerd's defaults (capabilities, masked paths, seccomp
 //! RuntimeDefault). Pure apart from reading the image's /etc/passwd and a few host facts,
 //! so it is unit-tested without root.
 
@@ -13,11 +13,9 @@ use oci_spec::runtime::{
 
 use super::caps::{self, CapabilityRequest};
 use super::mounts::{self, MountContext};
+use super::request::{ContainerSpecRequest, PidMode, PodSpecContext, SecurityRequest};
 use super::seccomp::{self, SeccompChoice};
-use super::{devices, procfs, resources, user, userns, ContainerError};
-use crate::proto::v1::{
-    ContainerConfig, LinuxContainerSecurityContext, NamespaceMode, PodSandboxConfig,
-};
+use super::{devices, procfs, resources, user, ContainerError};
 
 /// What the image config says about running it (so this module does not depend on the
 /// image module).
@@ -38,8 +36,8 @@ pub struct SandboxNamespacePaths {
     pub net: Option<PathBuf>,
     pub ipc: Option<PathBuf>,
     pub uts: Option<PathBuf>,
-    /// The PID namespace to join for `namespace_options.pid` POD (the pod's) or TARGET
-    /// (the target container's); unused for CONTAINER and NODE.
+    /// The PID namespace to join for [`PidMode::Pod`] (the pod's) or [`PidMode::Target`]
+    /// (the target container's); unused for the others.
     pub pid: Option<PathBuf>,
 }
 
@@ -56,8 +54,8 @@ pub struct SandboxFiles {
 /// Everything the spec is built from.
 pub struct SpecInput<'a> {
     pub id: &'a str,
-    pub config: &'a ContainerConfig,
-    pub sandbox: &'a PodSandboxConfig,
+    pub request: &'a ContainerSpecRequest,
+    pub pod: &'a PodSpecContext,
     pub image: &'a ImageDefaults,
     /// The mounted overlay.
     pub rootfs: &'a Path,
@@ -110,12 +108,11 @@ pub fn build_spec_with(
     input: &SpecInput,
     host: &HostFacts,
 ) -> Result<(Spec, Vec<String>), ContainerError> {
-    let config = input.config;
+    let config = input.request;
     let mut warnings = Vec::new();
-    let linux_cfg = config.linux.clone().unwrap_or_default();
-    let sc = linux_cfg.security_context.clone().unwrap_or_default();
+    let sc = &config.security;
     let privileged = sc.privileged;
-    if privileged && !sandbox_privileged(input.sandbox) {
+    if privileged && !input.pod.privileged {
         return Err(ContainerError::invalid(
             "config.linux.security_context.privileged",
             "the pod sandbox is not privileged",
@@ -123,39 +120,35 @@ pub fn build_spec_with(
     }
     // Process.
     let args = command_line(config, input.image)?;
-    let env = environment(config, input.image, input.sandbox, host)?;
-    let cwd = if !config.working_dir.is_empty() {
-        config.working_dir.as_str()
-    } else if !input.image.working_dir.is_empty() {
-        input.image.working_dir.as_str()
-    } else {
-        "/"
+    let env = environment(config, input.image, input.pod, host);
+    let cwd = match &config.working_dir {
+        Some(dir) => dir.clone(),
+        None if !input.image.working_dir.is_empty() => PathBuf::from(&input.image.working_dir),
+        None => PathBuf::from("/"),
     };
-    if !Path::new(cwd).is_absolute() {
+    if !cwd.is_absolute() {
         return Err(ContainerError::invalid(
             "config.working_dir",
-            format!("{cwd:?} must be absolute"),
+            format!("{:?} must be absolute", cwd.display().to_string()),
         ));
     }
     let resolved = user::resolve(
         input.rootfs,
         &user::UserRequest {
-            uid: sc.run_as_user.map(|v| v.value),
+            uid: sc.run_as_user,
             username: &sc.run_as_username,
-            gid: sc.run_as_group.map(|v| v.value),
+            gid: sc.run_as_group,
             supplemental_groups: &sc.supplemental_groups,
-            strict_groups: sc.supplemental_groups_policy
-                == crate::proto::v1::SupplementalGroupsPolicy::Strict as i32,
+            strict_groups: sc.strict_groups,
             image_user: &input.image.user,
         },
     )?;
-    let cap_req = sc.capabilities.clone().unwrap_or_default();
     let cap_sets = caps::compute(
         &CapabilityRequest {
             privileged,
-            add: &cap_req.add_capabilities,
-            drop: &cap_req.drop_capabilities,
-            ambient: &cap_req.add_ambient_capabilities,
+            add: &sc.add_capabilities,
+            drop: &sc.drop_capabilities,
+            ambient: &sc.add_ambient_capabilities,
         },
         &host.capabilities,
     )?;
@@ -177,12 +170,12 @@ pub fn build_spec_with(
     process.set_terminal(Some(config.tty));
     process.set_args(Some(args));
     process.set_env(Some(env));
-    process.set_cwd(PathBuf::from(cwd));
+    process.set_cwd(cwd);
     process.set_user(user);
     process.set_capabilities(Some(capabilities));
     process.set_no_new_privileges(Some(sc.no_new_privs));
     process.set_rlimits(None);
-    if let Some(res) = &linux_cfg.resources {
+    if let Some(res) = &config.resources {
         let (value, warning) = resources::oom_score_adj(
             res.oom_score_adj,
             input.oom_score_adj_allowed,
@@ -209,24 +202,18 @@ pub fn build_spec_with(
 
     // Linux: namespaces, devices, cgroup, security.
     let mut linux = Linux::default();
-    let mut all_namespaces = namespaces(ns, &sc, host.cgroup_v2)?;
-    let userns = input
-        .sandbox
-        .linux
-        .as_ref()
-        .and_then(|l| l.security_context.as_ref())
-        .and_then(|s| s.namespace_options.as_ref())
-        .and_then(|o| o.userns_options.as_ref());
-    if let Some(maps) = userns::pod_mappings(userns)? {
+    let mut all_namespaces = namespaces(ns, sc, host.cgroup_v2)?;
+    if let Some(maps) = &input.pod.user_namespace {
         all_namespaces.push(namespace(LinuxNamespaceType::User, None));
         linux.set_uid_mappings(Some(vec![maps.uid.to_oci()?]));
         linux.set_gid_mappings(Some(vec![maps.gid.to_oci()?]));
     }
     linux.set_namespaces(Some(all_namespaces));
-    let mut res = match &linux_cfg.resources {
-        Some(r) => resources::to_oci(r, "config.linux.resources")?,
-        None => Default::default(),
-    };
+    let mut res = config
+        .resources
+        .as_ref()
+        .map(resources::to_oci)
+        .unwrap_or_default();
     let mut device_entries = devices::from_request(&config.devices)?;
     let mut rules = vec![if privileged {
         devices::allow_all()
@@ -271,7 +258,7 @@ pub fn build_spec_with(
             &sc.readonly_paths,
             get_default_readonly_paths(),
         )));
-        linux.set_seccomp(match seccomp::choose(Some(&sc))? {
+        linux.set_seccomp(match &sc.seccomp {
             SeccompChoice::Unconfined => None,
             SeccompChoice::RuntimeDefault => {
                 Some(seccomp::default_profile(&cap_sets.main).map_err(|source| {
@@ -281,7 +268,7 @@ pub fn build_spec_with(
                     }
                 })?)
             }
-            SeccompChoice::Localhost(path) => Some(seccomp::load_profile(&path)?),
+            SeccompChoice::Localhost(path) => Some(seccomp::load_profile(path)?),
         });
     }
 
@@ -299,7 +286,7 @@ pub fn build_spec_with(
 /// The monitor keeps the container's stdin open for Attach when the config asks for it;
 /// it reads these from the bundle (the OCI spec has no field for them).
 fn stdio_annotations(
-    config: &ContainerConfig,
+    config: &ContainerSpecRequest,
 ) -> Option<std::collections::HashMap<String, String>> {
     let mut a = std::collections::HashMap::new();
     if config.stdin {
@@ -317,18 +304,10 @@ fn stdio_annotations(
     (!a.is_empty()).then_some(a)
 }
 
-fn sandbox_privileged(sandbox: &PodSandboxConfig) -> bool {
-    sandbox
-        .linux
-        .as_ref()
-        .and_then(|l| l.security_context.as_ref())
-        .is_none_or(|sc| sc.privileged)
-}
-
 /// kubelet's rules: the request's command replaces the image's entrypoint and then the
 /// image's cmd is dropped; the request's args replace the image's cmd.
 fn command_line(
-    config: &ContainerConfig,
+    config: &ContainerSpecRequest,
     image: &ImageDefaults,
 ) -> Result<Vec<String>, ContainerError> {
     let (command, args) = if !config.command.is_empty() {
@@ -359,16 +338,12 @@ fn command_line(
 /// PATH default, HOSTNAME, the image's env, then the request's; a later key replaces an
 /// earlier one in place.
 fn environment(
-    config: &ContainerConfig,
+    config: &ContainerSpecRequest,
     image: &ImageDefaults,
-    sandbox: &PodSandboxConfig,
+    pod: &PodSpecContext,
     host: &HostFacts,
-) -> Result<Vec<String>, ContainerError> {
-    let hostname = if sandbox.hostname.is_empty() {
-        host.hostname.as_str()
-    } else {
-        sandbox.hostname.as_str()
-    };
+) -> Vec<String> {
+    let hostname = pod.hostname.as_deref().unwrap_or(&host.hostname);
     let mut env: Vec<String> = vec![PATH_ENV.to_string(), format!("HOSTNAME={hostname}")];
     let mut set = |entry: String| {
         let key = entry.split('=').next().unwrap_or_default().to_string();
@@ -385,16 +360,10 @@ fn environment(
             set(e.clone());
         }
     }
-    for (i, kv) in config.envs.iter().enumerate() {
-        if kv.key.is_empty() || kv.key.contains('=') {
-            return Err(ContainerError::invalid(
-                format!("config.envs[{i}].key"),
-                format!("{:?} is not a valid variable name", kv.key),
-            ));
-        }
-        set(format!("{}={}", kv.key, kv.value));
+    for (key, value) in &config.envs {
+        set(format!("{key}={value}"));
     }
-    Ok(env)
+    env
 }
 
 fn namespace(typ: LinuxNamespaceType, path: Option<&Path>) -> LinuxNamespace {
@@ -409,7 +378,7 @@ fn namespace(typ: LinuxNamespaceType, path: Option<&Path>) -> LinuxNamespace {
 /// pod's (POD) or another container's (TARGET), or the host's (NODE).
 fn namespaces(
     paths: &SandboxNamespacePaths,
-    sc: &LinuxContainerSecurityContext,
+    sc: &SecurityRequest,
     cgroup_v2: bool,
 ) -> Result<Vec<LinuxNamespace>, ContainerError> {
     let mut out = vec![namespace(LinuxNamespaceType::Mount, None)];
@@ -422,28 +391,17 @@ fn namespaces(
             out.push(namespace(typ, Some(path)));
         }
     }
-    let pid_mode = sc
-        .namespace_options
-        .as_ref()
-        .map(|o| o.pid)
-        .unwrap_or(NamespaceMode::Container as i32);
-    match NamespaceMode::try_from(pid_mode) {
-        Ok(NamespaceMode::Node) => {}
-        Ok(NamespaceMode::Container) => out.push(namespace(LinuxNamespaceType::Pid, None)),
-        Ok(mode @ (NamespaceMode::Pod | NamespaceMode::Target)) => {
+    match &sc.pid {
+        PidMode::Node => {}
+        PidMode::Container => out.push(namespace(LinuxNamespaceType::Pid, None)),
+        mode @ (PidMode::Pod | PidMode::Target { .. }) => {
             let path = paths.pid.as_deref().ok_or_else(|| {
                 ContainerError::invalid(
                     "config.linux.security_context.namespace_options.pid",
-                    format!("{} has no PID namespace to join", mode.as_str_name()),
+                    format!("{} has no PID namespace to join", mode.name()),
                 )
             })?;
             out.push(namespace(LinuxNamespaceType::Pid, Some(path)))
-        }
-        Err(_) => {
-            return Err(ContainerError::invalid(
-                "config.linux.security_context.namespace_options.pid",
-                format!("mode {pid_mode} is not supported"),
-            ))
         }
     }
     if cgroup_v2 {

@@ -1,6 +1,7 @@
 //! Property test of the OCI spec generation against hostile CRI requests: whatever the
-//! kubelet (or anyone on the socket) sends in a ContainerConfig, building the spec never
-//! panics, and a refusal is InvalidArgument naming a `config.` field.
+//! kubelet (or anyone on the socket) sends in a ContainerConfig, converting it at the
+//! service edge and building the spec never panics, and a refusal is InvalidArgument
+//! naming a `config.` field.
 
 use proptest::prelude::*;
 
@@ -145,11 +146,20 @@ proptest! {
     fn any_container_config_builds_or_names_a_field(config in config(), user in text()) {
         let root = tempfile::tempdir().unwrap();
         let image = ImageDefaults { user, ..Default::default() };
-        let sandbox = PodSandboxConfig::default();
+        let request = match crate::service::spec_request::container_request(&config) {
+            Ok(request) => request,
+            Err(e) => {
+                let message = e.to_string();
+                prop_assert!(matches!(e.kind(), Kind::InvalidArgument), "{}", message);
+                prop_assert!(message.starts_with("config."), "{}", message);
+                return Ok(());
+            }
+        };
+        let pod = crate::service::spec_request::pod_context(&PodSandboxConfig::default()).unwrap();
         let input = SpecInput {
             id: "c1",
-            config: &config,
-            sandbox: &sandbox,
+            request: &request,
+            pod: &pod,
             image: &image,
             rootfs: root.path(),
             namespaces: &SandboxNamespacePaths::default(),

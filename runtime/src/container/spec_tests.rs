@@ -1,4 +1,5 @@
-//! Unit tests of the OCI spec generation: CRI config in, the JSON crun reads out.
+//! Unit tests of the OCI spec generation: CRI config in (converted to the builder's
+//! request at the service edge, as CreateContainer does), the JSON crun reads out.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -13,6 +14,26 @@ use crate::proto::v1::{
     LinuxPodSandboxConfig, LinuxSandboxSecurityContext, Mount, MountPropagation, NamespaceMode,
     NamespaceOption, PodSandboxConfig, SecurityProfile,
 };
+use crate::service::spec_request::{container_request, pod_context};
+use crate::service::ServiceError;
+
+/// A conversion error as the builder's own, so both kinds of refusal are checked alike.
+fn as_container(e: ServiceError) -> ContainerError {
+    match e {
+        ServiceError::InvalidArgument { field, reason } => ContainerError::invalid(field, reason),
+        other => panic!("the conversion fails only with InvalidArgument, not {other}"),
+    }
+}
+
+/// The builder's request for a CRI config.
+fn request(config: &ContainerConfig) -> Result<ContainerSpecRequest, ContainerError> {
+    container_request(config).map_err(as_container)
+}
+
+/// The builder's view of a pod config.
+fn pod(sandbox: &PodSandboxConfig) -> PodSpecContext {
+    pod_context(sandbox).unwrap()
+}
 
 fn host() -> HostFacts {
     HostFacts {
@@ -96,10 +117,11 @@ fn build(
         hosts: Some("/s/pods/p/hosts".into()),
         shm: Some("/s/pods/p/ns/shm".into()),
     };
+    let (request, pod) = (request(config)?, pod(sandbox));
     let input = SpecInput {
         id: "c1",
-        config,
-        sandbox,
+        request: &request,
+        pod: &pod,
         image,
         rootfs: root.path(),
         namespaces: &ns,
@@ -480,10 +502,11 @@ fn host_namespaces_share_the_host_dev_shm() {
     let img = image();
     let ns = SandboxNamespacePaths::default();
     let files = SandboxFiles::default();
+    let (request, pod) = (request(&config).unwrap(), pod(&sb));
     let input = SpecInput {
         id: "c2",
-        config: &config,
-        sandbox: &sb,
+        request: &request,
+        pod: &pod,
         image: &img,
         rootfs: root.path(),
         namespaces: &ns,
@@ -548,10 +571,11 @@ fn pod_and_target_pid_modes_join_the_given_namespace() {
             pid: Some("/s/pods/p/ns/pid".into()),
             ..Default::default()
         };
+        let (request, pod) = (request(&config).unwrap(), pod(&sb));
         let input = SpecInput {
             id: "c3",
-            config: &config,
-            sandbox: &sb,
+            request: &request,
+            pod: &pod,
             image: &img,
             rootfs: root.path(),
             namespaces: &ns,

@@ -14,6 +14,7 @@ use crate::container;
 use crate::proto::v1::*;
 use crate::service::container_ops::ContainerFilter;
 use crate::service::records::ContainerRecord;
+use crate::service::spec_request;
 use crate::service::Daemon;
 
 pub(super) fn cri_state(state: container::ContainerState) -> ContainerState {
@@ -101,7 +102,8 @@ impl Daemon {
         request: UpdateContainerResourcesRequest,
     ) -> Result<UpdateContainerResourcesResponse, Status> {
         let resources = validate::required(request.linux.as_ref(), "linux")?;
-        self.update_container_resources(&request.container_id, resources)?;
+        let resources = spec_request::resources(resources, "linux")?;
+        self.update_container_resources(&request.container_id, &resources)?;
         Ok(UpdateContainerResourcesResponse {})
     }
 

@@ -55,7 +55,7 @@ pub fn pod_spec(request: RunPodSandboxRequest) -> Result<PodSpec, ServiceError> 
     let options = crate::service::pods::namespace_options(&config);
     let host_network = options.network == NamespaceMode::Node as i32;
     let host_ipc = options.ipc == NamespaceMode::Node as i32;
-    crate::container::userns::pod_mappings(options.userns_options.as_ref())?;
+    crate::service::security_request::pod_mappings(options.userns_options.as_ref())?;
     let sysctls = match &config.linux {
         Some(linux) => sysctls::check(&linux.sysctls, host_network, host_ipc)?,
         None => Vec::new(),
@@ -152,6 +152,7 @@ pub fn container_spec(request: CreateContainerRequest) -> Result<ContainerSpec, 
         name: metadata.name.clone(),
         attempt: metadata.attempt,
         image,
+        request: crate::service::spec_request::container_request(&config)?,
         config,
     })
 }

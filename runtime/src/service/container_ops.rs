@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use super::records::{ContainerRecord, PodState};
 use super::{filters, Daemon, ServiceError};
+use crate::container::Resources;
 use crate::container::{ContainerRuntimeState, ContainerState, ContainerStatsSample, ExecOutput};
-use crate::proto::v1::LinuxContainerResources;
 use crate::stream::{AttachTarget, ExecTarget, PortForwardTarget};
 
 /// The identity a container's first process runs as.
@@ -123,7 +123,7 @@ impl Daemon {
     pub fn update_container_resources(
         &self,
         id: &str,
-        resources: &LinuxContainerResources,
+        resources: &Resources,
     ) -> Result<(), ServiceError> {
         let record = self.container(id)?;
         let _guard = self.locks.lock(&record.id);
@@ -134,7 +134,7 @@ impl Daemon {
             c.config
                 .linux
                 .get_or_insert_with(Default::default)
-                .resources = Some(resources.clone())
+                .resources = Some(super::spec_request::cri_resources(resources))
         })?;
         Ok(())
     }

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use super::pods::check_id;
 use super::records::{now_nanos, ContainerRecord, PodState};
-use super::{ContainerSpec, Daemon, ServiceError};
+use super::{spec_request, ContainerSpec, Daemon, ServiceError};
+use crate::container::request::{MountAccess, PidMode};
 use crate::container::{
     self, ContainerPaths, ContainerRuntimeState, ImageDefaults, SandboxFiles,
     SandboxNamespacePaths, SpecInput,
 };
 use crate::pod::PodPaths;
-use crate::proto::v1::{ContainerConfig, ContainerEventType, NamespaceMode};
+use crate::proto::v1::{ContainerEventType, NamespaceMode};
 
 /// `Some(path)` if `path` exists (a pod file the container bind-mounts).
 fn existing(path: PathBuf) -> Option<PathBuf> {
@@ -79,6 +80,7 @@ impl Daemon {
     /// Creates a container in a Ready pod from an image already pulled; returns its id.
     pub fn create_container(&self, spec: ContainerSpec) -> Result<String, ServiceError> {
         let config = &spec.config;
+        let request = &spec.request;
         let pod = self.pod(&spec.pod_id)?;
         let _pod_guard = self.locks.lock(&pod.id);
         if pod.state != PodState::Ready {
@@ -107,8 +109,13 @@ impl Daemon {
             })?;
         // The pod config as the pod was made; the request's copy is only a convenience.
         let sandbox = &pod.config;
+        let pod_context = spec_request::pod_context(sandbox)?;
         let runtime = self.oci_runtime(&pod.runtime_handler)?;
-        if let Some(i) = config.mounts.iter().position(|m| m.recursive_read_only) {
+        if let Some(i) = request
+            .mounts
+            .iter()
+            .position(|m| m.access == MountAccess::RecursiveReadOnly)
+        {
             let (handler, _) = self.config.runtime_for(&pod.runtime_handler).unzip();
             if !handler.is_some_and(|h| self.rro_handlers().contains(h)) {
                 return Err(ServiceError::invalid(
@@ -136,7 +143,7 @@ impl Daemon {
             net: (!pod.host_network).then(|| pod_paths.netns()),
             ipc: (options.ipc != NamespaceMode::Node as i32).then(|| pod_paths.ipcns()),
             uts: (!pod.host_network).then(|| pod_paths.utsns()),
-            pid: self.pid_namespace_to_join(config, &pod_paths)?,
+            pid: self.pid_namespace_to_join(&request.security.pid, &pod_paths)?,
         };
         let files = SandboxFiles {
             resolv_conf: existing(pod_paths.resolv_conf()),
@@ -157,8 +164,8 @@ impl Daemon {
             self.host.mount_rootfs(&paths, &lowers)?;
             let oci = container::build_spec(&SpecInput {
                 id: &id,
-                config,
-                sandbox,
+                request,
+                pod: &pod_context,
                 image: &defaults,
                 rootfs: &paths.rootfs,
                 namespaces: &namespaces,
@@ -214,20 +221,12 @@ impl Daemon {
     /// the running target container's for TARGET; `None` otherwise.
     fn pid_namespace_to_join(
         &self,
-        config: &ContainerConfig,
+        mode: &PidMode,
         pod_paths: &PodPaths,
     ) -> Result<Option<PathBuf>, ServiceError> {
         const FIELD: &str = "config.linux.security_context.namespace_options";
-        let Some(options) = config
-            .linux
-            .as_ref()
-            .and_then(|l| l.security_context.as_ref())
-            .and_then(|s| s.namespace_options.as_ref())
-        else {
-            return Ok(None);
-        };
-        match NamespaceMode::try_from(options.pid) {
-            Ok(NamespaceMode::Pod) => {
+        match mode {
+            PidMode::Pod => {
                 let ns = pod_paths.pidns();
                 if !self.host.is_namespace(&ns) {
                     return Err(ServiceError::invalid(
@@ -238,13 +237,13 @@ impl Daemon {
                 }
                 Ok(Some(ns))
             }
-            Ok(NamespaceMode::Target) => {
+            PidMode::Target { target_id } => {
                 let field = format!("{FIELD}.target_id");
                 let target = self
-                    .find_container(&options.target_id)
+                    .find_container(target_id)
                     .map_err(|_| ServiceError::invalid(&field, "is not a valid container id"))?
                     .ok_or_else(|| {
-                        ServiceError::invalid(&field, format!("{:?} not found", options.target_id))
+                        ServiceError::invalid(&field, format!("{target_id:?} not found"))
                     })?;
                 let state = self.runtime_state(&target);
                 let pid = state
@@ -258,7 +257,7 @@ impl Daemon {
                     })?;
                 Ok(Some(PathBuf::from(format!("/proc/{pid}/ns/pid"))))
             }
-            _ => Ok(None),
+            PidMode::Container | PidMode::Node => Ok(None),
         }
     }
 

@@ -21,7 +21,6 @@ use crate::container::{
     OciRuntime,
 };
 use crate::pod::{self, cni::HostPort, Cni, PodError, PodIdentity, PodNamespaces, PodPaths};
-use crate::proto::v1::LinuxContainerResources;
 
 /// What the service layer asks of the host.
 pub trait Host: Send + Sync {
@@ -142,7 +141,7 @@ pub trait Host: Send + Sync {
         &self,
         paths: &ContainerPaths,
         runtime: &OciRuntime,
-        resources: &LinuxContainerResources,
+        resources: &crate::container::Resources,
     ) -> Result<(), ContainerError>;
 
     /// Has the container's monitor reopen its log file.
@@ -305,7 +304,7 @@ impl Host for System {
         &self,
         paths: &ContainerPaths,
         runtime: &OciRuntime,
-        resources: &LinuxContainerResources,
+        resources: &crate::container::Resources,
     ) -> Result<(), ContainerError> {
         container::update_resources(paths, runtime, resources)
     }

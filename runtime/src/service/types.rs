@@ -1,11 +1,12 @@
 //! The requests the service layer takes, already validated by the gRPC layer: the fields
 //! a call acts on are checked and pulled out of the CRI message (names safe in paths,
-//! namespace modes, sysctls), and the message itself is kept whole, because the records
-//! keep what the kubelet sent (statuses answer with it) and the container spec builder
-//! reads the rest of it.
+//! namespace modes, sysctls, the container spec builder's [`ContainerSpecRequest`]), and
+//! the message itself is kept whole, because the records keep what the kubelet sent
+//! (statuses answer with it).
 
 use std::collections::BTreeMap;
 
+use crate::container::ContainerSpecRequest;
 use crate::pod::cni::HostPort;
 use crate::pod::sysctls::Sysctl;
 use crate::proto::v1::{ContainerConfig, PodSandboxConfig};
@@ -51,6 +52,9 @@ pub struct ContainerSpec {
     pub attempt: u32,
     /// The image as named (non-empty).
     pub image: String,
-    /// The config as sent; the spec builder checks the rest and names the field.
+    /// What the spec builder reads of the config, checked
+    /// ([`spec_request::container_request`](super::spec_request::container_request)).
+    pub request: ContainerSpecRequest,
+    /// The config as sent (the record keeps it).
     pub config: ContainerConfig,
 }

@@ -59,7 +59,7 @@ pub enum Call {
     },
     UpdateResources {
         container: String,
-        memory_limit: i64,
+        memory_limit: Option<u64>,
     },
     ReopenLog {
         container: String,

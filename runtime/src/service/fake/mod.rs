@@ -21,7 +21,6 @@ use crate::container::{
     ExecOutput, OciRuntime,
 };
 use crate::pod::{cni::HostPort, sysctls::Sysctl, PodError, PodIdentity, PodNamespaces, PodPaths};
-use crate::proto::v1::LinuxContainerResources;
 
 pub use call::Call;
 
@@ -378,7 +377,7 @@ impl Host for Fake {
         &self,
         paths: &ContainerPaths,
         _runtime: &OciRuntime,
-        resources: &LinuxContainerResources,
+        resources: &crate::container::Resources,
     ) -> Result<(), ContainerError> {
         let call = Call::UpdateResources {
             container: paths.id.clone(),

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::{kind, pod, Harness};
 use crate::container::ContainerState;
+use crate::container::Resources;
 use crate::error::Kind;
-use crate::proto::v1::LinuxContainerResources;
 use crate::service::container_ops::{ContainerFilter, ProcessUser};
 use crate::service::fake::Call;
 
@@ -122,8 +122,8 @@ fn updated_resources_reach_the_host_and_the_record_only_on_success() {
     let web = h.run(pod("web"));
     let app = h.create(&web, "app");
     h.fake.clear();
-    let limits = |memory_limit_in_bytes| LinuxContainerResources {
-        memory_limit_in_bytes,
+    let limits = |memory_limit_in_bytes| Resources {
+        memory_limit_in_bytes: Some(memory_limit_in_bytes),
         ..Default::default()
     };
     let recorded = || {
@@ -149,7 +149,7 @@ fn updated_resources_reach_the_host_and_the_record_only_on_success() {
         h.fake.calls().last(),
         Some(&Call::UpdateResources {
             container: app.clone(),
-            memory_limit: 2 << 20,
+            memory_limit: Some(2 << 20),
         })
     );
 }

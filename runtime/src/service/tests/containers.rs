@@ -9,7 +9,7 @@ use crate::proto::v1::{
     LinuxContainerConfig, LinuxContainerSecurityContext, NamespaceMode, NamespaceOption,
 };
 use crate::service::fake::Call;
-use crate::service::Daemon;
+use crate::service::{spec_request, Daemon};
 
 #[test]
 fn container_lifecycle_create_start_stop_remove() {
@@ -95,6 +95,7 @@ fn create_container_checks_pod_image_and_name_before_making_anything() {
         }),
         ..Default::default()
     });
+    spec.request = spec_request::container_request(&spec.config).unwrap();
     let err = h.daemon.create_container(spec).unwrap_err();
     assert!(
         err.to_string()
