@@ -12,8 +12,8 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use berth_runtime::pod::cni::{HostPort, PortProtocol};
+use berth_runtime::pod::PodDns;
 use berth_runtime::pod::{self, Cni, CniConfig, PodIdentity, PodPaths};
-use berth_runtime::proto::v1::DnsConfig;
 
 const PLUGINS: &str = "/usr/lib/cni";
 
@@ -189,7 +189,7 @@ fn pod_network_end_to_end() {
 
     let ns = pod::create_namespaces(&paths, "berth-pod", false, false, &[]).unwrap();
     assert_eq!(ns.net.as_deref(), Some(paths.netns().as_path()));
-    let dns = DnsConfig {
+    let dns = PodDns {
         servers: vec!["10.96.0.10".into()],
         searches: vec!["svc.cluster.local".into()],
         options: vec![],

@@ -1,7 +1,7 @@
 //! The files a pod's containers mount over `/etc/resolv.conf`, `/etc/hostname` and
 //! `/etc/hosts`, written once per pod into `state/pods/<id>/`, as containerd does.
 //!
-//! DNS comes from the request's `DnsConfig` (the kubelet puts the cluster DNS there); with
+//! DNS comes from the request's DNS config ([`PodDns`]; the kubelet puts the cluster DNS there); with
 //! none, the pod gets a copy of the host's `resolv.conf`. Host-network pods get the host's
 //! `hosts`, others a fresh one to which the pod IP is added once CNI assigned it.
 
@@ -9,7 +9,15 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::{namespaces, write_file, PodError, PodPaths};
-use crate::proto::v1::DnsConfig;
+
+/// A pod's DNS settings as the request gives them (CRI `DnsConfig`), checked when the
+/// `resolv.conf` is made from them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodDns {
+    pub servers: Vec<String>,
+    pub searches: Vec<String>,
+    pub options: Vec<String>,
+}
 
 /// The host files copied into pods; a parameter so tests can use their own.
 #[derive(Debug, Clone)]
@@ -33,7 +41,7 @@ impl Default for HostEtc {
 pub fn write_pod_files(
     paths: &PodPaths,
     hostname: &str,
-    dns: Option<&DnsConfig>,
+    dns: Option<&PodDns>,
     host_network: bool,
 ) -> Result<(), PodError> {
     write_pod_files_from(paths, hostname, dns, host_network, &HostEtc::default())
@@ -43,7 +51,7 @@ pub fn write_pod_files(
 pub fn write_pod_files_from(
     paths: &PodPaths,
     hostname: &str,
-    dns: Option<&DnsConfig>,
+    dns: Option<&PodDns>,
     host_network: bool,
     host: &HostEtc,
 ) -> Result<(), PodError> {
@@ -96,7 +104,7 @@ pub fn remove_pod_files(paths: &PodPaths) -> Result<(), PodError> {
 
 /// The `resolv.conf` for a DNS config, or `None` if it sets nothing (then the host's is
 /// used, as containerd does).
-pub fn resolv_conf(dns: &DnsConfig) -> Result<Option<String>, PodError> {
+pub fn resolv_conf(dns: &PodDns) -> Result<Option<String>, PodError> {
     if dns.servers.is_empty() && dns.searches.is_empty() && dns.options.is_empty() {
         return Ok(None);
     }
@@ -190,9 +198,9 @@ fn host_hostname() -> Result<String, PodError> {
 mod tests {
     use super::*;
 
-    fn dns(servers: &[&str], searches: &[&str], options: &[&str]) -> DnsConfig {
+    fn dns(servers: &[&str], searches: &[&str], options: &[&str]) -> PodDns {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect();
-        DnsConfig {
+        PodDns {
             servers: v(servers),
             searches: v(searches),
             options: v(options),

@@ -20,7 +20,7 @@ pub mod sysctls;
 
 pub use cni::{Cni, CniConfig, NetworkResult, PodIdentity};
 pub use error::PodError;
-pub use files::{add_pod_ip_to_hosts, remove_pod_files, write_pod_files};
+pub use files::{add_pod_ip_to_hosts, remove_pod_files, write_pod_files, PodDns};
 pub use namespaces::{create_namespaces, remove_namespaces, PodNamespaces};
 pub use paths::PodPaths;
 pub(crate) use sys::is_namespace_file;
