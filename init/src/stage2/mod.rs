@@ -465,4 +465,6 @@ mod early_tests;
 #[cfg(test)]
 mod helper_tests;
 #[cfg(test)]
+mod mounts_tests;
+#[cfg(test)]
 mod tests;
