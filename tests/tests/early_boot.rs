@@ -55,7 +55,7 @@ fn mount_table_matches_the_design_row_by_row() {
     };
     let has = |path: &str, flag: &str| row(path).0.iter().any(|o| o == flag);
     // (path, fstype, writable, exec, STATE subfolder if a bind of STATE)
-    let design: [(&str, &str, bool, bool, Option<&str>); 12] = [
+    let design: [(&str, &str, bool, bool, Option<&str>); 13] = [
         ("/", "ext4", false, true, None),
         ("/mnt/stateful_partition", "ext4", true, false, Some("/")),
         ("/home", "ext4", true, false, Some("/home")),
@@ -80,6 +80,8 @@ fn mount_table_matches_the_design_row_by_row() {
         ("/mnt/disks", "tmpfs", true, true, None),
         ("/tmp", "tmpfs", true, false, None),
         ("/run", "tmpfs", true, true, None),
+        // An API mount, as systemd makes it on an EFI boot (OVMF boots the VM).
+        ("/sys/firmware/efi/efivars", "efivarfs", false, false, None),
     ];
     let state_source = row("/mnt/stateful_partition").2.clone();
     for (path, fstype, writable, exec, state) in design {

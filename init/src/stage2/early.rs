@@ -10,11 +10,13 @@
 //! sysctl (`net.bridge.*` exists once `br_netfilter` is loaded).
 
 use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
 
 use super::engine::{Job, Machine};
-use super::{coldplug, confd, identity, mounts, state, tmpfiles};
+use super::{coldplug, confd, helper, identity, mounts, state, tmpfiles};
 use crate::console;
 use crate::manager::Manager;
+use crate::sys::Ran;
 use crate::unit::lifecycle::Active;
 use crate::unit::name::UnitName;
 
@@ -158,19 +160,82 @@ pub fn start(manager: &mut Manager) {
 }
 
 /// Runs the step of early-boot unit `unit`; `Err` says why it failed (its whole error
-/// chain, or that it panicked: a bug, and PID 1 goes on).
-pub fn run_step(machine: &mut Machine, unit: &UnitName) -> Result<(), String> {
+/// chain, or that it panicked: a bug, and PID 1 goes on); `None`: it waits for a helper
+/// ([`Machine::waiting`]), and [`child_exited`] finishes it.
+pub fn run_step(machine: &mut Machine, unit: &UnitName) -> Option<Result<(), String>> {
     let Some(u) = EARLY_BOOT.iter().find(|u| u.job.name == unit.as_str()) else {
-        return Err("no such early-boot step".into());
+        return Some(Err("no such early-boot step".into()));
     };
-    match panic::catch_unwind(AssertUnwindSafe(|| (u.job.run)(machine))) {
+    let result = guard(|| (u.job.run)(machine));
+    match result {
+        Ok(()) if machine.waiting.is_some() => None,
+        result => Some(result),
+    }
+}
+
+fn guard(f: impl FnOnce() -> super::engine::JobResult) -> Result<(), String> {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(console::chain(&*e)),
         Err(_) => Err("internal error (panic)".into()),
     }
 }
 
-/// Runs the built-in steps the manager has due, one after another, until none is due.
+/// STATE's step goes on after its helper ended as `ran`; done unless it started another.
+fn resume(m: &mut Machine, manager: &mut Manager, waiting: state::Waiting, ran: Ran) {
+    let result = guard(|| state::resume(m, waiting, Ok(ran)));
+    if m.waiting.is_none() {
+        if let Some(unit) = name(STATE) {
+            manager.builtin_done(&unit, result);
+        }
+    }
+}
+
+/// A child exited (`how` as [`crate::sys::Reaped`] says): true if it was the helper a
+/// step waits for, which then goes on (and may be done).
+pub fn child_exited(m: &mut Machine, manager: &mut Manager, pid: u32, how: &str) -> bool {
+    let Some(waiting) = m.waiting.take_if(|w| w.repair.helper.pid == pid) else {
+        return false;
+    };
+    let ran = waiting.repair.helper.ended(m.sys, how);
+    resume(m, manager, waiting, ran);
+    true
+}
+
+/// When the waited-for helper's timer fires.
+pub fn deadline(m: &Machine) -> Option<Duration> {
+    m.waiting.as_ref().map(|w| w.repair.helper.deadline)
+}
+
+/// The waited-for helper's timer: kills it past its limit, gives up on it after that.
+pub fn expire(m: &mut Machine, manager: &mut Manager) {
+    let Some(mut waiting) = m.waiting.take() else {
+        return;
+    };
+    if waiting.repair.helper.expire(m.sys) {
+        let ran = waiting.repair.helper.given_up(m.sys);
+        resume(m, manager, waiting, ran);
+    } else {
+        m.waiting = Some(waiting);
+    }
+}
+
+/// Shutdown during the helper: it is stopped (`SIGTERM` to its group: e2fsck stops
+/// cleanly) and the step fails as cancelled.
+pub fn cancel(m: &mut Machine, manager: &mut Manager) {
+    let Some(waiting) = m.waiting.take() else {
+        return;
+    };
+    let group = -i32::try_from(waiting.repair.helper.pid).unwrap_or(i32::MAX);
+    let _ = m.sys.kill(group, nix::libc::SIGTERM);
+    if let Some(unit) = name(STATE) {
+        let why = "cancelled: the system is shutting down".to_owned();
+        manager.builtin_done(&unit, Err(why));
+    }
+}
+
+/// Runs the built-in steps the manager has due, one after another, until none is due;
+/// a step's helper is waited for here ([`helper::wait`]: no event loop).
 pub fn run_due(machine: &mut Machine, manager: &mut Manager) {
     loop {
         let due = manager.take_due_builtins();
@@ -178,8 +243,13 @@ pub fn run_due(machine: &mut Machine, manager: &mut Manager) {
             return;
         }
         for unit in due {
-            let result = run_step(machine, &unit);
-            manager.builtin_done(&unit, result);
+            if let Some(result) = run_step(machine, &unit) {
+                manager.builtin_done(&unit, result);
+            }
+            while let Some(mut waiting) = machine.waiting.take() {
+                let ran = helper::wait(machine.sys, &mut waiting.repair.helper);
+                resume(machine, manager, waiting, ran);
+            }
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct Machine<'a> {
     pub action: PowerAction,
     /// The machine-id was made this boot (`ConditionFirstBoot=`).
     pub first_boot: bool,
+    /// STATE's step, waiting for a repair's helper to end.
+    pub waiting: Option<super::state::Waiting>,
 }
 
 impl<'a> Machine<'a> {
@@ -59,6 +61,7 @@ impl<'a> Machine<'a> {
             shell: None,
             action: PowerAction::PowerOff,
             first_boot: false,
+            waiting: None,
         }
     }
 

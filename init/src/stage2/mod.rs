@@ -20,6 +20,7 @@ pub mod coldplug;
 pub mod confd;
 pub mod early;
 pub mod engine;
+pub mod helper;
 pub mod identity;
 pub mod mounts;
 pub mod notify;
@@ -266,9 +267,16 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
                 guarded(m, "built-in unit", || manager.builtin_done(&unit, Err(why)));
                 steps.extend(manager.take_due_builtins());
             }
+            early::cancel(m, manager);
         } else if let Some(unit) = steps.pop_front() {
-            let result = early::run_step(m, &unit);
-            guarded(m, "built-in unit", || manager.builtin_done(&unit, result));
+            // A step that starts a helper returns at once: the unit stays activating until
+            // the helper's exit comes through SIGCHLD below (`early::child_exited`).
+            if let Some(result) = early::run_step(m, &unit) {
+                guarded(m, "built-in unit", || manager.builtin_done(&unit, result));
+            }
+            steps.extend(manager.take_due_builtins());
+        } else {
+            early::expire(m, manager);
             steps.extend(manager.take_due_builtins());
         }
         if early && steps.is_empty() && stopping.is_none() && manager.anchor_reached() {
@@ -308,6 +316,7 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
         let next = [
             shell.next_start.filter(|_| stopping.is_none()),
             manager.next_deadline(),
+            early::deadline(m),
             stopping.as_ref().map(|s| s.2),
             sockets.control.as_ref().and_then(|c| c.next_deadline()),
         ]
@@ -390,6 +399,8 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
                         } else {
                             shell.pid = None;
                         }
+                    } else if early::child_exited(m, manager, pid, &how) {
+                        steps.extend(manager.take_due_builtins());
                     } else if let Some(exit) = parse_exit(&how) {
                         guarded(m, "child exit", || manager.child_exited(pid, exit));
                     }
@@ -451,5 +462,9 @@ fn signal_name(signo: i32) -> String {
 
 #[cfg(test)]
 mod early_tests;
+#[cfg(test)]
+mod helper_tests;
+#[cfg(test)]
+mod mounts_tests;
 #[cfg(test)]
 mod tests;

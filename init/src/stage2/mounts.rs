@@ -141,8 +141,18 @@ fn mounted_targets(m: &Machine) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Where efivarfs goes: the EFI variables, among them systemd-boot's `LoaderTimeInitUSec`
+/// and `LoaderTimeExecUSec` that `systemd-analyze time` reads.
+pub const EFIVARS: &str = "/sys/firmware/efi/efivars";
+/// efivarfs as systemd mounts it, and read-only: nothing in the image writes variables.
+pub const EFIVARS_FLAGS: MountFlags = MountFlags {
+    read_only: true,
+    ..NOSUID_NODEV_NOEXEC
+};
+
 /// `/proc`, `/sys`, `/dev` (unless stage 1 moved them here), `/dev/pts`, `/dev/shm`,
-/// `/run`, cgroup2 with its controllers enabled for delegation.
+/// `/run`, cgroup2 with its controllers enabled for delegation, and efivarfs on an EFI
+/// boot.
 pub fn api(m: &mut Machine) -> JobResult {
     let present = mounted_targets(m);
     let plan: [(&str, &str, MountFlags, &str); 7] = [
@@ -179,10 +189,23 @@ pub fn api(m: &mut Machine) -> JobResult {
     if let Err(e) = enable_controllers(m) {
         failures.push(e.to_string());
     }
+    if let Err(e) = efivars(m, &present) {
+        failures.push(format!("efivarfs: {e}"));
+    }
     match failures.is_empty() {
         true => Ok(()),
         false => Err(failures.join("; ").into()),
     }
+}
+
+/// efivarfs on [`EFIVARS`] when the machine booted through EFI (`/sys/firmware/efi`
+/// exists, as systemd checks), its module loaded first.
+fn efivars(m: &Machine, present: &[String]) -> JobResult {
+    if !m.sys.exists(Path::new("/sys/firmware/efi")) || present.iter().any(|t| t == EFIVARS) {
+        return Ok(());
+    }
+    ModuleLoader::open(m.sys, Path::new(MODULES))?.load(m.sys, &["efivarfs"], &mut |_, _| {})?;
+    mount(m, "efivarfs", EFIVARS, EFIVARS_FLAGS, "")
 }
 
 /// Writes `+name` for each available controller of [`CGROUP_CONTROLLERS`] to the root's

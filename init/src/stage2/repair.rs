@@ -10,16 +10,17 @@
 //!    re-make it with `mke2fs -t ext4 -L STATE` and mount the new, empty one: loudly,
 //!    because everything it held is gone. `berth.state=wipe` does this without steps 1-3.
 //!
-//! When all of that fails the caller puts a tmpfs in STATE's place. Each helper runs
-//! with a time limit, so a disk that hangs costs boot time but never the boot. `-f`
+//! When all of that fails the caller puts a tmpfs in STATE's place. Each helper runs as a
+//! child that the event loop waits on ([`super::helper`]), with a time limit, so a disk
+//! that hangs costs boot time but never the boot, and PID 1 answers signals meanwhile. `-f`
 //! because a filesystem the kernel refuses is suspect even when its superblock says it is
 //! clean (and then `-p` alone would check nothing).
 
 use std::io;
-use std::path::Path;
 use std::time::Duration;
 
 use super::engine::Machine;
+use super::helper::{self, Running};
 use super::mounts::NOSUID_NODEV_NOEXEC;
 use super::state::STATE_LABEL;
 use crate::sys::{Ended, Mount, Ran};
@@ -144,65 +145,162 @@ pub enum Mounted {
     Remade,
 }
 
-/// Mounts STATE, repairing or re-making it as the module says; `Err` is why it is not
-/// mounted, for the caller's fallback line.
-pub fn mount_or_repair(m: &mut Machine, device: &str) -> Result<Mounted, String> {
+/// Where a repair is: the helper that runs (or was to run) and what its end leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stage {
+    /// An e2fsck pass; the error of the last mount.
+    Check(Pass, String),
+    /// mke2fs, because of this (`berth.state=…`); `why` prefixes its failure.
+    Remake {
+        because: &'static str,
+        why: Option<String>,
+    },
+}
+
+/// A repair of STATE waiting for its helper.
+#[derive(Debug)]
+pub struct Repair {
+    pub device: String,
+    stage: Stage,
+    pub helper: Running,
+}
+
+/// What mounting STATE came to.
+#[derive(Debug)]
+pub enum Next {
+    /// A helper runs: call [`resume`] with its end.
+    Waiting(Repair),
+    /// STATE is mounted.
+    Mounted(Mounted),
+    /// STATE is not mounted: why, for the caller's fallback line.
+    Failed(String),
+}
+
+/// Mounts STATE, repairing or re-making it as the module says; a repair goes on in
+/// [`resume`] once its helper has ended.
+pub fn mount_or_repair(m: &mut Machine, device: &str) -> Next {
     if m.options.state == StateMode::Wipe {
         m.log(&format!(
             "berth: state: berth.state=wipe on the command line: re-making STATE on {device}"
         ));
-        return remake(m, device, "berth.state=wipe");
+        let stage = Stage::Remake {
+            because: "berth.state=wipe",
+            why: None,
+        };
+        return advance(m, device, stage);
     }
-    let mut last = match mount_state(m, device) {
-        Ok(()) => return Ok(Mounted::AsItWas),
+    let last = match mount_state(m, device) {
+        Ok(()) => return Next::Mounted(Mounted::AsItWas),
         Err(e) => e,
     };
     m.log(&format!(
         "berth: state: cannot mount {device} (ext4): {last}; checking it with e2fsck"
     ));
-    for pass in [Pass::Preen, Pass::Yes] {
-        if !check(m, device, pass) {
-            continue;
-        }
-        match mount_state(m, device) {
-            Ok(()) => return Ok(Mounted::Repaired),
-            Err(e) => {
-                m.log(&format!(
-                    "berth: state: still cannot mount {device} after e2fsck {}: {e}",
-                    pass.flag()
-                ));
-                last = e;
-            }
-        }
-    }
-    let why = format!("cannot mount {device} (ext4): {last}; e2fsck could not repair it");
-    if m.options.state != StateMode::Reformat {
-        return Err(format!(
-            "{why} (berth.state=reformat on the command line re-makes it, empty)"
-        ));
-    }
-    m.log(&format!(
-        "berth: FAILED state: {why}; berth.state=reformat: re-making STATE on {device}"
-    ));
-    remake(m, device, "berth.state=reformat").map_err(|e| format!("{why}; {e}"))
+    advance(m, device, Stage::Check(Pass::Preen, last.to_string()))
 }
 
-/// Runs one e2fsck pass and says what it did; true when a mount is worth trying again.
-fn check(m: &mut Machine, device: &str, pass: Pass) -> bool {
+/// The helper of `repair` ended as `ran`: the repair goes on.
+pub fn resume(m: &mut Machine, repair: Repair, ran: io::Result<Ran>) -> Next {
+    let took = repair.helper.took(m.sys);
+    follow(m, &repair.device, repair.stage, ran, took)
+}
+
+/// Starts the helper of `stage`; one that cannot start is followed at once.
+fn advance(m: &mut Machine, device: &str, stage: Stage) -> Next {
+    let (program, args, limit): (&str, Vec<&str>, Duration) = match &stage {
+        Stage::Check(pass, _) => (E2FSCK, vec!["-f", pass.flag(), device], E2FSCK_LIMIT),
+        Stage::Remake { .. } => (
+            MKE2FS,
+            vec![
+                "-F",
+                "-t",
+                "ext4",
+                "-L",
+                STATE_LABEL,
+                "-m",
+                "0",
+                "-E",
+                "nodiscard",
+                device,
+            ],
+            MKE2FS_LIMIT,
+        ),
+    };
+    match helper::start(m.sys, program, &args, limit) {
+        Ok(helper) => Next::Waiting(Repair {
+            device: device.to_owned(),
+            stage,
+            helper,
+        }),
+        Err(e) => follow(m, device, stage, Err(e), Duration::ZERO),
+    }
+}
+
+/// What follows the helper of `stage` ending as `ran` after `took`.
+fn follow(
+    m: &mut Machine,
+    device: &str,
+    stage: Stage,
+    ran: io::Result<Ran>,
+    took: Duration,
+) -> Next {
+    match stage {
+        Stage::Check(pass, mut last) => {
+            if check(m, device, pass, &ran, took) {
+                match mount_state(m, device) {
+                    Ok(()) => return Next::Mounted(Mounted::Repaired),
+                    Err(e) => {
+                        m.log(&format!(
+                            "berth: state: still cannot mount {device} after e2fsck {}: {e}",
+                            pass.flag()
+                        ));
+                        last = e.to_string();
+                    }
+                }
+            }
+            if pass == Pass::Preen {
+                return advance(m, device, Stage::Check(Pass::Yes, last));
+            }
+            let why = format!("cannot mount {device} (ext4): {last}; e2fsck could not repair it");
+            if m.options.state != StateMode::Reformat {
+                return Next::Failed(format!(
+                    "{why} (berth.state=reformat on the command line re-makes it, empty)"
+                ));
+            }
+            m.log(&format!(
+                "berth: FAILED state: {why}; berth.state=reformat: re-making STATE on {device}"
+            ));
+            let stage = Stage::Remake {
+                because: "berth.state=reformat",
+                why: Some(why),
+            };
+            advance(m, device, stage)
+        }
+        Stage::Remake { because, why } => match remade(m, device, because, &ran, took) {
+            Ok(mounted) => Next::Mounted(mounted),
+            Err(e) => Next::Failed(match why {
+                Some(why) => format!("{why}; {e}"),
+                None => e,
+            }),
+        },
+    }
+}
+
+fn seconds(took: Duration) -> String {
+    format!("{}.{:01} s", took.as_secs(), took.subsec_millis() / 100)
+}
+
+/// Says what one e2fsck pass did; true when a mount is worth trying again.
+fn check(m: &mut Machine, device: &str, pass: Pass, ran: &io::Result<Ran>, took: Duration) -> bool {
     let flag = pass.flag();
-    let started = m.sys.now();
-    let ran = m
-        .sys
-        .run(Path::new(E2FSCK), &["-f", flag, device], E2FSCK_LIMIT);
-    let took = m.sys.now().saturating_sub(started);
     let said = ran
         .as_ref()
         .ok()
         .and_then(|r| summary(&r.output, device))
         .map(|s| format!(": {s}"))
         .unwrap_or_default();
-    let took = format!("{}.{:01} s", took.as_secs(), took.subsec_millis() / 100);
-    match fsck_verdict(&ran, E2FSCK_LIMIT) {
+    let took = seconds(took);
+    match fsck_verdict(ran, E2FSCK_LIMIT) {
         Fsck::Clean => {
             m.log(&format!(
                 "berth: state: e2fsck {flag} found nothing to repair on {device} (exit 0, {took}){said}"
@@ -230,24 +328,15 @@ fn check(m: &mut Machine, device: &str, pass: Pass) -> bool {
     }
 }
 
-/// Makes a new, empty ext4 labelled STATE on `device` and mounts it.
-fn remake(m: &mut Machine, device: &str, because: &str) -> Result<Mounted, String> {
-    let started = m.sys.now();
-    let args = [
-        "-F",
-        "-t",
-        "ext4",
-        "-L",
-        STATE_LABEL,
-        "-m",
-        "0",
-        "-E",
-        "nodiscard",
-        device,
-    ];
-    let ran = m.sys.run(Path::new(MKE2FS), &args, MKE2FS_LIMIT);
-    let took = m.sys.now().saturating_sub(started);
-    let failed = match &ran {
+/// After mke2fs made a new, empty ext4 labelled STATE on `device` (or failed to), mounts it.
+fn remade(
+    m: &mut Machine,
+    device: &str,
+    because: &str,
+    ran: &io::Result<Ran>,
+    took: Duration,
+) -> Result<Mounted, String> {
+    let failed = match ran {
         Ok(Ran {
             ended: Ended::Exit(0),
             ..
@@ -265,9 +354,8 @@ fn remake(m: &mut Machine, device: &str, because: &str) -> Result<Mounted, Strin
         return Err(format!("mke2fs {device} failed: {why}"));
     }
     m.log(&format!(
-        "berth: state: re-made STATE on {device} ({because}, mke2fs {}.{:01} s): a new empty ext4, everything it held is gone",
-        took.as_secs(),
-        took.subsec_millis() / 100
+        "berth: state: re-made STATE on {device} ({because}, mke2fs {}): a new empty ext4, everything it held is gone",
+        seconds(took)
     ));
     mount_state(m, device)
         .map(|()| Mounted::Remade)

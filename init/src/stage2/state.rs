@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use super::engine::{JobResult, Machine, StateBacking};
 use super::mounts::{mount, NOSUID_NODEV_NOEXEC};
-use super::repair::{self, Mounted};
+use super::repair::{self, Mounted, Next};
 use crate::console;
 use crate::sys::Syscalls;
 use berth_layout::cmdline::StateMode;
@@ -229,10 +229,46 @@ pub fn state(m: &mut Machine) -> JobResult {
     let device = part.device();
     let source = device.to_string_lossy().into_owned();
     let _ = m.sys.mkdir(Path::new(STATE_MOUNT));
-    let how = match repair::mount_or_repair(m, &source) {
-        Ok(how) => how,
-        Err(why) => return fall_back(m, &why),
-    };
+    let next = repair::mount_or_repair(m, &source);
+    went(m, next, &source, sectors)
+}
+
+/// STATE's step waiting for a repair's helper ([`super::helper`]): the event loop hands
+/// its end to [`resume`].
+#[derive(Debug)]
+pub struct Waiting {
+    pub repair: repair::Repair,
+    /// The partition's size in sectors.
+    sectors: u64,
+}
+
+/// The helper STATE's step waits for ended as `ran`: the step goes on.
+pub fn resume(
+    m: &mut Machine,
+    waiting: Waiting,
+    ran: std::io::Result<crate::sys::Ran>,
+) -> JobResult {
+    let source = waiting.repair.device.clone();
+    let next = repair::resume(m, waiting.repair, ran);
+    went(m, next, &source, waiting.sectors)
+}
+
+/// Where mounting STATE went: waiting for a helper (the step returns, [`Machine::waiting`]
+/// set), mounted (the step finishes), or failed (a tmpfs instead).
+fn went(m: &mut Machine, next: Next, source: &str, sectors: u64) -> JobResult {
+    match next {
+        Next::Waiting(repair) => {
+            m.waiting = Some(Waiting { repair, sectors });
+            Ok(())
+        }
+        Next::Failed(why) => fall_back(m, &why),
+        Next::Mounted(how) => mounted(m, how, source, sectors),
+    }
+}
+
+/// STATE is mounted: grown to its partition, its folders made, said.
+fn mounted(m: &mut Machine, how: Mounted, source: &str, sectors: u64) -> JobResult {
+    let device = PathBuf::from(source);
     m.state = StateBacking::Partition(device.clone());
     match grow_filesystem(m.sys, &device, sectors) {
         Ok(Some((old, new))) => m.log(&format!(

@@ -18,7 +18,7 @@ const MIB: u64 = 1 << 20;
 
 /// A booted-from-stage-1 machine: `/`, `/proc`, `/sys`, `/dev` mounted, a module index,
 /// config folders (one bad line each), and with `disk` a GPT disk with STATE at vda6.
-fn machine(disk: bool, grow_by: u64) -> Fake {
+pub(super) fn machine(disk: bool, grow_by: u64) -> Fake {
     let f = Fake::new();
     f.write(
         "/proc/self/mountinfo",
@@ -373,7 +373,7 @@ fn shutdown_signals() {
     assert_eq!(signal_name(rtmin + 4), "SIGRTMIN+4");
 }
 
-fn exit(code: i32, output: &str) -> std::io::Result<Ran> {
+pub(super) fn exit(code: i32, output: &str) -> std::io::Result<Ran> {
     Ok(Ran {
         ended: Ended::Exit(code),
         output: output.into(),
@@ -534,10 +534,12 @@ fn beyond_repair_with_reformat_is_re_made_loudly() {
         })
         .collect();
     assert_eq!(limits, [1200, 1200, 300]);
+    // The hung e2fsck -y (the second helper) was killed with its process group.
+    assert!(f.calls().contains(&Call::Kill(-1001, nix::libc::SIGKILL)));
     assert_eq!(state_mounts(&f), ["ext4", "ext4"]);
     let logs = f.logs().join("\n");
     for line in [
-        "berth: FAILED state repair: e2fsck -y /dev/vda6: still running after 1200 s, killed (0.0 s): Pass 1: Checking inodes",
+        "berth: FAILED state repair: e2fsck -y /dev/vda6: still running after 1200 s, killed (1200.0 s): Pass 1: Checking inodes",
         "berth: FAILED state: cannot mount /dev/vda6 (ext4): Invalid argument (os error 22); e2fsck could not repair it; berth.state=reformat: re-making STATE on /dev/vda6",
         "berth: state: re-made STATE on /dev/vda6 (berth.state=reformat, mke2fs 0.0 s): a new empty ext4, everything it held is gone",
         "berth: state new: made home var",

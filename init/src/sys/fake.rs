@@ -9,7 +9,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{DevNum, DmError, DmTarget, Mount, MountFlags, PowerAction, Ran, Reaped, Syscalls};
+use super::{
+    DevNum, DmError, DmTarget, Ended, Mount, MountFlags, PowerAction, Ran, Reaped, Syscalls,
+};
 
 /// One recorded effect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +70,16 @@ pub struct Fake {
     pub failing_mounts: RefCell<BTreeSet<String>>,
     /// `"<fstype> <target>"` of mounts that fail with `EINVAL` this many more times.
     pub failing_mounts_times: RefCell<BTreeMap<String, usize>>,
-    /// What `run` returns, in order; once empty, `ENOENT` (no such program).
+    /// How the helpers `start_helper` starts end, in order (an `Err` is the start
+    /// failing); once empty, `ENOENT` (no such program). One that ends
+    /// [`Ended::TimedOut`] runs until it is killed.
     pub runs: RefCell<VecDeque<io::Result<Ran>>>,
+    /// How long (virtual time) a helper runs before its exit is reapable.
+    pub helper_time: Cell<Duration>,
+    /// Helpers' exits `reap` returns once virtual time reaches them: (when, PID, how).
+    exits: RefCell<Vec<(Duration, u32, String)>>,
+    /// Helpers that run until killed.
+    hung: RefCell<BTreeSet<u32>>,
     /// Targets whose `unmount` fails with `EBUSY`.
     pub busy: RefCell<BTreeSet<PathBuf>>,
     /// Calls to reboot that fail before one "succeeds".
@@ -107,6 +117,9 @@ impl Fake {
             failing_mounts: RefCell::default(),
             failing_mounts_times: RefCell::default(),
             runs: RefCell::default(),
+            helper_time: Cell::new(Duration::ZERO),
+            exits: RefCell::default(),
+            hung: RefCell::default(),
             busy: RefCell::default(),
         }
     }
@@ -400,22 +413,62 @@ impl Syscalls for Fake {
         Ok(100)
     }
 
-    fn run(&self, program: &Path, args: &[&str], limit: Duration) -> io::Result<Ran> {
+    fn start_helper(
+        &self,
+        program: &Path,
+        args: &[&str],
+        output: &Path,
+        limit: Duration,
+    ) -> io::Result<u32> {
         let args = args.iter().map(|a| (*a).to_owned()).collect();
         self.record(Call::Run(program.to_path_buf(), args, limit));
-        self.runs
+        let ran = self
+            .runs
             .borrow_mut()
             .pop_front()
-            .unwrap_or_else(|| Err(io::Error::from_raw_os_error(nix::libc::ENOENT)))
+            .unwrap_or_else(|| Err(io::Error::from_raw_os_error(nix::libc::ENOENT)))?;
+        let pid = self.next_pid.get();
+        self.next_pid.set(pid + 1);
+        self.write(output, &ran.output);
+        let at = self.now() + self.helper_time.get();
+        match ran.ended {
+            Ended::Exit(code) => self
+                .exits
+                .borrow_mut()
+                .push((at, pid, format!("exit {code}"))),
+            Ended::Signal(signal) => {
+                self.exits
+                    .borrow_mut()
+                    .push((at, pid, format!("signal {signal}")))
+            }
+            Ended::TimedOut => {
+                self.hung.borrow_mut().insert(pid);
+            }
+        }
+        Ok(pid)
     }
 
     fn kill(&self, pid: i32, signal: i32) -> io::Result<()> {
         self.record(Call::Kill(pid, signal));
+        let target = pid.unsigned_abs();
+        if signal == nix::libc::SIGKILL && self.hung.borrow_mut().remove(&target) {
+            let now = self.now();
+            self.exits
+                .borrow_mut()
+                .push((now, target, "signal SIGKILL".into()));
+        }
         Ok(())
     }
 
     fn reap(&self) -> Reaped {
-        Reaped::default()
+        let now = self.now();
+        let mut exits = self.exits.borrow_mut();
+        let (due, later): (Vec<_>, Vec<_>) = exits.drain(..).partition(|(at, _, _)| *at <= now);
+        *exits = later;
+        Reaped {
+            exited: due.into_iter().map(|(_, pid, how)| (pid, how)).collect(),
+            children_left: !exits.is_empty() || !self.hung.borrow().is_empty(),
+        }
     }
 
     fn sync(&self) {

@@ -17,7 +17,7 @@ use nix::time::{clock_gettime, ClockId};
 
 use super::Syscalls;
 use super::{blk, cgroup, dm, service_spawn, spawn, switch_root};
-use super::{DevNum, DmError, DmTarget, Mount, MountFlags, PowerAction, Ran, Reaped};
+use super::{DevNum, DmError, DmTarget, Mount, MountFlags, PowerAction, Reaped};
 use crate::console;
 
 /// Where cgroup v2 is mounted.
@@ -290,8 +290,14 @@ impl Syscalls for Linux {
         spawn::spawn_on_tty(program, args, tty, env)
     }
 
-    fn run(&self, program: &Path, args: &[&str], limit: Duration) -> io::Result<Ran> {
-        spawn::run_with_limit(program, args, limit)
+    fn start_helper(
+        &self,
+        program: &Path,
+        args: &[&str],
+        output: &Path,
+        _limit: Duration,
+    ) -> io::Result<u32> {
+        spawn::start_helper(program, args, output)
     }
 
     fn spawn_command(

@@ -6,8 +6,8 @@
 //! power action, so that the boot plan and its order are checked without root. This
 //! module tree is the only place with `unsafe` (the device-mapper ioctls in [`dm`], the
 //! partition and ext4 resize ioctls in `blk.rs`, the child set-up of `spawn.rs`).
-//! Helpers (`e2fsck`, `mke2fs`) are run through [`Syscalls::run`], always with a time
-//! limit: PID 1 never waits for a child without one.
+//! Helpers (`e2fsck`, `mke2fs`) are started through [`Syscalls::start_helper`] and reaped
+//! like every child: PID 1 never waits for one (`stage2::helper` holds their time limit).
 
 mod blk;
 mod caps;
@@ -111,7 +111,7 @@ pub struct Reaped {
     pub children_left: bool,
 }
 
-/// How a helper run by [`Syscalls::run`] ended.
+/// How a helper ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
     /// It exited with this code.
@@ -214,10 +214,18 @@ pub trait Syscalls {
         tty: &Path,
         env: &[(&str, &str)],
     ) -> io::Result<u32>;
-    /// Runs `program args` to its end: no terminal, output captured, a fixed `PATH`, its
-    /// own session. One that outlives `limit` is killed with its children
-    /// ([`Ended::TimedOut`]); this returns after at most `limit` and a few seconds.
-    fn run(&self, program: &Path, args: &[&str], limit: Duration) -> io::Result<Ran>;
+    /// Starts helper `program args` without waiting: no terminal, standard output and
+    /// error to the file `output` (created or truncated), a fixed `PATH`, its own session
+    /// (so that killing its process group kills its children too). Returns its PID, reaped
+    /// later through [`Syscalls::reap`]. `limit` is how long the caller lets it run (the
+    /// caller's timer kills it); the fake records it.
+    fn start_helper(
+        &self,
+        program: &Path,
+        args: &[&str],
+        output: &Path,
+        limit: Duration,
+    ) -> io::Result<u32>;
     /// `kill(pid, signal)`; `pid` -1 is every process but PID 1.
     fn kill(&self, pid: i32, signal: i32) -> io::Result<()>;
     /// Reaps every exited child without waiting.

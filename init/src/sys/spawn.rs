@@ -1,37 +1,23 @@
 //! Starting programs from PID 1: the debug variant's root shell as the session leader of
-//! the serial console, and helpers (`e2fsck`, `mke2fs`) run to their end under a time
-//! limit. PID 1 blocks every signal (it reads them from a signalfd), and a child inherits
+//! the serial console, and helpers (`e2fsck`, `mke2fs`) in their own session, never waited
+//! for here (PID 1 reaps them; `stage2::helper` holds their time limit). PID 1 blocks every signal (it reads them from a signalfd), and a child inherits
 //! the mask, so the child clears it and restores default dispositions before `exec`: a
 //! shell that cannot be interrupted with Ctrl-C is no shell, and a helper that ignores
 //! SIGTERM is no helper.
-//!
-//! PID 1 must never wait forever: a helper that outlives its limit is killed with its
-//! whole process group, and one that does not even die then (stuck in the kernel on a
-//! dead disk) is left to the event loop's reaper rather than waited for.
 
 use std::fs::OpenOptions;
-use std::io::{self, Read};
-use std::os::fd::AsFd;
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
+#[cfg(test)]
 use nix::unistd::Pid;
-
-use super::{Ended, Ran};
 
 /// The environment of helpers: nothing of PID 1's.
 const HELPER_ENV: [(&str, &str); 2] = [("PATH", "/usr/sbin:/usr/bin"), ("LANG", "C")];
-/// How much of a helper's output is kept (the end of it).
-const OUTPUT_KEPT: usize = 64 * 1024;
-/// How long to wait for a killed helper to be reapable.
-const KILL_GRACE: Duration = Duration::from_secs(5);
-/// How often a running helper is looked at.
-const TICK: Duration = Duration::from_millis(50);
 
 /// Spawns `program args` with `tty` as its standard streams and controlling terminal, in a
 /// new session, with an empty signal mask and default signal dispositions; returns its PID.
@@ -96,12 +82,17 @@ fn reset_signals() -> io::Result<()> {
     Ok(())
 }
 
-/// Runs `program args` to its end with no terminal (standard input `/dev/null`, standard
-/// output and error captured together), in a new session, with [`HELPER_ENV`]; kills its
-/// process group if it outlives `limit`.
-pub fn run_with_limit(program: &Path, args: &[&str], limit: Duration) -> io::Result<Ran> {
-    let deadline = Instant::now() + limit;
-    let (reader, writer) = io::pipe()?;
+/// Starts `program args` with no terminal (standard input `/dev/null`, standard output
+/// and error to the file `output`, created or truncated, mode 0600), in a new session,
+/// with [`HELPER_ENV`]; returns its PID without waiting (PID 1 reaps it).
+pub fn start_helper(program: &Path, args: &[&str], output: &Path) -> io::Result<u32> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_CLOEXEC)
+        .open(output)?;
     let mut command = Command::new(program);
     command
         .args(args)
@@ -109,157 +100,54 @@ pub fn run_with_limit(program: &Path, args: &[&str], limit: Duration) -> io::Res
         .envs(HELPER_ENV)
         .current_dir("/")
         .stdin(Stdio::null())
-        .stdout(writer.try_clone()?)
-        .stderr(writer);
+        .stdout(Stdio::from(file.try_clone()?))
+        .stderr(Stdio::from(file));
     // SAFETY: as in `spawn_on_tty`: PID 1 is single-threaded and `helper_setup` only makes
     // async-signal-safe system calls.
     unsafe { command.pre_exec(helper_setup) };
-    let mut child = command.spawn()?;
-    // The command holds write ends of the pipe: the end of output is when only the
-    // child's (and its children's) are left and they close.
-    drop(command);
-    let mut output = Vec::new();
-    let mut open = true;
-    let ended = loop {
-        if open {
-            open = read_some(&reader, &mut output, TICK)?;
-        } else {
-            std::thread::sleep(TICK.min(deadline.saturating_duration_since(Instant::now())));
-        }
-        if let Some(status) = child.try_wait()? {
-            // What is still in the pipe, without waiting for a grandchild to close it.
-            while open && Instant::now() < deadline && poll_readable(&reader, Duration::ZERO)? {
-                open = read_some(&reader, &mut output, Duration::ZERO)?;
-            }
-            break ended(status);
-        }
-        if Instant::now() >= deadline {
-            kill_group(&mut child);
-            break Ended::TimedOut;
-        }
-    };
-    Ok(Ran {
-        ended,
-        output: String::from_utf8_lossy(&output).into_owned(),
-    })
-}
-
-/// Waits up to `wait` for output and appends what there is to `output` (keeping its last
-/// [`OUTPUT_KEPT`] bytes); returns false once the pipe is closed.
-fn read_some(reader: &io::PipeReader, output: &mut Vec<u8>, wait: Duration) -> io::Result<bool> {
-    if !poll_readable(reader, wait)? {
-        return Ok(true);
-    }
-    let mut buf = [0u8; 4096];
-    let n = match (&*reader).read(&mut buf) {
-        Ok(n) => n,
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
-        Err(e) => return Err(e),
-    };
-    output.extend_from_slice(&buf[..n]);
-    if output.len() > OUTPUT_KEPT {
-        output.drain(..output.len() - OUTPUT_KEPT);
-    }
-    Ok(n > 0)
-}
-
-/// Whether the pipe has data or is closed, waiting up to `wait`.
-fn poll_readable(reader: &io::PipeReader, wait: Duration) -> io::Result<bool> {
-    let ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
-    let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
-    let mut fds = [PollFd::new(reader.as_fd(), PollFlags::POLLIN)];
-    match poll(&mut fds, timeout) {
-        Ok(n) => Ok(n > 0),
-        Err(nix::errno::Errno::EINTR) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// SIGKILL to the helper's process group (it leads its own session), then a bounded wait
-/// for it to be reapable.
-fn kill_group(child: &mut Child) {
-    let group = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
-    if signal::killpg(group, Signal::SIGKILL).is_err() {
-        let _ = child.kill();
-    }
-    let until = Instant::now() + KILL_GRACE;
-    while Instant::now() < until {
-        match child.try_wait() {
-            Ok(None) => std::thread::sleep(TICK),
-            // Reaped, or not ours to wait for any more; a child that never ends is
-            // reaped by the event loop if it ever does.
-            _ => return,
-        }
-    }
-}
-
-fn ended(status: ExitStatus) -> Ended {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => Ended::Exit(code),
-        (None, Some(signal)) => Ended::Signal(signal),
-        (None, None) => Ended::Signal(0),
-    }
+    let child = command.spawn()?;
+    // Dropping `Child` neither waits nor kills: PID 1 reaps it (waitpid(-1)).
+    Ok(child.id())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::sys::wait::{waitpid, WaitStatus};
+
+    fn wait(pid: u32) -> WaitStatus {
+        waitpid(Pid::from_raw(pid as i32), None).unwrap()
+    }
 
     #[test]
-    fn helpers_run_to_their_end_with_output_and_exit_code() {
-        let sh = Path::new("/bin/sh");
-        let ran = run_with_limit(
-            sh,
+    fn helpers_start_with_their_output_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let pid = start_helper(
+            Path::new("/bin/sh"),
             &["-c", "echo out; echo err >&2; exit 3"],
-            Duration::from_secs(30),
+            &out,
         )
         .unwrap();
-        assert_eq!(ran.ended, Ended::Exit(3));
-        assert_eq!(ran.output, "out\nerr\n");
-        let ran = run_with_limit(sh, &["-c", "kill -TERM $$"], Duration::from_secs(30)).unwrap();
-        assert_eq!(ran.ended, Ended::Signal(nix::libc::SIGTERM));
-        assert!(run_with_limit(
-            Path::new("/nonexistent/e2fsck"),
-            &[],
-            Duration::from_secs(1)
-        )
-        .is_err());
+        assert!(matches!(wait(pid), WaitStatus::Exited(_, 3)));
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "out\nerr\n");
+        let pid = start_helper(Path::new("/bin/sh"), &["-c", "kill -TERM $$"], &out).unwrap();
+        assert!(matches!(
+            wait(pid),
+            WaitStatus::Signaled(_, Signal::SIGTERM, _)
+        ));
+        assert!(start_helper(Path::new("/nonexistent/e2fsck"), &[], &out).is_err());
     }
 
     #[test]
-    fn a_helper_that_outlives_its_limit_is_killed_with_its_children() {
-        let started = Instant::now();
-        // The grandchild keeps the pipe open: the limit must still hold.
-        let ran = run_with_limit(
-            Path::new("/bin/sh"),
-            &["-c", "echo started; sleep 30 & sleep 30"],
-            Duration::from_millis(500),
-        )
-        .unwrap();
-        assert_eq!(ran.ended, Ended::TimedOut);
-        assert_eq!(ran.output, "started\n");
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            started.elapsed()
-        );
-    }
-
-    #[test]
-    fn a_helper_that_exits_is_not_waited_for_because_of_a_grandchild() {
-        let started = Instant::now();
-        let ran = run_with_limit(
-            Path::new("/bin/sh"),
-            &["-c", "sleep 30 & echo bye"],
-            Duration::from_secs(20),
-        )
-        .unwrap();
-        assert_eq!(ran.ended, Ended::Exit(0));
-        assert_eq!(ran.output, "bye\n");
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            started.elapsed()
-        );
+    fn a_helper_leads_its_own_process_group_so_a_kill_reaches_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let pid = start_helper(Path::new("/bin/sh"), &["-c", "sleep 30 & sleep 30"], &out).unwrap();
+        signal::killpg(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+        assert!(matches!(
+            wait(pid),
+            WaitStatus::Signaled(_, Signal::SIGKILL, _)
+        ));
     }
 }
