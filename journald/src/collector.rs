@@ -11,6 +11,13 @@ use crate::ratelimit::{RateLimiter, Verdict};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The transport of unit output streams. Every other source (a datagram, a kernel record)
+/// brings one message at a time and may use the queue's reserve above its bound, which a
+/// stream whose pause ran out never gets: a flooding unit cannot crowd out the messages of
+/// `logger`, `sd_journal_send` or the kernel (a syslog line sent during a flood was lost
+/// that way under CI's load).
+const STREAM_SOURCE: &str = "stdout";
+
 /// Counters for the exit summary and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -103,7 +110,7 @@ impl Collector {
         self.report(stamp);
         let pushed = if let Some(deadline) = self.draining {
             self.queue.push_until(entry, deadline)
-        } else if self.paced {
+        } else if self.paced || source != STREAM_SOURCE {
             self.queue.push_within(entry, self.queue.paced_limit())
         } else {
             self.queue.try_push(entry)
@@ -207,17 +214,47 @@ mod tests {
             queue.clone(),
         );
         for i in 0..10 {
-            c.submit(line(i, &big), None, "syslog");
+            c.submit(line(i, &big), None, "stdout");
         }
         assert_eq!(c.counts().queue_full, 7);
         assert!(c.has_unreported());
         assert_eq!(messages(&queue).len(), 3);
-        c.submit(line(20, "after"), None, "syslog");
+        c.submit(line(20, "after"), None, "stdout");
         assert_eq!(
             messages(&queue),
-            ["Suppressed 7 messages from syslog", "after"]
+            ["Suppressed 7 messages from stdout", "after"]
         );
         assert!(!c.has_unreported());
+    }
+
+    #[test]
+    fn a_flooding_stream_leaves_room_for_single_messages() {
+        let big = "x".repeat(2000);
+        let one = line(0, &big).weight();
+        let queue = Arc::new(Queue::new(one * 3));
+        let mut c = Collector::new(
+            identity(),
+            Peer::default(),
+            RateLimiter::new(0, 0),
+            queue.clone(),
+        );
+        // A stream whose pause ran out: read, and dropped beyond the bound.
+        for i in 0..5 {
+            c.submit(line(i, &big), Some("flood.service"), "stdout");
+        }
+        assert_eq!(c.counts().queue_full, 2);
+        for (i, source) in ["syslog", "journal", "kernel"].into_iter().enumerate() {
+            c.submit(line(10 + i as u64, source), None, source);
+        }
+        assert_eq!(c.counts().queue_full, 2);
+        // The reserve has a ceiling too: twice the bound.
+        for i in 0..4 {
+            c.submit(line(20 + i, &big), None, "syslog");
+        }
+        assert_eq!(c.counts().queue_full, 4);
+        let got = messages(&queue);
+        assert_eq!(got.len(), 8);
+        assert_eq!(got[3..6], ["syslog", "journal", "kernel"]);
     }
 
     #[test]

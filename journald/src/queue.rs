@@ -4,7 +4,8 @@
 //! and goes on), so a slow or full disk never stalls the readers, the units or PID 1.
 //! The lines of a stream chunk already read when the high-water mark was reached may take
 //! the queue up to [`Queue::paced_limit`] (see [`crate::pacer`]): pausing a stream then
-//! loses nothing that was read, and the ceiling stays fixed.
+//! loses nothing that was read, and the ceiling stays fixed. Single messages (datagrams,
+//! kernel records) may use the same reserve (see [`crate::collector`]).
 //! The condition variable is signalled only when a thread waits on it: a wake-up is a
 //! system call, and one per line cost the readers a fifth of their time at full speed.
 

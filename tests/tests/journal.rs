@@ -178,9 +178,17 @@ fn a_journal_survives_qemu_killed_in_the_middle_of_heavy_logging() {
                 "{status}"
             );
         }
-        sh.run(&format!(
-            "busybox logger -t berth-test synced-before-kill-{round}; busybox sleep 2; busybox sync"
+        // The line is in the journal file (journalctl reads it there), then on the disk.
+        let written = sh.run(&format!(
+            "busybox logger -t berth-test synced-before-kill-{round}; for i in $(busybox seq 40); do \
+             n=$(journalctl -t berth-test -o cat --no-pager | busybox grep -c synced-before-kill-{round}); \
+             [ \"$n\" = 1 ] && break; busybox sleep 1; done; busybox sync; echo seen=$n"
         ));
+        assert!(
+            written.contains("seen=1"),
+            "round {round}: the marker never reached the journal: {written}\n{}",
+            sh.run("journalctl -u berth-journald -o cat --no-pager | busybox tail -n 20")
+        );
         let usage = sh.run("journalctl --disk-usage");
         assert!(usage.contains("take up"), "{usage}");
         // No clean shutdown: QEMU is killed.
@@ -192,7 +200,12 @@ fn a_journal_survives_qemu_killed_in_the_middle_of_heavy_logging() {
     let seen = sh.run(&format!(
         "journalctl -t berth-test -o cat --no-pager | busybox grep -c synced-before-kill-{KILLS}"
     ));
-    assert_eq!(seen.trim(), "1", "{seen}");
+    assert_eq!(
+        seen.trim(),
+        "1",
+        "the last round's synced line is gone: {seen}\n{}",
+        sh.run("busybox ls -l /var/log/journal/*/; journalctl --list-boots --no-pager")
+    );
     let sizes = sh.run(
         "busybox du -sk /var/log/journal | busybox cut -f1; busybox df -k /var | busybox tail -n1",
     );
