@@ -87,11 +87,14 @@ impl Manager<'_> {
     }
 
     /// After an event: finish the unit's job when its state says so, say failures.
+    /// A run that ended with processes left in its cgroup is `deactivating` until they
+    /// are gone ([`drain`]); it settles when the drain is done.
     pub(super) fn settle(&mut self, name: &UnitName) {
+        self.drain_if_left(name);
         let Some(slot) = self.slots.get_mut(name) else {
             return;
         };
-        let state = slot.run.active;
+        let state = slot.active_state();
         // Said once for every start, a job's or an automatic restart's (settle runs again
         // for nested events, so the slot remembers).
         let settled = matches!(state, Active::Active | Active::Failed);
@@ -127,9 +130,9 @@ impl Manager<'_> {
                     Active::Failed => Some(Err(why.clone())),
                     _ => None,
                 },
-                JobKind::Stop => (matches!(state, Active::Inactive | Active::Failed)
-                    && !self.drain_holds(name))
-                .then_some(Ok(())),
+                JobKind::Stop => {
+                    matches!(state, Active::Inactive | Active::Failed).then_some(Ok(()))
+                }
                 JobKind::Verify => None,
             };
             if let Some(result) = done {
