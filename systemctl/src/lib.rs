@@ -387,6 +387,11 @@ fn cat(body: &[String]) -> Result<Outcome, Outcome> {
         }
         out.push_str(&format!("# {file}\n{text}"));
     }
+    if out.is_empty() {
+        // A unit without a file (a built-in one), as systemd says it.
+        let id = p.get("Id").cloned().unwrap_or_default();
+        return Err(Outcome::fail(1, format!("No files found for {id}.\n")));
+    }
     Ok(Outcome::ok(out))
 }
 

@@ -275,6 +275,8 @@ pub fn slice_path(slice: &str) -> PathBuf {
 #[cfg(test)]
 mod drain_tests;
 #[cfg(test)]
+mod exec_status_tests;
+#[cfg(test)]
 mod graph_tests;
 #[cfg(test)]
 mod tests;

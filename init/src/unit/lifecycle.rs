@@ -36,6 +36,10 @@ pub struct ServiceRun {
     pub active: Active,
     pub phase: Phase,
     pub main_pid: Option<u32>,
+    /// The last main process, also once it exited (systemd's `ExecMainPID`).
+    pub exec_main_pid: Option<u32>,
+    /// How that main process ended (systemd's `ExecMainCode`/`ExecMainStatus`).
+    pub main_exit: Option<Exit>,
     /// The process of a Pre/Post/Stop command (or forking's start command).
     pub control_pid: Option<u32>,
     /// The command being run, within its set.
@@ -61,6 +65,8 @@ impl Default for ServiceRun {
             active: Active::Inactive,
             phase: Phase::Dead,
             main_pid: None,
+            exec_main_pid: None,
+            main_exit: None,
             control_pid: None,
             current: None,
             result: None,
@@ -199,6 +205,9 @@ impl ServiceRun {
                 self.begin_stop_post(svc, out);
             }
             Event::Exited { pid, how } => self.exited(svc, pid, how, out),
+            Event::ExitedBeforeExec { pid, status } => {
+                self.exited_before_exec(svc, pid, status, out)
+            }
             Event::Ready if self.phase == Phase::Reload => self.reload_done(None, out),
             Event::Ready => {
                 if self.phase == Phase::Start
@@ -213,6 +222,7 @@ impl ServiceRun {
             }
             Event::MainPid(pid) => {
                 self.main_pid = Some(pid);
+                self.exec_main_pid = Some(pid);
                 if self.phase == Phase::Start && svc.service_type == ServiceType::Forking {
                     out.push(Action::Disarm);
                     self.next_after_start(svc, out);
@@ -273,6 +283,8 @@ impl ServiceRun {
         self.result = None;
         self.last_exit = None;
         self.main_pid = None;
+        self.exec_main_pid = None;
+        self.main_exit = None;
         self.watchdog_override = None;
         self.set(Active::Activating, Phase::StartPre);
         if let Some(t) = svc.timeout_start {
@@ -334,6 +346,7 @@ impl ServiceRun {
             }
             Some((CommandSet::Start, _)) => {
                 self.main_pid = Some(pid);
+                self.exec_main_pid = Some(pid);
                 self.current = None;
                 // simple, exec, idle: started is running; notify waits for READY=1.
                 if !matches!(
@@ -345,6 +358,31 @@ impl ServiceRun {
             }
             _ => self.control_pid = Some(pid),
         }
+    }
+
+    /// The command's process never ran its program: a control process is a command that
+    /// exited with `status`; a main process ends the start there (its program never ran,
+    /// so it was never started, as systemd's `Type=exec` sees it) with `status` as the
+    /// main process's exit.
+    fn exited_before_exec(&mut self, svc: &Service, pid: u32, status: i32, out: &mut Vec<Action>) {
+        let how = Exit::Code(status);
+        let main = matches!(self.current, Some((CommandSet::Start, _)))
+            && !matches!(
+                svc.service_type,
+                ServiceType::Forking | ServiceType::Oneshot
+            );
+        if !main {
+            self.control_pid = Some(pid);
+            return self.exited(svc, pid, how, out);
+        }
+        self.current = None;
+        self.exec_main_pid = Some(pid);
+        self.last_exit = Some(how);
+        self.main_exit = Some(how);
+        if !is_success(svc, how) {
+            self.result = Some(Failure::ExitCode);
+        }
+        self.begin_stop(svc, out);
     }
 
     fn next_after_start(&mut self, svc: &Service, out: &mut Vec<Action>) {
@@ -397,6 +435,7 @@ impl ServiceRun {
         }
         self.main_pid = None;
         self.last_exit = Some(how);
+        self.main_exit = Some(how);
         let failure = (!is_success(svc, how)).then_some(match how {
             Exit::Code(_) => Failure::ExitCode,
             Exit::Signal(_) => Failure::Signal,
