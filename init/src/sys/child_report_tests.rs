@@ -13,6 +13,7 @@ fn spec() -> CommandSpawn {
         argv: vec!["sh".into()],
         env: Vec::new(),
         working_directory: "/srv/work".into(),
+        working_directory_missing_ok: false,
         cgroup: Some("/sys/fs/cgroup/system.slice/x.service".into()),
         stdout: Output::Null,
         stderr: Output::Null,

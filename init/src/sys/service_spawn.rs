@@ -51,6 +51,9 @@ pub struct CommandSpawn {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub working_directory: PathBuf,
+    /// `WorkingDirectory=-...`: a folder that cannot be entered is no error; the command
+    /// runs in PID 1's own (`/`), as systemd's does in its manager's.
+    pub working_directory_missing_ok: bool,
     /// The unit's cgroup folder (`/sys/fs/cgroup/system.slice/foo.service`), joined
     /// before `exec`.
     pub cgroup: Option<PathBuf>,
@@ -234,6 +237,7 @@ fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildReport>> {
         PreparedExec::new(&spec.program, &spec.argv, &spec.env, spec.watchdog_pid).map_err(nul)?;
     let working_directory =
         CString::new(spec.working_directory.as_os_str().as_bytes()).map_err(nul)?;
+    let working_directory_missing_ok = spec.working_directory_missing_ok;
     let report = ReportPipe::new()?;
     let reporter = report.reporter();
     // std sets up the standard streams; the closure below does the rest and executes.
@@ -322,11 +326,10 @@ fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildReport>> {
         }
         // After the mounts (the folder may be a private or bound one) and as the user, as
         // systemd does (the folder may be on a share only the user can read).
-        at(
-            Step::Chdir,
-            NO_INDEX,
-            nix::unistd::chdir(working_directory.as_c_str()),
-        )?;
+        let entered = nix::unistd::chdir(working_directory.as_c_str());
+        if !(entered.is_err() && working_directory_missing_ok) {
+            at(Step::Chdir, NO_INDEX, entered)?;
+        }
         if ambient != 0 {
             at(
                 Step::Capabilities,
