@@ -56,11 +56,7 @@ pub fn status(units: &[String], ask: &Ask) -> Outcome {
         if active != "active" && code == 0 {
             code = 3;
         }
-        let mark = match active.as_str() {
-            "active" => '●',
-            "failed" => '×',
-            _ => '○',
-        };
+        let mark = crate::deps::glyph(&active);
         out.push_str(&format!("{mark} {unit} - {}\n", get("Description")));
         let path = get("FragmentPath");
         let note = if path.is_empty() {
