@@ -45,6 +45,11 @@ fn a_main_process_that_fails_a_step_before_exec_exits_with_the_steps_status() {
         assert_eq!(prop(&m, "x.service", "ExecMainPID"), pid.to_string());
         assert_eq!(prop(&m, "x.service", "ExecMainCode"), "1", "CLD_EXITED");
         assert_eq!(prop(&m, "x.service", "ExecMainStatus"), status, "{step:?}");
+        let said = format!(
+            "berth: FAILED x.service: exit-code (exit {status}/{})",
+            step.name()
+        );
+        assert!(fake.logs().contains(&said), "{:?}", fake.logs());
         // Never started: no "started" line before the failure.
         assert!(!fake.logs().contains(&"berth: started x.service".to_owned()));
     }

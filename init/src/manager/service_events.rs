@@ -125,7 +125,9 @@ impl Manager<'_> {
         let failed_now = new_state && state == Active::Failed;
         let why = slot.run.result.map(|r| r.as_str()).unwrap_or("failed");
         let why = match slot.run.last_exit {
-            Some(Exit::Code(c)) => format!("{why} (exit {c})"),
+            Some(Exit::Code(c)) => {
+                format!("{why} (exit {})", crate::unit::exit_status::with_name(c))
+            }
             Some(Exit::Signal(s)) => format!("{why} (signal {s})"),
             None => why.to_owned(),
         };
