@@ -206,7 +206,7 @@ fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
     assert_eq!(rc, 0, "{out}");
     let ended = run(
         &mut sh,
-        "for i in 1 2 3 4 5 6 7 8 9 10; do systemctl is-active -q leftover || break; busybox sleep 1; done; \
+        "for i in 1 2 3 4 5 6 7 8 9 10; do [ \"$(systemctl show -p ActiveState --value leftover)\" = inactive ] && break; busybox sleep 1; done; \
          systemctl show -p ActiveState --value leftover; systemctl show -p ControlGroup --value leftover; \
          busybox ps -o args | busybox grep -c '[s]leep 1001'",
     );
