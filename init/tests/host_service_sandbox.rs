@@ -43,6 +43,7 @@ fn shell(script: &str, dir: &Path) -> CommandSpawn {
         argv: vec!["sh".into(), "-c".into(), script.into()],
         env: vec![("PATH".into(), "/usr/bin:/bin:/usr/sbin:/sbin".into())],
         working_directory: "/".into(),
+        working_directory_missing_ok: false,
         cgroup: None,
         stdout: Output::Truncate(dir.join("report")),
         stderr: Output::Append(dir.join("stderr")),
@@ -268,6 +269,18 @@ fn a_step_that_fails_in_the_child_is_named_not_the_program() {
             spec.working_directory.display()
         )
     );
+    // The child that failed is what systemd records: its own PID, exit status 200/CHDIR.
+    let (pid, status) = err.exited_child().expect("a child ran");
+    assert!(pid > 1 && pid != std::process::id(), "{pid}");
+    assert_eq!(status, 200);
+    // `WorkingDirectory=-...`: a folder that is missing is no error; the command runs
+    // where its parent is (PID 1: `/`).
+    let mut spec = shell("pwd", work.path());
+    spec.working_directory = work.path().join("no-such-folder");
+    spec.working_directory_missing_ok = true;
+    let (_, out, _) = run(&spec, work.path());
+    let here = std::env::current_dir().unwrap();
+    assert_eq!(out, format!("{}\n", here.display()));
 
     // Only the user's: a folder root may enter and nobody may not.
     let private = work.path().join("private");

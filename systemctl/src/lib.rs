@@ -18,6 +18,7 @@ mod deps;
 mod files;
 mod preset;
 mod status;
+mod terminal;
 
 pub use status::utc;
 
@@ -47,6 +48,8 @@ pub struct Args {
     /// `list-dependencies --reverse`, `--plain`.
     pub reverse: bool,
     pub plain: bool,
+    /// `-l`, `--full`: lines are not cut to the terminal's width.
+    pub full: bool,
     /// `preset --preset-mode=full|enable-only|disable-only`.
     pub preset_mode: Option<String>,
     /// The words after the verb as typed (patterns of `list-unit-files`).
@@ -90,7 +93,8 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--kill-whom" | "--kill-who" => a.kill_whom = Some(value(flag)?),
             "--plain" => a.plain = true,
             "--preset-mode" => a.preset_mode = Some(value(flag)?),
-            "--no-pager" | "-l" | "--full" | "--no-ask-password" | "--system" => {}
+            "-l" | "--full" => a.full = true,
+            "--no-pager" | "--no-ask-password" | "--system" => {}
             f if f.starts_with('-') && f.len() > 1 => {
                 return Err(format!("unrecognized option '{f}'"))
             }
@@ -386,6 +390,11 @@ fn cat(body: &[String]) -> Result<Outcome, Outcome> {
             out.push('\n');
         }
         out.push_str(&format!("# {file}\n{text}"));
+    }
+    if out.is_empty() {
+        // A unit without a file (a built-in one), as systemd says it.
+        let id = p.get("Id").cloned().unwrap_or_default();
+        return Err(Outcome::fail(1, format!("No files found for {id}.\n")));
     }
     Ok(Outcome::ok(out))
 }

@@ -56,36 +56,30 @@ pub fn status(units: &[String], ask: &Ask) -> Outcome {
         if active != "active" && code == 0 {
             code = 3;
         }
-        let mark = match active.as_str() {
-            "active" => '●',
-            "failed" => '×',
-            _ => '○',
-        };
+        let mark = crate::deps::glyph(&active);
         out.push_str(&format!("{mark} {unit} - {}\n", get("Description")));
-        // systemd 252: `loaded (PATH; enabled; preset: enabled)`.
-        out.push_str(&format!(
-            "     Loaded: {} ({}{})\n",
-            get("LoadState"),
-            get("FragmentPath"),
+        let path = get("FragmentPath");
+        let note = if path.is_empty() {
+            String::new()
+        } else {
             crate::files::file_state_note(&get("Id"))
-        ));
+        };
+        out.push_str(&loaded_line(&get("LoadState"), &path, &note));
         out.push_str(&drop_ins(&get("DropInPaths")));
         let since = since(&get("ActiveEnterTimestampMonotonic"));
         let mut line = format!("     Active: {active} ({})", get("SubState"));
         if active == "active" {
             line.push_str(&since);
         }
-        if active == "failed" {
-            line.push_str(&format!(" (Result: {})", get("Result")));
+        let result = get("Result");
+        if !result.is_empty() && result != "success" {
+            line.push_str(&format!(" (Result: {result})"));
         }
         out.push_str(&format!("{line}\n"));
+        out.push_str(&main_pid_line(&get, comm));
         let status = get("StatusText");
         if !status.is_empty() {
             out.push_str(&format!("     Status: \"{status}\"\n"));
-        }
-        let main = get("MainPID");
-        if !main.is_empty() && main != "0" {
-            out.push_str(&format!("   Main PID: {main} ({})\n", comm(&main)));
         }
         let cgroup = get("ControlGroup");
         if !cgroup.is_empty() {
@@ -110,6 +104,54 @@ pub fn status(units: &[String], ask: &Ask) -> Outcome {
         stderr: String::new(),
         code,
     }
+}
+
+/// systemd 252's `Loaded:` line: `loaded (PATH; enabled; preset: enabled)` for a unit
+/// file, and the bare load state for a unit without one (a built-in unit, as systemd
+/// prints a unit that has no fragment).
+fn loaded_line(load: &str, path: &str, file_state: &str) -> String {
+    if path.is_empty() {
+        format!("     Loaded: {load}\n")
+    } else {
+        format!("     Loaded: {load} ({path}{file_state})\n")
+    }
+}
+
+/// systemd 252's `Main PID:` line: the running main process and its name, or the last
+/// one and how it ended (`code=exited, status=226/NAMESPACE`); none when there was none.
+fn main_pid_line(get: &dyn Fn(&str) -> String, comm: fn(&str) -> String) -> String {
+    let running = get("MainPID");
+    if !running.is_empty() && running != "0" {
+        let name = comm(&running);
+        if name.is_empty() {
+            return format!("   Main PID: {running}\n");
+        }
+        return format!("   Main PID: {running} ({name})\n");
+    }
+    let last = get("ExecMainPID");
+    if last.is_empty() || last == "0" {
+        return String::new();
+    }
+    let status: i32 = get("ExecMainStatus").parse().unwrap_or(0);
+    let how = match get("ExecMainCode").parse::<i32>().unwrap_or(0) {
+        nix::libc::CLD_EXITED => format!(
+            "code=exited, status={}",
+            berth_init::unit::exit_status::with_name(status)
+        ),
+        code @ (nix::libc::CLD_KILLED | nix::libc::CLD_DUMPED) => {
+            let word = if code == nix::libc::CLD_KILLED {
+                "killed"
+            } else {
+                "dumped"
+            };
+            let signal = nix::sys::signal::Signal::try_from(status)
+                .map(|s| s.as_str().trim_start_matches("SIG").to_owned())
+                .unwrap_or_else(|_| status.to_string());
+            format!("code={word}, signal={signal}")
+        }
+        _ => return format!("   Main PID: {last}\n"),
+    };
+    format!("   Main PID: {last} ({how})\n")
 }
 
 /// ` since <UTC time>; <N>s ago` from a boot-clock timestamp in µs.
@@ -189,7 +231,68 @@ fn drop_ins(paths: &str) -> String {
 
 #[cfg(test)]
 mod drop_in_tests {
-    use super::drop_ins;
+    use super::{drop_ins, loaded_line, main_pid_line};
+
+    fn props<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> String + 'a {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default()
+        }
+    }
+
+    fn no_comm(_: &str) -> String {
+        String::new()
+    }
+
+    fn sleep_comm(_: &str) -> String {
+        "sleep".into()
+    }
+
+    #[test]
+    fn main_pid_says_how_the_last_main_process_ended_as_systemd_does() {
+        let failed_step = props(&[
+            ("MainPID", "0"),
+            ("ExecMainPID", "812"),
+            ("ExecMainCode", "1"),
+            ("ExecMainStatus", "226"),
+        ]);
+        assert_eq!(
+            main_pid_line(&failed_step, no_comm),
+            "   Main PID: 812 (code=exited, status=226/NAMESPACE)\n"
+        );
+        let killed = props(&[
+            ("MainPID", "0"),
+            ("ExecMainPID", "9"),
+            ("ExecMainCode", "2"),
+            ("ExecMainStatus", "15"),
+        ]);
+        assert_eq!(
+            main_pid_line(&killed, no_comm),
+            "   Main PID: 9 (code=killed, signal=TERM)\n"
+        );
+        let running = props(&[("MainPID", "77"), ("ExecMainPID", "77")]);
+        assert_eq!(
+            main_pid_line(&running, sleep_comm),
+            "   Main PID: 77 (sleep)\n"
+        );
+        assert_eq!(main_pid_line(&props(&[("MainPID", "0")]), no_comm), "");
+    }
+
+    #[test]
+    fn a_unit_without_a_file_is_loaded_without_a_path() {
+        assert_eq!(loaded_line("loaded", "", ""), "     Loaded: loaded\n");
+        assert_eq!(
+            loaded_line(
+                "loaded",
+                "/etc/systemd/system/a.service",
+                "; enabled; preset: enabled"
+            ),
+            "     Loaded: loaded (/etc/systemd/system/a.service; enabled; preset: enabled)\n"
+        );
+    }
 
     #[test]
     fn drop_ins_are_grouped_by_folder_as_systemd_shows_them() {

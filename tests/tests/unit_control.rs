@@ -1,7 +1,9 @@
 //! VM test of the service manager's control surface on a booted debug image, through the
 //! root shell on the serial console: `systemctl enable --now`, `is-enabled`,
 //! `list-unit-files`, `list-dependencies`, `reload`, `kill -s`, `reset-failed`, `mask` /
-//! `unmask`, `disable --now`, `reenable`, and `systemd-analyze time` (with systemd-boot's
+//! `unmask`, `disable --now`, `reenable`, a unit whose main process leaves a child in its
+//! cgroup, the exit status of a step failed before `execve`, `WorkingDirectory=-`, a
+//! built-in unit's status, and `systemd-analyze time` (with systemd-boot's
 //! firmware and loader times), `blame` and `critical-chain [--fuzz]`.
 //! Run by `cargo xtask test` (ignored by a plain `cargo test`).
 
@@ -11,6 +13,13 @@ use berth_tests::*;
 /// A unit that is not enabled in the image, in the runtime folder (`/run`), so that a mask
 /// in `/etc` can hide it. Its reload writes `$MAINPID` where the test can read it.
 const PROBE: &str = r#"busybox printf '[Unit]\nDescription=Control probe\n[Service]\nExecStart=busybox sleep 1000\nExecReload=busybox sh -c "echo $MAINPID > /run/probe-reload"\n[Install]\nWantedBy=multi-user.target\n' > /run/systemd/system/probe.service"#;
+
+/// A service whose main process leaves a child behind in its cgroup and exits.
+const LEFTOVER: &str = r#"busybox printf '[Service]\nExecStart=busybox sh -c "busybox sleep 1001 & exit 0"\n' > /run/systemd/system/leftover.service"#;
+
+/// A service whose working directory is missing, and one that may miss it.
+const NO_DIR: &str = r#"busybox printf '[Service]\nExecStart=busybox true\nWorkingDirectory=/nonexistent\n' > /run/systemd/system/nodir.service"#;
+const MAYBE_DIR: &str = r#"busybox printf '[Service]\nType=oneshot\nExecStart=busybox sh -c "busybox pwd > /run/maybedir"\nWorkingDirectory=-/nonexistent\n' > /run/systemd/system/maybedir.service"#;
 
 /// What `command` printed, without the kernel's console lines (`[   14.478526] ...`)
 /// that may land among them.
@@ -187,6 +196,48 @@ fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
             0
         ),
         "{out}"
+    );
+
+    // A main process that ends on its own while its child stays in the cgroup: the child
+    // gets the stop signal and the unit is inactive once the cgroup is empty, as on
+    // systemd; then it has no cgroup to show.
+    sh.run(LEFTOVER);
+    let (out, rc) = with_rc(&mut sh, "systemctl start leftover 2>&1");
+    assert_eq!(rc, 0, "{out}");
+    let ended = run(
+        &mut sh,
+        "for i in 1 2 3 4 5 6 7 8 9 10; do [ \"$(systemctl show -p ActiveState --value leftover)\" = inactive ] && break; busybox sleep 1; done; \
+         systemctl show -p ActiveState --value leftover; systemctl show -p ControlGroup --value leftover; \
+         busybox ps -o args | busybox grep -c '[s]leep 1001'",
+    );
+    assert_eq!(ended.trim(), "inactive\n\n0", "{ended}");
+
+    // A step that fails between fork and exec: the exit status is the step's, as systemd
+    // records it; with `-` a missing working directory is no error.
+    sh.run(NO_DIR);
+    let _ = with_rc(&mut sh, "systemctl start nodir 2>&1");
+    let status = run(
+        &mut sh,
+        "busybox sleep 1; systemctl show -p ExecMainStatus --value nodir; systemctl status nodir",
+    );
+    assert!(status.starts_with("200\n"), "{status}");
+    assert!(
+        status.contains("(Result: exit-code)")
+            && status.contains("(code=exited, status=200/CHDIR)"),
+        "{status}"
+    );
+    sh.run(MAYBE_DIR);
+    let (out, rc) = with_rc(
+        &mut sh,
+        "systemctl start maybedir 2>&1; busybox cat /run/maybedir",
+    );
+    assert_eq!((out.trim(), rc), ("/", 0), "{out}");
+
+    // A built-in unit has no file and no cgroup: none is claimed.
+    let builtin = run(&mut sh, "systemctl status systemd-sysctl.service");
+    assert!(
+        builtin.lines().any(|l| l == "     Loaded: loaded") && !builtin.contains("CGroup:"),
+        "{builtin}"
     );
 
     // systemd-analyze from PID 1's timestamps, and systemd-boot's EFI variables (OVMF

@@ -1,8 +1,10 @@
-//! A stop ends when the unit's cgroup is empty, as on systemd (systemd.kill(5)): with
-//! `KillMode=control-group` or `mixed`, processes left in the cgroup once the main
-//! process is gone (a fork bomb's children, a daemon's helpers) are signalled as systemd's
-//! final-sigterm and final-sigkill states do, and the stop job completes only when the
+//! A service's run ends when its cgroup is empty, as on systemd (systemd.kill(5)): with
+//! `KillMode=control-group` or `mixed`, processes left in the cgroup once the run is over
+//! (a fork bomb's children, a daemon's helpers) are signalled as systemd's final-sigterm
+//! and final-sigkill states do, and the unit becomes inactive or failed only when the
 //! cgroup's `cgroup.events` says `populated 0`. Meanwhile the unit is `deactivating`.
+//! That holds however the run ended: a stop job, a failed start, or the main process
+//! exiting on its own with helpers left behind (then a restart waits for the drain too).
 //!
 //! - control-group: `KillSignal=` to every process left, then SIGKILL after
 //!   `TimeoutStopSec=` (when `SendSIGKILL=yes`);
@@ -11,10 +13,12 @@
 //! - process and none: nothing is waited for; the rest is left running (a runtime's
 //!   containers), as before.
 //!
-//! If even SIGKILL does not empty the group within another `TimeoutStopSec=`, that is
-//! said and the stop completes. PID 1 is told of changes by its poll loop watching each
-//! draining cgroup's `cgroup.events` ([`Manager::drain_watches`], then
-//! [`Manager::cgroup_changed`]); nothing here waits or polls.
+//! A drain that runs out of time fails the unit with result `timeout`, as systemd's
+//! final-sigterm timeout does (even when the SIGKILL that follows empties the group), and
+//! its final-sigkill timeout (the group never empties: processes stuck in the kernel).
+//! PID 1 is told of changes by its poll loop watching each draining cgroup's
+//! `cgroup.events` ([`Manager::drain_watches`], then [`Manager::cgroup_changed`]);
+//! nothing here waits or polls.
 
 use super::*;
 use crate::unit::service::KillMode;
@@ -30,7 +34,8 @@ pub(super) struct Drain {
     sent: Sent,
     /// When the next signal goes (or the drain gives up); `None`: no time limit.
     deadline: Option<Duration>,
-    required_by: BTreeSet<UnitName>,
+    /// The stop signal's time ran out: the unit fails with result `timeout`.
+    timed_out: bool,
 }
 
 /// `populated 1` in a `cgroup.events` text.
@@ -43,33 +48,36 @@ pub fn populated(events: &str) -> bool {
 impl Manager<'_> {
     /// Whether the cgroup of `name` still holds processes; a cgroup that cannot be read
     /// (never made, already removed) holds none.
-    fn cgroup_populated(&self, name: &UnitName) -> bool {
+    pub(super) fn cgroup_populated(&self, name: &UnitName) -> bool {
         let events = self.cgroup_of(name).join("cgroup.events");
         self.sys
             .read_to_string(&events)
             .is_ok_and(|text| populated(&text))
     }
 
-    /// A stop job's service has no main process left: whether its job must wait for the
-    /// cgroup to empty (then the drain has begun, and its signal gone out).
-    pub(super) fn drain_holds(&mut self, name: &UnitName) -> bool {
-        if self.drains.contains_key(name) {
-            return true;
-        }
-        let Some(svc) = self.slots.get(name).and_then(|s| s.unit.service.clone()) else {
-            return false;
+    /// Before a service's state is settled: when its run has just ended with processes
+    /// left in its cgroup, the drain begins (its signal goes out) and the unit is
+    /// `deactivating` until the drain is done. Each ended run is looked at once.
+    pub(super) fn drain_if_left(&mut self, name: &UnitName) {
+        let Some(slot) = self.slots.get_mut(name) else {
+            return;
         };
-        if matches!(svc.kill_mode, KillMode::Process | KillMode::None) {
-            return false;
+        let Some(svc) = slot.unit.service.clone() else {
+            return;
+        };
+        if !slot.run.ended() {
+            slot.drain_checked = false;
+            return;
         }
-        if !self.cgroup_populated(name) {
-            return false;
+        if slot.drain_checked || slot.builtin {
+            return;
         }
-        let required_by = self
-            .running
-            .get(name)
-            .map(|(_, r)| r.clone())
-            .unwrap_or_default();
+        slot.drain_checked = true;
+        if matches!(svc.kill_mode, KillMode::Process | KillMode::None)
+            || !self.cgroup_populated(name)
+        {
+            return;
+        }
         let (sent, signal) = match (svc.kill_mode, svc.send_sigkill) {
             (KillMode::Mixed, true) => (Sent::Kill, nix::libc::SIGKILL),
             _ => (Sent::Term, svc.kill_signal),
@@ -85,13 +93,12 @@ impl Manager<'_> {
             Drain {
                 sent,
                 deadline,
-                required_by,
+                timed_out: false,
             },
         );
         if let Some(slot) = self.slots.get_mut(name) {
             slot.draining = true;
         }
-        true
     }
 
     /// The `cgroup.events` files of the cgroups a stop waits on, for the poll loop.
@@ -102,8 +109,8 @@ impl Manager<'_> {
             .collect()
     }
 
-    /// The cgroup of `name` may have changed: a drain whose group is empty completes its
-    /// stop job.
+    /// The cgroup of `name` may have changed: a drain whose group is empty ends, and the
+    /// unit's state is settled.
     pub fn cgroup_changed(&mut self, name: &UnitName) {
         if self.drains.contains_key(name) && !self.cgroup_populated(name) {
             self.drain_done(name);
@@ -116,8 +123,16 @@ impl Manager<'_> {
         };
         if let Some(slot) = self.slots.get_mut(name) {
             slot.draining = false;
+            if drain.timed_out {
+                slot.run.leftovers_timed_out();
+            }
         }
-        self.job_done(name, Ok(()), &drain.required_by);
+        self.settle(name);
+    }
+
+    /// Whether `name` waits for its cgroup to empty (its restart timer waits too).
+    pub(super) fn is_draining(&self, name: &UnitName) -> bool {
+        self.drains.contains_key(name)
     }
 
     /// The earliest drain deadline.
@@ -125,7 +140,8 @@ impl Manager<'_> {
         self.drains.values().filter_map(|d| d.deadline).min()
     }
 
-    /// Drains past their deadline: SIGKILL after the stop signal, or give up after it.
+    /// Drains past their deadline: SIGKILL after the stop signal, or give up after it;
+    /// either way the unit will be failed with result `timeout`.
     pub(super) fn fire_drain_timers(&mut self) {
         let now = self.sys.now();
         let due: Vec<UnitName> = self
@@ -139,6 +155,9 @@ impl Manager<'_> {
             let send_kill = svc.as_ref().is_some_and(|s| s.send_sigkill);
             let sent = self.drains.get(&name).map(|d| d.sent);
             if sent == Some(Sent::Term) && send_kill {
+                self.log(&format!(
+                    "berth: {name}: State 'final-sigterm' timed out. Killing."
+                ));
                 let _ = self
                     .sys
                     .cgroup_signal(&self.cgroup_of(&name), nix::libc::SIGKILL);
@@ -146,11 +165,17 @@ impl Manager<'_> {
                 if let Some(d) = self.drains.get_mut(&name) {
                     d.sent = Sent::Kill;
                     d.deadline = timeout.map(|t| now + t);
+                    d.timed_out = true;
                 }
             } else {
-                self.log(&format!(
-                    "berth: {name}: processes still in its cgroup after the stop's time, going on"
-                ));
+                let why = match sent {
+                    Some(Sent::Kill) => "Processes still around after final SIGKILL",
+                    _ => "State 'final-sigterm' timed out. Skipping SIGKILL",
+                };
+                self.log(&format!("berth: {name}: {why}. Entering failed mode."));
+                if let Some(d) = self.drains.get_mut(&name) {
+                    d.timed_out = true;
+                }
                 self.drain_done(&name);
             }
         }

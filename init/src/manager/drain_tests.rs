@@ -1,5 +1,6 @@
-//! The unit's cgroup over the fake: a stop waits for it to empty, per KillMode= (virtual
-//! clock, a `cgroup.events` file the test rewrites), and `Delegate=` with controllers.
+//! The unit's cgroup over the fake: an ended run (a stop, a main process that exits on
+//! its own) waits for it to empty, per KillMode= (virtual clock, a `cgroup.events` file
+//! the test rewrites), a drain out of time fails the unit, and `Delegate=` with controllers.
 
 use std::path::Path;
 use std::time::Duration;
@@ -68,7 +69,7 @@ fn control_group_stop_ends_when_the_cgroup_is_empty() {
 }
 
 #[test]
-fn processes_that_outlive_timeout_stop_get_sigkill_then_the_stop_gives_up() {
+fn processes_that_outlive_timeout_stop_get_sigkill_then_the_unit_fails_with_timeout() {
     let fake = bomb("");
     let mut m = manager(&fake);
     m.start(&n("bomb.service"));
@@ -81,12 +82,130 @@ fn processes_that_outlive_timeout_stop_get_sigkill_then_the_stop_gives_up() {
     m.fire_timers();
     assert_eq!(group_signals(&fake), [15, 15, 9]);
     assert!(m.has_job(&n("bomb.service")));
-    // Still there after SIGKILL and another TimeoutStopSec: said, and the stop ends.
+    // Still there after SIGKILL and another TimeoutStopSec: said, and the unit failed
+    // with result timeout, as systemd's final-sigkill timeout.
     fake.sleep(Duration::from_secs(5));
     m.fire_timers();
     assert!(!m.has_job(&n("bomb.service")));
-    assert!(fake.logs().iter().any(|l| l
-        == "berth: bomb.service: processes still in its cgroup after the stop's time, going on"));
+    assert!(fake.logs().iter().any(|l| {
+        l
+        == "berth: bomb.service: Processes still around after final SIGKILL. Entering failed mode."
+    }));
+    assert_eq!(result_of(&m), (Active::Failed, "timeout".into()));
+}
+
+#[test]
+fn a_sigkill_that_empties_the_group_after_the_timeout_still_fails_the_unit() {
+    let fake = bomb("");
+    let mut m = manager(&fake);
+    m.start(&n("bomb.service"));
+    let pid = pid_of(&m, "bomb.service");
+    group(&fake, true);
+    m.stop_unit(&n("bomb.service")).expect("stoppable");
+    m.child_exited(pid, Exit::Signal(15));
+    fake.sleep(Duration::from_secs(5));
+    m.fire_timers();
+    group(&fake, false);
+    m.cgroup_changed(&n("bomb.service"));
+    assert!(!m.has_job(&n("bomb.service")));
+    assert_eq!(result_of(&m), (Active::Failed, "timeout".into()));
+}
+
+#[test]
+fn send_sigkill_no_gives_up_after_the_stop_signal_and_fails() {
+    let fake = bomb("SendSIGKILL=no\n");
+    let mut m = manager(&fake);
+    m.start(&n("bomb.service"));
+    let pid = pid_of(&m, "bomb.service");
+    group(&fake, true);
+    m.stop_unit(&n("bomb.service")).expect("stoppable");
+    m.child_exited(pid, Exit::Signal(15));
+    fake.sleep(Duration::from_secs(5));
+    m.fire_timers();
+    assert!(!group_signals(&fake).contains(&9));
+    assert_eq!(result_of(&m), (Active::Failed, "timeout".into()));
+}
+
+#[test]
+fn a_main_process_that_exits_on_its_own_leaves_the_unit_deactivating_until_the_group_is_empty() {
+    let fake = machine(&[
+        (
+            "bomb.service",
+            "[Unit]\nOnSuccess=after.service\n[Service]\nExecStart=/usr/bin/bomb\nTimeoutStopSec=5\n",
+        ),
+        ("after.service", "[Service]\nExecStart=/usr/bin/after\n"),
+    ]);
+    let mut m = manager(&fake);
+    m.start(&n("bomb.service"));
+    let pid = pid_of(&m, "bomb.service");
+    group(&fake, true);
+    // No job: the main process ends by itself, its helpers stay.
+    m.child_exited(pid, Exit::Code(0));
+    assert_eq!(
+        m.slots[&n("bomb.service")].active_state(),
+        Active::Deactivating
+    );
+    // The stop signal to the group, then the final one to what is left.
+    assert_eq!(group_signals(&fake), [15, 15]);
+    assert_eq!(m.drain_watches().len(), 1);
+    assert!(!m.slots.contains_key(&n("after.service")));
+    group(&fake, false);
+    m.cgroup_changed(&n("bomb.service"));
+    assert_eq!(result_of(&m), (Active::Inactive, "success".into()));
+    // OnSuccess= only once the unit really is inactive.
+    assert!(m.slots.contains_key(&n("after.service")));
+}
+
+#[test]
+fn leftovers_of_a_self_ended_run_that_outlive_sigkill_fail_it_with_timeout() {
+    let fake = bomb("");
+    let mut m = manager(&fake);
+    m.start(&n("bomb.service"));
+    let pid = pid_of(&m, "bomb.service");
+    group(&fake, true);
+    m.child_exited(pid, Exit::Code(0));
+    fake.sleep(Duration::from_secs(5));
+    m.fire_timers();
+    fake.sleep(Duration::from_secs(5));
+    m.fire_timers();
+    assert_eq!(group_signals(&fake), [15, 15, 9]);
+    assert!(m.drain_watches().is_empty());
+    assert_eq!(result_of(&m), (Active::Failed, "timeout".into()));
+}
+
+#[test]
+fn an_automatic_restart_waits_for_the_group_to_empty() {
+    let fake = bomb("Restart=always\nRestartSec=1\n");
+    let mut m = manager(&fake);
+    m.start(&n("bomb.service"));
+    let first = pid_of(&m, "bomb.service");
+    group(&fake, true);
+    m.child_exited(first, Exit::Code(1));
+    assert_eq!(
+        m.slots[&n("bomb.service")].active_state(),
+        Active::Deactivating
+    );
+    // The restart's hold-off passes while the group drains: no restart yet, and the
+    // next deadline is the drain's, not the held restart's.
+    assert_eq!(m.next_deadline(), Some(fake.now() + Duration::from_secs(5)));
+    fake.sleep(Duration::from_secs(2));
+    m.fire_timers();
+    assert_eq!(pid_of_opt(&m), None);
+    group(&fake, false);
+    m.cgroup_changed(&n("bomb.service"));
+    m.fire_timers();
+    assert_ne!(pid_of_opt(&m), None);
+    assert_ne!(pid_of(&m, "bomb.service"), first);
+}
+
+fn result_of(m: &crate::manager::Manager) -> (Active, String) {
+    let slot = &m.slots[&n("bomb.service")];
+    let result = slot.run.result.map_or("success", |r| r.as_str());
+    (slot.active_state(), result.to_owned())
+}
+
+fn pid_of_opt(m: &crate::manager::Manager) -> Option<u32> {
+    m.slots[&n("bomb.service")].run.main_pid
 }
 
 #[test]

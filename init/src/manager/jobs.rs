@@ -218,10 +218,11 @@ impl Manager<'_> {
             d.map(|d| d.as_micros().to_string())
                 .unwrap_or_else(|| "0".into())
         };
-        let (code, status) = match slot.run.last_exit {
-            Some(Exit::Code(c)) => ("exited", c.to_string()),
-            Some(Exit::Signal(s)) => ("killed", s.to_string()),
-            None => ("", "0".into()),
+        // systemd's numbers: si_code's CLD_EXITED (1) or CLD_KILLED (2), and the status.
+        let (code, status) = match slot.run.main_exit {
+            Some(Exit::Code(c)) => (nix::libc::CLD_EXITED, c),
+            Some(Exit::Signal(s)) => (nix::libc::CLD_KILLED, s),
+            None => (0, 0),
         };
         let mut props = vec![
             ("Id", id.to_string()),
@@ -240,7 +241,15 @@ impl Manager<'_> {
                 .into(),
             ),
             ("SubState", sub.into()),
-            ("FragmentPath", path(&files.fragment)),
+            // A built-in unit has no file: none is claimed (its text lives in PID 1).
+            (
+                "FragmentPath",
+                if slot.builtin {
+                    String::new()
+                } else {
+                    path(&files.fragment)
+                },
+            ),
             (
                 "DropInPaths",
                 files
@@ -270,8 +279,9 @@ impl Manager<'_> {
                     "ControlPID",
                     run.control_pid.map(|p| p.to_string()).unwrap_or("0".into()),
                 ),
-                ("ExecMainCode", code.into()),
-                ("ExecMainStatus", status),
+                ("ExecMainPID", run.exec_main_pid.unwrap_or(0).to_string()),
+                ("ExecMainCode", code.to_string()),
+                ("ExecMainStatus", status.to_string()),
                 (
                     "Result",
                     run.result.map(|r| r.as_str()).unwrap_or("success").into(),
@@ -285,10 +295,23 @@ impl Manager<'_> {
                 ),
                 ("NRestarts", run.restarts.to_string()),
                 ("StatusText", slot.status.clone().unwrap_or_default()),
-                ("ControlGroup", self.cgroup_of(name).display().to_string()),
+                ("ControlGroup", self.control_group(name, slot)),
             ]);
         }
         Some(props)
+    }
+
+    /// systemd's `ControlGroup=`: the unit's cgroup while it has one, i.e. while its run
+    /// goes on or processes are left in it; empty once the run ended with the group empty
+    /// (systemd removes it then), and for a built-in unit, whose step runs in PID 1.
+    fn control_group(&self, name: &UnitName, slot: &Slot) -> String {
+        let has_one =
+            !slot.builtin && (!slot.run.ended() || slot.draining || self.cgroup_populated(name));
+        if has_one {
+            self.cgroup_of(name).display().to_string()
+        } else {
+            String::new()
+        }
     }
 
     /// Every loaded unit with its load, active and sub state and description, as

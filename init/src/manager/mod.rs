@@ -62,8 +62,10 @@ pub struct Slot {
     settled_as: Active,
     /// A built-in unit ([`builtin`]): PID 1 runs its step itself.
     pub builtin: bool,
-    /// Its stop waits for its cgroup to empty ([`drain`]).
+    /// Its run ended and it waits for its cgroup to empty ([`drain`]).
     pub draining: bool,
+    /// Whether the ended run's cgroup was looked at for a drain.
+    drain_checked: bool,
 }
 
 impl Slot {
@@ -80,6 +82,7 @@ impl Slot {
             settled_as: Active::Inactive,
             builtin: false,
             draining: false,
+            drain_checked: false,
         }
     }
 
@@ -117,7 +120,7 @@ pub struct Manager<'a> {
     anchor_reached: bool,
     /// Requirements a transaction could not load: (requirer, missing).
     unmet: Vec<(UnitName, UnitName)>,
-    /// Stop jobs waiting for their unit's cgroup to empty.
+    /// Ended runs waiting for their unit's cgroup to empty.
     drains: BTreeMap<UnitName, drain::Drain>,
     /// Built-in units whose start job runs, for the caller to carry out.
     due_builtins: Vec<UnitName>,
@@ -271,6 +274,8 @@ pub fn slice_path(slice: &str) -> PathBuf {
 
 #[cfg(test)]
 mod drain_tests;
+#[cfg(test)]
+mod exec_status_tests;
 #[cfg(test)]
 mod graph_tests;
 #[cfg(test)]

@@ -83,8 +83,11 @@ impl Manager<'_> {
 
     /// The earliest armed timer.
     pub fn next_deadline(&self) -> Option<Duration> {
+        // A restart waits for its unit's drain to end.
         self.timers
-            .values()
+            .iter()
+            .filter(|(n, _)| !self.is_draining(n))
+            .map(|(_, at)| at)
             .chain(self.watchdogs.values())
             .copied()
             .chain(self.next_drain_deadline())
@@ -97,7 +100,7 @@ impl Manager<'_> {
         let due: Vec<UnitName> = self
             .timers
             .iter()
-            .filter(|(_, at)| **at <= now)
+            .filter(|(n, at)| **at <= now && !self.is_draining(n))
             .map(|(n, _)| n.clone())
             .collect();
         for name in due {

@@ -5,6 +5,14 @@
 
 use super::*;
 
+/// Why a command of a unit did not run its program.
+pub(super) enum SpawnFailed {
+    /// No process was made (its cgroup, its private /tmp, its set-up before the fork).
+    NotStarted(String),
+    /// Process `pid` failed a step before `execve` and exited with that step's status.
+    BeforeExec { why: String, pid: u32, status: i32 },
+}
+
 impl Manager<'_> {
     /// Feeds one event to a service and carries out what it decides.
     pub(super) fn feed(&mut self, name: &UnitName, event: Event) {
@@ -39,9 +47,19 @@ impl Manager<'_> {
                         }
                         Event::Spawned(Ok(pid))
                     }
-                    Err(why) => {
+                    Err(SpawnFailed::NotStarted(why)) => {
                         self.log(&format!("berth: FAILED {name}: {why}"));
                         Event::Spawned(Err(()))
+                    }
+                    // As systemd: the process was there and exited with the step's status.
+                    Err(SpawnFailed::BeforeExec { why, pid, status }) => {
+                        self.log(&format!("berth: FAILED {name}: {why}"));
+                        if set == crate::unit::lifecycle::CommandSet::Start {
+                            if let Some(slot) = self.slots.get_mut(name) {
+                                slot.main_started_at = Some(now);
+                            }
+                        }
+                        Event::ExitedBeforeExec { pid, status }
                     }
                 };
                 self.feed(name, event);
@@ -87,11 +105,14 @@ impl Manager<'_> {
     }
 
     /// After an event: finish the unit's job when its state says so, say failures.
+    /// A run that ended with processes left in its cgroup is `deactivating` until they
+    /// are gone ([`drain`]); it settles when the drain is done.
     pub(super) fn settle(&mut self, name: &UnitName) {
+        self.drain_if_left(name);
         let Some(slot) = self.slots.get_mut(name) else {
             return;
         };
-        let state = slot.run.active;
+        let state = slot.active_state();
         // Said once for every start, a job's or an automatic restart's (settle runs again
         // for nested events, so the slot remembers).
         let settled = matches!(state, Active::Active | Active::Failed);
@@ -104,7 +125,9 @@ impl Manager<'_> {
         let failed_now = new_state && state == Active::Failed;
         let why = slot.run.result.map(|r| r.as_str()).unwrap_or("failed");
         let why = match slot.run.last_exit {
-            Some(Exit::Code(c)) => format!("{why} (exit {c})"),
+            Some(Exit::Code(c)) => {
+                format!("{why} (exit {})", crate::unit::exit_status::with_name(c))
+            }
             Some(Exit::Signal(s)) => format!("{why} (signal {s})"),
             None => why.to_owned(),
         };
@@ -127,9 +150,9 @@ impl Manager<'_> {
                     Active::Failed => Some(Err(why.clone())),
                     _ => None,
                 },
-                JobKind::Stop => (matches!(state, Active::Inactive | Active::Failed)
-                    && !self.drain_holds(name))
-                .then_some(Ok(())),
+                JobKind::Stop => {
+                    matches!(state, Active::Inactive | Active::Failed).then_some(Ok(()))
+                }
                 JobKind::Verify => None,
             };
             if let Some(result) = done {
@@ -165,14 +188,18 @@ impl Manager<'_> {
         name: &UnitName,
         set: crate::unit::lifecycle::CommandSet,
         index: usize,
-    ) -> Result<u32, String> {
-        self.make_private_tmp(name)?;
+    ) -> Result<u32, SpawnFailed> {
+        self.make_private_tmp(name)
+            .map_err(SpawnFailed::NotStarted)?;
         let private_tmp = self
             .private_tmp
             .get(name)
             .map(|p| p.binds.clone())
             .unwrap_or_default();
-        let slot = self.slots.get(name).ok_or("not loaded")?;
+        let slot = self
+            .slots
+            .get(name)
+            .ok_or_else(|| SpawnFailed::NotStarted("not loaded".into()))?;
         let spec = spawn::command_spawn(
             self.sys,
             slot,
@@ -181,15 +208,25 @@ impl Manager<'_> {
             &self.cgroup_of(name),
             &self.own_env,
             &private_tmp,
-        )?;
+        )
+        .map_err(SpawnFailed::NotStarted)?;
         if let Some(dir) = &spec.cgroup {
             self.sys
                 .cgroup_create(dir)
-                .map_err(|e| format!("cgroup {}: {e}", dir.display()))?;
+                .map_err(|e| SpawnFailed::NotStarted(format!("cgroup {}: {e}", dir.display())))?;
             self.apply_limits(name, dir);
             self.delegate_controllers(name, dir);
         }
-        self.sys.spawn_command(&spec).map_err(|e| e.to_string())
+        self.sys
+            .spawn_command(&spec)
+            .map_err(|e| match e.exited_child() {
+                Some((pid, status)) => SpawnFailed::BeforeExec {
+                    why: e.to_string(),
+                    pid,
+                    status,
+                },
+                None => SpawnFailed::NotStarted(e.to_string()),
+            })
     }
     /// Writes the unit's resource-control settings into its cgroup; a refusal is said.
     pub(super) fn apply_limits(&self, name: &UnitName, dir: &Path) {

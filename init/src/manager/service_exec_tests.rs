@@ -268,3 +268,100 @@ fn ambient_capabilities_reach_the_command_but_not_a_full_privileges_one() {
     assert_eq!(spawns[0].ambient_capabilities, 0);
     assert_eq!(spawns[1].ambient_capabilities, (1 << 10) | (1 << 13));
 }
+
+#[test]
+fn working_directory_may_be_missing_with_a_dash_and_is_the_users_home_with_a_tilde() {
+    let fake = machine(&[
+        (
+            "gone.service",
+            "[Service]\nExecStart=/usr/bin/a\nWorkingDirectory=-/srv/gone\n",
+        ),
+        (
+            "home.service",
+            "[Service]\nExecStart=/usr/bin/a\nUser=app\nWorkingDirectory=~\n",
+        ),
+        (
+            "roothome.service",
+            "[Service]\nExecStart=/usr/bin/a\nWorkingDirectory=-~\n",
+        ),
+        (
+            "plain.service",
+            "[Service]\nExecStart=/usr/bin/a\nWorkingDirectory=/srv/a\n",
+        ),
+        (
+            "relative.service",
+            "[Service]\nExecStart=/usr/bin/a\nWorkingDirectory=srv\n",
+        ),
+    ]);
+    fake.write("/etc/passwd", "app:x:1000:1000::/home/app:/bin/sh\n");
+    fake.write("/etc/group", "app:x:1000:\n");
+    let mut m = manager(&fake);
+    for unit in [
+        "gone.service",
+        "home.service",
+        "roothome.service",
+        "plain.service",
+        "relative.service",
+    ] {
+        m.start(&n(unit));
+    }
+    let dirs: Vec<(String, String, bool)> = fake
+        .spawns
+        .borrow()
+        .iter()
+        .map(|s| {
+            (
+                s.unit.clone(),
+                s.working_directory.display().to_string(),
+                s.working_directory_missing_ok,
+            )
+        })
+        .collect();
+    let want = [
+        ("gone.service", "/srv/gone", true),
+        ("home.service", "/home/app", false),
+        ("roothome.service", "/root", true),
+        ("plain.service", "/srv/a", false),
+        // Not absolute: said with file:line, and the default kept.
+        ("relative.service", "/", false),
+    ];
+    let want: Vec<(String, String, bool)> = want
+        .iter()
+        .map(|(u, d, ok)| (u.to_string(), d.to_string(), *ok))
+        .collect();
+    assert_eq!(dirs, want, "{:?}", fake.logs());
+    assert!(
+        fake.logs().iter().any(|l| l.contains("relative.service")
+            && l.contains("WorkingDirectory=srv")
+            && l.contains("not an absolute path or ~")),
+        "{:?}",
+        fake.logs()
+    );
+}
+
+#[test]
+fn a_main_process_that_cannot_enter_its_working_directory_fails_with_200_chdir() {
+    let fake = machine(&[(
+        "w.service",
+        "[Service]\nExecStart=/usr/bin/w\nWorkingDirectory=/srv/gone\n",
+    )]);
+    fake.child_failures.borrow_mut().insert(
+        "/usr/bin/w".into(),
+        crate::sys::child_report::ChildFailure {
+            step: crate::sys::child_report::Step::Chdir,
+            index: crate::sys::child_report::NO_INDEX,
+            errno: nix::libc::ENOENT,
+        },
+    );
+    let mut m = manager(&fake);
+    m.start(&n("w.service"));
+    assert!(fake.logs().contains(
+        &"berth: FAILED w.service: WorkingDirectory=/srv/gone: chdir: No such file or directory"
+            .to_owned()
+    ));
+    let props = m.properties(&n("w.service")).expect("loaded");
+    assert!(
+        props.contains(&("ExecMainStatus", "200".into())),
+        "{props:?}"
+    );
+}

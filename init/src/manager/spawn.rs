@@ -144,10 +144,17 @@ pub(super) fn command_spawn(
             }
         }
     }
-    let working_directory = match svc.working_directory.as_deref() {
-        Some("~") => PathBuf::from(user.as_ref().map_or("/root", |u| u.home.as_str())),
-        Some(d) => PathBuf::from(d.strip_prefix('-').unwrap_or(d)),
-        None => PathBuf::from("/"),
+    // `~`: the home of User= (root's without one, as systemd's system manager).
+    let (working_directory, working_directory_missing_ok) = match &svc.working_directory {
+        Some(w) => (
+            PathBuf::from(
+                w.path
+                    .as_deref()
+                    .unwrap_or_else(|| user.as_ref().map_or("/root", |u| u.home.as_str())),
+            ),
+            w.missing_ok,
+        ),
+        None => (PathBuf::from("/"), false),
     };
     // The kernel refuses RLIMIT_NOFILE above fs.nr_open: `infinity` means that, as in
     // systemd.
@@ -199,6 +206,7 @@ pub(super) fn command_spawn(
         argv,
         env: env.into_iter().collect(),
         working_directory,
+        working_directory_missing_ok,
         cgroup: Some(cgroup.to_path_buf()),
         stdout: output(&svc.standard_output, &journal),
         stderr: output(svc.stderr(), &journal),

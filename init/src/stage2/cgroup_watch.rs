@@ -1,4 +1,4 @@
-//! The poll loop's watches on the `cgroup.events` files of the cgroups a stop waits on
+//! The poll loop's watches on the `cgroup.events` files of the cgroups an ended run waits on
 //! ([`crate::manager::Manager::drain_watches`]). The kernel wakes a poll for `POLLPRI`
 //! on such a file when the group's `populated` value changes (cgroup-v2.rst); the file
 //! then keeps signalling until it is read through that same descriptor, so a watch that

@@ -4,10 +4,11 @@
 //! caller can only report with the program's name (`/bin/sh: No such file or directory`,
 //! when really a `ReadWritePaths=` bind mount failed). systemd names the step instead
 //! (`Failed at step NAMESPACE spawning /bin/sh`, and the exit status `226/NAMESPACE`). So
-//! the child writes one fixed-size record (step, index within the step, errno) into a
-//! close-on-exec pipe made before the fork: one `write(2)` of a stack buffer, no
-//! allocation. The parent reads it once the spawn has failed and turns it into a
-//! sentence that names the setting ([`describe`]).
+//! the child writes one fixed-size record (step, index within the step, errno, its own
+//! PID) into a close-on-exec pipe made before the fork: one `write(2)` of a stack buffer,
+//! no allocation. The parent reads it once the spawn has failed and turns it into a
+//! sentence that names the setting ([`describe`]); the PID and the step's exit status are
+//! what systemd records of such a process (`Main PID: N (code=exited, status=226/NAMESPACE)`).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -36,31 +37,28 @@ pub enum Step {
     NoNewPrivileges = 227,
 }
 
-const STEPS: [(Step, &str); 15] = [
-    (Step::Chdir, "CHDIR"),
-    (Step::Nice, "NICE"),
-    (Step::Exec, "EXEC"),
-    (Step::Limits, "LIMITS"),
-    (Step::OomAdjust, "OOM_ADJUST"),
-    (Step::SignalMask, "SIGNAL_MASK"),
-    (Step::Stdout, "STDOUT"),
-    (Step::Group, "GROUP"),
-    (Step::User, "USER"),
-    (Step::Capabilities, "CAPABILITIES"),
-    (Step::Cgroup, "CGROUP"),
-    (Step::Setsid, "SETSID"),
-    (Step::Stderr, "STDERR"),
-    (Step::Namespace, "NAMESPACE"),
-    (Step::NoNewPrivileges, "NO_NEW_PRIVILEGES"),
+const STEPS: [Step; 15] = [
+    Step::Chdir,
+    Step::Nice,
+    Step::Exec,
+    Step::Limits,
+    Step::OomAdjust,
+    Step::SignalMask,
+    Step::Stdout,
+    Step::Group,
+    Step::User,
+    Step::Capabilities,
+    Step::Cgroup,
+    Step::Setsid,
+    Step::Stderr,
+    Step::Namespace,
+    Step::NoNewPrivileges,
 ];
 
 impl Step {
     /// systemd's name of the step (`NAMESPACE`).
     pub fn name(self) -> &'static str {
-        STEPS
-            .iter()
-            .find(|(s, _)| *s == self)
-            .map_or("?", |(_, n)| n)
+        crate::unit::exit_status::name(self as i32).unwrap_or("?")
     }
 
     /// The exit status systemd gives a child that fails at this step.
@@ -69,7 +67,7 @@ impl Step {
     }
 
     fn from_code(code: u32) -> Option<Step> {
-        STEPS.iter().map(|(s, _)| *s).find(|s| *s as u32 == code)
+        STEPS.into_iter().find(|s| *s as u32 == code)
     }
 }
 
@@ -84,8 +82,41 @@ pub struct ChildFailure {
     pub errno: i32,
 }
 
-/// Bytes of one record: three native-endian 32-bit words.
-pub const RECORD_LEN: usize = 12;
+/// Bytes of one record: four native-endian 32-bit words.
+pub const RECORD_LEN: usize = 16;
+
+/// What the child reports: its failure, and its PID (std reaps the child and keeps its
+/// PID to itself when the spawn fails).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildReport {
+    pub failure: ChildFailure,
+    pub pid: u32,
+}
+
+impl ChildReport {
+    pub fn encode(&self) -> [u8; RECORD_LEN] {
+        let f = &self.failure;
+        let mut out = [0; RECORD_LEN];
+        out[0..4].copy_from_slice(&(f.step as u32).to_ne_bytes());
+        out[4..8].copy_from_slice(&f.index.to_ne_bytes());
+        out[8..12].copy_from_slice(&f.errno.to_ne_bytes());
+        out[12..16].copy_from_slice(&self.pid.to_ne_bytes());
+        out
+    }
+
+    /// `None` for a short record or an unknown step.
+    pub fn decode(bytes: &[u8]) -> Option<ChildReport> {
+        let word = |i: usize| -> Option<[u8; 4]> { bytes.get(i..i + 4)?.try_into().ok() };
+        Some(ChildReport {
+            failure: ChildFailure {
+                step: Step::from_code(u32::from_ne_bytes(word(0)?))?,
+                index: u32::from_ne_bytes(word(4)?),
+                errno: i32::from_ne_bytes(word(8)?),
+            },
+            pid: u32::from_ne_bytes(word(12)?),
+        })
+    }
+}
 
 impl ChildFailure {
     /// `e`'s errno (EIO when it has none) at `step`, item `index`.
@@ -95,24 +126,6 @@ impl ChildFailure {
             index,
             errno: e.raw_os_error().unwrap_or(nix::libc::EIO),
         }
-    }
-
-    pub fn encode(&self) -> [u8; RECORD_LEN] {
-        let mut out = [0; RECORD_LEN];
-        out[0..4].copy_from_slice(&(self.step as u32).to_ne_bytes());
-        out[4..8].copy_from_slice(&self.index.to_ne_bytes());
-        out[8..12].copy_from_slice(&self.errno.to_ne_bytes());
-        out
-    }
-
-    /// `None` for a short record or an unknown step.
-    pub fn decode(bytes: &[u8]) -> Option<ChildFailure> {
-        let word = |i: usize| -> Option<[u8; 4]> { bytes.get(i..i + 4)?.try_into().ok() };
-        Some(ChildFailure {
-            step: Step::from_code(u32::from_ne_bytes(word(0)?))?,
-            index: u32::from_ne_bytes(word(4)?),
-            errno: i32::from_ne_bytes(word(8)?),
-        })
     }
 
     pub fn error(&self) -> io::Error {
@@ -164,7 +177,7 @@ impl ReportPipe {
 
     /// After a failed spawn: the child's record, if it wrote one (it does before its
     /// set-up returns the error to std, so before `spawn` returns).
-    pub fn take(self) -> Option<ChildFailure> {
+    pub fn take(self) -> Option<ChildReport> {
         drop(self.write);
         let mut buf = [0u8; RECORD_LEN];
         // SAFETY: reads at most RECORD_LEN bytes into `buf` on this stack.
@@ -173,15 +186,21 @@ impl ReportPipe {
         if n != RECORD_LEN as isize {
             return None;
         }
-        ChildFailure::decode(&buf)
+        ChildReport::decode(&buf)
     }
 }
 
 impl Reporter {
-    /// In the child: one `write(2)` of the record (12 bytes into an empty pipe: never
-    /// short, never blocking). Nothing to do if it fails: the errno still reaches std.
+    /// In the child: one `write(2)` of the record with the child's PID (16 bytes into an
+    /// empty pipe: never short, never blocking). Nothing to do if it fails: the errno
+    /// still reaches std.
     pub fn report(&self, failure: &ChildFailure) {
-        let bytes = failure.encode();
+        let pid = nix::unistd::getpid().as_raw() as u32;
+        let bytes = ChildReport {
+            failure: *failure,
+            pid,
+        }
+        .encode();
         // SAFETY: `bytes` is a stack buffer of RECORD_LEN bytes; the descriptor was made
         // before the fork and is open in the child.
         let _ = unsafe { nix::libc::write(self.0, bytes.as_ptr().cast(), RECORD_LEN) };

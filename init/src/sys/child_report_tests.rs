@@ -13,6 +13,7 @@ fn spec() -> CommandSpawn {
         argv: vec!["sh".into()],
         env: Vec::new(),
         working_directory: "/srv/work".into(),
+        working_directory_missing_ok: false,
         cgroup: Some("/sys/fs/cgroup/system.slice/x.service".into()),
         stdout: Output::Null,
         stderr: Output::Null,
@@ -46,23 +47,27 @@ fn spec() -> CommandSpawn {
 }
 
 #[test]
-fn the_record_is_three_native_words() {
-    let f = ChildFailure {
-        step: Step::Namespace,
-        index: 2,
-        errno: nix::libc::ENOENT,
+fn the_record_is_four_native_words() {
+    let f = ChildReport {
+        failure: ChildFailure {
+            step: Step::Namespace,
+            index: 2,
+            errno: nix::libc::ENOENT,
+        },
+        pid: 4321,
     };
     let bytes = f.encode();
     let mut want = Vec::new();
     want.extend_from_slice(&226u32.to_ne_bytes());
     want.extend_from_slice(&2u32.to_ne_bytes());
     want.extend_from_slice(&2i32.to_ne_bytes());
+    want.extend_from_slice(&4321u32.to_ne_bytes());
     assert_eq!(bytes.to_vec(), want);
-    assert_eq!(ChildFailure::decode(&bytes), Some(f));
-    assert_eq!(ChildFailure::decode(&bytes[..11]), None, "short");
+    assert_eq!(ChildReport::decode(&bytes), Some(f));
+    assert_eq!(ChildReport::decode(&bytes[..15]), None, "short");
     let mut unknown = bytes;
     unknown[0..4].copy_from_slice(&223u32.to_ne_bytes());
-    assert_eq!(ChildFailure::decode(&unknown), None, "223 is no step");
+    assert_eq!(ChildReport::decode(&unknown), None, "223 is no step");
 }
 
 #[test]
@@ -72,8 +77,9 @@ fn steps_have_systemds_names_and_exit_statuses() {
     assert_eq!(Step::Chdir.exit_status(), 200);
     assert_eq!(Step::Exec.name(), "EXEC");
     assert_eq!(Step::NoNewPrivileges.name(), "NO_NEW_PRIVILEGES");
-    for (step, name) in STEPS {
-        assert_eq!(Step::from_code(step as u32), Some(step), "{name}");
+    for step in STEPS {
+        assert_eq!(Step::from_code(step as u32), Some(step));
+        assert_ne!(step.name(), "?", "{step:?} has a name");
     }
 }
 
@@ -86,7 +92,9 @@ fn a_record_written_into_the_pipe_comes_back_and_none_when_nothing_was_written()
         errno: nix::libc::EACCES,
     };
     pipe.reporter().report(&f);
-    assert_eq!(pipe.take(), Some(f));
+    // Written here, so the "child" is this process.
+    let pid = std::process::id();
+    assert_eq!(pipe.take(), Some(ChildReport { failure: f, pid }));
     assert_eq!(
         ReportPipe::new().unwrap().take(),
         None,
@@ -98,7 +106,7 @@ fn a_record_written_into_the_pipe_comes_back_and_none_when_nothing_was_written()
 fn failures_are_said_with_the_setting_that_asked_for_them() {
     let spec = spec();
     let said = |step, index, errno| {
-        SpawnError::child(&spec, &ChildFailure { step, index, errno }).to_string()
+        SpawnError::child(&spec, &ChildFailure { step, index, errno }, 1).to_string()
     };
     assert_eq!(
         said(Step::Namespace, 0, nix::libc::ENOENT),

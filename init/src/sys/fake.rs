@@ -487,16 +487,17 @@ impl Syscalls for Fake {
             spec.cgroup.clone(),
         ));
         self.spawns.borrow_mut().push(spec.clone());
+        // As on the machine, a child that fails before execve had a PID of its own.
+        let pid = self.next_pid.get();
+        self.next_pid.set(pid + 1);
         if let Some(f) = self.child_failures.borrow().get(&spec.program) {
-            return Err(SpawnError::child(spec, f));
+            return Err(SpawnError::child(spec, f, pid));
         }
         if self.missing_programs.borrow().contains(&spec.program) {
             let enoent = io::Error::from_raw_os_error(nix::libc::ENOENT);
             let f = ChildFailure::at(Step::Exec, NO_INDEX, &enoent);
-            return Err(SpawnError::child(spec, &f));
+            return Err(SpawnError::child(spec, &f, pid));
         }
-        let pid = self.next_pid.get();
-        self.next_pid.set(pid + 1);
         Ok(pid)
     }
 

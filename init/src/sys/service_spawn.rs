@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 
 use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 
-use super::child_report::{self, at, ChildFailure, ReportPipe, Step, NO_INDEX};
+use super::child_report::{self, at, ChildFailure, ChildReport, ReportPipe, Step, NO_INDEX};
 use super::exec_env::PreparedExec;
 use super::journal_stream::{PreparedStream, StreamHeader, JOURNAL_STDOUT_SOCKET};
 use super::sandbox::Sandbox;
@@ -51,6 +51,9 @@ pub struct CommandSpawn {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub working_directory: PathBuf,
+    /// `WorkingDirectory=-...`: a folder that cannot be entered is no error; the command
+    /// runs in PID 1's own (`/`), as systemd's does in its manager's.
+    pub working_directory_missing_ok: bool,
     /// The unit's cgroup folder (`/sys/fs/cgroup/system.slice/foo.service`), joined
     /// before `exec`.
     pub cgroup: Option<PathBuf>,
@@ -127,12 +130,13 @@ pub enum SpawnError {
     /// Before the fork (opening the output, the cgroup; a NUL byte), or the fork itself.
     #[error("cannot start {program}: {source}", program = program.display())]
     Prepare { program: PathBuf, source: io::Error },
-    /// In the child, at `step`: `what` names the setting and the operation; the errno
-    /// is said as strerror(3) words, as systemd says it.
+    /// In the child (PID `pid`, reaped already), at `step`: `what` names the setting and
+    /// the operation; the errno is said as strerror(3) words, as systemd says it.
     #[error("{what}: {}", errno_words(source))]
     Child {
         what: String,
         step: Step,
+        pid: u32,
         source: io::Error,
     },
 }
@@ -149,11 +153,12 @@ fn errno_words(e: &io::Error) -> String {
 }
 
 impl SpawnError {
-    /// The child's `failure` of `spec`, in the unit's words.
-    pub fn child(spec: &CommandSpawn, failure: &ChildFailure) -> SpawnError {
+    /// The `failure` of `spec`'s child `pid`, in the unit's words.
+    pub fn child(spec: &CommandSpawn, failure: &ChildFailure, pid: u32) -> SpawnError {
         SpawnError::Child {
             what: child_report::describe(spec, failure),
             step: failure.step,
+            pid,
             source: failure.error(),
         }
     }
@@ -162,6 +167,15 @@ impl SpawnError {
     pub fn step(&self) -> Option<Step> {
         match self {
             SpawnError::Child { step, .. } => Some(*step),
+            SpawnError::Prepare { .. } => None,
+        }
+    }
+
+    /// The child that failed before `execve` and the exit status systemd records for it
+    /// (the step's); `None` when no child ran.
+    pub fn exited_child(&self) -> Option<(u32, i32)> {
+        match self {
+            SpawnError::Child { step, pid, .. } => Some((*pid, i32::from(step.exit_status()))),
             SpawnError::Prepare { .. } => None,
         }
     }
@@ -174,10 +188,10 @@ pub fn spawn(spec: &CommandSpawn) -> Result<u32, SpawnError> {
         source,
     };
     let pid = spawn_child(spec).map_err(prepare)?;
-    pid.map_err(|f| SpawnError::child(spec, &f))
+    pid.map_err(|r| SpawnError::child(spec, &r.failure, r.pid))
 }
 
-fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildFailure>> {
+fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildReport>> {
     let with = |what: &str, path: &Path, e: io::Error| {
         io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
     };
@@ -223,6 +237,7 @@ fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildFailure>> {
         PreparedExec::new(&spec.program, &spec.argv, &spec.env, spec.watchdog_pid).map_err(nul)?;
     let working_directory =
         CString::new(spec.working_directory.as_os_str().as_bytes()).map_err(nul)?;
+    let working_directory_missing_ok = spec.working_directory_missing_ok;
     let report = ReportPipe::new()?;
     let reporter = report.reporter();
     // std sets up the standard streams; the closure below does the rest and executes.
@@ -311,11 +326,10 @@ fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildFailure>> {
         }
         // After the mounts (the folder may be a private or bound one) and as the user, as
         // systemd does (the folder may be on a share only the user can read).
-        at(
-            Step::Chdir,
-            NO_INDEX,
-            nix::unistd::chdir(working_directory.as_c_str()),
-        )?;
+        let entered = nix::unistd::chdir(working_directory.as_c_str());
+        if !(entered.is_err() && working_directory_missing_ok) {
+            at(Step::Chdir, NO_INDEX, entered)?;
+        }
         if ambient != 0 {
             at(
                 Step::Capabilities,

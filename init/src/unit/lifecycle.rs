@@ -36,6 +36,10 @@ pub struct ServiceRun {
     pub active: Active,
     pub phase: Phase,
     pub main_pid: Option<u32>,
+    /// The last main process, also once it exited (systemd's `ExecMainPID`).
+    pub exec_main_pid: Option<u32>,
+    /// How that main process ended (systemd's `ExecMainCode`/`ExecMainStatus`).
+    pub main_exit: Option<Exit>,
     /// The process of a Pre/Post/Stop command (or forking's start command).
     pub control_pid: Option<u32>,
     /// The command being run, within its set.
@@ -61,6 +65,8 @@ impl Default for ServiceRun {
             active: Active::Inactive,
             phase: Phase::Dead,
             main_pid: None,
+            exec_main_pid: None,
+            main_exit: None,
             control_pid: None,
             current: None,
             result: None,
@@ -199,6 +205,9 @@ impl ServiceRun {
                 self.begin_stop_post(svc, out);
             }
             Event::Exited { pid, how } => self.exited(svc, pid, how, out),
+            Event::ExitedBeforeExec { pid, status } => {
+                self.exited_before_exec(svc, pid, status, out)
+            }
             Event::Ready if self.phase == Phase::Reload => self.reload_done(None, out),
             Event::Ready => {
                 if self.phase == Phase::Start
@@ -213,6 +222,7 @@ impl ServiceRun {
             }
             Event::MainPid(pid) => {
                 self.main_pid = Some(pid);
+                self.exec_main_pid = Some(pid);
                 if self.phase == Phase::Start && svc.service_type == ServiceType::Forking {
                     out.push(Action::Disarm);
                     self.next_after_start(svc, out);
@@ -273,6 +283,8 @@ impl ServiceRun {
         self.result = None;
         self.last_exit = None;
         self.main_pid = None;
+        self.exec_main_pid = None;
+        self.main_exit = None;
         self.watchdog_override = None;
         self.set(Active::Activating, Phase::StartPre);
         if let Some(t) = svc.timeout_start {
@@ -334,6 +346,7 @@ impl ServiceRun {
             }
             Some((CommandSet::Start, _)) => {
                 self.main_pid = Some(pid);
+                self.exec_main_pid = Some(pid);
                 self.current = None;
                 // simple, exec, idle: started is running; notify waits for READY=1.
                 if !matches!(
@@ -352,84 +365,10 @@ impl ServiceRun {
         self.reset_watchdog(svc, out);
         self.run_from(svc, CommandSet::StartPost, 0, out);
     }
-
-    fn exited(&mut self, svc: &Service, pid: u32, how: Exit, out: &mut Vec<Action>) {
-        if self.control_pid == Some(pid) {
-            self.control_pid = None;
-            let Some((set, index)) = self.current else {
-                return;
-            };
-            let ok = is_success(svc, how) || ignores_failure(svc, set, index);
-            if set == CommandSet::Reload && !ok {
-                let failure = match how {
-                    Exit::Code(_) => Failure::ExitCode,
-                    Exit::Signal(_) => Failure::Signal,
-                };
-                return self.reload_done(Some(failure), out);
-            }
-            if !ok {
-                self.last_exit = Some(how);
-                self.result.get_or_insert(match how {
-                    Exit::Code(_) => Failure::ExitCode,
-                    Exit::Signal(_) => Failure::Signal,
-                });
-                match set {
-                    CommandSet::Stop => self.signal_remaining(svc, out),
-                    CommandSet::StopPost => self.finish(svc, out),
-                    _ => self.begin_stop(svc, out),
-                }
-                return;
-            }
-            if set == CommandSet::Start && svc.service_type == ServiceType::Forking {
-                if svc.pid_file.is_some() {
-                    out.push(Action::ReadPidFile);
-                } else {
-                    // Without PIDFile=, the main process is unknown: the cgroup is the service.
-                    self.next_after_start(svc, out);
-                }
-                return;
-            }
-            self.run_from(svc, set, index + 1, out);
-            return;
-        }
-        if self.main_pid != Some(pid) {
-            return;
-        }
-        self.main_pid = None;
-        self.last_exit = Some(how);
-        let failure = (!is_success(svc, how)).then_some(match how {
-            Exit::Code(_) => Failure::ExitCode,
-            Exit::Signal(_) => Failure::Signal,
-        });
-        match self.phase {
-            Phase::Start | Phase::StartPost
-                if svc.service_type == ServiceType::Notify
-                    || svc.service_type == ServiceType::NotifyReload =>
-            {
-                // Exited before READY=1: a failure even with exit 0.
-                self.result = Some(failure.unwrap_or(Failure::Protocol));
-                self.begin_stop(svc, out);
-            }
-            Phase::Running | Phase::StartPost | Phase::Reload => {
-                if let Some(f) = failure {
-                    self.result = Some(f);
-                }
-                if svc.remain_after_exit && failure.is_none() {
-                    self.set(Active::Active, Phase::Exited);
-                } else {
-                    self.begin_stop(svc, out);
-                }
-            }
-            // The main process ended while stopping: on, unless ExecStop= still runs.
-            Phase::StopSigterm | Phase::StopWatchdog | Phase::StopSigkill | Phase::Stop
-                if self.control_pid.is_none() && self.current.is_none() =>
-            {
-                self.begin_stop_post(svc, out);
-            }
-            _ => {}
-        }
-    }
 }
+
+#[path = "lifecycle_exit.rs"]
+mod exit;
 
 #[path = "lifecycle_stop.rs"]
 mod stop;

@@ -93,6 +93,23 @@ impl ServiceRun {
         }
     }
 
+    /// Processes left in the cgroup after the run ended outlived the stop's time
+    /// (systemd's `final-sigterm` or `final-sigkill` timing out): the result is `timeout`
+    /// unless the run failed already, and a run that ended inactive is failed. A restart
+    /// already scheduled stays scheduled.
+    pub fn leftovers_timed_out(&mut self) {
+        self.result.get_or_insert(Failure::Timeout);
+        if self.active == Active::Inactive {
+            self.set(Active::Failed, Phase::Failed);
+        }
+    }
+
+    /// Whether the run is over (inactive, failed, or waiting to restart), so that what is
+    /// left in its cgroup is the manager's to end.
+    pub fn ended(&self) -> bool {
+        matches!(self.active, Active::Inactive | Active::Failed) || self.phase == Phase::AutoRestart
+    }
+
     pub(super) fn timer(
         &mut self,
         svc: &Service,

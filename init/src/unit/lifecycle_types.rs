@@ -118,6 +118,12 @@ pub enum Event {
     Stop,
     /// The process spawned for `Action::Spawn` got this PID (or failed to start).
     Spawned(Result<u32, ()>),
+    /// The process spawned for `Action::Spawn` (PID `pid`) failed a step before `execve`
+    /// and exited with that step's status (systemd.exec(5), "Process Exit Codes").
+    ExitedBeforeExec {
+        pid: u32,
+        status: i32,
+    },
     Exited {
         pid: u32,
         how: Exit,

@@ -9,7 +9,7 @@ use super::exec::{self, is_env_name, ExecCommand};
 use super::model::{Applied, Ctx};
 use super::name::UnitName;
 use super::syntax::Assignment;
-use super::values::{self, Limit};
+use super::values::{self, Limit, WorkingDirectory};
 use super::words::{self, Mode};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -149,7 +149,7 @@ pub struct Service {
     pub environment_files: Vec<(String, bool)>,
     pub pass_environment: Vec<String>,
     pub unset_environment: Vec<String>,
-    pub working_directory: Option<String>,
+    pub working_directory: Option<WorkingDirectory>,
     pub user: Option<String>,
     pub group: Option<String>,
     pub supplementary_groups: Vec<String>,
@@ -436,7 +436,11 @@ impl Service {
             }
             "PassEnvironment" => string_list(ctx, a, &mut self.pass_environment),
             "UnsetEnvironment" => string_list(ctx, a, &mut self.unset_environment),
-            "WorkingDirectory" => self.working_directory = ctx.expand(a).filter(|p| !p.is_empty()),
+            "WorkingDirectory" => match ctx.expand(a).as_deref().map(WorkingDirectory::parse) {
+                Some(Ok(w)) => self.working_directory = w,
+                Some(Err(e)) => ctx.warn(a, e),
+                None => {}
+            },
             "User" => self.user = ctx.expand(a).filter(|p| !p.is_empty()),
             "Group" => self.group = ctx.expand(a).filter(|p| !p.is_empty()),
             "SupplementaryGroups" => string_list(ctx, a, &mut self.supplementary_groups),

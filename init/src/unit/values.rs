@@ -1,7 +1,8 @@
 //! Typed values of unit file keys, with systemd's spellings: booleans (`yes`, `on`,
 //! `true`, `1`...), time spans (`5min 20s`, `1h`, `500ms`, `infinity`; a bare number is
 //! seconds), byte sizes with 1024-based suffixes and percentages, signals by name or
-//! number, octal modes, and resource limits (`soft:hard`, `infinity`).
+//! number, octal modes, resource limits (`soft:hard`, `infinity`) and working directories
+//! (`-/path`, `~`).
 
 use std::time::Duration;
 
@@ -259,6 +260,35 @@ pub fn rlimit(v: &str, time: bool) -> Result<(Option<u64>, Option<u64>), ValueEr
     }
 }
 
+/// `WorkingDirectory=` (systemd.exec(5)): a folder, or `~` for the home of `User=`; a
+/// leading `-` makes a folder that cannot be entered no error (the command then runs in
+/// PID 1's `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkingDirectory {
+    /// `None`: the user's home (`~`).
+    pub path: Option<String>,
+    pub missing_ok: bool,
+}
+
+impl WorkingDirectory {
+    /// The value (specifiers expanded); empty resets it (`None`).
+    pub fn parse(value: &str) -> Result<Option<WorkingDirectory>, &'static str> {
+        if value.is_empty() {
+            return Ok(None);
+        }
+        let (rest, missing_ok) = match value.strip_prefix('-') {
+            Some(r) => (r, true),
+            None => (value, false),
+        };
+        let path = match rest {
+            "~" => None,
+            p if p.starts_with('/') => Some(p.to_owned()),
+            _ => return Err("not an absolute path or ~"),
+        };
+        Ok(Some(WorkingDirectory { path, missing_ok }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,10 +329,37 @@ mod tests {
         assert!(boolean("maybe").is_err());
     }
 
+    #[test]
+    fn working_directories() {
+        let w = |v| WorkingDirectory::parse(v).expect("valid");
+        let dir = |path: Option<&str>, missing_ok| {
+            Some(WorkingDirectory {
+                path: path.map(str::to_owned),
+                missing_ok,
+            })
+        };
+        assert_eq!(w("/srv/a"), dir(Some("/srv/a"), false));
+        assert_eq!(w("-/srv/a"), dir(Some("/srv/a"), true));
+        assert_eq!(w("~"), dir(None, false));
+        assert_eq!(w("-~"), dir(None, true));
+        assert_eq!(w(""), None, "empty resets");
+        assert!(WorkingDirectory::parse("srv").is_err());
+        assert!(WorkingDirectory::parse("~/x").is_err());
+        assert!(WorkingDirectory::parse("-").is_err());
+    }
+
     proptest! {
         #[test]
         fn never_panics(s in "(?s).{0,40}") {
             let _ = (timespan(&s), bytes(&s), limit(&s), signal(&s), mode(&s), rlimit(&s, true), boolean(&s));
+        }
+
+        #[test]
+        fn a_working_directory_is_absolute_or_home(s in "-?[~/a-z]{0,12}") {
+            if let Ok(Some(w)) = WorkingDirectory::parse(&s) {
+                prop_assert!(w.path.as_deref().is_none_or(|p| p.starts_with('/')));
+                prop_assert_eq!(w.missing_ok, s.starts_with('-'));
+            }
         }
     }
 }

@@ -1,0 +1,136 @@
+//! What `systemctl show` and `status` learn of a unit's processes: a command whose child
+//! failed a step before `execve` is recorded as systemd records it (the child's PID, exit
+//! status the step's: `226/NAMESPACE`, `203/EXEC`, `200/CHDIR`), and `ControlGroup=` and
+//! `FragmentPath=` are only claimed when there is one.
+
+use super::tests::{machine, manager, n};
+use crate::sys::child_report::{ChildFailure, Step, NO_INDEX};
+use crate::unit::lifecycle::Active;
+
+fn prop(m: &super::Manager, unit: &str, key: &str) -> String {
+    let props = m.properties(&n(unit)).expect("loaded");
+    props
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("{unit} has no {key}"))
+}
+
+fn fail_at(fake: &crate::sys::fake::Fake, program: &str, step: Step) {
+    fake.child_failures.borrow_mut().insert(
+        program.into(),
+        ChildFailure {
+            step,
+            index: NO_INDEX,
+            errno: nix::libc::EACCES,
+        },
+    );
+}
+
+#[test]
+fn a_main_process_that_fails_a_step_before_exec_exits_with_the_steps_status() {
+    for (step, status) in [
+        (Step::Namespace, "226"),
+        (Step::User, "217"),
+        (Step::Chdir, "200"),
+    ] {
+        let fake = machine(&[("x.service", "[Service]\nExecStart=/usr/bin/x\n")]);
+        fail_at(&fake, "/usr/bin/x", step);
+        let mut m = manager(&fake);
+        m.start(&n("x.service"));
+        let pid = fake.next_pid.get() - 1;
+        assert_eq!(m.slots[&n("x.service")].active_state(), Active::Failed);
+        assert_eq!(prop(&m, "x.service", "Result"), "exit-code");
+        assert_eq!(prop(&m, "x.service", "MainPID"), "0");
+        assert_eq!(prop(&m, "x.service", "ExecMainPID"), pid.to_string());
+        assert_eq!(prop(&m, "x.service", "ExecMainCode"), "1", "CLD_EXITED");
+        assert_eq!(prop(&m, "x.service", "ExecMainStatus"), status, "{step:?}");
+        let said = format!(
+            "berth: FAILED x.service: exit-code (exit {status}/{})",
+            step.name()
+        );
+        assert!(fake.logs().contains(&said), "{:?}", fake.logs());
+        // Never started: no "started" line before the failure.
+        assert!(!fake.logs().contains(&"berth: started x.service".to_owned()));
+    }
+}
+
+#[test]
+fn a_missing_program_is_status_203_and_restart_on_failure_applies() {
+    let fake = machine(&[(
+        "x.service",
+        "[Service]\nExecStart=/usr/bin/gone\nRestart=on-failure\nRestartSec=1\n",
+    )]);
+    fake.missing_programs
+        .borrow_mut()
+        .insert("/usr/bin/gone".into());
+    let mut m = manager(&fake);
+    m.start(&n("x.service"));
+    assert_eq!(prop(&m, "x.service", "ExecMainStatus"), "203");
+    assert_eq!(prop(&m, "x.service", "SubState"), "auto-restart");
+}
+
+#[test]
+fn a_control_command_that_fails_before_exec_fails_the_start_but_is_no_main_status() {
+    let fake = machine(&[(
+        "p.service",
+        "[Service]\nExecStartPre=/usr/bin/pre\nExecStart=/usr/bin/p\n",
+    )]);
+    fail_at(&fake, "/usr/bin/pre", Step::Chdir);
+    let mut m = manager(&fake);
+    m.start(&n("p.service"));
+    assert_eq!(m.slots[&n("p.service")].active_state(), Active::Failed);
+    assert_eq!(prop(&m, "p.service", "Result"), "exit-code");
+    assert_eq!(prop(&m, "p.service", "ExecMainPID"), "0");
+    assert_eq!(prop(&m, "p.service", "ExecMainCode"), "0");
+    assert_eq!(fake.spawns.borrow().len(), 1, "the main command never ran");
+}
+
+#[test]
+fn a_control_command_with_a_dash_may_fail_before_exec() {
+    let fake = machine(&[(
+        "p.service",
+        "[Service]\nExecStartPre=-/usr/bin/pre\nExecStart=/usr/bin/p\n",
+    )]);
+    fail_at(&fake, "/usr/bin/pre", Step::Exec);
+    let mut m = manager(&fake);
+    m.start(&n("p.service"));
+    assert_eq!(m.slots[&n("p.service")].active_state(), Active::Active);
+}
+
+#[test]
+fn control_group_is_shown_while_the_unit_has_one() {
+    let fake = machine(&[("a.service", "[Service]\nExecStart=/usr/bin/a\n")]);
+    let mut m = manager(&fake);
+    m.load_on_demand(&n("a.service"));
+    assert_eq!(prop(&m, "a.service", "ControlGroup"), "", "never started");
+    m.start(&n("a.service"));
+    assert_eq!(
+        prop(&m, "a.service", "ControlGroup"),
+        "/sys/fs/cgroup/system.slice/a.service"
+    );
+    let pid = super::tests::pid_of(&m, "a.service");
+    m.child_exited(pid, crate::unit::lifecycle::Exit::Code(0));
+    assert_eq!(m.slots[&n("a.service")].active_state(), Active::Inactive);
+    assert_eq!(
+        prop(&m, "a.service", "ControlGroup"),
+        "",
+        "ended, group empty"
+    );
+}
+
+#[test]
+fn a_builtin_unit_claims_no_file_and_no_cgroup() {
+    let fake = machine(&[]);
+    let mut m = manager(&fake);
+    m.add_builtin(
+        &n("berth-early.service"),
+        "[Unit]\nDescription=early\n[Service]\nType=oneshot\nRemainAfterExit=yes\n",
+    );
+    m.start_unit(&n("berth-early.service")).expect("startable");
+    m.take_due_builtins();
+    m.builtin_done(&n("berth-early.service"), Ok(()));
+    assert_eq!(prop(&m, "berth-early.service", "ActiveState"), "active");
+    assert_eq!(prop(&m, "berth-early.service", "FragmentPath"), "");
+    assert_eq!(prop(&m, "berth-early.service", "ControlGroup"), "");
+}

@@ -1,0 +1,116 @@
+//! A process of the service ended: a command's exit moves its set on (or fails the run),
+//! the main process's exit ends the run per `Type=` and `RemainAfterExit=`, and a process
+//! that failed a step before `execve` counts as one that exited with that step's status.
+
+use super::*;
+
+impl ServiceRun {
+    /// The command's process never ran its program: a control process is a command that
+    /// exited with `status`; a main process ends the start there (its program never ran,
+    /// so it was never started, as systemd's `Type=exec` sees it) with `status` as the
+    /// main process's exit.
+    pub(super) fn exited_before_exec(
+        &mut self,
+        svc: &Service,
+        pid: u32,
+        status: i32,
+        out: &mut Vec<Action>,
+    ) {
+        let how = Exit::Code(status);
+        let main = matches!(self.current, Some((CommandSet::Start, _)))
+            && !matches!(
+                svc.service_type,
+                ServiceType::Forking | ServiceType::Oneshot
+            );
+        if !main {
+            self.control_pid = Some(pid);
+            return self.exited(svc, pid, how, out);
+        }
+        self.current = None;
+        self.exec_main_pid = Some(pid);
+        self.last_exit = Some(how);
+        self.main_exit = Some(how);
+        if !is_success(svc, how) {
+            self.result = Some(Failure::ExitCode);
+        }
+        self.begin_stop(svc, out);
+    }
+
+    pub(super) fn exited(&mut self, svc: &Service, pid: u32, how: Exit, out: &mut Vec<Action>) {
+        if self.control_pid == Some(pid) {
+            self.control_pid = None;
+            let Some((set, index)) = self.current else {
+                return;
+            };
+            let ok = is_success(svc, how) || ignores_failure(svc, set, index);
+            if set == CommandSet::Reload && !ok {
+                let failure = match how {
+                    Exit::Code(_) => Failure::ExitCode,
+                    Exit::Signal(_) => Failure::Signal,
+                };
+                return self.reload_done(Some(failure), out);
+            }
+            if !ok {
+                self.last_exit = Some(how);
+                self.result.get_or_insert(match how {
+                    Exit::Code(_) => Failure::ExitCode,
+                    Exit::Signal(_) => Failure::Signal,
+                });
+                match set {
+                    CommandSet::Stop => self.signal_remaining(svc, out),
+                    CommandSet::StopPost => self.finish(svc, out),
+                    _ => self.begin_stop(svc, out),
+                }
+                return;
+            }
+            if set == CommandSet::Start && svc.service_type == ServiceType::Forking {
+                if svc.pid_file.is_some() {
+                    out.push(Action::ReadPidFile);
+                } else {
+                    // Without PIDFile=, the main process is unknown: the cgroup is the service.
+                    self.next_after_start(svc, out);
+                }
+                return;
+            }
+            self.run_from(svc, set, index + 1, out);
+            return;
+        }
+        if self.main_pid != Some(pid) {
+            return;
+        }
+        self.main_pid = None;
+        self.last_exit = Some(how);
+        self.main_exit = Some(how);
+        let failure = (!is_success(svc, how)).then_some(match how {
+            Exit::Code(_) => Failure::ExitCode,
+            Exit::Signal(_) => Failure::Signal,
+        });
+        match self.phase {
+            Phase::Start | Phase::StartPost
+                if svc.service_type == ServiceType::Notify
+                    || svc.service_type == ServiceType::NotifyReload =>
+            {
+                // Exited before READY=1: a failure even with exit 0.
+                self.result = Some(failure.unwrap_or(Failure::Protocol));
+                self.begin_stop(svc, out);
+            }
+            Phase::Running | Phase::StartPost | Phase::Reload => {
+                if let Some(f) = failure {
+                    self.result = Some(f);
+                }
+                if svc.remain_after_exit && failure.is_none() {
+                    self.set(Active::Active, Phase::Exited);
+                } else {
+                    self.begin_stop(svc, out);
+                }
+            }
+            // The main process ended while stopping: on, unless ExecStop= still runs.
+            Phase::StopSigterm | Phase::StopWatchdog | Phase::StopSigkill | Phase::Stop
+                if self.control_pid.is_none() && self.current.is_none() =>
+            {
+                self.begin_stop_post(svc, out);
+            }
+            _ => {}
+        }
+    }
+}
