@@ -1,8 +1,6 @@
 //! The width systemctl lays its lines out to, as systemd's `columns()`: `$COLUMNS` when it
 //! is a positive number, else the width of the terminal on standard output, else 80 (a
-//! pipe, a file). The one `ioctl` of this crate lives here.
-
-use std::os::fd::AsRawFd;
+//! pipe, a file).
 
 /// Columns when nothing says otherwise.
 pub const DEFAULT_COLUMNS: usize = 80;
@@ -20,25 +18,11 @@ fn from_env(value: Option<&str>) -> Option<usize> {
     (1..=usize::from(u16::MAX)).contains(&n).then_some(n)
 }
 
-/// The terminal's width, when standard output is one.
+/// The terminal's width, when standard output is one (`TIOCGWINSZ`, through rustix's
+/// safe wrapper; a pipe or file answers ENOTTY).
 fn stdout_width() -> Option<usize> {
-    let stdout = std::io::stdout();
-    let mut size = nix::libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes one `struct winsize` into `size`, a live local of that
-    // type; on a descriptor that is no terminal it fails with ENOTTY and writes nothing.
-    let rc = unsafe {
-        nix::libc::ioctl(
-            stdout.as_raw_fd(),
-            nix::libc::TIOCGWINSZ,
-            &mut size as *mut nix::libc::winsize,
-        )
-    };
-    (rc == 0 && size.ws_col > 0).then_some(usize::from(size.ws_col))
+    let size = rustix::termios::tcgetwinsize(std::io::stdout()).ok()?;
+    (size.ws_col > 0).then_some(usize::from(size.ws_col))
 }
 
 #[cfg(test)]
