@@ -7,9 +7,11 @@
 //! `berth-`. Their order is explicit: each is `After=` what it needs, and the list is
 //! also a chain (each after the one before it): mounts first (later steps write to
 //! `/etc`, `/var`, `/proc/sys`), then what the service manager and the journal need
-//! (machine identity, tmpfiles' folders), then the drivers, modules and sysctl
-//! (`net.bridge.*` exists once `br_netfilter` is loaded). The mounting steps are also
-//! `Before=local-fs.target`, as systemd's mount units are.
+//! (machine identity, tmpfiles' folders), then modules and sysctl (`net.bridge.*`
+//! exists once `br_netfilter` is loaded; the CRI runtime needs both), the present
+//! devices' drivers last (only units with default dependencies, the network's among
+//! them, wait for them). The mounting steps are also `Before=local-fs.target`, as
+//! systemd's mount units are.
 //!
 //! The unit files are loaded and `default.target` started as soon as the steps of
 //! [`MANAGER_NEEDS`] are done, while the rest of early boot still runs: a unit ordered
@@ -123,18 +125,18 @@ pub const EARLY_BOOT: [EarlyUnit; 11] = [
         &[ETC, STATE_BINDS, TMPFS],
         tmpfiles::tmpfiles,
     ),
-    unit(
-        "systemd-udev-trigger.service",
-        "Coldplug: modules for the devices present",
-        &[API_MOUNTS],
-        coldplug::coldplug,
-    ),
     unit(MODULES, "Load Kernel Modules", &[ETC], confd::modules_load),
     unit(
         "systemd-sysctl.service",
         "Apply Kernel Variables",
         &[ETC, MODULES],
         confd::sysctl,
+    ),
+    unit(
+        "systemd-udev-trigger.service",
+        "Coldplug: modules for the devices present",
+        &[API_MOUNTS],
+        coldplug::coldplug,
     ),
 ];
 

@@ -13,6 +13,8 @@ use crate::unit::load::Loader;
 use crate::unit::name::UnitName;
 use crate::unit::specifier::Host;
 
+const MODULES: &str = "systemd-modules-load.service";
+
 fn n(s: &str) -> UnitName {
     UnitName::parse(s).expect("valid")
 }
@@ -209,16 +211,19 @@ fn unit_files_order_each_after_what_it_needs_and_before_sysinit() {
     // The mounting steps come before local-fs.target, the others do not.
     assert!(early::unit_text(at("berth-state.service"))
         .contains("Before=sysinit.target berth-early-boot.target local-fs.target\n"));
-    assert!(early::unit_text(at("systemd-modules-load.service"))
-        .contains("Before=sysinit.target berth-early-boot.target\n"));
+    assert!(
+        early::unit_text(at(MODULES)).contains("Before=sysinit.target berth-early-boot.target\n")
+    );
     // What the manager needs runs before the drivers and modules, and tmpfiles' folders
     // (the journal's) too.
     for needed in early::MANAGER_NEEDS
         .iter()
         .chain(&["systemd-tmpfiles-setup.service"])
     {
-        assert!(at(needed) < at("systemd-udev-trigger.service"), "{needed}");
+        assert!(at(needed) < at(MODULES), "{needed}");
     }
+    // The drivers of the present devices last: only default dependencies wait for them.
+    assert_eq!(at("systemd-udev-trigger.service"), EARLY_BOOT.len() - 1);
 }
 
 /// The units' spawns so far, by unit name.
@@ -249,7 +254,14 @@ fn units_start_once_the_manager_has_what_it_needs_each_after_only_what_it_names(
         (
             "multi-user.target",
             "[Unit]\nRequires=basic.target\nAfter=basic.target\n\
-             Wants=journal.service runtime.service\n",
+             Wants=journal.service cri.service runtime.service\n",
+        ),
+        (
+            "cri.service",
+            "[Unit]\nDefaultDependencies=no\n\
+             After=local-fs.target systemd-tmpfiles-setup.service journal.service\n\
+             After=systemd-modules-load.service systemd-sysctl.service\n\
+             [Service]\nExecStart=/bin/cri\n",
         ),
         (
             "journal.service",
@@ -290,13 +302,17 @@ fn units_start_once_the_manager_has_what_it_needs_each_after_only_what_it_names(
     let want: Vec<&str> = EARLY_BOOT.iter().map(|u| u.job.name).collect();
     assert_eq!(ran, want);
     assert!(early::reached(&m));
-    // The journal started once tmpfiles was done, while the drivers were being loaded;
-    // the runtime (default dependencies) only after every early step.
+    // The journal started once tmpfiles was done, while modules were being loaded; a
+    // unit after modules and sysctl while the drivers were; one with default
+    // dependencies only after every early step.
     let (step, before) = &during[1];
-    assert_eq!(step, "systemd-udev-trigger.service");
+    assert_eq!(step, "systemd-modules-load.service");
     assert_eq!(before, &["journal.service"]);
     let (step, before) = during.last().unwrap();
-    assert_eq!(step, "systemd-sysctl.service");
-    assert_eq!(before, &["journal.service"]);
-    assert_eq!(spawned(&fake), ["journal.service", "runtime.service"]);
+    assert_eq!(step, "systemd-udev-trigger.service");
+    assert_eq!(before, &["journal.service", "cri.service"]);
+    assert_eq!(
+        spawned(&fake),
+        ["journal.service", "cri.service", "runtime.service"]
+    );
 }
