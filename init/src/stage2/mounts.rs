@@ -12,9 +12,8 @@ use std::error::Error;
 use std::path::Path;
 
 use super::engine::{JobResult, Machine};
-use crate::module_loader::ModuleLoader;
 use crate::sys::{Mount, MountFlags};
-use berth_layout::paths::{MODULES, STATE_MOUNT};
+use berth_layout::paths::STATE_MOUNT;
 
 /// The upper and work folders of the `/etc` overlay, on the `/run` tmpfs.
 pub const ETC_UPPER: &str = "/run/berth/etc/upper";
@@ -204,7 +203,7 @@ fn efivars(m: &Machine, present: &[String]) -> JobResult {
     if !m.sys.exists(Path::new("/sys/firmware/efi")) || present.iter().any(|t| t == EFIVARS) {
         return Ok(());
     }
-    ModuleLoader::open(m.sys, Path::new(MODULES))?.load(m.sys, &["efivarfs"], &mut |_, _| {})?;
+    m.modules()?.load(m.sys, &["efivarfs"], &mut |_, _| {})?;
     mount(m, "efivarfs", EFIVARS, EFIVARS_FLAGS, "")
 }
 
@@ -238,7 +237,7 @@ fn enable_controllers(m: &Machine) -> Result<(), String> {
 /// `/etc`: an overlay of the root's `/etc` with a tmpfs upper layer (on `/run`), so it is
 /// writable and starts from the verified defaults on every boot.
 pub fn etc(m: &mut Machine) -> JobResult {
-    ModuleLoader::open(m.sys, Path::new(MODULES))?.load(m.sys, &["overlay"], &mut |_, _| {})?;
+    m.modules()?.load(m.sys, &["overlay"], &mut |_, _| {})?;
     for dir in ["/run/berth/etc", ETC_UPPER, ETC_WORK] {
         m.sys
             .mkdir(Path::new(dir))
