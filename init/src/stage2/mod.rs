@@ -291,12 +291,12 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
         if !units_started && stopping.is_none() && early::manager_may_start(manager) {
             units_started = true;
             sockets = start_units(m, manager);
-            shell.next_start = m.options.debug_shell.then(|| m.sys.now());
             continue;
         }
         if units_started && !early_said && early::reached(manager) {
             early_said = true;
             say_early_done(m, manager, started);
+            shell.next_start = m.options.debug_shell.then(|| m.sys.now());
         }
         guarded(m, "cgroup watch", || watches.update(m.sys, manager));
         manager.fire_timers();
