@@ -9,8 +9,8 @@
 //! `/etc`, `/var`, `/proc/sys`), then what the service manager and the journal need
 //! (machine identity, tmpfiles' folders), then modules and sysctl (`net.bridge.*`
 //! exists once `br_netfilter` is loaded; the CRI runtime needs both), the present
-//! devices' drivers last (only units with default dependencies, the network's among
-//! them, wait for them). The mounting steps are also `Before=local-fs.target`, as
+//! devices' drivers and efivarfs last (only units with default dependencies, the
+//! network's among them, wait for them). The mounting steps are also `Before=local-fs.target`, as
 //! systemd's mount units are.
 //!
 //! The unit files are loaded and `default.target` started as soon as the steps of
@@ -81,7 +81,7 @@ const MODULES: &str = "systemd-modules-load.service";
 pub const MANAGER_NEEDS: [&str; 4] = [API_MOUNTS, ETC, MACHINE_ID, HOSTNAME];
 
 /// Early boot, in the order of the chain.
-pub const EARLY_BOOT: [EarlyUnit; 11] = [
+pub const EARLY_BOOT: [EarlyUnit; 12] = [
     mounting(unit(
         API_MOUNTS,
         "API file systems and cgroup2",
@@ -137,6 +137,12 @@ pub const EARLY_BOOT: [EarlyUnit; 11] = [
         "Coldplug: modules for the devices present",
         &[API_MOUNTS],
         coldplug::coldplug,
+    ),
+    unit(
+        "berth-efivarfs.service",
+        "EFI variables at /sys/firmware/efi/efivars",
+        &[API_MOUNTS],
+        mounts::efivarfs,
     ),
 ];
 

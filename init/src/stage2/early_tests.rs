@@ -222,8 +222,10 @@ fn unit_files_order_each_after_what_it_needs_and_before_sysinit() {
     {
         assert!(at(needed) < at(MODULES), "{needed}");
     }
-    // The drivers of the present devices last: only default dependencies wait for them.
-    assert_eq!(at("systemd-udev-trigger.service"), EARLY_BOOT.len() - 1);
+    // The drivers of the present devices and efivarfs last: only default dependencies
+    // wait for them.
+    assert_eq!(at("systemd-udev-trigger.service"), EARLY_BOOT.len() - 2);
+    assert_eq!(at("berth-efivarfs.service"), EARLY_BOOT.len() - 1);
 }
 
 /// The units' spawns so far, by unit name.
@@ -308,7 +310,7 @@ fn units_start_once_the_manager_has_what_it_needs_each_after_only_what_it_names(
     let (step, before) = &during[1];
     assert_eq!(step, "systemd-modules-load.service");
     assert_eq!(before, &["journal.service"]);
-    let (step, before) = during.last().unwrap();
+    let (step, before) = &during[during.len() - 2];
     assert_eq!(step, "systemd-udev-trigger.service");
     assert_eq!(before, &["journal.service", "cri.service"]);
     assert_eq!(

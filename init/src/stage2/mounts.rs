@@ -150,8 +150,8 @@ pub const EFIVARS_FLAGS: MountFlags = MountFlags {
 };
 
 /// `/proc`, `/sys`, `/dev` (unless stage 1 moved them here), `/dev/pts`, `/dev/shm`,
-/// `/run`, cgroup2 with its controllers enabled for delegation, and efivarfs on an EFI
-/// boot.
+/// `/run`, cgroup2 with its controllers enabled for delegation ([`efivarfs`] follows
+/// later as a step of its own).
 pub fn api(m: &mut Machine) -> JobResult {
     let present = mounted_targets(m);
     let plan: [(&str, &str, MountFlags, &str); 7] = [
@@ -188,9 +188,6 @@ pub fn api(m: &mut Machine) -> JobResult {
     if let Err(e) = enable_controllers(m) {
         failures.push(e.to_string());
     }
-    if let Err(e) = efivars(m, &present) {
-        failures.push(format!("efivarfs: {e}"));
-    }
     match failures.is_empty() {
         true => Ok(()),
         false => Err(failures.join("; ").into()),
@@ -198,9 +195,14 @@ pub fn api(m: &mut Machine) -> JobResult {
 }
 
 /// efivarfs on [`EFIVARS`] when the machine booted through EFI (`/sys/firmware/efi`
-/// exists, as systemd checks), its module loaded first.
-fn efivars(m: &Machine, present: &[String]) -> JobResult {
-    if !m.sys.exists(Path::new("/sys/firmware/efi")) || present.iter().any(|t| t == EFIVARS) {
+/// exists, as systemd checks), its module loaded first. A step of its own, after the
+/// API mounts: mounting it reads the firmware's variables through EFI runtime calls
+/// (slow under emulation), and only `systemd-analyze` reads them, so nothing that
+/// serves the node waits for it.
+pub fn efivarfs(m: &mut Machine) -> JobResult {
+    if !m.sys.exists(Path::new("/sys/firmware/efi"))
+        || mounted_targets(m).iter().any(|t| t == EFIVARS)
+    {
         return Ok(());
     }
     m.modules()?.load(m.sys, &["efivarfs"], &mut |_, _| {})?;
