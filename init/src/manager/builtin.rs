@@ -14,7 +14,8 @@
 //! Each is a oneshot with `RemainAfterExit=yes` (as systemd's `systemd-sysctl.service`
 //! and friends): once done it stays `active (exited)`; a failed one is `failed` with its
 //! reason as the status text. It refuses manual start and stop (the steps are not meant
-//! to run twice), and a stop job (shutdown) only marks it inactive.
+//! to run twice), a second start job while its step is queued or running joins the
+//! first, and a stop job (shutdown) only marks it inactive.
 
 use super::*;
 use crate::unit::lifecycle::{Failure, Phase};
@@ -93,6 +94,13 @@ impl Manager<'_> {
         };
         if slot.run.active == Active::Active {
             return self.job_done(&name, Ok(()), &required_by);
+        }
+        // Its step is queued or running for an earlier transaction (early boot's, when
+        // default.target starts before early boot is done): this job joins that one and
+        // ends with it, and the step runs once.
+        if let Some((JobKind::Start, waiting)) = self.running.get_mut(&name) {
+            waiting.extend(required_by);
+            return;
         }
         slot.run.active = Active::Activating;
         slot.run.phase = Phase::Start;

@@ -9,11 +9,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use berth_layout::paths::MODULES;
-
 use super::engine::{JobResult, Machine};
 use crate::console;
-use crate::module_loader::ModuleLoader;
 use crate::sys::Syscalls;
 
 /// Bus drivers that bring further buses are one level deep on the clouds Berth targets.
@@ -21,7 +18,7 @@ pub const MAX_PASSES: usize = 3;
 
 /// Loads the modules the present devices ask for.
 pub fn coldplug(m: &mut Machine) -> JobResult {
-    let loader = ModuleLoader::open(m.sys, Path::new(MODULES))?;
+    let loader = m.modules()?;
     let mut tried: BTreeSet<String> = BTreeSet::new();
     let mut loaded: Vec<String> = Vec::new();
     for _ in 0..MAX_PASSES {

@@ -11,10 +11,9 @@ use std::path::{Path, PathBuf};
 
 use super::engine::{JobResult, Machine};
 use crate::console;
-use crate::module_loader::ModuleLoader;
 use crate::sys::Syscalls;
 use berth_layout::confd::{self, lines};
-use berth_layout::paths::{CONFD_BASES, MODULES};
+use berth_layout::paths::CONFD_BASES;
 
 /// A line that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +132,7 @@ fn report(m: &Machine, what: &str, file: &Path, error: LineError) {
 /// Loads the modules named in `modules-load.d`.
 pub fn modules_load(m: &mut Machine) -> JobResult {
     let files = config_files(m.sys, "modules-load.d");
-    let loader = ModuleLoader::open(m.sys, Path::new(MODULES))?;
+    let loader = m.modules()?;
     let mut names = Vec::new();
     for file in files {
         let text = match m.sys.read_to_string(&file) {

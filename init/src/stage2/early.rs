@@ -5,9 +5,20 @@
 //! -tmpfiles-setup), all wanted by [`EARLY_TARGET`], the anchor of stage 2's first
 //! transaction. A step that matches a systemd unit has its name; the others are
 //! `berth-`. Their order is explicit: each is `After=` what it needs, and the list is
-//! also a chain (each after the one before it), the order early boot has always had:
-//! mounts first (later steps write to `/etc`, `/var`, `/proc/sys`), modules before
-//! sysctl (`net.bridge.*` exists once `br_netfilter` is loaded).
+//! also a chain (each after the one before it): mounts first (later steps write to
+//! `/etc`, `/var`, `/proc/sys`), then what the service manager and the journal need
+//! (machine identity, tmpfiles' folders), then modules and sysctl (`net.bridge.*`
+//! exists once `br_netfilter` is loaded; the CRI runtime needs both), the present
+//! devices' drivers and efivarfs last (only units with default dependencies, the
+//! network's among them, wait for them). The mounting steps are also `Before=local-fs.target`, as
+//! systemd's mount units are.
+//!
+//! The unit files are loaded and `default.target` started as soon as the steps of
+//! [`MANAGER_NEEDS`] are done, while the rest of early boot still runs: a unit ordered
+//! only after what it needs (the journal: `local-fs.target`, tmpfiles) starts then, in
+//! its own process beside PID 1's remaining steps, and every unit with default
+//! dependencies still starts after all of early boot (each step is
+//! `Before=sysinit.target`).
 
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
@@ -31,6 +42,8 @@ pub struct EarlyUnit {
     pub description: &'static str,
     /// What it needs done first, besides the step before it in [`EARLY_BOOT`].
     pub after: &'static [&'static str],
+    /// It mounts file systems: `Before=local-fs.target`.
+    pub mounts: bool,
 }
 
 const fn unit(
@@ -43,7 +56,13 @@ const fn unit(
         job: Job { name, run },
         description,
         after,
+        mounts: false,
     }
+}
+
+/// An early unit that mounts file systems.
+const fn mounting(u: EarlyUnit) -> EarlyUnit {
+    EarlyUnit { mounts: true, ..u }
 }
 
 const API_MOUNTS: &str = "berth-api-mounts.service";
@@ -52,30 +71,42 @@ const STATE: &str = "berth-state.service";
 const STATE_BINDS: &str = "berth-state-binds.service";
 const TMPFS: &str = "berth-tmpfs-mounts.service";
 const MACHINE_ID: &str = "berth-machine-id.service";
+const HOSTNAME: &str = "berth-hostname.service";
 const MODULES: &str = "systemd-modules-load.service";
 
+/// What the service manager needs before it loads the unit files and starts
+/// `default.target`: `/run` for its sockets (the API mounts), `/etc` for the unit files
+/// and drop-ins there (the overlay), the machine-id and host name for specifiers (`%m`,
+/// `%H`) and `ConditionFirstBoot=`.
+pub const MANAGER_NEEDS: [&str; 4] = [API_MOUNTS, ETC, MACHINE_ID, HOSTNAME];
+
 /// Early boot, in the order of the chain.
-pub const EARLY_BOOT: [EarlyUnit; 11] = [
-    unit(API_MOUNTS, "API file systems and cgroup2", &[], mounts::api),
-    unit(ETC, "The /etc overlay", &[API_MOUNTS], mounts::etc),
-    unit(
+pub const EARLY_BOOT: [EarlyUnit; 12] = [
+    mounting(unit(
+        API_MOUNTS,
+        "API file systems and cgroup2",
+        &[],
+        mounts::api,
+    )),
+    mounting(unit(ETC, "The /etc overlay", &[API_MOUNTS], mounts::etc)),
+    mounting(unit(
         STATE,
         "The STATE partition: grow, check, mount",
         &[API_MOUNTS],
         state::state,
-    ),
-    unit(
+    )),
+    mounting(unit(
         STATE_BINDS,
         "STATE bound into /home and /var",
         &[STATE],
         mounts::state_binds,
-    ),
-    unit(
+    )),
+    mounting(unit(
         TMPFS,
         "Stateless tmpfs mounts",
         &[STATE_BINDS],
         mounts::stateless,
-    ),
+    )),
     unit(
         MACHINE_ID,
         "The machine-id, kept on STATE",
@@ -83,16 +114,16 @@ pub const EARLY_BOOT: [EarlyUnit; 11] = [
         identity::machine_id,
     ),
     unit(
-        "berth-hostname.service",
+        HOSTNAME,
         "The host name",
         &[ETC, MACHINE_ID],
         identity::hostname,
     ),
     unit(
-        "systemd-udev-trigger.service",
-        "Coldplug: modules for the devices present",
-        &[API_MOUNTS],
-        coldplug::coldplug,
+        "systemd-tmpfiles-setup.service",
+        "Create Volatile Files and Directories",
+        &[ETC, STATE_BINDS, TMPFS],
+        tmpfiles::tmpfiles,
     ),
     unit(MODULES, "Load Kernel Modules", &[ETC], confd::modules_load),
     unit(
@@ -102,10 +133,16 @@ pub const EARLY_BOOT: [EarlyUnit; 11] = [
         confd::sysctl,
     ),
     unit(
-        "systemd-tmpfiles-setup.service",
-        "Create Volatile Files and Directories",
-        &[ETC, STATE_BINDS, TMPFS],
-        tmpfiles::tmpfiles,
+        "systemd-udev-trigger.service",
+        "Coldplug: modules for the devices present",
+        &[API_MOUNTS],
+        coldplug::coldplug,
+    ),
+    unit(
+        "berth-efivarfs.service",
+        "EFI variables at /sys/firmware/efi/efivars",
+        &[API_MOUNTS],
+        mounts::efivarfs,
     ),
 ];
 
@@ -122,9 +159,14 @@ pub fn unit_text(index: usize) -> String {
         true => String::new(),
         false => format!("After={}\n", after.join(" ")),
     };
+    let local_fs = match u.mounts {
+        true => " local-fs.target",
+        false => "",
+    };
     format!(
         "[Unit]\nDescription={}\nDefaultDependencies=no\n{after}\
-         Before=sysinit.target {EARLY_TARGET}\nRefuseManualStart=yes\nRefuseManualStop=yes\n\
+         Before=sysinit.target {EARLY_TARGET}{local_fs}\n\
+         RefuseManualStart=yes\nRefuseManualStop=yes\n\
          [Service]\nType=oneshot\nRemainAfterExit=yes\n\
          [Install]\nWantedBy=sysinit.target\n",
         u.description
@@ -252,6 +294,25 @@ pub fn run_due(machine: &mut Machine, manager: &mut Manager) {
             }
         }
     }
+}
+
+/// Whether every unit of `names` has run (done or failed).
+fn settled(manager: &Manager, names: &[&str]) -> bool {
+    names.iter().all(|n| {
+        name(n)
+            .and_then(|n| manager.slots.get(&n))
+            .is_some_and(|s| matches!(s.active_state(), Active::Active | Active::Failed))
+    })
+}
+
+/// The steps of [`MANAGER_NEEDS`] have run: the unit files may be loaded.
+pub fn manager_may_start(manager: &Manager) -> bool {
+    settled(manager, &MANAGER_NEEDS)
+}
+
+/// Every early-boot unit has run, and [`EARLY_TARGET`] is reached.
+pub fn reached(manager: &Manager) -> bool {
+    settled(manager, &[EARLY_TARGET])
 }
 
 /// How many early-boot units failed.

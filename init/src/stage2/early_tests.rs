@@ -13,6 +13,8 @@ use crate::unit::load::Loader;
 use crate::unit::name::UnitName;
 use crate::unit::specifier::Host;
 
+const MODULES: &str = "systemd-modules-load.service";
+
 fn n(s: &str) -> UnitName {
     UnitName::parse(s).expect("valid")
 }
@@ -195,7 +197,7 @@ fn unit_files_order_each_after_what_it_needs_and_before_sysinit() {
     for (i, u) in EARLY_BOOT.iter().enumerate() {
         let text = early::unit_text(i);
         assert!(
-            text.contains("Before=sysinit.target berth-early-boot.target\n"),
+            text.contains("Before=sysinit.target berth-early-boot.target"),
             "{text}"
         );
         assert!(text.contains("DefaultDependencies=no\n"), "{text}");
@@ -203,6 +205,116 @@ fn unit_files_order_each_after_what_it_needs_and_before_sysinit() {
             assert!(text.contains(a), "{}: no After={a}", u.job.name);
         }
     }
-    assert!(early::unit_text(9)
+    let at = |name: &str| EARLY_BOOT.iter().position(|u| u.job.name == name).unwrap();
+    assert!(early::unit_text(at("systemd-sysctl.service"))
         .contains("After=berth-etc-overlay.service systemd-modules-load.service\n"));
+    // The mounting steps come before local-fs.target, the others do not.
+    assert!(early::unit_text(at("berth-state.service"))
+        .contains("Before=sysinit.target berth-early-boot.target local-fs.target\n"));
+    assert!(
+        early::unit_text(at(MODULES)).contains("Before=sysinit.target berth-early-boot.target\n")
+    );
+    // What the manager needs runs before the drivers and modules, and tmpfiles' folders
+    // (the journal's) too.
+    for needed in early::MANAGER_NEEDS
+        .iter()
+        .chain(&["systemd-tmpfiles-setup.service"])
+    {
+        assert!(at(needed) < at(MODULES), "{needed}");
+    }
+    // The drivers of the present devices and efivarfs last: only default dependencies
+    // wait for them.
+    assert_eq!(at("systemd-udev-trigger.service"), EARLY_BOOT.len() - 2);
+    assert_eq!(at("berth-efivarfs.service"), EARLY_BOOT.len() - 1);
+}
+
+/// The units' spawns so far, by unit name.
+fn spawned(fake: &Fake) -> Vec<String> {
+    fake.calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            crate::sys::fake::Call::SpawnCommand(unit, ..) => Some(unit),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn units_start_once_the_manager_has_what_it_needs_each_after_only_what_it_names() {
+    let fake = Fake::new();
+    let dir = Path::new("/usr/lib/systemd/system");
+    let files = [
+        ("local-fs.target", "[Unit]\nDefaultDependencies=no\n"),
+        (
+            "sysinit.target",
+            "[Unit]\nDefaultDependencies=no\nWants=local-fs.target\nAfter=local-fs.target\n",
+        ),
+        (
+            "basic.target",
+            "[Unit]\nRequires=sysinit.target\nAfter=sysinit.target\n",
+        ),
+        (
+            "multi-user.target",
+            "[Unit]\nRequires=basic.target\nAfter=basic.target\n\
+             Wants=journal.service cri.service runtime.service\n",
+        ),
+        (
+            "cri.service",
+            "[Unit]\nDefaultDependencies=no\n\
+             After=local-fs.target systemd-tmpfiles-setup.service journal.service\n\
+             After=systemd-modules-load.service systemd-sysctl.service\n\
+             [Service]\nExecStart=/bin/cri\n",
+        ),
+        (
+            "journal.service",
+            "[Unit]\nDefaultDependencies=no\n\
+             After=local-fs.target systemd-tmpfiles-setup.service\n\
+             [Service]\nExecStart=/bin/journal\n",
+        ),
+        ("runtime.service", "[Service]\nExecStart=/bin/runtime\n"),
+    ];
+    for (name, text) in files {
+        fake.write(dir.join(name), text);
+    }
+    let mut m = manager(&fake);
+    early::start(&mut m);
+    let mut ran = Vec::new();
+    while !early::manager_may_start(&m) {
+        for unit in m.take_due_builtins() {
+            m.builtin_done(&unit, Ok(()));
+            ran.push(unit.to_string());
+        }
+    }
+    assert_eq!(ran.len(), 7, "{ran:?}");
+    assert!(!early::reached(&m));
+    m.start(&n("multi-user.target"));
+    // The rest of early boot goes on, one step at a time, and none runs twice.
+    let mut during = Vec::new();
+    loop {
+        let due = m.take_due_builtins();
+        if due.is_empty() {
+            break;
+        }
+        for unit in due {
+            during.push((unit.to_string(), spawned(&fake)));
+            m.builtin_done(&unit, Ok(()));
+            ran.push(unit.to_string());
+        }
+    }
+    let want: Vec<&str> = EARLY_BOOT.iter().map(|u| u.job.name).collect();
+    assert_eq!(ran, want);
+    assert!(early::reached(&m));
+    // The journal started once tmpfiles was done, while modules were being loaded; a
+    // unit after modules and sysctl while the drivers were; one with default
+    // dependencies only after every early step.
+    let (step, before) = &during[1];
+    assert_eq!(step, "systemd-modules-load.service");
+    assert_eq!(before, &["journal.service"]);
+    let (step, before) = &during[during.len() - 2];
+    assert_eq!(step, "systemd-udev-trigger.service");
+    assert_eq!(before, &["journal.service", "cri.service"]);
+    assert_eq!(
+        spawned(&fake),
+        ["journal.service", "cri.service", "runtime.service"]
+    );
 }

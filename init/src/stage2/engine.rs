@@ -6,11 +6,13 @@
 //! at boot, as in systemd, one broken piece must not leave the node unreachable. A job
 //! that panics (a bug) is reported the same way; PID 1 goes on.
 
+use std::cell::OnceCell;
 use std::error::Error;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::console;
+use crate::module_loader::{ModuleLoadError, ModuleLoader};
 use crate::sys::{PowerAction, Syscalls};
 use berth_layout::cmdline::BootOptions;
 
@@ -49,6 +51,9 @@ pub struct Machine<'a> {
     pub first_boot: bool,
     /// STATE's step, waiting for a repair's helper to end.
     pub waiting: Option<super::state::Waiting>,
+    /// The running kernel's module index, read once for every step that loads modules
+    /// (efivarfs, overlay, coldplug, modules-load) rather than once per step.
+    modules: OnceCell<ModuleLoader>,
 }
 
 impl<'a> Machine<'a> {
@@ -62,7 +67,18 @@ impl<'a> Machine<'a> {
             action: PowerAction::PowerOff,
             first_boot: false,
             waiting: None,
+            modules: OnceCell::new(),
         }
+    }
+
+    /// The module index of the root (`/usr/lib/modules/<release>`), read on first use; a
+    /// failure to read it is returned to each step that asks, and read again next time.
+    pub fn modules(&self) -> Result<&ModuleLoader, ModuleLoadError> {
+        if let Some(loader) = self.modules.get() {
+            return Ok(loader);
+        }
+        let loader = ModuleLoader::open(self.sys, Path::new(berth_layout::paths::MODULES))?;
+        Ok(self.modules.get_or_init(|| loader))
     }
 
     pub fn log(&self, message: &str) {

@@ -4,9 +4,11 @@
 //! (so nothing runs in a signal handler), turns Ctrl-Alt-Del into SIGINT
 //! (`RB_DISABLE_CAD`), and starts the service manager ([`units`]) on early boot's target:
 //! built-in units ([`early`]) for the design's mount table, STATE, machine identity,
-//! modules, sysctl, tmpfiles, whose steps the loop runs one per turn. Once that target is
-//! reached, `berth: early-boot done`; the notify and control sockets are bound, the unit
-//! files loaded and `default.target` started; `berth: ready` once it is reached. The loop polls the signalfd and the sd_notify
+//! modules, sysctl, tmpfiles, whose steps the loop runs one per turn. Once the steps the
+//! manager needs are done ([`early::MANAGER_NEEDS`]) the notify and control sockets are
+//! bound, the unit files loaded and `default.target` started, while the remaining steps
+//! go on (ordering decides which units start before they end); `berth: early-boot done`
+//! once early boot's target is reached, `berth: ready` once `default.target` is. The loop polls the signalfd and the sd_notify
 //! socket with a timeout for the next timer: SIGCHLD reaps every exited child (orphans
 //! are reparented to PID 1) and hands unit processes to the manager; the shutdown signals
 //! of sysvinit/busybox and systemd stop every unit in reverse order, then run the
@@ -124,24 +126,29 @@ pub fn run(sys: &dyn Syscalls) {
         Ok(signals) => event_loop(&mut machine, &mut manager, &signals, started),
         Err(_) => {
             early::run_due(&mut machine, &mut manager);
-            drop(early_done(&machine, &mut manager, started));
+            say_early_done(&machine, &manager, started);
+            drop(start_units(&machine, &mut manager));
             machine.action = PowerAction::PowerOff;
             shutdown(&mut machine, "no signalfd");
         }
     }
 }
 
-/// Early boot's target is reached: said with its time and failures, the sockets bound,
-/// and `default.target` started with what early boot settled.
-fn early_done(m: &Machine, manager: &mut Manager, started: Duration) -> Sockets {
-    let sys = m.sys;
-    let took = sys.now().saturating_sub(started);
-    sys.log(&format!(
+/// Early boot's target is reached: said with its time and failures.
+fn say_early_done(m: &Machine, manager: &Manager, started: Duration) {
+    let took = m.sys.now().saturating_sub(started);
+    m.log(&format!(
         "berth: early-boot done in {}.{:03}s ({} failed)",
         took.as_secs(),
         took.subsec_millis(),
         early::failed(manager)
     ));
+}
+
+/// The steps the manager needs are done ([`early::MANAGER_NEEDS`]): the sockets bound,
+/// and `default.target` started with what early boot settled.
+fn start_units(m: &Machine, manager: &mut Manager) -> Sockets {
+    let sys = m.sys;
     let notify = match NotifySocket::bind(Path::new(NOTIFY_SOCKET)) {
         Ok(n) => Some(n),
         Err(e) => {
@@ -252,8 +259,10 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
         pause: Duration::ZERO,
     };
     let mut ready_said = false;
-    // Until early boot's target is reached; its steps run one per turn of the loop.
-    let mut early = true;
+    // Early boot's steps run one per turn of the loop; the unit files are loaded once
+    // the steps the manager needs are done, and early boot's end is said once.
+    let mut units_started = false;
+    let mut early_said = false;
     let mut steps: VecDeque<UnitName> = VecDeque::new();
     let mut watches = cgroup_watch::CgroupWatches::default();
     // Set once a shutdown signal came: units are being stopped until this deadline.
@@ -279,15 +288,19 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
             early::expire(m, manager);
             steps.extend(manager.take_due_builtins());
         }
-        if early && steps.is_empty() && stopping.is_none() && manager.anchor_reached() {
-            early = false;
-            sockets = early_done(m, manager, started);
-            shell.next_start = m.options.debug_shell.then(|| m.sys.now());
+        if !units_started && stopping.is_none() && early::manager_may_start(manager) {
+            units_started = true;
+            sockets = start_units(m, manager);
             continue;
+        }
+        if units_started && !early_said && early::reached(manager) {
+            early_said = true;
+            say_early_done(m, manager, started);
+            shell.next_start = m.options.debug_shell.then(|| m.sys.now());
         }
         guarded(m, "cgroup watch", || watches.update(m.sys, manager));
         manager.fire_timers();
-        if !early && !ready_said && manager.anchor_reached() {
+        if early_said && !ready_said && manager.anchor_reached() {
             m.log("berth: ready");
             ready_said = true;
             // Start-up's garbage (expanded modules, parsed unit files) is free by now.

@@ -12,9 +12,8 @@ use std::error::Error;
 use std::path::Path;
 
 use super::engine::{JobResult, Machine};
-use crate::module_loader::ModuleLoader;
 use crate::sys::{Mount, MountFlags};
-use berth_layout::paths::{MODULES, STATE_MOUNT};
+use berth_layout::paths::STATE_MOUNT;
 
 /// The upper and work folders of the `/etc` overlay, on the `/run` tmpfs.
 pub const ETC_UPPER: &str = "/run/berth/etc/upper";
@@ -151,8 +150,8 @@ pub const EFIVARS_FLAGS: MountFlags = MountFlags {
 };
 
 /// `/proc`, `/sys`, `/dev` (unless stage 1 moved them here), `/dev/pts`, `/dev/shm`,
-/// `/run`, cgroup2 with its controllers enabled for delegation, and efivarfs on an EFI
-/// boot.
+/// `/run`, cgroup2 with its controllers enabled for delegation ([`efivarfs`] follows
+/// later as a step of its own).
 pub fn api(m: &mut Machine) -> JobResult {
     let present = mounted_targets(m);
     let plan: [(&str, &str, MountFlags, &str); 7] = [
@@ -189,9 +188,6 @@ pub fn api(m: &mut Machine) -> JobResult {
     if let Err(e) = enable_controllers(m) {
         failures.push(e.to_string());
     }
-    if let Err(e) = efivars(m, &present) {
-        failures.push(format!("efivarfs: {e}"));
-    }
     match failures.is_empty() {
         true => Ok(()),
         false => Err(failures.join("; ").into()),
@@ -199,12 +195,17 @@ pub fn api(m: &mut Machine) -> JobResult {
 }
 
 /// efivarfs on [`EFIVARS`] when the machine booted through EFI (`/sys/firmware/efi`
-/// exists, as systemd checks), its module loaded first.
-fn efivars(m: &Machine, present: &[String]) -> JobResult {
-    if !m.sys.exists(Path::new("/sys/firmware/efi")) || present.iter().any(|t| t == EFIVARS) {
+/// exists, as systemd checks), its module loaded first. A step of its own, after the
+/// API mounts: mounting it reads the firmware's variables through EFI runtime calls
+/// (slow under emulation), and only `systemd-analyze` reads them, so nothing that
+/// serves the node waits for it.
+pub fn efivarfs(m: &mut Machine) -> JobResult {
+    if !m.sys.exists(Path::new("/sys/firmware/efi"))
+        || mounted_targets(m).iter().any(|t| t == EFIVARS)
+    {
         return Ok(());
     }
-    ModuleLoader::open(m.sys, Path::new(MODULES))?.load(m.sys, &["efivarfs"], &mut |_, _| {})?;
+    m.modules()?.load(m.sys, &["efivarfs"], &mut |_, _| {})?;
     mount(m, "efivarfs", EFIVARS, EFIVARS_FLAGS, "")
 }
 
@@ -238,7 +239,7 @@ fn enable_controllers(m: &Machine) -> Result<(), String> {
 /// `/etc`: an overlay of the root's `/etc` with a tmpfs upper layer (on `/run`), so it is
 /// writable and starts from the verified defaults on every boot.
 pub fn etc(m: &mut Machine) -> JobResult {
-    ModuleLoader::open(m.sys, Path::new(MODULES))?.load(m.sys, &["overlay"], &mut |_, _| {})?;
+    m.modules()?.load(m.sys, &["overlay"], &mut |_, _| {})?;
     for dir in ["/run/berth/etc", ETC_UPPER, ETC_WORK] {
         m.sys
             .mkdir(Path::new(dir))

@@ -1,4 +1,4 @@
-//! The API mounts' efivarfs over the fake: mounted (read-only, nosuid, nodev, noexec,
+//! efivarfs over the fake: mounted (read-only, nosuid, nodev, noexec,
 //! its module loaded first) on an EFI boot, left out on a BIOS boot.
 
 use std::path::Path;
@@ -13,6 +13,7 @@ use berth_layout::cmdline::BootOptions;
 fn api(f: &Fake) -> Vec<Call> {
     let mut m = Machine::new(f, BootOptions::default());
     mounts::api(&mut m).unwrap();
+    mounts::efivarfs(&mut m).unwrap();
     f.calls()
 }
 
