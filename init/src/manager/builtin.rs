@@ -15,7 +15,8 @@
 //! and friends): once done it stays `active (exited)`; a failed one is `failed` with its
 //! reason as the status text. It refuses manual start and stop (the steps are not meant
 //! to run twice), a second start job while its step is queued or running joins the
-//! first, and a stop job (shutdown) only marks it inactive.
+//! first, one after the step failed ends failed at once (the step runs once per boot),
+//! and a stop job (shutdown) only marks it inactive.
 
 use super::*;
 use crate::unit::lifecycle::{Failure, Phase};
@@ -94,6 +95,11 @@ impl Manager<'_> {
         };
         if slot.run.active == Active::Active {
             return self.job_done(&name, Ok(()), &required_by);
+        }
+        // Its step ran this boot and failed: a later transaction (default.target's) sees
+        // that failure rather than running the step a second time.
+        if slot.run.active == Active::Failed {
+            return self.job_failed_before(&name, &required_by);
         }
         // Its step is queued or running for an earlier transaction (early boot's, when
         // default.target starts before early boot is done): this job joins that one and

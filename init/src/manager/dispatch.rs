@@ -175,15 +175,27 @@ impl Manager<'_> {
             }
             Err(why) => {
                 self.log(&format!("berth: FAILED {name}: {why}"));
-                for dependent in required_by {
-                    if let Some(job) = self.pending.remove(dependent) {
-                        let why = format!("dependency {name} failed");
-                        self.job_done(dependent, Err(why), &job.required_by);
-                    }
-                }
+                self.fail_dependents(name, required_by);
             }
         }
         self.fail_unmet_and_dispatch();
+    }
+
+    /// A start job of a unit whose failure was said already ends failed without saying
+    /// it again: what required it fails, and the queue goes on.
+    pub(super) fn job_failed_before(&mut self, name: &UnitName, required_by: &BTreeSet<UnitName>) {
+        self.running.remove(name);
+        self.fail_dependents(name, required_by);
+        self.fail_unmet_and_dispatch();
+    }
+
+    fn fail_dependents(&mut self, name: &UnitName, required_by: &BTreeSet<UnitName>) {
+        for dependent in required_by {
+            if let Some(job) = self.pending.remove(dependent) {
+                let why = format!("dependency {name} failed");
+                self.job_done(dependent, Err(why), &job.required_by);
+            }
+        }
     }
 
     /// Queues stop jobs for every active unit, in the reverse of start order (a unit
