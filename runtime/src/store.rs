@@ -135,21 +135,45 @@ impl<T: Serialize + DeserializeOwned + Clone> Table<T> {
         self.write(id, row, true)
     }
 
-    /// Writes the record `id` without fsync: a write-ahead record that only has to
-    /// outlive a crash of the daemon (the page cache keeps it), because a durable
-    /// [`Table::put`] of the same id follows on success. A power loss in between loses
-    /// it, but also everything it describes that lives in memory or the state folder.
+    /// Writes the record `id` without fsync, still by an atomic rename: for a version
+    /// that only has to outlive a crash of the daemon (the page cache keeps it), either
+    /// a write-ahead record that a durable [`Table::put`] of the same id follows, or one
+    /// whose news only concerns what lives in memory or the state folder, which a power
+    /// loss takes away too.
     pub fn put_provisional(&self, id: &str, row: &T) -> Result<(), StoreError> {
         self.write(id, row, false)
     }
 
+    /// Writes the record `id` durably but does not list it yet: for a record written
+    /// while the object it describes is being made (its fsyncs then overlap that work),
+    /// listed with [`Table::publish`] once the object exists, or dropped with
+    /// [`Table::remove`] if making it failed. A daemon killed in between finds the record
+    /// at its next start and lists it; the object is then seen as dead (or missing) and
+    /// the kubelet removes it, which cleans up whatever part of it was made.
+    pub fn persist(&self, id: &str, row: &T) -> Result<(), StoreError> {
+        self.write_file(id, row, true)
+    }
+
+    /// Lists the record `id` written by [`Table::persist`].
+    pub fn publish(&self, id: &str, row: &T) {
+        self.rows().insert(id.to_owned(), row.clone());
+    }
+
     fn write(&self, id: &str, row: &T, durable: bool) -> Result<(), StoreError> {
+        // Held across the file write so that two writers of one id leave the same
+        // version on disk and in memory.
+        let mut rows = self.rows();
+        self.write_file(id, row, durable)?;
+        rows.insert(id.to_owned(), row.clone());
+        Ok(())
+    }
+
+    fn write_file(&self, id: &str, row: &T, durable: bool) -> Result<(), StoreError> {
         let path = self.path(id);
         let bytes = serde_json::to_vec_pretty(row).map_err(|source| StoreError::Corrupt {
             path: path.clone(),
             source,
         })?;
-        let mut rows = self.rows();
         let written = if durable {
             crate::atomic_file::write(&path, &bytes)
         } else {
@@ -157,11 +181,9 @@ impl<T: Serialize + DeserializeOwned + Clone> Table<T> {
         };
         written.map_err(|source| StoreError::Io {
             what: "cannot write",
-            path: path.clone(),
+            path,
             source,
-        })?;
-        rows.insert(id.to_owned(), row.clone());
-        Ok(())
+        })
     }
 
     /// The record `id`.
@@ -264,6 +286,22 @@ mod tests {
         reopened.remove("abc1").unwrap();
         let again: Table<Row> = Table::open(dir.path()).unwrap();
         assert_eq!(again.all().len(), 1);
+    }
+
+    #[test]
+    fn a_persisted_record_is_listed_when_published_or_after_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = Table::open(dir.path()).unwrap();
+        table.persist("p", &row("made", 1)).unwrap();
+        assert_eq!(table.get("p"), None, "not listed before publish");
+        let reopened: Table<Row> = Table::open(dir.path()).unwrap();
+        assert_eq!(reopened.get("p"), Some(row("made", 1)), "on disk already");
+        table.publish("p", &row("made", 1));
+        assert_eq!(table.get("p"), Some(row("made", 1)));
+        table.persist("q", &row("failed", 2)).unwrap();
+        table.remove("q").unwrap();
+        let again: Table<Row> = Table::open(dir.path()).unwrap();
+        assert_eq!(again.get("q"), None);
     }
 
     #[test]

@@ -160,7 +160,22 @@ impl Daemon {
             working_dir: image.config.working_dir.clone(),
             user: image.config.user.clone(),
         };
-        let made = (|| -> Result<(), ServiceError> {
+        let record = ContainerRecord {
+            id: id.clone(),
+            pod_id: pod.id.clone(),
+            name: spec.name.clone(),
+            attempt: spec.attempt,
+            image_ref: spec.image.clone(),
+            image_id: image.id.clone(),
+            layers: image.layers.clone(),
+            created_at: now_nanos(),
+            labels: config.labels.clone().into_iter().collect(),
+            annotations: config.annotations.clone().into_iter().collect(),
+            log_path: log_path.display().to_string(),
+            runtime_handler: pod.runtime_handler.clone(),
+            config: config.clone(),
+        };
+        let make = || -> Result<(), ServiceError> {
             self.host.mount_rootfs(&paths, &lowers)?;
             let oci = container::build_spec(&SpecInput {
                 id: &id,
@@ -185,34 +200,31 @@ impl Daemon {
             self.host
                 .create_container(&paths, &oci, &runtime, &log_path, &self.monitor)?;
             Ok(())
-        })();
-        if let Err(e) = made {
+        };
+        // The durable record is written while the monitor creates the container, so its
+        // two fsyncs are off the CreateContainer path; it is listed only once the
+        // container exists, and dropped if making it failed.
+        let (made, persisted) = std::thread::scope(|scope| {
+            let persisted = scope.spawn(|| self.containers.persist(&id, &record));
+            let made = make();
+            // A panic there is passed on as if it had happened here.
+            let persisted = persisted
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (made, persisted)
+        });
+        if let Err(e) = made.and(persisted.map_err(ServiceError::from)) {
             if let Err(cleanup) = self.host.remove_container(&paths, &runtime) {
                 eprintln!(
                     "berth-runtime: container {id}: clean-up after a failed create: {cleanup}"
                 );
             }
+            if let Err(cleanup) = self.containers.remove(&id) {
+                eprintln!("berth-runtime: container {id}: removing its record: {cleanup}");
+            }
             return Err(e);
         }
-        let record = ContainerRecord {
-            id: id.clone(),
-            pod_id: pod.id.clone(),
-            name: spec.name.clone(),
-            attempt: spec.attempt,
-            image_ref: spec.image.clone(),
-            image_id: image.id.clone(),
-            layers: image.layers.clone(),
-            created_at: now_nanos(),
-            labels: config.labels.clone().into_iter().collect(),
-            annotations: config.annotations.clone().into_iter().collect(),
-            log_path: log_path.display().to_string(),
-            runtime_handler: pod.runtime_handler.clone(),
-            config: config.clone(),
-        };
-        if let Err(e) = self.containers.put(&id, &record) {
-            let _ = self.host.remove_container(&paths, &runtime);
-            return Err(e.into());
-        }
+        self.containers.publish(&id, &record);
         self.emit(&record, ContainerEventType::ContainerCreatedEvent);
         Ok(id)
     }

@@ -1,8 +1,10 @@
 //! The pod sandbox lifecycle. A pod is recorded NotReady before anything is made, so a
 //! daemon killed half-way through a run finds the record at start and the kubelet's
-//! stop and remove clean up what exists (that record is written without fsync: only the
-//! Ready one must survive a power loss). A failed run undoes its steps in reverse and
-//! leaves no record. Every host step goes through [`Host`](super::Host).
+//! stop and remove clean up what exists. That record is made durable while the pod is
+//! set up (its fsyncs overlap the CNI plugins); the Ready version that replaces it is
+//! not fsynced (see [`Daemon::run_pod`] for why that is enough). A failed run undoes its
+//! steps in reverse and leaves no record. Every host step goes through
+//! [`Host`](super::Host).
 
 use super::records::{now_nanos, PodRecord, PodState};
 use super::{Daemon, PodSpec, ServiceError};
@@ -118,14 +120,32 @@ impl Daemon {
             port_mappings: spec.port_mappings.clone(),
             config: spec.config.clone(),
         };
-        // The NotReady record is for a daemon crash mid-way (the page cache keeps it);
-        // it is made durable once Ready, one fsync pair less on the pod start path.
+        // The NotReady record, first without fsync (it only has to outlive a crash of
+        // the daemon, which the page cache does) so it exists before anything is made;
+        // then durably, on a thread while the pod is set up, so that after a power loss
+        // the pod is still known and the kubelet's stop and remove free its IP.
         self.pods.put_provisional(&id, &record)?;
-        match self.set_up_pod(&record, &spec) {
+        let (set_up, persisted) = std::thread::scope(|scope| {
+            let persisted = scope.spawn(|| self.pods.put(&id, &record));
+            let set_up = self.set_up_pod(&record, &spec);
+            // A panic there is passed on as if it had happened here.
+            let persisted = persisted
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (set_up, persisted)
+        });
+        match set_up.and_then(|ips| persisted.map(|()| ips).map_err(ServiceError::from)) {
             Ok(ips) => {
                 record.ips = ips;
                 record.state = PodState::Ready;
-                self.pods.put(&id, &record)?;
+                // Not fsynced: Ready and the IPs describe namespaces in the state folder,
+                // which no power loss leaves behind (a reboot empties it, and `reconcile`
+                // then turns a Ready record NotReady). The rename replaces the durable
+                // NotReady version atomically; after a power loss the file holds one of
+                // the two (ext4, the node's filesystem, writes a renamed-over file's data
+                // before the rename). The daemon restarting without a reboot reads the
+                // Ready version from the page cache.
+                self.pods.put_provisional(&id, &record)?;
                 Ok(id)
             }
             Err(e) => {

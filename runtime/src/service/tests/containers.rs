@@ -125,8 +125,23 @@ fn a_failed_create_removes_what_it_made_and_leaves_no_record() {
         assert_eq!(err.kind(), Kind::Internal, "{err}");
         assert_eq!(h.fake.ops().last(), Some(&"remove_container"), "{step}");
         assert!(h.daemon.containers.all().is_empty());
+        let (_, restarted) = h.reopen();
+        assert!(
+            restarted.containers.all().is_empty(),
+            "{step}: the record written during the create is gone from disk too"
+        );
         h.create(&pod_id, "app");
     }
+}
+
+#[test]
+fn a_created_container_is_listed_and_survives_a_restart() {
+    let h = Harness::new();
+    let pod_id = h.run(pod("web"));
+    let id = h.create(&pod_id, "app");
+    assert_eq!(h.daemon.containers.all().len(), 1);
+    let (_, restarted) = h.reopen();
+    assert_eq!(restarted.container(&id).unwrap().name, "app");
 }
 
 #[test]

@@ -73,6 +73,11 @@ fn a_failed_step_rolls_the_pod_back_and_leaves_no_record() {
             "{step}: {ops:?}"
         );
         assert!(h.daemon.pods.all().is_empty(), "{step}");
+        let (_, restarted) = h.reopen();
+        assert!(
+            restarted.pods.all().is_empty(),
+            "{step}: the record written during the run is gone from disk too"
+        );
         // The name is free again.
         h.run(pod("web"));
     }
