@@ -173,6 +173,10 @@ mod tests {
         e
     }
 
+    fn collector(queue: &Arc<Queue>, limiter: RateLimiter) -> Collector {
+        Collector::new(identity(), Peer::default(), limiter, queue.clone())
+    }
+
     fn messages(queue: &Queue) -> Vec<String> {
         let mut out = Vec::new();
         queue.pop_batch(&mut out);
@@ -184,12 +188,7 @@ mod tests {
     #[test]
     fn rate_limit_reports_after_the_window_with_an_injected_clock() {
         let queue = Arc::new(Queue::new(1 << 20));
-        let mut c = Collector::new(
-            identity(),
-            Peer::default(),
-            RateLimiter::new(1_000, 2),
-            queue.clone(),
-        );
+        let mut c = collector(&queue, RateLimiter::new(1_000, 2));
         for i in 0..5 {
             c.submit(line(10 + i, &format!("m{i}")), Some("a.service"), "stdout");
         }
@@ -207,12 +206,7 @@ mod tests {
         let big = "x".repeat(2000);
         let one = line(0, &big).weight();
         let queue = Arc::new(Queue::new(one * 3));
-        let mut c = Collector::new(
-            identity(),
-            Peer::default(),
-            RateLimiter::new(0, 0),
-            queue.clone(),
-        );
+        let mut c = collector(&queue, RateLimiter::new(0, 0));
         for i in 0..10 {
             c.submit(line(i, &big), None, "stdout");
         }
@@ -232,12 +226,7 @@ mod tests {
         let big = "x".repeat(2000);
         let one = line(0, &big).weight();
         let queue = Arc::new(Queue::new(one * 3));
-        let mut c = Collector::new(
-            identity(),
-            Peer::default(),
-            RateLimiter::new(0, 0),
-            queue.clone(),
-        );
+        let mut c = collector(&queue, RateLimiter::new(0, 0));
         // A stream whose pause ran out: read, and dropped beyond the bound.
         for i in 0..5 {
             c.submit(line(i, &big), Some("flood.service"), "stdout");
@@ -262,12 +251,7 @@ mod tests {
         let big = "x".repeat(2000);
         let one = line(0, &big).weight();
         let queue = Arc::new(Queue::new(one * 3));
-        let mut c = Collector::new(
-            identity(),
-            Peer::default(),
-            RateLimiter::new(0, 0),
-            queue.clone(),
-        );
+        let mut c = collector(&queue, RateLimiter::new(0, 0));
         c.set_paced(true);
         for i in 0..6 {
             c.submit(line(i, &big), Some("a.service"), "stdout");
@@ -284,12 +268,7 @@ mod tests {
     #[test]
     fn shutdown_reports_open_windows() {
         let queue = Arc::new(Queue::new(1 << 20));
-        let mut c = Collector::new(
-            identity(),
-            Peer::default(),
-            RateLimiter::new(1_000_000, 1),
-            queue.clone(),
-        );
+        let mut c = collector(&queue, RateLimiter::new(1_000_000, 1));
         for i in 0..4 {
             c.submit(line(i, "y"), Some("b.service"), "stdout");
         }

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::tests::{machine, manager, n, pid_of};
+use super::Manager;
 use crate::sys::fake::{Call, Fake};
 use crate::sys::Syscalls;
 use crate::unit::lifecycle::{Active, Exit};
@@ -34,6 +35,15 @@ fn bomb(kill: &str) -> Fake {
         "bomb.service",
         &format!("[Service]\nExecStart=/usr/bin/bomb\nTimeoutStopSec=5\n{kill}"),
     )])
+}
+
+/// Starts bomb.service, stops it with its group populated, and its main process exits.
+fn stop_leaving_processes(fake: &Fake, m: &mut Manager<'_>) {
+    m.start(&n("bomb.service"));
+    let pid = pid_of(m, "bomb.service");
+    group(fake, true);
+    m.stop_unit(&n("bomb.service")).expect("stoppable");
+    m.child_exited(pid, Exit::Signal(15));
 }
 
 #[test]
@@ -72,11 +82,7 @@ fn control_group_stop_ends_when_the_cgroup_is_empty() {
 fn processes_that_outlive_timeout_stop_get_sigkill_then_the_unit_fails_with_timeout() {
     let fake = bomb("");
     let mut m = manager(&fake);
-    m.start(&n("bomb.service"));
-    let pid = pid_of(&m, "bomb.service");
-    group(&fake, true);
-    m.stop_unit(&n("bomb.service")).expect("stoppable");
-    m.child_exited(pid, Exit::Signal(15));
+    stop_leaving_processes(&fake, &mut m);
     assert_eq!(m.next_deadline(), Some(fake.now() + Duration::from_secs(5)));
     fake.sleep(Duration::from_secs(5));
     m.fire_timers();
@@ -98,11 +104,7 @@ fn processes_that_outlive_timeout_stop_get_sigkill_then_the_unit_fails_with_time
 fn a_sigkill_that_empties_the_group_after_the_timeout_still_fails_the_unit() {
     let fake = bomb("");
     let mut m = manager(&fake);
-    m.start(&n("bomb.service"));
-    let pid = pid_of(&m, "bomb.service");
-    group(&fake, true);
-    m.stop_unit(&n("bomb.service")).expect("stoppable");
-    m.child_exited(pid, Exit::Signal(15));
+    stop_leaving_processes(&fake, &mut m);
     fake.sleep(Duration::from_secs(5));
     m.fire_timers();
     group(&fake, false);
@@ -115,11 +117,7 @@ fn a_sigkill_that_empties_the_group_after_the_timeout_still_fails_the_unit() {
 fn send_sigkill_no_gives_up_after_the_stop_signal_and_fails() {
     let fake = bomb("SendSIGKILL=no\n");
     let mut m = manager(&fake);
-    m.start(&n("bomb.service"));
-    let pid = pid_of(&m, "bomb.service");
-    group(&fake, true);
-    m.stop_unit(&n("bomb.service")).expect("stoppable");
-    m.child_exited(pid, Exit::Signal(15));
+    stop_leaving_processes(&fake, &mut m);
     fake.sleep(Duration::from_secs(5));
     m.fire_timers();
     assert!(!group_signals(&fake).contains(&9));
