@@ -138,15 +138,6 @@ fn units_kernel_syslog_and_the_previous_boot_are_in_the_journal() {
     assert!(ok && lines.contains(&first_line), "{lines}");
 }
 
-/// A shell on the console of a VM booted from `disk`, with the kernel's console lines off:
-/// a NIC's "link becomes ready", printed after the shell is up, would otherwise land in the
-/// middle of a command's output (it did, in CI, in the final count of this file's kill test).
-fn quiet_shell(name: &str, disk: &Path) -> Shell {
-    let mut sh = Shell::start(vm_builder(name, disk, false));
-    sh.run("busybox dmesg -n 1");
-    sh
-}
-
 /// QEMU killed while a unit floods the journal, ten times over: every next boot opens the
 /// journal, sets aside what the kill left half-written, and still has the lines written
 /// before the last `sync`; the flood never grows the journal past its budget, and
@@ -161,7 +152,7 @@ fn a_journal_survives_qemu_killed_in_the_middle_of_heavy_logging() {
     let dir = tempfile::tempdir().unwrap();
     let copy = sparse_copy(disk, dir.path());
     for round in 1..=KILLS {
-        let mut sh = quiet_shell(&format!("journal_kill_{round}"), &copy);
+        let mut sh = Shell::start(vm_builder(&format!("journal_kill_{round}"), &copy, false));
         if round > 1 {
             // What the last round synced is still there.
             let marker = format!("synced-before-kill-{}", round - 1);
@@ -200,7 +191,7 @@ fn a_journal_survives_qemu_killed_in_the_middle_of_heavy_logging() {
         // No clean shutdown: QEMU is killed.
         sh.vm.quit().unwrap();
     }
-    let mut sh = quiet_shell("journal_kill_last", &copy);
+    let mut sh = Shell::start(vm_builder("journal_kill_last", &copy, false));
     // The last kill's synced line is there; older rounds' may have been vacuumed, since
     // the flood fills the budget: the journal stays within 10% of STATE.
     let seen = sh.run(&format!(
