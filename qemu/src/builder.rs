@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
 use crate::accel::{accel, accel_from_env, Accel};
-use crate::cmdline::{Plan, Wiring};
+use crate::cmdline::{DiskBus, Plan, Wiring};
 use crate::error::{QemuError, Result};
 use crate::firmware::Firmware;
 use crate::vm::Vm;
@@ -21,6 +21,7 @@ pub struct QemuBuilder {
     pub(crate) qemu: PathBuf,
     pub(crate) disk: Option<PathBuf>,
     pub(crate) disk_format: String,
+    pub(crate) disk_bus: DiskBus,
     pub(crate) memory_mib: u32,
     pub(crate) cpus: u32,
     pub(crate) serial_log: Option<PathBuf>,
@@ -44,6 +45,7 @@ impl Default for QemuBuilder {
             qemu: PathBuf::from(DEFAULT_QEMU),
             disk: None,
             disk_format: "raw".to_owned(),
+            disk_bus: DiskBus::default(),
             memory_mib: 1024,
             cpus: 2,
             serial_log: None,
@@ -73,6 +75,12 @@ impl QemuBuilder {
     /// The disk's format as QEMU names it; `raw` unless set (`qcow2` works too).
     pub fn disk_format(mut self, format: &str) -> Self {
         self.disk_format = format.to_owned();
+        self
+    }
+
+    /// The controller the disk is attached to; virtio-blk unless set.
+    pub fn disk_bus(mut self, bus: DiskBus) -> Self {
+        self.disk_bus = bus;
         self
     }
 

@@ -1,8 +1,9 @@
 //! The QEMU command line for a [`QemuBuilder`]: one function, so that the machine every VM
 //! test boots is visible in one place and checked by a golden test.
 //!
-//! The machine is fixed on purpose: q35, UEFI (OVMF), the disk on virtio-blk as the first
-//! boot device, user-mode networking on virtio-net with loopback-only port forwards, and a
+//! The machine is fixed on purpose: q35, UEFI (OVMF), the disk as the first boot device
+//! (virtio-blk unless a test picks the virtio-scsi or NVMe controller of a cloud, see
+//! [`DiskBus`]), user-mode networking on virtio-net with loopback-only port forwards, and a
 //! virtio RNG so the guest never waits for entropy. iPXE's option ROM is left out: Berth
 //! boots from disk, and network boot attempts would cost a VM test minutes.
 
@@ -13,6 +14,32 @@ use crate::accel::Accel;
 use crate::builder::QemuBuilder;
 use crate::firmware::Firmware;
 use crate::opt_path;
+
+/// The controller the disk hangs off, as the clouds Berth targets attach it: virtio-blk
+/// (QEMU's usual), virtio-scsi (GCE's default), NVMe (AWS Nitro, GCE's newer machines).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DiskBus {
+    #[default]
+    VirtioBlk,
+    VirtioScsi,
+    Nvme,
+}
+
+impl DiskBus {
+    /// The `-device` arguments that attach the drive `disk0` as the first boot device.
+    fn devices(self) -> &'static [&'static str] {
+        match self {
+            DiskBus::VirtioBlk => &["-device", "virtio-blk-pci,drive=disk0,bootindex=0"],
+            DiskBus::VirtioScsi => &[
+                "-device",
+                "virtio-scsi-pci,id=scsi0",
+                "-device",
+                "scsi-hd,drive=disk0,bus=scsi0.0,bootindex=0",
+            ],
+            DiskBus::Nvme => &["-device", "nvme,drive=disk0,serial=berth-disk0,bootindex=0"],
+        }
+    }
+}
 
 /// How the serial console is wired.
 pub(crate) enum Wiring<'a> {
@@ -57,10 +84,7 @@ impl QemuBuilder {
             drive.push(",snapshot=on");
         }
         args.extend(["-drive".into(), drive]);
-        args.extend([
-            "-device".into(),
-            "virtio-blk-pci,drive=disk0,bootindex=0".into(),
-        ]);
+        args.extend(self.disk_bus.devices().iter().map(OsString::from));
 
         if self.network {
             let mut netdev = String::from("user,id=net0");
@@ -193,6 +217,28 @@ mod tests {
             line.contains(
                 "-device virtio-rng-pci,rng=rng0 -device pcie-root-port,id=rp1,chassis=1 \
                  -device pcie-root-port,id=rp2,chassis=2 -chardev "
+            ),
+            "{line}"
+        );
+
+        let line = joined(
+            &QemuBuilder::default().disk_bus(DiskBus::VirtioScsi),
+            Wiring::Interactive,
+        );
+        assert!(
+            line.contains(
+                "snapshot=on -device virtio-scsi-pci,id=scsi0 \
+                 -device scsi-hd,drive=disk0,bus=scsi0.0,bootindex=0 -netdev"
+            ),
+            "{line}"
+        );
+        let line = joined(
+            &QemuBuilder::default().disk_bus(DiskBus::Nvme),
+            Wiring::Interactive,
+        );
+        assert!(
+            line.contains(
+                "snapshot=on -device nvme,drive=disk0,serial=berth-disk0,bootindex=0 -netdev"
             ),
             "{line}"
         );

@@ -20,8 +20,9 @@
 //! - [`accel`]: KVM only after a timed probe proves it works, TCG otherwise (a nested KVM
 //!   that hangs must never hang a test); `BERTH_QEMU_ACCEL=kvm|tcg` forces one.
 //! - [`firmware`]: OVMF's code read-only and a private copy of its variable store per VM.
-//! - [`QemuBuilder`]: the machine (q35, virtio-blk, virtio-net with port forwards) and its
-//!   command line; snapshot mode by default, so tests never change the built image.
+//! - [`QemuBuilder`]: the machine (q35, the disk on virtio-blk, virtio-scsi or NVMe,
+//!   virtio-net with port forwards) and its command line; snapshot mode by default, so
+//!   tests never change the built image.
 //! - [`Vm`]: the running QEMU with its serial console captured live and to a log file,
 //!   timed waits for console text, typing on the console, commands in a console shell
 //!   (`shell`), QMP, and a `Drop` that kills QEMU.
@@ -45,6 +46,7 @@ use std::path::{Path, PathBuf};
 
 pub use accel::{accel, accel_choice, Accel, AccelChoice, ACCEL_ENV};
 pub use builder::QemuBuilder;
+pub use cmdline::DiskBus;
 pub use error::{QemuError, Result};
 pub use firmware::Firmware;
 pub use vm::Vm;

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use berth_qemu::{Accel, Firmware, Qemu};
+use berth_qemu::{Accel, DiskBus, Firmware, Qemu};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -20,6 +20,9 @@ struct Args {
     /// Disk format as QEMU names it.
     #[arg(long, default_value = "raw")]
     format: String,
+    /// The disk's controller: QEMU's usual, GCE's default, or AWS's and GCE's NVMe.
+    #[arg(long, default_value = "virtio-blk", value_parser = ["virtio-blk", "virtio-scsi", "nvme"])]
+    disk_bus: String,
     /// Guest memory in MiB.
     #[arg(short, long, default_value_t = 1024)]
     memory: u32,
@@ -71,6 +74,11 @@ fn main() -> ExitCode {
     let mut builder = Qemu::builder()
         .disk(disk)
         .disk_format(&args.format)
+        .disk_bus(match args.disk_bus.as_str() {
+            "virtio-scsi" => DiskBus::VirtioScsi,
+            "nvme" => DiskBus::Nvme,
+            _ => DiskBus::VirtioBlk,
+        })
         .memory_mib(args.memory)
         .cpus(args.cpus)
         .snapshot(!args.persistent)

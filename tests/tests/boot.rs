@@ -8,7 +8,7 @@ use std::fs;
 use std::time::Duration;
 
 use berth_image::manifest::BuildManifest;
-use berth_qemu::Qemu;
+use berth_qemu::{DiskBus, Qemu};
 use berth_tests::*;
 
 /// TCG on a busy two-core machine: generous, never asserted on.
@@ -45,6 +45,49 @@ fn boots_to_stage2_on_a_read_only_verity_root() {
     // Every milestone line carries a timestamp.
     for l in console.lines().filter(|l| l.contains("berth: ")) {
         assert!(l.trim_start().starts_with('['), "no timestamp: {l}");
+    }
+}
+
+/// The image boots from the disk controllers of the clouds it is built for, not only QEMU's
+/// virtio-blk: GCE's virtio-scsi (`sda`) and the NVMe of AWS Nitro and GCE (`nvme0n1`).
+/// Stage 1 loads the controller's modules from the initramfs, finds ROOT and its hash
+/// tree by partition label, and stage 2 finds STATE on the same disk.
+#[test]
+#[ignore = "boots VMs; run by `cargo xtask test`"]
+fn boots_from_virtio_scsi_and_nvme_disks() {
+    if vm_tests_skipped() {
+        return;
+    }
+    let (disk, _) = shared_image();
+    for (bus, name, root, hash) in [
+        (
+            DiskBus::VirtioScsi,
+            "boots_from_virtio_scsi",
+            "sda2",
+            "sda3",
+        ),
+        (DiskBus::Nvme, "boots_from_nvme", "nvme0n1p2", "nvme0n1p3"),
+    ] {
+        let mut vm = Qemu::builder()
+            .name(name)
+            .disk(disk)
+            .disk_bus(bus)
+            .snapshot(true)
+            .spawn()
+            .unwrap();
+        let found = whole_line(&mut vm, "berth: stage1 found root", BOOT).unwrap();
+        assert!(
+            found.contains(root) && found.contains(hash),
+            "{bus:?}: {found}"
+        );
+        let line = whole_line(&mut vm, "berth: stage2 started", BOOT).unwrap();
+        assert!(
+            line.contains("(/ is /dev/mapper/root ext4 ro)"),
+            "{bus:?}: {line}"
+        );
+        vm.wait_for("berth: ready", BOOT).unwrap();
+        let console = vm.console();
+        assert!(!console.contains("berth: FAILED"), "{bus:?}: {console}");
     }
 }
 
