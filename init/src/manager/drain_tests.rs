@@ -290,3 +290,53 @@ fn delegate_with_controllers_enables_the_missing_ones_in_the_parent() {
         .iter()
         .any(|c| matches!(c, Call::Write(p, _) if p.starts_with(dir))));
 }
+
+#[test]
+fn delegate_with_user_hands_the_group_and_its_control_files_to_the_user() {
+    let fake = machine(&[
+        (
+            "k.service",
+            "[Service]\nExecStart=/usr/bin/k\nDelegate=yes\nUser=kube\n",
+        ),
+        (
+            "root.service",
+            "[Service]\nExecStart=+/usr/bin/k\nDelegate=yes\nUser=kube\n",
+        ),
+        (
+            "plain.service",
+            "[Service]\nExecStart=/usr/bin/k\nUser=kube\n",
+        ),
+    ]);
+    fake.write("/etc/passwd", "kube:x:1000:1001::/home/kube:/bin/sh\n");
+    // The kernel's files of a new group; cgroup.threads may be missing.
+    let dir = "/sys/fs/cgroup/system.slice/k.service";
+    for file in ["cgroup.procs", "cgroup.subtree_control"] {
+        fake.write(format!("{dir}/{file}"), "");
+    }
+    let mut m = manager(&fake);
+    for unit in ["k.service", "root.service", "plain.service"] {
+        m.start(&n(unit));
+    }
+    let chowned: Vec<(String, u32, u32)> = fake
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Chown(p, uid, gid) if p.starts_with("/sys/fs/cgroup") => {
+                Some((p.display().to_string(), uid, gid))
+            }
+            _ => None,
+        })
+        .collect();
+    // Only k.service's: root.service's command runs with full privileges (`+`), and
+    // plain.service delegates nothing.
+    assert_eq!(
+        chowned,
+        [
+            (dir.to_owned(), 1000, 1001),
+            (format!("{dir}/cgroup.procs"), 1000, 1001),
+            (format!("{dir}/cgroup.subtree_control"), 1000, 1001),
+            (format!("{dir}/cgroup.threads"), 1000, 1001),
+        ]
+    );
+    assert_eq!(m.slots[&n("k.service")].active_state(), Active::Active);
+}

@@ -216,6 +216,8 @@ impl Manager<'_> {
                 .map_err(|e| SpawnFailed::NotStarted(format!("cgroup {}: {e}", dir.display())))?;
             self.apply_limits(name, dir);
             self.delegate_controllers(name, dir);
+            self.hand_over_subtree(name, dir, spec.credentials.as_ref())
+                .map_err(SpawnFailed::NotStarted)?;
         }
         self.sys
             .spawn_command(&spec)
@@ -245,6 +247,46 @@ impl Manager<'_> {
                 self.log(&format!("berth: {name}: cannot set {file}={value}: {e}"));
             }
         }
+    }
+
+    /// `Delegate=yes` with `User=` (systemd.resource-control(5)): the delegatee may make
+    /// its own groups and move its processes, so the unit's cgroup folder and the files
+    /// that do that (`cgroup.procs`, `cgroup.subtree_control`, and `cgroup.threads`
+    /// where the kernel has it) belong to the user, as systemd 252's `cg_set_access`
+    /// makes them. A command run with `+` (no `credentials`) hands nothing over.
+    fn hand_over_subtree(
+        &self,
+        name: &UnitName,
+        dir: &Path,
+        credentials: Option<&(u32, u32, Vec<u32>)>,
+    ) -> Result<(), String> {
+        let delegated = self
+            .slots
+            .get(name)
+            .and_then(|s| s.unit.service.as_ref())
+            .is_some_and(|svc| svc.resources.delegate);
+        let (Some((uid, gid, _)), true) = (credentials, delegated) else {
+            return Ok(());
+        };
+        let files = [
+            (dir.to_path_buf(), true),
+            (dir.join("cgroup.procs"), true),
+            (dir.join("cgroup.subtree_control"), true),
+            (dir.join("cgroup.threads"), false),
+        ];
+        for (path, required) in files {
+            match self.sys.chown(&path, *uid, *gid) {
+                Ok(()) => {}
+                Err(e) if required => {
+                    return Err(format!(
+                        "Delegate=: cannot hand {} over: {e}",
+                        path.display()
+                    ))
+                }
+                Err(_) => {}
+            }
+        }
+        Ok(())
     }
 
     /// `Delegate=` with a controller list (systemd.resource-control(5)): each controller
