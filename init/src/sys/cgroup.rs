@@ -1,5 +1,5 @@
 //! A unit's cgroup (systemd.resource-control(5)): made with its parents and their
-//! controllers enabled, listed, and signalled as a whole.
+//! controllers enabled, listed, signalled as a whole, and removed once its unit is done.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -76,6 +76,43 @@ pub fn create_cgroup(root: &Path, dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Removes the cgroup at `dir` and every group below it (a delegatee's), deepest first, as
+/// systemd's `cg_trim`: a cgroup folder goes with `rmdir` alone, its files with it. A
+/// group still holding processes stays (EBUSY, as after `KillMode=process`), and so do its
+/// parents; that is said in the error. A group already gone is no error. Iterative: a
+/// delegated subtree may be nested deeper than PID 1's stack.
+pub fn remove_cgroup(dir: &Path) -> io::Result<()> {
+    let mut stack = vec![(dir.to_path_buf(), false)];
+    let mut busy = None;
+    while let Some((d, children_done)) = stack.pop() {
+        if children_done {
+            match std::fs::remove_dir(&d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    busy.get_or_insert_with(|| {
+                        io::Error::new(e.kind(), format!("cannot remove {}: {e}", d.display()))
+                    });
+                }
+            }
+            continue;
+        }
+        stack.push((d.clone(), true));
+        let entries = match std::fs::read_dir(&d) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                stack.push((entry.path(), false));
+            }
+        }
+    }
+    busy.map_or(Ok(()), Err)
+}
+
 /// Best effort: a controller the kernel refuses (busy, not available) is left off.
 fn enable_controllers(dir: &Path) {
     let Ok(available) = std::fs::read_to_string(dir.join("cgroup.controllers")) else {
@@ -89,5 +126,34 @@ fn enable_controllers(dir: &Path) {
     };
     for c in available.split_whitespace() {
         let _ = control.write_all(format!("+{c}").as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On an ordinary folder tree, a file stands for a group's processes: `rmdir` refuses
+    /// that folder (as EBUSY does on cgroupfs) and so its parents.
+    #[test]
+    fn groups_go_deepest_first_and_a_busy_one_stays_with_its_parents() {
+        let tmp = tempfile::tempdir().unwrap();
+        let unit = tmp.path().join("kubelet.service");
+        let deep = (0..200).fold(unit.join("pods"), |d, i| d.join(i.to_string()));
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::create_dir_all(unit.join("busy/inner")).unwrap();
+        std::fs::write(unit.join("busy/cgroup.procs"), "42\n").unwrap();
+
+        let err = remove_cgroup(&unit).unwrap_err();
+        assert!(err.to_string().contains("busy"), "{err}");
+        assert!(!unit.join("pods").exists());
+        assert!(!unit.join("busy/inner").exists());
+        assert!(unit.join("busy").exists());
+
+        std::fs::remove_file(unit.join("busy/cgroup.procs")).unwrap();
+        remove_cgroup(&unit).unwrap();
+        assert!(!unit.exists());
+        // Already gone: no error.
+        remove_cgroup(&unit).unwrap();
     }
 }

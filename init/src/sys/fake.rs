@@ -47,6 +47,7 @@ pub enum Call {
     /// A unit's command: unit, argv, cgroup.
     SpawnCommand(String, Vec<String>, Option<PathBuf>),
     CgroupCreate(PathBuf),
+    CgroupRemove(PathBuf),
     CgroupSignal(PathBuf, i32),
     Exec(PathBuf),
     Prefetch(PathBuf),
@@ -503,6 +504,11 @@ impl Syscalls for Fake {
 
     fn cgroup_create(&self, dir: &Path) -> io::Result<()> {
         self.record(Call::CgroupCreate(dir.to_path_buf()));
+        Ok(())
+    }
+
+    fn cgroup_remove(&self, dir: &Path) -> io::Result<()> {
+        self.record(Call::CgroupRemove(dir.to_path_buf()));
         Ok(())
     }
 

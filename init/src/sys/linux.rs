@@ -315,6 +315,10 @@ impl Syscalls for Linux {
         cgroup::signal_cgroup(dir, signal)
     }
 
+    fn cgroup_remove(&self, dir: &Path) -> io::Result<()> {
+        cgroup::remove_cgroup(dir)
+    }
+
     fn kill(&self, pid: i32, signal: i32) -> io::Result<()> {
         // SAFETY: kill(2) takes plain integers and touches no memory of ours; a raw call
         // because nix's `Signal` cannot name the real-time signals.

@@ -252,6 +252,8 @@ pub trait Syscalls {
     fn cgroup_create(&self, dir: &Path) -> io::Result<()>;
     /// Signals every process of a unit's cgroup; returns how many there were.
     fn cgroup_signal(&self, dir: &Path, signal: i32) -> io::Result<usize>;
+    /// Removes a unit's cgroup folder and the groups below it; one with processes stays.
+    fn cgroup_remove(&self, dir: &Path) -> io::Result<()>;
 }
 
 #[cfg(test)]
