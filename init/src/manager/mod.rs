@@ -273,6 +273,8 @@ pub fn slice_path(slice: &str) -> PathBuf {
 }
 
 #[cfg(test)]
+mod drain_restart_tests;
+#[cfg(test)]
 mod drain_tests;
 #[cfg(test)]
 mod exec_status_tests;

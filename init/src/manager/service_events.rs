@@ -65,7 +65,8 @@ impl Manager<'_> {
                 self.feed(name, event);
             }
             Action::Kill { target, signal } => match target {
-                crate::unit::lifecycle::KillTarget::Main(pid) => {
+                crate::unit::lifecycle::KillTarget::Main(pid)
+                | crate::unit::lifecycle::KillTarget::Control(pid) => {
                     let _ = self.sys.kill(pid as i32, signal);
                 }
                 crate::unit::lifecycle::KillTarget::Group => {

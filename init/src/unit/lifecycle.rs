@@ -23,7 +23,7 @@ use super::service::{KillMode, Restart, Service, ServiceType};
 
 #[path = "lifecycle_types.rs"]
 mod types;
-pub use types::{Action, Active, CommandSet, Event, Exit, Failure, KillTarget, Phase};
+pub use types::{Action, Active, CommandSet, DrainEnd, Event, Exit, Failure, KillTarget, Phase};
 
 const SIGKILL: i32 = 9;
 const SIGHUP: i32 = 1;
@@ -312,24 +312,7 @@ impl ServiceRun {
                 }
             }
             CommandSet::Start => self.next_after_start(svc, out),
-            CommandSet::StartPost => {
-                out.push(Action::Disarm);
-                if svc.service_type == ServiceType::Oneshot && self.main_pid.is_none() {
-                    if svc.remain_after_exit {
-                        self.set(Active::Active, Phase::Exited);
-                    } else {
-                        self.finish(svc, out);
-                    }
-                } else if self.main_pid.is_none() && svc.remain_after_exit {
-                    self.set(Active::Active, Phase::Exited);
-                } else {
-                    self.set(Active::Active, Phase::Running);
-                    // RuntimeMaxSec= counts from here; the start timeout is done.
-                    if let Some(t) = svc.runtime_max {
-                        out.push(Action::Arm(t));
-                    }
-                }
-            }
+            CommandSet::StartPost => self.enter_running(svc, out),
             CommandSet::Stop => self.signal_remaining(svc, out),
             CommandSet::StopPost => self.finish(svc, out),
             CommandSet::Reload => self.reload_done(None, out),
@@ -357,6 +340,31 @@ impl ServiceRun {
                 }
             }
             _ => self.control_pid = Some(pid),
+        }
+    }
+
+    /// The start is done (systemd's `service_enter_running`): a run that failed meanwhile
+    /// (its main process exited unclean during `ExecStartPost=`) is signalled; a main
+    /// process still there (or never known: forking without `PIDFile=`) is running; one
+    /// gone is `exited` with `RemainAfterExit=`, else the service stops, `ExecStop=`
+    /// included (a oneshot's run ends that way too).
+    fn enter_running(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        out.push(Action::Disarm);
+        if self.result.is_some() {
+            return self.enter_stop_signal(svc, out);
+        }
+        let main_gone = self.main_pid.is_none()
+            && (self.exec_main_pid.is_some() || svc.service_type == ServiceType::Oneshot);
+        if !main_gone {
+            self.set(Active::Active, Phase::Running);
+            // RuntimeMaxSec= counts from here; the start timeout is done.
+            if let Some(t) = svc.runtime_max {
+                out.push(Action::Arm(t));
+            }
+        } else if svc.remain_after_exit {
+            self.set(Active::Active, Phase::Exited);
+        } else {
+            self.enter_stop(svc, out);
         }
     }
 

@@ -40,6 +40,14 @@ impl ServiceRun {
         if self.control_pid == Some(pid) {
             self.control_pid = None;
             let Some((set, index)) = self.current else {
+                // A control process signalled by a stop: on once the main one is gone too.
+                if matches!(
+                    self.phase,
+                    Phase::StopSigterm | Phase::StopWatchdog | Phase::StopSigkill
+                ) && self.main_pid.is_none()
+                {
+                    self.begin_stop_post(svc, out);
+                }
                 return;
             };
             let ok = is_success(svc, how) || ignores_failure(svc, set, index);
@@ -94,16 +102,24 @@ impl ServiceRun {
                 self.result = Some(failure.unwrap_or(Failure::Protocol));
                 self.begin_stop(svc, out);
             }
-            Phase::Running | Phase::StartPost | Phase::Reload => {
+            // As systemd: the start's ExecStartPost= finishes first, then the service
+            // runs, is exited, or stops ([`Self::enter_running`]).
+            Phase::StartPost => {
                 if let Some(f) = failure {
-                    self.result = Some(f);
-                }
-                if svc.remain_after_exit && failure.is_none() {
-                    self.set(Active::Active, Phase::Exited);
-                } else {
-                    self.begin_stop(svc, out);
+                    self.result.get_or_insert(f);
                 }
             }
+            // A main process that fails is signalled what is left; one that ends cleanly
+            // leaves the unit exited (RemainAfterExit=) or stopping through ExecStop=.
+            Phase::Running | Phase::Reload => match failure {
+                Some(f) => {
+                    self.result = Some(f);
+                    self.enter_stop_signal(svc, out);
+                }
+                None if svc.remain_after_exit => self.set(Active::Active, Phase::Exited),
+                None if self.phase == Phase::Running => self.enter_stop(svc, out),
+                None => self.enter_stop_signal(svc, out),
+            },
             // The main process ended while stopping: on, unless ExecStop= still runs.
             Phase::StopSigterm | Phase::StopWatchdog | Phase::StopSigkill | Phase::Stop
                 if self.control_pid.is_none() && self.current.is_none() =>

@@ -1,0 +1,198 @@
+//! When `ExecStop=` runs and whom the stop signals reach, as systemd 252's
+//! `service_stop`, `service_enter_running` and `unit_kill_context`: `ExecStop=` from
+//! `running`/`exited` even with the main process gone, never from a start phase or
+//! after a failure; under `KillMode=mixed` the group gets SIGKILL only.
+
+use super::*;
+
+fn with(mut svc: Service, f: impl FnOnce(&mut Service)) -> Service {
+    f(&mut svc);
+    svc
+}
+
+fn spawns(actions: &[Action]) -> Vec<CommandSet> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Spawn { set, .. } => Some(*set),
+            _ => None,
+        })
+        .collect()
+}
+
+fn kills(actions: &[Action]) -> Vec<(KillTarget, i32)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Kill { target, signal } => Some((*target, *signal)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn oneshot_remaining(extra: &[&str]) -> Service {
+    let mut text = vec!["ExecStart=/bin/setup", "ExecStop=/bin/teardown"];
+    text.extend_from_slice(extra);
+    with(service(&text), |s| {
+        s.service_type = ServiceType::Oneshot;
+        s.remain_after_exit = true;
+    })
+}
+
+#[test]
+fn exec_stop_runs_for_an_exited_oneshot_whose_main_is_gone() {
+    let mut d = Drive::new(oneshot_remaining(&[]));
+    let pid = d.feed(Event::Start)[0];
+    d.feed(Event::Exited {
+        pid,
+        how: Exit::Code(0),
+    });
+    assert_eq!(d.state(), (Active::Active, Phase::Exited));
+    d.took();
+    d.feed(Event::Stop);
+    assert_eq!(spawns(&d.took()), [CommandSet::Stop]);
+    assert_eq!(d.state(), (Active::Deactivating, Phase::Stop));
+}
+
+#[test]
+fn a_main_process_that_ends_cleanly_runs_exec_stop_and_one_that_fails_does_not() {
+    let mut d = Drive::new(service(&["ExecStart=/bin/a", "ExecStop=/bin/stop-a"]));
+    let pid = d.feed(Event::Start)[0];
+    d.took();
+    d.feed(Event::Exited {
+        pid,
+        how: Exit::Code(0),
+    });
+    assert_eq!(spawns(&d.took()), [CommandSet::Stop]);
+
+    let mut d = Drive::new(service(&["ExecStart=/bin/a", "ExecStop=/bin/stop-a"]));
+    let pid = d.feed(Event::Start)[0];
+    d.took();
+    d.feed(Event::Exited {
+        pid,
+        how: Exit::Code(3),
+    });
+    let acts = d.took();
+    assert!(spawns(&acts).is_empty(), "{acts:?}");
+    assert_eq!(kills(&acts), [(KillTarget::Group, 15)]);
+    assert_eq!(d.run.result, Some(Failure::ExitCode));
+}
+
+#[test]
+fn a_stop_during_the_start_skips_exec_stop() {
+    let mut d = Drive::new(service(&[
+        "ExecStartPre=/bin/slow",
+        "ExecStart=/bin/a",
+        "ExecStop=/bin/stop-a",
+    ]));
+    // The start-pre command is spawned but never exits.
+    assert_eq!(spawns(&d.step(Event::Start)), [CommandSet::StartPre]);
+    d.step(Event::Spawned(Ok(7)));
+    d.took();
+    d.feed(Event::Stop);
+    let acts = d.took();
+    assert!(spawns(&acts).is_empty(), "{acts:?}");
+    assert_eq!(kills(&acts), [(KillTarget::Group, 15)]);
+}
+
+#[test]
+fn a_main_exit_during_exec_start_post_waits_for_it_then_stops_through_exec_stop() {
+    let mut svc = service(&["ExecStart=/bin/a", "ExecStop=/bin/stop-a"]);
+    svc.exec_start_post = exec::parse("/bin/post").expect("command");
+    let mut d = Drive::new(svc);
+    assert_eq!(spawns(&d.step(Event::Start)), [CommandSet::Start]);
+    assert_eq!(
+        spawns(&d.step(Event::Spawned(Ok(10)))),
+        [CommandSet::StartPost]
+    );
+    d.step(Event::Spawned(Ok(11)));
+    // The main process exits while ExecStartPost= runs: nothing yet.
+    d.feed(Event::Exited {
+        pid: 10,
+        how: Exit::Code(0),
+    });
+    assert_eq!(d.state(), (Active::Activating, Phase::StartPost));
+    d.took();
+    d.feed(Event::Exited {
+        pid: 11,
+        how: Exit::Code(0),
+    });
+    assert_eq!(spawns(&d.took()), [CommandSet::Stop]);
+}
+
+#[test]
+fn a_oneshot_without_remain_after_exit_ends_through_exec_stop() {
+    let mut d = Drive::new(with(oneshot_remaining(&[]), |s| {
+        s.remain_after_exit = false
+    }));
+    let pid = d.feed(Event::Start)[0];
+    d.took();
+    d.feed(Event::Exited {
+        pid,
+        how: Exit::Code(0),
+    });
+    assert_eq!(spawns(&d.took()), [CommandSet::Stop]);
+    assert_eq!(d.state(), (Active::Deactivating, Phase::Stop));
+}
+
+#[test]
+fn mixed_with_the_main_process_gone_sends_the_group_sigkill_only() {
+    let mut d = Drive::new(with(oneshot_remaining(&[]), |s| {
+        s.exec_stop.clear();
+        s.kill_mode = KillMode::Mixed;
+    }));
+    let pid = d.feed(Event::Start)[0];
+    d.feed(Event::Exited {
+        pid,
+        how: Exit::Code(0),
+    });
+    d.took();
+    d.feed(Event::Stop);
+    assert_eq!(kills(&d.took()), [(KillTarget::Group, 9)]);
+    assert_eq!(d.state(), (Active::Inactive, Phase::Dead));
+
+    // Without SendSIGKILL=, nothing is signalled at all.
+    let mut d = Drive::new(with(oneshot_remaining(&[]), |s| {
+        s.exec_stop.clear();
+        s.kill_mode = KillMode::Mixed;
+        s.send_sigkill = false;
+    }));
+    let pid = d.feed(Event::Start)[0];
+    d.feed(Event::Exited {
+        pid,
+        how: Exit::Code(0),
+    });
+    d.took();
+    d.feed(Event::Stop);
+    assert!(kills(&d.took()).is_empty());
+    assert_eq!(d.state(), (Active::Inactive, Phase::Dead));
+}
+
+#[test]
+fn mixed_and_process_signal_a_running_control_process_never_the_group() {
+    for mode in [KillMode::Mixed, KillMode::Process] {
+        let mut d = Drive::new(with(service(&["ExecStart=/bin/a"]), |s| {
+            s.exec_start_pre = exec::parse("/bin/slow").expect("command");
+            s.kill_mode = mode;
+            s.timeout_stop = Some(Duration::from_secs(3));
+        }));
+        d.step(Event::Start);
+        d.step(Event::Spawned(Ok(7)));
+        d.feed(Event::Stop);
+        assert_eq!(kills(&d.took()), [(KillTarget::Control(7), 15)], "{mode:?}");
+        assert_eq!(d.state(), (Active::Deactivating, Phase::StopSigterm));
+        // It ignores SIGTERM: SIGKILL after TimeoutStopSec=, to it (mixed: the group).
+        d.feed(Event::Timer);
+        let want = match mode {
+            KillMode::Mixed => KillTarget::Group,
+            _ => KillTarget::Control(7),
+        };
+        assert_eq!(kills(&d.took()), [(want, 9)], "{mode:?}");
+        d.feed(Event::Exited {
+            pid: 7,
+            how: Exit::Signal(9),
+        });
+        assert_eq!(d.state(), (Active::Failed, Phase::Failed), "{mode:?}");
+        assert_eq!(d.run.result, Some(Failure::Timeout));
+    }
+}
