@@ -134,3 +134,34 @@ fn a_builtin_unit_claims_no_file_and_no_cgroup() {
     assert_eq!(prop(&m, "berth-early.service", "FragmentPath"), "");
     assert_eq!(prop(&m, "berth-early.service", "ControlGroup"), "");
 }
+
+#[test]
+fn each_command_of_the_run_is_shown_with_its_process_and_end() {
+    let fake = machine(&[(
+        "p.service",
+        "[Service]\nExecStartPre=/bin/mkdir -p /run/p\nExecStartPre=-/usr/bin/check\n\
+         ExecStart=/usr/bin/p\nExecStop=/bin/stop-p\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start(&n("p.service"));
+    let first_pre = fake.next_pid.get() - 1;
+    m.child_exited(first_pre, crate::unit::lifecycle::Exit::Code(0));
+    m.child_exited(first_pre + 1, crate::unit::lifecycle::Exit::Code(1));
+    let shown: Vec<String> = m
+        .properties(&n("p.service"))
+        .expect("loaded")
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("Exec") && !k.starts_with("ExecMain"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let main = first_pre + 2;
+    assert_eq!(
+        shown,
+        [
+            format!("ExecStartPre={{ path=/bin/mkdir ; argv[]=/bin/mkdir -p /run/p ; ignore_errors=no ; pid={first_pre} ; code=exited ; status=0 }}"),
+            format!("ExecStartPre={{ path=/usr/bin/check ; argv[]=/usr/bin/check ; ignore_errors=yes ; pid={} ; code=exited ; status=1 }}", first_pre + 1),
+            format!("ExecStart={{ path=/usr/bin/p ; argv[]=/usr/bin/p ; ignore_errors=no ; pid={main} ; code=(null) ; status=0/0 }}"),
+            "ExecStop={ path=/bin/stop-p ; argv[]=/bin/stop-p ; ignore_errors=no ; pid=0 ; code=(null) ; status=0/0 }".to_owned(),
+        ]
+    );
+}

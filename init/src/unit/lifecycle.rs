@@ -19,6 +19,7 @@
 use std::time::Duration;
 
 use super::exec::ExecCommand;
+use super::exec_record::ExecRecord;
 use super::service::{KillMode, Restart, Service, ServiceType};
 
 #[path = "lifecycle_types.rs"]
@@ -57,6 +58,8 @@ pub struct ServiceRun {
     watchdog_armed: bool,
     /// How the last reload ended (`None` before any, or while one runs).
     pub reload_result: Option<Failure>,
+    /// The process of each command run since the start began, one per command.
+    pub exec_records: Vec<ExecRecord>,
 }
 
 impl Default for ServiceRun {
@@ -77,6 +80,7 @@ impl Default for ServiceRun {
             watchdog_override: None,
             watchdog_armed: false,
             reload_result: None,
+            exec_records: Vec::new(),
         }
     }
 }
@@ -285,6 +289,7 @@ impl ServiceRun {
         self.main_pid = None;
         self.exec_main_pid = None;
         self.main_exit = None;
+        self.exec_records.clear();
         self.watchdog_override = None;
         self.set(Active::Activating, Phase::StartPre);
         if let Some(t) = svc.timeout_start {
@@ -319,13 +324,45 @@ impl ServiceRun {
         }
     }
 
+    /// Command `index` of `set` runs as `pid` (replacing what it did before in this run).
+    fn record_spawn(&mut self, pid: u32) {
+        let Some((set, index)) = self.current else {
+            return;
+        };
+        self.exec_records
+            .retain(|r| (r.set, r.index) != (set, index));
+        self.exec_records.push(ExecRecord {
+            set,
+            index,
+            pid,
+            exit: None,
+        });
+    }
+
+    /// `pid`, a command's process, ended.
+    fn record_exit(&mut self, pid: u32, how: Exit) {
+        if let Some(r) = self
+            .exec_records
+            .iter_mut()
+            .rev()
+            .find(|r| r.pid == pid && r.exit.is_none())
+        {
+            r.exit = Some(how);
+        }
+    }
+
     fn spawned(&mut self, svc: &Service, pid: u32, out: &mut Vec<Action>) {
+        self.record_spawn(pid);
         match self.current {
             Some((CommandSet::Start, _))
                 if svc.service_type == ServiceType::Forking
                     || svc.service_type == ServiceType::Oneshot =>
             {
                 self.control_pid = Some(pid);
+                // A oneshot's start command is its main process for systemctl.
+                if svc.service_type == ServiceType::Oneshot {
+                    self.exec_main_pid = Some(pid);
+                }
             }
             Some((CommandSet::Start, _)) => {
                 self.main_pid = Some(pid);

@@ -17,6 +17,8 @@ impl ServiceRun {
         out: &mut Vec<Action>,
     ) {
         let how = Exit::Code(status);
+        self.record_spawn(pid);
+        self.record_exit(pid, how);
         let main = matches!(self.current, Some((CommandSet::Start, _)))
             && !matches!(
                 svc.service_type,
@@ -24,7 +26,7 @@ impl ServiceRun {
             );
         if !main {
             self.control_pid = Some(pid);
-            return self.exited(svc, pid, how, out);
+            return self.process_exited(svc, pid, how, out);
         }
         self.current = None;
         self.exec_main_pid = Some(pid);
@@ -37,6 +39,11 @@ impl ServiceRun {
     }
 
     pub(super) fn exited(&mut self, svc: &Service, pid: u32, how: Exit, out: &mut Vec<Action>) {
+        self.record_exit(pid, how);
+        self.process_exited(svc, pid, how, out);
+    }
+
+    fn process_exited(&mut self, svc: &Service, pid: u32, how: Exit, out: &mut Vec<Action>) {
         if self.control_pid == Some(pid) {
             self.control_pid = None;
             let Some((set, index)) = self.current else {
@@ -50,6 +57,9 @@ impl ServiceRun {
                 }
                 return;
             };
+            if set == CommandSet::Start && svc.service_type == ServiceType::Oneshot {
+                self.main_exit = Some(how);
+            }
             let ok = is_success(svc, how) || ignores_failure(svc, set, index);
             if set == CommandSet::Reload && !ok {
                 let failure = match how {
