@@ -34,24 +34,42 @@ fn a_main_process_that_fails_a_step_before_exec_exits_with_the_steps_status() {
         (Step::User, "217"),
         (Step::Chdir, "200"),
     ] {
-        let fake = machine(&[("x.service", "[Service]\nExecStart=/usr/bin/x\n")]);
-        fail_at(&fake, "/usr/bin/x", step);
-        let mut m = manager(&fake);
-        m.start(&n("x.service"));
-        let pid = fake.next_pid.get() - 1;
-        assert_eq!(m.slots[&n("x.service")].active_state(), Active::Failed);
-        assert_eq!(prop(&m, "x.service", "Result"), "exit-code");
-        assert_eq!(prop(&m, "x.service", "MainPID"), "0");
-        assert_eq!(prop(&m, "x.service", "ExecMainPID"), pid.to_string());
-        assert_eq!(prop(&m, "x.service", "ExecMainCode"), "1", "CLD_EXITED");
-        assert_eq!(prop(&m, "x.service", "ExecMainStatus"), status, "{step:?}");
-        let said = format!(
-            "berth: FAILED x.service: exit-code (exit {status}/{})",
-            step.name()
-        );
-        assert!(fake.logs().contains(&said), "{:?}", fake.logs());
-        // Never started: no "started" line before the failure.
-        assert!(!fake.logs().contains(&"berth: started x.service".to_owned()));
+        for kind in ["simple", "idle", "exec", "notify"] {
+            let fake = machine(&[(
+                "x.service",
+                &format!("[Service]\nType={kind}\nExecStart=/usr/bin/x\n"),
+            )]);
+            fail_at(&fake, "/usr/bin/x", step);
+            let mut m = manager(&fake);
+            m.start(&n("x.service"));
+            let pid = fake.next_pid.get() - 1;
+            assert_eq!(m.slots[&n("x.service")].active_state(), Active::Failed);
+            assert_eq!(prop(&m, "x.service", "Result"), "exit-code");
+            assert_eq!(prop(&m, "x.service", "MainPID"), "0");
+            assert_eq!(prop(&m, "x.service", "ExecMainPID"), pid.to_string());
+            assert_eq!(prop(&m, "x.service", "ExecMainCode"), "1", "CLD_EXITED");
+            assert_eq!(prop(&m, "x.service", "ExecMainStatus"), status, "{step:?}");
+            let said = format!(
+                "berth: FAILED x.service: exit-code (exit {status}/{})",
+                step.name()
+            );
+            let logs = fake.logs();
+            let failed = logs.iter().position(|l| *l == said);
+            assert!(failed.is_some(), "{kind}: {logs:?}");
+            // As systemd 252: simple and idle are started at the fork ("Started x."),
+            // then fail; exec and notify were never started.
+            let started = logs.iter().position(|l| l == "berth: started x.service");
+            if matches!(kind, "simple" | "idle") {
+                assert!(
+                    started.is_some_and(|s| Some(s) < failed),
+                    "{kind}: {logs:?}"
+                );
+                assert_eq!(prop(&m, "x.service", "JobResult"), "done", "{kind}");
+            } else {
+                assert_eq!(started, None, "{kind}: {logs:?}");
+                assert_eq!(prop(&m, "x.service", "JobResult"), "failed", "{kind}");
+            }
+        }
     }
 }
 

@@ -260,6 +260,16 @@ impl Manager<'_> {
                     .join(" "),
             ),
             ("Job", self.has_job(name).to_string()),
+            // The result systemctl's wait reads (systemd's JobRemoved signal's).
+            (
+                "JobResult",
+                match slot.job_done {
+                    Some(true) => "done",
+                    Some(false) => "failed",
+                    None => "",
+                }
+                .into(),
+            ),
             ("ActiveEnterTimestampMonotonic", micros(slot.activated_at)),
             ("InactiveExitTimestampMonotonic", micros(slot.started_at)),
             (

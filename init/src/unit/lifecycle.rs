@@ -107,6 +107,13 @@ fn ignores_failure(svc: &Service, set: CommandSet, index: usize) -> bool {
         .is_some_and(|c| c.flags.ignore_failure)
 }
 
+/// Whether the service is started as soon as its main process is forked (`Type=simple`
+/// and `idle`, systemd 252's `service_enter_start`), so that a main process that fails
+/// before `execve` fails a started service; the other types wait for the program.
+pub fn active_at_fork(svc: &Service) -> bool {
+    matches!(svc.service_type, ServiceType::Simple | ServiceType::Idle)
+}
+
 /// Whether `how` counts as success for this service.
 pub fn is_success(svc: &Service, how: Exit) -> bool {
     match how {

@@ -7,8 +7,9 @@ use super::*;
 impl ServiceRun {
     /// The command's process never ran its program: a control process is a command that
     /// exited with `status`; a main process ends the start there (its program never ran,
-    /// so it was never started, as systemd's `Type=exec` sees it) with `status` as the
-    /// main process's exit.
+    /// so it was never started, as systemd's `Type=exec` and `notify` see it) with
+    /// `status` as the main process's exit. (`Type=simple` and `idle` were started at the
+    /// fork: the engine feeds them the spawn and the exit instead, see [`active_at_fork`].)
     pub(super) fn exited_before_exec(
         &mut self,
         svc: &Service,
