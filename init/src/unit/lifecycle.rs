@@ -123,7 +123,8 @@ pub fn is_success(svc: &Service, how: Exit) -> bool {
     }
 }
 
-/// The restart table of systemd.service(5).
+/// The restart table of systemd.service(5), as 252's `service_shall_restart` applies
+/// it: `how` is the main process's end (`RestartPreventExitStatus=` looks at it only).
 pub fn should_restart(svc: &Service, failure: Option<Failure>, how: Option<Exit>) -> bool {
     if let Some(how) = how {
         let code = match how {
@@ -141,10 +142,9 @@ pub fn should_restart(svc: &Service, failure: Option<Failure>, how: Option<Exit>
         Restart::Always => true,
         Restart::OnSuccess => clean,
         Restart::OnFailure => !clean && failure != Some(Failure::StartLimit),
-        Restart::OnAbnormal => matches!(
-            failure,
-            Some(Failure::Signal | Failure::Timeout | Failure::Watchdog)
-        ),
+        // systemd 252's service_shall_restart: any failure but an exit code (a signal,
+        // timeout, watchdog, and also resources or protocol).
+        Restart::OnAbnormal => !clean && failure != Some(Failure::ExitCode),
         Restart::OnAbort => unclean_signal,
         Restart::OnWatchdog => failure == Some(Failure::Watchdog),
     }

@@ -129,7 +129,7 @@ impl ServiceRun {
     /// restart when allowed (no stop was asked for) and `Restart=` says so for that result.
     fn end(&mut self, svc: &Service, may_restart: bool, out: &mut Vec<Action>) {
         out.push(Action::Disarm);
-        if may_restart && !self.stop_requested && should_restart(svc, self.result, self.last_exit) {
+        if may_restart && !self.stop_requested && should_restart(svc, self.result, self.main_exit) {
             self.set(Active::Activating, Phase::AutoRestart);
             out.push(Action::Arm(svc.restart_sec));
             return;

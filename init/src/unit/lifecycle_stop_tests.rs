@@ -196,3 +196,28 @@ fn mixed_and_process_signal_a_running_control_process_never_the_group() {
         assert_eq!(d.run.result, Some(Failure::Timeout));
     }
 }
+
+#[test]
+fn restart_prevent_exit_status_looks_at_the_main_process_not_a_control_command() {
+    // ExecStop= exits 3 (RestartPreventExitStatus=3) after a main process killed by a
+    // signal: the restart is decided on the main process's end, as systemd does.
+    let mut d = Drive::new(with(
+        service(&["ExecStart=/bin/a", "ExecStop=/bin/stop-a"]),
+        |s| {
+            s.restart = Restart::OnFailure;
+            s.restart_prevent_exit_status = vec![3];
+        },
+    ));
+    let main = d.feed(Event::Start)[0];
+    d.step(Event::Exited {
+        pid: main,
+        how: Exit::Code(0),
+    });
+    d.step(Event::Spawned(Ok(50)));
+    d.feed(Event::Exited {
+        pid: 50,
+        how: Exit::Code(3),
+    });
+    assert_eq!(d.run.result, Some(Failure::ExitCode));
+    assert_eq!(d.state(), (Active::Activating, Phase::AutoRestart));
+}

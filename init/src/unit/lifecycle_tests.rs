@@ -151,6 +151,10 @@ fn restart_policies_follow_the_table() {
         (Restart::OnSuccess, None, true),
         (Restart::OnAbnormal, Some(Failure::ExitCode), false),
         (Restart::OnAbnormal, Some(Failure::Signal), true),
+        // systemd restarts on-abnormal on any result but success and exit-code.
+        (Restart::OnAbnormal, Some(Failure::Protocol), true),
+        (Restart::OnAbnormal, Some(Failure::Resources), true),
+        (Restart::OnAbnormal, None, false),
         (Restart::OnAbort, Some(Failure::Timeout), false),
         (Restart::OnWatchdog, Some(Failure::Watchdog), true),
         (Restart::No, Some(Failure::Signal), false),
