@@ -249,10 +249,6 @@ impl ServiceRun {
                     // then SIGKILL after TimeoutAbortSec= (which defaults to TimeoutStopSec=).
                     self.result = Some(Failure::Watchdog);
                     self.set(Active::Deactivating, Phase::Stop);
-                    match svc.timeout_stop {
-                        Some(t) => out.push(Action::Arm(t)),
-                        None => out.push(Action::Disarm),
-                    }
                     self.signal(svc, svc.watchdog_signal, Phase::StopWatchdog, out);
                 }
             }

@@ -30,11 +30,13 @@ impl ServiceRun {
         }
     }
 
-    /// `stop`: `ExecStop=` when there is one, then the stop signal.
+    /// `stop`: `ExecStop=` when there is one, then the stop signal. As on systemd, each
+    /// step of a stop (`ExecStop=`, the stop signal, SIGKILL, `ExecStopPost=`) has a
+    /// `TimeoutStopSec=` of its own.
     pub(super) fn enter_stop(&mut self, svc: &Service, out: &mut Vec<Action>) {
         self.set(Active::Deactivating, Phase::Stop);
-        self.arm_stop_timeout(svc, out);
         if commands(svc, CommandSet::Stop) > 0 {
+            self.arm_stop_timeout(svc, out);
             self.run_from(svc, CommandSet::Stop, 0, out);
         } else {
             self.signal_remaining(svc, out);
@@ -44,11 +46,10 @@ impl ServiceRun {
     /// `stop-sigterm` without `ExecStop=`.
     pub(super) fn enter_stop_signal(&mut self, svc: &Service, out: &mut Vec<Action>) {
         self.set(Active::Deactivating, Phase::Stop);
-        self.arm_stop_timeout(svc, out);
         self.signal_remaining(svc, out);
     }
 
-    fn arm_stop_timeout(&self, svc: &Service, out: &mut Vec<Action>) {
+    pub(super) fn arm_stop_timeout(&self, svc: &Service, out: &mut Vec<Action>) {
         match svc.timeout_stop {
             Some(t) => out.push(Action::Arm(t)),
             None => out.push(Action::Disarm),
@@ -97,6 +98,7 @@ impl ServiceRun {
             }
             return self.begin_stop_post(svc, out);
         }
+        self.arm_stop_timeout(svc, out);
         for &target in &targets {
             out.push(Action::Kill { target, signal });
             if svc.send_sighup && phase == Phase::StopSigterm {
@@ -114,6 +116,9 @@ impl ServiceRun {
 
     pub(super) fn begin_stop_post(&mut self, svc: &Service, out: &mut Vec<Action>) {
         self.set(Active::Deactivating, Phase::StopPost);
+        if commands(svc, CommandSet::StopPost) > 0 {
+            self.arm_stop_timeout(svc, out);
+        }
         self.run_from(svc, CommandSet::StopPost, 0, out);
     }
 
@@ -191,13 +196,11 @@ impl ServiceRun {
             // of time gets the stop signal (TimeoutStopFailureMode=terminate), then SIGKILL.
             Phase::Stop => {
                 self.result.get_or_insert(Failure::Timeout);
-                self.arm_stop_timeout(svc, out);
                 self.signal_remaining(svc, out);
             }
             Phase::StopSigterm | Phase::StopWatchdog => {
                 self.result.get_or_insert(Failure::Timeout);
                 if svc.send_sigkill {
-                    self.arm_stop_timeout(svc, out);
                     self.signal(svc, SIGKILL, Phase::StopSigkill, out);
                 } else {
                     self.main_pid = None;

@@ -221,3 +221,71 @@ fn restart_prevent_exit_status_looks_at_the_main_process_not_a_control_command()
     assert_eq!(d.run.result, Some(Failure::ExitCode));
     assert_eq!(d.state(), (Active::Activating, Phase::AutoRestart));
 }
+
+#[test]
+fn each_step_of_a_stop_has_timeout_stop_sec_of_its_own() {
+    let mut d = Drive::new(with(
+        service(&["ExecStart=/bin/a", "ExecStop=/bin/stop-a"]),
+        |s| {
+            s.timeout_stop = Some(Duration::from_secs(3));
+            s.exec_stop_post = exec::parse("/bin/post").expect("command");
+        },
+    ));
+    let main = d.feed(Event::Start)[0];
+    d.took();
+    assert_eq!(
+        d.step(Event::Stop),
+        [
+            Action::Arm(Duration::from_secs(3)),
+            Action::Spawn {
+                set: CommandSet::Stop,
+                index: 0
+            }
+        ]
+    );
+    d.step(Event::Spawned(Ok(60)));
+    // ExecStop= done: the stop signal, with a fresh TimeoutStopSec=.
+    assert_eq!(
+        d.step(Event::Exited {
+            pid: 60,
+            how: Exit::Code(0),
+        }),
+        [
+            Action::Arm(Duration::from_secs(3)),
+            Action::Kill {
+                target: KillTarget::Group,
+                signal: 15
+            }
+        ]
+    );
+    // The main process ends: ExecStopPost=, with its own TimeoutStopSec=.
+    assert_eq!(
+        d.step(Event::Exited {
+            pid: main,
+            how: Exit::Signal(15),
+        }),
+        [
+            Action::Arm(Duration::from_secs(3)),
+            Action::Spawn {
+                set: CommandSet::StopPost,
+                index: 0
+            }
+        ]
+    );
+    assert_eq!(d.run.result, None);
+}
+
+#[test]
+fn exec_stop_out_of_time_gets_the_stop_signal_then_sigkill() {
+    let mut d = Drive::new(with(
+        service(&["ExecStart=/bin/a", "ExecStop=/bin/stuck"]),
+        |s| s.timeout_stop = Some(Duration::from_secs(3)),
+    ));
+    d.feed(Event::Start);
+    d.step(Event::Stop);
+    d.step(Event::Spawned(Ok(61)));
+    // TimeoutStopFailureMode=terminate: SIGTERM first, as systemd 252.
+    assert_eq!(kills(&d.step(Event::Timer)), [(KillTarget::Group, 15)]);
+    assert_eq!(d.run.result, Some(Failure::Timeout));
+    assert_eq!(kills(&d.step(Event::Timer)), [(KillTarget::Group, 9)]);
+}
