@@ -3,6 +3,7 @@
 //! that failed a step before `execve` counts as one that exited with that step's status.
 
 use super::*;
+use crate::unit::service::NotifyAccess;
 
 impl ServiceRun {
     /// The command's process never ran its program: a control process is a command that
@@ -105,11 +106,20 @@ impl ServiceRun {
             Exit::Signal(_) => Failure::Signal,
         });
         match self.phase {
-            Phase::Start | Phase::StartPost
+            Phase::Start
                 if svc.service_type == ServiceType::Notify
                     || svc.service_type == ServiceType::NotifyReload =>
             {
-                // Exited before READY=1: a failure even with exit 0.
+                // Exited before READY=1: a failure even with exit 0, unless with
+                // RemainAfterExit= another process of the unit may still say READY=1
+                // (systemd 252: NotifyAccess= other than main).
+                let others_may_notify = matches!(
+                    svc.notify_access,
+                    Some(NotifyAccess::Exec | NotifyAccess::All)
+                );
+                if failure.is_none() && svc.remain_after_exit && others_may_notify {
+                    return;
+                }
                 self.result = Some(failure.unwrap_or(Failure::Protocol));
                 self.begin_stop(svc, out);
             }

@@ -289,3 +289,28 @@ fn exec_stop_out_of_time_gets_the_stop_signal_then_sigkill() {
     assert_eq!(d.run.result, Some(Failure::Timeout));
     assert_eq!(kills(&d.step(Event::Timer)), [(KillTarget::Group, 9)]);
 }
+
+#[test]
+fn a_notify_main_process_ending_cleanly_after_ready_stops_through_exec_stop() {
+    // READY=1 came; the main process exits 0 while ExecStartPost= runs: as systemd, the
+    // start finishes, then the service stops (no protocol failure).
+    let mut svc = service(&["ExecStart=/bin/a", "ExecStop=/bin/stop-a"]);
+    svc.service_type = ServiceType::Notify;
+    svc.exec_start_post = exec::parse("/bin/post").expect("command");
+    let mut d = Drive::new(svc);
+    d.step(Event::Start);
+    d.step(Event::Spawned(Ok(10)));
+    assert_eq!(spawns(&d.step(Event::Ready)), [CommandSet::StartPost]);
+    d.step(Event::Spawned(Ok(11)));
+    d.step(Event::Exited {
+        pid: 10,
+        how: Exit::Code(0),
+    });
+    assert_eq!(d.state(), (Active::Activating, Phase::StartPost));
+    let acts = d.step(Event::Exited {
+        pid: 11,
+        how: Exit::Code(0),
+    });
+    assert_eq!(spawns(&acts), [CommandSet::Stop]);
+    assert_eq!(d.run.result, None);
+}
