@@ -327,33 +327,6 @@ impl ServiceRun {
         }
     }
 
-    /// Command `index` of `set` runs as `pid` (replacing what it did before in this run).
-    fn record_spawn(&mut self, pid: u32) {
-        let Some((set, index)) = self.current else {
-            return;
-        };
-        self.exec_records
-            .retain(|r| (r.set, r.index) != (set, index));
-        self.exec_records.push(ExecRecord {
-            set,
-            index,
-            pid,
-            exit: None,
-        });
-    }
-
-    /// `pid`, a command's process, ended.
-    fn record_exit(&mut self, pid: u32, how: Exit) {
-        if let Some(r) = self
-            .exec_records
-            .iter_mut()
-            .rev()
-            .find(|r| r.pid == pid && r.exit.is_none())
-        {
-            r.exit = Some(how);
-        }
-    }
-
     fn spawned(&mut self, svc: &Service, pid: u32, out: &mut Vec<Action>) {
         self.record_spawn(pid);
         match self.current {
@@ -380,31 +353,6 @@ impl ServiceRun {
                 }
             }
             _ => self.control_pid = Some(pid),
-        }
-    }
-
-    /// The start is done (systemd's `service_enter_running`): a run that failed meanwhile
-    /// (its main process exited unclean during `ExecStartPost=`) is signalled; a main
-    /// process still there (or never known: forking without `PIDFile=`) is running; one
-    /// gone is `exited` with `RemainAfterExit=`, else the service stops, `ExecStop=`
-    /// included (a oneshot's run ends that way too).
-    fn enter_running(&mut self, svc: &Service, out: &mut Vec<Action>) {
-        out.push(Action::Disarm);
-        if self.result.is_some() {
-            return self.enter_stop_signal(svc, out);
-        }
-        let main_gone = self.main_pid.is_none()
-            && (self.exec_main_pid.is_some() || svc.service_type == ServiceType::Oneshot);
-        if !main_gone {
-            self.set(Active::Active, Phase::Running);
-            // RuntimeMaxSec= counts from here; the start timeout is done.
-            if let Some(t) = svc.runtime_max {
-                out.push(Action::Arm(t));
-            }
-        } else if svc.remain_after_exit {
-            self.set(Active::Active, Phase::Exited);
-        } else {
-            self.enter_stop(svc, out);
         }
     }
 

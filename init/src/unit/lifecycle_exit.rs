@@ -1,6 +1,8 @@
 //! A process of the service ended: a command's exit moves its set on (or fails the run),
 //! the main process's exit ends the run per `Type=` and `RemainAfterExit=`, and a process
 //! that failed a step before `execve` counts as one that exited with that step's status.
+//! Each command's process and end is recorded for `systemctl status`; when the start is
+//! done, whether the main process is still there decides running, exited or a stop.
 
 use super::*;
 use crate::unit::service::NotifyAccess;
@@ -148,6 +150,58 @@ impl ServiceRun {
                 self.begin_stop_post(svc, out);
             }
             _ => {}
+        }
+    }
+
+    /// Command `index` of `set` runs as `pid` (replacing what it did before in this run).
+    pub(super) fn record_spawn(&mut self, pid: u32) {
+        let Some((set, index)) = self.current else {
+            return;
+        };
+        self.exec_records
+            .retain(|r| (r.set, r.index) != (set, index));
+        self.exec_records.push(ExecRecord {
+            set,
+            index,
+            pid,
+            exit: None,
+        });
+    }
+
+    /// `pid`, a command's process, ended.
+    pub(super) fn record_exit(&mut self, pid: u32, how: Exit) {
+        if let Some(r) = self
+            .exec_records
+            .iter_mut()
+            .rev()
+            .find(|r| r.pid == pid && r.exit.is_none())
+        {
+            r.exit = Some(how);
+        }
+    }
+
+    /// The start is done (systemd's `service_enter_running`): a run that failed meanwhile
+    /// (its main process exited unclean during `ExecStartPost=`) is signalled; a main
+    /// process still there (or never known: forking without `PIDFile=`) is running; one
+    /// gone is `exited` with `RemainAfterExit=`, else the service stops, `ExecStop=`
+    /// included (a oneshot's run ends that way too).
+    pub(super) fn enter_running(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        out.push(Action::Disarm);
+        if self.result.is_some() {
+            return self.enter_stop_signal(svc, out);
+        }
+        let main_gone = self.main_pid.is_none()
+            && (self.exec_main_pid.is_some() || svc.service_type == ServiceType::Oneshot);
+        if !main_gone {
+            self.set(Active::Active, Phase::Running);
+            // RuntimeMaxSec= counts from here; the start timeout is done.
+            if let Some(t) = svc.runtime_max {
+                out.push(Action::Arm(t));
+            }
+        } else if svc.remain_after_exit {
+            self.set(Active::Active, Phase::Exited);
+        } else {
+            self.enter_stop(svc, out);
         }
     }
 }
