@@ -222,8 +222,9 @@ pub(crate) fn props(body: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Polls the units until none has a job, then fails like systemctl if one did not get
-/// where the verb meant it to.
+/// Polls the units until none has a job, then fails like systemctl if a job failed (a
+/// unit that failed after its job was done, as a `Type=simple` service whose program is
+/// missing, is no failure of the job, as on systemd).
 pub(crate) fn wait_for_jobs(ask: &Ask, verb: &str, units: &[String]) -> Result<Outcome, Outcome> {
     const POLL: Duration = Duration::from_millis(100);
     loop {
@@ -237,7 +238,7 @@ pub(crate) fn wait_for_jobs(ask: &Ask, verb: &str, units: &[String]) -> Result<O
             } else if reload_failed {
                 let result = p.get("ReloadResult").cloned().unwrap_or_default();
                 return Err(job_failed(unit, &result));
-            } else if verb != "stop" && p.get("ActiveState").map(String::as_str) == Some("failed") {
+            } else if verb != "stop" && p.get("JobResult").map(String::as_str) == Some("failed") {
                 let result = p.get("Result").cloned().unwrap_or_default();
                 return Err(job_failed(unit, &result));
             }
@@ -405,6 +406,30 @@ mod tests {
 
     fn argv(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_start_fails_when_its_job_failed_not_when_the_unit_failed_after() {
+        let answer = |job: &'static str| {
+            move |_: &str, _: &[String]| -> Result<Vec<String>, Outcome> {
+                Ok(vec![
+                    "Job=false".to_owned(),
+                    format!("JobResult={job}"),
+                    "ActiveState=failed".into(),
+                    "Result=exit-code".into(),
+                ])
+            }
+        };
+        let units = ["x.service".to_owned()];
+        // Type=simple whose program is missing: started, then failed. systemd's
+        // systemctl start says nothing and exits 0.
+        let done = wait_for_jobs(&answer("done"), "start", &units).expect("job done");
+        assert_eq!(done.code, 0);
+        let failed = wait_for_jobs(&answer("failed"), "start", &units).expect_err("job failed");
+        assert_eq!(failed.code, 1);
+        assert!(failed.stderr.starts_with(
+            "Job for x.service failed because the control process exited with error code."
+        ));
     }
 
     #[test]

@@ -4,6 +4,9 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use berth_init::unit::exec_record::{how_ended, signal_name};
+use berth_init::unit::lifecycle::Exit;
+
 use crate::{props, Ask, Outcome};
 
 /// The unit's last ten journal lines of this boot, as `systemctl status` shows them.
@@ -76,6 +79,7 @@ pub fn status(units: &[String], ask: &Ask) -> Outcome {
             line.push_str(&format!(" (Result: {result})"));
         }
         out.push_str(&format!("{line}\n"));
+        out.push_str(&process_lines(&body));
         out.push_str(&main_pid_line(&get, comm));
         let status = get("StatusText");
         if !status.is_empty() {
@@ -117,6 +121,35 @@ fn loaded_line(load: &str, path: &str, file_state: &str) -> String {
     }
 }
 
+/// systemd 252's `Process:` lines: every command of the run that ended, in the order of
+/// its properties (`ExecStartPre=`, `ExecStart=`, ... `ExecStopPost=`).
+fn process_lines(body: &[String]) -> String {
+    use berth_init::unit::exec_record::{parse, property, SETS};
+    let mut out = String::new();
+    for set in SETS {
+        let name = property(set);
+        for line in body {
+            let Some(value) = line
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('='))
+            else {
+                continue;
+            };
+            if let Some(shown) = parse(value) {
+                if let Some(exit) = shown.exit {
+                    out.push_str(&format!(
+                        "    Process: {} {name}={} ({})\n",
+                        shown.pid,
+                        shown.argv,
+                        how_ended(exit)
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// systemd 252's `Main PID:` line: the running main process and its name, or the last
 /// one and how it ended (`code=exited, status=226/NAMESPACE`); none when there was none.
 fn main_pid_line(get: &dyn Fn(&str) -> String, comm: fn(&str) -> String) -> String {
@@ -134,21 +167,9 @@ fn main_pid_line(get: &dyn Fn(&str) -> String, comm: fn(&str) -> String) -> Stri
     }
     let status: i32 = get("ExecMainStatus").parse().unwrap_or(0);
     let how = match get("ExecMainCode").parse::<i32>().unwrap_or(0) {
-        nix::libc::CLD_EXITED => format!(
-            "code=exited, status={}",
-            berth_init::unit::exit_status::with_name(status)
-        ),
-        code @ (nix::libc::CLD_KILLED | nix::libc::CLD_DUMPED) => {
-            let word = if code == nix::libc::CLD_KILLED {
-                "killed"
-            } else {
-                "dumped"
-            };
-            let signal = nix::sys::signal::Signal::try_from(status)
-                .map(|s| s.as_str().trim_start_matches("SIG").to_owned())
-                .unwrap_or_else(|_| status.to_string());
-            format!("code={word}, signal={signal}")
-        }
+        nix::libc::CLD_EXITED => how_ended(Exit::Code(status)),
+        nix::libc::CLD_KILLED => how_ended(Exit::Signal(status)),
+        nix::libc::CLD_DUMPED => format!("code=dumped, signal={}", signal_name(status)),
         _ => return format!("   Main PID: {last}\n"),
     };
     format!("   Main PID: {last} ({how})\n")
@@ -231,7 +252,7 @@ fn drop_ins(paths: &str) -> String {
 
 #[cfg(test)]
 mod drop_in_tests {
-    use super::{drop_ins, loaded_line, main_pid_line};
+    use super::{drop_ins, loaded_line, main_pid_line, process_lines};
 
     fn props<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> String + 'a {
         move |k| {
@@ -279,6 +300,26 @@ mod drop_in_tests {
             "   Main PID: 77 (sleep)\n"
         );
         assert_eq!(main_pid_line(&props(&[("MainPID", "0")]), no_comm), "");
+    }
+
+    #[test]
+    fn process_lines_show_each_ended_command_in_property_order() {
+        let body: Vec<String> = [
+            "Id=a.service",
+            "ExecStart={ path=/usr/bin/a ; argv[]=/usr/bin/a --serve ; ignore_errors=no ; pid=12 ; code=(null) ; status=0/0 }",
+            "ExecStartPre={ path=/bin/mkdir ; argv[]=/bin/mkdir -p /run/a ; ignore_errors=no ; pid=10 ; code=exited ; status=0 }",
+            "ExecStartPre={ path=/usr/bin/check ; argv[]=/usr/bin/check ; ignore_errors=yes ; pid=11 ; code=exited ; status=203 }",
+            "ExecStop={ path=/bin/kill ; argv[]=/bin/kill -TERM $MAINPID ; ignore_errors=no ; pid=0 ; code=(null) ; status=0/0 }",
+            "ExecStopPost={ path=/bin/rm ; argv[]=/bin/rm /run/a/pid ; ignore_errors=no ; pid=14 ; code=killed ; status=9/KILL }",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            process_lines(&body),
+            "    Process: 10 ExecStartPre=/bin/mkdir -p /run/a (code=exited, status=0/SUCCESS)\n\
+             \x20   Process: 11 ExecStartPre=/usr/bin/check (code=exited, status=203/EXEC)\n\
+             \x20   Process: 14 ExecStopPost=/bin/rm /run/a/pid (code=killed, signal=KILL)\n"
+        );
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! root shell on the serial console: `systemctl enable --now`, `is-enabled`,
 //! `list-unit-files`, `list-dependencies`, `reload`, `kill -s`, `reset-failed`, `mask` /
 //! `unmask`, `disable --now`, `reenable`, a unit whose main process leaves a child in its
-//! cgroup, the exit status of a step failed before `execve`, `WorkingDirectory=-`, a
-//! built-in unit's status, and `systemd-analyze time` (with systemd-boot's
-//! firmware and loader times), `blame` and `critical-chain [--fuzz]`.
+//! cgroup, the exit status of a step failed before `execve` (a `Type=simple` service
+//! started, then failed), `Process:` lines and `ExecStop=` of an exited oneshot,
+//! `WorkingDirectory=-`, a built-in unit's status, and `systemd-analyze time` (with
+//! systemd-boot's firmware and loader times), `blame` and `critical-chain [--fuzz]`.
 //! Run by `cargo xtask test` (ignored by a plain `cargo test`).
 
 use berth_tests::shell::Shell;
@@ -19,6 +20,8 @@ const LEFTOVER: &str = r#"busybox printf '[Service]\nExecStart=busybox sh -c "bu
 
 /// A service whose working directory is missing, and one that may miss it.
 const NO_DIR: &str = r#"busybox printf '[Service]\nExecStart=busybox true\nWorkingDirectory=/nonexistent\n' > /run/systemd/system/nodir.service"#;
+/// A oneshot that remains after exit, with a start-pre command and a teardown.
+const TEARDOWN: &str = r#"busybox printf '[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStartPre=busybox true\nExecStart=busybox true\nExecStop=busybox touch /run/teardown-ran\n' > /run/systemd/system/teardown.service"#;
 const MAYBE_DIR: &str = r#"busybox printf '[Service]\nType=oneshot\nExecStart=busybox sh -c "busybox pwd > /run/maybedir"\nWorkingDirectory=-/nonexistent\n' > /run/systemd/system/maybedir.service"#;
 
 /// What `command` printed, without the kernel's console lines (`[   14.478526] ...`)
@@ -212,8 +215,11 @@ fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
 
     // A step that fails between fork and exec: the exit status is the step's, as systemd
     // records it; with `-` a missing working directory is no error.
+    // Type=simple is started at the fork, as on systemd 252: the start job is done (exit
+    // 0), and the unit fails after it.
     sh.run(NO_DIR);
-    let _ = with_rc(&mut sh, "systemctl start nodir 2>&1");
+    let (out, rc) = with_rc(&mut sh, "systemctl start nodir 2>&1");
+    assert_eq!((out.trim(), rc), ("", 0), "{out}");
     let status = run(
         &mut sh,
         "busybox sleep 1; systemctl show -p ExecMainStatus --value nodir; systemctl status nodir",
@@ -221,9 +227,27 @@ fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
     assert!(status.starts_with("200\n"), "{status}");
     assert!(
         status.contains("(Result: exit-code)")
-            && status.contains("(code=exited, status=200/CHDIR)"),
+            && status.contains("(code=exited, status=200/CHDIR)")
+            && status.contains(" ExecStart=busybox true (code=exited, status=200/CHDIR)\n"),
         "{status}"
     );
+    // Each ended command of the run is a Process: line; ExecStop= runs on a stop of an
+    // exited oneshot, its main process long gone.
+    sh.run(TEARDOWN);
+    let status = run(
+        &mut sh,
+        "systemctl start teardown; systemctl status teardown",
+    );
+    assert!(
+        status.lines().any(|l| l.starts_with("    Process: ")
+            && l.ends_with(" ExecStartPre=busybox true (code=exited, status=0/SUCCESS)")),
+        "{status}"
+    );
+    let (out, rc) = with_rc(
+        &mut sh,
+        "systemctl stop teardown 2>&1; busybox test -e /run/teardown-ran",
+    );
+    assert_eq!((out.trim(), rc), ("", 0), "{out}");
     sh.run(MAYBE_DIR);
     let (out, rc) = with_rc(
         &mut sh,

@@ -93,6 +93,7 @@ impl Manager<'_> {
         let Some(slot) = self.slots.get_mut(&name) else {
             return self.job_done(&name, Err("not loaded".into()), &job.required_by);
         };
+        slot.job_done = None;
         match job.kind {
             JobKind::Verify => {
                 let ok = slot.active_state() == Active::Active;
@@ -163,6 +164,9 @@ impl Manager<'_> {
         required_by: &BTreeSet<UnitName>,
     ) {
         self.running.remove(name);
+        if let Some(slot) = self.slots.get_mut(name) {
+            slot.job_done = Some(result.is_ok());
+        }
         if self.restart_after_stop.remove(name) {
             self.enqueue_start(name);
         }
@@ -185,6 +189,9 @@ impl Manager<'_> {
     /// it again: what required it fails, and the queue goes on.
     pub(super) fn job_failed_before(&mut self, name: &UnitName, required_by: &BTreeSet<UnitName>) {
         self.running.remove(name);
+        if let Some(slot) = self.slots.get_mut(name) {
+            slot.job_done = Some(false);
+        }
         self.fail_dependents(name, required_by);
         self.fail_unmet_and_dispatch();
     }

@@ -9,18 +9,22 @@
 //! - control-group: `KillSignal=` to every process left, then SIGKILL after
 //!   `TimeoutStopSec=` (when `SendSIGKILL=yes`);
 //! - mixed: the remaining processes get SIGKILL at once (systemd sends the group only
-//!   the SIGKILL under mixed; without `SendSIGKILL=` they get `KillSignal=`);
+//!   the SIGKILL under mixed; without `SendSIGKILL=` they are left running, as there);
 //! - process and none: nothing is waited for; the rest is left running (a runtime's
 //!   containers), as before.
 //!
 //! A drain that runs out of time fails the unit with result `timeout`, as systemd's
 //! final-sigterm timeout does (even when the SIGKILL that follows empties the group), and
 //! its final-sigkill timeout (the group never empties: processes stuck in the kernel).
+//! As systemd decides `Restart=` only after these states, the run's end and restart are
+//! decided again when the drain ends ([`ServiceRun::drain_ended`]), with that result;
+//! the restart's `RestartSec=` counts from then.
 //! PID 1 is told of changes by its poll loop watching each draining cgroup's
 //! `cgroup.events` ([`Manager::drain_watches`], then [`Manager::cgroup_changed`]);
 //! nothing here waits or polls.
 
 use super::*;
+use crate::unit::lifecycle::DrainEnd;
 use crate::unit::service::KillMode;
 
 /// Where a drain is.
@@ -34,8 +38,8 @@ pub(super) struct Drain {
     sent: Sent,
     /// When the next signal goes (or the drain gives up); `None`: no time limit.
     deadline: Option<Duration>,
-    /// The stop signal's time ran out: the unit fails with result `timeout`.
-    timed_out: bool,
+    /// How it ended, once its time ran out (else: [`DrainEnd::Empty`]).
+    end: DrainEnd,
 }
 
 /// `populated 1` in a `cgroup.events` text.
@@ -73,13 +77,18 @@ impl Manager<'_> {
             return;
         }
         slot.drain_checked = true;
-        if matches!(svc.kill_mode, KillMode::Process | KillMode::None)
-            || !self.cgroup_populated(name)
-        {
+        // mixed without SendSIGKILL=: systemd's final-sigterm signals only the main and
+        // control processes, gone by now, so the rest is left running.
+        let signalled = match svc.kill_mode {
+            KillMode::ControlGroup => true,
+            KillMode::Mixed => svc.send_sigkill,
+            KillMode::Process | KillMode::None => false,
+        };
+        if !signalled || !self.cgroup_populated(name) {
             return;
         }
-        let (sent, signal) = match (svc.kill_mode, svc.send_sigkill) {
-            (KillMode::Mixed, true) => (Sent::Kill, nix::libc::SIGKILL),
+        let (sent, signal) = match svc.kill_mode {
+            KillMode::Mixed => (Sent::Kill, nix::libc::SIGKILL),
             _ => (Sent::Term, svc.kill_signal),
         };
         let dir = self.cgroup_of(name);
@@ -93,7 +102,7 @@ impl Manager<'_> {
             Drain {
                 sent,
                 deadline,
-                timed_out: false,
+                end: DrainEnd::Empty,
             },
         );
         if let Some(slot) = self.slots.get_mut(name) {
@@ -121,10 +130,13 @@ impl Manager<'_> {
         let Some(drain) = self.drains.remove(name) else {
             return;
         };
-        if let Some(slot) = self.slots.get_mut(name) {
-            slot.draining = false;
-            if drain.timed_out {
-                slot.run.leftovers_timed_out();
+        let Some(slot) = self.slots.get_mut(name) else {
+            return;
+        };
+        slot.draining = false;
+        if let Some(svc) = slot.unit.service.clone() {
+            for action in slot.run.drain_ended(&svc, drain.end) {
+                self.act(name, action);
             }
         }
         self.settle(name);
@@ -165,16 +177,16 @@ impl Manager<'_> {
                 if let Some(d) = self.drains.get_mut(&name) {
                     d.sent = Sent::Kill;
                     d.deadline = timeout.map(|t| now + t);
-                    d.timed_out = true;
+                    d.end = DrainEnd::TimedOut { may_restart: true };
                 }
             } else {
-                let why = match sent {
-                    Some(Sent::Kill) => "Processes still around after final SIGKILL",
-                    _ => "State 'final-sigterm' timed out. Skipping SIGKILL",
+                let (why, may_restart) = match sent {
+                    Some(Sent::Kill) => ("Processes still around after final SIGKILL", true),
+                    _ => ("State 'final-sigterm' timed out. Skipping SIGKILL", false),
                 };
                 self.log(&format!("berth: {name}: {why}. Entering failed mode."));
                 if let Some(d) = self.drains.get_mut(&name) {
-                    d.timed_out = true;
+                    d.end = DrainEnd::TimedOut { may_restart };
                 }
                 self.drain_done(&name);
             }

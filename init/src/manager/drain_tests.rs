@@ -191,6 +191,12 @@ fn an_automatic_restart_waits_for_the_group_to_empty() {
     assert_eq!(pid_of_opt(&m), None);
     group(&fake, false);
     m.cgroup_changed(&n("bomb.service"));
+    // As systemd (service_enter_dead after final-sigterm): RestartSec= counts from the
+    // drain's end.
+    m.fire_timers();
+    assert_eq!(pid_of_opt(&m), None);
+    assert_eq!(m.next_deadline(), Some(fake.now() + Duration::from_secs(1)));
+    fake.sleep(Duration::from_secs(1));
     m.fire_timers();
     assert_ne!(pid_of_opt(&m), None);
     assert_ne!(pid_of(&m, "bomb.service"), first);

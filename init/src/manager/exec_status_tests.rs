@@ -34,24 +34,42 @@ fn a_main_process_that_fails_a_step_before_exec_exits_with_the_steps_status() {
         (Step::User, "217"),
         (Step::Chdir, "200"),
     ] {
-        let fake = machine(&[("x.service", "[Service]\nExecStart=/usr/bin/x\n")]);
-        fail_at(&fake, "/usr/bin/x", step);
-        let mut m = manager(&fake);
-        m.start(&n("x.service"));
-        let pid = fake.next_pid.get() - 1;
-        assert_eq!(m.slots[&n("x.service")].active_state(), Active::Failed);
-        assert_eq!(prop(&m, "x.service", "Result"), "exit-code");
-        assert_eq!(prop(&m, "x.service", "MainPID"), "0");
-        assert_eq!(prop(&m, "x.service", "ExecMainPID"), pid.to_string());
-        assert_eq!(prop(&m, "x.service", "ExecMainCode"), "1", "CLD_EXITED");
-        assert_eq!(prop(&m, "x.service", "ExecMainStatus"), status, "{step:?}");
-        let said = format!(
-            "berth: FAILED x.service: exit-code (exit {status}/{})",
-            step.name()
-        );
-        assert!(fake.logs().contains(&said), "{:?}", fake.logs());
-        // Never started: no "started" line before the failure.
-        assert!(!fake.logs().contains(&"berth: started x.service".to_owned()));
+        for kind in ["simple", "idle", "exec", "notify"] {
+            let fake = machine(&[(
+                "x.service",
+                &format!("[Service]\nType={kind}\nExecStart=/usr/bin/x\n"),
+            )]);
+            fail_at(&fake, "/usr/bin/x", step);
+            let mut m = manager(&fake);
+            m.start(&n("x.service"));
+            let pid = fake.next_pid.get() - 1;
+            assert_eq!(m.slots[&n("x.service")].active_state(), Active::Failed);
+            assert_eq!(prop(&m, "x.service", "Result"), "exit-code");
+            assert_eq!(prop(&m, "x.service", "MainPID"), "0");
+            assert_eq!(prop(&m, "x.service", "ExecMainPID"), pid.to_string());
+            assert_eq!(prop(&m, "x.service", "ExecMainCode"), "1", "CLD_EXITED");
+            assert_eq!(prop(&m, "x.service", "ExecMainStatus"), status, "{step:?}");
+            let said = format!(
+                "berth: FAILED x.service: exit-code (exit {status}/{})",
+                step.name()
+            );
+            let logs = fake.logs();
+            let failed = logs.iter().position(|l| *l == said);
+            assert!(failed.is_some(), "{kind}: {logs:?}");
+            // As systemd 252: simple and idle are started at the fork ("Started x."),
+            // then fail; exec and notify were never started.
+            let started = logs.iter().position(|l| l == "berth: started x.service");
+            if matches!(kind, "simple" | "idle") {
+                assert!(
+                    started.is_some_and(|s| Some(s) < failed),
+                    "{kind}: {logs:?}"
+                );
+                assert_eq!(prop(&m, "x.service", "JobResult"), "done", "{kind}");
+            } else {
+                assert_eq!(started, None, "{kind}: {logs:?}");
+                assert_eq!(prop(&m, "x.service", "JobResult"), "failed", "{kind}");
+            }
+        }
     }
 }
 
@@ -133,4 +151,35 @@ fn a_builtin_unit_claims_no_file_and_no_cgroup() {
     assert_eq!(prop(&m, "berth-early.service", "ActiveState"), "active");
     assert_eq!(prop(&m, "berth-early.service", "FragmentPath"), "");
     assert_eq!(prop(&m, "berth-early.service", "ControlGroup"), "");
+}
+
+#[test]
+fn each_command_of_the_run_is_shown_with_its_process_and_end() {
+    let fake = machine(&[(
+        "p.service",
+        "[Service]\nExecStartPre=/bin/mkdir -p /run/p\nExecStartPre=-/usr/bin/check\n\
+         ExecStart=/usr/bin/p\nExecStop=/bin/stop-p\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start(&n("p.service"));
+    let first_pre = fake.next_pid.get() - 1;
+    m.child_exited(first_pre, crate::unit::lifecycle::Exit::Code(0));
+    m.child_exited(first_pre + 1, crate::unit::lifecycle::Exit::Code(1));
+    let shown: Vec<String> = m
+        .properties(&n("p.service"))
+        .expect("loaded")
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("Exec") && !k.starts_with("ExecMain"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let main = first_pre + 2;
+    assert_eq!(
+        shown,
+        [
+            format!("ExecStartPre={{ path=/bin/mkdir ; argv[]=/bin/mkdir -p /run/p ; ignore_errors=no ; pid={first_pre} ; code=exited ; status=0 }}"),
+            format!("ExecStartPre={{ path=/usr/bin/check ; argv[]=/usr/bin/check ; ignore_errors=yes ; pid={} ; code=exited ; status=1 }}", first_pre + 1),
+            format!("ExecStart={{ path=/usr/bin/p ; argv[]=/usr/bin/p ; ignore_errors=no ; pid={main} ; code=(null) ; status=0/0 }}"),
+            "ExecStop={ path=/bin/stop-p ; argv[]=/bin/stop-p ; ignore_errors=no ; pid=0 ; code=(null) ; status=0/0 }".to_owned(),
+        ]
+    );
 }

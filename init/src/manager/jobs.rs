@@ -260,6 +260,16 @@ impl Manager<'_> {
                     .join(" "),
             ),
             ("Job", self.has_job(name).to_string()),
+            // The result systemctl's wait reads (systemd's JobRemoved signal's).
+            (
+                "JobResult",
+                match slot.job_done {
+                    Some(true) => "done",
+                    Some(false) => "failed",
+                    None => "",
+                }
+                .into(),
+            ),
             ("ActiveEnterTimestampMonotonic", micros(slot.activated_at)),
             ("InactiveExitTimestampMonotonic", micros(slot.started_at)),
             (
@@ -297,6 +307,18 @@ impl Manager<'_> {
                 ("StatusText", slot.status.clone().unwrap_or_default()),
                 ("ControlGroup", self.control_group(name, slot)),
             ]);
+            // One line per command, as `systemctl show` prints them.
+            use crate::unit::exec_record::{property, show_value, SETS};
+            for set in SETS {
+                let commands = crate::unit::lifecycle::command_list(service, set);
+                for (index, command) in commands.iter().enumerate() {
+                    let record = run
+                        .exec_records
+                        .iter()
+                        .find(|r| (r.set, r.index) == (set, index));
+                    props.push((property(set), show_value(command, record)));
+                }
+            }
         }
         Some(props)
     }

@@ -66,6 +66,9 @@ pub struct Slot {
     pub draining: bool,
     /// Whether the ended run's cgroup was looked at for a drain.
     drain_checked: bool,
+    /// How its last job ended (`Some(true)`: done), as systemctl waits for it: a
+    /// `Type=simple` service that fails after it started had a job that was done.
+    pub job_done: Option<bool>,
 }
 
 impl Slot {
@@ -83,6 +86,7 @@ impl Slot {
             builtin: false,
             draining: false,
             drain_checked: false,
+            job_done: None,
         }
     }
 
@@ -272,6 +276,8 @@ pub fn slice_path(slice: &str) -> PathBuf {
     path
 }
 
+#[cfg(test)]
+mod drain_restart_tests;
 #[cfg(test)]
 mod drain_tests;
 #[cfg(test)]

@@ -54,18 +54,34 @@ impl Manager<'_> {
                     // As systemd: the process was there and exited with the step's status.
                     Err(SpawnFailed::BeforeExec { why, pid, status }) => {
                         self.log(&format!("berth: FAILED {name}: {why}"));
-                        if set == crate::unit::lifecycle::CommandSet::Start {
-                            if let Some(slot) = self.slots.get_mut(name) {
-                                slot.main_started_at = Some(now);
-                            }
+                        let main = set == crate::unit::lifecycle::CommandSet::Start;
+                        let mut at_fork = false;
+                        if let Some(slot) = self.slots.get_mut(name).filter(|_| main) {
+                            slot.main_started_at = Some(now);
+                            at_fork = slot
+                                .unit
+                                .service
+                                .as_ref()
+                                .is_some_and(crate::unit::lifecycle::active_at_fork);
                         }
-                        Event::ExitedBeforeExec { pid, status }
+                        if at_fork {
+                            // Type=simple and idle are started once forked, as on systemd
+                            // 252 ("Started X."); the main process's exit fails it after.
+                            self.feed(name, Event::Spawned(Ok(pid)));
+                            Event::Exited {
+                                pid,
+                                how: Exit::Code(status),
+                            }
+                        } else {
+                            Event::ExitedBeforeExec { pid, status }
+                        }
                     }
                 };
                 self.feed(name, event);
             }
             Action::Kill { target, signal } => match target {
-                crate::unit::lifecycle::KillTarget::Main(pid) => {
+                crate::unit::lifecycle::KillTarget::Main(pid)
+                | crate::unit::lifecycle::KillTarget::Control(pid) => {
                     let _ = self.sys.kill(pid as i32, signal);
                 }
                 crate::unit::lifecycle::KillTarget::Group => {

@@ -1,10 +1,13 @@
 //! The names systemd 252 gives exit statuses (systemd.exec(5), "Process Exit Codes"), as
 //! `systemctl status` prints them after the number (`status=226/NAMESPACE`): libc's two
 //! and systemd's own, the statuses of a child that failed a step before `execve`. The LSB
-//! names of 2–7 are printed by systemd only for SysV scripts, so they are not here.
+//! names of 2–7 are printed by systemd only for SysV scripts, so they are not here, nor
+//! are BSD's of 64–78 (`sysexits.h`): systemctl asks for the libc and systemd classes only.
+//! Checked against 252's `exit_status_mappings`: its `EXIT_APPARMOR_PROFILE` is named
+//! `APPARMOR`, and 255 is `EXCEPTION` (an exit that stands for a signal).
 
 /// (status, name), ordered by status.
-const NAMES: [(i32, &str); 45] = [
+const NAMES: [(i32, &str); 46] = [
     (0, "SUCCESS"),
     (1, "FAILURE"),
     (200, "CHDIR"),
@@ -37,7 +40,7 @@ const NAMES: [(i32, &str); 45] = [
     (228, "SECCOMP"),
     (229, "SELINUX_CONTEXT"),
     (230, "PERSONALITY"),
-    (231, "APPARMOR_PROFILE"),
+    (231, "APPARMOR"),
     (232, "ADDRESS_FAMILIES"),
     (233, "RUNTIME_DIRECTORY"),
     (235, "CHOWN"),
@@ -50,6 +53,7 @@ const NAMES: [(i32, &str); 45] = [
     (242, "NUMA_POLICY"),
     (243, "CREDENTIALS"),
     (245, "BPF"),
+    (255, "EXCEPTION"),
 ];
 
 /// systemd's name of exit status `status`, if it has one.
@@ -83,6 +87,13 @@ mod tests {
         assert_eq!(with_name(2), "2");
         assert_eq!(with_name(223), "223");
         assert_eq!(with_name(234), "234");
+        // 252's names where the constant's name differs, and the last one.
+        assert_eq!(with_name(231), "231/APPARMOR");
+        assert_eq!(with_name(243), "243/CREDENTIALS");
+        assert_eq!(with_name(245), "245/BPF");
+        assert_eq!(with_name(255), "255/EXCEPTION");
+        // BSD's sysexits.h names are not printed by systemctl status.
+        assert_eq!(with_name(75), "75");
     }
 
     #[test]

@@ -19,11 +19,12 @@
 use std::time::Duration;
 
 use super::exec::ExecCommand;
+use super::exec_record::ExecRecord;
 use super::service::{KillMode, Restart, Service, ServiceType};
 
 #[path = "lifecycle_types.rs"]
 mod types;
-pub use types::{Action, Active, CommandSet, Event, Exit, Failure, KillTarget, Phase};
+pub use types::{Action, Active, CommandSet, DrainEnd, Event, Exit, Failure, KillTarget, Phase};
 
 const SIGKILL: i32 = 9;
 const SIGHUP: i32 = 1;
@@ -57,6 +58,8 @@ pub struct ServiceRun {
     watchdog_armed: bool,
     /// How the last reload ended (`None` before any, or while one runs).
     pub reload_result: Option<Failure>,
+    /// The process of each command run since the start began, one per command.
+    pub exec_records: Vec<ExecRecord>,
 }
 
 impl Default for ServiceRun {
@@ -77,6 +80,7 @@ impl Default for ServiceRun {
             watchdog_override: None,
             watchdog_armed: false,
             reload_result: None,
+            exec_records: Vec::new(),
         }
     }
 }
@@ -103,6 +107,13 @@ fn ignores_failure(svc: &Service, set: CommandSet, index: usize) -> bool {
         .is_some_and(|c| c.flags.ignore_failure)
 }
 
+/// Whether the service is started as soon as its main process is forked (`Type=simple`
+/// and `idle`, systemd 252's `service_enter_start`), so that a main process that fails
+/// before `execve` fails a started service; the other types wait for the program.
+pub fn active_at_fork(svc: &Service) -> bool {
+    matches!(svc.service_type, ServiceType::Simple | ServiceType::Idle)
+}
+
 /// Whether `how` counts as success for this service.
 pub fn is_success(svc: &Service, how: Exit) -> bool {
     match how {
@@ -112,7 +123,8 @@ pub fn is_success(svc: &Service, how: Exit) -> bool {
     }
 }
 
-/// The restart table of systemd.service(5).
+/// The restart table of systemd.service(5), as 252's `service_shall_restart` applies
+/// it: `how` is the main process's end (`RestartPreventExitStatus=` looks at it only).
 pub fn should_restart(svc: &Service, failure: Option<Failure>, how: Option<Exit>) -> bool {
     if let Some(how) = how {
         let code = match how {
@@ -130,10 +142,9 @@ pub fn should_restart(svc: &Service, failure: Option<Failure>, how: Option<Exit>
         Restart::Always => true,
         Restart::OnSuccess => clean,
         Restart::OnFailure => !clean && failure != Some(Failure::StartLimit),
-        Restart::OnAbnormal => matches!(
-            failure,
-            Some(Failure::Signal | Failure::Timeout | Failure::Watchdog)
-        ),
+        // systemd 252's service_shall_restart: any failure but an exit code (a signal,
+        // timeout, watchdog, and also resources or protocol).
+        Restart::OnAbnormal => !clean && failure != Some(Failure::ExitCode),
         Restart::OnAbort => unclean_signal,
         Restart::OnWatchdog => failure == Some(Failure::Watchdog),
     }
@@ -238,10 +249,6 @@ impl ServiceRun {
                     // then SIGKILL after TimeoutAbortSec= (which defaults to TimeoutStopSec=).
                     self.result = Some(Failure::Watchdog);
                     self.set(Active::Deactivating, Phase::Stop);
-                    match svc.timeout_stop {
-                        Some(t) => out.push(Action::Arm(t)),
-                        None => out.push(Action::Disarm),
-                    }
                     self.signal(svc, svc.watchdog_signal, Phase::StopWatchdog, out);
                 }
             }
@@ -285,6 +292,7 @@ impl ServiceRun {
         self.main_pid = None;
         self.exec_main_pid = None;
         self.main_exit = None;
+        self.exec_records.clear();
         self.watchdog_override = None;
         self.set(Active::Activating, Phase::StartPre);
         if let Some(t) = svc.timeout_start {
@@ -312,24 +320,7 @@ impl ServiceRun {
                 }
             }
             CommandSet::Start => self.next_after_start(svc, out),
-            CommandSet::StartPost => {
-                out.push(Action::Disarm);
-                if svc.service_type == ServiceType::Oneshot && self.main_pid.is_none() {
-                    if svc.remain_after_exit {
-                        self.set(Active::Active, Phase::Exited);
-                    } else {
-                        self.finish(svc, out);
-                    }
-                } else if self.main_pid.is_none() && svc.remain_after_exit {
-                    self.set(Active::Active, Phase::Exited);
-                } else {
-                    self.set(Active::Active, Phase::Running);
-                    // RuntimeMaxSec= counts from here; the start timeout is done.
-                    if let Some(t) = svc.runtime_max {
-                        out.push(Action::Arm(t));
-                    }
-                }
-            }
+            CommandSet::StartPost => self.enter_running(svc, out),
             CommandSet::Stop => self.signal_remaining(svc, out),
             CommandSet::StopPost => self.finish(svc, out),
             CommandSet::Reload => self.reload_done(None, out),
@@ -337,12 +328,17 @@ impl ServiceRun {
     }
 
     fn spawned(&mut self, svc: &Service, pid: u32, out: &mut Vec<Action>) {
+        self.record_spawn(pid);
         match self.current {
             Some((CommandSet::Start, _))
                 if svc.service_type == ServiceType::Forking
                     || svc.service_type == ServiceType::Oneshot =>
             {
                 self.control_pid = Some(pid);
+                // A oneshot's start command is its main process for systemctl.
+                if svc.service_type == ServiceType::Oneshot {
+                    self.exec_main_pid = Some(pid);
+                }
             }
             Some((CommandSet::Start, _)) => {
                 self.main_pid = Some(pid);

@@ -5,7 +5,11 @@
 use super::*;
 
 impl ServiceRun {
-    /// ExecStop=, or straight to the signals.
+    /// A stop (a stop job, a start or run out of time, a main process that failed), as
+    /// systemd 252's `service_stop`: from `running` or `exited`, `ExecStop=` first (even
+    /// when the main process is gone: `$MAINPID` is then unset); from a start or reload
+    /// phase, straight to the stop signal. A stop of a stopping run changes nothing; one
+    /// of an ended run cancels its pending restart.
     pub(super) fn begin_stop(&mut self, svc: &Service, out: &mut Vec<Action>) {
         match self.active {
             Active::Inactive | Active::Failed => {
@@ -19,16 +23,36 @@ impl ServiceRun {
             Active::Deactivating => return,
             _ => {}
         }
-        self.set(Active::Deactivating, Phase::Stop);
-        if let Some(t) = svc.timeout_stop {
-            out.push(Action::Arm(t));
+        if matches!(self.phase, Phase::Running | Phase::Exited) {
+            self.enter_stop(svc, out);
         } else {
-            out.push(Action::Disarm);
+            self.enter_stop_signal(svc, out);
         }
-        if self.main_pid.is_some() && commands(svc, CommandSet::Stop) > 0 {
+    }
+
+    /// `stop`: `ExecStop=` when there is one, then the stop signal. As on systemd, each
+    /// step of a stop (`ExecStop=`, the stop signal, SIGKILL, `ExecStopPost=`) has a
+    /// `TimeoutStopSec=` of its own.
+    pub(super) fn enter_stop(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        self.set(Active::Deactivating, Phase::Stop);
+        if commands(svc, CommandSet::Stop) > 0 {
+            self.arm_stop_timeout(svc, out);
             self.run_from(svc, CommandSet::Stop, 0, out);
         } else {
             self.signal_remaining(svc, out);
+        }
+    }
+
+    /// `stop-sigterm` without `ExecStop=`.
+    pub(super) fn enter_stop_signal(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        self.set(Active::Deactivating, Phase::Stop);
+        self.signal_remaining(svc, out);
+    }
+
+    pub(super) fn arm_stop_timeout(&self, svc: &Service, out: &mut Vec<Action>) {
+        match svc.timeout_stop {
+            Some(t) => out.push(Action::Arm(t)),
+            None => out.push(Action::Disarm),
         }
     }
 
@@ -37,8 +61,27 @@ impl ServiceRun {
         self.signal(svc, svc.kill_signal, Phase::StopSigterm, out);
     }
 
-    /// `signal` to the main process or the group, per KillMode=; SIGHUP after it when
-    /// `SendSIGHUP=` (on the stop signal only).
+    /// Whom a signal of `phase` goes to, as systemd 252's `unit_kill_context`: the main
+    /// and control processes (all modes but `none`), and the whole cgroup under
+    /// `control-group`, or under `mixed` for SIGKILL only (`stop-sigkill`): under
+    /// `mixed`, the stop signal never goes to the group, even with the main process gone.
+    fn kill_targets(&self, svc: &Service, phase: Phase) -> Vec<KillTarget> {
+        let processes = || {
+            let main = self.main_pid.map(KillTarget::Main);
+            let control = self.control_pid.map(KillTarget::Control);
+            main.into_iter().chain(control).collect()
+        };
+        match svc.kill_mode {
+            KillMode::None => Vec::new(),
+            KillMode::ControlGroup => vec![KillTarget::Group],
+            KillMode::Mixed if phase == Phase::StopSigkill => vec![KillTarget::Group],
+            KillMode::Mixed | KillMode::Process => processes(),
+        }
+    }
+
+    /// `signal` to whom `KillMode=` says ([`Self::kill_targets`]); SIGHUP after it when
+    /// `SendSIGHUP=` (on the stop signal only). With no one to signal, on to SIGKILL
+    /// (when `SendSIGKILL=`), else to `ExecStopPost=`, as systemd does.
     pub(super) fn signal(
         &mut self,
         svc: &Service,
@@ -48,41 +91,50 @@ impl ServiceRun {
     ) {
         self.current = None;
         self.phase = phase;
-        let target = match (svc.kill_mode, self.main_pid) {
-            (KillMode::None, _) => None,
-            (KillMode::Process, Some(pid)) => Some(KillTarget::Main(pid)),
-            (KillMode::Process, None) => None,
-            (KillMode::Mixed, Some(pid)) => Some(KillTarget::Main(pid)),
-            (KillMode::Mixed, None) | (KillMode::ControlGroup, _) => Some(KillTarget::Group),
-        };
-        match target {
-            Some(t) => {
-                out.push(Action::Kill { target: t, signal });
-                if svc.send_sighup && phase == Phase::StopSigterm {
-                    out.push(Action::Kill {
-                        target: t,
-                        signal: SIGHUP,
-                    });
-                }
-                if self.main_pid.is_none() && t == KillTarget::Group {
-                    // Nothing we track: the engine reports an empty group as done.
-                    self.begin_stop_post(svc, out);
-                }
+        let targets = self.kill_targets(svc, phase);
+        if targets.is_empty() {
+            if phase != Phase::StopSigkill && svc.send_sigkill {
+                return self.signal(svc, SIGKILL, Phase::StopSigkill, out);
             }
-            None => self.begin_stop_post(svc, out),
+            return self.begin_stop_post(svc, out);
+        }
+        self.arm_stop_timeout(svc, out);
+        for &target in &targets {
+            out.push(Action::Kill { target, signal });
+            if svc.send_sighup && phase == Phase::StopSigterm {
+                out.push(Action::Kill {
+                    target,
+                    signal: SIGHUP,
+                });
+            }
+        }
+        if self.main_pid.is_none() && self.control_pid.is_none() {
+            // Only the group was signalled, nothing we track: the engine drains it.
+            self.begin_stop_post(svc, out);
         }
     }
 
     pub(super) fn begin_stop_post(&mut self, svc: &Service, out: &mut Vec<Action>) {
         self.set(Active::Deactivating, Phase::StopPost);
+        if commands(svc, CommandSet::StopPost) > 0 {
+            self.arm_stop_timeout(svc, out);
+        }
         self.run_from(svc, CommandSet::StopPost, 0, out);
     }
 
-    /// The run is over: inactive, failed, or a restart scheduled.
+    /// The run is over: inactive, failed, or a restart scheduled. When processes are
+    /// left in its cgroup, the engine drains it and this is decided again with the
+    /// drain's outcome ([`Self::drain_ended`]).
     pub(super) fn finish(&mut self, svc: &Service, out: &mut Vec<Action>) {
         self.current = None;
+        self.end(svc, true, out);
+    }
+
+    /// systemd 252's `service_enter_dead`: failed or dead by the run's result, and a
+    /// restart when allowed (no stop was asked for) and `Restart=` says so for that result.
+    fn end(&mut self, svc: &Service, may_restart: bool, out: &mut Vec<Action>) {
         out.push(Action::Disarm);
-        if !self.stop_requested && should_restart(svc, self.result, self.last_exit) {
+        if may_restart && !self.stop_requested && should_restart(svc, self.result, self.main_exit) {
             self.set(Active::Activating, Phase::AutoRestart);
             out.push(Action::Arm(svc.restart_sec));
             return;
@@ -93,15 +145,26 @@ impl ServiceRun {
         }
     }
 
-    /// Processes left in the cgroup after the run ended outlived the stop's time
-    /// (systemd's `final-sigterm` or `final-sigkill` timing out): the result is `timeout`
-    /// unless the run failed already, and a run that ended inactive is failed. A restart
-    /// already scheduled stays scheduled.
-    pub fn leftovers_timed_out(&mut self) {
-        self.result.get_or_insert(Failure::Timeout);
-        if self.active == Active::Inactive {
-            self.set(Active::Failed, Phase::Failed);
+    /// The drain of the ended run's cgroup is over. systemd decides the end state and
+    /// `Restart=` only after its final-sigterm/final-sigkill states, so they are decided
+    /// again here, with the final result: a drain out of time makes it `timeout` (unless
+    /// the run failed already), which `Restart=on-failure` restarts and `on-success` does
+    /// not; giving up after the stop signal (`SendSIGKILL=no`) never restarts. A restart's
+    /// `RestartSec=` counts from now.
+    pub fn drain_ended(&mut self, svc: &Service, end: DrainEnd) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.ended() {
+            return out;
         }
+        let may_restart = match end {
+            DrainEnd::Empty => true,
+            DrainEnd::TimedOut { may_restart } => {
+                self.result.get_or_insert(Failure::Timeout);
+                may_restart
+            }
+        };
+        self.end(svc, may_restart, &mut out);
+        out
     }
 
     /// Whether the run is over (inactive, failed, or waiting to restart), so that what is
@@ -128,23 +191,17 @@ impl ServiceRun {
                 self.result = Some(Failure::Timeout);
                 self.begin_stop(svc, out);
             }
-            Phase::Stop | Phase::StopSigterm | Phase::StopWatchdog => {
-                // As systemd: a stop that times out fails the unit (Result: timeout),
-                // unless it already failed (a watchdog stop keeps Result: watchdog).
+            // As systemd: a stop that times out fails the unit (Result: timeout), unless
+            // it already failed (a watchdog stop keeps Result: watchdog). `ExecStop=` out
+            // of time gets the stop signal (TimeoutStopFailureMode=terminate), then SIGKILL.
+            Phase::Stop => {
+                self.result.get_or_insert(Failure::Timeout);
+                self.signal_remaining(svc, out);
+            }
+            Phase::StopSigterm | Phase::StopWatchdog => {
                 self.result.get_or_insert(Failure::Timeout);
                 if svc.send_sigkill {
-                    self.phase = Phase::StopSigkill;
-                    let target = match (svc.kill_mode, self.main_pid) {
-                        (KillMode::Process, Some(pid)) => KillTarget::Main(pid),
-                        _ => KillTarget::Group,
-                    };
-                    out.push(Action::Kill {
-                        target,
-                        signal: SIGKILL,
-                    });
-                    if let Some(t) = svc.timeout_stop {
-                        out.push(Action::Arm(t));
-                    }
+                    self.signal(svc, SIGKILL, Phase::StopSigkill, out);
                 } else {
                     self.main_pid = None;
                     self.begin_stop_post(svc, out);

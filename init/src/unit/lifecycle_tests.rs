@@ -44,6 +44,11 @@ impl Drive {
         spawned
     }
 
+    /// Feeds one event and answers nothing (a spawned command stays unanswered).
+    fn step(&mut self, event: Event) -> Vec<Action> {
+        self.run.handle(&self.svc, self.limit, event, self.now)
+    }
+
     fn state(&self) -> (Active, Phase) {
         (self.run.active, self.run.phase)
     }
@@ -146,6 +151,10 @@ fn restart_policies_follow_the_table() {
         (Restart::OnSuccess, None, true),
         (Restart::OnAbnormal, Some(Failure::ExitCode), false),
         (Restart::OnAbnormal, Some(Failure::Signal), true),
+        // systemd restarts on-abnormal on any result but success and exit-code.
+        (Restart::OnAbnormal, Some(Failure::Protocol), true),
+        (Restart::OnAbnormal, Some(Failure::Resources), true),
+        (Restart::OnAbnormal, None, false),
         (Restart::OnAbort, Some(Failure::Timeout), false),
         (Restart::OnWatchdog, Some(Failure::Watchdog), true),
         (Restart::No, Some(Failure::Signal), false),
@@ -228,11 +237,11 @@ fn a_service_that_ignores_sigterm_gets_sigkill_after_timeout_stop() {
     assert_eq!(
         d.took(),
         [
+            Action::Arm(Duration::from_secs(3)),
             Action::Kill {
                 target: KillTarget::Group,
                 signal: 9
-            },
-            Action::Arm(Duration::from_secs(3))
+            }
         ]
     );
     d.feed(Event::Exited {
@@ -451,3 +460,6 @@ fn reset_failed_makes_a_failed_service_inactive_and_clears_the_start_limit() {
 
 #[path = "lifecycle_timer_tests.rs"]
 mod timers;
+
+#[path = "lifecycle_stop_tests.rs"]
+mod stop;

@@ -149,8 +149,10 @@ pub enum Event {
 /// Whom to signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KillTarget {
-    /// The main process only.
+    /// The main process.
     Main(u32),
+    /// The control process (an `ExecStartPre=`, `ExecStop=` ... command).
+    Control(u32),
     /// Every process of the unit's cgroup.
     Group,
 }
@@ -174,4 +176,15 @@ pub enum Action {
     DisarmWatchdog,
     /// Read the PID file and answer with [`Event::MainPid`].
     ReadPidFile,
+}
+
+/// How the drain of an ended run's cgroup ended (systemd's final-sigterm and
+/// final-sigkill states).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainEnd {
+    /// The cgroup emptied within its time.
+    Empty,
+    /// It ran out of time: after the final SIGKILL (or a SIGKILL that emptied it late),
+    /// `may_restart`; after the stop signal without `SendSIGKILL=`, not.
+    TimedOut { may_restart: bool },
 }

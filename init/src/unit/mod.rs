@@ -2,7 +2,8 @@
 //! splitting and quoting ([`words`]), names, templates and instances ([`name`]),
 //! specifiers ([`specifier`]), the search path with drop-ins, masks, aliases and
 //! `.wants/` folders ([`load`]), the typed unit ([`model`], [`service`], [`condition`],
-//! [`exec`], [`values`], [`capability`], the names of exit statuses [`exit_status`]), what enabling it links ([`install`]) and the
+//! [`exec`], [`values`], [`capability`], the names of exit statuses [`exit_status`], what
+//! each command of a run did [`exec_record`]), what enabling it links ([`install`]) and the
 //! unit-file verbs of `systemctl` that make those links and masks ([`enable`]), the start
 //! transaction ([`transaction`]) and a service's life as a state machine ([`lifecycle`]).
 //!
@@ -16,6 +17,7 @@ pub mod capability;
 pub mod condition;
 pub mod enable;
 pub mod exec;
+pub mod exec_record;
 pub mod exit_status;
 pub mod install;
 pub mod lifecycle;
