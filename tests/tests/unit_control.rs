@@ -22,6 +22,8 @@ const LEFTOVER: &str = r#"busybox printf '[Service]\nExecStart=busybox sh -c "bu
 const NO_DIR: &str = r#"busybox printf '[Service]\nExecStart=busybox true\nWorkingDirectory=/nonexistent\n' > /run/systemd/system/nodir.service"#;
 /// A oneshot that remains after exit, with a start-pre command and a teardown.
 const TEARDOWN: &str = r#"busybox printf '[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStartPre=busybox true\nExecStart=busybox true\nExecStop=busybox touch /run/teardown-ran\n' > /run/systemd/system/teardown.service"#;
+/// A delegated group handed to a user, who makes a group of its own in it.
+const DELEGATED: &str = r#"busybox printf '[Service]\nType=oneshot\nRemainAfterExit=yes\nUser=nobody\nDelegate=yes\nExecStart=busybox mkdir /sys/fs/cgroup/system.slice/delegated.service/own\n' > /run/systemd/system/delegated.service"#;
 const MAYBE_DIR: &str = r#"busybox printf '[Service]\nType=oneshot\nExecStart=busybox sh -c "busybox pwd > /run/maybedir"\nWorkingDirectory=-/nonexistent\n' > /run/systemd/system/maybedir.service"#;
 
 /// What `command` printed, without the kernel's console lines (`[   14.478526] ...`)
@@ -212,6 +214,26 @@ fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
          busybox ps -o args | busybox grep -c '[s]leep 1001'",
     );
     assert_eq!(ended.trim(), "inactive\n\n0", "{ended}");
+    // The empty group of an inactive unit is removed, as systemd prunes it.
+    let (_, rc) = with_rc(
+        &mut sh,
+        "busybox test -e /sys/fs/cgroup/system.slice/leftover.service",
+    );
+    assert_eq!(rc, 1, "leftover.service's cgroup is still there");
+
+    // Delegate=yes with User=: the user owns the group and may make groups in it; a stop
+    // removes them all.
+    sh.run(DELEGATED);
+    let (out, rc) = with_rc(
+        &mut sh,
+        "systemctl start delegated 2>&1 && busybox stat -c %U /sys/fs/cgroup/system.slice/delegated.service/own",
+    );
+    assert_eq!((out.trim(), rc), ("nobody", 0), "{out}");
+    let (out, rc) = with_rc(
+        &mut sh,
+        "systemctl stop delegated 2>&1; busybox test -e /sys/fs/cgroup/system.slice/delegated.service",
+    );
+    assert_eq!(rc, 1, "delegated.service's cgroup is still there: {out}");
 
     // A step that fails between fork and exec: the exit status is the step's, as systemd
     // records it; with `-` a missing working directory is no error.

@@ -71,11 +71,49 @@ fn control_group_stop_ends_when_the_cgroup_is_empty() {
     // A change that leaves it populated changes nothing.
     m.cgroup_changed(&n("bomb.service"));
     assert!(m.has_job(&n("bomb.service")));
+    assert_eq!(removed(&fake), 0, "no cgroup goes while it drains");
     group(&fake, false);
     m.cgroup_changed(&n("bomb.service"));
     assert!(!m.has_job(&n("bomb.service")));
     assert!(m.drain_watches().is_empty());
     assert_eq!(m.slots[&n("bomb.service")].active_state(), Active::Inactive);
+    // Empty and inactive: the cgroup goes, once.
+    assert_eq!(removed(&fake), 1);
+    m.settle(&n("bomb.service"));
+    assert_eq!(removed(&fake), 1);
+}
+
+/// How often the cgroup of bomb.service was removed.
+fn removed(fake: &Fake) -> usize {
+    fake.calls()
+        .iter()
+        .filter(|c| matches!(c, Call::CgroupRemove(d) if d.ends_with("bomb.service")))
+        .count()
+}
+
+#[test]
+fn a_run_that_ends_on_its_own_removes_its_cgroup_and_the_next_run_makes_it_again() {
+    let fake = bomb("Restart=on-failure\nRestartSec=1\n");
+    let mut m = manager(&fake);
+    m.start(&n("bomb.service"));
+    let first = pid_of(&m, "bomb.service");
+    m.child_exited(first, Exit::Code(1));
+    // Waiting to restart is no end: the cgroup stays until the unit is inactive or failed.
+    assert_eq!(removed(&fake), 0);
+    fake.sleep(Duration::from_secs(1));
+    m.fire_timers();
+    let second = pid_of(&m, "bomb.service");
+    assert_ne!(second, first);
+    m.stop_unit(&n("bomb.service")).expect("stoppable");
+    m.child_exited(second, Exit::Signal(15));
+    assert_eq!(m.slots[&n("bomb.service")].active_state(), Active::Inactive);
+    assert_eq!(removed(&fake), 1);
+    let made = fake
+        .calls()
+        .iter()
+        .filter(|c| matches!(c, Call::CgroupCreate(d) if d.ends_with("bomb.service")))
+        .count();
+    assert_eq!(made, 2);
 }
 
 #[test]

@@ -66,6 +66,8 @@ pub struct Slot {
     pub draining: bool,
     /// Whether the ended run's cgroup was looked at for a drain.
     drain_checked: bool,
+    /// Its cgroup folder was made for a run and not yet removed ([`Manager::settle`]).
+    cgroup_made: bool,
     /// How its last job ended (`Some(true)`: done), as systemctl waits for it: a
     /// `Type=simple` service that fails after it started had a job that was done.
     pub job_done: Option<bool>,
@@ -87,6 +89,7 @@ impl Slot {
             draining: false,
             drain_checked: false,
             job_done: None,
+            cgroup_made: false,
         }
     }
 

@@ -152,12 +152,26 @@ impl Manager<'_> {
         let succeeded_now = state == Active::Inactive
             && !matches!(slot.settled_as, Active::Inactive | Active::Failed);
         slot.settled_as = state;
+        // Inactive or failed with its drain done: the cgroup goes, as systemd prunes it
+        // (`unit_prune_cgroup`); one that still holds processes (`KillMode=process`
+        // leftovers) stays, and the next run joins it.
+        let prune = matches!(state, Active::Inactive | Active::Failed) && slot.cgroup_made;
+        if prune {
+            slot.cgroup_made = false;
+        }
         let on_success = if succeeded_now {
             slot.unit.deps.on_success.clone()
         } else {
             Vec::new()
         };
         let on_failure = slot.unit.deps.on_failure.clone();
+        if prune {
+            if let Err(e) = self.sys.cgroup_remove(&self.cgroup_of(name)) {
+                if e.kind() != std::io::ErrorKind::ResourceBusy {
+                    self.log(&format!("berth: {name}: {e}"));
+                }
+            }
+        }
         if let Some((kind, required_by)) = self.running.get(name).cloned() {
             let done = match kind {
                 JobKind::Start => match state {
@@ -230,6 +244,9 @@ impl Manager<'_> {
             self.sys
                 .cgroup_create(dir)
                 .map_err(|e| SpawnFailed::NotStarted(format!("cgroup {}: {e}", dir.display())))?;
+            if let Some(slot) = self.slots.get_mut(name) {
+                slot.cgroup_made = true;
+            }
             self.apply_limits(name, dir);
             self.delegate_controllers(name, dir);
             self.hand_over_subtree(name, dir, spec.credentials.as_ref())
