@@ -20,6 +20,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::statvfs::{statvfs, FsFlags};
@@ -46,10 +47,16 @@ impl SealSys for RealSealSys {
     }
 
     fn sealed_copy(&self, path: &Path) -> io::Result<OwnedFd> {
-        let memfd = memfd_create(
-            "berth-oci-runtime",
-            MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
-        )?;
+        const NAME: &str = "berth-oci-runtime";
+        let flags = MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING;
+        // Executable said explicitly: where vm.memfd_noexec is 1 a memfd is otherwise made
+        // non-executable, and where it is 2 this fails (the binary then runs as is).
+        // Kernels before 6.3 do not know the flag.
+        let exec = MFdFlags::from_bits_retain(nix::libc::MFD_EXEC);
+        let memfd = match memfd_create(NAME, flags | exec) {
+            Err(Errno::EINVAL) => memfd_create(NAME, flags)?,
+            made => made?,
+        };
         let mut copy = File::from(memfd);
         io::copy(&mut File::open(path)?, &mut copy)?;
         fcntl(&copy, FcntlArg::F_ADD_SEALS(all_seals()))?;
