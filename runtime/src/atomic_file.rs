@@ -9,7 +9,9 @@
 //! exit files, pod files, CNI cache) skips both: the state folder must not survive a
 //! reboot (`/run` is a tmpfs on a node), so a power loss takes it away whatever was synced,
 //! and on a host whose state folder sits on a disk the two fsyncs per file were most of
-//! the latency of RunPodSandbox and CreateContainer.
+//! the latency of RunPodSandbox and CreateContainer. [`sync`] turns a file written by
+//! [`write_volatile`] into one written by [`write`], for a file that must exist at once but
+//! whose fsyncs can overlap other work.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -28,6 +30,19 @@ pub fn write(path: &Path, data: &[u8]) -> std::io::Result<()> {
 /// the state folder, which a reboot empties anyway.
 pub fn write_volatile(path: &Path, data: &[u8]) -> std::io::Result<()> {
     replace(path, data, false)
+}
+
+/// Makes `path`, already written by [`write_volatile`], durable as [`write`] would have:
+/// fsyncs the file, then its folder (which holds the rename). For a file that must exist
+/// at once but only needs to survive a power loss a little later, so that its fsyncs
+/// can overlap other work without the file being written twice.
+pub fn sync(path: &Path) -> std::io::Result<()> {
+    File::open(path)?.sync_all()?;
+    sync_folder_of(path)
+}
+
+fn sync_folder_of(path: &Path) -> std::io::Result<()> {
+    File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
 }
 
 fn replace(path: &Path, data: &[u8], durable: bool) -> std::io::Result<()> {
@@ -55,7 +70,7 @@ fn replace(path: &Path, data: &[u8], durable: bool) -> std::io::Result<()> {
         return Err(e);
     }
     if durable {
-        File::open(dir)?.sync_all()?;
+        sync_folder_of(path)?;
     }
     Ok(())
 }
@@ -78,6 +93,20 @@ mod tests {
             assert_eq!(std::fs::read(&p).unwrap(), b"two", "{name}");
             assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "{name}");
         }
+    }
+
+    #[test]
+    fn sync_keeps_the_file_and_fails_on_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        super::write_volatile(&p, b"one").unwrap();
+        super::sync(&p).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        let missing = dir.path().join("g");
+        assert_eq!(
+            super::sync(&missing).unwrap_err().kind(),
+            std::io::ErrorKind::NotFound
+        );
     }
 
     #[test]

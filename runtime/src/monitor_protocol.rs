@@ -27,6 +27,8 @@ pub struct MonitorArgs {
     pub bundle: PathBuf,
     /// The OCI runtime binary.
     pub runtime: PathBuf,
+    /// What to execute for it, when not `runtime` itself (the daemon's sealed copy).
+    pub runtime_exec: Option<PathBuf>,
     /// The OCI runtime's `--root`.
     pub runtime_root: PathBuf,
     /// The CRI log path; `None` discards the output.
@@ -46,6 +48,9 @@ impl MonitorArgs {
             "--runtime-root".into(),
             self.runtime_root.clone().into(),
         ];
+        if let Some(exec) = &self.runtime_exec {
+            args.extend(["--runtime-exec".into(), exec.clone().into()]);
+        }
         if let Some(log) = &self.log_path {
             args.extend(["--log-path".into(), log.clone().into()]);
         }

@@ -137,11 +137,23 @@ impl<T: Serialize + DeserializeOwned + Clone> Table<T> {
 
     /// Writes the record `id` without fsync, still by an atomic rename: for a version
     /// that only has to outlive a crash of the daemon (the page cache keeps it), either
-    /// a write-ahead record that a durable [`Table::put`] of the same id follows, or one
-    /// whose news only concerns what lives in memory or the state folder, which a power
-    /// loss takes away too.
+    /// a write-ahead record that [`Table::sync`] makes durable later, or one whose news
+    /// only concerns what lives in memory or the state folder, which a power loss takes
+    /// away too.
     pub fn put_provisional(&self, id: &str, row: &T) -> Result<(), StoreError> {
         self.write(id, row, false)
+    }
+
+    /// Makes the record `id` as last written durable (fsyncs its file and the folder),
+    /// without writing it again: for a [`Table::put_provisional`] version whose fsyncs
+    /// may overlap other work. The caller keeps other writers of `id` out meanwhile.
+    pub fn sync(&self, id: &str) -> Result<(), StoreError> {
+        let path = self.path(id);
+        crate::atomic_file::sync(&path).map_err(|source| StoreError::Io {
+            what: "cannot sync",
+            path,
+            source,
+        })
     }
 
     /// Writes the record `id` durably but does not list it yet: for a record written
@@ -302,6 +314,17 @@ mod tests {
         table.remove("q").unwrap();
         let again: Table<Row> = Table::open(dir.path()).unwrap();
         assert_eq!(again.get("q"), None);
+    }
+
+    #[test]
+    fn a_provisional_record_synced_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = Table::open(dir.path()).unwrap();
+        assert!(table.sync("p").is_err(), "no such record");
+        table.put_provisional("p", &row("ahead", 1)).unwrap();
+        table.sync("p").unwrap();
+        let reopened: Table<Row> = Table::open(dir.path()).unwrap();
+        assert_eq!(reopened.get("p"), Some(row("ahead", 1)));
     }
 
     #[test]

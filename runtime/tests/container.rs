@@ -424,6 +424,7 @@ fn container_outlives_the_process_that_started_it() {
         id: id.into(),
         bundle: paths.bundle.clone(),
         runtime: env.runtime.binary.clone(),
+        runtime_exec: None,
         runtime_root: env.runtime.root.clone(),
         log_path: Some(log.clone()),
     };

@@ -21,6 +21,10 @@ struct Cli {
     /// OCI runtime binary.
     #[arg(long)]
     runtime: PathBuf,
+    /// What to execute for the OCI runtime, when not --runtime itself (the daemon's
+    /// sealed copy of it, /proc/<daemon pid>/fd/<n>).
+    #[arg(long)]
+    runtime_exec: Option<PathBuf>,
     /// The OCI runtime's state directory (its --root).
     #[arg(long)]
     runtime_root: PathBuf,
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
         id: cli.id,
         bundle: cli.bundle,
         runtime: cli.runtime,
+        runtime_exec: cli.runtime_exec,
         runtime_root: cli.runtime_root,
         log_path: cli.log_path,
     };

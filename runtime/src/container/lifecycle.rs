@@ -96,6 +96,7 @@ pub fn create(
         id: paths.id.clone(),
         bundle: paths.bundle.clone(),
         runtime: runtime.binary.clone(),
+        runtime_exec: runtime.exec.clone(),
         runtime_root: runtime.root.clone(),
         log_path,
     };
@@ -346,6 +347,7 @@ mod tests {
         let runtime = OciRuntime {
             binary: "/bin/false".into(),
             root: dir.path().join("oci"),
+            exec: None,
         };
         assert!(matches!(
             status(&paths, &runtime),
@@ -364,6 +366,7 @@ mod tests {
         let runtime = OciRuntime {
             binary: "/bin/false".into(),
             root: dir.path().join("oci"),
+            exec: None,
         };
         std::fs::write(&paths.started_file, "5").unwrap();
         ExitStatus {
@@ -411,6 +414,7 @@ mod tests {
         let runtime = OciRuntime {
             binary: "/nonexistent/crun".into(),
             root: dir.path().join("oci"),
+            exec: None,
         };
         std::fs::create_dir_all(runtime.root.join("c1")).unwrap();
         // This test process stands in for both the monitor and the init.

@@ -3,7 +3,8 @@
 //!
 //! The split follows what each part touches: [`spec`] is pure (CRI config in, OCI spec
 //! out, unit-tested without root), [`rootfs`] mounts, [`oci_runtime`] runs the runtime
-//! CLI, [`cgroup`] reads usage, and [`lifecycle`] puts them together for the CRI calls.
+//! CLI (from the daemon's [`sealed_binary`] copy of it on a writable host), [`cgroup`]
+//! reads usage, and [`lifecycle`] puts them together for the CRI calls.
 //! The monitor (`berth-monitor`, logic in [`crate::monitor`]) owns the container's stdio
 //! and exit status, so containers outlive a restart of the daemon: everything the daemon
 //! needs to find them again is in files under the container's state directory
@@ -25,6 +26,7 @@ pub mod procfs;
 pub mod request;
 pub mod resources;
 pub mod rootfs;
+pub mod sealed_binary;
 pub mod seccomp;
 mod seccomp_default;
 pub mod spec;

@@ -25,10 +25,13 @@ pub(crate) fn child_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
 /// One OCI runtime binary with its state directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OciRuntime {
-    /// The binary (e.g. `/usr/bin/crun`).
+    /// The binary (e.g. `/usr/bin/crun`), as messages name it.
     pub binary: PathBuf,
     /// Its `--root` state directory.
     pub root: PathBuf,
+    /// What to execute instead of `binary` (its argv\[0\] stays `binary`): the daemon's
+    /// sealed copy of it, see [`super::sealed_binary`].
+    pub exec: Option<PathBuf>,
 }
 
 /// What `<runtime> state` says about a container.
@@ -64,12 +67,20 @@ impl OciRuntime {
         OciRuntime {
             binary: binary.to_path_buf(),
             root: state.join("oci").join(name),
+            exec: None,
         }
+    }
+
+    /// The program, without options.
+    fn program(&self) -> Command {
+        let mut cmd = child_command(self.exec.as_deref().unwrap_or(&self.binary));
+        std::os::unix::process::CommandExt::arg0(&mut cmd, &self.binary);
+        cmd
     }
 
     /// A command with the global options.
     pub fn command(&self) -> Command {
-        let mut cmd = child_command(&self.binary);
+        let mut cmd = self.program();
         cmd.arg("--root").arg(&self.root);
         cmd
     }
@@ -90,7 +101,7 @@ impl OciRuntime {
         log: &Path,
         console: Option<&Path>,
     ) -> Command {
-        let mut cmd = child_command(&self.binary);
+        let mut cmd = self.program();
         cmd.arg("--root")
             .arg(&self.root)
             .arg("--log")

@@ -222,6 +222,7 @@ mod tests {
         let runtime = OciRuntime {
             binary: "/bin/false".into(),
             root: dir.path().join("oci"),
+            exec: None,
         };
         assert!(matches!(
             stats(&paths),

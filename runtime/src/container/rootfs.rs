@@ -47,10 +47,13 @@ pub fn mount_rootfs(paths: &ContainerPaths, lowerdirs: &[PathBuf]) -> Result<(),
     if lowerdirs.is_empty() {
         return Err(ContainerError::invalid("image", "no layers to mount"));
     }
+    // A folder made now is no mountpoint: only a retried create reads the mount table,
+    // which grows with every pod on the node.
+    let made_before = paths.rootfs.exists();
     for dir in [&paths.upper, &paths.work, &paths.rootfs] {
         std::fs::create_dir_all(dir).map_err(|e| ContainerError::io("creating", dir, e))?;
     }
-    if procfs::is_mountpoint(&paths.rootfs) {
+    if made_before && procfs::is_mountpoint(&paths.rootfs) {
         return Ok(());
     }
     let options = overlay_options(lowerdirs, &paths.upper, &paths.work)?;

@@ -104,6 +104,7 @@ fn run(args: &MonitorArgs) -> Result<(), String> {
     let runtime = OciRuntime {
         binary: args.runtime.clone(),
         root: args.runtime_root.clone(),
+        exec: args.runtime_exec.clone(),
     };
     let _ = std::fs::remove_file(&paths.runtime_log);
     let console = stdio.tty.then(|| {

@@ -8,14 +8,17 @@
 //! for init. Plain file writes under the runtime's own folders (records, pod `/etc`
 //! files) are not behind it: a temporary folder serves them in tests.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use oci_spec::runtime::Spec;
 
 use super::container_ops::ProcessUser;
 use crate::container::cgroup::CgroupStats;
+use crate::container::sealed_binary::{seal, RealSealSys, SealedBinary};
 use crate::container::{
     self, ContainerError, ContainerPaths, ContainerRuntimeState, ContainerStatsSample, ExecOutput,
     OciRuntime,
@@ -127,6 +130,10 @@ pub trait Host: Send + Sync {
     /// Whether the OCI runtime `binary` supports recursive read-only mounts.
     fn supports_recursive_read_only(&self, binary: &Path) -> bool;
 
+    /// What to execute for the OCI runtime `binary`: its sealed copy, made at the first
+    /// call, when the binary is writable; `None` runs the binary itself.
+    fn runtime_exec(&self, binary: &Path) -> Option<PathBuf>;
+
     /// Runs `cmd` in the container as its main process runs; zero `timeout` is none.
     fn exec_sync(
         &self,
@@ -165,6 +172,18 @@ pub trait Host: Send + Sync {
 pub struct System {
     /// The CNI configuration and plugins.
     pub cni: Cni,
+    /// The sealed copies of the OCI runtime binaries, by binary (`None`: run it as is).
+    sealed: Mutex<BTreeMap<PathBuf, Option<SealedBinary>>>,
+}
+
+impl System {
+    /// The real host with the CNI plugins of `cni`.
+    pub fn new(cni: Cni) -> Self {
+        System {
+            cni,
+            sealed: Mutex::default(),
+        }
+    }
 }
 
 impl Host for System {
@@ -288,6 +307,29 @@ impl Host for System {
 
     fn supports_recursive_read_only(&self, binary: &Path) -> bool {
         container::oci_runtime::supports_recursive_read_only(binary)
+    }
+
+    fn runtime_exec(&self, binary: &Path) -> Option<PathBuf> {
+        let mut sealed = self
+            .sealed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        sealed
+            .entry(binary.to_owned())
+            .or_insert_with(|| match seal(binary, &RealSealSys) {
+                Ok(copy) => copy,
+                Err(e) => {
+                    // The runtime then protects itself by copying itself at each call.
+                    eprintln!(
+                        "berth-runtime: warning: cannot make a sealed copy of {}: {e}; \
+                         running it as is",
+                        binary.display()
+                    );
+                    None
+                }
+            })
+            .as_ref()
+            .map(|copy| copy.path().to_owned())
     }
 
     fn exec_sync(

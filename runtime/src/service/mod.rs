@@ -79,7 +79,7 @@ impl Daemon {
             cache_dir: config.state.join("cni"),
         });
         let monitor = monitor_path(&config)?;
-        Self::open_on(config, Arc::new(System { cni }), monitor)
+        Self::open_on(config, Arc::new(System::new(cni)), monitor)
     }
 
     /// [`Daemon::open`] over `host`, with the `berth-monitor` binary at `monitor`.
@@ -148,11 +148,9 @@ impl Daemon {
                 ),
             )
         })?;
-        Ok(OciRuntime::for_handler(
-            &self.config.state,
-            name,
-            &runtime.path,
-        ))
+        let mut oci = OciRuntime::for_handler(&self.config.state, name, &runtime.path);
+        oci.exec = self.host.runtime_exec(&runtime.path);
+        Ok(oci)
     }
 
     /// Brings the pod records in line with the host at start. Containers need nothing:

@@ -122,11 +122,12 @@ impl Daemon {
         };
         // The NotReady record, first without fsync (it only has to outlive a crash of
         // the daemon, which the page cache does) so it exists before anything is made;
-        // then durably, on a thread while the pod is set up, so that after a power loss
-        // the pod is still known and the kubelet's stop and remove free its IP.
+        // then made durable (fsynced, not written again) on a thread while the pod is
+        // set up, so that after a power loss the pod is still known and the kubelet's
+        // stop and remove free its IP. The pod's lock keeps other writers out until then.
         self.pods.put_provisional(&id, &record)?;
         let (set_up, persisted) = std::thread::scope(|scope| {
-            let persisted = scope.spawn(|| self.pods.put(&id, &record));
+            let persisted = scope.spawn(|| self.pods.sync(&id));
             let set_up = self.set_up_pod(&record, &spec);
             // A panic there is passed on as if it had happened here.
             let persisted = persisted

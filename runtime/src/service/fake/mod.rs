@@ -353,6 +353,10 @@ impl Host for Fake {
         true
     }
 
+    fn runtime_exec(&self, _binary: &Path) -> Option<PathBuf> {
+        None
+    }
+
     fn exec_sync(
         &self,
         paths: &ContainerPaths,
