@@ -22,6 +22,7 @@ pub mod coldplug;
 pub mod confd;
 pub mod early;
 pub mod engine;
+pub mod forked;
 pub mod helper;
 pub mod identity;
 pub mod mounts;
@@ -280,7 +281,7 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
         } else if let Some(unit) = steps.pop_front() {
             // A step that starts a helper returns at once: the unit stays activating until
             // the helper's exit comes through SIGCHLD below (`early::child_exited`).
-            if let Some(result) = early::run_step(m, &unit) {
+            if let Some(result) = early::run_step(m, &unit, true) {
                 guarded(m, "built-in unit", || manager.builtin_done(&unit, result));
             }
             steps.extend(manager.take_due_builtins());
@@ -475,6 +476,8 @@ fn signal_name(signo: i32) -> String {
 
 #[cfg(test)]
 mod early_tests;
+#[cfg(test)]
+mod forked_tests;
 #[cfg(test)]
 mod helper_tests;
 #[cfg(test)]
