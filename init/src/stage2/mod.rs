@@ -4,7 +4,8 @@
 //! (so nothing runs in a signal handler), turns Ctrl-Alt-Del into SIGINT
 //! (`RB_DISABLE_CAD`), and starts the service manager ([`units`]) on early boot's target:
 //! built-in units ([`early`]) for the design's mount table, STATE, machine identity,
-//! modules, sysctl, tmpfiles, whose steps the loop runs one per turn. Once the steps the
+//! modules, sysctl, tmpfiles, whose steps the loop runs one per turn (modules, sysctl
+//! and coldplug in forked children, [`forked`], whose exits end them). Once the steps the
 //! manager needs are done ([`early::MANAGER_NEEDS`]) the notify and control sockets are
 //! bound, the unit files loaded and `default.target` started, while the remaining steps
 //! go on (ordering decides which units start before they end); `berth: early-boot done`
