@@ -4,14 +4,17 @@
 //! ordered `Before=sysinit.target` (as systemd orders systemd-modules-load, -sysctl and
 //! -tmpfiles-setup), all wanted by [`EARLY_TARGET`], the anchor of stage 2's first
 //! transaction. A step that matches a systemd unit has its name; the others are
-//! `berth-`. Their order is explicit: each is `After=` what it needs, and the list is
-//! also a chain (each after the one before it): mounts first (later steps write to
-//! `/etc`, `/var`, `/proc/sys`), then what the service manager and the journal need
-//! (machine identity, tmpfiles' folders), then modules and sysctl (`net.bridge.*`
-//! exists once `br_netfilter` is loaded; the CRI runtime needs both), the present
-//! devices' drivers and efivarfs last (only units with default dependencies, the
-//! network's among them, wait for them). The mounting steps are also `Before=local-fs.target`, as
-//! systemd's mount units are.
+//! `berth-`. Their order is explicit: each is `After=` what it needs, and the steps PID 1
+//! runs in its own turn are also a chain (each after the one before it): mounts first
+//! (later steps write to `/etc`, `/var`, `/proc/sys`), then what the service manager and
+//! the journal need (machine identity, tmpfiles' folders), efivarfs last. Modules, sysctl
+//! and coldplug run in forked children ([`super::forked`]) out of the chain, after only
+//! what they need: modules-load once `/etc` is there (its `modules-load.d`), beside STATE
+//! and the rest, so that the CRI runtime, which needs modules-load and sysctl
+//! (`net.bridge.*` exists once `br_netfilter` is loaded), is not held up by them in
+//! turn; sysctl after modules-load; the present devices' drivers after sysctl (only units
+//! with default dependencies, the network's among them, wait for them). The mounting
+//! steps are also `Before=local-fs.target`, as systemd's mount units are.
 //!
 //! The unit files are loaded and `default.target` started as soon as the steps of
 //! [`MANAGER_NEEDS`] are done, while the rest of early boot still runs: a unit ordered
@@ -24,7 +27,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use super::engine::{Job, Machine};
-use super::{coldplug, confd, helper, identity, mounts, state, tmpfiles};
+use super::{coldplug, confd, forked, helper, identity, mounts, state, tmpfiles};
 use crate::console;
 use crate::manager::Manager;
 use crate::sys::Ran;
@@ -44,6 +47,9 @@ pub struct EarlyUnit {
     pub after: &'static [&'static str],
     /// It mounts file systems: `Before=local-fs.target`.
     pub mounts: bool,
+    /// It runs in a forked child ([`super::forked`]), beside PID 1's other steps: it is
+    /// out of the chain, after only what it names.
+    pub forked: bool,
 }
 
 const fn unit(
@@ -57,12 +63,18 @@ const fn unit(
         description,
         after,
         mounts: false,
+        forked: false,
     }
 }
 
 /// An early unit that mounts file systems.
 const fn mounting(u: EarlyUnit) -> EarlyUnit {
     EarlyUnit { mounts: true, ..u }
+}
+
+/// An early unit whose step runs in a forked child.
+const fn forked(u: EarlyUnit) -> EarlyUnit {
+    EarlyUnit { forked: true, ..u }
 }
 
 const API_MOUNTS: &str = "berth-api-mounts.service";
@@ -73,6 +85,7 @@ const TMPFS: &str = "berth-tmpfs-mounts.service";
 const MACHINE_ID: &str = "berth-machine-id.service";
 const HOSTNAME: &str = "berth-hostname.service";
 const MODULES: &str = "systemd-modules-load.service";
+const SYSCTL: &str = "systemd-sysctl.service";
 
 /// What the service manager needs before it loads the unit files and starts
 /// `default.target`: `/run` for its sockets (the API mounts), `/etc` for the unit files
@@ -125,19 +138,24 @@ pub const EARLY_BOOT: [EarlyUnit; 12] = [
         &[ETC, STATE_BINDS, TMPFS],
         tmpfiles::tmpfiles,
     ),
-    unit(MODULES, "Load Kernel Modules", &[ETC], confd::modules_load),
-    unit(
-        "systemd-sysctl.service",
+    forked(unit(
+        MODULES,
+        "Load Kernel Modules",
+        &[ETC],
+        confd::modules_load,
+    )),
+    forked(unit(
+        SYSCTL,
         "Apply Kernel Variables",
         &[ETC, MODULES],
         confd::sysctl,
-    ),
-    unit(
+    )),
+    forked(unit(
         "systemd-udev-trigger.service",
         "Coldplug: modules for the devices present",
-        &[API_MOUNTS],
+        &[API_MOUNTS, SYSCTL],
         coldplug::coldplug,
-    ),
+    )),
     unit(
         "berth-efivarfs.service",
         "EFI variables at /sys/firmware/efi/efivars",
@@ -150,7 +168,9 @@ pub const EARLY_BOOT: [EarlyUnit; 12] = [
 pub fn unit_text(index: usize) -> String {
     let u = &EARLY_BOOT[index];
     let mut after: Vec<&str> = u.after.to_vec();
-    if let Some(previous) = index.checked_sub(1).map(|i| EARLY_BOOT[i].job.name) {
+    // The chain: after the step before it that runs in PID 1's turn.
+    let previous = EARLY_BOOT[..index].iter().rev().find(|p| !p.forked);
+    if let Some(previous) = previous.filter(|_| !u.forked).map(|p| p.job.name) {
         if !after.contains(&previous) {
             after.push(previous);
         }
@@ -203,11 +223,18 @@ pub fn start(manager: &mut Manager) {
 
 /// Runs the step of early-boot unit `unit`; `Err` says why it failed (its whole error
 /// chain, or that it panicked: a bug, and PID 1 goes on); `None`: it waits for a helper
-/// ([`Machine::waiting`]), and [`child_exited`] finishes it.
-pub fn run_step(machine: &mut Machine, unit: &UnitName) -> Option<Result<(), String>> {
+/// ([`Machine::waiting`]) or runs in a forked child (with `fork`, for the steps marked
+/// so: [`Machine::forked`]), and [`child_exited`] finishes it.
+pub fn run_step(machine: &mut Machine, unit: &UnitName, fork: bool) -> Option<Result<(), String>> {
     let Some(u) = EARLY_BOOT.iter().find(|u| u.job.name == unit.as_str()) else {
         return Some(Err("no such early-boot step".into()));
     };
+    if fork && u.forked {
+        return match forked::start(machine, u.job.name, u.job.run) {
+            forked::Started::Child(_) => None,
+            forked::Started::RanHere(result) => Some(result),
+        };
+    }
     let result = guard(|| (u.job.run)(machine));
     match result {
         Ok(()) if machine.waiting.is_some() => None,
@@ -215,7 +242,8 @@ pub fn run_step(machine: &mut Machine, unit: &UnitName) -> Option<Result<(), Str
     }
 }
 
-fn guard(f: impl FnOnce() -> super::engine::JobResult) -> Result<(), String> {
+/// Runs a step; its error chain, or that it panicked (a bug: PID 1 goes on).
+pub(super) fn guard(f: impl FnOnce() -> super::engine::JobResult) -> Result<(), String> {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(console::chain(&*e)),
@@ -236,6 +264,14 @@ fn resume(m: &mut Machine, manager: &mut Manager, waiting: state::Waiting, ran: 
 /// A child exited (`how` as [`crate::sys::Reaped`] says): true if it was the helper a
 /// step waits for, which then goes on (and may be done).
 pub fn child_exited(m: &mut Machine, manager: &mut Manager, pid: u32, how: &str) -> bool {
+    if let Some(at) = m.forked.iter().position(|(p, _)| *p == pid) {
+        let (_, unit) = m.forked.remove(at);
+        let result = forked::result(m.sys, unit, how);
+        if let Some(unit) = name(unit) {
+            manager.builtin_done(&unit, result);
+        }
+        return true;
+    }
     let Some(waiting) = m.waiting.take_if(|w| w.repair.helper.pid == pid) else {
         return false;
     };
@@ -262,17 +298,17 @@ pub fn expire(m: &mut Machine, manager: &mut Manager) {
     }
 }
 
-/// Shutdown during the helper: it is stopped (`SIGTERM` to its group: e2fsck stops
-/// cleanly) and the step fails as cancelled.
+/// Shutdown during the helper or forked steps: each is stopped (`SIGTERM` to its
+/// group: e2fsck stops cleanly) and its step fails as cancelled.
 pub fn cancel(m: &mut Machine, manager: &mut Manager) {
-    let Some(waiting) = m.waiting.take() else {
-        return;
-    };
-    let group = -i32::try_from(waiting.repair.helper.pid).unwrap_or(i32::MAX);
-    let _ = m.sys.kill(group, nix::libc::SIGTERM);
-    if let Some(unit) = name(STATE) {
-        let why = "cancelled: the system is shutting down".to_owned();
-        manager.builtin_done(&unit, Err(why));
+    let helper = m.waiting.take().map(|w| (w.repair.helper.pid, STATE));
+    for (pid, unit) in helper.into_iter().chain(m.forked.drain(..)) {
+        let group = -i32::try_from(pid).unwrap_or(i32::MAX);
+        let _ = m.sys.kill(group, nix::libc::SIGTERM);
+        if let Some(unit) = name(unit) {
+            let why = "cancelled: the system is shutting down".to_owned();
+            manager.builtin_done(&unit, Err(why));
+        }
     }
 }
 
@@ -285,7 +321,7 @@ pub fn run_due(machine: &mut Machine, manager: &mut Manager) {
             return;
         }
         for unit in due {
-            if let Some(result) = run_step(machine, &unit) {
+            if let Some(result) = run_step(machine, &unit, false) {
                 manager.builtin_done(&unit, result);
             }
             while let Some(mut waiting) = machine.waiting.take() {

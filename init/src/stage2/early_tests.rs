@@ -59,7 +59,7 @@ fn row(m: &Manager, unit: &str) -> [String; 5] {
 }
 
 #[test]
-fn early_units_run_one_at_a_time_in_their_order_then_the_target_is_reached() {
+fn early_units_run_in_their_order_the_forked_ones_beside_the_chain_then_the_target_is_reached() {
     let fake = Fake::new();
     let mut m = manager(&fake);
     early::start(&mut m);
@@ -69,8 +69,33 @@ fn early_units_run_one_at_a_time_in_their_order_then_the_target_is_reached() {
     assert!(m.take_due_builtins().is_empty());
     m.builtin_done(&n("berth-api-mounts.service"), Ok(()));
     let ran = run(&fake, &mut m, |_| Ok(()));
-    let want: Vec<&str> = EARLY_BOOT.iter().skip(1).map(|u| u.job.name).collect();
-    assert_eq!(ran, want);
+    assert_eq!(ran.len(), EARLY_BOOT.len() - 1, "{ran:?}");
+    // The steps PID 1 runs in its turn, one after another in the list's order.
+    let chained: Vec<&str> = ran
+        .iter()
+        .map(String::as_str)
+        .filter(|name| EARLY_BOOT.iter().any(|u| u.job.name == *name && !u.forked))
+        .collect();
+    let want: Vec<&str> = EARLY_BOOT
+        .iter()
+        .skip(1)
+        .filter(|u| !u.forked)
+        .map(|u| u.job.name)
+        .collect();
+    assert_eq!(chained, want);
+    // The forked ones each after what they name and nothing more: modules-load beside
+    // STATE and its binds, once /etc is there.
+    let at = |name: &str| ran.iter().position(|r| r == name).unwrap();
+    for u in EARLY_BOOT.iter().filter(|u| u.forked) {
+        for a in u.after.iter().filter(|a| **a != "berth-api-mounts.service") {
+            assert!(
+                at(a) < at(u.job.name),
+                "{} ran before {a}: {ran:?}",
+                u.job.name
+            );
+        }
+    }
+    assert!(at(MODULES) < at("berth-state-binds.service"), "{ran:?}");
     assert!(m.anchor_reached());
     for u in &EARLY_BOOT {
         let r = row(&m, u.job.name);
@@ -88,8 +113,10 @@ fn early_units_run_one_at_a_time_in_their_order_then_the_target_is_reached() {
         .any(|c| matches!(c, crate::sys::fake::Call::SpawnCommand(..))));
     let logs = fake.logs().join("\n");
     assert!(!logs.contains(".service:"), "{logs}");
-    // blame's figures: each step took its second of virtual time.
-    let props = m.properties(&n("systemd-sysctl.service")).expect("loaded");
+    // blame's figures: a step due alone took its second of virtual time.
+    let props = m
+        .properties(&n("systemd-tmpfiles-setup.service"))
+        .expect("loaded");
     let get = |k: &str| {
         props
             .iter()
@@ -301,7 +328,8 @@ fn units_start_once_the_manager_has_what_it_needs_each_after_only_what_it_names(
             ran.push(unit.to_string());
         }
     }
-    assert_eq!(ran.len(), 7, "{ran:?}");
+    // The forked steps (modules, sysctl, drivers) ran beside the chain meanwhile.
+    assert_eq!(ran.len(), 10, "{ran:?}");
     assert!(!early::reached(&m));
     m.start(&n("multi-user.target"));
     // The rest of early boot goes on, one step at a time, and none runs twice.
@@ -317,18 +345,22 @@ fn units_start_once_the_manager_has_what_it_needs_each_after_only_what_it_names(
             ran.push(unit.to_string());
         }
     }
-    let want: Vec<&str> = EARLY_BOOT.iter().map(|u| u.job.name).collect();
-    assert_eq!(ran, want);
+    let mut want: Vec<&str> = EARLY_BOOT.iter().map(|u| u.job.name).collect();
+    let mut all: Vec<&str> = ran.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    all.sort_unstable();
+    assert_eq!(all, want);
     assert!(early::reached(&m));
-    // The journal started once tmpfiles was done, while modules were being loaded; a
-    // unit after modules and sysctl while the drivers were; one with default
-    // dependencies only after every early step.
-    let (step, before) = &during[1];
-    assert_eq!(step, "systemd-modules-load.service");
-    assert_eq!(before, &["journal.service"]);
-    let (step, before) = &during[during.len() - 2];
-    assert_eq!(step, "systemd-udev-trigger.service");
-    assert_eq!(before, &["journal.service", "cri.service"]);
+    // The journal and a unit after modules and sysctl started once tmpfiles was done,
+    // while efivarfs was still to run; one with default dependencies only after every
+    // early step.
+    let steps: Vec<&str> = during.iter().map(|(step, _)| step.as_str()).collect();
+    assert_eq!(
+        steps,
+        ["systemd-tmpfiles-setup.service", "berth-efivarfs.service"]
+    );
+    assert_eq!(during[0].1, Vec::<String>::new());
+    assert_eq!(during[1].1, ["journal.service", "cri.service"]);
     assert_eq!(
         spawned(&fake),
         ["journal.service", "cri.service", "runtime.service"]

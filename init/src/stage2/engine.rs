@@ -51,6 +51,8 @@ pub struct Machine<'a> {
     pub first_boot: bool,
     /// STATE's step, waiting for a repair's helper to end.
     pub waiting: Option<super::state::Waiting>,
+    /// Steps running in a forked child ([`super::forked`]): (PID, unit).
+    pub forked: Vec<(u32, &'static str)>,
     /// The running kernel's module index, read once for every step that loads modules
     /// (efivarfs, overlay, coldplug, modules-load) rather than once per step.
     modules: OnceCell<ModuleLoader>,
@@ -67,6 +69,7 @@ impl<'a> Machine<'a> {
             action: PowerAction::PowerOff,
             first_boot: false,
             waiting: None,
+            forked: Vec::new(),
             modules: OnceCell::new(),
         }
     }

@@ -17,6 +17,7 @@ use berth_layout::cmdline::BootOptions;
 use berth_layout::paths::STATE_MOUNT;
 
 const STATE: &str = "berth-state.service";
+const MODULES: &str = "systemd-modules-load.service";
 
 fn row(m: &Manager, unit: &str) -> [String; 5] {
     m.unit_list()
@@ -33,7 +34,7 @@ fn turn(m: &mut Machine, manager: &mut Manager) {
             return;
         }
         for unit in due {
-            if let Some(result) = early::run_step(m, &unit) {
+            if let Some(result) = early::run_step(m, &unit, true) {
                 manager.builtin_done(&unit, result);
             }
         }
@@ -84,8 +85,22 @@ fn while_e2fsck_runs_the_unit_is_activating_and_its_exit_completes_it() {
     assert!(m.waiting.is_some());
     // Its exit arrives through reaping, as SIGCHLD brings it to the loop.
     f.sleep(Duration::from_secs(30));
+    // modules-load's forked child (after /etc only, beside STATE) ended meanwhile.
     let exited = f.reap().exited;
-    assert_eq!(exited, [(pid, "exit 1".to_owned())]);
+    assert_eq!(exited.len(), 2, "{exited:?}");
+    assert!(exited.contains(&(pid, "exit 1".to_owned())), "{exited:?}");
+    let forked = m.forked.clone();
+    assert_eq!(
+        forked.iter().map(|(_, u)| *u).collect::<Vec<_>>(),
+        [MODULES]
+    );
+    assert!(early::child_exited(
+        &mut m,
+        &mut manager,
+        forked[0].0,
+        "exit 0"
+    ));
+    assert_eq!(row(&manager, MODULES)[2], "active");
     assert!(!early::child_exited(
         &mut m,
         &mut manager,
@@ -98,6 +113,14 @@ fn while_e2fsck_runs_the_unit_is_activating_and_its_exit_completes_it() {
     assert_eq!([&r[2], &r[3]], ["active", "exited"], "{r:?}");
     assert_eq!(m.state, StateBacking::Partition("/dev/vda6".into()));
     turn(&mut m, &mut manager);
+    // sysctl's and coldplug's children, one after the other.
+    while !m.forked.is_empty() {
+        f.sleep(Duration::from_secs(90));
+        for (pid, how) in f.reap().exited {
+            assert!(early::child_exited(&mut m, &mut manager, pid, &how));
+        }
+        turn(&mut m, &mut manager);
+    }
     assert!(manager.anchor_reached());
     assert_eq!(early::failed(&manager), 0, "{:#?}", f.logs());
     let logs = f.logs().join("\n");

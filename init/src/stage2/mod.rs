@@ -4,7 +4,8 @@
 //! (so nothing runs in a signal handler), turns Ctrl-Alt-Del into SIGINT
 //! (`RB_DISABLE_CAD`), and starts the service manager ([`units`]) on early boot's target:
 //! built-in units ([`early`]) for the design's mount table, STATE, machine identity,
-//! modules, sysctl, tmpfiles, whose steps the loop runs one per turn. Once the steps the
+//! modules, sysctl, tmpfiles, whose steps the loop runs one per turn (modules, sysctl
+//! and coldplug in forked children, [`forked`], whose exits end them). Once the steps the
 //! manager needs are done ([`early::MANAGER_NEEDS`]) the notify and control sockets are
 //! bound, the unit files loaded and `default.target` started, while the remaining steps
 //! go on (ordering decides which units start before they end); `berth: early-boot done`
@@ -22,6 +23,7 @@ pub mod coldplug;
 pub mod confd;
 pub mod early;
 pub mod engine;
+pub mod forked;
 pub mod helper;
 pub mod identity;
 pub mod mounts;
@@ -280,7 +282,7 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
         } else if let Some(unit) = steps.pop_front() {
             // A step that starts a helper returns at once: the unit stays activating until
             // the helper's exit comes through SIGCHLD below (`early::child_exited`).
-            if let Some(result) = early::run_step(m, &unit) {
+            if let Some(result) = early::run_step(m, &unit, true) {
                 guarded(m, "built-in unit", || manager.builtin_done(&unit, result));
             }
             steps.extend(manager.take_due_builtins());
@@ -475,6 +477,8 @@ fn signal_name(signo: i32) -> String {
 
 #[cfg(test)]
 mod early_tests;
+#[cfg(test)]
+mod forked_tests;
 #[cfg(test)]
 mod helper_tests;
 #[cfg(test)]

@@ -44,6 +44,8 @@ pub enum Call {
     /// A helper run to its end: program, arguments, time limit.
     Run(PathBuf, Vec<String>, Duration),
     Kill(i32, i32),
+    /// A step run in a forked child: its PID.
+    Fork(u32),
     /// A unit's command: unit, argv, cgroup.
     SpawnCommand(String, Vec<String>, Option<PathBuf>),
     CgroupCreate(PathBuf),
@@ -81,6 +83,8 @@ pub struct Fake {
     exits: RefCell<Vec<(Duration, u32, String)>>,
     /// Helpers that run until killed.
     hung: RefCell<BTreeSet<u32>>,
+    /// `fork_step` fails with `EAGAIN`.
+    pub fork_fails: Cell<bool>,
     /// Targets whose `unmount` fails with `EBUSY`.
     pub busy: RefCell<BTreeSet<PathBuf>>,
     /// Calls to reboot that fail before one "succeeds".
@@ -121,6 +125,7 @@ impl Fake {
             helper_time: Cell::new(Duration::ZERO),
             exits: RefCell::default(),
             hung: RefCell::default(),
+            fork_fails: Cell::new(false),
             busy: RefCell::default(),
         }
     }
@@ -459,6 +464,21 @@ impl Syscalls for Fake {
                 .push((now, target, "signal SIGKILL".into()));
         }
         Ok(())
+    }
+
+    fn fork_step(&self, step: &mut dyn FnMut() -> i32) -> io::Result<u32> {
+        if self.fork_fails.get() {
+            return Err(io::Error::from_raw_os_error(nix::libc::EAGAIN));
+        }
+        let pid = self.next_pid.get();
+        self.next_pid.set(pid + 1);
+        self.record(Call::Fork(pid));
+        let code = step();
+        let at = self.now() + self.helper_time.get();
+        self.exits
+            .borrow_mut()
+            .push((at, pid, format!("exit {code}")));
+        Ok(pid)
     }
 
     fn reap(&self) -> Reaped {

@@ -300,6 +300,10 @@ impl Syscalls for Linux {
         spawn::start_helper(program, args, output)
     }
 
+    fn fork_step(&self, step: &mut dyn FnMut() -> i32) -> io::Result<u32> {
+        spawn::fork_step(step)
+    }
+
     fn spawn_command(
         &self,
         spec: &service_spawn::CommandSpawn,

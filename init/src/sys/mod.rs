@@ -226,6 +226,13 @@ pub trait Syscalls {
         output: &Path,
         limit: Duration,
     ) -> io::Result<u32>;
+    /// Runs `step` in a forked child of this process (its own session, an empty signal
+    /// mask, default dispositions) without waiting; the child exits with what `step`
+    /// returns (101 if it panicked). Returns its PID, reaped later through
+    /// [`Syscalls::reap`]. For PID 1's own steps that must not hold up its event loop
+    /// (loading modules): the child is a copy of PID 1, no program is exec'd. The fake
+    /// runs `step` at once and makes its exit reapable after `helper_time`.
+    fn fork_step(&self, step: &mut dyn FnMut() -> i32) -> io::Result<u32>;
     /// `kill(pid, signal)`; `pid` -1 is every process but PID 1.
     fn kill(&self, pid: i32, signal: i32) -> io::Result<()>;
     /// Reaps every exited child without waiting.

@@ -110,6 +110,31 @@ pub fn start_helper(program: &Path, args: &[&str], output: &Path) -> io::Result<
     Ok(child.id())
 }
 
+/// The exit status of a forked step that panicked (as Rust's test harness says it).
+pub const EXIT_PANIC: i32 = 101;
+
+/// Forks; the child runs `step` in its own session with default signals and leaves with
+/// `_exit(step())`, never returning into the caller; the parent gets the child's PID
+/// without waiting (PID 1 reaps it).
+pub fn fork_step(step: &mut dyn FnMut() -> i32) -> io::Result<u32> {
+    use nix::unistd::{fork, ForkResult};
+    use std::panic::{self, AssertUnwindSafe};
+    // SAFETY: PID 1 is single-threaded, so the child holds no lock another thread could
+    // own and may allocate; it leaves with `_exit`, so no destructor of PID 1's state (its
+    // sockets, the signalfd, buffered console output) runs twice.
+    match unsafe { fork() }.map_err(io::Error::from)? {
+        ForkResult::Parent { child } => Ok(child.as_raw().unsigned_abs()),
+        ForkResult::Child => {
+            let code = match helper_setup() {
+                Ok(()) => panic::catch_unwind(AssertUnwindSafe(step)).unwrap_or(EXIT_PANIC),
+                Err(_) => EXIT_PANIC,
+            };
+            // SAFETY: `_exit` ends this process at once; nothing of it is used after.
+            unsafe { nix::libc::_exit(code) }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +142,25 @@ mod tests {
 
     fn wait(pid: u32) -> WaitStatus {
         waitpid(Pid::from_raw(pid as i32), None).unwrap()
+    }
+
+    #[test]
+    fn a_forked_step_exits_with_what_it_returns_with_signals_unblocked() {
+        let pid = fork_step(&mut || {
+            let mut mask = SigSet::empty();
+            let blocked = signal::sigprocmask(SigmaskHow::SIG_BLOCK, None, Some(&mut mask));
+            match blocked.is_ok() && !mask.contains(Signal::SIGTERM) {
+                true => 7,
+                false => 1,
+            }
+        })
+        .unwrap();
+        assert_eq!(wait(pid), WaitStatus::Exited(Pid::from_raw(pid as i32), 7));
+        let pid = fork_step(&mut || panic!("a bug in a step")).unwrap();
+        assert_eq!(
+            wait(pid),
+            WaitStatus::Exited(Pid::from_raw(pid as i32), EXIT_PANIC)
+        );
     }
 
     #[test]

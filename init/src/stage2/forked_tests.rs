@@ -1,0 +1,109 @@
+//! Steps in a forked child over the fake: the child's result reaches the unit (its
+//! reason when it failed), a fork that fails runs the step in PID 1, and a shutdown stops
+//! the child.
+
+use super::engine::{JobResult, Machine};
+use super::forked::{self, Started};
+use super::tests::machine;
+use super::{early, units};
+use crate::sys::fake::Call;
+use crate::sys::Syscalls;
+use berth_layout::cmdline::BootOptions;
+
+fn failing(_: &mut Machine) -> JobResult {
+    Err("50-berth.conf:3: expected `key = value`".into())
+}
+
+fn fine(m: &mut Machine) -> JobResult {
+    m.log("berth: step ran");
+    Ok(())
+}
+
+fn options() -> BootOptions {
+    BootOptions::parse_lenient("").0
+}
+
+#[test]
+fn a_failed_child_passes_its_reason_and_a_clean_exit_is_done() {
+    let f = machine(true, 0);
+    f.mkdir(std::path::Path::new("/run/berth")).unwrap(); // as the API mounts do
+    let mut m = Machine::new(&f, options());
+    let Started::Child(pid) = forked::start(&mut m, "systemd-sysctl.service", failing) else {
+        panic!("not forked");
+    };
+    assert!(f.calls().contains(&Call::Fork(pid)));
+    assert_eq!(m.forked, [(pid, "systemd-sysctl.service")]);
+    assert_eq!(f.reap().exited, [(pid, "exit 1".to_owned())]);
+    assert_eq!(
+        forked::result(&f, "systemd-sysctl.service", "exit 1"),
+        Err("50-berth.conf:3: expected `key = value`".into())
+    );
+    // A child that wrote nothing (killed, or it could not write) says how it ended.
+    assert_eq!(
+        forked::result(&f, "systemd-modules-load.service", "signal 9"),
+        Err("its process ended with signal 9".into())
+    );
+    let Started::Child(pid) = forked::start(&mut m, "systemd-modules-load.service", fine) else {
+        panic!("not forked");
+    };
+    assert_eq!(f.reap().exited, [(pid, "exit 0".to_owned())]);
+    assert_eq!(
+        forked::result(&f, "systemd-modules-load.service", "exit 0"),
+        Ok(())
+    );
+    assert!(f.logs().contains(&"berth: step ran".to_owned()));
+}
+
+#[test]
+fn a_fork_that_fails_runs_the_step_in_pid_1() {
+    let f = machine(true, 0);
+    f.fork_fails.set(true);
+    let mut m = Machine::new(&f, options());
+    match forked::start(&mut m, "systemd-sysctl.service", failing) {
+        Started::RanHere(result) => {
+            assert_eq!(
+                result,
+                Err("50-berth.conf:3: expected `key = value`".into())
+            )
+        }
+        Started::Child(_) => panic!("forked"),
+    }
+    assert!(m.forked.is_empty());
+    assert!(!f.exists(&forked::result_path("systemd-sysctl.service")));
+    let logs = f.logs().join("\n");
+    assert!(
+        logs.contains("systemd-sysctl.service: cannot fork"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn early_boot_forks_modules_and_a_shutdown_stops_the_child_and_cancels_its_unit() {
+    let f = machine(true, 0);
+    f.helper_time.set(std::time::Duration::from_secs(5));
+    let mut m = Machine::new(&f, options());
+    let mut manager = units::manager(&m);
+    early::start(&mut manager);
+    while m.forked.is_empty() {
+        let due = manager.take_due_builtins();
+        assert!(!due.is_empty(), "nothing forked: {:#?}", f.logs());
+        for unit in due {
+            if let Some(result) = early::run_step(&mut m, &unit, true) {
+                manager.builtin_done(&unit, result);
+            }
+        }
+    }
+    let (pid, unit) = m.forked[0];
+    assert_eq!(unit, "systemd-modules-load.service");
+    early::cancel(&mut m, &mut manager);
+    assert!(m.forked.is_empty());
+    assert!(f
+        .calls()
+        .contains(&Call::Kill(-(pid as i32), nix::libc::SIGTERM)));
+    let name = crate::unit::name::UnitName::parse(unit).unwrap();
+    let status = manager.slots.get(&name).and_then(|s| s.status.clone());
+    assert_eq!(
+        status.as_deref(),
+        Some("cancelled: the system is shutting down")
+    );
+}
