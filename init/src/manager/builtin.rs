@@ -8,8 +8,10 @@
 //! command: the manager does not run its code. A start job of one makes it `activating`
 //! and queues it; the caller (stage 2's event loop) takes the queue with
 //! [`Manager::take_due_builtins`], runs each step and answers with
-//! [`Manager::builtin_done`]. So the manager stays testable over the fake, and the steps
-//! run between two turns of the same poll loop that answers signals.
+//! [`Manager::builtin_done`]. So the manager stays testable over the fake. Short steps
+//! run between two turns of the same poll loop that answers signals; the long ones
+//! (modules-load, sysctl, coldplug) in a forked child of PID 1 and STATE's e2fsck as a
+//! helper program, so that the loop goes on meanwhile (`stage2::forked`, `stage2::early`).
 //!
 //! Each is a oneshot with `RemainAfterExit=yes` (as systemd's `systemd-sysctl.service`
 //! and friends): once done it stays `active (exited)`; a failed one is `failed` with its
