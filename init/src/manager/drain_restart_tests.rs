@@ -47,6 +47,14 @@ fn state(m: &super::Manager<'_>) -> (Active, Phase, Option<&'static str>) {
     )
 }
 
+/// bomb.service failed with result timeout, and no restart comes, however long one waits.
+fn failed_for_good(fake: &Fake, m: &mut super::Manager<'_>) {
+    assert_eq!(state(m), (Active::Failed, Phase::Failed, Some("timeout")));
+    fake.sleep(Duration::from_secs(10));
+    m.fire_timers();
+    assert_eq!(m.slots[&n("bomb.service")].run.main_pid, None);
+}
+
 #[test]
 fn on_failure_restarts_a_clean_run_whose_drain_timed_out() {
     let fake = bomb("Restart=on-failure\n");
@@ -72,10 +80,7 @@ fn on_success_does_not_restart_a_run_whose_drain_timed_out() {
     clean_exit_then_drain_times_out(&fake, &mut m);
     group(&fake, false);
     m.cgroup_changed(&n("bomb.service"));
-    assert_eq!(state(&m), (Active::Failed, Phase::Failed, Some("timeout")));
-    fake.sleep(Duration::from_secs(10));
-    m.fire_timers();
-    assert_eq!(m.slots[&n("bomb.service")].run.main_pid, None);
+    failed_for_good(&fake, &mut m);
 }
 
 #[test]
@@ -83,10 +88,7 @@ fn a_drain_given_up_without_sigkill_never_restarts() {
     let fake = bomb("Restart=always\nSendSIGKILL=no\n");
     let mut m = manager(&fake);
     clean_exit_then_drain_times_out(&fake, &mut m);
-    assert_eq!(state(&m), (Active::Failed, Phase::Failed, Some("timeout")));
-    fake.sleep(Duration::from_secs(10));
-    m.fire_timers();
-    assert_eq!(m.slots[&n("bomb.service")].run.main_pid, None);
+    failed_for_good(&fake, &mut m);
 }
 
 #[test]

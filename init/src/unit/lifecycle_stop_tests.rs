@@ -39,14 +39,18 @@ fn oneshot_remaining(extra: &[&str]) -> Service {
     })
 }
 
+/// `svc` started, its actions so far taken, and its main process ended `how`.
+fn main_ended(svc: Service, how: Exit) -> Drive {
+    let mut d = Drive::new(svc);
+    let pid = d.feed(Event::Start)[0];
+    d.took();
+    d.feed(Event::Exited { pid, how });
+    d
+}
+
 #[test]
 fn exec_stop_runs_for_an_exited_oneshot_whose_main_is_gone() {
-    let mut d = Drive::new(oneshot_remaining(&[]));
-    let pid = d.feed(Event::Start)[0];
-    d.feed(Event::Exited {
-        pid,
-        how: Exit::Code(0),
-    });
+    let mut d = main_ended(oneshot_remaining(&[]), Exit::Code(0));
     assert_eq!(d.state(), (Active::Active, Phase::Exited));
     d.took();
     d.feed(Event::Stop);
@@ -56,22 +60,16 @@ fn exec_stop_runs_for_an_exited_oneshot_whose_main_is_gone() {
 
 #[test]
 fn a_main_process_that_ends_cleanly_runs_exec_stop_and_one_that_fails_does_not() {
-    let mut d = Drive::new(service(&["ExecStart=/bin/a", "ExecStop=/bin/stop-a"]));
-    let pid = d.feed(Event::Start)[0];
-    d.took();
-    d.feed(Event::Exited {
-        pid,
-        how: Exit::Code(0),
-    });
+    let mut d = main_ended(
+        service(&["ExecStart=/bin/a", "ExecStop=/bin/stop-a"]),
+        Exit::Code(0),
+    );
     assert_eq!(spawns(&d.took()), [CommandSet::Stop]);
 
-    let mut d = Drive::new(service(&["ExecStart=/bin/a", "ExecStop=/bin/stop-a"]));
-    let pid = d.feed(Event::Start)[0];
-    d.took();
-    d.feed(Event::Exited {
-        pid,
-        how: Exit::Code(3),
-    });
+    let mut d = main_ended(
+        service(&["ExecStart=/bin/a", "ExecStop=/bin/stop-a"]),
+        Exit::Code(3),
+    );
     let acts = d.took();
     assert!(spawns(&acts).is_empty(), "{acts:?}");
     assert_eq!(kills(&acts), [(KillTarget::Group, 15)]);
@@ -122,46 +120,37 @@ fn a_main_exit_during_exec_start_post_waits_for_it_then_stops_through_exec_stop(
 
 #[test]
 fn a_oneshot_without_remain_after_exit_ends_through_exec_stop() {
-    let mut d = Drive::new(with(oneshot_remaining(&[]), |s| {
-        s.remain_after_exit = false
-    }));
-    let pid = d.feed(Event::Start)[0];
-    d.took();
-    d.feed(Event::Exited {
-        pid,
-        how: Exit::Code(0),
-    });
+    let mut d = main_ended(
+        with(oneshot_remaining(&[]), |s| s.remain_after_exit = false),
+        Exit::Code(0),
+    );
     assert_eq!(spawns(&d.took()), [CommandSet::Stop]);
     assert_eq!(d.state(), (Active::Deactivating, Phase::Stop));
 }
 
 #[test]
 fn mixed_with_the_main_process_gone_sends_the_group_sigkill_only() {
-    let mut d = Drive::new(with(oneshot_remaining(&[]), |s| {
-        s.exec_stop.clear();
-        s.kill_mode = KillMode::Mixed;
-    }));
-    let pid = d.feed(Event::Start)[0];
-    d.feed(Event::Exited {
-        pid,
-        how: Exit::Code(0),
-    });
+    let mut d = main_ended(
+        with(oneshot_remaining(&[]), |s| {
+            s.exec_stop.clear();
+            s.kill_mode = KillMode::Mixed;
+        }),
+        Exit::Code(0),
+    );
     d.took();
     d.feed(Event::Stop);
     assert_eq!(kills(&d.took()), [(KillTarget::Group, 9)]);
     assert_eq!(d.state(), (Active::Inactive, Phase::Dead));
 
     // Without SendSIGKILL=, nothing is signalled at all.
-    let mut d = Drive::new(with(oneshot_remaining(&[]), |s| {
-        s.exec_stop.clear();
-        s.kill_mode = KillMode::Mixed;
-        s.send_sigkill = false;
-    }));
-    let pid = d.feed(Event::Start)[0];
-    d.feed(Event::Exited {
-        pid,
-        how: Exit::Code(0),
-    });
+    let mut d = main_ended(
+        with(oneshot_remaining(&[]), |s| {
+            s.exec_stop.clear();
+            s.kill_mode = KillMode::Mixed;
+            s.send_sigkill = false;
+        }),
+        Exit::Code(0),
+    );
     d.took();
     d.feed(Event::Stop);
     assert!(kills(&d.took()).is_empty());
