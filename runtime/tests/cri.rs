@@ -113,16 +113,6 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
-    let mut dirs = vec![PathBuf::from("/sys/fs/cgroup").join(name)];
-    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-        for entry in entries.flatten() {
-            dirs.push(entry.path().join(name));
-        }
-    }
-    dirs.into_iter().filter(|d| d.exists()).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "creates bridges and iptables rules on the host; run by `cargo xtask test`"]
 async fn pull_run_log_exec_restart_stop_remove() {
@@ -571,23 +561,7 @@ async fn pull_run_log_exec_restart_stop_remove() {
         })
         .collect();
     assert_eq!(allocations, Vec::<PathBuf>::new(), "IPAM allocations left");
-    // The configured parent is the subtree delegated to the runtime and stays; no pod or
-    // container cgroup may be left inside it.
-    for dir in cgroup_dirs(cgroup_parent.trim_start_matches('/')) {
-        let children: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .expect("cgroup dir")
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect();
-        assert_eq!(
-            children,
-            Vec::<PathBuf>::new(),
-            "cgroups left in {}",
-            dir.display()
-        );
-        let _ = std::fs::remove_dir(&dir);
-    }
+    support::remove_empty_cgroup_parent(&cgroup_parent);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -113,6 +113,7 @@ async fn exec_attach_port_forward_over_spdy_and_websocket() {
     busybox_layout(&layout, "1", &[], &["sh"]);
     let image = registry.push(&layout, "1", "test/busybox");
     let suffix = &berth_runtime::store::new_id().expect("id")[..8];
+    let cgroup_parent = format!("/berth-stream-{suffix}");
     let certs = work.path().join("certs.d");
     std::fs::create_dir_all(certs.join(&registry.host)).expect("certs.d");
     std::fs::write(
@@ -135,7 +136,7 @@ async fn exec_attach_port_forward_over_spdy_and_websocket() {
     let mut daemon = support::Daemon::new(
         work.path(),
         &format!(
-            "registry_config_dir = \"{}\"\ncgroup_parent = \"/berth-stream-{suffix}\"\n[cni]\nconf_dir = \"{}\"\nbin_dirs = [\"/usr/lib/cni\"]\n",
+            "registry_config_dir = \"{}\"\ncgroup_parent = \"{cgroup_parent}\"\n[cni]\nconf_dir = \"{}\"\nbin_dirs = [\"/usr/lib/cni\"]\n",
             certs.display(),
             cni_conf.display()
         ),
@@ -397,6 +398,7 @@ async fn exec_attach_port_forward_over_spdy_and_websocket() {
         .await
         .expect("RemovePodSandbox");
     daemon.stop();
+    support::remove_empty_cgroup_parent(&cgroup_parent);
     let _ = std::fs::remove_dir_all(&state);
     let _ = std::process::Command::new("ip")
         .args(["link", "del", &format!("bs{suffix}")])

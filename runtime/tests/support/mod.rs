@@ -388,5 +388,41 @@ impl Drop for Daemon {
         self.kill();
     }
 }
+/// The folders of cgroup `parent` (a path from the hierarchy's root, `/x/y`) in every
+/// mounted hierarchy: the unified one and, on a cgroup v1 host, each controller's.
+pub fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
+    let name = parent.trim_start_matches('/');
+    let mut dirs = vec![PathBuf::from("/sys/fs/cgroup").join(name)];
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        for entry in entries.flatten() {
+            dirs.push(entry.path().join(name));
+        }
+    }
+    dirs.into_iter().filter(|d| d.exists()).collect()
+}
+
+/// A test's configured `cgroup_parent` once its pods are gone: the parent is the subtree
+/// delegated to the runtime and stays (the runtime never removes it, as containerd does
+/// not), but no pod or container cgroup may be left inside it. Asserts that, then removes
+/// the parent in every hierarchy so that test runs leave nothing on the host.
+pub fn remove_empty_cgroup_parent(parent: &str) {
+    for dir in cgroup_dirs(parent) {
+        let children: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .expect("cgroup dir")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        assert_eq!(
+            children,
+            Vec::<PathBuf>::new(),
+            "cgroups left in {}",
+            dir.display()
+        );
+        std::fs::remove_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot remove cgroup {}: {e}", dir.display()));
+    }
+}
+
 pub mod node;
 pub mod stream_client;
