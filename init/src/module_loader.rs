@@ -20,16 +20,35 @@ use crate::sys::Syscalls;
 /// or hostile file cannot make it allocate without bound.
 pub const MAX_MODULE_BYTES: u64 = 64 << 20;
 
-/// Expands one zstd-compressed module file (`.ko.zst`) for `init_module`.
+/// Expands one zstd-compressed module file (`.ko.zst`) for `init_module`, with the
+/// reference decoder (libzstd): under emulation a module's expansion is on boot's
+/// critical path, and libzstd expands the node's modules (1.2 MB of bridge, overlay,
+/// br_netfilter, virtio_net) in a fifth of the time of the pure-Rust `ruzstd` PID 1 used
+/// before (2.2 vs 10-12 ms on the build host).
 pub fn decompress(compressed: &[u8]) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    let decoder = ruzstd::decoding::StreamingDecoder::new(compressed)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("not zstd: {e}")))?;
-    let mut module = Vec::new();
+    let bad = |what: &str, e: io::Error| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {e}"))
+    };
+    if !compressed.starts_with(&ZSTD_MAGIC) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not zstd: no zstd frame magic",
+        ));
+    }
+    // The frame says how large the module is (the builder's frames do): one allocation.
+    let size_hint = zstd::zstd_safe::get_frame_content_size(compressed)
+        .ok()
+        .flatten()
+        .filter(|size| *size <= MAX_MODULE_BYTES)
+        .unwrap_or(0);
+    let decoder =
+        zstd::stream::read::Decoder::with_buffer(compressed).map_err(|e| bad("not zstd", e))?;
+    let mut module = Vec::with_capacity(usize::try_from(size_hint).unwrap_or(0));
     decoder
         .take(MAX_MODULE_BYTES + 1)
         .read_to_end(&mut module)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad zstd data: {e}")))?;
+        .map_err(|e| bad("bad zstd data", e))?;
     if module.len() as u64 > MAX_MODULE_BYTES {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -38,6 +57,9 @@ pub fn decompress(compressed: &[u8]) -> io::Result<Vec<u8>> {
     }
     Ok(module)
 }
+
+/// The first bytes of a zstd frame (RFC 8878, 3.1.1).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 /// Where the running kernel's release is.
 const OSRELEASE: &str = "/proc/sys/kernel/osrelease";
@@ -224,10 +246,9 @@ impl ModuleLoader {
 mod tests {
     use super::*;
 
-    /// A zstd frame holding `data`, made with ruzstd's own encoder so the test needs no
-    /// other compressor.
+    /// A zstd frame holding `data`, as the builder makes them (with the content size).
     fn zstd(data: &[u8]) -> Vec<u8> {
-        ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+        zstd::bulk::compress(data, 3).unwrap()
     }
 
     #[test]
