@@ -36,24 +36,30 @@ pub fn decompress(compressed: &[u8]) -> io::Result<Vec<u8>> {
             "not zstd: no zstd frame magic",
         ));
     }
-    // The frame says how large the module is (the builder's frames do): one allocation.
-    let size_hint = zstd::zstd_safe::get_frame_content_size(compressed)
-        .ok()
-        .flatten()
-        .filter(|size| *size <= MAX_MODULE_BYTES)
-        .unwrap_or(0);
+    let beyond = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("expands beyond {MAX_MODULE_BYTES} bytes"),
+        )
+    };
+    // The builder's frames say how large the module is: expanded in one call straight
+    // into a buffer of that size, with no window buffer beside it.
+    if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(compressed) {
+        if size > MAX_MODULE_BYTES {
+            return Err(beyond());
+        }
+        let capacity = usize::try_from(size).map_err(|_| beyond())?;
+        return zstd::bulk::decompress(compressed, capacity).map_err(|e| bad("bad zstd data", e));
+    }
     let decoder =
         zstd::stream::read::Decoder::with_buffer(compressed).map_err(|e| bad("not zstd", e))?;
-    let mut module = Vec::with_capacity(usize::try_from(size_hint).unwrap_or(0));
+    let mut module = Vec::new();
     decoder
         .take(MAX_MODULE_BYTES + 1)
         .read_to_end(&mut module)
         .map_err(|e| bad("bad zstd data", e))?;
     if module.len() as u64 > MAX_MODULE_BYTES {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("expands beyond {MAX_MODULE_BYTES} bytes"),
-        ));
+        return Err(beyond());
     }
     Ok(module)
 }
@@ -257,6 +263,19 @@ mod tests {
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
         assert_eq!(decompress(&zstd(&module)).unwrap(), module);
+    }
+
+    #[test]
+    fn a_frame_without_its_size_expands_too() {
+        let module = vec![42u8; 300_000];
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        std::io::Write::write_all(&mut encoder, &module).unwrap();
+        let frame = encoder.finish().unwrap();
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&frame).unwrap(),
+            None
+        );
+        assert_eq!(decompress(&frame).unwrap(), module);
     }
 
     #[test]
