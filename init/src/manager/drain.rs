@@ -5,6 +5,9 @@
 //! cgroup's `cgroup.events` says `populated 0`. Meanwhile the unit is `deactivating`.
 //! That holds however the run ended: a stop job, a failed start, or the main process
 //! exiting on its own with helpers left behind (then a restart waits for the drain too).
+//! It is the drain of what is left after `ExecStopPost=`: a stop whose signal reached the
+//! group alone already waited for it to empty before `ExecStopPost=` (stop-sigterm and
+//! stop-sigkill, [`ServiceRun::waits_for_group`]), watched the same way.
 //!
 //! - control-group: `KillSignal=` to every process left, then SIGKILL after
 //!   `TimeoutStopSec=` (when `SendSIGKILL=yes`);
@@ -110,18 +113,38 @@ impl Manager<'_> {
         }
     }
 
-    /// The `cgroup.events` files of the cgroups a stop waits on, for the poll loop.
+    /// The `cgroup.events` files of the cgroups a stop waits on, for the poll loop: the
+    /// drains of ended runs, and the stops whose signal went to the group alone (which
+    /// wait for it to empty before `ExecStopPost=`, [`ServiceRun::waits_for_group`]).
     pub fn drain_watches(&self) -> Vec<(UnitName, PathBuf)> {
-        self.drains
-            .keys()
+        let stopping = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.run.waits_for_group())
+            .map(|(n, _)| n);
+        let mut names: Vec<&UnitName> = self.drains.keys().chain(stopping).collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
             .map(|n| (n.clone(), self.cgroup_of(n).join("cgroup.events")))
             .collect()
     }
 
-    /// The cgroup of `name` may have changed: a drain whose group is empty ends, and the
-    /// unit's state is settled.
+    /// The cgroup of `name` may have changed: when it is empty, a stop waiting for that
+    /// goes on, and a drain ends and the unit's state is settled.
     pub fn cgroup_changed(&mut self, name: &UnitName) {
-        if self.drains.contains_key(name) && !self.cgroup_populated(name) {
+        if self.cgroup_populated(name) {
+            return;
+        }
+        if self
+            .slots
+            .get(name)
+            .is_some_and(|s| s.run.waits_for_group())
+        {
+            self.feed(name, Event::CgroupEmpty);
+        }
+        if self.drains.contains_key(name) {
             self.drain_done(name);
         }
     }

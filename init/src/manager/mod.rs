@@ -288,6 +288,8 @@ mod exec_status_tests;
 #[cfg(test)]
 mod graph_tests;
 #[cfg(test)]
+mod stop_order_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod unit_file_tests;

@@ -257,6 +257,7 @@ impl ServiceRun {
                     self.reset_watchdog(svc, out);
                 }
             }
+            Event::CgroupEmpty => self.group_empty(svc, out),
             Event::WatchdogPeriod(period) => {
                 self.watchdog_override = Some(period);
                 if matches!(self.phase, Phase::StartPost | Phase::Running) {

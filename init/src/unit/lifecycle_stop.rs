@@ -108,8 +108,28 @@ impl ServiceRun {
                 });
             }
         }
-        if self.main_pid.is_none() && self.control_pid.is_none() {
-            // Only the group was signalled, nothing we track: the engine drains it.
+        if self.waits_for_group() {
+            // Only the group was signalled, nothing we track: as systemd 252's
+            // `service_enter_signal`, the stop waits in this phase, within its timeout,
+            // for the group to empty; only then comes `ExecStopPost=`.
+            out.push(Action::AwaitGroupEmpty);
+        }
+    }
+
+    /// Whether the run is in a stop-signal phase with neither a main nor a control
+    /// process left, so that only its cgroup emptying moves it on ([`Event::CgroupEmpty`]).
+    pub fn waits_for_group(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::StopSigterm | Phase::StopWatchdog | Phase::StopSigkill
+        ) && self.main_pid.is_none()
+            && self.control_pid.is_none()
+    }
+
+    /// The cgroup is empty (systemd 252's `service_notify_cgroup_empty_event`): a stop
+    /// that waited for it goes on to `ExecStopPost=`; in any other phase it changes nothing.
+    pub(super) fn group_empty(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        if self.waits_for_group() {
             self.begin_stop_post(svc, out);
         }
     }
