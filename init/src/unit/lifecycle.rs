@@ -10,7 +10,8 @@
 //! `READY=1`); `ExecStartPre`/`StartPost`/`Stop`/`StopPost` in order, `-` prefixes;
 //! `TimeoutStartSec`/`TimeoutStopSec`, SIGTERM then SIGKILL per `KillMode=`;
 //! `Restart=` (all seven), `RestartSec=`, `RestartPreventExitStatus=`,
-//! `SuccessExitStatus=`; the start rate limit; `RuntimeMaxSec=` (the one timer, armed
+//! `RestartForceExitStatus=`, `SuccessExitStatus=`; `TimeoutStopFailureMode=` and
+//! `TimeoutAbortSec=` ([`stop`]); the start rate limit; `RuntimeMaxSec=` (the one timer, armed
 //! while running); `WatchdogSec=` (a second timer of its own, armed from start-post on,
 //! reset by `WATCHDOG=1`, changed by `WATCHDOG_USEC=`, whose expiry sends
 //! `WatchdogSignal=` and fails the run with result `watchdog`); `ExecReload=` and
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 use super::exec::ExecCommand;
 use super::exec_record::ExecRecord;
-use super::service::{KillMode, Restart, Service, ServiceType};
+use super::service::{KillMode, Restart, Service, ServiceType, TimeoutFailureMode};
 
 #[path = "lifecycle_types.rs"]
 mod types;
@@ -124,7 +125,8 @@ pub fn is_success(svc: &Service, how: Exit) -> bool {
 }
 
 /// The restart table of systemd.service(5), as 252's `service_shall_restart` applies
-/// it: `how` is the main process's end (`RestartPreventExitStatus=` looks at it only).
+/// it: `how` is the main process's end, which `RestartPreventExitStatus=` (first) and
+/// `RestartForceExitStatus=` (whatever `Restart=` says) look at.
 pub fn should_restart(svc: &Service, failure: Option<Failure>, how: Option<Exit>) -> bool {
     if let Some(how) = how {
         let code = match how {
@@ -133,6 +135,9 @@ pub fn should_restart(svc: &Service, failure: Option<Failure>, how: Option<Exit>
         };
         if svc.restart_prevent_exit_status.contains(&code) {
             return false;
+        }
+        if svc.restart_force_exit_status.contains(&code) {
+            return true;
         }
     }
     let clean = failure.is_none();

@@ -1,6 +1,8 @@
 //! How a service's run ends: `ExecStop=`, the stop signal per `KillMode=` and SIGKILL
-//! after `TimeoutStopSec=`, `ExecStopPost=`, the final state and restart decision, and
-//! what each armed timer means in each phase (a start, stop or run past its limit).
+//! after `TimeoutStopSec=` (or, per `TimeoutStopFailureMode=`, `WatchdogSignal=` with
+//! `TimeoutAbortSec=`, or SIGKILL at once), `ExecStopPost=`, the final state and restart
+//! decision, and what each armed timer means in each phase (a start, stop or run past
+//! its limit).
 
 use super::*;
 
@@ -98,7 +100,13 @@ impl ServiceRun {
             }
             return self.begin_stop_post(svc, out);
         }
-        self.arm_stop_timeout(svc, out);
+        if phase == Phase::StopWatchdog {
+            // The watchdog's or an abort's signal: TimeoutAbortSec= (systemd 252's
+            // `service_timeout_abort_usec`).
+            out.push(svc.abort_timeout().map_or(Action::Disarm, Action::Arm));
+        } else {
+            self.arm_stop_timeout(svc, out);
+        }
         for &target in &targets {
             out.push(Action::Kill { target, signal });
             if svc.send_sighup && phase == Phase::StopSigterm {
@@ -130,6 +138,24 @@ impl ServiceRun {
     /// that waited for it goes on to `ExecStopPost=`; in any other phase it changes nothing.
     pub(super) fn group_empty(&mut self, svc: &Service, out: &mut Vec<Action>) {
         if self.waits_for_group() {
+            self.begin_stop_post(svc, out);
+        }
+    }
+
+    /// `TimeoutStopFailureMode=abort`: `WatchdogSignal=` (SIGABRT by default), with
+    /// `TimeoutAbortSec=` before SIGKILL (systemd's `stop-watchdog`).
+    fn abort(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        self.signal(svc, svc.watchdog_signal, Phase::StopWatchdog, out);
+    }
+
+    /// SIGKILL when `SendSIGKILL=`, else give up on what is left and go on to
+    /// `ExecStopPost=`.
+    fn kill_or_give_up(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        if svc.send_sigkill {
+            self.signal(svc, SIGKILL, Phase::StopSigkill, out);
+        } else {
+            self.main_pid = None;
+            self.control_pid = None;
             self.begin_stop_post(svc, out);
         }
     }
@@ -212,20 +238,26 @@ impl ServiceRun {
                 self.begin_stop(svc, out);
             }
             // As systemd: a stop that times out fails the unit (Result: timeout), unless
-            // it already failed (a watchdog stop keeps Result: watchdog). `ExecStop=` out
-            // of time gets the stop signal (TimeoutStopFailureMode=terminate), then SIGKILL.
+            // it already failed (a watchdog stop keeps Result: watchdog), and goes on per
+            // `TimeoutStopFailureMode=` (systemd 252's `service_dispatch_timer`).
             Phase::Stop => {
                 self.result.get_or_insert(Failure::Timeout);
-                self.signal_remaining(svc, out);
-            }
-            Phase::StopSigterm | Phase::StopWatchdog => {
-                self.result.get_or_insert(Failure::Timeout);
-                if svc.send_sigkill {
-                    self.signal(svc, SIGKILL, Phase::StopSigkill, out);
-                } else {
-                    self.main_pid = None;
-                    self.begin_stop_post(svc, out);
+                match svc.timeout_stop_failure_mode {
+                    TimeoutFailureMode::Terminate => self.signal_remaining(svc, out),
+                    TimeoutFailureMode::Abort => self.abort(svc, out),
+                    TimeoutFailureMode::Kill => self.kill_or_give_up(svc, out),
                 }
+            }
+            Phase::StopSigterm => {
+                self.result.get_or_insert(Failure::Timeout);
+                match svc.timeout_stop_failure_mode {
+                    TimeoutFailureMode::Abort => self.abort(svc, out),
+                    _ => self.kill_or_give_up(svc, out),
+                }
+            }
+            Phase::StopWatchdog => {
+                self.result.get_or_insert(Failure::Timeout);
+                self.kill_or_give_up(svc, out);
             }
             Phase::StopSigkill => {
                 // Not even SIGKILL ended it (stuck in the kernel): give up on it.

@@ -473,3 +473,6 @@ mod stop;
 
 #[path = "lifecycle_stop_order_tests.rs"]
 mod stop_order;
+
+#[path = "lifecycle_timeout_mode_tests.rs"]
+mod timeout_mode;
