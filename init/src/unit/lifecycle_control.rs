@@ -85,6 +85,19 @@ impl ServiceRun {
         };
     }
 
+    /// systemd's `MainPID` and `ControlPID`: a oneshot's running `ExecStart=` is its main
+    /// process there (252's `service_enter_start`), though Berth runs it as a command of
+    /// the start; every other command (`ExecStartPre=`, forking's start, `ExecReload=`,
+    /// `ExecStop=`, `ExecStopPost=` ...) is the control process.
+    pub fn shown_pids(&self, svc: &Service) -> (Option<u32>, Option<u32>) {
+        let oneshot_start = svc.service_type == ServiceType::Oneshot
+            && matches!(self.current, Some((CommandSet::Start, _)));
+        if oneshot_start {
+            return (self.control_pid, None);
+        }
+        (self.main_pid, self.control_pid)
+    }
+
     /// `systemctl reset-failed`: failed becomes inactive, and the start limit starts over.
     pub fn reset_failed(&mut self) {
         self.starts.clear();
