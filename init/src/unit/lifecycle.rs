@@ -59,6 +59,8 @@ pub struct ServiceRun {
     watchdog_armed: bool,
     /// How the last reload ended (`None` before any, or while one runs).
     pub reload_result: Option<Failure>,
+    /// The main process ended while `ExecReload=` ran: acted on once the reload is done.
+    main_ended_in_reload: bool,
     /// The process of each command run since the start began, one per command.
     pub exec_records: Vec<ExecRecord>,
 }
@@ -81,6 +83,7 @@ impl Default for ServiceRun {
             watchdog_override: None,
             watchdog_armed: false,
             reload_result: None,
+            main_ended_in_reload: false,
             exec_records: Vec::new(),
         }
     }
@@ -224,7 +227,7 @@ impl ServiceRun {
             Event::ExitedBeforeExec { pid, status } => {
                 self.exited_before_exec(svc, pid, status, out)
             }
-            Event::Ready if self.phase == Phase::Reload => self.reload_done(None, out),
+            Event::Ready if self.phase == Phase::Reload => self.reload_done(svc, None, out),
             Event::Ready => {
                 if self.phase == Phase::Start
                     && matches!(
@@ -329,7 +332,7 @@ impl ServiceRun {
             CommandSet::StartPost => self.enter_running(svc, out),
             CommandSet::Stop => self.signal_remaining(svc, out),
             CommandSet::StopPost => self.finish(svc, out),
-            CommandSet::Reload => self.reload_done(None, out),
+            CommandSet::Reload => self.reload_done(svc, None, out),
         }
     }
 

@@ -269,7 +269,16 @@ impl ServiceRun {
                 self.result.get_or_insert(Failure::Timeout);
                 self.finish(svc, out);
             }
-            Phase::Reload => self.reload_done(Some(Failure::Timeout), out),
+            // systemd 252: "Reload operation timed out. Killing reload process."
+            Phase::Reload => {
+                if let Some(pid) = self.control_pid {
+                    out.push(Action::Kill {
+                        target: KillTarget::Control(pid),
+                        signal: SIGKILL,
+                    });
+                }
+                self.reload_done(svc, Some(Failure::Timeout), out);
+            }
             _ => {}
         }
     }

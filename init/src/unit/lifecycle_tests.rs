@@ -476,3 +476,6 @@ mod stop_order;
 
 #[path = "lifecycle_timeout_mode_tests.rs"]
 mod timeout_mode;
+
+#[path = "lifecycle_reload_tests.rs"]
+mod reload;
