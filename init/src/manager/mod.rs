@@ -282,6 +282,8 @@ pub fn slice_path(slice: &str) -> PathBuf {
 #[cfg(test)]
 mod control_pid_tests;
 #[cfg(test)]
+mod drain_mode_tests;
+#[cfg(test)]
 mod drain_restart_tests;
 #[cfg(test)]
 mod drain_tests;

@@ -61,6 +61,9 @@ pub struct ServiceRun {
     pub reload_result: Option<Failure>,
     /// The main process ended while `ExecReload=` ran: acted on once the reload is done.
     main_ended_in_reload: bool,
+    /// `ExecStopPost=` ran out of time: the final drain begins where
+    /// `TimeoutStopFailureMode=` says (systemd's final-sigterm, -watchdog or -sigkill).
+    pub stop_post_timed_out: bool,
     /// The process of each command run since the start began, one per command.
     pub exec_records: Vec<ExecRecord>,
 }
@@ -84,6 +87,7 @@ impl Default for ServiceRun {
             watchdog_armed: false,
             reload_result: None,
             main_ended_in_reload: false,
+            stop_post_timed_out: false,
             exec_records: Vec::new(),
         }
     }
@@ -302,6 +306,7 @@ impl ServiceRun {
         self.exec_main_pid = None;
         self.main_exit = None;
         self.exec_records.clear();
+        self.stop_post_timed_out = false;
         self.watchdog_override = None;
         self.set(Active::Activating, Phase::StartPre);
         if let Some(t) = svc.timeout_start {

@@ -265,8 +265,15 @@ impl ServiceRun {
                 self.result.get_or_insert(Failure::Timeout);
                 self.begin_stop_post(svc, out);
             }
+            // The final drain goes on per TimeoutStopFailureMode=; kill without
+            // SendSIGKILL= ends the run at once and never restarts it, as systemd 252.
             Phase::StopPost => {
                 self.result.get_or_insert(Failure::Timeout);
+                self.stop_post_timed_out = true;
+                if svc.timeout_stop_failure_mode == TimeoutFailureMode::Kill && !svc.send_sigkill {
+                    self.current = None;
+                    return self.end(svc, false, out);
+                }
                 self.finish(svc, out);
             }
             // systemd 252: "Reload operation timed out. Killing reload process."
