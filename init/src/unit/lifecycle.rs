@@ -10,7 +10,7 @@
 //! `READY=1`); `ExecStartPre`/`StartPost`/`Stop`/`StopPost` in order, `-` prefixes;
 //! `TimeoutStartSec`/`TimeoutStopSec`, SIGTERM then SIGKILL per `KillMode=`;
 //! `Restart=` (all seven), `RestartSec=`, `RestartPreventExitStatus=`,
-//! `RestartForceExitStatus=`, `SuccessExitStatus=`; `TimeoutStopFailureMode=` and
+//! `RestartForceExitStatus=`, `SuccessExitStatus=`; `TimeoutStartFailureMode=`, `TimeoutStopFailureMode=` and
 //! `TimeoutAbortSec=` ([`stop`]); the start rate limit; `RuntimeMaxSec=` (the one timer, armed
 //! while running); `WatchdogSec=` (a second timer of its own, armed from start-post on,
 //! reset by `WATCHDOG=1`, changed by `WATCHDOG_USEC=`, whose expiry sends

@@ -1,6 +1,7 @@
 //! How a service's run ends: `ExecStop=`, the stop signal per `KillMode=` and SIGKILL
 //! after `TimeoutStopSec=` (or, per `TimeoutStopFailureMode=`, `WatchdogSignal=` with
-//! `TimeoutAbortSec=`, or SIGKILL at once), `ExecStopPost=`, the final state and restart
+//! `TimeoutAbortSec=`, or SIGKILL at once; a start out of time per
+//! `TimeoutStartFailureMode=`), `ExecStopPost=`, the final state and restart
 //! decision, and what each armed timer means in each phase (a start, stop or run past
 //! its limit).
 
@@ -232,8 +233,27 @@ impl ServiceRun {
                 self.set(Active::Inactive, Phase::Dead);
                 self.start(svc, limit, now, out);
             }
-            // A start that took too long, or a run past RuntimeMaxSec=.
-            Phase::StartPre | Phase::Start | Phase::StartPost | Phase::Running => {
+            // A start that took too long, per TimeoutStartFailureMode= (systemd 252's
+            // `service_dispatch_timer`: terminate from start-post stops through
+            // ExecStop=), or a run past RuntimeMaxSec=, which stops through ExecStop=.
+            Phase::StartPre | Phase::Start | Phase::StartPost => {
+                self.result = Some(Failure::Timeout);
+                match svc.timeout_start_failure_mode {
+                    TimeoutFailureMode::Terminate if self.phase == Phase::StartPost => {
+                        self.enter_stop(svc, out)
+                    }
+                    TimeoutFailureMode::Terminate => self.enter_stop_signal(svc, out),
+                    TimeoutFailureMode::Abort => {
+                        self.set(Active::Deactivating, Phase::Stop);
+                        self.abort(svc, out);
+                    }
+                    TimeoutFailureMode::Kill => {
+                        self.set(Active::Deactivating, Phase::Stop);
+                        self.kill_or_give_up(svc, out);
+                    }
+                }
+            }
+            Phase::Running => {
                 self.result = Some(Failure::Timeout);
                 self.begin_stop(svc, out);
             }

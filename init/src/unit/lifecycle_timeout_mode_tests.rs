@@ -1,5 +1,5 @@
-//! A stop out of time per `TimeoutStopFailureMode=` (systemd 252's
-//! `service_dispatch_timer`): terminate signals `KillSignal=` then SIGKILL; abort
+//! A start or stop out of time per `TimeoutStartFailureMode=` and
+//! `TimeoutStopFailureMode=` (systemd 252's `service_dispatch_timer`): terminate signals `KillSignal=` then SIGKILL; abort
 //! signals `WatchdogSignal=` and allows `TimeoutAbortSec=` before SIGKILL; kill sends
 //! SIGKILL at once. And `RestartForceExitStatus=`, which restarts whatever `Restart=` says.
 
@@ -187,4 +187,58 @@ fn restart_force_exit_status_does_not_restart_after_a_stop() {
         how: Exit::Signal(15),
     });
     assert_eq!(d.state(), (Active::Inactive, Phase::Dead));
+}
+
+/// A service whose `ExecStartPost=` hangs past `TimeoutStartSec=2`.
+fn start_post_hangs(mode: TimeoutFailureMode) -> Drive {
+    let mut svc = service(&["ExecStart=/bin/a", "ExecStop=/bin/stop-a"]);
+    svc.exec_start_post = exec::parse("/bin/post").expect("command");
+    svc.timeout_start = Some(Duration::from_secs(2));
+    svc.timeout_stop = Some(Duration::from_secs(3));
+    svc.timeout_start_failure_mode = mode;
+    let mut d = Drive::new(svc);
+    d.step(Event::Start);
+    d.step(Event::Spawned(Ok(10)));
+    d.step(Event::Spawned(Ok(11)));
+    assert_eq!(d.state(), (Active::Activating, Phase::StartPost));
+    d
+}
+
+#[test]
+fn a_start_post_out_of_time_stops_through_exec_stop_under_terminate() {
+    let mut d = start_post_hangs(TimeoutFailureMode::Terminate);
+    let acts = d.step(Event::Timer);
+    assert!(acts.contains(&Action::Spawn {
+        set: CommandSet::Stop,
+        index: 0
+    }));
+    assert_eq!(d.state(), (Active::Deactivating, Phase::Stop));
+    assert_eq!(d.run.result, Some(Failure::Timeout));
+}
+
+#[test]
+fn a_start_out_of_time_aborts_or_kills_per_timeout_start_failure_mode() {
+    let mut d = start_post_hangs(TimeoutFailureMode::Abort);
+    assert_eq!(
+        d.step(Event::Timer),
+        [Action::Arm(Duration::from_secs(3)), group(6)]
+    );
+    assert_eq!(d.state(), (Active::Deactivating, Phase::StopWatchdog));
+    let mut d = start_post_hangs(TimeoutFailureMode::Kill);
+    assert_eq!(
+        d.step(Event::Timer),
+        [Action::Arm(Duration::from_secs(3)), group(9)]
+    );
+    assert_eq!(d.state(), (Active::Deactivating, Phase::StopSigkill));
+    assert_eq!(d.run.result, Some(Failure::Timeout));
+    // Before start-post, terminate sends the stop signal without ExecStop=.
+    let mut svc = service(&["ExecStart=/bin/a", "ExecStop=/bin/stop-a"]);
+    svc.service_type = ServiceType::Notify;
+    svc.timeout_start = Some(Duration::from_secs(2));
+    let mut d = Drive::new(svc);
+    d.step(Event::Start);
+    d.step(Event::Spawned(Ok(10)));
+    let acts = d.step(Event::Timer);
+    assert!(acts.contains(&group(15)), "{acts:?}");
+    assert!(!acts.iter().any(|a| matches!(a, Action::Spawn { .. })));
 }

@@ -264,7 +264,8 @@ fn stop_failure_mode_abort_timeout_and_restart_force_status_parse_and_bad_values
             "/etc/systemd/system/a.service",
             "[Service]\nExecStart=/bin/a\nTimeoutStopFailureMode=abort\nTimeoutAbortSec=7\n\
              RestartForceExitStatus=3 SIGUSR1\nTimeoutStopFailureMode=sometimes\n\
-             TimeoutAbortSec=soon\nRestartForceExitStatus=nine\n",
+             TimeoutAbortSec=soon\nRestartForceExitStatus=nine\nTimeoutStartFailureMode=kill\n\
+             TimeoutStartFailureMode=never\n",
         )],
         "a.service",
     );
@@ -275,7 +276,15 @@ fn stop_failure_mode_abort_timeout_and_restart_force_status_parse_and_bad_values
             "/etc/systemd/system/a.service:6: TimeoutStopFailureMode=sometimes: unknown timeout failure mode, ignored",
             "/etc/systemd/system/a.service:7: TimeoutAbortSec=soon: 'soon' is not a time span, ignored",
             "/etc/systemd/system/a.service:8: RestartForceExitStatus=nine: 'nine' is not an exit status or signal, ignored",
+            "/etc/systemd/system/a.service:10: TimeoutStartFailureMode=never: unknown timeout failure mode, ignored",
         ]
+    );
+    assert_eq!(
+        u.service
+            .as_ref()
+            .expect("service")
+            .timeout_start_failure_mode,
+        crate::unit::service::TimeoutFailureMode::Kill
     );
     let s = u.service.as_ref().expect("service");
     assert_eq!(

@@ -46,7 +46,8 @@ pub enum KillMode {
     None,
 }
 
-/// `TimeoutStopFailureMode=`: what a stop step out of time does next (systemd.service(5)).
+/// `TimeoutStartFailureMode=`, `TimeoutStopFailureMode=`: what a start or stop step out
+/// of time does next (systemd.service(5)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum TimeoutFailureMode {
     /// `KillSignal=`, then SIGKILL after `TimeoutStopSec=`.
@@ -149,6 +150,7 @@ pub struct Service {
     /// `TimeoutAbortSec=`: `None` when unset (`TimeoutStopSec=` applies), `Some(None)`
     /// for infinity; see [`Service::abort_timeout`].
     pub timeout_abort: Option<Option<Duration>>,
+    pub timeout_start_failure_mode: TimeoutFailureMode,
     pub timeout_stop_failure_mode: TimeoutFailureMode,
     pub runtime_max: Option<Duration>,
     pub watchdog: Option<Duration>,
@@ -225,6 +227,7 @@ impl Default for Service {
             timeout_stop: Some(Duration::from_secs(90)),
             // DefaultTimeoutAbortSec= is unset by default.
             timeout_abort: None,
+            timeout_start_failure_mode: TimeoutFailureMode::Terminate,
             timeout_stop_failure_mode: TimeoutFailureMode::Terminate,
             runtime_max: None,
             watchdog: None,
@@ -402,11 +405,13 @@ impl Service {
                 Ok(d) => self.timeout_abort = Some(d.filter(|d| !d.is_zero())),
                 Err(e) => ctx.warn(a, e),
             },
-            "TimeoutStopFailureMode" => match v {
-                "terminate" => self.timeout_stop_failure_mode = TimeoutFailureMode::Terminate,
-                "abort" => self.timeout_stop_failure_mode = TimeoutFailureMode::Abort,
-                "kill" => self.timeout_stop_failure_mode = TimeoutFailureMode::Kill,
-                _ => ctx.warn(a, "unknown timeout failure mode"),
+            "TimeoutStartFailureMode" => match failure_mode(v) {
+                Some(mode) => self.timeout_start_failure_mode = mode,
+                None => ctx.warn(a, "unknown timeout failure mode"),
+            },
+            "TimeoutStopFailureMode" => match failure_mode(v) {
+                Some(mode) => self.timeout_stop_failure_mode = mode,
+                None => ctx.warn(a, "unknown timeout failure mode"),
             },
             "RuntimeMaxSec" => ctx.span(a, &mut self.runtime_max),
             "WatchdogSec" => ctx.span(a, &mut self.watchdog),
@@ -753,6 +758,15 @@ fn stdio(ctx: &mut Ctx, a: &Assignment) -> Option<Stdio> {
         }
     };
     Some(s)
+}
+
+fn failure_mode(v: &str) -> Option<TimeoutFailureMode> {
+    match v {
+        "terminate" => Some(TimeoutFailureMode::Terminate),
+        "abort" => Some(TimeoutFailureMode::Abort),
+        "kill" => Some(TimeoutFailureMode::Kill),
+        _ => None,
+    }
 }
 
 fn exit_statuses(ctx: &mut Ctx, a: &Assignment, list: &mut Vec<i32>) {
