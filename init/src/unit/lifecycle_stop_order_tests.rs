@@ -142,3 +142,31 @@ fn cgroup_empty_outside_a_stop_changes_nothing() {
     assert!(d.step(Event::CgroupEmpty).is_empty());
     assert_eq!(d.state(), (Active::Active, Phase::Running));
 }
+
+#[test]
+fn under_mixed_the_group_gets_sigkill_and_exec_stop_post_waits_for_it_to_empty() {
+    let mut d = with_helpers(false);
+    d.svc.kill_mode = KillMode::Mixed;
+    let main = d.feed(Event::Start)[0];
+    d.took();
+    // The main process ends on its own: the stop signal reaches no one under mixed, so
+    // the group gets SIGKILL (systemd 252's stop-sigkill), and the stop waits there.
+    let acts = d.step(Event::Exited {
+        pid: main,
+        how: Exit::Code(0),
+    });
+    assert_eq!(
+        acts,
+        [
+            Action::Arm(Duration::from_secs(3)),
+            Action::Kill {
+                target: KillTarget::Group,
+                signal: 9
+            },
+            Action::AwaitGroupEmpty,
+        ]
+    );
+    assert_eq!(d.state(), (Active::Deactivating, Phase::StopSigkill));
+    assert_eq!(spawns(&d.step(Event::CgroupEmpty)), [CommandSet::StopPost]);
+    assert_eq!(d.run.result, None);
+}
