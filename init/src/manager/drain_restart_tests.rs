@@ -1,7 +1,7 @@
-//! `Restart=` decided with the drain's outcome, as systemd 252's `service_enter_dead`
-//! runs only after final-sigterm/final-sigkill: a drain out of time makes the result
-//! `timeout`, which on-failure restarts and on-success does not; a drain given up after
-//! the stop signal (`SendSIGKILL=no`) never restarts.
+//! `Restart=` decided once the group is empty, as systemd 252's `service_enter_dead`
+//! runs only after stop-sigterm/stop-sigkill and final-sigterm/final-sigkill: a group
+//! out of time makes the result `timeout`, which on-failure restarts and on-success does
+//! not; a final drain given up after the stop signal (`SendSIGKILL=no`) never restarts.
 
 use std::time::Duration;
 
@@ -57,12 +57,12 @@ fn failed_for_good(fake: &Fake, m: &mut super::Manager<'_>) {
 }
 
 #[test]
-fn on_failure_restarts_a_clean_run_whose_drain_timed_out() {
+fn on_failure_restarts_a_clean_run_whose_group_timed_out() {
     let fake = bomb("Restart=on-failure\n");
     let mut m = manager(&fake);
     let first = clean_exit_then_stop_signal_times_out(&fake, &mut m);
-    // The final SIGKILL empties the group: the run ends with result timeout, which
-    // on-failure restarts, RestartSec= from now.
+    // The SIGKILL after the stop signal empties the group: the run ends with result
+    // timeout, which on-failure restarts, RestartSec= from now.
     group(&fake, false);
     m.cgroup_changed(&n("bomb.service"));
     assert_eq!(
@@ -75,7 +75,7 @@ fn on_failure_restarts_a_clean_run_whose_drain_timed_out() {
 }
 
 #[test]
-fn on_success_does_not_restart_a_run_whose_drain_timed_out() {
+fn on_success_does_not_restart_a_run_whose_group_timed_out() {
     let fake = bomb("Restart=on-success\n");
     let mut m = manager(&fake);
     clean_exit_then_stop_signal_times_out(&fake, &mut m);
