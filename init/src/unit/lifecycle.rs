@@ -61,6 +61,10 @@ pub struct ServiceRun {
     pub reload_result: Option<Failure>,
     /// The main process ended while `ExecReload=` ran: acted on once the reload is done.
     main_ended_in_reload: bool,
+    /// When `RuntimeMaxSec=` ends this run (a reload's timeout replaces its timer).
+    runtime_deadline: Option<Duration>,
+    /// The time of the event being handled.
+    clock: Duration,
     /// `ExecStopPost=` ran out of time: the final drain begins where
     /// `TimeoutStopFailureMode=` says (systemd's final-sigterm, -watchdog or -sigkill).
     pub stop_post_timed_out: bool,
@@ -88,6 +92,8 @@ impl Default for ServiceRun {
             reload_result: None,
             main_ended_in_reload: false,
             stop_post_timed_out: false,
+            runtime_deadline: None,
+            clock: Duration::ZERO,
             exec_records: Vec::new(),
         }
     }
@@ -177,6 +183,7 @@ impl ServiceRun {
         now: Duration,
     ) -> Vec<Action> {
         let mut out = Vec::new();
+        self.clock = now;
         self.dispatch(svc, unit_limit, event, now, &mut out);
         // The watchdog runs only while the service runs (start-post and running).
         if self.watchdog_armed && !matches!(self.phase, Phase::StartPost | Phase::Running) {
@@ -307,6 +314,7 @@ impl ServiceRun {
         self.main_exit = None;
         self.exec_records.clear();
         self.stop_post_timed_out = false;
+        self.runtime_deadline = None;
         self.watchdog_override = None;
         self.set(Active::Activating, Phase::StartPre);
         if let Some(t) = svc.timeout_start {

@@ -96,6 +96,14 @@ impl ServiceRun {
         } else {
             Phase::Exited
         };
+        // The reload's timeout took the one timer: RuntimeMaxSec= counts on from the
+        // start of the run, as systemd 252 arms it from the active-enter time.
+        if let Some(at) = self
+            .runtime_deadline
+            .filter(|_| self.phase == Phase::Running)
+        {
+            out.push(Action::Arm(at.saturating_sub(self.clock)));
+        }
     }
 
     /// systemd's `MainPID` and `ControlPID`: a oneshot's running `ExecStart=` is its main

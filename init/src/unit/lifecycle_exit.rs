@@ -204,6 +204,7 @@ impl ServiceRun {
             self.set(Active::Active, Phase::Running);
             // RuntimeMaxSec= counts from here; the start timeout is done.
             if let Some(t) = svc.runtime_max {
+                self.runtime_deadline = Some(self.clock + t);
                 out.push(Action::Arm(t));
             }
         } else if svc.remain_after_exit {
