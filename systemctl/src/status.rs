@@ -80,7 +80,7 @@ pub fn status(units: &[String], ask: &Ask) -> Outcome {
         }
         out.push_str(&format!("{line}\n"));
         out.push_str(&process_lines(&body));
-        out.push_str(&main_pid_line(&get, comm));
+        out.push_str(&pid_line(&get, comm));
         let status = get("StatusText");
         if !status.is_empty() {
             out.push_str(&format!("     Status: \"{status}\"\n"));
@@ -150,29 +150,55 @@ fn process_lines(body: &[String]) -> String {
     out
 }
 
-/// systemd 252's `Main PID:` line: the running main process and its name, or the last
-/// one and how it ended (`code=exited, status=226/NAMESPACE`); none when there was none.
-fn main_pid_line(get: &dyn Fn(&str) -> String, comm: fn(&str) -> String) -> String {
+/// systemd 252's PID line: `Main PID:` with a control process (`ExecStartPre=`,
+/// `ExecReload=`, `ExecStop=` ...) appended as `; Control PID: N (name)`, or, with no main
+/// PID to show, the control process alone as `Cntrl PID:` (abbreviated to keep the
+/// column); none when there is neither.
+fn pid_line(get: &dyn Fn(&str) -> String, comm: fn(&str) -> String) -> String {
+    let main = main_pid(get, comm);
+    let control = get("ControlPID");
+    if control.is_empty() || control == "0" {
+        return main
+            .map(|m| format!("   Main PID: {m}\n"))
+            .unwrap_or_default();
+    }
+    let control = with_name(&control, comm);
+    match main {
+        Some(m) => format!("   Main PID: {m}; Control PID: {control}\n"),
+        None => format!("  Cntrl PID: {control}\n"),
+    }
+}
+
+/// `PID (name)`, or the PID alone when its name cannot be read.
+fn with_name(pid: &str, comm: fn(&str) -> String) -> String {
+    let name = comm(pid);
+    if name.is_empty() {
+        pid.to_owned()
+    } else {
+        format!("{pid} ({name})")
+    }
+}
+
+/// What systemd 252 shows after `Main PID:`: the running main process and its name, or
+/// the last one and how it ended (`code=exited, status=226/NAMESPACE`); `None` when there
+/// was none.
+fn main_pid(get: &dyn Fn(&str) -> String, comm: fn(&str) -> String) -> Option<String> {
     let running = get("MainPID");
     if !running.is_empty() && running != "0" {
-        let name = comm(&running);
-        if name.is_empty() {
-            return format!("   Main PID: {running}\n");
-        }
-        return format!("   Main PID: {running} ({name})\n");
+        return Some(with_name(&running, comm));
     }
     let last = get("ExecMainPID");
     if last.is_empty() || last == "0" {
-        return String::new();
+        return None;
     }
     let status: i32 = get("ExecMainStatus").parse().unwrap_or(0);
     let how = match get("ExecMainCode").parse::<i32>().unwrap_or(0) {
         nix::libc::CLD_EXITED => how_ended(Exit::Code(status)),
         nix::libc::CLD_KILLED => how_ended(Exit::Signal(status)),
         nix::libc::CLD_DUMPED => format!("code=dumped, signal={}", signal_name(status)),
-        _ => return format!("   Main PID: {last}\n"),
+        _ => return Some(last),
     };
-    format!("   Main PID: {last} ({how})\n")
+    Some(format!("{last} ({how})"))
 }
 
 /// ` since <UTC time>; <N>s ago` from a boot-clock timestamp in µs.
@@ -252,7 +278,7 @@ fn drop_ins(paths: &str) -> String {
 
 #[cfg(test)]
 mod drop_in_tests {
-    use super::{drop_ins, loaded_line, main_pid_line, process_lines};
+    use super::{drop_ins, loaded_line, pid_line, process_lines};
 
     fn props<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> String + 'a {
         move |k| {
@@ -281,7 +307,7 @@ mod drop_in_tests {
             ("ExecMainStatus", "226"),
         ]);
         assert_eq!(
-            main_pid_line(&failed_step, no_comm),
+            pid_line(&failed_step, no_comm),
             "   Main PID: 812 (code=exited, status=226/NAMESPACE)\n"
         );
         let killed = props(&[
@@ -291,15 +317,45 @@ mod drop_in_tests {
             ("ExecMainStatus", "15"),
         ]);
         assert_eq!(
-            main_pid_line(&killed, no_comm),
+            pid_line(&killed, no_comm),
             "   Main PID: 9 (code=killed, signal=TERM)\n"
         );
         let running = props(&[("MainPID", "77"), ("ExecMainPID", "77")]);
+        assert_eq!(pid_line(&running, sleep_comm), "   Main PID: 77 (sleep)\n");
+        assert_eq!(pid_line(&props(&[("MainPID", "0")]), no_comm), "");
+    }
+
+    #[test]
+    fn a_running_control_process_is_shown_as_systemd_252_shows_it() {
+        // ExecStartPre= runs: no main PID yet, so the abbreviated label keeps the column.
+        let start_pre = props(&[("MainPID", "0"), ("ExecMainPID", "0"), ("ControlPID", "31")]);
         assert_eq!(
-            main_pid_line(&running, sleep_comm),
-            "   Main PID: 77 (sleep)\n"
+            pid_line(&start_pre, sleep_comm),
+            "  Cntrl PID: 31 (sleep)\n"
         );
-        assert_eq!(main_pid_line(&props(&[("MainPID", "0")]), no_comm), "");
+        assert_eq!(pid_line(&start_pre, no_comm), "  Cntrl PID: 31\n");
+        // ExecReload= or ExecStop= beside a running main process.
+        let reload = props(&[
+            ("MainPID", "77"),
+            ("ExecMainPID", "77"),
+            ("ControlPID", "90"),
+        ]);
+        assert_eq!(
+            pid_line(&reload, sleep_comm),
+            "   Main PID: 77 (sleep); Control PID: 90 (sleep)\n"
+        );
+        // ExecStopPost= after the main process ended.
+        let stop_post = props(&[
+            ("MainPID", "0"),
+            ("ExecMainPID", "9"),
+            ("ExecMainCode", "2"),
+            ("ExecMainStatus", "15"),
+            ("ControlPID", "95"),
+        ]);
+        assert_eq!(
+            pid_line(&stop_post, no_comm),
+            "   Main PID: 9 (code=killed, signal=TERM); Control PID: 95\n"
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! `unmask`, `disable --now`, `reenable`, a unit whose main process leaves a child in its
 //! cgroup, the exit status of a step failed before `execve` (a `Type=simple` service
 //! started, then failed), `Process:` lines and `ExecStop=` of an exited oneshot,
-//! `WorkingDirectory=-`, a built-in unit's status, and `systemd-analyze time` (with
+//! `WorkingDirectory=-`, `ExecStopPost=` after the group emptied, a running
+//! `ExecStartPre=` as `Cntrl PID:`, a built-in unit's status, and `systemd-analyze time` (with
 //! systemd-boot's firmware and loader times), `blame` and `critical-chain [--fuzz]`.
 //! Run by `cargo xtask test` (ignored by a plain `cargo test`).
 
@@ -15,8 +16,11 @@ use berth_tests::*;
 /// in `/etc` can hide it. Its reload writes `$MAINPID` where the test can read it.
 const PROBE: &str = r#"busybox printf '[Unit]\nDescription=Control probe\n[Service]\nExecStart=busybox sleep 1000\nExecReload=busybox sh -c "echo $MAINPID > /run/probe-reload"\n[Install]\nWantedBy=multi-user.target\n' > /run/systemd/system/probe.service"#;
 
-/// A service whose main process leaves a child behind in its cgroup and exits.
-const LEFTOVER: &str = r#"busybox printf '[Service]\nExecStart=busybox sh -c "busybox sleep 1001 & exit 0"\n' > /run/systemd/system/leftover.service"#;
+/// A service whose main process leaves a child behind in its cgroup and exits; its
+/// `ExecStopPost=` writes down how many such children it still sees.
+const LEFTOVER: &str = r#"busybox printf '[Service]\nExecStart=busybox sh -c "busybox sleep 1001 & exit 0"\nExecStopPost=-busybox sh -c "busybox ps -o args | busybox grep -c [s]leep.1001 > /run/leftover-post"\n' > /run/systemd/system/leftover.service"#;
+/// A service whose start waits in `ExecStartPre=`.
+const SLOW_PRE: &str = r#"busybox printf '[Service]\nExecStartPre=busybox sleep 1002\nExecStart=busybox sleep 1003\n' > /run/systemd/system/slowpre.service"#;
 
 /// A service whose working directory is missing, and one that may miss it.
 const NO_DIR: &str = r#"busybox printf '[Service]\nExecStart=busybox true\nWorkingDirectory=/nonexistent\n' > /run/systemd/system/nodir.service"#;
@@ -214,6 +218,9 @@ fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
          busybox ps -o args | busybox grep -c '[s]leep 1001'",
     );
     assert_eq!(ended.trim(), "inactive\n\n0", "{ended}");
+    // As systemd 252: the group emptied (stop-sigterm) before ExecStopPost= ran.
+    let post = run(&mut sh, "busybox cat /run/leftover-post");
+    assert_eq!(post.trim(), "0", "{post}");
     // The empty group of an inactive unit is removed, as systemd prunes it.
     let (_, rc) = with_rc(
         &mut sh,
@@ -276,6 +283,25 @@ fn systemctl_and_systemd_analyze_drive_units_as_systemd_does() {
         "systemctl start maybedir 2>&1; busybox cat /run/maybedir",
     );
     assert_eq!((out.trim(), rc), ("/", 0), "{out}");
+
+    // A running ExecStartPre= is the control process: `Cntrl PID:` in status, as
+    // systemd 252 shows it, and ControlPID= in show.
+    sh.run(SLOW_PRE);
+    let status = run(
+        &mut sh,
+        "systemctl start --no-block slowpre; busybox sleep 1; systemctl status slowpre; systemctl show -p ControlPID,MainPID slowpre",
+    );
+    let control = status
+        .lines()
+        .find_map(|l| l.strip_prefix("  Cntrl PID: "))
+        .and_then(|rest| rest.strip_suffix(" (busybox)"))
+        .unwrap_or_else(|| panic!("a Cntrl PID line: {status}"));
+    assert!(
+        status.contains("     Active: activating (start-pre)")
+            && status.contains(&format!("MainPID=0\nControlPID={control}\n")),
+        "{status}"
+    );
+    sh.run("systemctl stop slowpre");
 
     // A built-in unit has no file and no cgroup: none is claimed.
     let builtin = run(&mut sh, "systemctl status systemd-sysctl.service");

@@ -5,9 +5,14 @@
 //! cgroup's `cgroup.events` says `populated 0`. Meanwhile the unit is `deactivating`.
 //! That holds however the run ended: a stop job, a failed start, or the main process
 //! exiting on its own with helpers left behind (then a restart waits for the drain too).
+//! It is the drain of what is left after `ExecStopPost=`: a stop whose signal reached the
+//! group alone already waited for it to empty before `ExecStopPost=` (stop-sigterm and
+//! stop-sigkill, [`ServiceRun::waits_for_group`]), watched the same way.
 //!
 //! - control-group: `KillSignal=` to every process left, then SIGKILL after
-//!   `TimeoutStopSec=` (when `SendSIGKILL=yes`);
+//!   `TimeoutStopSec=` (when `SendSIGKILL=yes`); with `TimeoutStopFailureMode=abort`,
+//!   `WatchdogSignal=` between them, with `TimeoutAbortSec=`; after `ExecStopPost=` ran
+//!   out of time, the drain begins with the step that mode names (kill: SIGKILL);
 //! - mixed: the remaining processes get SIGKILL at once (systemd sends the group only
 //!   the SIGKILL under mixed; without `SendSIGKILL=` they are left running, as there);
 //! - process and none: nothing is waited for; the rest is left running (a runtime's
@@ -25,13 +30,58 @@
 
 use super::*;
 use crate::unit::lifecycle::DrainEnd;
-use crate::unit::service::KillMode;
+use crate::unit::service::{KillMode, Service, TimeoutFailureMode};
 
-/// Where a drain is.
+/// Where a drain is: systemd's final-sigterm, final-watchdog and final-sigkill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sent {
     Term,
+    Abort,
     Kill,
+}
+
+impl Sent {
+    fn signal(self, svc: &Service) -> i32 {
+        match self {
+            Sent::Term => svc.kill_signal,
+            Sent::Abort => svc.watchdog_signal,
+            Sent::Kill => nix::libc::SIGKILL,
+        }
+    }
+
+    /// How long this step has: `TimeoutAbortSec=` for the abort, else `TimeoutStopSec=`.
+    fn timeout(self, svc: &Service) -> Option<Duration> {
+        match self {
+            Sent::Abort => svc.abort_timeout(),
+            _ => svc.timeout_stop,
+        }
+    }
+
+    /// The step that reaches what is left in the group under `KillMode=` (systemd 252's
+    /// `unit_kill_context`): under `mixed` only SIGKILL goes to the group, so a stop or
+    /// abort signal, which reaches no one once the main and control processes are gone,
+    /// moves on to SIGKILL; SIGKILL goes only with `SendSIGKILL=`; `process` and `none`
+    /// reach no one.
+    fn reaching(self, svc: &Service) -> Option<Sent> {
+        match (svc.kill_mode, self) {
+            (KillMode::Process | KillMode::None, _) => None,
+            (KillMode::ControlGroup, Sent::Kill) => svc.send_sigkill.then_some(Sent::Kill),
+            (KillMode::ControlGroup, step) => Some(step),
+            (KillMode::Mixed, _) => svc.send_sigkill.then_some(Sent::Kill),
+        }
+    }
+}
+
+/// The first step of a drain: final-sigterm, or, after `ExecStopPost=` ran out of time,
+/// the step `TimeoutStopFailureMode=` names.
+fn first_step(svc: &Service, stop_post_timed_out: bool) -> Option<Sent> {
+    let step = match svc.timeout_stop_failure_mode {
+        _ if !stop_post_timed_out => Sent::Term,
+        TimeoutFailureMode::Terminate => Sent::Term,
+        TimeoutFailureMode::Abort => Sent::Abort,
+        TimeoutFailureMode::Kill => Sent::Kill,
+    };
+    step.reaching(svc)
 }
 
 pub(super) struct Drain {
@@ -77,26 +127,17 @@ impl Manager<'_> {
             return;
         }
         slot.drain_checked = true;
-        // mixed without SendSIGKILL=: systemd's final-sigterm signals only the main and
-        // control processes, gone by now, so the rest is left running.
-        let signalled = match svc.kill_mode {
-            KillMode::ControlGroup => true,
-            KillMode::Mixed => svc.send_sigkill,
-            KillMode::Process | KillMode::None => false,
-        };
-        if !signalled || !self.cgroup_populated(name) {
+        let first = first_step(&svc, slot.run.stop_post_timed_out);
+        let Some(sent) = first.filter(|_| self.cgroup_populated(name)) else {
             return;
-        }
-        let (sent, signal) = match svc.kill_mode {
-            KillMode::Mixed => (Sent::Kill, nix::libc::SIGKILL),
-            _ => (Sent::Term, svc.kill_signal),
         };
+        let signal = sent.signal(&svc);
         let dir = self.cgroup_of(name);
         let left = self.sys.cgroup_signal(&dir, signal).unwrap_or(0);
         self.log(&format!(
             "berth: {name}: {left} processes left in its cgroup, sent signal {signal}"
         ));
-        let deadline = svc.timeout_stop.map(|t| self.sys.now() + t);
+        let deadline = sent.timeout(&svc).map(|t| self.sys.now() + t);
         self.drains.insert(
             name.clone(),
             Drain {
@@ -110,18 +151,38 @@ impl Manager<'_> {
         }
     }
 
-    /// The `cgroup.events` files of the cgroups a stop waits on, for the poll loop.
+    /// The `cgroup.events` files of the cgroups a stop waits on, for the poll loop: the
+    /// drains of ended runs, and the stops whose signal went to the group alone (which
+    /// wait for it to empty before `ExecStopPost=`, [`ServiceRun::waits_for_group`]).
     pub fn drain_watches(&self) -> Vec<(UnitName, PathBuf)> {
-        self.drains
-            .keys()
+        let stopping = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.run.waits_for_group())
+            .map(|(n, _)| n);
+        let mut names: Vec<&UnitName> = self.drains.keys().chain(stopping).collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
             .map(|n| (n.clone(), self.cgroup_of(n).join("cgroup.events")))
             .collect()
     }
 
-    /// The cgroup of `name` may have changed: a drain whose group is empty ends, and the
-    /// unit's state is settled.
+    /// The cgroup of `name` may have changed: when it is empty, a stop waiting for that
+    /// goes on, and a drain ends and the unit's state is settled.
     pub fn cgroup_changed(&mut self, name: &UnitName) {
-        if self.drains.contains_key(name) && !self.cgroup_populated(name) {
+        if self.cgroup_populated(name) {
+            return;
+        }
+        if self
+            .slots
+            .get(name)
+            .is_some_and(|s| s.run.waits_for_group())
+        {
+            self.feed(name, Event::CgroupEmpty);
+        }
+        if self.drains.contains_key(name) {
             self.drain_done(name);
         }
     }
@@ -163,26 +224,48 @@ impl Manager<'_> {
             .map(|(n, _)| n.clone())
             .collect();
         for name in due {
-            let svc = self.slots.get(&name).and_then(|s| s.unit.service.clone());
-            let send_kill = svc.as_ref().is_some_and(|s| s.send_sigkill);
-            let sent = self.drains.get(&name).map(|d| d.sent);
-            if sent == Some(Sent::Term) && send_kill {
-                self.log(&format!(
-                    "berth: {name}: State 'final-sigterm' timed out. Killing."
-                ));
+            let Some(svc) = self.slots.get(&name).and_then(|s| s.unit.service.clone()) else {
+                continue;
+            };
+            let Some(sent) = self.drains.get(&name).map(|d| d.sent) else {
+                continue;
+            };
+            // systemd 252's `service_dispatch_timer` in final-sigterm and final-watchdog.
+            let next = match sent {
+                Sent::Term if svc.timeout_stop_failure_mode == TimeoutFailureMode::Abort => {
+                    Sent::Abort.reaching(&svc)
+                }
+                Sent::Term | Sent::Abort => svc.send_sigkill.then_some(Sent::Kill),
+                Sent::Kill => None,
+            };
+            let state = match sent {
+                Sent::Term => "final-sigterm",
+                Sent::Abort => "final-watchdog",
+                Sent::Kill => "final-sigkill",
+            };
+            if let Some(next) = next {
+                let how = if next == Sent::Abort {
+                    "Aborting"
+                } else {
+                    "Killing"
+                };
+                self.log(&format!("berth: {name}: State '{state}' timed out. {how}."));
                 let _ = self
                     .sys
-                    .cgroup_signal(&self.cgroup_of(&name), nix::libc::SIGKILL);
-                let timeout = svc.and_then(|s| s.timeout_stop);
+                    .cgroup_signal(&self.cgroup_of(&name), next.signal(&svc));
+                let timeout = next.timeout(&svc);
                 if let Some(d) = self.drains.get_mut(&name) {
-                    d.sent = Sent::Kill;
+                    d.sent = next;
                     d.deadline = timeout.map(|t| now + t);
                     d.end = DrainEnd::TimedOut { may_restart: true };
                 }
             } else {
                 let (why, may_restart) = match sent {
-                    Some(Sent::Kill) => ("Processes still around after final SIGKILL", true),
-                    _ => ("State 'final-sigterm' timed out. Skipping SIGKILL", false),
+                    Sent::Kill => ("Processes still around after final SIGKILL".into(), true),
+                    _ => (
+                        format!("State '{state}' timed out. Skipping SIGKILL"),
+                        false,
+                    ),
                 };
                 self.log(&format!("berth: {name}: {why}. Entering failed mode."));
                 if let Some(d) = self.drains.get_mut(&name) {

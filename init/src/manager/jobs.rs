@@ -279,16 +279,11 @@ impl Manager<'_> {
         ];
         if let Some(service) = &unit.service {
             let run = &slot.run;
+            let (main_pid, control_pid) = run.shown_pids(service);
             props.extend([
                 ("Type", service_type_name(service.service_type).into()),
-                (
-                    "MainPID",
-                    run.main_pid.map(|p| p.to_string()).unwrap_or("0".into()),
-                ),
-                (
-                    "ControlPID",
-                    run.control_pid.map(|p| p.to_string()).unwrap_or("0".into()),
-                ),
+                ("MainPID", main_pid.unwrap_or(0).to_string()),
+                ("ControlPID", control_pid.unwrap_or(0).to_string()),
                 ("ExecMainPID", run.exec_main_pid.unwrap_or(0).to_string()),
                 ("ExecMainCode", code.to_string()),
                 ("ExecMainStatus", status.to_string()),

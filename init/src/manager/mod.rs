@@ -280,6 +280,10 @@ pub fn slice_path(slice: &str) -> PathBuf {
 }
 
 #[cfg(test)]
+mod control_pid_tests;
+#[cfg(test)]
+mod drain_mode_tests;
+#[cfg(test)]
 mod drain_restart_tests;
 #[cfg(test)]
 mod drain_tests;
@@ -287,6 +291,8 @@ mod drain_tests;
 mod exec_status_tests;
 #[cfg(test)]
 mod graph_tests;
+#[cfg(test)]
+mod stop_order_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -101,6 +101,11 @@ impl Manager<'_> {
             Action::DisarmWatchdog => {
                 self.watchdogs.remove(name);
             }
+            Action::AwaitGroupEmpty => {
+                if !self.cgroup_populated(name) {
+                    self.feed(name, Event::CgroupEmpty);
+                }
+            }
             Action::ReadPidFile => {
                 let pid_file = self
                     .slots

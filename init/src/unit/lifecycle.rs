@@ -10,7 +10,8 @@
 //! `READY=1`); `ExecStartPre`/`StartPost`/`Stop`/`StopPost` in order, `-` prefixes;
 //! `TimeoutStartSec`/`TimeoutStopSec`, SIGTERM then SIGKILL per `KillMode=`;
 //! `Restart=` (all seven), `RestartSec=`, `RestartPreventExitStatus=`,
-//! `SuccessExitStatus=`; the start rate limit; `RuntimeMaxSec=` (the one timer, armed
+//! `RestartForceExitStatus=`, `SuccessExitStatus=`; `TimeoutStartFailureMode=`, `TimeoutStopFailureMode=` and
+//! `TimeoutAbortSec=` ([`stop`]); the start rate limit; `RuntimeMaxSec=` (the one timer, armed
 //! while running); `WatchdogSec=` (a second timer of its own, armed from start-post on,
 //! reset by `WATCHDOG=1`, changed by `WATCHDOG_USEC=`, whose expiry sends
 //! `WatchdogSignal=` and fails the run with result `watchdog`); `ExecReload=` and
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 use super::exec::ExecCommand;
 use super::exec_record::ExecRecord;
-use super::service::{KillMode, Restart, Service, ServiceType};
+use super::service::{KillMode, Restart, Service, ServiceType, TimeoutFailureMode};
 
 #[path = "lifecycle_types.rs"]
 mod types;
@@ -58,6 +59,15 @@ pub struct ServiceRun {
     watchdog_armed: bool,
     /// How the last reload ended (`None` before any, or while one runs).
     pub reload_result: Option<Failure>,
+    /// The main process ended while `ExecReload=` ran: acted on once the reload is done.
+    main_ended_in_reload: bool,
+    /// When `RuntimeMaxSec=` ends this run (a reload's timeout replaces its timer).
+    runtime_deadline: Option<Duration>,
+    /// The time of the event being handled.
+    clock: Duration,
+    /// `ExecStopPost=` ran out of time: the final drain begins where
+    /// `TimeoutStopFailureMode=` says (systemd's final-sigterm, -watchdog or -sigkill).
+    pub stop_post_timed_out: bool,
     /// The process of each command run since the start began, one per command.
     pub exec_records: Vec<ExecRecord>,
 }
@@ -80,6 +90,10 @@ impl Default for ServiceRun {
             watchdog_override: None,
             watchdog_armed: false,
             reload_result: None,
+            main_ended_in_reload: false,
+            stop_post_timed_out: false,
+            runtime_deadline: None,
+            clock: Duration::ZERO,
             exec_records: Vec::new(),
         }
     }
@@ -124,7 +138,8 @@ pub fn is_success(svc: &Service, how: Exit) -> bool {
 }
 
 /// The restart table of systemd.service(5), as 252's `service_shall_restart` applies
-/// it: `how` is the main process's end (`RestartPreventExitStatus=` looks at it only).
+/// it: `how` is the main process's end, which `RestartPreventExitStatus=` (first) and
+/// `RestartForceExitStatus=` (whatever `Restart=` says) look at.
 pub fn should_restart(svc: &Service, failure: Option<Failure>, how: Option<Exit>) -> bool {
     if let Some(how) = how {
         let code = match how {
@@ -133,6 +148,9 @@ pub fn should_restart(svc: &Service, failure: Option<Failure>, how: Option<Exit>
         };
         if svc.restart_prevent_exit_status.contains(&code) {
             return false;
+        }
+        if svc.restart_force_exit_status.contains(&code) {
+            return true;
         }
     }
     let clean = failure.is_none();
@@ -165,6 +183,7 @@ impl ServiceRun {
         now: Duration,
     ) -> Vec<Action> {
         let mut out = Vec::new();
+        self.clock = now;
         self.dispatch(svc, unit_limit, event, now, &mut out);
         // The watchdog runs only while the service runs (start-post and running).
         if self.watchdog_armed && !matches!(self.phase, Phase::StartPost | Phase::Running) {
@@ -219,7 +238,7 @@ impl ServiceRun {
             Event::ExitedBeforeExec { pid, status } => {
                 self.exited_before_exec(svc, pid, status, out)
             }
-            Event::Ready if self.phase == Phase::Reload => self.reload_done(None, out),
+            Event::Ready if self.phase == Phase::Reload => self.reload_done(svc, None, out),
             Event::Ready => {
                 if self.phase == Phase::Start
                     && matches!(
@@ -257,6 +276,7 @@ impl ServiceRun {
                     self.reset_watchdog(svc, out);
                 }
             }
+            Event::CgroupEmpty => self.group_empty(svc, out),
             Event::WatchdogPeriod(period) => {
                 self.watchdog_override = Some(period);
                 if matches!(self.phase, Phase::StartPost | Phase::Running) {
@@ -293,6 +313,8 @@ impl ServiceRun {
         self.exec_main_pid = None;
         self.main_exit = None;
         self.exec_records.clear();
+        self.stop_post_timed_out = false;
+        self.runtime_deadline = None;
         self.watchdog_override = None;
         self.set(Active::Activating, Phase::StartPre);
         if let Some(t) = svc.timeout_start {
@@ -323,7 +345,7 @@ impl ServiceRun {
             CommandSet::StartPost => self.enter_running(svc, out),
             CommandSet::Stop => self.signal_remaining(svc, out),
             CommandSet::StopPost => self.finish(svc, out),
-            CommandSet::Reload => self.reload_done(None, out),
+            CommandSet::Reload => self.reload_done(svc, None, out),
         }
     }
 

@@ -5,7 +5,8 @@
 //! goes to the main process and the reload ends at its `READY=1` (after `RELOADING=1`).
 //! A service may also say `RELOADING=1` on its own: `reloading` until its `READY=1`.
 //! The service stays active throughout; a failed reload is the reload's result
-//! (`ReloadResult=`), not the unit's.
+//! (`ReloadResult=`), not the unit's. A main process that ends during `ExecReload=` is
+//! acted on once the reload is done, as systemd 252 does.
 
 use super::{
     commands, Action, Active, CommandSet, Failure, KillTarget, Phase, ServiceRun, ServiceType,
@@ -39,6 +40,7 @@ impl ServiceRun {
             return;
         }
         self.reload_result = None;
+        self.main_ended_in_reload = false;
         self.phase = Phase::Reload;
         if let Some(t) = svc.timeout_start {
             out.push(Action::Arm(t));
@@ -55,7 +57,7 @@ impl ServiceRun {
                 signal: svc.reload_signal,
             });
         } else {
-            self.reload_done(Some(Failure::Protocol), out);
+            self.reload_done(svc, Some(Failure::Protocol), out);
         }
     }
 
@@ -73,16 +75,48 @@ impl ServiceRun {
         }
     }
 
-    /// The reload ended (`None`: it succeeded): back to running, or exited.
-    pub(super) fn reload_done(&mut self, failure: Option<Failure>, out: &mut Vec<Action>) {
+    /// The reload ended (`None`: it succeeded): back to running, or exited. A main process
+    /// that ended meanwhile is acted on now, as systemd 252 does once the reload's control
+    /// process is done (`service_enter_running`): the run fails on an unclean end, is
+    /// `exited` with `RemainAfterExit=`, or stops through `ExecStop=`.
+    pub(super) fn reload_done(
+        &mut self,
+        svc: &Service,
+        failure: Option<Failure>,
+        out: &mut Vec<Action>,
+    ) {
         self.current = None;
         out.push(Action::Disarm);
         self.reload_result = failure;
+        if std::mem::take(&mut self.main_ended_in_reload) {
+            return self.enter_running(svc, out);
+        }
         self.phase = if self.main_pid.is_some() {
             Phase::Running
         } else {
             Phase::Exited
         };
+        // The reload's timeout took the one timer: RuntimeMaxSec= counts on from the
+        // start of the run, as systemd 252 arms it from the active-enter time.
+        if let Some(at) = self
+            .runtime_deadline
+            .filter(|_| self.phase == Phase::Running)
+        {
+            out.push(Action::Arm(at.saturating_sub(self.clock)));
+        }
+    }
+
+    /// systemd's `MainPID` and `ControlPID`: a oneshot's running `ExecStart=` is its main
+    /// process there (252's `service_enter_start`), though Berth runs it as a command of
+    /// the start; every other command (`ExecStartPre=`, forking's start, `ExecReload=`,
+    /// `ExecStop=`, `ExecStopPost=` ...) is the control process.
+    pub fn shown_pids(&self, svc: &Service) -> (Option<u32>, Option<u32>) {
+        let oneshot_start = svc.service_type == ServiceType::Oneshot
+            && matches!(self.current, Some((CommandSet::Start, _)));
+        if oneshot_start {
+            return (self.control_pid, None);
+        }
+        (self.main_pid, self.control_pid)
     }
 
     /// `systemctl reset-failed`: failed becomes inactive, and the start limit starts over.

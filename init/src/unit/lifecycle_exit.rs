@@ -70,7 +70,7 @@ impl ServiceRun {
                     Exit::Code(_) => Failure::ExitCode,
                     Exit::Signal(_) => Failure::Signal,
                 };
-                return self.reload_done(Some(failure), out);
+                return self.reload_done(svc, Some(failure), out);
             }
             if !ok {
                 self.last_exit = Some(how);
@@ -131,6 +131,14 @@ impl ServiceRun {
                 if let Some(f) = failure {
                     self.result.get_or_insert(f);
                 }
+            }
+            // During ExecReload=: systemd 252 waits for the reload to finish (its result
+            // is the reload's), then acts on this end ([`Self::reload_done`]).
+            Phase::Reload if self.control_pid.is_some() => {
+                if let Some(f) = failure {
+                    self.result.get_or_insert(f);
+                }
+                self.main_ended_in_reload = true;
             }
             // A main process that fails is signalled what is left; one that ends cleanly
             // leaves the unit exited (RemainAfterExit=) or stopping through ExecStop=.
@@ -196,6 +204,7 @@ impl ServiceRun {
             self.set(Active::Active, Phase::Running);
             // RuntimeMaxSec= counts from here; the start timeout is done.
             if let Some(t) = svc.runtime_max {
+                self.runtime_deadline = Some(self.clock + t);
                 out.push(Action::Arm(t));
             }
         } else if svc.remain_after_exit {

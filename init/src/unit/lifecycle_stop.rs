@@ -1,6 +1,9 @@
 //! How a service's run ends: `ExecStop=`, the stop signal per `KillMode=` and SIGKILL
-//! after `TimeoutStopSec=`, `ExecStopPost=`, the final state and restart decision, and
-//! what each armed timer means in each phase (a start, stop or run past its limit).
+//! after `TimeoutStopSec=` (or, per `TimeoutStopFailureMode=`, `WatchdogSignal=` with
+//! `TimeoutAbortSec=`, or SIGKILL at once; a start out of time per
+//! `TimeoutStartFailureMode=`), `ExecStopPost=`, the final state and restart
+//! decision, and what each armed timer means in each phase (a start, stop or run past
+//! its limit).
 
 use super::*;
 
@@ -98,7 +101,13 @@ impl ServiceRun {
             }
             return self.begin_stop_post(svc, out);
         }
-        self.arm_stop_timeout(svc, out);
+        if phase == Phase::StopWatchdog {
+            // The watchdog's or an abort's signal: TimeoutAbortSec= (systemd 252's
+            // `service_timeout_abort_usec`).
+            out.push(svc.abort_timeout().map_or(Action::Disarm, Action::Arm));
+        } else {
+            self.arm_stop_timeout(svc, out);
+        }
         for &target in &targets {
             out.push(Action::Kill { target, signal });
             if svc.send_sighup && phase == Phase::StopSigterm {
@@ -108,8 +117,46 @@ impl ServiceRun {
                 });
             }
         }
-        if self.main_pid.is_none() && self.control_pid.is_none() {
-            // Only the group was signalled, nothing we track: the engine drains it.
+        if self.waits_for_group() {
+            // Only the group was signalled, nothing we track: as systemd 252's
+            // `service_enter_signal`, the stop waits in this phase, within its timeout,
+            // for the group to empty; only then comes `ExecStopPost=`.
+            out.push(Action::AwaitGroupEmpty);
+        }
+    }
+
+    /// Whether the run is in a stop-signal phase with neither a main nor a control
+    /// process left, so that only its cgroup emptying moves it on ([`Event::CgroupEmpty`]).
+    pub fn waits_for_group(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::StopSigterm | Phase::StopWatchdog | Phase::StopSigkill
+        ) && self.main_pid.is_none()
+            && self.control_pid.is_none()
+    }
+
+    /// The cgroup is empty (systemd 252's `service_notify_cgroup_empty_event`): a stop
+    /// that waited for it goes on to `ExecStopPost=`; in any other phase it changes nothing.
+    pub(super) fn group_empty(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        if self.waits_for_group() {
+            self.begin_stop_post(svc, out);
+        }
+    }
+
+    /// `TimeoutStopFailureMode=abort`: `WatchdogSignal=` (SIGABRT by default), with
+    /// `TimeoutAbortSec=` before SIGKILL (systemd's `stop-watchdog`).
+    fn abort(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        self.signal(svc, svc.watchdog_signal, Phase::StopWatchdog, out);
+    }
+
+    /// SIGKILL when `SendSIGKILL=`, else give up on what is left and go on to
+    /// `ExecStopPost=`.
+    fn kill_or_give_up(&mut self, svc: &Service, out: &mut Vec<Action>) {
+        if svc.send_sigkill {
+            self.signal(svc, SIGKILL, Phase::StopSigkill, out);
+        } else {
+            self.main_pid = None;
+            self.control_pid = None;
             self.begin_stop_post(svc, out);
         }
     }
@@ -186,26 +233,51 @@ impl ServiceRun {
                 self.set(Active::Inactive, Phase::Dead);
                 self.start(svc, limit, now, out);
             }
-            // A start that took too long, or a run past RuntimeMaxSec=.
-            Phase::StartPre | Phase::Start | Phase::StartPost | Phase::Running => {
+            // A start that took too long, per TimeoutStartFailureMode= (systemd 252's
+            // `service_dispatch_timer`: terminate from start-post stops through
+            // ExecStop=), or a run past RuntimeMaxSec=, which stops through ExecStop=.
+            Phase::StartPre | Phase::Start | Phase::StartPost => {
+                self.result = Some(Failure::Timeout);
+                match svc.timeout_start_failure_mode {
+                    TimeoutFailureMode::Terminate if self.phase == Phase::StartPost => {
+                        self.enter_stop(svc, out)
+                    }
+                    TimeoutFailureMode::Terminate => self.enter_stop_signal(svc, out),
+                    TimeoutFailureMode::Abort => {
+                        self.set(Active::Deactivating, Phase::Stop);
+                        self.abort(svc, out);
+                    }
+                    TimeoutFailureMode::Kill => {
+                        self.set(Active::Deactivating, Phase::Stop);
+                        self.kill_or_give_up(svc, out);
+                    }
+                }
+            }
+            Phase::Running => {
                 self.result = Some(Failure::Timeout);
                 self.begin_stop(svc, out);
             }
             // As systemd: a stop that times out fails the unit (Result: timeout), unless
-            // it already failed (a watchdog stop keeps Result: watchdog). `ExecStop=` out
-            // of time gets the stop signal (TimeoutStopFailureMode=terminate), then SIGKILL.
+            // it already failed (a watchdog stop keeps Result: watchdog), and goes on per
+            // `TimeoutStopFailureMode=` (systemd 252's `service_dispatch_timer`).
             Phase::Stop => {
                 self.result.get_or_insert(Failure::Timeout);
-                self.signal_remaining(svc, out);
-            }
-            Phase::StopSigterm | Phase::StopWatchdog => {
-                self.result.get_or_insert(Failure::Timeout);
-                if svc.send_sigkill {
-                    self.signal(svc, SIGKILL, Phase::StopSigkill, out);
-                } else {
-                    self.main_pid = None;
-                    self.begin_stop_post(svc, out);
+                match svc.timeout_stop_failure_mode {
+                    TimeoutFailureMode::Terminate => self.signal_remaining(svc, out),
+                    TimeoutFailureMode::Abort => self.abort(svc, out),
+                    TimeoutFailureMode::Kill => self.kill_or_give_up(svc, out),
                 }
+            }
+            Phase::StopSigterm => {
+                self.result.get_or_insert(Failure::Timeout);
+                match svc.timeout_stop_failure_mode {
+                    TimeoutFailureMode::Abort => self.abort(svc, out),
+                    _ => self.kill_or_give_up(svc, out),
+                }
+            }
+            Phase::StopWatchdog => {
+                self.result.get_or_insert(Failure::Timeout);
+                self.kill_or_give_up(svc, out);
             }
             Phase::StopSigkill => {
                 // Not even SIGKILL ended it (stuck in the kernel): give up on it.
@@ -213,11 +285,27 @@ impl ServiceRun {
                 self.result.get_or_insert(Failure::Timeout);
                 self.begin_stop_post(svc, out);
             }
+            // The final drain goes on per TimeoutStopFailureMode=; kill without
+            // SendSIGKILL= ends the run at once and never restarts it, as systemd 252.
             Phase::StopPost => {
                 self.result.get_or_insert(Failure::Timeout);
+                self.stop_post_timed_out = true;
+                if svc.timeout_stop_failure_mode == TimeoutFailureMode::Kill && !svc.send_sigkill {
+                    self.current = None;
+                    return self.end(svc, false, out);
+                }
                 self.finish(svc, out);
             }
-            Phase::Reload => self.reload_done(Some(Failure::Timeout), out),
+            // systemd 252: "Reload operation timed out. Killing reload process."
+            Phase::Reload => {
+                if let Some(pid) = self.control_pid {
+                    out.push(Action::Kill {
+                        target: KillTarget::Control(pid),
+                        signal: SIGKILL,
+                    });
+                }
+                self.reload_done(svc, Some(Failure::Timeout), out);
+            }
             _ => {}
         }
     }

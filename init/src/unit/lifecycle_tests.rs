@@ -5,6 +5,7 @@ use crate::unit::exec;
 use crate::unit::service::{KillMode, Restart, Service, ServiceType};
 
 /// A minimal engine: hands out PIDs for spawns and keeps the actions it was asked for.
+/// Its cgroup holds only the processes it was told of, unless `group_populated`.
 struct Drive {
     run: ServiceRun,
     svc: Service,
@@ -12,6 +13,7 @@ struct Drive {
     next_pid: u32,
     actions: Vec<Action>,
     limit: (Duration, u32),
+    group_populated: bool,
 }
 
 impl Drive {
@@ -23,10 +25,12 @@ impl Drive {
             next_pid: 100,
             actions: Vec::new(),
             limit: (Duration::from_secs(10), 5),
+            group_populated: false,
         }
     }
 
-    /// Feeds an event, answering every Spawn with a new PID; returns the PIDs spawned.
+    /// Feeds an event, answering every Spawn with a new PID, and a wait for the group
+    /// with its emptiness; returns the PIDs spawned.
     fn feed(&mut self, event: Event) -> Vec<u32> {
         let mut queue = vec![event];
         let mut spawned = Vec::new();
@@ -37,6 +41,9 @@ impl Drive {
                     self.next_pid += 1;
                     spawned.push(self.next_pid);
                     queue.insert(0, Event::Spawned(Ok(self.next_pid)));
+                }
+                if a == Action::AwaitGroupEmpty && !self.group_populated {
+                    queue.insert(0, Event::CgroupEmpty);
                 }
                 self.actions.push(a);
             }
@@ -463,3 +470,12 @@ mod timers;
 
 #[path = "lifecycle_stop_tests.rs"]
 mod stop;
+
+#[path = "lifecycle_stop_order_tests.rs"]
+mod stop_order;
+
+#[path = "lifecycle_timeout_mode_tests.rs"]
+mod timeout_mode;
+
+#[path = "lifecycle_reload_tests.rs"]
+mod reload;

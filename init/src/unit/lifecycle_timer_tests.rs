@@ -38,6 +38,29 @@ fn runtime_max_arms_once_running_and_its_expiry_stops_with_result_timeout() {
 }
 
 #[test]
+fn runtime_max_counts_on_after_a_reload() {
+    let mut svc = service(&["ExecStart=/bin/a", "ExecReload=/bin/reload-a"]);
+    svc.runtime_max = Some(secs(30));
+    svc.timeout_start = Some(secs(5));
+    let mut d = Drive::new(svc);
+    d.now = secs(100);
+    d.feed(Event::Start);
+    d.took();
+    d.now = secs(110);
+    d.feed(Event::Reload);
+    assert!(d.took().contains(&Action::Arm(secs(5))));
+    d.now = secs(112);
+    let reload = d.run.control_pid.expect("ExecReload=");
+    d.feed(Event::Exited {
+        pid: reload,
+        how: Exit::Code(0),
+    });
+    // 30s from the start at 100: 18s are left.
+    assert_eq!(d.took(), [Action::Disarm, Action::Arm(secs(18))]);
+    assert_eq!(d.state(), (Active::Active, Phase::Running));
+}
+
+#[test]
 fn without_runtime_max_a_running_service_arms_nothing() {
     let mut d = Drive::new(service(&["ExecStart=/bin/a"]));
     d.feed(Event::Start);

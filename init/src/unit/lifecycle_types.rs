@@ -144,6 +144,8 @@ pub enum Event {
     WatchdogPing,
     /// `WATCHDOG_USEC=` from the service: the watchdog's new period (zero: off).
     WatchdogPeriod(Duration),
+    /// The unit's cgroup holds no process (an answer to [`Action::AwaitGroupEmpty`]).
+    CgroupEmpty,
 }
 
 /// Whom to signal.
@@ -176,6 +178,9 @@ pub enum Action {
     DisarmWatchdog,
     /// Read the PID file and answer with [`Event::MainPid`].
     ReadPidFile,
+    /// The run waits for its cgroup to empty: answer with [`Event::CgroupEmpty`] at once
+    /// when it is empty, else when its `cgroup.events` says `populated 0`.
+    AwaitGroupEmpty,
 }
 
 /// How the drain of an ended run's cgroup ended (systemd's final-sigterm and

@@ -256,3 +256,73 @@ fn keys_berth_parses_but_does_not_apply_are_named_with_file_and_line() {
         "AmbientCapabilities=, the console path and null input are what Berth does: {m:#?}"
     );
 }
+
+#[test]
+fn stop_failure_mode_abort_timeout_and_restart_force_status_parse_and_bad_values_are_named() {
+    let u = load(
+        &[(
+            "/etc/systemd/system/a.service",
+            "[Service]\nExecStart=/bin/a\nTimeoutStopFailureMode=abort\nTimeoutAbortSec=7\n\
+             RestartForceExitStatus=3 SIGUSR1\nTimeoutStopFailureMode=sometimes\n\
+             TimeoutAbortSec=soon\nRestartForceExitStatus=nine\nTimeoutStartFailureMode=kill\n\
+             TimeoutStartFailureMode=never\n",
+        )],
+        "a.service",
+    );
+    let m = messages(&u);
+    assert_eq!(
+        m,
+        [
+            "/etc/systemd/system/a.service:6: TimeoutStopFailureMode=sometimes: unknown timeout failure mode, ignored",
+            "/etc/systemd/system/a.service:7: TimeoutAbortSec=soon: 'soon' is not a time span, ignored",
+            "/etc/systemd/system/a.service:8: RestartForceExitStatus=nine: 'nine' is not an exit status or signal, ignored",
+            "/etc/systemd/system/a.service:10: TimeoutStartFailureMode=never: unknown timeout failure mode, ignored",
+        ]
+    );
+    assert_eq!(
+        u.service
+            .as_ref()
+            .expect("service")
+            .timeout_start_failure_mode,
+        crate::unit::service::TimeoutFailureMode::Kill
+    );
+    let s = u.service.as_ref().expect("service");
+    assert_eq!(
+        s.timeout_stop_failure_mode,
+        crate::unit::service::TimeoutFailureMode::Abort
+    );
+    assert_eq!(s.abort_timeout(), Some(Duration::from_secs(7)));
+    assert_eq!(s.restart_force_exit_status, [3, -10]);
+
+    // Unset, TimeoutStopSec= applies; empty unsets; zero and infinity are infinity.
+    let abort = |lines: &str| {
+        let u = load(
+            &[(
+                "/etc/systemd/system/b.service",
+                &format!("[Service]\nExecStart=/bin/b\nTimeoutStopSec=4\n{lines}"),
+            )],
+            "b.service",
+        );
+        assert!(messages(&u).is_empty(), "{:?}", messages(&u));
+        u.service.expect("service").abort_timeout()
+    };
+    assert_eq!(abort(""), Some(Duration::from_secs(4)));
+    assert_eq!(
+        abort("TimeoutAbortSec=9\nTimeoutAbortSec=\n"),
+        Some(Duration::from_secs(4))
+    );
+    assert_eq!(abort("TimeoutAbortSec=0\n"), None);
+    assert_eq!(abort("TimeoutAbortSec=infinity\n"), None);
+    let u = load(
+        &[(
+            "/etc/systemd/system/c.service",
+            "[Service]\nExecStart=/bin/c\n",
+        )],
+        "c.service",
+    );
+    let s = u.service.expect("service");
+    assert_eq!(
+        s.timeout_stop_failure_mode,
+        crate::unit::service::TimeoutFailureMode::Terminate
+    );
+}

@@ -46,6 +46,19 @@ pub enum KillMode {
     None,
 }
 
+/// `TimeoutStartFailureMode=`, `TimeoutStopFailureMode=`: what a start or stop step out
+/// of time does next (systemd.service(5)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TimeoutFailureMode {
+    /// `KillSignal=`, then SIGKILL after `TimeoutStopSec=`.
+    #[default]
+    Terminate,
+    /// `WatchdogSignal=` (SIGABRT), then SIGKILL after `TimeoutAbortSec=`.
+    Abort,
+    /// SIGKILL at once.
+    Kill,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum NotifyAccess {
     #[default]
@@ -128,10 +141,17 @@ pub struct Service {
     pub restart: Restart,
     pub restart_sec: Duration,
     pub restart_prevent_exit_status: Vec<i32>,
+    /// `RestartForceExitStatus=`: main process ends that restart whatever `Restart=` says.
+    pub restart_force_exit_status: Vec<i32>,
     pub success_exit_status: Vec<i32>,
     /// `None` is infinity.
     pub timeout_start: Option<Duration>,
     pub timeout_stop: Option<Duration>,
+    /// `TimeoutAbortSec=`: `None` when unset (`TimeoutStopSec=` applies), `Some(None)`
+    /// for infinity; see [`Service::abort_timeout`].
+    pub timeout_abort: Option<Option<Duration>>,
+    pub timeout_start_failure_mode: TimeoutFailureMode,
+    pub timeout_stop_failure_mode: TimeoutFailureMode,
     pub runtime_max: Option<Duration>,
     pub watchdog: Option<Duration>,
     /// `WatchdogSignal=`: sent when the watchdog expires (SIGABRT by default).
@@ -200,10 +220,15 @@ impl Default for Service {
             restart: Restart::No,
             restart_sec: Duration::from_millis(100),
             restart_prevent_exit_status: Vec::new(),
+            restart_force_exit_status: Vec::new(),
             success_exit_status: Vec::new(),
             // DefaultTimeoutStartSec= and DefaultTimeoutStopSec= of system.conf.
             timeout_start: Some(Duration::from_secs(90)),
             timeout_stop: Some(Duration::from_secs(90)),
+            // DefaultTimeoutAbortSec= is unset by default.
+            timeout_abort: None,
+            timeout_start_failure_mode: TimeoutFailureMode::Terminate,
+            timeout_stop_failure_mode: TimeoutFailureMode::Terminate,
             runtime_max: None,
             watchdog: None,
             watchdog_signal: 6,
@@ -313,6 +338,12 @@ impl Service {
     }
 
     /// NotifyAccess= defaults to `main` for notify services, `none` otherwise.
+    /// How long the watchdog's or an abort's signal has before SIGKILL (`None`:
+    /// infinity): `TimeoutAbortSec=`, else `TimeoutStopSec=`.
+    pub fn abort_timeout(&self) -> Option<Duration> {
+        self.timeout_abort.unwrap_or(self.timeout_stop)
+    }
+
     pub fn notify_access(&self) -> NotifyAccess {
         self.notify_access.unwrap_or(match self.service_type {
             ServiceType::Notify | ServiceType::NotifyReload => NotifyAccess::Main,
@@ -360,6 +391,7 @@ impl Service {
             "RestartPreventExitStatus" => {
                 exit_statuses(ctx, a, &mut self.restart_prevent_exit_status)
             }
+            "RestartForceExitStatus" => exit_statuses(ctx, a, &mut self.restart_force_exit_status),
             "SuccessExitStatus" => exit_statuses(ctx, a, &mut self.success_exit_status),
             "TimeoutStartSec" => ctx.span(a, &mut self.timeout_start),
             "TimeoutStopSec" => ctx.span(a, &mut self.timeout_stop),
@@ -367,6 +399,20 @@ impl Service {
                 ctx.span(a, &mut self.timeout_start);
                 self.timeout_stop = self.timeout_start;
             }
+            // Empty: back to unset; zero, as infinity, is infinity.
+            "TimeoutAbortSec" if v.is_empty() => self.timeout_abort = None,
+            "TimeoutAbortSec" => match values::timespan(v) {
+                Ok(d) => self.timeout_abort = Some(d.filter(|d| !d.is_zero())),
+                Err(e) => ctx.warn(a, e),
+            },
+            "TimeoutStartFailureMode" => match failure_mode(v) {
+                Some(mode) => self.timeout_start_failure_mode = mode,
+                None => ctx.warn(a, "unknown timeout failure mode"),
+            },
+            "TimeoutStopFailureMode" => match failure_mode(v) {
+                Some(mode) => self.timeout_stop_failure_mode = mode,
+                None => ctx.warn(a, "unknown timeout failure mode"),
+            },
             "RuntimeMaxSec" => ctx.span(a, &mut self.runtime_max),
             "WatchdogSec" => ctx.span(a, &mut self.watchdog),
             "NotifyAccess" => match v {
@@ -712,6 +758,15 @@ fn stdio(ctx: &mut Ctx, a: &Assignment) -> Option<Stdio> {
         }
     };
     Some(s)
+}
+
+fn failure_mode(v: &str) -> Option<TimeoutFailureMode> {
+    match v {
+        "terminate" => Some(TimeoutFailureMode::Terminate),
+        "abort" => Some(TimeoutFailureMode::Abort),
+        "kill" => Some(TimeoutFailureMode::Kill),
+        _ => None,
+    }
 }
 
 fn exit_statuses(ctx: &mut Ctx, a: &Assignment, list: &mut Vec<i32>) {

@@ -1,0 +1,74 @@
+//! `systemctl show`'s `MainPID=` and `ControlPID=` over the fake, as systemd 252 sets
+//! them: the control process while a command other than the main one runs
+//! (`ExecStartPre=`, `ExecReload=`, `ExecStop=`, `ExecStopPost=`), none once it ended,
+//! and a oneshot's start command as its main process.
+
+use super::tests::{machine, manager, n};
+use super::Manager;
+use crate::unit::lifecycle::Exit;
+
+fn pids(m: &Manager<'_>, unit: &str) -> (String, String) {
+    let props = m.properties(&n(unit)).expect("loaded");
+    let get = |k: &str| {
+        props
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.clone())
+            .expect("property")
+    };
+    (get("MainPID"), get("ControlPID"))
+}
+
+fn control(m: &Manager<'_>, unit: &str) -> u32 {
+    m.slots[&n(unit)]
+        .run
+        .control_pid
+        .expect("a control process")
+}
+
+#[test]
+fn control_pid_is_the_running_command_of_each_step() {
+    let fake = machine(&[(
+        "a.service",
+        "[Service]\nExecStartPre=/usr/bin/pre\nExecStart=/usr/bin/a\n\
+         ExecReload=/usr/bin/reload\nExecStop=/usr/bin/stop\nExecStopPost=/usr/bin/post\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start(&n("a.service"));
+    let pre = control(&m, "a.service");
+    assert_eq!(pids(&m, "a.service"), ("0".into(), pre.to_string()));
+    m.child_exited(pre, Exit::Code(0));
+    let main = m.slots[&n("a.service")].run.main_pid.expect("running");
+    assert_eq!(pids(&m, "a.service"), (main.to_string(), "0".into()));
+
+    m.reload_unit(&n("a.service")).expect("reloadable");
+    let reload = control(&m, "a.service");
+    assert_eq!(
+        pids(&m, "a.service"),
+        (main.to_string(), reload.to_string())
+    );
+    m.child_exited(reload, Exit::Code(0));
+    assert_eq!(pids(&m, "a.service"), (main.to_string(), "0".into()));
+
+    m.stop_unit(&n("a.service")).expect("stoppable");
+    let stop = control(&m, "a.service");
+    assert_eq!(pids(&m, "a.service"), (main.to_string(), stop.to_string()));
+    m.child_exited(main, Exit::Signal(15));
+    m.child_exited(stop, Exit::Code(0));
+    let post = control(&m, "a.service");
+    assert_eq!(pids(&m, "a.service"), ("0".into(), post.to_string()));
+    m.child_exited(post, Exit::Code(0));
+    assert_eq!(pids(&m, "a.service"), ("0".into(), "0".into()));
+}
+
+#[test]
+fn a_oneshot_start_command_is_its_main_process() {
+    let fake = machine(&[(
+        "once.service",
+        "[Service]\nType=oneshot\nExecStart=/usr/bin/once\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start(&n("once.service"));
+    let pid = control(&m, "once.service");
+    assert_eq!(pids(&m, "once.service"), (pid.to_string(), "0".into()));
+}
