@@ -5,19 +5,10 @@
 
 use std::time::Duration;
 
-use super::tests::{manager, n, pid_of};
+use super::tests::{group, manager, n, pid_of};
 use crate::sys::fake::Fake;
 use crate::sys::Syscalls;
 use crate::unit::lifecycle::{Active, Exit, Phase};
-
-const EVENTS: &str = "/sys/fs/cgroup/system.slice/bomb.service/cgroup.events";
-
-fn group(fake: &Fake, populated: bool) {
-    fake.write(
-        EVENTS,
-        format!("populated {}\nfrozen 0\n", u8::from(populated)),
-    );
-}
 
 fn bomb(extra: &str) -> Fake {
     super::tests::machine(&[(

@@ -5,30 +5,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::tests::{machine, manager, n, pid_of};
+use super::tests::{group, group_signals, machine, manager, n, pid_of, EVENTS};
 use super::Manager;
 use crate::sys::fake::{Call, Fake};
 use crate::sys::Syscalls;
 use crate::unit::lifecycle::{Active, Exit, Phase};
-
-const EVENTS: &str = "/sys/fs/cgroup/system.slice/bomb.service/cgroup.events";
-
-fn group(fake: &Fake, populated: bool) {
-    fake.write(
-        EVENTS,
-        format!("populated {}\nfrozen 0\n", u8::from(populated)),
-    );
-}
-
-fn group_signals(fake: &Fake) -> Vec<i32> {
-    fake.calls()
-        .into_iter()
-        .filter_map(|c| match c {
-            Call::CgroupSignal(dir, s) if dir.ends_with("bomb.service") => Some(s),
-            _ => None,
-        })
-        .collect()
-}
 
 fn bomb(kill: &str) -> Fake {
     machine(&[(

@@ -4,19 +4,10 @@
 
 use std::time::Duration;
 
-use super::tests::{machine, manager, n, pid_of};
+use super::tests::{group, machine, manager, n, pid_of};
 use crate::sys::fake::{Call, Fake};
 use crate::sys::Syscalls;
 use crate::unit::lifecycle::{Active, Exit, Phase};
-
-const EVENTS: &str = "/sys/fs/cgroup/system.slice/bomb.service/cgroup.events";
-
-fn group(fake: &Fake, populated: bool) {
-    fake.write(
-        EVENTS,
-        format!("populated {}\nfrozen 0\n", u8::from(populated)),
-    );
-}
 
 /// The signals sent to bomb.service's group and whether `/usr/bin/post` ran, in order.
 fn steps(fake: &Fake) -> Vec<String> {

@@ -398,3 +398,27 @@ fn daemon_reload_picks_up_a_new_drop_in() {
 
 #[path = "service_exec_tests.rs"]
 mod service_exec;
+
+/// `bomb.service`'s `cgroup.events`, which the drain tests rewrite.
+pub(super) const EVENTS: &str = "/sys/fs/cgroup/system.slice/bomb.service/cgroup.events";
+
+/// Says `bomb.service`'s group is (or is not) populated, as the kernel does.
+pub(super) fn group(fake: &Fake, populated: bool) {
+    fake.write(
+        EVENTS,
+        format!("populated {}\nfrozen 0\n", u8::from(populated)),
+    );
+}
+
+/// The signals sent to `bomb.service`'s whole group, in order.
+pub(super) fn group_signals(fake: &Fake) -> Vec<i32> {
+    fake.calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            crate::sys::fake::Call::CgroupSignal(dir, s) if dir.ends_with("bomb.service") => {
+                Some(s)
+            }
+            _ => None,
+        })
+        .collect()
+}
