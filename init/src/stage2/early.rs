@@ -7,10 +7,13 @@
 //! `berth-`. Their order is explicit: each is `After=` what it needs, and the steps PID 1
 //! runs in its own turn are also a chain (each after the one before it): mounts first
 //! (later steps write to `/etc`, `/var`, `/proc/sys`), then what the service manager and
-//! the journal need (machine identity, tmpfiles' folders), efivarfs last. Modules, sysctl
-//! and coldplug run in forked children ([`super::forked`]) out of the chain, after only
-//! what they need: modules-load once `/etc` is there (its `modules-load.d`), beside STATE
-//! and the rest, so that the CRI runtime, which needs modules-load and sysctl
+//! the journal need (machine identity, tmpfiles' folders), efivarfs last. The `/etc`
+//! overlay (its first step loads the `overlay` module, tens of milliseconds under
+//! emulation), modules, sysctl and coldplug run in forked children ([`super::forked`])
+//! out of the chain, after only what they need: the overlay beside STATE, whose mount
+//! does not need it; modules-load right after the API file systems, beside both (the
+//! `modules-load.d` it reads in `/etc` is the verified root's either way: the overlay's
+//! upper layer is a fresh tmpfs and nothing writes `/etc` before it is mounted), so that the CRI runtime, which needs modules-load and sysctl
 //! (`net.bridge.*` exists once `br_netfilter` is loaded), is not held up by them in
 //! turn; sysctl after modules-load; the present devices' drivers after sysctl (only units
 //! with default dependencies, the network's among them, wait for them). The mounting
@@ -101,7 +104,12 @@ pub const EARLY_BOOT: [EarlyUnit; 12] = [
         &[],
         mounts::api,
     )),
-    mounting(unit(ETC, "The /etc overlay", &[API_MOUNTS], mounts::etc)),
+    forked(mounting(unit(
+        ETC,
+        "The /etc overlay",
+        &[API_MOUNTS],
+        mounts::etc,
+    ))),
     mounting(unit(
         STATE,
         "The STATE partition: grow, check, mount",
@@ -141,7 +149,7 @@ pub const EARLY_BOOT: [EarlyUnit; 12] = [
     forked(unit(
         MODULES,
         "Load Kernel Modules",
-        &[ETC],
+        &[API_MOUNTS],
         confd::modules_load,
     )),
     forked(unit(

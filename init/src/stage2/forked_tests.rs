@@ -78,7 +78,7 @@ fn a_fork_that_fails_runs_the_step_in_pid_1() {
 }
 
 #[test]
-fn early_boot_forks_modules_and_a_shutdown_stops_the_child_and_cancels_its_unit() {
+fn early_boot_forks_the_etc_overlay_and_modules_side_by_side_and_a_shutdown_stops_them() {
     let f = machine(true, 0);
     f.helper_time.set(std::time::Duration::from_secs(5));
     let mut m = Machine::new(&f, options());
@@ -93,17 +93,24 @@ fn early_boot_forks_modules_and_a_shutdown_stops_the_child_and_cancels_its_unit(
             }
         }
     }
-    let (pid, unit) = m.forked[0];
-    assert_eq!(unit, "systemd-modules-load.service");
+    // Both need only the API file systems: two children at once, beside STATE.
+    let forked = m.forked.clone();
+    assert_eq!(
+        forked.iter().map(|(_, u)| *u).collect::<Vec<_>>(),
+        ["berth-etc-overlay.service", "systemd-modules-load.service"]
+    );
     early::cancel(&mut m, &mut manager);
     assert!(m.forked.is_empty());
-    assert!(f
-        .calls()
-        .contains(&Call::Kill(-(pid as i32), nix::libc::SIGTERM)));
-    let name = crate::unit::name::UnitName::parse(unit).unwrap();
-    let status = manager.slots.get(&name).and_then(|s| s.status.clone());
-    assert_eq!(
-        status.as_deref(),
-        Some("cancelled: the system is shutting down")
-    );
+    for (pid, unit) in forked {
+        assert!(f
+            .calls()
+            .contains(&Call::Kill(-(pid as i32), nix::libc::SIGTERM)));
+        let name = crate::unit::name::UnitName::parse(unit).unwrap();
+        let status = manager.slots.get(&name).and_then(|s| s.status.clone());
+        assert_eq!(
+            status.as_deref(),
+            Some("cancelled: the system is shutting down"),
+            "{unit}"
+        );
+    }
 }

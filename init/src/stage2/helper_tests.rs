@@ -17,6 +17,7 @@ use berth_layout::cmdline::BootOptions;
 use berth_layout::paths::STATE_MOUNT;
 
 const STATE: &str = "berth-state.service";
+const ETC: &str = "berth-etc-overlay.service";
 const MODULES: &str = "systemd-modules-load.service";
 
 fn row(m: &Manager, unit: &str) -> [String; 5] {
@@ -85,22 +86,19 @@ fn while_e2fsck_runs_the_unit_is_activating_and_its_exit_completes_it() {
     assert!(m.waiting.is_some());
     // Its exit arrives through reaping, as SIGCHLD brings it to the loop.
     f.sleep(Duration::from_secs(30));
-    // modules-load's forked child (after /etc only, beside STATE) ended meanwhile.
+    // The /etc overlay's and modules-load's forked children (beside STATE) ended meanwhile.
     let exited = f.reap().exited;
-    assert_eq!(exited.len(), 2, "{exited:?}");
+    assert_eq!(exited.len(), 3, "{exited:?}");
     assert!(exited.contains(&(pid, "exit 1".to_owned())), "{exited:?}");
     let forked = m.forked.clone();
     assert_eq!(
         forked.iter().map(|(_, u)| *u).collect::<Vec<_>>(),
-        [MODULES]
+        [ETC, MODULES]
     );
-    assert!(early::child_exited(
-        &mut m,
-        &mut manager,
-        forked[0].0,
-        "exit 0"
-    ));
-    assert_eq!(row(&manager, MODULES)[2], "active");
+    for (child, unit) in forked {
+        assert!(early::child_exited(&mut m, &mut manager, child, "exit 0"));
+        assert_eq!(row(&manager, unit)[2], "active");
+    }
     assert!(!early::child_exited(
         &mut m,
         &mut manager,
