@@ -272,8 +272,8 @@ fn resume(m: &mut Machine, manager: &mut Manager, waiting: state::Waiting, ran: 
 /// A child exited (`how` as [`crate::sys::Reaped`] says): true if it was the helper a
 /// step waits for, which then goes on (and may be done).
 pub fn child_exited(m: &mut Machine, manager: &mut Manager, pid: u32, how: &str) -> bool {
-    if let Some(at) = m.forked.iter().position(|(p, _)| *p == pid) {
-        let (_, unit) = m.forked.remove(at);
+    if let Some(at) = m.forked.iter().position(|step| step.pid == pid) {
+        let unit = m.forked.remove(at).unit;
         let result = forked::result(m.sys, unit, how);
         if let Some(unit) = name(unit) {
             manager.builtin_done(&unit, result);
@@ -288,13 +288,26 @@ pub fn child_exited(m: &mut Machine, manager: &mut Manager, pid: u32, how: &str)
     true
 }
 
-/// When the waited-for helper's timer fires.
+/// When the next timer fires: the waited-for helper's, or a forked step's.
 pub fn deadline(m: &Machine) -> Option<Duration> {
-    m.waiting.as_ref().map(|w| w.repair.helper.deadline)
+    let helper = m.waiting.as_ref().map(|w| w.repair.helper.deadline);
+    let forked = m.forked.iter().map(|step| step.deadline);
+    helper.into_iter().chain(forked).min()
 }
 
-/// The waited-for helper's timer: kills it past its limit, gives up on it after that.
+/// The timers: a forked step past its limit has its process group killed and its unit
+/// failed; the waited-for helper is killed past its limit and given up on after that.
 pub fn expire(m: &mut Machine, manager: &mut Manager) {
+    let now = m.sys.now();
+    let (late, running) = m.forked.drain(..).partition(|step| step.deadline <= now);
+    m.forked = running;
+    for step in late {
+        let group = -i32::try_from(step.pid).unwrap_or(i32::MAX);
+        let _ = m.sys.kill(group, nix::libc::SIGKILL);
+        if let Some(unit) = name(step.unit) {
+            manager.builtin_done(&unit, Err(step.timed_out()));
+        }
+    }
     let Some(mut waiting) = m.waiting.take() else {
         return;
     };
@@ -310,7 +323,8 @@ pub fn expire(m: &mut Machine, manager: &mut Manager) {
 /// group: e2fsck stops cleanly) and its step fails as cancelled.
 pub fn cancel(m: &mut Machine, manager: &mut Manager) {
     let helper = m.waiting.take().map(|w| (w.repair.helper.pid, STATE));
-    for (pid, unit) in helper.into_iter().chain(m.forked.drain(..)) {
+    let forked = m.forked.drain(..).map(|step| (step.pid, step.unit));
+    for (pid, unit) in helper.into_iter().chain(forked) {
         let group = -i32::try_from(pid).unwrap_or(i32::MAX);
         let _ = m.sys.kill(group, nix::libc::SIGTERM);
         if let Some(unit) = name(unit) {

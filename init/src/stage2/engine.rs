@@ -51,8 +51,8 @@ pub struct Machine<'a> {
     pub first_boot: bool,
     /// STATE's step, waiting for a repair's helper to end.
     pub waiting: Option<super::state::Waiting>,
-    /// Steps running in a forked child ([`super::forked`]): (PID, unit).
-    pub forked: Vec<(u32, &'static str)>,
+    /// Steps running in a forked child ([`super::forked`]).
+    pub forked: Vec<super::forked::ForkedStep>,
     /// The running kernel's module index, read once for every step that loads modules
     /// (efivarfs, overlay, coldplug, modules-load) rather than once per step.
     modules: OnceCell<ModuleLoader>,

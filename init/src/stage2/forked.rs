@@ -10,8 +10,15 @@
 //!
 //! A fork that fails (no memory for the copy) runs the step in PID 1's turn instead, as
 //! before: slower, never skipped.
+//!
+//! A child has [`STEP_LIMIT`], systemd's `DefaultTimeoutStartSec=` (its
+//! systemd-modules-load, -sysctl and udev units have no other): past it, the loop's timer
+//! ([`super::early::expire`]) kills the child's process group and fails the unit, so a
+//! module whose init hangs never holds boot. A child stuck in the kernel even then is
+//! reaped whenever it ends; nothing waits for it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::early::guard;
 use super::engine::{JobResult, Machine};
@@ -20,6 +27,28 @@ use crate::sys::Syscalls;
 /// Where the child of step `unit` writes why it failed.
 pub fn result_path(unit: &str) -> PathBuf {
     PathBuf::from(format!("/run/berth/step-{unit}.failed"))
+}
+
+/// How long a forked step may run: systemd's `DefaultTimeoutStartSec=`.
+pub const STEP_LIMIT: Duration = Duration::from_secs(90);
+
+/// A step that runs in a forked child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForkedStep {
+    pub pid: u32,
+    pub unit: &'static str,
+    /// When its time is up: [`STEP_LIMIT`] after the fork.
+    pub deadline: Duration,
+}
+
+impl ForkedStep {
+    /// Why its unit fails when its time is up.
+    pub fn timed_out(&self) -> String {
+        format!(
+            "timed out after {} s; its process group was killed",
+            STEP_LIMIT.as_secs()
+        )
+    }
 }
 
 /// How a forked step started.
@@ -42,7 +71,12 @@ pub fn start(m: &mut Machine, unit: &'static str, run: fn(&mut Machine) -> JobRe
     });
     match forked {
         Ok(pid) => {
-            m.forked.push((pid, unit));
+            let deadline = m.sys.now() + STEP_LIMIT;
+            m.forked.push(ForkedStep {
+                pid,
+                unit,
+                deadline,
+            });
             Started::Child(pid)
         }
         Err(e) => {

@@ -32,7 +32,8 @@ fn a_failed_child_passes_its_reason_and_a_clean_exit_is_done() {
         panic!("not forked");
     };
     assert!(f.calls().contains(&Call::Fork(pid)));
-    assert_eq!(m.forked, [(pid, "systemd-sysctl.service")]);
+    let running: Vec<(u32, &str)> = m.forked.iter().map(|s| (s.pid, s.unit)).collect();
+    assert_eq!(running, [(pid, "systemd-sysctl.service")]);
     assert_eq!(f.reap().exited, [(pid, "exit 1".to_owned())]);
     assert_eq!(
         forked::result(&f, "systemd-sysctl.service", "exit 1"),
@@ -94,7 +95,7 @@ fn early_boot_forks_the_etc_overlay_and_modules_side_by_side_and_a_shutdown_stop
         }
     }
     // Both need only the API file systems: two children at once, beside STATE.
-    let forked = m.forked.clone();
+    let forked: Vec<(u32, &str)> = m.forked.iter().map(|s| (s.pid, s.unit)).collect();
     assert_eq!(
         forked.iter().map(|(_, u)| *u).collect::<Vec<_>>(),
         ["berth-etc-overlay.service", "systemd-modules-load.service"]
@@ -113,4 +114,50 @@ fn early_boot_forks_the_etc_overlay_and_modules_side_by_side_and_a_shutdown_stop
             "{unit}"
         );
     }
+}
+
+#[test]
+fn a_child_past_its_limit_is_killed_and_its_unit_fails_while_boot_goes_on() {
+    let f = machine(true, 0);
+    // A module whose init never returns: the child outlives the limit.
+    f.helper_time.set(forked::STEP_LIMIT * 10);
+    let mut m = Machine::new(&f, options());
+    let mut manager = units::manager(&m);
+    early::start(&mut manager);
+    while m.forked.is_empty() {
+        let due = manager.take_due_builtins();
+        assert!(!due.is_empty(), "nothing forked: {:#?}", f.logs());
+        for unit in due {
+            if let Some(result) = early::run_step(&mut m, &unit, true) {
+                manager.builtin_done(&unit, result);
+            }
+        }
+    }
+    let first = m.forked[0];
+    assert_eq!(early::deadline(&m), Some(first.deadline));
+    assert_eq!(first.deadline, f.now() + forked::STEP_LIMIT);
+    // Not yet: a second short of the limit nothing is killed.
+    f.sleep(forked::STEP_LIMIT - std::time::Duration::from_secs(1));
+    early::expire(&mut m, &mut manager);
+    assert!(m.forked.contains(&first));
+    f.sleep(std::time::Duration::from_secs(1));
+    early::expire(&mut m, &mut manager);
+    assert!(!m.forked.iter().any(|s| s.pid == first.pid));
+    assert!(f
+        .calls()
+        .contains(&Call::Kill(-(first.pid as i32), nix::libc::SIGKILL)));
+    let name = crate::unit::name::UnitName::parse(first.unit).unwrap();
+    let slot = manager.slots.get(&name).unwrap();
+    assert_eq!(
+        slot.status.as_deref(),
+        Some("timed out after 90 s; its process group was killed")
+    );
+    assert_eq!(slot.active_state(), crate::unit::lifecycle::Active::Failed);
+    // Its exit, whenever it comes, belongs to no step any more.
+    assert!(!early::child_exited(
+        &mut m,
+        &mut manager,
+        first.pid,
+        "signal KILL"
+    ));
 }

@@ -72,8 +72,13 @@ fn while_e2fsck_runs_the_unit_is_activating_and_its_exit_completes_it() {
     let waiting = m.waiting.as_ref().expect("waiting for e2fsck");
     let pid = waiting.repair.helper.pid;
     assert_eq!(
+        waiting.repair.helper.deadline,
+        f.now() + Duration::from_secs(1200)
+    );
+    // The forked steps beside it (the /etc overlay, modules-load) have the sooner limit.
+    assert_eq!(
         early::deadline(&m),
-        Some(f.now() + Duration::from_secs(1200))
+        Some(f.now() + super::forked::STEP_LIMIT)
     );
     let r = row(&manager, STATE);
     assert_eq!(r[2], "activating", "{r:?}");
@@ -90,7 +95,7 @@ fn while_e2fsck_runs_the_unit_is_activating_and_its_exit_completes_it() {
     let exited = f.reap().exited;
     assert_eq!(exited.len(), 3, "{exited:?}");
     assert!(exited.contains(&(pid, "exit 1".to_owned())), "{exited:?}");
-    let forked = m.forked.clone();
+    let forked: Vec<(u32, &str)> = m.forked.iter().map(|s| (s.pid, s.unit)).collect();
     assert_eq!(
         forked.iter().map(|(_, u)| *u).collect::<Vec<_>>(),
         [ETC, MODULES]
