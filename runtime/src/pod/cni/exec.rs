@@ -2,21 +2,19 @@
 //! config on stdin, result or error object on stdout, all under a time limit.
 //!
 //! The plugin runs in its own process group so a timeout kills it together with the
-//! `iptables` or IPAM children it started; its stdin is written and its output read on
-//! helper threads so a plugin that ignores stdin or floods stdout cannot block us.
+//! `iptables` or IPAM children it started; [`super::relay`] feeds its stdin and collects
+//! its output on the calling thread.
 
-use std::io::{Read, Write};
+use std::io::ErrorKind;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
-use nix::sys::wait::{waitid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 
+use super::relay::Pipes;
 use super::result::parse_error;
 use crate::pod::PodError;
 
@@ -68,13 +66,8 @@ pub fn run(
         command: inv.command,
         source,
     };
-    let timed_out = || PodError::PluginTimeout {
-        plugin: plugin.into(),
-        command: inv.command,
-        timeout,
-    };
     let cni_path = std::env::join_paths(inv.bin_dirs)
-        .map_err(|e| exec_err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+        .map_err(|e| exec_err(std::io::Error::new(ErrorKind::InvalidInput, e)))?;
     let mut cmd = Command::new(bin);
     cmd.env("CNI_COMMAND", inv.command)
         .env("CNI_CONTAINERID", inv.container_id)
@@ -94,44 +87,34 @@ pub fn run(
     }
     let mut child = cmd.spawn().map_err(exec_err)?;
     let deadline = Instant::now() + timeout;
-
-    if let Some(mut pipe) = child.stdin.take() {
-        let data = stdin.to_vec();
-        // A plugin may exit without reading; the write then fails with EPIPE, harmlessly.
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(&data);
-        });
-    }
-    let stdout = collect(child.stdout.take());
-    let stderr = collect(child.stderr.take());
-
-    // A plugin's stdout closes when it exits: wait for that, then for the exit itself,
-    // and reap it. A plugin that hangs, or leaves a child holding its stdout, is killed
-    // with its whole process group when the time is up.
-    let kill = |child: &mut std::process::Child| {
-        // The child is not reaped yet, so its pid (= process group id) is still ours.
-        if let Ok(pid) = i32::try_from(child.id()) {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    let relayed = Pipes::of(&mut child, stdin).and_then(|pipes| pipes.relay(deadline));
+    let outcome = match relayed {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            kill(&mut child);
+            return Err(exec_err(e));
         }
-        let _ = child.wait();
     };
-    let Ok(out) = stdout.recv_timeout(timeout) else {
+    let Some((stdout, stderr)) = outcome else {
         kill(&mut child);
-        return Err(timed_out());
+        return Err(PodError::PluginTimeout {
+            plugin: plugin.into(),
+            command: inv.command,
+            timeout,
+        });
     };
-    let exited = exited(&child);
-    if exited
-        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        .is_err()
-    {
-        kill(&mut child);
-        return Err(timed_out());
-    }
+    // Exited (the pidfd said so): this reaps it without blocking.
     let status = child.wait().map_err(exec_err)?;
-    let err = stderr
-        .recv_timeout(Duration::from_secs(1))
-        .unwrap_or_default();
-    finish(status, plugin, inv.command, out, &err)
+    finish(status, plugin, inv.command, stdout, &stderr)
+}
+
+/// Kills the plugin with its whole process group and reaps it.
+fn kill(child: &mut std::process::Child) {
+    // The child is not reaped yet, so its pid (= process group id) is still ours.
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let _ = child.wait();
 }
 
 fn finish(
@@ -152,39 +135,6 @@ fn finish(
         msg: e.msg,
         details: e.details,
     })
-}
-
-/// Waits on a helper thread for `child` to exit, without reaping it (`WNOWAIT`): its
-/// pid stays ours until [`Child::wait`](std::process::Child::wait), so a timeout can
-/// still kill its process group. The receiver gets a message at the exit (or if waiting
-/// fails, so the caller's `wait` reports the error). Blocking there, rather than polling
-/// `try_wait` every millisecond, takes up to a millisecond off each plugin call of a
-/// pod's start.
-fn exited(child: &std::process::Child) -> mpsc::Receiver<()> {
-    let (tx, rx) = mpsc::channel();
-    let pid = i32::try_from(child.id()).map(Pid::from_raw);
-    std::thread::spawn(move || {
-        if let Ok(pid) = pid {
-            while let Err(Errno::EINTR) =
-                waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
-            {}
-        }
-        let _ = tx.send(());
-    });
-    rx
-}
-
-/// Reads a pipe to the end on a helper thread; the receiver gets the bytes.
-fn collect(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut p) = pipe {
-            let _ = p.read_to_end(&mut buf);
-        }
-        let _ = tx.send(buf);
-    });
-    rx
 }
 
 #[cfg(test)]
@@ -280,6 +230,82 @@ mod tests {
         let e = run(
             &dir.path().join("hang"),
             "hang",
+            &inv(&dirs),
+            b"",
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(matches!(e, PodError::PluginTimeout { .. }), "{e}");
+    }
+
+    #[test]
+    fn large_stdin_and_stdout_pass_in_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = vec![dir.path().to_path_buf()];
+        // More than a pipe holds, both ways: each side must be served while the other
+        // waits.
+        script(dir.path(), "count", "wc -c; head -c 1048576 /dev/zero");
+        let input = vec![b'x'; 1 << 20];
+        let out = run(
+            &dir.path().join("count"),
+            "count",
+            &inv(&dirs),
+            &input,
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        let first_line = out.split(|b| *b == b'\n').next().unwrap();
+        assert_eq!(String::from_utf8_lossy(first_line).trim(), "1048576");
+        assert_eq!(out.len(), first_line.len() + 1 + (1 << 20));
+    }
+
+    #[test]
+    fn a_plugin_that_ignores_stdin_does_not_block_the_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = vec![dir.path().to_path_buf()];
+        script(dir.path(), "deaf", "echo '{}'");
+        let out = run(
+            &dir.path().join("deaf"),
+            "deaf",
+            &inv(&dirs),
+            &vec![b'x'; 1 << 20],
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        assert_eq!(out, b"{}\n");
+    }
+
+    #[test]
+    fn stderr_explains_a_failure_without_an_error_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = vec![dir.path().to_path_buf()];
+        script(
+            dir.path(),
+            "oops",
+            "echo 'bridge: no such device' >&2; exit 3",
+        );
+        let e = run(
+            &dir.path().join("oops"),
+            "oops",
+            &inv(&dirs),
+            b"{}",
+            Duration::from_secs(30),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "CNI plugin oops ADD failed (code 0): bridge: no such device"
+        );
+    }
+
+    #[test]
+    fn a_plugin_that_closes_stdout_and_hangs_is_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = vec![dir.path().to_path_buf()];
+        script(dir.path(), "mute", "exec >&-; sleep 600");
+        let e = run(
+            &dir.path().join("mute"),
+            "mute",
             &inv(&dirs),
             b"",
             Duration::from_millis(300),

@@ -5,12 +5,13 @@
 //! nothing stays allocated.
 //!
 //! Parts: [`conf`] finds and validates the config, [`request`] builds `CNI_ARGS` and each
-//! plugin's stdin, [`exec`] runs a plugin with a time limit, [`result`] reads its output,
-//! [`cache`] keeps what DEL needs across daemon restarts.
+//! plugin's stdin, [`exec`] runs a plugin with a time limit (`relay` moving its I/O),
+//! [`result`] reads its output, [`cache`] keeps what DEL needs across daemon restarts.
 
 pub mod cache;
 pub mod conf;
 pub mod exec;
+mod relay;
 pub mod request;
 pub mod result;
 
