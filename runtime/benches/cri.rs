@@ -1,10 +1,13 @@
 //! Pod start latency and memory, Berth next to Debian's containerd 1.6 + runc, in one run:
 //! same machine, same CNI config, same image from the same local registry, driven by the
-//! same CRI client. For each runtime: 20 pods, each timed from RunPodSandbox through
-//! CreateContainer to StartContainer (image already pulled); the daemon's RSS when idle
-//! (image pulled, no pods) and with 10 pods running, alone and with its per-container
-//! helpers (Berth's monitors, containerd's shims). Needs root; prints why it cannot run
-//! otherwise. Run with `cargo xtask bench cri` (= `cargo bench -p berth-runtime --bench cri`).
+//! same CRI client. Both daemons run side by side and their pod starts alternate (Berth
+//! first in even rounds, containerd first in odd ones), so a change of load on the machine
+//! during the run weighs on both alike rather than on whichever ran second. For each
+//! runtime: 20 pods, each timed from RunPodSandbox through CreateContainer to
+//! StartContainer (image already pulled); the daemon's RSS when idle (image pulled, no
+//! pods) and with 10 pods running, alone and with its per-container helpers (Berth's
+//! monitors, containerd's shims). Needs root; prints why it cannot run otherwise. Run with
+//! `cargo xtask bench cri` (= `cargo bench -p berth-runtime --bench cri`).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -63,7 +66,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-fn pod_config(i: usize, cgroup_root: &str) -> PodSandboxConfig {
+/// Pod `i` of runtime `runtime`: its own cgroup parent and log folder, as both run at once.
+fn pod_config(i: usize, runtime: &str) -> PodSandboxConfig {
     PodSandboxConfig {
         metadata: Some(PodSandboxMetadata {
             name: format!("bench-{i}"),
@@ -72,9 +76,9 @@ fn pod_config(i: usize, cgroup_root: &str) -> PodSandboxConfig {
             attempt: 0,
         }),
         hostname: format!("bench-{i}"),
-        log_directory: format!("/tmp/berth-bench-logs/{i}"),
+        log_directory: format!("/tmp/berth-bench-logs/{runtime}/{i}"),
         linux: Some(LinuxPodSandboxConfig {
-            cgroup_parent: format!("{cgroup_root}/pod{i}"),
+            cgroup_parent: format!("/berth-bench/{runtime}/pod{i}"),
             ..Default::default()
         }),
         ..Default::default()
@@ -102,88 +106,138 @@ fn container_config(image: &str) -> ContainerConfig {
     }
 }
 
-async fn measure(client: &mut CriClient, image: &str, daemon_pid: u32, helper: &str) -> Figures {
-    client
-        .images
-        .pull_image(PullImageRequest {
-            image: Some(ImageSpec {
-                image: image.to_owned(),
+/// One runtime under test and what was measured of it.
+struct Subject {
+    name: &'static str,
+    client: CriClient,
+    daemon_pid: u32,
+    /// The process name of its per-container helpers.
+    helper: &'static str,
+    figures: Figures,
+    pods: Vec<String>,
+}
+
+impl Subject {
+    fn new(name: &'static str, client: CriClient, daemon_pid: u32, helper: &'static str) -> Self {
+        Subject {
+            name,
+            client,
+            daemon_pid,
+            helper,
+            figures: Figures {
+                latencies: Vec::new(),
+                steps: Vec::new(),
+                idle_rss: 0,
+                busy_rss: 0,
+                helpers_rss: 0,
+            },
+            pods: Vec::new(),
+        }
+    }
+
+    async fn pull(&mut self, image: &str) {
+        self.client
+            .images
+            .pull_image(PullImageRequest {
+                image: Some(ImageSpec {
+                    image: image.to_owned(),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("pull");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle_rss = rss_kib(daemon_pid);
-    let mut latencies = Vec::new();
-    let mut steps = Vec::new();
-    let mut pods = Vec::new();
-    let mut busy_rss = 0;
-    let mut helpers_rss = 0;
-    for i in 0..PODS {
-        let config = pod_config(i, "/berth-bench");
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{}: pull: {e}", self.name));
+    }
+
+    /// Starts pod `i` (RunPodSandbox, CreateContainer, StartContainer), timed.
+    async fn start_pod(&mut self, i: usize, image: &str) {
+        let config = pod_config(i, self.name);
+        let runtime = &mut self.client.runtime;
         let start = Instant::now();
-        let pod = client
-            .runtime
+        let pod = runtime
             .run_pod_sandbox(RunPodSandboxRequest {
                 config: Some(config.clone()),
                 runtime_handler: String::new(),
             })
             .await
-            .expect("RunPodSandbox")
+            .unwrap_or_else(|e| panic!("{}: RunPodSandbox: {e}", self.name))
             .into_inner()
             .pod_sandbox_id;
         let ran = Instant::now();
-        let container = client
-            .runtime
+        let container = runtime
             .create_container(CreateContainerRequest {
                 pod_sandbox_id: pod.clone(),
                 config: Some(container_config(image)),
                 sandbox_config: Some(config),
             })
             .await
-            .expect("CreateContainer")
+            .unwrap_or_else(|e| panic!("{}: CreateContainer: {e}", self.name))
             .into_inner()
             .container_id;
         let created = Instant::now();
-        client
-            .runtime
+        runtime
             .start_container(StartContainerRequest {
                 container_id: container,
             })
             .await
-            .expect("StartContainer");
+            .unwrap_or_else(|e| panic!("{}: StartContainer: {e}", self.name));
         let started = Instant::now();
-        latencies.push(started - start);
-        steps.push([ran - start, created - ran, started - created]);
-        pods.push(pod);
-        if pods.len() == RSS_PODS {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            busy_rss = rss_kib(daemon_pid);
-            helpers_rss = pids_named(helper).into_iter().map(rss_kib).sum();
+        self.figures.latencies.push(started - start);
+        self.figures
+            .steps
+            .push([ran - start, created - ran, started - created]);
+        self.pods.push(pod);
+    }
+
+    fn take_idle_rss(&mut self) {
+        self.figures.idle_rss = rss_kib(self.daemon_pid);
+    }
+
+    fn take_busy_rss(&mut self) {
+        self.figures.busy_rss = rss_kib(self.daemon_pid);
+        self.figures.helpers_rss = pids_named(self.helper).into_iter().map(rss_kib).sum();
+    }
+
+    async fn remove_pods(&mut self) {
+        for pod in std::mem::take(&mut self.pods) {
+            let _ = self
+                .client
+                .runtime
+                .stop_pod_sandbox(StopPodSandboxRequest {
+                    pod_sandbox_id: pod.clone(),
+                })
+                .await;
+            let _ = self
+                .client
+                .runtime
+                .remove_pod_sandbox(RemovePodSandboxRequest {
+                    pod_sandbox_id: pod,
+                })
+                .await;
         }
     }
-    for pod in pods {
-        let _ = client
-            .runtime
-            .stop_pod_sandbox(StopPodSandboxRequest {
-                pod_sandbox_id: pod.clone(),
-            })
-            .await;
-        let _ = client
-            .runtime
-            .remove_pod_sandbox(RemovePodSandboxRequest {
-                pod_sandbox_id: pod,
-            })
-            .await;
+}
+
+/// Pulls, then starts [`PODS`] pods on each, alternating which goes first, with the
+/// memory figures taken from both at the same moments.
+async fn measure(subjects: &mut [Subject; 2], image: &str) {
+    for s in subjects.iter_mut() {
+        s.pull(image).await;
     }
-    Figures {
-        latencies,
-        steps,
-        idle_rss,
-        busy_rss,
-        helpers_rss,
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    subjects.iter_mut().for_each(Subject::take_idle_rss);
+    for i in 0..PODS {
+        let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            subjects[k].start_pod(i, image).await;
+        }
+        if i + 1 == RSS_PODS {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            subjects.iter_mut().for_each(Subject::take_busy_rss);
+        }
+    }
+    for s in subjects.iter_mut() {
+        s.remove_pods().await;
     }
 }
 
@@ -238,8 +292,9 @@ state = "{state}"
         .stderr(log)
         .spawn()
         .expect("start containerd");
+    // Its socket file appears before it listens: wait for a connection, not the file.
     wait_until("containerd's socket", Duration::from_secs(60), || {
-        socket.exists()
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
     });
     Containerd { child, socket }
 }
@@ -313,7 +368,7 @@ async fn main() {
         "{PODS} pods each (RunPodSandbox + CreateContainer + StartContainer), image pulled before"
     );
 
-    // Berth.
+    // Both daemons, each on a bridge and subnet of its own.
     let berth_dir = work.path().join("berth");
     std::fs::create_dir_all(&berth_dir).expect("berth dir");
     let cni_conf = berth_dir.join("net.d");
@@ -332,40 +387,41 @@ async fn main() {
         ),
     );
     daemon.start();
-    let mut client = connect(&daemon.socket).await.expect("connect berth");
-    let berth = measure(
-        &mut client,
-        &image,
-        daemon.pid().unwrap_or(0),
-        "berth-monitor",
-    )
-    .await;
-    daemon.stop();
-    let (berth_median, berth_p95) = report("berth", &berth);
-
-    // containerd.
+    let berth_client = connect(&daemon.socket).await.expect("connect berth");
     let containerd_dir = work.path().join("containerd");
     std::fs::create_dir_all(&containerd_dir).expect("containerd dir");
     let cni_conf = containerd_dir.join("net.d");
     write_cni_config(
         &cni_conf,
         &containerd_dir.join("ipam"),
-        "berthbench0",
-        "10.88.240.0/24",
+        "berthbench1",
+        "10.88.241.0/24",
     );
     let containerd = start_containerd(&containerd_dir, &certs, &cni_conf, &pause);
-    let mut client = connect(&containerd.socket)
+    let containerd_client = connect(&containerd.socket)
         .await
         .expect("connect containerd");
-    let theirs = measure(
-        &mut client,
-        &image,
-        containerd.child.id(),
-        "containerd-shim",
-    )
-    .await;
+    let mut subjects = [
+        Subject::new(
+            "berth",
+            berth_client,
+            daemon.pid().unwrap_or(0),
+            "berth-monitor",
+        ),
+        Subject::new(
+            "containerd",
+            containerd_client,
+            containerd.child.id(),
+            "containerd-shim",
+        ),
+    ];
+    measure(&mut subjects, &image).await;
+    daemon.stop();
     drop(containerd);
-
+    let [berth, theirs] = subjects;
+    let berth = berth.figures;
+    let theirs = theirs.figures;
+    let (berth_median, berth_p95) = report("berth", &berth);
     let (their_median, their_p95) = report("containerd", &theirs);
     println!(
         "ratio berth/containerd: median {:.2}  p95 {:.2}  RSS idle {:.2}  RSS with {RSS_PODS} pods {:.2}  (with helpers {:.2})",
