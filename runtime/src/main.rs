@@ -53,6 +53,10 @@ fn run() -> Result<()> {
         config.state = state;
     }
     let socket = config.socket.clone();
+    // Opened here, before the async runtime exists: no thread of the blocking pool is
+    // started only for this, and its threads are not yet started beside it (under an
+    // emulated CPU each thread start before READY=1 counts).
+    let daemon = Daemon::open(config).context("start-up failed")?;
     // 1 MiB stacks, not tokio's 2 MiB: under transparent huge pages (`always` in Debian's
     // kernel) a 2 MiB stack is backed by a huge page on first touch, 2 MiB resident per
     // thread for what a few KiB would hold.
@@ -63,10 +67,5 @@ fn run() -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    tokio.block_on(async move {
-        let daemon = tokio::task::spawn_blocking(move || Daemon::open(config))
-            .await
-            .context("start-up failed")??;
-        server::serve(daemon, &socket).await
-    })
+    tokio.block_on(server::serve(daemon, &socket))
 }

@@ -45,7 +45,7 @@ fn logged<T>(
     reply: Result<tonic::Response<T>, tonic::Status>,
 ) -> Result<tonic::Response<T>, tonic::Status> {
     if let Err(e) = &reply {
-        eprintln!("berth-runtime: {} failed: {}", what(), e.message());
+        say(format_args!("{} failed: {}", what(), e.message()));
     }
     reply
 }
@@ -73,6 +73,15 @@ impl Daemon {
     }
 }
 
+/// Says `line` on stderr (the journal) in one write(2). `eprintln!` writes each formatted
+/// piece with its own call on the unbuffered stderr (the streaming server's line was 11),
+/// each a wake-up of the journal; at start, under an emulated CPU, they count.
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let line = format!("berth-runtime: {line}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
 /// The gRPC face of the daemon: both services are implemented on it; the container
 /// events' subscribers are the gRPC layer's own.
 #[derive(Clone)]
@@ -94,7 +103,7 @@ pub async fn serve(mut daemon: Daemon, socket: &Path) -> Result<()> {
     let stream = crate::stream::StreamServer::start(stream_addr)
         .await
         .context("cannot start the streaming server")?;
-    eprintln!("berth-runtime: streaming server on {}", stream.addr());
+    say(format_args!("streaming server on {}", stream.addr()));
     daemon.stream = Some(stream);
     let events = Arc::new(events::Subscribers::default());
     daemon.events = Some(events.clone());
@@ -124,12 +133,16 @@ pub async fn serve(mut daemon: Daemon, socket: &Path) -> Result<()> {
     };
     let daemon = Arc::new(daemon);
     let cri = Cri(daemon.clone(), events);
-    eprintln!("berth-runtime: serving CRI v1 on {}", socket.display());
+    say(format_args!("serving CRI v1 on {}", socket.display()));
     if let Some(addr) = tcp.as_ref().and_then(|l| l.local_addr().ok()) {
-        eprintln!("berth-runtime: serving CRI v1 on tcp {addr} (unauthenticated: tcp_address)");
+        say(format_args!(
+            "serving CRI v1 on tcp {addr} (unauthenticated: tcp_address)"
+        ));
     }
     if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
-        eprintln!("berth-runtime: cannot tell the service manager it is ready: {e}");
+        say(format_args!(
+            "cannot tell the service manager it is ready: {e}"
+        ));
     }
     // Ask the OCI runtimes for their features now that the socket serves, so that the
     // kubelet's first Status rarely waits for it.
