@@ -78,6 +78,23 @@ fn a_fork_that_fails_runs_the_step_in_pid_1() {
     );
 }
 
+/// Runs early boot's due steps until one runs in a forked child.
+fn run_until_forked(
+    f: &crate::sys::fake::Fake,
+    m: &mut Machine,
+    manager: &mut crate::manager::Manager,
+) {
+    while m.forked.is_empty() {
+        let due = manager.take_due_builtins();
+        assert!(!due.is_empty(), "nothing forked: {:#?}", f.logs());
+        for unit in due {
+            if let Some(result) = early::run_step(m, &unit, true) {
+                manager.builtin_done(&unit, result);
+            }
+        }
+    }
+}
+
 #[test]
 fn early_boot_forks_the_etc_overlay_and_modules_side_by_side_and_a_shutdown_stops_them() {
     let f = machine(true, 0);
@@ -85,15 +102,7 @@ fn early_boot_forks_the_etc_overlay_and_modules_side_by_side_and_a_shutdown_stop
     let mut m = Machine::new(&f, options());
     let mut manager = units::manager(&m);
     early::start(&mut manager);
-    while m.forked.is_empty() {
-        let due = manager.take_due_builtins();
-        assert!(!due.is_empty(), "nothing forked: {:#?}", f.logs());
-        for unit in due {
-            if let Some(result) = early::run_step(&mut m, &unit, true) {
-                manager.builtin_done(&unit, result);
-            }
-        }
-    }
+    run_until_forked(&f, &mut m, &mut manager);
     // Both need only the API file systems: two children at once, beside STATE.
     let forked: Vec<(u32, &str)> = m.forked.iter().map(|s| (s.pid, s.unit)).collect();
     assert_eq!(
@@ -124,15 +133,7 @@ fn a_child_past_its_limit_is_killed_and_its_unit_fails_while_boot_goes_on() {
     let mut m = Machine::new(&f, options());
     let mut manager = units::manager(&m);
     early::start(&mut manager);
-    while m.forked.is_empty() {
-        let due = manager.take_due_builtins();
-        assert!(!due.is_empty(), "nothing forked: {:#?}", f.logs());
-        for unit in due {
-            if let Some(result) = early::run_step(&mut m, &unit, true) {
-                manager.builtin_done(&unit, result);
-            }
-        }
-    }
+    run_until_forked(&f, &mut m, &mut manager);
     let first = m.forked[0];
     assert_eq!(early::deadline(&m), Some(first.deadline));
     assert_eq!(first.deadline, f.now() + forked::STEP_LIMIT);

@@ -5,16 +5,6 @@
 
 use super::*;
 
-fn spawns(actions: &[Action]) -> Vec<CommandSet> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Spawn { set, .. } => Some(*set),
-            _ => None,
-        })
-        .collect()
-}
-
 /// A running service with `ExecReload=` and `ExecStop=`, its reload's command running
 /// as PID 70; returns it with its main PID.
 fn reloading(extra: impl FnOnce(&mut Service)) -> (Drive, u32) {

@@ -6,16 +6,6 @@
 
 use super::*;
 
-fn spawns(actions: &[Action]) -> Vec<CommandSet> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Spawn { set, .. } => Some(*set),
-            _ => None,
-        })
-        .collect()
-}
-
 /// A service with `ExecStop=` and `ExecStopPost=`, `TimeoutStopSec=3`, whose cgroup
 /// holds more than the processes it was told of.
 fn with_helpers(stop: bool) -> Drive {

@@ -10,16 +10,6 @@ fn with(mut svc: Service, f: impl FnOnce(&mut Service)) -> Service {
     svc
 }
 
-fn spawns(actions: &[Action]) -> Vec<CommandSet> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Spawn { set, .. } => Some(*set),
-            _ => None,
-        })
-        .collect()
-}
-
 fn kills(actions: &[Action]) -> Vec<(KillTarget, i32)> {
     actions
         .iter()

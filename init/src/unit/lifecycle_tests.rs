@@ -465,6 +465,17 @@ fn reset_failed_makes_a_failed_service_inactive_and_clears_the_start_limit() {
     assert_eq!(d.feed(Event::Start).len(), 1, "the start limit starts over");
 }
 
+/// The command sets that `actions` spawn, in order (for the submodules' tests).
+fn spawns(actions: &[Action]) -> Vec<CommandSet> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Spawn { set, .. } => Some(*set),
+            _ => None,
+        })
+        .collect()
+}
+
 #[path = "lifecycle_timer_tests.rs"]
 mod timers;
 
