@@ -1,7 +1,8 @@
 //! `systemctl show`'s `MainPID=` and `ControlPID=` over the fake, as systemd 252 sets
 //! them: the control process while a command other than the main one runs
 //! (`ExecStartPre=`, `ExecReload=`, `ExecStop=`, `ExecStopPost=`), none once it ended,
-//! and a oneshot's start command as its main process.
+//! and a oneshot's start command as its main process; and a service's settings in
+//! systemd's property names and formats (`RestartUSec=`, `TimeoutStopFailureMode=`, …).
 
 use super::tests::{machine, manager, n};
 use super::Manager;
@@ -71,4 +72,39 @@ fn a_oneshot_start_command_is_its_main_process() {
     m.start(&n("once.service"));
     let pid = control(&m, "once.service");
     assert_eq!(pids(&m, "once.service"), (pid.to_string(), "0".into()));
+}
+
+#[test]
+fn show_lists_a_services_settings_in_systemds_names_and_formats() {
+    let fake = machine(&[(
+        "a.service",
+        "[Service]\nExecStart=/usr/bin/a\nRestart=on-failure\nRestartSec=1.5\n\
+         TimeoutStopSec=90\nTimeoutStopFailureMode=abort\nTimeoutStartSec=infinity\n\
+         KillMode=mixed\nSendSIGHUP=yes\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start(&n("a.service"));
+    let props = m.properties(&n("a.service")).expect("loaded");
+    for (key, value) in [
+        ("Restart", "on-failure"),
+        ("RestartUSec", "1.500000s"),
+        ("TimeoutStartUSec", "infinity"),
+        ("TimeoutStopUSec", "1min 30s"),
+        // Unset, TimeoutAbortSec= is TimeoutStopSec='s.
+        ("TimeoutAbortUSec", "1min 30s"),
+        ("TimeoutStartFailureMode", "terminate"),
+        ("TimeoutStopFailureMode", "abort"),
+        ("RuntimeMaxUSec", "infinity"),
+        ("WatchdogUSec", "0"),
+        ("RemainAfterExit", "no"),
+        ("KillMode", "mixed"),
+        ("KillSignal", "15"),
+        ("SendSIGKILL", "yes"),
+        ("SendSIGHUP", "yes"),
+    ] {
+        assert!(
+            props.contains(&(key, value.to_owned())),
+            "{key}={value} not in {props:?}"
+        );
+    }
 }

@@ -302,6 +302,7 @@ impl Manager<'_> {
                 ("StatusText", slot.status.clone().unwrap_or_default()),
                 ("ControlGroup", self.control_group(name, slot)),
             ]);
+            props.extend(crate::unit::show_settings::service_settings(service));
             // One line per command, as `systemctl show` prints them.
             use crate::unit::exec_record::{property, show_value, SETS};
             for set in SETS {

@@ -1,0 +1,149 @@
+//! A service's settings as `systemctl show` prints them: systemd 252's property names
+//! (`RestartUSec=`, `TimeoutStopFailureMode=`, …) and value formats, so that scripts and
+//! people who read them on systemd read the same here. Timespans are written as systemd's
+//! `format_timespan` with full accuracy writes them (`1min 30s`, `100ms`, `1.500000s`,
+//! `infinity`), signals as numbers, booleans as `yes`/`no`.
+
+use std::time::Duration;
+
+use super::service::{KillMode, NotifyAccess, Restart, Service, TimeoutFailureMode};
+
+/// The settings of `service`, in the order systemd lists them.
+pub fn service_settings(service: &Service) -> Vec<(&'static str, String)> {
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    vec![
+        ("Restart", restart_name(service.restart).into()),
+        (
+            "NotifyAccess",
+            notify_access_name(service.notify_access()).into(),
+        ),
+        ("RestartUSec", timespan(Some(service.restart_sec))),
+        ("TimeoutStartUSec", timespan(service.timeout_start)),
+        ("TimeoutStopUSec", timespan(service.timeout_stop)),
+        ("TimeoutAbortUSec", timespan(service.abort_timeout())),
+        (
+            "TimeoutStartFailureMode",
+            failure_mode_name(service.timeout_start_failure_mode).into(),
+        ),
+        (
+            "TimeoutStopFailureMode",
+            failure_mode_name(service.timeout_stop_failure_mode).into(),
+        ),
+        ("RuntimeMaxUSec", timespan(service.runtime_max)),
+        // No watchdog is 0 in systemd's property, not infinity.
+        (
+            "WatchdogUSec",
+            timespan(Some(service.watchdog.unwrap_or(Duration::ZERO))),
+        ),
+        ("RemainAfterExit", yes_no(service.remain_after_exit)),
+        ("KillMode", kill_mode_name(service.kill_mode).into()),
+        ("KillSignal", service.kill_signal.to_string()),
+        ("SendSIGKILL", yes_no(service.send_sigkill)),
+        ("SendSIGHUP", yes_no(service.send_sighup)),
+        ("WatchdogSignal", service.watchdog_signal.to_string()),
+    ]
+}
+
+/// A timespan as systemd's `format_timespan(…, 0)` writes it; `None` is `infinity`.
+pub fn timespan(span: Option<Duration>) -> String {
+    const UNITS: [(&str, u64); 9] = [
+        ("y", 31_557_600_000_000),
+        ("month", 2_629_800_000_000),
+        ("w", 604_800_000_000),
+        ("d", 86_400_000_000),
+        ("h", 3_600_000_000),
+        ("min", 60_000_000),
+        ("s", 1_000_000),
+        ("ms", 1_000),
+        ("us", 1),
+    ];
+    const MINUTE: u64 = 60_000_000;
+    let Some(span) = span else {
+        return "infinity".into();
+    };
+    let mut left = u64::try_from(span.as_micros()).unwrap_or(u64::MAX);
+    if left == 0 {
+        return "0".into();
+    }
+    let mut parts = Vec::new();
+    for (suffix, unit) in UNITS {
+        if left == 0 {
+            break;
+        }
+        if left < unit {
+            continue;
+        }
+        let (whole, rest) = (left / unit, left % unit);
+        // Under a minute, a remainder goes after a dot, in the unit's digits.
+        let digits = unit.ilog10() as usize;
+        if left < MINUTE && rest > 0 && digits > 0 {
+            parts.push(format!("{whole}.{rest:0digits$}{suffix}"));
+            break;
+        }
+        parts.push(format!("{whole}{suffix}"));
+        left = rest;
+    }
+    parts.join(" ")
+}
+
+fn restart_name(restart: Restart) -> &'static str {
+    match restart {
+        Restart::No => "no",
+        Restart::Always => "always",
+        Restart::OnSuccess => "on-success",
+        Restart::OnFailure => "on-failure",
+        Restart::OnAbnormal => "on-abnormal",
+        Restart::OnAbort => "on-abort",
+        Restart::OnWatchdog => "on-watchdog",
+    }
+}
+
+fn kill_mode_name(mode: KillMode) -> &'static str {
+    match mode {
+        KillMode::ControlGroup => "control-group",
+        KillMode::Mixed => "mixed",
+        KillMode::Process => "process",
+        KillMode::None => "none",
+    }
+}
+
+fn failure_mode_name(mode: TimeoutFailureMode) -> &'static str {
+    match mode {
+        TimeoutFailureMode::Terminate => "terminate",
+        TimeoutFailureMode::Abort => "abort",
+        TimeoutFailureMode::Kill => "kill",
+    }
+}
+
+fn notify_access_name(access: NotifyAccess) -> &'static str {
+    match access {
+        NotifyAccess::None => "none",
+        NotifyAccess::Main => "main",
+        NotifyAccess::Exec => "exec",
+        NotifyAccess::All => "all",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timespans_as_systemd_writes_them() {
+        let ms = Duration::from_millis;
+        for (span, text) in [
+            (None, "infinity"),
+            (Some(Duration::ZERO), "0"),
+            (Some(ms(100)), "100ms"),
+            (Some(ms(90_000)), "1min 30s"),
+            (Some(ms(1_500)), "1.500000s"),
+            (Some(ms(61_500)), "1min 1.500000s"),
+            (Some(ms(3_723_000)), "1h 2min 3s"),
+            (Some(Duration::from_micros(1_500)), "1.500ms"),
+            (Some(Duration::from_micros(7)), "7us"),
+            (Some(Duration::from_secs(86_400 * 8)), "1w 1d"),
+        ] {
+            assert_eq!(timespan(span), text, "{span:?}");
+        }
+    }
+}
