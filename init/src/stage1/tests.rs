@@ -401,3 +401,48 @@ fn without_modules_alias_every_module_is_loaded() {
         .loaded_modules()
         .contains(&"virtio_scsi.ko".to_owned()));
 }
+
+/// The units on the way from PID 1 to a serving CRI socket run programs that stage 1
+/// prefetches: the runtime, and the journal it is ordered after. A unit that changed its
+/// program, or an order that put another unit on the way, would lose the prefetch
+/// silently; this says so instead.
+#[test]
+fn prefetch_holds_the_programs_of_the_units_before_the_cri_socket() {
+    const JOURNAL: &str =
+        include_str!("../../../rootfs/overlay/usr/lib/systemd/system/berth-journald.service");
+    const RUNTIME: &str =
+        include_str!("../../../rootfs/overlay/usr/lib/systemd/system/berth-runtime.service");
+    let values = |text: &str, key: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .flat_map(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .collect()
+    };
+    for (unit, text) in [
+        ("berth-journald.service", JOURNAL),
+        ("berth-runtime.service", RUNTIME),
+    ] {
+        let program = values(text, "ExecStart");
+        let program = program.first().expect("ExecStart=");
+        assert!(
+            steps::PREFETCH.contains(&program.trim_start_matches('/')),
+            "{unit} runs {program}, which stage 1 does not prefetch: {:?}",
+            steps::PREFETCH
+        );
+    }
+    // The services the runtime waits for: only the journal runs a program of its own
+    // (the others are early boot's built-in steps, in PID 1 or its forked children).
+    let services: Vec<String> = values(RUNTIME, "After")
+        .into_iter()
+        .filter(|u| u.ends_with(".service"))
+        .collect();
+    assert_eq!(
+        services,
+        [
+            "systemd-tmpfiles-setup.service",
+            "systemd-modules-load.service",
+            "systemd-sysctl.service",
+            "berth-journald.service"
+        ]
+    );
+}
