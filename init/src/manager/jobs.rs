@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::{LoaderUnits, Manager, PendingJob, Slot};
 use crate::unit::lifecycle::{Active, Exit};
 use crate::unit::name::UnitName;
-use crate::unit::service::ServiceType;
+use crate::unit::setting_names::Named;
 use crate::unit::transaction::{JobKind, Units};
 
 /// Why a job was refused.
@@ -281,7 +281,7 @@ impl Manager<'_> {
             let run = &slot.run;
             let (main_pid, control_pid) = run.shown_pids(service);
             props.extend([
-                ("Type", service_type_name(service.service_type).into()),
+                ("Type", service.service_type.name().into()),
                 ("MainPID", main_pid.unwrap_or(0).to_string()),
                 ("ControlPID", control_pid.unwrap_or(0).to_string()),
                 ("ExecMainPID", run.exec_main_pid.unwrap_or(0).to_string()),
@@ -355,19 +355,5 @@ impl Manager<'_> {
                 ])
             })
             .collect()
-    }
-}
-
-/// `Type=` as systemd spells it.
-fn service_type_name(kind: ServiceType) -> &'static str {
-    match kind {
-        ServiceType::Simple => "simple",
-        ServiceType::Exec => "exec",
-        ServiceType::Forking => "forking",
-        ServiceType::Oneshot => "oneshot",
-        ServiceType::Notify => "notify",
-        ServiceType::NotifyReload => "notify-reload",
-        ServiceType::Idle => "idle",
-        ServiceType::Dbus => "dbus",
     }
 }

@@ -25,6 +25,7 @@ pub mod load;
 pub mod model;
 pub mod name;
 pub mod service;
+pub mod setting_names;
 pub mod show_settings;
 pub mod specifier;
 pub mod syntax;

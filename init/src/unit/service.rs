@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::exec::{self, is_env_name, ExecCommand};
 use super::model::{Applied, Ctx};
 use super::name::UnitName;
+use super::setting_names::Named;
 use super::syntax::Assignment;
 use super::values::{self, Limit, WorkingDirectory};
 use super::words::{self, Mode};
@@ -354,16 +355,9 @@ impl Service {
     pub(crate) fn apply(&mut self, ctx: &mut Ctx, a: &Assignment) -> Applied {
         let v = a.value.as_str();
         match a.key.as_str() {
-            "Type" => match v {
-                "simple" => self.service_type = ServiceType::Simple,
-                "exec" => self.service_type = ServiceType::Exec,
-                "forking" => self.service_type = ServiceType::Forking,
-                "oneshot" => self.service_type = ServiceType::Oneshot,
-                "notify" => self.service_type = ServiceType::Notify,
-                "notify-reload" => self.service_type = ServiceType::NotifyReload,
-                "idle" => self.service_type = ServiceType::Idle,
-                "dbus" => self.service_type = ServiceType::Dbus,
-                _ => ctx.warn(a, "unknown service type"),
+            "Type" => match ServiceType::from_name(v) {
+                Some(kind) => self.service_type = kind,
+                None => ctx.warn(a, "unknown service type"),
             },
             "ExecStartPre" => commands(ctx, a, &mut self.exec_start_pre),
             "ExecStart" => commands(ctx, a, &mut self.exec_start),
@@ -373,15 +367,9 @@ impl Service {
             "ExecStopPost" => commands(ctx, a, &mut self.exec_stop_post),
             "RemainAfterExit" => ctx.bool(a, &mut self.remain_after_exit),
             "PIDFile" => self.pid_file = ctx.expand(a).filter(|p| !p.is_empty()),
-            "Restart" => match v {
-                "no" => self.restart = Restart::No,
-                "always" => self.restart = Restart::Always,
-                "on-success" => self.restart = Restart::OnSuccess,
-                "on-failure" => self.restart = Restart::OnFailure,
-                "on-abnormal" => self.restart = Restart::OnAbnormal,
-                "on-abort" => self.restart = Restart::OnAbort,
-                "on-watchdog" => self.restart = Restart::OnWatchdog,
-                _ => ctx.warn(a, "unknown restart policy"),
+            "Restart" => match Restart::from_name(v) {
+                Some(restart) => self.restart = restart,
+                None => ctx.warn(a, "unknown restart policy"),
             },
             "RestartSec" => {
                 let mut d = Some(self.restart_sec);
@@ -405,29 +393,23 @@ impl Service {
                 Ok(d) => self.timeout_abort = Some(d.filter(|d| !d.is_zero())),
                 Err(e) => ctx.warn(a, e),
             },
-            "TimeoutStartFailureMode" => match failure_mode(v) {
+            "TimeoutStartFailureMode" => match TimeoutFailureMode::from_name(v) {
                 Some(mode) => self.timeout_start_failure_mode = mode,
                 None => ctx.warn(a, "unknown timeout failure mode"),
             },
-            "TimeoutStopFailureMode" => match failure_mode(v) {
+            "TimeoutStopFailureMode" => match TimeoutFailureMode::from_name(v) {
                 Some(mode) => self.timeout_stop_failure_mode = mode,
                 None => ctx.warn(a, "unknown timeout failure mode"),
             },
             "RuntimeMaxSec" => ctx.span(a, &mut self.runtime_max),
             "WatchdogSec" => ctx.span(a, &mut self.watchdog),
-            "NotifyAccess" => match v {
-                "none" => self.notify_access = Some(NotifyAccess::None),
-                "main" => self.notify_access = Some(NotifyAccess::Main),
-                "exec" => self.notify_access = Some(NotifyAccess::Exec),
-                "all" => self.notify_access = Some(NotifyAccess::All),
-                _ => ctx.warn(a, "unknown notify access"),
+            "NotifyAccess" => match NotifyAccess::from_name(v) {
+                Some(access) => self.notify_access = Some(access),
+                None => ctx.warn(a, "unknown notify access"),
             },
-            "KillMode" => match v {
-                "control-group" => self.kill_mode = KillMode::ControlGroup,
-                "mixed" => self.kill_mode = KillMode::Mixed,
-                "process" => self.kill_mode = KillMode::Process,
-                "none" => self.kill_mode = KillMode::None,
-                _ => ctx.warn(a, "unknown kill mode"),
+            "KillMode" => match KillMode::from_name(v) {
+                Some(mode) => self.kill_mode = mode,
+                None => ctx.warn(a, "unknown kill mode"),
             },
             "KillSignal" => match values::signal(v) {
                 Ok(s) => self.kill_signal = s,
@@ -758,15 +740,6 @@ fn stdio(ctx: &mut Ctx, a: &Assignment) -> Option<Stdio> {
         }
     };
     Some(s)
-}
-
-fn failure_mode(v: &str) -> Option<TimeoutFailureMode> {
-    match v {
-        "terminate" => Some(TimeoutFailureMode::Terminate),
-        "abort" => Some(TimeoutFailureMode::Abort),
-        "kill" => Some(TimeoutFailureMode::Kill),
-        _ => None,
-    }
 }
 
 fn exit_statuses(ctx: &mut Ctx, a: &Assignment, list: &mut Vec<i32>) {

@@ -6,28 +6,26 @@
 
 use std::time::Duration;
 
-use super::service::{KillMode, NotifyAccess, Restart, Service, TimeoutFailureMode};
+use super::service::Service;
+use super::setting_names::Named;
 
 /// The settings of `service`, in the order systemd lists them.
 pub fn service_settings(service: &Service) -> Vec<(&'static str, String)> {
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
     vec![
-        ("Restart", restart_name(service.restart).into()),
-        (
-            "NotifyAccess",
-            notify_access_name(service.notify_access()).into(),
-        ),
+        ("Restart", service.restart.name().into()),
+        ("NotifyAccess", service.notify_access().name().into()),
         ("RestartUSec", timespan(Some(service.restart_sec))),
         ("TimeoutStartUSec", timespan(service.timeout_start)),
         ("TimeoutStopUSec", timespan(service.timeout_stop)),
         ("TimeoutAbortUSec", timespan(service.abort_timeout())),
         (
             "TimeoutStartFailureMode",
-            failure_mode_name(service.timeout_start_failure_mode).into(),
+            service.timeout_start_failure_mode.name().into(),
         ),
         (
             "TimeoutStopFailureMode",
-            failure_mode_name(service.timeout_stop_failure_mode).into(),
+            service.timeout_stop_failure_mode.name().into(),
         ),
         ("RuntimeMaxUSec", timespan(service.runtime_max)),
         // No watchdog is 0 in systemd's property, not infinity.
@@ -36,7 +34,7 @@ pub fn service_settings(service: &Service) -> Vec<(&'static str, String)> {
             timespan(Some(service.watchdog.unwrap_or(Duration::ZERO))),
         ),
         ("RemainAfterExit", yes_no(service.remain_after_exit)),
-        ("KillMode", kill_mode_name(service.kill_mode).into()),
+        ("KillMode", service.kill_mode.name().into()),
         ("KillSignal", service.kill_signal.to_string()),
         ("SendSIGKILL", yes_no(service.send_sigkill)),
         ("SendSIGHUP", yes_no(service.send_sighup)),
@@ -84,44 +82,6 @@ pub fn timespan(span: Option<Duration>) -> String {
         left = rest;
     }
     parts.join(" ")
-}
-
-fn restart_name(restart: Restart) -> &'static str {
-    match restart {
-        Restart::No => "no",
-        Restart::Always => "always",
-        Restart::OnSuccess => "on-success",
-        Restart::OnFailure => "on-failure",
-        Restart::OnAbnormal => "on-abnormal",
-        Restart::OnAbort => "on-abort",
-        Restart::OnWatchdog => "on-watchdog",
-    }
-}
-
-fn kill_mode_name(mode: KillMode) -> &'static str {
-    match mode {
-        KillMode::ControlGroup => "control-group",
-        KillMode::Mixed => "mixed",
-        KillMode::Process => "process",
-        KillMode::None => "none",
-    }
-}
-
-fn failure_mode_name(mode: TimeoutFailureMode) -> &'static str {
-    match mode {
-        TimeoutFailureMode::Terminate => "terminate",
-        TimeoutFailureMode::Abort => "abort",
-        TimeoutFailureMode::Kill => "kill",
-    }
-}
-
-fn notify_access_name(access: NotifyAccess) -> &'static str {
-    match access {
-        NotifyAccess::None => "none",
-        NotifyAccess::Main => "main",
-        NotifyAccess::Exec => "exec",
-        NotifyAccess::All => "all",
-    }
 }
 
 #[cfg(test)]
