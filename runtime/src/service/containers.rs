@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use super::pods::check_id;
 use super::records::{now_nanos, ContainerRecord, PodState};
-use super::{spec_request, ContainerSpec, Daemon, ServiceError};
+use super::{spec_request, ContainerEvent, ContainerSpec, Daemon, ServiceError};
 use crate::container::request::{MountAccess, PidMode};
 use crate::container::{
     self, ContainerPaths, ContainerRuntimeState, ImageDefaults, SandboxFiles,
     SandboxNamespacePaths, SpecInput,
 };
 use crate::pod::PodPaths;
-use crate::proto::v1::{ContainerEventType, NamespaceMode};
+use crate::proto::v1::NamespaceMode;
 
 /// `Some(path)` if `path` exists (a pod file the container bind-mounts).
 fn existing(path: PathBuf) -> Option<PathBuf> {
@@ -225,7 +225,7 @@ impl Daemon {
             return Err(e);
         }
         self.containers.publish(&id, &record);
-        self.emit(&record, ContainerEventType::ContainerCreatedEvent);
+        self.emit(&record, ContainerEvent::Created);
         Ok(id)
     }
 
@@ -280,7 +280,7 @@ impl Daemon {
         let runtime = self.oci_runtime(&record.runtime_handler)?;
         self.host
             .start_container(&self.paths(&record.id)?, &runtime)?;
-        self.emit(&record, ContainerEventType::ContainerStartedEvent);
+        self.emit(&record, ContainerEvent::Started);
         Ok(())
     }
 
@@ -310,7 +310,7 @@ impl Daemon {
         let timeout = Duration::from_secs(u64::try_from(timeout).unwrap_or(0));
         self.host
             .stop_container(&self.paths(&record.id)?, &runtime, timeout, &stop_signal)?;
-        self.emit(&record, ContainerEventType::ContainerStoppedEvent);
+        self.emit(&record, ContainerEvent::Stopped);
         Ok(())
     }
 
@@ -333,7 +333,7 @@ impl Daemon {
         self.host
             .remove_container(&self.paths(&record.id)?, &runtime)?;
         self.containers.remove(&record.id)?;
-        self.emit(&record, ContainerEventType::ContainerDeletedEvent);
+        self.emit(&record, ContainerEvent::Deleted);
         // Layers of images removed while this container used them can go now.
         let in_use = self.layers_in_use();
         self.images.gc(&|layer| in_use.contains(layer))?;

@@ -36,7 +36,6 @@ use crate::config::Config;
 use crate::container::OciRuntime;
 use crate::oci_image::{ImageStore, RegistryConfig};
 use crate::pod::{Cni, CniConfig};
-use crate::proto::v1::ContainerEventType;
 use crate::store::Table;
 
 pub use error::ServiceError;
@@ -178,16 +177,26 @@ impl Daemon {
     }
 }
 
+/// A container lifecycle step the service layer has just done (the gRPC layer says it as
+/// the CRI's `ContainerEventType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerEvent {
+    Created,
+    Started,
+    Stopped,
+    Deleted,
+}
+
 /// Receives the lifecycle events of containers the service layer creates, starts, stops
 /// and removes, with the daemon to describe the container and its pod at that moment.
 pub trait ContainerEvents: Send + Sync {
     /// One event of `kind` for `record`.
-    fn container_event(&self, daemon: &Daemon, record: &ContainerRecord, kind: ContainerEventType);
+    fn container_event(&self, daemon: &Daemon, record: &ContainerRecord, kind: ContainerEvent);
 }
 
 impl Daemon {
     /// Tells the event receiver, if there is one.
-    pub(crate) fn emit(&self, record: &ContainerRecord, kind: ContainerEventType) {
+    pub(crate) fn emit(&self, record: &ContainerRecord, kind: ContainerEvent) {
         if let Some(events) = &self.events {
             events.container_event(self, record, kind);
         }
