@@ -16,6 +16,8 @@ mod metrics;
 mod pod_stats;
 mod pods;
 mod runtime_service;
+mod security_request;
+pub mod spec_request;
 mod status;
 mod streaming;
 mod validate;

@@ -5,9 +5,9 @@
 use crate::pod::cni::{HostPort, PortProtocol};
 use crate::pod::sysctls;
 use crate::proto::v1::{
-    CreateContainerRequest, NamespaceMode, PodSandboxConfig, PortMapping, Protocol,
-    RunPodSandboxRequest,
+    CreateContainerRequest, PodSandboxConfig, PortMapping, Protocol, RunPodSandboxRequest,
 };
+use crate::service::records::pod_config::{self, PodNamespaces};
 use crate::service::{ContainerSpec, PodSpec, ServiceError};
 
 /// `InvalidArgument` naming `field`.
@@ -52,22 +52,16 @@ pub fn pod_spec(request: RunPodSandboxRequest) -> Result<PodSpec, ServiceError> 
     name(&metadata.name, "config.metadata.name")?;
     name(&metadata.namespace, "config.metadata.namespace")?;
     non_empty(&metadata.uid, "config.metadata.uid")?;
-    let options = crate::service::pods::namespace_options(&config);
-    let host_network = options.network == NamespaceMode::Node as i32;
-    let host_ipc = options.ipc == NamespaceMode::Node as i32;
-    crate::service::security_request::pod_mappings(options.userns_options.as_ref())?;
+    let PodNamespaces {
+        host_network,
+        host_ipc,
+        share_pid,
+    } = pod_config::namespaces(&config);
+    pod_config::user_namespace(&config)?;
     let sysctls = match &config.linux {
         Some(linux) => sysctls::check(&linux.sysctls, host_network, host_ipc)?,
         None => Vec::new(),
     };
-    // Only when the options are given and say POD (the kubelet's
-    // `shareProcessNamespace`); a pod without them gets no PID init.
-    let share_pid = config
-        .linux
-        .as_ref()
-        .and_then(|l| l.security_context.as_ref())
-        .and_then(|s| s.namespace_options.as_ref())
-        .is_some_and(|o| o.pid == NamespaceMode::Pod as i32);
     let cgroup_parent = config
         .linux
         .as_ref()
@@ -152,7 +146,7 @@ pub fn container_spec(request: CreateContainerRequest) -> Result<ContainerSpec, 
         name: metadata.name.clone(),
         attempt: metadata.attempt,
         image,
-        request: crate::service::spec_request::container_request(&config)?,
+        request: super::spec_request::container_request(&config)?,
         config,
     })
 }

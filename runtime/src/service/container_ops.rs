@@ -134,7 +134,7 @@ impl Daemon {
             c.config
                 .linux
                 .get_or_insert_with(Default::default)
-                .resources = Some(super::spec_request::cri_resources(resources))
+                .resources = Some(super::records::stored_resources(resources))
         })?;
         Ok(())
     }

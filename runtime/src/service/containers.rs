@@ -9,14 +9,13 @@ use std::time::Duration;
 
 use super::pods::check_id;
 use super::records::{now_nanos, ContainerRecord, PodState};
-use super::{spec_request, ContainerEvent, ContainerSpec, Daemon, ServiceError};
+use super::{ContainerEvent, ContainerSpec, Daemon, ServiceError};
 use crate::container::request::{MountAccess, PidMode};
 use crate::container::{
     self, ContainerPaths, ContainerRuntimeState, ImageDefaults, SandboxFiles,
     SandboxNamespacePaths, SpecInput,
 };
 use crate::pod::PodPaths;
-use crate::proto::v1::NamespaceMode;
 
 /// `Some(path)` if `path` exists (a pod file the container bind-mounts).
 fn existing(path: PathBuf) -> Option<PathBuf> {
@@ -107,9 +106,9 @@ impl Daemon {
                 id: spec.image.clone(),
                 hint: ": pull it first",
             })?;
-        // The pod config as the pod was made; the request's copy is only a convenience.
-        let sandbox = &pod.config;
-        let pod_context = spec_request::pod_context(sandbox)?;
+        // The pod as it was run (its record's config); the request's copy of the pod
+        // config is only a convenience.
+        let pod_context = pod.spec_context()?;
         let runtime = self.oci_runtime(&pod.runtime_handler)?;
         if let Some(i) = request
             .mounts
@@ -133,15 +132,15 @@ impl Daemon {
         let paths = self.paths(&id)?;
         let mut lowers = self.images.layer_dirs(&image)?;
         lowers.reverse();
-        let log_path = match (sandbox.log_directory.as_str(), config.log_path.as_str()) {
+        let log_path = match (pod.log_directory(), config.log_path.as_str()) {
             (_, "") | ("", _) => PathBuf::new(),
             (dir, file) => Path::new(dir).join(file),
         };
         let pod_paths = self.pod_paths(&pod.id);
-        let options = super::pods::namespace_options(sandbox);
+        let host_ipc = pod.namespaces().host_ipc;
         let namespaces = SandboxNamespacePaths {
             net: (!pod.host_network).then(|| pod_paths.netns()),
-            ipc: (options.ipc != NamespaceMode::Node as i32).then(|| pod_paths.ipcns()),
+            ipc: (!host_ipc).then(|| pod_paths.ipcns()),
             uts: (!pod.host_network).then(|| pod_paths.utsns()),
             pid: self.pid_namespace_to_join(&request.security.pid, &pod_paths)?,
         };
@@ -149,9 +148,7 @@ impl Daemon {
             resolv_conf: existing(pod_paths.resolv_conf()),
             hostname: existing(pod_paths.hostname_file()),
             hosts: existing(pod_paths.hosts_file()),
-            shm: (options.ipc != NamespaceMode::Node as i32)
-                .then(|| existing(pod_paths.shm()))
-                .flatten(),
+            shm: (!host_ipc).then(|| existing(pod_paths.shm())).flatten(),
         };
         let defaults = ImageDefaults {
             entrypoint: image.config.entrypoint.clone(),

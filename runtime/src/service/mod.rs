@@ -21,8 +21,6 @@ pub mod images;
 pub mod locks;
 pub mod pods;
 pub mod records;
-pub mod security_request;
-pub mod spec_request;
 #[cfg(test)]
 pub(crate) mod tests;
 pub mod types;

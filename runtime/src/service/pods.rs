@@ -9,7 +9,6 @@
 use super::records::{now_nanos, PodRecord, PodState};
 use super::{Daemon, PodSpec, ServiceError};
 use crate::pod::{self, PodIdentity, PodPaths};
-use crate::proto::v1::{NamespaceOption, PodSandboxConfig};
 
 impl PodRecord {
     /// The identity CNI plugins get.
@@ -20,16 +19,6 @@ impl PodRecord {
             uid: self.uid.clone(),
         }
     }
-}
-
-/// The namespace modes of a pod config (missing parts mean POD, the CRI default).
-pub fn namespace_options(config: &PodSandboxConfig) -> NamespaceOption {
-    config
-        .linux
-        .as_ref()
-        .and_then(|l| l.security_context.as_ref())
-        .and_then(|s| s.namespace_options.clone())
-        .unwrap_or_default()
 }
 
 /// Checks an id given by the client: not empty (a prefix of one is fine).

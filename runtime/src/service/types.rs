@@ -53,7 +53,7 @@ pub struct ContainerSpec {
     /// The image as named (non-empty).
     pub image: String,
     /// What the spec builder reads of the config, checked
-    /// ([`spec_request::container_request`](super::spec_request::container_request)).
+    /// ([`spec_request::container_request`](crate::server::spec_request::container_request)).
     pub request: ContainerSpecRequest,
     /// The config as sent (the record keeps it).
     pub config: ContainerConfig,

@@ -8,8 +8,9 @@ use crate::error::{ErrorKind, Kind};
 use crate::proto::v1::{
     LinuxContainerConfig, LinuxContainerSecurityContext, NamespaceMode, NamespaceOption,
 };
+use crate::server::spec_request;
 use crate::service::fake::Call;
-use crate::service::{spec_request, Daemon};
+use crate::service::Daemon;
 
 #[test]
 fn container_lifecycle_create_start_stop_remove() {

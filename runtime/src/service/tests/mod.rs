@@ -112,7 +112,7 @@ pub(crate) fn container(pod: &str, name: &str) -> ContainerSpec {
         name: name.to_owned(),
         attempt: 0,
         image: IMAGE.to_owned(),
-        request: super::spec_request::container_request(&ContainerConfig::default())
+        request: crate::server::spec_request::container_request(&ContainerConfig::default())
             .expect("the default config converts"),
         config: ContainerConfig::default(),
     }
