@@ -4,6 +4,7 @@
 
 use crate::pod::cni::{HostPort, PortProtocol};
 use crate::pod::sysctls;
+use crate::pod::PodDns;
 use crate::proto::v1::{
     CreateContainerRequest, PodSandboxConfig, PortMapping, Protocol, RunPodSandboxRequest,
 };
@@ -80,6 +81,11 @@ pub fn pod_spec(request: RunPodSandboxRequest) -> Result<PodSpec, ServiceError> 
         sysctls,
         cgroup_parent,
         port_mappings: port_mappings(&config.port_mappings)?,
+        dns: config.dns_config.as_ref().map(|d| PodDns {
+            servers: d.servers.clone(),
+            searches: d.searches.clone(),
+            options: d.options.clone(),
+        }),
         labels: config.labels.clone().into_iter().collect(),
         annotations: config.annotations.clone().into_iter().collect(),
         config,
@@ -154,7 +160,9 @@ pub fn container_spec(request: CreateContainerRequest) -> Result<ContainerSpec, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::v1::{ContainerConfig, ContainerMetadata, ImageSpec, PodSandboxMetadata};
+    use crate::proto::v1::{
+        ContainerConfig, ContainerMetadata, DnsConfig, ImageSpec, PodSandboxMetadata,
+    };
 
     fn field_of(e: ServiceError) -> String {
         match e {
@@ -209,6 +217,36 @@ mod tests {
         let spec = pod_spec(request).unwrap();
         assert_eq!(spec.hostname, None, "an empty hostname takes the node's");
         assert!(!spec.host_network && !spec.share_pid);
+        assert_eq!(spec.dns, None, "no DNS config: the node's resolv.conf");
+    }
+
+    #[test]
+    fn a_pod_request_carries_its_dns_settings() {
+        let request = RunPodSandboxRequest {
+            config: Some(PodSandboxConfig {
+                metadata: Some(PodSandboxMetadata {
+                    name: "p".into(),
+                    namespace: "ns".into(),
+                    uid: "u".into(),
+                    attempt: 0,
+                }),
+                dns_config: Some(DnsConfig {
+                    servers: vec!["10.96.0.10".into()],
+                    searches: vec!["ns.svc.cluster.local".into()],
+                    options: vec!["ndots:5".into()],
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            pod_spec(request).unwrap().dns,
+            Some(PodDns {
+                servers: vec!["10.96.0.10".into()],
+                searches: vec!["ns.svc.cluster.local".into()],
+                options: vec!["ndots:5".into()],
+            })
+        );
     }
 
     #[test]

@@ -165,12 +165,7 @@ impl Daemon {
         if spec.share_pid {
             self.host.start_pid_namespace(&self.monitor, &paths)?;
         }
-        let dns = spec.config.dns_config.as_ref().map(|d| pod::PodDns {
-            servers: d.servers.clone(),
-            searches: d.searches.clone(),
-            options: d.options.clone(),
-        });
-        pod::write_pod_files(&paths, &hostname, dns.as_ref(), spec.host_network)?;
+        pod::write_pod_files(&paths, &hostname, spec.dns.as_ref(), spec.host_network)?;
         let Some(netns) = namespaces.net else {
             return Ok(Vec::new());
         };

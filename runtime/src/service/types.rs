@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use crate::container::ContainerSpecRequest;
 use crate::pod::cni::HostPort;
 use crate::pod::sysctls::Sysctl;
+use crate::pod::PodDns;
 use crate::proto::v1::{ContainerConfig, PodSandboxConfig};
 
 /// A pod sandbox to run.
@@ -38,7 +39,10 @@ pub struct PodSpec {
     pub annotations: BTreeMap<String, String>,
     /// The container ports to publish on the node (those with a host port).
     pub port_mappings: Vec<HostPort>,
-    /// The config as sent (its DNS settings are read from it).
+    /// The DNS settings asked for (checked when `resolv.conf` is written); `None` takes
+    /// the node's.
+    pub dns: Option<PodDns>,
+    /// The config as sent (the record keeps it).
     pub config: PodSandboxConfig,
 }
 

@@ -102,6 +102,7 @@ pub(crate) fn pod(name: &str) -> PodSpec {
         labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
         annotations: BTreeMap::new(),
         port_mappings: Vec::new(),
+        dns: None,
         config: PodSandboxConfig::default(),
     }
 }
