@@ -2,7 +2,7 @@
 //! update need: a CreateContainer config becomes a [`ContainerSpecRequest`], the limits of
 //! CreateContainer and UpdateContainerResources become [`Resources`], before the service
 //! is called. A bad value is `InvalidArgument` naming its CRI field path
-//! (`config.mounts[2].container_path`), as [`validate`](super::validate) does. The pod's
+//! (`config.mounts[2].container_path`), as `validate.rs` does. The pod's
 //! side ([`PodSpecContext`](crate::container::request::PodSpecContext)) is read from the
 //! pod config in [`crate::service::records::pod_config`], because the service reads it
 //! again from the config a pod record keeps; the inverse of [`resources`], the form a
