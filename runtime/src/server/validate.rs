@@ -153,6 +153,9 @@ pub fn container_spec(request: CreateContainerRequest) -> Result<ContainerSpec, 
         attempt: metadata.attempt,
         image,
         request: super::spec_request::container_request(&config)?,
+        log_path: config.log_path.clone(),
+        labels: config.labels.clone().into_iter().collect(),
+        annotations: config.annotations.clone().into_iter().collect(),
         config,
     })
 }
@@ -278,6 +281,8 @@ mod tests {
             image: "busybox".into(),
             ..Default::default()
         });
+        config.log_path = "c/1.log".into();
+        config.labels = [("app".to_owned(), "web".to_owned())].into();
         request.config = Some(config);
         assert_eq!(
             field_of(container_spec(request.clone()).unwrap_err()),
@@ -286,6 +291,8 @@ mod tests {
         request.pod_sandbox_id = "p".into();
         let spec = container_spec(request).unwrap();
         assert_eq!((spec.name.as_str(), spec.attempt), ("c", 1));
+        assert_eq!(spec.log_path, "c/1.log");
+        assert_eq!(spec.labels["app"], "web");
     }
 
     fn pm(protocol: Protocol, container_port: i32, host_port: i32, host_ip: &str) -> PortMapping {

@@ -78,7 +78,6 @@ impl Daemon {
 
     /// Creates a container in a Ready pod from an image already pulled; returns its id.
     pub fn create_container(&self, spec: ContainerSpec) -> Result<String, ServiceError> {
-        let config = &spec.config;
         let request = &spec.request;
         let pod = self.pod(&spec.pod_id)?;
         let _pod_guard = self.locks.lock(&pod.id);
@@ -132,7 +131,7 @@ impl Daemon {
         let paths = self.paths(&id)?;
         let mut lowers = self.images.layer_dirs(&image)?;
         lowers.reverse();
-        let log_path = match (pod.log_directory(), config.log_path.as_str()) {
+        let log_path = match (pod.log_directory(), spec.log_path.as_str()) {
             (_, "") | ("", _) => PathBuf::new(),
             (dir, file) => Path::new(dir).join(file),
         };
@@ -166,11 +165,11 @@ impl Daemon {
             image_id: image.id.clone(),
             layers: image.layers.clone(),
             created_at: now_nanos(),
-            labels: config.labels.clone().into_iter().collect(),
-            annotations: config.annotations.clone().into_iter().collect(),
+            labels: spec.labels.clone(),
+            annotations: spec.annotations.clone(),
             log_path: log_path.display().to_string(),
             runtime_handler: pod.runtime_handler.clone(),
-            config: config.clone(),
+            config: spec.config.clone(),
         };
         let make = || -> Result<(), ServiceError> {
             self.host.mount_rootfs(&paths, &lowers)?;

@@ -1,10 +1,16 @@
 //! What the daemon remembers about each pod and container, as stored by
 //! [`crate::store`]. The CRI config a pod or container was made from is kept whole (as
 //! protobuf bytes, base64, in the JSON file), so statuses can answer with exactly what the
-//! kubelet sent, and a restarted daemon can tear down a pod's network with the same port
-//! mappings. The config is decoded when the record is read: a damaged one makes the whole
-//! record unreadable (an error naming the file, see [`Table::open`](crate::store::Table::open)),
-//! never an empty config.
+//! kubelet sent, as containerd's store does, and a restarted daemon can tear down a pod's
+//! network with the same port mappings. The config is decoded when the record is read: a
+//! damaged one makes the whole record unreadable (an error naming the file, see
+//! [`Table::open`](crate::store::Table::open)), never an empty config.
+//!
+//! So the records (with the requests of [`types`](super::types) that carry the config
+//! to them) are, deliberately, where CRI types live below the gRPC layer. The service
+//! does not decide from those messages itself: a pod's config is read through
+//! [`pod_config`] (namespace modes, user namespace, log folder, the spec builder's view),
+//! and checked limits are written back in their CRI form by [`stored_resources`].
 
 pub mod pod_config;
 

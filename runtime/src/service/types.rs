@@ -1,8 +1,9 @@
 //! The requests the service layer takes, already validated by the gRPC layer: the fields
 //! a call acts on are checked and pulled out of the CRI message (names safe in paths,
-//! namespace modes, sysctls, the container spec builder's [`ContainerSpecRequest`]), and
-//! the message itself is kept whole, because the records keep what the kubelet sent
-//! (statuses answer with it).
+//! namespace modes, sysctls, DNS settings, the container spec builder's
+//! [`ContainerSpecRequest`]). The message itself is also kept whole, but only to be
+//! stored: the records keep what the kubelet sent (statuses answer with it), and the
+//! service reads none of its fields.
 
 use std::collections::BTreeMap;
 
@@ -59,6 +60,10 @@ pub struct ContainerSpec {
     /// What the spec builder reads of the config, checked
     /// ([`spec_request::container_request`](crate::server::spec_request::container_request)).
     pub request: ContainerSpecRequest,
+    /// The log file, relative to the pod's log folder ("" = no log).
+    pub log_path: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     /// The config as sent (the record keeps it).
     pub config: ContainerConfig,
 }

@@ -115,6 +115,9 @@ pub(crate) fn container(pod: &str, name: &str) -> ContainerSpec {
         image: IMAGE.to_owned(),
         request: crate::server::spec_request::container_request(&ContainerConfig::default())
             .expect("the default config converts"),
+        log_path: String::new(),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
         config: ContainerConfig::default(),
     }
 }
