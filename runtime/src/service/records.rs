@@ -10,7 +10,8 @@
 //! to them) are, deliberately, where CRI types live below the gRPC layer. The service
 //! does not decide from those messages itself: a pod's config is read through
 //! [`pod_config`] (namespace modes, user namespace, log folder, the spec builder's view),
-//! and checked limits are written back in their CRI form by [`stored_resources`].
+//! and checked limits are written back in their CRI form by
+//! [`ContainerRecord::set_resources`].
 
 pub mod pod_config;
 
@@ -147,6 +148,16 @@ pub fn stored_resources(res: &Resources) -> LinuxContainerResources {
             .collect(),
         unified: res.unified.clone(),
         memory_swap_limit_in_bytes: signed(res.memory_swap_limit_in_bytes),
+    }
+}
+
+impl ContainerRecord {
+    /// Keeps new limits in the stored config, so the container's status reports them.
+    pub fn set_resources(&mut self, res: &Resources) {
+        self.config
+            .linux
+            .get_or_insert_with(Default::default)
+            .resources = Some(stored_resources(res));
     }
 }
 
