@@ -5,10 +5,17 @@
 //! ([`locks`]) and the [`Host`] through which every step that needs root or starts a
 //! process goes. [`pods`] and [`containers`] run the lifecycle calls on the validated
 //! requests of [`types`] ([`PodSpec`], [`ContainerSpec`]), [`images`] the image calls;
-//! they answer with ids and records or a [`ServiceError`]. Why this split: the gRPC layer (`server/`) only decodes a
+//! they answer with ids and records or a [`ServiceError`], and say lifecycle steps as
+//! [`ContainerEvent`]s. Why this split: the gRPC layer (`server/`) only decodes a
 //! request, validates it into these types, calls here and encodes the answer, so the
 //! order of steps, the rollback of a failed one and every error are unit-tested over the
 //! recording fake host (`fake/`) without root, and fuzzed with hostile requests.
+//!
+//! The generated CRI types stay in the gRPC layer, with one deliberate exception: the
+//! records keep the CRI config a pod or container was made from, whole, to echo it in
+//! statuses ([`records`]; [`types`] carry it there). Decisions never read those messages
+//! directly: a pod's config is read through [`records::pod_config`], the one conversion
+//! of a `PodSandboxConfig` that the gRPC layer's validation uses too.
 
 pub mod container_ops;
 pub mod containers;

@@ -1,9 +1,8 @@
 //! What the daemon remembers about each pod and container, as stored by
 //! [`crate::store`]. The CRI config a pod or container was made from is kept whole (as
 //! protobuf bytes, base64, in the JSON file), so statuses can answer with exactly what the
-//! kubelet sent, as containerd's store does, and a restarted daemon can tear down a pod's
-//! network with the same port mappings. The config is decoded when the record is read: a
-//! damaged one makes the whole record unreadable (an error naming the file, see
+//! kubelet sent, as containerd's store does. The config is decoded when the record is
+//! read: a damaged one makes the whole record unreadable (an error naming the file, see
 //! [`Table::open`](crate::store::Table::open)), never an empty config.
 //!
 //! So the records (with the requests of [`types`](super::types) that carry the config
