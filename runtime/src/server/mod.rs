@@ -9,9 +9,8 @@
 //!
 //! The generated CRI types end here: the validation turns them into domain types
 //! ([`spec_request`] for a container's config and limits, `security_request.rs` for its
-//! seccomp profile, `validate.rs` for the rest, using
-//! [`records::pod_config`] for a pod config), the
-//! service's [`ContainerEvent`](crate::service::ContainerEvent)s become
+//! seccomp profile, `validate.rs` for the rest, using [`records::pod_config`] for a pod
+//! config), the service's [`ContainerEvent`](crate::service::ContainerEvent)s become
 //! `ContainerEventType`s in `events.rs`, and the tests that drive the spec builder with
 //! CRI configs live beside the conversion (`spec_build_tests.rs`, `spec_build_props.rs`).
 
