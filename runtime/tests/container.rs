@@ -17,7 +17,8 @@ use berth_runtime::proto::v1::{
     security_profile::ProfileType, ContainerConfig, KeyValue, LinuxContainerConfig,
     LinuxContainerResources, LinuxContainerSecurityContext, PodSandboxConfig, SecurityProfile,
 };
-use berth_runtime::service::spec_request;
+use berth_runtime::server::spec_request;
+use berth_runtime::service::records::pod_config;
 
 const MONITOR: &str = env!("CARGO_BIN_EXE_berth-monitor");
 
@@ -138,7 +139,7 @@ impl TestEnv {
         let spec = build_spec(&SpecInput {
             id,
             request: &spec_request::container_request(&config).unwrap(),
-            pod: &spec_request::pod_context(&PodSandboxConfig::default()).unwrap(),
+            pod: &pod_config::spec_context(&PodSandboxConfig::default()).unwrap(),
             image: &ImageDefaults {
                 working_dir: "/".into(),
                 ..Default::default()

@@ -30,10 +30,6 @@ pub mod sealed_binary;
 pub mod seccomp;
 mod seccomp_default;
 pub mod spec;
-#[cfg(test)]
-mod spec_props;
-#[cfg(test)]
-mod spec_tests;
 pub mod stop;
 pub mod user;
 pub mod userns;

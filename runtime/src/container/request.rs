@@ -1,8 +1,10 @@
 //! What the spec builder and the resource update take: the domain form of a container's
 //! request and its pod's settings, with only the fields they read, already checked (paths
 //! absolute, enums decoded, limits non-negative, "0 = unset" as `None`). The CRI messages
-//! become these in one place, `service::spec_request`, which names the CRI field of a bad
-//! value; this module and the builder do not know the generated CRI types.
+//! become these at the gRPC edge, a container's in `server::spec_request` and a pod's in
+//! `service::records::pod_config` (also read again from a pod's record), each naming the
+//! CRI field of a bad value; this module and the builder do not know the generated CRI
+//! types (their tests from CRI configs live beside the conversion, in `server/`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! A container's resource limits as OCI cgroup limits. Used when the spec is written and
 //! again for UpdateContainerResources, so both apply the same rules (the request was
-//! checked where it was converted, `service::spec_request`).
+//! checked where it was converted, `server::spec_request`).
 
 use oci_spec::runtime::{LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxResources};
 

@@ -1,6 +1,6 @@
 //! A pod's user namespace (`namespace_options.userns_options` POD): its one uid and one
 //! gid mapping, container ID 0 mapped to an unprivileged host id (checked where the CRI
-//! options are read, `service::security_request`), in their OCI form.
+//! options are read, `service::records::pod_config`), in their OCI form.
 
 use oci_spec::runtime::{LinuxIdMapping, LinuxIdMappingBuilder};
 

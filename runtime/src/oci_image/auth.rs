@@ -1,6 +1,6 @@
 //! Registry credentials and the `WWW-Authenticate` challenges that ask for them.
 //!
-//! Credentials come from the CRI request ([`Auth::from_cri`]) or from a host's `auth`
+//! Credentials come from the CRI request (copied by the gRPC layer) or from a host's `auth`
 //! table in `hosts.toml`. A registry answers 401 with a `Basic` or `Bearer` challenge;
 //! for `Bearer` the client fetches a token from the challenge's realm (see
 //! [`client`](super::client)). Secrets never appear in `Debug` output or errors.
@@ -9,8 +9,6 @@ use std::fmt;
 
 use base64::Engine as _;
 use serde::Deserialize;
-
-use crate::proto::v1::AuthConfig;
 
 /// Credentials for one registry, as in CRI's `AuthConfig`.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
@@ -48,18 +46,6 @@ impl fmt::Debug for Auth {
 }
 
 impl Auth {
-    /// Copies a CRI `AuthConfig`.
-    pub fn from_cri(a: &AuthConfig) -> Self {
-        Auth {
-            username: a.username.clone(),
-            password: a.password.clone(),
-            auth: a.auth.clone(),
-            identity_token: a.identity_token.clone(),
-            registry_token: a.registry_token.clone(),
-            server_address: a.server_address.clone(),
-        }
-    }
-
     /// The user and password for basic auth: the explicit fields, else the decoded `auth`.
     pub fn basic(&self) -> Option<(String, String)> {
         if !self.username.is_empty() {

@@ -9,12 +9,12 @@ use std::time::Duration;
 use tonic::Status;
 
 use super::records::to_hash;
+use super::spec_request;
 use super::validate;
 use crate::container;
 use crate::proto::v1::*;
 use crate::service::container_ops::ContainerFilter;
 use crate::service::records::ContainerRecord;
-use crate::service::spec_request;
 use crate::service::Daemon;
 
 pub(super) fn cri_state(state: container::ContainerState) -> ContainerState {

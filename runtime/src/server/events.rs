@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::records::{now_nanos, ContainerRecord};
 use super::Daemon;
 use crate::proto::v1::{ContainerEventResponse, ContainerEventType};
-use crate::service::ContainerEvents;
+use crate::service::{ContainerEvent, ContainerEvents};
 
 /// Events queued per subscriber before it is dropped.
 const QUEUE: usize = 256;
@@ -55,10 +55,20 @@ impl Subscribers {
     }
 }
 
+/// The CRI's name for a lifecycle step.
+fn cri_event_type(kind: ContainerEvent) -> ContainerEventType {
+    match kind {
+        ContainerEvent::Created => ContainerEventType::ContainerCreatedEvent,
+        ContainerEvent::Started => ContainerEventType::ContainerStartedEvent,
+        ContainerEvent::Stopped => ContainerEventType::ContainerStoppedEvent,
+        ContainerEvent::Deleted => ContainerEventType::ContainerDeletedEvent,
+    }
+}
+
 impl ContainerEvents for Subscribers {
     /// Sends a lifecycle event for `record` with the pod's status and the statuses of
     /// the pod's remaining containers.
-    fn container_event(&self, daemon: &Daemon, record: &ContainerRecord, kind: ContainerEventType) {
+    fn container_event(&self, daemon: &Daemon, record: &ContainerRecord, kind: ContainerEvent) {
         if !self.any() {
             return;
         }
@@ -75,7 +85,7 @@ impl ContainerEvents for Subscribers {
             .collect();
         self.send(&ContainerEventResponse {
             container_id: record.id.clone(),
-            container_event_type: kind as i32,
+            container_event_type: cri_event_type(kind) as i32,
             created_at: now_nanos(),
             pod_sandbox_status: pod_status,
             containers_statuses,
@@ -115,6 +125,25 @@ mod tests {
         assert_eq!(event.pod_sandbox_status.unwrap().id, pod_id);
         assert_eq!(event.containers_statuses.len(), 1);
         assert_eq!(event.containers_statuses[0].id, id);
+    }
+
+    #[test]
+    fn each_service_event_has_its_cri_type() {
+        assert_eq!(
+            [
+                ContainerEvent::Created,
+                ContainerEvent::Started,
+                ContainerEvent::Stopped,
+                ContainerEvent::Deleted
+            ]
+            .map(cri_event_type),
+            [
+                ContainerEventType::ContainerCreatedEvent,
+                ContainerEventType::ContainerStartedEvent,
+                ContainerEventType::ContainerStoppedEvent,
+                ContainerEventType::ContainerDeletedEvent
+            ]
+        );
     }
 
     #[test]

@@ -14,6 +14,18 @@ use crate::service::ServiceError;
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// The pull's credentials, copied from the CRI `AuthConfig`.
+fn auth_of(a: &AuthConfig) -> Auth {
+    Auth {
+        username: a.username.clone(),
+        password: a.password.clone(),
+        auth: a.auth.clone(),
+        identity_token: a.identity_token.clone(),
+        registry_token: a.registry_token.clone(),
+        server_address: a.server_address.clone(),
+    }
+}
+
 impl Daemon {
     /// The CRI view of `record`; `sandbox_id` is the sandbox image's id, reported pinned.
     fn image_message(record: &ImageRecord, sandbox_id: Option<&str>) -> Image {
@@ -109,7 +121,7 @@ impl Daemon {
         request: PullImageRequest,
     ) -> Result<PullImageResponse, Status> {
         let name = self.image_named(request.image.as_ref(), "image")?;
-        let auth = request.auth.as_ref().map(Auth::from_cri);
+        let auth = request.auth.as_ref().map(auth_of);
         let record = self
             .pull_image(&name, auth.as_ref())
             .map_err(Self::about_image)?;

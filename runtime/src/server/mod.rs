@@ -6,6 +6,13 @@
 //! errors become gRPC statuses in one place (`status.rs`). Every RuntimeService and
 //! ImageService call goes through the service layer this way; nothing here touches the
 //! host (the streaming server, started beside the gRPC one, serves the URLs).
+//!
+//! The generated CRI types end here: the validation turns them into domain types
+//! ([`spec_request`] for a container's config and limits, `security_request.rs` for its
+//! seccomp profile, `validate.rs` for the rest, using [`records::pod_config`] for a pod
+//! config), the service's [`ContainerEvent`](crate::service::ContainerEvent)s become
+//! `ContainerEventType`s in `events.rs`, and the tests that drive the spec builder with
+//! CRI configs live beside the conversion (`spec_build_tests.rs`, `spec_build_props.rs`).
 
 mod container_status;
 mod containers;
@@ -16,6 +23,8 @@ mod metrics;
 mod pod_stats;
 mod pods;
 mod runtime_service;
+mod security_request;
+pub mod spec_request;
 mod status;
 mod streaming;
 mod validate;

@@ -6,7 +6,7 @@ use tonic::Status;
 use super::validate;
 use crate::proto::v1::*;
 use crate::service::filters;
-use crate::service::pods::namespace_options;
+use crate::service::records::pod_config::namespace_options;
 use crate::service::records::{now_nanos, to_hash, PodRecord, PodState};
 use crate::service::Daemon;
 

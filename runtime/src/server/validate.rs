@@ -4,10 +4,11 @@
 
 use crate::pod::cni::{HostPort, PortProtocol};
 use crate::pod::sysctls;
+use crate::pod::PodDns;
 use crate::proto::v1::{
-    CreateContainerRequest, NamespaceMode, PodSandboxConfig, PortMapping, Protocol,
-    RunPodSandboxRequest,
+    CreateContainerRequest, PodSandboxConfig, PortMapping, Protocol, RunPodSandboxRequest,
 };
+use crate::service::records::pod_config::{self, PodNamespaces};
 use crate::service::{ContainerSpec, PodSpec, ServiceError};
 
 /// `InvalidArgument` naming `field`.
@@ -52,22 +53,16 @@ pub fn pod_spec(request: RunPodSandboxRequest) -> Result<PodSpec, ServiceError> 
     name(&metadata.name, "config.metadata.name")?;
     name(&metadata.namespace, "config.metadata.namespace")?;
     non_empty(&metadata.uid, "config.metadata.uid")?;
-    let options = crate::service::pods::namespace_options(&config);
-    let host_network = options.network == NamespaceMode::Node as i32;
-    let host_ipc = options.ipc == NamespaceMode::Node as i32;
-    crate::service::security_request::pod_mappings(options.userns_options.as_ref())?;
+    let PodNamespaces {
+        host_network,
+        host_ipc,
+        share_pid,
+    } = pod_config::namespaces(&config);
+    pod_config::user_namespace(&config)?;
     let sysctls = match &config.linux {
         Some(linux) => sysctls::check(&linux.sysctls, host_network, host_ipc)?,
         None => Vec::new(),
     };
-    // Only when the options are given and say POD (the kubelet's
-    // `shareProcessNamespace`); a pod without them gets no PID init.
-    let share_pid = config
-        .linux
-        .as_ref()
-        .and_then(|l| l.security_context.as_ref())
-        .and_then(|s| s.namespace_options.as_ref())
-        .is_some_and(|o| o.pid == NamespaceMode::Pod as i32);
     let cgroup_parent = config
         .linux
         .as_ref()
@@ -86,6 +81,11 @@ pub fn pod_spec(request: RunPodSandboxRequest) -> Result<PodSpec, ServiceError> 
         sysctls,
         cgroup_parent,
         port_mappings: port_mappings(&config.port_mappings)?,
+        dns: config.dns_config.as_ref().map(|d| PodDns {
+            servers: d.servers.clone(),
+            searches: d.searches.clone(),
+            options: d.options.clone(),
+        }),
         labels: config.labels.clone().into_iter().collect(),
         annotations: config.annotations.clone().into_iter().collect(),
         config,
@@ -152,7 +152,10 @@ pub fn container_spec(request: CreateContainerRequest) -> Result<ContainerSpec, 
         name: metadata.name.clone(),
         attempt: metadata.attempt,
         image,
-        request: crate::service::spec_request::container_request(&config)?,
+        request: super::spec_request::container_request(&config)?,
+        log_path: config.log_path.clone(),
+        labels: config.labels.clone().into_iter().collect(),
+        annotations: config.annotations.clone().into_iter().collect(),
         config,
     })
 }
@@ -160,7 +163,9 @@ pub fn container_spec(request: CreateContainerRequest) -> Result<ContainerSpec, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::v1::{ContainerConfig, ContainerMetadata, ImageSpec, PodSandboxMetadata};
+    use crate::proto::v1::{
+        ContainerConfig, ContainerMetadata, DnsConfig, ImageSpec, PodSandboxMetadata,
+    };
 
     fn field_of(e: ServiceError) -> String {
         match e {
@@ -215,6 +220,36 @@ mod tests {
         let spec = pod_spec(request).unwrap();
         assert_eq!(spec.hostname, None, "an empty hostname takes the node's");
         assert!(!spec.host_network && !spec.share_pid);
+        assert_eq!(spec.dns, None, "no DNS config: the node's resolv.conf");
+    }
+
+    #[test]
+    fn a_pod_request_carries_its_dns_settings() {
+        let request = RunPodSandboxRequest {
+            config: Some(PodSandboxConfig {
+                metadata: Some(PodSandboxMetadata {
+                    name: "p".into(),
+                    namespace: "ns".into(),
+                    uid: "u".into(),
+                    attempt: 0,
+                }),
+                dns_config: Some(DnsConfig {
+                    servers: vec!["10.96.0.10".into()],
+                    searches: vec!["ns.svc.cluster.local".into()],
+                    options: vec!["ndots:5".into()],
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            pod_spec(request).unwrap().dns,
+            Some(PodDns {
+                servers: vec!["10.96.0.10".into()],
+                searches: vec!["ns.svc.cluster.local".into()],
+                options: vec!["ndots:5".into()],
+            })
+        );
     }
 
     #[test]
@@ -246,6 +281,8 @@ mod tests {
             image: "busybox".into(),
             ..Default::default()
         });
+        config.log_path = "c/1.log".into();
+        config.labels = [("app".to_owned(), "web".to_owned())].into();
         request.config = Some(config);
         assert_eq!(
             field_of(container_spec(request.clone()).unwrap_err()),
@@ -254,6 +291,8 @@ mod tests {
         request.pod_sandbox_id = "p".into();
         let spec = container_spec(request).unwrap();
         assert_eq!((spec.name.as_str(), spec.attempt), ("c", 1));
+        assert_eq!(spec.log_path, "c/1.log");
+        assert_eq!(spec.labels["app"], "web");
     }
 
     fn pm(protocol: Protocol, container_port: i32, host_port: i32, host_ip: &str) -> PortMapping {

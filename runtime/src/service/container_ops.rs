@@ -130,12 +130,8 @@ impl Daemon {
         let runtime = self.oci_runtime(&record.runtime_handler)?;
         self.host
             .update_resources(&self.paths(&record.id)?, &runtime, resources)?;
-        self.containers.update(&record.id, |c| {
-            c.config
-                .linux
-                .get_or_insert_with(Default::default)
-                .resources = Some(super::spec_request::cri_resources(resources))
-        })?;
+        self.containers
+            .update(&record.id, |c| c.set_resources(resources))?;
         Ok(())
     }
 

@@ -9,14 +9,13 @@ use std::time::Duration;
 
 use super::pods::check_id;
 use super::records::{now_nanos, ContainerRecord, PodState};
-use super::{spec_request, ContainerSpec, Daemon, ServiceError};
+use super::{ContainerEvent, ContainerSpec, Daemon, ServiceError};
 use crate::container::request::{MountAccess, PidMode};
 use crate::container::{
     self, ContainerPaths, ContainerRuntimeState, ImageDefaults, SandboxFiles,
     SandboxNamespacePaths, SpecInput,
 };
 use crate::pod::PodPaths;
-use crate::proto::v1::{ContainerEventType, NamespaceMode};
 
 /// `Some(path)` if `path` exists (a pod file the container bind-mounts).
 fn existing(path: PathBuf) -> Option<PathBuf> {
@@ -79,7 +78,6 @@ impl Daemon {
 
     /// Creates a container in a Ready pod from an image already pulled; returns its id.
     pub fn create_container(&self, spec: ContainerSpec) -> Result<String, ServiceError> {
-        let config = &spec.config;
         let request = &spec.request;
         let pod = self.pod(&spec.pod_id)?;
         let _pod_guard = self.locks.lock(&pod.id);
@@ -107,9 +105,9 @@ impl Daemon {
                 id: spec.image.clone(),
                 hint: ": pull it first",
             })?;
-        // The pod config as the pod was made; the request's copy is only a convenience.
-        let sandbox = &pod.config;
-        let pod_context = spec_request::pod_context(sandbox)?;
+        // The pod as it was run (its record's config); the request's copy of the pod
+        // config is only a convenience.
+        let pod_context = pod.spec_context()?;
         let runtime = self.oci_runtime(&pod.runtime_handler)?;
         if let Some(i) = request
             .mounts
@@ -133,15 +131,15 @@ impl Daemon {
         let paths = self.paths(&id)?;
         let mut lowers = self.images.layer_dirs(&image)?;
         lowers.reverse();
-        let log_path = match (sandbox.log_directory.as_str(), config.log_path.as_str()) {
+        let log_path = match (pod.log_directory(), spec.log_path.as_str()) {
             (_, "") | ("", _) => PathBuf::new(),
             (dir, file) => Path::new(dir).join(file),
         };
         let pod_paths = self.pod_paths(&pod.id);
-        let options = super::pods::namespace_options(sandbox);
+        let host_ipc = pod.namespaces().host_ipc;
         let namespaces = SandboxNamespacePaths {
             net: (!pod.host_network).then(|| pod_paths.netns()),
-            ipc: (options.ipc != NamespaceMode::Node as i32).then(|| pod_paths.ipcns()),
+            ipc: (!host_ipc).then(|| pod_paths.ipcns()),
             uts: (!pod.host_network).then(|| pod_paths.utsns()),
             pid: self.pid_namespace_to_join(&request.security.pid, &pod_paths)?,
         };
@@ -149,9 +147,7 @@ impl Daemon {
             resolv_conf: existing(pod_paths.resolv_conf()),
             hostname: existing(pod_paths.hostname_file()),
             hosts: existing(pod_paths.hosts_file()),
-            shm: (options.ipc != NamespaceMode::Node as i32)
-                .then(|| existing(pod_paths.shm()))
-                .flatten(),
+            shm: (!host_ipc).then(|| existing(pod_paths.shm())).flatten(),
         };
         let defaults = ImageDefaults {
             entrypoint: image.config.entrypoint.clone(),
@@ -169,11 +165,11 @@ impl Daemon {
             image_id: image.id.clone(),
             layers: image.layers.clone(),
             created_at: now_nanos(),
-            labels: config.labels.clone().into_iter().collect(),
-            annotations: config.annotations.clone().into_iter().collect(),
+            labels: spec.labels.clone(),
+            annotations: spec.annotations.clone(),
             log_path: log_path.display().to_string(),
             runtime_handler: pod.runtime_handler.clone(),
-            config: config.clone(),
+            config: spec.config.clone(),
         };
         let make = || -> Result<(), ServiceError> {
             self.host.mount_rootfs(&paths, &lowers)?;
@@ -225,7 +221,7 @@ impl Daemon {
             return Err(e);
         }
         self.containers.publish(&id, &record);
-        self.emit(&record, ContainerEventType::ContainerCreatedEvent);
+        self.emit(&record, ContainerEvent::Created);
         Ok(id)
     }
 
@@ -280,7 +276,7 @@ impl Daemon {
         let runtime = self.oci_runtime(&record.runtime_handler)?;
         self.host
             .start_container(&self.paths(&record.id)?, &runtime)?;
-        self.emit(&record, ContainerEventType::ContainerStartedEvent);
+        self.emit(&record, ContainerEvent::Started);
         Ok(())
     }
 
@@ -310,7 +306,7 @@ impl Daemon {
         let timeout = Duration::from_secs(u64::try_from(timeout).unwrap_or(0));
         self.host
             .stop_container(&self.paths(&record.id)?, &runtime, timeout, &stop_signal)?;
-        self.emit(&record, ContainerEventType::ContainerStoppedEvent);
+        self.emit(&record, ContainerEvent::Stopped);
         Ok(())
     }
 
@@ -333,7 +329,7 @@ impl Daemon {
         self.host
             .remove_container(&self.paths(&record.id)?, &runtime)?;
         self.containers.remove(&record.id)?;
-        self.emit(&record, ContainerEventType::ContainerDeletedEvent);
+        self.emit(&record, ContainerEvent::Deleted);
         // Layers of images removed while this container used them can go now.
         let in_use = self.layers_in_use();
         self.images.gc(&|layer| in_use.contains(layer))?;

@@ -5,10 +5,17 @@
 //! ([`locks`]) and the [`Host`] through which every step that needs root or starts a
 //! process goes. [`pods`] and [`containers`] run the lifecycle calls on the validated
 //! requests of [`types`] ([`PodSpec`], [`ContainerSpec`]), [`images`] the image calls;
-//! they answer with ids and records or a [`ServiceError`]. Why this split: the gRPC layer (`server/`) only decodes a
+//! they answer with ids and records or a [`ServiceError`], and say lifecycle steps as
+//! [`ContainerEvent`]s. Why this split: the gRPC layer (`server/`) only decodes a
 //! request, validates it into these types, calls here and encodes the answer, so the
 //! order of steps, the rollback of a failed one and every error are unit-tested over the
 //! recording fake host (`fake/`) without root, and fuzzed with hostile requests.
+//!
+//! The generated CRI types stay in the gRPC layer, with one deliberate exception: the
+//! records keep the CRI config a pod or container was made from, whole, to echo it in
+//! statuses ([`records`]; [`types`] carry it there). Decisions never read those messages
+//! directly: a pod's config is read through [`records::pod_config`], the one conversion
+//! of a `PodSandboxConfig` that the gRPC layer's validation uses too.
 
 pub mod container_ops;
 pub mod containers;
@@ -21,8 +28,6 @@ pub mod images;
 pub mod locks;
 pub mod pods;
 pub mod records;
-pub mod security_request;
-pub mod spec_request;
 #[cfg(test)]
 pub(crate) mod tests;
 pub mod types;
@@ -36,7 +41,6 @@ use crate::config::Config;
 use crate::container::OciRuntime;
 use crate::oci_image::{ImageStore, RegistryConfig};
 use crate::pod::{Cni, CniConfig};
-use crate::proto::v1::ContainerEventType;
 use crate::store::Table;
 
 pub use error::ServiceError;
@@ -178,16 +182,26 @@ impl Daemon {
     }
 }
 
+/// A container lifecycle step the service layer has just done (the gRPC layer says it as
+/// the CRI's `ContainerEventType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerEvent {
+    Created,
+    Started,
+    Stopped,
+    Deleted,
+}
+
 /// Receives the lifecycle events of containers the service layer creates, starts, stops
 /// and removes, with the daemon to describe the container and its pod at that moment.
 pub trait ContainerEvents: Send + Sync {
     /// One event of `kind` for `record`.
-    fn container_event(&self, daemon: &Daemon, record: &ContainerRecord, kind: ContainerEventType);
+    fn container_event(&self, daemon: &Daemon, record: &ContainerRecord, kind: ContainerEvent);
 }
 
 impl Daemon {
     /// Tells the event receiver, if there is one.
-    pub(crate) fn emit(&self, record: &ContainerRecord, kind: ContainerEventType) {
+    pub(crate) fn emit(&self, record: &ContainerRecord, kind: ContainerEvent) {
         if let Some(events) = &self.events {
             events.container_event(self, record, kind);
         }

@@ -9,7 +9,6 @@
 use super::records::{now_nanos, PodRecord, PodState};
 use super::{Daemon, PodSpec, ServiceError};
 use crate::pod::{self, PodIdentity, PodPaths};
-use crate::proto::v1::{NamespaceOption, PodSandboxConfig};
 
 impl PodRecord {
     /// The identity CNI plugins get.
@@ -20,16 +19,6 @@ impl PodRecord {
             uid: self.uid.clone(),
         }
     }
-}
-
-/// The namespace modes of a pod config (missing parts mean POD, the CRI default).
-pub fn namespace_options(config: &PodSandboxConfig) -> NamespaceOption {
-    config
-        .linux
-        .as_ref()
-        .and_then(|l| l.security_context.as_ref())
-        .and_then(|s| s.namespace_options.clone())
-        .unwrap_or_default()
 }
 
 /// Checks an id given by the client: not empty (a prefix of one is fine).
@@ -176,12 +165,7 @@ impl Daemon {
         if spec.share_pid {
             self.host.start_pid_namespace(&self.monitor, &paths)?;
         }
-        let dns = spec.config.dns_config.as_ref().map(|d| pod::PodDns {
-            servers: d.servers.clone(),
-            searches: d.searches.clone(),
-            options: d.options.clone(),
-        });
-        pod::write_pod_files(&paths, &hostname, dns.as_ref(), spec.host_network)?;
+        pod::write_pod_files(&paths, &hostname, spec.dns.as_ref(), spec.host_network)?;
         let Some(netns) = namespaces.net else {
             return Ok(Vec::new());
         };

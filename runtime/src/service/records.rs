@@ -1,17 +1,26 @@
 //! What the daemon remembers about each pod and container, as stored by
 //! [`crate::store`]. The CRI config a pod or container was made from is kept whole (as
 //! protobuf bytes, base64, in the JSON file), so statuses can answer with exactly what the
-//! kubelet sent, and a restarted daemon can tear down a pod's network with the same port
-//! mappings. The config is decoded when the record is read: a damaged one makes the whole
-//! record unreadable (an error naming the file, see [`Table::open`](crate::store::Table::open)),
-//! never an empty config.
+//! kubelet sent, as containerd's store does. The config is decoded when the record is
+//! read: a damaged one makes the whole record unreadable (an error naming the file, see
+//! [`Table::open`](crate::store::Table::open)), never an empty config.
+//!
+//! So the records (with the requests of [`types`](super::types) that carry the config
+//! to them) are, deliberately, where CRI types live below the gRPC layer. The service
+//! does not decide from those messages itself: a pod's config is read through
+//! [`pod_config`] (namespace modes, user namespace, log folder, the spec builder's view),
+//! and checked limits are written back in their CRI form by
+//! [`ContainerRecord::set_resources`].
+
+pub mod pod_config;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::container::Resources;
 use crate::pod::cni::HostPort;
-use crate::proto::v1::{ContainerConfig, PodSandboxConfig};
+use crate::proto::v1::{ContainerConfig, LinuxContainerResources, PodSandboxConfig};
 
 /// A pod sandbox's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +121,42 @@ mod proto_base64 {
             .map_err(|e| D::Error::custom(format!("config: not base64: {e}")))?;
         M::decode(bytes.as_slice())
             .map_err(|e| D::Error::custom(format!("config: not a CRI config message: {e}")))
+    }
+}
+
+/// The CRI form of checked limits, as the container's record keeps (and its status
+/// reports) them after UpdateContainerResources: the inverse of the gRPC layer's
+/// [`spec_request::resources`](crate::server::spec_request::resources).
+pub fn stored_resources(res: &Resources) -> LinuxContainerResources {
+    let signed = |v: Option<u64>| v.map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX));
+    LinuxContainerResources {
+        cpu_period: signed(res.cpu_period),
+        cpu_quota: signed(res.cpu_quota),
+        cpu_shares: signed(res.cpu_shares),
+        memory_limit_in_bytes: signed(res.memory_limit_in_bytes),
+        oom_score_adj: res.oom_score_adj,
+        cpuset_cpus: res.cpuset_cpus.clone().unwrap_or_default(),
+        cpuset_mems: res.cpuset_mems.clone().unwrap_or_default(),
+        hugepage_limits: res
+            .hugepage_limits
+            .iter()
+            .map(|h| crate::proto::v1::HugepageLimit {
+                page_size: h.page_size.clone(),
+                limit: h.limit,
+            })
+            .collect(),
+        unified: res.unified.clone(),
+        memory_swap_limit_in_bytes: signed(res.memory_swap_limit_in_bytes),
+    }
+}
+
+impl ContainerRecord {
+    /// Keeps new limits in the stored config, so the container's status reports them.
+    pub fn set_resources(&mut self, res: &Resources) {
+        self.config
+            .linux
+            .get_or_insert_with(Default::default)
+            .resources = Some(stored_resources(res));
     }
 }
 

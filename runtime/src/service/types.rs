@@ -1,14 +1,16 @@
 //! The requests the service layer takes, already validated by the gRPC layer: the fields
 //! a call acts on are checked and pulled out of the CRI message (names safe in paths,
-//! namespace modes, sysctls, the container spec builder's [`ContainerSpecRequest`]), and
-//! the message itself is kept whole, because the records keep what the kubelet sent
-//! (statuses answer with it).
+//! namespace modes, sysctls, DNS settings, the container spec builder's
+//! [`ContainerSpecRequest`]). The message itself is also kept whole, but only to be
+//! stored: the records keep what the kubelet sent (statuses answer with it), and the
+//! service reads none of its fields.
 
 use std::collections::BTreeMap;
 
 use crate::container::ContainerSpecRequest;
 use crate::pod::cni::HostPort;
 use crate::pod::sysctls::Sysctl;
+use crate::pod::PodDns;
 use crate::proto::v1::{ContainerConfig, PodSandboxConfig};
 
 /// A pod sandbox to run.
@@ -38,7 +40,10 @@ pub struct PodSpec {
     pub annotations: BTreeMap<String, String>,
     /// The container ports to publish on the node (those with a host port).
     pub port_mappings: Vec<HostPort>,
-    /// The config as sent (its DNS settings are read from it).
+    /// The DNS settings asked for (checked when `resolv.conf` is written); `None` takes
+    /// the node's.
+    pub dns: Option<PodDns>,
+    /// The config as sent (the record keeps it).
     pub config: PodSandboxConfig,
 }
 
@@ -53,8 +58,12 @@ pub struct ContainerSpec {
     /// The image as named (non-empty).
     pub image: String,
     /// What the spec builder reads of the config, checked
-    /// ([`spec_request::container_request`](super::spec_request::container_request)).
+    /// ([`spec_request::container_request`](crate::server::spec_request::container_request)).
     pub request: ContainerSpecRequest,
+    /// The log file, relative to the pod's log folder ("" = no log).
+    pub log_path: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     /// The config as sent (the record keeps it).
     pub config: ContainerConfig,
 }

@@ -8,8 +8,9 @@ use crate::error::{ErrorKind, Kind};
 use crate::proto::v1::{
     LinuxContainerConfig, LinuxContainerSecurityContext, NamespaceMode, NamespaceOption,
 };
+use crate::server::spec_request;
 use crate::service::fake::Call;
-use crate::service::{spec_request, Daemon};
+use crate::service::Daemon;
 
 #[test]
 fn container_lifecycle_create_start_stop_remove() {
@@ -169,14 +170,14 @@ fn images_are_found_listed_and_removed_idempotently() {
 
 /// Records the lifecycle events the service sends.
 #[derive(Default)]
-struct Events(std::sync::Mutex<Vec<(String, crate::proto::v1::ContainerEventType)>>);
+struct Events(std::sync::Mutex<Vec<(String, crate::service::ContainerEvent)>>);
 
 impl crate::service::ContainerEvents for Events {
     fn container_event(
         &self,
         _: &Daemon,
         record: &crate::service::records::ContainerRecord,
-        kind: crate::proto::v1::ContainerEventType,
+        kind: crate::service::ContainerEvent,
     ) {
         self.0.lock().unwrap().push((record.id.clone(), kind));
     }
@@ -184,7 +185,7 @@ impl crate::service::ContainerEvents for Events {
 
 #[test]
 fn each_lifecycle_step_sends_its_event() {
-    use crate::proto::v1::ContainerEventType::*;
+    use crate::service::ContainerEvent::*;
     let mut h = Harness::new();
     let events = Arc::new(Events::default());
     h.daemon.events = Some(events.clone());
@@ -200,14 +201,6 @@ fn each_lifecycle_step_sends_its_event() {
         .unwrap_err();
     let got = events.0.lock().unwrap().clone();
     let kinds: Vec<_> = got.iter().map(|(_, k)| *k).collect();
-    assert_eq!(
-        kinds,
-        [
-            ContainerCreatedEvent,
-            ContainerStartedEvent,
-            ContainerStoppedEvent,
-            ContainerDeletedEvent
-        ]
-    );
+    assert_eq!(kinds, [Created, Started, Stopped, Deleted]);
     assert!(got.iter().all(|(c, _)| *c == id));
 }

@@ -102,6 +102,7 @@ pub(crate) fn pod(name: &str) -> PodSpec {
         labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
         annotations: BTreeMap::new(),
         port_mappings: Vec::new(),
+        dns: None,
         config: PodSandboxConfig::default(),
     }
 }
@@ -112,8 +113,11 @@ pub(crate) fn container(pod: &str, name: &str) -> ContainerSpec {
         name: name.to_owned(),
         attempt: 0,
         image: IMAGE.to_owned(),
-        request: super::spec_request::container_request(&ContainerConfig::default())
+        request: crate::server::spec_request::container_request(&ContainerConfig::default())
             .expect("the default config converts"),
+        log_path: String::new(),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
         config: ContainerConfig::default(),
     }
 }

@@ -4,6 +4,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::proto::v1::{Device, KeyValue, Mount};
+use crate::service::records::stored_resources;
 
 fn field_of(e: ServiceError) -> String {
     match e {
@@ -196,39 +197,6 @@ fn bad_resources_name_the_field() {
     );
 }
 
-#[test]
-fn pod_context_reads_privilege_hostname_and_user_namespace() {
-    let open = pod_context(&PodSandboxConfig::default()).unwrap();
-    assert!(open.privileged, "no security context: privileged allowed");
-    assert_eq!(open.hostname, None);
-    let config = PodSandboxConfig {
-        hostname: "pod-a".into(),
-        linux: Some(cri::LinuxPodSandboxConfig {
-            security_context: Some(cri::LinuxSandboxSecurityContext {
-                namespace_options: Some(cri::NamespaceOption {
-                    userns_options: Some(cri::UserNamespace {
-                        mode: NamespaceMode::Pod as i32,
-                        uids: vec![cri::IdMapping {
-                            host_id: 1000,
-                            container_id: 0,
-                            length: 65536,
-                        }],
-                        gids: vec![],
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    assert_eq!(
-        field_of(pod_context(&config).unwrap_err()),
-        format!("{}.gids", crate::container::userns::FIELD)
-    );
-}
-
 fn number() -> impl Strategy<Value = i64> {
     prop_oneof![Just(0i64), 1i64..1 << 40, any::<i64>()]
 }
@@ -255,7 +223,7 @@ proptest! {
             memory_swap_limit_in_bytes: swap,
         };
         match resources(&res, "linux") {
-            Ok(checked) => prop_assert_eq!(cri_resources(&checked), res),
+            Ok(checked) => prop_assert_eq!(stored_resources(&checked), res),
             Err(e) => prop_assert!(field_of(e).starts_with("linux.")),
         }
     }

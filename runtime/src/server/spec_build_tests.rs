@@ -1,20 +1,22 @@
 //! Unit tests of the OCI spec generation: CRI config in (converted to the builder's
-//! request at the service edge, as CreateContainer does), the JSON crun reads out.
+//! request by the gRPC layer, as CreateContainer does), the JSON crun reads out; here,
+//! beside the conversion, so `container/` never sees a CRI type.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
 
-use super::spec::{build_spec_with, HostFacts};
-use super::*;
+use super::container_request;
+use crate::container::spec::{build_spec_with, HostFacts};
+use crate::container::*;
 use crate::proto::v1::{
     security_profile::ProfileType, Capability, ContainerConfig, Int64Value, KeyValue,
     LinuxContainerConfig, LinuxContainerResources, LinuxContainerSecurityContext,
     LinuxPodSandboxConfig, LinuxSandboxSecurityContext, Mount, MountPropagation, NamespaceMode,
     NamespaceOption, PodSandboxConfig, SecurityProfile,
 };
-use crate::service::spec_request::{container_request, pod_context};
+use crate::service::records::pod_config::spec_context as pod_context;
 use crate::service::ServiceError;
 
 /// A conversion error as the builder's own, so both kinds of refusal are checked alike.

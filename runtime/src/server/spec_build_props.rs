@@ -1,12 +1,12 @@
 //! Property test of the OCI spec generation against hostile CRI requests: whatever the
 //! kubelet (or anyone on the socket) sends in a ContainerConfig, converting it at the
-//! service edge and building the spec never panics, and a refusal is InvalidArgument
+//! gRPC edge and building the spec never panics, and a refusal is InvalidArgument
 //! naming a `config.` field.
 
 use proptest::prelude::*;
 
-use super::spec::{build_spec_with, HostFacts};
-use super::*;
+use crate::container::spec::{build_spec_with, HostFacts};
+use crate::container::*;
 use crate::error::{ErrorKind, Kind};
 use crate::proto::v1::{
     Capability, ContainerConfig, Device, KeyValue, LinuxContainerConfig, LinuxContainerResources,
@@ -146,7 +146,7 @@ proptest! {
     fn any_container_config_builds_or_names_a_field(config in config(), user in text()) {
         let root = tempfile::tempdir().unwrap();
         let image = ImageDefaults { user, ..Default::default() };
-        let request = match crate::service::spec_request::container_request(&config) {
+        let request = match super::container_request(&config) {
             Ok(request) => request,
             Err(e) => {
                 let message = e.to_string();
@@ -155,7 +155,7 @@ proptest! {
                 return Ok(());
             }
         };
-        let pod = crate::service::spec_request::pod_context(&PodSandboxConfig::default()).unwrap();
+        let pod = crate::service::records::pod_config::spec_context(&PodSandboxConfig::default()).unwrap();
         let input = SpecInput {
             id: "c1",
             request: &request,

@@ -1,22 +1,26 @@
-//! The one place the CRI messages the spec builder and the resource update need become
-//! their domain types ([`ContainerSpecRequest`], [`PodSpecContext`], [`Resources`]): the
-//! gRPC layer converts a request here before calling the service, and the service
-//! converts the pod config it recorded. A bad value is `InvalidArgument` naming its CRI
-//! field path (`config.mounts[2].container_path`), as `server::validate` does.
+//! The gRPC layer's validation of the CRI messages the spec builder and the resource
+//! update need: a CreateContainer config becomes a [`ContainerSpecRequest`], the limits of
+//! CreateContainer and UpdateContainerResources become [`Resources`], before the service
+//! is called. A bad value is `InvalidArgument` naming its CRI field path
+//! (`config.mounts[2].container_path`), as `validate.rs` does. The pod's
+//! side ([`PodSpecContext`](crate::container::request::PodSpecContext)) is read from the
+//! pod config in [`crate::service::records::pod_config`], because the service reads it
+//! again from the config a pod record keeps; the inverse of [`resources`], the form a
+//! record keeps, is [`crate::service::records::stored_resources`].
 
 use std::path::{Path, PathBuf};
 
 use super::security_request;
-use super::ServiceError;
 use crate::container::request::{
     ContainerSpecRequest, DeviceRequest, HugepageLimit, MountAccess, MountRequest, PidMode,
-    PodSpecContext, Propagation, Resources, SecurityRequest,
+    Propagation, Resources, SecurityRequest,
 };
 use crate::container::seccomp::SeccompChoice;
 use crate::proto::v1::{
     self as cri, ContainerConfig, LinuxContainerResources, MountPropagation, NamespaceMode,
-    PodSandboxConfig, SupplementalGroupsPolicy,
+    SupplementalGroupsPolicy,
 };
+use crate::service::ServiceError;
 
 /// The spec builder's view of a CreateContainer config.
 pub fn container_request(config: &ContainerConfig) -> Result<ContainerSpecRequest, ServiceError> {
@@ -253,48 +257,14 @@ pub fn resources(res: &LinuxContainerResources, field: &str) -> Result<Resources
     })
 }
 
-/// The CRI form of checked limits, as the container's record keeps (and its status
-/// reports) them: the inverse of [`resources`].
-pub fn cri_resources(res: &Resources) -> LinuxContainerResources {
-    let signed = |v: Option<u64>| v.map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX));
-    LinuxContainerResources {
-        cpu_period: signed(res.cpu_period),
-        cpu_quota: signed(res.cpu_quota),
-        cpu_shares: signed(res.cpu_shares),
-        memory_limit_in_bytes: signed(res.memory_limit_in_bytes),
-        oom_score_adj: res.oom_score_adj,
-        cpuset_cpus: res.cpuset_cpus.clone().unwrap_or_default(),
-        cpuset_mems: res.cpuset_mems.clone().unwrap_or_default(),
-        hugepage_limits: res
-            .hugepage_limits
-            .iter()
-            .map(|h| cri::HugepageLimit {
-                page_size: h.page_size.clone(),
-                limit: h.limit,
-            })
-            .collect(),
-        unified: res.unified.clone(),
-        memory_swap_limit_in_bytes: signed(res.memory_swap_limit_in_bytes),
-    }
-}
-
-/// The spec builder's view of a pod's config.
-pub fn pod_context(config: &PodSandboxConfig) -> Result<PodSpecContext, ServiceError> {
-    let sc = config
-        .linux
-        .as_ref()
-        .and_then(|l| l.security_context.as_ref());
-    let userns = sc
-        .and_then(|s| s.namespace_options.as_ref())
-        .and_then(|o| o.userns_options.as_ref());
-    Ok(PodSpecContext {
-        // A pod config without a security context may run privileged containers.
-        privileged: sc.is_none_or(|sc| sc.privileged),
-        hostname: (!config.hostname.is_empty()).then(|| config.hostname.clone()),
-        user_namespace: security_request::pod_mappings(userns)?,
-    })
-}
-
 #[cfg(test)]
 #[path = "spec_request_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "spec_build_tests.rs"]
+mod spec_build_tests;
+
+#[cfg(test)]
+#[path = "spec_build_props.rs"]
+mod spec_build_props;
