@@ -5,16 +5,13 @@
 //! ([`berth_layout::module_index`]) give the files and their order; `finit_module` loads
 //! them, and `init_module` the `.ko.zst` files that [`decompress`] has expanded (the
 //! builder compresses the root's modules; not every kernel can decompress them itself).
-//! Modules that do not depend on each other load side by side ([`chains`]): under
-//! emulation each takes tens of milliseconds of one CPU, and both stages wait for them.
 
 use std::cell::OnceCell;
-use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use berth_layout::module_alias::ModuleAliases;
-use berth_layout::module_index::{normalize, Module, ModuleIndex, ModuleIndexError};
+use berth_layout::module_index::{normalize, ModuleIndex, ModuleIndexError};
 use berth_layout::paths::{MODULES_ALIAS, MODULES_BUILTIN, MODULES_DEP};
 
 use crate::sys::Syscalls;
@@ -230,83 +227,25 @@ impl ModuleLoader {
         for name in &plan.builtin {
             report(name, Loaded::BuiltIn);
         }
-        let (present_before, to_load): (Vec<&Module>, Vec<&Module>) =
-            plan.load.iter().partition(|module| present(&module.name));
-        let chains = chains(&to_load);
-        let paths: Vec<Vec<PathBuf>> = chains
-            .iter()
-            .map(|chain| chain.iter().map(|m| self.base.join(&m.path)).collect())
-            .collect();
-        let mut results: BTreeMap<&str, io::Result<()>> = BTreeMap::new();
-        for (chain, tried) in chains.iter().zip(sys.load_module_chains(&paths)) {
-            results.extend(chain.iter().map(|m| m.name.as_str()).zip(tried));
-        }
         let mut loaded = 0;
         for module in &plan.load {
-            let state = if present_before.contains(&module) {
+            let state = if present(&module.name) {
                 Loaded::AlreadyLoaded
             } else {
-                match results.remove(module.name.as_str()) {
-                    Some(Ok(())) => {
+                let path = self.base.join(&module.path);
+                match sys.load_module(&path) {
+                    Ok(()) => {
                         loaded += 1;
                         Loaded::Loaded
                     }
-                    Some(Err(e)) if e.kind() == io::ErrorKind::AlreadyExists => {
-                        Loaded::AlreadyLoaded
-                    }
-                    Some(Err(source)) => {
-                        let path = self.base.join(&module.path);
-                        return Err(ModuleLoadError::Load { path, source });
-                    }
-                    // Its chain stopped at an earlier module, which comes first in the
-                    // plan and has returned its error above.
-                    None => continue,
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Loaded::AlreadyLoaded,
+                    Err(source) => return Err(ModuleLoadError::Load { path, source }),
                 }
             };
             report(&module.name, state);
         }
         Ok(loaded)
     }
-}
-
-/// The modules of a load plan as independent chains: a module shares a chain with every
-/// module it depends on (the plan's dependency edges joined), and each chain keeps the
-/// plan's order, so each loads in order while the chains load side by side
-/// ([`Syscalls::load_module_chains`]). The chains are in the order of their first module.
-pub fn chains<'a>(load: &[&'a Module]) -> Vec<Vec<&'a Module>> {
-    let position: BTreeMap<&str, usize> = load
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.name.as_str(), i))
-        .collect();
-    // Union-find over plan positions; a root is the chain's earliest module.
-    let mut parent: Vec<usize> = (0..load.len()).collect();
-    fn root(parent: &mut [usize], mut i: usize) -> usize {
-        while parent[i] != i {
-            parent[i] = parent[parent[i]];
-            i = parent[i];
-        }
-        i
-    }
-    for (i, module) in load.iter().enumerate() {
-        for dep in &module.depends {
-            if let Some(&j) = position.get(dep.as_str()) {
-                let (a, b) = (root(&mut parent, i), root(&mut parent, j));
-                parent[a.max(b)] = a.min(b);
-            }
-        }
-    }
-    let mut chains: Vec<Vec<&Module>> = Vec::new();
-    let mut chain_of_root: BTreeMap<usize, usize> = BTreeMap::new();
-    for (i, module) in load.iter().enumerate() {
-        let r = root(&mut parent, i);
-        let index = *chain_of_root.entry(r).or_insert_with(|| {
-            chains.push(Vec::new());
-            chains.len() - 1
-        });
-        chains[index].push(module);
-    }
-    chains
 }
 
 #[cfg(test)]
@@ -316,65 +255,6 @@ mod tests {
     /// A zstd frame holding `data`, as the builder makes them (with the content size).
     fn zstd(data: &[u8]) -> Vec<u8> {
         zstd::bulk::compress(data, 3).unwrap()
-    }
-
-    fn module(name: &str, depends: &[&str]) -> Module {
-        Module {
-            name: name.into(),
-            path: format!("kernel/{name}.ko"),
-            depends: depends.iter().map(|d| d.to_string()).collect(),
-        }
-    }
-
-    fn names(chains: &[Vec<&Module>]) -> Vec<Vec<String>> {
-        chains
-            .iter()
-            .map(|c| c.iter().map(|m| m.name.clone()).collect())
-            .collect()
-    }
-
-    #[test]
-    fn modules_that_need_each_other_share_a_chain_in_plan_order() {
-        // stage 2's modules-load: af_packet and overlay stand alone; br_netfilter needs
-        // bridge, which needs stp and llc.
-        let plan = [
-            module("af_packet", &[]),
-            module("overlay", &[]),
-            module("llc", &[]),
-            module("stp", &["llc"]),
-            module("bridge", &["stp", "llc"]),
-            module("br_netfilter", &["bridge"]),
-        ];
-        let refs: Vec<&Module> = plan.iter().collect();
-        assert_eq!(
-            names(&chains(&refs)),
-            [
-                vec!["af_packet"],
-                vec!["overlay"],
-                vec!["llc", "stp", "bridge", "br_netfilter"]
-            ]
-        );
-    }
-
-    #[test]
-    fn a_module_needing_two_chains_joins_them() {
-        // dm_verity needs both dm_bufio and reed_solomon, which need nothing of each other.
-        let plan = [
-            module("virtio", &[]),
-            module("dm_bufio", &[]),
-            module("reed_solomon", &[]),
-            module("virtio_pci", &["virtio"]),
-            module("dm_verity", &["reed_solomon", "dm_bufio"]),
-        ];
-        let refs: Vec<&Module> = plan.iter().collect();
-        assert_eq!(
-            names(&chains(&refs)),
-            [
-                vec!["virtio", "virtio_pci"],
-                vec!["dm_bufio", "reed_solomon", "dm_verity"]
-            ]
-        );
-        assert!(chains(&[]).is_empty());
     }
 
     #[test]

@@ -9,8 +9,6 @@
 //! makes the virtio devices that virtio_blk or virtio_scsi drive), so passes repeat until
 //! one loads nothing. A SCSI host scans its targets asynchronously, so the SCSI disk driver
 //! [`SCSI_DISK`] is loaded as soon as the SCSI bus exists rather than when a disk shows up.
-//! The modules every boot needs (device-mapper and verity) load with the first pass,
-//! beside the bus drivers rather than after the disk's.
 //! Without `modules.alias` in the initramfs (a kernel of one's own, an older builder)
 //! every module is loaded, as before.
 
@@ -48,9 +46,6 @@ pub fn load(
     let drivers: BTreeSet<String> = drivers.iter().map(|name| normalize(name)).collect();
     let mut inserted = 0;
     let mut tried: BTreeSet<String> = BTreeSet::new();
-    // The modules needed whatever the devices (device-mapper, verity) load with the first
-    // pass, side by side with its drivers: they depend on no device.
-    let mut with_pass: &[&str] = &always;
     for _ in 0..MAX_PASSES {
         let mut pass: BTreeSet<String> = modaliases(sys)
             .iter()
@@ -65,14 +60,9 @@ pub fn load(
         if pass.is_empty() {
             break;
         }
-        let names: Vec<&str> = pass
-            .iter()
-            .map(String::as_str)
-            .chain(with_pass.iter().copied())
-            .collect();
+        let names: Vec<&str> = pass.iter().map(String::as_str).collect();
         inserted += loader.load(sys, &names, report)?;
-        with_pass = &[];
         tried.extend(pass);
     }
-    Ok(inserted + loader.load(sys, with_pass, report)?)
+    Ok(inserted + loader.load(sys, &always, report)?)
 }

@@ -286,23 +286,6 @@ impl Syscalls for Fake {
         Ok(())
     }
 
-    fn load_module_chains(&self, chains: &[Vec<PathBuf>]) -> Vec<Vec<io::Result<()>>> {
-        let mut results = Vec::new();
-        for chain in chains {
-            let mut tried = Vec::new();
-            for path in chain {
-                let result = self.load_module(path);
-                let failed = matches!(&result, Err(e) if e.kind() != io::ErrorKind::AlreadyExists);
-                tried.push(result);
-                if failed {
-                    break;
-                }
-            }
-            results.push(tried);
-        }
-        results
-    }
-
     fn dm_create(&self, name: &str, uuid: &str, target: &DmTarget) -> Result<DevNum, DmError> {
         self.record(Call::DmCreate {
             name: name.to_owned(),

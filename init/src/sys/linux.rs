@@ -159,11 +159,26 @@ impl Syscalls for Linux {
     }
 
     fn load_module(&self, path: &Path) -> io::Result<()> {
-        load_module_file(path)
-    }
-
-    fn load_module_chains(&self, chains: &[Vec<PathBuf>]) -> Vec<Vec<io::Result<()>>> {
-        load_chains_side_by_side(chains)
+        let name = path.as_os_str().as_bytes();
+        if name.ends_with(b".zst") {
+            // Expanded here: Debian's kernel has no CONFIG_MODULE_DECOMPRESS.
+            let file = File::open(path)?;
+            let mut compressed = Vec::new();
+            io::Read::read_to_end(
+                &mut io::Read::take(file, crate::module_loader::MAX_MODULE_BYTES),
+                &mut compressed,
+            )?;
+            let module = crate::module_loader::decompress(&compressed)?;
+            return Ok(init_module(&module, c"")?);
+        }
+        let file = File::open(path)?;
+        let compressed = [".xz", ".gz"].iter().any(|s| name.ends_with(s.as_bytes()));
+        let flags = if compressed {
+            ModuleInitFlags::from_bits_retain(MODULE_INIT_COMPRESSED_FILE)
+        } else {
+            ModuleInitFlags::empty()
+        };
+        Ok(finit_module(&file, c"", flags)?)
     }
 
     fn dm_create(&self, name: &str, uuid: &str, target: &DmTarget) -> Result<DevNum, DmError> {
@@ -374,72 +389,4 @@ fn ms_flags(flags: MountFlags) -> MsFlags {
         }
     }
     ms
-}
-
-/// `finit_module` of one file, or `init_module` of a `.ko.zst` expanded here (Debian's
-/// kernel has no CONFIG_MODULE_DECOMPRESS).
-fn load_module_file(path: &Path) -> io::Result<()> {
-    let name = path.as_os_str().as_bytes();
-    if name.ends_with(b".zst") {
-        let file = File::open(path)?;
-        let mut compressed = Vec::new();
-        io::Read::read_to_end(
-            &mut io::Read::take(file, crate::module_loader::MAX_MODULE_BYTES),
-            &mut compressed,
-        )?;
-        let module = crate::module_loader::decompress(&compressed)?;
-        return Ok(init_module(&module, c"")?);
-    }
-    let file = File::open(path)?;
-    let compressed = [".xz", ".gz"].iter().any(|s| name.ends_with(s.as_bytes()));
-    let flags = if compressed {
-        ModuleInitFlags::from_bits_retain(MODULE_INIT_COMPRESSED_FILE)
-    } else {
-        ModuleInitFlags::empty()
-    };
-    Ok(finit_module(&file, c"", flags)?)
-}
-
-/// One chain in order, up to its first error other than `AlreadyExists`.
-fn load_chain(chain: &[PathBuf]) -> Vec<io::Result<()>> {
-    let mut results = Vec::with_capacity(chain.len());
-    for path in chain {
-        let result = load_module_file(path);
-        let failed = matches!(&result, Err(e) if e.kind() != io::ErrorKind::AlreadyExists);
-        results.push(result);
-        if failed {
-            break;
-        }
-    }
-    results
-}
-
-/// The first chain on this thread, every other on a scoped thread of its own (in this
-/// thread after all when one cannot be started: slower, never skipped). The threads end
-/// before this returns, so PID 1 is single-threaded again when it forks next.
-fn load_chains_side_by_side(chains: &[Vec<PathBuf>]) -> Vec<Vec<io::Result<()>>> {
-    let Some((first, rest)) = chains.split_first() else {
-        return Vec::new();
-    };
-    std::thread::scope(|scope| {
-        let started: Vec<_> = rest
-            .iter()
-            .map(|chain| {
-                std::thread::Builder::new()
-                    .name("modules".into())
-                    .spawn_scoped(scope, || load_chain(chain))
-                    .map_err(|_| chain)
-            })
-            .collect();
-        let mut results = vec![load_chain(first)];
-        for thread in started {
-            results.push(match thread {
-                Ok(handle) => handle.join().unwrap_or_else(|_| {
-                    vec![Err(io::Error::other("the module loading thread panicked"))]
-                }),
-                Err(chain) => load_chain(chain),
-            });
-        }
-        results
-    })
 }

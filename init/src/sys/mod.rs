@@ -27,7 +27,7 @@ mod switch_root;
 use std::fmt;
 use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -161,13 +161,6 @@ pub trait Syscalls {
     /// Loads a module file with `finit_module`; an already loaded module is
     /// `ErrorKind::AlreadyExists` (`EEXIST`).
     fn load_module(&self, path: &Path) -> io::Result<()>;
-    /// Loads chains of module files side by side, each chain in order as
-    /// [`Syscalls::load_module`] would, on a thread of its own: modules that do not depend
-    /// on each other need not wait for each other, and under emulation one module's
-    /// relocation and init take tens of milliseconds of one CPU. A chain stops at its first
-    /// error other than `AlreadyExists`. Returns, per chain, the result of each file tried.
-    /// The fake loads the chains one after another.
-    fn load_module_chains(&self, chains: &[Vec<PathBuf>]) -> Vec<Vec<io::Result<()>>>;
 
     /// Creates, loads (read-only) and resumes a one-target device-mapper device.
     fn dm_create(&self, name: &str, uuid: &str, target: &DmTarget) -> Result<DevNum, DmError>;
