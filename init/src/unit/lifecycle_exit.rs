@@ -59,6 +59,15 @@ impl ServiceRun {
                 {
                     self.begin_stop_post(svc, out);
                 }
+                // A stuck ExecStopPost= that a final signal ended: the run is over
+                // (systemd's `service_enter_dead` once no main process is left).
+                if matches!(
+                    self.phase,
+                    Phase::FinalSigterm | Phase::FinalWatchdog | Phase::FinalSigkill
+                ) && self.main_pid.is_none()
+                {
+                    self.finish(svc, out);
+                }
                 return;
             };
             if set == CommandSet::Start && svc.service_type == ServiceType::Oneshot {
