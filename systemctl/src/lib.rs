@@ -298,7 +298,12 @@ fn signal_number(s: &str) -> Option<i32> {
         .map(|sig| sig as i32)
 }
 
+/// `show`'s lines: the properties asked for with `-p` (all without it), each as
+/// `Key=value` or, with `--value`, the value alone. As systemd 252's systemctl (its
+/// `BUS_PRINT_PROPERTY_SHOW_EMPTY` flag), a property with an empty value (an empty
+/// string, list or exit status set) is left out unless `--all` or `-p` asks for it.
 fn show(body: &[String], args: &Args) -> String {
+    let show_empty = args.all || !args.properties.is_empty();
     let mut out = String::new();
     for line in body {
         let Some((k, v)) = line.split_once('=') else {
@@ -306,6 +311,9 @@ fn show(body: &[String], args: &Args) -> String {
             continue;
         };
         if !args.properties.is_empty() && !args.properties.iter().any(|p| p == k) {
+            continue;
+        }
+        if v.is_empty() && !show_empty {
             continue;
         }
         if args.value_only {
@@ -463,6 +471,26 @@ mod tests {
         ];
         let a = parse(&argv("show a -p MainPID,ActiveState --value")).expect("parse");
         assert_eq!(show(&body, &a), "active\n4\n");
+    }
+
+    #[test]
+    fn show_leaves_out_empty_values_unless_asked_for() {
+        let body = vec![
+            "Id=a.service".to_owned(),
+            "StatusText=".into(),
+            "RestartPreventExitStatus=".into(),
+            "SuccessExitStatus=75 TERM".into(),
+        ];
+        let all =
+            "Id=a.service\nStatusText=\nRestartPreventExitStatus=\nSuccessExitStatus=75 TERM\n";
+        let shown = |line: &str| show(&body, &parse(&argv(line)).expect("parse"));
+        assert_eq!(shown("show a"), "Id=a.service\nSuccessExitStatus=75 TERM\n");
+        assert_eq!(shown("show a --all"), all);
+        assert_eq!(
+            shown("show a -p RestartPreventExitStatus,SuccessExitStatus"),
+            "RestartPreventExitStatus=\nSuccessExitStatus=75 TERM\n"
+        );
+        assert_eq!(shown("show a -p StatusText --value"), "\n");
     }
 
     #[test]

@@ -108,3 +108,33 @@ fn show_lists_a_services_settings_in_systemds_names_and_formats() {
         );
     }
 }
+
+#[test]
+fn show_lists_the_exit_status_sets_statuses_then_signal_names() {
+    let fake = machine(&[(
+        "a.service",
+        "[Service]\nExecStart=/usr/bin/a\nSuccessExitStatus=SIGUSR1 75 TEMPFAIL 3\n\
+         SuccessExitStatus=SIGHUP\nRestartForceExitStatus=SIGKILL 1\n\
+         RestartPreventExitStatus=4\nRestartPreventExitStatus=\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start(&n("a.service"));
+    let props = m.properties(&n("a.service")).expect("loaded");
+    let keys: Vec<_> = props.iter().map(|(k, _)| *k).collect();
+    let at = |key| keys.iter().position(|k| *k == key).expect("listed");
+    // systemd 252's order: after RemainAfterExit=, Prevent, Force, Success.
+    assert!(at("RemainAfterExit") < at("RestartPreventExitStatus"));
+    assert!(at("RestartPreventExitStatus") < at("RestartForceExitStatus"));
+    assert!(at("RestartForceExitStatus") < at("SuccessExitStatus"));
+    for (key, value) in [
+        // An empty assignment clears the list.
+        ("RestartPreventExitStatus", ""),
+        ("RestartForceExitStatus", "1 KILL"),
+        ("SuccessExitStatus", "3 75 HUP USR1"),
+    ] {
+        assert!(
+            props.contains(&(key, value.to_owned())),
+            "{key}={value} not in {props:?}"
+        );
+    }
+}

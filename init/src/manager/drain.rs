@@ -16,7 +16,9 @@
 //! - mixed: the remaining processes get SIGKILL at once (systemd sends the group only
 //!   the SIGKILL under mixed; without `SendSIGKILL=` they are left running, as there);
 //! - process and none: nothing is waited for; the rest is left running (a runtime's
-//!   containers), as before.
+//!   containers), as before. (An `ExecStopPost=` out of time is no leftover: under
+//!   process and mixed the service's own final states signal it, as systemd's
+//!   `unit_kill_context` signals the control process by itself; under none no one does.)
 //!
 //! A drain that runs out of time fails the unit with result `timeout`, as systemd's
 //! final-sigterm timeout does (even when the SIGKILL that follows empties the group), and

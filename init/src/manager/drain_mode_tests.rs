@@ -2,12 +2,13 @@
 //! final-sigterm, final-watchdog and final-sigkill: abort puts `WatchdogSignal=` with
 //! `TimeoutAbortSec=` before SIGKILL; an `ExecStopPost=` out of time begins the drain
 //! with the step the mode names, and kill without `SendSIGKILL=` ends the run there.
+//! Under `KillMode=process` the stuck `ExecStopPost=` itself gets those signals.
 
 use std::time::Duration;
 
 use super::tests::{group, group_signals, machine, manager, n, pid_of};
 use super::Manager;
-use crate::sys::fake::Fake;
+use crate::sys::fake::{Call, Fake};
 use crate::sys::Syscalls;
 use crate::unit::lifecycle::{Active, Exit, Phase};
 
@@ -126,4 +127,40 @@ fn terminate_is_the_default_and_an_exec_stop_post_out_of_time_gets_the_stop_sign
     assert_eq!(group_signals(&fake), [15, 15]);
     sleep(&fake, &mut m, 5);
     assert_eq!(group_signals(&fake), [15, 15, 9]);
+}
+
+#[test]
+fn under_kill_mode_process_a_stuck_exec_stop_post_gets_the_final_signals_itself() {
+    let fake = bomb("KillMode=process\n");
+    let mut m = manager(&fake);
+    m.start(&n("bomb.service"));
+    let main = pid_of(&m, "bomb.service");
+    m.stop_unit(&n("bomb.service")).expect("stoppable");
+    m.child_exited(main, Exit::Signal(15));
+    let post = m.slots[&n("bomb.service")].run.control_pid.expect("post");
+    let kills = |fake: &Fake| {
+        fake.calls()
+            .into_iter()
+            .filter(|c| matches!(c, Call::Kill(pid, _) if *pid == post as i32))
+            .collect::<Vec<_>>()
+    };
+    assert!(kills(&fake).is_empty());
+    // TimeoutStopSec= out: final-sigterm to the control process, not to the group.
+    sleep(&fake, &mut m, 5);
+    assert_eq!(kills(&fake), [Call::Kill(post as i32, 15)]);
+    assert!(group_signals(&fake).is_empty());
+    assert_eq!(
+        state(&m),
+        (Active::Deactivating, Phase::FinalSigterm, Some("timeout"))
+    );
+    // Another TimeoutStopSec=: final-sigkill.
+    sleep(&fake, &mut m, 5);
+    assert_eq!(
+        kills(&fake),
+        [Call::Kill(post as i32, 15), Call::Kill(post as i32, 9)]
+    );
+    m.child_exited(post, Exit::Signal(9));
+    assert_eq!(state(&m), (Active::Failed, Phase::Failed, Some("timeout")));
+    let props = m.properties(&n("bomb.service")).expect("loaded");
+    assert!(props.contains(&("ControlPID", "0".into())), "{props:?}");
 }

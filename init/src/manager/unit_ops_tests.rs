@@ -116,6 +116,36 @@ fn reloading_notified_by_the_service_lasts_until_its_ready() {
 }
 
 #[test]
+fn a_main_exit_during_a_reload_by_signal_stops_the_service_through_exec_stop() {
+    let fake = machine(&[(
+        "d.service",
+        "[Service]\nType=notify-reload\nReloadSignal=SIGUSR1\nExecStart=/usr/bin/d\n\
+         ExecStop=/usr/bin/stop-d\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start_unit(&n("d.service")).expect("start");
+    let main = pid_of(&m, "d.service");
+    m.notify(main, "READY=1");
+    m.reload_unit(&n("d.service")).expect("reload");
+    assert!(fake.calls().contains(&Call::Kill(main as i32, 10)));
+    assert!(m.has_job(&n("d.service")));
+    // The main process ends before RELOADING=1/READY=1: with no control process the
+    // reload can never end, so the service stops at once, ExecStop= first (systemd's
+    // `service_enter_stop`), not after TimeoutStartSec=.
+    m.child_exited(main, Exit::Code(0));
+    let stop = spawned(&fake).pop().expect("ExecStop=");
+    assert_eq!(stop.1, ["/usr/bin/stop-d"]);
+    assert_eq!(
+        m.slots[&n("d.service")].active_state(),
+        Active::Deactivating
+    );
+    let control = m.slots[&n("d.service")].run.control_pid.expect("control");
+    m.child_exited(control, Exit::Code(0));
+    assert_eq!(m.slots[&n("d.service")].active_state(), Active::Inactive);
+    assert!(!m.has_job(&n("d.service")));
+}
+
+#[test]
 fn show_loads_an_installed_unit_on_demand_with_its_type() {
     let fake = machine(&[(
         "c.service",

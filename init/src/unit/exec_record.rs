@@ -40,12 +40,18 @@ pub const SETS: [CommandSet; 6] = [
     CommandSet::StopPost,
 ];
 
-/// A signal's name without `SIG` (`TERM`), as systemd's `signal_to_string`; the number
-/// for one without a name.
+/// A signal's name without `SIG` (`TERM`), as systemd's `signal_to_string`: a realtime
+/// signal is `RTMIN+n` (glibc's `SIGRTMIN` is 34), any other the number.
 pub fn signal_name(signal: i32) -> String {
-    nix::sys::signal::Signal::try_from(signal)
-        .map(|s| s.as_str().trim_start_matches("SIG").to_owned())
-        .unwrap_or_else(|_| signal.to_string())
+    const SIGRTMIN: i32 = 34;
+    const SIGRTMAX: i32 = 64;
+    if let Ok(s) = nix::sys::signal::Signal::try_from(signal) {
+        return s.as_str().trim_start_matches("SIG").to_owned();
+    }
+    if (SIGRTMIN..=SIGRTMAX).contains(&signal) {
+        return format!("RTMIN+{}", signal - SIGRTMIN);
+    }
+    signal.to_string()
 }
 
 /// `code=exited, status=0/SUCCESS` or `code=killed, signal=TERM`, as `systemctl status`

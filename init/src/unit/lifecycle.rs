@@ -11,11 +11,13 @@
 //! `TimeoutStartSec`/`TimeoutStopSec`, SIGTERM then SIGKILL per `KillMode=`;
 //! `Restart=` (all seven), `RestartSec=`, `RestartPreventExitStatus=`,
 //! `RestartForceExitStatus=`, `SuccessExitStatus=`; `TimeoutStartFailureMode=`, `TimeoutStopFailureMode=` and
-//! `TimeoutAbortSec=` ([`stop`]); the start rate limit; `RuntimeMaxSec=` (the one timer, armed
-//! while running); `WatchdogSec=` (a second timer of its own, armed from start-post on,
-//! reset by `WATCHDOG=1`, changed by `WATCHDOG_USEC=`, whose expiry sends
-//! `WatchdogSignal=` and fails the run with result `watchdog`); `ExecReload=` and
-//! notify-reload's `ReloadSignal=` and reset-failed ([`control`]).
+//! `TimeoutAbortSec=` ([`stop`]); a stuck `ExecStopPost=` signalled by itself under
+//! `KillMode=process` and `mixed` ([`final_signals`]); the start rate limit;
+//! `RuntimeMaxSec=` (the one timer, armed while running); `WatchdogSec=` (a second
+//! timer of its own, armed from start-post on, reset by `WATCHDOG=1`, changed by
+//! `WATCHDOG_USEC=`, whose expiry sends `WatchdogSignal=` and fails the run with result
+//! `watchdog`); `ExecReload=` and notify-reload's `ReloadSignal=` and reset-failed
+//! ([`control`]).
 
 use std::time::Duration;
 
@@ -390,6 +392,9 @@ mod exit;
 
 #[path = "lifecycle_stop.rs"]
 mod stop;
+
+#[path = "lifecycle_final.rs"]
+mod final_signals;
 
 #[path = "lifecycle_control.rs"]
 pub mod control;

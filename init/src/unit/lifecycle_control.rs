@@ -6,7 +6,9 @@
 //! A service may also say `RELOADING=1` on its own: `reloading` until its `READY=1`.
 //! The service stays active throughout; a failed reload is the reload's result
 //! (`ReloadResult=`), not the unit's. A main process that ends during `ExecReload=` is
-//! acted on once the reload is done, as systemd 252 does.
+//! acted on once the reload is done, as systemd 252 does; one that ends during a reload
+//! with no control process (by `ReloadSignal=` or `RELOADING=1`), which can then never
+//! end, stops the service at once through `ExecStop=`, as systemd does.
 
 use super::{
     commands, Action, Active, CommandSet, Failure, KillTarget, Phase, ServiceRun, ServiceType,

@@ -59,6 +59,15 @@ impl ServiceRun {
                 {
                     self.begin_stop_post(svc, out);
                 }
+                // A stuck ExecStopPost= that a final signal ended: the run is over
+                // (systemd's `service_enter_dead` once no main process is left).
+                if matches!(
+                    self.phase,
+                    Phase::FinalSigterm | Phase::FinalWatchdog | Phase::FinalSigkill
+                ) && self.main_pid.is_none()
+                {
+                    self.finish(svc, out);
+                }
                 return;
             };
             if set == CommandSet::Start && svc.service_type == ServiceType::Oneshot {
@@ -140,16 +149,28 @@ impl ServiceRun {
                 }
                 self.main_ended_in_reload = true;
             }
+            // A reload with no control process (notify-reload's ReloadSignal=, or
+            // RELOADING=1 from the service) can never end without its main process:
+            // systemd stops the service at once (`service_enter_stop(s, f)` in
+            // `service_sigchld_event`, since 249's fix of its issue #19300; 253's
+            // reload-signal and reload-notify states take the same branch): the run's
+            // result is this end's, and ExecStop= runs first, whether the end was clean
+            // or not and whatever RemainAfterExit= says.
+            Phase::Reload => {
+                if let Some(f) = failure {
+                    self.result.get_or_insert(f);
+                }
+                self.enter_stop(svc, out);
+            }
             // A main process that fails is signalled what is left; one that ends cleanly
             // leaves the unit exited (RemainAfterExit=) or stopping through ExecStop=.
-            Phase::Running | Phase::Reload => match failure {
+            Phase::Running => match failure {
                 Some(f) => {
                     self.result = Some(f);
                     self.enter_stop_signal(svc, out);
                 }
                 None if svc.remain_after_exit => self.set(Active::Active, Phase::Exited),
-                None if self.phase == Phase::Running => self.enter_stop(svc, out),
-                None => self.enter_stop_signal(svc, out),
+                None => self.enter_stop(svc, out),
             },
             // The main process ended while stopping: on, unless ExecStop= still runs.
             Phase::StopSigterm | Phase::StopWatchdog | Phase::StopSigkill | Phase::Stop

@@ -68,7 +68,7 @@ impl ServiceRun {
     /// and control processes (all modes but `none`), and the whole cgroup under
     /// `control-group`, or under `mixed` for SIGKILL only (`stop-sigkill`): under
     /// `mixed`, the stop signal never goes to the group, even with the main process gone.
-    fn kill_targets(&self, svc: &Service, phase: Phase) -> Vec<KillTarget> {
+    pub(super) fn kill_targets(&self, svc: &Service, phase: Phase) -> Vec<KillTarget> {
         let processes = || {
             let main = self.main_pid.map(KillTarget::Main);
             let control = self.control_pid.map(KillTarget::Control);
@@ -77,7 +77,9 @@ impl ServiceRun {
         match svc.kill_mode {
             KillMode::None => Vec::new(),
             KillMode::ControlGroup => vec![KillTarget::Group],
-            KillMode::Mixed if phase == Phase::StopSigkill => vec![KillTarget::Group],
+            KillMode::Mixed if matches!(phase, Phase::StopSigkill | Phase::FinalSigkill) => {
+                vec![KillTarget::Group]
+            }
             KillMode::Mixed | KillMode::Process => processes(),
         }
     }
@@ -179,7 +181,7 @@ impl ServiceRun {
 
     /// systemd 252's `service_enter_dead`: failed or dead by the run's result, and a
     /// restart when allowed (no stop was asked for) and `Restart=` says so for that result.
-    fn end(&mut self, svc: &Service, may_restart: bool, out: &mut Vec<Action>) {
+    pub(super) fn end(&mut self, svc: &Service, may_restart: bool, out: &mut Vec<Action>) {
         out.push(Action::Disarm);
         if may_restart && !self.stop_requested && should_restart(svc, self.result, self.main_exit) {
             self.set(Active::Activating, Phase::AutoRestart);
@@ -290,11 +292,17 @@ impl ServiceRun {
             Phase::StopPost => {
                 self.result.get_or_insert(Failure::Timeout);
                 self.stop_post_timed_out = true;
+                if self.final_signal_stop_post(svc, out) {
+                    return;
+                }
                 if svc.timeout_stop_failure_mode == TimeoutFailureMode::Kill && !svc.send_sigkill {
                     self.current = None;
                     return self.end(svc, false, out);
                 }
                 self.finish(svc, out);
+            }
+            Phase::FinalSigterm | Phase::FinalWatchdog | Phase::FinalSigkill => {
+                self.final_timer(svc, out)
             }
             // systemd 252: "Reload operation timed out. Killing reload process."
             Phase::Reload => {

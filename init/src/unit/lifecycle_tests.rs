@@ -490,3 +490,6 @@ mod timeout_mode;
 
 #[path = "lifecycle_reload_tests.rs"]
 mod reload;
+
+#[path = "lifecycle_final_tests.rs"]
+mod final_signals;

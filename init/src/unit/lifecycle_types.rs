@@ -40,6 +40,11 @@ pub enum Phase {
     StopWatchdog,
     StopSigkill,
     StopPost,
+    /// `ExecStopPost=` ran out of time: its process was sent `KillSignal=`, the
+    /// abort's signal or SIGKILL by itself (`KillMode=process`, `mixed`).
+    FinalSigterm,
+    FinalWatchdog,
+    FinalSigkill,
     AutoRestart,
     Failed,
     Reload,
@@ -59,6 +64,9 @@ impl Phase {
             Phase::StopWatchdog => "stop-watchdog",
             Phase::StopSigkill => "stop-sigkill",
             Phase::StopPost => "stop-post",
+            Phase::FinalSigterm => "final-sigterm",
+            Phase::FinalWatchdog => "final-watchdog",
+            Phase::FinalSigkill => "final-sigkill",
             Phase::AutoRestart => "auto-restart",
             Phase::Failed => "failed",
             Phase::Reload => "reload",

@@ -2,10 +2,12 @@
 //! (`RestartUSec=`, `TimeoutStopFailureMode=`, …) and value formats, so that scripts and
 //! people who read them on systemd read the same here. Timespans are written as systemd's
 //! `format_timespan` with full accuracy writes them (`1min 30s`, `100ms`, `1.500000s`,
-//! `infinity`), signals as numbers, booleans as `yes`/`no`.
+//! `infinity`), signals as numbers, booleans as `yes`/`no`, exit status sets as
+//! `systemctl show` prints the bus's `(aiai)` pair (statuses, then signal names).
 
 use std::time::Duration;
 
+use super::exec_record::signal_name;
 use super::service::Service;
 use super::setting_names::Named;
 
@@ -34,12 +36,45 @@ pub fn service_settings(service: &Service) -> Vec<(&'static str, String)> {
             timespan(Some(service.watchdog.unwrap_or(Duration::ZERO))),
         ),
         ("RemainAfterExit", yes_no(service.remain_after_exit)),
+        // After RemainAfterExit=, as in systemd 252's bus vtable of a service.
+        (
+            "RestartPreventExitStatus",
+            exit_status_set(&service.restart_prevent_exit_status),
+        ),
+        (
+            "RestartForceExitStatus",
+            exit_status_set(&service.restart_force_exit_status),
+        ),
+        (
+            "SuccessExitStatus",
+            exit_status_set(&service.success_exit_status),
+        ),
         ("KillMode", service.kill_mode.name().into()),
         ("KillSignal", service.kill_signal.to_string()),
         ("SendSIGKILL", yes_no(service.send_sigkill)),
         ("SendSIGHUP", yes_no(service.send_sighup)),
         ("WatchdogSignal", service.watchdog_signal.to_string()),
     ]
+}
+
+/// An exit status set (`SuccessExitStatus=` and the like; signals are kept negative) as
+/// systemd 252's systemctl prints the bus property: the set is two bitmaps, so each status
+/// and signal once, in ascending order; the statuses as numbers, then the signals as
+/// `signal_to_string` names them (`TERM`, no `SIG`), space-separated; an empty set is
+/// empty.
+pub fn exit_status_set(set: &[i32]) -> String {
+    let mut statuses: Vec<i32> = set.iter().copied().filter(|n| *n >= 0).collect();
+    let mut signals: Vec<i32> = set.iter().filter(|n| **n < 0).map(|n| -n).collect();
+    for list in [&mut statuses, &mut signals] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    statuses
+        .iter()
+        .map(i32::to_string)
+        .chain(signals.into_iter().map(signal_name))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A timespan as systemd's `format_timespan(…, 0)` writes it; `None` is `infinity`.
@@ -87,6 +122,21 @@ pub fn timespan(span: Option<Duration>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exit_status_sets_as_systemctl_show_prints_them() {
+        for (set, text) in [
+            (&[][..], ""),
+            (&[3][..], "3"),
+            // Statuses before signals, each sorted once, signals by name.
+            (&[-15, 75, 3, -1, 3, -15][..], "3 75 HUP TERM"),
+            (&[-9][..], "KILL"),
+            // Realtime signals as systemd names them.
+            (&[-34, -40][..], "RTMIN+0 RTMIN+6"),
+        ] {
+            assert_eq!(exit_status_set(set), text, "{set:?}");
+        }
+    }
 
     #[test]
     fn timespans_as_systemd_writes_them() {
