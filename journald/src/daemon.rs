@@ -14,6 +14,7 @@ use crate::entry::EntrySink;
 use crate::pacer::StreamPacer;
 use crate::queue::Queue;
 use crate::ratelimit::RateLimiter;
+use crate::say::error_chain;
 use crate::sources::{read_datagrams, Datagram, Kmsg, Status, StreamConn};
 use crate::sys;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -385,15 +386,4 @@ fn write_loop(queue: &Queue, mut sink: Box<dyn EntrySink>) -> (u64, u64) {
         complain(&mut errors, &e);
     }
     (written, errors)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
