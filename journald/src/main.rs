@@ -1,6 +1,7 @@
-//! `berth-journald`: parses the command line, loads journald.conf and the machine id,
-//! opens the sink (see [`berth_journald::open`]) and runs the daemon; at exit prints one
-//! summary line (entries, drops, peak memory).
+//! `berth-journald`: parses the command line, loads journald.conf and the machine id, and
+//! runs the daemon, whose writer thread opens the sink after READY=1 (see
+//! [`berth_journald::open`]); at exit prints one summary line (entries, drops, peak
+//! memory), or the error's whole chain on one line and exits 1.
 
 use anyhow::Context;
 use berth_journald::config::Config;
@@ -9,6 +10,7 @@ use berth_journald::entry::Id128;
 use berth_journald::open::{Choice, Plan};
 use clap::Parser;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// Berth's log collector. A source path of `none` leaves that source out.
 #[derive(Parser, Debug)]
@@ -37,8 +39,9 @@ struct Args {
     /// Where entries go: `auto` (journal files under --persistent-dir when it exists on a
     /// disk, else under --volatile-dir, as journald's Storage=auto), `persistent`
     /// (--persistent-dir created if needed), `volatile`, or `export` (Journal Export
-    /// Format appended to --export, for tests). A persistent folder that cannot be
-    /// opened is said and --volatile-dir used instead, as journald does.
+    /// Format appended to --export, for tests). Opened after READY=1; a persistent
+    /// folder that cannot be opened is said and --volatile-dir used instead, as journald
+    /// does; when nothing can be opened the daemon exits 1.
     #[arg(long, value_enum, default_value_t = StorageArg::Auto)]
     storage: StorageArg,
     #[arg(long, default_value = "/var/log/journal")]
@@ -101,10 +104,19 @@ fn source(path: PathBuf) -> Option<PathBuf> {
     (path.as_os_str() != "none").then_some(path)
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            berth_journald::say!("berth-journald: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
-    let sink = plan(&args)?.open()?;
+    let plan = plan(&args)?;
     let options = Options {
         stdout_socket: source(args.stdout_socket),
         native_socket: source(args.native_socket),
@@ -116,7 +128,7 @@ fn main() -> anyhow::Result<()> {
         queue_bytes: args.queue_bytes,
         stream_pause_usec: args.stream_pause_ms.saturating_mul(1000),
     };
-    let summary = daemon::run(options, sink)?;
+    let summary = daemon::run(options, Box::new(move || plan.open()))?;
     let hwm = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

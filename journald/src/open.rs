@@ -1,4 +1,8 @@
-//! Which sink the collector opens, and what happens when it cannot.
+//! Which sink the writer thread opens, and what happens when it cannot. The writer opens
+//! it first thing, while the readers already take entries into the queue (see
+//! [`crate::daemon`]): on a first boot, creating `/var/log/journal/<machine-id>/` and its
+//! file is the slow part of the collector's start, and READY=1 (which the container
+//! runtime's unit waits for) need not wait for it.
 //!
 //! As systemd-journald (journald.conf(5), `Storage=`; its `system_journal_open`): journal
 //! files go under the persistent folder when it can be used, else under the volatile one.
@@ -6,8 +10,10 @@
 //! damaged folder) is said on stderr, with its path and error, and the journal goes to
 //! the volatile folder until the collector restarts. Only when the volatile folder (or,
 //! with `--storage export`, the export file) cannot be opened either is the failure
-//! fatal (as journald's, whose runtime journal cannot be opened). "journal in DIR" and a
-//! file "set aside" are said once the file is open.
+//! fatal: the daemon stops non-zero, saying how many queued entries were not written, and
+//! its unit's `Restart=always` starts it again (journald, whose runtime journal cannot be
+//! opened, fails the same way, only before READY=1). "journal in DIR" and a file "set
+//! aside" are said once the file is open.
 
 use crate::entry::{EntrySink, SinkError};
 use crate::export::ExportSink;
