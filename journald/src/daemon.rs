@@ -1,5 +1,5 @@
-//! The collector daemon: binds its sockets, opens the kernel log, starts the writer
-//! thread, says READY=1, then runs one single-threaded epoll loop over every source until
+//! The collector daemon: binds its sockets, opens the kernel log, says READY=1, starts
+//! the writer thread, then runs one single-threaded epoll loop over every source until
 //! SIGTERM (or SIGINT), when it reads what is still waiting, reports what it suppressed,
 //! lets the writer drain the queue and sync, and returns.
 //!
@@ -7,7 +7,8 @@
 //! the loop only ever does non-blocking reads and a non-blocking push into the bounded
 //! [`Queue`]; the writer thread is the only one that waits on the disk. It also opens the
 //! sink, first thing: READY=1 does not wait for a journal file to be created (on a first
-//! boot, most of the collector's start), the entries sent meanwhile wait in the queue.
+//! boot, the slow part of the collector's start), the entries sent meanwhile wait in the
+//! queue.
 //! When the sink cannot be opened (see [`crate::open`] for the fallbacks tried first),
 //! the writer says so and ends; its end wakes the loop, which stops and returns
 //! [`DaemonError::SinkOpen`] with the count of entries not written, and the kernel
@@ -162,18 +163,6 @@ pub fn run(options: Options, open: OpenSink) -> Result<Summary, DaemonError> {
 
     let queue = Arc::new(Queue::new(options.queue_bytes));
     let (writer_gone, writer_alive) = UnixStream::pair().map_err(DaemonError::Thread)?;
-    let writer = {
-        let queue = queue.clone();
-        std::thread::Builder::new()
-            .name("sink".into())
-            .stack_size(SINK_STACK)
-            .spawn(move || {
-                // Dropped when the thread ends, however it ends: the loop wakes.
-                let _alive = writer_alive;
-                write_loop(&queue, open)
-            })
-            .map_err(DaemonError::Thread)?
-    };
     let own = Peer::from_proc(
         std::process::id(),
         nix::unistd::getuid().as_raw(),
@@ -207,20 +196,38 @@ pub fn run(options: Options, open: OpenSink) -> Result<Summary, DaemonError> {
     }
     let mut buf = vec![0u8; 64 * 1024];
     let mut dgram_buf = Vec::new();
-    if let Some(k) = &mut kmsg {
+    let mut kmsg_is_file = false;
+    if let Some(k) = &kmsg {
         match watch(k.fd(), KMSG) {
             Ok(()) => {}
-            // A regular file cannot be polled: read it whole now.
-            Err(nix::Error::EPERM) => {
-                while k.read(&mut collector, &mut buf) == Status::Busy {}
-                kmsg = None;
-            }
+            // A regular file cannot be polled: read whole below, once the writer runs.
+            Err(nix::Error::EPERM) => kmsg_is_file = true,
             Err(e) => return Err(sys_error("watching the kernel log")(e)),
         }
     }
 
     if let Err(e) = sd_notify::notify(&[NotifyState::Ready]) {
         crate::say!("berth-journald: sd_notify READY=1: {e}");
+    }
+    // Only now: on a busy CPU (early boot, PID 1 loading modules), the writer opening
+    // the sink would otherwise compete with the steps above for it.
+    let writer = {
+        let queue = queue.clone();
+        std::thread::Builder::new()
+            .name("sink".into())
+            .stack_size(SINK_STACK)
+            .spawn(move || {
+                // Dropped when the thread ends, however it ends: the loop wakes.
+                let _alive = writer_alive;
+                write_loop(&queue, open)
+            })
+            .map_err(DaemonError::Thread)?
+    };
+    if kmsg_is_file {
+        if let Some(k) = &mut kmsg {
+            while k.read(&mut collector, &mut buf) == Status::Busy {}
+        }
+        kmsg = None;
     }
 
     let mut streams: HashMap<u64, StreamConn> = HashMap::new();
