@@ -1,20 +1,29 @@
-//! The collector daemon: binds its sockets, opens the kernel log, starts the sink's
-//! writer thread, says READY=1, then runs one single-threaded epoll loop over every
-//! source until SIGTERM (or SIGINT), when it reads what is still waiting, reports what
-//! it suppressed, lets the writer drain the queue and sync, and returns.
+//! The collector daemon: binds its sockets, opens the kernel log, says READY=1, starts
+//! the writer thread, then runs one single-threaded epoll loop over every source until
+//! SIGTERM (or SIGINT), when it reads what is still waiting, reports what it suppressed,
+//! lets the writer drain the queue and sync, and returns.
 //!
 //! Two threads, so that the sink (a disk, maybe slow or full) never stalls the readers:
 //! the loop only ever does non-blocking reads and a non-blocking push into the bounded
-//! [`Queue`]; the writer thread is the only one that waits on the disk.
+//! [`Queue`]; the writer thread is the only one that waits on the disk. It also opens the
+//! sink, first thing: READY=1 does not wait for a journal file to be created (on a first
+//! boot, the slow part of the collector's start), the entries sent meanwhile wait in the
+//! queue.
+//! When the sink cannot be opened (see [`crate::open`] for the fallbacks tried first),
+//! the writer says so and ends; its end wakes the loop, which stops and returns
+//! [`DaemonError::SinkOpen`] with the count of entries not written, and the kernel
+//! log's saved position goes back to where this run found it, so that the restarted
+//! collector reads those records again.
 
 use crate::collector::{Collector, Counts};
 use crate::config::Config;
 use crate::context::{now_usec, Identity, Peer};
-use crate::entry::EntrySink;
+use crate::entry::{EntrySink, SinkError};
 use crate::pacer::StreamPacer;
 use crate::queue::Queue;
 use crate::ratelimit::RateLimiter;
-use crate::sources::{read_datagrams, Datagram, Kmsg, Status, StreamConn};
+use crate::say::error_chain;
+use crate::sources::{read_datagrams, Datagram, Kmsg, KmsgMark, Status, StreamConn};
 use crate::sys;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::signal::{SigSet, Signal};
@@ -22,8 +31,12 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use sd_notify::NotifyState;
 use std::collections::HashMap;
 use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// Opens the sink; the writer thread calls it first thing, after READY=1.
+pub type OpenSink = Box<dyn FnOnce() -> Result<Box<dyn EntrySink>, SinkError> + Send>;
 
 /// Where the sources are; `None` leaves a source out.
 #[derive(Clone, Debug)]
@@ -64,6 +77,15 @@ pub enum DaemonError {
     Thread(#[source] std::io::Error),
     #[error("the writer thread panicked")]
     WriterPanicked,
+    #[error("the writer thread ended before the collector stopped")]
+    WriterEnded,
+    #[error("no journal could be opened; {lost} entries queued meanwhile were not written")]
+    SinkOpen {
+        /// The entries in the queue when the daemon stopped.
+        lost: usize,
+        #[source]
+        source: SinkError,
+    },
 }
 
 /// What the daemon did, for its exit line.
@@ -81,6 +103,8 @@ const STDOUT: u64 = 1;
 const NATIVE: u64 = 2;
 const SYSLOG: u64 = 3;
 const KMSG: u64 = 4;
+/// The writer thread's end of a socket pair: readable (hung up) once the thread has ended.
+const WRITER: u64 = 5;
 const FIRST_STREAM: u64 = 100;
 /// The writer thread's stack. Not Rust's default 2 MiB: under the kernel's transparent huge
 /// pages (`always`, as Debian's kernel has it) a 2 MiB stack is backed by one huge page at
@@ -96,8 +120,9 @@ fn sys_error(what: &'static str) -> impl FnOnce(nix::Error) -> DaemonError {
     move |source| DaemonError::Sys { what, source }
 }
 
-/// Runs the daemon until SIGTERM/SIGINT, writing into `sink`.
-pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, DaemonError> {
+/// Runs the daemon until SIGTERM/SIGINT, writing into the sink `open` gives, or until
+/// that fails.
+pub fn run(options: Options, open: OpenSink) -> Result<Summary, DaemonError> {
     // Block the signals before the writer thread starts, so it inherits the mask and
     // they arrive only through the signalfd.
     let mut signals = SigSet::empty();
@@ -134,15 +159,10 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
         None => None,
     };
 
+    let kmsg_start = kmsg.as_ref().and_then(Kmsg::mark);
+
     let queue = Arc::new(Queue::new(options.queue_bytes));
-    let writer = {
-        let queue = queue.clone();
-        std::thread::Builder::new()
-            .name("sink".into())
-            .stack_size(SINK_STACK)
-            .spawn(move || write_loop(&queue, sink))
-            .map_err(DaemonError::Thread)?
-    };
+    let (writer_gone, writer_alive) = UnixStream::pair().map_err(DaemonError::Thread)?;
     let own = Peer::from_proc(
         std::process::id(),
         nix::unistd::getuid().as_raw(),
@@ -164,6 +184,7 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
         epoll.add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token))
     };
     watch(signal_fd.as_fd(), SIGNAL).map_err(sys_error("watching the signalfd"))?;
+    watch(writer_gone.as_fd(), WRITER).map_err(sys_error("watching the writer thread"))?;
     if let Some(s) = &stdout {
         watch(s.as_fd(), STDOUT).map_err(sys_error("watching the stdout socket"))?;
     }
@@ -175,20 +196,38 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
     }
     let mut buf = vec![0u8; 64 * 1024];
     let mut dgram_buf = Vec::new();
-    if let Some(k) = &mut kmsg {
+    let mut kmsg_is_file = false;
+    if let Some(k) = &kmsg {
         match watch(k.fd(), KMSG) {
             Ok(()) => {}
-            // A regular file cannot be polled: read it whole now.
-            Err(nix::Error::EPERM) => {
-                while k.read(&mut collector, &mut buf) == Status::Busy {}
-                kmsg = None;
-            }
+            // A regular file cannot be polled: read whole below, once the writer runs.
+            Err(nix::Error::EPERM) => kmsg_is_file = true,
             Err(e) => return Err(sys_error("watching the kernel log")(e)),
         }
     }
 
     if let Err(e) = sd_notify::notify(&[NotifyState::Ready]) {
         crate::say!("berth-journald: sd_notify READY=1: {e}");
+    }
+    // Only now: on a busy CPU (early boot, PID 1 loading modules), the writer opening
+    // the sink would otherwise compete with the steps above for it.
+    let writer = {
+        let queue = queue.clone();
+        std::thread::Builder::new()
+            .name("sink".into())
+            .stack_size(SINK_STACK)
+            .spawn(move || {
+                // Dropped when the thread ends, however it ends: the loop wakes.
+                let _alive = writer_alive;
+                write_loop(&queue, open)
+            })
+            .map_err(DaemonError::Thread)?
+    };
+    if kmsg_is_file {
+        if let Some(k) = &mut kmsg {
+            while k.read(&mut collector, &mut buf) == Status::Busy {}
+        }
+        kmsg = None;
     }
 
     let mut streams: HashMap<u64, StreamConn> = HashMap::new();
@@ -201,6 +240,7 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
     let mut paused: Vec<u64> = Vec::new();
     let mut next_token = FIRST_STREAM;
     let mut events = vec![EpollEvent::empty(); 64];
+    let mut writer_ended = false;
     'run: loop {
         if !paused.is_empty() && pacer.may_read(queue.is_high(), now_usec().1) {
             for token in paused.drain(..) {
@@ -229,6 +269,10 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
         for event in &events[..n] {
             match event.data() {
                 SIGNAL => break 'run,
+                WRITER => {
+                    writer_ended = true;
+                    break 'run;
+                }
                 STDOUT => {
                     if let Some(listener) = &stdout {
                         for conn in accept(listener, options.config.line_max) {
@@ -280,6 +324,14 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
         }
     }
 
+    if writer_ended {
+        // Before the queue was closed: the sink could not be opened (or the thread
+        // panicked). What the queue holds is lost.
+        let result = join_writer(writer, &queue);
+        rewind(kmsg_start.as_ref());
+        return Err(result.err().unwrap_or(DaemonError::WriterEnded));
+    }
+
     let _ = sd_notify::notify(&[NotifyState::Stopping]);
     collector.start_draining(std::time::Instant::now() + FINAL_WAIT);
     // What was sent before the signal is kept: a last non-blocking pass over every
@@ -321,13 +373,41 @@ pub fn run(options: Options, sink: Box<dyn EntrySink>) -> Result<Summary, Daemon
     }
     collector.report_all(now_usec());
     queue.close();
-    let (written, sink_errors) = writer.join().map_err(|_| DaemonError::WriterPanicked)?;
+    let result = join_writer(writer, &queue);
+    if result.is_err() {
+        rewind(kmsg_start.as_ref());
+    }
+    let (written, sink_errors) = result?;
     Ok(Summary {
         counts: collector.counts(),
         written,
         sink_errors,
         pauses_ran_out: pacer.gave_up(),
     })
+}
+
+/// Waits for the writer thread: (entries written, sink errors), or why nothing was written.
+fn join_writer(
+    writer: std::thread::JoinHandle<Result<(u64, u64), SinkError>>,
+    queue: &Queue,
+) -> Result<(u64, u64), DaemonError> {
+    writer
+        .join()
+        .map_err(|_| DaemonError::WriterPanicked)?
+        .map_err(|source| DaemonError::SinkOpen {
+            lost: queue.len(),
+            source,
+        })
+}
+
+/// The kernel records this run read were not written: the saved position goes back to
+/// where this run found it, so that the next run reads them again.
+fn rewind(kmsg_start: Option<&KmsgMark>) {
+    if let Some(mark) = kmsg_start {
+        if let Err(e) = mark.restore() {
+            crate::say!("berth-journald: restoring the kernel log position: {e}");
+        }
+    }
 }
 
 /// Accepts the connections waiting on `listener` (at most 64 per turn).
@@ -349,11 +429,22 @@ fn accept(listener: &std::os::unix::net::UnixListener, line_max: usize) -> Vec<S
 /// another and syncing after each one cost more than the appends.
 const SYNC_EVERY_BUSY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// The writer thread: takes batches off the queue, appends them, and syncs when the queue
-/// has nothing more waiting (so an idle collector has written everything) or at least
-/// every [`SYNC_EVERY_BUSY`]; returns (entries written, sink errors). Errors are said on stderr (the first, then
-/// every power of two), never fatal: the next batch may succeed (a disk freed up).
-fn write_loop(queue: &Queue, mut sink: Box<dyn EntrySink>) -> (u64, u64) {
+/// The writer thread: opens the sink, then takes batches off the queue, appends them, and
+/// syncs when the queue has nothing more waiting (so an idle collector has written
+/// everything) or at least every [`SYNC_EVERY_BUSY`]; returns (entries written, sink
+/// errors). A sink that cannot be opened is said on stderr and returned, the queue
+/// closed (the readers' entries are refused from then on, counted as drops). Errors of
+/// an open sink are said on stderr (the first, then every power of two), never fatal:
+/// the next batch may succeed (a disk freed up).
+fn write_loop(queue: &Queue, open: OpenSink) -> Result<(u64, u64), SinkError> {
+    let mut sink = match open() {
+        Ok(sink) => sink,
+        Err(e) => {
+            crate::say!("berth-journald: {}; the collector stops", error_chain(&e));
+            queue.close();
+            return Err(e);
+        }
+    };
     let (mut written, mut errors) = (0u64, 0u64);
     let complain = |errors: &mut u64, e: &dyn std::error::Error| {
         *errors += 1;
@@ -384,16 +475,5 @@ fn write_loop(queue: &Queue, mut sink: Box<dyn EntrySink>) -> (u64, u64) {
     if let Err(e) = sink.sync() {
         complain(&mut errors, &e);
     }
-    (written, errors)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+    Ok((written, errors))
 }

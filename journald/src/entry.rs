@@ -110,6 +110,12 @@ pub trait EntrySink: Send {
 /// A sink's failure, with the file it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
+    #[error("opening {path}")]
+    Open {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("writing journal entry to {path}")]
     Write {
         path: String,

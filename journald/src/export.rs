@@ -23,7 +23,7 @@ impl ExportSink {
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|source| SinkError::Write {
+            .map_err(|source| SinkError::Open {
                 path: path.display().to_string(),
                 source,
             })?;

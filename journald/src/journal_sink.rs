@@ -66,7 +66,7 @@ impl JournalSink {
     ) -> Result<(JournalSink, Vec<PathBuf>), SinkError> {
         let root = storage.root();
         let path = root.display().to_string();
-        std::fs::create_dir_all(root).map_err(|source| SinkError::Write {
+        std::fs::create_dir_all(root).map_err(|source| SinkError::Open {
             path: path.clone(),
             source,
         })?;

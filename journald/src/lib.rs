@@ -14,6 +14,7 @@ pub mod export;
 pub mod journal_sink;
 pub mod kmsg;
 pub mod native;
+pub mod open;
 pub mod pacer;
 pub mod queue;
 pub mod ratelimit;

@@ -1,14 +1,16 @@
-//! `berth-journald`: parses the command line, loads journald.conf, opens the sink and
-//! runs the daemon; at exit prints one summary line (entries, drops, peak memory).
+//! `berth-journald`: parses the command line, loads journald.conf and the machine id, and
+//! runs the daemon, whose writer thread opens the sink after READY=1 (see
+//! [`berth_journald::open`]); at exit prints one summary line (entries, drops, peak
+//! memory), or the error's whole chain on one line and exits 1.
 
 use anyhow::Context;
 use berth_journald::config::Config;
 use berth_journald::daemon::{self, Options};
-use berth_journald::entry::EntrySink;
-use berth_journald::export::ExportSink;
-use berth_journald::journal_sink::{JournalSink, Storage};
+use berth_journald::entry::Id128;
+use berth_journald::open::{Choice, Plan};
 use clap::Parser;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// Berth's log collector. A source path of `none` leaves that source out.
 #[derive(Parser, Debug)]
@@ -35,8 +37,11 @@ struct Args {
     #[arg(long, default_value = "/etc/systemd/journald.conf")]
     config: PathBuf,
     /// Where entries go: `auto` (journal files under --persistent-dir when it exists on a
-    /// disk, else under --volatile-dir, as journald's Storage=auto), `persistent`,
-    /// `volatile`, or `export` (Journal Export Format appended to --export, for tests).
+    /// disk, else under --volatile-dir, as journald's Storage=auto), `persistent`
+    /// (--persistent-dir created if needed), `volatile`, or `export` (Journal Export
+    /// Format appended to --export, for tests). Opened after READY=1; a persistent
+    /// folder that cannot be opened is said and --volatile-dir used instead, as journald
+    /// does; when nothing can be opened the daemon exits 1.
     #[arg(long, value_enum, default_value_t = StorageArg::Auto)]
     storage: StorageArg,
     #[arg(long, default_value = "/var/log/journal")]
@@ -69,41 +74,49 @@ enum StorageArg {
     Export,
 }
 
-/// The sink `args` ask for.
-fn sink(args: &Args) -> anyhow::Result<Box<dyn EntrySink>> {
-    let storage = match args.storage {
-        StorageArg::Export => {
-            if let Some(parent) = args.export.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("creating {}", parent.display()))?;
-            }
-            return Ok(Box::new(ExportSink::open(&args.export)?));
-        }
-        StorageArg::Auto => Storage::auto(&args.persistent_dir, &args.volatile_dir),
-        StorageArg::Persistent => Storage::Persistent(args.persistent_dir.clone()),
-        StorageArg::Volatile => Storage::Volatile(args.volatile_dir.clone()),
+/// The sink `args` ask for. The machine id is read and checked here, before READY=1: no
+/// storage would help a bad one.
+fn plan(args: &Args) -> anyhow::Result<Plan> {
+    let choice = match args.storage {
+        StorageArg::Export => return Ok(Plan::Export(args.export.clone())),
+        StorageArg::Auto => Choice::Auto,
+        StorageArg::Persistent => Choice::Persistent,
+        StorageArg::Volatile => Choice::Volatile,
     };
-    let machine_id = std::fs::read_to_string(&args.machine_id_file)
-        .with_context(|| format!("reading {}", args.machine_id_file.display()))?;
-    let (sink, set_aside) = JournalSink::open(&storage, &machine_id)?;
-    for path in set_aside {
-        berth_journald::say!(
-            "berth-journald: {} was not closed cleanly (power loss?); set aside, a new file started",
-            path.display()
-        );
-    }
-    berth_journald::say!("berth-journald: journal in {}", storage.root().display());
-    Ok(Box::new(sink))
+    let file = &args.machine_id_file;
+    let machine_id =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    anyhow::ensure!(
+        Id128::parse(&machine_id).is_some(),
+        "{}: not a machine id (32 hex digits): {:?}",
+        file.display(),
+        machine_id.trim()
+    );
+    Ok(Plan::Journal {
+        choice,
+        persistent: args.persistent_dir.clone(),
+        volatile: args.volatile_dir.clone(),
+        machine_id,
+    })
 }
 
 fn source(path: PathBuf) -> Option<PathBuf> {
     (path.as_os_str() != "none").then_some(path)
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            berth_journald::say!("berth-journald: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
-    let sink = sink(&args)?;
+    let plan = plan(&args)?;
     let options = Options {
         stdout_socket: source(args.stdout_socket),
         native_socket: source(args.native_socket),
@@ -115,7 +128,7 @@ fn main() -> anyhow::Result<()> {
         queue_bytes: args.queue_bytes,
         stream_pause_usec: args.stream_pause_ms.saturating_mul(1000),
     };
-    let summary = daemon::run(options, sink)?;
+    let summary = daemon::run(options, Box::new(move || plan.open()))?;
     let hwm = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -146,6 +146,11 @@ impl Queue {
         self.lock().entries.is_empty()
     }
 
+    /// Entries waiting.
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
     /// No more entries will come; the consumer drains what is left and stops.
     pub fn close(&self) {
         self.lock().closed = true;

@@ -18,3 +18,15 @@ macro_rules! say {
         $crate::say::line(&format!($($arg)*))
     };
 }
+
+/// `e` and its sources on one line, `a: b: c`, as the collector's lines give errors.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -290,6 +290,26 @@ pub struct Kmsg {
     seqnum_file: Option<PathBuf>,
 }
 
+/// The saved position of the kernel log as a run found it (see [`Kmsg::mark`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KmsgMark {
+    file: PathBuf,
+    seqnum: Option<u64>,
+}
+
+impl KmsgMark {
+    /// Puts the saved position back (no file: none was saved).
+    pub fn restore(&self) -> io::Result<()> {
+        match self.seqnum {
+            Some(seqnum) => save_seqnum(&self.file, seqnum),
+            None => match std::fs::remove_file(&self.file) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
 impl Kmsg {
     /// Opens `path` non-blocking; records up to the number in `seqnum_file` are skipped.
     pub fn open(path: &Path, seqnum_file: Option<PathBuf>) -> io::Result<Kmsg> {
@@ -323,6 +343,14 @@ impl Kmsg {
             }
         }
         status
+    }
+
+    /// The saved position now (before any read: as this run found it), when one is kept.
+    pub fn mark(&self) -> Option<KmsgMark> {
+        self.seqnum_file.as_ref().map(|file| KmsgMark {
+            file: file.clone(),
+            seqnum: self.last_seqnum,
+        })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {

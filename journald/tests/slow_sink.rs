@@ -70,7 +70,8 @@ fn with_stuck_sink(feed: impl FnOnce(&Path)) -> (Vec<(String, usize)>, daemon::S
     let dir = tempfile::tempdir().unwrap();
     let gate = Gate::default();
     let (opts, sink) = (options(dir.path()), gate.clone());
-    let daemon = std::thread::spawn(move || daemon::run(opts, Box::new(sink)));
+    let open: daemon::OpenSink = Box::new(move || Ok(Box::new(sink)));
+    let daemon = std::thread::spawn(move || daemon::run(opts, open));
     let mut bound = false;
     for _ in 0..600 {
         if dir.path().join("dev-log").exists()
