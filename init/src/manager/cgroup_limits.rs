@@ -2,6 +2,12 @@
 //! into a unit's cgroup before its first process joins it. A limit the kernel refuses (a
 //! controller not enabled, a value out of range) is said and the unit still starts, as
 //! systemd does.
+//!
+//! `StartupCPUWeight=` is the unit's `cpu.weight` while the machine starts up (until the
+//! boot's target is reached), as systemd 252's `cgroup_context_cpu_weight` picks it; then
+//! [`running_cpu_weight`] puts back `CPUWeight=` (or the kernel's default, 100). So a unit
+//! on boot's critical path (the CRI runtime) gets the CPU first while every unit starts at
+//! once, and no more than its share after.
 
 use crate::unit::service::Resources;
 use crate::unit::values::Limit;
@@ -41,10 +47,18 @@ fn value(limit: &Limit, total: u64) -> String {
     }
 }
 
-/// The files to write in the unit's cgroup folder, in order, with their contents.
-pub fn files(r: &Resources, totals: Totals) -> Vec<(&'static str, String)> {
+/// The cgroup v2 default of `cpu.weight` (systemd's `CGROUP_WEIGHT_DEFAULT`).
+pub const DEFAULT_CPU_WEIGHT: u64 = 100;
+
+/// The files to write in the unit's cgroup folder, in order, with their contents;
+/// `starting_up`: the machine has not reached its boot target yet.
+pub fn files(r: &Resources, totals: Totals, starting_up: bool) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    if let Some(w) = r.cpu_weight {
+    let weight = match r.startup_cpu_weight {
+        Some(w) if starting_up => Some(w),
+        _ => r.cpu_weight,
+    };
+    if let Some(w) = weight {
         out.push(("cpu.weight", w.to_string()));
     }
     if let Some(p) = r.cpu_quota_percent {
@@ -73,6 +87,13 @@ pub fn files(r: &Resources, totals: Totals) -> Vec<(&'static str, String)> {
     out
 }
 
+/// What `cpu.weight` becomes once start-up is over, for a unit that had a
+/// `StartupCPUWeight=`; `None` for one without (its weight never changed).
+pub fn running_cpu_weight(r: &Resources) -> Option<String> {
+    r.startup_cpu_weight?;
+    Some(r.cpu_weight.unwrap_or(DEFAULT_CPU_WEIGHT).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,7 +112,7 @@ mod tests {
         let totals = Totals::parse("MemTotal:        2048000 kB\nMemFree: 1 kB\n", "4194304\n");
         assert_eq!(totals.memory, 2_097_152_000);
         assert_eq!(
-            files(&r, totals),
+            files(&r, totals, false),
             vec![
                 ("cpu.weight", "200".into()),
                 ("cpu.max", "150000 100000".into()),
@@ -101,6 +122,30 @@ mod tests {
                 ("io.weight", "default 50".into()),
             ]
         );
-        assert!(files(&Resources::default(), totals).is_empty());
+        assert!(files(&Resources::default(), totals, true).is_empty());
+    }
+
+    #[test]
+    fn the_startup_weight_holds_until_start_up_is_over() {
+        let totals = Totals::default();
+        let both = Resources {
+            cpu_weight: Some(200),
+            startup_cpu_weight: Some(1000),
+            ..Resources::default()
+        };
+        assert_eq!(files(&both, totals, true), [("cpu.weight", "1000".into())]);
+        assert_eq!(files(&both, totals, false), [("cpu.weight", "200".into())]);
+        assert_eq!(running_cpu_weight(&both).as_deref(), Some("200"));
+        let startup_only = Resources {
+            startup_cpu_weight: Some(1000),
+            ..Resources::default()
+        };
+        assert_eq!(
+            files(&startup_only, totals, true),
+            [("cpu.weight", "1000".into())]
+        );
+        assert!(files(&startup_only, totals, false).is_empty());
+        assert_eq!(running_cpu_weight(&startup_only).as_deref(), Some("100"));
+        assert_eq!(running_cpu_weight(&Resources::default()), None);
     }
 }

@@ -170,6 +170,9 @@ impl Manager<'_> {
         if self.restart_after_stop.remove(name) {
             self.enqueue_start(name);
         }
+        if self.anchor.as_ref() == Some(name) && !self.startup_over {
+            self.finish_startup();
+        }
         match result {
             Ok(()) => {
                 if self.anchor.as_ref() == Some(name) {

@@ -125,6 +125,9 @@ pub struct Manager<'a> {
     watchdogs: BTreeMap<UnitName, Duration>,
     anchor: Option<UnitName>,
     anchor_reached: bool,
+    /// The anchor's job has ended, done or failed: start-up is over (`StartupCPUWeight=`
+    /// no longer applies).
+    startup_over: bool,
     /// Requirements a transaction could not load: (requirer, missing).
     unmet: Vec<(UnitName, UnitName)>,
     /// Ended runs waiting for their unit's cgroup to empty.
@@ -210,6 +213,7 @@ impl<'a> Manager<'a> {
             private_tmp: BTreeMap::new(),
             anchor: None,
             anchor_reached: false,
+            startup_over: false,
             unmet: Vec::new(),
             restart_after_stop: BTreeSet::new(),
             due_builtins: Vec::new(),

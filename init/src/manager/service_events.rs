@@ -268,6 +268,32 @@ impl Manager<'_> {
                 None => SpawnFailed::NotStarted(e.to_string()),
             })
     }
+    /// Start-up is over: units that started with a `StartupCPUWeight=` and still have a
+    /// cgroup get their running weight back (systemd 252 re-applies the cgroup settings
+    /// of its `startup_units` once the boot has finished).
+    pub(super) fn finish_startup(&mut self) {
+        self.startup_over = true;
+        let names: Vec<(UnitName, String)> = self
+            .slots
+            .iter()
+            .filter_map(|(name, slot)| {
+                let resources = &slot.unit.service.as_ref()?.resources;
+                Some((name.clone(), cgroup_limits::running_cpu_weight(resources)?))
+            })
+            .collect();
+        for (name, weight) in names {
+            let file = self.cgroup_of(&name).join("cpu.weight");
+            if !self.sys.exists(&file) {
+                continue;
+            }
+            if let Err(e) = self.sys.write_file(&file, weight.as_bytes()) {
+                self.log(&format!(
+                    "berth: {name}: cannot set cpu.weight={weight}: {e}"
+                ));
+            }
+        }
+    }
+
     /// Writes the unit's resource-control settings into its cgroup; a refusal is said.
     pub(super) fn apply_limits(&self, name: &UnitName, dir: &Path) {
         let Some(resources) = self
@@ -280,7 +306,7 @@ impl Manager<'_> {
         let read = |p: &str| self.sys.read_to_string(Path::new(p)).unwrap_or_default();
         let totals =
             cgroup_limits::Totals::parse(&read("/proc/meminfo"), &read("/proc/sys/kernel/pid_max"));
-        for (file, value) in cgroup_limits::files(resources, totals) {
+        for (file, value) in cgroup_limits::files(resources, totals, !self.startup_over) {
             if let Err(e) = self.sys.write_file(&dir.join(file), value.as_bytes()) {
                 self.log(&format!("berth: {name}: cannot set {file}={value}: {e}"));
             }

@@ -375,6 +375,48 @@ fn resource_limits_are_written_into_the_units_cgroup() {
     assert!(limit < spawn);
 }
 
+/// StartupCPUWeight= is the unit's weight until the boot's target is reached, then
+/// CPUWeight= (or the default, 100) is put back, as systemd does for its startup units.
+#[test]
+fn the_startup_cpu_weight_gives_way_once_the_boot_is_reached() {
+    let fake = machine(&[
+        (
+            "rt.service",
+            "[Unit]\nBefore=multi-user.target\n[Service]\nType=notify\nExecStart=/usr/bin/rt\nStartupCPUWeight=1000\nCPUWeight=300\n",
+        ),
+        ("multi-user.target.wants/rt.service", ""),
+        (
+            "plain.service",
+            "[Service]\nExecStart=/usr/bin/plain\nStartupCPUWeight=500\n",
+        ),
+    ]);
+    let rt = Path::new("/sys/fs/cgroup/system.slice/rt.service");
+    let plain = Path::new("/sys/fs/cgroup/system.slice/plain.service");
+    for dir in [rt, plain] {
+        std::fs::create_dir_all(fake.host(dir)).unwrap();
+    }
+    let weights = |dir: &Path| -> Vec<String> {
+        fake.calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::Write(p, v) if p == dir.join("cpu.weight") => Some(v),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut m = manager(&fake);
+    m.start(&n("multi-user.target"));
+    assert_eq!(weights(rt), ["1000"], "start-up: the startup weight");
+    assert!(!m.anchor_reached());
+    let pid = pid_of(&m, "rt.service");
+    m.notify(pid, "READY=1");
+    assert!(m.anchor_reached());
+    assert_eq!(weights(rt), ["1000", "300"], "then CPUWeight=");
+    // Started after the boot: CPUWeight= from the start, and with none set, nothing.
+    m.start_unit(&n("plain.service")).unwrap();
+    assert!(weights(plain).is_empty(), "{:?}", fake.calls());
+}
+
 /// daemon-reload: a drop-in added after boot is used by the next start.
 #[test]
 fn daemon_reload_picks_up_a_new_drop_in() {

@@ -118,6 +118,8 @@ pub struct Resources {
     /// The controllers named by `Delegate=`; empty means all of them.
     pub delegate_controllers: Vec<String>,
     pub cpu_weight: Option<u64>,
+    /// `StartupCPUWeight=`: the weight while the system starts up, instead of `cpu_weight`.
+    pub startup_cpu_weight: Option<u64>,
     /// Per cent of one CPU (`CPUQuota=150%` is 150).
     pub cpu_quota_percent: Option<u64>,
     pub memory_max: Option<Limit>,
@@ -604,6 +606,7 @@ impl Service {
                 Err(e) => ctx.warn(a, e),
             },
             "CPUWeight" => weight(ctx, &mut r.cpu_weight),
+            "StartupCPUWeight" => weight(ctx, &mut r.startup_cpu_weight),
             "IOWeight" => weight(ctx, &mut r.io_weight),
             "CPUQuota" => match v.strip_suffix('%').and_then(|p| p.parse::<u64>().ok()) {
                 Some(p) if p > 0 => r.cpu_quota_percent = Some(p),
