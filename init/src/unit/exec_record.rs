@@ -41,15 +41,15 @@ pub const SETS: [CommandSet; 6] = [
 ];
 
 /// A signal's name without `SIG` (`TERM`), as systemd's `signal_to_string`: a realtime
-/// signal is `RTMIN+n` (glibc's `SIGRTMIN` is 34), any other the number.
+/// signal is `RTMIN+n` from the C library's `SIGRTMIN` (as PID 1's own signal handling
+/// reads it), any other the number.
 pub fn signal_name(signal: i32) -> String {
-    const SIGRTMIN: i32 = 34;
-    const SIGRTMAX: i32 = 64;
     if let Ok(s) = nix::sys::signal::Signal::try_from(signal) {
         return s.as_str().trim_start_matches("SIG").to_owned();
     }
-    if (SIGRTMIN..=SIGRTMAX).contains(&signal) {
-        return format!("RTMIN+{}", signal - SIGRTMIN);
+    let rtmin = nix::libc::SIGRTMIN();
+    if (rtmin..=nix::libc::SIGRTMAX()).contains(&signal) {
+        return format!("RTMIN+{}", signal - rtmin);
     }
     signal.to_string()
 }
