@@ -134,8 +134,7 @@ impl Manager<'_> {
             return;
         };
         let signal = sent.signal(&svc);
-        let dir = self.cgroup_of(name);
-        let left = self.sys.cgroup_signal(&dir, signal).unwrap_or(0);
+        let left = self.kill_group(name, signal);
         self.log(&format!(
             "berth: {name}: {left} processes left in its cgroup, sent signal {signal}"
         ));
@@ -252,9 +251,7 @@ impl Manager<'_> {
                     "Killing"
                 };
                 self.log(&format!("berth: {name}: State '{state}' timed out. {how}."));
-                let _ = self
-                    .sys
-                    .cgroup_signal(&self.cgroup_of(&name), next.signal(&svc));
+                self.kill_group(&name, next.signal(&svc));
                 let timeout = next.timeout(&svc);
                 if let Some(d) = self.drains.get_mut(&name) {
                     d.sent = next;

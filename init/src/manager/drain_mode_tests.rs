@@ -147,7 +147,10 @@ fn under_kill_mode_process_a_stuck_exec_stop_post_gets_the_final_signals_itself(
     assert!(kills(&fake).is_empty());
     // TimeoutStopSec= out: final-sigterm to the control process, not to the group.
     sleep(&fake, &mut m, 5);
-    assert_eq!(kills(&fake), [Call::Kill(post as i32, 15)]);
+    assert_eq!(
+        kills(&fake),
+        [Call::Kill(post as i32, 15), Call::Kill(post as i32, 18)]
+    );
     assert!(group_signals(&fake).is_empty());
     assert_eq!(
         state(&m),
@@ -157,7 +160,11 @@ fn under_kill_mode_process_a_stuck_exec_stop_post_gets_the_final_signals_itself(
     sleep(&fake, &mut m, 5);
     assert_eq!(
         kills(&fake),
-        [Call::Kill(post as i32, 15), Call::Kill(post as i32, 9)]
+        [
+            Call::Kill(post as i32, 15),
+            Call::Kill(post as i32, 18),
+            Call::Kill(post as i32, 9)
+        ]
     );
     m.child_exited(post, Exit::Signal(9));
     assert_eq!(state(&m), (Active::Failed, Phase::Failed, Some("timeout")));

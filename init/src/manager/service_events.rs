@@ -4,6 +4,7 @@
 //! state says so, and `OnFailure=`/`OnSuccess=` units are started.
 
 use super::*;
+use crate::unit::lifecycle::KillTarget;
 
 /// Why a command of a unit did not run its program.
 pub(super) enum SpawnFailed {
@@ -79,16 +80,13 @@ impl Manager<'_> {
                 };
                 self.feed(name, event);
             }
-            Action::Kill { target, signal } => match target {
-                crate::unit::lifecycle::KillTarget::Main(pid)
-                | crate::unit::lifecycle::KillTarget::Control(pid) => {
-                    let _ = self.sys.kill(pid as i32, signal);
+            Action::Kill { target, signal } => {
+                self.send_signal(name, target, signal);
+                if wakes_up(signal) {
+                    self.send_signal(name, target, nix::libc::SIGCONT);
                 }
-                crate::unit::lifecycle::KillTarget::Group => {
-                    let dir = self.cgroup_of(name);
-                    let _ = self.sys.cgroup_signal(&dir, signal);
-                }
-            },
+            }
+            Action::Signal { target, signal } => self.send_signal(name, target, signal),
             Action::Arm(after) => {
                 self.timers.insert(name.clone(), now + after);
             }
@@ -359,6 +357,30 @@ impl Manager<'_> {
     /// the kernel refuses is said. cgroup v1 names map to v2's (cpuacct is cpu, blkio is
     /// io); `devices` is eBPF on v2, not a controller. The subtree itself is the
     /// delegatee's: nothing is written inside it.
+    /// A stop signal to every process left in the unit's cgroup, SIGCONT after it as
+    /// [`Action::Kill`]; how many processes there were.
+    pub(super) fn kill_group(&self, name: &UnitName, signal: i32) -> usize {
+        let dir = self.cgroup_of(name);
+        let left = self.sys.cgroup_signal(&dir, signal).unwrap_or(0);
+        if wakes_up(signal) {
+            let _ = self.sys.cgroup_signal(&dir, nix::libc::SIGCONT);
+        }
+        left
+    }
+
+    /// `signal` to the unit's main or control process, or to every process of its cgroup.
+    fn send_signal(&self, name: &UnitName, target: KillTarget, signal: i32) {
+        match target {
+            KillTarget::Main(pid) | KillTarget::Control(pid) => {
+                let _ = self.sys.kill(pid as i32, signal);
+            }
+            KillTarget::Group => {
+                let dir = self.cgroup_of(name);
+                let _ = self.sys.cgroup_signal(&dir, signal);
+            }
+        }
+    }
+
     fn delegate_controllers(&self, name: &UnitName, dir: &Path) {
         let Some(r) = self
             .slots
@@ -396,4 +418,10 @@ impl Manager<'_> {
             }
         }
     }
+}
+
+/// Whether a stop signal is followed by SIGCONT (systemd 252's `kill_and_sigcont`): not
+/// SIGKILL, which needs no waking, nor SIGCONT itself.
+fn wakes_up(signal: i32) -> bool {
+    signal != nix::libc::SIGKILL && signal != nix::libc::SIGCONT
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::tests::{group, machine, manager, n, pid_of};
 use crate::sys::fake::{Call, Fake};
 use crate::sys::Syscalls;
-use crate::unit::lifecycle::{Active, Exit, Phase};
+use crate::unit::lifecycle::{Active, Event, Exit, Phase};
 
 /// The signals sent to bomb.service's group and whether `/usr/bin/post` ran, in order.
 fn steps(fake: &Fake) -> Vec<String> {
@@ -44,14 +44,14 @@ fn exec_stop_post_runs_once_the_group_is_empty() {
     m.child_exited(main, Exit::Signal(15));
     m.child_exited(stop, Exit::Code(0));
     // The group's stop signal, and no ExecStopPost= while it holds processes.
-    assert_eq!(steps(&fake), ["15"]);
+    assert_eq!(steps(&fake), ["15", "18"]);
     assert_eq!(m.slots[&n("bomb.service")].run.phase, Phase::StopSigterm);
     assert_eq!(m.drain_watches().len(), 1);
     m.cgroup_changed(&n("bomb.service"));
-    assert_eq!(steps(&fake), ["15"]);
+    assert_eq!(steps(&fake), ["15", "18"]);
     group(&fake, false);
     m.cgroup_changed(&n("bomb.service"));
-    assert_eq!(steps(&fake), ["15", "post"]);
+    assert_eq!(steps(&fake), ["15", "18", "post"]);
     let post = m.slots[&n("bomb.service")].run.control_pid.expect("post");
     m.child_exited(post, Exit::Code(0));
     assert_eq!(m.slots[&n("bomb.service")].active_state(), Active::Inactive);
@@ -74,11 +74,11 @@ fn a_group_that_outlives_the_stop_signal_gets_sigkill_then_exec_stop_post() {
     m.child_exited(stop, Exit::Code(0));
     fake.sleep(Duration::from_secs(5));
     m.fire_timers();
-    assert_eq!(steps(&fake), ["15", "9"]);
+    assert_eq!(steps(&fake), ["15", "18", "9"]);
     assert_eq!(m.slots[&n("bomb.service")].run.phase, Phase::StopSigkill);
     group(&fake, false);
     m.cgroup_changed(&n("bomb.service"));
-    assert_eq!(steps(&fake), ["15", "9", "post"]);
+    assert_eq!(steps(&fake), ["15", "18", "9", "post"]);
     let post = m.slots[&n("bomb.service")].run.control_pid.expect("post");
     m.child_exited(post, Exit::Code(0));
     let slot = &m.slots[&n("bomb.service")];
@@ -100,14 +100,56 @@ fn what_exec_stop_post_leaves_is_drained_after_it() {
     m.child_exited(main, Exit::Signal(15));
     // The group is empty at the stop signal: straight on to ExecStopPost=.
     m.child_exited(stop, Exit::Code(0));
-    assert_eq!(steps(&fake), ["15", "post"]);
+    assert_eq!(steps(&fake), ["15", "18", "post"]);
     // ExecStopPost= leaves a process behind: the final drain's signal, after it.
     group(&fake, true);
     let post = m.slots[&n("bomb.service")].run.control_pid.expect("post");
     m.child_exited(post, Exit::Code(0));
-    assert_eq!(steps(&fake), ["15", "post", "15"]);
+    assert_eq!(steps(&fake), ["15", "18", "post", "15", "18"]);
     assert_eq!(
         m.slots[&n("bomb.service")].active_state(),
         Active::Deactivating
+    );
+}
+
+/// systemd 252's `unit_kill_context` sends SIGCONT after the stop signal (so a stopped
+/// process wakes to handle it), SendSIGHUP='s SIGHUP after that, and nothing after SIGKILL;
+/// a reload signal is a plain kill(2) with no SIGCONT.
+#[test]
+fn a_stop_signal_is_followed_by_sigcont() {
+    let fake = machine(&[(
+        "d.service",
+        "[Service]\nType=notify-reload\nExecStart=/usr/bin/d\nKillMode=process\n\
+         SendSIGHUP=yes\nTimeoutStopSec=5\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start(&n("d.service"));
+    let main = pid_of(&m, "d.service");
+    let kills = |fake: &Fake| -> Vec<Call> {
+        fake.calls()
+            .into_iter()
+            .filter(|c| matches!(c, Call::Kill(..) | Call::CgroupSignal(..)))
+            .collect()
+    };
+    m.feed(&n("d.service"), Event::Ready);
+    m.reload_unit(&n("d.service")).expect("reloadable");
+    assert_eq!(
+        kills(&fake),
+        [Call::Kill(main as i32, 1)],
+        "the reload signal alone"
+    );
+    m.feed(&n("d.service"), Event::Ready);
+    m.stop_unit(&n("d.service")).expect("stoppable");
+    fake.sleep(Duration::from_secs(5));
+    m.fire_timers();
+    let p = main as i32;
+    assert_eq!(
+        kills(&fake)[1..],
+        [
+            Call::Kill(p, 15),
+            Call::Kill(p, 18),
+            Call::Kill(p, 1),
+            Call::Kill(p, 9)
+        ]
     );
 }

@@ -54,7 +54,7 @@ impl ServiceRun {
                 index: 0,
             });
         } else if let Some(pid) = self.main_pid {
-            out.push(Action::Kill {
+            out.push(Action::Signal {
                 target: KillTarget::Main(pid),
                 signal: svc.reload_signal,
             });

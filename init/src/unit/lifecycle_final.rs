@@ -53,7 +53,7 @@ impl ServiceRun {
         for target in self.kill_targets(svc, phase) {
             out.push(Action::Kill { target, signal });
             if svc.send_sighup && phase == Phase::FinalSigterm {
-                out.push(Action::Kill {
+                out.push(Action::Signal {
                     target,
                     signal: SIGHUP,
                 });

@@ -108,7 +108,7 @@ fn reloading_by_signal(extra: impl FnOnce(&mut Service)) -> (Drive, u32) {
     let main = d.feed(Event::Start)[0];
     d.feed(Event::Ready);
     let acts = d.step(Event::Reload);
-    assert!(acts.contains(&Action::Kill {
+    assert!(acts.contains(&Action::Signal {
         target: KillTarget::Main(main),
         signal: d.svc.reload_signal
     }));

@@ -113,7 +113,7 @@ impl ServiceRun {
         for &target in &targets {
             out.push(Action::Kill { target, signal });
             if svc.send_sighup && phase == Phase::StopSigterm {
-                out.push(Action::Kill {
+                out.push(Action::Signal {
                     target,
                     signal: SIGHUP,
                 });

@@ -14,7 +14,9 @@ fn kills(actions: &[Action]) -> Vec<(KillTarget, i32)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Kill { target, signal } => Some((*target, *signal)),
+            Action::Kill { target, signal } | Action::Signal { target, signal } => {
+                Some((*target, *signal))
+            }
             _ => None,
         })
         .collect()

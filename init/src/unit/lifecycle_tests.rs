@@ -419,7 +419,7 @@ fn notify_reload_signals_the_main_process_and_waits_for_ready() {
     assert_eq!(d.state(), (Active::Active, Phase::Running));
     d.took();
     d.feed(Event::Reload);
-    assert!(d.took().contains(&Action::Kill {
+    assert!(d.took().contains(&Action::Signal {
         target: KillTarget::Main(main),
         signal: 10
     }));

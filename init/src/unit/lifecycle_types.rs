@@ -174,7 +174,15 @@ pub enum Action {
         set: CommandSet,
         index: usize,
     },
+    /// A stop signal as systemd 252's `unit_kill_context` sends it: `signal`, then SIGCONT
+    /// (unless `signal` is SIGKILL or SIGCONT), so that a stopped process wakes to handle it.
     Kill {
+        target: KillTarget,
+        signal: i32,
+    },
+    /// `signal` alone, not followed by SIGCONT: the reload signal and `SendSIGHUP=`'s
+    /// SIGHUP, which systemd sends with a plain kill(2).
+    Signal {
         target: KillTarget,
         signal: i32,
     },
