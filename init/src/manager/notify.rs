@@ -105,6 +105,13 @@ impl Manager<'_> {
             .collect();
         for name in due {
             self.timers.remove(&name);
+            let said = self.slots.get(&name).and_then(|slot| {
+                let svc = slot.unit.service.as_ref()?;
+                slot.run.timeout_message(svc)
+            });
+            if let Some(message) = said {
+                self.log(&format!("berth: {name}: {message}"));
+            }
             self.feed(&name, Event::Timer);
         }
         let now = self.sys.now();

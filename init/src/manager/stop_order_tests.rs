@@ -75,6 +75,9 @@ fn a_group_that_outlives_the_stop_signal_gets_sigkill_then_exec_stop_post() {
     fake.sleep(Duration::from_secs(5));
     m.fire_timers();
     assert_eq!(steps(&fake), ["15", "18", "9"]);
+    assert!(fake
+        .logs()
+        .contains(&"berth: bomb.service: State 'stop-sigterm' timed out. Killing.".to_owned()));
     assert_eq!(m.slots[&n("bomb.service")].run.phase, Phase::StopSigkill);
     group(&fake, false);
     m.cgroup_changed(&n("bomb.service"));

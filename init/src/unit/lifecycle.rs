@@ -396,6 +396,9 @@ mod stop;
 #[path = "lifecycle_final.rs"]
 mod final_signals;
 
+#[path = "lifecycle_timeout_log.rs"]
+mod timeout_log;
+
 #[path = "lifecycle_control.rs"]
 pub mod control;
 

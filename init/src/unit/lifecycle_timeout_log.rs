@@ -1,0 +1,149 @@
+//! What a run's timer says when it fires: the warning systemd 252's
+//! `service_dispatch_timer` logs for the state that ran out of time, word for word, so
+//! that a stuck stop reads in the journal as it does on systemd ("State 'stop-sigterm'
+//! timed out. Killing."). Read before the timer is handled, from the state it fired in.
+
+use super::{Phase, ServiceRun};
+use crate::unit::service::{Service, TimeoutFailureMode};
+
+impl ServiceRun {
+    /// The warning for the timer of the current phase, if that phase has one.
+    pub fn timeout_message(&self, svc: &Service) -> Option<String> {
+        let stop_mode = svc.timeout_stop_failure_mode;
+        let message = match self.phase {
+            Phase::StartPre | Phase::Start | Phase::StartPost => {
+                let state = match self.phase {
+                    Phase::StartPre => "start-pre",
+                    Phase::Start => "start",
+                    _ => "start-post",
+                };
+                let how = match svc.timeout_start_failure_mode {
+                    TimeoutFailureMode::Terminate => "Terminating",
+                    TimeoutFailureMode::Abort => "Aborting",
+                    TimeoutFailureMode::Kill => "Killing",
+                };
+                format!("{state} operation timed out. {how}.")
+            }
+            Phase::Running => "Service reached runtime time limit. Stopping.".into(),
+            Phase::Reload => "Reload operation timed out. Killing reload process.".into(),
+            Phase::Stop => format!("Stopping timed out. {}.", next_step(svc, stop_mode)),
+            Phase::StopWatchdog => format!(
+                "State 'stop-watchdog' timed out. {}.",
+                next_step(svc, TimeoutFailureMode::Kill)
+            ),
+            Phase::StopSigterm => format!(
+                "State 'stop-sigterm' timed out. {}.",
+                next_step(svc, stop_mode.max_kill())
+            ),
+            Phase::StopSigkill => "Processes still around after SIGKILL. Ignoring.".into(),
+            Phase::StopPost => failed_mode(
+                format!("State 'stop-post' timed out. {}", next_step(svc, stop_mode)),
+                stop_mode == TimeoutFailureMode::Kill && !svc.send_sigkill,
+            ),
+            Phase::FinalWatchdog => failed_mode(
+                format!(
+                    "State 'final-watchdog' timed out. {}",
+                    next_step(svc, TimeoutFailureMode::Kill)
+                ),
+                !svc.send_sigkill,
+            ),
+            Phase::FinalSigterm => {
+                let mode = stop_mode.max_kill();
+                failed_mode(
+                    format!("State 'final-sigterm' timed out. {}", next_step(svc, mode)),
+                    mode == TimeoutFailureMode::Kill && !svc.send_sigkill,
+                )
+            }
+            Phase::FinalSigkill => {
+                "Processes still around after final SIGKILL. Entering failed mode.".into()
+            }
+            _ => return None,
+        };
+        Some(message)
+    }
+}
+
+impl TimeoutFailureMode {
+    /// After the stop signal there is nothing left to terminate: terminate becomes kill.
+    fn max_kill(self) -> Self {
+        match self {
+            TimeoutFailureMode::Abort => TimeoutFailureMode::Abort,
+            _ => TimeoutFailureMode::Kill,
+        }
+    }
+}
+
+/// What comes next under `mode`: SIGKILL is skipped without `SendSIGKILL=`.
+fn next_step(svc: &Service, mode: TimeoutFailureMode) -> &'static str {
+    match mode {
+        TimeoutFailureMode::Terminate => "Terminating",
+        TimeoutFailureMode::Abort => "Aborting",
+        TimeoutFailureMode::Kill if svc.send_sigkill => "Killing",
+        TimeoutFailureMode::Kill => "Skipping SIGKILL",
+    }
+}
+
+/// `head.`, or `head. Entering failed mode.` when the run ends there.
+fn failed_mode(head: String, ends: bool) -> String {
+    match ends {
+        true => format!("{head}. Entering failed mode."),
+        false => format!("{head}."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unit::lifecycle::Active;
+
+    fn run_in(phase: Phase) -> ServiceRun {
+        let mut run = ServiceRun::default();
+        run.set(Active::Deactivating, phase);
+        run
+    }
+
+    fn service(send_sigkill: bool, stop_mode: TimeoutFailureMode) -> Service {
+        Service {
+            send_sigkill,
+            timeout_stop_failure_mode: stop_mode,
+            ..Service::default()
+        }
+    }
+
+    #[test]
+    fn each_state_says_what_systemd_says() {
+        let plain = service(true, TimeoutFailureMode::Terminate);
+        let no_kill = service(false, TimeoutFailureMode::Terminate);
+        let abort = service(true, TimeoutFailureMode::Abort);
+        let says = |phase, svc: &Service| run_in(phase).timeout_message(svc);
+        assert_eq!(
+            says(Phase::Start, &plain).as_deref(),
+            Some("start operation timed out. Terminating.")
+        );
+        assert_eq!(
+            says(Phase::StopSigterm, &plain).as_deref(),
+            Some("State 'stop-sigterm' timed out. Killing.")
+        );
+        assert_eq!(
+            says(Phase::StopSigterm, &no_kill).as_deref(),
+            Some("State 'stop-sigterm' timed out. Skipping SIGKILL.")
+        );
+        assert_eq!(
+            says(Phase::StopSigterm, &abort).as_deref(),
+            Some("State 'stop-sigterm' timed out. Aborting.")
+        );
+        assert_eq!(
+            says(Phase::Stop, &plain).as_deref(),
+            Some("Stopping timed out. Terminating.")
+        );
+        assert_eq!(
+            says(Phase::FinalSigterm, &no_kill).as_deref(),
+            Some("State 'final-sigterm' timed out. Skipping SIGKILL. Entering failed mode.")
+        );
+        assert_eq!(
+            says(Phase::StopPost, &plain).as_deref(),
+            Some("State 'stop-post' timed out. Terminating.")
+        );
+        assert_eq!(says(Phase::Dead, &plain), None);
+    }
+}
