@@ -112,38 +112,58 @@ mod tests {
 
     #[test]
     fn each_state_says_what_systemd_says() {
-        let plain = service(true, TimeoutFailureMode::Terminate);
-        let no_kill = service(false, TimeoutFailureMode::Terminate);
-        let abort = service(true, TimeoutFailureMode::Abort);
-        let says = |phase, svc: &Service| run_in(phase).timeout_message(svc);
+        use TimeoutFailureMode::{Abort, Terminate};
+        let cases = [
+            (
+                Phase::Start,
+                true,
+                Terminate,
+                "start operation timed out. Terminating.",
+            ),
+            (
+                Phase::StopSigterm,
+                true,
+                Terminate,
+                "State 'stop-sigterm' timed out. Killing.",
+            ),
+            (
+                Phase::StopSigterm,
+                false,
+                Terminate,
+                "State 'stop-sigterm' timed out. Skipping SIGKILL.",
+            ),
+            (
+                Phase::StopSigterm,
+                true,
+                Abort,
+                "State 'stop-sigterm' timed out. Aborting.",
+            ),
+            (
+                Phase::Stop,
+                true,
+                Terminate,
+                "Stopping timed out. Terminating.",
+            ),
+            (
+                Phase::StopPost,
+                true,
+                Terminate,
+                "State 'stop-post' timed out. Terminating.",
+            ),
+            (
+                Phase::FinalSigterm,
+                false,
+                Terminate,
+                "State 'final-sigterm' timed out. Skipping SIGKILL. Entering failed mode.",
+            ),
+        ];
+        for (phase, send_sigkill, mode, said) in cases {
+            let svc = service(send_sigkill, mode);
+            assert_eq!(run_in(phase).timeout_message(&svc).as_deref(), Some(said));
+        }
         assert_eq!(
-            says(Phase::Start, &plain).as_deref(),
-            Some("start operation timed out. Terminating.")
+            run_in(Phase::Dead).timeout_message(&service(true, Terminate)),
+            None
         );
-        assert_eq!(
-            says(Phase::StopSigterm, &plain).as_deref(),
-            Some("State 'stop-sigterm' timed out. Killing.")
-        );
-        assert_eq!(
-            says(Phase::StopSigterm, &no_kill).as_deref(),
-            Some("State 'stop-sigterm' timed out. Skipping SIGKILL.")
-        );
-        assert_eq!(
-            says(Phase::StopSigterm, &abort).as_deref(),
-            Some("State 'stop-sigterm' timed out. Aborting.")
-        );
-        assert_eq!(
-            says(Phase::Stop, &plain).as_deref(),
-            Some("Stopping timed out. Terminating.")
-        );
-        assert_eq!(
-            says(Phase::FinalSigterm, &no_kill).as_deref(),
-            Some("State 'final-sigterm' timed out. Skipping SIGKILL. Entering failed mode.")
-        );
-        assert_eq!(
-            says(Phase::StopPost, &plain).as_deref(),
-            Some("State 'stop-post' timed out. Terminating.")
-        );
-        assert_eq!(says(Phase::Dead, &plain), None);
     }
 }
