@@ -351,12 +351,6 @@ impl Manager<'_> {
         Ok(())
     }
 
-    /// `Delegate=` with a controller list (systemd.resource-control(5)): each controller
-    /// named must be available in the unit's cgroup, the root of the subtree handed over,
-    /// so it is enabled in the parent's `cgroup.subtree_control` if it is not yet; one
-    /// the kernel refuses is said. cgroup v1 names map to v2's (cpuacct is cpu, blkio is
-    /// io); `devices` is eBPF on v2, not a controller. The subtree itself is the
-    /// delegatee's: nothing is written inside it.
     /// A stop signal to every process left in the unit's cgroup, SIGCONT after it as
     /// [`Action::Kill`]; how many processes there were.
     pub(super) fn kill_group(&self, name: &UnitName, signal: i32) -> usize {
@@ -381,6 +375,12 @@ impl Manager<'_> {
         }
     }
 
+    /// `Delegate=` with a controller list (systemd.resource-control(5)): each controller
+    /// named must be available in the unit's cgroup, the root of the subtree handed over,
+    /// so it is enabled in the parent's `cgroup.subtree_control` if it is not yet; one
+    /// the kernel refuses is said. cgroup v1 names map to v2's (cpuacct is cpu, blkio is
+    /// io); `devices` is eBPF on v2, not a controller. The subtree itself is the
+    /// delegatee's: nothing is written inside it.
     fn delegate_controllers(&self, name: &UnitName, dir: &Path) {
         let Some(r) = self
             .slots
