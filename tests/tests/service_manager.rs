@@ -1,7 +1,7 @@
 //! VM test of PID 1 against bad units on a booted node (#10's "Bad input"): a unit with
 //! syntax errors, an ordering cycle, a missing program, a service that ignores SIGTERM, a
-//! notify service that never says READY, a fork bomb under TasksMax= and a unit writing to
-//! stdout as fast as it can. Each is named on the console (PID 1's `berth:` lines, read
+//! notify service that never says READY, a process stopped by SIGSTOP, a fork bomb under
+//! TasksMax= and a unit writing to stdout as fast as it can. Each is named on the console (PID 1's `berth:` lines, read
 //! back from the kernel log) and in `systemctl status`; PID 1 keeps answering and the
 //! node's own units keep running. Run by `cargo xtask test`.
 
@@ -49,6 +49,8 @@ const SILENT: &str = "[Unit]\nDescription=Never READY\n[Service]\nType=notify\n\
 ExecStart=/usr/bin/busybox sleep 1000\nTimeoutStartSec=3\n";
 const BOMB: &str = "[Unit]\nDescription=Fork bomb\n[Service]\nTasksMax=20\n\
 ExecStart=/usr/bin/busybox sh -c 'b() { b | b & }; b; busybox sleep 1000'\n";
+const FROZEN: &str = "[Unit]\nDescription=Stopped by SIGSTOP\n[Service]\n\
+ExecStart=/usr/bin/busybox sleep 1000\nTimeoutStopSec=60\n";
 const FLOOD: &str = "[Unit]\nDescription=Stdout flood\n[Service]\n\
 ExecStart=/usr/bin/busybox sh -c 'while :; do echo flooding the journal; done'\n";
 
@@ -71,6 +73,7 @@ fn bad_units_are_named_and_the_node_keeps_running() {
         ("silent.service", SILENT),
         ("bomb.service", BOMB),
         ("flood.service", FLOOD),
+        ("frozen.service", FROZEN),
     ] {
         write_unit(&mut sh, name, text);
     }
@@ -127,6 +130,27 @@ fn bad_units_are_named_and_the_node_keeps_running() {
     );
     let left = sh.run("busybox ps -o args | busybox grep -c '[t]rap'");
     assert_eq!(left.trim(), "0", "nothing of the unit is left: {left}");
+    let warned = said(&mut sh, "stubborn.service: State");
+    assert!(
+        warned.contains("stubborn.service: State 'stop-sigterm' timed out. Killing."),
+        "systemd's warning: {warned}"
+    );
+
+    // A stopped (SIGSTOP) process: SIGCONT follows the stop signal, so it ends on SIGTERM
+    // at once instead of sitting out TimeoutStopSec=60 and SIGKILL.
+    let start = sh.run("systemctl start frozen; echo rc=$?");
+    assert!(start.contains("rc=0"), "{start}");
+    let frozen = sh.run(
+        "systemctl kill -s SIGSTOP frozen; busybox sleep 1; \
+         busybox grep State /proc/$(systemctl show -p MainPID --value frozen)/status",
+    );
+    assert!(frozen.contains("stopped"), "{frozen}");
+    let stop = sh.run("systemctl stop frozen; echo rc=$?; systemctl status frozen");
+    assert!(stop.contains("rc=0"), "{stop}");
+    assert!(
+        stop.contains("inactive (dead)") && !stop.contains("timeout"),
+        "ended by SIGTERM, not by the stop timeout: {stop}"
+    );
 
     // Type=notify that never says READY: failed by TimeoutStartSec=3, named.
     let start = sh.run("systemctl start silent; echo rc=$?");
@@ -135,6 +159,11 @@ fn bad_units_are_named_and_the_node_keeps_running() {
     assert!(failed.contains("timeout"), "{failed}");
     let status = sh.run("systemctl status silent");
     assert!(status.contains("Result: timeout"), "{status}");
+    let warned = said(&mut sh, "silent.service: start operation");
+    assert!(
+        warned.contains("silent.service: start operation timed out. Terminating."),
+        "systemd's warning: {warned}"
+    );
     node_still_serves(&mut sh, "a notify service that never said READY");
 
     // A fork bomb: held at TasksMax=20 by its cgroup, PID 1 answers, stop kills it all.
