@@ -49,8 +49,11 @@ const SILENT: &str = "[Unit]\nDescription=Never READY\n[Service]\nType=notify\n\
 ExecStart=/usr/bin/busybox sleep 1000\nTimeoutStartSec=3\n";
 const BOMB: &str = "[Unit]\nDescription=Fork bomb\n[Service]\nTasksMax=20\n\
 ExecStart=/usr/bin/busybox sh -c 'b() { b | b & }; b; busybox sleep 1000'\n";
+// Its shell handles SIGTERM, so the signal waits for SIGCONT (a fatal default action the
+// kernel carries out on a stopped process at once).
 const FROZEN: &str = "[Unit]\nDescription=Stopped by SIGSTOP\n[Service]\n\
-ExecStart=/usr/bin/busybox sleep 1000\nTimeoutStopSec=60\n";
+ExecStart=/usr/bin/busybox sh -c 'trap \"exit 0\" TERM; while :; do busybox sleep 1; done'\n\
+TimeoutStopSec=60\n";
 const FLOOD: &str = "[Unit]\nDescription=Stdout flood\n[Service]\n\
 ExecStart=/usr/bin/busybox sh -c 'while :; do echo flooding the journal; done'\n";
 
@@ -136,8 +139,8 @@ fn bad_units_are_named_and_the_node_keeps_running() {
         "systemd's warning: {warned}"
     );
 
-    // A stopped (SIGSTOP) process: SIGCONT follows the stop signal, so it ends on SIGTERM
-    // at once instead of sitting out TimeoutStopSec=60 and SIGKILL.
+    // A stopped (SIGSTOP) process that handles SIGTERM: SIGCONT follows the stop signal, so
+    // its handler runs at once instead of the stop sitting out TimeoutStopSec=60 and SIGKILL.
     let start = sh.run("systemctl start frozen; echo rc=$?");
     assert!(start.contains("rc=0"), "{start}");
     let frozen = sh.run(
