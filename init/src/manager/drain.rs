@@ -31,7 +31,7 @@
 //! nothing here waits or polls.
 
 use super::*;
-use crate::unit::lifecycle::DrainEnd;
+use crate::unit::lifecycle::{state_timed_out, DrainEnd, FINAL_SIGKILL_LEFT};
 use crate::unit::service::{KillMode, Service, TimeoutFailureMode};
 
 /// Where a drain is: systemd's final-sigterm, final-watchdog and final-sigkill.
@@ -250,7 +250,8 @@ impl Manager<'_> {
                 } else {
                     "Killing"
                 };
-                self.log(&format!("berth: {name}: State '{state}' timed out. {how}."));
+                let said = state_timed_out(state, how, false);
+                self.log(&format!("berth: {name}: {said}"));
                 self.kill_group(&name, next.signal(&svc));
                 let timeout = next.timeout(&svc);
                 if let Some(d) = self.drains.get_mut(&name) {
@@ -260,13 +261,10 @@ impl Manager<'_> {
                 }
             } else {
                 let (why, may_restart) = match sent {
-                    Sent::Kill => ("Processes still around after final SIGKILL".into(), true),
-                    _ => (
-                        format!("State '{state}' timed out. Skipping SIGKILL"),
-                        false,
-                    ),
+                    Sent::Kill => (FINAL_SIGKILL_LEFT.to_owned(), true),
+                    _ => (state_timed_out(state, "Skipping SIGKILL", true), false),
                 };
-                self.log(&format!("berth: {name}: {why}. Entering failed mode."));
+                self.log(&format!("berth: {name}: {why}"));
                 if let Some(d) = self.drains.get_mut(&name) {
                     d.end = DrainEnd::TimedOut { may_restart };
                 }

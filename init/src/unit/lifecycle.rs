@@ -398,6 +398,7 @@ mod final_signals;
 
 #[path = "lifecycle_timeout_log.rs"]
 mod timeout_log;
+pub use timeout_log::{state_timed_out, FINAL_SIGKILL_LEFT};
 
 #[path = "lifecycle_control.rs"]
 pub mod control;

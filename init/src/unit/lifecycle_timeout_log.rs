@@ -27,36 +27,36 @@ impl ServiceRun {
             Phase::Running => "Service reached runtime time limit. Stopping.".into(),
             Phase::Reload => "Reload operation timed out. Killing reload process.".into(),
             Phase::Stop => format!("Stopping timed out. {}.", next_step(svc, stop_mode)),
-            Phase::StopWatchdog => format!(
-                "State 'stop-watchdog' timed out. {}.",
-                next_step(svc, TimeoutFailureMode::Kill)
+            Phase::StopWatchdog => state_timed_out(
+                "stop-watchdog",
+                next_step(svc, TimeoutFailureMode::Kill),
+                false,
             ),
-            Phase::StopSigterm => format!(
-                "State 'stop-sigterm' timed out. {}.",
-                next_step(svc, stop_mode.max_kill())
+            Phase::StopSigterm => state_timed_out(
+                "stop-sigterm",
+                next_step(svc, stop_mode.after_stop_signal()),
+                false,
             ),
             Phase::StopSigkill => "Processes still around after SIGKILL. Ignoring.".into(),
-            Phase::StopPost => failed_mode(
-                format!("State 'stop-post' timed out. {}", next_step(svc, stop_mode)),
+            Phase::StopPost => state_timed_out(
+                "stop-post",
+                next_step(svc, stop_mode),
                 stop_mode == TimeoutFailureMode::Kill && !svc.send_sigkill,
             ),
-            Phase::FinalWatchdog => failed_mode(
-                format!(
-                    "State 'final-watchdog' timed out. {}",
-                    next_step(svc, TimeoutFailureMode::Kill)
-                ),
+            Phase::FinalWatchdog => state_timed_out(
+                "final-watchdog",
+                next_step(svc, TimeoutFailureMode::Kill),
                 !svc.send_sigkill,
             ),
             Phase::FinalSigterm => {
-                let mode = stop_mode.max_kill();
-                failed_mode(
-                    format!("State 'final-sigterm' timed out. {}", next_step(svc, mode)),
+                let mode = stop_mode.after_stop_signal();
+                state_timed_out(
+                    "final-sigterm",
+                    next_step(svc, mode),
                     mode == TimeoutFailureMode::Kill && !svc.send_sigkill,
                 )
             }
-            Phase::FinalSigkill => {
-                "Processes still around after final SIGKILL. Entering failed mode.".into()
-            }
+            Phase::FinalSigkill => FINAL_SIGKILL_LEFT.into(),
             _ => return None,
         };
         Some(message)
@@ -65,7 +65,7 @@ impl ServiceRun {
 
 impl TimeoutFailureMode {
     /// After the stop signal there is nothing left to terminate: terminate becomes kill.
-    fn max_kill(self) -> Self {
+    fn after_stop_signal(self) -> Self {
         match self {
             TimeoutFailureMode::Abort => TimeoutFailureMode::Abort,
             _ => TimeoutFailureMode::Kill,
@@ -83,11 +83,18 @@ fn next_step(svc: &Service, mode: TimeoutFailureMode) -> &'static str {
     }
 }
 
-/// `head.`, or `head. Entering failed mode.` when the run ends there.
-fn failed_mode(head: String, ends: bool) -> String {
+/// systemd's words when processes outlive the final SIGKILL.
+pub const FINAL_SIGKILL_LEFT: &str =
+    "Processes still around after final SIGKILL. Entering failed mode.";
+
+/// "State 'STATE' timed out. STEP.", with " Entering failed mode." when the run ends
+/// there; shared with the manager's final drain ([`crate::manager`]), which says the same
+/// of the states it runs.
+pub fn state_timed_out(state: &str, step: &str, ends: bool) -> String {
+    let head = format!("State '{state}' timed out. {step}.");
     match ends {
-        true => format!("{head}. Entering failed mode."),
-        false => format!("{head}."),
+        true => format!("{head} Entering failed mode."),
+        false => head,
     }
 }
 
