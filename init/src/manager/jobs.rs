@@ -126,6 +126,7 @@ impl Manager<'_> {
             || self.running.contains_key(name)
             || self.restart_after_stop.contains(name)
             || self.reloading(name)
+            || self.reload_jobs.contains(name)
     }
 
     /// `name` and every active unit that requires, binds to or is part of one of them.

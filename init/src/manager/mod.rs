@@ -136,6 +136,10 @@ pub struct Manager<'a> {
     due_builtins: Vec<UnitName>,
     /// Units to start again once their stop job is done (`systemctl restart`).
     restart_after_stop: BTreeSet<UnitName>,
+    /// Units whose `systemctl reload` job runs: it lasts, as systemd 252's, until the unit
+    /// is active again, or inactive or failed when the reload ended the run
+    /// ([`Manager::settle_reload_job`]).
+    reload_jobs: BTreeSet<UnitName>,
     /// PID 1's own environment, for `PassEnvironment=`.
     pub own_env: BTreeMap<String, String>,
     /// The boot's milestones; stage 2 sets the first two, the manager the last.
@@ -216,6 +220,7 @@ impl<'a> Manager<'a> {
             startup_over: false,
             unmet: Vec::new(),
             restart_after_stop: BTreeSet::new(),
+            reload_jobs: BTreeSet::new(),
             due_builtins: Vec::new(),
             drains: BTreeMap::new(),
             own_env: BTreeMap::new(),

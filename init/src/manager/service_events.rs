@@ -128,6 +128,7 @@ impl Manager<'_> {
     /// are gone ([`drain`]); it settles when the drain is done.
     pub(super) fn settle(&mut self, name: &UnitName) {
         self.drain_if_left(name);
+        self.settle_reload_job(name);
         let Some(slot) = self.slots.get_mut(name) else {
             return;
         };

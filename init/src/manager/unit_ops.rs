@@ -3,7 +3,7 @@
 
 use super::Manager;
 use crate::unit::lifecycle::control::NotReloadable;
-use crate::unit::lifecycle::{Event, Phase};
+use crate::unit::lifecycle::{Active, Event, Phase};
 use crate::unit::name::UnitName;
 
 /// `--kill-whom=` (systemctl(1)): the main process, the control process, or the cgroup.
@@ -103,8 +103,42 @@ impl Manager<'_> {
             Err(NotReloadable::NoReload) => return Err(OpRefused::NoReload(name.clone())),
             Err(NotReloadable::NotActive) => return Err(OpRefused::Inactive(name.clone())),
         }
+        if let Some(slot) = self.slots.get_mut(name) {
+            slot.job_done = None;
+        }
+        self.reload_jobs.insert(name.clone());
         self.feed(name, Event::Reload);
         Ok(())
+    }
+
+    /// Ends `name`'s reload job once the unit has left "reloading" for a state that ends
+    /// it, as systemd 252's `unit_process_job`: active again (done, or failed with the
+    /// reload's failure), inactive (done) or failed (failed) when the main process ended
+    /// during the reload. Deactivating or activating on the way there, the job runs on. A
+    /// start or stop job for the unit replaces it (systemd's conflicting job types).
+    pub(super) fn settle_reload_job(&mut self, name: &UnitName) {
+        if !self.reload_jobs.contains(name) {
+            return;
+        }
+        if self.pending.contains_key(name) || self.running.contains_key(name) {
+            self.reload_jobs.remove(name);
+            return;
+        }
+        let Some(slot) = self.slots.get_mut(name) else {
+            self.reload_jobs.remove(name);
+            return;
+        };
+        if slot.run.phase == Phase::Reload {
+            return;
+        }
+        let done = match slot.active_state() {
+            Active::Active => slot.run.reload_result.is_none(),
+            Active::Inactive => true,
+            Active::Failed => false,
+            _ => return,
+        };
+        slot.job_done = Some(done);
+        self.reload_jobs.remove(name);
     }
 
     /// Whether a reload of `name` is under way.

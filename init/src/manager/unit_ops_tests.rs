@@ -139,10 +139,78 @@ fn a_main_exit_during_a_reload_by_signal_stops_the_service_through_exec_stop() {
         m.slots[&n("d.service")].active_state(),
         Active::Deactivating
     );
+    // The reload job lasts until the unit is inactive (systemd's `unit_process_job`):
+    // `systemctl reload` waits for the stop, not only for the end of "reloading".
+    assert!(m.has_job(&n("d.service")));
     let control = m.slots[&n("d.service")].run.control_pid.expect("control");
     m.child_exited(control, Exit::Code(0));
     assert_eq!(m.slots[&n("d.service")].active_state(), Active::Inactive);
     assert!(!m.has_job(&n("d.service")));
+    assert_eq!(job_result(&m, "d.service"), "done");
+}
+
+#[test]
+fn a_reload_job_ended_by_a_failed_main_process_fails() {
+    let fake = machine(&[(
+        "d.service",
+        "[Service]\nExecStart=/usr/bin/d\nExecReload=/usr/bin/reload-d\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start_unit(&n("d.service")).expect("start");
+    let main = pid_of(&m, "d.service");
+    m.reload_unit(&n("d.service")).expect("reload");
+    let reload = m.slots[&n("d.service")]
+        .run
+        .control_pid
+        .expect("ExecReload=");
+    // The main process fails while ExecReload= runs; the reload itself succeeds.
+    m.child_exited(main, Exit::Code(3));
+    assert!(m.has_job(&n("d.service")));
+    m.child_exited(reload, Exit::Code(0));
+    // Its cgroup is empty: the failed run ends at once, and the job with it.
+    assert_eq!(m.slots[&n("d.service")].active_state(), Active::Failed);
+    assert!(!m.has_job(&n("d.service")));
+    assert_eq!(job_result(&m, "d.service"), "failed");
+    let props = m.properties(&n("d.service")).expect("loaded");
+    assert!(
+        props.contains(&("ReloadResult", "success".into())),
+        "{props:?}"
+    );
+    assert!(props.contains(&("Result", "exit-code".into())), "{props:?}");
+}
+
+#[test]
+fn a_stop_replaces_a_running_reload_job() {
+    let fake = machine(&[(
+        "d.service",
+        "[Service]\nExecStart=/usr/bin/d\nExecReload=/usr/bin/reload-d\n",
+    )]);
+    let mut m = manager(&fake);
+    m.start_unit(&n("d.service")).expect("start");
+    m.reload_unit(&n("d.service")).expect("reload");
+    m.stop_unit(&n("d.service")).expect("stop");
+    assert!(m.has_job(&n("d.service")), "the stop job");
+    // Once the stop is done, no reload job is left behind.
+    for pid in [
+        m.slots[&n("d.service")].run.control_pid,
+        m.slots[&n("d.service")].run.main_pid,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        m.child_exited(pid, Exit::Signal(15));
+    }
+    assert_eq!(m.slots[&n("d.service")].active_state(), Active::Inactive);
+    assert!(!m.has_job(&n("d.service")));
+}
+
+fn job_result(m: &Manager, unit: &str) -> String {
+    let props = m.properties(&n(unit)).expect("loaded");
+    props
+        .into_iter()
+        .find(|(k, _)| *k == "JobResult")
+        .map(|(_, v)| v)
+        .unwrap_or_default()
 }
 
 #[test]
