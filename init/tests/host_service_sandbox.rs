@@ -45,6 +45,7 @@ fn shell(script: &str, dir: &Path) -> CommandSpawn {
         working_directory: "/".into(),
         working_directory_missing_ok: false,
         cgroup: None,
+        stdin: None,
         stdout: Output::Truncate(dir.join("report")),
         stderr: Output::Append(dir.join("stderr")),
         umask: 0o022,

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use berth_qemu::Qemu;
-use berth_tests::shell::{vm_builder, Shell, BOOT, COMMAND};
+use berth_tests::shell::{vm_builder, Shell, BOOT};
 use berth_tests::*;
 
 /// mountinfo as target -> (per-mount options, fstype, source, root within the source).
@@ -274,14 +274,29 @@ fn mount_table_matches_the_design_row_by_row() {
         "(busybox sleep 1 &) ; busybox sleep 3; busybox ps -o stat,comm | busybox grep -c '^Z'",
     );
     assert_eq!(zombies.trim().lines().last(), Some("0"), "{zombies}");
-    // The shell comes back after it exits.
+    // The shell is a unit, enabled for this boot by `berth.debug`, with the serial
+    // console as its controlling terminal; it comes back after it exits (Restart=always).
+    let unit = sh.run(
+        "systemctl is-enabled berth-debug-shell.service; \
+         systemctl show -p ActiveState -p NRestarts berth-debug-shell.service; \
+         busybox ps -o tty,args | busybox grep 'busybox s[h]'",
+    );
+    assert!(unit.contains("enabled-runtime"), "{unit}");
+    assert!(
+        unit.contains("ActiveState=active") && unit.contains("NRestarts=0"),
+        "{unit}"
+    );
+    // busybox's ps names the controlling terminal by its numbers: 4,64 is ttyS0.
+    assert!(
+        unit.contains("4,64"),
+        "the shell's controlling terminal: {unit}"
+    );
     sh.vm.send("exit\n").unwrap();
-    sh.vm
-        .wait_for("berth: debug shell exited", COMMAND)
-        .unwrap();
     for _ in 0..30 {
         sh.vm.send("echo @@S$((5+5))\n").unwrap();
         if sh.vm.wait_for("@@S10", Duration::from_secs(5)).is_ok() {
+            let again = sh.run("systemctl show -p NRestarts --value berth-debug-shell.service");
+            assert_eq!(again.trim().lines().last(), Some("1"), "{again}");
             return;
         }
     }

@@ -55,5 +55,7 @@ pub const JOURNAL_PERSISTENT: &str = "/var/log/journal";
 /// Journal files when STATE is a tmpfs.
 pub const JOURNAL_VOLATILE: &str = "/run/log/journal";
 
-/// The debug variant's shell (busybox), started by PID 1 on the serial console.
-pub const DEBUG_SHELL: &str = "/usr/bin/busybox";
+/// The unit of the debug variant's root shell on the serial console, shipped in
+/// `/usr/lib/systemd/system` and enabled for the boot by PID 1 when the kernel command
+/// line has `berth.debug`.
+pub const DEBUG_SHELL_UNIT: &str = "berth-debug-shell.service";

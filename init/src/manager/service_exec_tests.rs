@@ -365,3 +365,51 @@ fn a_main_process_that_cannot_enter_its_working_directory_fails_with_200_chdir()
         "{props:?}"
     );
 }
+
+#[test]
+fn a_terminal_on_standard_input_is_where_inherited_output_goes() {
+    use crate::sys::service_spawn::Output;
+    use crate::sys::terminal::{TerminalMode, TerminalSpawn};
+    let fake = machine(&[
+        (
+            "shell.service",
+            "[Service]\nExecStart=/bin/sh\nStandardInput=tty-force\nTTYPath=/dev/ttyS0\n\
+             TTYReset=yes\nTTYVHangup=yes\nStandardError=journal\n",
+        ),
+        (
+            "out.service",
+            "[Service]\nExecStart=/bin/out\nStandardOutput=tty\nTTYPath=/dev/tty1\n",
+        ),
+        ("plain.service", "[Service]\nExecStart=/bin/plain\n"),
+    ]);
+    let mut m = manager(&fake);
+    for unit in ["shell.service", "out.service", "plain.service"] {
+        m.start(&n(unit));
+    }
+    let spawns = fake.spawns.borrow().clone();
+    let shell = &spawns[0];
+    assert_eq!(
+        shell.stdin,
+        Some(TerminalSpawn {
+            path: "/dev/ttyS0".into(),
+            mode: TerminalMode::Force,
+            reset: true,
+            vhangup: true,
+        })
+    );
+    // Unset StandardOutput= inherits the terminal (systemd's service_fix_stdio); an
+    // explicit StandardError= is kept.
+    assert_eq!(shell.stdout, Output::Stdin);
+    assert!(
+        matches!(shell.stderr, Output::Journal(_)),
+        "{:?}",
+        shell.stderr
+    );
+    // `tty` output without terminal input is TTYPath=, written only.
+    assert_eq!(spawns[1].stdin, None);
+    assert_eq!(spawns[1].stdout, Output::Terminal("/dev/tty1".into()));
+    assert_eq!(spawns[1].stderr, Output::Terminal("/dev/tty1".into()));
+    // The default stays the journal.
+    assert_eq!(spawns[2].stdin, None);
+    assert!(matches!(spawns[2].stdout, Output::Journal(_)));
+}

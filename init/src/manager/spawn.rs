@@ -10,10 +10,12 @@ use super::sandbox;
 use super::{Slot, NOTIFY_SOCKET};
 use crate::sys::journal_stream::StreamHeader;
 use crate::sys::service_spawn::{CommandSpawn, Output};
+use crate::sys::terminal::{TerminalMode, TerminalSpawn};
 use crate::sys::Syscalls;
 use crate::unit::exec::{self, ExecCommand, EXEC_SEARCH_PATH};
 use crate::unit::lifecycle::{command_list, CommandSet};
 use crate::unit::service::{ServiceType, Stdio};
+use crate::unit::terminal::{StandardInput, Terminal};
 
 /// `Limit*=` names to `setrlimit` resources.
 fn rlimit_resource(name: &str) -> Option<i32> {
@@ -25,9 +27,15 @@ fn rlimit_resource(name: &str) -> Option<i32> {
 
 /// Where a standard stream goes; `journal` is systemd's stream to the journal, with the
 /// unit's identifier and level (`journal+console` also asks the journal for the console).
-fn output(stdio: &Stdio, journal: &StreamHeader) -> Output {
+/// With a terminal on standard input, `inherit` and `tty` are that terminal; without,
+/// `tty` is `TTYPath=` and `inherit` the console.
+fn output(stdio: &Stdio, journal: &StreamHeader, terminal: &Terminal) -> Output {
     match stdio {
         Stdio::Null => Output::Null,
+        Stdio::Tty | Stdio::Inherit if terminal.is_input() => Output::Stdin,
+        Stdio::Tty if terminal.path != "/dev/console" => {
+            Output::Terminal(PathBuf::from(&terminal.path))
+        }
         Stdio::Tty | Stdio::Inherit | Stdio::KmsgConsole => Output::Console,
         Stdio::Kmsg => Output::Append("/dev/kmsg".into()),
         Stdio::File(p) | Stdio::Append(p) => Output::Append(p.into()),
@@ -38,6 +46,22 @@ fn output(stdio: &Stdio, journal: &StreamHeader) -> Output {
             ..journal.clone()
         }),
     }
+}
+
+/// `StandardInput=tty*`: the terminal the command takes.
+fn terminal(t: &Terminal) -> Option<TerminalSpawn> {
+    let mode = match t.input {
+        StandardInput::Null => return None,
+        StandardInput::Tty => TerminalMode::Wait,
+        StandardInput::TtyForce => TerminalMode::Force,
+        StandardInput::TtyFail => TerminalMode::Fail,
+    };
+    Some(TerminalSpawn {
+        path: PathBuf::from(&t.path),
+        mode,
+        reset: t.reset,
+        vhangup: t.vhangup,
+    })
 }
 
 /// The program of `cmd`: as written when absolute, else the first of the fixed search path
@@ -208,8 +232,9 @@ pub(super) fn command_spawn(
         working_directory,
         working_directory_missing_ok,
         cgroup: Some(cgroup.to_path_buf()),
-        stdout: output(&svc.standard_output, &journal),
-        stderr: output(svc.stderr(), &journal),
+        stdin: terminal(&svc.terminal),
+        stdout: output(svc.stdout(), &journal, &svc.terminal),
+        stderr: output(svc.stderr(), &journal, &svc.terminal),
         umask: svc.umask,
         nice: svc.nice,
         oom_score_adjust: svc.oom_score_adjust,

@@ -43,8 +43,6 @@ pub struct Machine<'a> {
     pub options: BootOptions,
     pub state: StateBacking,
     pub machine_id: Option<String>,
-    /// The debug shell's PID, so that shutdown can hang it up.
-    pub shell: Option<u32>,
     /// Set before the shutdown jobs run.
     pub action: PowerAction,
     /// The machine-id was made this boot (`ConditionFirstBoot=`).
@@ -65,7 +63,6 @@ impl<'a> Machine<'a> {
             options,
             state: StateBacking::None,
             machine_id: None,
-            shell: None,
             action: PowerAction::PowerOff,
             first_boot: false,
             waiting: None,

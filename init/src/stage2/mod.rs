@@ -13,8 +13,8 @@
 //! socket with a timeout for the next timer: SIGCHLD reaps every exited child (orphans
 //! are reparented to PID 1) and hands unit processes to the manager; the shutdown signals
 //! of sysvinit/busybox and systemd stop every unit in reverse order, then run the
-//! shutdown jobs ([`shutdown::SHUTDOWN`]); in the debug variant the root shell on the
-//! serial console is started again when it exits. The control socket
+//! shutdown jobs ([`shutdown::SHUTDOWN`]). With `berth.debug`, the root shell on the
+//! serial console is a unit like any other ([`units`] enables it). The control socket
 //! ([`crate::control`], what `systemctl` talks to) is polled in the same loop.
 
 pub mod cgroup_watch;
@@ -59,23 +59,6 @@ struct Sockets {
     notify: Option<NotifySocket>,
     control: Option<ControlSocket>,
 }
-
-/// The debug variant's shell and the terminal it runs on.
-pub const SHELL: &str = berth_layout::paths::DEBUG_SHELL;
-pub const SHELL_TTY: &str = "/dev/ttyS0";
-const SHELL_ENV: [(&str, &str); 5] = [
-    ("HOME", "/root"),
-    (
-        "PATH",
-        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    ),
-    ("TERM", "linux"),
-    ("SHELL", "/bin/sh"),
-    ("USER", "root"),
-];
-/// A shell that lived shorter than this is started again only after a pause.
-const SHELL_MIN_LIFE: Duration = Duration::from_secs(2);
-const SHELL_MAX_PAUSE: Duration = Duration::from_secs(60);
 
 /// What a signal to PID 1 asks for: busybox init's SIGTERM (reboot), SIGUSR1 (halt),
 /// SIGUSR2 (power off); SIGINT is Ctrl-Alt-Del (reboot, as systemd's ctrl-alt-del.target);
@@ -208,57 +191,10 @@ fn shutdown(machine: &mut Machine, reason: &str) {
     engine::run(machine, &shutdown::SHUTDOWN);
 }
 
-/// The debug shell's life.
-struct Shell {
-    pid: Option<u32>,
-    started: Duration,
-    next_start: Option<Duration>,
-    pause: Duration,
-}
-
-impl Shell {
-    fn start(&mut self, m: &mut Machine) {
-        self.next_start = None;
-        self.started = m.sys.now();
-        match m
-            .sys
-            .spawn_on_tty(Path::new(SHELL), &["sh"], Path::new(SHELL_TTY), &SHELL_ENV)
-        {
-            Ok(pid) => self.pid = Some(pid),
-            Err(e) => {
-                m.log(&format!(
-                    "berth: FAILED debug shell: cannot start {SHELL} sh on {SHELL_TTY}: {e}"
-                ));
-                self.schedule(m);
-            }
-        }
-        m.shell = self.pid;
-    }
-
-    /// Plans the next start: at once after a shell that lived, later after one that died
-    /// young (doubling up to [`SHELL_MAX_PAUSE`]).
-    fn schedule(&mut self, m: &Machine) {
-        self.pid = None;
-        let now = m.sys.now();
-        if now.saturating_sub(self.started) >= SHELL_MIN_LIFE {
-            self.pause = Duration::ZERO;
-        } else {
-            self.pause = (self.pause * 2).clamp(Duration::from_secs(1), SHELL_MAX_PAUSE);
-        }
-        self.next_start = Some(now + self.pause);
-    }
-}
-
 fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, started: Duration) {
     let mut sockets = Sockets {
         notify: None,
         control: None,
-    };
-    let mut shell = Shell {
-        pid: None,
-        started: Duration::ZERO,
-        next_start: None,
-        pause: Duration::ZERO,
     };
     let mut ready_said = false;
     // Early boot's steps run one per turn of the loop; the unit files are loaded once
@@ -298,7 +234,6 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
         if units_started && !early_said && early::reached(manager) {
             early_said = true;
             say_early_done(m, manager, started);
-            shell.next_start = m.options.debug_shell.then(|| m.sys.now());
         }
         guarded(m, "cgroup watch", || watches.update(m.sys, manager));
         manager.fire_timers();
@@ -314,7 +249,6 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
                     m.log("berth: FAILED shutdown: units still stopping, going on");
                 }
                 m.action = *action;
-                m.shell = shell.pid;
                 let why = why.clone();
                 // The sockets' open descriptors would keep /run busy at unmount.
                 drop(sockets.notify.take());
@@ -322,14 +256,8 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
                 shutdown(m, &why);
                 return;
             }
-        } else if let Some(at) = shell.next_start {
-            if m.sys.now() >= at {
-                shell.start(m);
-                continue;
-            }
         }
         let next = [
-            shell.next_start.filter(|_| stopping.is_none()),
             manager.next_deadline(),
             early::deadline(m),
             stopping.as_ref().map(|s| s.2),
@@ -405,16 +333,7 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
             let signo = info.ssi_signo as i32;
             if signo == nix::libc::SIGCHLD {
                 for (pid, how) in m.sys.reap().exited {
-                    if shell.pid == Some(pid) {
-                        if stopping.is_none() {
-                            m.log(&format!(
-                                "berth: debug shell exited ({how}), starting it again"
-                            ));
-                            shell.schedule(m);
-                        } else {
-                            shell.pid = None;
-                        }
-                    } else if early::child_exited(m, manager, pid, &how) {
+                    if early::child_exited(m, manager, pid, &how) {
                         steps.extend(manager.take_due_builtins());
                     } else if let Some(exit) = parse_exit(&how) {
                         guarded(m, "child exit", || manager.child_exited(pid, exit));

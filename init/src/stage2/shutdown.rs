@@ -1,6 +1,6 @@
 //! Orderly shutdown: the engine's second job list, the reverse of early boot. Each phase
-//! prints `berth: shutdown <phase>`: stop (SIGTERM and SIGCONT to every process, SIGHUP
-//! to the debug shell, then wait up to [`STOP_TIMEOUT`]), kill (SIGKILL to what is left),
+//! prints `berth: shutdown <phase>`: stop (SIGTERM and SIGCONT to every process, then
+//! wait up to [`STOP_TIMEOUT`]), kill (SIGKILL to what is left),
 //! sync, unmount (everything but `/` and the kernel's API filesystems, innermost first;
 //! what cannot be unmounted is remounted read-only, so STATE's journal is clean and the
 //! next boot needs no ext4 recovery), then power off, reboot or halt.
@@ -58,10 +58,6 @@ fn stop(m: &mut Machine) -> JobResult {
     m.log("berth: shutdown stop: SIGTERM to every process");
     let _ = m.sys.kill(-1, nix::libc::SIGTERM);
     let _ = m.sys.kill(-1, nix::libc::SIGCONT);
-    if let Some(shell) = m.shell.take() {
-        // An interactive shell ignores SIGTERM; a hang-up ends it.
-        let _ = m.sys.kill(shell as i32, nix::libc::SIGHUP);
-    }
     wait_for_children(m, STOP_TIMEOUT);
     Ok(())
 }

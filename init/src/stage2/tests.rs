@@ -301,7 +301,6 @@ fn shutdown_phases_in_order_with_state_left_clean() {
     );
     f.busy.borrow_mut().insert("/mnt/stateful_partition".into());
     let mut m = Machine::new(&f, BootOptions::default());
-    m.shell = Some(100);
     m.action = PowerAction::Reboot;
     let failed = engine::run(&mut m, &shutdown::SHUTDOWN);
     assert_eq!(failed, 0, "{:#?}", f.logs());
@@ -312,7 +311,6 @@ fn shutdown_phases_in_order_with_state_left_clean() {
         [
             Call::Kill(-1, term),
             Call::Kill(-1, nix::libc::SIGCONT),
-            Call::Kill(100, nix::libc::SIGHUP),
             Call::Sync,
             Call::Unmount("/var".into()),
             Call::Unmount("/mnt/stateful_partition".into()),

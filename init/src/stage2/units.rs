@@ -12,6 +12,11 @@ use crate::manager::{MachineFacts, Manager};
 use crate::unit::load::Loader;
 use crate::unit::name::UnitName;
 use crate::unit::specifier::Host;
+use berth_layout::paths::DEBUG_SHELL_UNIT;
+
+/// Where runtime links and units go, and where the image's units are.
+const RUNTIME_UNITS: &str = "/run/systemd/system";
+const VENDOR_UNITS: &str = "/usr/lib/systemd/system";
 
 /// The unit booted into.
 pub const DEFAULT_TARGET: &str = "default.target";
@@ -44,6 +49,35 @@ fn os_release(text: &str, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `berth.debug`: the root shell's unit is enabled for this boot, as
+/// systemd-debug-generator does for `systemd.debug_shell` (a `sysinit.target.wants/` link
+/// under `/run`, so `systemctl is-enabled` says `enabled-runtime`). The unit ships in every
+/// variant; only the debug variant has its shell (`ConditionPathExists=`).
+fn enable_debug_shell(m: &Machine) {
+    let wants = Path::new(RUNTIME_UNITS).join("sysinit.target.wants");
+    let link = wants.join(DEBUG_SHELL_UNIT);
+    let made = ["/run/systemd", RUNTIME_UNITS]
+        .iter()
+        .map(Path::new)
+        .chain([wants.as_path()])
+        .try_for_each(|dir| m.sys.mkdir_mode(dir, 0o755))
+        .and_then(|()| {
+            match m
+                .sys
+                .symlink(&Path::new(VENDOR_UNITS).join(DEBUG_SHELL_UNIT), &link)
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            }
+        });
+    if let Err(e) = made {
+        m.log(&format!(
+            "berth: FAILED {DEBUG_SHELL_UNIT}: cannot enable it for berth.debug at {}: {e}",
+            link.display()
+        ));
+    }
+}
+
 /// The manager for this machine, before early boot: it knows no unit files yet.
 pub fn manager<'a>(m: &Machine<'a>) -> Manager<'a> {
     let facts = MachineFacts {
@@ -65,6 +99,9 @@ pub fn manager<'a>(m: &Machine<'a>) -> Manager<'a> {
 /// After early boot: what it settled (machine-id, host name, first boot) is given to the
 /// manager, and `default.target`'s transaction is started.
 pub fn start_default(m: &Machine, manager: &mut Manager) {
+    if m.options.debug_shell {
+        enable_debug_shell(m);
+    }
     let os = read(m, "/etc/os-release");
     let host = Host {
         hostname: read(m, "/proc/sys/kernel/hostname"),

@@ -26,6 +26,7 @@ pub enum Step {
     Limits = 205,
     OomAdjust = 206,
     SignalMask = 207,
+    Stdin = 208,
     Stdout = 209,
     Group = 216,
     User = 217,
@@ -37,13 +38,14 @@ pub enum Step {
     NoNewPrivileges = 227,
 }
 
-const STEPS: [Step; 15] = [
+const STEPS: [Step; 16] = [
     Step::Chdir,
     Step::Nice,
     Step::Exec,
     Step::Limits,
     Step::OomAdjust,
     Step::SignalMask,
+    Step::Stdin,
     Step::Stdout,
     Step::Group,
     Step::User,
@@ -274,6 +276,14 @@ pub fn describe(spec: &CommandSpawn, f: &ChildFailure) -> String {
         Step::Cgroup => match &spec.cgroup {
             Some(dir) => format!("cgroup {}: join", dir.display()),
             None => "cgroup: join".into(),
+        },
+        Step::Stdin => match &spec.stdin {
+            Some(t) => format!(
+                "TTYPath={}: {}",
+                t.path.display(),
+                super::terminal::TerminalStep::describe(f.index)
+            ),
+            None => "StandardInput=".into(),
         },
         Step::Stdout => "StandardOutput=journal: connect".into(),
         Step::Stderr => "StandardError=journal: connect".into(),

@@ -15,6 +15,7 @@ fn spec() -> CommandSpawn {
         working_directory: "/srv/work".into(),
         working_directory_missing_ok: false,
         cgroup: Some("/sys/fs/cgroup/system.slice/x.service".into()),
+        stdin: None,
         stdout: Output::Null,
         stderr: Output::Null,
         umask: 0o022,

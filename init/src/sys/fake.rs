@@ -40,7 +40,6 @@ pub enum Call {
     Unmount(PathBuf),
     ResizePartition(PathBuf, u32, u64, u64),
     ResizeExt4(PathBuf, u64),
-    Spawn(PathBuf, Vec<String>, PathBuf),
     /// A helper run to its end: program, arguments, time limit.
     Run(PathBuf, Vec<String>, Duration),
     Kill(i32, i32),
@@ -405,18 +404,6 @@ impl Syscalls for Fake {
     fn resize_ext4(&self, mount_point: &Path, blocks: u64) -> io::Result<()> {
         self.record(Call::ResizeExt4(mount_point.to_path_buf(), blocks));
         Ok(())
-    }
-
-    fn spawn_on_tty(
-        &self,
-        program: &Path,
-        args: &[&str],
-        tty: &Path,
-        _env: &[(&str, &str)],
-    ) -> io::Result<u32> {
-        let args = args.iter().map(|a| (*a).to_owned()).collect();
-        self.record(Call::Spawn(program.to_path_buf(), args, tty.to_path_buf()));
-        Ok(100)
     }
 
     fn start_helper(

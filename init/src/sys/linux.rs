@@ -280,16 +280,6 @@ impl Syscalls for Linux {
         blk::resize_ext4(mount_point, blocks)
     }
 
-    fn spawn_on_tty(
-        &self,
-        program: &Path,
-        args: &[&str],
-        tty: &Path,
-        env: &[(&str, &str)],
-    ) -> io::Result<u32> {
-        spawn::spawn_on_tty(program, args, tty, env)
-    }
-
     fn start_helper(
         &self,
         program: &Path,

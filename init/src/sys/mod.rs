@@ -23,6 +23,7 @@ pub mod sandbox;
 pub mod service_spawn;
 mod spawn;
 mod switch_root;
+pub mod terminal;
 
 use std::fmt;
 use std::fs::File;
@@ -205,15 +206,6 @@ pub trait Syscalls {
     /// Grows the mounted ext4 at `mount_point` to `blocks` blocks.
     fn resize_ext4(&self, mount_point: &Path, blocks: u64) -> io::Result<()>;
 
-    /// Starts `program args` on the terminal `tty` in a new session (controlling terminal,
-    /// empty signal mask, default dispositions); returns its PID.
-    fn spawn_on_tty(
-        &self,
-        program: &Path,
-        args: &[&str],
-        tty: &Path,
-        env: &[(&str, &str)],
-    ) -> io::Result<u32>;
     /// Starts helper `program args` without waiting: no terminal, standard output and
     /// error to the file `output` (created or truncated), a fixed `PATH`, its own session
     /// (so that killing its process group kills its children too). Returns its PID, reaped

@@ -27,6 +27,7 @@ use super::child_report::{self, at, ChildFailure, ChildReport, ReportPipe, Step,
 use super::exec_env::PreparedExec;
 use super::journal_stream::{PreparedStream, StreamHeader, JOURNAL_STDOUT_SOCKET};
 use super::sandbox::Sandbox;
+use super::terminal::{PreparedTerminal, TerminalSpawn};
 
 /// Where a standard stream of a unit's process goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,10 @@ pub enum Output {
     Null,
     /// `/dev/console` (StandardOutput=tty or +console).
     Console,
+    /// A terminal, written to (StandardOutput=tty with standard input not a terminal).
+    Terminal(PathBuf),
+    /// Standard input's terminal (`inherit` or `tty` with StandardInput=tty).
+    Stdin,
     /// A file, appended to (created 0644 if missing).
     Append(PathBuf),
     /// A file, truncated first.
@@ -57,6 +62,8 @@ pub struct CommandSpawn {
     /// The unit's cgroup folder (`/sys/fs/cgroup/system.slice/foo.service`), joined
     /// before `exec`.
     pub cgroup: Option<PathBuf>,
+    /// The terminal on standard input (`StandardInput=tty*`); `/dev/null` without.
+    pub stdin: Option<TerminalSpawn>,
     pub stdout: Output,
     pub stderr: Output,
     pub umask: u32,
@@ -85,6 +92,14 @@ fn open_output(out: &Output) -> io::Result<Stdio> {
                 .custom_flags(nix::libc::O_NOCTTY)
                 .open("/dev/console")?,
         ),
+        Output::Terminal(p) => Stdio::from(
+            OpenOptions::new()
+                .write(true)
+                .custom_flags(nix::libc::O_NOCTTY)
+                .open(p)?,
+        ),
+        // Replaced in the child, by the terminal it takes.
+        Output::Stdin => Stdio::null(),
         Output::Append(p) => Stdio::from(
             OpenOptions::new()
                 .create(true)
@@ -215,6 +230,14 @@ fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildReport>> {
     let stderr = open_output(&spec.stderr)
         .map_err(|e| io::Error::new(e.kind(), format!("standard error: {e}")))?;
     let journal = journal_streams(spec)?;
+    let terminal = match &spec.stdin {
+        Some(t) => Some(PreparedTerminal::new(
+            t,
+            spec.stdout == Output::Stdin,
+            spec.stderr == Output::Stdin,
+        )?),
+        None => None,
+    };
     let groups: Vec<nix::unistd::Gid> = spec
         .credentials
         .as_ref()
@@ -254,6 +277,10 @@ fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildReport>> {
 
     let prepare_child = move || -> Result<(), ChildFailure> {
         at(Step::Setsid, NO_INDEX, nix::unistd::setsid())?;
+        // The new session's controlling terminal, on the standard descriptors std set.
+        if let Some(t) = &terminal {
+            t.attach_in_child()?;
+        }
         if let Some(fd) = procs_fd {
             at(Step::Cgroup, NO_INDEX, write_fd(fd, b"0"))?;
         }

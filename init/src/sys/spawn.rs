@@ -1,9 +1,8 @@
-//! Starting programs from PID 1: the debug variant's root shell as the session leader of
-//! the serial console, and helpers (`e2fsck`, `mke2fs`) in their own session, never waited
-//! for here (PID 1 reaps them; `stage2::helper` holds their time limit). PID 1 blocks every signal (it reads them from a signalfd), and a child inherits
-//! the mask, so the child clears it and restores default dispositions before `exec`: a
-//! shell that cannot be interrupted with Ctrl-C is no shell, and a helper that ignores
-//! SIGTERM is no helper.
+//! Starting early boot's helpers (`e2fsck`, `mke2fs`) from PID 1, in their own session,
+//! never waited for here (PID 1 reaps them; `stage2::helper` holds their time limit).
+//! PID 1 blocks every signal (it reads them from a signalfd), and a child inherits the
+//! mask, so the child clears it and restores default dispositions before `exec`: a helper
+//! that ignores SIGTERM is no helper. (Units' commands start in [`super::service_spawn`].)
 
 use std::fs::OpenOptions;
 use std::io;
@@ -18,49 +17,6 @@ use nix::unistd::Pid;
 
 /// The environment of helpers: nothing of PID 1's.
 const HELPER_ENV: [(&str, &str); 2] = [("PATH", "/usr/sbin:/usr/bin"), ("LANG", "C")];
-
-/// Spawns `program args` with `tty` as its standard streams and controlling terminal, in a
-/// new session, with an empty signal mask and default signal dispositions; returns its PID.
-pub fn spawn_on_tty(
-    program: &Path,
-    args: &[&str],
-    tty: &Path,
-    env: &[(&str, &str)],
-) -> io::Result<u32> {
-    // O_NOCTTY: the terminal must become the child's, never PID 1's.
-    let terminal = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(nix::libc::O_NOCTTY)
-        .open(tty)?;
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .current_dir("/")
-        .stdin(Stdio::from(terminal.try_clone()?))
-        .stdout(Stdio::from(terminal.try_clone()?))
-        .stderr(Stdio::from(terminal));
-    // SAFETY: PID 1 is single-threaded, so the forked child holds no lock another thread
-    // could own; `child_setup` only makes async-signal-safe system calls and allocates
-    // nothing.
-    unsafe { command.pre_exec(child_setup) };
-    let child = command.spawn()?;
-    // PID 1 reaps every child itself (waitpid(-1)); dropping `Child` neither waits nor kills.
-    Ok(child.id())
-}
-
-/// Runs in the child between `fork` and `exec`.
-fn child_setup() -> io::Result<()> {
-    nix::unistd::setsid()?;
-    // SAFETY: descriptor 0 is the terminal; TIOCSCTTY takes an int by value.
-    let rc = unsafe { nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 1) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    reset_signals()
-}
 
 /// Runs in a helper between `fork` and `exec`: its own session (so that a time-out kills
 /// its children too), default signals.
@@ -102,8 +58,8 @@ pub fn start_helper(program: &Path, args: &[&str], output: &Path) -> io::Result<
         .stdin(Stdio::null())
         .stdout(Stdio::from(file.try_clone()?))
         .stderr(Stdio::from(file));
-    // SAFETY: as in `spawn_on_tty`: PID 1 is single-threaded and `helper_setup` only makes
-    // async-signal-safe system calls.
+    // SAFETY: PID 1 is single-threaded, so the forked child holds no lock another thread
+    // could own; `helper_setup` only makes async-signal-safe system calls.
     unsafe { command.pre_exec(helper_setup) };
     let child = command.spawn()?;
     // Dropping `Child` neither waits nor kills: PID 1 reaps it (waitpid(-1)).

@@ -29,6 +29,7 @@ pub mod setting_names;
 pub mod show_settings;
 pub mod specifier;
 pub mod syntax;
+pub mod terminal;
 pub mod transaction;
 pub mod values;
 pub mod words;

@@ -218,7 +218,7 @@ fn keys_berth_parses_but_does_not_apply_are_named_with_file_and_line() {
         &[(
             "/etc/systemd/system/b.service",
             "[Unit]\nStopWhenUnneeded=yes\nJobTimeoutSec=5\n[Service]\nExecStart=/bin/true\n\
-             AmbientCapabilities=CAP_NET_ADMIN\nStandardInput=tty\nTTYPath=/dev/tty1\n\
+             AmbientCapabilities=CAP_NET_ADMIN\nStandardInput=socket\nTTYVTDisallocate=yes\n\
              TTYPath=/dev/console\nStandardInput=null\nCapabilityBoundingSet=CAP_NOPE\n",
         )],
         "b.service",
@@ -241,19 +241,16 @@ fn keys_berth_parses_but_does_not_apply_are_named_with_file_and_line() {
         3,
         "[Unit] JobTimeoutSec= is not implemented by Berth, ignored",
     );
-    at(
-        7,
-        "StandardInput=tty: terminal input is not implemented by Berth, ignored",
-    );
+    at(7, "StandardInput=socket: unsupported standard input");
     at(
         8,
-        "TTYPath=/dev/tty1: a terminal other than /dev/console is not implemented",
+        "[Service] TTYVTDisallocate= is not implemented by Berth, ignored",
     );
     at(11, "'CAP_NOPE' is not a capability name");
     assert_eq!(
         m.len(),
         5,
-        "AmbientCapabilities=, the console path and null input are what Berth does: {m:#?}"
+        "AmbientCapabilities=, TTYPath= and null input are what Berth does: {m:#?}"
     );
 }
 

@@ -10,6 +10,7 @@ use super::model::{Applied, Ctx};
 use super::name::UnitName;
 use super::setting_names::Named;
 use super::syntax::Assignment;
+use super::terminal::Terminal;
 use super::values::{self, Limit, WorkingDirectory};
 use super::words::{self, Mode};
 
@@ -177,8 +178,12 @@ pub struct Service {
     pub group: Option<String>,
     pub supplementary_groups: Vec<String>,
     pub umask: u32,
-    pub standard_output: Stdio,
+    /// `StandardOutput=`; unset, the journal, or the terminal when it is standard input
+    /// ([`Service::stdout`]).
+    pub standard_output: Option<Stdio>,
     pub standard_error: Option<Stdio>,
+    /// `StandardInput=` and the terminal's settings.
+    pub terminal: Terminal,
     /// `SyslogIdentifier=`: the journal's SYSLOG_IDENTIFIER (default: the program's name).
     pub syslog_identifier: Option<String>,
     /// `SyslogLevel=`: the priority of lines without a `<N>` prefix (default info, 6).
@@ -250,8 +255,9 @@ impl Default for Service {
             group: None,
             supplementary_groups: Vec::new(),
             umask: 0o022,
-            standard_output: Stdio::Journal,
+            standard_output: None,
             standard_error: None,
+            terminal: Terminal::default(),
             syslog_identifier: None,
             syslog_level: 6,
             syslog_level_prefix: true,
@@ -333,11 +339,21 @@ const RLIMITS: [&str; 16] = [
 ];
 
 impl Service {
+    /// StandardOutput=: the journal by default, and `inherit` (the terminal) when standard
+    /// input is a terminal, as systemd's `service_fix_stdio`.
+    pub fn stdout(&self) -> &Stdio {
+        match &self.standard_output {
+            Some(s) => s,
+            None if self.terminal.is_input() => &Stdio::Inherit,
+            None => &Stdio::Journal,
+        }
+    }
+
     /// StandardError= defaults to StandardOutput=.
     pub fn stderr(&self) -> &Stdio {
         self.standard_error
             .as_ref()
-            .unwrap_or(&self.standard_output)
+            .unwrap_or_else(|| self.stdout())
     }
 
     /// NotifyAccess= defaults to `main` for notify services, `none` otherwise.
@@ -478,31 +494,17 @@ impl Service {
                 Ok(m) => self.umask = m,
                 Err(e) => ctx.warn(a, e),
             },
-            // Standard input is always /dev/null.
-            "StandardInput" => match v {
-                "null" => {}
-                "tty" | "tty-force" | "tty-fail" => {
-                    ctx.warn(a, "terminal input is not implemented by Berth")
-                }
-                _ => ctx.warn(a, "unsupported standard input"),
-            },
+            "StandardInput" | "TTYPath" | "TTYReset" | "TTYVHangup" => {
+                self.terminal.apply(ctx, a);
+            }
             "StandardOutput" => {
                 if let Some(s) = stdio(ctx, a) {
-                    self.standard_output = s;
+                    self.standard_output = Some(s);
                 }
             }
             "StandardError" => {
                 if let Some(s) = stdio(ctx, a) {
                     self.standard_error = Some(s);
-                }
-            }
-            // `tty` output goes to the console, TTYPath='s default.
-            "TTYPath" => {
-                if !matches!(v, "" | "/dev/console") {
-                    ctx.warn(
-                        a,
-                        "a terminal other than /dev/console is not implemented by Berth",
-                    );
                 }
             }
             "SyslogIdentifier" => self.syslog_identifier = ctx.expand(a).filter(|p| !p.is_empty()),
