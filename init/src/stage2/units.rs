@@ -129,6 +129,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn berth_debug_enables_the_shells_unit_for_the_boot_only() {
+        use crate::sys::fake::{Call, Fake};
+        use berth_layout::cmdline::BootOptions;
+        let f = Fake::new();
+        let m = Machine::new(&f, BootOptions::parse_lenient("berth.debug").0);
+        enable_debug_shell(&m);
+        let link = Path::new("/run/systemd/system/sysinit.target.wants/berth-debug-shell.service");
+        assert!(f.calls().contains(&Call::Symlink(
+            "/usr/lib/systemd/system/berth-debug-shell.service".into(),
+            link.into()
+        )));
+        // Twice (a restarted PID 1 never happens, but the link may be there): no error.
+        enable_debug_shell(&m);
+        assert!(
+            !f.logs().iter().any(|l| l.contains("FAILED")),
+            "{:?}",
+            f.logs()
+        );
+    }
+
+    #[test]
     fn clouds_by_vendor() {
         assert_eq!(virtualization("QEMU\n"), Some("qemu"));
         assert_eq!(virtualization("Google"), Some("google"));
