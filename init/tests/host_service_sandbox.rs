@@ -38,25 +38,14 @@ fn options_of<'m>(table: &'m [(String, String)], point: &str) -> Vec<&'m str> {
 /// `sh -c script`, its output in `dir/report`, its errors in `dir/stderr`.
 fn shell(script: &str, dir: &Path) -> CommandSpawn {
     CommandSpawn {
-        unit: "sandbox.service".into(),
-        program: "/bin/sh".into(),
-        argv: vec!["sh".into(), "-c".into(), script.into()],
         env: vec![("PATH".into(), "/usr/bin:/bin:/usr/sbin:/sbin".into())],
-        working_directory: "/".into(),
-        working_directory_missing_ok: false,
-        cgroup: None,
-        stdin: None,
         stdout: Output::Truncate(dir.join("report")),
         stderr: Output::Append(dir.join("stderr")),
-        umask: 0o022,
-        nice: None,
-        oom_score_adjust: None,
-        rlimits: Vec::new(),
-        credentials: None,
-        no_new_privileges: false,
-        watchdog_pid: false,
-        ambient_capabilities: 0,
-        sandbox: None,
+        ..CommandSpawn::new(
+            "sandbox.service",
+            Path::new("/bin/sh"),
+            vec!["sh".into(), "-c".into(), script.into()],
+        )
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::io::Read;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use berth_init::sys::service_spawn::{self, CommandSpawn, Output, SpawnError};
 use berth_init::sys::terminal::{TerminalMode, TerminalSpawn};
@@ -16,13 +16,7 @@ use nix::unistd::Pid;
 /// `sh -c script` on the terminal `path`.
 fn on_terminal(script: &str, path: PathBuf, mode: TerminalMode, vhangup: bool) -> CommandSpawn {
     CommandSpawn {
-        unit: "shell.service".into(),
-        program: "/bin/sh".into(),
-        argv: vec!["sh".into(), "-c".into(), script.into()],
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-        working_directory: "/".into(),
-        working_directory_missing_ok: false,
-        cgroup: None,
         stdin: Some(TerminalSpawn {
             path,
             mode,
@@ -31,15 +25,11 @@ fn on_terminal(script: &str, path: PathBuf, mode: TerminalMode, vhangup: bool) -
         }),
         stdout: Output::Stdin,
         stderr: Output::Stdin,
-        umask: 0o022,
-        nice: None,
-        oom_score_adjust: None,
-        rlimits: Vec::new(),
-        credentials: None,
-        no_new_privileges: false,
-        watchdog_pid: false,
-        ambient_capabilities: 0,
-        sandbox: None,
+        ..CommandSpawn::new(
+            "shell.service",
+            Path::new("/bin/sh"),
+            vec!["sh".into(), "-c".into(), script.into()],
+        )
     }
 }
 

@@ -1,31 +1,18 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
 
 use super::*;
 use crate::sys::sandbox::{MountOp, Sandbox};
-use crate::sys::service_spawn::{Output, SpawnError};
+use crate::sys::service_spawn::SpawnError;
 
 fn spec() -> CommandSpawn {
     CommandSpawn {
-        unit: "x.service".into(),
-        program: "/bin/sh".into(),
-        argv: vec!["sh".into()],
-        env: Vec::new(),
         working_directory: "/srv/work".into(),
-        working_directory_missing_ok: false,
         cgroup: Some("/sys/fs/cgroup/system.slice/x.service".into()),
-        stdin: None,
-        stdout: Output::Null,
-        stderr: Output::Null,
-        umask: 0o022,
         nice: Some(5),
-        oom_score_adjust: None,
         rlimits: vec![(nix::libc::RLIMIT_NOFILE as i32, Some(1), Some(2))],
         credentials: Some((1000, 100, Vec::new())),
-        no_new_privileges: false,
-        watchdog_pid: false,
-        ambient_capabilities: 0,
         sandbox: Some(Sandbox {
             mounts: vec![
                 MountOp::Bind {
@@ -44,6 +31,7 @@ fn spec() -> CommandSpawn {
                 (PathBuf::from("/srv/a"), "ReadWritePaths=/srv/a".into()),
             ],
         }),
+        ..CommandSpawn::new("x.service", Path::new("/bin/sh"), vec!["sh".into()])
     }
 }
 

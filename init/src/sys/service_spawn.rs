@@ -83,6 +83,35 @@ pub struct CommandSpawn {
     pub sandbox: Option<Sandbox>,
 }
 
+impl CommandSpawn {
+    /// `argv` of `program` for `unit`, with nothing else asked for: no terminal, output to
+    /// `/dev/null`, as root in `/`, umask 022, no cgroup, limits or sandbox. Callers set
+    /// the fields they need (PID 1 sets them all, from the unit).
+    pub fn new(unit: &str, program: &Path, argv: Vec<String>) -> CommandSpawn {
+        CommandSpawn {
+            unit: unit.to_owned(),
+            program: program.to_path_buf(),
+            argv,
+            env: Vec::new(),
+            working_directory: PathBuf::from("/"),
+            working_directory_missing_ok: false,
+            cgroup: None,
+            stdin: None,
+            stdout: Output::Null,
+            stderr: Output::Null,
+            umask: 0o022,
+            nice: None,
+            oom_score_adjust: None,
+            rlimits: Vec::new(),
+            credentials: None,
+            no_new_privileges: false,
+            watchdog_pid: false,
+            ambient_capabilities: 0,
+            sandbox: None,
+        }
+    }
+}
+
 fn open_output(out: &Output) -> io::Result<Stdio> {
     Ok(match out {
         Output::Null => Stdio::null(),
