@@ -54,6 +54,9 @@ pub const TMPFS_MOUNTS: [(&str, MountFlags, &str); 3] = [
 /// delegated subtree (the runtime, the kubelet) can use them.
 pub const CGROUP_CONTROLLERS: [&str; 6] = ["cpuset", "cpu", "io", "memory", "hugetlb", "pids"];
 
+/// PID 1's cgroup below the root, systemd's name for it.
+pub const INIT_SCOPE: &str = "init.scope";
+
 /// One line of `/proc/self/mountinfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountEntry {
@@ -188,6 +191,9 @@ pub fn api(m: &mut Machine) -> JobResult {
     if let Err(e) = enable_controllers(m) {
         failures.push(e.to_string());
     }
+    if let Err(e) = enter_init_scope(m) {
+        failures.push(e);
+    }
     match failures.is_empty() {
         true => Ok(()),
         false => Err(failures.join("; ").into()),
@@ -234,6 +240,21 @@ fn enable_controllers(m: &Machine) -> Result<(), String> {
             refused.join(", ")
         )),
     }
+}
+
+/// PID 1's own cgroup, `/init.scope`, as systemd's. Made here, in the first step, on
+/// purpose: the first memory cgroup below the root turns on the kernel's
+/// `memcg_kmem_enabled` static key, which rewrites the code of every page free in place;
+/// under QEMU's TCG, vCPUs freeing pages while it is rewritten were seen to spin there
+/// forever (both stuck in `free_pcp_prepare` with RCU stalls, the boot never done). Here
+/// nothing of Berth's runs beside PID 1; later, the first unit's cgroup would be made
+/// while the forked steps run on both CPUs.
+fn enter_init_scope(m: &Machine) -> Result<(), String> {
+    let scope = Path::new("/sys/fs/cgroup").join(INIT_SCOPE);
+    m.sys
+        .mkdir_mode(&scope, 0o755)
+        .and_then(|()| m.sys.write_file(&scope.join("cgroup.procs"), b"0"))
+        .map_err(|e| format!("cannot enter {}: {e}", scope.display()))
 }
 
 /// `/etc`: an overlay of the root's `/etc` with a tmpfs upper layer (on `/run`), so it is

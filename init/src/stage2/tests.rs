@@ -186,6 +186,14 @@ fn early_boot_mounts_the_design_table_in_order() {
         .filter(|c| matches!(c, Call::Write(p, _) if p.ends_with("cgroup.subtree_control")))
         .count();
     assert_eq!(subtree, 5);
+    // PID 1 enters /init.scope right after the controllers are enabled, in the first step.
+    let enable = calls
+        .iter()
+        .rposition(|c| matches!(c, Call::Write(p, _) if p.ends_with("cgroup.subtree_control")));
+    let enter = calls.iter().position(|c| {
+        c == &Call::Write("/sys/fs/cgroup/init.scope/cgroup.procs".into(), "0".into())
+    });
+    assert!(enable.unwrap() < enter.unwrap() && enter.unwrap() < etc.unwrap());
     assert!(calls.contains(&Call::Write(
         "/proc/sys/net/ipv4/ip_forward".into(),
         "1".into()
