@@ -16,9 +16,12 @@ use berth_init::control::{Reply, Request};
 
 mod deps;
 mod files;
+mod power;
 mod preset;
 mod status;
 mod terminal;
+
+pub use power::power_command;
 
 pub use status::utc;
 

@@ -1,6 +1,6 @@
 //! `systemctl`: talks to Berth's PID 1 over its control socket; see
 //! [`berth_systemctl`]. Called as `systemd-analyze` (the image links that name here), it
-//! is [`berth_analyze`].
+//! is [`berth_analyze`]; called as `reboot`, `poweroff` or `halt`, it asks for that.
 
 use std::io::Write;
 use std::path::Path;
@@ -28,6 +28,15 @@ fn main() -> ExitCode {
     if name == "systemd-analyze" {
         return analyze(&argv, socket);
     }
+    // `reboot`, `poweroff`, `halt`: the image links these names here, as systemd-sysv does.
+    let argv = match systemctl::power_command(&name, &argv) {
+        Some(Ok(verb)) => vec![verb.to_owned()],
+        Some(Err(e)) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::from(1);
+        }
+        None => argv,
+    };
     if argv.iter().any(|a| a == "--version") {
         println!("systemctl (berth-init {})", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
