@@ -1,9 +1,10 @@
 //! A unit's terminal, taken by its child between `fork` and `execve` (systemd.exec(5)
 //! `StandardInput=tty*`, `TTYPath=`, `TTYReset=`, `TTYVHangup=`), as systemd's
 //! `acquire_terminal`: open it without making it PID 1's, hang up its earlier users if
-//! asked (then even `tty-fail` gets it, as on systemd), make it the controlling terminal of the child's new session (waiting for it,
-//! taking it, or failing when another session has it), reset its line settings if asked,
-//! and put it on standard input (and on standard output and error where they inherit it).
+//! asked (then even `tty-fail` gets it, as on systemd), make it the controlling terminal
+//! of the child's new session (waiting for it, taking it, or failing when another session
+//! has it), reset its line settings if asked, and put it on standard input (and on
+//! standard output and error where they inherit it).
 //!
 //! Everything here runs in the forked child: only async-signal-safe calls on values
 //! prepared before the fork ([`PreparedTerminal::new`]); no allocation.
@@ -49,8 +50,10 @@ impl TerminalStep {
     /// What the step does, for the error message.
     pub fn describe(index: u32) -> &'static str {
         match index {
-            0 => "open",
-            1 => "make it the controlling terminal (TIOCSCTTY)",
+            i if i == TerminalStep::Open as u32 => "open",
+            i if i == TerminalStep::Control as u32 => {
+                "make it the controlling terminal (TIOCSCTTY)"
+            }
             _ => "attach to standard input",
         }
     }
