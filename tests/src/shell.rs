@@ -61,6 +61,16 @@ impl Shell {
         self.vm.run_in_shell(command, COMMAND).unwrap()
     }
 
+    /// PID 1's lines of this boot as the kernel log holds them (`berth: ` records).
+    ///
+    /// PID 1 writes each line to the serial console and to `/dev/kmsg`. On the console a
+    /// kernel line printed from the other CPU can land inside one of PID 1's lines (both
+    /// share the UART, the kernel's own writes bypass the tty's buffer), which tears the
+    /// line for a `contains`; the kernel log keeps every record whole.
+    pub fn berth_log(&mut self) -> String {
+        self.run("busybox dmesg | busybox grep -F 'berth: '")
+    }
+
     /// `poweroff`, then QEMU must end by itself.
     pub fn power_off(mut self) -> String {
         self.vm.send("busybox poweroff\n").unwrap();

@@ -412,14 +412,23 @@ fn state_grows_onto_a_larger_disk() {
     );
 }
 
-/// Asserts that every one of `lines` is in `console`.
-fn assert_lines(console: &str, lines: &[&str]) {
+/// Asserts that every one of `lines` is among PID 1's lines in the kernel log, which keeps
+/// them whole (see [`Shell::berth_log`]); returns that log. A failure prints PID 1's lines
+/// from both the log and the console, not the whole console, so that a CI excerpt shows
+/// what PID 1 said.
+fn assert_lines(sh: &mut Shell, lines: &[&str]) -> String {
+    let log = sh.berth_log();
     for line in lines {
-        assert!(
-            console.contains(line),
-            "no {line:?} on the console:\n{console}"
-        );
+        if !log.contains(line) {
+            let console = sh.vm.console();
+            let on_console: Vec<&str> = console.lines().filter(|l| l.contains("berth")).collect();
+            panic!(
+                "no {line:?} in the kernel log; PID 1 said:\n{log}\nits lines on the console:\n{}",
+                on_console.join("\n")
+            );
+        }
     }
+    log
 }
 
 /// Asserts that STATE is the ext4 on /dev/vda6, writable, at /mnt/stateful_partition.
@@ -472,12 +481,11 @@ fn the_host_name_comes_from_an_smbios_nocloud_seed() {
     let builder = vm_builder("early_boot_nocloud_hostname", disk, true)
         .smbios_serial("ds=nocloud;h=cloudy-node");
     let mut sh = Shell::start(builder);
-    let console = sh.vm.console();
-    assert_lines(
-        &console,
+    let log = assert_lines(
+        &mut sh,
         &["berth: hostname cloudy-node (from SMBIOS nocloud)"],
     );
-    assert!(!console.contains("berth: FAILED"), "{console}");
+    assert!(!log.contains("berth: FAILED"), "{log}");
     assert_eq!(sh.run("busybox hostname").trim(), "cloudy-node");
     assert_eq!(sh.run("busybox cat /etc/hostname").trim(), "cloudy-node");
 }
@@ -496,9 +504,8 @@ fn a_state_the_kernel_refuses_is_repaired_by_e2fsck() {
     // e2fsck -y finds a backup superblock and rewrites the primary from it.
     zero_range(&copy, state.offset(512) + 1024, 1024).unwrap();
     let mut sh = Shell::boot("early_boot_repair", &copy, false);
-    let console = sh.vm.console();
-    assert_lines(
-        &console,
+    let log = assert_lines(
+        &mut sh,
         &[
             "berth: state: cannot mount /dev/vda6 (ext4)",
             "berth: state: e2fsck -p could not repair /dev/vda6 (exit 8",
@@ -507,11 +514,11 @@ fn a_state_the_kernel_refuses_is_repaired_by_e2fsck() {
             "berth: state new: made",
         ],
     );
-    for line in console.lines().filter(|l| l.contains("e2fsck")) {
+    for line in log.lines().filter(|l| l.contains("e2fsck")) {
         eprintln!("{line}");
     }
-    assert!(!console.contains("STATE is a tmpfs"), "{console}");
-    assert!(!console.contains("re-made"), "{console}");
+    assert!(!log.contains("STATE is a tmpfs"), "{log}");
+    assert!(!log.contains("re-made"), "{log}");
     assert_state_on_disk(&mut sh);
     assert_eq!(sh.run("echo kept > /var/repaired && echo ok").trim(), "ok");
     sh.power_off();
@@ -535,9 +542,8 @@ fn a_state_beyond_repair_is_re_made_with_berth_state_reformat() {
     assert!(entry.contains("berth.state=reformat"), "{entry}");
 
     let mut sh = Shell::boot("early_boot_reformat_1", &copy, false);
-    let console = sh.vm.console();
-    assert_lines(
-        &console,
+    let log = assert_lines(
+        &mut sh,
         &[
             "berth: state: cannot mount /dev/vda6 (ext4)",
             "berth: FAILED state repair: e2fsck -y /dev/vda6: exit 8",
@@ -547,13 +553,13 @@ fn a_state_beyond_repair_is_re_made_with_berth_state_reformat() {
             "(new, kept on STATE)",
         ],
     );
-    for line in console
+    for line in log
         .lines()
         .filter(|l| l.contains("e2fsck") || l.contains("re-made"))
     {
         eprintln!("{line}");
     }
-    assert!(!console.contains("STATE is a tmpfs"), "{console}");
+    assert!(!log.contains("STATE is a tmpfs"), "{log}");
     assert_state_on_disk(&mut sh);
     let id = sh.run("busybox cat /etc/machine-id").trim().to_owned();
     let out = sh.run("echo kept > /var/p && echo kept > /home/p && echo ok");
@@ -562,9 +568,10 @@ fn a_state_beyond_repair_is_re_made_with_berth_state_reformat() {
 
     // The next boot (berth.state=reformat still on the command line) keeps it.
     let mut sh = Shell::boot("early_boot_reformat_2", &copy, false);
-    let console = sh.vm.console();
-    assert!(!console.contains("re-made"), "{console}");
-    assert!(!console.contains("e2fsck"), "{console}");
+    let log = sh.berth_log();
+    assert!(log.contains("berth: state mounted /dev/vda6"), "{log}");
+    assert!(!log.contains("re-made"), "{log}");
+    assert!(!log.contains("e2fsck"), "{log}");
     assert_state_on_disk(&mut sh);
     assert_eq!(sh.run("busybox cat /var/p /home/p"), "kept\nkept\n");
     assert_eq!(sh.run("busybox cat /etc/machine-id").trim(), id);
