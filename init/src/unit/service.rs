@@ -449,6 +449,9 @@ impl Service {
     }
 
     fn apply_exec_context(&mut self, ctx: &mut Ctx, a: &Assignment) -> Applied {
+        if self.terminal.apply(ctx, a) {
+            return Applied::Done;
+        }
         let v = a.value.as_str();
         match a.key.as_str() {
             "Environment" => {
@@ -494,9 +497,6 @@ impl Service {
                 Ok(m) => self.umask = m,
                 Err(e) => ctx.warn(a, e),
             },
-            "StandardInput" | "TTYPath" | "TTYReset" | "TTYVHangup" => {
-                self.terminal.apply(ctx, a);
-            }
             "StandardOutput" => {
                 if let Some(s) = stdio(ctx, a) {
                     self.standard_output = Some(s);
