@@ -241,6 +241,7 @@ pub(super) fn command_spawn(
         rlimits,
         credentials,
         no_new_privileges: svc.no_new_privileges,
+        ignore_sigpipe: svc.ignore_sigpipe,
         watchdog_pid: watchdog.is_some(),
         sandbox,
         ambient_capabilities: match cmd.flags.full_privileges {

@@ -6,10 +6,10 @@
 //! async-signal-safe system calls on values prepared before: its own session, the cgroup
 //! (writing `0` to a `cgroup.procs` opened before), umask, nice, resource limits,
 //! `oom_score_adj`, the sandbox, groups and user, the working folder, no_new_privs, default
-//! signals; then it calls `execve` itself with the argv and environment prepared before
-//! ([`super::exec_env`]). A step that fails there is named back to PID 1
-//! ([`super::child_report`]): the error says `ReadWritePaths=/srv/a: bind mount: ...`,
-//! not the program's name.
+//! signals (SIGPIPE ignored unless `IgnoreSIGPIPE=no`, as systemd); then it calls `execve`
+//! itself with the argv and environment prepared before ([`super::exec_env`]). A step that
+//! fails there is named back to PID 1 ([`super::child_report`]): the error says
+//! `ReadWritePaths=/srv/a: bind mount: ...`, not the program's name.
 
 use std::ffi::CString;
 use std::fs::OpenOptions;
@@ -74,6 +74,8 @@ pub struct CommandSpawn {
     /// `(uid, gid, supplementary gids)`; `None` runs as root.
     pub credentials: Option<(u32, u32, Vec<u32>)>,
     pub no_new_privileges: bool,
+    /// `IgnoreSIGPIPE=`: SIGPIPE ignored rather than at its default like every other signal.
+    pub ignore_sigpipe: bool,
     /// Set `$WATCHDOG_PID` to the process's own PID (the main process of a service with a
     /// watchdog).
     pub watchdog_pid: bool,
@@ -105,6 +107,7 @@ impl CommandSpawn {
             rlimits: Vec::new(),
             credentials: None,
             no_new_privileges: false,
+            ignore_sigpipe: false,
             watchdog_pid: false,
             ambient_capabilities: 0,
             sandbox: None,
@@ -300,6 +303,7 @@ fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildReport>> {
     let rlimits = spec.rlimits.clone();
     let credentials = spec.credentials.as_ref().map(|(u, g, _)| (*u, *g));
     let no_new_privs = spec.no_new_privileges;
+    let ignore_sigpipe = spec.ignore_sigpipe;
     let ambient = spec.ambient_capabilities;
     // The strings for `write` are prepared here; the child only calls write(2).
     let procs_fd = cgroup_procs.as_ref().map(|f| f.as_raw_fd());
@@ -410,6 +414,11 @@ fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildReport>> {
                 // SAFETY: SIG_DFL installs no handler code.
                 let _ = unsafe { signal::signal(sig, SigHandler::SigDfl) };
             }
+        }
+        if ignore_sigpipe {
+            // SAFETY: SIG_IGN installs no handler code; an ignored signal stays ignored
+            // across execve(2).
+            let _ = unsafe { signal::signal(Signal::SIGPIPE, SigHandler::SigIgn) };
         }
         Ok(())
     };

@@ -323,3 +323,31 @@ fn stop_failure_mode_abort_timeout_and_restart_force_status_parse_and_bad_values
         crate::unit::service::TimeoutFailureMode::Terminate
     );
 }
+
+#[test]
+fn sigpipe_is_ignored_unless_ignore_sigpipe_says_no() {
+    let ignored = |lines: &str| {
+        let u = load(
+            &[(
+                "/etc/systemd/system/p.service",
+                &format!("[Service]\nExecStart=/bin/p\n{lines}"),
+            )],
+            "p.service",
+        );
+        let warnings = messages(&u);
+        (u.service.expect("service").ignore_sigpipe, warnings)
+    };
+    assert_eq!(ignored(""), (true, vec![]));
+    assert_eq!(ignored("IgnoreSIGPIPE=no\n"), (false, vec![]));
+    assert_eq!(
+        ignored("IgnoreSIGPIPE=no\nIgnoreSIGPIPE=yes\n"),
+        (true, vec![])
+    );
+    let (value, warnings) = ignored("IgnoreSIGPIPE=sometimes\n");
+    assert!(value);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("/etc/systemd/system/p.service:3: IgnoreSIGPIPE=sometimes: "),
+        "{warnings:?}"
+    );
+}

@@ -199,6 +199,9 @@ pub struct Service {
     pub oom_score_adjust: Option<i32>,
     pub nice: Option<i32>,
     pub no_new_privileges: bool,
+    /// `IgnoreSIGPIPE=` (default yes): the commands start with SIGPIPE ignored, so a write
+    /// to a closed pipe or socket fails with EPIPE instead of ending the process.
+    pub ignore_sigpipe: bool,
     pub capability_bounding_set: Option<Vec<String>>,
     pub ambient_capabilities: Vec<String>,
     pub private_tmp: bool,
@@ -269,6 +272,7 @@ impl Default for Service {
             oom_score_adjust: None,
             nice: None,
             no_new_privileges: false,
+            ignore_sigpipe: true,
             capability_bounding_set: None,
             ambient_capabilities: Vec::new(),
             private_tmp: false,
@@ -533,6 +537,7 @@ impl Service {
                 _ => ctx.warn(a, "not a number from -20 to 19"),
             },
             "NoNewPrivileges" => ctx.bool(a, &mut self.no_new_privileges),
+            "IgnoreSIGPIPE" => ctx.bool(a, &mut self.ignore_sigpipe),
             "CapabilityBoundingSet" => capabilities(
                 ctx,
                 a,
