@@ -173,8 +173,28 @@ impl Facts for (&MachineFacts, &Host) {
     fn machine_id(&self) -> &str {
         &self.1.machine_id
     }
-    fn is_mount_point(&self, _path: &Path) -> bool {
-        false
+    /// Symbolic links followed, as systemd's `path_is_mount_point(AT_SYMLINK_FOLLOW)`.
+    fn is_mount_point(&self, path: &Path) -> bool {
+        let root = &self.0.root;
+        let below = root.join(path.strip_prefix("/").unwrap_or(path));
+        let (Ok(root), Ok(real)) = (std::fs::canonicalize(root), std::fs::canonicalize(below))
+        else {
+            return false;
+        };
+        let Ok(inside) = real.strip_prefix(&root) else {
+            return false;
+        };
+        let target = Path::new("/").join(inside);
+        std::fs::read_to_string(root.join("proc/self/mountinfo")).is_ok_and(|text| {
+            sandbox::mount_table(&text)
+                .iter()
+                .any(|(point, _)| *point == target)
+        })
+    }
+    /// PID 1's own, as systemd reads it for `ConditionCapability=`.
+    fn capability_bounding_set(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(self.0.root.join("proc/self/status")).ok()?;
+        crate::unit::capability::bounding_set_in_status(&status)
     }
 }
 
@@ -288,6 +308,8 @@ pub fn slice_path(slice: &str) -> PathBuf {
     path
 }
 
+#[cfg(test)]
+mod condition_tests;
 #[cfg(test)]
 mod control_pid_tests;
 #[cfg(test)]

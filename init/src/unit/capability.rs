@@ -21,6 +21,13 @@ pub fn name_of(n: u32) -> String {
 /// One bit per capability, bit `n` for capability `n`.
 pub type CapSet = u64;
 
+/// The bounding set in a `/proc/PID/status` text (its `CapBnd:` line), as systemd 252's
+/// `ConditionCapability=` reads it; `None` when the line is missing or not hex.
+pub fn bounding_set_in_status(status: &str) -> Option<CapSet> {
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+    CapSet::from_str_radix(hex.trim(), 16).ok()
+}
+
 /// Every capability (also those a newer kernel has beyond the ones named).
 pub const ALL: CapSet = u64::MAX;
 
@@ -76,5 +83,13 @@ mod tests {
             ALL & !1
         );
         assert_eq!(set(&[]), 0);
+    }
+
+    #[test]
+    fn the_bounding_set_is_the_capbnd_line_of_a_status_file() {
+        let status = "Name:\tinit\nCapInh:\t0000000000000000\nCapBnd:\t000001fffeffffff\n";
+        assert_eq!(bounding_set_in_status(status), Some(0x1fffeffffff));
+        assert_eq!(bounding_set_in_status("Name:\tinit\n"), None);
+        assert_eq!(bounding_set_in_status("CapBnd:\tzz\n"), None);
     }
 }

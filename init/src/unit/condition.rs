@@ -22,6 +22,7 @@ pub enum Check {
     KernelCommandLine,
     Virtualization,
     FirstBoot,
+    Capability,
     Host,
     Architecture,
     Null,
@@ -43,6 +44,7 @@ impl Check {
             "KernelCommandLine" => Check::KernelCommandLine,
             "Virtualization" => Check::Virtualization,
             "FirstBoot" => Check::FirstBoot,
+            "Capability" => Check::Capability,
             "Host" => Check::Host,
             "Architecture" => Check::Architecture,
             "Null" => Check::Null,
@@ -94,6 +96,7 @@ pub fn parse(key: &str, check: Check, value: &str) -> Result<Condition, Conditio
         Check::KernelCommandLine
             | Check::Virtualization
             | Check::FirstBoot
+            | Check::Capability
             | Check::Host
             | Check::Architecture
             | Check::Null
@@ -120,7 +123,10 @@ pub trait Facts {
     fn first_boot(&self) -> bool;
     fn hostname(&self) -> &str;
     fn machine_id(&self) -> &str;
+    /// Whether `path` (absolute, below [`Facts::root`]) is a mount point.
     fn is_mount_point(&self, path: &Path) -> bool;
+    /// The service manager's capability bounding set; `None` when it cannot be read.
+    fn capability_bounding_set(&self) -> Option<u64>;
 }
 
 fn below(facts: &dyn Facts, path: &str) -> PathBuf {
@@ -161,6 +167,10 @@ fn holds(c: &Condition, facts: &dyn Facts) -> bool {
             name => facts.virtualization() == Some(name),
         },
         Check::FirstBoot => super::values::boolean(v).is_ok_and(|b| b == facts.first_boot()),
+        // As systemd: an unknown capability, or a set that cannot be read, fails.
+        Check::Capability => super::capability::number(v)
+            .zip(facts.capability_bounding_set())
+            .is_some_and(|(n, set)| set & (1u64 << n) != 0),
         Check::Host => v == facts.hostname() || v.eq_ignore_ascii_case(facts.machine_id()),
         Check::Architecture => matches!(v, "x86-64" | "native"),
         Check::Null => true,
@@ -256,6 +266,10 @@ mod tests {
         fn is_mount_point(&self, path: &Path) -> bool {
             path == Path::new("/")
         }
+        fn capability_bounding_set(&self) -> Option<u64> {
+            // Everything up to CAP_CHECKPOINT_RESTORE (40) but CAP_SYS_TIME (25).
+            Some(((1u64 << 41) - 1) & !(1 << 25))
+        }
     }
 
     fn facts() -> F {
@@ -295,6 +309,10 @@ mod tests {
         assert!(yes("Virtualization", "!container"));
         assert!(yes("FirstBoot", "yes"));
         assert!(yes("PathExistsGlob", "/etc/full/?"));
+        assert!(yes("Capability", "CAP_NET_ADMIN"));
+        assert!(!yes("Capability", "CAP_SYS_TIME"));
+        assert!(yes("Capability", "!CAP_SYS_TIME"));
+        assert!(!yes("Capability", "CAP_NOT_ONE"));
     }
 
     #[test]
