@@ -17,6 +17,7 @@ pub mod graph;
 pub mod jobs;
 mod notify;
 mod private_tmp;
+mod runtime_dirs;
 pub mod sandbox;
 mod service_events;
 mod spawn;
@@ -121,6 +122,8 @@ pub struct Manager<'a> {
     timers: BTreeMap<UnitName, Duration>,
     /// `PrivateTmp=` folders of running services.
     private_tmp: BTreeMap<UnitName, private_tmp::PrivateTmp>,
+    /// Units whose run made its `RuntimeDirectory=` folders ([`runtime_dirs`]).
+    runtime_dirs: BTreeSet<UnitName>,
     /// Each service's watchdog deadline (`WatchdogSec=`), apart from its one timer.
     watchdogs: BTreeMap<UnitName, Duration>,
     anchor: Option<UnitName>,
@@ -235,6 +238,7 @@ impl<'a> Manager<'a> {
             timers: BTreeMap::new(),
             watchdogs: BTreeMap::new(),
             private_tmp: BTreeMap::new(),
+            runtime_dirs: BTreeSet::new(),
             anchor: None,
             anchor_reached: false,
             startup_over: false,
@@ -322,6 +326,8 @@ mod drain_tests;
 mod exec_status_tests;
 #[cfg(test)]
 mod graph_tests;
+#[cfg(test)]
+mod runtime_dirs_tests;
 #[cfg(test)]
 mod stop_order_tests;
 #[cfg(test)]

@@ -30,6 +30,7 @@ impl Manager<'_> {
             self.act(name, action);
         }
         self.release_private_tmp(name);
+        self.release_runtime_dirs(name);
         self.settle(name);
     }
 
@@ -244,6 +245,8 @@ impl Manager<'_> {
             &private_tmp,
         )
         .map_err(SpawnFailed::NotStarted)?;
+        // command_spawn made the RuntimeDirectory= folders.
+        self.runtime_dirs_made(name);
         if let Some(dir) = &spec.cgroup {
             self.sys
                 .cgroup_create(dir)

@@ -104,6 +104,19 @@ pub enum ProtectHome {
     Tmpfs,
 }
 
+/// `RuntimeDirectoryPreserve=`: when the run's `RuntimeDirectory=` folders are removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Preserve {
+    /// `no`: whenever a run ends, an automatic restart's too.
+    #[default]
+    No,
+    /// `yes`: never.
+    Yes,
+    /// `restart`: when a run ends unless the unit is restarted (automatically or by
+    /// `systemctl restart`).
+    Restart,
+}
+
 /// `RuntimeDirectory=` and its siblings: names below their base folder, with the mode.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Directories {
@@ -191,6 +204,7 @@ pub struct Service {
     /// `SyslogLevelPrefix=`: whether `<N>` at the start of a line sets its priority.
     pub syslog_level_prefix: bool,
     pub runtime_directory: Directories,
+    pub runtime_directory_preserve: Preserve,
     pub state_directory: Directories,
     pub cache_directory: Directories,
     pub logs_directory: Directories,
@@ -265,6 +279,7 @@ impl Default for Service {
             syslog_level: 6,
             syslog_level_prefix: true,
             runtime_directory: dirs(0o755),
+            runtime_directory_preserve: Preserve::No,
             state_directory: dirs(0o755),
             cache_directory: dirs(0o755),
             logs_directory: dirs(0o755),
@@ -525,6 +540,14 @@ impl Service {
             "CacheDirectory" => string_list(ctx, a, &mut self.cache_directory.names),
             "LogsDirectory" => string_list(ctx, a, &mut self.logs_directory.names),
             "RuntimeDirectoryMode" => dir_mode(ctx, a, &mut self.runtime_directory.mode),
+            "RuntimeDirectoryPreserve" => match v {
+                "restart" => self.runtime_directory_preserve = Preserve::Restart,
+                _ => match values::boolean(v) {
+                    Ok(true) => self.runtime_directory_preserve = Preserve::Yes,
+                    Ok(false) => self.runtime_directory_preserve = Preserve::No,
+                    Err(e) => ctx.warn(a, e),
+                },
+            },
             "StateDirectoryMode" => dir_mode(ctx, a, &mut self.state_directory.mode),
             "CacheDirectoryMode" => dir_mode(ctx, a, &mut self.cache_directory.mode),
             "LogsDirectoryMode" => dir_mode(ctx, a, &mut self.logs_directory.mode),
