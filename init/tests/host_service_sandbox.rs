@@ -1,6 +1,6 @@
 //! A service's sandbox on this host, as root: the plan that PID 1 computes
 //! (`berth_init::manager::sandbox::plan`) for `ProtectSystem=strict`, `ReadWritePaths=`,
-//! `PrivateTmp=` and `CapabilityBoundingSet=`, carried out by the real fork/exec path
+//! `PrivateTmp=`, `ProtectControlGroups=` and `CapabilityBoundingSet=`, carried out by the real fork/exec path
 //! (`berth_init::sys::service_spawn::spawn`). The command reports from inside: its mount
 //! table, what it could write, its bounding set and `$WATCHDOG_PID`; the host's mount
 //! table must be unchanged afterwards.
@@ -120,6 +120,7 @@ fn strict_sandbox_with_private_tmp_and_bounding_set_takes_effect_inside_only() {
         protect_system: ProtectSystem::Strict,
         read_write_paths: vec![rw.display().to_string(), "-/nonexistent/berth".into()],
         private_tmp: true,
+        protect_control_groups: true,
         capability_bounding_set: Some(vec!["CAP_CHOWN".into(), "CAP_NET_BIND_SERVICE".into()]),
         ..Service::default()
     };
@@ -135,6 +136,8 @@ fn strict_sandbox_with_private_tmp_and_bounding_set_takes_effect_inside_only() {
          echo written > {rw}/file && echo RW_OK\n\
          if touch /etc/berth-sandbox-probe 2>/dev/null; then echo ETC_WRITABLE; \
          rm -f /etc/berth-sandbox-probe; else echo ETC_READ_ONLY; fi\n\
+         if mkdir /sys/fs/cgroup/berth-sandbox-probe 2>/dev/null; then echo CGROUP_WRITABLE; \
+         rmdir /sys/fs/cgroup/berth-sandbox-probe; else echo CGROUP_READ_ONLY; fi\n\
          echo private > /tmp/probe && echo TMP_OK\n\
          echo TMP_HAS $(ls -A /tmp)\n\
          cat /proc/self/mountinfo > {rw}/mountinfo\n",
@@ -153,6 +156,7 @@ fn strict_sandbox_with_private_tmp_and_bounding_set_takes_effect_inside_only() {
     assert!(out.contains(&format!("WD {pid} {pid}\n")), "{out}");
     assert!(out.contains("RW_OK\n"), "{out}\n{stderr}");
     assert!(out.contains("ETC_READ_ONLY\n"), "{out}");
+    assert!(out.contains("CGROUP_READ_ONLY\n"), "{out}");
     assert!(out.contains("TMP_OK\nTMP_HAS probe\n"), "{out}");
     assert_eq!(
         std::fs::read_to_string(private_tmp.join("probe")).unwrap(),

@@ -151,6 +151,15 @@ fn entries(svc: &Service, private_tmp: &[(PathBuf, PathBuf)]) -> Result<Vec<Entr
         ProtectHome::ReadOnly => fixed(&homes, Kind::ReadOnly, "ProtectHome=read-only"),
         ProtectHome::Tmpfs => fixed(&homes, Kind::Tmpfs, "ProtectHome=tmpfs"),
     }
+    if svc.protect_control_groups {
+        // systemd 252's protect_control_groups entry: one that must exist.
+        out.push(Entry {
+            path: PathBuf::from("/sys/fs/cgroup"),
+            kind: Kind::ReadOnly,
+            ignore_missing: false,
+            setting: "ProtectControlGroups=yes".into(),
+        });
+    }
     for (list, kind, key) in [
         (&svc.read_only_paths, Kind::ReadOnly, "ReadOnlyPaths"),
         (&svc.read_write_paths, Kind::ReadWrite, "ReadWritePaths"),
@@ -208,6 +217,7 @@ fn entries(svc: &Service, private_tmp: &[(PathBuf, PathBuf)]) -> Result<Vec<Entr
 pub fn wants_mounts(svc: &Service) -> bool {
     svc.protect_system != ProtectSystem::No
         || svc.protect_home != ProtectHome::No
+        || svc.protect_control_groups
         || svc.private_tmp
         || !svc.read_only_paths.is_empty()
         || !svc.read_write_paths.is_empty()

@@ -243,3 +243,37 @@ fn the_service_folders_stay_writable_under_strict_and_alone_make_no_sandbox() {
         "ReadOnlyPaths= wins over the implicit writable folder: {got:?}"
     );
 }
+
+#[test]
+fn protect_control_groups_makes_the_cgroup_tree_read_only_and_needs_it() {
+    let svc = Service {
+        protect_control_groups: true,
+        ..Service::default()
+    };
+    let cgroup_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    assert_eq!(
+        ops(&svc, &[], &[]),
+        vec![
+            bind("/sys/fs/cgroup"),
+            ro("/sys/fs/cgroup", cgroup_flags | MsFlags::MS_RELATIME),
+        ]
+    );
+    // Under ProtectSystem=strict /sys stays writable, the cgroup tree does not.
+    let strict = Service {
+        protect_system: ProtectSystem::Strict,
+        ..svc.clone()
+    };
+    let got = ops(&strict, &[], &[]);
+    let read_only: Vec<&MountOp> = got
+        .iter()
+        .filter(|op| matches!(op, MountOp::ReadOnly { target, .. } if target.starts_with("/sys")))
+        .collect();
+    assert_eq!(
+        read_only,
+        [&ro("/sys/fs/cgroup", cgroup_flags | MsFlags::MS_RELATIME)]
+    );
+    assert_eq!(
+        plan(&svc, &[], &exists_but(&["/sys/fs/cgroup"]), MOUNTINFO),
+        Err("/sys/fs/cgroup: no such file or directory".into())
+    );
+}

@@ -221,6 +221,8 @@ pub struct Service {
     pub private_tmp: bool,
     pub protect_system: ProtectSystem,
     pub protect_home: ProtectHome,
+    /// `ProtectControlGroups=`: the cgroup tree read-only.
+    pub protect_control_groups: bool,
     pub read_write_paths: Vec<String>,
     pub read_only_paths: Vec<String>,
     pub resources: Resources,
@@ -293,6 +295,7 @@ impl Default for Service {
             private_tmp: false,
             protect_system: ProtectSystem::No,
             protect_home: ProtectHome::No,
+            protect_control_groups: false,
             read_write_paths: Vec::new(),
             read_only_paths: Vec::new(),
             resources: Resources::default(),
@@ -577,6 +580,7 @@ impl Service {
                     Err(e) => ctx.warn(a, e),
                 },
             },
+            "ProtectControlGroups" => ctx.bool(a, &mut self.protect_control_groups),
             "ProtectHome" => match v {
                 "read-only" => self.protect_home = ProtectHome::ReadOnly,
                 "tmpfs" => self.protect_home = ProtectHome::Tmpfs,
