@@ -40,20 +40,18 @@ impl Manager<'_> {
             Phase::Dead | Phase::Failed => self.restart_after_stop.contains(name),
             _ => return,
         };
-        let remove = match svc.runtime_directory_preserve {
-            Preserve::No => true,
-            Preserve::Yes => false,
-            Preserve::Restart => !restarting,
-        };
-        if !remove && restarting {
+        let remove = match (svc.runtime_directory_preserve, restarting) {
+            (Preserve::No, _) => true,
+            (Preserve::Yes, _) => false,
             // Kept for the restart; the run after it decides again.
-            return;
-        }
-        let names = svc.runtime_directory.names.clone();
+            (Preserve::Restart, true) => return,
+            (Preserve::Restart, false) => true,
+        };
         self.runtime_dirs.remove(name);
         if !remove {
             return;
         }
+        let names = svc.runtime_directory.names.clone();
         for n in names {
             let dir = Path::new("/run").join(&n);
             match self.sys.remove_tree(&dir) {
