@@ -1,4 +1,5 @@
-//! The collector daemon: binds its sockets, opens the kernel log, says READY=1, starts
+//! The collector daemon: takes the sockets PID 1 passed and binds the others (see
+//! [`crate::activation`]), opens the kernel log, says READY=1, starts
 //! the writer thread, then runs one single-threaded epoll loop over every source until
 //! SIGTERM (or SIGINT), when it reads what is still waiting, reports what it suppressed,
 //! lets the writer drain the queue and sync, and returns.
@@ -15,6 +16,7 @@
 //! log's saved position goes back to where this run found it, so that the restarted
 //! collector reads those records again.
 
+use crate::activation::{ListenFd, Sockets};
 use crate::collector::{Collector, Counts};
 use crate::config::Config;
 use crate::context::{now_usec, Identity, Peer};
@@ -39,11 +41,14 @@ use std::sync::Arc;
 pub type OpenSink = Box<dyn FnOnce() -> Result<Box<dyn EntrySink>, SinkError> + Send>;
 
 /// Where the sources are; `None` leaves a source out.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Options {
     pub stdout_socket: Option<PathBuf>,
     pub native_socket: Option<PathBuf>,
     pub syslog_socket: Option<PathBuf>,
+    /// The sockets PID 1 passed ([`crate::activation::listen_fds`]): each is used for the
+    /// source whose path it is bound to, instead of binding one (see [`crate::activation`]).
+    pub passed: Vec<ListenFd>,
     pub kmsg: Option<PathBuf>,
     /// Where the last kernel record's sequence number is kept (per boot: on /run).
     pub kmsg_seqnum_file: Option<PathBuf>,
@@ -122,7 +127,7 @@ fn sys_error(what: &'static str) -> impl FnOnce(nix::Error) -> DaemonError {
 
 /// Runs the daemon until SIGTERM/SIGINT, writing into the sink `open` gives, or until
 /// that fails.
-pub fn run(options: Options, open: OpenSink) -> Result<Summary, DaemonError> {
+pub fn run(mut options: Options, open: OpenSink) -> Result<Summary, DaemonError> {
     // Block the signals before the writer thread starts, so it inherits the mask and
     // they arrive only through the signalfd.
     let mut signals = SigSet::empty();
@@ -134,21 +139,12 @@ pub fn run(options: Options, open: OpenSink) -> Result<Summary, DaemonError> {
     let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(sys_error("creating the signalfd"))?;
 
-    let stdout = options
-        .stdout_socket
-        .as_deref()
-        .map(sys::bind_stream)
-        .transpose()?;
-    let native = options
-        .native_socket
-        .as_deref()
-        .map(sys::bind_datagram)
-        .transpose()?;
-    let syslog = options
-        .syslog_socket
-        .as_deref()
-        .map(sys::bind_datagram)
-        .transpose()?;
+    let passed = std::mem::take(&mut options.passed);
+    let Sockets {
+        stdout,
+        native,
+        syslog,
+    } = Sockets::open(&options, passed)?;
     let mut kmsg = match &options.kmsg {
         Some(path) => Some(Kmsg::open(path, options.kmsg_seqnum_file.clone()).map_err(
             |source| DaemonError::Kmsg {

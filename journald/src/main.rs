@@ -1,9 +1,11 @@
-//! `berth-journald`: parses the command line, loads journald.conf and the machine id, and
+//! `berth-journald`: parses the command line, takes the sockets PID 1 passed (socket
+//! activation, [`berth_journald::activation`]), loads journald.conf and the machine id, and
 //! runs the daemon, whose writer thread opens the sink after READY=1 (see
 //! [`berth_journald::open`]); at exit prints one summary line (entries, drops, peak
 //! memory), or the error's whole chain on one line and exits 1.
 
 use anyhow::Context;
+use berth_journald::activation;
 use berth_journald::config::Config;
 use berth_journald::daemon::{self, Options};
 use berth_journald::entry::Id128;
@@ -12,7 +14,9 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Berth's log collector. A source path of `none` leaves that source out.
+/// Berth's log collector. A source path of `none` leaves that source out. A socket PID 1
+/// passes (LISTEN_FDS, sd_listen_fds(3)) bound at a source's path serves that source; the
+/// sources passed none are bound here.
 #[derive(Parser, Debug)]
 #[command(name = "berth-journald", version)]
 struct Args {
@@ -115,12 +119,15 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    // First, while this is the only thread: it takes LISTEN_* out of the environment.
+    let passed = activation::listen_fds()?;
     let config = Config::load(&args.config)?;
     let plan = plan(&args)?;
     let options = Options {
         stdout_socket: source(args.stdout_socket),
         native_socket: source(args.native_socket),
         syslog_socket: source(args.syslog_socket),
+        passed,
         kmsg: source(args.kmsg),
         kmsg_seqnum_file: source(args.kmsg_seqnum_file),
         machine_id_file: args.machine_id_file,

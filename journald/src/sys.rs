@@ -1,20 +1,25 @@
 //! The socket syscalls the collector needs, as safe functions: binding its sockets
-//! (replacing stale socket files), a peer's credentials, receiving a datagram with its
-//! sender's credentials, passed descriptors and receive time, and reading a sealed memfd
-//! or deleted file passed by sd_journal_send(3). The one `unsafe` (taking ownership of
-//! descriptors the kernel passed us) is here.
+//! (replacing stale socket files), taking the sockets PID 1 passed (sd_listen_fds(3)) and
+//! what they are (type, bound path), setting the same options on both, a peer's
+//! credentials, receiving a datagram with its sender's credentials, passed descriptors and
+//! receive time, and reading a sealed memfd or deleted file passed by sd_journal_send(3).
+//! The crate's `unsafe` (taking ownership of descriptors the kernel or PID 1 passed us) is
+//! here, and only here.
 
 use nix::cmsg_space;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::socket::{
-    getsockopt, recv, recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, UnixAddr,
+    getsockname, getsockopt, recv, recvmsg, setsockopt, sockopt, AddressFamily,
+    ControlMessageOwned, MsgFlags, SockType, SockaddrLike, SockaddrStorage, UnixAddr,
     UnixCredentials,
 };
 use nix::sys::time::TimeVal;
 use std::io::{self, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A socket that could not be set up, with its path.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +36,12 @@ pub enum SocketError {
         option: &'static str,
         #[source]
         source: nix::Error,
+    },
+    #[error("making the socket passed at {path} non-blocking")]
+    NonBlocking {
+        path: String,
+        #[source]
+        source: io::Error,
     },
 }
 
@@ -72,15 +83,34 @@ pub fn bind_stream(path: &Path) -> Result<UnixListener, SocketError> {
     };
     let listener = UnixListener::bind(path).map_err(bind_error)?;
     listener.set_nonblocking(true).map_err(bind_error)?;
+    configure_stream(&listener, path)?;
+    open_to_all(path)?;
+    Ok(listener)
+}
+
+/// A listening stream socket PID 1 bound at `path` and passed: made non-blocking, with the
+/// options [`bind_stream`] sets. The socket file is left as PID 1 made it.
+pub fn adopt_stream(fd: OwnedFd, path: &Path) -> Result<UnixListener, SocketError> {
+    let listener = UnixListener::from(fd);
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| SocketError::NonBlocking {
+            path: path.display().to_string(),
+            source,
+        })?;
+    configure_stream(&listener, path)?;
+    Ok(listener)
+}
+
+/// The options of the stdout listener, bound or passed (beside non-blocking).
+fn configure_stream(listener: &UnixListener, path: &Path) -> Result<(), SocketError> {
     // Inherited by accepted connections, so that every write carries its writer's
     // credentials from the first byte (see `receive_stream`).
-    setsockopt(&listener, sockopt::PassCred, &true).map_err(|source| SocketError::Option {
+    setsockopt(listener, sockopt::PassCred, &true).map_err(|source| SocketError::Option {
         path: path.display().to_string(),
         option: "SO_PASSCRED",
         source,
-    })?;
-    open_to_all(path)?;
-    Ok(listener)
+    })
 }
 
 /// Binds a datagram socket at `path`, non-blocking, receiving senders' credentials
@@ -93,6 +123,27 @@ pub fn bind_datagram(path: &Path) -> Result<UnixDatagram, SocketError> {
     };
     let socket = UnixDatagram::bind(path).map_err(bind_error)?;
     socket.set_nonblocking(true).map_err(bind_error)?;
+    configure_datagram(&socket, path)?;
+    open_to_all(path)?;
+    Ok(socket)
+}
+
+/// A datagram socket PID 1 bound at `path` and passed: made non-blocking, with the
+/// options [`bind_datagram`] sets. The socket file is left as PID 1 made it.
+pub fn adopt_datagram(fd: OwnedFd, path: &Path) -> Result<UnixDatagram, SocketError> {
+    let socket = UnixDatagram::from(fd);
+    socket
+        .set_nonblocking(true)
+        .map_err(|source| SocketError::NonBlocking {
+            path: path.display().to_string(),
+            source,
+        })?;
+    configure_datagram(&socket, path)?;
+    Ok(socket)
+}
+
+/// The options of the native and syslog sockets, bound or passed (beside non-blocking).
+fn configure_datagram(socket: &UnixDatagram, path: &Path) -> Result<(), SocketError> {
     let option_error = |option| {
         move |source| SocketError::Option {
             path: path.display().to_string(),
@@ -100,16 +151,126 @@ pub fn bind_datagram(path: &Path) -> Result<UnixDatagram, SocketError> {
             source,
         }
     };
-    setsockopt(&socket, sockopt::PassCred, &true).map_err(option_error("SO_PASSCRED"))?;
-    setsockopt(&socket, sockopt::ReceiveTimestamp, &true).map_err(option_error("SO_TIMESTAMP"))?;
+    setsockopt(socket, sockopt::PassCred, &true).map_err(option_error("SO_PASSCRED"))?;
+    setsockopt(socket, sockopt::ReceiveTimestamp, &true).map_err(option_error("SO_TIMESTAMP"))?;
     // As journald: 8 MiB of kernel buffer absorbs bursts; needs CAP_NET_ADMIN to exceed
     // rmem_max, so fall back to the plain option.
     const RCVBUF: usize = 8 << 20;
-    if setsockopt(&socket, sockopt::RcvBufForce, &RCVBUF).is_err() {
-        let _ = setsockopt(&socket, sockopt::RcvBuf, &RCVBUF);
+    if setsockopt(socket, sockopt::RcvBufForce, &RCVBUF).is_err() {
+        let _ = setsockopt(socket, sockopt::RcvBuf, &RCVBUF);
     }
-    open_to_all(path)?;
-    Ok(socket)
+    Ok(())
+}
+
+/// The first descriptor socket activation passes (SD_LISTEN_FDS_START).
+pub const LISTEN_FDS_START: RawFd = 3;
+
+/// Set once the passed descriptors are taken: each is owned once.
+static LISTEN_FDS_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Descriptors passed by socket activation that could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenFdsError {
+    #[error("descriptor {fd}, passed by LISTEN_FDS, is not open")]
+    NotOpen {
+        fd: RawFd,
+        #[source]
+        source: io::Error,
+    },
+    #[error("setting close-on-exec on passed descriptor {fd}")]
+    CloseOnExec {
+        fd: RawFd,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("the passed descriptors were taken already")]
+    Taken,
+}
+
+/// Takes the `count` descriptors from [`LISTEN_FDS_START`] on that PID 1 passed to this
+/// process (sd_listen_fds(3)), and sets close-on-exec on them again. Once per process: a
+/// second call fails, nothing is owned twice.
+pub fn take_listen_fds(count: usize) -> Result<Vec<OwnedFd>, ListenFdsError> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if LISTEN_FDS_TAKEN.swap(true, Ordering::SeqCst) {
+        return Err(ListenFdsError::Taken);
+    }
+    let end = LISTEN_FDS_START.saturating_add(RawFd::try_from(count).unwrap_or(RawFd::MAX));
+    let mut fds = Vec::with_capacity(count);
+    for fd in LISTEN_FDS_START..end {
+        // SAFETY: F_GETFD only reads the descriptor's flags; on a number that is not an
+        // open descriptor it fails with EBADF and changes nothing.
+        if unsafe { nix::libc::fcntl(fd, nix::libc::F_GETFD) } < 0 {
+            return Err(ListenFdsError::NotOpen {
+                fd,
+                source: io::Error::last_os_error(),
+            });
+        }
+        // SAFETY: `fd` is open (checked just above) and, by the sd_listen_fds protocol
+        // (LISTEN_PID is this process), was passed for this process to own; nothing else
+        // in it refers to the number, and `LISTEN_FDS_TAKEN` makes this the only taking, so
+        // OwnedFd closes it exactly once.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        fcntl(&owned, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
+            .map_err(|source| ListenFdsError::CloseOnExec { fd, source })?;
+        fds.push(owned);
+    }
+    Ok(fds)
+}
+
+/// What a descriptor is, as sd_is_socket_unix(3) asks: family, type, listening, bound path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SocketInfo {
+    /// `None`: not a socket.
+    pub family: Option<AddressFamily>,
+    /// `None`: not a socket, or a type unknown here.
+    pub kind: Option<SockType>,
+    /// A stream socket that listen(2) was called on.
+    pub listening: bool,
+    /// The path a unix socket is bound to (`None`: unbound, abstract, or not unix).
+    pub path: Option<PathBuf>,
+}
+
+impl std::fmt::Display for SocketInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(family) = self.family else {
+            return f.write_str("not a socket");
+        };
+        let kind = match self.kind {
+            Some(SockType::Stream) if self.listening => "listening stream",
+            Some(SockType::Stream) => "stream",
+            Some(SockType::Datagram) => "datagram",
+            Some(SockType::SeqPacket) => "seqpacket",
+            _ => "other",
+        };
+        let family = match family {
+            AddressFamily::Unix => "unix".to_string(),
+            other => format!("{other:?}"),
+        };
+        match &self.path {
+            Some(path) => write!(f, "{family} {kind} socket at {}", path.display()),
+            None => write!(f, "{family} {kind} socket with no path"),
+        }
+    }
+}
+
+/// Describes `fd` (SO_TYPE, SO_ACCEPTCONN, getsockname); what the kernel will not say
+/// is left out.
+pub fn socket_info(fd: BorrowedFd<'_>) -> SocketInfo {
+    // ENOTSOCK for both when `fd` is not a socket; a type nix does not know is `None`.
+    let address = getsockname::<SockaddrStorage>(fd.as_raw_fd()).ok();
+    SocketInfo {
+        family: address.as_ref().and_then(SockaddrLike::family),
+        kind: getsockopt(&fd, sockopt::SockType).ok(),
+        listening: getsockopt(&fd, sockopt::AcceptConn).unwrap_or(false),
+        path: address
+            .as_ref()
+            .and_then(SockaddrStorage::as_unix_addr)
+            .and_then(UnixAddr::path)
+            .map(Path::to_path_buf),
+    }
 }
 
 /// Credentials of a stream peer (SO_PEERCRED): (pid, uid, gid).

@@ -34,6 +34,7 @@ fn options(dir: &Path) -> Options {
         stdout_socket: None,
         native_socket: None,
         syslog_socket: Some(dir.join("dev-log")),
+        passed: Vec::new(),
         kmsg: None,
         kmsg_seqnum_file: None,
         machine_id_file: dir.join("machine-id"),

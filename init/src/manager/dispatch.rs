@@ -113,6 +113,9 @@ impl Manager<'_> {
                     self.feed(&name, Event::Stop);
                 } else {
                     slot.active = false;
+                    if slot.unit.socket.is_some() {
+                        self.stop_socket(&name);
+                    }
                     self.job_done(&name, Ok(()), &job.required_by);
                 }
             }
@@ -146,10 +149,23 @@ impl Manager<'_> {
                         .insert(name.clone(), (JobKind::Start, job.required_by));
                     self.feed(&name, Event::Start);
                 } else {
-                    if !slot.active {
+                    let was_active = slot.active;
+                    if slot.unit.socket.is_some() {
+                        if let Err(why) = self.start_socket(&name) {
+                            if let Some(slot) = self.slots.get_mut(&name) {
+                                slot.failed = true;
+                            }
+                            return self.job_done(&name, Err(why), &job.required_by);
+                        }
+                    }
+                    let Some(slot) = self.slots.get_mut(&name) else {
+                        return;
+                    };
+                    if !was_active {
                         slot.activated_at = Some(now);
                     }
                     slot.active = true;
+                    slot.failed = false;
                     self.job_done(&name, Ok(()), &job.required_by);
                 }
             }
@@ -242,6 +258,7 @@ impl Manager<'_> {
             );
         }
         self.anchor = None;
+        self.stopping_all = true;
         self.dispatch();
     }
 }

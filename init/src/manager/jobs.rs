@@ -206,6 +206,8 @@ impl Manager<'_> {
         let state = slot.active_state();
         let sub = match unit.service {
             Some(_) => slot.run.phase.as_str(),
+            None if unit.socket.is_some() && state == Active::Active => "listening",
+            None if state == Active::Failed => "failed",
             None if state == Active::Active => "active",
             None => "dead",
         };

@@ -20,6 +20,7 @@ mod private_tmp;
 mod runtime_dirs;
 pub mod sandbox;
 mod service_events;
+mod sockets;
 mod spawn;
 pub mod unit_ops;
 
@@ -49,6 +50,9 @@ pub struct Slot {
     pub run: ServiceRun,
     /// Targets and the other types: active once started.
     pub active: bool,
+    /// Sockets: the last start failed, or the trigger limit was hit (until reset-failed or
+    /// a start).
+    pub failed: bool,
     /// `STATUS=` from sd_notify.
     pub status: Option<String>,
     /// When it last became active (for `systemd-analyze blame`).
@@ -80,6 +84,7 @@ impl Slot {
             unit,
             run: ServiceRun::default(),
             active: false,
+            failed: false,
             status: None,
             activated_at: None,
             started_at: None,
@@ -99,6 +104,7 @@ impl Slot {
             UnitType::Service if self.draining => Active::Deactivating,
             UnitType::Service => self.run.active,
             _ if self.active => Active::Active,
+            _ if self.failed => Active::Failed,
             _ => Active::Inactive,
         }
     }
@@ -124,6 +130,10 @@ pub struct Manager<'a> {
     private_tmp: BTreeMap<UnitName, private_tmp::PrivateTmp>,
     /// Units whose run made its `RuntimeDirectory=` folders ([`runtime_dirs`]).
     runtime_dirs: BTreeSet<UnitName>,
+    /// Socket units' open sockets ([`sockets`]).
+    listening: BTreeMap<UnitName, sockets::Listening>,
+    /// [`Manager::stop_all`] ran: traffic no longer starts services.
+    stopping_all: bool,
     /// Each service's watchdog deadline (`WatchdogSec=`), apart from its one timer.
     watchdogs: BTreeMap<UnitName, Duration>,
     anchor: Option<UnitName>,
@@ -239,6 +249,8 @@ impl<'a> Manager<'a> {
             watchdogs: BTreeMap::new(),
             private_tmp: BTreeMap::new(),
             runtime_dirs: BTreeSet::new(),
+            listening: BTreeMap::new(),
+            stopping_all: false,
             anchor: None,
             anchor_reached: false,
             startup_over: false,
@@ -328,6 +340,8 @@ mod exec_status_tests;
 mod graph_tests;
 #[cfg(test)]
 mod runtime_dirs_tests;
+#[cfg(test)]
+mod sockets_tests;
 #[cfg(test)]
 mod stop_order_tests;
 #[cfg(test)]

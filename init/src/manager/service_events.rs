@@ -235,7 +235,7 @@ impl Manager<'_> {
             .slots
             .get(name)
             .ok_or_else(|| SpawnFailed::NotStarted("not loaded".into()))?;
-        let spec = spawn::command_spawn(
+        let mut spec = spawn::command_spawn(
             self.sys,
             slot,
             set,
@@ -245,6 +245,10 @@ impl Manager<'_> {
             &private_tmp,
         )
         .map_err(SpawnFailed::NotStarted)?;
+        // The main process gets the sockets (systemd's EXEC_PASS_FDS of ExecStart=).
+        if set == crate::unit::lifecycle::CommandSet::Start {
+            spec.listen_fds = self.socket_fds_for(name);
+        }
         // command_spawn made the RuntimeDirectory= folders.
         self.runtime_dirs_made(name);
         if let Some(dir) = &spec.cgroup {

@@ -248,5 +248,7 @@ pub(super) fn command_spawn(
             true => 0,
             false => crate::unit::capability::set_of(&svc.ambient_capabilities),
         },
+        // The manager adds its sockets' descriptors to the main command.
+        listen_fds: Vec::new(),
     })
 }

@@ -77,13 +77,18 @@ impl Manager<'_> {
     /// `systemctl reset-failed [UNIT]`: one unit, or every loaded one.
     pub fn reset_failed(&mut self, name: Option<&UnitName>) -> Result<(), OpRefused> {
         match name {
-            Some(n) => self
-                .slots
-                .get_mut(n)
-                .ok_or_else(|| OpRefused::NotLoaded(n.clone()))?
-                .run
-                .reset_failed(),
-            None => self.slots.values_mut().for_each(|s| s.run.reset_failed()),
+            Some(n) => {
+                let slot = self
+                    .slots
+                    .get_mut(n)
+                    .ok_or_else(|| OpRefused::NotLoaded(n.clone()))?;
+                slot.run.reset_failed();
+                slot.failed = false;
+            }
+            None => self.slots.values_mut().for_each(|s| {
+                s.run.reset_failed();
+                s.failed = false;
+            }),
         }
         Ok(())
     }

@@ -402,8 +402,9 @@ fn without_modules_alias_every_module_is_loaded() {
         .contains(&"virtio_scsi.ko".to_owned()));
 }
 
-/// The units on the way from PID 1 to a serving CRI socket run programs that stage 1
-/// prefetches: the runtime, and the journal it is ordered after. A unit that changed its
+/// The units of early boot's userspace run programs that stage 1 prefetches: the runtime,
+/// and the journal, which starts beside it (the runtime is ordered after the journal's
+/// socket, which PID 1 makes, not after the journal). A unit that changed its
 /// program, or an order that put another unit on the way, would lose the prefetch
 /// silently; this says so instead.
 #[test]
@@ -430,8 +431,8 @@ fn prefetch_holds_the_programs_of_the_units_before_the_cri_socket() {
             steps::PREFETCH
         );
     }
-    // The services the runtime waits for: only the journal runs a program of its own
-    // (the others are early boot's built-in steps, in PID 1 or its forked children).
+    // The services the runtime waits for are early boot's built-in steps (in PID 1 or its
+    // forked children): none runs a program of its own.
     let services: Vec<String> = values(RUNTIME, "After")
         .into_iter()
         .filter(|u| u.ends_with(".service"))
@@ -441,8 +442,8 @@ fn prefetch_holds_the_programs_of_the_units_before_the_cri_socket() {
         [
             "systemd-tmpfiles-setup.service",
             "systemd-modules-load.service",
-            "systemd-sysctl.service",
-            "berth-journald.service"
+            "systemd-sysctl.service"
         ]
     );
+    assert!(values(RUNTIME, "After").contains(&"systemd-journald.socket".to_owned()));
 }

@@ -253,6 +253,7 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
                 // The sockets' open descriptors would keep /run busy at unmount.
                 drop(sockets.notify.take());
                 drop(sockets.control.take());
+                manager.close_sockets();
                 shutdown(m, &why);
                 return;
             }
@@ -293,6 +294,14 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
                 .iter()
                 .map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLPRI)),
         );
+        // Socket units whose service is not running: traffic starts it.
+        let listening = manager.watched_sockets();
+        let first_socket = fds.len();
+        fds.extend(
+            listening
+                .iter()
+                .map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)),
+        );
         if let Err(e) = poll(&mut fds, timeout) {
             if e != nix::errno::Errno::EINTR {
                 m.log(&format!("berth: FAILED poll: {e}"));
@@ -300,15 +309,32 @@ fn event_loop(m: &mut Machine, manager: &mut Manager, signals: &SignalFd, starte
             }
             continue;
         }
+        let fired = |from: usize| {
+            fds[from..]
+                .iter()
+                .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+                .collect::<Vec<bool>>()
+        };
         let changed: Vec<UnitName> = cgroups
             .iter()
-            .zip(&fds[first_cgroup..])
-            .filter(|(_, fd)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .zip(fired(first_cgroup))
+            .filter(|(_, f)| *f)
             .map(|((name, _), _)| name.clone())
             .collect();
+        let mut traffic: Vec<UnitName> = listening
+            .iter()
+            .zip(fired(first_socket))
+            .filter(|(_, f)| *f)
+            .map(|((name, _), _)| name.clone())
+            .collect();
+        traffic.dedup();
         drop(fds);
         drop(cgroups);
+        drop(listening);
         watches.fired(&changed);
+        for socket in &traffic {
+            guarded(m, "socket", || manager.socket_traffic(socket));
+        }
         if let Some(n) = &sockets.notify {
             while let Some((pid, message)) = n.receive() {
                 guarded(m, "notify", || manager.notify(pid, &message));

@@ -22,6 +22,7 @@ use super::service_spawn::CommandSpawn;
 pub enum Step {
     Chdir = 200,
     Nice = 201,
+    Fds = 202,
     Exec = 203,
     Limits = 205,
     OomAdjust = 206,
@@ -38,9 +39,10 @@ pub enum Step {
     NoNewPrivileges = 227,
 }
 
-const STEPS: [Step; 16] = [
+const STEPS: [Step; 17] = [
     Step::Chdir,
     Step::Nice,
+    Step::Fds,
     Step::Exec,
     Step::Limits,
     Step::OomAdjust,
@@ -153,7 +155,7 @@ pub struct ReportPipe {
 
 /// The child's end, as a plain descriptor number (copied into the child's closure).
 #[derive(Debug, Clone, Copy)]
-pub struct Reporter(RawFd);
+pub struct Reporter(pub(super) RawFd);
 
 impl ReportPipe {
     pub fn new() -> io::Result<ReportPipe> {
@@ -288,6 +290,7 @@ pub fn describe(spec: &CommandSpawn, f: &ChildFailure) -> String {
         Step::Stdout => "StandardOutput=journal: connect".into(),
         Step::Stderr => "StandardError=journal: connect".into(),
         Step::Setsid => "setsid".into(),
+        Step::Fds => format!("{} socket descriptors: dup2", spec.listen_fds.len()),
         Step::SignalMask => "signal mask".into(),
         Step::NoNewPrivileges => "NoNewPrivileges=yes: prctl".into(),
         Step::Exec => format!("cannot start {}", spec.program.display()),

@@ -3,9 +3,10 @@
 //! alone knows and calls `execve`.
 //!
 //! The one thing the child alone knows is its PID: systemd.service(5) gives a service with
-//! `WatchdogSec=` `$WATCHDOG_PID`, its own PID, which sd_watchdog_enabled(3) compares with
-//! `getpid()`. The entry is a fixed buffer reserved here and written by the child (a plain
-//! memory write into its copy of the buffer, then async-signal-safe `execve`).
+//! `WatchdogSec=` `$WATCHDOG_PID`, and one started with sockets `$LISTEN_PID`, its own PID,
+//! which sd_watchdog_enabled(3) and sd_listen_fds(3) compare with `getpid()`. Each such
+//! entry is a fixed buffer reserved here and written by the child (a plain memory write
+//! into its copy of the buffer, then async-signal-safe `execve`).
 
 use std::ffi::{CString, NulError};
 use std::io;
@@ -13,7 +14,6 @@ use std::os::raw::c_char;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-const WATCHDOG_PID: &[u8] = b"WATCHDOG_PID=";
 /// Room for the digits of any PID (pid_max is at most 2^22) and the NUL.
 const PID_DIGITS: usize = 11;
 
@@ -23,8 +23,8 @@ pub struct PreparedExec {
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const c_char>,
     _env: Vec<CString>,
-    /// `WATCHDOG_PID=` and room for the digits, when asked for.
-    pid_entry: Option<Vec<u8>>,
+    /// `NAME=` and room for the digits, for each variable that holds the child's PID.
+    pid_entries: Vec<Vec<u8>>,
     env_ptrs: Vec<*const c_char>,
 }
 
@@ -35,12 +35,13 @@ unsafe impl Send for PreparedExec {}
 unsafe impl Sync for PreparedExec {}
 
 impl PreparedExec {
-    /// Fails on a NUL byte in any string.
+    /// Fails on a NUL byte in any string. `pid_vars` are the variables set to the child's
+    /// PID (replacing any of `env`'s).
     pub fn new(
         program: &Path,
         argv: &[String],
         env: &[(String, String)],
-        watchdog_pid: bool,
+        pid_vars: &[&str],
     ) -> Result<PreparedExec, NulError> {
         let program = CString::new(program.as_os_str().as_bytes())?;
         // A program always gets an argv[0]: its path when none is given.
@@ -53,37 +54,40 @@ impl PreparedExec {
         };
         let env: Vec<CString> = env
             .iter()
-            .filter(|(k, _)| !(watchdog_pid && k == "WATCHDOG_PID"))
+            .filter(|(k, _)| !pid_vars.contains(&k.as_str()))
             .map(|(k, v)| CString::new(format!("{k}={v}")))
             .collect::<Result<_, _>>()?;
         let mut argv_ptrs: Vec<*const c_char> = argv.iter().map(|a| a.as_ptr()).collect();
         argv_ptrs.push(std::ptr::null());
-        let pid_entry = watchdog_pid.then(|| {
-            let mut b = WATCHDOG_PID.to_vec();
-            b.resize(WATCHDOG_PID.len() + PID_DIGITS, 0);
-            b
-        });
+        let pid_entries: Vec<Vec<u8>> = pid_vars
+            .iter()
+            .map(|name| {
+                let mut b = format!("{name}=").into_bytes();
+                b.resize(name.len() + 1 + PID_DIGITS, 0);
+                b
+            })
+            .collect();
         let mut env_ptrs: Vec<*const c_char> = env.iter().map(|e| e.as_ptr()).collect();
-        if let Some(b) = &pid_entry {
-            env_ptrs.push(b.as_ptr().cast());
-        }
+        env_ptrs.extend(pid_entries.iter().map(|b| b.as_ptr().cast::<c_char>()));
         env_ptrs.push(std::ptr::null());
         Ok(PreparedExec {
             program,
             _argv: argv,
             argv_ptrs,
             _env: env,
-            pid_entry,
+            pid_entries,
             env_ptrs,
         })
     }
 
-    /// In the child: writes its PID into `$WATCHDOG_PID` and executes the program. Returns
-    /// only with the reason `execve` failed. Allocates nothing.
+    /// In the child: writes its PID into the PID variables and executes the program.
+    /// Returns only with the reason `execve` failed. Allocates nothing.
     pub fn exec_in_child(&mut self) -> io::Error {
-        if let Some(entry) = self.pid_entry.as_mut() {
-            let pid = std::process::id();
-            write_digits(&mut entry[WATCHDOG_PID.len()..], pid);
+        let pid = std::process::id();
+        for entry in &mut self.pid_entries {
+            // The digits go after `NAME=`, at the end of the buffer's fixed prefix.
+            let start = entry.len() - PID_DIGITS;
+            write_digits(&mut entry[start..], pid);
         }
         // SAFETY: the program and both arrays are NUL-terminated and point into buffers
         // owned by `self`, alive across the call; execve is async-signal-safe.
@@ -138,12 +142,26 @@ mod tests {
             ("A".to_owned(), "1".to_owned()),
             ("WATCHDOG_PID".to_owned(), "7".to_owned()),
         ];
-        let p = PreparedExec::new(Path::new("/bin/true"), &["true".into()], &env, true)
-            .expect("no NUL");
+        let p = PreparedExec::new(
+            Path::new("/bin/true"),
+            &["true".into()],
+            &env,
+            &["WATCHDOG_PID"],
+        )
+        .expect("no NUL");
         assert_eq!(p.env_ptrs.len(), 3, "A=1, the PID entry, NULL");
         assert_eq!(p._env.len(), 1);
-        assert!(PreparedExec::new(Path::new("/bin/a\0"), &[], &[], false).is_err());
-        let p = PreparedExec::new(Path::new("/bin/true"), &[], &[], false).expect("no NUL");
+        let p = PreparedExec::new(
+            Path::new("/bin/true"),
+            &[],
+            &env,
+            &["WATCHDOG_PID", "LISTEN_PID"],
+        )
+        .expect("no NUL");
+        assert_eq!(p.env_ptrs.len(), 4, "A=1, two PID entries, NULL");
+        assert_eq!(&p.pid_entries[1][..11], b"LISTEN_PID=");
+        assert!(PreparedExec::new(Path::new("/bin/a\0"), &[], &[], &[]).is_err());
+        let p = PreparedExec::new(Path::new("/bin/true"), &[], &[], &[]).expect("no NUL");
         assert_eq!(p._argv, vec![CString::new("/bin/true").expect("no NUL")]);
         assert_eq!(p.argv_ptrs.len(), 2);
     }

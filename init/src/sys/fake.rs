@@ -50,6 +50,9 @@ pub enum Call {
     CgroupCreate(PathBuf),
     CgroupRemove(PathBuf),
     CgroupSignal(PathBuf, i32),
+    /// A socket unit's socket: its address as the unit says it.
+    Listen(String),
+    RemoveFile(PathBuf),
     Exec(PathBuf),
     Prefetch(PathBuf),
     Sync,
@@ -98,6 +101,8 @@ pub struct Fake {
     pub cgroup_members: RefCell<BTreeMap<PathBuf, usize>>,
     /// Every command `spawn_command` was given, whole.
     pub spawns: RefCell<Vec<super::service_spawn::CommandSpawn>>,
+    /// Socket addresses whose `listen_socket` fails with `EADDRINUSE`.
+    pub listen_failures: RefCell<Vec<super::listen::Address>>,
 }
 
 impl Fake {
@@ -118,6 +123,7 @@ impl Fake {
             child_failures: RefCell::default(),
             cgroup_members: RefCell::default(),
             spawns: RefCell::default(),
+            listen_failures: RefCell::default(),
             failing_mounts: RefCell::default(),
             failing_mounts_times: RefCell::default(),
             runs: RefCell::default(),
@@ -522,6 +528,31 @@ impl Syscalls for Fake {
     fn cgroup_signal(&self, dir: &Path, signal: i32) -> io::Result<usize> {
         self.record(Call::CgroupSignal(dir.to_path_buf(), signal));
         Ok(self.cgroup_members.borrow().get(dir).copied().unwrap_or(0))
+    }
+
+    /// A real socket, its file and links below the fake's root.
+    fn listen_socket(&self, spec: &super::listen::ListenSpec) -> io::Result<std::os::fd::OwnedFd> {
+        use super::listen::Address;
+        let shown = match &spec.address {
+            Address::Path(p) => p.display().to_string(),
+            Address::Abstract(n) => format!("@{n}"),
+            Address::Inet(a) => a.to_string(),
+        };
+        self.record(Call::Listen(shown));
+        if self.listen_failures.borrow().contains(&spec.address) {
+            return Err(io::Error::from_raw_os_error(nix::libc::EADDRINUSE));
+        }
+        let mut host = spec.clone();
+        if let Address::Path(p) = &spec.address {
+            host.address = Address::Path(self.host(p));
+        }
+        host.symlinks = spec.symlinks.iter().map(|l| self.host(l)).collect();
+        super::listen::listen(&host)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.record(Call::RemoveFile(path.to_path_buf()));
+        std::fs::remove_file(self.host(path))
     }
 
     fn reboot(&self, action: PowerAction) -> io::Result<()> {

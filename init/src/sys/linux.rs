@@ -16,7 +16,7 @@ use nix::sys::stat::{makedev, Mode, SFlag};
 use nix::time::{clock_gettime, ClockId};
 
 use super::Syscalls;
-use super::{blk, cgroup, dm, service_spawn, spawn, switch_root};
+use super::{blk, cgroup, dm, listen, service_spawn, spawn, switch_root};
 use super::{DevNum, DmError, DmTarget, Mount, MountFlags, PowerAction, Reaped};
 use crate::console;
 
@@ -311,6 +311,14 @@ impl Syscalls for Linux {
 
     fn cgroup_remove(&self, dir: &Path) -> io::Result<()> {
         cgroup::remove_cgroup(dir)
+    }
+
+    fn listen_socket(&self, spec: &listen::ListenSpec) -> io::Result<std::os::fd::OwnedFd> {
+        listen::listen(spec)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
     }
 
     fn kill(&self, pid: i32, signal: i32) -> io::Result<()> {

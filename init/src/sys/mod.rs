@@ -19,6 +19,7 @@ mod exec_env;
 pub(crate) mod fake;
 pub mod journal_stream;
 mod linux;
+pub mod listen;
 pub mod sandbox;
 pub mod service_spawn;
 mod spawn;
@@ -253,6 +254,11 @@ pub trait Syscalls {
     fn cgroup_signal(&self, dir: &Path, signal: i32) -> io::Result<usize>;
     /// Removes a unit's cgroup folder and the groups below it; one with processes stays.
     fn cgroup_remove(&self, dir: &Path) -> io::Result<()>;
+    /// Makes a socket unit's listening socket ([`listen::ListenSpec`]): bound, listening
+    /// (stream and packet sockets), close-on-exec and non-blocking.
+    fn listen_socket(&self, spec: &listen::ListenSpec) -> io::Result<std::os::fd::OwnedFd>;
+    /// Removes a file, a socket or a symbolic link (not what it points to).
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
 }
 
 #[cfg(test)]

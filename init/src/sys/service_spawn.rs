@@ -14,7 +14,7 @@
 use std::ffi::CString;
 use std::fs::OpenOptions;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
@@ -23,7 +23,9 @@ use std::process::{Command, Stdio};
 
 use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 
-use super::child_report::{self, at, ChildFailure, ChildReport, ReportPipe, Step, NO_INDEX};
+use super::child_report::{
+    self, at, ChildFailure, ChildReport, ReportPipe, Reporter, Step, NO_INDEX,
+};
 use super::exec_env::PreparedExec;
 use super::journal_stream::{PreparedStream, StreamHeader, JOURNAL_STDOUT_SOCKET};
 use super::sandbox::Sandbox;
@@ -83,6 +85,9 @@ pub struct CommandSpawn {
     pub ambient_capabilities: u64,
     /// Its own mount namespace and bounding set ([`super::sandbox`]).
     pub sandbox: Option<Sandbox>,
+    /// Socket units' descriptors (PID 1's, close-on-exec) and their names, handed over at
+    /// 3.. with `$LISTEN_FDS`, `$LISTEN_FDNAMES` and `$LISTEN_PID` (sd_listen_fds(3)).
+    pub listen_fds: Vec<(RawFd, String)>,
 }
 
 impl CommandSpawn {
@@ -111,6 +116,7 @@ impl CommandSpawn {
             watchdog_pid: false,
             ambient_capabilities: 0,
             sandbox: None,
+            listen_fds: Vec::new(),
         }
     }
 }
@@ -189,7 +195,7 @@ pub enum SpawnError {
 }
 
 /// strerror(3)'s words alone, without std's ` (os error N)`.
-fn errno_words(e: &io::Error) -> String {
+pub fn errno_words(e: &io::Error) -> String {
     let text = e.to_string();
     match e.raw_os_error() {
         Some(n) => text
@@ -288,8 +294,20 @@ fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildReport>> {
         None => None,
     };
     let nul = |e| io::Error::new(io::ErrorKind::InvalidInput, format!("NUL byte: {e}"));
-    let mut exec =
-        PreparedExec::new(&spec.program, &spec.argv, &spec.env, spec.watchdog_pid).map_err(nul)?;
+    let mut env = spec.env.clone();
+    let mut pid_vars = Vec::new();
+    if spec.watchdog_pid {
+        pid_vars.push("WATCHDOG_PID");
+    }
+    let listen: Vec<RawFd> = spec.listen_fds.iter().map(|(fd, _)| *fd).collect();
+    env.retain(|(k, _)| !k.starts_with("LISTEN_"));
+    if !listen.is_empty() {
+        let names: Vec<&str> = spec.listen_fds.iter().map(|(_, n)| n.as_str()).collect();
+        env.push(("LISTEN_FDS".into(), listen.len().to_string()));
+        env.push(("LISTEN_FDNAMES".into(), names.join(":")));
+        pid_vars.push("LISTEN_PID");
+    }
+    let mut exec = PreparedExec::new(&spec.program, &spec.argv, &env, &pid_vars).map_err(nul)?;
     let working_directory =
         CString::new(spec.working_directory.as_os_str().as_bytes()).map_err(nul)?;
     let working_directory_missing_ok = spec.working_directory_missing_ok;
@@ -422,8 +440,15 @@ fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildReport>> {
         }
         Ok(())
     };
+    let mut reporter = reporter;
+    let mut high: Vec<RawFd> = vec![0; listen.len()];
     let setup = move || -> io::Result<()> {
-        let failure = match prepare_child() {
+        // Last, after every step that may still use a descriptor of PID 1's.
+        let placed = prepare_child().and_then(|()| {
+            let placed = place_fds(&listen, &mut high, &mut reporter);
+            at(Step::Fds, NO_INDEX, placed)
+        });
+        let failure = match placed {
             Ok(()) => ChildFailure::at(Step::Exec, NO_INDEX, &exec.exec_in_child()),
             Err(f) => f,
         };
@@ -445,6 +470,41 @@ fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildReport>> {
             None => Err(e),
         },
     }
+}
+
+/// In the child: `fds` at 3, 4, ... without close-on-exec, as sd_listen_fds(3) expects.
+/// Everything still needed (the descriptors and the report pipe) is first moved above the
+/// target range, so that no `dup2` closes one that is still to be placed.
+/// `high` is room for the moved numbers, allocated before the fork.
+fn place_fds(fds: &[RawFd], high: &mut [RawFd], reporter: &mut Reporter) -> io::Result<()> {
+    if fds.is_empty() {
+        return Ok(());
+    }
+    const FIRST: RawFd = 3;
+    let above = FIRST + fds.len() as RawFd;
+    let moved = |fd: RawFd| -> io::Result<RawFd> {
+        // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes an open descriptor and a plain integer;
+        // it is async-signal-safe and returns the lowest free number >= `above`.
+        let new = unsafe { nix::libc::fcntl(fd, nix::libc::F_DUPFD_CLOEXEC, above) };
+        if new < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(new)
+    };
+    if reporter.0 < above {
+        reporter.0 = moved(reporter.0)?;
+    }
+    for (slot, fd) in high.iter_mut().zip(fds) {
+        *slot = moved(*fd)?;
+    }
+    for (i, fd) in high[..fds.len()].iter().enumerate() {
+        // SAFETY: dup2 of an open descriptor onto a number in the target range; the copy
+        // is without close-on-exec. Whatever was at that number is no longer needed.
+        if unsafe { nix::libc::dup2(*fd, FIRST + i as RawFd) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 fn write_fd(fd: i32, bytes: &[u8]) -> io::Result<()> {

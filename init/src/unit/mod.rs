@@ -27,6 +27,7 @@ pub mod name;
 pub mod service;
 pub mod setting_names;
 pub mod show_settings;
+pub mod socket;
 pub mod specifier;
 pub mod syntax;
 pub mod terminal;

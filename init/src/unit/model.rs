@@ -12,7 +12,8 @@ use std::time::Duration;
 use super::condition::{self, Check, Condition};
 use super::load::UnitFiles;
 use super::name::{UnitName, UnitType};
-use super::service::Service;
+use super::service::{Service, Stdio};
+use super::socket::Socket;
 use super::specifier::{self, Host};
 use super::syntax::{Assignment, Diagnostic};
 use super::values;
@@ -64,9 +65,15 @@ pub struct Unit {
     pub install: Install,
     /// `[Service]` for services; `None` for every other type.
     pub service: Option<Service>,
+    /// `[Socket]` for sockets; `None` for every other type.
+    pub socket: Option<Socket>,
     /// Warnings: ignored lines, refused values, keys Berth does not implement.
     pub warnings: Vec<Diagnostic>,
 }
+
+/// The journal's socket unit (systemd's SPECIAL_JOURNALD_SOCKET), which units that log
+/// start after.
+pub const JOURNAL_SOCKET: &str = "systemd-journald.socket";
 
 /// systemd's defaults (system.conf): DefaultStartLimitIntervalSec=10s, Burst=5.
 pub const DEFAULT_START_LIMIT_INTERVAL: Duration = Duration::from_secs(10);
@@ -185,6 +192,7 @@ impl Unit {
             start_limit_burst: DEFAULT_START_LIMIT_BURST,
             install: Install::default(),
             service: (name.unit_type() == UnitType::Service).then(Service::default),
+            socket: (name.unit_type() == UnitType::Socket).then(Socket::default),
             warnings: Vec::new(),
             files,
         };
@@ -225,6 +233,10 @@ impl Unit {
                         Some(s) => s.apply(&mut ctx, a),
                         None => Applied::Unknown,
                     },
+                    "Socket" => match unit.socket.as_mut() {
+                        Some(s) => s.apply(&mut ctx, a),
+                        None => Applied::Unknown,
+                    },
                     _ => Applied::Unknown,
                 };
                 if let Applied::Unknown = applied {
@@ -240,7 +252,42 @@ impl Unit {
             }
         }
         unit.warnings = warnings;
+        unit.add_implicit_dependencies();
         unit
+    }
+
+    /// The dependencies systemd adds whatever `DefaultDependencies=` says: a socket is
+    /// ordered before the service it activates (socket_add_extras); a service wants and
+    /// starts after its `Sockets=`; a command whose output goes to the journal or the kernel
+    /// log starts after the journal's sockets (unit_add_exec_dependencies), which are
+    /// listening before the journal runs, so that nothing waits for the journal itself.
+    fn add_implicit_dependencies(&mut self) {
+        let me = self.name.clone();
+        let push = |list: &mut Vec<UnitName>, n: &UnitName| {
+            if !list.contains(n) && *n != me {
+                list.push(n.clone());
+            }
+        };
+        if let Some(service) = self.socket.as_ref().and_then(|s| s.service_of(&self.name)) {
+            push(&mut self.deps.before, &service);
+        }
+        if let Some(s) = &self.service {
+            for socket in &s.sockets {
+                push(&mut self.deps.wants, socket);
+                push(&mut self.deps.after, socket);
+            }
+            let logs = |o: &Stdio| {
+                matches!(
+                    o,
+                    Stdio::Journal | Stdio::Kmsg | Stdio::JournalConsole | Stdio::KmsgConsole
+                )
+            };
+            if logs(s.stdout()) || logs(s.stderr()) {
+                if let Ok(journal) = UnitName::parse(JOURNAL_SOCKET) {
+                    push(&mut self.deps.after, &journal);
+                }
+            }
+        }
     }
 
     fn apply_unit(&mut self, ctx: &mut Ctx, a: &Assignment) -> Applied {

@@ -89,9 +89,16 @@ fn kubeadm_kubelet_with_its_dropin() {
     assert_eq!(u.install.wanted_by[0].as_str(), "multi-user.target");
     assert_eq!(u.deps.after[0].as_str(), "network-online.target");
     let after: Vec<_> = u.effective_after().iter().map(|n| n.to_string()).collect();
+    // systemd's too: `systemctl show kubelet -p After` names the journal's socket, which
+    // its output goes to.
     assert_eq!(
         after,
-        ["network-online.target", "sysinit.target", "basic.target"]
+        [
+            "network-online.target",
+            "systemd-journald.socket",
+            "sysinit.target",
+            "basic.target"
+        ]
     );
 }
 

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::exec::{self, is_env_name, ExecCommand};
-use super::model::{Applied, Ctx};
-use super::name::UnitName;
+use super::model::{extend_names, Applied, Ctx};
+use super::name::{UnitName, UnitType};
 use super::setting_names::Named;
 use super::syntax::Assignment;
 use super::terminal::Terminal;
@@ -226,6 +226,9 @@ pub struct Service {
     pub read_write_paths: Vec<String>,
     pub read_only_paths: Vec<String>,
     pub resources: Resources,
+    /// `Sockets=`: socket units whose descriptors the service also gets (besides the
+    /// sockets that name it, or share its name); each is wanted and ordered before it.
+    pub sockets: Vec<UnitName>,
 }
 
 impl Default for Service {
@@ -298,6 +301,7 @@ impl Default for Service {
             protect_control_groups: false,
             read_write_paths: Vec::new(),
             read_only_paths: Vec::new(),
+            sockets: Vec::new(),
             resources: Resources::default(),
         }
     }
@@ -465,6 +469,18 @@ impl Service {
             },
             "SendSIGKILL" => ctx.bool(a, &mut self.send_sigkill),
             "SendSIGHUP" => ctx.bool(a, &mut self.send_sighup),
+            "Sockets" if v.is_empty() => self.sockets.clear(),
+            "Sockets" => {
+                let mut names = Vec::new();
+                extend_names(ctx, a, &mut names);
+                for n in names {
+                    if n.unit_type() != UnitType::Socket {
+                        ctx.warn(a, format!("{n} is not a socket unit"));
+                    } else if !self.sockets.contains(&n) {
+                        self.sockets.push(n);
+                    }
+                }
+            }
             _ => return self.apply_exec_context(ctx, a),
         }
         Applied::Done

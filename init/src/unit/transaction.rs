@@ -94,10 +94,22 @@ pub(crate) fn implicit(
         return (requires, after, before, conflicts);
     }
     match unit.name.unit_type() {
-        UnitType::Service | UnitType::Socket | UnitType::Timer | UnitType::Path => {
+        UnitType::Service => {
             requires.extend(name("sysinit.target"));
             after.extend(name("sysinit.target"));
             after.extend(name("basic.target"));
+            before.extend(name("shutdown.target"));
+            conflicts.extend(name("shutdown.target"));
+        }
+        // Before the target basic.target waits for (systemd.socket(5), .timer, .path).
+        UnitType::Socket | UnitType::Timer | UnitType::Path => {
+            requires.extend(name("sysinit.target"));
+            after.extend(name("sysinit.target"));
+            before.extend(name(match unit.name.unit_type() {
+                UnitType::Socket => "sockets.target",
+                UnitType::Timer => "timers.target",
+                _ => "paths.target",
+            }));
             before.extend(name("shutdown.target"));
             conflicts.extend(name("shutdown.target"));
         }
