@@ -79,6 +79,25 @@ pub fn status(units: &[String], ask: &Ask) -> Outcome {
             line.push_str(&format!(" (Result: {result})"));
         }
         out.push_str(&format!("{line}\n"));
+        for key in ["TriggeredBy", "Triggers"] {
+            let units: Vec<String> = get(key).split_whitespace().map(str::to_owned).collect();
+            let marked: Vec<String> = units
+                .iter()
+                .map(|u| {
+                    let state = ask("show", std::slice::from_ref(u))
+                        .map(|b| props(&b).get("ActiveState").cloned().unwrap_or_default())
+                        .unwrap_or_default();
+                    format!("{} {u}", crate::deps::glyph(&state))
+                })
+                .collect();
+            out.push_str(&labelled(key, &marked));
+        }
+        let listen: Vec<String> = body
+            .iter()
+            .filter_map(|l| l.strip_prefix("Listen="))
+            .map(str::to_owned)
+            .collect();
+        out.push_str(&labelled("Listen", &listen));
         out.push_str(&process_lines(&body));
         out.push_str(&pid_line(&get, comm));
         let status = get("StatusText");
@@ -123,6 +142,18 @@ fn loaded_line(load: &str, path: &str, file_state: &str) -> String {
 
 /// systemd 252's `Process:` lines: every command of the run that ended, in the order of
 /// its properties (`ExecStartPre=`, `ExecStart=`, ... `ExecStopPost=`).
+/// systemd's `Label: first` with the others below it, `Label:` right-aligned to 12.
+fn labelled(label: &str, values: &[String]) -> String {
+    let mut out = String::new();
+    for (i, v) in values.iter().enumerate() {
+        match i {
+            0 => out.push_str(&format!("{:>12} {v}\n", format!("{label}:"))),
+            _ => out.push_str(&format!("{:>12} {v}\n", "")),
+        }
+    }
+    out
+}
+
 fn process_lines(body: &[String]) -> String {
     use berth_init::unit::exec_record::{parse, property, SETS};
     let mut out = String::new();
@@ -278,7 +309,7 @@ fn drop_ins(paths: &str) -> String {
 
 #[cfg(test)]
 mod drop_in_tests {
-    use super::{drop_ins, loaded_line, pid_line, process_lines};
+    use super::{drop_ins, labelled, loaded_line, pid_line, process_lines};
 
     fn props<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> String + 'a {
         move |k| {
@@ -376,6 +407,20 @@ mod drop_in_tests {
              \x20   Process: 11 ExecStartPre=/usr/bin/check (code=exited, status=203/EXEC)\n\
              \x20   Process: 14 ExecStopPost=/bin/rm /run/a/pid (code=killed, signal=KILL)\n"
         );
+    }
+
+    #[test]
+    fn labels_are_aligned_as_systemd_aligns_them() {
+        let two = ["/run/a (Stream)".to_owned(), "/run/b (Datagram)".to_owned()];
+        assert_eq!(
+            labelled("Listen", &two),
+            "     Listen: /run/a (Stream)\n             /run/b (Datagram)\n"
+        );
+        assert_eq!(
+            labelled("TriggeredBy", &["● a.socket".to_owned()]),
+            "TriggeredBy: ● a.socket\n"
+        );
+        assert_eq!(labelled("Triggers", &[]), "");
     }
 
     #[test]

@@ -262,6 +262,56 @@ const LATE: &str = "[Unit]\nDescription=Started second\nAfter=early.service\nReq
 ExecStart=/usr/bin/busybox sleep 100000\nExecStop=/usr/bin/busybox sh -c 'busybox sleep 1; echo stopping-late > /dev/console'\n\
 TimeoutStopSec=20\n";
 
+const ACT_SOCKET: &str = "[Socket]\nListenStream=127.0.0.1:8099\nFileDescriptorName=web\n";
+/// Records what socket activation handed it, then stays (the socket is its own while it
+/// runs, so the connection waiting in it starts nothing more). `$$` is a `$` for the
+/// shell, as in systemd's command lines.
+const ACT_SERVICE: &str = "[Service]\nExecStart=/usr/bin/busybox sh -c '\
+echo fds=$$LISTEN_FDS names=$$LISTEN_FDNAMES pid_ok=$$([ $$LISTEN_PID = $$$$ ] && echo yes) \
+fd3=$$(busybox readlink /proc/$$$$/fd/3) > /run/act.out; exec busybox sleep 1000'\n";
+
+/// Socket units on the node: the journal's own, made by PID 1 and served by
+/// berth-journald, and one a user adds, whose service a connection starts with the
+/// listening socket at fd 3 (`$LISTEN_FDS`, `$LISTEN_FDNAMES`, `$LISTEN_PID`).
+fn socket_activation(sh: &mut Shell) {
+    let journal = sh.run("systemctl status systemd-journald.socket; busybox readlink /dev/log");
+    for want in [
+        "active (running)",
+        "Triggers: ● berth-journald.service",
+        "Listen: /run/systemd/journal/stdout (Stream)",
+        "/run/systemd/journal/socket (Datagram)",
+        "/run/systemd/journal/dev-log",
+    ] {
+        assert!(journal.contains(want), "{want} not in {journal}");
+    }
+    write_unit(sh, "act.socket", ACT_SOCKET);
+    write_unit(sh, "act.service", ACT_SERVICE);
+    let listening =
+        sh.run("systemctl daemon-reload && systemctl start act.socket && systemctl status act.socket act.service; echo rc=$?");
+    assert!(
+        listening.contains("active (listening)") && listening.contains("inactive (dead)"),
+        "{listening}"
+    );
+    // The connection waits in the socket; nothing accepts it, so wget gives up.
+    sh.run("busybox wget -q -T 3 -O /dev/null http://127.0.0.1:8099/; echo wget=$?");
+    let mut out = String::new();
+    for _ in 0..20 {
+        out = sh.run("busybox cat /run/act.out; systemctl show -p SubState act.socket");
+        if out.contains("fds=") && out.contains("SubState=running") {
+            break;
+        }
+        sh.run("busybox sleep 1");
+    }
+    assert!(
+        out.contains("fds=1 names=web pid_ok=yes fd3=socket:[") && out.contains("SubState=running"),
+        "{out}"
+    );
+    let by = sh.run("systemctl status act.service");
+    assert!(by.contains("TriggeredBy: ● act.socket"), "{by}");
+    let stop = sh.run("systemctl stop act.service act.socket; echo rc=$?");
+    assert!(stop.contains("rc=0"), "{stop}");
+}
+
 #[test]
 #[ignore = "boots VMs; run by `cargo xtask test`"]
 fn kubeadms_kubelet_unit_runs_and_poweroff_stops_in_reverse_order() {
@@ -288,6 +338,7 @@ fn kubeadms_kubelet_unit_runs_and_poweroff_stops_in_reverse_order() {
     write_unit(&mut sh, "late.service", LATE);
     let start = sh.run("systemctl daemon-reload && systemctl start kubelet late; echo rc=$?");
     assert!(start.contains("rc=0"), "{start}");
+    socket_activation(&mut sh);
 
     // The drop-in's ExecStart= replaced the unit's; `$VAR` split into words, an unset
     // one (no /etc/default/kubelet) gone; EnvironmentFile= values unquoted.

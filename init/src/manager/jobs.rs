@@ -206,7 +206,13 @@ impl Manager<'_> {
         let state = slot.active_state();
         let sub = match unit.service {
             Some(_) => slot.run.phase.as_str(),
-            None if unit.socket.is_some() && state == Active::Active => "listening",
+            // systemd's socket states: `running` while its service runs.
+            None if unit.socket.is_some() && state == Active::Active => {
+                match self.socket_service_running(name) {
+                    true => "running",
+                    false => "listening",
+                }
+            }
             None if state == Active::Failed => "failed",
             None if state == Active::Active => "active",
             None => "dead",
@@ -280,6 +286,7 @@ impl Manager<'_> {
                 micros(slot.main_started_at),
             ),
         ];
+        props.extend(self.socket_properties(name, unit));
         if let Some(service) = &unit.service {
             let run = &slot.run;
             let (main_pid, control_pid) = run.shown_pids(service);

@@ -124,6 +124,55 @@ impl Manager<'_> {
         }
     }
 
+    /// Whether the service of a listening socket runs (systemd's `running` sub-state).
+    pub(super) fn socket_service_running(&self, socket: &UnitName) -> bool {
+        self.listening.contains_key(socket) && self.service_idle(socket).is_none()
+    }
+
+    /// systemd's `Triggers=` and `Listen=` (one per socket, `PATH (Stream)`) of a socket
+    /// unit, and `TriggeredBy=` of a service (the loaded sockets that activate it).
+    pub(super) fn socket_properties(
+        &self,
+        name: &UnitName,
+        unit: &crate::unit::model::Unit,
+    ) -> Vec<(&'static str, String)> {
+        let mut props = Vec::new();
+        if let Some(socket) = &unit.socket {
+            if let Some(service) = socket.service_of(name) {
+                props.push(("Triggers", service.to_string()));
+            }
+            for l in &socket.listen {
+                let kind = match l.kind {
+                    ListenKind::Stream => "Stream",
+                    ListenKind::Datagram => "Datagram",
+                    ListenKind::SequentialPacket => "SequentialPacket",
+                };
+                props.push(("Listen", format!("{} ({kind})", l.address)));
+            }
+        }
+        if let Some(service) = &unit.service {
+            let by: Vec<String> = self
+                .slots
+                .iter()
+                .filter(|(socket, slot)| {
+                    service.sockets.contains(socket)
+                        || slot
+                            .unit
+                            .socket
+                            .as_ref()
+                            .and_then(|s| s.service_of(socket))
+                            .as_ref()
+                            == Some(name)
+                })
+                .map(|(socket, _)| socket.to_string())
+                .collect();
+            if !by.is_empty() {
+                props.push(("TriggeredBy", by.join(" ")));
+            }
+        }
+        props
+    }
+
     /// Closes every socket unit's sockets (shutdown's unmounts come next, and a bound
     /// socket keeps its file system busy).
     pub fn close_sockets(&mut self) {

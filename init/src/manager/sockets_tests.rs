@@ -73,6 +73,40 @@ fn the_journals_sockets_listen_before_it_runs_and_loggers_do_not_wait_for_it() {
     // While the journal runs, its sockets are its own, not watched by PID 1.
     m.notify(pid_of(&m, "jd.service"), "READY=1");
     assert!(m.watched_sockets().is_empty());
+    // As `systemctl show` has them.
+    let props = |m: &Manager, unit: &str| -> Vec<(String, String)> {
+        m.properties(&n(unit))
+            .expect("loaded")
+            .into_iter()
+            .filter(|(k, _)| ["SubState", "Triggers", "TriggeredBy", "Listen"].contains(k))
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+    };
+    let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    assert_eq!(
+        props(&m, "systemd-journald.socket"),
+        [
+            pair("SubState", "running"),
+            pair("Triggers", "jd.service"),
+            pair("Listen", "/run/j/stdout (Stream)"),
+            pair("Listen", "/run/j/socket (Datagram)"),
+        ]
+    );
+    assert_eq!(
+        props(&m, "jd.service"),
+        [
+            pair("SubState", "running"),
+            pair(
+                "TriggeredBy",
+                "systemd-journald-dev-log.socket systemd-journald.socket"
+            ),
+        ]
+    );
+    m.child_exited(pid_of(&m, "jd.service"), Exit::Code(1));
+    assert_eq!(
+        props(&m, "systemd-journald.socket")[0],
+        pair("SubState", "listening")
+    );
 }
 
 #[test]
