@@ -293,9 +293,9 @@ fn socket_activation(sh: &mut Shell) {
         "{listening}"
     );
     // The connection waits in the socket's backlog (the kernel completes it; nothing
-    // accepts it), so nc gives up after its time limit. (busybox-static's wget crashes
-    // in the C library's resolver, even for an address: nc does not resolve.)
-    let nc = sh.run("busybox nc -w 2 127.0.0.1 8099 </dev/null; echo nc=$?");
+    // accepts it), so nc waits until `timeout` ends it. (busybox-static's wget crashes in
+    // the C library's resolver, even for an address: nc does not resolve.)
+    let nc = sh.run("busybox timeout 3 busybox nc 127.0.0.1 8099 </dev/null; echo nc=$?");
     assert!(!nc.contains("can't connect"), "{nc}");
     let mut out = String::new();
     for _ in 0..20 {
