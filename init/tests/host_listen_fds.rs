@@ -7,12 +7,12 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use berth_init::sys::listen::{self, Address, Kind, ListenSpec};
+use berth_init::sys::listen::{self, Address, ListenKind, ListenSpec};
 use berth_init::sys::service_spawn::{self, CommandSpawn, Output};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-fn spec(kind: Kind, path: &Path) -> ListenSpec {
+fn spec(kind: ListenKind, path: &Path) -> ListenSpec {
     ListenSpec {
         kind,
         address: Address::Path(path.to_path_buf()),
@@ -58,8 +58,10 @@ fn run(listen_fds: Vec<(i32, String)>) -> Vec<String> {
 #[test]
 fn the_sockets_arrive_at_3_and_4_with_the_variables_sd_listen_fds_reads() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let stream = listen::listen(&spec(Kind::Stream, &dir.path().join("stdout"))).expect("stream");
-    let dgram = listen::listen(&spec(Kind::Datagram, &dir.path().join("dgram"))).expect("dgram");
+    let stream =
+        listen::listen(&spec(ListenKind::Stream, &dir.path().join("stdout"))).expect("stream");
+    let dgram =
+        listen::listen(&spec(ListenKind::Datagram, &dir.path().join("dgram"))).expect("dgram");
     let inode = |fd: &std::os::fd::OwnedFd| {
         let meta = std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("fd");
         format!("socket:[{}]", meta.ino())

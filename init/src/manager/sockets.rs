@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use super::*;
-use crate::sys::listen::{self, ListenSpec};
+use crate::sys::listen::ListenSpec;
 use crate::unit::socket::{Address, ListenKind, Socket};
 
 /// systemd's defaults for `Accept=no`: `TriggerLimitIntervalSec=2s`, `TriggerLimitBurst=20`.
@@ -26,16 +26,8 @@ pub(super) struct Listening {
 
 fn spec(socket: &Socket, kind: ListenKind, address: &Address, first: bool) -> ListenSpec {
     ListenSpec {
-        kind: match kind {
-            ListenKind::Stream => listen::Kind::Stream,
-            ListenKind::Datagram => listen::Kind::Datagram,
-            ListenKind::SequentialPacket => listen::Kind::SequentialPacket,
-        },
-        address: match address {
-            Address::Path(p) => listen::Address::Path(p.clone()),
-            Address::Abstract(n) => listen::Address::Abstract(n.clone()),
-            Address::Inet(a) => listen::Address::Inet(*a),
-        },
+        kind,
+        address: address.clone(),
         socket_mode: socket.socket_mode,
         directory_mode: socket.directory_mode,
         pass_credentials: socket.pass_credentials,

@@ -533,12 +533,7 @@ impl Syscalls for Fake {
     /// A real socket, its file and links below the fake's root.
     fn listen_socket(&self, spec: &super::listen::ListenSpec) -> io::Result<std::os::fd::OwnedFd> {
         use super::listen::Address;
-        let shown = match &spec.address {
-            Address::Path(p) => p.display().to_string(),
-            Address::Abstract(n) => format!("@{n}"),
-            Address::Inet(a) => a.to_string(),
-        };
-        self.record(Call::Listen(shown));
+        self.record(Call::Listen(spec.address.to_string()));
         if self.listen_failures.borrow().contains(&spec.address) {
             return Err(io::Error::from_raw_os_error(nix::libc::EADDRINUSE));
         }

@@ -10,30 +10,15 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
 use std::path::{Path, PathBuf};
 
+pub use crate::unit::socket::{Address, ListenKind};
 use nix::sys::socket::{
     self, sockopt, AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, SockaddrIn6, UnixAddr,
 };
 
-/// The socket type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Stream,
-    Datagram,
-    SequentialPacket,
-}
-
-/// Where it binds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Address {
-    Path(PathBuf),
-    Abstract(String),
-    Inet(std::net::SocketAddr),
-}
-
 /// One socket to make, with the settings of its unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenSpec {
-    pub kind: Kind,
+    pub kind: ListenKind,
     pub address: Address,
     pub socket_mode: u32,
     pub directory_mode: u32,
@@ -49,9 +34,9 @@ pub struct ListenSpec {
 /// Makes the socket of `spec`, bound (and listening, for stream and packet sockets).
 pub fn listen(spec: &ListenSpec) -> io::Result<OwnedFd> {
     let kind = match spec.kind {
-        Kind::Stream => SockType::Stream,
-        Kind::Datagram => SockType::Datagram,
-        Kind::SequentialPacket => SockType::SeqPacket,
+        ListenKind::Stream => SockType::Stream,
+        ListenKind::Datagram => SockType::Datagram,
+        ListenKind::SequentialPacket => SockType::SeqPacket,
     };
     let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
     let fd = match &spec.address {
@@ -96,7 +81,7 @@ pub fn listen(spec: &ListenSpec) -> io::Result<OwnedFd> {
             fd
         }
     };
-    if spec.kind != Kind::Datagram {
+    if spec.kind != ListenKind::Datagram {
         let backlog =
             Backlog::new(spec.backlog.min(i32::MAX as u32) as i32).unwrap_or(Backlog::MAXCONN);
         socket::listen(&fd, backlog)?;
@@ -197,7 +182,7 @@ fn pass_security(fd: &OwnedFd) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    fn spec(kind: Kind, address: Address) -> ListenSpec {
+    fn spec(kind: ListenKind, address: Address) -> ListenSpec {
         ListenSpec {
             kind,
             address,
@@ -218,7 +203,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("a/b/stdout");
         let link = dir.path().join("log");
-        let mut s = spec(Kind::Stream, Address::Path(path.clone()));
+        let mut s = spec(ListenKind::Stream, Address::Path(path.clone()));
         s.symlinks = vec![link.clone()];
         let fd = listen(&s).expect("listens");
         let mode = std::fs::metadata(&path)
@@ -234,7 +219,7 @@ mod tests {
         let _again = listen(&s).expect("replaces the stale socket");
         std::fs::write(dir.path().join("file"), "x").expect("write");
         let err = listen(&spec(
-            Kind::Datagram,
+            ListenKind::Datagram,
             Address::Path(dir.path().join("file")),
         ))
         .expect_err("a regular file is not replaced");
@@ -245,14 +230,14 @@ mod tests {
     fn a_datagram_socket_receives_and_an_inet_one_binds() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("dgram");
-        let fd = listen(&spec(Kind::Datagram, Address::Path(path.clone()))).expect("binds");
+        let fd = listen(&spec(ListenKind::Datagram, Address::Path(path.clone()))).expect("binds");
         let client = std::os::unix::net::UnixDatagram::unbound().expect("client");
         client.send_to(b"hi", &path).expect("send");
         let server = std::os::unix::net::UnixDatagram::from(fd);
         let mut buf = [0u8; 8];
         assert_eq!(server.recv(&mut buf).expect("recv"), 2);
         let tcp = listen(&spec(
-            Kind::Stream,
+            ListenKind::Stream,
             Address::Inet("127.0.0.1:0".parse().expect("addr")),
         ))
         .expect("tcp");
