@@ -94,3 +94,38 @@ fn a_command_runs_on_its_terminal_and_tty_fail_is_refused_while_it_is_taken() {
         "the terminal echoes the typed line (TTYReset= leaves ECHO on)"
     );
 }
+
+/// The end of a run (`terminal::revert`): the line settings a program left (no echo, raw)
+/// are reset, and as root the hang-up ends an earlier user's hold (its reads see the
+/// hang-up: end of file or EIO).
+#[test]
+fn a_runs_end_resets_the_line_and_hangs_up_its_users() {
+    use nix::sys::termios::{self, LocalFlags, SetArg};
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()))
+        .expect("the terminal's name");
+    let mut t = termios::tcgetattr(&pty.slave).expect("tcgetattr");
+    t.local_flags.remove(LocalFlags::ECHO | LocalFlags::ICANON);
+    termios::tcsetattr(&pty.slave, SetArg::TCSANOW, &t).expect("tcsetattr");
+    berth_init::sys::terminal::revert(&slave, true, false).expect("reverted");
+    let t = termios::tcgetattr(&pty.slave).expect("tcgetattr");
+    assert!(
+        t.local_flags
+            .contains(LocalFlags::ECHO | LocalFlags::ICANON),
+        "reset: {:?}",
+        t.local_flags
+    );
+    if !nix::unistd::Uid::effective().is_root() {
+        // TIOCVHANGUP needs CAP_SYS_TTY_CONFIG (best effort, as on systemd).
+        berth_testkit::skip("not root: cannot hang up a terminal");
+        return;
+    }
+    berth_init::sys::terminal::revert(&slave, false, true).expect("hung up");
+    let mut held = std::fs::File::from(pty.slave);
+    let mut buf = [0u8; 8];
+    match held.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("read {n} bytes from a hung-up terminal"),
+        Err(e) => assert_eq!(e.raw_os_error(), Some(nix::libc::EIO), "{e}"),
+    }
+}

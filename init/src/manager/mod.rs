@@ -22,6 +22,7 @@ pub mod sandbox;
 mod service_events;
 mod sockets;
 mod spawn;
+mod terminal_revert;
 pub mod unit_ops;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -130,6 +131,8 @@ pub struct Manager<'a> {
     private_tmp: BTreeMap<UnitName, private_tmp::PrivateTmp>,
     /// Units whose run made its `RuntimeDirectory=` folders ([`runtime_dirs`]).
     runtime_dirs: BTreeSet<UnitName>,
+    /// Units whose run's terminal is reverted when it ends ([`terminal_revert`]).
+    terminals: BTreeSet<UnitName>,
     /// Socket units' open sockets ([`sockets`]).
     listening: BTreeMap<UnitName, sockets::Listening>,
     /// [`Manager::stop_all`] ran: traffic no longer starts services.
@@ -249,6 +252,7 @@ impl<'a> Manager<'a> {
             watchdogs: BTreeMap::new(),
             private_tmp: BTreeMap::new(),
             runtime_dirs: BTreeSet::new(),
+            terminals: BTreeSet::new(),
             listening: BTreeMap::new(),
             stopping_all: false,
             anchor: None,
@@ -344,6 +348,8 @@ mod runtime_dirs_tests;
 mod sockets_tests;
 #[cfg(test)]
 mod stop_order_tests;
+#[cfg(test)]
+mod terminal_revert_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

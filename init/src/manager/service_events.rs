@@ -31,6 +31,7 @@ impl Manager<'_> {
         }
         self.release_private_tmp(name);
         self.release_runtime_dirs(name);
+        self.revert_terminal(name);
         self.settle(name);
     }
 
@@ -251,6 +252,7 @@ impl Manager<'_> {
         }
         // command_spawn made the RuntimeDirectory= folders.
         self.runtime_dirs_made(name);
+        self.terminal_taken(name);
         if let Some(dir) = &spec.cgroup {
             self.sys
                 .cgroup_create(dir)

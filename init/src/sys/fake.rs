@@ -53,6 +53,8 @@ pub enum Call {
     /// A socket unit's socket: its address as the unit says it.
     Listen(String),
     RemoveFile(PathBuf),
+    /// A terminal reverted when a run ended: path, reset, hang-up.
+    RevertTerminal(PathBuf, bool, bool),
     Exec(PathBuf),
     Prefetch(PathBuf),
     Sync,
@@ -543,6 +545,11 @@ impl Syscalls for Fake {
         }
         host.symlinks = spec.symlinks.iter().map(|l| self.host(l)).collect();
         super::listen::listen(&host)
+    }
+
+    fn revert_terminal(&self, path: &Path, reset: bool, vhangup: bool) -> io::Result<()> {
+        self.record(Call::RevertTerminal(path.to_path_buf(), reset, vhangup));
+        Ok(())
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {

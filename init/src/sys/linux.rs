@@ -321,6 +321,10 @@ impl Syscalls for Linux {
         std::fs::remove_file(path)
     }
 
+    fn revert_terminal(&self, path: &Path, reset: bool, vhangup: bool) -> io::Result<()> {
+        super::terminal::revert(path, reset, vhangup)
+    }
+
     fn kill(&self, pid: i32, signal: i32) -> io::Result<()> {
         // SAFETY: kill(2) takes plain integers and touches no memory of ours; a raw call
         // because nix's `Signal` cannot name the real-time signals.

@@ -259,6 +259,9 @@ pub trait Syscalls {
     fn listen_socket(&self, spec: &listen::ListenSpec) -> io::Result<std::os::fd::OwnedFd>;
     /// Removes a file, a socket or a symbolic link (not what it points to).
     fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// A unit's terminal when its run ends: hung up (`vhangup`) and its line settings
+    /// reset (`reset`), as asked ([`terminal::revert`]).
+    fn revert_terminal(&self, path: &Path, reset: bool, vhangup: bool) -> io::Result<()>;
 }
 
 #[cfg(test)]

@@ -6,8 +6,11 @@
 //! has it), reset its line settings if asked, and put it on standard input (and on
 //! standard output and error where they inherit it).
 //!
-//! Everything here runs in the forked child: only async-signal-safe calls on values
-//! prepared before the fork ([`PreparedTerminal::new`]); no allocation.
+//! Everything here but [`revert`] runs in the forked child: only async-signal-safe calls
+//! on values prepared before the fork ([`PreparedTerminal::new`]); no allocation. When the
+//! unit's run ends, PID 1 hangs the terminal up and resets it again ([`revert`], systemd's
+//! `exec_context_revert_tty`), so the next user finds it sane and the ended run's
+//! leftovers lose it.
 
 use std::ffi::CString;
 use std::io;
@@ -151,6 +154,29 @@ impl PreparedTerminal {
         }
         Ok(())
     }
+}
+
+/// When a unit's run ends (systemd 252's `exec_context_tty_reset` from
+/// `exec_context_revert_tty`): `TTYVHangup=` hangs up whoever still has the terminal,
+/// then `TTYReset=` resets its line settings. Opened without becoming PID 1's controlling
+/// terminal and without waiting for a carrier. Both are best effort, as in systemd; only
+/// a terminal that cannot be opened is an error.
+pub fn revert(path: &std::path::Path, reset_line: bool, vhangup: bool) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK)
+        .open(path)?;
+    if vhangup {
+        // SAFETY: `tty` is open; TIOCVHANGUP takes no argument.
+        unsafe { nix::libc::ioctl(tty.as_raw_fd(), nix::libc::TIOCVHANGUP, 0) };
+    }
+    if reset_line {
+        reset(tty.as_raw_fd());
+    }
+    Ok(())
 }
 
 /// systemd's `reset_terminal_fd`: a cooked, echoing line with the usual control
