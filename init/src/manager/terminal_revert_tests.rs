@@ -35,7 +35,7 @@ fn the_terminal_is_reverted_at_the_end_of_each_run() {
     m.child_exited(pid_of(&m, "shell.service"), Exit::Code(0));
     assert_eq!(
         reverts(&fake),
-        [once.clone()],
+        std::slice::from_ref(&once),
         "before the automatic restart"
     );
     fake.sleep(Duration::from_secs(1));
