@@ -141,3 +141,51 @@ fn services_want_their_sockets_and_logging_services_start_after_the_journals() {
     );
     assert!(!quiet.deps.after.contains(&journal));
 }
+
+const KEYS: [&str; 16] = [
+    "ListenStream",
+    "ListenDatagram",
+    "ListenSequentialPacket",
+    "Accept",
+    "SocketMode",
+    "DirectoryMode",
+    "Service",
+    "FileDescriptorName",
+    "PassCredentials",
+    "PassSecurity",
+    "ReceiveBuffer",
+    "SendBuffer",
+    "Symlinks",
+    "RemoveOnStop",
+    "Backlog",
+    "Bogus",
+];
+
+proptest::proptest! {
+    /// Any value of any key: the unit loads, each bad line is a warning, and what is kept
+    /// is well formed.
+    #[test]
+    fn any_socket_section_loads(
+        lines in proptest::collection::vec((0..KEYS.len(), "[ -~]{0,40}"), 0..12)
+    ) {
+        let mut text = String::from("[Socket]\n");
+        for (k, v) in &lines {
+            text.push_str(&format!("{}={}\n", KEYS[*k], v.replace('\\', "")));
+        }
+        let u = unit("p.socket", &text);
+        let s = u.socket.as_ref().expect("a socket");
+        for l in &s.listen {
+            proptest::prop_assert_eq!(parse_address(&l.address.to_string()), Ok(l.address.clone()));
+        }
+        proptest::prop_assert!(s.symlinks.iter().all(|p| p.is_absolute()));
+        proptest::prop_assert!(s.fd_name.as_deref().is_none_or(|n| !n.contains(':')));
+    }
+
+    /// An address that parses prints as something that parses to it again.
+    #[test]
+    fn addresses_round_trip(text in "[@/0-9a-f:.\\[\\]a-z]{0,30}") {
+        if let Ok(a) = parse_address(&text) {
+            proptest::prop_assert_eq!(parse_address(&a.to_string()), Ok(a));
+        }
+    }
+}
