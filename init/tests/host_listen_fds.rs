@@ -23,6 +23,8 @@ fn spec(kind: ListenKind, path: &Path) -> ListenSpec {
         receive_buffer: None,
         send_buffer: None,
         backlog: 16,
+        writable: false,
+        owner: None,
         symlinks: Vec::new(),
     }
 }

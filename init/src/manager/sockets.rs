@@ -3,8 +3,9 @@
 //! service's main process gets them at 3.. (`$LISTEN_FDS`, sd_listen_fds(3)); traffic on a
 //! socket whose service is not running starts it; the stop closes them. A socket that
 //! keeps firing while its service will not start (a missing binary, the service's start
-//! limit) fails after systemd's trigger limit (20 activations in 2 s) instead of spinning
-//! PID 1's loop.
+//! limit) fails at its trigger limit (`TriggerLimitIntervalSec=`, `TriggerLimitBurst=`:
+//! 20 activations in 2 s by default, as systemd's `Accept=no`) instead of spinning PID 1's
+//! loop.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
@@ -13,10 +14,6 @@ use super::*;
 use crate::sys::listen::ListenSpec;
 use crate::unit::socket::{Address, ListenKind, Socket};
 
-/// systemd's defaults for `Accept=no`: `TriggerLimitIntervalSec=2s`, `TriggerLimitBurst=20`.
-const TRIGGER_LIMIT_INTERVAL: Duration = Duration::from_secs(2);
-const TRIGGER_LIMIT_BURST: usize = 20;
-
 /// A socket unit's open sockets and its recent activations.
 #[derive(Default)]
 pub(super) struct Listening {
@@ -24,7 +21,13 @@ pub(super) struct Listening {
     triggers: Vec<Duration>,
 }
 
-fn spec(socket: &Socket, kind: ListenKind, address: &Address, first: bool) -> ListenSpec {
+fn spec(
+    socket: &Socket,
+    kind: ListenKind,
+    address: &Address,
+    first: bool,
+    owner: Option<(u32, u32)>,
+) -> ListenSpec {
     ListenSpec {
         kind,
         address: address.clone(),
@@ -35,6 +38,8 @@ fn spec(socket: &Socket, kind: ListenKind, address: &Address, first: bool) -> Li
         receive_buffer: socket.receive_buffer,
         send_buffer: socket.send_buffer,
         backlog: socket.backlog,
+        writable: socket.writable,
+        owner,
         // systemd links `Symlinks=` to the unit's one file-system socket.
         symlinks: match (first, address) {
             (true, Address::Path(_)) => socket.symlinks.clone(),
@@ -64,6 +69,7 @@ impl Manager<'_> {
         if !self.slots.contains_key(&service) && self.loader.load(service.as_str()).is_err() {
             return Err(format!("service {service} not loaded, refusing"));
         }
+        let owner = self.socket_owner(socket)?;
         let mut fds = Vec::new();
         let mut first_path = true;
         for l in &socket.listen {
@@ -73,7 +79,7 @@ impl Manager<'_> {
             }
             let fd = self
                 .sys
-                .listen_socket(&spec(socket, l.kind, &l.address, first))
+                .listen_socket(&spec(socket, l.kind, &l.address, first, owner))
                 .map_err(|e| {
                     let why = crate::sys::service_spawn::errno_words(&e);
                     format!("Failed to create listening socket ({}): {why}", l.address)
@@ -88,6 +94,24 @@ impl Manager<'_> {
             },
         );
         Ok(())
+    }
+
+    /// `SocketUser=`/`SocketGroup=` as IDs (the user's group when only the user is set);
+    /// `None` leaves the files root's.
+    fn socket_owner(&self, socket: &Socket) -> Result<Option<(u32, u32)>, String> {
+        use super::environment;
+        let user = match &socket.socket_user {
+            Some(name) => Some(environment::user(self.sys, name).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let gid = match &socket.socket_group {
+            Some(name) => Some(environment::group(self.sys, name).map_err(|e| e.to_string())?),
+            None => user.as_ref().map(|u| u.gid),
+        };
+        Ok(match (user, gid) {
+            (None, None) => None,
+            (user, gid) => Some((user.map_or(0, |u| u.uid), gid.unwrap_or(0))),
+        })
     }
 
     /// The stop of a socket unit: its sockets closed, and with `RemoveOnStop=` their files
@@ -134,12 +158,7 @@ impl Manager<'_> {
                 props.push(("Triggers", service.to_string()));
             }
             for l in &socket.listen {
-                let kind = match l.kind {
-                    ListenKind::Stream => "Stream",
-                    ListenKind::Datagram => "Datagram",
-                    ListenKind::SequentialPacket => "SequentialPacket",
-                };
-                props.push(("Listen", format!("{} ({kind})", l.address)));
+                props.push(("Listen", format!("{} ({})", l.address, l.kind.name())));
             }
         }
         if let Some(service) = &unit.service {
@@ -250,12 +269,20 @@ impl Manager<'_> {
             return;
         };
         let now = self.sys.now();
+        let (interval, burst) = self
+            .slots
+            .get(socket)
+            .and_then(|s| s.unit.socket.as_ref())
+            .map_or((Duration::ZERO, 0), |s| {
+                (s.trigger_limit_interval, s.trigger_limit_burst)
+            });
         let hit = match self.listening.get_mut(socket) {
+            // A zero interval or burst turns the limit off.
+            Some(_) if interval.is_zero() || burst == 0 => false,
             Some(l) => {
-                l.triggers
-                    .retain(|t| now.saturating_sub(*t) < TRIGGER_LIMIT_INTERVAL);
+                l.triggers.retain(|t| now.saturating_sub(*t) < interval);
                 l.triggers.push(now);
-                l.triggers.len() > TRIGGER_LIMIT_BURST
+                l.triggers.len() > burst as usize
             }
             None => return,
         };

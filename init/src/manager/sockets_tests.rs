@@ -247,3 +247,51 @@ fn the_stop_closes_the_sockets_and_remove_on_stop_removes_their_files() {
         .calls()
         .contains(&Call::RemoveFile(Path::new("/run/gone.sock").into())));
 }
+
+#[test]
+fn a_fifo_with_its_owner_and_a_socket_without_a_trigger_limit() {
+    let (uid, gid) = (
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::getgid().as_raw(),
+    );
+    let fake = machine(&[
+        (
+            "ctl.socket",
+            "[Socket]\nListenFIFO=/run/ctl\nSocketMode=0600\nSocketUser=me\n\
+             TriggerLimitBurst=0\n",
+        ),
+        ("multi-user.target.wants/ctl.socket", ""),
+        (
+            "ctl.service",
+            "[Service]\nExecStart=/usr/bin/gone\nStartLimitBurst=100\n",
+        ),
+        (
+            "nobody.socket",
+            "[Socket]\nListenFIFO=/run/nobody\nSocketUser=nobody-here\n",
+        ),
+        ("multi-user.target.wants/nobody.socket", ""),
+        ("nobody.service", "[Service]\nExecStart=/usr/bin/n\n"),
+    ]);
+    fake.write("/etc/passwd", format!("me:x:{uid}:{gid}::/:/bin/sh\n"));
+    fake.missing_programs
+        .borrow_mut()
+        .insert(PathBuf::from("/usr/bin/gone"));
+    let mut m = manager(&fake);
+    m.start(&n("multi-user.target"));
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(fake.host("/run/ctl")).expect("made");
+    assert!(meta.file_type().is_fifo());
+    assert_eq!((meta.uid(), meta.gid()), (uid, gid));
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    for _ in 0..30 {
+        m.socket_traffic(&n("ctl.socket"));
+    }
+    assert_eq!(spawned(&fake).len(), 30, "TriggerLimitBurst=0: no limit");
+    assert_eq!(m.slots[&n("ctl.socket")].active_state(), Active::Active);
+    let logs = fake.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("berth: FAILED nobody.socket: ") && l.contains("nobody-here")),
+        "{logs:?}"
+    );
+}

@@ -1,13 +1,15 @@
 //! The listening sockets of socket units, made by PID 1 (systemd's
-//! `socket_address_listen`): the socket, its options, `bind`, the file's mode, `listen`,
-//! and the symbolic links to it. A stale socket file at the path (left by a daemon that
-//! bound it itself, or by a previous run) is replaced; any other file there is an error.
+//! `socket_address_listen`): the socket, its options, `bind`, the file's mode and owner,
+//! `listen`, and the symbolic links to it. A stale socket file at the path (left by a
+//! daemon that bound it itself, or by a previous run) is replaced; any other file there is
+//! an error. FIFOs are made if missing (an existing FIFO is kept), special files opened as
+//! they are, netlink sockets bound to their multicast group.
 //! Descriptors are made close-on-exec and non-blocking; the spawn of the service that
 //! gets them (`$LISTEN_FDS`) places them at 3.. without close-on-exec.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub use crate::unit::socket::{Address, ListenKind};
@@ -27,16 +29,31 @@ pub struct ListenSpec {
     pub receive_buffer: Option<u64>,
     pub send_buffer: Option<u64>,
     pub backlog: u32,
+    /// A special file opened for writing too.
+    pub writable: bool,
+    /// `(uid, gid)` of socket files and FIFOs; `None`: root's.
+    pub owner: Option<(u32, u32)>,
     /// Links made to a file-system socket.
     pub symlinks: Vec<PathBuf>,
 }
 
 /// Makes the socket of `spec`, bound (and listening, for stream and packet sockets).
 pub fn listen(spec: &ListenSpec) -> io::Result<OwnedFd> {
-    let kind = match spec.kind {
-        ListenKind::Stream => SockType::Stream,
-        ListenKind::Datagram => SockType::Datagram,
-        ListenKind::SequentialPacket => SockType::SeqPacket,
+    let kind = match (spec.kind, &spec.address) {
+        (ListenKind::Stream, _) => SockType::Stream,
+        (ListenKind::Datagram, _) => SockType::Datagram,
+        (ListenKind::SequentialPacket, _) => SockType::SeqPacket,
+        (ListenKind::Fifo, Address::Path(path)) => return fifo(path, spec),
+        (ListenKind::Special, Address::Path(path)) => return special(path, spec.writable),
+        (ListenKind::Netlink, Address::Netlink { protocol, group }) => {
+            return netlink(*protocol, *group, spec)
+        }
+        (kind, address) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} cannot listen at {address}", kind.name()),
+            ))
+        }
     };
     let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
     let fd = match &spec.address {
@@ -45,10 +62,7 @@ pub fn listen(spec: &ListenSpec) -> io::Result<OwnedFd> {
             let fd = socket::socket(AddressFamily::Unix, kind, flags, None)?;
             set_options(&fd, spec)?;
             socket::bind(fd.as_raw_fd(), &UnixAddr::new(path.as_path())?)?;
-            std::fs::set_permissions(
-                path,
-                std::os::unix::fs::PermissionsExt::from_mode(spec.socket_mode),
-            )?;
+            set_mode_and_owner(path, spec)?;
             for link in &spec.symlinks {
                 make_link(path, link)?;
             }
@@ -80,12 +94,113 @@ pub fn listen(spec: &ListenSpec) -> io::Result<OwnedFd> {
             }
             fd
         }
+        Address::Netlink { .. } => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a netlink address for a stream or datagram socket",
+            ))
+        }
     };
     if spec.kind != ListenKind::Datagram {
         let backlog =
             Backlog::new(spec.backlog.min(i32::MAX as u32) as i32).unwrap_or(Backlog::MAXCONN);
         socket::listen(&fd, backlog)?;
     }
+    Ok(fd)
+}
+
+/// `SocketMode=`, and `SocketUser=`/`SocketGroup=` when set.
+fn set_mode_and_owner(path: &Path, spec: &ListenSpec) -> io::Result<()> {
+    std::fs::set_permissions(
+        path,
+        std::os::unix::fs::PermissionsExt::from_mode(spec.socket_mode),
+    )?;
+    if let Some((uid, gid)) = spec.owner {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+    }
+    Ok(())
+}
+
+/// `ListenFIFO=`: made with the unit's mode if missing (an existing FIFO is kept, with its
+/// queued data), opened for reading and writing so that it never reports end of file.
+fn fifo(path: &Path, spec: &ListenSpec) -> io::Result<OwnedFd> {
+    if let Some(parent) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(spec.directory_mode)
+            .create(parent)?;
+    }
+    match nix::unistd::mkfifo(
+        path,
+        nix::sys::stat::Mode::from_bits_truncate(spec.socket_mode),
+    ) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::EEXIST) => {
+            if !std::fs::symlink_metadata(path)?.file_type().is_fifo() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "the path exists and is not a FIFO",
+                ));
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    set_mode_and_owner(path, spec)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)?;
+    Ok(file.into())
+}
+
+/// `ListenSpecial=`: the file as it is (it must exist), read-only unless `Writable=yes`.
+fn special(path: &Path, writable: bool) -> io::Result<OwnedFd> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(writable)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)?;
+    Ok(file.into())
+}
+
+/// `ListenNetlink=`: a raw netlink socket of the family, bound to the multicast group.
+fn netlink(protocol: i32, group: u32, spec: &ListenSpec) -> io::Result<OwnedFd> {
+    use nix::sys::socket::{NetlinkAddr, SockProtocol};
+    let family = [
+        SockProtocol::NetlinkRoute,
+        SockProtocol::NetlinkUserSock,
+        SockProtocol::NetlinkSockDiag,
+        SockProtocol::NetlinkNFLOG,
+        SockProtocol::NetlinkSELinux,
+        SockProtocol::NetlinkISCSI,
+        SockProtocol::NetlinkAudit,
+        SockProtocol::NetlinkFIBLookup,
+        SockProtocol::NetlinkNetFilter,
+        SockProtocol::NetlinkSCSITransport,
+        SockProtocol::NetlinkRDMA,
+        SockProtocol::NetlinkIPv6Firewall,
+        SockProtocol::NetlinkDECNetRoutingMessage,
+        SockProtocol::NetlinkKObjectUEvent,
+        SockProtocol::NetlinkGeneric,
+        SockProtocol::NetlinkCrypto,
+    ]
+    .into_iter()
+    .find(|p| *p as i32 == protocol)
+    .ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("netlink family {protocol} is not supported by Berth"),
+        )
+    })?;
+    let fd = socket::socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        family,
+    )?;
+    set_options(&fd, spec)?;
+    socket::bind(fd.as_raw_fd(), &NetlinkAddr::new(0, group))?;
     Ok(fd)
 }
 
@@ -181,6 +296,7 @@ fn pass_security(fd: &OwnedFd) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     fn spec(kind: ListenKind, address: Address) -> ListenSpec {
         ListenSpec {
@@ -193,6 +309,8 @@ mod tests {
             receive_buffer: Some(1 << 16),
             send_buffer: None,
             backlog: 8,
+            writable: false,
+            owner: None,
             symlinks: Vec::new(),
         }
     }
@@ -224,6 +342,58 @@ mod tests {
         ))
         .expect_err("a regular file is not replaced");
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+    }
+
+    #[test]
+    fn fifos_are_made_or_kept_and_special_files_and_netlink_open() {
+        use std::io::{Read, Write};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("run/initctl");
+        let fd = listen(&spec(ListenKind::Fifo, Address::Path(path.clone()))).expect("fifo");
+        let meta = std::fs::metadata(&path).expect("made");
+        assert!(meta.file_type().is_fifo());
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("a writer")
+            .write_all(b"x")
+            .expect("written");
+        drop(fd);
+        // The existing FIFO is used again, not replaced.
+        let ino = meta.ino();
+        let mut again = std::fs::File::from(
+            listen(&spec(ListenKind::Fifo, Address::Path(path.clone()))).expect("again"),
+        );
+        assert_eq!(std::fs::metadata(&path).expect("fifo").ino(), ino);
+        let mut buf = [0u8; 4];
+        assert!(again.read(&mut buf).is_err(), "empty and non-blocking");
+        let file = dir.path().join("plain");
+        std::fs::write(&file, "x").expect("write");
+        assert!(listen(&spec(ListenKind::Fifo, Address::Path(file))).is_err());
+        let null = listen(&spec(
+            ListenKind::Special,
+            Address::Path("/dev/null".into()),
+        ));
+        null.expect("/dev/null opens");
+        let missing = listen(&spec(
+            ListenKind::Special,
+            Address::Path(dir.path().join("no")),
+        ));
+        assert_eq!(
+            missing.expect_err("missing").kind(),
+            io::ErrorKind::NotFound
+        );
+        let route = Address::Netlink {
+            protocol: 0,
+            group: 0,
+        };
+        listen(&spec(ListenKind::Netlink, route)).expect("a route netlink socket");
+        let xfrm = Address::Netlink {
+            protocol: 6,
+            group: 0,
+        };
+        let err = listen(&spec(ListenKind::Netlink, xfrm)).expect_err("not in nix");
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
     }
 
     #[test]

@@ -2,10 +2,13 @@
 //! before the service that serves them runs, so that clients (a unit's journal stream,
 //! `/dev/log`) connect while the service is still starting, and traffic starts the
 //! service when it is not running. Berth implements `Accept=no` (the listening sockets
-//! handed to one service, sd_listen_fds(3)); `Accept=yes` is refused by name.
+//! handed to one service, sd_listen_fds(3)); `Accept=yes` is refused by name. Besides
+//! sockets, a unit may listen on FIFOs, special files (`/dev/...`, `/proc/kmsg`) and
+//! netlink sockets, as systemd's do.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::model::{extend_names, Applied, Ctx};
 use super::name::{UnitName, UnitType};
@@ -21,6 +24,26 @@ pub enum ListenKind {
     Datagram,
     /// `ListenSequentialPacket=`: `SOCK_SEQPACKET` (unix sockets only).
     SequentialPacket,
+    /// `ListenFIFO=`: a named pipe, made if missing.
+    Fifo,
+    /// `ListenSpecial=`: an existing special file (a character device, `/proc/kmsg`).
+    Special,
+    /// `ListenNetlink=`: a netlink socket of a family, bound to a multicast group.
+    Netlink,
+}
+
+impl ListenKind {
+    /// systemd's word for it in `Listen=` (`systemctl show`, `status`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ListenKind::Stream => "Stream",
+            ListenKind::Datagram => "Datagram",
+            ListenKind::SequentialPacket => "SequentialPacket",
+            ListenKind::Fifo => "FIFO",
+            ListenKind::Special => "Special",
+            ListenKind::Netlink => "Netlink",
+        }
+    }
 }
 
 /// Where one `Listen*=` line binds.
@@ -32,6 +55,8 @@ pub enum Address {
     Abstract(String),
     /// An IP address and port; a port alone is `[::]:port` (both families).
     Inet(SocketAddr),
+    /// A netlink family (its protocol number) and multicast group.
+    Netlink { protocol: i32, group: u32 },
 }
 
 impl std::fmt::Display for Address {
@@ -40,6 +65,13 @@ impl std::fmt::Display for Address {
             Address::Path(p) => write!(f, "{}", p.display()),
             Address::Abstract(name) => write!(f, "@{name}"),
             Address::Inet(a) => write!(f, "{a}"),
+            Address::Netlink { protocol, group } => {
+                let name = NETLINK_FAMILIES
+                    .iter()
+                    .find(|(_, p)| p == protocol)
+                    .map_or_else(|| protocol.to_string(), |(n, _)| (*n).to_owned());
+                write!(f, "{name} {group}")
+            }
         }
     }
 }
@@ -78,7 +110,37 @@ pub struct Socket {
     pub remove_on_stop: bool,
     /// `Backlog=` of `listen(2)` (SOMAXCONN, 4096).
     pub backlog: u32,
+    /// `Writable=`: a `ListenSpecial=` file opened for writing too.
+    pub writable: bool,
+    /// `SocketUser=`, `SocketGroup=`: the owner of socket files and FIFOs.
+    pub socket_user: Option<String>,
+    pub socket_group: Option<String>,
+    /// `TriggerLimitIntervalSec=` (2 s; zero: no limit) and `TriggerLimitBurst=` (20).
+    pub trigger_limit_interval: Duration,
+    pub trigger_limit_burst: u32,
 }
+
+/// systemd's netlink family names (socket-util.c's table) and their protocol numbers.
+pub const NETLINK_FAMILIES: [(&str, i32); 18] = [
+    ("route", 0),
+    ("firewall", 3),
+    ("inet-diag", 4),
+    ("nflog", 5),
+    ("xfrm", 6),
+    ("selinux", 7),
+    ("iscsi", 8),
+    ("audit", 9),
+    ("fib-lookup", 10),
+    ("connector", 11),
+    ("netfilter", 12),
+    ("ip6-fw", 13),
+    ("dnrtmsg", 14),
+    ("kobject-uevent", 15),
+    ("generic", 16),
+    ("scsitransport", 18),
+    ("ecryptfs", 19),
+    ("rdma", 20),
+];
 
 impl Default for Socket {
     fn default() -> Socket {
@@ -96,6 +158,11 @@ impl Default for Socket {
             symlinks: Vec::new(),
             remove_on_stop: false,
             backlog: 4096,
+            writable: false,
+            socket_user: None,
+            socket_group: None,
+            trigger_limit_interval: Duration::from_secs(2),
+            trigger_limit_burst: 20,
         }
     }
 }
@@ -123,6 +190,20 @@ impl Socket {
             "ListenStream" => self.listen_line(ctx, a, ListenKind::Stream),
             "ListenDatagram" => self.listen_line(ctx, a, ListenKind::Datagram),
             "ListenSequentialPacket" => self.listen_line(ctx, a, ListenKind::SequentialPacket),
+            "ListenFIFO" => self.listen_line(ctx, a, ListenKind::Fifo),
+            "ListenSpecial" => self.listen_line(ctx, a, ListenKind::Special),
+            "ListenNetlink" => self.listen_line(ctx, a, ListenKind::Netlink),
+            "Writable" => ctx.bool(a, &mut self.writable),
+            "SocketUser" => self.socket_user = ctx.expand(a).filter(|v| !v.is_empty()),
+            "SocketGroup" => self.socket_group = ctx.expand(a).filter(|v| !v.is_empty()),
+            "TriggerLimitIntervalSec" => match values::timespan(v) {
+                Ok(d) => self.trigger_limit_interval = d.unwrap_or(Duration::ZERO),
+                Err(e) => ctx.warn(a, e),
+            },
+            "TriggerLimitBurst" => match v.parse::<u32>() {
+                Ok(n) => self.trigger_limit_burst = n,
+                Err(_) => ctx.warn(a, "not a number"),
+            },
             "Accept" => ctx.bool(a, &mut self.accept),
             "SocketMode" => mode(ctx, a, &mut self.socket_mode),
             "DirectoryMode" => mode(ctx, a, &mut self.directory_mode),
@@ -177,7 +258,15 @@ impl Socket {
         let Some(value) = ctx.expand(a) else {
             return;
         };
-        match parse_address(&value) {
+        let parsed = match kind {
+            ListenKind::Fifo | ListenKind::Special if value.starts_with('/') => {
+                Ok(Address::Path(PathBuf::from(value.trim())))
+            }
+            ListenKind::Fifo | ListenKind::Special => Err("not an absolute path".to_owned()),
+            ListenKind::Netlink => parse_netlink(&value),
+            _ => parse_address(&value),
+        };
+        match parsed {
             Ok(Address::Inet(_)) if kind == ListenKind::SequentialPacket => {
                 ctx.warn(a, "sequential packets need a unix socket")
             }
@@ -219,6 +308,28 @@ pub fn parse_address(value: &str) -> Result<Address, String> {
             "{value} is not a socket address (a path, @name, a port or address:port)"
         )),
     }
+}
+
+/// `ListenNetlink=`: a family, by systemd's name or number, and a multicast group (0).
+pub fn parse_netlink(value: &str) -> Result<Address, String> {
+    let mut words = value.split_whitespace();
+    let family = words.next().ok_or("no netlink family")?;
+    let protocol = NETLINK_FAMILIES
+        .iter()
+        .find(|(n, _)| *n == family)
+        .map(|(_, p)| *p)
+        .or_else(|| family.parse::<i32>().ok().filter(|p| (0..32).contains(p)))
+        .ok_or_else(|| format!("{family} is not a netlink family"))?;
+    let group = match words.next() {
+        Some(g) => g
+            .parse::<u32>()
+            .map_err(|_| format!("{g} is not a multicast group"))?,
+        None => 0,
+    };
+    if words.next().is_some() {
+        return Err("more than a family and a group".into());
+    }
+    Ok(Address::Netlink { protocol, group })
 }
 
 /// sd_listen_fds(3): up to 255 printable ASCII characters, no `:`.

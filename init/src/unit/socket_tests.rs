@@ -114,6 +114,46 @@ fn bad_values_name_the_line_and_keep_the_previous_value() {
 }
 
 #[test]
+fn fifos_special_files_netlink_owners_and_trigger_limits() {
+    let u = unit(
+        "k.socket",
+        "[Socket]\nListenFIFO=/run/initctl\nListenSpecial=/proc/kmsg\n\
+         ListenNetlink=kobject-uevent 1\nListenNetlink=audit\nListenNetlink=bogus 1\n\
+         ListenFIFO=rel\nListenNetlink=route x\nWritable=yes\nSocketUser=nobody\n\
+         SocketGroup=adm\nTriggerLimitIntervalSec=0\nTriggerLimitBurst=5\n",
+    );
+    let s = u.socket.as_ref().expect("a socket");
+    let shown: Vec<String> = s
+        .listen
+        .iter()
+        .map(|l| format!("{} ({})", l.address, l.kind.name()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "/run/initctl (FIFO)",
+            "/proc/kmsg (Special)",
+            "kobject-uevent 1 (Netlink)",
+            "audit 0 (Netlink)"
+        ]
+    );
+    let lines: Vec<usize> = u.warnings.iter().map(|w| w.at.line).collect();
+    assert_eq!(lines, [6, 7, 8], "{:?}", u.warnings);
+    assert!(s.writable);
+    assert_eq!(s.socket_user.as_deref(), Some("nobody"));
+    assert_eq!(s.socket_group.as_deref(), Some("adm"));
+    assert_eq!(s.trigger_limit_interval, std::time::Duration::ZERO);
+    assert_eq!(s.trigger_limit_burst, 5);
+    assert_eq!(
+        parse_netlink("15 2"),
+        Ok(Address::Netlink {
+            protocol: 15,
+            group: 2
+        })
+    );
+}
+
+#[test]
 fn an_empty_listen_line_resets_the_list() {
     let u = unit(
         "r.socket",
@@ -142,7 +182,14 @@ fn services_want_their_sockets_and_logging_services_start_after_the_journals() {
     assert!(!quiet.deps.after.contains(&journal));
 }
 
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 23] = [
+    "ListenFIFO",
+    "ListenSpecial",
+    "ListenNetlink",
+    "Writable",
+    "SocketUser",
+    "TriggerLimitIntervalSec",
+    "TriggerLimitBurst",
     "ListenStream",
     "ListenDatagram",
     "ListenSequentialPacket",
@@ -175,7 +222,11 @@ proptest::proptest! {
         let u = unit("p.socket", &text);
         let s = u.socket.as_ref().expect("a socket");
         for l in &s.listen {
-            proptest::prop_assert_eq!(parse_address(&l.address.to_string()), Ok(l.address.clone()));
+            let again = match l.kind {
+                ListenKind::Netlink => parse_netlink(&l.address.to_string()),
+                _ => parse_address(&l.address.to_string()),
+            };
+            proptest::prop_assert_eq!(again, Ok(l.address.clone()));
         }
         proptest::prop_assert!(s.symlinks.iter().all(|p| p.is_absolute()));
         proptest::prop_assert!(s.fd_name.as_deref().is_none_or(|n| !n.contains(':')));
