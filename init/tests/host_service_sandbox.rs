@@ -309,3 +309,70 @@ fn a_step_that_fails_in_the_child_is_named_not_the_program() {
         )
     );
 }
+
+/// `ProtectKernelModules=`, `ProtectKernelLogs=`, `ProtectKernelTunables=` and
+/// `ProtectHostname=` together, checked from inside: the capabilities gone from the
+/// bounding set, `/proc/sys` read-only, `/proc/kallsyms` and `/dev/kmsg` empty, the
+/// module folder empty, and a host name set inside that the host never sees.
+#[test]
+#[ignore = "host test: root, mount and UTS namespaces; run with --include-ignored"]
+fn kernel_protections_take_effect_inside_only() {
+    if !nix::unistd::geteuid().is_root() {
+        berth_testkit::skip("not root: cannot make mount namespaces");
+        return;
+    }
+    // What PID 1 makes before the first such start (manager/spawn.rs).
+    let cover = Path::new(sandbox::INACCESSIBLE_FILE);
+    if !cover.exists() {
+        std::fs::create_dir_all(cover.parent().unwrap()).unwrap();
+        std::fs::write(cover, "").unwrap();
+        std::fs::set_permissions(cover, std::os::unix::fs::PermissionsExt::from_mode(0)).unwrap();
+    }
+    let work = tempfile::tempdir_in("/run").unwrap();
+    let svc = Service {
+        protect_kernel_modules: true,
+        protect_kernel_logs: true,
+        protect_kernel_tunables: true,
+        protect_hostname: true,
+        ..Service::default()
+    };
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let plan = sandbox::plan(&svc, &[], &|p| p.exists(), &mountinfo)
+        .unwrap()
+        .expect("a sandbox");
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let script = "grep CapBnd /proc/self/status\n\
+         hostname berth-uts-probe && echo UTS $(hostname)\n\
+         if echo 1 > /proc/sys/kernel/printk_ratelimit 2>/dev/null; then echo SYSCTL_WRITABLE; \
+         else echo SYSCTL_READ_ONLY; fi\n\
+         echo KALLSYMS $(wc -c < /proc/kallsyms)\n\
+         echo KMSG $(timeout 2 head -c 1 /dev/kmsg | wc -c)\n\
+         if echo x > /proc/kallsyms 2>/dev/null; then echo COVER_WRITABLE; else echo COVER_READ_ONLY; fi\n\
+         for d in /lib/modules /usr/lib/modules; do [ -d $d ] && echo MODULES $d $(ls -A $d | wc -l); done\n\
+         true\n";
+    let mut spec = shell(script, work.path());
+    spec.sandbox = Some(plan);
+    let (_, out, stderr) = run(&spec, work.path());
+    let bounding = out
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or_else(|| panic!("no CapBnd: {out}\n{stderr}"));
+    assert_eq!(bounding & (1 << 16), 0, "CAP_SYS_MODULE kept: {out}");
+    assert_eq!(bounding & (1 << 34), 0, "CAP_SYSLOG kept: {out}");
+    assert!(bounding & (1 << 21) != 0, "CAP_SYS_ADMIN stays: {out}");
+    assert!(out.contains("UTS berth-uts-probe\n"), "{out}\n{stderr}");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host_name,
+        "the host's name"
+    );
+    assert!(out.contains("SYSCTL_READ_ONLY\n"), "{out}");
+    assert!(out.contains("KALLSYMS 0\n"), "{out}");
+    assert!(out.contains("KMSG 0\n"), "{out}");
+    assert!(out.contains("COVER_READ_ONLY\n"), "{out}");
+    for line in out.lines().filter(|l| l.starts_with("MODULES ")) {
+        assert!(line.ends_with(" 0"), "a module folder is not empty: {line}");
+    }
+    assert_eq!(std::fs::read(cover).unwrap(), b"", "the cover stays empty");
+}

@@ -20,9 +20,15 @@ use crate::sys::sandbox::{MountOp, Sandbox};
 use crate::unit::capability;
 use crate::unit::service::{ProtectHome, ProtectSystem, Service};
 
+/// The empty, mode 0000 file PID 1 binds (read-only) over a file a sandbox hides, as
+/// systemd binds `/run/systemd/inaccessible/reg`: a tmpfs cannot cover a file.
+pub const INACCESSIBLE_FILE: &str = "/run/berth/inaccessible";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     Inaccessible,
+    /// A file (or device node) covered by [`INACCESSIBLE_FILE`].
+    InaccessibleFile,
     /// Bound from this private folder.
     PrivateTmp(PathBuf),
     ReadOnly,
@@ -36,7 +42,7 @@ impl Kind {
     /// systemd's precedence when one path is named twice: the lower wins.
     fn rank(&self) -> u8 {
         match self {
-            Kind::Inaccessible => 0,
+            Kind::Inaccessible | Kind::InaccessibleFile => 0,
             Kind::PrivateTmp(_) => 1,
             Kind::ReadOnly => 2,
             Kind::ReadWrite => 3,
@@ -120,6 +126,8 @@ fn unescape(s: &str) -> String {
 /// pairs PID 1 made for `PrivateTmp=`.
 fn entries(svc: &Service, private_tmp: &[(PathBuf, PathBuf)]) -> Result<Vec<Entry>, String> {
     let mut out = Vec::new();
+    // Entries that must exist, added after the fixed ones.
+    let mut required = Vec::new();
     let mut fixed = |paths: &[&str], kind: Kind, setting: &str| {
         for p in paths {
             out.push(Entry {
@@ -151,6 +159,58 @@ fn entries(svc: &Service, private_tmp: &[(PathBuf, PathBuf)]) -> Result<Vec<Entr
         ProtectHome::ReadOnly => fixed(&homes, Kind::ReadOnly, "ProtectHome=read-only"),
         ProtectHome::Tmpfs => fixed(&homes, Kind::Tmpfs, "ProtectHome=tmpfs"),
     }
+    // systemd 252's namespace.c tables.
+    if svc.protect_kernel_tunables {
+        let (ro, key) = (Kind::ReadOnly, "ProtectKernelTunables=yes");
+        fixed(
+            &[
+                "/proc/acpi",
+                "/proc/apm",
+                "/proc/asound",
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/latency_stats",
+                "/proc/mtrr",
+                "/proc/scsi",
+                "/proc/sys",
+                "/proc/sysrq-trigger",
+                "/proc/timer_list",
+                "/sys/fs/bpf",
+                "/sys/kernel/debug",
+                "/sys/kernel/tracing",
+            ],
+            ro.clone(),
+            key,
+        );
+        fixed(
+            &["/proc/kallsyms", "/proc/kcore"],
+            Kind::InaccessibleFile,
+            key,
+        );
+        fixed(&["/sys/fs/selinux"], Kind::ReadWriteImplicit, key);
+        for (path, kind) in [("/sys", ro), ("/sys/fs/cgroup", Kind::ReadWriteImplicit)] {
+            required.push(Entry {
+                path: PathBuf::from(path),
+                kind,
+                ignore_missing: false,
+                setting: key.into(),
+            });
+        }
+    }
+    if svc.protect_kernel_modules {
+        let key = "ProtectKernelModules=yes";
+        fixed(
+            &["/lib/modules", "/usr/lib/modules"],
+            Kind::Inaccessible,
+            key,
+        );
+    }
+    if svc.protect_kernel_logs {
+        let key = "ProtectKernelLogs=yes";
+        fixed(&["/proc/kmsg", "/dev/kmsg"], Kind::InaccessibleFile, key);
+    }
+    out.append(&mut required);
     if svc.protect_control_groups {
         // systemd 252's protect_control_groups entry: one that must exist.
         out.push(Entry {
@@ -218,6 +278,9 @@ pub fn wants_mounts(svc: &Service) -> bool {
     svc.protect_system != ProtectSystem::No
         || svc.protect_home != ProtectHome::No
         || svc.protect_control_groups
+        || svc.protect_kernel_tunables
+        || svc.protect_kernel_modules
+        || svc.protect_kernel_logs
         || svc.private_tmp
         || !svc.read_only_paths.is_empty()
         || !svc.read_write_paths.is_empty()
@@ -266,6 +329,14 @@ pub fn plan(
                 tmpfs(&e.path, "000", MsFlags::MS_NOEXEC),
                 MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             ),
+            Kind::InaccessibleFile => (
+                MountOp::Bind {
+                    source: PathBuf::from(INACCESSIBLE_FILE),
+                    target: e.path.clone(),
+                    recursive: false,
+                },
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            ),
             Kind::Tmpfs => (
                 tmpfs(&e.path, "0755", MsFlags::MS_STRICTATIME),
                 MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_STRICTATIME,
@@ -312,14 +383,21 @@ pub fn plan(
             ) && *m != e.path
                 && m.starts_with(&e.path)
         });
-        let read_only = !hidden
-            && list.iter().any(|ro| {
-                ro.kind == Kind::ReadOnly
-                    && m.starts_with(&ro.path)
-                    && !list.iter().any(|w| {
-                        w.kind.writable() && w.path.starts_with(&ro.path) && m.starts_with(&w.path)
-                    })
-            });
+        // A covered file is read-only too: writes must not reach the shared empty file.
+        let covered = list
+            .iter()
+            .any(|e| e.kind == Kind::InaccessibleFile && *m == e.path);
+        let read_only = covered
+            || !hidden
+                && list.iter().any(|ro| {
+                    ro.kind == Kind::ReadOnly
+                        && m.starts_with(&ro.path)
+                        && !list.iter().any(|w| {
+                            w.kind.writable()
+                                && w.path.starts_with(&ro.path)
+                                && m.starts_with(&w.path)
+                        })
+                });
         if read_only {
             mounts.push(MountOp::ReadOnly {
                 target: m.clone(),
@@ -327,16 +405,27 @@ pub fn plan(
             });
         }
     }
-    let bounding_set = svc
+    let mut bounding_set = svc
         .capability_bounding_set
         .as_deref()
         .map(capability::set_of);
-    if mounts.is_empty() && bounding_set.is_none() {
+    // ProtectKernelModules= and ProtectKernelLogs= take their capability from the set.
+    for (asked, name) in [
+        (svc.protect_kernel_modules, "CAP_SYS_MODULE"),
+        (svc.protect_kernel_logs, "CAP_SYSLOG"),
+    ] {
+        if asked {
+            let cap = capability::set_of(&[name.to_owned()]);
+            bounding_set = Some(bounding_set.unwrap_or(u64::MAX) & !cap);
+        }
+    }
+    if mounts.is_empty() && bounding_set.is_none() && !svc.protect_hostname {
         return Ok(None);
     }
     Ok(Some(Sandbox {
         mounts,
         bounding_set,
+        new_uts: svc.protect_hostname,
         origins: list.into_iter().map(|e| (e.path, e.setting)).collect(),
     }))
 }

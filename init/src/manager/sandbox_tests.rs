@@ -277,3 +277,113 @@ fn protect_control_groups_makes_the_cgroup_tree_read_only_and_needs_it() {
         Err("/sys/fs/cgroup: no such file or directory".into())
     );
 }
+
+#[test]
+fn protect_kernel_modules_and_logs_hide_their_paths_and_drop_their_capabilities() {
+    let svc = Service {
+        protect_kernel_modules: true,
+        protect_kernel_logs: true,
+        ..Service::default()
+    };
+    let sandbox = plan(&svc, &[], &exists_but(&["/lib/modules"]), MOUNTINFO)
+        .expect("plan")
+        .expect("a sandbox");
+    let cover = |p: &str| MountOp::Bind {
+        source: INACCESSIBLE_FILE.into(),
+        target: p.into(),
+        recursive: false,
+    };
+    let hidden = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    assert_eq!(
+        sandbox.mounts,
+        vec![
+            cover("/dev/kmsg"),
+            cover("/proc/kmsg"),
+            MountOp::Tmpfs {
+                target: "/usr/lib/modules".into(),
+                flags: MsFlags::MS_RDONLY | hidden,
+                options: "mode=000".into(),
+            },
+            ro("/dev/kmsg", hidden),
+            ro("/proc/kmsg", hidden),
+        ]
+    );
+    let dropped = !sandbox.bounding_set.expect("a bounding set");
+    assert_eq!(
+        dropped,
+        (1 << 16) | (1 << 34),
+        "CAP_SYS_MODULE and CAP_SYSLOG"
+    );
+    // With an explicit set, only those two go from it.
+    let explicit = Service {
+        capability_bounding_set: Some(vec!["CAP_SYS_MODULE".into(), "CAP_NET_ADMIN".into()]),
+        ..svc
+    };
+    let kept = plan(&explicit, &[], &exists_but(&[]), MOUNTINFO)
+        .expect("plan")
+        .expect("a sandbox")
+        .bounding_set;
+    assert_eq!(kept, Some(1 << 12), "CAP_NET_ADMIN alone");
+}
+
+#[test]
+fn protect_kernel_tunables_makes_sys_and_proc_sys_read_only_but_not_the_cgroups() {
+    let svc = Service {
+        protect_kernel_tunables: true,
+        ..Service::default()
+    };
+    let missing: &'static [&'static str] = &[
+        "/proc/acpi",
+        "/proc/apm",
+        "/proc/asound",
+        "/proc/bus",
+        "/proc/fs",
+        "/proc/irq",
+        "/proc/latency_stats",
+        "/proc/mtrr",
+        "/proc/scsi",
+        "/proc/timer_list",
+        "/proc/kcore",
+        "/sys/fs/bpf",
+        "/sys/kernel/debug",
+        "/sys/kernel/tracing",
+        "/sys/fs/selinux",
+    ];
+    let got = ops(&svc, &[], missing);
+    let sys = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME;
+    for want in [
+        MountOp::Bind {
+            source: INACCESSIBLE_FILE.into(),
+            target: "/proc/kallsyms".into(),
+            recursive: false,
+        },
+        bind("/proc/sys"),
+        bind("/proc/sysrq-trigger"),
+        bind("/sys/fs/cgroup"),
+        ro("/proc/sys", sys),
+        ro("/proc/sysrq-trigger", sys),
+        ro("/sys", sys),
+    ] {
+        assert!(got.contains(&want), "{want:?} not in {got:?}");
+    }
+    assert!(
+        !got.contains(&ro("/sys/fs/cgroup", sys)),
+        "the cgroup tree stays writable without ProtectControlGroups=: {got:?}"
+    );
+    assert_eq!(
+        plan(&svc, &[], &exists_but(&["/sys"]), MOUNTINFO),
+        Err("/sys: no such file or directory".into())
+    );
+}
+
+#[test]
+fn protect_hostname_alone_is_a_uts_namespace() {
+    let svc = Service {
+        protect_hostname: true,
+        ..Service::default()
+    };
+    let s = plan(&svc, &[], &exists_but(&[]), MOUNTINFO)
+        .expect("plan")
+        .expect("a sandbox");
+    assert!(s.new_uts && s.mounts.is_empty() && s.bounding_set.is_none());
+}

@@ -77,6 +77,20 @@ fn program(sys: &dyn Syscalls, cmd: &ExecCommand) -> Result<PathBuf, String> {
         .ok_or_else(|| format!("{} not found in {}", cmd.path, EXEC_SEARCH_PATH.join(":")))
 }
 
+/// The empty, mode 0000 file bound over the files a sandbox hides, made once.
+fn inaccessible_file(sys: &dyn Syscalls) -> Result<(), String> {
+    let path = Path::new(sandbox::INACCESSIBLE_FILE);
+    if sys.exists(path) {
+        return Ok(());
+    }
+    let made = path
+        .parent()
+        .map_or(Ok(()), |dir| sys.mkdir_mode(dir, 0o755))
+        .and_then(|()| sys.write_file(path, b""))
+        .and_then(|()| sys.chmod(path, 0));
+    made.map_err(|e| format!("{}: {e}", path.display()))
+}
+
 pub(super) fn command_spawn(
     sys: &dyn Syscalls,
     slot: &Slot,
@@ -204,6 +218,9 @@ pub(super) fn command_spawn(
     let sandbox = if cmd.flags.full_privileges {
         None
     } else {
+        if svc.protect_kernel_tunables || svc.protect_kernel_logs {
+            inaccessible_file(sys)?;
+        }
         let mountinfo = if sandbox::wants_mounts(svc) {
             sys.read_to_string(Path::new("/proc/self/mountinfo"))
                 .map_err(|e| format!("/proc/self/mountinfo: {e}"))?

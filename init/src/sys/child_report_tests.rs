@@ -14,6 +14,7 @@ fn spec() -> CommandSpawn {
         rlimits: vec![(nix::libc::RLIMIT_NOFILE as i32, Some(1), Some(2))],
         credentials: Some((1000, 100, Vec::new())),
         sandbox: Some(Sandbox {
+            new_uts: false,
             mounts: vec![
                 MountOp::Bind {
                     source: "/srv/a".into(),

@@ -1,8 +1,9 @@
 //! A service's sandbox (systemd.exec(5) "Sandboxing"), applied by the child between `fork`
-//! and `exec`: its own mount namespace, made a slave of the host's so nothing propagates
-//! back, the mounts of a plan computed by PID 1 beforehand (`ProtectSystem=`,
-//! `ProtectHome=`, `PrivateTmp=`, `ReadOnlyPaths=`/`ReadWritePaths=`), then the
-//! capabilities dropped from the bounding set (`CapabilityBoundingSet=`).
+//! and `exec`: a UTS namespace of its own (`ProtectHostname=`), its own mount namespace,
+//! made a slave of the host's so nothing propagates back, the mounts of a plan computed by
+//! PID 1 beforehand (`ProtectSystem=`, `ProtectHome=`, `PrivateTmp=`, `ProtectKernel*=`,
+//! `ReadOnlyPaths=`/`ReadWritePaths=`), then the capabilities dropped from the bounding
+//! set (`CapabilityBoundingSet=`, and those `ProtectKernelModules=`/`Logs=` take).
 //!
 //! The plan ([`Sandbox`]) is plain data, so the engine's tests check it over the fake;
 //! [`Sandbox::prepare`] turns it into C strings before the fork, and
@@ -48,6 +49,8 @@ pub struct Sandbox {
     /// The capabilities kept in the bounding set (bit n for capability n); `None` leaves
     /// the bounding set as it is.
     pub bounding_set: Option<u64>,
+    /// `ProtectHostname=`: a UTS namespace of its own.
+    pub new_uts: bool,
     /// Which setting named each path (`/srv/a` → `ReadWritePaths=/srv/a`), for messages:
     /// a mount is credited to the deepest path at or above its target.
     pub origins: Vec<(PathBuf, String)>,
@@ -84,6 +87,7 @@ enum PreparedOp {
 /// A [`Sandbox`] as the child applies it.
 pub struct PreparedSandbox {
     ops: Vec<PreparedOp>,
+    new_uts: bool,
     /// Capabilities to drop, by number.
     drop: Vec<i32>,
 }
@@ -160,14 +164,25 @@ impl Sandbox {
                 .collect(),
             None => Vec::new(),
         };
-        Ok(PreparedSandbox { ops, drop })
+        Ok(PreparedSandbox {
+            ops,
+            new_uts: self.new_uts,
+            drop,
+        })
     }
 }
 
 impl PreparedSandbox {
-    /// In the child, before it changes user: the mount namespace and its mounts, then the
-    /// bounding set.
+    /// In the child, before it changes user: the UTS namespace, the mount namespace and
+    /// its mounts, then the bounding set.
     pub fn apply_in_child(&self) -> Result<(), ChildFailure> {
+        if self.new_uts {
+            at(
+                Step::Namespace,
+                NO_INDEX,
+                nix::sched::unshare(CloneFlags::CLONE_NEWUTS),
+            )?;
+        }
         if !self.ops.is_empty() {
             at(
                 Step::Namespace,
@@ -234,6 +249,7 @@ mod tests {
                 flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             }],
             bounding_set: Some(0b101),
+            new_uts: false,
             origins: Vec::new(),
         };
         let p = s.prepare(4).expect("no NUL");

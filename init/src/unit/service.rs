@@ -223,6 +223,16 @@ pub struct Service {
     pub protect_home: ProtectHome,
     /// `ProtectControlGroups=`: the cgroup tree read-only.
     pub protect_control_groups: bool,
+    /// `ProtectKernelModules=`: no module loading (CAP_SYS_MODULE dropped, the module
+    /// folders inaccessible).
+    pub protect_kernel_modules: bool,
+    /// `ProtectKernelLogs=`: the kernel log out of reach (CAP_SYSLOG dropped, `/proc/kmsg`
+    /// and `/dev/kmsg` inaccessible).
+    pub protect_kernel_logs: bool,
+    /// `ProtectKernelTunables=`: `/proc/sys`, `/sys` and the other tunables read-only.
+    pub protect_kernel_tunables: bool,
+    /// `ProtectHostname=`: a UTS namespace of its own (a host name set inside stays there).
+    pub protect_hostname: bool,
     pub read_write_paths: Vec<String>,
     pub read_only_paths: Vec<String>,
     pub resources: Resources,
@@ -299,6 +309,10 @@ impl Default for Service {
             protect_system: ProtectSystem::No,
             protect_home: ProtectHome::No,
             protect_control_groups: false,
+            protect_kernel_modules: false,
+            protect_kernel_logs: false,
+            protect_kernel_tunables: false,
+            protect_hostname: false,
             read_write_paths: Vec::new(),
             read_only_paths: Vec::new(),
             sockets: Vec::new(),
@@ -597,6 +611,10 @@ impl Service {
                 },
             },
             "ProtectControlGroups" => ctx.bool(a, &mut self.protect_control_groups),
+            "ProtectKernelModules" => ctx.bool(a, &mut self.protect_kernel_modules),
+            "ProtectKernelLogs" => ctx.bool(a, &mut self.protect_kernel_logs),
+            "ProtectKernelTunables" => ctx.bool(a, &mut self.protect_kernel_tunables),
+            "ProtectHostname" => ctx.bool(a, &mut self.protect_hostname),
             "ProtectHome" => match v {
                 "read-only" => self.protect_home = ProtectHome::ReadOnly,
                 "tmpfs" => self.protect_home = ProtectHome::Tmpfs,
