@@ -326,7 +326,8 @@ fn kernel_protections_take_effect_inside_only() {
     if !cover.exists() {
         std::fs::create_dir_all(cover.parent().unwrap()).unwrap();
         std::fs::write(cover, "").unwrap();
-        std::fs::set_permissions(cover, std::os::unix::fs::PermissionsExt::from_mode(0)).unwrap();
+        std::fs::set_permissions(cover, std::os::unix::fs::PermissionsExt::from_mode(0o000))
+            .unwrap();
     }
     let work = tempfile::tempdir_in("/run").unwrap();
     let svc = Service {
