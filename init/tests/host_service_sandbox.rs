@@ -377,3 +377,60 @@ fn kernel_protections_take_effect_inside_only() {
     }
     assert_eq!(std::fs::read(cover).unwrap(), b"", "the cover stays empty");
 }
+
+/// `PrivateNetwork=` and `ProtectClock=`, checked from inside: only the loopback link, up
+/// (its 127.0.0.1 route is there), none of the host's links, and the capabilities that
+/// setting the clock needs gone from the bounding set.
+#[test]
+#[ignore = "host test: root, network namespaces; run with --include-ignored"]
+fn private_network_and_protect_clock_take_effect_inside_only() {
+    if !nix::unistd::geteuid().is_root() {
+        berth_testkit::skip("not root: cannot make network namespaces");
+        return;
+    }
+    let work = tempfile::tempdir_in("/run").unwrap();
+    let svc = Service {
+        private_network: true,
+        protect_clock: true,
+        ..Service::default()
+    };
+    let plan = sandbox::plan(&svc, &[], &|p| p.exists(), "")
+        .unwrap()
+        .expect("a sandbox");
+    let links = |dev: &str| -> Vec<String> {
+        dev.lines()
+            .skip(2)
+            .filter_map(|l| Some(l.split(':').next()?.trim().to_owned()))
+            .collect()
+    };
+    let host_links = links(&std::fs::read_to_string("/proc/net/dev").unwrap());
+    let script = format!(
+        "cat /proc/net/dev > {dir}/links\n\
+         echo LOOPBACK_ROUTES $(grep -c 127.0.0.1 /proc/net/fib_trie)\n\
+         grep CapBnd /proc/self/status\n",
+        dir = work.path().display()
+    );
+    let mut spec = shell(&script, work.path());
+    spec.sandbox = Some(plan);
+    let (_, out, stderr) = run(&spec, work.path());
+    let inside = links(&std::fs::read_to_string(work.path().join("links")).unwrap());
+    assert!(inside.contains(&"lo".to_owned()), "{inside:?}");
+    for host in host_links.iter().filter(|l| *l != "lo") {
+        assert!(
+            !inside.contains(host),
+            "{host} of the host is inside: {inside:?}"
+        );
+    }
+    assert!(
+        !out.contains("LOOPBACK_ROUTES 0"),
+        "lo is not up: {out}\n{stderr}"
+    );
+    // Not by setting the clock: a failed protection would set this host's.
+    let bounding = out
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or_else(|| panic!("no CapBnd: {out}\n{stderr}"));
+    assert_eq!(bounding & (1 << 25), 0, "CAP_SYS_TIME kept: {out}");
+    assert_eq!(bounding & (1 << 35), 0, "CAP_WAKE_ALARM kept: {out}");
+}

@@ -410,22 +410,28 @@ pub fn plan(
         .as_deref()
         .map(capability::set_of);
     // ProtectKernelModules= and ProtectKernelLogs= take their capability from the set.
+    // ProtectClock=: without systemd's seccomp filter, the capabilities that setting the
+    // clocks and the RTC need are what keeps them unset.
     for (asked, name) in [
         (svc.protect_kernel_modules, "CAP_SYS_MODULE"),
         (svc.protect_kernel_logs, "CAP_SYSLOG"),
+        (svc.protect_clock, "CAP_SYS_TIME"),
+        (svc.protect_clock, "CAP_WAKE_ALARM"),
     ] {
         if asked {
             let cap = capability::set_of(&[name.to_owned()]);
             bounding_set = Some(bounding_set.unwrap_or(u64::MAX) & !cap);
         }
     }
-    if mounts.is_empty() && bounding_set.is_none() && !svc.protect_hostname {
+    let namespaces_only = svc.protect_hostname || svc.private_network;
+    if mounts.is_empty() && bounding_set.is_none() && !namespaces_only {
         return Ok(None);
     }
     Ok(Some(Sandbox {
         mounts,
         bounding_set,
         new_uts: svc.protect_hostname,
+        new_net: svc.private_network,
         origins: list.into_iter().map(|e| (e.path, e.setting)).collect(),
     }))
 }

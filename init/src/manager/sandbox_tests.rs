@@ -387,3 +387,28 @@ fn protect_hostname_alone_is_a_uts_namespace() {
         .expect("a sandbox");
     assert!(s.new_uts && s.mounts.is_empty() && s.bounding_set.is_none());
 }
+
+#[test]
+fn private_network_is_a_namespace_and_protect_clock_drops_the_clock_capabilities() {
+    let net = Service {
+        private_network: true,
+        ..Service::default()
+    };
+    let s = plan(&net, &[], &exists_but(&[]), MOUNTINFO)
+        .expect("plan")
+        .expect("a sandbox");
+    assert!(s.new_net && !s.new_uts && s.mounts.is_empty() && s.bounding_set.is_none());
+    let clock = Service {
+        protect_clock: true,
+        ..Service::default()
+    };
+    let s = plan(&clock, &[], &exists_but(&[]), MOUNTINFO)
+        .expect("plan")
+        .expect("a sandbox");
+    let dropped = !s.bounding_set.expect("a bounding set");
+    assert_eq!(
+        dropped,
+        (1 << 25) | (1 << 35),
+        "CAP_SYS_TIME and CAP_WAKE_ALARM"
+    );
+}

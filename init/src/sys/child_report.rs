@@ -35,11 +35,13 @@ pub enum Step {
     Cgroup = 219,
     Setsid = 220,
     Stderr = 222,
+    Network = 225,
     Namespace = 226,
     NoNewPrivileges = 227,
 }
 
-const STEPS: [Step; 17] = [
+const STEPS: [Step; 18] = [
+    Step::Network,
     Step::Chdir,
     Step::Nice,
     Step::Fds,
@@ -290,6 +292,7 @@ pub fn describe(spec: &CommandSpawn, f: &ChildFailure) -> String {
         Step::Stdout => "StandardOutput=journal: connect".into(),
         Step::Stderr => "StandardError=journal: connect".into(),
         Step::Setsid => "setsid".into(),
+        Step::Network => "PrivateNetwork=yes: network namespace".into(),
         Step::Fds => format!("{} socket descriptors: dup2", spec.listen_fds.len()),
         Step::SignalMask => "signal mask".into(),
         Step::NoNewPrivileges => "NoNewPrivileges=yes: prctl".into(),

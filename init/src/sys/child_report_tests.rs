@@ -15,6 +15,7 @@ fn spec() -> CommandSpawn {
         credentials: Some((1000, 100, Vec::new())),
         sandbox: Some(Sandbox {
             new_uts: false,
+            new_net: false,
             mounts: vec![
                 MountOp::Bind {
                     source: "/srv/a".into(),

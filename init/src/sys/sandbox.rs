@@ -1,5 +1,6 @@
 //! A service's sandbox (systemd.exec(5) "Sandboxing"), applied by the child between `fork`
-//! and `exec`: a UTS namespace of its own (`ProtectHostname=`), its own mount namespace,
+//! and `exec`: UTS and network namespaces of its own (`ProtectHostname=`,
+//! `PrivateNetwork=`, whose `lo` it brings up), its own mount namespace,
 //! made a slave of the host's so nothing propagates back, the mounts of a plan computed by
 //! PID 1 beforehand (`ProtectSystem=`, `ProtectHome=`, `PrivateTmp=`, `ProtectKernel*=`,
 //! `ReadOnlyPaths=`/`ReadWritePaths=`), then the capabilities dropped from the bounding
@@ -51,6 +52,8 @@ pub struct Sandbox {
     pub bounding_set: Option<u64>,
     /// `ProtectHostname=`: a UTS namespace of its own.
     pub new_uts: bool,
+    /// `PrivateNetwork=`: a network namespace of its own, its loopback link up.
+    pub new_net: bool,
     /// Which setting named each path (`/srv/a` → `ReadWritePaths=/srv/a`), for messages:
     /// a mount is credited to the deepest path at or above its target.
     pub origins: Vec<(PathBuf, String)>,
@@ -88,6 +91,7 @@ enum PreparedOp {
 pub struct PreparedSandbox {
     ops: Vec<PreparedOp>,
     new_uts: bool,
+    new_net: bool,
     /// Capabilities to drop, by number.
     drop: Vec<i32>,
 }
@@ -167,6 +171,7 @@ impl Sandbox {
         Ok(PreparedSandbox {
             ops,
             new_uts: self.new_uts,
+            new_net: self.new_net,
             drop,
         })
     }
@@ -182,6 +187,14 @@ impl PreparedSandbox {
                 NO_INDEX,
                 nix::sched::unshare(CloneFlags::CLONE_NEWUTS),
             )?;
+        }
+        if self.new_net {
+            at(
+                Step::Network,
+                NO_INDEX,
+                nix::sched::unshare(CloneFlags::CLONE_NEWNET),
+            )?;
+            at(Step::Network, NO_INDEX, loopback_up())?;
         }
         if !self.ops.is_empty() {
             at(
@@ -237,6 +250,44 @@ impl PreparedSandbox {
     }
 }
 
+/// The new network namespace's `lo` up (systemd's `loopback_setup`), by the
+/// `SIOCSIFFLAGS` ioctl on a datagram socket: no netlink, nothing allocated.
+fn loopback_up() -> io::Result<()> {
+    // SAFETY: socket(2) takes plain integers; the descriptor is closed below.
+    let fd = unsafe {
+        nix::libc::socket(
+            nix::libc::AF_INET,
+            nix::libc::SOCK_DGRAM | nix::libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: an all-zero ifreq is valid; the name is copied in below, NUL-terminated.
+    let mut req: nix::libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as nix::libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS and SIOCSIFFLAGS read and write the ifreq on this stack; the
+    // flags are the union's short member, as netdevice(7) has it.
+    let result = unsafe {
+        if nix::libc::ioctl(fd, nix::libc::SIOCGIFFLAGS, &mut req) < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            req.ifr_ifru.ifru_flags |= (nix::libc::IFF_UP | nix::libc::IFF_RUNNING) as i16;
+            if nix::libc::ioctl(fd, nix::libc::SIOCSIFFLAGS, &req) < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        }
+    };
+    // SAFETY: `fd` was opened above and is closed once.
+    unsafe { nix::libc::close(fd) };
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +301,7 @@ mod tests {
             }],
             bounding_set: Some(0b101),
             new_uts: false,
+            new_net: false,
             origins: Vec::new(),
         };
         let p = s.prepare(4).expect("no NUL");

@@ -233,6 +233,10 @@ pub struct Service {
     pub protect_kernel_tunables: bool,
     /// `ProtectHostname=`: a UTS namespace of its own (a host name set inside stays there).
     pub protect_hostname: bool,
+    /// `ProtectClock=`: the clock cannot be set (CAP_SYS_TIME and CAP_WAKE_ALARM dropped).
+    pub protect_clock: bool,
+    /// `PrivateNetwork=`: a network namespace of its own with only the loopback link, up.
+    pub private_network: bool,
     pub read_write_paths: Vec<String>,
     pub read_only_paths: Vec<String>,
     pub resources: Resources,
@@ -313,6 +317,8 @@ impl Default for Service {
             protect_kernel_logs: false,
             protect_kernel_tunables: false,
             protect_hostname: false,
+            protect_clock: false,
+            private_network: false,
             read_write_paths: Vec::new(),
             read_only_paths: Vec::new(),
             sockets: Vec::new(),
@@ -615,6 +621,8 @@ impl Service {
             "ProtectKernelLogs" => ctx.bool(a, &mut self.protect_kernel_logs),
             "ProtectKernelTunables" => ctx.bool(a, &mut self.protect_kernel_tunables),
             "ProtectHostname" => ctx.bool(a, &mut self.protect_hostname),
+            "ProtectClock" => ctx.bool(a, &mut self.protect_clock),
+            "PrivateNetwork" => ctx.bool(a, &mut self.private_network),
             "ProtectHome" => match v {
                 "read-only" => self.protect_home = ProtectHome::ReadOnly,
                 "tmpfs" => self.protect_home = ProtectHome::Tmpfs,
