@@ -41,9 +41,9 @@ fn spec(
         writable: socket.writable,
         owner,
         // systemd links `Symlinks=` to the unit's one file-system socket.
-        symlinks: match (first, address) {
-            (true, Address::Path(_)) => socket.symlinks.clone(),
-            _ => Vec::new(),
+        symlinks: match first {
+            true => socket.symlinks.clone(),
+            false => Vec::new(),
         },
     }
 }
@@ -70,13 +70,14 @@ impl Manager<'_> {
             return Err(format!("service {service} not loaded, refusing"));
         }
         let owner = self.socket_owner(socket)?;
+        // `Symlinks=` point at the first file-system socket.
+        let linked = socket
+            .listen
+            .iter()
+            .position(|l| matches!(l.address, Address::Path(_)));
         let mut fds = Vec::new();
-        let mut first_path = true;
-        for l in &socket.listen {
-            let first = first_path && matches!(l.address, Address::Path(_));
-            if first {
-                first_path = false;
-            }
+        for (i, l) in socket.listen.iter().enumerate() {
+            let first = linked == Some(i);
             let fd = self
                 .sys
                 .listen_socket(&spec(socket, l.kind, &l.address, first, owner))
@@ -90,7 +91,7 @@ impl Manager<'_> {
             name.clone(),
             Listening {
                 fds,
-                triggers: Vec::new(),
+                ..Listening::default()
             },
         );
         Ok(())
@@ -161,21 +162,12 @@ impl Manager<'_> {
                 props.push(("Listen", format!("{} ({})", l.address, l.kind.name())));
             }
         }
-        if let Some(service) = &unit.service {
+        if unit.service.is_some() {
             let by: Vec<String> = self
                 .slots
-                .iter()
-                .filter(|(socket, slot)| {
-                    service.sockets.contains(socket)
-                        || slot
-                            .unit
-                            .socket
-                            .as_ref()
-                            .and_then(|s| s.service_of(socket))
-                            .as_ref()
-                            == Some(name)
-                })
-                .map(|(socket, _)| socket.to_string())
+                .keys()
+                .filter(|socket| self.hands_over(socket, name))
+                .map(|socket| socket.to_string())
                 .collect();
             if !by.is_empty() {
                 props.push(("TriggeredBy", by.join(" ")));
@@ -190,26 +182,29 @@ impl Manager<'_> {
         self.listening.clear();
     }
 
-    /// The socket units that hand their sockets to `service`: those that activate it and
-    /// its `Sockets=`, each listening.
-    fn sockets_of(&self, service: &UnitName) -> Vec<&UnitName> {
+    /// Whether `socket` hands its sockets to `service` (systemd's TriggeredBy=): it
+    /// activates the service (`Service=` or the same name), or the service names it in
+    /// `Sockets=`.
+    fn hands_over(&self, socket: &UnitName, service: &UnitName) -> bool {
         let named = self
             .slots
             .get(service)
             .and_then(|s| s.unit.service.as_ref())
-            .map(|s| s.sockets.clone())
-            .unwrap_or_default();
+            .is_some_and(|s| s.sockets.contains(socket));
+        named
+            || self
+                .slots
+                .get(socket)
+                .and_then(|s| s.unit.socket.as_ref()?.service_of(socket))
+                .as_ref()
+                == Some(service)
+    }
+
+    /// The listening socket units that hand their sockets to `service`.
+    fn sockets_of(&self, service: &UnitName) -> Vec<&UnitName> {
         self.listening
             .keys()
-            .filter(|socket| {
-                named.contains(socket)
-                    || self
-                        .slots
-                        .get(*socket)
-                        .and_then(|s| s.unit.socket.as_ref()?.service_of(socket))
-                        .as_ref()
-                        == Some(service)
-            })
+            .filter(|socket| self.hands_over(socket, service))
             .collect()
     }
 

@@ -124,12 +124,7 @@ fn set_mode_and_owner(path: &Path, spec: &ListenSpec) -> io::Result<()> {
 /// `ListenFIFO=`: made with the unit's mode if missing (an existing FIFO is kept, with its
 /// queued data), opened for reading and writing so that it never reports end of file.
 fn fifo(path: &Path, spec: &ListenSpec) -> io::Result<OwnedFd> {
-    if let Some(parent) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(spec.directory_mode)
-            .create(parent)?;
-    }
+    make_parents(path, spec.directory_mode)?;
     match nix::unistd::mkfifo(
         path,
         nix::sys::stat::Mode::from_bits_truncate(spec.socket_mode),
@@ -204,14 +199,20 @@ fn netlink(protocol: i32, group: u32, spec: &ListenSpec) -> io::Result<OwnedFd> 
     Ok(fd)
 }
 
-/// The parent folders (made with `mode`), and no stale socket in the way.
-fn prepare_path(path: &Path, mode: u32) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::DirBuilder::new()
+/// `path`'s missing parent folders, made with `DirectoryMode=`.
+fn make_parents(path: &Path, mode: u32) -> io::Result<()> {
+    match path.parent() {
+        Some(parent) => std::fs::DirBuilder::new()
             .recursive(true)
             .mode(mode)
-            .create(parent)?;
+            .create(parent),
+        None => Ok(()),
     }
+}
+
+/// The parent folders (made with `mode`), and no stale socket in the way.
+fn prepare_path(path: &Path, mode: u32) -> io::Result<()> {
+    make_parents(path, mode)?;
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path),
         Ok(_) => Err(io::Error::new(
