@@ -5,16 +5,18 @@
 //! ([`berth_layout::module_index`]) give the files and their order; `finit_module` loads
 //! them, and `init_module` the `.ko.zst` files that [`decompress`] has expanded (the
 //! builder compresses the root's modules; not every kernel can decompress them itself).
+//! [`ModuleLoader::start_load`] loads a set beside the caller, so that sets which do not
+//! need each other overlap ([`crate::sys::kmod`] says why that is safe).
 
 use std::cell::OnceCell;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use berth_layout::module_alias::ModuleAliases;
-use berth_layout::module_index::{normalize, ModuleIndex, ModuleIndexError};
+use berth_layout::module_index::{normalize, LoadPlan, ModuleIndex, ModuleIndexError};
 use berth_layout::paths::{MODULES_ALIAS, MODULES_BUILTIN, MODULES_DEP};
 
-use crate::sys::Syscalls;
+use crate::sys::{ModuleChain, Syscalls};
 
 /// The largest module PID 1 expands (Debian's largest, amdgpu, is 15 MiB): a damaged
 /// or hostile file cannot make it allocate without bound.
@@ -216,20 +218,13 @@ impl ModuleLoader {
         wanted: &[&str],
         report: &mut dyn FnMut(&str, Loaded),
     ) -> Result<usize, ModuleLoadError> {
-        let present = |name: &str| sys.exists(&Path::new("/sys/module").join(name));
-        let plan =
-            self.index
-                .resolve(wanted, &present)
-                .map_err(|source| ModuleLoadError::Resolve {
-                    release: self.release.clone(),
-                    source,
-                })?;
+        let plan = self.plan(sys, wanted)?;
         for name in &plan.builtin {
             report(name, Loaded::BuiltIn);
         }
         let mut loaded = 0;
         for module in &plan.load {
-            let state = if present(&module.name) {
+            let state = if is_present(sys, &module.name) {
                 Loaded::AlreadyLoaded
             } else {
                 let path = self.base.join(&module.path);
@@ -243,6 +238,92 @@ impl ModuleLoader {
                 }
             };
             report(&module.name, state);
+        }
+        Ok(loaded)
+    }
+
+    /// [`ModuleLoader::load`] beside the caller: the files of `wanted` that are not yet
+    /// loaded go to [`Syscalls::start_module_chain`], and [`PendingLoad::finish`] says
+    /// what became of them. An unknown module or a broken index fails here, before any
+    /// load.
+    pub fn start_load(
+        &self,
+        sys: &dyn Syscalls,
+        wanted: &[&str],
+    ) -> Result<PendingLoad, ModuleLoadError> {
+        let plan = self.plan(sys, wanted)?;
+        let modules: Vec<(String, Option<PathBuf>)> = plan
+            .load
+            .iter()
+            .map(|module| {
+                let absent = !is_present(sys, &module.name);
+                (
+                    module.name.clone(),
+                    absent.then(|| self.base.join(&module.path)),
+                )
+            })
+            .collect();
+        let files = modules
+            .iter()
+            .filter_map(|(_, path)| path.clone())
+            .collect();
+        Ok(PendingLoad {
+            builtin: plan.builtin,
+            modules,
+            chain: sys.start_module_chain(files),
+        })
+    }
+
+    fn plan(&self, sys: &dyn Syscalls, wanted: &[&str]) -> Result<LoadPlan, ModuleLoadError> {
+        self.index
+            .resolve(wanted, &|name: &str| is_present(sys, name))
+            .map_err(|source| ModuleLoadError::Resolve {
+                release: self.release.clone(),
+                source,
+            })
+    }
+}
+
+/// Whether the kernel has module `name` (loaded, or built in with parameters).
+fn is_present(sys: &dyn Syscalls, name: &str) -> bool {
+    sys.exists(&Path::new("/sys/module").join(name))
+}
+
+/// A [`ModuleLoader::start_load`] under way.
+pub struct PendingLoad {
+    builtin: Vec<String>,
+    /// In load order; the file when it was absent at the start (and so is being loaded).
+    modules: Vec<(String, Option<PathBuf>)>,
+    chain: ModuleChain,
+}
+
+impl PendingLoad {
+    /// Waits for the loads, then tells `report` what became of each module, in the order
+    /// [`ModuleLoader::load`] would have; returns how many files were inserted, or the
+    /// first failure (the modules after it were not tried).
+    pub fn finish(self, report: &mut dyn FnMut(&str, Loaded)) -> Result<usize, ModuleLoadError> {
+        let mut results = self.chain.wait().into_iter();
+        for name in &self.builtin {
+            report(name, Loaded::BuiltIn);
+        }
+        let mut loaded = 0;
+        for (name, path) in self.modules {
+            let state = match path {
+                None => Loaded::AlreadyLoaded,
+                Some(path) => match results.next() {
+                    Some(Ok(())) => {
+                        loaded += 1;
+                        Loaded::Loaded
+                    }
+                    Some(Err(e)) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        Loaded::AlreadyLoaded
+                    }
+                    Some(Err(source)) => return Err(ModuleLoadError::Load { path, source }),
+                    // The chain ended early only at a failure, which came first.
+                    None => return Ok(loaded),
+                },
+            };
+            report(&name, state);
         }
         Ok(loaded)
     }

@@ -18,6 +18,7 @@ use std::path::Path;
 use crate::module_loader::{Loaded, ModuleLoadError, ModuleLoader};
 use crate::stage2::coldplug::modaliases;
 use crate::sys::Syscalls;
+use berth_layout::module_alias::ModuleAliases;
 use berth_layout::module_index::normalize;
 
 /// The modules of `STAGE1_MODULES` that drive a device, loaded only for present devices.
@@ -29,8 +30,9 @@ pub const SCSI_DISK: &str = "sd_mod";
 /// Passes over the devices: PCI, then virtio, then the SCSI bus, with room for one more.
 const MAX_PASSES: usize = 4;
 
-/// Loads the storage drivers the present devices need, then the other `wanted` modules;
-/// returns how many module files were inserted.
+/// Loads the storage drivers the present devices need, and beside them the other
+/// `wanted` modules (device-mapper: they need no device); returns how many module files
+/// were inserted. The drivers are reported first, then the others.
 pub fn load(
     sys: &dyn Syscalls,
     loader: &ModuleLoader,
@@ -43,6 +45,21 @@ pub fn load(
     let (drivers, always): (Vec<&str>, Vec<&str>) = wanted
         .iter()
         .partition(|name| DEVICE_DRIVERS.contains(&normalize(name).as_str()));
+    let beside = loader.start_load(sys, &always)?;
+    // Waited for even when a driver fails: nothing is left loading behind the failure.
+    let drivers = load_drivers(sys, loader, aliases, &drivers, report);
+    let others = beside.finish(report);
+    Ok(drivers? + others?)
+}
+
+/// The passes over the present devices' drivers.
+fn load_drivers(
+    sys: &dyn Syscalls,
+    loader: &ModuleLoader,
+    aliases: &ModuleAliases,
+    drivers: &[&str],
+    report: &mut dyn FnMut(&str, Loaded),
+) -> Result<usize, ModuleLoadError> {
     let drivers: BTreeSet<String> = drivers.iter().map(|name| normalize(name)).collect();
     let mut inserted = 0;
     let mut tried: BTreeSet<String> = BTreeSet::new();
@@ -64,5 +81,5 @@ pub fn load(
         inserted += loader.load(sys, &names, report)?;
         tried.extend(pass);
     }
-    Ok(inserted + loader.load(sys, &always, report)?)
+    Ok(inserted)
 }

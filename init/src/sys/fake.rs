@@ -9,6 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::kmod::{self, ModuleChain};
 use super::{
     DevNum, DmError, DmTarget, Ended, Mount, MountFlags, PowerAction, Ran, Reaped, Syscalls,
 };
@@ -291,6 +292,10 @@ impl Syscalls for Fake {
             return Err(io::Error::from_raw_os_error(nix::libc::EEXIST));
         }
         Ok(())
+    }
+
+    fn start_module_chain(&self, files: Vec<PathBuf>) -> ModuleChain {
+        ModuleChain::done(kmod::load_chain(&files, &|path| self.load_module(path)))
     }
 
     fn dm_create(&self, name: &str, uuid: &str, target: &DmTarget) -> Result<DevNum, DmError> {

@@ -9,12 +9,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::kmod::{finit_module, init_module, ModuleInitFlags};
 use nix::mount::MsFlags;
 use nix::sys::reboot::RebootMode;
 use nix::sys::stat::{makedev, Mode, SFlag};
 use nix::time::{clock_gettime, ClockId};
 
+use super::kmod::{self, ModuleChain};
 use super::Syscalls;
 use super::{blk, cgroup, dm, listen, service_spawn, spawn, switch_root};
 use super::{DevNum, DmError, DmTarget, Mount, MountFlags, PowerAction, Reaped};
@@ -22,9 +22,6 @@ use crate::console;
 
 /// Where cgroup v2 is mounted.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
-
-/// `MODULE_INIT_COMPRESSED_FILE` (Linux 5.17): the kernel decompresses the module.
-const MODULE_INIT_COMPRESSED_FILE: u32 = 4;
 
 /// The running kernel. Console and kernel-log descriptors are opened on first use and
 /// kept, so logging still works after `/dev` moves into the new root.
@@ -159,26 +156,11 @@ impl Syscalls for Linux {
     }
 
     fn load_module(&self, path: &Path) -> io::Result<()> {
-        let name = path.as_os_str().as_bytes();
-        if name.ends_with(b".zst") {
-            // Expanded here: Debian's kernel has no CONFIG_MODULE_DECOMPRESS.
-            let file = File::open(path)?;
-            let mut compressed = Vec::new();
-            io::Read::read_to_end(
-                &mut io::Read::take(file, crate::module_loader::MAX_MODULE_BYTES),
-                &mut compressed,
-            )?;
-            let module = crate::module_loader::decompress(&compressed)?;
-            return Ok(init_module(&module, c"")?);
-        }
-        let file = File::open(path)?;
-        let compressed = [".xz", ".gz"].iter().any(|s| name.ends_with(s.as_bytes()));
-        let flags = if compressed {
-            ModuleInitFlags::from_bits_retain(MODULE_INIT_COMPRESSED_FILE)
-        } else {
-            ModuleInitFlags::empty()
-        };
-        Ok(finit_module(&file, c"", flags)?)
+        kmod::load_file(path)
+    }
+
+    fn start_module_chain(&self, files: Vec<PathBuf>) -> ModuleChain {
+        ModuleChain::spawn(files)
     }
 
     fn dm_create(&self, name: &str, uuid: &str, target: &DmTarget) -> Result<DevNum, DmError> {

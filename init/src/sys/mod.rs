@@ -18,6 +18,7 @@ mod exec_env;
 #[cfg(test)]
 pub(crate) mod fake;
 pub mod journal_stream;
+pub mod kmod;
 mod linux;
 pub mod listen;
 pub mod sandbox;
@@ -29,11 +30,12 @@ pub mod terminal;
 use std::fmt;
 use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 pub use dm::{DmError, DmTarget};
+pub use kmod::ModuleChain;
 pub use linux::Linux;
 pub use switch_root::remove_tree_on_device;
 
@@ -163,6 +165,9 @@ pub trait Syscalls {
     /// Loads a module file with `finit_module`; an already loaded module is
     /// `ErrorKind::AlreadyExists` (`EEXIST`).
     fn load_module(&self, path: &Path) -> io::Result<()>;
+    /// Starts loading `files` in order, as [`Syscalls::load_module`] each, beside this
+    /// thread ([`kmod`]); the chain stops at its first failure other than `EEXIST`.
+    fn start_module_chain(&self, files: Vec<PathBuf>) -> ModuleChain;
 
     /// Creates, loads (read-only) and resumes a one-target device-mapper device.
     fn dm_create(&self, name: &str, uuid: &str, target: &DmTarget) -> Result<DevNum, DmError>;
