@@ -1,10 +1,12 @@
 //! Module files into the kernel: one at a time, or a chain of them on a thread of its own.
 //!
 //! Under emulation a module's insertion (its expansion, signature check, relocation and
-//! init) takes tens of milliseconds, and boot's module sets are chains that do not need
-//! each other: stage 1's device drivers and its device-mapper modules, modules-load's
-//! `overlay` and the bridge. Loaded one after another they add up on boot's critical path;
-//! loaded side by side they overlap on the machine's CPUs. Concurrent loads are the
+//! init) takes tens of milliseconds, and stage 1's module sets are chains that do not need
+//! each other: the disk drivers, whose loads wait on the devices' probes, and the
+//! device-mapper modules. Loaded side by side they overlap, and stage 1's modules take
+//! about 50 ms less under TCG (0.26 s to 0.21 s, medians of A/B boots). Stage 2's
+//! modules-load stays one at a time: there PID 1's own steps already keep the second CPU
+//! busy (`stage2::confd`). Concurrent loads are the
 //! kernel's to order: a module that is still coming makes a second `finit_module` of it
 //! wait until it is live before saying `EEXIST`, so a chain never runs ahead of a shared
 //! dependency that another chain is inserting.
