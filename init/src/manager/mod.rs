@@ -19,6 +19,7 @@ mod notify;
 mod private_tmp;
 mod runtime_dirs;
 pub mod sandbox;
+pub mod seccomp;
 mod service_events;
 mod sockets;
 mod spawn;

@@ -229,6 +229,11 @@ pub(super) fn command_spawn(
         };
         sandbox::plan(svc, private_tmp, &|p| sys.exists(p), &mountinfo)?
     };
+    // `+` runs without seccomp filters too (needs_sandboxing in systemd's exec_child).
+    let seccomp = match cmd.flags.full_privileges {
+        true => Vec::new(),
+        false => super::seccomp::plan(&svc.seccomp, crate::sys::seccomp::current_personality()),
+    };
     let journal = StreamHeader {
         identifier: svc.syslog_identifier.clone().unwrap_or_else(|| {
             program
@@ -261,6 +266,8 @@ pub(super) fn command_spawn(
         ignore_sigpipe: svc.ignore_sigpipe,
         watchdog_pid: watchdog.is_some(),
         sandbox,
+        seccomp_implies_no_new_privileges: !cmd.flags.full_privileges && svc.seccomp.any(),
+        seccomp,
         ambient_capabilities: match cmd.flags.full_privileges {
             true => 0,
             false => crate::unit::capability::set_of(&svc.ambient_capabilities),

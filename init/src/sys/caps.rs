@@ -66,3 +66,19 @@ pub fn raise_ambient(set: u64) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `CAP_SYS_ADMIN` (capability.h).
+pub const CAP_SYS_ADMIN: u32 = 21;
+
+/// Whether the calling process has capability `cap` in its effective set (capget(2)).
+pub fn effective_has(cap: u32) -> bool {
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget writes two `Data` (version 3) into `data`; both live on this stack.
+    let rc = unsafe { nix::libc::syscall(nix::libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    let word = data.get((cap / 32) as usize).map_or(0, |d| d.effective);
+    rc == 0 && word & (1 << (cap % 32)) != 0
+}

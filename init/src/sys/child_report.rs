@@ -38,9 +38,13 @@ pub enum Step {
     Network = 225,
     Namespace = 226,
     NoNewPrivileges = 227,
+    Seccomp = 228,
+    AddressFamilies = 232,
 }
 
-const STEPS: [Step; 18] = [
+const STEPS: [Step; 20] = [
+    Step::Seccomp,
+    Step::AddressFamilies,
     Step::Network,
     Step::Chdir,
     Step::Nice,
@@ -296,6 +300,10 @@ pub fn describe(spec: &CommandSpawn, f: &ChildFailure) -> String {
         Step::Fds => format!("{} socket descriptors: dup2", spec.listen_fds.len()),
         Step::SignalMask => "signal mask".into(),
         Step::NoNewPrivileges => "NoNewPrivileges=yes: prctl".into(),
+        Step::Seccomp | Step::AddressFamilies => match spec.seccomp.get(index) {
+            Some(p) => format!("{} seccomp filter", p.setting),
+            None => "seccomp filter".into(),
+        },
         Step::Exec => format!("cannot start {}", spec.program.display()),
     }
 }

@@ -22,9 +22,12 @@ pub mod kmod;
 mod linux;
 pub mod listen;
 pub mod sandbox;
+pub mod seccomp;
+pub mod seccomp_bpf;
 pub mod service_spawn;
 mod spawn;
 mod switch_root;
+mod syscall_table;
 pub mod terminal;
 
 use std::fmt;

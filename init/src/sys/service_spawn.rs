@@ -6,7 +6,8 @@
 //! async-signal-safe system calls on values prepared before: its own session, the cgroup
 //! (writing `0` to a `cgroup.procs` opened before), umask, nice, resource limits,
 //! `oom_score_adj`, the sandbox, groups and user, the working folder, no_new_privs, default
-//! signals (SIGPIPE ignored unless `IgnoreSIGPIPE=no`, as systemd); then it calls `execve`
+//! signals (SIGPIPE ignored unless `IgnoreSIGPIPE=no`, as systemd), the socket descriptors,
+//! the seccomp filters (last, as systemd loads them); then it calls `execve`
 //! itself with the argv and environment prepared before ([`super::exec_env`]). A step that
 //! fails there is named back to PID 1 ([`super::child_report`]): the error says
 //! `ReadWritePaths=/srv/a: bind mount: ...`, not the program's name.
@@ -29,6 +30,7 @@ use super::child_report::{
 use super::exec_env::PreparedExec;
 use super::journal_stream::{PreparedStream, StreamHeader, JOURNAL_STDOUT_SOCKET};
 use super::sandbox::Sandbox;
+use super::seccomp::SeccompProgram;
 use super::terminal::{PreparedTerminal, TerminalSpawn};
 
 /// Where a standard stream of a unit's process goes.
@@ -85,6 +87,12 @@ pub struct CommandSpawn {
     pub ambient_capabilities: u64,
     /// Its own mount namespace and bounding set ([`super::sandbox`]).
     pub sandbox: Option<Sandbox>,
+    /// Seccomp filters ([`super::seccomp`]), installed in this order right before `execve`.
+    pub seccomp: Vec<SeccompProgram>,
+    /// A seccomp setting asks for no_new_privs unless the process still has CAP_SYS_ADMIN
+    /// when it gets there (after the change of user), as systemd 252 implies
+    /// `NoNewPrivileges=yes` (context_has_no_new_privileges).
+    pub seccomp_implies_no_new_privileges: bool,
     /// Socket units' descriptors (PID 1's, close-on-exec) and their names, handed over at
     /// 3.. with `$LISTEN_FDS`, `$LISTEN_FDNAMES` and `$LISTEN_PID` (sd_listen_fds(3)).
     pub listen_fds: Vec<(RawFd, String)>,
@@ -116,6 +124,8 @@ impl CommandSpawn {
             watchdog_pid: false,
             ambient_capabilities: 0,
             sandbox: None,
+            seccomp: Vec::new(),
+            seccomp_implies_no_new_privileges: false,
             listen_fds: Vec::new(),
         }
     }
@@ -321,6 +331,8 @@ fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildReport>> {
     let rlimits = spec.rlimits.clone();
     let credentials = spec.credentials.as_ref().map(|(u, g, _)| (*u, *g));
     let no_new_privs = spec.no_new_privileges;
+    let implied_no_new_privs = spec.seccomp_implies_no_new_privileges;
+    let seccomp = spec.seccomp.clone();
     let ignore_sigpipe = spec.ignore_sigpipe;
     let ambient = spec.ambient_capabilities;
     // The strings for `write` are prepared here; the child only calls write(2).
@@ -415,7 +427,9 @@ fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildReport>> {
                 super::caps::raise_ambient(ambient),
             )?;
         }
-        if no_new_privs {
+        if no_new_privs
+            || (implied_no_new_privs && !super::caps::effective_has(super::caps::CAP_SYS_ADMIN))
+        {
             at(
                 Step::NoNewPrivileges,
                 NO_INDEX,
@@ -444,10 +458,13 @@ fn spawn_child(spec: &CommandSpawn) -> io::Result<Result<u32, ChildReport>> {
     let mut high: Vec<RawFd> = vec![0; listen.len()];
     let setup = move || -> io::Result<()> {
         // Last, after every step that may still use a descriptor of PID 1's.
-        let placed = prepare_child().and_then(|()| {
-            let placed = place_fds(&listen, &mut high, &mut reporter);
-            at(Step::Fds, NO_INDEX, placed)
-        });
+        let placed = prepare_child()
+            .and_then(|()| {
+                let placed = place_fds(&listen, &mut high, &mut reporter);
+                at(Step::Fds, NO_INDEX, placed)
+            })
+            // The filters last, so that nothing of the set-up runs under them.
+            .and_then(|()| install_seccomp(&seccomp));
         let failure = match placed {
             Ok(()) => ChildFailure::at(Step::Exec, NO_INDEX, &exec.exec_in_child()),
             Err(f) => f,
@@ -502,6 +519,19 @@ fn place_fds(fds: &[RawFd], high: &mut [RawFd], reporter: &mut Reporter) -> io::
         // is without close-on-exec. Whatever was at that number is no longer needed.
         if unsafe { nix::libc::dup2(*fd, FIRST + i as RawFd) } < 0 {
             return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// In the child: each filter in order. A refusal (EPERM, EACCES) ends the start at the
+/// filter's step; any other error (a kernel without seccomp) skips it, as systemd does.
+fn install_seccomp(programs: &[SeccompProgram]) -> Result<(), ChildFailure> {
+    for (index, p) in programs.iter().enumerate() {
+        if let Err(e) = super::seccomp::install(&p.insns) {
+            if super::seccomp::is_fatal(&e) {
+                return Err(ChildFailure::at(p.step, index as u32, &e));
+            }
         }
     }
     Ok(())

@@ -24,6 +24,10 @@ pub mod lifecycle;
 pub mod load;
 pub mod model;
 pub mod name;
+pub mod seccomp;
+mod seccomp_names;
+#[cfg(test)]
+mod seccomp_tests;
 pub mod service;
 pub mod setting_names;
 pub mod show_settings;

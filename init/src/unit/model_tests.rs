@@ -130,7 +130,7 @@ fn bad_values_unknown_keys_and_sections_are_warnings_with_file_and_line() {
     let u = load(
         &[(
             "/etc/systemd/system/a.service",
-            "[Unit]\nAfter=not-a-unit\n[Service]\nType=sometimes\nRestartSec=soon\nLockPersonality=yes\nLockPersonality=no\nExecStart=/bin/true %q\nNice=99\n[Frobnicate]\nX=1\n[X-Vendor]\nY=2\n",
+            "[Unit]\nAfter=not-a-unit\n[Service]\nType=sometimes\nRestartSec=soon\nPrivateDevices=yes\nPrivateDevices=no\nExecStart=/bin/true %q\nNice=99\n[Frobnicate]\nX=1\n[X-Vendor]\nY=2\n",
         )],
         "a.service",
     );
@@ -145,7 +145,7 @@ fn bad_values_unknown_keys_and_sections_are_warnings_with_file_and_line() {
         .any(|w| w.starts_with("/etc/systemd/system/a.service:4: Type=sometimes")));
     assert!(m
         .iter()
-        .any(|w| w.contains(":6: [Service] LockPersonality= is not implemented by Berth")));
+        .any(|w| w.contains(":6: [Service] PrivateDevices= is not implemented by Berth")));
     assert!(m
         .iter()
         .any(|w| w.contains(":8: ExecStart=/bin/true %q: unknown specifier")));

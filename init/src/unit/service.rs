@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::exec::{self, is_env_name, ExecCommand};
 use super::model::{extend_names, Applied, Ctx};
 use super::name::{UnitName, UnitType};
+use super::seccomp::Seccomp;
 use super::setting_names::Named;
 use super::syntax::Assignment;
 use super::terminal::Terminal;
@@ -240,6 +241,8 @@ pub struct Service {
     pub read_write_paths: Vec<String>,
     pub read_only_paths: Vec<String>,
     pub resources: Resources,
+    /// `SystemCallFilter=` and the other seccomp settings.
+    pub seccomp: Seccomp,
     /// `Sockets=`: socket units whose descriptors the service also gets (besides the
     /// sockets that name it, or share its name); each is wanted and ordered before it.
     pub sockets: Vec<UnitName>,
@@ -321,6 +324,7 @@ impl Default for Service {
             private_network: false,
             read_write_paths: Vec::new(),
             read_only_paths: Vec::new(),
+            seccomp: Seccomp::default(),
             sockets: Vec::new(),
             resources: Resources::default(),
         }
@@ -507,7 +511,7 @@ impl Service {
     }
 
     fn apply_exec_context(&mut self, ctx: &mut Ctx, a: &Assignment) -> Applied {
-        if self.terminal.apply(ctx, a) {
+        if self.terminal.apply(ctx, a) || self.seccomp.apply(ctx, a) {
             return Applied::Done;
         }
         let v = a.value.as_str();
