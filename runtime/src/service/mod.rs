@@ -63,13 +63,13 @@ pub struct Daemon {
     pub(crate) oom_score_adj_allowed: bool,
     pub(crate) locks: IdLocks,
     /// Where container lifecycle events go (the gRPC layer's `GetContainerEvents`
-    /// subscribers, set by [`crate::server::serve`]); none in tests.
+    /// subscribers, set by [`crate::server::listen`]); none in tests.
     pub(crate) events: Option<Arc<dyn ContainerEvents>>,
     /// Handlers whose OCI runtime supports recursive read-only mounts (`rro`): asked of the
     /// runtimes (`crun features`) at the first call that needs it, not before the socket
     /// serves.
     rro_handlers: std::sync::OnceLock<std::collections::BTreeSet<String>>,
-    /// The Exec/Attach/PortForward server, started by [`crate::server::serve`].
+    /// The Exec/Attach/PortForward server, started by [`crate::server::listen`].
     pub(crate) stream: Option<Arc<crate::stream::StreamServer>>,
 }
 

@@ -86,20 +86,32 @@ pub struct StreamServer {
 }
 
 impl StreamServer {
-    /// Listens on `addr` (port 0 picks a free one) and serves in the background.
-    pub async fn start(addr: SocketAddr) -> Result<Arc<Self>, StreamError> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| StreamError::Bind { addr, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| StreamError::Bind { addr, source })?;
+    /// Listens on `addr` (port 0 picks a free one) without serving yet: URLs can be
+    /// issued at once, and connections wait in the listen queue until
+    /// [`serve`](Self::serve). Needs no async runtime, so the daemon can listen before
+    /// it starts one.
+    pub fn bind(addr: SocketAddr) -> Result<(Arc<Self>, std::net::TcpListener), StreamError> {
+        let bind_error = |source| StreamError::Bind { addr, source };
+        let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+        listener.set_nonblocking(true).map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
         let server = Arc::new(StreamServer {
             tokens: TokenCache::new(tokens::DEFAULT_TTL),
             addr,
         });
-        tokio::spawn(http::serve(listener, server.clone()));
-        Ok(server)
+        Ok((server, listener))
+    }
+
+    /// Serves `listener`, from [`bind`](Self::bind), in the background on the current
+    /// tokio runtime.
+    pub fn serve(self: &Arc<Self>, listener: std::net::TcpListener) -> Result<(), StreamError> {
+        let listener =
+            tokio::net::TcpListener::from_std(listener).map_err(|source| StreamError::Bind {
+                addr: self.addr,
+                source,
+            })?;
+        tokio::spawn(http::serve(listener, self.clone()));
+        Ok(())
     }
 
     /// The address served.
