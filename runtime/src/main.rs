@@ -66,7 +66,7 @@ fn run() -> Result<()> {
     // started only for this, and its threads are not yet started beside it (under an
     // emulated CPU each thread start before READY=1 counts).
     let daemon = Daemon::open(config).context("start-up failed")?;
-    // Listening, and READY=1, before the async runtime exists too: see `server::listen`.
+    // Listening before the async runtime exists too: see `server::listen`.
     let listening = server::listen(daemon, &socket)?;
     // 1 MiB stacks, not tokio's 2 MiB: under transparent huge pages (`always` in Debian's
     // kernel) a 2 MiB stack is backed by a huge page on first touch, 2 MiB resident per

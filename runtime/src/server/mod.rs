@@ -117,15 +117,10 @@ pub struct Listening {
 }
 
 /// Listens on `socket` (0660), on `tcp_address` when configured and for the streaming
-/// server, then tells the service manager the daemon is ready (READY=1).
-///
-/// Nothing here needs the async runtime: a listening socket already serves a client, whose
-/// connection the kernel queues until [`Listening::serve`] accepts it, so READY=1 does not
-/// wait for the runtime's threads and the servers' set-up. Under qemu-x86_64 those were
-/// 1,914 of the 3,295 distinct blocks of code translated between `main` and READY=1, and
-/// the only two threads started before it; they now run beside what the service manager
-/// starts next (the kubelet). Every error a bad configuration or a taken address can
-/// cause is still met before READY=1.
+/// server, with std's sockets: nothing here needs the async runtime, so every error a bad
+/// configuration or a taken address can cause is met before its threads are started.
+/// READY=1 waits for [`Listening::serve`]: it means the accept loops run, not only that
+/// the kernel queues connections.
 pub fn listen(mut daemon: Daemon, socket: &Path) -> Result<Listening> {
     let stream_addr = daemon.config.stream_address();
     let (stream, stream_listener) = crate::stream::StreamServer::bind(stream_addr)
@@ -155,17 +150,6 @@ pub fn listen(mut daemon: Daemon, socket: &Path) -> Result<Listening> {
         ),
         None => None,
     };
-    say(format_args!("serving CRI v1 on {}", socket.display()));
-    if let Some(addr) = tcp.as_ref().and_then(|l| l.local_addr().ok()) {
-        say(format_args!(
-            "serving CRI v1 on tcp {addr} (unauthenticated: tcp_address)"
-        ));
-    }
-    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
-        say(format_args!(
-            "cannot tell the service manager it is ready: {e}"
-        ));
-    }
     Ok(Listening {
         cri: Cri(Arc::new(daemon), events),
         socket: socket.to_owned(),
@@ -197,6 +181,18 @@ impl Listening {
             .map(tokio::net::TcpListener::from_std)
             .transpose()
             .context("cannot listen for CRI on tcp_address")?;
+        say(format_args!("serving CRI v1 on {}", socket.display()));
+        if let Some(addr) = tcp.as_ref().and_then(|l| l.local_addr().ok()) {
+            say(format_args!(
+                "serving CRI v1 on tcp {addr} (unauthenticated: tcp_address)"
+            ));
+        }
+        // Once the listeners are the runtime's: the accept loops below run from here on.
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            say(format_args!(
+                "cannot tell the service manager it is ready: {e}"
+            ));
+        }
         // Ask the OCI runtimes for their features now that the socket serves, so that the
         // kubelet's first Status rarely waits for it.
         let warm = cri.0.clone();
