@@ -230,7 +230,7 @@ pub(super) fn command_spawn(
         sandbox::plan(svc, private_tmp, &|p| sys.exists(p), &mountinfo)?
     };
     // `+` runs without seccomp filters too (needs_sandboxing in systemd's exec_child).
-    let seccomp = match cmd.flags.full_privileges {
+    let seccomp = match cmd.flags.full_privileges || !svc.seccomp.any() {
         true => Vec::new(),
         false => super::seccomp::plan(&svc.seccomp, crate::sys::seccomp::current_personality()),
     };
