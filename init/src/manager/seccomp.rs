@@ -13,24 +13,30 @@ use crate::unit::seccomp::{Arch, ErrorAction, Seccomp, NAMESPACES, NAMESPACES_AL
 
 const EPERM: u16 = nix::libc::EPERM as u16;
 
+/// Appends one setting's filters, compiled, to `out`.
+fn push(
+    out: &mut Vec<SeccompProgram>,
+    setting: &'static str,
+    step: Step,
+    filters: Vec<ArchFilter>,
+) {
+    out.extend(filters.into_iter().map(|f| SeccompProgram {
+        setting,
+        step,
+        insns: f.compile(),
+    }));
+}
+
 /// The filters of `s`, in the order systemd loads them. `personality` is the execution
 /// domain `LockPersonality=` keeps (systemd's opinionated_personality of the manager's).
 pub fn plan(s: &Seccomp, personality: u64) -> Vec<SeccompProgram> {
     let mut out = Vec::new();
-    let mut push = |setting, step, filters: Vec<ArchFilter>| {
-        for f in filters {
-            out.push(SeccompProgram {
-                setting,
-                step,
-                insns: f.compile(),
-            });
-        }
-    };
     let every = Abi::ALL.to_vec();
     if s.address_families.is_set() {
         // i386 multiplexes socket() through socketcall(): systemd leaves it unfiltered.
         let abis = [Abi::X32, Abi::X86_64];
         push(
+            &mut out,
             "RestrictAddressFamilies=",
             Step::AddressFamilies,
             per_abi(&abis, Action::Allow, |abi| address_families(abi, s)),
@@ -38,6 +44,7 @@ pub fn plan(s: &Seccomp, personality: u64) -> Vec<SeccompProgram> {
     }
     if s.memory_deny_write_execute {
         push(
+            &mut out,
             "MemoryDenyWriteExecute=",
             Step::Seccomp,
             per_abi(&every, Action::Allow, memory_deny_write_execute),
@@ -45,6 +52,7 @@ pub fn plan(s: &Seccomp, personality: u64) -> Vec<SeccompProgram> {
     }
     if s.restrict_realtime {
         push(
+            &mut out,
             "RestrictRealtime=",
             Step::Seccomp,
             per_abi(&every, Action::Allow, restrict_realtime),
@@ -52,6 +60,7 @@ pub fn plan(s: &Seccomp, personality: u64) -> Vec<SeccompProgram> {
     }
     if s.restrict_suid_sgid {
         push(
+            &mut out,
             "RestrictSUIDSGID=",
             Step::Seccomp,
             per_abi(&every, Action::Allow, |abi| Some(restrict_suid_sgid(abi))),
@@ -59,6 +68,7 @@ pub fn plan(s: &Seccomp, personality: u64) -> Vec<SeccompProgram> {
     }
     if let Some(allowed) = s.restrict_namespaces.filter(|_| s.namespaces_restricted()) {
         push(
+            &mut out,
             "RestrictNamespaces=",
             Step::Seccomp,
             per_abi(&every, Action::Allow, |abi| {
@@ -86,17 +96,9 @@ pub fn plan(s: &Seccomp, personality: u64) -> Vec<SeccompProgram> {
             live.sort_by_key(|a| every.iter().position(|b| b == a));
         }
     }
-    let mut push = |setting, step, filters: Vec<ArchFilter>| {
-        for f in filters {
-            out.push(SeccompProgram {
-                setting,
-                step,
-                insns: f.compile(),
-            });
-        }
-    };
     if s.lock_personality {
         push(
+            &mut out,
             "LockPersonality=",
             Step::Seccomp,
             per_abi(&live, Action::Allow, |abi| {
@@ -144,7 +146,7 @@ pub fn plan(s: &Seccomp, personality: u64) -> Vec<SeccompProgram> {
                 }
             })
             .collect();
-        push("SystemCallFilter=", Step::Seccomp, filters);
+        push(&mut out, "SystemCallFilter=", Step::Seccomp, filters);
     }
     out
 }
