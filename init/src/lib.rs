@@ -3,7 +3,8 @@
 //! One binary plays two roles ([`boot_stage`]): **stage 1** runs from the initramfs as `/init`,
 //! finds the root and verity partitions from `roothash=` alone, loads the few kernel modules
 //! that needs (`STAGE1_MODULES`), sets up the dm-verity device and switches root;
-//! **stage 2** is `/sbin/init` in the verified root and stays PID 1 until shutdown.
+//! **stage 2** then runs in the same process (or as `/sbin/init` in the verified root,
+//! when executed so) and stays PID 1 until shutdown.
 //!
 //! Everything that touches the kernel goes through one trait, [`sys::Syscalls`], with a
 //! real implementation ([`sys::Linux`]) and a recording fake for the unit tests; `sys` is

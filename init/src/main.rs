@@ -1,5 +1,7 @@
-//! `berth-init`: Berth's PID 1. Stage 1 when run as `/init` from the initramfs, stage 2
-//! otherwise (as `/sbin/init` in the verified root); see [`berth_init::boot_stage`]. Run
+//! `berth-init`: Berth's PID 1. Stage 1 when run as `/init` from the initramfs, which goes
+//! on as stage 2 in the same process once the verified root is `/` (no `execve`: see
+//! [`berth_init::stage1`]); stage 2 alone when run otherwise (as `/sbin/init` in the
+//! verified root); see [`berth_init::boot_stage`]. Run
 //! as `modprobe` (a link), it is the kernel's module loader ([`berth_init::modprobe`]).
 //!
 //! Thin on purpose: it picks the boot stage and calls the library. As PID 1 it never returns
@@ -8,6 +10,7 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use berth_init::sys::{Linux, Syscalls};
@@ -40,12 +43,15 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
+    if stage == BootStage::Stage2 {
+        IN_STAGE2.store(true, Ordering::SeqCst);
+    }
     panic::set_hook(Box::new(move |info| {
         let sys = Linux::new();
         let message = format!("berth: FAILED internal: {info}").replace('\n', " ");
         sys.log(&message);
         // Stage 2 catches a panicking job and goes on; stage 1 cannot go on.
-        if stage == BootStage::Stage2 {
+        if IN_STAGE2.load(Ordering::SeqCst) {
             return;
         }
         let failure = sys
@@ -56,12 +62,20 @@ fn main() -> ExitCode {
     }));
     let sys = Linux::new();
     // A panic was already reported and acted on by the hook; only idling is left.
-    let _ = panic::catch_unwind(AssertUnwindSafe(|| match stage {
-        BootStage::Stage1 => stage1::run(&sys),
-        BootStage::Stage2 => stage2::run(&sys),
+    let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+        // Stage 1 that switched root goes on as stage 2 in this process (see `stage1`).
+        if stage == BootStage::Stage1 && stage1::run(&sys) == stage1::Outcome::Stopped {
+            return;
+        }
+        IN_STAGE2.store(true, Ordering::SeqCst);
+        stage2::run(&sys);
     }));
     idle_forever()
 }
+
+/// Set once this process runs stage 2: from then on a panic is reported and PID 1 goes
+/// on, rather than stopping the machine as in stage 1.
+static IN_STAGE2: AtomicBool = AtomicBool::new(false);
 
 /// PID 1 must not exit: reap whatever gets reparented to it and sleep.
 fn idle_forever() -> ! {

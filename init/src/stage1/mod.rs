@@ -5,10 +5,22 @@
 //! for the disk whose partitions the root hash names; check the verity superblock and top
 //! hash block; create the dm-verity device `root`; mount it read-only at [`SYSROOT`]; move
 //! `/dev`, `/proc`, `/sys` into it; switch root; queue the reads of the programs the boot
-//! runs first (`steps::PREFETCH`); exec `/sbin/init`. Each milestone is one
-//! `berth: stage1 …` line. Any failure prints `berth: FAILED <what>: <why>` and powers off
-//! (or reboots, `berth.failure=reboot`): stage 1 never returns to a half-booted system,
-//! never panics, and never exits (PID 1 exiting panics the kernel).
+//! runs first (`steps::PREFETCH`); return [`Outcome::Switched`], and this same process
+//! goes on as stage 2. Each milestone is one `berth: stage1 …` line. Any failure prints
+//! `berth: FAILED <what>: <why>` and powers off (or reboots, `berth.failure=reboot`):
+//! stage 1 never returns to a half-booted system, never panics, and never exits (PID 1
+//! exiting panics the kernel).
+//!
+//! No `execve` of the root's `/sbin/init` between the stages: it is the same program (the
+//! builder puts one binary in both places and builds each slot's initramfs with its root),
+//! and executing it again cost the boot a quarter of a second under TCG, before stage 2's
+//! first line: its 2.7 MB read through dm-verity, every page of it faulted in again, and
+//! the code stage 1 had already run translated again by the emulator. The program PID 1
+//! runs is then the initramfs's copy, which the boot trusts as it trusts the kernel and
+//! the `roothash=` beside it in the loader entry; the first code from the verified root is
+//! the first unit's. The copy's pages stay in memory (a deleted ramfs file) for PID 1's
+//! life. The root's `/sbin/init` is still checked for before the switch, still stage 2
+//! when executed as PID 1, and the `/usr/sbin/modprobe` the kernel runs.
 
 pub mod drivers;
 #[cfg(test)]
@@ -28,7 +40,6 @@ use crate::sys::{DevNum, DmError, PowerAction, Syscalls};
 use crate::verity::VerityCheckError;
 use berth_layout::cmdline::{CmdlineError, FailureAction};
 use berth_layout::module_index::STAGE1_MODULES;
-use berth_layout::paths::STAGE2;
 
 /// Where the verified root is mounted before it becomes `/`.
 pub const SYSROOT: &str = "/sysroot";
@@ -98,12 +109,6 @@ pub enum Stage1Error {
         #[source]
         source: io::Error,
     },
-    #[error("cannot execute {path}")]
-    Exec {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
 }
 
 // Boxed: these two carry reports, and every step returns a `Stage1Error`.
@@ -133,18 +138,30 @@ impl Stage1Error {
             Stage1Error::NoInit { .. }
             | Stage1Error::MoveMount { .. }
             | Stage1Error::SwitchRoot { .. } => "switch-root",
-            Stage1Error::Exec { .. } => "exec",
         }
     }
 }
 
-/// Runs stage 1. With the real kernel it returns only if even halting failed; the caller
-/// must then idle forever.
-pub fn run(sys: &dyn Syscalls) {
+/// How stage 1 ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The verified root is `/`: the caller goes on as stage 2 ([`crate::stage2::run`]).
+    Switched,
+    /// A step failed, was reported and the machine stopped; with the real kernel this
+    /// returns only if even halting failed, and the caller must then idle forever.
+    Stopped,
+}
+
+/// Runs stage 1.
+pub fn run(sys: &dyn Syscalls) -> Outcome {
     let mut failure = FailureAction::default();
-    if let Err(error) = boot(sys, &mut failure) {
-        sys.log(&console::failure_line(error.what(), &error));
-        stop(sys, failure);
+    match boot(sys, &mut failure) {
+        Ok(()) => Outcome::Switched,
+        Err(error) => {
+            sys.log(&console::failure_line(error.what(), &error));
+            stop(sys, failure);
+            Outcome::Stopped
+        }
     }
 }
 
@@ -190,9 +207,7 @@ pub fn boot(sys: &dyn Syscalls, failure: &mut FailureAction) -> Result<(), Stage
             source,
         })?;
     steps::prefetch(sys);
-    let init = PathBuf::from(STAGE2);
-    sys.exec(&init)
-        .map_err(|source| Stage1Error::Exec { path: init, source })
+    Ok(())
 }
 
 /// Syncs and powers off (halts if that fails) or reboots, saying so first.

@@ -9,7 +9,7 @@ use crate::module_loader::{Loaded, ModuleLoader};
 use crate::sys::{Mount, MountFlags, Syscalls};
 use crate::verity::{self, VerityCheckError};
 use berth_layout::cmdline::{Cmdline, FailureAction};
-use berth_layout::paths::{INITRAMFS_MODULES, STAGE2, STAGE2_IN_ROOT};
+use berth_layout::paths::{INITRAMFS_MODULES, STAGE2};
 
 /// The kernel's API file systems, in mount order: `(fstype, target, flags, data)`.
 /// `/dev` first: the initramfs may have no `/dev/console` of its own, and every line
@@ -169,20 +169,17 @@ pub(super) fn mount_root(sys: &dyn Syscalls, device: &Path) -> Result<(), Stage1
     Ok(())
 }
 
-/// The programs on the way to a serving CRI socket, relative to the root: PID 1 (executed
-/// next), the journal (every unit starts after it) and the CRI runtime (12 MiB).
-pub const PREFETCH: [&str; 3] = [
-    STAGE2_IN_ROOT,
-    "usr/bin/berth-journald",
-    "usr/bin/berth-runtime",
-];
+/// The programs on the way to a serving CRI socket, relative to the root: the journal
+/// (every unit starts after it) and the CRI runtime (8.5 MB). Not PID 1: stage 2 goes on
+/// in this process ([`super::Outcome::Switched`]), so the root's copy is not read at boot.
+pub const PREFETCH: [&str; 2] = ["usr/bin/berth-journald", "usr/bin/berth-runtime"];
 
 /// Queues the reads of [`PREFETCH`], once the verified root is `/`. Left alone, each
 /// program is read page fault by page fault as it runs, 128 KiB of read-around at a time,
 /// each read waiting for dm-verity's hashing; asked for whole now, the reads and the
-/// hashing go on in the kernel while PID 1 starts and runs early boot. After
-/// `berth: switch-root` on purpose: a corrupted block found by these reads stops the
-/// machine (`berth.verity=panic`) after that line, as the exec would have. Best effort: a
+/// hashing go on in the kernel while stage 2 runs early boot. After `berth: switch-root`
+/// on purpose: a corrupted block found by these reads stops the machine
+/// (`berth.verity=panic`) after that line, as the program's own reads would. Best effort: a
 /// program the root lacks (a variant without the runtime) is skipped.
 pub(super) fn prefetch(sys: &dyn Syscalls) {
     for rel in PREFETCH {

@@ -56,7 +56,6 @@ pub enum Call {
     RemoveFile(PathBuf),
     /// A terminal reverted when a run ended: path, reset, hang-up.
     RevertTerminal(PathBuf, bool, bool),
-    Exec(PathBuf),
     Prefetch(PathBuf),
     Sync,
     Reboot(PowerAction),
@@ -309,11 +308,6 @@ impl Syscalls for Fake {
 
     fn switch_root(&self, new_root: &Path) -> io::Result<()> {
         self.record(Call::SwitchRoot(new_root.to_path_buf()));
-        Ok(())
-    }
-
-    fn exec(&self, path: &Path) -> io::Result<()> {
-        self.record(Call::Exec(path.to_path_buf()));
         Ok(())
     }
 

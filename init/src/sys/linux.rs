@@ -1,10 +1,8 @@
 //! [`Syscalls`] on the running kernel, through `nix` and `std`.
 
 use std::cell::RefCell;
-use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -169,15 +167,6 @@ impl Syscalls for Linux {
 
     fn switch_root(&self, new_root: &Path) -> io::Result<()> {
         switch_root::switch_root(new_root)
-    }
-
-    fn exec(&self, path: &Path) -> io::Result<()> {
-        let program = CString::new(path.as_os_str().as_bytes())?;
-        let argv = [program.clone()];
-        match nix::unistd::execv(&program, &argv) {
-            Err(errno) => Err(errno.into()),
-            Ok(never) => match never {},
-        }
     }
 
     fn write_file(&self, path: &Path, contents: &[u8]) -> io::Result<()> {

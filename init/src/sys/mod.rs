@@ -178,9 +178,6 @@ pub trait Syscalls {
     /// Makes `new_root` (a mount point) the root: deletes the initramfs (only when `/` is
     /// a ramfs or tmpfs), moves `new_root` onto `/`, chroots into it.
     fn switch_root(&self, new_root: &Path) -> io::Result<()>;
-    /// Replaces this process with `path` (`argv[0]` = `path`, the environment kept).
-    /// Returns only with the reason it could not (or `Ok` from a fake).
-    fn exec(&self, path: &Path) -> io::Result<()>;
 
     /// Writes `contents` to `path`, creating it (mode 0644) or truncating it.
     fn write_file(&self, path: &Path, contents: &[u8]) -> io::Result<()>;
