@@ -5,10 +5,10 @@
 /// Stage 1 in the initramfs: what the kernel runs (`rdinit=` default).
 pub const STAGE1: &str = "/init";
 /// Stage 2 in the verified root (`usr/sbin/init` through the merged-usr `sbin -> usr/sbin`
-/// link), where stage 1 hands over.
+/// link): the same program as stage 1, which stage 1 requires in a root before switching
+/// to it and which is stage 2 when executed as PID 1. Stage 1 itself goes on as stage 2
+/// in its own process, without executing it.
 pub const STAGE2: &str = "/sbin/init";
-/// Where the builder installs stage 2, relative to the root.
-pub const STAGE2_IN_ROOT: &str = "usr/sbin/init";
 /// Marks the initramfs as one (systemd's convention), relative to the initramfs root.
 pub const INITRD_RELEASE: &str = "etc/initrd-release";
 
