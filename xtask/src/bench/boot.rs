@@ -5,9 +5,10 @@
 //! - `--against debian`: Berth's debug image and the Debian anchor (`anchor.rs`) booted
 //!   alternately under the same QEMU settings, each probed in the guest (`probe.rs`) once
 //!   its CRI socket serves and start-up has settled: the phases up to a serving CRI socket (berth-runtime's READY=1,
-//!   containerd's), the time to network-online, the RSS of PID 1, of the logging daemon and
-//!   of the runtime, the PSS of all of userspace, and the root's size; medians side by side
-//!   with their ratio.
+//!   containerd's), the time to default.target (Berth's `berth: ready`) and to
+//!   network-online, the RSS of PID 1, of the logging daemon and of the runtime, the PSS of
+//!   all of userspace, and the root's size; medians side by side with their ratio; and each
+//!   system's slowest units by `systemd-analyze blame` (`blame.rs`), median per unit.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use berth_qemu::{Qemu, Vm};
 
 use super::anchor::Anchor;
+use super::blame;
 use super::probe::{self, Processes};
 use super::{median, stamp};
 use crate::ui::Ui;
@@ -25,6 +27,8 @@ const COMMAND: Duration = Duration::from_secs(120);
 /// Memory is read this long after the CRI socket serves, on both systems, so that what
 /// start-up alone runs (udev's workers, a runtime's first probe of crun) has ended.
 const SETTLE: Duration = Duration::from_secs(10);
+/// How many of each system's slowest units the summary names.
+const SLOWEST_UNITS: usize = 12;
 
 struct Boot {
     firmware: f64,
@@ -95,6 +99,8 @@ struct Measured {
     pid1_to_cri: f64,
     /// All of userspace: `/init` to a serving CRI socket.
     userspace: f64,
+    /// The kernel's start to default.target (multi-user.target; Berth says `berth: ready`).
+    ready: f64,
     /// The kernel's start to network-online (an address and a default route by DHCP).
     online: f64,
     pid1_rss: u64,
@@ -104,6 +110,8 @@ struct Measured {
     root_used: u64,
     /// `name PSS` of every counted process, largest first (KiB).
     by_process: Vec<(String, u64)>,
+    /// `(unit, seconds)` from `systemd-analyze blame`, slowest first.
+    blame: Vec<(String, f64)>,
 }
 
 /// Which system a boot is, and how to read it.
@@ -146,7 +154,7 @@ fn measure(system: System, disk: &Path, console: &Path) -> Result<Measured> {
     vm.wait_for("Linux version", LIMIT)?;
     let firmware = started.elapsed().as_secs_f64();
     let init = stamp(&vm.wait_for("Run /init as init process", LIMIT)?)?;
-    let (pid1, cri, online) = match system {
+    let (pid1, cri, ready, online) = match system {
         System::Berth => {
             vm.wait_for("berth: ready", LIMIT)?;
             let console = vm.console();
@@ -162,6 +170,7 @@ fn measure(system: System, disk: &Path, console: &Path) -> Result<Measured> {
             let times = (
                 at("berth: stage2 started")?,
                 at("berth: started berth-runtime.service")?,
+                at("berth: ready")?,
                 at("berth: started berth-networkd.service")?,
             );
             vm.wait_for_shell(LIMIT)?;
@@ -187,14 +196,16 @@ fn measure(system: System, disk: &Path, console: &Path) -> Result<Measured> {
             };
             let pid1 = monotonic(&mut vm, "UserspaceTimestampMonotonic")?;
             let cri = monotonic(&mut vm, "ActiveEnterTimestampMonotonic containerd.service")?;
+            let ready = monotonic(&mut vm, "ActiveEnterTimestampMonotonic default.target")?;
             let online = monotonic(
                 &mut vm,
                 "ActiveEnterTimestampMonotonic network-online.target",
             )?;
-            (pid1, cri, online)
+            (pid1, cri, ready, online)
         }
     };
     std::thread::sleep(SETTLE);
+    let blame = blame::parse(&vm.run_in_shell(blame::BLAME, COMMAND)?)?;
     let processes = Processes::parse(&vm.run_in_shell(probe::PROCESSES, COMMAND)?)?;
     let root_used = probe::root_used(&vm.run_in_shell(probe::ROOT_USED, COMMAND)?)?;
     vm.quit()?;
@@ -207,6 +218,7 @@ fn measure(system: System, disk: &Path, console: &Path) -> Result<Measured> {
         initramfs: pid1 - init,
         pid1_to_cri: cri - pid1,
         userspace: cri - init,
+        ready,
         online,
         pid1_rss: need("PID 1", processes.pid1_rss())?,
         logging_rss: need(system.logging(), processes.rss_of(system.logging()))?,
@@ -214,6 +226,7 @@ fn measure(system: System, disk: &Path, console: &Path) -> Result<Measured> {
         pss: processes.userspace_pss(),
         root_used,
         by_process: processes.pss_by_process(),
+        blame,
     })
 }
 
@@ -226,6 +239,7 @@ const ROWS: &[Row] = &[
     ("initramfs to PID 1", "s", |m| m.initramfs),
     ("PID 1 to CRI ready", "s", |m| m.pid1_to_cri),
     ("userspace to CRI ready", "s", |m| m.userspace),
+    ("kernel to default.target", "s", |m| m.ready),
     ("kernel to network online", "s", |m| m.online),
     ("RSS of PID 1", "MiB", |m| m.pid1_rss as f64 / 1024.0),
     ("RSS of logging", "MiB", |m| m.logging_rss as f64 / 1024.0),
@@ -296,6 +310,17 @@ pub fn against(ui: &Ui, berth: &Path, anchor: &Anchor, runs: usize, logs: &Path)
                 list.join(", ")
             );
         }
+    }
+    for (system, boots) in ["berth", "debian"].iter().zip(&results) {
+        let blames: Vec<Vec<(String, f64)>> = boots.iter().map(|m| m.blame.clone()).collect();
+        let list: Vec<String> = blame::medians(&blames, SLOWEST_UNITS)
+            .iter()
+            .map(|(unit, seconds)| format!("{unit} {seconds:.3}"))
+            .collect();
+        println!(
+            "slowest units, {system}, median of {runs} (s, systemd-analyze blame): {}",
+            list.join(", ")
+        );
     }
     for (label, unit, read) in ROWS {
         let b = median(results[0].iter().map(read).collect());

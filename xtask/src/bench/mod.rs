@@ -5,6 +5,7 @@
 //! - `cri`: the CRI runtime against containerd (the runtime's `cri` cargo bench).
 
 mod anchor;
+mod blame;
 mod boot;
 mod probe;
 

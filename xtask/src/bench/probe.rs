@@ -141,7 +141,7 @@ pub const QUIET_CONSOLE: &str = "dmesg -n 1";
 
 /// The lines of a command's output without the kernel's own console lines (`[  41.45] …`),
 /// which may come in between before the console is quieted.
-fn output_lines(text: &str) -> impl DoubleEndedIterator<Item = &str> {
+pub(super) fn output_lines(text: &str) -> impl DoubleEndedIterator<Item = &str> {
     text.lines().filter(|l| {
         let l = l.trim_start();
         !(l.starts_with('[') && super::stamp(l).is_ok())
