@@ -43,9 +43,6 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
-    if stage == BootStage::Stage2 {
-        IN_STAGE2.store(true, Ordering::SeqCst);
-    }
     panic::set_hook(Box::new(move |info| {
         let sys = Linux::new();
         let message = format!("berth: FAILED internal: {info}").replace('\n', " ");

@@ -6,38 +6,12 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
+use berth_init::unit::values::timespan;
 
 use super::{median, probe};
 
 /// The command, run once start-up has finished on either system.
 pub const BLAME: &str = "systemd-analyze blame --no-pager";
-
-/// Seconds of one `systemd-analyze` time span: `h`, `min`, `s`, `ms`, `us` parts.
-fn span(parts: &[&str]) -> Result<f64> {
-    if parts.is_empty() {
-        bail!("no time span");
-    }
-    let mut total = 0.0;
-    for part in parts {
-        let at = part
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .with_context(|| format!("{part:?} has no unit"))?;
-        let (number, unit) = part.split_at(at);
-        let value: f64 = number
-            .parse()
-            .with_context(|| format!("{part:?} is not a number and a unit"))?;
-        let scale = match unit {
-            "h" => 3600.0,
-            "min" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            other => bail!("unknown unit {other:?} in {part:?}"),
-        };
-        total += value * scale;
-    }
-    Ok(total)
-}
 
 /// `(unit, seconds)` per line of `systemd-analyze blame`, as printed (slowest first).
 pub fn parse(text: &str) -> Result<Vec<(String, f64)>> {
@@ -47,7 +21,12 @@ pub fn parse(text: &str) -> Result<Vec<(String, f64)>> {
         let Some((unit, time)) = words.split_last() else {
             continue;
         };
-        let seconds = span(time).with_context(|| format!("blame line {line:?}"))?;
+        // The unit files' parser of systemd time spans (`1min 2.345s`, `830us`).
+        let seconds = timespan(&time.join(" "))
+            .ok()
+            .flatten()
+            .with_context(|| format!("blame line {line:?} has no time span"))?
+            .as_secs_f64();
         units.push(((*unit).to_owned(), seconds));
     }
     if units.is_empty() {
